@@ -1,0 +1,61 @@
+// The per-packet step of the relay, on raw frame bytes: classify, look up,
+// latch, rewrite. No DPDK, so fast_path_test.cc and the micro benchmarks
+// drive exactly the code the lcores run. The DPDK glue (lcore_loop.cc)
+// only moves mbufs according to the returned action.
+#pragma once
+
+#include <cstdint>
+
+#include "common/drop_reason.h"
+#include "dataplane/dataplane_event.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/latch.h"
+#include "dataplane/lcore_counters.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/spsc_ring.h"
+
+namespace rtplatch {
+
+// Everything one lcore's fast path touches, passed explicitly.
+struct FastPathContext {
+  FlowTable* table;
+  const NeighborTable* neighbors;
+  LcoreCounters* counters;
+  SpscRing<DataplaneEvent>* events;
+  LatchConfig latch;
+  uint8_t relay_mac[6];
+  IpAddress gateway_v4;  // unspecified: peers are on-link
+  IpAddress gateway_v6;
+  uint32_t lcore_index;
+  uint32_t lcore_count;
+};
+
+enum class PacketAction : uint8_t {
+  kTransmit,   // rewritten in place: send on the media port
+  kException,  // not ours: hand to the kernel unchanged
+  kHandoff,    // relay packet owned by lcore `owner`
+  kDrop,       // counted under `reason`
+  kSolicit,    // dropped (counted) and the caller should solicit `next_hop`
+};
+
+struct PacketVerdict {
+  PacketAction action;
+  DropReason reason;
+  uint32_t owner;       // kHandoff
+  int32_t start_delta;  // kTransmit: move the frame start by this much
+  uint32_t length;      // kTransmit: new frame length
+  IpAddress next_hop;   // kSolicit
+};
+
+// The cache line a frame's flow lives in, for prefetching a burst ahead;
+// nullptr if the frame is not relay traffic.
+const Flow* PeekFlow(const FastPathContext& ctx, const uint8_t* frame, uint32_t len);
+
+PacketVerdict ProcessFrame(FastPathContext& ctx, uint8_t* frame, uint32_t len,
+                           uint16_t headroom, uint64_t now_ns);
+
+// Reports the frame's sender to the control thread if the neighbor table
+// does not already know it (exception-path frames: ARP, ND, SIP).
+void ObserveSender(FastPathContext& ctx, const uint8_t* frame, uint32_t len);
+
+}  // namespace rtplatch

@@ -1,0 +1,173 @@
+#include "dataplane/lcore_loop.h"
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/neighbor_solicit.h"
+
+namespace rtplatch {
+namespace {
+
+// Commands applied per poll: bounds the pause a burst of control-plane
+// work (say, a restart pushing a million streams) can cause to forwarding.
+constexpr uint32_t kCommandsPerPoll = 64;
+// The same next hop is solicited at most once per this interval.
+constexpr uint64_t kSolicitIntervalNs = 100'000'000;
+
+struct TxBatch {
+  rte_mbuf* pkts[kBurstSize];
+  uint16_t count = 0;
+};
+
+// Sends what the device takes, frees the rest: every mbuf has one owner.
+void SendBatch(LcoreContext& ctx, uint16_t port, TxBatch& batch, DropReason full_reason) {
+  if (batch.count == 0) return;
+  uint16_t sent = rte_eth_tx_burst(port, ctx.queue, batch.pkts, batch.count);
+  if (sent < batch.count) {
+    ctx.counters.Drop(full_reason, batch.count - sent);
+    rte_pktmbuf_free_bulk(batch.pkts + sent, batch.count - sent);
+  }
+  batch.count = 0;
+}
+
+void ApplyCommands(LcoreContext& ctx) {
+  FlowCommand command;
+  for (uint32_t i = 0; i < kCommandsPerPoll && ctx.commands->Pop(&command); ++i) {
+    ApplyFlowCommand(*ctx.fast.table, command);
+  }
+}
+
+// Turns the dropped packet's own mbuf into an ARP/NS for its next hop,
+// unless that target was solicited recently. True if `m` was reused.
+bool SolicitWith(LcoreContext& ctx, rte_mbuf* m, const IpAddress& target, uint64_t now_ns) {
+  uint64_t a;
+  std::memcpy(&a, target.bytes() + 8, 8);
+  auto& recent = ctx.recent_solicits[(a * 0x9e3779b97f4a7c15ull >> 58) % kSolicitMemory];
+  if (recent.target == target && now_ns - recent.ns < kSolicitIntervalNs) return false;
+  const IpAddress& source = target.is_v4() ? ctx.solicit_source_v4 : ctx.solicit_source_v6;
+  if (source.is_unspecified()) return false;
+  recent = {target, now_ns};
+  rte_pktmbuf_reset(m);
+  uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kSolicitFrameMax));
+  if (frame == nullptr) return false;
+  uint32_t len = BuildSolicit(frame, ctx.fast.relay_mac, source, target);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(kSolicitFrameMax - len));
+  ctx.counters.Count(ctx.counters.solicits);
+  return true;
+}
+
+void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
+                  TxBatch& media, TxBatch& exception) {
+  // Phase 1: frame headers into cache; phase 2: their flows' lines.
+  for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  for (uint16_t i = 0; i < n; ++i) {
+    const Flow* f = PeekFlow(ctx.fast, rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+                             rte_pktmbuf_data_len(pkts[i]));
+    if (f != nullptr) rte_prefetch0(f);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+    PacketVerdict v = ProcessFrame(ctx.fast, frame, rte_pktmbuf_data_len(m),
+                                   rte_pktmbuf_headroom(m), now_ns);
+    switch (v.action) {
+      case PacketAction::kTransmit:
+        m->data_off = static_cast<uint16_t>(m->data_off + v.start_delta);
+        m->data_len = static_cast<uint16_t>(v.length);
+        m->pkt_len = v.length;
+        media.pkts[media.count++] = m;
+        break;
+      case PacketAction::kException:
+        if (ctx.exception_port < 0) {
+          ctx.counters.Drop(DropReason::kNoExceptionPort);
+          rte_pktmbuf_free(m);
+        } else {
+          ctx.counters.Count(ctx.counters.exception_in);
+          exception.pkts[exception.count++] = m;
+        }
+        break;
+      case PacketAction::kHandoff: {
+        ctx.counters.Count(ctx.counters.handoff);
+        if (v.owner < ctx.handoff_out.size() &&
+            rte_ring_enqueue(ctx.handoff_out[v.owner], m) == 0) {
+          break;
+        }
+        ctx.counters.Drop(DropReason::kHandoffFull);
+        rte_pktmbuf_free(m);
+        break;
+      }
+      case PacketAction::kSolicit:
+        if (SolicitWith(ctx, m, v.next_hop, now_ns)) {
+          media.pkts[media.count++] = m;
+        } else {
+          rte_pktmbuf_free(m);
+        }
+        break;
+      case PacketAction::kDrop:
+        rte_pktmbuf_free(m);
+        break;
+    }
+  }
+}
+
+uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
+  rte_mbuf* pkts[kBurstSize];
+  uint16_t n = rte_eth_rx_burst(ctx.media_rx_port, ctx.queue, pkts, kBurstSize);
+  uint16_t m = 0;
+  if (ctx.handoff_in != nullptr) {
+    m = static_cast<uint16_t>(rte_ring_dequeue_burst(
+        ctx.handoff_in, reinterpret_cast<void**>(pkts + n), kBurstSize - n, nullptr));
+  }
+  if (n + m == 0) return 0;
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
+  ctx.counters.Count(ctx.counters.rx, n);
+  ctx.counters.Count(ctx.counters.rx_bytes, bytes);
+  TxBatch media, exception;
+  ProcessBurst(ctx, pkts, static_cast<uint16_t>(n + m), now_ns, media, exception);
+  SendBatch(ctx, ctx.media_tx_port, media, DropReason::kTxFull);
+  if (ctx.exception_port >= 0) {
+    SendBatch(ctx, static_cast<uint16_t>(ctx.exception_port), exception,
+              DropReason::kExceptionFull);
+  }
+  return static_cast<uint16_t>(n + m);
+}
+
+// Kernel -> NIC: the exception path's other direction, frames unchanged.
+uint16_t PollException(LcoreContext& ctx) {
+  if (ctx.exception_port < 0) return 0;
+  TxBatch out;
+  out.count = rte_eth_rx_burst(static_cast<uint16_t>(ctx.exception_port), ctx.queue,
+                               out.pkts, kBurstSize);
+  uint16_t n = out.count;
+  if (n == 0) return 0;
+  ctx.counters.Count(ctx.counters.exception_out, n);
+  SendBatch(ctx, ctx.media_tx_port, out, DropReason::kTxFull);
+  return n;
+}
+
+}  // namespace
+
+uint32_t PollOnce(LcoreContext& ctx) {
+  ApplyCommands(ctx);
+  uint64_t now_ns = ctx.clock->NowNs();
+  return PollMedia(ctx, now_ns) + PollException(ctx);
+}
+
+int RunLcore(LcoreContext& ctx) {
+  uint64_t last = rte_get_tsc_cycles();
+  while (!ctx.quit->load(std::memory_order_relaxed)) {
+    uint32_t handled = PollOnce(ctx);
+    uint64_t now = rte_get_tsc_cycles();
+    if (handled) {
+      ctx.counters.Count(ctx.counters.busy_cycles, now - last);
+    } else {
+      ctx.counters.Count(ctx.counters.idle_cycles, now - last);
+    }
+    last = now;
+  }
+  return 0;
+}
+
+}  // namespace rtplatch

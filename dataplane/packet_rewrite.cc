@@ -1,0 +1,161 @@
+#include "dataplane/packet_rewrite.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "dataplane/checksum.h"
+
+namespace rtplatch {
+namespace {
+
+void Store16(uint8_t* p, uint16_t host) {
+  uint16_t v = htons(host);
+  std::memcpy(p, &v, 2);
+}
+
+// Address bytes as they appear in the UDP pseudo-header for this family.
+const uint8_t* PseudoBytes(const IpAddress& a, bool v6) {
+  return v6 ? a.bytes() : a.v4_bytes();
+}
+
+uint32_t ChecksumSubtract(uint32_t sum, const uint8_t* data, size_t len) {
+  for (size_t i = 0; i + 1 < len; i += 2) {
+    uint16_t w;
+    std::memcpy(&w, data + i, 2);
+    sum += static_cast<uint16_t>(~w);
+  }
+  return sum;
+}
+
+uint16_t UdpChecksumFull(const uint8_t* udp, uint16_t udp_len, const EgressHeaders& e,
+                         bool v6) {
+  size_t alen = v6 ? 16 : 4;
+  uint32_t sum = ChecksumAdd(0, PseudoBytes(e.src_ip, v6), alen);
+  sum = ChecksumAdd(sum, PseudoBytes(e.dst_ip, v6), alen);
+  sum += htons(kIpProtoUdp);
+  sum += htons(udp_len);
+  sum = ChecksumAdd(sum, udp, 6);  // skip the checksum field itself
+  sum = ChecksumAdd(sum, udp + 8, udp_len - 8u);
+  uint16_t c = ChecksumFinish(sum);
+  return c == 0 ? 0xffff : c;
+}
+
+// Rewrites ports and the UDP checksum; `old_src`/`old_dst` are the
+// pseudo-header addresses of the received packet.
+void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
+                const uint8_t* old_dst, size_t old_alen, bool out_v6,
+                const EgressHeaders& e) {
+  uint16_t stored;
+  std::memcpy(&stored, udp + 6, 2);
+  uint8_t old_ports[4];
+  std::memcpy(old_ports, udp, 4);
+  Store16(udp, e.src_port);
+  Store16(udp + 2, e.dst_port);
+  if (stored == 0) {
+    // IPv4 without checksum: keep it off for IPv4, IPv6 requires one.
+    if (out_v6) {
+      uint16_t c = UdpChecksumFull(udp, udp_len, e, true);
+      std::memcpy(udp + 6, &c, 2);
+    }
+    return;
+  }
+  size_t new_alen = out_v6 ? 16 : 4;
+  uint32_t sum = static_cast<uint16_t>(~stored);
+  sum = ChecksumSubtract(sum, old_src, old_alen);
+  sum = ChecksumSubtract(sum, old_dst, old_alen);
+  sum = ChecksumSubtract(sum, old_ports, 4);
+  sum = ChecksumAdd(sum, PseudoBytes(e.src_ip, out_v6), new_alen);
+  sum = ChecksumAdd(sum, PseudoBytes(e.dst_ip, out_v6), new_alen);
+  sum = ChecksumAdd(sum, udp, 4);
+  uint16_t c = ChecksumFinish(sum);
+  if (c == 0) c = 0xffff;
+  std::memcpy(udp + 6, &c, 2);
+}
+
+void WriteEthernet(uint8_t* eth, const EgressHeaders& e, bool v6) {
+  std::memcpy(eth, e.dst_mac, 6);
+  std::memcpy(eth + 6, e.src_mac, 6);
+  Store16(eth + 12, v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
+}
+
+void WriteIpv4(uint8_t* ip, uint8_t tos, uint16_t udp_len, const EgressHeaders& e) {
+  ip[0] = 0x45;
+  ip[1] = tos;
+  Store16(ip + 2, kIpv4HeaderLen + udp_len);
+  Store16(ip + 4, 0);
+  Store16(ip + 6, 0x4000);  // DF: media is never fragmented by us
+  ip[8] = kRelayTtl;
+  ip[9] = kIpProtoUdp;
+  Store16(ip + 10, 0);
+  std::memcpy(ip + 12, e.src_ip.v4_bytes(), 4);
+  std::memcpy(ip + 16, e.dst_ip.v4_bytes(), 4);
+  uint16_t c = ChecksumFinish(ChecksumAdd(0, ip, kIpv4HeaderLen));
+  std::memcpy(ip + 10, &c, 2);
+}
+
+void WriteIpv6(uint8_t* ip, uint8_t traffic_class, uint16_t udp_len,
+               const EgressHeaders& e) {
+  ip[0] = static_cast<uint8_t>(0x60 | (traffic_class >> 4));
+  ip[1] = static_cast<uint8_t>(traffic_class << 4);
+  ip[2] = ip[3] = 0;  // flow label
+  Store16(ip + 4, udp_len);
+  ip[6] = kIpProtoUdp;
+  ip[7] = kRelayTtl;
+  std::memcpy(ip + 8, e.src_ip.bytes(), 16);
+  std::memcpy(ip + 24, e.dst_ip.bytes(), 16);
+}
+
+// IPv4 with a plain 20-byte header to IPv4: patch addresses and TTL.
+void RewriteIpv4InPlace(uint8_t* ip, const EgressHeaders& e) {
+  uint8_t old_words[10], new_words[10];  // TTL/proto word + src + dst
+  std::memcpy(old_words, ip + 8, 2);
+  std::memcpy(old_words + 2, ip + 12, 8);
+  ip[8] = kRelayTtl;
+  std::memcpy(ip + 12, e.src_ip.v4_bytes(), 4);
+  std::memcpy(ip + 16, e.dst_ip.v4_bytes(), 4);
+  std::memcpy(new_words, ip + 8, 2);
+  std::memcpy(new_words + 2, ip + 12, 8);
+  uint16_t stored;
+  std::memcpy(&stored, ip + 10, 2);
+  uint16_t c = ChecksumReplace(stored, old_words, new_words, sizeof(old_words));
+  std::memcpy(ip + 10, &c, 2);
+}
+
+}  // namespace
+
+RewriteResult RewriteFrame(uint8_t* frame, uint16_t headroom,
+                           const RelayPacket& packet, const EgressHeaders& e) {
+  uint8_t* l3 = frame + kEtherHeaderLen;
+  uint8_t* udp = frame + packet.udp_offset;
+  const bool in_v6 = packet.is_v6;
+  const bool out_v6 = !e.dst_ip.is_v4();
+  const uint16_t out_l3_len = out_v6 ? kIpv6HeaderLen : kIpv4HeaderLen;
+  const int32_t delta =
+      static_cast<int32_t>(packet.udp_offset) - kEtherHeaderLen - out_l3_len;
+  if (delta < -static_cast<int32_t>(headroom)) return {false, 0, 0};
+
+  // Keep what the rewrite overwrites: old pseudo-header addresses and TOS.
+  uint8_t old_src[16], old_dst[16];
+  const size_t old_alen = in_v6 ? 16 : 4;
+  std::memcpy(old_src, l3 + (in_v6 ? 8 : 12), old_alen);
+  std::memcpy(old_dst, l3 + (in_v6 ? 24 : 16), old_alen);
+  const uint8_t tos = in_v6 ? static_cast<uint8_t>((l3[0] << 4) | (l3[1] >> 4)) : l3[1];
+
+  RewriteUdp(udp, packet.udp_length, old_src, old_dst, old_alen, out_v6, e);
+
+  uint8_t* start = frame + delta;
+  uint8_t* out_l3 = start + kEtherHeaderLen;
+  if (delta == 0 && !in_v6 && !out_v6) {
+    RewriteIpv4InPlace(out_l3, e);
+  } else if (out_v6) {
+    WriteIpv6(out_l3, tos, packet.udp_length, e);
+  } else {
+    WriteIpv4(out_l3, tos, packet.udp_length, e);
+  }
+  WriteEthernet(start, e, out_v6);
+  return {true, delta, static_cast<uint32_t>(kEtherHeaderLen + out_l3_len +
+                                             packet.udp_length)};
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,142 @@
+// The control thread's view of streams: allocates relay port pairs, keeps
+// stream and pair records, and turns requests into FlowCommands for the
+// owning lcores. It never writes a Flow itself (single-writer rule); it
+// reads flows only through FlowTable::Snapshot.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "common/ip_address.h"
+#include "dataplane/dataplane_event.h"
+#include "dataplane/flow_command.h"
+#include "dataplane/flow_table.h"
+#include "dataplane/neighbor_table.h"
+#include "dataplane/spsc_ring.h"
+
+namespace rtplatch {
+
+struct LegRequest {
+  bool ipv6 = false;
+  std::optional<Endpoint> peer;  // the SDP address, if known
+  std::optional<LatchPolicy> policy;
+  bool rtcp_mux = false;
+};
+
+struct StreamView {
+  uint64_t stream = 0;
+  uint64_t pair = 0;
+  char leg = 'a';
+  std::string label;
+  Endpoint relay;
+  Endpoint rtcp_relay;
+  uint32_t lcore_index = 0;
+  FlowSnapshot rtp;
+  FlowSnapshot rtcp;
+  std::optional<uint64_t> idle_ns;  // nullopt: no packet yet
+};
+
+struct PairView {
+  uint64_t pair = 0;
+  StreamView a;
+  StreamView b;
+};
+
+struct StreamFilter {
+  std::optional<LatchState> state;
+  std::optional<LatchPolicy> policy;
+  std::optional<std::string> label;
+  std::optional<IpAddress> peer_ip;  // learned or expected
+};
+
+struct ControlEvent {
+  enum class Type { kLatched, kRelatched, kIdle };
+  Type type;
+  uint64_t stream;
+  uint64_t pair;
+  Endpoint peer;     // latches
+  uint64_t idle_ns;  // idle
+};
+
+class StreamRegistry {
+ public:
+  // `command_rings[i]` feeds lcore index i. `wait_for_ring` runs when a
+  // ring is full (production: a short sleep; tests: drain it).
+  StreamRegistry(FlowTable& table, std::vector<SpscRing<FlowCommand>*> command_rings,
+                 LatchPolicy default_policy, std::function<void()> wait_for_ring);
+
+  absl::StatusOr<PairView> Allocate(const LegRequest& a, const LegRequest& b,
+                                    std::string label, uint64_t now_ns);
+  absl::StatusOr<StreamView> Update(uint64_t stream, std::optional<std::optional<Endpoint>> peer,
+                                    std::optional<LatchPolicy> policy, uint64_t now_ns);
+  absl::Status Delete(uint64_t pair);
+  absl::StatusOr<StreamView> Query(uint64_t stream, uint64_t now_ns) const;
+  std::vector<StreamView> List(const StreamFilter& filter, size_t offset, size_t limit,
+                               uint64_t now_ns, size_t* total) const;
+
+  // Drains the lcores' event rings: neighbors go into `neighbors`, latches
+  // become ControlEvents appended to `out`. Stale events (slot freed or
+  // reused since) are ignored.
+  void DrainEvents(std::vector<SpscRing<DataplaneEvent>*>& rings, NeighborTable& neighbors,
+                   std::vector<ControlEvent>* out);
+  // Checks up to `budget` streams for silence longer than `timeout_ns`;
+  // reports each silent stream once until it sees traffic again.
+  void ScanIdle(uint64_t now_ns, uint64_t timeout_ns, size_t budget,
+                std::vector<ControlEvent>* out);
+
+  size_t stream_count() const { return streams_.size(); }
+  size_t pair_count() const { return pairs_.size(); }
+  size_t free_port_pairs(bool ipv6) const;
+
+ private:
+  struct StreamRecord {
+    uint64_t pair;
+    uint32_t rtp_slot;
+    uint32_t lcore_index;
+    uint32_t dense_index;   // position in dense_streams_
+    uint64_t allocated_ns;
+    uint16_t generation;
+    bool leg_b;
+    bool rtcp_mux;
+    bool idle_reported;
+  };
+  struct PairRecord {
+    uint64_t a;
+    uint64_t b;
+    std::string label;
+  };
+
+  std::optional<uint32_t> TakePortPair(bool ipv6, uint32_t lcore_index);
+  void ReturnPortPair(uint32_t rtp_slot);
+  void Send(uint32_t lcore_index, const FlowCommand& command);
+  void InstallLeg(const StreamRecord& self, const StreamRecord& partner,
+                  const LegRequest& leg);
+  void SendExpected(FlowCommand::Op op, const StreamRecord& r, LatchPolicy policy,
+                    const std::optional<Endpoint>& peer);
+  StreamView View(uint64_t id, const StreamRecord& r, uint64_t now_ns) const;
+  std::optional<uint64_t> LastActivity(const StreamRecord& r) const;
+
+  FlowTable& table_;
+  std::vector<SpscRing<FlowCommand>*> rings_;
+  const LatchPolicy default_policy_;
+  std::function<void()> wait_for_ring_;
+  // free_[address_id][lcore_index]: RTP slots, lowest port last (pop_back).
+  std::vector<std::vector<std::deque<uint32_t>>> free_;
+  absl::flat_hash_map<uint64_t, StreamRecord> streams_;
+  absl::flat_hash_map<uint64_t, PairRecord> pairs_;
+  absl::flat_hash_map<uint32_t, uint64_t> stream_by_slot_;  // RTP and RTCP slots
+  std::vector<uint64_t> dense_streams_;
+  size_t idle_cursor_ = 0;
+  uint64_t next_stream_ = 1;
+  uint64_t next_pair_ = 1;
+  uint16_t next_generation_ = 1;
+  uint32_t next_lcore_ = 0;
+};
+
+}  // namespace rtplatch
