@@ -81,10 +81,8 @@ void StreamRegistry::SendExpected(FlowCommand::Op op, const StreamRecord& r,
   }
 }
 
-void StreamRegistry::InstallLeg(const StreamRecord& self, const StreamRecord&,
-                                const LegRequest& leg) {
-  SendExpected(FlowCommand::Op::kInstall, self, leg.policy.value_or(default_policy_),
-               leg.peer);
+void StreamRegistry::InstallLeg(const StreamRecord& self) {
+  SendExpected(FlowCommand::Op::kInstall, self, self.policy, self.expected);
 }
 
 absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const LegRequest& b,
@@ -116,7 +114,8 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
   pairs_[pair] = PairRecord{id_a, id_b, std::move(label)};
   auto add = [&](uint64_t id, uint32_t slot, bool leg_b, const LegRequest& req) {
     StreamRecord r{pair, slot, lcore, static_cast<uint32_t>(dense_streams_.size()),
-                   now_ns, next_generation_++, leg_b, req.rtcp_mux, false};
+                   now_ns, next_generation_++, req.policy.value_or(default_policy_),
+                   req.peer, leg_b, req.rtcp_mux, false};
     if (next_generation_ == 0) next_generation_ = 1;
     streams_[id] = r;
     stream_by_slot_[slot] = id;
@@ -125,8 +124,8 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
   };
   add(id_a, *slot_a, false, a);
   add(id_b, *slot_b, true, b);
-  InstallLeg(streams_.at(id_a), streams_.at(id_b), a);
-  InstallLeg(streams_.at(id_b), streams_.at(id_a), b);
+  InstallLeg(streams_.at(id_a));
+  InstallLeg(streams_.at(id_b));
   return PairView{pair, View(id_a, streams_.at(id_a), now_ns),
                   View(id_b, streams_.at(id_b), now_ns)};
 }
@@ -138,20 +137,16 @@ absl::StatusOr<StreamView> StreamRegistry::Update(
   if (it == streams_.end()) {
     return absl::NotFoundError(absl::StrCat("no stream ", stream));
   }
-  const StreamRecord& r = it->second;
-  FlowSnapshot current = table_.Snapshot(r.rtp_slot);
-  std::optional<Endpoint> new_peer;
-  if (peer) {
-    new_peer = *peer;
-  } else if (current.expected_port != 0) {
-    new_peer = Endpoint{current.expected_ip, current.expected_port};
-  }
+  StreamRecord& r = it->second;
+  std::optional<Endpoint> new_peer = peer ? *peer : r.expected;
   if (new_peer && new_peer->is_set() &&
       new_peer->ip.is_v4() != table_.addresses().at(table_.AddressIdOf(r.rtp_slot)).is_v4()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "peer ", new_peer->ToString(), " is not of the stream's address family"));
   }
-  SendExpected(FlowCommand::Op::kUpdate, r, policy.value_or(current.policy), new_peer);
+  r.policy = policy.value_or(r.policy);
+  r.expected = new_peer;
+  SendExpected(FlowCommand::Op::kUpdate, r, r.policy, new_peer);
   return View(stream, r, now_ns);
 }
 
@@ -199,6 +194,16 @@ StreamView StreamRegistry::View(uint64_t id, const StreamRecord& r, uint64_t now
   v.lcore_index = r.lcore_index;
   v.rtp = table_.Snapshot(r.rtp_slot);
   v.rtcp = table_.Snapshot(r.rtp_slot + 1);
+  // The owner lcore applies commands between bursts; until it has, show
+  // what was asked rather than the slot's old contents.
+  if (v.rtp.generation != r.generation || v.rtp.state == LatchState::kFree) {
+    v.rtp = FlowSnapshot{};
+    v.rtp.state = LatchState::kUnlatched;
+    v.rtcp = v.rtp;
+  }
+  v.rtp.policy = r.policy;
+  v.rtp.expected_ip = r.expected ? r.expected->ip : IpAddress();
+  v.rtp.expected_port = r.expected ? r.expected->port : 0;
   if (auto last = LastActivity(r)) v.idle_ns = now_ns > *last ? now_ns - *last : 0;
   return v;
 }
@@ -220,11 +225,11 @@ std::vector<StreamView> StreamRegistry::List(const StreamFilter& filter, size_t 
     const StreamRecord& r = streams_.at(id);
     if (filter.label && pairs_.at(r.pair).label != *filter.label) continue;
     if (filter.state || filter.policy || filter.peer_ip) {
-      FlowSnapshot s = table_.Snapshot(r.rtp_slot);
-      if (filter.state && s.state != *filter.state) continue;
-      if (filter.policy && s.policy != *filter.policy) continue;
-      if (filter.peer_ip && !(s.peer_ip == *filter.peer_ip) &&
-          !(s.expected_ip == *filter.peer_ip)) {
+      StreamView v = View(id, r, now_ns);
+      if (filter.state && v.rtp.state != *filter.state) continue;
+      if (filter.policy && v.rtp.policy != *filter.policy) continue;
+      if (filter.peer_ip && !(v.rtp.peer_ip == *filter.peer_ip) &&
+          !(v.rtp.expected_ip == *filter.peer_ip)) {
         continue;
       }
     }

@@ -102,6 +102,8 @@ class StreamRegistry {
     uint32_t dense_index;   // position in dense_streams_
     uint64_t allocated_ns;
     uint16_t generation;
+    LatchPolicy policy;              // as last requested
+    std::optional<Endpoint> expected;  // as last requested
     bool leg_b;
     bool rtcp_mux;
     bool idle_reported;
@@ -115,8 +117,7 @@ class StreamRegistry {
   std::optional<uint32_t> TakePortPair(bool ipv6, uint32_t lcore_index);
   void ReturnPortPair(uint32_t rtp_slot);
   void Send(uint32_t lcore_index, const FlowCommand& command);
-  void InstallLeg(const StreamRecord& self, const StreamRecord& partner,
-                  const LegRequest& leg);
+  void InstallLeg(const StreamRecord& self);
   void SendExpected(FlowCommand::Op op, const StreamRecord& r, LatchPolicy policy,
                     const std::optional<Endpoint>& peer);
   StreamView View(uint64_t id, const StreamRecord& r, uint64_t now_ns) const;

@@ -232,7 +232,8 @@ ping_ok() {
 }
 
 # udp ROLE NAME ARGS...: start udp_peer.py in ROLE; output in $RL_TMP/NAME.json.
-# Sets UDP_PID.
+# Returns once its socket is bound. Sets UDP_PID. Pass --go "$(go NAME)" to
+# hold its clock until "start NAME" (python start-up is slow on a busy box).
 udp() {
   local role="$1" name="$2"; shift 2
   rl_spawn "$role" "$RL_TMP/$name.log" python3 "$UDP_PEER" "$@" \
@@ -242,6 +243,9 @@ udp() {
     rl_log "udp_peer $name did not bind; log:"; cat "$RL_TMP/$name.log" >&2
   fi
 }
+
+go() { printf '%s' "$RL_TMP/$1.go"; }
+start() { : >"$RL_TMP/$1.go"; }
 
 # at_least N PCT OF: N >= PCT% of OF (integers).
 at_least() { (( $1 * 100 >= $2 * $3 )); }
@@ -285,14 +289,15 @@ run_testpmd() {
   # tap (what SIP will do), and from the NAT'd phone (source must be the
   # NAT's outside address).
   udp relay tp_relay both --bind "$RELAY_IP:5060" --dest "$PEER_IP:$PEER_PORT" \
-    --count 50 --rate 50 --ssrc 0x7e1a0001 --tag relay --delay 0.5 --duration 3.5
+    --count 50 --rate 50 --ssrc 0x7e1a0001 --tag relay --duration 2.5 --go "$(go tp)"
   local relay_pid=$UDP_PID
   udp peer tp_peer both --bind "$PEER_IP:$PEER_PORT" --dest "$RELAY_IP:5060" \
-    --count 50 --rate 50 --ssrc 0x7e1a0002 --tag peer --duration 2.5
+    --count 50 --rate 50 --ssrc 0x7e1a0002 --tag peer --duration 2.5 --go "$(go tp)"
   local peer_pid=$UDP_PID
   udp lan tp_phone send --bind "$PHONE_IP:$PHONE_PORT" --dest "$RELAY_IP:5060" \
-    --count 50 --rate 50 --ssrc 0x7e1a0003 --tag phone
+    --count 50 --rate 50 --ssrc 0x7e1a0003 --tag phone --go "$(go tp)"
   local phone_pid=$UDP_PID
+  start tp
   rl_wait "$phone_pid" 20; rl_wait "$peer_pid" 20; rl_wait "$relay_pid" 20
 
   rx=$(rx_from "$RL_TMP/tp_relay.json" "$PEER_IP:$PEER_PORT" peer)
@@ -378,12 +383,16 @@ run_dataplane() {
   # --- phase 1: media both ways for 3 s. The phone starts first (as the
   # caller's RTP usually does) so leg a is latched when the peer starts.
   udp lan phone1 both --bind "$PHONE_IP:$PHONE_PORT" --dest "$ra" \
-    --count $COUNT --rate $RATE --ssrc 0x0a0a0001 --tag phone --duration 5.5
+    --count $COUNT --rate $RATE --ssrc 0x0a0a0001 --tag phone --duration 5.5 \
+    --go "$(go phone1)"
   local phone_pid=$UDP_PID
-  sleep 0.5
   udp peer peer1 both --bind "$PEER_IP:$PEER_PORT" --dest "$rb" \
-    --count $COUNT --rate $RATE --ssrc 0x0b0b0001 --tag peer --duration 4.5
+    --count $COUNT --rate $RATE --ssrc 0x0b0b0001 --tag peer --duration 5 \
+    --go "$(go peer1)"
   local peer_pid=$UDP_PID
+  start phone1
+  sleep 0.5
+  start peer1
   rl_wait "$peer_pid" 30; rl_wait "$phone_pid" 30
 
   local phone_sent peer_sent rx
@@ -426,15 +435,20 @@ run_dataplane() {
   da_before=$(jget "$(ctl "{\"cmd\":\"query\",\"stream\":$sa}")" "d['result']['drops']" 2>/dev/null || echo 0)
   db_before=$(jget "$(ctl "{\"cmd\":\"query\",\"stream\":$sb}")" "d['result']['drops']" 2>/dev/null || echo 0)
   udp lan phone2 both --bind "$PHONE_IP:$PHONE_PORT" --dest "$ra" \
-    --count 125 --rate $RATE --ssrc 0x0a0a0001 --first-seq 2000 --tag phone --duration 4
+    --count 125 --rate $RATE --ssrc 0x0a0a0001 --first-seq 2000 --tag phone \
+    --duration 4 --go "$(go media2)"
   phone_pid=$UDP_PID
   udp peer peer2 both --bind "$PEER_IP:$PEER_PORT" --dest "$rb" \
-    --count 125 --rate $RATE --ssrc 0x0b0b0001 --first-seq 2000 --tag peer --duration 4
+    --count 125 --rate $RATE --ssrc 0x0b0b0001 --first-seq 2000 --tag peer \
+    --duration 4 --go "$(go media2)"
   peer_pid=$UDP_PID
-  sleep 0.3
   udp att attacker both --bind "$ATTACKER_IP:31337" --dest "$ra" --dest "$rb" \
-    --count 200 --rate 100 --ssrc 0x66666666 --tag attacker --duration 3
+    --count 200 --rate 100 --ssrc 0x66666666 --tag attacker --duration 3 \
+    --go "$(go attack)"
   local att_pid=$UDP_PID
+  start media2
+  sleep 0.3
+  start attack
   rl_wait "$att_pid" 30; rl_wait "$peer_pid" 30; rl_wait "$phone_pid" 30
 
   local att_sent att_rx leaked

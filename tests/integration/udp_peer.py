@@ -11,7 +11,7 @@ do). Everything is bounded in time: the process always exits after
   udp_peer.py recv --bind 203.0.113.20:5000 --duration 4 --out rx.json
   udp_peer.py both --bind 0.0.0.0:4000 --dest 203.0.113.10:20000 \
       --count 150 --rate 50 --ssrc 0x1111 --tag phone --duration 5 \
-      --out phone.json --ready phone.ready
+      --out phone.json --ready phone.ready --go start.flag
 
 Each sent packet is a valid RTP v2 packet (PT 0, 160 payload bytes like
 20 ms of G.711) whose payload starts with b"rtplatch:<tag>:<seq>:" so the
@@ -22,7 +22,8 @@ The JSON summary (written to --out, or stdout if --out is "-") holds:
   sent, sent_errors, received (all datagrams), rtp (valid RTP v2),
   non_rtp, sources {"ip:port": n}, ssrcs {"0x...": n},
   tags {"tag": n}, by_source_tag {"ip:port": {"tag": n}},
-  first_rx_s / last_rx_s (seconds after start), duration_s.
+  first_rx_s / last_rx_s (seconds after the start; 0 for packets that
+  arrived while waiting for --go), duration_s.
 """
 
 import argparse
@@ -206,13 +207,24 @@ def run(args):
     duration = min(duration, args.max_duration)
 
     summary = Summary()
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if args.go:
+        # Bound and ready; the clock starts when the test creates the go
+        # file, so several peers can start together. Receive meanwhile.
+        give_up = time.monotonic() + args.go_timeout
+        while not os.path.exists(args.go):
+            if time.monotonic() >= give_up:
+                sys.exit("udp_peer: %s did not appear within %.0f s"
+                         % (args.go, args.go_timeout))
+            if poller.poll(20):
+                drain(sock, summary, time.monotonic(), receiving)
+
     start = time.monotonic()
     deadline = start + duration
     next_send = start + args.delay
     seq = args.first_seq
     ts = 0
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
 
     while True:
         now = time.monotonic()
@@ -310,6 +322,11 @@ def main(argv=None):
     parser.add_argument("--out", help="JSON summary file ('-' = stdout)")
     parser.add_argument("--ready",
                         help="file written once the socket is bound")
+    parser.add_argument("--go",
+                        help="start the clock (sending, --delay, --duration) "
+                             "only once this file exists")
+    parser.add_argument("--go-timeout", type=float, default=30.0,
+                        help="give up if the --go file does not appear")
     args = parser.parse_args(argv)
     return run(args)
 
