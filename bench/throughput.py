@@ -33,7 +33,6 @@ same core disturbs the figures less.
 """
 
 import argparse
-import errno
 import json
 import os
 import random
@@ -238,6 +237,30 @@ def vm_rss_kib(pid):
     raise BenchError("no VmRSS for pid %d" % pid)
 
 
+def measure_window(sample, duration, retries, what):
+    """Samples counters twice, `duration` apart, and returns
+    ((t1, cpu1, counters1), (t2, cpu2, counters2), cpu_share). sample()
+    returns (monotonic time, thread runtimes, counters). When the busiest
+    thread got less than CPU_SHARE_WARN of a CPU (another process on the
+    core), measures another window right after, up to `retries` more, and
+    keeps the least disturbed one."""
+    a = sample()
+    best = None
+    for attempt in range(retries + 1):
+        time.sleep(duration)
+        b = sample()
+        share = busiest_share(a[1], b[1], b[0] - a[0])
+        if best is None or share > best[2]:
+            best = (a, b, share)
+        if share >= CPU_SHARE_WARN:
+            break
+        if attempt < retries:
+            log("%s: busiest thread got %.0f%% of a CPU (core shared); measuring "
+                "another window" % (what, share * 100))
+        a = b
+    return best
+
+
 # --- dpdk-testpmd -------------------------------------------------------------
 
 # One "show port stats all" block per port; the closing line of #'s ends it.
@@ -292,12 +315,10 @@ def run_testpmd(args, pcap, mode, tag):
 
     try:
         out.wait_for(prompt, 0, STARTUP_TIMEOUT_S, "testpmd prompt")
-        command("start", lambda t: True if re.search(r"forwarding.*\n(.|\n)*testpmd> ", t)
-                else None, "testpmd start")
+        command("start", prompt, "testpmd start")
         time.sleep(args.warmup)
-        t1, cpu1, s1 = sample()
-        time.sleep(args.duration)
-        t2, cpu2, s2 = sample()
+        (t1, _, s1), (t2, _, s2), share = measure_window(
+            sample, args.duration, args.retries, "testpmd " + mode)
         command("stop", lambda t: True if "Done." in t else None, "testpmd stop")
         try:
             p.stdin.write(b"quit\n")
@@ -319,11 +340,11 @@ def run_testpmd(args, pcap, mode, tag):
     wall = t2 - t1
     fwd = s2[1][1] - s1[1][1]
     rx = s2[0][0] - s1[0][0]
-    share = busiest_share(cpu1, cpu2, wall)
     pps = fwd / wall
     log("testpmd %-6s: %.3f Mpps forwarded (rx %.3f Mpps) over %.2f s, "
-        "forwarding thread got %.0f%% of a CPU" % (mode, pps / 1e6, rx / wall / 1e6,
-                                                  wall, share * 100))
+        "forwarding thread got %.0f%% of a CPU (%.3f Mpps per CPU-second)"
+        % (mode, pps / 1e6, rx / wall / 1e6, wall, share * 100,
+           pps / 1e6 / share if share else 0))
     if share < CPU_SHARE_WARN:
         log("WARNING: testpmd %s: the forwarding lcore got only %.0f%% of a CPU; "
             "another process shares core 1, the figure is low" % (mode, share * 100))
@@ -419,7 +440,7 @@ class Control:
             self.rbuf = rbuf
 
 
-def dataplane_config(tmpdir, sock_path):
+def dataplane_config(sock_path):
     return {
         "control_socket": sock_path,
         "media_port": 0,
@@ -507,7 +528,7 @@ def run_dataplane(args, pcap, n, tag):
     sock_path = os.path.join(args.tmpdir, "dp-%s.sock" % tag)
     cfg_path = os.path.join(args.tmpdir, "dp-%s.json" % tag)
     with open(cfg_path, "w") as f:
-        json.dump(dataplane_config(args.tmpdir, sock_path), f, indent=1)
+        json.dump(dataplane_config(sock_path), f, indent=1)
     argv = (nice_prefix(args.nice) + [args.dataplane] +
             eal_args(prefix, pcap, 4096, True) + ["--", "--config", cfg_path])
     logf = open(log_path, "w")
@@ -558,12 +579,13 @@ def run_dataplane(args, pcap, n, tag):
             raise BenchError("stats: streams %r after allocating %d" % (st.get("streams"), n))
         check_list(ctl, n, model, random.Random(n))
 
+        def sample():
+            st = ctl.request("stats")
+            return time.monotonic(), thread_runtimes(p.pid), st
+
         time.sleep(args.warmup)
-        s1 = ctl.request("stats")
-        t1, cpu1 = time.monotonic(), thread_runtimes(p.pid)
-        time.sleep(args.duration)
-        s2 = ctl.request("stats")
-        t2, cpu2 = time.monotonic(), thread_runtimes(p.pid)
+        (t1, _, s1), (t2, _, s2), share = measure_window(
+            sample, args.duration, args.retries, "rtplatch N=%d" % n)
         if p.poll() is not None:
             raise BenchError("exited with status %d while measuring" % p.returncode)
     except (BenchError, OSError, ValueError, KeyError, TypeError) as e:
@@ -579,15 +601,15 @@ def run_dataplane(args, pcap, n, tag):
     relayed = total_of(s2, "relayed") - total_of(s1, "relayed")
     busy = total_of(s2, "busy_cycles") - total_of(s1, "busy_cycles")
     idle = total_of(s2, "idle_cycles") - total_of(s1, "idle_cycles")
-    share = busiest_share(cpu1, cpu2, wall)
     pps = relayed / wall
     extra = ""
     if busy > 0 and rx > 0:
         extra = ", %.0f cycles/packet, lcore %.0f%% busy" % (
             busy / rx, 100.0 * busy / (busy + idle))
     log("rtplatch N=%d: %.3f Mpps relayed (rx %.3f Mpps) over %.2f s%s, "
-        "busiest thread got %.0f%% of a CPU" % (n, pps / 1e6, rx / wall / 1e6, wall, extra,
-                                               share * 100))
+        "busiest thread got %.0f%% of a CPU (%.3f Mpps per CPU-second)"
+        % (n, pps / 1e6, rx / wall / 1e6, wall, extra, share * 100,
+           pps / 1e6 / share if share else 0))
     if share < CPU_SHARE_WARN:
         log("WARNING: rtplatch N=%d: the fast-path lcore got only %.0f%% of a CPU; "
             "another process shares core 1, the figure is low" % (n, share * 100))
@@ -621,6 +643,8 @@ def parse_args(argv):
                     "overriding the default 1000,100000,1000000")
     ap.add_argument("--duration", type=float, help="measurement window, s")
     ap.add_argument("--warmup", type=float, default=WARMUP_S)
+    ap.add_argument("--retries", type=int,
+                    help="extra windows when the core was shared (default 2; --quick: 1)")
     ap.add_argument("--packets", type=int, default=65536, help="frames in the pcap")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dataplane", default=DEFAULT_DATAPLANE)
@@ -630,6 +654,8 @@ def parse_args(argv):
     ap.add_argument("--skip-dataplane", action="store_true",
                     help="testpmd only (figures for rtplatch print as nan; "
                          "not a valid result for release checks)")
+    ap.add_argument("--skip-testpmd", action="store_true",
+                    help="rtplatch only (testpmd figures and the ratio print as nan)")
     ap.add_argument("--tmpdir", help="scratch directory (default: a fresh mktemp dir, "
                     "removed on exit); scripts/bench passes its own")
     ap.add_argument("--keep-tmp", action="store_true", help="keep logs and pcaps")
@@ -641,6 +667,8 @@ def parse_args(argv):
     for n in args.counts:
         if n < 2 or n % 2 or n > StreamModel().capacity:
             ap.error("stream count %d: must be even, 2..%d" % (n, StreamModel().capacity))
+    if args.retries is None:
+        args.retries = 1 if args.quick else 2
     if args.duration is None:
         args.duration = QUICK_MEASURE_S if args.quick else MEASURE_S
     if args.nice and os.geteuid() != 0 and args.nice < 0:
@@ -670,8 +698,9 @@ def main(argv=None):
             log("pcap: %d frames to %d streams" % (args.packets, n))
             x = y = z = bps = None
             try:
-                y = run_testpmd(args, pcap, "5tswap", "t5n%d" % n)
-                z = run_testpmd(args, pcap, "io", "tion%d" % n)
+                if not args.skip_testpmd:
+                    y = run_testpmd(args, pcap, "5tswap", "t5n%d" % n)
+                    z = run_testpmd(args, pcap, "io", "tion%d" % n)
                 if not args.skip_dataplane:
                     x, bps, ok = run_dataplane(args, pcap, n, "dpn%d" % n)
                     failed |= not ok
@@ -684,7 +713,8 @@ def main(argv=None):
                   % (n, fmt(x and x / 1e6, ".3f"), fmt(y and y / 1e6, ".3f"),
                      fmt(z and z / 1e6, ".3f"), fmt(ratio, ".3f"),
                      fmt(bps, "d")), flush=True)
-            os.unlink(pcap)
+            if not args.keep_tmp:
+                os.unlink(pcap)
     finally:
         PROCS.stop_all()
         if own_tmp and not args.keep_tmp:

@@ -1,0 +1,806 @@
+// rtplatchctl: operator CLI for the rtplatch control protocol
+// (docs/control-protocol.md). Run `rtplatchctl --help` for usage.
+//
+// Flow: parse the command line (usage errors exit 2) -> build the request
+// (still exit 2 for bad values) -> connect (exit 3) -> send and render the
+// reply (exit 1 on an error reply or a transport failure).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/drop_reason.h"
+#include "common/ip_address.h"
+#include "control/cli/control_client.h"
+#include "nlohmann/json.hpp"
+
+#ifndef RTPLATCH_VERSION
+#define RTPLATCH_VERSION "0.1.0"
+#endif
+
+namespace rtplatch::control {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConnect = 3;
+constexpr int kDefaultTimeoutMs = 5000;
+constexpr char kDefaultSocket[] = "/run/rtplatch/dataplane.sock";
+constexpr char kSocketEnv[] = "RTPLATCH_DATAPLANE_SOCKET";
+
+// ---------------------------------------------------------------------------
+// Output: every human-readable result is a Table printed by PrintTable.
+
+enum class Align { kLeft, kRight };
+
+struct Column {
+  std::string header;
+  Align align = Align::kLeft;
+};
+
+struct Table {
+  std::vector<Column> columns;
+  std::vector<std::vector<std::string>> rows;
+  bool show_header = true;
+};
+
+void PrintRow(const Table& table, const std::vector<size_t>& width,
+              const std::vector<std::string>& cells, std::ostream& out) {
+  static const std::string kEmpty;
+  std::string line;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    const std::string& cell = i < cells.size() ? cells[i] : kEmpty;
+    size_t pad = width[i] - std::min(width[i], cell.size());
+    bool last = i + 1 == table.columns.size();
+    if (i > 0) line += "  ";
+    if (table.columns[i].align == Align::kRight) line.append(pad, ' ');
+    line += cell;
+    if (table.columns[i].align == Align::kLeft && !last) line.append(pad, ' ');
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  out << line << '\n';
+}
+
+void PrintTable(const Table& table, std::ostream& out = std::cout) {
+  std::vector<std::string> header;
+  for (const Column& c : table.columns) header.push_back(c.header);
+  std::vector<size_t> width(table.columns.size(), 0);
+  auto widen = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < width.size() && i < cells.size(); ++i) {
+      width[i] = std::max(width[i], cells[i].size());
+    }
+  };
+  if (table.show_header) widen(header);
+  for (const auto& row : table.rows) widen(row);
+  if (table.show_header) PrintRow(table, width, header, out);
+  for (const auto& row : table.rows) PrintRow(table, width, row, out);
+}
+
+void PrintJson(const json& value) {
+  std::cout << value.dump(2, ' ', false, json::error_handler_t::replace)
+            << '\n';
+}
+
+// ---------------------------------------------------------------------------
+// Tolerant access to reply JSON: a malformed reply renders as "-", it never
+// throws.
+
+const json& Field(const json& object, std::string_view key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+std::string Cell(const json& value) {
+  if (value.is_null()) return "-";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  return ToJsonLine(value);
+}
+
+uint64_t U64(const json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer()) return std::max<int64_t>(0, value.get<int64_t>());
+  if (value.is_number_float()) return static_cast<uint64_t>(std::max(0.0, value.get<double>()));
+  return 0;
+}
+
+// Keys of `object`: those in `first` (in that order, when present), then the
+// rest alphabetically, minus `skip`.
+std::vector<std::string> OrderedKeys(const json& object,
+                                     std::span<const std::string_view> first,
+                                     std::span<const std::string_view> skip = {}) {
+  std::vector<std::string> keys;
+  if (!object.is_object()) return keys;
+  absl::flat_hash_set<std::string_view> seen(skip.begin(), skip.end());
+  for (std::string_view k : first) {
+    if (object.contains(k) && seen.insert(k).second) keys.emplace_back(k);
+  }
+  for (const auto& [k, v] : object.items()) {
+    if (!seen.contains(k)) keys.push_back(k);
+  }
+  return keys;
+}
+
+Table KeyValues(const json& object, std::span<const std::string_view> order) {
+  Table table{.columns = {{""}, {""}}, .show_header = false};
+  for (const std::string& key : OrderedKeys(object, order)) {
+    table.rows.push_back({key + ":", Cell(Field(object, key))});
+  }
+  return table;
+}
+
+// ---------------------------------------------------------------------------
+// Renderers: result object -> human output.
+
+struct StreamField {
+  std::string_view key;
+  Align align;
+  bool in_table;  // shown in the multi-stream table (all are in `stream ID`)
+};
+
+constexpr StreamField kStreamFields[] = {
+    {"stream", Align::kRight, true},       {"pair", Align::kRight, true},
+    {"leg", Align::kLeft, true},           {"label", Align::kLeft, true},
+    {"relay", Align::kLeft, true},         {"rtcp_relay", Align::kLeft, false},
+    {"policy", Align::kLeft, true},        {"state", Align::kLeft, true},
+    {"expected_peer", Align::kLeft, true}, {"learned_peer", Align::kLeft, true},
+    {"packets", Align::kRight, true},      {"drops", Align::kRight, true},
+    {"relatches", Align::kRight, true},    {"idle_ms", Align::kRight, true},
+    {"lcore", Align::kRight, true},
+};
+
+Table StreamsTable(const json& streams) {
+  Table table;
+  for (const StreamField& f : kStreamFields) {
+    if (f.in_table) table.columns.push_back({std::string(f.key), f.align});
+  }
+  if (!streams.is_array()) return table;
+  for (const json& s : streams) {
+    std::vector<std::string>& row = table.rows.emplace_back();
+    for (const StreamField& f : kStreamFields) {
+      if (f.in_table) row.push_back(Cell(Field(s, f.key)));
+    }
+  }
+  return table;
+}
+
+void RenderStream(const json& stream) {
+  std::vector<std::string_view> order;
+  for (const StreamField& f : kStreamFields) order.push_back(f.key);
+  PrintTable(KeyValues(stream, order));
+}
+
+void RenderStreams(const json& result) {
+  const json& streams = Field(result, "streams");
+  PrintTable(StreamsTable(streams));
+  size_t shown = streams.is_array() ? streams.size() : 0;
+  uint64_t total = U64(Field(result, "total"));
+  if (total > shown) {
+    std::cout << shown << " of " << total
+              << " streams shown (use --offset/--limit)\n";
+  } else {
+    std::cout << shown << (shown == 1 ? " stream\n" : " streams\n");
+  }
+}
+
+void RenderAllocate(const json& result) {
+  std::cout << "pair: " << Cell(Field(result, "pair")) << "\n";
+  PrintTable(StreamsTable(json::array({Field(result, "a"), Field(result, "b")})));
+}
+
+void RenderDelete(const json& result) {
+  std::cout << "deleted pair " << Cell(Field(result, "deleted")) << "\n";
+}
+
+void RenderVersion(const json& result) {
+  std::string dataplane =
+      absl::StrCat(Cell(Field(result, "software")), " (protocol ",
+                   Cell(Field(result, "protocol")), ")");
+  json versions = {{"rtplatchctl", absl::StrCat(RTPLATCH_VERSION, " (protocol ",
+                                                kProtocolVersion, ")")},
+                   {"server", dataplane}};
+  constexpr std::string_view kOrder[] = {"rtplatchctl", "server"};
+  PrintTable(KeyValues(versions, kOrder));
+}
+
+void RenderHelp(const json& result) {
+  Table table{.columns = {{"command"}, {"description"}}};
+  const json& commands = Field(result, "commands");
+  if (commands.is_array()) {
+    for (const json& c : commands) {
+      table.rows.push_back({Cell(Field(c, "name")), Cell(Field(c, "help"))});
+    }
+  }
+  PrintTable(table);
+}
+
+// --- stats
+
+constexpr std::string_view kStatCounters[] = {
+    "rx", "rx_bytes", "relayed", "exception_in", "exception_out", "handoff",
+    "solicits"};
+
+uint64_t SumDrops(const json& counters) {
+  uint64_t sum = 0;
+  const json& drops = Field(counters, "drops");
+  if (drops.is_object()) {
+    for (const auto& [name, n] : drops.items()) sum += U64(n);
+  }
+  return sum;
+}
+
+std::string BusyPercent(const json& counters) {
+  uint64_t busy = U64(Field(counters, "busy_cycles"));
+  uint64_t idle = U64(Field(counters, "idle_cycles"));
+  if (busy + idle == 0) return "-";
+  return absl::StrFormat("%.1f", 100.0 * static_cast<double>(busy) /
+                                     static_cast<double>(busy + idle));
+}
+
+std::vector<std::string> StatsRow(std::string name, const json& counters) {
+  std::vector<std::string> row{std::move(name)};
+  for (std::string_view key : kStatCounters) {
+    row.push_back(Cell(Field(counters, key)));
+  }
+  row.push_back(absl::StrCat(SumDrops(counters)));
+  row.push_back(BusyPercent(counters));
+  return row;
+}
+
+Table LcoreTable(const json& result) {
+  Table table{.columns = {{"lcore", Align::kRight}}};
+  for (std::string_view key : kStatCounters) {
+    table.columns.push_back({std::string(key), Align::kRight});
+  }
+  table.columns.push_back({"drops", Align::kRight});
+  table.columns.push_back({"busy%", Align::kRight});
+  const json& lcores = Field(result, "lcores");
+  if (lcores.is_array()) {
+    for (const json& l : lcores) table.rows.push_back(StatsRow(Cell(Field(l, "lcore")), l));
+  }
+  table.rows.push_back(StatsRow("total", Field(result, "total")));
+  return table;
+}
+
+std::string DropHelp(std::string_view name) {
+  for (size_t i = 0; i < kDropReasonCount; ++i) {
+    if (kDropReasonNames[i] == name) return std::string(kDropReasonHelp[i]);
+  }
+  return "";
+}
+
+// Non-zero totals, largest first.
+Table DropTable(const json& total) {
+  std::vector<std::pair<uint64_t, std::string>> nonzero;
+  const json& drops = Field(total, "drops");
+  if (drops.is_object()) {
+    for (const auto& [name, n] : drops.items()) {
+      if (U64(n) > 0) nonzero.emplace_back(U64(n), name);
+    }
+  }
+  std::sort(nonzero.begin(), nonzero.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  Table table{.columns = {{"drop reason"}, {"count", Align::kRight}, {"meaning"}}};
+  for (const auto& [n, name] : nonzero) {
+    table.rows.push_back({name, absl::StrCat(n), DropHelp(name)});
+  }
+  return table;
+}
+
+void RenderStats(const json& result) {
+  constexpr std::string_view kSummary[] = {"streams", "pairs"};
+  json summary = {{"streams", Field(result, "streams")},
+                  {"pairs", Field(result, "pairs")}};
+  PrintTable(KeyValues(summary, kSummary));
+  std::cout << '\n';
+  PrintTable(LcoreTable(result));
+  Table drops = DropTable(Field(result, "total"));
+  std::cout << '\n';
+  if (drops.rows.empty()) {
+    std::cout << "no drops\n";
+  } else {
+    PrintTable(drops);
+  }
+}
+
+// --- events
+
+std::string LocalTimestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string FormatEvent(const json& event) {
+  constexpr std::string_view kFirst[] = {"stream", "pair", "peer"};
+  constexpr std::string_view kSkip[] = {"v", "event"};
+  std::string line =
+      absl::StrCat(LocalTimestamp(), " ", Cell(Field(event, "event")));
+  for (const std::string& key : OrderedKeys(event, kFirst, kSkip)) {
+    absl::StrAppend(&line, " ", key, "=", Cell(Field(event, key)));
+  }
+  return line;
+}
+
+// ---------------------------------------------------------------------------
+// Command line.
+
+struct ParsedArgs {
+  absl::flat_hash_map<std::string, std::string> flags;  // name without "--"
+  std::vector<std::string> positional;
+
+  const std::string* Flag(std::string_view name) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? nullptr : &it->second;
+  }
+  bool Has(std::string_view name) const { return flags.contains(name); }
+};
+
+struct Context {
+  ControlClient& client;
+  bool json_output;
+};
+
+struct Command;
+using BuildFn = absl::StatusOr<json> (*)(const ParsedArgs&);
+using RenderFn = void (*)(const json& result);
+using RunFn = int (*)(Context&, const Command&, const ParsedArgs&, json request);
+
+int RunRequest(Context&, const Command&, const ParsedArgs&, json request);
+
+struct Command {
+  std::string_view name;         // CLI name
+  std::string_view protocol;     // "cmd" sent; empty: build makes the request
+  std::string_view synopsis;     // arguments, for usage
+  std::string_view description;
+  std::vector<std::string_view> value_flags;
+  std::vector<std::string_view> switch_flags;
+  size_t positionals = 0;
+  BuildFn build = nullptr;       // nullptr: no arguments
+  RenderFn render = nullptr;     // human output of the result
+  RunFn run = RunRequest;
+};
+
+// --- failures
+
+int ReportFailure(const absl::Status& status) {
+  std::cerr << "error: " << status.message() << "\n";
+  return kExitError;
+}
+
+int ReportErrorReply(const Reply& reply) {
+  std::cerr << "error: " << reply.error_code << ": " << reply.error_message
+            << "\n";
+  return kExitError;
+}
+
+// --- argument builders (usage errors only; the server validates semantics)
+
+absl::StatusOr<uint64_t> ParseNumber(std::string_view what,
+                                     std::string_view text) {
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &n)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": expected a non-negative integer, got '", text, "'"));
+  }
+  return n;
+}
+
+// Copies flag `flag` into out[key] if given; checks its syntax with `check`.
+absl::Status CopyFlag(const ParsedArgs& args, std::string_view flag,
+                      std::string_view key, json& out,
+                      absl::Status (*check)(std::string_view) = nullptr) {
+  const std::string* value = args.Flag(flag);
+  if (value == nullptr) return absl::OkStatus();
+  if (check != nullptr) {
+    if (absl::Status s = check(*value); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", s.message()));
+    }
+  }
+  out[std::string(key)] = *value;
+  return absl::OkStatus();
+}
+
+absl::Status CheckEndpoint(std::string_view text) {
+  if (text.empty()) return absl::OkStatus();  // "" clears the peer
+  return Endpoint::Parse(text).status();
+}
+
+absl::Status CheckIp(std::string_view text) {
+  return IpAddress::Parse(text).status();
+}
+
+absl::Status CopyNumberFlag(const ParsedArgs& args, std::string_view flag,
+                            json& out) {
+  const std::string* value = args.Flag(flag);
+  if (value == nullptr) return absl::OkStatus();
+  auto n = ParseNumber(absl::StrCat("--", flag), *value);
+  if (!n.ok()) return n.status();
+  out[std::string(flag)] = *n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> BuildIdArg(const ParsedArgs& args, std::string_view key) {
+  auto id = ParseNumber(key, args.positional[0]);
+  if (!id.ok()) return id.status();
+  return json{{std::string(key), *id}};
+}
+
+absl::StatusOr<json> BuildQuery(const ParsedArgs& args) {
+  return BuildIdArg(args, "stream");
+}
+
+absl::StatusOr<json> BuildDelete(const ParsedArgs& args) {
+  return BuildIdArg(args, "pair");
+}
+
+absl::StatusOr<json> BuildList(const ParsedArgs& args) {
+  json out = json::object();
+  for (std::string_view f : {"state", "policy", "label"}) {
+    if (auto s = CopyFlag(args, f, f, out); !s.ok()) return s;
+  }
+  if (auto s = CopyFlag(args, "peer-ip", "peer_ip", out, CheckIp); !s.ok()) return s;
+  for (std::string_view f : {"limit", "offset"}) {
+    if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<json> BuildLeg(const ParsedArgs& args, std::string_view leg) {
+  json out = json::object();
+  absl::Status s = CopyFlag(args, absl::StrCat("family-", leg), "family", out);
+  if (s.ok()) s = CopyFlag(args, absl::StrCat("peer-", leg), "peer", out, CheckEndpoint);
+  if (s.ok()) s = CopyFlag(args, absl::StrCat("policy-", leg), "policy", out);
+  if (!s.ok()) return s;
+  if (args.Has("rtcp-mux")) out["rtcp_mux"] = true;
+  return out;
+}
+
+absl::StatusOr<json> BuildAllocate(const ParsedArgs& args) {
+  json out = json::object();
+  for (std::string_view leg : {"a", "b"}) {
+    auto built = BuildLeg(args, leg);
+    if (!built.ok()) return built.status();
+    out[std::string(leg)] = *std::move(built);
+  }
+  if (auto s = CopyFlag(args, "label", "label", out); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<json> BuildUpdate(const ParsedArgs& args) {
+  auto out = BuildIdArg(args, "stream");
+  if (!out.ok()) return out;
+  absl::Status s = CopyFlag(args, "peer", "peer", *out, CheckEndpoint);
+  if (s.ok()) s = CopyFlag(args, "policy", "policy", *out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<json> BuildEvents(const ParsedArgs& args) {
+  if (const std::string* count = args.Flag("count")) {
+    if (auto n = ParseNumber("--count", *count); !n.ok()) return n.status();
+  }
+  return json::object();
+}
+
+absl::StatusOr<json> BuildRaw(const ParsedArgs& args) {
+  json request;
+  try {
+    request = json::parse(args.positional[0]);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("raw: not JSON: ", e.what()));
+  }
+  if (!request.is_object()) {
+    return absl::InvalidArgumentError("raw: the request must be a JSON object");
+  }
+  return request;
+}
+
+// --- runners
+
+int RunRequest(Context& ctx, const Command& cmd, const ParsedArgs&,
+               json request) {
+  auto reply = ctx.client.Send(std::move(request));
+  if (!reply.ok()) return ReportFailure(reply.status());
+  if (!reply->ok) return ReportErrorReply(*reply);
+  if (ctx.json_output || cmd.render == nullptr) {
+    PrintJson(reply->result);
+  } else {
+    cmd.render(reply->result);
+  }
+  return kExitOk;
+}
+
+int RunRaw(Context& ctx, const Command&, const ParsedArgs&, json request) {
+  auto reply = ctx.client.Send(std::move(request));
+  if (!reply.ok()) return ReportFailure(reply.status());
+  PrintJson(reply->raw);
+  return reply->ok ? kExitOk : ReportErrorReply(*reply);
+}
+
+int RunEvents(Context& ctx, const Command&, const ParsedArgs& args,
+              json request) {
+  auto reply = ctx.client.Send(std::move(request));
+  if (!reply.ok()) return ReportFailure(reply.status());
+  if (!reply->ok) return ReportErrorReply(*reply);
+  uint64_t limit = 0;  // 0: until killed
+  if (const std::string* count = args.Flag("count")) {
+    limit = ParseNumber("--count", *count).value_or(0);
+  }
+  for (uint64_t seen = 0; limit == 0 || seen < limit; ++seen) {
+    auto event = ctx.client.NextEvent(/*timeout_ms=*/0);
+    if (!event.ok()) return ReportFailure(event.status());
+    std::cout << (ctx.json_output ? ToJsonLine(*event) : FormatEvent(*event))
+              << std::endl;  // flush: events are watched live or piped
+  }
+  return kExitOk;
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {.name = "version", .protocol = "version", .synopsis = "",
+       .description = "client and server versions", .render = RenderVersion},
+      {.name = "help", .protocol = "help", .synopsis = "",
+       .description = "commands the server understands", .render = RenderHelp},
+      {.name = "stats", .protocol = "stats", .synopsis = "",
+       .description = "per-lcore counters and non-zero drop reasons",
+       .render = RenderStats},
+      {.name = "streams", .protocol = "list",
+       .synopsis = "[--state S] [--policy P] [--label L] [--peer-ip IP] "
+                   "[--limit N] [--offset N]",
+       .description = "table of streams",
+       .value_flags = {"state", "policy", "label", "peer-ip", "limit", "offset"},
+       .build = BuildList, .render = RenderStreams},
+      {.name = "stream", .protocol = "query", .synopsis = "ID",
+       .description = "one stream", .positionals = 1, .build = BuildQuery,
+       .render = RenderStream},
+      {.name = "allocate", .protocol = "allocate",
+       .synopsis = "[--family-a ipv4|ipv6] [--family-b ipv4|ipv6] "
+                   "[--peer-a IP:PORT] [--peer-b IP:PORT] [--policy-a P] "
+                   "[--policy-b P] [--label L] [--rtcp-mux]",
+       .description = "allocate a stream pair",
+       .value_flags = {"family-a", "family-b", "peer-a", "peer-b", "policy-a",
+                       "policy-b", "label"},
+       .switch_flags = {"rtcp-mux"}, .build = BuildAllocate,
+       .render = RenderAllocate},
+      {.name = "update", .protocol = "update",
+       .synopsis = "ID [--peer IP:PORT|''] [--policy P]",
+       .description = "change a stream's signalled peer or policy",
+       .value_flags = {"peer", "policy"}, .positionals = 1,
+       .build = BuildUpdate, .render = RenderStream},
+      {.name = "delete", .protocol = "delete", .synopsis = "PAIR",
+       .description = "delete a stream pair", .positionals = 1,
+       .build = BuildDelete, .render = RenderDelete},
+      {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
+       .description = "print latch events until killed (or N events)",
+       .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},
+      {.name = "raw", .protocol = "", .synopsis = "'JSON'",
+       .description = "send a raw request object, print the whole reply",
+       .positionals = 1, .build = BuildRaw, .run = RunRaw},
+  };
+  return kCommands;
+}
+
+const Command* FindCommand(std::string_view name) {
+  for (const Command& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: rtplatchctl [--socket PATH] [--json] [--timeout-ms N] "
+         "COMMAND [ARGS]\n\ncommands:\n";
+  Table commands{.columns = {{""}, {""}}, .show_header = false};
+  for (const Command& c : Commands()) {
+    commands.rows.push_back({absl::StrCat("  ", c.name, " ", c.synopsis), c.description});
+  }
+  PrintTable(commands, out);
+  out << "\noptions (also accepted after COMMAND):\n";
+  Table options{.columns = {{""}, {""}}, .show_header = false};
+  options.rows = {
+      {"  --socket PATH", absl::StrCat("control socket (default $", kSocketEnv,
+                                       " or ", kDefaultSocket, ")")},
+      {"  --json", "print the reply's result as JSON (events: one per line)"},
+      {"  --timeout-ms N", absl::StrCat("reply timeout, 0 waits forever (default ",
+                                        kDefaultTimeoutMs, ")")},
+      {"  --help, -h", "this text"},
+  };
+  PrintTable(options, out);
+  out << "\nexit status: 0 ok, 1 error reply or failure, 2 usage error, "
+         "3 cannot connect\n";
+}
+
+// --- parsing
+
+struct Invocation {
+  std::string socket;
+  int timeout_ms = kDefaultTimeoutMs;
+  bool json_output = false;
+  bool help = false;
+  const Command* command = nullptr;
+  ParsedArgs args;  // command flags and positionals
+};
+
+constexpr std::string_view kGlobalValueFlags[] = {"socket", "timeout-ms"};
+constexpr std::string_view kGlobalSwitches[] = {"json", "help"};
+
+enum class FlagKind { kUnknown, kValue, kSwitch };
+
+bool Contains(std::span<const std::string_view> list, std::string_view name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+FlagKind KindOf(std::string_view name, const Command* cmd) {
+  if (Contains(kGlobalValueFlags, name)) return FlagKind::kValue;
+  if (Contains(kGlobalSwitches, name)) return FlagKind::kSwitch;
+  if (cmd != nullptr && Contains(cmd->value_flags, name)) return FlagKind::kValue;
+  if (cmd != nullptr && Contains(cmd->switch_flags, name)) return FlagKind::kSwitch;
+  return FlagKind::kUnknown;
+}
+
+bool IsOption(std::string_view arg) {
+  return (arg.size() > 2 && arg.substr(0, 2) == "--") || arg == "-h";
+}
+
+// Consumes the option at argv[*i] (and its value) into `flags`.
+absl::Status TakeOption(std::span<const std::string_view> argv, size_t* i,
+                        const Command* cmd, ParsedArgs& out) {
+  std::string_view arg = argv[*i] == "-h" ? "--help" : argv[*i];
+  std::string_view name = arg.substr(2);
+  std::optional<std::string_view> value;
+  if (size_t eq = name.find('='); eq != std::string_view::npos) {
+    value = name.substr(eq + 1);
+    name = name.substr(0, eq);
+  }
+  switch (KindOf(name, cmd)) {
+    case FlagKind::kUnknown:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown option --", name, cmd ? absl::StrCat(" for ", cmd->name) : ""));
+    case FlagKind::kSwitch:
+      if (value) return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+      out.flags[name] = "";
+      return absl::OkStatus();
+    case FlagKind::kValue:
+      if (!value) {
+        if (*i + 1 >= argv.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        }
+        value = argv[++*i];
+      }
+      out.flags[name] = std::string(*value);
+      return absl::OkStatus();
+  }
+  return absl::InternalError("unreachable");
+}
+
+std::string DefaultSocket() {
+  const char* env = std::getenv(kSocketEnv);
+  return env != nullptr && *env != '\0' ? env : kDefaultSocket;
+}
+
+// Moves the global options out of inv.args into inv's fields.
+absl::Status ApplyGlobals(Invocation& inv) {
+  auto& flags = inv.args.flags;
+  inv.socket = flags.contains("socket") ? flags["socket"] : DefaultSocket();
+  inv.json_output = flags.contains("json");
+  inv.help = flags.contains("help");
+  if (flags.contains("timeout-ms")) {
+    auto ms = ParseNumber("--timeout-ms", flags["timeout-ms"]);
+    if (!ms.ok()) return ms.status();
+    if (*ms > 3'600'000) return absl::InvalidArgumentError("--timeout-ms: at most 3600000");
+    inv.timeout_ms = static_cast<int>(*ms);
+  }
+  for (std::string_view f : {"socket", "json", "help", "timeout-ms"}) flags.erase(f);
+  return absl::OkStatus();
+}
+
+absl::Status CheckPositionals(const Invocation& inv) {
+  size_t want = inv.command->positionals;
+  size_t got = inv.args.positional.size();
+  if (got == want) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(inv.command->name, ": expected ", want,
+                   want == 1 ? " argument" : " arguments", ", got ", got));
+}
+
+absl::StatusOr<Invocation> ParseCommandLine(std::span<const std::string_view> argv) {
+  Invocation inv;
+  bool options_done = false;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (!options_done && argv[i] == "--") {
+      options_done = true;
+    } else if (!options_done && IsOption(argv[i])) {
+      if (auto s = TakeOption(argv, &i, inv.command, inv.args); !s.ok()) return s;
+    } else if (inv.command != nullptr) {
+      inv.args.positional.emplace_back(argv[i]);
+    } else if ((inv.command = FindCommand(argv[i])) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown command '", argv[i], "'"));
+    }
+  }
+  if (auto s = ApplyGlobals(inv); !s.ok()) return s;
+  if (inv.help || inv.command == nullptr) return inv;
+  if (auto s = CheckPositionals(inv); !s.ok()) return s;
+  return inv;
+}
+
+int UsageError(std::string_view message, const Command* cmd) {
+  std::cerr << "error: " << message << "\n";
+  if (cmd != nullptr) {
+    std::cerr << "usage: rtplatchctl [options] " << cmd->name << " "
+              << cmd->synopsis << "\n";
+  } else {
+    std::cerr << "run 'rtplatchctl --help' for usage\n";
+  }
+  return kExitUsage;
+}
+
+absl::StatusOr<json> BuildRequest(const Command& cmd, const ParsedArgs& args) {
+  json request = json::object();
+  if (cmd.build != nullptr) {
+    auto built = cmd.build(args);
+    if (!built.ok()) return built.status();
+    request = *std::move(built);
+  }
+  if (!cmd.protocol.empty()) request["cmd"] = cmd.protocol;
+  return request;
+}
+
+int Main(std::span<const std::string_view> argv) {
+  auto inv = ParseCommandLine(argv);
+  if (!inv.ok()) return UsageError(inv.status().message(), nullptr);
+  if (inv->help) {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  if (inv->command == nullptr) return UsageError("no command given", nullptr);
+  const Command& cmd = *inv->command;
+  auto request = BuildRequest(cmd, inv->args);
+  if (!request.ok()) return UsageError(request.status().message(), &cmd);
+  ControlClient client(inv->socket, inv->timeout_ms);
+  if (absl::Status s = client.Connect(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return kExitConnect;
+  }
+  Context ctx{client, inv->json_output};
+  return cmd.run(ctx, cmd, inv->args, *std::move(request));
+}
+
+}  // namespace
+}  // namespace rtplatch::control
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  try {
+    return rtplatch::control::Main(args);
+  } catch (const std::exception& e) {  // last resort; nothing should get here
+    std::cerr << "error: internal: " << e.what() << "\n";
+    return rtplatch::control::kExitError;
+  }
+}
