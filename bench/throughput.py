@@ -538,21 +538,24 @@ def run_dataplane(args, pcap, n, tag):
     ok = True
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        last_error = "socket not created"
         while True:
             if p.poll() is not None:
                 raise BenchError("exited with status %d during startup" % p.returncode)
             if os.path.exists(sock_path):
                 try:
-                    ctl = Control(sock_path)
+                    ctl = Control(sock_path, timeout=5)
                     ctl.request("version")
+                    ctl.sock.settimeout(COMMAND_TIMEOUT_S)
                     break
-                except (OSError, BenchError):
+                except (OSError, BenchError, ValueError) as e:
+                    last_error = "version: %s" % (e or type(e).__name__)
                     if ctl:
                         ctl.close()
                     ctl = None
             if time.monotonic() > deadline:
-                raise BenchError("control socket %s not answering after %d s"
-                                 % (sock_path, STARTUP_TIMEOUT_S))
+                raise BenchError("control socket %s not answering after %d s (%s)"
+                                 % (sock_path, STARTUP_TIMEOUT_S, last_error))
             time.sleep(0.2)
 
         st = ctl.request("stats")

@@ -37,22 +37,6 @@ absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
       absl::StrCat("not an IPv4 or IPv6 address: '", text, "'"));
 }
 
-bool IpAddress::is_v4() const {
-  return std::memcmp(bytes_.data(), kV4MappedPrefix, 12) == 0;
-}
-
-bool IpAddress::is_unspecified() const {
-  static constexpr std::array<uint8_t, 16> kZero{};
-  if (bytes_ == kZero) return true;
-  return is_v4() && v4_host_order() == 0;
-}
-
-uint32_t IpAddress::v4_host_order() const {
-  uint32_t n;
-  std::memcpy(&n, bytes_.data() + 12, 4);
-  return ntohl(n);
-}
-
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   if (is_v4()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -23,9 +24,24 @@ class IpAddress {
   static IpAddress FromV6Bytes(const uint8_t* bytes16);
   static absl::StatusOr<IpAddress> Parse(absl::string_view text);
 
-  bool is_v4() const;
-  bool is_unspecified() const;  // :: or 0.0.0.0 (SDP hold) or never set
-  uint32_t v4_host_order() const;
+  bool is_v4() const {
+    uint64_t head;
+    uint32_t mid;
+    std::memcpy(&head, bytes_.data(), 8);
+    std::memcpy(&mid, bytes_.data() + 8, 4);
+    return head == 0 && mid == kV4MappedMarker;
+  }
+  // :: or 0.0.0.0 (SDP hold) or never set.
+  bool is_unspecified() const {
+    uint64_t head, tail;
+    std::memcpy(&head, bytes_.data(), 8);
+    std::memcpy(&tail, bytes_.data() + 8, 8);
+    return head == 0 && (tail == 0 || tail == kV4MappedZeroTail);
+  }
+  uint32_t v4_host_order() const {
+    return (uint32_t{bytes_[12]} << 24) | (uint32_t{bytes_[13]} << 16) |
+           (uint32_t{bytes_[14]} << 8) | bytes_[15];
+  }
   const uint8_t* v4_bytes() const { return bytes_.data() + 12; }
   const uint8_t* bytes() const { return bytes_.data(); }
   uint8_t* mutable_bytes() { return bytes_.data(); }
@@ -41,6 +57,11 @@ class IpAddress {
   }
 
  private:
+  // Bytes 8..11 of ::ffff:a.b.c.d (00 00 ff ff) as a native-endian load.
+  static constexpr uint32_t kV4MappedMarker = 0xffff0000u;
+  static constexpr uint64_t kV4MappedZeroTail = 0xffff0000u;
+  static_assert(std::endian::native == std::endian::little);
+
   std::array<uint8_t, 16> bytes_{};
 };
 

@@ -38,16 +38,18 @@ absl::StatusOr<uint64_t> RequiredId(const json& r, const char* field) {
   return it->get<uint64_t>();
 }
 
-absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field) {
+// `prefix` names the enclosing object in errors ("a." for leg a).
+absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field,
+                                                          absl::string_view prefix = "") {
   auto it = r.find(field);
   if (it == r.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return ArgError(field, "must be a string");
+  if (!it->is_string()) return ArgError(absl::StrCat(prefix, field), "must be a string");
   return std::optional<std::string>(it->get<std::string>());
 }
 
 absl::StatusOr<std::optional<LatchPolicy>> OptionalPolicy(const json& r, absl::string_view where) {
-  auto text = OptionalString(r, "policy");
-  if (!text.ok()) return ArgError(where, text.status().message());
+  auto text = OptionalString(r, "policy", where);
+  if (!text.ok()) return text.status();
   if (!text->has_value()) return std::optional<LatchPolicy>();
   LatchPolicy p;
   if (!ParseLatchPolicy(**text, &p)) {
@@ -58,8 +60,8 @@ absl::StatusOr<std::optional<LatchPolicy>> OptionalPolicy(const json& r, absl::s
 }
 
 absl::StatusOr<std::optional<Endpoint>> OptionalPeer(const json& r, absl::string_view where) {
-  auto text = OptionalString(r, "peer");
-  if (!text.ok()) return ArgError(where, text.status().message());
+  auto text = OptionalString(r, "peer", where);
+  if (!text.ok()) return text.status();
   if (!text->has_value() || (*text)->empty()) return std::optional<Endpoint>();
   auto ep = Endpoint::Parse(**text);
   if (!ep.ok()) return ArgError(absl::StrCat(where, "peer"), ep.status().message());
@@ -72,8 +74,8 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
   if (it == r.end()) return leg;
   if (!it->is_object()) return ArgError(name, "must be an object");
   std::string where = absl::StrCat(name, ".");
-  auto family = OptionalString(*it, "family");
-  if (!family.ok()) return ArgError(where, family.status().message());
+  auto family = OptionalString(*it, "family", where);
+  if (!family.ok()) return family.status();
   if (family->has_value()) {
     if (**family == "ipv6") {
       leg.ipv6 = true;

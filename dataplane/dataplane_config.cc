@@ -1,5 +1,6 @@
 #include "dataplane/dataplane_config.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -23,8 +24,11 @@ absl::Status ReadUnsigned(const json& j, absl::string_view key, uint64_t min,
   auto it = j.find(std::string(key));
   if (it == j.end()) return absl::OkStatus();
   if (!it->is_number_integer()) return FieldError(key, "must be an integer");
-  int64_t v = it->get<int64_t>();
-  if (v < static_cast<int64_t>(min) || static_cast<uint64_t>(v) > max) {
+  if (!it->is_number_unsigned()) {
+    return FieldError(key, absl::StrCat(it->get<int64_t>(), " is outside ", min, "..", max));
+  }
+  uint64_t v = it->get<uint64_t>();
+  if (v < min || v > max) {
     return FieldError(key, absl::StrCat(v, " is outside ", min, "..", max));
   }
   *out = static_cast<T>(v);
@@ -73,7 +77,9 @@ absl::StatusOr<StaticNeighbor> ParseNeighbor(const json& n, size_t index) {
   if (parts.size() != 6) return FieldError(field, "mac must have 6 octets");
   for (size_t i = 0; i < 6; ++i) {
     uint32_t octet;
-    if (parts[i].size() != 2 || !absl::SimpleHexAtoi(parts[i], &octet)) {
+    bool hex = parts[i].size() == 2 && std::isxdigit(static_cast<unsigned char>(parts[i][0])) &&
+               std::isxdigit(static_cast<unsigned char>(parts[i][1]));
+    if (!hex || !absl::SimpleHexAtoi(parts[i], &octet)) {
       return FieldError(field, absl::StrCat("bad mac octet '", parts[i], "'"));
     }
     s.mac[i] = static_cast<uint8_t>(octet);
@@ -119,7 +125,8 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
   if (c.relay_addresses.empty()) return FieldError("relay_addresses", "required, non-empty");
   if (auto s = ReadUnsigned(j, "port_min", 1, 65535, &c.port_min); !s.ok()) return s;
   if (auto s = ReadUnsigned(j, "port_max", 1, 65535, &c.port_max); !s.ok()) return s;
-  if (c.port_max < c.port_min + 3) {
+  // RTP starts on the first even port: at least two RTP/RTCP pairs.
+  if (c.port_max < ((c.port_min + 1u) & ~1u) + 3u) {
     return FieldError("port_max", absl::StrCat(c.port_max, " leaves fewer than 2 port pairs above port_min ", c.port_min));
   }
   if (auto s = ReadAddress(j, "gateway_v4", true, &c.gateway_v4); !s.ok()) return s;
@@ -168,7 +175,12 @@ absl::StatusOr<DataplaneConfig> LoadDataplaneConfig(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseDataplaneConfig(ss.str());
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("config: cannot read ", path));
+  auto config = ParseDataplaneConfig(ss.str());
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(config.status().message(), " (in ", path, ")"));
+  }
+  return config;
 }
 
 }  // namespace rtplatch

@@ -21,14 +21,16 @@ struct TxBatch {
 };
 
 // Sends what the device takes, frees the rest: every mbuf has one owner.
-void SendBatch(LcoreContext& ctx, uint16_t port, TxBatch& batch, DropReason full_reason) {
-  if (batch.count == 0) return;
+// Returns how many were sent.
+uint16_t SendBatch(LcoreContext& ctx, uint16_t port, TxBatch& batch, DropReason full_reason) {
+  if (batch.count == 0) return 0;
   uint16_t sent = rte_eth_tx_burst(port, ctx.queue, batch.pkts, batch.count);
   if (sent < batch.count) {
     ctx.counters.Drop(full_reason, batch.count - sent);
     rte_pktmbuf_free_bulk(batch.pkts + sent, batch.count - sent);
   }
   batch.count = 0;
+  return sent;
 }
 
 void ApplyCommands(LcoreContext& ctx) {
@@ -57,8 +59,16 @@ bool SolicitWith(LcoreContext& ctx, rte_mbuf* m, const IpAddress& target, uint64
   return true;
 }
 
+struct BurstOutput {
+  TxBatch media;      // relayed packets
+  TxBatch solicits;   // ARP/NS, kept apart so `relayed` counts only media
+  TxBatch exception;  // to the kernel
+};
+
 void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
-                  TxBatch& media, TxBatch& exception) {
+                  BurstOutput& out) {
+  TxBatch& media = out.media;
+  TxBatch& exception = out.exception;
   // Phase 1: frame headers into cache; phase 2: their flows' lines.
   for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
   for (uint16_t i = 0; i < n; ++i) {
@@ -99,7 +109,7 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
       }
       case PacketAction::kSolicit:
         if (SolicitWith(ctx, m, v.next_hop, now_ns)) {
-          media.pkts[media.count++] = m;
+          out.solicits.pkts[out.solicits.count++] = m;
         } else {
           rte_pktmbuf_free(m);
         }
@@ -124,11 +134,13 @@ uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
   for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
   ctx.counters.Count(ctx.counters.rx, n);
   ctx.counters.Count(ctx.counters.rx_bytes, bytes);
-  TxBatch media, exception;
-  ProcessBurst(ctx, pkts, static_cast<uint16_t>(n + m), now_ns, media, exception);
-  SendBatch(ctx, ctx.media_tx_port, media, DropReason::kTxFull);
+  BurstOutput out;
+  ProcessBurst(ctx, pkts, static_cast<uint16_t>(n + m), now_ns, out);
+  ctx.counters.Count(ctx.counters.relayed,
+                     SendBatch(ctx, ctx.media_tx_port, out.media, DropReason::kTxFull));
+  SendBatch(ctx, ctx.media_tx_port, out.solicits, DropReason::kTxFull);
   if (ctx.exception_port >= 0) {
-    SendBatch(ctx, static_cast<uint16_t>(ctx.exception_port), exception,
+    SendBatch(ctx, static_cast<uint16_t>(ctx.exception_port), out.exception,
               DropReason::kExceptionFull);
   }
   return static_cast<uint16_t>(n + m);

@@ -42,7 +42,9 @@ uint16_t UdpChecksumFull(const uint8_t* udp, uint16_t udp_len, const EgressHeade
 }
 
 // Rewrites ports and the UDP checksum; `old_src`/`old_dst` are the
-// pseudo-header addresses of the received packet.
+// pseudo-header addresses of the received packet. New values are summed
+// from registers and locals, never re-read from the frame just written
+// (that would stall on store-to-load forwarding).
 void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
                 const uint8_t* old_dst, size_t old_alen, bool out_v6,
                 const EgressHeaders& e) {
@@ -50,8 +52,8 @@ void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
   std::memcpy(&stored, udp + 6, 2);
   uint8_t old_ports[4];
   std::memcpy(old_ports, udp, 4);
-  Store16(udp, e.src_port);
-  Store16(udp + 2, e.dst_port);
+  const uint16_t new_ports[2] = {htons(e.src_port), htons(e.dst_port)};
+  std::memcpy(udp, new_ports, 4);
   if (stored == 0) {
     // IPv4 without checksum: keep it off for IPv4, IPv6 requires one.
     if (out_v6) {
@@ -67,7 +69,8 @@ void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
   sum = ChecksumSubtract(sum, old_ports, 4);
   sum = ChecksumAdd(sum, PseudoBytes(e.src_ip, out_v6), new_alen);
   sum = ChecksumAdd(sum, PseudoBytes(e.dst_ip, out_v6), new_alen);
-  sum = ChecksumAdd(sum, udp, 4);
+  sum += new_ports[0];
+  sum += new_ports[1];
   uint16_t c = ChecksumFinish(sum);
   if (c == 0) c = 0xffff;
   std::memcpy(udp + 6, &c, 2);
@@ -111,15 +114,16 @@ void RewriteIpv4InPlace(uint8_t* ip, const EgressHeaders& e) {
   uint8_t old_words[10], new_words[10];  // TTL/proto word + src + dst
   std::memcpy(old_words, ip + 8, 2);
   std::memcpy(old_words + 2, ip + 12, 8);
-  ip[8] = kRelayTtl;
-  std::memcpy(ip + 12, e.src_ip.v4_bytes(), 4);
-  std::memcpy(ip + 16, e.dst_ip.v4_bytes(), 4);
-  std::memcpy(new_words, ip + 8, 2);
-  std::memcpy(new_words + 2, ip + 12, 8);
+  new_words[0] = kRelayTtl;
+  new_words[1] = kIpProtoUdp;
+  std::memcpy(new_words + 2, e.src_ip.v4_bytes(), 4);
+  std::memcpy(new_words + 6, e.dst_ip.v4_bytes(), 4);
   uint16_t stored;
   std::memcpy(&stored, ip + 10, 2);
   uint16_t c = ChecksumReplace(stored, old_words, new_words, sizeof(old_words));
+  std::memcpy(ip + 8, new_words, 2);
   std::memcpy(ip + 10, &c, 2);
+  std::memcpy(ip + 12, new_words + 2, 8);
 }
 
 }  // namespace

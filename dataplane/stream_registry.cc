@@ -87,10 +87,10 @@ void StreamRegistry::InstallLeg(const StreamRecord& self) {
 
 absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const LegRequest& b,
                                                   std::string label, uint64_t now_ns) {
-  for (const LegRequest* leg : {&a, &b}) {
+  for (const auto& [name, leg] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
     if (leg->peer && leg->peer->is_set() && leg->peer->ip.is_v4() == leg->ipv6) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "peer ", leg->peer->ToString(), " is not of the leg's family ",
+          name, ".peer: ", leg->peer->ToString(), " is not of the leg's family ",
           leg->ipv6 ? "ipv6" : "ipv4"));
     }
   }
@@ -175,6 +175,12 @@ absl::Status StreamRegistry::Delete(uint64_t pair) {
 }
 
 std::optional<uint64_t> StreamRegistry::LastActivity(const StreamRecord& r) const {
+  // Until the owner lcore has installed this stream, the slot still holds
+  // the previous call's times.
+  const Flow& f = table_.at(r.rtp_slot);
+  if (RelaxedLoad(f.generation) != r.generation || RelaxedLoad(f.state) == LatchState::kFree) {
+    return std::nullopt;
+  }
   uint64_t rtp = RelaxedLoad(table_.at(r.rtp_slot).last_rx_ns);
   uint64_t rtcp = RelaxedLoad(table_.at(r.rtp_slot + 1).last_rx_ns);
   uint64_t last = std::max(rtp, rtcp);

@@ -23,9 +23,9 @@ constexpr size_t kReadChunk = 64u << 10;
 
 std::string Errno(int err) { return std::strerror(err); }
 
-absl::StatusOr<json> ParseLine(std::string_view line) {
+absl::StatusOr<json> ParseLine(absl::string_view line) {
   try {
-    json value = json::parse(line);
+    json value = json::parse(line.begin(), line.end());
     if (!value.is_object()) {
       return absl::InternalError(absl::StrCat(
           "malformed reply: expected a JSON object, got ", ToJsonLine(value)));
@@ -80,7 +80,7 @@ std::string ToJsonLine(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-absl::StatusOr<Reply> ParseReply(std::string_view line) {
+absl::StatusOr<Reply> ParseReply(absl::string_view line) {
   auto value = ParseLine(line);
   if (!value.ok()) return value.status();
   return ReplyFromJson(*std::move(value));
@@ -97,7 +97,7 @@ ControlClient::~ControlClient() { Close(); }
 void ControlClient::Close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  buffer_.clear();
+  in_.reset();
 }
 
 absl::Status ControlClient::Fail(absl::Status status) {
@@ -116,7 +116,7 @@ ControlClient::Deadline ControlClient::DeadlineIn(int timeout_ms) const {
 
 absl::Status ControlClient::Connect() {
   Close();
-  auto unavailable = [&](std::string_view why) {
+  auto unavailable = [&](absl::string_view why) {
     return Fail(absl::UnavailableError(
         absl::StrCat("cannot connect to ", socket_path_, ": ", why)));
   };
@@ -142,6 +142,7 @@ absl::Status ControlClient::Connect() {
   if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) {
     return unavailable(Errno(errno));
   }
+  in_.emplace(kMaxReplyLine);
   return absl::OkStatus();
 }
 
@@ -167,7 +168,7 @@ absl::Status ControlClient::WaitFor(short events, Deadline deadline) {
   }
 }
 
-absl::Status ControlClient::WriteAll(std::string_view data, Deadline deadline) {
+absl::Status ControlClient::WriteAll(absl::string_view data, Deadline deadline) {
   while (!data.empty()) {
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -182,43 +183,45 @@ absl::Status ControlClient::WriteAll(std::string_view data, Deadline deadline) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ControlClient::ReadLine(Deadline deadline) {
-  size_t scanned = 0;
+absl::Status ControlClient::ReadMore(Deadline deadline) {
   for (;;) {
-    size_t nl = buffer_.find('\n', scanned);
-    if (nl != std::string::npos) {
-      std::string line = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 1);
-      return line;
-    }
-    scanned = buffer_.size();
-    if (buffer_.size() > kMaxReplyLine) {
-      return absl::InternalError(absl::StrCat(
-          "reply line from ", socket_path_, " exceeds ", kMaxReplyLine,
-          " bytes"));
-    }
     if (auto s = WaitFor(POLLIN, deadline); !s.ok()) return s;
     char chunk[kReadChunk];
     ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
     if (n > 0) {
-      buffer_.append(chunk, static_cast<size_t>(n));
-    } else if (n == 0) {
-      return absl::InternalError(absl::StrCat(
-          "connection closed by ", socket_path_,
-          buffer_.empty() ? "" : " in the middle of a line"));
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      in_->Append(std::string_view(chunk, static_cast<size_t>(n)));
+      return absl::OkStatus();
+    }
+    if (n == 0) {
+      return absl::InternalError(
+          absl::StrCat("connection closed by ", socket_path_));
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       return absl::InternalError(
           absl::StrCat("recv from ", socket_path_, ": ", Errno(errno)));
     }
   }
 }
 
-absl::StatusOr<Reply> ControlClient::Call(std::string_view cmd,
+absl::StatusOr<std::string> ControlClient::ReadLine(Deadline deadline) {
+  for (;;) {
+    if (std::optional<std::string> line = in_->NextLine()) return *line;
+    if (in_->overflowed()) {
+      return absl::InternalError(absl::StrCat(
+          "reply line from ", socket_path_, " exceeds ", kMaxReplyLine,
+          " bytes"));
+    }
+    if (auto s = ReadMore(deadline); !s.ok()) return s;
+  }
+}
+
+absl::StatusOr<Reply> ControlClient::Call(absl::string_view cmd,
                                           const json& args) {
   if (!args.is_object()) {
     return absl::InvalidArgumentError("request arguments must be an object");
   }
-  json request = {{"v", kProtocolVersion}, {"id", NextId()}, {"cmd", cmd}};
+  json request = {
+      {"v", kProtocolVersion}, {"id", NextId()}, {"cmd", std::string(cmd)}};
   request.update(args);
   return Send(std::move(request));
 }

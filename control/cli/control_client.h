@@ -21,10 +21,11 @@
 #include <deque>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/json_lines.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch::control {
@@ -41,7 +42,7 @@ struct Reply {
 };
 
 // Parses one reply line into a Reply; kInternal names what is wrong.
-absl::StatusOr<Reply> ParseReply(std::string_view line);
+absl::StatusOr<Reply> ParseReply(absl::string_view line);
 
 // Serializes `value` as one line (no '\n'); invalid UTF-8 is replaced, never
 // thrown about.
@@ -62,7 +63,7 @@ class ControlClient {
   void Close();
 
   // Sends {"v":1,"id":<new>,"cmd":cmd, ...args} and waits for its reply.
-  absl::StatusOr<Reply> Call(std::string_view cmd,
+  absl::StatusOr<Reply> Call(absl::string_view cmd,
                              const nlohmann::json& args =
                                  nlohmann::json::object());
   // Sends `request` (an object) after adding "v":1 and a fresh "id" when they
@@ -80,7 +81,8 @@ class ControlClient {
   using Deadline = std::optional<Clock::time_point>;
 
   Deadline DeadlineIn(int timeout_ms) const;
-  absl::Status WriteAll(std::string_view data, Deadline deadline);
+  absl::Status WriteAll(absl::string_view data, Deadline deadline);
+  absl::Status ReadMore(Deadline deadline);
   absl::StatusOr<std::string> ReadLine(Deadline deadline);
   absl::Status WaitFor(short events, Deadline deadline);
   absl::StatusOr<Reply> AwaitReply(const nlohmann::json& id,
@@ -94,7 +96,7 @@ class ControlClient {
   std::string id_prefix_;
   uint64_t next_id_ = 0;
   int fd_ = -1;
-  std::string buffer_;
+  std::optional<LineBuffer> in_;  // per connection
   std::deque<nlohmann::json> events_;
 };
 

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
@@ -15,7 +14,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "common/drop_reason.h"
 #include "common/ip_address.h"
 #include "control/cli/control_client.h"
@@ -105,7 +104,7 @@ void PrintJson(const json& value) {
 // Tolerant access to reply JSON: a malformed reply renders as "-", it never
 // throws.
 
-const json& Field(const json& object, std::string_view key) {
+const json& Field(const json& object, absl::string_view key) {
   static const json kNull;
   if (!object.is_object()) return kNull;
   auto it = object.find(key);
@@ -129,12 +128,12 @@ uint64_t U64(const json& value) {
 // Keys of `object`: those in `first` (in that order, when present), then the
 // rest alphabetically, minus `skip`.
 std::vector<std::string> OrderedKeys(const json& object,
-                                     std::span<const std::string_view> first,
-                                     std::span<const std::string_view> skip = {}) {
+                                     std::span<const absl::string_view> first,
+                                     std::span<const absl::string_view> skip = {}) {
   std::vector<std::string> keys;
   if (!object.is_object()) return keys;
-  absl::flat_hash_set<std::string_view> seen(skip.begin(), skip.end());
-  for (std::string_view k : first) {
+  absl::flat_hash_set<absl::string_view> seen(skip.begin(), skip.end());
+  for (absl::string_view k : first) {
     if (object.contains(k) && seen.insert(k).second) keys.emplace_back(k);
   }
   for (const auto& [k, v] : object.items()) {
@@ -143,11 +142,24 @@ std::vector<std::string> OrderedKeys(const json& object,
   return keys;
 }
 
-Table KeyValues(const json& object, std::span<const std::string_view> order) {
-  Table table{.columns = {{""}, {""}}, .show_header = false};
-  for (const std::string& key : OrderedKeys(object, order)) {
-    table.rows.push_back({key + ":", Cell(Field(object, key))});
+// "key: value" rows; nested objects are flattened to "outer.inner: value".
+void AddKeyValues(const json& object, std::span<const absl::string_view> order,
+                  std::span<const absl::string_view> skip,
+                  const std::string& prefix, Table& table) {
+  for (const std::string& key : OrderedKeys(object, order, skip)) {
+    const json& value = Field(object, key);
+    if (value.is_object()) {
+      AddKeyValues(value, order, {}, absl::StrCat(prefix, key, "."), table);
+    } else {
+      table.rows.push_back({absl::StrCat(prefix, key, ":"), Cell(value)});
+    }
   }
+}
+
+Table KeyValues(const json& object, std::span<const absl::string_view> order,
+                std::span<const absl::string_view> skip = {}) {
+  Table table{.columns = {{""}, {""}}, .show_header = false};
+  AddKeyValues(object, order, skip, "", table);
   return table;
 }
 
@@ -155,7 +167,7 @@ Table KeyValues(const json& object, std::span<const std::string_view> order) {
 // Renderers: result object -> human output.
 
 struct StreamField {
-  std::string_view key;
+  absl::string_view key;
   Align align;
   bool in_table;  // shown in the multi-stream table (all are in `stream ID`)
 };
@@ -187,7 +199,7 @@ Table StreamsTable(const json& streams) {
 }
 
 void RenderStream(const json& stream) {
-  std::vector<std::string_view> order;
+  std::vector<absl::string_view> order;
   for (const StreamField& f : kStreamFields) order.push_back(f.key);
   PrintTable(KeyValues(stream, order));
 }
@@ -221,7 +233,7 @@ void RenderVersion(const json& result) {
   json versions = {{"rtplatchctl", absl::StrCat(RTPLATCH_VERSION, " (protocol ",
                                                 kProtocolVersion, ")")},
                    {"server", dataplane}};
-  constexpr std::string_view kOrder[] = {"rtplatchctl", "server"};
+  constexpr absl::string_view kOrder[] = {"rtplatchctl", "server"};
   PrintTable(KeyValues(versions, kOrder));
 }
 
@@ -238,9 +250,9 @@ void RenderHelp(const json& result) {
 
 // --- stats
 
-constexpr std::string_view kStatCounters[] = {
-    "rx", "rx_bytes", "relayed", "exception_in", "exception_out", "handoff",
-    "solicits"};
+constexpr absl::string_view kStatCounters[] = {
+    "rx",      "rx_bytes", "relayed",    "exception_in",
+    "exception_out", "handoff", "solicits", "events_lost"};
 
 uint64_t SumDrops(const json& counters) {
   uint64_t sum = 0;
@@ -261,7 +273,7 @@ std::string BusyPercent(const json& counters) {
 
 std::vector<std::string> StatsRow(std::string name, const json& counters) {
   std::vector<std::string> row{std::move(name)};
-  for (std::string_view key : kStatCounters) {
+  for (absl::string_view key : kStatCounters) {
     row.push_back(Cell(Field(counters, key)));
   }
   row.push_back(absl::StrCat(SumDrops(counters)));
@@ -271,7 +283,7 @@ std::vector<std::string> StatsRow(std::string name, const json& counters) {
 
 Table LcoreTable(const json& result) {
   Table table{.columns = {{"lcore", Align::kRight}}};
-  for (std::string_view key : kStatCounters) {
+  for (absl::string_view key : kStatCounters) {
     table.columns.push_back({std::string(key), Align::kRight});
   }
   table.columns.push_back({"drops", Align::kRight});
@@ -284,11 +296,11 @@ Table LcoreTable(const json& result) {
   return table;
 }
 
-std::string DropHelp(std::string_view name) {
+std::string DropHelp(const std::string& name) {
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     if (kDropReasonNames[i] == name) return std::string(kDropReasonHelp[i]);
   }
-  return "";
+  return "";  // a reason newer than this client
 }
 
 // Non-zero totals, largest first.
@@ -311,10 +323,9 @@ Table DropTable(const json& total) {
 }
 
 void RenderStats(const json& result) {
-  constexpr std::string_view kSummary[] = {"streams", "pairs"};
-  json summary = {{"streams", Field(result, "streams")},
-                  {"pairs", Field(result, "pairs")}};
-  PrintTable(KeyValues(summary, kSummary));
+  constexpr absl::string_view kSummary[] = {"streams", "pairs"};
+  constexpr absl::string_view kTables[] = {"total", "lcores"};
+  PrintTable(KeyValues(result, kSummary, kTables));
   std::cout << '\n';
   PrintTable(LcoreTable(result));
   Table drops = DropTable(Field(result, "total"));
@@ -338,8 +349,8 @@ std::string LocalTimestamp() {
 }
 
 std::string FormatEvent(const json& event) {
-  constexpr std::string_view kFirst[] = {"stream", "pair", "peer"};
-  constexpr std::string_view kSkip[] = {"v", "event"};
+  constexpr absl::string_view kFirst[] = {"stream", "pair", "peer"};
+  constexpr absl::string_view kSkip[] = {"v", "event"};
   std::string line =
       absl::StrCat(LocalTimestamp(), " ", Cell(Field(event, "event")));
   for (const std::string& key : OrderedKeys(event, kFirst, kSkip)) {
@@ -355,11 +366,11 @@ struct ParsedArgs {
   absl::flat_hash_map<std::string, std::string> flags;  // name without "--"
   std::vector<std::string> positional;
 
-  const std::string* Flag(std::string_view name) const {
+  const std::string* Flag(absl::string_view name) const {
     auto it = flags.find(name);
     return it == flags.end() ? nullptr : &it->second;
   }
-  bool Has(std::string_view name) const { return flags.contains(name); }
+  bool Has(absl::string_view name) const { return flags.contains(name); }
 };
 
 struct Context {
@@ -375,12 +386,12 @@ using RunFn = int (*)(Context&, const Command&, const ParsedArgs&, json request)
 int RunRequest(Context&, const Command&, const ParsedArgs&, json request);
 
 struct Command {
-  std::string_view name;         // CLI name
-  std::string_view protocol;     // "cmd" sent; empty: build makes the request
-  std::string_view synopsis;     // arguments, for usage
-  std::string_view description;
-  std::vector<std::string_view> value_flags;
-  std::vector<std::string_view> switch_flags;
+  absl::string_view name;         // CLI name
+  absl::string_view protocol;     // "cmd" sent; empty: build makes the request
+  absl::string_view synopsis;     // arguments, for usage
+  absl::string_view description;
+  std::vector<absl::string_view> value_flags;
+  std::vector<absl::string_view> switch_flags;
   size_t positionals = 0;
   BuildFn build = nullptr;       // nullptr: no arguments
   RenderFn render = nullptr;     // human output of the result
@@ -402,10 +413,10 @@ int ReportErrorReply(const Reply& reply) {
 
 // --- argument builders (usage errors only; the server validates semantics)
 
-absl::StatusOr<uint64_t> ParseNumber(std::string_view what,
-                                     std::string_view text) {
+absl::StatusOr<uint64_t> ParseNumber(absl::string_view what,
+                                     absl::string_view text) {
   uint64_t n = 0;
-  if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &n)) {
+  if (!absl::SimpleAtoi(text, &n)) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": expected a non-negative integer, got '", text, "'"));
   }
@@ -413,9 +424,9 @@ absl::StatusOr<uint64_t> ParseNumber(std::string_view what,
 }
 
 // Copies flag `flag` into out[key] if given; checks its syntax with `check`.
-absl::Status CopyFlag(const ParsedArgs& args, std::string_view flag,
-                      std::string_view key, json& out,
-                      absl::Status (*check)(std::string_view) = nullptr) {
+absl::Status CopyFlag(const ParsedArgs& args, absl::string_view flag,
+                      absl::string_view key, json& out,
+                      absl::Status (*check)(absl::string_view) = nullptr) {
   const std::string* value = args.Flag(flag);
   if (value == nullptr) return absl::OkStatus();
   if (check != nullptr) {
@@ -427,16 +438,16 @@ absl::Status CopyFlag(const ParsedArgs& args, std::string_view flag,
   return absl::OkStatus();
 }
 
-absl::Status CheckEndpoint(std::string_view text) {
+absl::Status CheckEndpoint(absl::string_view text) {
   if (text.empty()) return absl::OkStatus();  // "" clears the peer
   return Endpoint::Parse(text).status();
 }
 
-absl::Status CheckIp(std::string_view text) {
+absl::Status CheckIp(absl::string_view text) {
   return IpAddress::Parse(text).status();
 }
 
-absl::Status CopyNumberFlag(const ParsedArgs& args, std::string_view flag,
+absl::Status CopyNumberFlag(const ParsedArgs& args, absl::string_view flag,
                             json& out) {
   const std::string* value = args.Flag(flag);
   if (value == nullptr) return absl::OkStatus();
@@ -446,7 +457,7 @@ absl::Status CopyNumberFlag(const ParsedArgs& args, std::string_view flag,
   return absl::OkStatus();
 }
 
-absl::StatusOr<json> BuildIdArg(const ParsedArgs& args, std::string_view key) {
+absl::StatusOr<json> BuildIdArg(const ParsedArgs& args, absl::string_view key) {
   auto id = ParseNumber(key, args.positional[0]);
   if (!id.ok()) return id.status();
   return json{{std::string(key), *id}};
@@ -462,17 +473,17 @@ absl::StatusOr<json> BuildDelete(const ParsedArgs& args) {
 
 absl::StatusOr<json> BuildList(const ParsedArgs& args) {
   json out = json::object();
-  for (std::string_view f : {"state", "policy", "label"}) {
+  for (absl::string_view f : {"state", "policy", "label"}) {
     if (auto s = CopyFlag(args, f, f, out); !s.ok()) return s;
   }
   if (auto s = CopyFlag(args, "peer-ip", "peer_ip", out, CheckIp); !s.ok()) return s;
-  for (std::string_view f : {"limit", "offset"}) {
+  for (absl::string_view f : {"limit", "offset"}) {
     if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
   }
   return out;
 }
 
-absl::StatusOr<json> BuildLeg(const ParsedArgs& args, std::string_view leg) {
+absl::StatusOr<json> BuildLeg(const ParsedArgs& args, absl::string_view leg) {
   json out = json::object();
   absl::Status s = CopyFlag(args, absl::StrCat("family-", leg), "family", out);
   if (s.ok()) s = CopyFlag(args, absl::StrCat("peer-", leg), "peer", out, CheckEndpoint);
@@ -484,7 +495,7 @@ absl::StatusOr<json> BuildLeg(const ParsedArgs& args, std::string_view leg) {
 
 absl::StatusOr<json> BuildAllocate(const ParsedArgs& args) {
   json out = json::object();
-  for (std::string_view leg : {"a", "b"}) {
+  for (absl::string_view leg : {"a", "b"}) {
     auto built = BuildLeg(args, leg);
     if (!built.ok()) return built.status();
     out[std::string(leg)] = *std::move(built);
@@ -607,7 +618,7 @@ const std::vector<Command>& Commands() {
   return kCommands;
 }
 
-const Command* FindCommand(std::string_view name) {
+const Command* FindCommand(absl::string_view name) {
   for (const Command& c : Commands()) {
     if (c.name == name) return &c;
   }
@@ -617,11 +628,10 @@ const Command* FindCommand(std::string_view name) {
 void PrintUsage(std::ostream& out) {
   out << "usage: rtplatchctl [--socket PATH] [--json] [--timeout-ms N] "
          "COMMAND [ARGS]\n\ncommands:\n";
-  Table commands{.columns = {{""}, {""}}, .show_header = false};
   for (const Command& c : Commands()) {
-    commands.rows.push_back({absl::StrCat("  ", c.name, " ", c.synopsis), c.description});
+    out << "  " << c.name << (c.synopsis.empty() ? "" : " ") << c.synopsis
+        << "\n      " << c.description << "\n";
   }
-  PrintTable(commands, out);
   out << "\noptions (also accepted after COMMAND):\n";
   Table options{.columns = {{""}, {""}}, .show_header = false};
   options.rows = {
@@ -648,16 +658,16 @@ struct Invocation {
   ParsedArgs args;  // command flags and positionals
 };
 
-constexpr std::string_view kGlobalValueFlags[] = {"socket", "timeout-ms"};
-constexpr std::string_view kGlobalSwitches[] = {"json", "help"};
+constexpr absl::string_view kGlobalValueFlags[] = {"socket", "timeout-ms"};
+constexpr absl::string_view kGlobalSwitches[] = {"json", "help"};
 
 enum class FlagKind { kUnknown, kValue, kSwitch };
 
-bool Contains(std::span<const std::string_view> list, std::string_view name) {
+bool Contains(std::span<const absl::string_view> list, absl::string_view name) {
   return std::find(list.begin(), list.end(), name) != list.end();
 }
 
-FlagKind KindOf(std::string_view name, const Command* cmd) {
+FlagKind KindOf(absl::string_view name, const Command* cmd) {
   if (Contains(kGlobalValueFlags, name)) return FlagKind::kValue;
   if (Contains(kGlobalSwitches, name)) return FlagKind::kSwitch;
   if (cmd != nullptr && Contains(cmd->value_flags, name)) return FlagKind::kValue;
@@ -665,24 +675,26 @@ FlagKind KindOf(std::string_view name, const Command* cmd) {
   return FlagKind::kUnknown;
 }
 
-bool IsOption(std::string_view arg) {
+bool IsOption(absl::string_view arg) {
   return (arg.size() > 2 && arg.substr(0, 2) == "--") || arg == "-h";
 }
 
 // Consumes the option at argv[*i] (and its value) into `flags`.
-absl::Status TakeOption(std::span<const std::string_view> argv, size_t* i,
+absl::Status TakeOption(std::span<const absl::string_view> argv, size_t* i,
                         const Command* cmd, ParsedArgs& out) {
-  std::string_view arg = argv[*i] == "-h" ? "--help" : argv[*i];
-  std::string_view name = arg.substr(2);
-  std::optional<std::string_view> value;
-  if (size_t eq = name.find('='); eq != std::string_view::npos) {
+  absl::string_view arg = argv[*i] == "-h" ? "--help" : argv[*i];
+  absl::string_view name = arg.substr(2);
+  std::optional<absl::string_view> value;
+  if (size_t eq = name.find('='); eq != absl::string_view::npos) {
     value = name.substr(eq + 1);
     name = name.substr(0, eq);
   }
   switch (KindOf(name, cmd)) {
     case FlagKind::kUnknown:
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown option --", name, cmd ? absl::StrCat(" for ", cmd->name) : ""));
+          "unknown option --", name,
+          cmd ? absl::StrCat(" for ", cmd->name)
+              : " (command options go after COMMAND)"));
     case FlagKind::kSwitch:
       if (value) return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
       out.flags[name] = "";
@@ -717,7 +729,7 @@ absl::Status ApplyGlobals(Invocation& inv) {
     if (*ms > 3'600'000) return absl::InvalidArgumentError("--timeout-ms: at most 3600000");
     inv.timeout_ms = static_cast<int>(*ms);
   }
-  for (std::string_view f : {"socket", "json", "help", "timeout-ms"}) flags.erase(f);
+  for (absl::string_view f : {"socket", "json", "help", "timeout-ms"}) flags.erase(f);
   return absl::OkStatus();
 }
 
@@ -730,8 +742,9 @@ absl::Status CheckPositionals(const Invocation& inv) {
                    want == 1 ? " argument" : " arguments", ", got ", got));
 }
 
-absl::StatusOr<Invocation> ParseCommandLine(std::span<const std::string_view> argv) {
-  Invocation inv;
+// Fills `inv`; on a usage error inv.command is still set when it was named.
+absl::Status ParseCommandLine(std::span<const absl::string_view> argv,
+                              Invocation& inv) {
   bool options_done = false;
   for (size_t i = 0; i < argv.size(); ++i) {
     if (!options_done && argv[i] == "--") {
@@ -745,12 +758,11 @@ absl::StatusOr<Invocation> ParseCommandLine(std::span<const std::string_view> ar
     }
   }
   if (auto s = ApplyGlobals(inv); !s.ok()) return s;
-  if (inv.help || inv.command == nullptr) return inv;
-  if (auto s = CheckPositionals(inv); !s.ok()) return s;
-  return inv;
+  if (inv.help || inv.command == nullptr) return absl::OkStatus();
+  return CheckPositionals(inv);
 }
 
-int UsageError(std::string_view message, const Command* cmd) {
+int UsageError(absl::string_view message, const Command* cmd) {
   std::cerr << "error: " << message << "\n";
   if (cmd != nullptr) {
     std::cerr << "usage: rtplatchctl [options] " << cmd->name << " "
@@ -772,31 +784,33 @@ absl::StatusOr<json> BuildRequest(const Command& cmd, const ParsedArgs& args) {
   return request;
 }
 
-int Main(std::span<const std::string_view> argv) {
-  auto inv = ParseCommandLine(argv);
-  if (!inv.ok()) return UsageError(inv.status().message(), nullptr);
-  if (inv->help) {
+int Main(std::span<const absl::string_view> argv) {
+  Invocation inv;
+  if (absl::Status s = ParseCommandLine(argv, inv); !s.ok()) {
+    return UsageError(s.message(), inv.command);
+  }
+  if (inv.help) {
     PrintUsage(std::cout);
     return kExitOk;
   }
-  if (inv->command == nullptr) return UsageError("no command given", nullptr);
-  const Command& cmd = *inv->command;
-  auto request = BuildRequest(cmd, inv->args);
+  if (inv.command == nullptr) return UsageError("no command given", nullptr);
+  const Command& cmd = *inv.command;
+  auto request = BuildRequest(cmd, inv.args);
   if (!request.ok()) return UsageError(request.status().message(), &cmd);
-  ControlClient client(inv->socket, inv->timeout_ms);
+  ControlClient client(inv.socket, inv.timeout_ms);
   if (absl::Status s = client.Connect(); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return kExitConnect;
   }
-  Context ctx{client, inv->json_output};
-  return cmd.run(ctx, cmd, inv->args, *std::move(request));
+  Context ctx{client, inv.json_output};
+  return cmd.run(ctx, cmd, inv.args, *std::move(request));
 }
 
 }  // namespace
 }  // namespace rtplatch::control
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> args(argv + 1, argv + argc);
+  std::vector<absl::string_view> args(argv + 1, argv + argc);
   try {
     return rtplatch::control::Main(args);
   } catch (const std::exception& e) {  // last resort; nothing should get here

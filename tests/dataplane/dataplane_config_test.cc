@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <unistd.h>
@@ -175,6 +176,25 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"NotJson", R"({"relay_addresses": ["203.0.113.10"],)", "JSON"},
         BadConfig{"TopLevelArray", R"(["203.0.113.10"])", "top level"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return info.param.name; });
+
+// BUG (dataplane_config.cc, ParseNeighbor): each octet is checked only for
+// length 2 and then handed to absl::SimpleHexAtoi, which skips whitespace
+// and accepts a sign, so " a", "a " and "+a" all pass as 0x0a: a typo'd
+// static neighbor MAC is silently accepted instead of naming the field.
+TEST(DataplaneConfigTest, NeighborMacOctetWithSpaceOrSignIsRejected) {
+  for (const char* mac : {" a:bb:cc:dd:ee:ff", "a :bb:cc:dd:ee:ff", "+a:bb:cc:dd:ee:ff",
+                          "aa:bb:cc:dd:ee:-f"}) {
+    std::string text = std::string(R"({"relay_addresses": ["203.0.113.10"],
+        "neighbors": [{"ip": "203.0.113.1", "mac": ")") + mac + "\"}]}";
+    auto c = ParseDataplaneConfig(text);
+    EXPECT_FALSE(c.ok()) << "BUG: mac '" << mac << "' accepted as "
+                         << (c.ok() ? int(c->neighbors[0].mac[0]) : -1);
+    if (!c.ok()) {
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(std::string(c.status().message()), HasSubstr("neighbors[0]"));
+    }
+  }
+}
 
 TEST(DataplaneConfigTest, EveryErrorIsPrefixedWithConfig) {
   for (const char* text : {R"({"relay_adresses": []})", "[]", "nope"}) {

@@ -85,9 +85,9 @@ if [[ $MODE == testpmd || $MODE == all ]] && ! command -v "$TESTPMD" >/dev/null;
   skip "$TESTPMD not found (Debian package dpdk-dev)"
 fi
 
-# shellcheck source=../../scripts/lib/netns.sh
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib/netns.sh
 source "$ROOT/scripts/lib/netns.sh"
-rl_init
+rl_init ""  # prefix from RL_PREFIX or rl<pid>
 
 DPDK_PID=""
 DP_SOCK=""
@@ -141,7 +141,7 @@ start_dpdk() {
 stop_dpdk() {
   local ns
   [[ -n $DPDK_PID ]] || return 0
-  rl_wait_kill "$DPDK_PID"
+  stop_pid "$DPDK_PID"
   DPDK_PID=""
   # The next DPDK run creates a new tap with a new MAC: forget the old one.
   rl_wait_for 10 bash -c "! ip -n $(rl_ns relay) link show $RL_RELAY_TAP" \
@@ -151,8 +151,8 @@ stop_dpdk() {
   done
 }
 
-# rl_wait_kill PID: stop a long-running process we started and forget it.
-rl_wait_kill() {
+# stop_pid PID: stop a long-running process we started and forget it.
+stop_pid() {
   rl_kill "$1" 10
   rl_wait "$1" 1 >/dev/null 2>&1 || true
 }
@@ -423,8 +423,9 @@ run_dataplane() {
     at_least "${pa:-0}" "$MIN_RATIO_PCT" "$phone_sent"
   local st relayed
   st=$(ctl '{"cmd":"stats"}')
+  printf '%s\n' "$st" >"$RL_TMP/stats_phase1.json"
   relayed=$(jget "$st" "d['result']['total']['relayed']" 2>/dev/null || echo 0)
-  rl_check stats_relayed_counter "relayed $relayed, streams $(jget "$st" "d['result']['streams']" 2>/dev/null)" \
+  rl_check stats_relayed_counter "$(jget "$st" "'relayed %s rx %s exception_in %s exception_out %s solicits %s, streams %s pairs %s' % (tuple(d['result']['total'].get(k) for k in ('relayed', 'rx', 'exception_in', 'exception_out', 'solicits')) + (d['result']['streams'], d['result']['pairs']))" 2>/dev/null)" \
     at_least "${relayed:-0}" "$MIN_RATIO_PCT" $((phone_sent + peer_sent))
 
   # --- phase 2: RTP Bleed. Media keeps flowing; an attacker sprays both
