@@ -440,7 +440,13 @@ class Control:
             self.rbuf = rbuf
 
 
-def dataplane_config(sock_path):
+def dataplane_config(sock_path, packets):
+    # net_pcap with infinite_rx copies the whole capture into mbufs of the
+    # rx queue's pool at queue setup and refuses to start with fewer free;
+    # on top come the descriptors and the mbufs in flight.
+    mbufs = 1
+    while mbufs < packets + 16384:
+        mbufs <<= 1
     return {
         "control_socket": sock_path,
         "media_port": 0,
@@ -452,6 +458,7 @@ def dataplane_config(sock_path):
         "idle_timeout_s": 3600,
         "learning_window_packets": 1,
         "learning_window_ms": 1,
+        "mbufs_per_lcore": mbufs - 1,   # 2^n - 1 suits rte_mempool
     }
 
 
@@ -528,7 +535,7 @@ def run_dataplane(args, pcap, n, tag):
     sock_path = os.path.join(args.tmpdir, "dp-%s.sock" % tag)
     cfg_path = os.path.join(args.tmpdir, "dp-%s.json" % tag)
     with open(cfg_path, "w") as f:
-        json.dump(dataplane_config(sock_path), f, indent=1)
+        json.dump(dataplane_config(sock_path, args.packets), f, indent=1)
     argv = (nice_prefix(args.nice) + [args.dataplane] +
             eal_args(prefix, pcap, 4096, True) + ["--", "--config", cfg_path])
     logf = open(log_path, "w")
