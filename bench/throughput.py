@@ -66,6 +66,7 @@ LIST_SAMPLE = 2000       # streams fetched per `list` spot check
 STARTUP_TIMEOUT_S = 120  # EAL init with -m 4096 --no-huge is a few seconds
 COMMAND_TIMEOUT_S = 30
 DPDK_RUN_DIR = "/var/run/dpdk"
+GATEWAY_V4 = "203.0.113.1"  # the router in front of the relay addresses
 
 
 def log(msg):
@@ -440,14 +441,14 @@ class Control:
             self.rbuf = rbuf
 
 
-def dataplane_config(sock_path, packets):
+def dataplane_config(sock_path, packets, gateway):
     # net_pcap with infinite_rx copies the whole capture into mbufs of the
     # rx queue's pool at queue setup and refuses to start with fewer free;
     # on top come the descriptors and the mbufs in flight.
     mbufs = 1
     while mbufs < packets + 16384:
         mbufs <<= 1
-    return {
+    cfg = {
         "control_socket": sock_path,
         "media_port": 0,
         "media_tx_port": 1,
@@ -460,6 +461,13 @@ def dataplane_config(sock_path, packets):
         "learning_window_ms": 1,
         "mbufs_per_lcore": mbufs - 1,   # 2^n - 1 suits rte_mempool
     }
+    if gateway:
+        # The phones are on the far side of a router, as in a deployment:
+        # every frame in the pcap comes from its MAC, and the dataplane can
+        # send to any peer through it without having learned the peer's IP.
+        cfg["gateway_v4"] = GATEWAY_V4
+        cfg["neighbors"] = [{"ip": GATEWAY_V4, "mac": make_rtp_pcap.DEFAULT_SRC_MAC}]
+    return cfg
 
 
 def allocate_streams(ctl, n, model):
@@ -535,7 +543,7 @@ def run_dataplane(args, pcap, n, tag):
     sock_path = os.path.join(args.tmpdir, "dp-%s.sock" % tag)
     cfg_path = os.path.join(args.tmpdir, "dp-%s.json" % tag)
     with open(cfg_path, "w") as f:
-        json.dump(dataplane_config(sock_path, args.packets), f, indent=1)
+        json.dump(dataplane_config(sock_path, args.packets, not args.no_gateway), f, indent=1)
     argv = (nice_prefix(args.nice) + [args.dataplane] +
             eal_args(prefix, pcap, 4096, True) + ["--", "--config", cfg_path])
     logf = open(log_path, "w")
@@ -613,9 +621,12 @@ def run_dataplane(args, pcap, n, tag):
     idle = total_of(s2, "idle_cycles") - total_of(s1, "idle_cycles")
     pps = relayed / wall
     extra = ""
-    if busy > 0 and rx > 0:
-        extra = ", %.0f cycles/packet, lcore %.0f%% busy" % (
-            busy / rx, 100.0 * busy / (busy + idle))
+    tsc_hz = int(s2.get("tsc_hz") or 0)
+    if rx > 0 and tsc_hz and share:
+        # TSC cycles the thread was on a CPU, per packet received.
+        extra += ", %.0f cycles/packet on CPU" % (share * wall * tsc_hz / rx)
+    if busy + idle > 0:
+        extra += ", lcore %.0f%% busy" % (100.0 * busy / (busy + idle))
     log("rtplatch N=%d: %.3f Mpps relayed (rx %.3f Mpps) over %.2f s%s, "
         "busiest thread got %.0f%% of a CPU (%.3f Mpps per CPU-second)"
         % (n, pps / 1e6, rx / wall / 1e6, wall, extra, share * 100,
@@ -664,6 +675,9 @@ def parse_args(argv):
     ap.add_argument("--skip-dataplane", action="store_true",
                     help="testpmd only (figures for rtplatch print as nan; "
                          "not a valid result for release checks)")
+    ap.add_argument("--no-gateway", action="store_true",
+                    help="configure no gateway_v4: every peer's next hop must be learned "
+                         "from the frames it sent")
     ap.add_argument("--skip-testpmd", action="store_true",
                     help="rtplatch only (testpmd figures and the ratio print as nan)")
     ap.add_argument("--tmpdir", help="scratch directory (default: a fresh mktemp dir, "
