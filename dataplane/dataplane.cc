@@ -23,6 +23,9 @@ constexpr size_t kIdleScanBudget = 4096;
 
 int LcoreMain(void* arg) { return RunLcore(*static_cast<LcoreContext*>(arg)); }
 
+// DPDK object names are process-global; tests build several dataplanes.
+std::atomic<uint32_t> g_instances{0};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(DataplaneConfig config,
@@ -60,6 +63,7 @@ Dataplane::~Dataplane() {
 
 absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   const uint32_t n = static_cast<uint32_t>(lcore_ids.size());
+  const uint32_t instance = g_instances.fetch_add(1);
   std::vector<SpscRing<FlowCommand>*> command_ptrs;
   for (uint32_t i = 0; i < n; ++i) {
     command_rings_.push_back(std::make_unique<SpscRing<FlowCommand>>(kCommandRingSize));
@@ -67,7 +71,7 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
     event_rings_.push_back(std::make_unique<SpscRing<DataplaneEvent>>(kEventRingSize));
     event_ring_ptrs_.push_back(event_rings_.back().get());
     int socket = static_cast<int>(rte_lcore_to_socket_id(lcore_ids[i]));
-    std::string name = absl::StrCat("rl_pool_", i);
+    std::string name = absl::StrCat("rl_pool_", instance, "_", i);
     rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), config_.mbufs_per_lcore,
                                                 kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                                 socket);
@@ -80,7 +84,7 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
     pools_.push_back(pool);
     rte_ring* ring = nullptr;
     if (n > 1) {
-      ring = rte_ring_create(absl::StrCat("rl_handoff_", i).c_str(), kHandoffRingSize, socket,
+      ring = rte_ring_create(absl::StrCat("rl_handoff_", instance, "_", i).c_str(), kHandoffRingSize, socket,
                              RING_F_SC_DEQ);
       if (ring == nullptr) return absl::ResourceExhaustedError("hand-off ring");
       handoff_rings_.push_back(ring);

@@ -63,10 +63,10 @@ bool NextHopMac(const FastPathContext& ctx, const IpAddress& dst, uint8_t mac[6]
 
 }  // namespace
 
-const Flow* PeekFlow(const FastPathContext& ctx, const uint8_t* frame, uint32_t len) {
-  RelayPacket pkt;
-  if (ClassifyFrame(frame, len, *ctx.table, &pkt) != FrameClass::kRelay) return nullptr;
-  return &ctx.table->at(pkt.slot);
+const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, uint32_t len,
+                             FrameClass* cls, RelayPacket* pkt) {
+  *cls = ClassifyFrame(frame, len, *ctx.table, pkt);
+  return *cls == FrameClass::kRelay ? &ctx.table->at(pkt->slot) : nullptr;
 }
 
 void ObserveSender(FastPathContext& ctx, const uint8_t* frame, uint32_t len) {
@@ -80,7 +80,14 @@ void ObserveSender(FastPathContext& ctx, const uint8_t* frame, uint32_t len) {
 PacketVerdict ProcessFrame(FastPathContext& ctx, uint8_t* frame, uint32_t len,
                            uint16_t headroom, uint64_t now_ns) {
   RelayPacket pkt;
-  switch (ClassifyFrame(frame, len, *ctx.table, &pkt)) {
+  FrameClass cls = ClassifyFrame(frame, len, *ctx.table, &pkt);
+  return ProcessClassified(ctx, frame, len, headroom, now_ns, cls, pkt);
+}
+
+PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t len,
+                                uint16_t headroom, uint64_t now_ns, FrameClass cls,
+                                const RelayPacket& pkt) {
+  switch (cls) {
     case FrameClass::kException:
       ObserveSender(ctx, frame, len);
       return {PacketAction::kException, {}, 0, 0, 0, {}};

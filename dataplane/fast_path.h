@@ -12,6 +12,7 @@
 #include "dataplane/latch.h"
 #include "dataplane/lcore_counters.h"
 #include "dataplane/neighbor_table.h"
+#include "dataplane/packet_parse.h"
 #include "dataplane/spsc_ring.h"
 
 namespace rtplatch {
@@ -47,12 +48,18 @@ struct PacketVerdict {
   IpAddress next_hop;   // kSolicit
 };
 
-// The cache line a frame's flow lives in, for prefetching a burst ahead;
-// nullptr if the frame is not relay traffic.
-const Flow* PeekFlow(const FastPathContext& ctx, const uint8_t* frame, uint32_t len);
-
+// Classify + process: what tests and benchmarks call.
 PacketVerdict ProcessFrame(FastPathContext& ctx, uint8_t* frame, uint32_t len,
                            uint16_t headroom, uint64_t now_ns);
+
+// The same in two steps, so the lcore loop can classify a whole burst,
+// prefetch every flow, then process: ClassifyForBurst returns the flow to
+// prefetch (nullptr if none); ProcessClassified finishes the packet.
+const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, uint32_t len,
+                             FrameClass* cls, RelayPacket* pkt);
+PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t len,
+                                uint16_t headroom, uint64_t now_ns, FrameClass cls,
+                                const RelayPacket& pkt);
 
 // Reports the frame's sender to the control thread if the neighbor table
 // does not already know it (exception-path frames: ARP, ND, SIP).

@@ -69,18 +69,23 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
                   BurstOutput& out) {
   TxBatch& media = out.media;
   TxBatch& exception = out.exception;
-  // Phase 1: frame headers into cache; phase 2: their flows' lines.
+  // Phase 1: frame headers into cache. Phase 2: classify each frame and
+  // prefetch its flow's line, so a burst's table misses overlap instead of
+  // queueing behind each other (a million streams cost about what a
+  // thousand do). Phase 3: latch, rewrite, route.
   for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  FrameClass classes[2 * kBurstSize];
+  RelayPacket relay[2 * kBurstSize];
   for (uint16_t i = 0; i < n; ++i) {
-    const Flow* f = PeekFlow(ctx.fast, rte_pktmbuf_mtod(pkts[i], const uint8_t*),
-                             rte_pktmbuf_data_len(pkts[i]));
+    const Flow* f = ClassifyForBurst(ctx.fast, rte_pktmbuf_mtod(pkts[i], const uint8_t*),
+                                     rte_pktmbuf_data_len(pkts[i]), &classes[i], &relay[i]);
     if (f != nullptr) rte_prefetch0(f);
   }
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-    PacketVerdict v = ProcessFrame(ctx.fast, frame, rte_pktmbuf_data_len(m),
-                                   rte_pktmbuf_headroom(m), now_ns);
+    PacketVerdict v = ProcessClassified(ctx.fast, frame, rte_pktmbuf_data_len(m),
+                                        rte_pktmbuf_headroom(m), now_ns, classes[i], relay[i]);
     switch (v.action) {
       case PacketAction::kTransmit:
         m->data_off = static_cast<uint16_t>(m->data_off + v.start_delta);

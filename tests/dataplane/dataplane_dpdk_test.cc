@@ -45,6 +45,24 @@ RingPort MakeRingPort(const std::string& name) {
   return p;
 }
 
+// A port with two queues (one per lcore): rx[q] / tx[q].
+struct TwoQueuePort {
+  rte_ring* rx[2];
+  rte_ring* tx[2];
+  uint16_t port_id;
+};
+
+TwoQueuePort MakeTwoQueuePort(const std::string& name) {
+  TwoQueuePort p;
+  for (int q = 0; q < 2; ++q) {
+    std::string n = name + std::to_string(q);
+    p.rx[q] = rte_ring_create((n + "_rx").c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    p.tx[q] = rte_ring_create((n + "_tx").c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  }
+  p.port_id = static_cast<uint16_t>(rte_eth_from_rings(name.c_str(), p.rx, 2, p.tx, 2, 0));
+  return p;
+}
+
 // Writes frames as a classic pcap for tshark.
 void WritePcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames) {
   std::ofstream f(path, std::ios::binary);
@@ -286,6 +304,63 @@ TEST_F(DataplaneDpdkTest, Ipv6ToIpv4BridgeOverMbufs) {
   EXPECT_FALSE(d4.v6);
   EXPECT_EQ(d4.dst, Ip("203.0.113.20"));
   EXPECT_TRUE(d4.ip_checksum_ok && d4.udp_checksum_ok);
+}
+
+// Two forwarding lcores (stepped here on the main thread): a packet that
+// arrives on the wrong lcore's queue is handed to the stream's owner, which
+// relays it on its own tx queue.
+TEST(DataplaneTwoLcoreTest, PacketOnForeignQueueIsHandedToOwner) {
+  TwoQueuePort media = MakeTwoQueuePort("media2q");
+  TwoQueuePort kernel = MakeTwoQueuePort("kernel2q");
+  rte_mempool* pool = rte_pktmbuf_pool_create("test_in2", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  DataplaneConfig config;
+  config.media_port = media.port_id;
+  config.exception_port = kernel.port_id;
+  config.relay_addresses = {Ip("203.0.113.10")};
+  config.port_min = 20000;
+  config.port_max = 20099;
+  config.mbufs_per_lcore = 1023;
+  config.rx_descriptors = 256;
+  config.tx_descriptors = 256;
+  unsigned main_lcore = rte_get_main_lcore();
+  auto made = Dataplane::Create(config, {main_lcore, main_lcore});
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<Dataplane> dp = std::move(*made);
+  const uint8_t mac[6] = {0x02, 0xaa, 0, 0, 0, 0x01};
+  dp->neighbors().Learn(Ip("203.0.113.20"), mac);
+  dp->neighbors().Learn(Ip("203.0.113.30"), mac);
+  auto step = [&] {
+    for (int round = 0; round < 2; ++round) {
+      PollOnce(dp->lcore(0));
+      PollOnce(dp->lcore(1));
+    }
+  };
+  // Allocations alternate lcores: the second pair lives on lcore index 1.
+  json first = json::parse(dp->HandleRequest(
+      R"({"v":1,"cmd":"allocate","a":{"peer":"203.0.113.30:31000"},"b":{"peer":"203.0.113.20:5000"}})"));
+  json second = json::parse(dp->HandleRequest(
+      R"({"v":1,"cmd":"allocate","a":{"peer":"203.0.113.30:31000"},"b":{"peer":"203.0.113.20:5000"}})"));
+  ASSERT_EQ(first["result"]["a"]["lcore"], 0);
+  ASSERT_EQ(second["result"]["a"]["lcore"], 1);
+  step();
+  auto relay = *Endpoint::Parse(second["result"]["a"]["relay"].get<std::string>());
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  auto frame = BuildRtpFrame({Ip("203.0.113.30"), relay.ip, 31000, relay.port});
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(), frame.size());
+  ASSERT_EQ(rte_ring_enqueue(media.rx[0], m), 0);  // RSS put it on lcore 0's queue
+  step();
+  void* out = nullptr;
+  EXPECT_NE(rte_ring_dequeue(media.tx[0], &out), 0) << "lcore 0 must not send it itself";
+  ASSERT_EQ(rte_ring_dequeue(media.tx[1], &out), 0) << "the owner (lcore 1) relays it";
+  auto* mb = static_cast<rte_mbuf*>(out);
+  auto d = DecodeFrame(rte_pktmbuf_mtod(mb, uint8_t*), rte_pktmbuf_data_len(mb));
+  EXPECT_EQ(d.dst, Ip("203.0.113.20"));
+  EXPECT_EQ(d.dst_port, 5000);
+  rte_pktmbuf_free(mb);
+  json stats = json::parse(dp->HandleRequest(R"({"v":1,"cmd":"stats"})"));
+  EXPECT_EQ(stats["result"]["total"]["handoff"], 1);
+  EXPECT_EQ(stats["result"]["total"]["relayed"], 1);
 }
 
 }  // namespace
