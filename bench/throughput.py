@@ -26,10 +26,19 @@ window). Only one DPDK process runs at a time; each gets its own
 Rates are wall-clock: counters sampled twice, T seconds apart, each stamp
 taken when the reply arrives. On a shared machine the busy-polling lcore
 may not get its whole CPU; each run therefore reports on stderr the share
-of one CPU its busiest thread got during the window (from
-/proc/PID/task/TID/schedstat) and warns (and measures another window) below 97 %. By default the DPDK
-processes run at nice -10 (--nice 0 to disable) so a compile job on the
-same core disturbs the figures less.
+of one CPU its busiest thread got in the window (from
+/proc/PID/task/TID/schedstat) and, below 97 %, measures another window
+(--retries), keeps the least disturbed one and warns if it is still low.
+The DPDK processes run at nice -10 (--nice 0 to disable) so a compile job
+on the same core disturbs the figures less.
+
+The dataplane gets 32 relay addresses, ports 1024-65535, latching on the
+first packet (dataplane_config()), and three things the measurement needs:
+each leg's SDP peer (so a stream whose partner never appears in the pcap
+still has somewhere to relay to), a gateway with a static MAC (so no
+packet waits for next-hop learning; --no-gateway exercises learning
+instead) and mbufs_per_lcore large enough for net_pcap to hold the whole
+capture.
 """
 
 import argparse
@@ -393,6 +402,7 @@ class Control:
         most `window` unanswered; on_reply(i, reply_line) for each, in order.
         Non-blocking both ways so neither side can stall on a full buffer."""
         sock = self.sock
+        timeout = sock.gettimeout()
         sock.setblocking(False)
         sel = selectors.DefaultSelector()
         sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
@@ -437,7 +447,7 @@ class Control:
                                 answered += 1
         finally:
             sel.close()
-            sock.setblocking(True)
+            sock.settimeout(timeout)
             self.rbuf = rbuf
 
 

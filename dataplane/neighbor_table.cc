@@ -3,14 +3,20 @@
 namespace rtplatch {
 
 NeighborTable::NeighborTable(uint32_t capacity_log2)
-    : mask_((1u << capacity_log2) - 1), entries_(new Entry[mask_ + 1]) {}
+    : mask_((1u << capacity_log2) - 1),
+      shift_(64 - capacity_log2),
+      entries_(new Entry[mask_ + 1]) {}
 
 uint32_t NeighborTable::Home(const IpAddress& ip) const {
   uint64_t a, b;
   std::memcpy(&a, ip.bytes(), 8);
   std::memcpy(&b, ip.bytes() + 8, 8);
+  // Multiplication carries only upwards, so the top bits depend on every
+  // input byte (an IPv4 address sits in the top bytes of `b`).
   uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ (b * 0xc2b2ae3d27d4eb4full);
-  return static_cast<uint32_t>(h >> 40) & mask_;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return static_cast<uint32_t>(h >> shift_) & mask_;
 }
 
 bool NeighborTable::Lookup(const IpAddress& ip, uint8_t mac[6]) const {

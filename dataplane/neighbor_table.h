@@ -38,6 +38,7 @@ class NeighborTable {
   uint32_t Home(const IpAddress& ip) const;
 
   const uint32_t mask_;
+  const uint32_t shift_;  // 64 - log2(capacity): keep the hash's best-mixed top bits
   std::unique_ptr<Entry[]> entries_;
   uint32_t used_ = 0;
 };
