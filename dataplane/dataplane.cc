@@ -17,9 +17,11 @@ constexpr size_t kCommandRingSize = 1 << 16;
 constexpr size_t kEventRingSize = 1 << 16;
 constexpr unsigned kHandoffRingSize = 4096;
 constexpr unsigned kMbufCache = 256;
-// Idle checks per control iteration: 1 M streams are all seen every few
-// seconds at a 1 ms service interval, without a pause in control replies.
-constexpr size_t kIdleScanBudget = 4096;
+// Idle scan: every 50 ms, 64 Ki streams (1 M streams are all seen within a
+// second, far finer than idle timeouts in seconds, and no long pause in
+// control replies).
+constexpr size_t kIdleScanBudget = 65536;
+constexpr uint64_t kIdleScanIntervalNs = 50'000'000;
 
 int LcoreMain(void* arg) { return RunLcore(*static_cast<LcoreContext*>(arg)); }
 
@@ -185,8 +187,12 @@ absl::Status Dataplane::LaunchLcores() {
 std::vector<std::string> Dataplane::DrainEventLines() {
   std::vector<ControlEvent> events;
   registry_->DrainEvents(event_ring_ptrs_, neighbors_, &events);
-  registry_->ScanIdle(clock_.NowNs(), uint64_t{config_.idle_timeout_s} * 1'000'000'000,
-                      kIdleScanBudget, &events);
+  const uint64_t now = clock_.NowNs();
+  if (now - last_idle_scan_ns_ >= kIdleScanIntervalNs) {
+    last_idle_scan_ns_ = now;
+    registry_->ScanIdle(now, uint64_t{config_.idle_timeout_s} * 1'000'000'000, kIdleScanBudget,
+                        &events);
+  }
   std::vector<std::string> lines;
   lines.reserve(events.size());
   for (const ControlEvent& e : events) lines.push_back(ControlCommands::EventLine(e));

@@ -46,7 +46,7 @@ class Dataplane {
   size_t lcore_count() const { return lcores_.size(); }
   const TscClock& clock() const { return clock_; }
   NeighborTable& neighbors() { return neighbors_; }
-  // Drains events and runs one idle scan; returns the event lines.
+  // Drains events and, every 50 ms, runs an idle scan; returns the event lines.
   std::vector<std::string> DrainEventLines();
 
  private:
@@ -70,6 +70,7 @@ class Dataplane {
   std::unique_ptr<ControlServer> server_;
   std::atomic<bool> quit_{false};
   bool launched_ = false;
+  uint64_t last_idle_scan_ns_ = 0;
 };
 
 }  // namespace rtplatch

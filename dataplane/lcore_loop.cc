@@ -74,13 +74,16 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
   // queueing behind each other (a million streams cost about what a
   // thousand do). Phase 3: latch, rewrite, route.
   for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-  FrameClass classes[2 * kBurstSize];
-  RelayPacket relay[2 * kBurstSize];
+  FrameClass classes[kBurstSize];
+  RelayPacket relay[kBurstSize];
+  uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) {
+    bytes += rte_pktmbuf_data_len(pkts[i]);
     const Flow* f = ClassifyForBurst(ctx.fast, rte_pktmbuf_mtod(pkts[i], const uint8_t*),
                                      rte_pktmbuf_data_len(pkts[i]), &classes[i], &relay[i]);
     if (f != nullptr) rte_prefetch0(f);
   }
+  ctx.counters.Count(ctx.counters.rx_bytes, bytes);
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
@@ -135,10 +138,7 @@ uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
         ctx.handoff_in, reinterpret_cast<void**>(pkts + n), kBurstSize - n, nullptr));
   }
   if (n + m == 0) return 0;
-  uint64_t bytes = 0;
-  for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
   ctx.counters.Count(ctx.counters.rx, n);
-  ctx.counters.Count(ctx.counters.rx_bytes, bytes);
   BurstOutput out;
   ProcessBurst(ctx, pkts, static_cast<uint16_t>(n + m), now_ns, out);
   ctx.counters.Count(ctx.counters.relayed,

@@ -65,7 +65,9 @@ TEST_P(RewriteTest, RewritesHeadersAndKeepsChecksumsValid) {
   EXPECT_EQ(d.tos, 0xb8) << "DSCP EF must survive the relay";
   EXPECT_TRUE(d.ip_checksum_ok);
   EXPECT_TRUE(d.udp_checksum_ok);
-  if (c.udp_checksum || d.v6) EXPECT_FALSE(d.udp_checksum_zero);
+  if (c.udp_checksum || d.v6) {
+    EXPECT_FALSE(d.udp_checksum_zero);
+  }
   EXPECT_EQ(std::memcmp(d.dst_mac, dst_mac, 6), 0);
   EXPECT_EQ(std::memcmp(d.src_mac, testing::kRelayMac, 6), 0);
   // RTP header + payload untouched (the last 172 bytes of the UDP payload).
