@@ -324,10 +324,12 @@ absl::StatusOr<json> ControlCommands::Stats(const json&) {
   DataplaneStats stats = stats_();
   LcoreCounters total;
   json lcores = json::array();
-  for (const LcoreStats& l : stats.lcores) {
+  for (size_t index = 0; index < stats.lcores.size(); ++index) {
+    const LcoreStats& l = stats.lcores[index];
     total.Accumulate(l.counters);
     json j = CountersJson(l.counters);
     j["lcore"] = l.lcore_id;
+    j["index"] = index;
     lcores.push_back(j);
   }
   return json{{"streams", registry_.stream_count()}, {"pairs", registry_.pair_count()},
