@@ -28,7 +28,11 @@ namespace rtplatch {
   X(kExceptionFull, "exception_full", "exception-path tx was full")      \
   X(kNoHeadroom, "no_headroom", "no room to grow IPv4 to IPv6 header")   \
   X(kNoExceptionPort, "no_exception_port",                               \
-    "frame for the kernel but no exception port is configured")
+    "frame for the kernel but no exception port is configured")         \
+  X(kKeepaliveNoMbuf, "keepalive_no_mbuf",                               \
+    "keepalive due but the mbuf pool was empty (retried next interval)") \
+  X(kKeepaliveNextHopUnknown, "keepalive_next_hop_unknown",              \
+    "keepalive target's next hop has no MAC yet (solicited)")
 
 enum class DropReason : uint8_t {
 #define RTPLATCH_DROP_ENUM(id, name, help) id,

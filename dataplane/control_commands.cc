@@ -1,5 +1,9 @@
 #include "dataplane/control_commands.h"
 
+#include <cctype>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtplatch {
@@ -108,7 +112,8 @@ json CountersJson(const LcoreCounters& c) {
   return json{{"rx", c.rx}, {"rx_bytes", c.rx_bytes}, {"relayed", c.relayed},
               {"exception_in", c.exception_in}, {"exception_out", c.exception_out},
               {"handoff", c.handoff}, {"solicits", c.solicits},
-              {"events_lost", c.events_lost}, {"busy_cycles", c.busy_cycles},
+              {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
+              {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},
               {"idle_cycles", c.idle_cycles}, {"drops", drops}};
 }
 
@@ -145,14 +150,25 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"stats", &ControlCommands::Stats, false, "per-lcore and total counters"},
       {"subscribe", &ControlCommands::Subscribe, false,
        "receive latched/relatched/idle events on this connection"},
+      {"keepalive_add", &ControlCommands::KeepaliveAdd, true,
+       "add NAT keepalive targets: targets [{target, source, payload, interval_ms, jitter_ms, label}]"},
+      {"keepalive_update", &ControlCommands::KeepaliveUpdate, true,
+       "change a keepalive's interval_ms (and jitter_ms)"},
+      {"keepalive_remove", &ControlCommands::KeepaliveRemove, true, "remove keepalives: ids"},
+      {"keepalive_query", &ControlCommands::KeepaliveQuery, false, "one keepalive target"},
+      {"keepalive_list", &ControlCommands::KeepaliveList, false,
+       "keepalive targets, filtered by target_ip, label; offset, limit"},
   };
   return kTable;
 }
 
 ControlCommands::ControlCommands(StreamRegistry& registry,
                                  std::function<DataplaneStats()> stats,
-                                 std::function<uint64_t()> now_ns)
-    : registry_(registry), stats_(std::move(stats)), now_ns_(std::move(now_ns)) {}
+                                 std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives)
+    : registry_(registry),
+      keepalives_(keepalives),
+      stats_(std::move(stats)),
+      now_ns_(std::move(now_ns)) {}
 
 std::string ControlCommands::Handle(absl::string_view line, bool* subscribe) {
   *subscribe = false;
@@ -177,6 +193,9 @@ std::string ControlCommands::Handle(absl::string_view line, bool* subscribe) {
   const Command* command = nullptr;
   for (const Command& c : Table()) {
     if (c.name == name) command = &c;
+  }
+  if (command != nullptr && keepalives_ == nullptr && absl::StartsWith(name, "keepalive_")) {
+    command = nullptr;  // built without keepalive support (unit tests)
   }
   if (command == nullptr) {
     return ErrorReply(id, "unknown_command", absl::StrCat("cmd: unknown '", name, "' (try help)")).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -231,7 +250,10 @@ absl::StatusOr<json> ControlCommands::Version(const json&) {
 
 absl::StatusOr<json> ControlCommands::Help(const json&) {
   json list = json::array();
-  for (const Command& c : Table()) list.push_back({{"name", std::string(c.name)}, {"help", std::string(c.help)}});
+  for (const Command& c : Table()) {
+    if (keepalives_ == nullptr && absl::StartsWith(c.name, "keepalive_")) continue;
+    list.push_back({{"name", std::string(c.name)}, {"help", std::string(c.help)}});
+  }
   return json{{"commands", list}};
 }
 
@@ -323,6 +345,7 @@ absl::StatusOr<json> ControlCommands::List(const json& r) {
 absl::StatusOr<json> ControlCommands::Stats(const json&) {
   DataplaneStats stats = stats_();
   LcoreCounters total;
+  size_t keepalives = 0;
   json lcores = json::array();
   for (size_t index = 0; index < stats.lcores.size(); ++index) {
     const LcoreStats& l = stats.lcores[index];
@@ -330,18 +353,184 @@ absl::StatusOr<json> ControlCommands::Stats(const json&) {
     json j = CountersJson(l.counters);
     j["lcore"] = l.lcore_id;
     j["index"] = index;
+    j["keepalives"] = l.keepalives;
+    keepalives += l.keepalives;
     lcores.push_back(j);
   }
+  json total_json = CountersJson(total);
+  total_json["keepalives"] = keepalives;
   return json{{"streams", registry_.stream_count()}, {"pairs", registry_.pair_count()},
               {"free_port_pairs_v4", registry_.free_port_pairs(false)},
               {"free_port_pairs_v6", registry_.free_port_pairs(true)},
               {"neighbors", stats.neighbors}, {"table_bytes", stats.table_bytes},
-              {"tsc_hz", stats.tsc_hz}, {"total", CountersJson(total)}, {"lcores", lcores}};
+              {"keepalive_bytes", stats.keepalive_bytes},
+              {"keepalive_payloads", stats.keepalive_payloads},
+              {"tsc_hz", stats.tsc_hz}, {"total", total_json}, {"lcores", lcores}};
 }
 
 absl::StatusOr<json> ControlCommands::Subscribe(const json&) {
   subscribe_requested_ = true;
   return json{{"subscribed", true}};
+}
+
+namespace {
+
+absl::StatusOr<std::string> ParsePayload(const json& p) {
+  if (p.is_string()) {
+    const std::string name = p.get<std::string>();
+    if (name == "crlf") return std::string("\r\n\r\n");
+    if (name == "zero4") return std::string(4, '\0');
+    return ArgError("payload", "must be \"crlf\", \"zero4\", {\"text\": ...} or {\"hex\": ...}");
+  }
+  if (p.is_object() && p.size() == 1 && p.contains("text") && p["text"].is_string()) {
+    return p["text"].get<std::string>();
+  }
+  if (p.is_object() && p.size() == 1 && p.contains("hex") && p["hex"].is_string()) {
+    const std::string hex = p["hex"].get<std::string>();
+    bool ok = hex.size() % 2 == 0;
+    for (char c : hex) ok = ok && std::isxdigit(static_cast<unsigned char>(c));
+    if (!ok) return ArgError("payload.hex", "must be an even number of hex digits");
+    return absl::HexStringToBytes(hex);
+  }
+  return ArgError("payload", "must be \"crlf\", \"zero4\", {\"text\": ...} or {\"hex\": ...}");
+}
+
+absl::StatusOr<uint32_t> OptionalU32(const json& r, const char* field, uint32_t fallback) {
+  auto it = r.find(field);
+  if (it == r.end()) return fallback;
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX) {
+    return ArgError(field, "must be a non-negative integer");
+  }
+  return static_cast<uint32_t>(it->get<uint64_t>());
+}
+
+absl::StatusOr<KeepaliveSpec> ParseKeepalive(const json& t) {
+  if (!t.is_object()) return ArgError("", "must be an object");
+  KeepaliveSpec spec;
+  for (auto [field, out] : {std::pair{"target", &spec.target}, std::pair{"source", &spec.source}}) {
+    auto text = OptionalString(t, field);
+    if (!text.ok()) return text.status();
+    if (!text->has_value()) return ArgError(field, "required");
+    auto ep = Endpoint::Parse(**text);
+    if (!ep.ok()) return ArgError(field, ep.status().message());
+    *out = *ep;
+  }
+  if (auto it = t.find("payload"); it != t.end()) {
+    auto payload = ParsePayload(*it);
+    if (!payload.ok()) return payload.status();
+    spec.payload = *payload;
+  }
+  auto interval = OptionalU32(t, "interval_ms", kDefaultKeepaliveIntervalMs);
+  if (!interval.ok()) return interval.status();
+  spec.interval_ms = *interval;
+  auto jitter = OptionalU32(t, "jitter_ms", 0);
+  if (!jitter.ok()) return jitter.status();
+  spec.jitter_ms = *jitter;
+  auto label = OptionalString(t, "label");
+  if (!label.ok()) return label.status();
+  spec.label = label->value_or("");
+  return spec;
+}
+
+json KeepaliveJson(const KeepaliveView& v) {
+  json j = {{"id", v.id}, {"target", v.target.ToString()}, {"source", v.source.ToString()},
+            {"payload_bytes", v.payload_bytes}, {"interval_ms", v.interval_ms},
+            {"jitter_ms", v.jitter_ms}, {"label", v.label}, {"sent", v.sent},
+            {"lcore", v.lcore_index}};
+  j["last_sent_ms_ago"] =
+      v.last_sent_ago_ns ? json(*v.last_sent_ago_ns / 1'000'000) : json(nullptr);
+  return j;
+}
+
+constexpr size_t kMaxKeepalivesPerRequest = 100000;
+
+}  // namespace
+
+absl::StatusOr<json> ControlCommands::KeepaliveAdd(const json& r) {
+  auto it = r.find("targets");
+  if (it == r.end() || !it->is_array() || it->empty() || it->size() > kMaxKeepalivesPerRequest) {
+    return ArgError("targets", absl::StrCat("must be a list of 1..", kMaxKeepalivesPerRequest,
+                                            " keepalive objects"));
+  }
+  std::vector<KeepaliveSpec> specs;
+  specs.reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    auto spec = ParseKeepalive((*it)[i]);
+    if (!spec.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("targets[", i, "].", spec.status().message()));
+    }
+    specs.push_back(*std::move(spec));
+  }
+  auto ids = keepalives_->Add(specs, now_ns_());
+  if (!ids.ok()) return ids.status();
+  return json{{"ids", *ids}};
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveUpdate(const json& r) {
+  auto id = RequiredId(r, "id");
+  if (!id.ok()) return id.status();
+  if (!r.contains("interval_ms")) return ArgError("interval_ms", "required");
+  auto interval = OptionalU32(r, "interval_ms", 0);
+  if (!interval.ok()) return interval.status();
+  std::optional<uint32_t> jitter;
+  if (r.contains("jitter_ms")) {
+    auto j = OptionalU32(r, "jitter_ms", 0);
+    if (!j.ok()) return j.status();
+    jitter = *j;
+  }
+  auto view = keepalives_->Update(*id, *interval, jitter, now_ns_());
+  if (!view.ok()) return view.status();
+  return KeepaliveJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveRemove(const json& r) {
+  auto it = r.find("ids");
+  if (it == r.end() || !it->is_array() || it->empty()) {
+    return ArgError("ids", "must be a non-empty list of keepalive ids");
+  }
+  std::vector<uint64_t> ids;
+  for (const json& id : *it) {
+    if (!id.is_number_unsigned()) return ArgError("ids", "must hold positive integers");
+    ids.push_back(id.get<uint64_t>());
+  }
+  if (auto s = keepalives_->Remove(ids); !s.ok()) return s;
+  return json{{"removed", ids.size()}};
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveQuery(const json& r) {
+  auto id = RequiredId(r, "id");
+  if (!id.ok()) return id.status();
+  auto view = keepalives_->Query(*id, now_ns_());
+  if (!view.ok()) return view.status();
+  return KeepaliveJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveList(const json& r) {
+  std::optional<IpAddress> target_ip;
+  auto ip_text = OptionalString(r, "target_ip");
+  if (!ip_text.ok()) return ip_text.status();
+  if (ip_text->has_value()) {
+    auto ip = IpAddress::Parse(**ip_text);
+    if (!ip.ok()) return ArgError("target_ip", ip.status().message());
+    target_ip = *ip;
+  }
+  auto label = OptionalString(r, "label");
+  if (!label.ok()) return label.status();
+  size_t offset = 0, limit = kDefaultListLimit;
+  for (auto [field, out] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
+    if (auto it = r.find(field); it != r.end()) {
+      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
+      *out = it->get<size_t>();
+    }
+  }
+  size_t total = 0;
+  json list = json::array();
+  for (const KeepaliveView& v :
+       keepalives_->List(target_ip, *label, offset, limit, now_ns_(), &total)) {
+    list.push_back(KeepaliveJson(v));
+  }
+  return json{{"total", total}, {"keepalives", list}};
 }
 
 }  // namespace rtplatch

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "dataplane/keepalive_registry.h"
 #include "dataplane/lcore_counters.h"
 #include "dataplane/stream_registry.h"
 #include "nlohmann/json.hpp"
@@ -22,6 +23,7 @@ inline constexpr int kControlProtocolVersion = 1;
 struct LcoreStats {
   uint32_t lcore_id;
   LcoreCounters counters;
+  size_t keepalives = 0;  // targets armed on this lcore
 };
 
 struct DataplaneStats {
@@ -29,12 +31,15 @@ struct DataplaneStats {
   uint64_t tsc_hz = 0;
   size_t neighbors = 0;
   size_t table_bytes = 0;
+  size_t keepalive_bytes = 0;
+  size_t keepalive_payloads = 0;
 };
 
 class ControlCommands {
  public:
+  // `keepalives` may be null (keepalive commands then answer unknown_command).
   ControlCommands(StreamRegistry& registry, std::function<DataplaneStats()> stats,
-                  std::function<uint64_t()> now_ns);
+                  std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives = nullptr);
 
   // One request line to one reply line (without '\n'). `*subscribe` is set
   // when the request subscribed this connection to events.
@@ -61,10 +66,16 @@ class ControlCommands {
   absl::StatusOr<json> List(const json&);
   absl::StatusOr<json> Stats(const json&);
   absl::StatusOr<json> Subscribe(const json&);
+  absl::StatusOr<json> KeepaliveAdd(const json&);
+  absl::StatusOr<json> KeepaliveUpdate(const json&);
+  absl::StatusOr<json> KeepaliveRemove(const json&);
+  absl::StatusOr<json> KeepaliveQuery(const json&);
+  absl::StatusOr<json> KeepaliveList(const json&);
 
   void Remember(const std::string& id, const std::string& reply);
 
   StreamRegistry& registry_;
+  KeepaliveRegistry* keepalives_;
   std::function<DataplaneStats()> stats_;
   std::function<uint64_t()> now_ns_;
   bool subscribe_requested_ = false;

@@ -67,7 +67,10 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   const uint32_t n = static_cast<uint32_t>(lcore_ids.size());
   const uint32_t instance = g_instances.fetch_add(1);
   std::vector<SpscRing<FlowCommand>*> command_ptrs;
+  std::vector<SpscRing<KeepaliveCommand>*> keepalive_ptrs;
   for (uint32_t i = 0; i < n; ++i) {
+    keepalive_rings_.push_back(std::make_unique<SpscRing<KeepaliveCommand>>(kCommandRingSize));
+    keepalive_ptrs.push_back(keepalive_rings_.back().get());
     command_rings_.push_back(std::make_unique<SpscRing<FlowCommand>>(kCommandRingSize));
     command_ptrs.push_back(command_rings_.back().get());
     event_rings_.push_back(std::make_unique<SpscRing<DataplaneEvent>>(kEventRingSize));
@@ -95,8 +98,12 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   registry_ = std::make_unique<StreamRegistry>(
       *table_, command_ptrs, config_.default_policy,
       [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
+  keepalives_ = std::make_unique<KeepaliveRegistry>(
+      table_->addresses(), keepalive_ptrs,
+      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); }, clock_.NowNs());
   commands_ = std::make_unique<ControlCommands>(
-      *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); });
+      *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
+      keepalives_.get());
 
   uint8_t relay_mac[6] = {};
   uint16_t mac_port = config_.exception_port >= 0
@@ -126,6 +133,13 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
     ctx->fast.lcore_index = i;
     ctx->fast.lcore_count = n;
     ctx->commands = command_rings_[i].get();
+    keepalive_schedulers_.push_back(
+        std::make_unique<KeepaliveScheduler>(keepalives_->slab(i), clock_.NowNs()));
+    ctx->keepalive_commands = keepalive_rings_[i].get();
+    ctx->keepalives = keepalive_schedulers_.back().get();
+    ctx->payloads = &keepalives_->payloads();
+    ctx->addresses = &table_->addresses();
+    ctx->pool = pools_[i];
     ctx->events = event_rings_[i].get();
     ctx->handoff_in = n > 1 ? handoff_rings_[i] : nullptr;
     if (n > 1) ctx->handoff_out = handoff_rings_;
@@ -186,7 +200,12 @@ absl::Status Dataplane::LaunchLcores() {
 
 std::vector<std::string> Dataplane::DrainEventLines() {
   std::vector<ControlEvent> events;
-  registry_->DrainEvents(event_ring_ptrs_, neighbors_, &events);
+  registry_->DrainEvents(event_ring_ptrs_, neighbors_, &events,
+                         [this](uint32_t lcore_index, const DataplaneEvent& e) {
+                           if (e.type == DataplaneEvent::Type::kKeepaliveFreed) {
+                             keepalives_->Freed(lcore_index, e.slot);
+                           }
+                         });
   const uint64_t now = clock_.NowNs();
   if (now - last_idle_scan_ns_ >= kIdleScanIntervalNs) {
     last_idle_scan_ns_ = now;
@@ -216,13 +235,15 @@ std::string Dataplane::HandleRequest(absl::string_view line) {
 DataplaneStats Dataplane::CollectStats() const {
   DataplaneStats s;
   for (const auto& ctx : lcores_) {
-    LcoreStats l{ctx->lcore_id, {}};
+    LcoreStats l{ctx->lcore_id, {}, keepalives_->armed(static_cast<uint32_t>(s.lcores.size()))};
     l.counters.Accumulate(ctx->counters);
     s.lcores.push_back(l);
   }
   s.tsc_hz = clock_.hz();
   s.neighbors = neighbors_.size();
   s.table_bytes = table_->bytes();
+  s.keepalive_bytes = keepalives_->bytes();
+  s.keepalive_payloads = keepalives_->payloads().size();
   return s;
 }
 

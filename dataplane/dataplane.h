@@ -15,6 +15,8 @@
 #include "dataplane/control_commands.h"
 #include "dataplane/control_server.h"
 #include "dataplane/dataplane_config.h"
+#include "dataplane/keepalive_registry.h"
+#include "dataplane/keepalive_scheduler.h"
 #include "dataplane/lcore_loop.h"
 #include "dataplane/neighbor_table.h"
 #include "dataplane/stream_registry.h"
@@ -62,6 +64,9 @@ class Dataplane {
   std::vector<std::unique_ptr<SpscRing<FlowCommand>>> command_rings_;
   std::vector<std::unique_ptr<SpscRing<DataplaneEvent>>> event_rings_;
   std::vector<SpscRing<DataplaneEvent>*> event_ring_ptrs_;
+  std::vector<std::unique_ptr<SpscRing<KeepaliveCommand>>> keepalive_rings_;
+  std::vector<std::unique_ptr<KeepaliveScheduler>> keepalive_schedulers_;
+  std::unique_ptr<KeepaliveRegistry> keepalives_;
   std::vector<rte_ring*> handoff_rings_;
   std::vector<rte_mempool*> pools_;
   std::vector<std::unique_ptr<LcoreContext>> lcores_;

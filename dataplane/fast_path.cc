@@ -46,8 +46,14 @@ void ReportLatch(FastPathContext& ctx, const Flow& flow, uint32_t slot,
   if (!ctx.events->Push(e)) ctx.counters->Count(ctx.counters->events_lost);
 }
 
-// Next hop for `dst`: the peer itself if its MAC was seen, else the
-// configured gateway. False: nothing known, solicit `*solicit`.
+}  // namespace
+
+const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, uint32_t len,
+                             FrameClass* cls, RelayPacket* pkt) {
+  *cls = ClassifyFrame(frame, len, *ctx.table, pkt);
+  return *cls == FrameClass::kRelay ? &ctx.table->at(pkt->slot) : nullptr;
+}
+
 bool NextHopMac(const FastPathContext& ctx, const IpAddress& dst, uint8_t mac[6],
                 IpAddress* solicit) {
   if (ctx.neighbors->Lookup(dst, mac)) return true;
@@ -59,14 +65,6 @@ bool NextHopMac(const FastPathContext& ctx, const IpAddress& dst, uint8_t mac[6]
   if (ctx.neighbors->Lookup(gw, mac)) return true;
   *solicit = gw;
   return false;
-}
-
-}  // namespace
-
-const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, uint32_t len,
-                             FrameClass* cls, RelayPacket* pkt) {
-  *cls = ClassifyFrame(frame, len, *ctx.table, pkt);
-  return *cls == FrameClass::kRelay ? &ctx.table->at(pkt->slot) : nullptr;
 }
 
 void ObserveSender(FastPathContext& ctx, const uint8_t* frame, uint32_t len) {

@@ -61,6 +61,11 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
                                 uint16_t headroom, uint64_t now_ns, FrameClass cls,
                                 const RelayPacket& pkt);
 
+// Next hop for `dst`: the peer itself if its MAC was seen, else the
+// configured gateway. False: nothing known; solicit `*solicit`.
+bool NextHopMac(const FastPathContext& ctx, const IpAddress& dst, uint8_t mac[6],
+                IpAddress* solicit);
+
 // Reports the frame's sender to the control thread if the neighbor table
 // does not already know it (exception-path frames: ARP, ND, SIP).
 void ObserveSender(FastPathContext& ctx, const uint8_t* frame, uint32_t len);

@@ -19,6 +19,8 @@ struct alignas(64) LcoreCounters {
   uint64_t handoff = 0;        // relay packets passed to their owner lcore
   uint64_t solicits = 0;       // ARP/NS sent for unknown next hops
   uint64_t events_lost = 0;    // event ring full
+  uint64_t keepalives_sent = 0;
+  uint64_t keepalive_cycles = 0;  // TSC cycles spent emitting keepalives
   uint64_t busy_cycles = 0;
   uint64_t idle_cycles = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
@@ -39,6 +41,8 @@ inline void LcoreCounters::Accumulate(const LcoreCounters& o) {
   handoff += RelaxedLoad(o.handoff);
   solicits += RelaxedLoad(o.solicits);
   events_lost += RelaxedLoad(o.events_lost);
+  keepalives_sent += RelaxedLoad(o.keepalives_sent);
+  keepalive_cycles += RelaxedLoad(o.keepalive_cycles);
   busy_cycles += RelaxedLoad(o.busy_cycles);
   idle_cycles += RelaxedLoad(o.idle_cycles);
   for (size_t i = 0; i < kDropReasonCount; ++i) drops[i] += RelaxedLoad(o.drops[i]);

@@ -5,6 +5,7 @@
 #include <rte_prefetch.h>
 
 #include "dataplane/neighbor_solicit.h"
+#include "dataplane/packet_headers.h"
 
 namespace rtplatch {
 namespace {
@@ -12,6 +13,9 @@ namespace {
 // Commands applied per poll: bounds the pause a burst of control-plane
 // work (say, a restart pushing a million streams) can cause to forwarding.
 constexpr uint32_t kCommandsPerPoll = 64;
+// Keepalives sent per poll at most: a million targets due in one tick are
+// spread over the following polls instead of stalling media for a burst.
+constexpr uint32_t kKeepalivesPerPoll = kBurstSize;
 // The same next hop is solicited at most once per this interval.
 constexpr uint64_t kSolicitIntervalNs = 100'000'000;
 
@@ -164,12 +168,81 @@ uint16_t PollException(LcoreContext& ctx) {
   return n;
 }
 
+void ApplyKeepaliveCommands(LcoreContext& ctx, uint64_t now_ns) {
+  if (ctx.keepalives == nullptr) return;
+  if (ctx.has_stalled_keepalive_command) {
+    if (!ctx.keepalives->Apply(ctx.stalled_keepalive_command, now_ns, ctx.events)) return;
+    ctx.has_stalled_keepalive_command = false;
+  }
+  KeepaliveCommand c;
+  for (uint32_t i = 0; i < kCommandsPerPoll && ctx.keepalive_commands->Pop(&c); ++i) {
+    if (!ctx.keepalives->Apply(c, now_ns, ctx.events)) {
+      ctx.stalled_keepalive_command = c;
+      ctx.has_stalled_keepalive_command = true;
+      return;
+    }
+  }
+}
+
+// Builds one keepalive into `m`; false (and `m` reused or freed by the
+// caller) when the next hop is unknown.
+bool BuildKeepalive(LcoreContext& ctx, const KeepaliveTarget& t, rte_mbuf* m,
+                    IpAddress* solicit) {
+  uint8_t dst_mac[6];
+  if (!NextHopMac(ctx.fast, t.dst_ip, dst_mac, solicit)) return false;
+  const KeepalivePayload& payload = ctx.payloads->at(t.payload_id);
+  const uint16_t room = kEtherHeaderLen + kIpv6HeaderLen + kUdpHeaderLen + payload.length;
+  uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, room));
+  if (frame == nullptr) return false;
+  EgressHeaders e{ctx.fast.relay_mac, dst_mac, ctx.addresses->at(t.src_addr_id), t.dst_ip,
+                  t.src_port, t.dst_port};
+  uint32_t len = BuildUdpFrame(frame, e, payload.bytes, payload.length);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(room - len));
+  return true;
+}
+
+void EmitKeepalives(LcoreContext& ctx, uint64_t now_ns) {
+  if (ctx.keepalives == nullptr || ctx.keepalives->armed() == 0) return;
+  const uint64_t start = rte_get_tsc_cycles();
+  TxBatch out, solicits;
+  uint32_t due = ctx.keepalives->Run(now_ns, kKeepalivesPerPoll,
+                                     [&](uint32_t, KeepaliveTarget& t) {
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) {
+      ctx.counters.Drop(DropReason::kKeepaliveNoMbuf);
+      return;
+    }
+    IpAddress solicit;
+    if (!BuildKeepalive(ctx, t, m, &solicit)) {
+      ctx.counters.Drop(DropReason::kKeepaliveNextHopUnknown);
+      if (!solicit.is_unspecified() && SolicitWith(ctx, m, solicit, now_ns)) {
+        solicits.pkts[solicits.count++] = m;
+      } else {
+        rte_pktmbuf_free(m);
+      }
+      return;
+    }
+    out.pkts[out.count++] = m;
+    RelaxedStore(t.sent, t.sent + 1);
+    RelaxedStore(t.last_sent_ns, now_ns);
+  });
+  if (due > 0) {
+    ctx.counters.Count(ctx.counters.keepalives_sent,
+                       SendBatch(ctx, ctx.media_tx_port, out, DropReason::kTxFull));
+    SendBatch(ctx, ctx.media_tx_port, solicits, DropReason::kTxFull);
+  }
+  ctx.counters.Count(ctx.counters.keepalive_cycles, rte_get_tsc_cycles() - start);
+}
+
 }  // namespace
 
 uint32_t PollOnce(LcoreContext& ctx) {
   ApplyCommands(ctx);
   uint64_t now_ns = ctx.clock->NowNs();
-  return PollMedia(ctx, now_ns) + PollException(ctx);
+  ApplyKeepaliveCommands(ctx, now_ns);
+  uint32_t handled = PollMedia(ctx, now_ns) + PollException(ctx);
+  EmitKeepalives(ctx, now_ns);
+  return handled;
 }
 
 int RunLcore(LcoreContext& ctx) {

@@ -11,6 +11,8 @@
 
 #include "dataplane/fast_path.h"
 #include "dataplane/flow_command.h"
+#include "dataplane/keepalive_payloads.h"
+#include "dataplane/keepalive_scheduler.h"
 #include "dataplane/tsc_clock.h"
 
 namespace rtplatch {
@@ -28,6 +30,13 @@ struct alignas(64) LcoreContext {
   LcoreCounters counters{};
   SpscRing<FlowCommand>* commands = nullptr;
   SpscRing<DataplaneEvent>* events = nullptr;
+  SpscRing<KeepaliveCommand>* keepalive_commands = nullptr;
+  KeepaliveScheduler* keepalives = nullptr;        // owned by Dataplane
+  const KeepalivePayloads* payloads = nullptr;
+  const RelayAddresses* addresses = nullptr;
+  rte_mempool* pool = nullptr;                     // keepalive frames
+  KeepaliveCommand stalled_keepalive_command{};    // removal whose ack did not fit
+  bool has_stalled_keepalive_command = false;
   rte_ring* handoff_in = nullptr;          // MP/SC: other lcores' packets for us
   std::vector<rte_ring*> handoff_out;      // by lcore index
   IpAddress solicit_source_v4;

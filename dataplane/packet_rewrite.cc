@@ -5,14 +5,10 @@
 #include <cstring>
 
 #include "dataplane/checksum.h"
+#include "dataplane/packet_headers.h"
 
 namespace rtplatch {
 namespace {
-
-void Store16(uint8_t* p, uint16_t host) {
-  uint16_t v = htons(host);
-  std::memcpy(p, &v, 2);
-}
 
 // Address bytes as they appear in the UDP pseudo-header for this family.
 const uint8_t* PseudoBytes(const IpAddress& a, bool v6) {
@@ -26,19 +22,6 @@ uint32_t ChecksumSubtract(uint32_t sum, const uint8_t* data, size_t len) {
     sum += static_cast<uint16_t>(~w);
   }
   return sum;
-}
-
-uint16_t UdpChecksumFull(const uint8_t* udp, uint16_t udp_len, const EgressHeaders& e,
-                         bool v6) {
-  size_t alen = v6 ? 16 : 4;
-  uint32_t sum = ChecksumAdd(0, PseudoBytes(e.src_ip, v6), alen);
-  sum = ChecksumAdd(sum, PseudoBytes(e.dst_ip, v6), alen);
-  sum += htons(kIpProtoUdp);
-  sum += htons(udp_len);
-  sum = ChecksumAdd(sum, udp, 6);  // skip the checksum field itself
-  sum = ChecksumAdd(sum, udp + 8, udp_len - 8u);
-  uint16_t c = ChecksumFinish(sum);
-  return c == 0 ? 0xffff : c;
 }
 
 // Adds the two 16-bit halves of a 32-bit value to a checksum sum.
@@ -78,39 +61,6 @@ void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
   uint16_t c = ChecksumFinish(sum);
   if (c == 0) c = 0xffff;
   std::memcpy(udp + 6, &c, 2);
-}
-
-void WriteEthernet(uint8_t* eth, const EgressHeaders& e, bool v6) {
-  std::memcpy(eth, e.dst_mac, 6);
-  std::memcpy(eth + 6, e.src_mac, 6);
-  Store16(eth + 12, v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
-}
-
-void WriteIpv4(uint8_t* ip, uint8_t tos, uint16_t udp_len, const EgressHeaders& e) {
-  ip[0] = 0x45;
-  ip[1] = tos;
-  Store16(ip + 2, kIpv4HeaderLen + udp_len);
-  Store16(ip + 4, 0);
-  Store16(ip + 6, 0x4000);  // DF: media is never fragmented by us
-  ip[8] = kRelayTtl;
-  ip[9] = kIpProtoUdp;
-  Store16(ip + 10, 0);
-  std::memcpy(ip + 12, e.src_ip.v4_bytes(), 4);
-  std::memcpy(ip + 16, e.dst_ip.v4_bytes(), 4);
-  uint16_t c = ChecksumFinish(ChecksumAdd(0, ip, kIpv4HeaderLen));
-  std::memcpy(ip + 10, &c, 2);
-}
-
-void WriteIpv6(uint8_t* ip, uint8_t traffic_class, uint16_t udp_len,
-               const EgressHeaders& e) {
-  ip[0] = static_cast<uint8_t>(0x60 | (traffic_class >> 4));
-  ip[1] = static_cast<uint8_t>(traffic_class << 4);
-  ip[2] = ip[3] = 0;  // flow label
-  Store16(ip + 4, udp_len);
-  ip[6] = kIpProtoUdp;
-  ip[7] = kRelayTtl;
-  std::memcpy(ip + 8, e.src_ip.bytes(), 16);
-  std::memcpy(ip + 24, e.dst_ip.bytes(), 16);
 }
 
 // IPv4 with a plain 20-byte header to IPv4: patch TTL and addresses,

@@ -246,13 +246,19 @@ std::vector<StreamView> StreamRegistry::List(const StreamFilter& filter, size_t 
   return out;
 }
 
-void StreamRegistry::DrainEvents(std::vector<SpscRing<DataplaneEvent>*>& rings,
-                                 NeighborTable& neighbors, std::vector<ControlEvent>* out) {
+void StreamRegistry::DrainEvents(
+    std::vector<SpscRing<DataplaneEvent>*>& rings, NeighborTable& neighbors,
+    std::vector<ControlEvent>* out,
+    const std::function<void(uint32_t, const DataplaneEvent&)>& other) {
   DataplaneEvent e;
-  for (auto* ring : rings) {
-    while (ring->Pop(&e)) {
+  for (uint32_t ring_index = 0; ring_index < rings.size(); ++ring_index) {
+    while (rings[ring_index]->Pop(&e)) {
       if (e.type == DataplaneEvent::Type::kNeighbor) {
         neighbors.Learn(e.ip, e.mac);
+        continue;
+      }
+      if (e.type == DataplaneEvent::Type::kKeepaliveFreed) {
+        if (other) other(ring_index, e);
         continue;
       }
       auto slot_it = stream_by_slot_.find(e.slot);

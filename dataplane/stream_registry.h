@@ -83,8 +83,10 @@ class StreamRegistry {
   // Drains the lcores' event rings: neighbors go into `neighbors`, latches
   // become ControlEvents appended to `out`. Stale events (slot freed or
   // reused since) are ignored.
+  // Events of other kinds go to `other(ring_index, event)` if given.
   void DrainEvents(std::vector<SpscRing<DataplaneEvent>*>& rings, NeighborTable& neighbors,
-                   std::vector<ControlEvent>* out);
+                   std::vector<ControlEvent>* out,
+                   const std::function<void(uint32_t, const DataplaneEvent&)>& other = nullptr);
   // Checks up to `budget` streams for silence longer than `timeout_ns`;
   // reports each silent stream once until it sees traffic again.
   void ScanIdle(uint64_t now_ns, uint64_t timeout_ns, size_t budget,

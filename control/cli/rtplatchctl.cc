@@ -217,6 +217,44 @@ void RenderStreams(const json& result) {
   }
 }
 
+constexpr absl::string_view kKeepaliveColumns[] = {
+    "id", "target", "source", "interval_ms", "jitter_ms", "payload_bytes",
+    "sent", "last_sent_ms_ago", "label", "lcore"};
+
+Table KeepalivesTable(const json& list) {
+  Table table;
+  for (absl::string_view c : kKeepaliveColumns) {
+    bool numeric = c != "target" && c != "source" && c != "label";
+    table.columns.push_back({std::string(c), numeric ? Align::kRight : Align::kLeft});
+  }
+  if (!list.is_array()) return table;
+  for (const json& k : list) {
+    std::vector<std::string>& row = table.rows.emplace_back();
+    for (absl::string_view c : kKeepaliveColumns) row.push_back(Cell(Field(k, c)));
+  }
+  return table;
+}
+
+void RenderKeepalives(const json& result) {
+  const json& list = Field(result, "keepalives");
+  PrintTable(KeepalivesTable(list));
+  size_t shown = list.is_array() ? list.size() : 0;
+  uint64_t total = U64(Field(result, "total"));
+  std::cout << shown << " of " << total << " keepalive targets shown\n";
+}
+
+void RenderKeepalive(const json& k) {
+  PrintTable(KeyValues(k, kKeepaliveColumns));
+}
+
+void RenderKeepaliveAdd(const json& result) {
+  std::cout << "keepalive ids: " << Cell(Field(result, "ids")) << "\n";
+}
+
+void RenderKeepaliveRemove(const json& result) {
+  std::cout << "removed " << Cell(Field(result, "removed")) << " keepalive target(s)\n";
+}
+
 void RenderAllocate(const json& result) {
   std::cout << "pair: " << Cell(Field(result, "pair")) << "\n";
   PrintTable(StreamsTable(json::array({Field(result, "a"), Field(result, "b")})));
@@ -513,6 +551,44 @@ absl::StatusOr<json> BuildUpdate(const ParsedArgs& args) {
   return out;
 }
 
+absl::StatusOr<json> BuildKeepaliveList(const ParsedArgs& args) {
+  json out = json::object();
+  if (auto s = CopyFlag(args, "label", "label", out); !s.ok()) return s;
+  if (auto s = CopyFlag(args, "target-ip", "target_ip", out, CheckIp); !s.ok()) return s;
+  for (absl::string_view f : {"limit", "offset"}) {
+    if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<json> BuildKeepaliveQuery(const ParsedArgs& args) {
+  return BuildIdArg(args, "id");
+}
+
+absl::StatusOr<json> BuildKeepaliveRemove(const ParsedArgs& args) {
+  auto id = ParseNumber("id", args.positional[0]);
+  if (!id.ok()) return id.status();
+  return json{{"ids", json::array({*id})}};
+}
+
+absl::StatusOr<json> BuildKeepaliveAdd(const ParsedArgs& args) {
+  for (const std::string& ep : {args.positional[0], args.positional[1]}) {
+    if (auto s = CheckEndpoint(ep); !s.ok()) return s;
+  }
+  json target = {{"target", args.positional[0]}, {"source", args.positional[1]}};
+  for (absl::string_view f : {"interval-ms", "jitter-ms"}) {
+    if (const std::string* v = args.Flag(f)) {
+      auto n = ParseNumber(f, *v);
+      if (!n.ok()) return n.status();
+      target[f == "interval-ms" ? "interval_ms" : "jitter_ms"] = *n;
+    }
+  }
+  if (const std::string* p = args.Flag("payload")) target["payload"] = *p;
+  if (const std::string* t = args.Flag("text")) target["payload"] = {{"text", *t}};
+  if (const std::string* l = args.Flag("label")) target["label"] = *l;
+  return json{{"targets", json::array({target})}};
+}
+
 absl::StatusOr<json> BuildEvents(const ParsedArgs& args) {
   if (const std::string* count = args.Flag("count")) {
     if (auto n = ParseNumber("--count", *count); !n.ok()) return n.status();
@@ -608,6 +684,23 @@ const std::vector<Command>& Commands() {
       {.name = "delete", .protocol = "delete", .synopsis = "PAIR",
        .description = "delete a stream pair", .positionals = 1,
        .build = BuildDelete, .render = RenderDelete},
+      {.name = "keepalives", .protocol = "keepalive_list",
+       .synopsis = "[--target-ip IP] [--label L] [--limit N] [--offset N]",
+       .description = "table of NAT keepalive targets",
+       .value_flags = {"target-ip", "label", "limit", "offset"},
+       .build = BuildKeepaliveList, .render = RenderKeepalives},
+      {.name = "keepalive", .protocol = "keepalive_query", .synopsis = "ID",
+       .description = "one keepalive target", .positionals = 1,
+       .build = BuildKeepaliveQuery, .render = RenderKeepalive},
+      {.name = "keepalive-add", .protocol = "keepalive_add",
+       .synopsis = "TARGET SOURCE [--interval-ms N] [--jitter-ms N] "
+                   "[--payload crlf|zero4] [--text T] [--label L]",
+       .description = "send keepalives from SOURCE (a relay address:port) to TARGET",
+       .value_flags = {"interval-ms", "jitter-ms", "payload", "text", "label"},
+       .positionals = 2, .build = BuildKeepaliveAdd, .render = RenderKeepaliveAdd},
+      {.name = "keepalive-remove", .protocol = "keepalive_remove", .synopsis = "ID",
+       .description = "stop a keepalive target", .positionals = 1,
+       .build = BuildKeepaliveRemove, .render = RenderKeepaliveRemove},
       {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
        .description = "print latch events until killed (or N events)",
        .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},

@@ -306,6 +306,59 @@ TEST_F(DataplaneDpdkTest, Ipv6ToIpv4BridgeOverMbufs) {
   EXPECT_TRUE(d4.ip_checksum_ok && d4.udp_checksum_ok);
 }
 
+// Keepalives leave the media port as real UDP datagrams from the SIP
+// socket's address, every interval, until removed.
+TEST_F(DataplaneDpdkTest, KeepalivesAreEmittedEveryIntervalUntilRemoved) {
+  Collect(media_);
+  json add = Request({{"cmd", "keepalive_add"},
+                      {"targets", {{{"target", "203.0.113.30:4000"}, {"source", "203.0.113.10:5060"},
+                                    {"interval_ms", 100}},
+                                   {{"target", "[2001:db8::20]:5062"},
+                                    {"source", "[2001:db8::10]:5060"},
+                                    {"payload", {{"text", "OPTIONS sip:x SIP/2.0\r\n\r\n"}}},
+                                    {"interval_ms", 100}}}}});
+  ASSERT_TRUE(add["ok"].get<bool>()) << add.dump();
+  auto step_for = [&](int ms) {
+    std::vector<std::vector<uint8_t>> frames;
+    uint64_t end = dataplane_->clock().NowNs() + uint64_t(ms) * 1'000'000;
+    while (dataplane_->clock().NowNs() < end) {
+      Poll();
+      for (auto& f : Collect(media_)) frames.push_back(std::move(f));
+      usleep(200);
+    }
+    return frames;
+  };
+  auto frames = step_for(450);
+  size_t v4 = 0, v6 = 0;
+  for (const auto& f : frames) {
+    auto d = DecodeFrame(f.data(), f.size());
+    ASSERT_TRUE(d.ok);
+    EXPECT_TRUE(d.ip_checksum_ok && d.udp_checksum_ok);
+    EXPECT_EQ(d.src_port, 5060);
+    if (!d.v6) {
+      EXPECT_EQ(d.dst, Ip("203.0.113.30"));
+      EXPECT_EQ(d.payload, std::vector<uint8_t>({'\r', '\n', '\r', '\n'}));
+      ++v4;
+    } else {
+      EXPECT_EQ(d.dst, Ip("2001:db8::20"));
+      EXPECT_EQ(std::string(d.payload.begin(), d.payload.end()), "OPTIONS sip:x SIP/2.0\r\n\r\n");
+      ++v6;
+    }
+  }
+  EXPECT_GE(v4, 4u);
+  EXPECT_LE(v4, 5u);
+  EXPECT_GE(v6, 4u);
+  EXPECT_LE(v6, 5u);
+  json q = Request({{"cmd", "keepalive_query"}, {"id", add["result"]["ids"][0]}});
+  EXPECT_EQ(q["result"]["sent"].get<uint64_t>(), v4);
+  json rm = Request({{"cmd", "keepalive_remove"}, {"ids", add["result"]["ids"]}});
+  ASSERT_TRUE(rm["ok"].get<bool>()) << rm.dump();
+  EXPECT_TRUE(step_for(250).empty()) << "removed targets must stay silent";
+  json stats = Request({{"cmd", "stats"}});
+  EXPECT_EQ(stats["result"]["total"]["keepalives"], 0);
+  EXPECT_EQ(stats["result"]["total"]["keepalives_sent"].get<uint64_t>(), v4 + v6);
+}
+
 // Two forwarding lcores (stepped here on the main thread): a packet that
 // arrives on the wrong lcore's queue is handed to the stream's owner, which
 // relays it on its own tx queue.
