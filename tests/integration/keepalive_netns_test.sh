@@ -46,6 +46,8 @@
 #   RTPLATCH_LCORES      EAL -l list (default 0-1)
 #   KA_WAIT_S            silence before the INVITEs (default 35; > 3 NAT timeouts)
 #   KA_ACCURACY_S        length of the 500 ms accuracy run (default 20)
+#   RTPLATCH_HELPER_CPUS CPUs for everything but the dataplane (default: the
+#                        main lcore's, i.e. the first of RTPLATCH_LCORES)
 #   RL_KEEP_LOGS=1       keep the per-run log directory
 #   RL_PREFIX            per-run name prefix (default ka<pid>)
 
@@ -102,6 +104,18 @@ done
 source "$ROOT/scripts/lib/netns.sh"
 rl_init "${RL_PREFIX:-ka$$}"
 
+# Everything this script starts (python endpoints, ctl, ip, ...) runs on
+# the main lcore's CPU, so the forwarding lcore's CPU is left to the
+# dataplane, as on a deployment with isolated cores: on a 2-core machine a
+# python start-up preempting the lcore shows up as keepalive jitter. EAL
+# sets its own threads' affinity (-l), overriding the inherited mask.
+HELPER_CPUS="${RTPLATCH_HELPER_CPUS:-${LCORES%%[-,]*}}"
+if command -v taskset >/dev/null && taskset -pc "$HELPER_CPUS" $$ >/dev/null 2>&1; then
+  rl_log "test processes pinned to CPU(s) $HELPER_CPUS; dataplane lcores $LCORES"
+else
+  rl_log "warning: could not pin test processes to CPU(s) $HELPER_CPUS"
+fi
+
 DPDK_PID=""
 DP_SOCK=""
 DP_LOG=""
@@ -155,6 +169,12 @@ start_dataplane() {
     rl_fail dataplane_started "control socket $DP_SOCK did not appear"
     return 1
   fi
+  local aff
+  aff=$(for t in /proc/"$DPDK_PID"/task/*; do
+          printf '%s:%s ' "$(cat "$t/comm" 2>/dev/null)" \
+            "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status" 2>/dev/null)"
+        done)
+  rl_log "dataplane threads (name:cpus): $aff"
   rl_pass dataplane_started "pid $DPDK_PID, tap $RL_RELAY_TAP up with $RELAY_IP, $RELAY_IP6"
 }
 
