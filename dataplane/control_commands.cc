@@ -101,6 +101,23 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
   return leg;
 }
 
+struct Page {
+  size_t offset = 0;
+  size_t limit = kDefaultListLimit;
+};
+
+// `offset` and `limit` of the list commands.
+absl::StatusOr<Page> ParsePage(const json& r) {
+  Page page;
+  for (auto [field, out] : {std::pair{"offset", &page.offset}, std::pair{"limit", &page.limit}}) {
+    if (auto it = r.find(field); it != r.end()) {
+      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
+      *out = it->get<size_t>();
+    }
+  }
+  return page;
+}
+
 json PeerJson(const IpAddress& ip, uint16_t port) {
   if (port == 0 || ip.is_unspecified()) return nullptr;
   return Endpoint{ip, port}.ToString();
@@ -327,16 +344,12 @@ absl::StatusOr<json> ControlCommands::List(const json& r) {
     if (!ip.ok()) return ArgError("peer_ip", ip.status().message());
     filter.peer_ip = *ip;
   }
-  size_t offset = 0, limit = kDefaultListLimit;
-  for (auto [field, out] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
-    if (auto it = r.find(field); it != r.end()) {
-      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
-      *out = it->get<size_t>();
-    }
-  }
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
   size_t total = 0;
   json streams = json::array();
-  for (const StreamView& v : registry_.List(filter, offset, limit, now_ns_(), &total)) {
+  for (const StreamView& v :
+       registry_.List(filter, page->offset, page->limit, now_ns_(), &total)) {
     streams.push_back(StreamJson(v));
   }
   return json{{"total", total}, {"streams", streams}};
@@ -517,17 +530,12 @@ absl::StatusOr<json> ControlCommands::KeepaliveList(const json& r) {
   }
   auto label = OptionalString(r, "label");
   if (!label.ok()) return label.status();
-  size_t offset = 0, limit = kDefaultListLimit;
-  for (auto [field, out] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
-    if (auto it = r.find(field); it != r.end()) {
-      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
-      *out = it->get<size_t>();
-    }
-  }
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
   size_t total = 0;
   json list = json::array();
   for (const KeepaliveView& v :
-       keepalives_->List(target_ip, *label, offset, limit, now_ns_(), &total)) {
+       keepalives_->List(target_ip, *label, page->offset, page->limit, now_ns_(), &total)) {
     list.push_back(KeepaliveJson(v));
   }
   return json{{"total", total}, {"keepalives", list}};
