@@ -544,6 +544,33 @@ def total_of(stats, key):
     return int(stats.get("total", {}).get(key, 0))
 
 
+def wait_for_control(p, sock_path):
+    """A Control connected to the dataplane `p` once it answers `version`
+    on sock_path (EAL init can take a while); BenchError if it exits or
+    does not answer within STARTUP_TIMEOUT_S."""
+    ctl = None
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_error = "socket not created"
+    while True:
+        if p.poll() is not None:
+            raise BenchError("exited with status %d during startup" % p.returncode)
+        if os.path.exists(sock_path):
+            try:
+                ctl = Control(sock_path, timeout=5)
+                ctl.request("version")
+                ctl.sock.settimeout(COMMAND_TIMEOUT_S)
+                return ctl
+            except (OSError, BenchError, ValueError) as e:
+                last_error = "version: %s" % (e or type(e).__name__)
+                if ctl:
+                    ctl.close()
+                ctl = None
+        if time.monotonic() > deadline:
+            raise BenchError("control socket %s not answering after %d s (%s)"
+                             % (sock_path, STARTUP_TIMEOUT_S, last_error))
+        time.sleep(0.2)
+
+
 def run_dataplane(args, pcap, n, tag):
     """Relayed packets/s and bytes/stream for n allocated streams.
     Returns (pps, bytes_per_stream, ok)."""
@@ -562,26 +589,7 @@ def run_dataplane(args, pcap, n, tag):
     ctl = None
     ok = True
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        last_error = "socket not created"
-        while True:
-            if p.poll() is not None:
-                raise BenchError("exited with status %d during startup" % p.returncode)
-            if os.path.exists(sock_path):
-                try:
-                    ctl = Control(sock_path, timeout=5)
-                    ctl.request("version")
-                    ctl.sock.settimeout(COMMAND_TIMEOUT_S)
-                    break
-                except (OSError, BenchError, ValueError) as e:
-                    last_error = "version: %s" % (e or type(e).__name__)
-                    if ctl:
-                        ctl.close()
-                    ctl = None
-            if time.monotonic() > deadline:
-                raise BenchError("control socket %s not answering after %d s (%s)"
-                                 % (sock_path, STARTUP_TIMEOUT_S, last_error))
-            time.sleep(0.2)
+        ctl = wait_for_control(p, sock_path)
 
         st = ctl.request("stats")
         if st.get("streams", 0) != 0:

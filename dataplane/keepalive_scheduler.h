@@ -68,7 +68,11 @@ class KeepaliveScheduler {
       // by more than an interval, start afresh from now.
       uint64_t lateness = uint64_t{late_ms} * kKeepaliveTickNs;
       uint64_t next = now_ns + interval_ns - (lateness < interval_ns ? lateness : 0);
-      Arm(index, t, next + Jitter(t.jitter_ms));
+      next += Jitter(t.jitter_ms);
+      // Never due again in this poll (a late timer with negative jitter
+      // would otherwise fire twice).
+      if (next <= now_ns) next = now_ns + kKeepaliveTickNs;
+      Arm(index, t, next);
     });
   }
 

@@ -31,9 +31,9 @@ namespace rtplatch {
 
 // Embedded in each node; 16 bytes per timer.
 struct WheelLinks {
-  uint32_t next;   // kNoTimer at the tail
-  uint32_t prev;   // the tail, at the head
-  uint64_t due_ns; // 0: not scheduled
+  uint32_t next;    // kNoTimer at the tail
+  uint32_t prev;    // the tail, at the head
+  uint64_t due_ns;  // 0: not scheduled
 };
 
 inline constexpr uint32_t kNoTimer = UINT32_MAX;
@@ -91,8 +91,10 @@ class TimerWheel {
   // Schedule or Cancel any id, including its own, but must not call Expire.
   // A timer fn re-arms for due > now_ns does not fire again in this call;
   // one re-armed (or scheduled) for due <= now_ns does, budget permitting.
-  // A clock that steps back is ignored. After a jump of more than one wheel
-  // span, each slot is walked once and everything due fires, in slot order.
+  // A clock that steps back never fires anything early: a now_ns below the
+  // last walk's is ignored, and one below an earlier fast-path poll's only
+  // fires timers due by it. After a jump of more than one wheel span, each
+  // slot is walked once and everything due fires, in slot order.
   // Returns the number fired.
   template <typename Fn>
   uint32_t Expire(uint64_t now_ns, uint32_t budget, Fn&& fn) {
@@ -145,7 +147,8 @@ class TimerWheel {
     last_now_ns_ = now_ns;
     const uint64_t target = now_ns / tick_ns_;
     uint64_t tick = cursor_tick_;
-    // next_check_ns_ at the cursor slot's end: it holds nothing of this round.
+    // next_check_ns_ at or past the cursor tick's end: its slot holds
+    // nothing of this round, so start after it.
     if (next_check_ns_ >= (tick + 1) * tick_ns_) ++tick;
     if (target < tick) return 0;
     // More than one span behind: one revolution reaches every slot, and

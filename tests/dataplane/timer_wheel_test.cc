@@ -166,8 +166,8 @@ TEST_F(TimerWheelTest, EarlierSlotsFireFirstAndATickInScheduleOrder) {
 TEST_F(TimerWheelTest, TimersBeyondOneSpanWaitWholeRounds) {
   const uint64_t near = kStart + 3 * kTick;
   wheel_.Schedule(1, near);
-  wheel_.Schedule(2, near + kSpan);       // same slot, one round later
-  wheel_.Schedule(3, near + 2 * kSpan);   // two rounds later
+  wheel_.Schedule(2, near + kSpan);      // same slot, one round later
+  wheel_.Schedule(3, near + 2 * kSpan);  // two rounds later
   wheel_.Schedule(4, kStart + kSpan * 5 / 2);
   auto fired_at = StepTo(kStart, kStart + 3 * kSpan);
   ASSERT_EQ(fired_at.size(), 4u);
@@ -265,6 +265,17 @@ TEST_F(TimerWheelTest, JumpOfManySpansFiresEverythingDueAndKeepsTheRest) {
   }
 }
 
+TEST_F(TimerWheelTest, JumpOfYearsWalksAtMostOneRevolution) {
+  // 10 years is ~3e11 ticks: walking them one by one would never finish.
+  const uint64_t years = kStart + 10 * 365 * 24 * 3600 * 1'000'000'000ull;
+  wheel_.Schedule(1, kStart + 5 * kTick);
+  wheel_.Schedule(2, years - kSpan * 7);
+  wheel_.Schedule(3, years + 2 * kTick);
+  EXPECT_EQ(ExpireAt(years).size(), 2u);
+  EXPECT_TRUE(ExpireAt(years + kTick).empty());
+  EXPECT_EQ(ExpireAt(years + 2 * kTick), std::vector<uint32_t>{3});
+}
+
 // --- Callbacks that change the wheel -----------------------------------------
 
 TEST_F(TimerWheelTest, CancelOfTheNextNodeInTheSameSlotFromTheCallback) {
@@ -295,22 +306,30 @@ TEST_F(TimerWheelTest, CancelOfItselfFromTheCallbackIsANoop) {
 }
 
 TEST_F(TimerWheelTest, CancelOfTimersTheWalkAlreadyKeptFromTheCallback) {
-  // One slot: two next-round timers (kept by the walk), then two due ones.
+  // One slot: two next-round timers (kept by the walk), then three due ones.
+  // Moving a kept node elsewhere leaves its old links useless, so a walk
+  // that kept following them would stop early.
   const uint64_t due = kStart + 7 * kTick;
   wheel_.Schedule(10, due + kSpan);  // head
   wheel_.Schedule(11, due + kSpan);  // the walk's last kept node when 1 fires
   wheel_.Schedule(1, due);
   wheel_.Schedule(2, due);
+  wheel_.Schedule(3, due);
   std::vector<uint32_t> fired;
   wheel_.Expire(due, kUnlimited, [&](uint32_t id) {
     fired.push_back(id);
     if (id == 1) {
       wheel_.Cancel(11);
+      wheel_.Schedule(11, due + 5 * kTick);
+    }
+    if (id == 2) {  // now the head is the last kept node
       wheel_.Cancel(10);
+      wheel_.Schedule(10, due + 6 * kTick);
     }
   });
-  EXPECT_EQ(fired, (std::vector<uint32_t>{1, 2}));
-  EXPECT_EQ(wheel_.scheduled(), 0u);
+  EXPECT_EQ(fired, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_EQ(wheel_.scheduled(), 2u);
+  EXPECT_EQ(ExpireAt(due + 6 * kTick), (std::vector<uint32_t>{11, 10}));
 }
 
 TEST_F(TimerWheelTest, CancelOfATimerInALaterSlotFromTheCallback) {
@@ -375,10 +394,10 @@ TEST_F(TimerWheelTest, OverdueScheduleFromTheCallbackIsNotStranded) {
   wheel_.Expire(now, kUnlimited, [&](uint32_t id) {
     fired.push_back(id);
     if (id == 1) {
-      wheel_.Schedule(2, kStart);                // before the slot being walked
-      wheel_.Schedule(3, kStart + 2 * kTick);    // in it
-      wheel_.Schedule(4, kStart + 30 * kTick);   // ahead of the walk
-      wheel_.Schedule(5, now + 1);               // not due: stays
+      wheel_.Schedule(2, kStart);               // before the slot being walked
+      wheel_.Schedule(3, kStart + 2 * kTick);   // in it
+      wheel_.Schedule(4, kStart + 30 * kTick);  // ahead of the walk
+      wheel_.Schedule(5, now + 1);              // not due: stays
     }
   });
   EXPECT_EQ(fired, (std::vector<uint32_t>{1, 2, 3, 4}));
