@@ -78,6 +78,23 @@ TEST_F(KeepaliveTest, SendsEveryIntervalAfterASpreadFirstSend) {
   EXPECT_EQ(view->sent, times.size());
 }
 
+TEST_F(KeepaliveTest, JitterStaysWithinBoundsAndNeverDoubleSends) {
+  KeepaliveSpec spec = Spec("203.0.113.30:4000", 200);
+  spec.jitter_ms = 150;
+  ASSERT_TRUE(registry_.Add({spec}, now_).ok());
+  auto sends = RunUntil(20000 * kMs);
+  const auto& times = sends.begin()->second;
+  ASSERT_GT(times.size(), 60u);
+  bool varied = false;
+  for (size_t i = 1; i < times.size(); ++i) {
+    uint64_t gap = times[i] - times[i - 1];
+    EXPECT_GE(gap, 1 * kMs) << "two sends in one poll";
+    EXPECT_LE(gap, (200 + 150 + 1) * kMs);
+    varied = varied || gap != 200 * kMs;
+  }
+  EXPECT_TRUE(varied) << "jitter must move the sends";
+}
+
 TEST_F(KeepaliveTest, ManyTargetsAreSpreadNotBurst) {
   std::vector<KeepaliveSpec> specs;
   for (int i = 0; i < 6000; ++i) specs.push_back(Spec("198.51.100.7:5060", 6000));
