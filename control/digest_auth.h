@@ -9,6 +9,10 @@
 // how old they are, without remembering them. Only replay protection needs
 // state: the highest nonce-count seen per nonce, in a bounded table.
 //
+// A retransmitted request carries the same nc and is refused as a replay
+// here; SIP's transaction layer (oSIP2) answers retransmissions from its
+// cache before they reach the authenticator.
+//
 // Only qop=auth is accepted (it is what gives us cnonce and nc, and so replay
 // protection); RFC 2069-style responses without qop, auth-int, the -sess
 // algorithms and RFC 7616's userhash / username* are refused with a message
@@ -96,8 +100,7 @@ struct DigestCredentials {
   std::string response;  // lowercased
   DigestAlgorithm algorithm = DigestAlgorithm::kMd5;
   std::string cnonce;
-  std::string opaque;
-  bool has_opaque = false;
+  std::optional<std::string> opaque;
   std::string qop;  // "auth", or empty when absent
   std::string nc;   // 8 hex digits as sent (they enter the hash as text)
   uint32_t nc_value = 0;
@@ -109,7 +112,7 @@ absl::StatusOr<DigestCredentials> ParseDigestCredentials(
     absl::string_view header_value);
 
 struct DigestAuthOptions {
-  std::string realm;   // the SIP domain; users' HA1s are computed with it
+  std::string realm;   // the SIP domain (lowercased); HA1s are computed with it
   std::string secret;  // nonce key, >= 16 bytes; GenerateNonceSecret()
   absl::Duration nonce_lifetime = absl::Minutes(5);
   // Nonces whose highest nc is remembered. When full the earliest-used is
