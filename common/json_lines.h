@@ -10,7 +10,8 @@
 
 namespace rtplatch {
 
-inline constexpr size_t kMaxControlLine = 64 * 1024;
+// Big enough for a bulk keepalive_add of 100 000 targets (~11 MB).
+inline constexpr size_t kMaxControlLine = 16 * 1024 * 1024;
 
 class LineBuffer {
  public:

@@ -120,7 +120,7 @@ void ControlServer::Read(Connection& c) {
     c.subscribed = c.subscribed || subscribe;
   }
   if (c.in.overflowed()) {
-    c.out += R"({"v":1,"id":null,"ok":false,"error":{"code":"line_too_long","message":"request line over 64 KiB; closing"}})";
+    c.out += R"({"v":1,"id":null,"ok":false,"error":{"code":"line_too_long","message":"request line over 16 MiB; closing"}})";
     c.out += '\n';
     c.closing = true;
   }

@@ -66,8 +66,12 @@ class KeepaliveScheduler {
       emit(index, t);
       // Next due: one interval after this one was due; if we fell behind
       // by more than an interval, start afresh from now.
-      uint64_t lateness = uint64_t{late_ms} * kKeepaliveTickNs;
-      uint64_t next = now_ns + interval_ns - (lateness < interval_ns ? lateness : 0);
+      // The tick this send was due in, from whole ticks: now's sub-tick
+      // part must not leak into the next due time (it would round up a
+      // tick and stretch every period).
+      const uint64_t due_ns = (now_ms - late_ms) * kKeepaliveTickNs;
+      uint64_t next = due_ns + interval_ns;
+      if (next <= now_ns) next = now_ns + interval_ns;  // fell an interval behind
       next += Jitter(t.jitter_ms);
       // Never due again in this poll (a late timer with negative jitter
       // would otherwise fire twice).
