@@ -10,6 +10,8 @@
 // lcore's plain load of the chunk pointer safe.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -37,7 +39,11 @@ class ChunkedSlab {
   static constexpr uint32_t kChunkMask = kChunkElements - 1;
   static constexpr size_t kMaxChunks = size_t{1} << (32 - kChunkShift);
   // Cache-line aligned so a 64-byte T never straddles two lines.
-  static constexpr size_t kAlign = std::max<size_t>(64, alignof(T));
+  // Chunks start on a 2 MiB boundary and ask for transparent huge pages:
+  // millions of targets touched in random order cost a TLB miss each on
+  // 4 KiB pages (measured: the keepalive lcore share at 10 M targets).
+  static constexpr size_t kHugePage = 2u << 20;
+  static constexpr size_t kAlign = std::max<size_t>(kHugePage, alignof(T));
   static constexpr size_t kChunkBytes = sizeof(T) * kChunkElements;
 
   ChunkedSlab() : chunks_(std::make_unique<T*[]>(kMaxChunks)) {}
@@ -57,6 +63,7 @@ class ChunkedSlab {
     size_t have = chunk_count_.load(std::memory_order_relaxed);
     for (; have < needed; ++have) {
       T* chunk = static_cast<T*>(::operator new(kChunkBytes, std::align_val_t{kAlign}));
+      if (kChunkBytes % kHugePage == 0) madvise(chunk, kChunkBytes, MADV_HUGEPAGE);  // a hint
       std::memset(static_cast<void*>(chunk), 0, kChunkBytes);
       // Release: whoever later sees this pointer also sees the zeroes.
       std::atomic_ref<T*>(chunks_[have]).store(chunk, std::memory_order_release);
