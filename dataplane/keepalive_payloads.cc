@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/checksum.h"
 
 namespace rtplatch {
 
@@ -24,6 +25,7 @@ absl::StatusOr<uint16_t> KeepalivePayloads::Intern(const std::string& bytes) {
   auto p = std::make_unique<KeepalivePayload>();
   p->length = static_cast<uint16_t>(bytes.size());
   std::memcpy(p->bytes, bytes.data(), bytes.size());
+  p->sum = ChecksumAdd(0, p->bytes, p->length);
   uint16_t id = static_cast<uint16_t>(count_++);
   payloads_[id] = std::move(p);
   ids_[bytes] = id;

@@ -19,6 +19,7 @@ inline constexpr size_t kMaxKeepalivePayloads = 4096;
 
 struct KeepalivePayload {
   uint16_t length;
+  uint32_t sum;  // one's-complement sum of bytes (ChecksumAdd), for the UDP checksum
   uint8_t bytes[kMaxKeepalivePayload];
 };
 

@@ -196,7 +196,7 @@ bool BuildKeepalive(LcoreContext& ctx, const KeepaliveTarget& t, rte_mbuf* m,
   if (frame == nullptr) return false;
   EgressHeaders e{ctx.fast.relay_mac, dst_mac, ctx.addresses->at(t.src_addr_id), t.dst_ip,
                   t.src_port, t.dst_port};
-  uint32_t len = BuildUdpFrame(frame, e, payload.bytes, payload.length);
+  uint32_t len = BuildUdpFrame(frame, e, payload.bytes, payload.length, payload.sum);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(room - len));
   return true;
 }

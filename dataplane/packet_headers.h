@@ -20,5 +20,9 @@ uint16_t UdpChecksumFull(const uint8_t* udp, uint16_t udp_len, const EgressHeade
 // `out` (room for 14 + 40 + 8 + len bytes). Returns the frame length.
 uint32_t BuildUdpFrame(uint8_t* out, const EgressHeaders& e, const uint8_t* payload,
                        uint16_t len);
+// The same with the payload's one's-complement sum precomputed
+// (ChecksumAdd(0, payload, len)): keepalive templates are summed once.
+uint32_t BuildUdpFrame(uint8_t* out, const EgressHeaders& e, const uint8_t* payload,
+                       uint16_t len, uint32_t payload_sum);
 
 }  // namespace rtplatch
