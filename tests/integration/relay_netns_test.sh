@@ -87,6 +87,8 @@ fi
 
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib/netns.sh
 source "$ROOT/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/dataplane_ctl.sh
+source "$ROOT/scripts/lib/dataplane_ctl.sh"
 rl_init ""  # prefix from RL_PREFIX or rl<pid>
 
 DPDK_PID=""
@@ -168,57 +170,7 @@ rl_on_cleanup on_cleanup
 # ---------------------------------------------------------------------------
 # Helpers.
 
-# ctl JSON: one request on the dataplane's control socket; prints the reply
-# line. Returns 1 if there is no reply (not if the reply says ok:false).
-ctl() {
-  python3 - "$DP_SOCK" "$1" <<'PY'
-import json, socket, sys
-path, text = sys.argv[1], sys.argv[2]
-req = json.loads(text)
-req.setdefault("v", 1)
-try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    s.sendall((json.dumps(req) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-except OSError as e:
-    print("ctl: %s: %s" % (path, e), file=sys.stderr)
-    sys.exit(1)
-line = buf.decode("utf-8", "replace").strip()
-if not line:
-    print("ctl: no reply to %s" % text, file=sys.stderr)
-    sys.exit(1)
-print(line)
-PY
-}
 
-# jget JSON EXPR: evaluates a Python expression over d = the parsed JSON and
-# prints the value (dicts/lists as JSON, None as empty). Returns 1 if the
-# expression fails (missing key, bad JSON).
-jget() {
-  python3 - "$1" "$2" <<'PY'
-import json, sys
-try:
-    d = json.loads(sys.argv[1])
-    v = eval(sys.argv[2], {"d": d, "sum": sum, "len": len})
-except Exception as e:
-    print("jget: %s: %r" % (sys.argv[2], e), file=sys.stderr)
-    sys.exit(1)
-if isinstance(v, (dict, list)):
-    print(json.dumps(v, sort_keys=True))
-elif v is None:
-    print("")
-else:
-    print(v)
-PY
-}
 
 # jfile FILE EXPR: jget over a file.
 jfile() {

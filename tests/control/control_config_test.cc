@@ -1,0 +1,109 @@
+#include "control/control_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace rtplatch {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+TEST(ControlConfigTest, DefaultsWhenEmpty) {
+  auto c = ParseControlConfig("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->sip_listen.size(), 1u);
+  EXPECT_EQ(c->sip_listen[0].ToString(), "0.0.0.0:5060");
+  EXPECT_EQ(c->inside_prefixes.prefixes().size(), InsidePrefixes::Default().prefixes().size());
+  EXPECT_EQ(c->server_header, "rtplatch");
+  EXPECT_FALSE(c->dataplane_socket.empty());
+  EXPECT_FALSE(c->control_socket.empty());
+}
+
+TEST(ControlConfigTest, FullConfigIPv4AndIPv6) {
+  auto c = ParseControlConfig(R"({
+    "sip_listen": ["127.0.0.1:15060", "[::1]:15060"],
+    "inside_prefixes": ["10.0.0.0/8", "192.0.2.0/24", "fd00::/8"],
+    "dataplane_socket": "/tmp/dp.sock",
+    "control_socket": "/tmp/cp.sock",
+    "server_header": "rtplatch-test"
+  })");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->sip_listen.size(), 2u);
+  EXPECT_EQ(c->sip_listen[0].ToString(), "127.0.0.1:15060");
+  EXPECT_FALSE(c->sip_listen[1].ip.is_v4());
+  EXPECT_EQ(c->sip_listen[1].port, 15060);
+  EXPECT_EQ(c->inside_prefixes.prefixes().size(), 3u);
+  EXPECT_TRUE(c->inside_prefixes.Contains(*IpAddress::Parse("192.0.2.7")));
+  EXPECT_FALSE(c->inside_prefixes.Contains(*IpAddress::Parse("192.168.1.1")));
+  EXPECT_EQ(c->dataplane_socket, "/tmp/dp.sock");
+  EXPECT_EQ(c->control_socket, "/tmp/cp.sock");
+  EXPECT_EQ(c->server_header, "rtplatch-test");
+}
+
+TEST(ControlConfigTest, EmptyServerHeaderMeansNone) {
+  auto c = ParseControlConfig(R"({"server_header": ""})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->server_header.empty());
+}
+
+struct BadCase {
+  const char* json;
+  const char* expected;  // substring of the error
+};
+
+class ControlConfigErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ControlConfigErrorTest, NamesTheField) {
+  auto c = ParseControlConfig(GetParam().json);
+  ASSERT_FALSE(c.ok()) << GetParam().json;
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(c.status()), HasSubstr(GetParam().expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, ControlConfigErrorTest,
+    ::testing::Values(
+        BadCase{"not json", "not valid JSON"},
+        BadCase{"[1]", "top level must be an object"},
+        BadCase{R"({"sip_lisen": []})", "config: sip_lisen: unknown field"},
+        BadCase{R"({"sip_listen": "127.0.0.1:5060"})", "config: sip_listen: must be a list"},
+        BadCase{R"({"sip_listen": []})", "config: sip_listen: must name at least one"},
+        BadCase{R"({"sip_listen": ["127.0.0.1:5060", 7]})", "config: sip_listen[1]: must be a non-empty string"},
+        BadCase{R"({"sip_listen": ["127.0.0.1"]})", "config: sip_listen[0]: endpoint"},
+        BadCase{R"({"sip_listen": ["127.0.0.1:0"]})", "config: sip_listen[0]: endpoint: bad port"},
+        BadCase{R"({"sip_listen": ["::1:5060"]})", "config: sip_listen[0]"},
+        BadCase{R"({"sip_listen": ["300.0.0.1:5060"]})", "config: sip_listen[0]"},
+        BadCase{R"({"sip_listen": ["127.0.0.1:5060", "127.0.0.1:5060"]})",
+                "config: sip_listen[1]: duplicate 127.0.0.1:5060"},
+        BadCase{R"({"inside_prefixes": "10.0.0.0/8"})", "config: inside_prefixes: must be a list"},
+        BadCase{R"({"inside_prefixes": ["10.0.0.1/8"]})", "config: inside_prefixes:"},
+        BadCase{R"({"dataplane_socket": ""})", "config: dataplane_socket: must be a non-empty path"},
+        BadCase{R"({"control_socket": 3})", "config: control_socket: must be a non-empty path"},
+        BadCase{R"({"server_header": 3})", "config: server_header: must be a string"},
+        BadCase{"{\"server_header\": \"a\\r\\nX-Evil: 1\"}",
+                "config: server_header: must not contain control characters"}));
+
+TEST(ControlConfigTest, LoadNamesTheFile) {
+  std::string path = ::testing::TempDir() + "/control_config_test.json";
+  {
+    std::ofstream out(path);
+    out << R"({"sip_listen": ["127.0.0.1:5"], "bogus": 1})";
+  }
+  auto c = LoadControlConfig(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(Message(c.status()), HasSubstr("bogus"));
+  EXPECT_THAT(Message(c.status()), HasSubstr(path));
+  std::remove(path.c_str());
+
+  auto missing = LoadControlConfig(path);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace rtplatch
