@@ -7,8 +7,8 @@
 // congruent to s modulo the slot count, so one slot may hold several
 // rounds. Each slot is a doubly linked list threaded through the nodes
 // (WheelLinks inside Node, ids as links), appended at the tail so a slot
-// fires in Schedule order; a second array of tails makes the append touch
-// only the old tail node.
+// fires in Schedule order; the head's `prev` is the tail, which makes the
+// append O(1) without a second array of tails.
 //
 // Unscheduled nodes: links.due_ns == 0 means "not scheduled", so the
 // zero-filled nodes a ChunkedSlab hands out are idle without any setup.
@@ -32,7 +32,7 @@ namespace rtplatch {
 // Embedded in each node; 16 bytes per timer.
 struct WheelLinks {
   uint32_t next;    // kNoTimer at the tail
-  uint32_t prev;    // kNoTimer at the head
+  uint32_t prev;    // the tail, at the head
   uint64_t due_ns;  // 0: not scheduled
 };
 
@@ -55,7 +55,6 @@ class TimerWheel {
         tick_reciprocal_(UINT64_MAX / tick_ns),
         mask_((uint64_t{1} << slots_log2) - 1),
         heads_(size_t{1} << slots_log2, kNoTimer),
-        tails_(size_t{1} << slots_log2, kNoTimer),
         cursor_tick_(now_ns / tick_ns),
         next_check_ns_((cursor_tick_ + 1) * tick_ns),
         last_now_ns_(now_ns) {
@@ -74,7 +73,7 @@ class TimerWheel {
     if (l.due_ns != kUnscheduled) Unlink(id, l);
     const uint64_t due = std::max({due_ns, cursor_tick_ * tick_ns_, uint64_t{1}});
     l.due_ns = due;
-    Append(id, l, SlotOf(due));
+    Append(id, l, heads_[SlotOf(due)]);
     ++scheduled_;
     if (due < next_check_ns_) next_check_ns_ = due;
   }
@@ -123,38 +122,32 @@ class TimerWheel {
     return q;
   }
 
-  // Appends at the tail of `slot`: touches the old tail node only (found
-  // through tails_, not through the head), one cache line per re-arm.
-  void Append(uint32_t id, WheelLinks& l, size_t slot) {
-    uint32_t& head = heads_[slot];
-    uint32_t& tail = tails_[slot];
+  void Append(uint32_t id, WheelLinks& l, uint32_t& head) {
     l.next = kNoTimer;
     if (head == kNoTimer) {
-      l.prev = kNoTimer;
       head = id;
-    } else {
-      l.prev = tail;
-      Links(tail).next = id;
+      l.prev = id;
+      return;
     }
-    tail = id;
+    WheelLinks& h = Links(head);
+    Links(h.prev).next = id;
+    l.prev = h.prev;
+    h.prev = id;
   }
 
   void Unlink(uint32_t id, WheelLinks& l) {
     const uint32_t next = l.next;
     const uint32_t prev = l.prev;
-    const size_t slot = SlotOf(l.due_ns);
-    if (prev == kNoTimer) {
-      heads_[slot] = next;
+    uint32_t& head = heads_[SlotOf(l.due_ns)];
+    if (id == head) {
+      head = next;
+      if (next != kNoTimer) Links(next).prev = prev;  // prev was the tail
+      if (id == walk_kept_) walk_kept_ = kNoTimer;    // walk restarts at the new head
     } else {
       Links(prev).next = next;
+      Links(next != kNoTimer ? next : head).prev = prev;  // head.prev tracks the tail
+      if (id == walk_kept_) walk_kept_ = prev;
     }
-    if (next == kNoTimer) {
-      tails_[slot] = prev;
-    } else {
-      Links(next).prev = prev;
-    }
-    // A walk that kept `id` continues from its predecessor (or the head).
-    if (id == walk_kept_) walk_kept_ = prev;
     l.due_ns = kUnscheduled;
     --scheduled_;
   }
@@ -223,7 +216,6 @@ class TimerWheel {
   const uint64_t tick_reciprocal_;  // floor((2^64 - 1) / tick_ns_)
   const uint64_t mask_;
   std::vector<uint32_t> heads_;  // per slot; kNoTimer when empty
-  std::vector<uint32_t> tails_;  // per slot; meaningful while the slot is not empty
   // Tick of the slot the next walk starts at; every scheduled due_ns is at
   // or after its start, except overdue timers a budget-cut jump has not
   // reached yet (they sit in slots ahead of it, in this revolution).
