@@ -13,52 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "control/nat_detector.h"
+#include "control/sip_response.h"
 
 namespace rtplatch {
 namespace {
-
-constexpr size_t kMaxWarningText = 200;
-
-std::string QuotedWarningText(absl::string_view text) {
-  std::string out = "\"";
-  for (char ch : text.substr(0, kMaxWarningText)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') out.push_back('\\');
-    out.push_back(c < 0x20 || c >= 0x7f ? '?' : ch);
-  }
-  out.push_back('"');
-  return out;
-}
-
-template <typename T>
-std::optional<std::string> ToStr(int (*fn)(const T*, char**), const T* header) {
-  if (header == nullptr) return std::nullopt;
-  char* s = nullptr;
-  if (fn(header, &s) != OSIP_SUCCESS || s == nullptr) return std::nullopt;
-  std::string out(s);
-  osip_free(s);
-  return out;
-}
-
-// The To-tag of our responses: the same for a retransmitted request (the
-// transaction layer normally answers those, but a stateless answer must
-// agree), FNV-1a 64 over what identifies the request.
-std::string ToTag(const SipMessage& m) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](absl::string_view s) {
-    for (char c : s) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 0x100000001b3ull;
-    }
-    h ^= 0xff;
-    h *= 0x100000001b3ull;
-  };
-  mix(m.call_id());
-  mix(m.from().tag);
-  mix(m.top_via().branch);
-  mix(absl::StrCat(m.cseq_number()));
-  return absl::StrCat("rr", absl::Hex(h));
-}
 
 std::string HttpDate(int64_t now) {
   return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", absl::FromUnixSeconds(now),
@@ -76,7 +34,7 @@ std::vector<std::string> AuthorizationValues(const SipMessage& request) {
     // One oSIP2 cannot print (e.g. a parameter without a value) stays in
     // the list as "", which ParseDigestCredentials refuses: 400, not a
     // silent re-challenge.
-    out.push_back(ToStr(osip_authorization_to_str, a).value_or(""));
+    out.push_back(OsipToString(osip_authorization_to_str, a).value_or(""));
   }
   return out;
 }
@@ -167,37 +125,9 @@ RegisterResult Registrar::Finish(const SipMessage& request, const Endpoint& sour
   if (!copy.ok() || !copy->ApplyReceivedAndRport(source, /*force_rport=*/true).ok()) {
     return result;
   }
-  const osip_message& m = copy->osip();
-  std::string out = absl::StrCat("SIP/2.0 ", result.status_code, " ", result.reason, "\r\n");
-  const int vias = osip_list_size(&m.vias);
-  for (int i = 0; i < vias; ++i) {
-    auto via = ToStr(osip_via_to_str, static_cast<const osip_via_t*>(osip_list_get(&m.vias, i)));
-    if (!via) return result;
-    absl::StrAppend(&out, "Via: ", *via, "\r\n");
-  }
-  auto from = ToStr(osip_from_to_str, m.from);
-  std::optional<std::string> to;
-  if (copy->to().tag.empty() && m.to != nullptr) {
-    osip_to_t* tagged = nullptr;
-    if (osip_to_clone(m.to, &tagged) == OSIP_SUCCESS) {
-      osip_to_set_tag(tagged, osip_strdup(ToTag(request).c_str()));
-      to = ToStr(osip_to_to_str, tagged);
-      osip_to_free(tagged);
-    }
-  } else {
-    to = ToStr(osip_to_to_str, m.to);
-  }
-  auto call_id = ToStr(osip_call_id_to_str, m.call_id);
-  auto cseq = ToStr(osip_cseq_to_str, m.cseq);
-  if (!from || !to || !call_id || !cseq) return result;
-  absl::StrAppend(&out, "From: ", *from, "\r\nTo: ", *to, "\r\nCall-ID: ", *call_id,
-                  "\r\nCSeq: ", *cseq, "\r\n");
-  if (!config_.server_header.empty()) {
-    absl::StrAppend(&out, "Server: ", config_.server_header, "\r\n");
-  }
-  for (const std::string& h : result.headers) absl::StrAppend(&out, h, "\r\n");
-  absl::StrAppend(&out, "Content-Length: 0\r\n\r\n");
-  result.response = std::move(out);
+  auto out = BuildResponse(*copy, result.status_code, result.reason, config_.server_header,
+                           result.headers);
+  if (out.ok()) result.response = *std::move(out);
   return result;
 }
 
@@ -209,7 +139,7 @@ RegisterResult Registrar::Refuse(const SipMessage& request, const Endpoint& sour
   r.reason = std::string(reason);
   r.headers = std::move(headers);
   if (!error.empty()) {
-    r.headers.push_back(absl::StrCat("Warning: 399 rtplatch ", QuotedWarningText(error)));
+    r.headers.push_back(WarningHeader(error));
   }
   r.error = std::move(error);
   return Finish(request, source, std::move(r));

@@ -1,5 +1,7 @@
 #include "control/stateless_core.h"
 
+#include "control/sip_response.h"
+
 #include <osipparser2/osip_message.h>
 #include <osipparser2/osip_port.h>
 
@@ -13,51 +15,6 @@
 
 namespace rtplatch {
 namespace {
-
-// What a Warning's quoted text may carry: the parser's message, cut short,
-// printable ASCII only, quotes and backslashes escaped.
-constexpr size_t kMaxWarningText = 200;
-
-std::string QuotedWarningText(absl::string_view text) {
-  std::string out = "\"";
-  for (char ch : text.substr(0, kMaxWarningText)) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') out.push_back('\\');
-    out.push_back(c < 0x20 || c >= 0x7f ? '?' : ch);
-  }
-  out.push_back('"');
-  return out;
-}
-
-// oSIP2's x_to_str as a std::string; nullopt if it fails.
-template <typename T>
-std::optional<std::string> ToStr(int (*fn)(const T*, char**), const T* header) {
-  if (header == nullptr) return std::nullopt;
-  char* s = nullptr;
-  if (fn(header, &s) != OSIP_SUCCESS || s == nullptr) return std::nullopt;
-  std::string out(s);
-  osip_free(s);
-  return out;
-}
-
-// A stateless To-tag must be the same for a retransmitted request (RFC 3261
-// 16.11), so it is a hash of what identifies the request: FNV-1a 64.
-std::string StatelessToTag(const SipMessage& m) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](absl::string_view s) {
-    for (char c : s) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 0x100000001b3ull;
-    }
-    h ^= 0xff;  // separator, so "ab"+"c" != "a"+"bc"
-    h *= 0x100000001b3ull;
-  };
-  mix(m.call_id());
-  mix(m.from().tag);
-  mix(m.top_via().branch);
-  mix(absl::StrCat(m.cseq_number()));
-  return absl::StrCat("rl", absl::Hex(h));
-}
 
 bool IsHeader(absl::string_view name, absl::string_view full, absl::string_view compact) {
   return absl::EqualsIgnoreCase(name, full) ||
@@ -148,42 +105,14 @@ std::optional<SipOutbound> StatelessCore::Reply(SipMessage& request, const SipIn
   if (!request.ApplyReceivedAndRport(in.source, /*force_rport=*/true).ok()) {
     return Drop(SipDropReason::kMissingHeaders);
   }
-  const osip_message& m = request.osip();
-  std::string out = absl::StrCat("SIP/2.0 ", code, " ", reason, "\r\n");
-  const int vias = osip_list_size(&m.vias);
-  for (int i = 0; i < vias; ++i) {
-    auto via = ToStr(osip_via_to_str, static_cast<const osip_via_t*>(osip_list_get(&m.vias, i)));
-    if (!via) return Drop(SipDropReason::kBuildFailed);
-    absl::StrAppend(&out, "Via: ", *via, "\r\n");
-  }
-  auto from = ToStr(osip_from_to_str, m.from);
-  std::optional<std::string> to;
-  if (request.to().tag.empty() && m.to != nullptr) {
-    osip_to_t* tagged = nullptr;
-    if (osip_to_clone(m.to, &tagged) == OSIP_SUCCESS) {
-      osip_to_set_tag(tagged, osip_strdup(StatelessToTag(request).c_str()));
-      to = ToStr(osip_to_to_str, tagged);
-      osip_to_free(tagged);
-    }
-  } else {
-    to = ToStr(osip_to_to_str, m.to);
-  }
-  auto call_id = ToStr(osip_call_id_to_str, m.call_id);
-  auto cseq = ToStr(osip_cseq_to_str, m.cseq);
-  if (!from || !to || !call_id || !cseq) return Drop(SipDropReason::kBuildFailed);
-  absl::StrAppend(&out, "From: ", *from, "\r\nTo: ", *to, "\r\nCall-ID: ", *call_id,
-                  "\r\nCSeq: ", *cseq, "\r\n");
-  if (!options_.server_header.empty()) {
-    absl::StrAppend(&out, "Server: ", options_.server_header, "\r\n");
-  }
-  for (const std::string& h : extra_headers) absl::StrAppend(&out, h, "\r\n");
-  absl::StrAppend(&out, "Content-Length: 0\r\n\r\n");
+  auto out = BuildResponse(request, code, reason, options_.server_header, extra_headers);
+  if (!out.ok()) return Drop(SipDropReason::kBuildFailed);
 
   ++counters_.responded;
   if (code >= 200 && code < 300) ++counters_.responded_2xx;
   if (code >= 400 && code < 500) ++counters_.responded_4xx;
   if (code >= 500 && code < 600) ++counters_.responded_5xx;
-  return SipOutbound{std::move(out), in.source, in.transport, in.channel};
+  return SipOutbound{*std::move(out), in.source, in.transport, in.channel};
 }
 
 std::optional<SipOutbound> StatelessCore::Handle(const SipInbound& in) {
@@ -202,7 +131,7 @@ std::optional<SipOutbound> StatelessCore::Handle(const SipInbound& in) {
     if (request->cseq_method() == "ACK") return Drop(SipDropReason::kAck);
     std::string why(parsed.status().message());
     return Reply(*request, in, 400, "Bad Request",
-                 {absl::StrCat("Warning: 399 rtplatch ", QuotedWarningText(why))});
+                 {WarningHeader(why)});
   }
   SipMessage& request = *parsed;
   if (!request.is_request()) return Drop(SipDropReason::kStrayResponse);
@@ -217,8 +146,7 @@ std::optional<SipOutbound> StatelessCore::Handle(const SipInbound& in) {
   // NEXT SLICE: the registrar (REGISTER) and the proxy (INVITE, ACK, BYE,
   // CANCEL, OPTIONS for others) take these over, behind oSIP2 transactions.
   return Reply(request, in, 501, "Not Implemented",
-               {absl::StrCat("Warning: 399 rtplatch ",
-                             QuotedWarningText(absl::StrCat(method, " is not implemented yet"))),
+               {WarningHeader(absl::StrCat(method, " is not implemented yet")),
                 absl::StrCat("Allow: ", kAllow)});
 }
 

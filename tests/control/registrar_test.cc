@@ -197,7 +197,7 @@ TEST_F(RegistrarTest, ChallengeThenAuthenticatedRegister) {
   EXPECT_THAT(ok.response, HasSubstr("received=203.0.113.30"));
   EXPECT_THAT(ok.response, HasSubstr("rport=31000"));
   EXPECT_THAT(ok.response, HasSubstr("Contact: <sip:alice@192.0.2.10:5060>;expires=600\r\n"));
-  EXPECT_THAT(ok.response, HasSubstr(";tag=rr"));
+  EXPECT_THAT(ok.response, HasSubstr(";tag=rl"));
   EXPECT_THAT(ok.response, HasSubstr("CSeq: 2 REGISTER"));
 
   ASSERT_THAT(ok.changes, SizeIs(1));
