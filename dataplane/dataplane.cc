@@ -100,7 +100,7 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
       [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
   keepalives_ = std::make_unique<KeepaliveRegistry>(
       table_->addresses(), keepalive_ptrs,
-      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); }, clock_.NowNs());
+      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
   commands_ = std::make_unique<ControlCommands>(
       *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
       keepalives_.get());

@@ -7,12 +7,11 @@ namespace rtplatch {
 
 KeepaliveRegistry::KeepaliveRegistry(const RelayAddresses& addresses,
                                      std::vector<SpscRing<KeepaliveCommand>*> command_rings,
-                                     std::function<void()> wait_for_ring, uint64_t seed)
+                                     std::function<void()> wait_for_ring)
     : addresses_(addresses),
       rings_(std::move(command_rings)),
       wait_for_ring_(std::move(wait_for_ring)),
-      lcores_(rings_.size()),
-      rng_(seed) {
+      lcores_(rings_.size()) {
   for (auto& l : lcores_) l.slab = std::make_unique<ChunkedSlab<KeepaliveTarget>>();
 }
 
@@ -47,6 +46,19 @@ absl::Status KeepaliveRegistry::Check(const KeepaliveSpec& s, uint8_t* src_addr_
   }
   *src_addr_id = id;
   return absl::OkStatus();
+}
+
+// Where in its first interval a target first fires. Targets are spread
+// evenly (a million added at once must not fire together, now or a minute
+// later), but in groups of kKeepaliveGroup neighbouring indexes that share
+// a tick: an lcore then walks each tick's targets as runs of adjacent
+// cache lines instead of one miss per target. Groups are placed by the
+// golden ratio, which spreads any number of them evenly.
+uint64_t KeepaliveRegistry::FirstSendOffset(uint32_t index, uint32_t interval_ms) {
+  const uint64_t group = index / kKeepaliveGroup;
+  const uint64_t fraction = group * 0x9e3779b97f4a7c15ull;  // frac(group * phi) in 2^-64
+  const uint64_t interval_ns = uint64_t{interval_ms} * 1'000'000;
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(fraction) * interval_ns) >> 64);
 }
 
 uint32_t KeepaliveRegistry::TakeIndex(PerLcore& l) {
@@ -103,11 +115,8 @@ absl::StatusOr<std::vector<uint64_t>> KeepaliveRegistry::Add(
     ++live_;
     const uint64_t id = IdOf(lcore, index);
     if (!s.label.empty()) labels_[id] = s.label;
-    // First send at a random point of the first interval: a million targets
-    // added at once do not all fire together, now or a minute from now.
-    const uint64_t interval_ns = uint64_t{s.interval_ms} * 1'000'000;
     Send(lcore, KeepaliveCommand{KeepaliveCommand::Op::kArm, index, s.interval_ms, s.jitter_ms,
-                                 now_ns + rng_() % interval_ns});
+                                 now_ns + FirstSendOffset(index, s.interval_ms)});
     ids.push_back(id);
   }
   return ids;

@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -26,6 +25,8 @@ namespace rtplatch {
 inline constexpr uint32_t kMinKeepaliveIntervalMs = 100;
 inline constexpr uint32_t kMaxKeepaliveIntervalMs = 86'400'000;
 inline constexpr uint32_t kDefaultKeepaliveIntervalMs = 60'000;
+// Neighbouring targets (16 x 64 B = 1 KiB) first fire in the same tick.
+inline constexpr uint32_t kKeepaliveGroup = 16;
 
 struct KeepaliveSpec {
   Endpoint target;
@@ -53,7 +54,7 @@ class KeepaliveRegistry {
  public:
   KeepaliveRegistry(const RelayAddresses& addresses,
                     std::vector<SpscRing<KeepaliveCommand>*> command_rings,
-                    std::function<void()> wait_for_ring, uint64_t seed);
+                    std::function<void()> wait_for_ring);
 
   // The slab lcore `index` reads its targets from.
   ChunkedSlab<KeepaliveTarget>* slab(uint32_t lcore_index) { return lcores_[lcore_index].slab.get(); }
@@ -96,6 +97,7 @@ class KeepaliveRegistry {
     return uint64_t{index} * lcores_.size() + lcore + 1;
   }
   uint32_t TakeIndex(PerLcore& l);
+  static uint64_t FirstSendOffset(uint32_t index, uint32_t interval_ms);
   void Send(uint32_t lcore, const KeepaliveCommand& c);
   KeepaliveView View(uint64_t id, Location where, uint64_t now_ns) const;
 
@@ -105,7 +107,6 @@ class KeepaliveRegistry {
   KeepalivePayloads payloads_;
   std::vector<PerLcore> lcores_;
   absl::flat_hash_map<uint64_t, std::string> labels_;  // only targets that have one
-  std::mt19937_64 rng_;
   uint32_t next_lcore_ = 0;
   size_t live_ = 0;
 };

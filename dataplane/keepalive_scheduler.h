@@ -5,6 +5,7 @@
 // their own clock.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "dataplane/chunked_slab.h"
@@ -38,8 +39,10 @@ class KeepaliveScheduler {
         if (!t.armed) return true;
         RelaxedStore(t.interval_ms, c.interval_ms);
         RelaxedStore(t.jitter_ms, c.jitter_ms);
-        // Re-arm with the new interval counted from the last send.
-        Arm(c.index, t, (t.last_sent_ns ? t.last_sent_ns : now_ns) + Ns(c.interval_ms));
+        // Re-arm with the new interval counted from the last send; if that
+        // moment has passed, send now and keep the new period from here.
+        Arm(c.index, t,
+            std::max((t.last_sent_ns ? t.last_sent_ns : now_ns) + Ns(c.interval_ms), now_ns));
         return true;
       case KeepaliveCommand::Op::kRemove: {
         DataplaneEvent e{};

@@ -14,6 +14,8 @@ namespace rtplatch {
 namespace {
 
 constexpr uint64_t kMs = 1'000'000;
+// The fake clock starts here, as a real one would (not at 0).
+constexpr uint64_t kT0 = 1000 * kMs;
 IpAddress Ip(const char* t) { return *IpAddress::Parse(t); }
 Endpoint Ep(const char* t) { return *Endpoint::Parse(t); }
 
@@ -21,8 +23,8 @@ class KeepaliveTest : public ::testing::Test {
  protected:
   KeepaliveTest()
       : addresses_(*RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")})),
-        registry_(addresses_, {&ring_}, [this] { Drain(); }, /*seed=*/7),
-        scheduler_(registry_.slab(0), 0) {}
+        registry_(addresses_, {&ring_}, [this] { Drain(); }),
+        scheduler_(registry_.slab(0), kT0) {}
 
   void Drain() {
     KeepaliveCommand c;
@@ -59,17 +61,17 @@ class KeepaliveTest : public ::testing::Test {
   SpscRing<DataplaneEvent> events_{1024};
   KeepaliveRegistry registry_;
   KeepaliveScheduler scheduler_;
-  uint64_t now_ = 0;
+  uint64_t now_ = kT0;
 };
 
 TEST_F(KeepaliveTest, SendsEveryIntervalAfterASpreadFirstSend) {
   auto ids = registry_.Add({Spec("203.0.113.30:4000", 1000)}, now_);
   ASSERT_TRUE(ids.ok()) << ids.status();
-  auto sends = RunUntil(5500 * kMs);
+  auto sends = RunUntil(kT0 + 5500 * kMs);
   ASSERT_EQ(sends.size(), 1u);
   const auto& times = sends.begin()->second;
   ASSERT_GE(times.size(), 5u);
-  EXPECT_LT(times[0], 1000 * kMs) << "first send falls inside the first interval";
+  EXPECT_LT(times[0], kT0 + 1000 * kMs) << "first send falls inside the first interval";
   for (size_t i = 1; i < times.size(); ++i) {
     EXPECT_EQ(times[i] - times[i - 1], 1000 * kMs) << "send " << i;
   }
@@ -82,7 +84,7 @@ TEST_F(KeepaliveTest, JitterStaysWithinBoundsAndNeverDoubleSends) {
   KeepaliveSpec spec = Spec("203.0.113.30:4000", 200);
   spec.jitter_ms = 150;
   ASSERT_TRUE(registry_.Add({spec}, now_).ok());
-  auto sends = RunUntil(20000 * kMs);
+  auto sends = RunUntil(kT0 + 20000 * kMs);
   const auto& times = sends.begin()->second;
   ASSERT_GT(times.size(), 60u);
   bool varied = false;
@@ -99,12 +101,12 @@ TEST_F(KeepaliveTest, ManyTargetsAreSpreadNotBurst) {
   std::vector<KeepaliveSpec> specs;
   for (int i = 0; i < 6000; ++i) specs.push_back(Spec("198.51.100.7:5060", 6000));
   ASSERT_TRUE(registry_.Add(specs, now_).ok());
-  auto sends = RunUntil(5999 * kMs);
+  auto sends = RunUntil(kT0 + 5999 * kMs);
   std::map<uint64_t, int> per_second;
   size_t total = 0;
   for (const auto& [index, times] : sends) {
     for (uint64_t t : times) {
-      ++per_second[t / (1000 * kMs)];
+      ++per_second[(t - kT0) / (1000 * kMs)];
       ++total;
     }
   }
@@ -116,9 +118,9 @@ TEST_F(KeepaliveTest, ManyTargetsAreSpreadNotBurst) {
 
 TEST_F(KeepaliveTest, UpdateReArmsWithTheNewInterval) {
   auto ids = registry_.Add({Spec("203.0.113.30:4000", 1000)}, now_);
-  RunUntil(2500 * kMs);
+  RunUntil(kT0 + 2500 * kMs);
   ASSERT_TRUE(registry_.Update((*ids)[0], 300, std::nullopt, now_).ok());
-  auto sends = RunUntil(4000 * kMs);
+  auto sends = RunUntil(kT0 + 4000 * kMs);
   const auto& times = sends.begin()->second;
   ASSERT_GE(times.size(), 3u);
   for (size_t i = 1; i < times.size(); ++i) EXPECT_EQ(times[i] - times[i - 1], 300 * kMs);
@@ -127,10 +129,10 @@ TEST_F(KeepaliveTest, UpdateReArmsWithTheNewInterval) {
 
 TEST_F(KeepaliveTest, RemovedTargetStopsAndItsIndexIsReusedOnlyAfterTheAck) {
   auto ids = registry_.Add({Spec("203.0.113.30:4000", 500)}, now_);
-  RunUntil(1000 * kMs);
+  RunUntil(kT0 + 1000 * kMs);
   ASSERT_TRUE(registry_.Remove(*ids).ok());
   EXPECT_FALSE(registry_.Query((*ids)[0], now_).ok());
-  auto after = RunUntil(3000 * kMs);
+  auto after = RunUntil(kT0 + 3000 * kMs);
   EXPECT_TRUE(after.empty()) << "a removed target must not send";
   auto again = registry_.Add({Spec("203.0.113.31:4000", 500)}, now_);
   EXPECT_EQ((*again)[0], (*ids)[0]) << "acknowledged index is reused";
