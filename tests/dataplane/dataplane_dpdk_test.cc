@@ -351,6 +351,25 @@ TEST_F(DataplaneDpdkTest, KeepalivesAreEmittedEveryIntervalUntilRemoved) {
   EXPECT_LE(v6, 5u);
   json q = Request({{"cmd", "keepalive_query"}, {"id", add["result"]["ids"][0]}});
   EXPECT_EQ(q["result"]["sent"].get<uint64_t>(), v4);
+  // A real decoder's opinion of the emitted bytes.
+  if (!RunCommand("command -v tshark").empty()) {
+    std::string pcap = "/tmp/rtplatch-keepalive-test-" + std::to_string(getpid()) + ".pcap";
+    WritePcap(pcap, frames);
+    std::string fields = RunCommand(
+        "tshark -r " + pcap + " -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE "
+        "-T fields -E separator=, -e ip.dst -e ipv6.dst -e udp.srcport -e udp.dstport "
+        "-e udp.checksum.status -e udp.payload 2>&1");
+    std::remove(pcap.c_str());
+    size_t good_v4 = 0, good_v6 = 0;
+    std::istringstream lines(fields);
+    for (std::string line; std::getline(lines, line);) {
+      // tshark checksum status: 1 good; payload as hex.
+      good_v4 += line == "203.0.113.30,,5060,4000,1,0d0a0d0a";
+      good_v6 += line.rfind(",2001:db8::20,5060,5062,1,", 0) == 0;
+    }
+    EXPECT_EQ(good_v4, v4) << fields;
+    EXPECT_EQ(good_v6, v6) << fields;
+  }
   json rm = Request({{"cmd", "keepalive_remove"}, {"ids", add["result"]["ids"]}});
   ASSERT_TRUE(rm["ok"].get<bool>()) << rm.dump();
   EXPECT_TRUE(step_for(250).empty()) << "removed targets must stay silent";
