@@ -10,6 +10,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/control/sip_text.h"
+
 #include <random>
 #include <string>
 #include <vector>
@@ -25,22 +27,9 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
-std::string SipText(absl::string_view head, absl::string_view body = "") {
-  std::string out;
-  for (absl::string_view line : absl::StrSplit(head, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, line, "\r\n");
-  }
-  absl::StrAppend(&out, "Content-Length: ", body.size(), "\r\n\r\n", body);
-  return out;
-}
+using testing::SipText;
 
-std::string SdpText(absl::string_view lines) {
-  std::string out;
-  for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, line, "\r\n");
-  }
-  return out;
-}
+using testing::SdpText;
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);

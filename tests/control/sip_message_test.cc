@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/control/sip_text.h"
+
 #include <random>
 #include <string>
 #include <vector>
@@ -16,24 +18,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Header lines (one per line, LF in the literal) -> CRLF, then
-// Content-Length and the body, as a phone puts them on the wire.
-std::string SipText(absl::string_view head, absl::string_view body = "") {
-  std::string out;
-  for (absl::string_view line : absl::StrSplit(head, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, line, "\r\n");
-  }
-  absl::StrAppend(&out, "Content-Length: ", body.size(), "\r\n\r\n", body);
-  return out;
-}
+using testing::SipText;
 
-std::string SdpText(absl::string_view lines) {
-  std::string out;
-  for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, line, "\r\n");
-  }
-  return out;
-}
+using testing::SdpText;
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 

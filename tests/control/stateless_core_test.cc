@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/control/sip_text.h"
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,15 +17,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-// Header lines (LF in the literal) -> CRLF, then Content-Length and body.
-std::string SipText(absl::string_view head, absl::string_view body = "") {
-  std::string out;
-  for (absl::string_view line : absl::StrSplit(head, '\n', absl::SkipEmpty())) {
-    absl::StrAppend(&out, line, "\r\n");
-  }
-  absl::StrAppend(&out, "Content-Length: ", body.size(), "\r\n\r\n", body);
-  return out;
-}
+using testing::SipText;
 
 Endpoint Ep(absl::string_view text) { return *Endpoint::Parse(text); }
 
