@@ -41,10 +41,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -302,17 +300,9 @@ def parse_args(argv):
     return args
 
 
-def terminate(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, terminate)
-    own_tmp = args.tmpdir is None
-    if own_tmp:
-        args.tmpdir = tempfile.mkdtemp(prefix="rtplatch-bench.")
+    own_tmp = throughput.start_run(args)
     if not os.access(args.dataplane, os.X_OK):
         log("no dataplane binary at %s (scripts/bench builds it)" % args.dataplane)
         return 2

@@ -722,13 +722,20 @@ def terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def start_run(args):
+    """Signals end the run through SystemExit (so cleanup runs); makes a
+    temp dir unless one was given. Returns True if the dir is ours."""
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, terminate)
     own_tmp = args.tmpdir is None
     if own_tmp:
         args.tmpdir = tempfile.mkdtemp(prefix="rtplatch-bench.")
+    return own_tmp
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    own_tmp = start_run(args)
     if not args.skip_dataplane and not os.access(args.dataplane, os.X_OK):
         log("no dataplane binary at %s (scripts/bench builds it)" % args.dataplane)
         return 2
