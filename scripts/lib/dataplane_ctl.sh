@@ -52,3 +52,17 @@ else:
     print(v)
 PY
 }
+
+# jfile FILE EXPR: jget over a file.
+jfile() {
+  [[ -s $1 ]] || { echo "jfile: $1 missing or empty" >&2; return 1; }
+  jget "$(cat "$1")" "$2"
+}
+
+# After a failed run, the tail of the dataplane's log ($DP_LOG) helps most.
+dump_dataplane_log_on_failure() {
+  if (( RL_FAILED > 0 )) && [[ -n $DP_LOG && -f $DP_LOG ]]; then
+    echo "--- last lines of $(basename "$DP_LOG") ---"
+    tail -n 30 "$DP_LOG" | sed 's/^/    | /'
+  fi
+}

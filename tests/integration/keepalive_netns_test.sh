@@ -201,23 +201,13 @@ start_dataplane() {
 
 on_cleanup() {
   : >"$STOP" 2>/dev/null || true
-  if (( RL_FAILED > 0 )) && [[ -n $DP_LOG && -f $DP_LOG ]]; then
-    echo "--- last lines of $(basename "$DP_LOG") ---"
-    tail -n 30 "$DP_LOG" | sed 's/^/    | /'
-  fi
+  dump_dataplane_log_on_failure
 }
 rl_on_cleanup on_cleanup
 
 # ---------------------------------------------------------------------------
 # Helpers.
 
-
-
-# jfile FILE EXPR: jget over a file.
-jfile() {
-  [[ -s $1 ]] || { echo "jfile: $1 missing or empty" >&2; return 1; }
-  jget "$(cat "$1")" "$2"
-}
 
 # ok REPLY: prints True if the reply has ok:true.
 ok() { jget "$1" "d.get('ok')" 2>/dev/null; }

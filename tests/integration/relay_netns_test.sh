@@ -159,24 +159,11 @@ stop_pid() {
   rl_wait "$1" 1 >/dev/null 2>&1 || true
 }
 
-on_cleanup() {
-  if (( RL_FAILED > 0 )) && [[ -n $DP_LOG && -f $DP_LOG ]]; then
-    echo "--- last lines of $(basename "$DP_LOG") ---"
-    tail -n 30 "$DP_LOG" | sed 's/^/    | /'
-  fi
-}
-rl_on_cleanup on_cleanup
+rl_on_cleanup dump_dataplane_log_on_failure
 
 # ---------------------------------------------------------------------------
 # Helpers.
 
-
-
-# jfile FILE EXPR: jget over a file.
-jfile() {
-  [[ -s $1 ]] || { echo "jfile: $1 missing or empty" >&2; return 1; }
-  jget "$(cat "$1")" "$2"
-}
 
 # ping_ok ROLE ADDR: at least one echo reply (5 tries).
 ping_ok() {
