@@ -14,10 +14,6 @@ void Store16(uint8_t* p, uint16_t host) {
   std::memcpy(p, &v, 2);
 }
 
-const uint8_t* PseudoBytes(const IpAddress& a, bool v6) {
-  return v6 ? a.bytes() : a.v4_bytes();
-}
-
 }  // namespace
 
 uint16_t UdpChecksumFull(const uint8_t* udp, uint16_t udp_len, const EgressHeaders& e,

@@ -8,6 +8,11 @@
 
 namespace rtplatch {
 
+// Address bytes as they appear in the UDP pseudo-header for this family.
+inline const uint8_t* PseudoBytes(const IpAddress& a, bool v6) {
+  return v6 ? a.bytes() : a.v4_bytes();
+}
+
 void WriteEthernet(uint8_t* eth, const EgressHeaders& e, bool v6);
 // `tos` is the DSCP/ECN byte (IPv4 TOS, IPv6 traffic class).
 void WriteIpv4(uint8_t* ip, uint8_t tos, uint16_t udp_len, const EgressHeaders& e);

@@ -10,11 +10,6 @@
 namespace rtplatch {
 namespace {
 
-// Address bytes as they appear in the UDP pseudo-header for this family.
-const uint8_t* PseudoBytes(const IpAddress& a, bool v6) {
-  return v6 ? a.bytes() : a.v4_bytes();
-}
-
 uint32_t ChecksumSubtract(uint32_t sum, const uint8_t* data, size_t len) {
   for (size_t i = 0; i + 1 < len; i += 2) {
     uint16_t w;
