@@ -136,6 +136,17 @@ std::string UriToString(const osip_uri_t* uri) {
   return out;
 }
 
+// A From-shaped header (Route, Record-Route) as text; nullopt if oSIP2
+// cannot serialise it.
+std::optional<std::string> OsipToStringPlain(int (*fn)(const osip_from_t*, char**),
+                                             const osip_from_t* header) {
+  char* s = nullptr;
+  if (header == nullptr || fn(header, &s) != OSIP_SUCCESS || s == nullptr) return std::nullopt;
+  std::string out(s);
+  osip_free(s);
+  return out;
+}
+
 osip_via_t* TopVia(osip_message_t* m) {
   if (osip_list_size(&m->vias) <= 0) return nullptr;
   return static_cast<osip_via_t*>(osip_list_get(&m->vias, 0));
@@ -593,6 +604,148 @@ absl::Status SipMessage::ApplyReceivedAndRport(const Endpoint& source,
   osip_message_force_update(msg_.get());
   return absl::OkStatus();
 }
+
+absl::Status SipMessage::PushVia(absl::string_view via_value) {
+  osip_via_t* via = nullptr;
+  if (osip_via_init(&via) != OSIP_SUCCESS) return absl::InternalError("SIP: out of memory");
+  const std::string value(via_value);
+  if (osip_via_parse(via, value.c_str()) != OSIP_SUCCESS) {
+    osip_via_free(via);
+    return SipError(absl::StrCat("bad Via ", Quote(value)));
+  }
+  osip_list_add(&msg_->vias, via, 0);
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+absl::Status SipMessage::PopVia() {
+  osip_via_t* v = TopVia(msg_.get());
+  if (v == nullptr) return absl::FailedPreconditionError("SIP: message has no Via");
+  osip_list_remove(&msg_->vias, 0);
+  osip_via_free(v);
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+absl::Status SipMessage::SetRequestUri(absl::string_view uri) {
+  osip_uri_t* u = nullptr;
+  if (osip_uri_init(&u) != OSIP_SUCCESS) return absl::InternalError("SIP: out of memory");
+  const std::string value(uri);
+  if (osip_uri_parse(u, value.c_str()) != OSIP_SUCCESS) {
+    osip_uri_free(u);
+    return SipError(absl::StrCat("bad Request-URI ", Quote(value)));
+  }
+  osip_uri_free(msg_->req_uri);
+  msg_->req_uri = u;
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+int SipMessage::DecrementMaxForwards() {
+  osip_header_t* h = nullptr;
+  int value = 70;
+  if (osip_message_get_max_forwards(msg_.get(), 0, &h) >= 0 && h != nullptr) {
+    const absl::string_view v = absl::StripAsciiWhitespace(Str(h->hvalue));
+    if (!AllDigits(v) || v.size() > 3 || !absl::SimpleAtoi(v, &value)) value = 70;
+    if (value > 255) value = 255;
+  }
+  if (value == 0) return -1;
+  --value;
+  if (h != nullptr) {
+    osip_free(h->hvalue);
+    h->hvalue = osip_strdup(absl::StrCat(value).c_str());
+  } else {
+    osip_message_set_max_forwards(msg_.get(), absl::StrCat(value).c_str());
+  }
+  osip_message_force_update(msg_.get());
+  return value;
+}
+
+absl::Status SipMessage::PushRecordRoute(absl::string_view value) {
+  osip_record_route_t* rr = nullptr;
+  if (osip_record_route_init(&rr) != OSIP_SUCCESS) return absl::InternalError("SIP: out of memory");
+  const std::string v(value);
+  if (osip_record_route_parse(rr, v.c_str()) != OSIP_SUCCESS) {
+    osip_record_route_free(rr);
+    return SipError(absl::StrCat("bad Record-Route ", Quote(v)));
+  }
+  osip_list_add(&msg_->record_routes, rr, 0);
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SipMessage::routes() const {
+  std::vector<std::string> out;
+  for (osip_route_t* r : OsipList<osip_route_t>(&msg_->routes)) {
+    if (auto s = OsipToStringPlain(osip_route_to_str, r)) out.push_back(*s);
+  }
+  return out;
+}
+
+std::vector<std::string> SipMessage::record_routes() const {
+  std::vector<std::string> out;
+  for (osip_record_route_t* r : OsipList<osip_record_route_t>(&msg_->record_routes)) {
+    if (auto s = OsipToStringPlain(osip_record_route_to_str, r)) out.push_back(*s);
+  }
+  return out;
+}
+
+std::optional<SipContact> SipMessage::top_route() const {
+  if (osip_list_size(&msg_->routes) <= 0) return std::nullopt;
+  auto* r = static_cast<osip_route_t*>(osip_list_get(&msg_->routes, 0));
+  if (r == nullptr || r->url == nullptr) return std::nullopt;
+  SipContact c;
+  c.uri = UriToString(r->url);
+  c.scheme = std::string(Str(r->url->scheme));
+  c.user = std::string(Str(r->url->username));
+  c.host = std::string(Str(r->url->host));
+  c.port_explicit = r->url->port != nullptr;
+  c.port = kSipDefaultPort;
+  if (r->url->port != nullptr) {
+    if (auto p = ParsePort(r->url->port)) c.port = *p;
+  }
+  return c;
+}
+
+void SipMessage::PopRoute() {
+  if (osip_list_size(&msg_->routes) <= 0) return;
+  auto* r = static_cast<osip_route_t*>(osip_list_get(&msg_->routes, 0));
+  osip_list_remove(&msg_->routes, 0);
+  osip_route_free(r);
+  osip_message_force_update(msg_.get());
+}
+
+absl::Status SipMessage::SetBody(absl::string_view body, absl::string_view content_type) {
+  osip_list_special_free(&msg_->bodies, reinterpret_cast<void (*)(void*)>(osip_body_free));
+  osip_content_length_free(msg_->content_length);
+  msg_->content_length = nullptr;
+  if (!body.empty()) {
+    if (osip_message_set_body(msg_.get(), body.data(), body.size()) != OSIP_SUCCESS) {
+      return absl::InternalError("SIP: could not set body");
+    }
+    osip_content_type_free(msg_->content_type);
+    msg_->content_type = nullptr;
+    const std::string ct(content_type);
+    if (osip_message_set_content_type(msg_.get(), ct.c_str()) != OSIP_SUCCESS) {
+      return SipError(absl::StrCat("bad Content-Type ", Quote(ct)));
+    }
+  }
+  osip_message_set_content_length(msg_.get(), absl::StrCat(body.size()).c_str());
+  body_ = std::string(body);
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+absl::Status SipMessage::AddHeader(absl::string_view name, absl::string_view value) {
+  const std::string n(name), v(value);
+  if (osip_message_set_header(msg_.get(), n.c_str(), v.c_str()) != OSIP_SUCCESS) {
+    return SipError(absl::StrCat("bad header ", Quote(n)));
+  }
+  osip_message_force_update(msg_.get());
+  return absl::OkStatus();
+}
+
+osip_message* SipMessage::ReleaseOsip() && { return msg_.release(); }
 
 absl::StatusOr<std::string> SipMessage::Serialize() const {
   char* out = nullptr;

@@ -151,6 +151,31 @@ class SipMessage {
   absl::Status ApplyReceivedAndRport(const Endpoint& source,
                                      bool force_rport = false);
 
+  // RFC 3261 16.6 (request forwarding) and 16.7 (responses going back).
+  // Each returns InvalidArgument when oSIP2 rejects the value.
+  absl::Status PushVia(absl::string_view via_value);  // becomes the top Via
+  absl::Status PopVia();                  // FailedPrecondition when none
+  absl::Status SetRequestUri(absl::string_view uri);
+  // Decrements Max-Forwards (absent counts as 70, RFC 3261 16.6 step 3) and
+  // returns the new value; -1, and nothing changed, when it was already 0.
+  int DecrementMaxForwards();
+  absl::Status PushRecordRoute(absl::string_view value);  // "<sip:h:p;lr>"
+  // Route / Record-Route header values, top first, as oSIP2 serialises them.
+  std::vector<std::string> routes() const;
+  std::vector<std::string> record_routes() const;
+  // The URI of the top Route; nullopt when there is none.
+  std::optional<SipContact> top_route() const;
+  void PopRoute();
+  // Replaces every body with `body` (empty: none) and sets Content-Type
+  // (ignored when the body is empty).
+  absl::Status SetBody(absl::string_view body, absl::string_view content_type);
+  // Adds a header line ("Name", "value") at the end of the header block.
+  absl::Status AddHeader(absl::string_view name, absl::string_view value);
+
+  // Hands oSIP2's tree to the caller (oSIP2's transaction layer owns the
+  // messages of its events); the SipMessage is empty afterwards.
+  osip_message* ReleaseOsip() &&;
+
   // The message as bytes (after any mutation).
   absl::StatusOr<std::string> Serialize() const;
 
