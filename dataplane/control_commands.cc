@@ -20,6 +20,7 @@ absl::string_view ErrorCode(absl::StatusCode code) {
     case absl::StatusCode::kInvalidArgument: return "invalid_argument";
     case absl::StatusCode::kNotFound: return "not_found";
     case absl::StatusCode::kResourceExhausted: return "resource_exhausted";
+    case absl::StatusCode::kAlreadyExists: return "already_in_use";
     case absl::StatusCode::kUnimplemented: return "unknown_command";
     case absl::StatusCode::kFailedPrecondition: return "bad_version";
     default: return "internal";
@@ -63,13 +64,19 @@ absl::StatusOr<std::optional<LatchPolicy>> OptionalPolicy(const json& r, absl::s
   return std::optional<LatchPolicy>(p);
 }
 
-absl::StatusOr<std::optional<Endpoint>> OptionalPeer(const json& r, absl::string_view where) {
-  auto text = OptionalString(r, "peer", where);
+// An "ip:port" field ("peer", "relay"); absent, null or "" is nullopt.
+absl::StatusOr<std::optional<Endpoint>> OptionalEndpoint(const json& r, const char* field,
+                                                         absl::string_view where) {
+  auto text = OptionalString(r, field, where);
   if (!text.ok()) return text.status();
   if (!text->has_value() || (*text)->empty()) return std::optional<Endpoint>();
   auto ep = Endpoint::Parse(**text);
-  if (!ep.ok()) return ArgError(absl::StrCat(where, "peer"), ep.status().message());
+  if (!ep.ok()) return ArgError(absl::StrCat(where, field), ep.status().message());
   return std::optional<Endpoint>(*ep);
+}
+
+absl::StatusOr<std::optional<Endpoint>> OptionalPeer(const json& r, absl::string_view where) {
+  return OptionalEndpoint(r, "peer", where);
 }
 
 absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
@@ -90,7 +97,17 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
   auto peer = OptionalPeer(*it, where);
   if (!peer.ok()) return peer.status();
   leg.peer = *peer;
-  if (leg.peer && !family->has_value()) leg.ipv6 = !leg.peer->ip.is_v4();
+  auto relay = OptionalEndpoint(*it, "relay", where);
+  if (!relay.ok()) return relay.status();
+  leg.relay = *relay;
+  // Without a family, the leg takes the relay's, else the peer's.
+  if (!family->has_value()) {
+    if (leg.relay) {
+      leg.ipv6 = !leg.relay->ip.is_v4();
+    } else if (leg.peer) {
+      leg.ipv6 = !leg.peer->ip.is_v4();
+    }
+  }
   auto policy = OptionalPolicy(*it, where);
   if (!policy.ok()) return policy.status();
   leg.policy = *policy;
@@ -158,7 +175,8 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"version", &ControlCommands::Version, false, "protocol and software version"},
       {"help", &ControlCommands::Help, false, "this list"},
       {"allocate", &ControlCommands::Allocate, true,
-       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux}, label"},
+       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay}, label; "
+       "relay \"ip:port\" takes that RTP port (even) or fails with already_in_use"},
       {"update", &ControlCommands::Update, true, "set a stream's expected peer and/or policy"},
       {"delete", &ControlCommands::Delete, true, "delete a stream pair"},
       {"query", &ControlCommands::Query, false, "one stream"},

@@ -1,10 +1,53 @@
 #include "dataplane/stream_registry.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
 namespace rtplatch {
+
+StreamRegistry::FreeSlots::FreeSlots(uint32_t slots, uint32_t queues)
+    : queues_(queues), next_(slots / 2, kNil), prev_(slots / 2, kNil), queued_(slots / 2) {}
+
+uint32_t StreamRegistry::FreeSlots::PopHead(uint32_t queue) {
+  const uint32_t slot = queues_[queue].head << 1;
+  Remove(queue, slot);
+  return slot;
+}
+
+void StreamRegistry::FreeSlots::PushTail(uint32_t queue, uint32_t slot) {
+  const uint32_t i = slot >> 1;
+  Queue& q = queues_[queue];
+  prev_[i] = q.tail;
+  next_[i] = kNil;
+  if (q.tail == kNil) {
+    q.head = i;
+  } else {
+    next_[q.tail] = i;
+  }
+  q.tail = i;
+  ++q.size;
+  queued_[i] = true;
+}
+
+void StreamRegistry::FreeSlots::Remove(uint32_t queue, uint32_t slot) {
+  const uint32_t i = slot >> 1;
+  Queue& q = queues_[queue];
+  if (prev_[i] == kNil) {
+    q.head = next_[i];
+  } else {
+    next_[prev_[i]] = next_[i];
+  }
+  if (next_[i] == kNil) {
+    q.tail = prev_[i];
+  } else {
+    prev_[next_[i]] = prev_[i];
+  }
+  next_[i] = prev_[i] = kNil;
+  --q.size;
+  queued_[i] = false;
+}
 
 StreamRegistry::StreamRegistry(FlowTable& table,
                                std::vector<SpscRing<FlowCommand>*> command_rings,
@@ -13,45 +56,70 @@ StreamRegistry::StreamRegistry(FlowTable& table,
     : table_(table),
       rings_(std::move(command_rings)),
       default_policy_(default_policy),
-      wait_for_ring_(std::move(wait_for_ring)) {
+      wait_for_ring_(std::move(wait_for_ring)),
+      free_(table_.size(), static_cast<uint32_t>(table_.addresses().size() * rings_.size())) {
   const uint32_t lcores = static_cast<uint32_t>(rings_.size());
-  free_.resize(table_.addresses().size());
-  for (auto& per_address : free_) per_address.resize(lcores);
-  // Walk downwards so pop_back hands out the lowest port first: allocation
+  // Ascending, so the head of each queue is its lowest port: allocation
   // order is deterministic (address 0 first, ascending even ports).
-  for (uint32_t slot = table_.size(); slot >= 2;) {
-    slot -= 2;
-    free_[table_.AddressIdOf(slot)][OwnerIndexOf(slot, lcores)].push_back(slot);
+  for (uint32_t slot = 0; slot < table_.size(); slot += 2) {
+    free_.PushTail(QueueOf(table_.AddressIdOf(slot), OwnerIndexOf(slot, lcores)), slot);
   }
 }
 
 size_t StreamRegistry::free_port_pairs(bool ipv6) const {
   size_t n = 0;
-  for (size_t a = 0; a < free_.size(); ++a) {
+  for (size_t a = 0; a < table_.addresses().size(); ++a) {
     if (table_.addresses().at(static_cast<uint8_t>(a)).is_v4() == ipv6) continue;
-    for (const auto& list : free_[a]) n += list.size();
+    for (uint32_t lcore = 0; lcore < rings_.size(); ++lcore) {
+      n += free_.size(QueueOf(static_cast<uint8_t>(a), lcore));
+    }
   }
   return n;
 }
 
 std::optional<uint32_t> StreamRegistry::TakePortPair(bool ipv6, uint32_t lcore_index) {
-  for (size_t a = 0; a < free_.size(); ++a) {
+  for (size_t a = 0; a < table_.addresses().size(); ++a) {
     if (table_.addresses().at(static_cast<uint8_t>(a)).is_v4() == ipv6) continue;
-    auto& list = free_[a][lcore_index];
-    if (list.empty()) continue;
-    uint32_t slot = list.back();
-    list.pop_back();
-    return slot;
+    const uint32_t queue = QueueOf(static_cast<uint8_t>(a), lcore_index);
+    if (free_.empty(queue)) continue;
+    return free_.PopHead(queue);
   }
   return std::nullopt;
 }
 
+absl::StatusOr<uint32_t> StreamRegistry::RequestedSlot(absl::string_view field,
+                                                       const LegRequest& leg) const {
+  const Endpoint& relay = *leg.relay;
+  if (relay.ip.is_v4() == leg.ipv6) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", relay.ToString(), " is not of the leg's family ",
+        leg.ipv6 ? "ipv6" : "ipv4"));
+  }
+  const auto& all = table_.addresses().all();
+  const auto it = std::find(all.begin(), all.end(), relay.ip);
+  if (it == all.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", relay.ip.ToString(), " is not a relay address of this dataplane"));
+  }
+  const uint32_t slot = table_.SlotOf(static_cast<uint8_t>(it - all.begin()), relay.port);
+  if (slot == kNoSlot) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": port ", relay.port, " is outside the relay port range ", table_.port_min(),
+        "..", table_.port_min() + table_.ports_per_address() - 1));
+  }
+  if (relay.port % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": port ", relay.port, " is odd; RTP relay ports are even (RTCP is port + 1)"));
+  }
+  return slot;
+}
+
 void StreamRegistry::ReturnPortPair(uint32_t rtp_slot) {
-  // Freed ports go to the front, to be reused last: stray packets of the
+  // Freed ports go to the tail, to be reused last: stray packets of the
   // old call must not land in the next one.
-  auto& list = free_[table_.AddressIdOf(rtp_slot)][OwnerIndexOf(
-      rtp_slot, static_cast<uint32_t>(rings_.size()))];
-  list.push_front(rtp_slot);
+  free_.PushTail(QueueOf(table_.AddressIdOf(rtp_slot),
+                         OwnerIndexOf(rtp_slot, static_cast<uint32_t>(rings_.size()))),
+                 rtp_slot);
 }
 
 void StreamRegistry::Send(uint32_t lcore_index, const FlowCommand& command) {
@@ -85,6 +153,83 @@ void StreamRegistry::InstallLeg(const StreamRecord& self) {
   SendExpected(FlowCommand::Op::kInstall, self, self.policy, self.expected);
 }
 
+absl::StatusOr<StreamRegistry::Placement> StreamRegistry::CheckRequested(
+    const LegRequest& a, const LegRequest& b) const {
+  Placement want;
+  for (auto [name, leg, slot] : {std::tuple{"a.relay", &a, &want.slot_a},
+                                 std::tuple{"b.relay", &b, &want.slot_b}}) {
+    if (!leg->relay) continue;
+    auto requested = RequestedSlot(name, *leg);
+    if (!requested.ok()) return requested.status();
+    *slot = *requested;
+  }
+  const uint32_t lcores = static_cast<uint32_t>(rings_.size());
+  if (want.slot_a && want.slot_b) {
+    if (*want.slot_a == *want.slot_b) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a.relay, b.relay: both legs ask for ", a.relay->ToString()));
+    }
+    const uint32_t lcore_a = OwnerIndexOf(*want.slot_a, lcores);
+    const uint32_t lcore_b = OwnerIndexOf(*want.slot_b, lcores);
+    if (lcore_a != lcore_b) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a.relay, b.relay: ", a.relay->ToString(), " belongs to lcore ", lcore_a, " and ",
+          b.relay->ToString(), " to lcore ", lcore_b,
+          "; both streams of a pair must share one lcore, which a relay port fixes"));
+    }
+  }
+  for (auto [name, leg, slot] : {std::tuple{"a.relay", &a, &want.slot_a},
+                                 std::tuple{"b.relay", &b, &want.slot_b}}) {
+    if (*slot && !free_.contains(**slot)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          name, ": ", leg->relay->ToString(), " is in use by stream ",
+          stream_by_slot_.at(**slot)));
+    }
+  }
+  if (want.slot_a || want.slot_b) {
+    want.lcore = OwnerIndexOf(want.slot_a ? *want.slot_a : *want.slot_b, lcores);
+  }
+  return want;
+}
+
+absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRequested(
+    const LegRequest& a, const LegRequest& b, Placement want) {
+  Placement got = want;
+  for (const auto& slot : {want.slot_a, want.slot_b}) {
+    if (slot) {
+      free_.Remove(QueueOf(table_.AddressIdOf(*slot), want.lcore), *slot);
+    }
+  }
+  if (!got.slot_a) got.slot_a = TakePortPair(a.ipv6, want.lcore);
+  if (!got.slot_b) got.slot_b = TakePortPair(b.ipv6, want.lcore);
+  if (got.slot_a && got.slot_b) return got;
+  for (const auto& slot : {got.slot_a, got.slot_b}) {
+    if (slot) ReturnPortPair(*slot);
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "no free relay port pair on lcore ", want.lcore, ", which the requested ",
+      want.slot_a ? "a.relay " : "b.relay ", (want.slot_a ? a.relay : b.relay)->ToString(),
+      " belongs to"));
+}
+
+absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRoundRobin(const LegRequest& a,
+                                                                         const LegRequest& b) {
+  const uint32_t lcores = static_cast<uint32_t>(rings_.size());
+  Placement got;
+  for (uint32_t attempt = 0; attempt < lcores && !(got.slot_a && got.slot_b); ++attempt) {
+    got.lcore = (next_lcore_ + attempt) % lcores;
+    if (got.slot_a) ReturnPortPair(*got.slot_a);
+    got.slot_a = TakePortPair(a.ipv6, got.lcore);
+    got.slot_b = got.slot_a ? TakePortPair(b.ipv6, got.lcore) : std::nullopt;
+  }
+  if (!got.slot_a || !got.slot_b) {
+    if (got.slot_a) ReturnPortPair(*got.slot_a);
+    return absl::ResourceExhaustedError("no free relay port pair for this call");
+  }
+  next_lcore_ = (got.lcore + 1) % lcores;
+  return got;
+}
+
 absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const LegRequest& b,
                                                   std::string label, uint64_t now_ns) {
   for (const auto& [name, leg] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
@@ -94,20 +239,12 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
           leg->ipv6 ? "ipv6" : "ipv4"));
     }
   }
-  const uint32_t lcores = static_cast<uint32_t>(rings_.size());
-  std::optional<uint32_t> slot_a, slot_b;
-  uint32_t lcore = 0;
-  for (uint32_t attempt = 0; attempt < lcores && !(slot_a && slot_b); ++attempt) {
-    lcore = (next_lcore_ + attempt) % lcores;
-    if (slot_a) ReturnPortPair(*slot_a);
-    slot_a = TakePortPair(a.ipv6, lcore);
-    slot_b = slot_a ? TakePortPair(b.ipv6, lcore) : std::nullopt;
-  }
-  if (!slot_a || !slot_b) {
-    if (slot_a) ReturnPortPair(*slot_a);
-    return absl::ResourceExhaustedError("no free relay port pair for this call");
-  }
-  next_lcore_ = (lcore + 1) % lcores;
+  auto want = CheckRequested(a, b);
+  if (!want.ok()) return want.status();
+  // Requested pairs (a restart's re-push) leave the round-robin turn alone.
+  auto placed = want->slot_a || want->slot_b ? TakeRequested(a, b, *want) : TakeRoundRobin(a, b);
+  if (!placed.ok()) return placed.status();
+  const uint32_t lcore = placed->lcore;
 
   const uint64_t pair = next_pair_++;
   const uint64_t id_a = next_stream_++, id_b = next_stream_++;
@@ -122,8 +259,8 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
     stream_by_slot_[slot + 1] = id;
     dense_streams_.push_back(id);
   };
-  add(id_a, *slot_a, false, a);
-  add(id_b, *slot_b, true, b);
+  add(id_a, *placed->slot_a, false, a);
+  add(id_b, *placed->slot_b, true, b);
   InstallLeg(streams_.at(id_a));
   InstallLeg(streams_.at(id_b));
   return PairView{pair, View(id_a, streams_.at(id_a), now_ns),

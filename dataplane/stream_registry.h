@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -13,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "dataplane/dataplane_event.h"
 #include "dataplane/flow_command.h"
@@ -27,6 +27,9 @@ struct LegRequest {
   std::optional<Endpoint> peer;  // the SDP address, if known
   std::optional<LatchPolicy> policy;
   bool rtcp_mux = false;
+  // The relay RTP port to take (RTCP is port + 1), e.g. to recreate a pair
+  // after a restart at the ports the phones were told; nullopt: any.
+  std::optional<Endpoint> relay;
 };
 
 struct StreamView {
@@ -71,6 +74,10 @@ class StreamRegistry {
   StreamRegistry(FlowTable& table, std::vector<SpscRing<FlowCommand>*> command_rings,
                  LatchPolicy default_policy, std::function<void()> wait_for_ring);
 
+  // A leg with `relay` gets exactly that port pair (InvalidArgument if it
+  // is not a relay port pair of the leg's family, AlreadyExists if taken);
+  // a leg without it gets the next free pair on the pair's lcore, which a
+  // requested relay fixes (both streams of a pair live on one lcore).
   absl::StatusOr<PairView> Allocate(const LegRequest& a, const LegRequest& b,
                                     std::string label, uint64_t now_ns);
   absl::StatusOr<StreamView> Update(uint64_t stream, std::optional<std::optional<Endpoint>> peer,
@@ -116,7 +123,56 @@ class StreamRegistry {
     std::string label;
   };
 
+  // Free RTP slots, one FIFO queue per (relay address, lcore): taken from
+  // the head, returned to the tail. The queues are doubly-linked lists
+  // threaded through arrays indexed by slot / 2, so taking the next slot,
+  // returning one and taking a given one (a requested relay: an index, not
+  // a scan) are all O(1), for 8 bytes per port pair.
+  class FreeSlots {
+   public:
+    FreeSlots(uint32_t slots, uint32_t queues);
+    bool empty(uint32_t queue) const { return queues_[queue].size == 0; }
+    size_t size(uint32_t queue) const { return queues_[queue].size; }
+    bool contains(uint32_t slot) const { return queued_[slot >> 1]; }
+    uint32_t PopHead(uint32_t queue);                // queue not empty
+    void PushTail(uint32_t queue, uint32_t slot);    // slot not queued
+    void Remove(uint32_t queue, uint32_t slot);      // slot queued in queue
+
+   private:
+    static constexpr uint32_t kNil = UINT32_MAX;
+    struct Queue {
+      uint32_t head = kNil;  // pair indices (slot / 2)
+      uint32_t tail = kNil;
+      uint32_t size = 0;
+    };
+    std::vector<Queue> queues_;
+    std::vector<uint32_t> next_;  // towards the tail
+    std::vector<uint32_t> prev_;  // towards the head
+    std::vector<bool> queued_;
+  };
+
+  uint32_t QueueOf(uint8_t address_id, uint32_t lcore_index) const {
+    return address_id * static_cast<uint32_t>(rings_.size()) + lcore_index;
+  }
   std::optional<uint32_t> TakePortPair(bool ipv6, uint32_t lcore_index);
+  // The RTP slot of `leg.relay`, if it names a relay port pair of the leg's
+  // family; `field` names it in errors ("a.relay").
+  absl::StatusOr<uint32_t> RequestedSlot(absl::string_view field, const LegRequest& leg) const;
+  // Where a pair's legs go: RTP slots and their common lcore.
+  struct Placement {
+    uint32_t lcore = 0;
+    std::optional<uint32_t> slot_a;
+    std::optional<uint32_t> slot_b;
+  };
+  // The requested relays' slots (unset for a leg that asked for none) and
+  // their lcore; InvalidArgument / AlreadyExists. Takes nothing.
+  absl::StatusOr<Placement> CheckRequested(const LegRequest& a, const LegRequest& b) const;
+  // Takes the requested slots, and for a leg without one the next free
+  // pair on their lcore.
+  absl::StatusOr<Placement> TakeRequested(const LegRequest& a, const LegRequest& b,
+                                          Placement want);
+  // Neither leg asked: the first lcore from next_lcore_ on with room for both.
+  absl::StatusOr<Placement> TakeRoundRobin(const LegRequest& a, const LegRequest& b);
   void ReturnPortPair(uint32_t rtp_slot);
   void Send(uint32_t lcore_index, const FlowCommand& command);
   void InstallLeg(const StreamRecord& self);
@@ -129,8 +185,7 @@ class StreamRegistry {
   std::vector<SpscRing<FlowCommand>*> rings_;
   const LatchPolicy default_policy_;
   std::function<void()> wait_for_ring_;
-  // free_[address_id][lcore_index]: RTP slots, lowest port last (pop_back).
-  std::vector<std::vector<std::deque<uint32_t>>> free_;
+  FreeSlots free_;  // queue QueueOf(address_id, lcore_index)
   absl::flat_hash_map<uint64_t, StreamRecord> streams_;
   absl::flat_hash_map<uint64_t, PairRecord> pairs_;
   absl::flat_hash_map<uint32_t, uint64_t> stream_by_slot_;  // RTP and RTCP slots

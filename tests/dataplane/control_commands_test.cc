@@ -268,6 +268,85 @@ TEST_F(ControlCommandsTest, AllocateWhenPortsRunOutIsResourceExhausted) {
   EXPECT_EQ(StreamCount(), 8u);
 }
 
+// ------------------------------------------------- allocate: leg "relay"
+
+TEST_F(ControlCommandsTest, AllocateWithRequestedRelaysTakesExactlyThosePorts) {
+  json result = Ok({{"cmd", "allocate"},
+                    {"a", {{"relay", "203.0.113.10:20006"}, {"peer", "192.0.2.1:4000"}}},
+                    {"b", {{"relay", "[2001:db8::10]:20004"}}}});  // family from relay
+  EXPECT_EQ(result["a"]["relay"], "203.0.113.10:20006");
+  EXPECT_EQ(result["a"]["rtcp_relay"], "203.0.113.10:20007");
+  EXPECT_EQ(result["b"]["relay"], "[2001:db8::10]:20004");
+  EXPECT_EQ(result["b"]["rtcp_relay"], "[2001:db8::10]:20005");
+  // Only one leg asks: the other gets the next free pair.
+  result = Ok({{"cmd", "allocate"}, {"b", {{"relay", "203.0.113.10:20000"}}}});
+  EXPECT_EQ(result["a"]["relay"], "203.0.113.10:20002");
+  EXPECT_EQ(result["b"]["relay"], "203.0.113.10:20000");
+}
+
+TEST_F(ControlCommandsTest, RequestedRelayInUseIsAlreadyInUseAndAllocatesNothing) {
+  Ok({{"cmd", "allocate"}, {"a", {{"relay", "203.0.113.10:20006"}}}});
+  json reply = Call({{"cmd", "allocate"}, {"b", {{"relay", "203.0.113.10:20006"}}}});
+  EXPECT_EQ(ErrorCode(reply), "already_in_use");
+  EXPECT_THAT(ErrorMessage(reply), HasSubstr("b.relay"));
+  EXPECT_THAT(ErrorMessage(reply), HasSubstr("203.0.113.10:20006"));
+  EXPECT_EQ(StreamCount(), 2u);
+}
+
+TEST_F(ControlCommandsTest, BadRequestedRelayIsInvalidArgumentNamingTheField) {
+  const std::vector<json> legs = {
+      {{"relay", "203.0.113.10:20007"}},                        // odd
+      {{"relay", "203.0.113.10:20016"}},                        // above the range
+      {{"relay", "203.0.113.10:1000"}},                         // below the range
+      {{"relay", "198.51.100.1:20000"}},                        // not a relay address
+      {{"family", "ipv6"}, {"relay", "203.0.113.10:20000"}},    // wrong family
+      {{"relay", "203.0.113.10"}},                              // no port
+      {{"relay", 20000}},                                       // not a string
+  };
+  for (const json& leg : legs) {
+    json reply = Call({{"cmd", "allocate"}, {"a", leg}});
+    EXPECT_EQ(ErrorCode(reply), "invalid_argument") << leg.dump();
+    EXPECT_THAT(ErrorMessage(reply), HasSubstr("a.relay")) << leg.dump();
+  }
+  json reply = Call({{"cmd", "allocate"}, {"a", {{"relay", "203.0.113.10:20004"}}},
+                     {"b", {{"relay", "203.0.113.10:20004"}}}});
+  EXPECT_EQ(ErrorCode(reply), "invalid_argument");
+  EXPECT_EQ(StreamCount(), 0u);
+}
+
+TEST_F(ControlCommandsTest, DeletedPairsRelaysCanBeRequestedAgain) {
+  json request = {{"cmd", "allocate"}, {"a", {{"relay", "203.0.113.10:20010"}}},
+                  {"b", {{"relay", "203.0.113.10:20012"}}}};
+  json first = Ok(request);
+  EXPECT_EQ(ErrorCode(Call(request)), "already_in_use");
+  Ok({{"cmd", "delete"}, {"pair", first["pair"]}});
+  json again = Ok(request);
+  EXPECT_EQ(again["a"]["relay"], "203.0.113.10:20010");
+  EXPECT_EQ(again["b"]["relay"], "203.0.113.10:20012");
+  EXPECT_NE(again["pair"], first["pair"]);
+}
+
+TEST_F(ControlCommandsTest, RetransmittedAllocateWithRelaysGetsTheSameReplyNotAlreadyInUse) {
+  json request = {{"v", 1}, {"id", "repush-1"}, {"cmd", "allocate"},
+                  {"a", {{"relay", "203.0.113.10:20008"}}},
+                  {"b", {{"relay", "203.0.113.10:20014"}}}};
+  bool sub = false;
+  const std::string first = commands_->Handle(request.dump(), &sub);
+  const std::string second = commands_->Handle(request.dump(), &sub);
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(json::parse(first).value("ok", false), true) << first;
+  EXPECT_EQ(StreamCount(), 2u);
+}
+
+TEST_F(ControlCommandsTest, HelpForAllocateMentionsRelay) {
+  const json result = Ok({{"cmd", "help"}});
+  std::string help;
+  for (const json& c : result["commands"]) {
+    if (c["name"] == "allocate") help = c["help"].get<std::string>();
+  }
+  EXPECT_THAT(help, HasSubstr("relay"));
+}
+
 // ------------------------------------------------- update / delete / query
 
 TEST_F(ControlCommandsTest, UpdateDeleteQueryRoundTrip) {

@@ -42,6 +42,12 @@ LegRequest V6(std::optional<Endpoint> peer = std::nullopt) {
   return l;
 }
 
+// `leg` asking for relay RTP port `relay`.
+LegRequest At(const char* relay, LegRequest leg) {
+  leg.relay = Ep(relay);
+  return leg;
+}
+
 class StreamRegistryTest : public ::testing::Test {
  protected:
   // 20000..20015: 8 RTP/RTCP port pairs per relay address.
@@ -243,6 +249,171 @@ TEST_F(StreamRegistryTest, FreedPortsAreReusedLast) {
   PairView p5 = MustAllocate(V4(), V4());  // only now the freed ones
   EXPECT_EQ(p5.a.relay.port, 20000);
   EXPECT_EQ(p5.b.relay.port, 20002);
+}
+
+// --------------------------------------------------------- requested relays
+// After a dataplane restart the control plane re-pushes every live pair at
+// the relay ports the phones were told (LegRequest::relay).
+
+TEST_F(StreamRegistryTest, RequestedRelayIsTakenExactly) {
+  Build(1);
+  const size_t free_v4 = registry_->free_port_pairs(false);
+  const size_t free_v6 = registry_->free_port_pairs(true);
+  PairView p = MustAllocate(At("203.0.113.10:20006", V4(Ep("192.0.2.1:4000"))),
+                            At("[2001:db8::10]:20010", V6(Ep("[2001:db8::5]:5000"))));
+  EXPECT_EQ(p.a.relay, Ep("203.0.113.10:20006"));
+  EXPECT_EQ(p.a.rtcp_relay, Ep("203.0.113.10:20007"));
+  EXPECT_EQ(p.b.relay, Ep("[2001:db8::10]:20010"));
+  EXPECT_EQ(p.b.rtcp_relay, Ep("[2001:db8::10]:20011"));
+  EXPECT_EQ(registry_->free_port_pairs(false), free_v4 - 1);
+  EXPECT_EQ(registry_->free_port_pairs(true), free_v6 - 1);
+  DrainAll();
+  EXPECT_EQ(RtpFlow(p.a).state, LatchState::kUnlatched);
+  EXPECT_EQ(RtpFlow(p.a).partner_slot, SlotOf(p.b.relay));
+  EXPECT_EQ(RtcpFlow(p.b).partner_slot, SlotOf(p.a.rtcp_relay));
+  // The same port number on the other address is another port pair.
+  PairView q = MustAllocate(At("[2001:db8::10]:20006", V6()), V4());
+  EXPECT_EQ(q.a.relay, Ep("[2001:db8::10]:20006"));
+  EXPECT_EQ(q.b.relay, Ep("203.0.113.10:20000")) << "unrequested leg: next free as usual";
+}
+
+TEST_F(StreamRegistryTest, RequestedRelayInUseIsAlreadyExistsAndAllocatesNothing) {
+  Build(1);
+  PairView first = MustAllocate(At("203.0.113.10:20006", V4()), V4());  // b: 20000
+  ASSERT_EQ(first.b.relay, Ep("203.0.113.10:20000"));
+  const size_t free_v4 = registry_->free_port_pairs(false);
+  for (const char* taken : {"203.0.113.10:20006", "203.0.113.10:20000"}) {
+    auto r = registry_->Allocate(At(taken, V4()), V4(), "", 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << taken << r.status();
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr("a.relay")) << r.status();
+    r = registry_->Allocate(V4(), At(taken, V4()), "", 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << taken << r.status();
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr("b.relay")) << r.status();
+  }
+  // b is free, a is not: b must not be taken either.
+  auto r = registry_->Allocate(At("203.0.113.10:20006", V4()), At("203.0.113.10:20008", V4()),
+                               "", 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+  EXPECT_EQ(registry_->stream_count(), 2u);
+  EXPECT_EQ(registry_->free_port_pairs(false), free_v4);
+  EXPECT_EQ(MustAllocate(At("203.0.113.10:20008", V4()), V4()).a.relay,
+            Ep("203.0.113.10:20008"));
+}
+
+TEST_F(StreamRegistryTest, RequestedRelayThatIsNoRelayPortPairIsInvalidArgument) {
+  Build(1);
+  struct Case {
+    LegRequest a;
+    LegRequest b;
+    const char* why;
+  };
+  const std::vector<Case> cases = {
+      {At("203.0.113.10:20007", V4()), V4(), "odd"},
+      {V4(), At("203.0.113.10:20016", V4()), "outside"},
+      {At("203.0.113.10:19998", V4()), V4(), "outside"},
+      {At("203.0.113.99:20000", V4()), V4(), "not a relay address"},
+      {V4(), At("[2001:db8::99]:20000", V6()), "not a relay address"},
+      {At("[2001:db8::10]:20000", V4()), V4(), "family"},
+      {V4(), At("203.0.113.10:20000", V6()), "family"},
+      {At("203.0.113.10:20004", V4()), At("203.0.113.10:20004", V4()), "both legs"},
+  };
+  for (const Case& c : cases) {
+    auto r = registry_->Allocate(c.a, c.b, "", 0);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.why << r.status();
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(c.why));
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(".relay"));
+  }
+  EXPECT_EQ(registry_->stream_count(), 0u);
+  EXPECT_EQ(registry_->free_port_pairs(false), 8u);
+  EXPECT_EQ(registry_->free_port_pairs(true), 8u);
+}
+
+TEST_F(StreamRegistryTest, DeletedRequestedRelayCanBeRequestedAgain) {
+  Build(1);
+  PairView p = MustAllocate(At("203.0.113.10:20010", V4()), At("203.0.113.10:20012", V4()));
+  ASSERT_TRUE(registry_->Delete(p.pair).ok());
+  DrainAll();
+  PairView again =
+      MustAllocate(At("203.0.113.10:20010", V4()), At("203.0.113.10:20012", V4()));
+  EXPECT_EQ(again.a.relay, p.a.relay);
+  EXPECT_EQ(again.b.relay, p.b.relay);
+  EXPECT_NE(again.pair, p.pair) << "ids stay dataplane-assigned";
+  DrainAll();
+  EXPECT_EQ(RtpFlow(again.a).state, LatchState::kUnlatched);
+  EXPECT_EQ(RtpFlow(again.a).partner_slot, SlotOf(again.b.relay));
+}
+
+TEST_F(StreamRegistryTest, RequestedAndFreedRelayIsNeverHandedOutTwice) {
+  Build(1);
+  // Taken from the middle of the free queue, then everything else.
+  PairView requested =
+      MustAllocate(At("203.0.113.10:20004", V4()), At("203.0.113.10:20010", V4()));
+  std::multiset<uint16_t> ports = {requested.a.relay.port, requested.b.relay.port};
+  for (int i = 0; i < 3; ++i) {
+    PairView p = MustAllocate(V4(), V4());
+    ports.insert(p.a.relay.port);
+    ports.insert(p.b.relay.port);
+  }
+  EXPECT_EQ(std::set<uint16_t>(ports.begin(), ports.end()).size(), 8u) << "a port twice";
+  EXPECT_EQ(registry_->Allocate(V4(), V4(), "", 0).status().code(),
+            absl::StatusCode::kResourceExhausted);
+
+  // Freed, it comes back exactly once.
+  ASSERT_TRUE(registry_->Delete(requested.pair).ok());
+  EXPECT_EQ(registry_->free_port_pairs(false), 2u);
+  PairView reused = MustAllocate(V4(), V4());
+  EXPECT_EQ(reused.a.relay.port, 20004);
+  EXPECT_EQ(reused.b.relay.port, 20010);
+  EXPECT_EQ(registry_->free_port_pairs(false), 0u);
+  EXPECT_EQ(registry_->Allocate(V4(), V4(), "", 0).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(registry_->Allocate(At("203.0.113.10:20004", V4()), V4(), "", 0).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(StreamRegistryTest, UnrequestedLegLandsOnTheRequestedLegsLcore) {
+  Build(2);  // lcore of a port pair: (slot / 2) % 2, so v4 20002 is lcore 1
+  PairView p = MustAllocate(V4(), At("203.0.113.10:20002", V4()));
+  EXPECT_EQ(p.b.relay, Ep("203.0.113.10:20002"));
+  EXPECT_EQ(p.b.lcore_index, 1u);
+  EXPECT_EQ(p.a.lcore_index, 1u);
+  EXPECT_EQ(p.a.relay, Ep("203.0.113.10:20006")) << "lcore 1's next free pair";
+  PairView q = MustAllocate(At("203.0.113.10:20010", V4()), V6());
+  EXPECT_EQ(q.a.lcore_index, 1u);
+  EXPECT_EQ(q.b.lcore_index, 1u);
+  EXPECT_EQ(OwnerIndexOf(SlotOf(q.b.relay), 2), 1u) << q.b.relay.ToString();
+  DrainAll();  // checks every command went to its slot's owner
+  // Requested pairs leave the round-robin turn alone.
+  EXPECT_EQ(MustAllocate(V4(), V4()).a.lcore_index, 0u);
+}
+
+TEST_F(StreamRegistryTest, RequestedRelaysOnDifferentLcoresAreInvalidArgument) {
+  Build(2);
+  auto r = registry_->Allocate(At("203.0.113.10:20000", V4()), At("203.0.113.10:20002", V4()),
+                               "", 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("lcore")) << r.status();
+  EXPECT_EQ(registry_->stream_count(), 0u);
+  EXPECT_EQ(registry_->free_port_pairs(false), 8u);
+  // Same lcore: fine.
+  PairView p = MustAllocate(At("203.0.113.10:20000", V4()), At("203.0.113.10:20004", V4()));
+  EXPECT_EQ(p.a.lcore_index, 0u);
+  EXPECT_EQ(p.b.lcore_index, 0u);
+}
+
+TEST_F(StreamRegistryTest, RequestedRelayWhoseLcoreIsFullIsResourceExhaustedAndLeaksNothing) {
+  Build(2);  // v4 on lcore 1: 20002, 20006, 20010, 20014
+  MustAllocate(At("203.0.113.10:20002", V4()), V4());
+  MustAllocate(At("203.0.113.10:20010", V4()), V4());
+  const size_t free_v6 = registry_->free_port_pairs(true);
+  // v6 20002 is free and on lcore 1, but lcore 1 has no v4 pair for b.
+  auto r = registry_->Allocate(At("[2001:db8::10]:20002", V6()), V4(), "", 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("lcore 1")) << r.status();
+  EXPECT_EQ(registry_->free_port_pairs(true), free_v6);
+  PairView p = MustAllocate(At("[2001:db8::10]:20002", V6()), V6());
+  EXPECT_EQ(p.a.relay, Ep("[2001:db8::10]:20002"));
+  EXPECT_EQ(p.b.lcore_index, 1u);
 }
 
 // ------------------------------------------------------ commands and flows
