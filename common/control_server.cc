@@ -1,4 +1,4 @@
-#include "dataplane/control_server.h"
+#include "common/control_server.h"
 
 #include <errno.h>
 #include <fcntl.h>

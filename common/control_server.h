@@ -1,16 +1,17 @@
-// The Unix stream socket the control protocol runs on. Single-threaded and
-// non-blocking: the dataplane's main thread calls Poll() between its other
-// duties. A bad client (garbage, huge lines, vanishing mid-reply) costs
-// only its own connection.
+// The Unix stream socket the control protocol runs on, served by both the
+// dataplane and the control plane (each with its own command table as the
+// handler). Single-threaded and non-blocking: the owning thread calls Poll()
+// between its other duties. A bad client (garbage, huge lines, vanishing
+// mid-reply) costs only its own connection.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/json_lines.h"
 
 namespace rtplatch {

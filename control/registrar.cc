@@ -170,6 +170,71 @@ RegisterResult Registrar::Challenge(const SipMessage& request, const Endpoint& s
   return Finish(request, source, std::move(r));
 }
 
+AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
+  AuthCheck r;
+  const SipNameAddr from = request.from();
+  const std::string domain = absl::AsciiStrToLower(from.host);
+  auto challenge = [&](bool stale, std::string why) {
+    r.status_code = 407;
+    r.reason = "Proxy Authentication Required";
+    std::vector<DigestAlgorithm> algorithms;
+    if (const UserCredential* cred = users_.Find(from.user, config_.domain)) {
+      for (DigestAlgorithm a : {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5}) {
+        if (cred->Supports(a)) algorithms.push_back(a);
+      }
+    }
+    if (algorithms.empty()) algorithms = {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
+    for (std::string& c : auth_->Challenges(absl::FromUnixSeconds(now), stale, algorithms)) {
+      r.headers.push_back(absl::StrCat("Proxy-Authenticate: ", c));
+    }
+    r.error = std::move(why);
+    return r;
+  };
+  std::optional<std::string> credentials;
+  const osip_message& m = request.osip();
+  for (int i = 0; i < osip_list_size(&m.proxy_authorizations); ++i) {
+    auto* a = static_cast<const osip_authorization_t*>(osip_list_get(&m.proxy_authorizations, i));
+    std::string value = OsipToString(osip_authorization_to_str, a).value_or("");
+    absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
+    if (!creds.ok()) {
+      r.status_code = 400;
+      r.reason = "Bad Request";
+      r.error = absl::StrCat("bad Proxy-Authorization: ", creds.status().message());
+      return r;
+    }
+    if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
+      credentials = std::move(value);
+      break;
+    }
+  }
+  if (!credentials) return challenge(false, "no credentials");
+  absl::StatusOr<AuthenticatedUser> who =
+      auth_->VerifyFor(from.user, domain, *credentials, request.method(), request.request_uri(),
+                       absl::FromUnixSeconds(now));
+  if (who.ok()) {
+    r.authorized = true;
+    r.status_code = 0;
+    return r;
+  }
+  std::string why(who.status().message());
+  switch (who.status().code()) {
+    case absl::StatusCode::kInvalidArgument:
+      r.status_code = 400;
+      r.reason = "Bad Request";
+      r.error = std::move(why);
+      return r;
+    case absl::StatusCode::kDeadlineExceeded:
+      return challenge(true, std::move(why));
+    case absl::StatusCode::kPermissionDenied:
+      r.status_code = 403;
+      r.reason = "Forbidden";
+      r.error = std::move(why);
+      return r;
+    default:
+      return challenge(false, std::move(why));
+  }
+}
+
 RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoint& source,
                                          Binding::Transport transport,
                                          const Endpoint& local_socket, int64_t now) {

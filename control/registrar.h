@@ -99,6 +99,17 @@ struct RegisterResult {
   std::string error;
 };
 
+// The verdict on a request that acts for one of our users (INVITE and
+// other out-of-dialog requests whose From is in our domain): RFC 3261
+// §22.3 proxy authentication, bound to the From AOR.
+struct AuthCheck {
+  bool authorized = false;
+  int status_code = 407;  // when not authorized: 407, 400 or 403
+  std::string reason;
+  std::vector<std::string> headers;  // Proxy-Authenticate lines
+  std::string error;                 // why (logs, Warning)
+};
+
 class Registrar {
  public:
   // `users`, `store` (nullptr: memory only), `inside` and `policies` are
@@ -110,6 +121,8 @@ class Registrar {
   RegisterResult HandleRegister(const SipMessage& request, const Endpoint& source,
                                 Binding::Transport transport,
                                 const Endpoint& local_socket, int64_t now);
+
+  AuthCheck AuthorizeRequest(const SipMessage& request, int64_t now);
 
   // Live bindings of `aor` ("user@domain", domain lowercase), highest q
   // first, then latest expiry.

@@ -12,8 +12,8 @@
 #include <rte_ring.h>
 
 #include "absl/status/statusor.h"
+#include "common/control_server.h"
 #include "dataplane/control_commands.h"
-#include "dataplane/control_server.h"
 #include "dataplane/dataplane_config.h"
 #include "dataplane/keepalive_registry.h"
 #include "dataplane/keepalive_scheduler.h"

@@ -293,4 +293,42 @@ absl::StatusOr<json> ControlClient::NextEvent(int timeout_ms) {
   }
 }
 
+absl::StatusOr<std::optional<json>> ControlClient::PollEvent() {
+  if (!events_.empty()) {
+    json event = std::move(events_.front());
+    events_.pop_front();
+    return event;
+  }
+  if (fd_ < 0) return absl::FailedPreconditionError("not connected");
+  for (;;) {
+    if (std::optional<std::string> line = in_->NextLine()) {
+      if (line->empty()) continue;
+      auto value = ParseLine(*line);
+      if (!value.ok()) return Fail(value.status());
+      if (!IsEvent(*value)) {
+        return Fail(absl::InternalError(
+            absl::StrCat("unexpected reply while waiting for events: ", *line)));
+      }
+      return std::optional<json>(*std::move(value));
+    }
+    if (in_->overflowed()) {
+      return Fail(absl::InternalError(absl::StrCat("event line from ", socket_path_,
+                                                   " exceeds ", kMaxReplyLine, " bytes")));
+    }
+    char chunk[kReadChunk];
+    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), MSG_DONTWAIT);
+    if (n > 0) {
+      in_->Append(std::string_view(chunk, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n == 0) {
+      return Fail(absl::InternalError(absl::StrCat("connection closed by ", socket_path_)));
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return std::optional<json>();
+    if (errno != EINTR) {
+      return Fail(absl::InternalError(absl::StrCat("recv from ", socket_path_, ": ", Errno(errno))));
+    }
+  }
+}
+
 }  // namespace rtplatch::control

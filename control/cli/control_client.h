@@ -73,6 +73,10 @@ class ControlClient {
   // (<= 0: forever). Events that arrived during Send() are returned first.
   absl::StatusOr<nlohmann::json> NextEvent(int timeout_ms);
 
+  // The next event if one is buffered or readable without waiting;
+  // nullopt when there is none yet. For an event loop that must not block.
+  absl::StatusOr<std::optional<nlohmann::json>> PollEvent();
+
   const std::string& socket_path() const { return socket_path_; }
   std::string NextId();
 

@@ -46,6 +46,9 @@ constexpr int kExitConnect = 3;
 constexpr int kDefaultTimeoutMs = 5000;
 constexpr char kDefaultSocket[] = "/run/rtplatch/dataplane.sock";
 constexpr char kSocketEnv[] = "RTPLATCH_DATAPLANE_SOCKET";
+// The control plane's operator socket (registrations, calls, SIP counters).
+constexpr char kDefaultControlSocket[] = "/run/rtplatch/control.sock";
+constexpr char kControlSocketEnv[] = "RTPLATCH_CONTROL_SOCKET";
 
 // ---------------------------------------------------------------------------
 // Output: every human-readable result is a Table printed by PrintTable.
@@ -375,6 +378,145 @@ void RenderStats(const json& result) {
   }
 }
 
+// --- control plane: registrations, calls, SIP counters
+
+std::string JoinCell(const json& list) {
+  if (!list.is_array() || list.empty()) return "-";
+  std::string out;
+  for (const json& item : list) absl::StrAppend(&out, out.empty() ? "" : ",", Cell(item));
+  return out;
+}
+
+// "25000 (policy default)", "- (not behind NAT)", "-".
+std::string KeepaliveCell(const json& binding) {
+  uint64_t ms = U64(Field(binding, "keepalive_interval_ms"));
+  const json& reason = Field(binding, "keepalive_reason");
+  std::string out = ms > 0 ? absl::StrCat(ms) : "-";
+  if (reason.is_string() && !reason.get<std::string>().empty()) {
+    absl::StrAppend(&out, " (", reason.get<std::string>(), ")");
+  }
+  return out;
+}
+
+Table RegistrationsTable(const json& list) {
+  Table table{.columns = {{"aor"}, {"contact"}, {"source"}, {"transport"}, {"nat"},
+                          {"reasons"}, {"keepalive ms"}, {"expires", Align::kRight}}};
+  if (!list.is_array()) return table;
+  for (const json& b : list) {
+    const json& expires = Field(b, "expires_in");
+    table.rows.push_back({Cell(Field(b, "aor")), Cell(Field(b, "contact")),
+                          Cell(Field(b, "source")), Cell(Field(b, "transport")),
+                          Cell(Field(b, "behind_nat")), JoinCell(Field(b, "nat_reasons")),
+                          KeepaliveCell(b),
+                          expires.is_null() ? "-" : absl::StrCat(Cell(expires), "s")});
+  }
+  return table;
+}
+
+void RenderRegistrations(const json& result) {
+  const json& list = Field(result, "registrations");
+  PrintTable(RegistrationsTable(list));
+  size_t shown = list.is_array() ? list.size() : 0;
+  uint64_t total = U64(Field(result, "total"));
+  if (total > shown) {
+    std::cout << shown << " of " << total
+              << " registrations shown (use --offset/--limit)\n";
+  } else {
+    std::cout << shown << (shown == 1 ? " registration\n" : " registrations\n");
+  }
+}
+
+void RenderRegistration(const json& result) {
+  constexpr absl::string_view kOrder[] = {
+      "contact", "source", "transport", "local_socket", "behind_nat", "nat_reasons",
+      "keepalive_interval_ms", "keepalive_reason", "expires_in", "q", "user_agent",
+      "call_id", "cseq"};
+  constexpr absl::string_view kSkip[] = {"aor"};
+  const json& bindings = Field(result, "bindings");
+  size_t n = bindings.is_array() ? bindings.size() : 0;
+  std::cout << "aor: " << Cell(Field(result, "aor")) << " (" << n
+            << (n == 1 ? " binding)\n" : " bindings)\n");
+  for (size_t i = 0; i < n; ++i) {
+    json shown = bindings[i];
+    if (shown.is_object()) shown["nat_reasons"] = JoinCell(Field(bindings[i], "nat_reasons"));
+    std::cout << "\nbinding " << i + 1 << ":\n";
+    PrintTable(KeyValues(shown, kOrder, kSkip));
+  }
+}
+
+// Arrays of scalars as "a,b"; arrays of objects as their count.
+std::string ListCell(const json& value) {
+  if (!value.is_array()) return Cell(value);
+  bool objects = std::any_of(value.begin(), value.end(),
+                             [](const json& v) { return v.is_structured(); });
+  return objects ? absl::StrCat(value.size()) : JoinCell(value);
+}
+
+// One row per object; columns are the union of their keys, first seen first.
+Table ObjectsTable(const json& list) {
+  Table table;
+  std::vector<std::string> keys;
+  if (list.is_array()) {
+    for (const json& item : list) {
+      if (!item.is_object()) continue;
+      for (const auto& [k, v] : item.items()) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+      }
+    }
+  }
+  for (const std::string& k : keys) table.columns.push_back({k});
+  if (!list.is_array()) return table;
+  for (const json& item : list) {
+    std::vector<std::string>& row = table.rows.emplace_back();
+    for (const std::string& k : keys) row.push_back(ListCell(Field(item, k)));
+  }
+  return table;
+}
+
+constexpr absl::string_view kCallColumns[] = {"call_id", "state", "caller", "callee",
+                                              "legs", "pairs"};
+
+void RenderCalls(const json& result) {
+  const json& calls = Field(result, "calls");
+  Table table;
+  for (absl::string_view c : kCallColumns) table.columns.push_back({std::string(c)});
+  if (calls.is_array()) {
+    for (const json& call : calls) {
+      std::vector<std::string>& row = table.rows.emplace_back();
+      for (absl::string_view c : kCallColumns) row.push_back(ListCell(Field(call, c)));
+    }
+  }
+  PrintTable(table);
+  size_t shown = calls.is_array() ? calls.size() : 0;
+  uint64_t total = U64(Field(result, "total"));
+  if (total > shown) {
+    std::cout << shown << " of " << total << " calls shown (use --offset/--limit)\n";
+  } else {
+    std::cout << shown << (shown == 1 ? " call\n" : " calls\n");
+  }
+}
+
+// Scalars and objects as key: value rows, then each list of objects (legs,
+// pairs, ...) as its own table.
+void RenderCall(const json& call) {
+  std::vector<std::string> lists;
+  if (call.is_object()) {
+    for (const auto& [k, v] : call.items()) {
+      if (v.is_array() && ListCell(v) != JoinCell(v)) lists.push_back(k);
+    }
+  }
+  std::vector<absl::string_view> skip(lists.begin(), lists.end());
+  PrintTable(KeyValues(call, kCallColumns, skip));
+  for (const std::string& k : lists) {
+    std::cout << '\n' << k << ":\n";
+    PrintTable(ObjectsTable(Field(call, k)));
+  }
+}
+
+void RenderSipStats(const json& result) {
+  PrintTable(KeyValues(result, {}));
+}
+
 // --- events
 
 std::string LocalTimestamp() {
@@ -434,6 +576,7 @@ struct Command {
   BuildFn build = nullptr;       // nullptr: no arguments
   RenderFn render = nullptr;     // human output of the result
   RunFn run = RunRequest;
+  bool control_plane = false;    // sent to --control-socket, not --socket
 };
 
 // --- failures
@@ -526,6 +669,7 @@ absl::StatusOr<json> BuildLeg(const ParsedArgs& args, absl::string_view leg) {
   absl::Status s = CopyFlag(args, absl::StrCat("family-", leg), "family", out);
   if (s.ok()) s = CopyFlag(args, absl::StrCat("peer-", leg), "peer", out, CheckEndpoint);
   if (s.ok()) s = CopyFlag(args, absl::StrCat("policy-", leg), "policy", out);
+  if (s.ok()) s = CopyFlag(args, absl::StrCat("relay-", leg), "relay", out, CheckEndpoint);
   if (!s.ok()) return s;
   if (args.Has("rtcp-mux")) out["rtcp_mux"] = true;
   return out;
@@ -609,6 +753,33 @@ absl::StatusOr<json> BuildRaw(const ParsedArgs& args) {
   return request;
 }
 
+absl::StatusOr<json> BuildRegistrations(const ParsedArgs& args) {
+  json out = json::object();
+  if (auto s = CopyFlag(args, "aor", "aor", out); !s.ok()) return s;
+  if (auto s = CopyFlag(args, "user-agent", "user_agent", out); !s.ok()) return s;
+  if (args.Has("natted")) out["natted"] = true;
+  for (absl::string_view f : {"limit", "offset"}) {
+    if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<json> BuildRegistration(const ParsedArgs& args) {
+  return json{{"aor", args.positional[0]}};
+}
+
+absl::StatusOr<json> BuildCalls(const ParsedArgs& args) {
+  json out = json::object();
+  for (absl::string_view f : {"limit", "offset"}) {
+    if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
+  }
+  return out;
+}
+
+absl::StatusOr<json> BuildCall(const ParsedArgs& args) {
+  return json{{"call_id", args.positional[0]}};
+}
+
 // --- runners
 
 int RunRequest(Context& ctx, const Command& cmd, const ParsedArgs&,
@@ -670,10 +841,11 @@ const std::vector<Command>& Commands() {
       {.name = "allocate", .protocol = "allocate",
        .synopsis = "[--family-a ipv4|ipv6] [--family-b ipv4|ipv6] "
                    "[--peer-a IP:PORT] [--peer-b IP:PORT] [--policy-a P] "
-                   "[--policy-b P] [--label L] [--rtcp-mux]",
-       .description = "allocate a stream pair",
+                   "[--policy-b P] [--relay-a IP:PORT] [--relay-b IP:PORT] "
+                   "[--label L] [--rtcp-mux]",
+       .description = "allocate a stream pair (--relay-X: take that relay RTP port)",
        .value_flags = {"family-a", "family-b", "peer-a", "peer-b", "policy-a",
-                       "policy-b", "label"},
+                       "policy-b", "relay-a", "relay-b", "label"},
        .switch_flags = {"rtcp-mux"}, .build = BuildAllocate,
        .render = RenderAllocate},
       {.name = "update", .protocol = "update",
@@ -701,6 +873,25 @@ const std::vector<Command>& Commands() {
       {.name = "keepalive-remove", .protocol = "keepalive_remove", .synopsis = "ID",
        .description = "stop a keepalive target", .positionals = 1,
        .build = BuildKeepaliveRemove, .render = RenderKeepaliveRemove},
+      {.name = "registrations", .protocol = "registrations",
+       .synopsis = "[--aor AOR] [--natted] [--user-agent S] [--limit N] [--offset N]",
+       .description = "control plane: table of registered contacts",
+       .value_flags = {"aor", "user-agent", "limit", "offset"},
+       .switch_flags = {"natted"}, .build = BuildRegistrations,
+       .render = RenderRegistrations, .control_plane = true},
+      {.name = "registration", .protocol = "registration", .synopsis = "AOR",
+       .description = "control plane: one AOR's bindings in full", .positionals = 1,
+       .build = BuildRegistration, .render = RenderRegistration, .control_plane = true},
+      {.name = "calls", .protocol = "calls", .synopsis = "[--limit N] [--offset N]",
+       .description = "control plane: table of calls",
+       .value_flags = {"limit", "offset"}, .build = BuildCalls, .render = RenderCalls,
+       .control_plane = true},
+      {.name = "call", .protocol = "call", .synopsis = "CALL-ID",
+       .description = "control plane: one call with its legs and stream pairs",
+       .positionals = 1, .build = BuildCall, .render = RenderCall, .control_plane = true},
+      {.name = "sip-stats", .protocol = "stats", .synopsis = "",
+       .description = "control plane: SIP and registrar counters",
+       .render = RenderSipStats, .control_plane = true},
       {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
        .description = "print latch events until killed (or N events)",
        .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},
@@ -719,8 +910,8 @@ const Command* FindCommand(absl::string_view name) {
 }
 
 void PrintUsage(std::ostream& out) {
-  out << "usage: rtplatchctl [--socket PATH] [--json] [--timeout-ms N] "
-         "COMMAND [ARGS]\n\ncommands:\n";
+  out << "usage: rtplatchctl [--socket PATH] [--control-socket PATH] [--json] "
+         "[--timeout-ms N] COMMAND [ARGS]\n\ncommands:\n";
   for (const Command& c : Commands()) {
     out << "  " << c.name << (c.synopsis.empty() ? "" : " ") << c.synopsis
         << "\n      " << c.description << "\n";
@@ -728,8 +919,11 @@ void PrintUsage(std::ostream& out) {
   out << "\noptions (also accepted after COMMAND):\n";
   Table options{.columns = {{""}, {""}}, .show_header = false};
   options.rows = {
-      {"  --socket PATH", absl::StrCat("control socket (default $", kSocketEnv,
+      {"  --socket PATH", absl::StrCat("dataplane socket (default $", kSocketEnv,
                                        " or ", kDefaultSocket, ")")},
+      {"  --control-socket PATH",
+       absl::StrCat("control plane socket, for its commands (default $",
+                    kControlSocketEnv, " or ", kDefaultControlSocket, ")")},
       {"  --json", "print the reply's result as JSON (events: one per line)"},
       {"  --timeout-ms N", absl::StrCat("reply timeout, 0 waits forever (default ",
                                         kDefaultTimeoutMs, ")")},
@@ -744,6 +938,7 @@ void PrintUsage(std::ostream& out) {
 
 struct Invocation {
   std::string socket;
+  std::string control_socket;
   int timeout_ms = kDefaultTimeoutMs;
   bool json_output = false;
   bool help = false;
@@ -751,7 +946,7 @@ struct Invocation {
   ParsedArgs args;  // command flags and positionals
 };
 
-constexpr absl::string_view kGlobalValueFlags[] = {"socket", "timeout-ms"};
+constexpr absl::string_view kGlobalValueFlags[] = {"socket", "control-socket", "timeout-ms"};
 constexpr absl::string_view kGlobalSwitches[] = {"json", "help"};
 
 enum class FlagKind { kUnknown, kValue, kSwitch };
@@ -805,15 +1000,19 @@ absl::Status TakeOption(std::span<const absl::string_view> argv, size_t* i,
   return absl::InternalError("unreachable");
 }
 
-std::string DefaultSocket() {
-  const char* env = std::getenv(kSocketEnv);
-  return env != nullptr && *env != '\0' ? env : kDefaultSocket;
+std::string DefaultSocket(const char* env_name, const char* fallback) {
+  const char* env = std::getenv(env_name);
+  return env != nullptr && *env != '\0' ? env : fallback;
 }
 
 // Moves the global options out of inv.args into inv's fields.
 absl::Status ApplyGlobals(Invocation& inv) {
   auto& flags = inv.args.flags;
-  inv.socket = flags.contains("socket") ? flags["socket"] : DefaultSocket();
+  inv.socket = flags.contains("socket") ? flags["socket"]
+                                        : DefaultSocket(kSocketEnv, kDefaultSocket);
+  inv.control_socket = flags.contains("control-socket")
+                           ? flags["control-socket"]
+                           : DefaultSocket(kControlSocketEnv, kDefaultControlSocket);
   inv.json_output = flags.contains("json");
   inv.help = flags.contains("help");
   if (flags.contains("timeout-ms")) {
@@ -822,7 +1021,9 @@ absl::Status ApplyGlobals(Invocation& inv) {
     if (*ms > 3'600'000) return absl::InvalidArgumentError("--timeout-ms: at most 3600000");
     inv.timeout_ms = static_cast<int>(*ms);
   }
-  for (absl::string_view f : {"socket", "json", "help", "timeout-ms"}) flags.erase(f);
+  for (absl::string_view f : {"socket", "control-socket", "json", "help", "timeout-ms"}) {
+    flags.erase(f);
+  }
   return absl::OkStatus();
 }
 
@@ -890,7 +1091,7 @@ int Main(std::span<const absl::string_view> argv) {
   const Command& cmd = *inv.command;
   auto request = BuildRequest(cmd, inv.args);
   if (!request.ok()) return UsageError(request.status().message(), &cmd);
-  ControlClient client(inv.socket, inv.timeout_ms);
+  ControlClient client(cmd.control_plane ? inv.control_socket : inv.socket, inv.timeout_ms);
   if (absl::Status s = client.Connect(); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return kExitConnect;

@@ -1,0 +1,133 @@
+// The control plane's connection to the dataplane's control socket
+// (docs/control-protocol.md): typed calls for the streams and keepalive
+// targets the proxy and registrar need, reconnection, and restart
+// detection.
+//
+// Two connections: one for requests (each call waits for its reply, at most
+// timeout_ms: the socket is local and the dataplane answers from its main
+// lcore, so a reply takes microseconds), one subscribed to events (idle,
+// latched), read without blocking from the event loop.
+//
+// The dataplane keeps no state across a restart; the control plane is the
+// source of truth (design.md). When either connection breaks, the link
+// reconnects (at most once per retry interval, so a dead dataplane costs a
+// failed connect() per second, not per call) and, once connected again,
+// calls `on_reconnect`, whose owner pushes back every live stream (at the
+// relay ports the phones were given) and every keepalive target.
+//
+// While disconnected every call fails fast with Unavailable; the proxy
+// answers new calls 503.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+#include "control/cli/control_client.h"
+#include "nlohmann/json.hpp"
+
+namespace rtplatch {
+
+enum class MediaPolicy : uint8_t { kLearn, kStrict, kAsymmetric };
+absl::string_view MediaPolicyName(MediaPolicy p);  // "learn", ...
+
+struct LegSpec {
+  bool ipv6 = false;
+  std::optional<Endpoint> peer;   // the SDP address (nullopt: hold or unknown)
+  MediaPolicy policy = MediaPolicy::kLearn;
+  bool rtcp_mux = false;
+  std::optional<Endpoint> relay;  // re-push: the RTP relay port to take
+};
+
+struct StreamInfo {
+  uint64_t stream = 0;
+  Endpoint relay;       // RTP
+  Endpoint rtcp_relay;  // RTCP
+};
+
+struct PairInfo {
+  uint64_t pair = 0;
+  StreamInfo a;
+  StreamInfo b;
+};
+
+struct KeepaliveSpec {
+  Endpoint target;
+  Endpoint source;
+  std::string payload = "crlf";  // "crlf", "zero4"
+  uint32_t interval_ms = 60000;
+  std::string label;
+};
+
+struct DataplaneEvent {
+  std::string event;  // "idle", "latched", "relatched"
+  uint64_t stream = 0;
+  uint64_t pair = 0;
+  std::string peer;
+};
+
+struct DataplaneLinkCounters {
+  uint64_t calls = 0;
+  uint64_t call_failures = 0;  // transport failures, not error replies
+  uint64_t reconnects = 0;
+  uint64_t events = 0;
+};
+
+class DataplaneLink {
+ public:
+  struct Options {
+    std::string socket_path;
+    int timeout_ms = 1000;
+    int retry_interval_ms = 1000;
+  };
+
+  explicit DataplaneLink(Options options);
+
+  // Called after every successful (re)connection, before any other call
+  // returns; the first connection counts too.
+  void set_on_reconnect(std::function<void()> fn) { on_reconnect_ = std::move(fn); }
+
+  bool connected() const { return requests_ && requests_->connected(); }
+  // Connects when down and the retry interval has passed. Cheap when up.
+  absl::Status EnsureConnected();
+
+  absl::StatusOr<PairInfo> Allocate(const LegSpec& a, const LegSpec& b, absl::string_view label);
+  absl::Status Update(uint64_t stream, const std::optional<Endpoint>& peer, MediaPolicy policy);
+  absl::Status Delete(uint64_t pair);
+  absl::StatusOr<std::vector<uint64_t>> AddKeepalives(const std::vector<KeepaliveSpec>& targets);
+  absl::Status UpdateKeepalive(uint64_t id, uint32_t interval_ms);
+  absl::Status RemoveKeepalives(const std::vector<uint64_t>& ids);
+  // Ids of keepalive targets whose label starts with `prefix` (all pages).
+  absl::StatusOr<std::vector<uint64_t>> ListKeepalives(absl::string_view label_prefix);
+  // Every stream pair's id whose label starts with `prefix`.
+  absl::StatusOr<std::vector<uint64_t>> ListPairs(absl::string_view label_prefix);
+  absl::StatusOr<nlohmann::json> Stats();
+
+  // Events received since the last call (never blocks).
+  std::vector<DataplaneEvent> PollEvents();
+
+  const DataplaneLinkCounters& counters() const { return counters_; }
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  absl::StatusOr<control::Reply> Call(absl::string_view cmd, const nlohmann::json& args);
+  void Disconnect(const absl::Status& why);
+
+  Options options_;
+  std::unique_ptr<control::ControlClient> requests_;
+  std::unique_ptr<control::ControlClient> events_;
+  std::function<void()> on_reconnect_;
+  int64_t next_attempt_ms_ = 0;
+  bool in_reconnect_ = false;
+  std::string last_error_;
+  DataplaneLinkCounters counters_;
+};
+
+}  // namespace rtplatch
