@@ -1,0 +1,707 @@
+#!/usr/bin/env python3
+"""SIP control-plane benchmark: rtplatch-control against Kamailio 5.6 +
+rtpengine, in the same run, driven by sipp over UDP on 127.0.0.1.
+
+Scenarios (sipp XML in bench/sipp/):
+
+  register_noauth  REGISTER -> 200, the next user of the users CSV per call
+  register_auth    REGISTER -> 401 -> REGISTER with digest -> 200; every
+                   user has its own password, which each server holds in
+                   its own form (rtplatch: users file with MD5 HA1s;
+                   Kamailio: htable loaded from a db_text table, checked by
+                   pv_auth_check)
+  call             INVITE with SDP -> server -> a sipp UAS registered as
+                   bench-uas@bench.example -> 200 with SDP -> ACK -> BYE
+                   -> 200; the server relays media (Kamailio:
+                   rtpengine_offer/answer/delete against rtpengine; rtplatch:
+                   its dataplane). No RTP flows.
+
+For each scenario and each server (started fresh for the scenario) the
+harness ramps sipp's call rate: steps of STEP_S seconds (-m rate*STEP_S),
+doubling while a step passes, then bisecting between the last pass and the
+first failure. A step passes when at most 1 % of its calls failed or timed
+out (sipp's FailedCall plus calls that never finished) and sipp completed
+calls at >= 90 % of the target rate (a server that queues does not pass by
+answering late). The best passing target rate is the server's figure; a
+server that fails its first step (or does not start) scores 0. One line per
+scenario goes to stdout:
+
+  sip scenario=NAME rtplatch_per_s=X kamailio_per_s=Y ratio=X/Y
+
+Diagnostics go to stderr: per step the outcome, retransmissions, and the
+CPU the server processes and sipp used; when sipp's core was saturated the
+figure is the load generator's, and a warning says so.
+
+Placement on this 2-core machine: everything that is the server runs on
+core 1 (taskset -c 1): kamailio and its workers plus rtpengine, or
+rtplatch-control plus rtplatch-dataplane (both EAL lcores on core 1; its
+busy-polling forwarding lcore is set to SCHED_IDLE, so it only takes time
+core 1 would otherwise idle away: in a deployment it has its own core, and
+without RTP it has nothing to do). sipp (UAC and UAS) runs on core 0.
+
+Ports, all on 127.0.0.1: Kamailio 15060, rtpengine ng 22222 and media
+30000-39999; rtplatch 25060, its dataplane's relay ports 40000-49999; sipp
+17060 (UAC) and 17061 (UAS). Every process started here is killed by PID
+on exit, also on ^C and on failure.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import throughput  # noqa: E402
+from throughput import BenchError, PROCS, Processes, log, log_tail  # noqa: E402
+
+REPO = throughput.REPO
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIPP_DIR = os.path.join(HERE, "sipp")
+KAMAILIO_CFG = os.path.join(HERE, "kamailio", "kamailio.cfg")
+RTPENGINE_CONF = os.path.join(HERE, "kamailio", "rtpengine.conf")
+DEFAULT_CONTROL = os.path.join(REPO, "build", "control", "rtplatch-control")
+
+HOST = "127.0.0.1"        # sipp and both servers: loopback only
+DOMAIN = "bench.example"
+KAMAILIO_PORT = 15060
+RTPLATCH_PORT = 25060
+RTPENGINE_NG_PORT = 22222  # must match bench/kamailio/rtpengine.conf
+RTPLATCH_PORT_MIN, RTPLATCH_PORT_MAX = 40000, 49999  # as many as rtpengine's
+UAC_PORT = 17060
+UAS_PORT = 17061
+UAS_USER = "bench-uas"
+SERVER_CPU = "1"
+SIPP_CPU = "0"
+
+SCENARIOS = ("register_noauth", "register_auth", "call")
+MAX_FAILED_FRACTION = 0.01
+MIN_RATE_FRACTION = 0.90  # completed calls/s over the target rate
+START_RATE = 250          # calls/s of the first step
+QUICK_START_RATE = 200
+MAX_RATE = 64000
+STEP_S = 5.0              # calls per step = rate * STEP_S
+QUICK_STEP_S = 1.5
+BISECT_STEPS = 2          # after the first failure (--quick: none)
+QUICK_MAX_STEPS = 3       # per scenario and server
+SETTLE_S = 1.0            # pause between steps: retransmissions die down
+RECV_TIMEOUT_MS = 5000    # a call waiting longer for a message fails
+USERS = 20000             # users in the CSV; sipp wraps around (re-REGISTER)
+STARTUP_TIMEOUT_S = 60
+SIPP_SATURATED = 0.95     # share of core 0 above which sipp is the limit
+OTHERS_WARN = 0.10        # share of core 1 taken by others: figures disturbed
+# Kamailio UDP workers. More than the one core because a worker blocks on
+# each rtpengine round trip (offer, answer, delete): with 1 worker the call
+# scenario idles the core at ~40 % and peaks at about a third of what 4
+# workers reach (REGISTER does not block on rtpengine). Kamailio gets its
+# best configuration, not the literal one-core one.
+KAMAILIO_CHILDREN = 4
+KAMAILIO_SHM_MB = 512
+KAMAILIO_PKG_MB = 32
+
+
+# --- processes and CPU ------------------------------------------------------------
+
+def pinned(cpu):
+    return ["taskset", "-c", cpu]
+
+
+def descendants(pids):
+    """pids plus every process below them (Kamailio forks its workers)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def cpu_seconds(pids):
+    """CPU time (user + system) of pids and their descendants, seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in descendants(pids):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
+def core_busy_seconds(cpu):
+    """Busy time of one CPU (all processes), seconds, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                # user nice system idle iowait irq softirq steal
+                return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def start_logged(argv, log_path, **kw):
+    with open(log_path, "w") as logf:
+        return PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                           stderr=subprocess.STDOUT, **kw)
+
+
+def check_alive(p, what, log_path):
+    if p.poll() is not None:
+        raise BenchError("%s exited with status %d\n%s" % (what, p.returncode, log_tail(log_path)))
+
+
+def sip_ping(port, p, what, log_path, timeout=STARTUP_TIMEOUT_S):
+    """Waits until the server on HOST:port answers OPTIONS with 200."""
+    deadline = time.monotonic() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((HOST, 0))
+    me = s.getsockname()[1]
+    s.settimeout(0.3)
+    n = 0
+    try:
+        while True:
+            check_alive(p, what, log_path)
+            n += 1
+            msg = ("OPTIONS sip:%s:%d SIP/2.0\r\n"
+                   "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-ping-%d-%d;rport\r\n"
+                   "From: <sip:ping@%s>;tag=ping%d\r\n"
+                   "To: <sip:%s:%d>\r\n"
+                   "Call-ID: ping-%d-%d@bench\r\n"
+                   "CSeq: %d OPTIONS\r\n"
+                   "Max-Forwards: 70\r\n"
+                   "Content-Length: 0\r\n\r\n"
+                   % (HOST, port, HOST, me, os.getpid(), n, DOMAIN, n, HOST, port,
+                      os.getpid(), n, n))
+            s.sendto(msg.encode(), (HOST, port))
+            try:
+                data = s.recv(65536).decode(errors="replace")
+                if data.startswith("SIP/2.0 200"):
+                    return
+                first = data.split("\r\n", 1)[0]
+            except (socket.timeout, ConnectionRefusedError):
+                first = "no answer"
+            if time.monotonic() > deadline:
+                raise BenchError("%s: OPTIONS to %s:%d: %s after %d s\n%s"
+                                 % (what, HOST, port, first, timeout, log_tail(log_path)))
+            time.sleep(0.2)
+    finally:
+        s.close()
+
+
+# --- bench data: users ------------------------------------------------------------
+
+class Users:
+    """USERS users bench000000..., each with its own random password, in
+    the three forms the two servers and sipp read."""
+
+    def __init__(self, tmpdir, count, seed):
+        rng = random.Random(seed)
+        self.users = [("bench%06d" % i, "%016x" % rng.getrandbits(64)) for i in range(count)]
+        d = tmpdir
+        # sipp injection file: user;credentials;domain, the credentials as
+        # the whole [authentication] keyword (sipp cannot nest [fieldN] in it)
+        self.csv = os.path.join(d, "users.csv")
+        with open(self.csv, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for u, pw in self.users:
+                f.write("%s;[authentication username=%s password=%s];%s\n"
+                        % (u, u, pw, DOMAIN))
+        # the UAS of the call scenario registers from its own socket
+        self.uas_csv = os.path.join(d, "uas.csv")
+        with open(self.uas_csv, "w") as f:
+            f.write("SEQUENTIAL\n%s;-;%s\n" % (UAS_USER, DOMAIN))
+        self.callee_csv = os.path.join(d, "callee.csv")
+        with open(self.callee_csv, "w") as f:
+            f.write("SEQUENTIAL\n%s;%s\n" % (UAS_USER, DOMAIN))
+        # rtplatch: docs/users-file.md, stored MD5 HA1 (sipp digests MD5 only)
+        self.users_file = os.path.join(d, "users")
+        fd = os.open(self.users_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("# scripts/bench sip: %d users of %s\n" % (count, DOMAIN))
+            for u, pw in self.users:
+                ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw)).encode()).hexdigest()
+                f.write("%s@%s:md5:%s\n" % (u, DOMAIN, ha1))
+        # Kamailio: db_text table `htable` loaded into htable `users`
+        self.kamailio_db = os.path.join(d, "kamailio-db")
+        os.makedirs(self.kamailio_db, exist_ok=True)
+        with open(os.path.join(self.kamailio_db, "htable"), "w") as f:
+            f.write("id(int,auto) key_name(string) key_type(int) value_type(int) "
+                    "key_value(string) expires(int)\n")
+            for i, (u, pw) in enumerate(self.users, 1):
+                f.write("%d:%s:0:0:%s:0\n" % (i, u, pw))
+
+
+# --- servers ----------------------------------------------------------------------
+
+class Server:
+    """A SIP server under test on HOST:port, started fresh per scenario."""
+
+    name = "?"
+    port = 0
+
+    def __init__(self, args, users):
+        self.args = args
+        self.users = users
+        self.procs = []
+
+    def start(self, scenario):
+        raise NotImplementedError
+
+    def pids(self):
+        return [p.pid for p in self.procs if p.poll() is None]
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self):
+        for p in reversed(self.procs):
+            Processes.stop(p, grace_s=5.0)
+        self.procs = []
+
+    def log(self, what):
+        return os.path.join(self.args.tmpdir, "%s-%s.log" % (self.name, what))
+
+
+class KamailioServer(Server):
+    """kamailio (bench/kamailio/kamailio.cfg) and rtpengine, both on core 1."""
+
+    name = "kamailio"
+    port = KAMAILIO_PORT
+
+    def start(self, scenario):
+        a = self.args
+        rlog = self.log("rtpengine-" + scenario)
+        rtpengine = start_logged(
+            pinned(SERVER_CPU) + [a.rtpengine, "--config-file=" + RTPENGINE_CONF,
+                                  "--config-section=rtpengine"], rlog)
+        self.procs.append(rtpengine)
+        self.ng_ping(rtpengine, rlog)
+        rundir = os.path.join(a.tmpdir, "kamailio-run")
+        os.makedirs(rundir, exist_ok=True)
+        defines = ['BENCH_DOMAIN="%s"' % DOMAIN,
+                   'RTPENGINE_SOCK="udp:%s:%d"' % (HOST, RTPENGINE_NG_PORT),
+                   'BENCH_DB_URL="text://%s"' % self.users.kamailio_db]
+        if scenario == "register_auth":
+            defines.append("WITH_AUTH")
+        argv = (pinned(SERVER_CPU) +
+                [a.kamailio, "-DD", "-E", "-f", KAMAILIO_CFG,
+                 "-l", "udp:%s:%d" % (HOST, self.port), "-n", str(a.kamailio_children),
+                 "-m", str(KAMAILIO_SHM_MB), "-M", str(KAMAILIO_PKG_MB),
+                 "-Y", rundir, "-P", os.path.join(rundir, "kamailio.pid")])
+        for d in defines:
+            argv += ["-A", d]
+        klog = self.log("kamailio-" + scenario)
+        kamailio = start_logged(argv, klog)
+        self.procs.append(kamailio)
+        sip_ping(self.port, kamailio, "kamailio", klog)
+
+    def ng_ping(self, p, log_path):
+        """Waits for rtpengine's ng socket to answer `ping` (bencode)."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.3)
+        try:
+            while True:
+                check_alive(p, "rtpengine", log_path)
+                s.sendto(b"benchping d7:command4:pinge", (HOST, RTPENGINE_NG_PORT))
+                try:
+                    if b"pong" in s.recv(4096):
+                        return
+                except (socket.timeout, ConnectionRefusedError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise BenchError("rtpengine: no pong on %s:%d\n%s"
+                                     % (HOST, RTPENGINE_NG_PORT, log_tail(log_path)))
+                time.sleep(0.2)
+        finally:
+            s.close()
+
+
+class RtplatchServer(Server):
+    """rtplatch-dataplane (net_null vdevs, no NIC) and rtplatch-control,
+    both on core 1."""
+
+    name = "rtplatch"
+    port = RTPLATCH_PORT
+
+    def start(self, scenario):
+        a = self.args
+        for path, what in ((a.dataplane, "rtplatch-dataplane"), (a.control, "rtplatch-control")):
+            if not os.access(path, os.X_OK):
+                raise BenchError("no %s binary at %s" % (what, path))
+        self.prefix = "rtplsip%d%s" % (os.getpid(), scenario)
+        dp_sock = os.path.join(a.tmpdir, "dp-%s.sock" % scenario)
+        dp_cfg = os.path.join(a.tmpdir, "dp-%s.json" % scenario)
+        with open(dp_cfg, "w") as f:
+            json.dump({
+                "control_socket": dp_sock,
+                "media_port": 0,
+                "media_tx_port": 1,
+                "exception_port": 2,
+                "relay_addresses": [HOST],
+                "port_min": RTPLATCH_PORT_MIN,
+                "port_max": RTPLATCH_PORT_MAX,
+            }, f, indent=1)
+        dlog = self.log("dataplane-" + scenario)
+        # Both EAL lcores on the server's core: the main one serves the
+        # control socket (allocate/update/delete per call, the counterpart
+        # of rtpengine's ng work), the forwarding one busy-polls.
+        dp = start_logged(
+            pinned(SERVER_CPU) +
+            [a.dataplane, "--lcores", "0@%s,1@%s" % (SERVER_CPU, SERVER_CPU),
+             "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+             "--file-prefix", self.prefix,
+             "--vdev", "net_null0,no-rx=1", "--vdev", "net_null1,no-rx=1",
+             "--vdev", "net_null2,no-rx=1", "--", "--config", dp_cfg], dlog)
+        self.procs.append(dp)
+        try:
+            throughput.wait_for_control(dp, dp_sock).close()
+        except BenchError as e:
+            raise BenchError("rtplatch-dataplane: %s\n%s" % (e, log_tail(dlog)))
+        self.idle_pollers(dp.pid)
+
+        cfg = os.path.join(a.tmpdir, "control-%s.json" % scenario)
+        with open(cfg, "w") as f:
+            json.dump(control_config(self.port, dp_sock,
+                                     os.path.join(a.tmpdir, "control-%s.sock" % scenario),
+                                     self.users.users_file,
+                                     os.path.join(a.tmpdir, "bindings-%s.sqlite" % scenario),
+                                     scenario == "register_auth"), f, indent=1)
+        clog = self.log("control-" + scenario)
+        control = start_logged(pinned(SERVER_CPU) + [a.control, "--config", cfg], clog)
+        self.procs.append(control)
+        sip_ping(self.port, control, "rtplatch-control", clog)
+
+    @staticmethod
+    def idle_pollers(pid):
+        """SCHED_IDLE for the dataplane's forwarding lcores (rte-worker-N)."""
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if "worker" in comm:
+                os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+                log("rtplatch-dataplane: %s (tid %s) set to SCHED_IDLE" % (comm, tid))
+
+    def stop(self):
+        super().stop()
+        if getattr(self, "prefix", None):
+            throughput.remove_dpdk_run_dir(self.prefix)
+
+
+def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
+    """rtplatch-control's config for the bench. The keys past
+    dataplane_socket/control_socket/server_header are the ones the registrar
+    and proxy slices are expected to add (docs/control-plane.md); the bench
+    assumes:
+      domain        the SIP domain served, also the digest realm; an INVITE
+                    to sip:USER@domain is routed to USER's registered binding
+      users_file    docs/users-file.md
+      database      the registrar's SQLite binding store
+      require_auth  false: REGISTER (and INVITE) are not challenged (the
+                    register_noauth and call scenarios); true: digest.
+    """
+    return {
+        "sip_listen": ["%s:%d" % (HOST, port)],
+        "dataplane_socket": dp_sock,
+        "control_socket": ctl_sock,
+        "server_header": "rtplatch-bench",
+        "domain": DOMAIN,
+        "users_file": users_file,
+        "database": database,
+        "require_auth": require_auth,
+    }
+
+
+# --- sipp -------------------------------------------------------------------------
+
+def parse_stat_file(path):
+    """The last row of sipp's -trace_stat CSV as {column: value}."""
+    with open(path, errors="replace") as f:
+        rows = [line.rstrip("\n").split(";") for line in f if line.strip()]
+    if len(rows) < 2:
+        raise BenchError("sipp stat file %s has no data" % path)
+    return dict(zip(rows[0], rows[-1]))
+
+
+def stat_int(row, key):
+    try:
+        return int(row.get(key, "0") or 0)
+    except ValueError:
+        return 0
+
+
+class SippRun:
+    """Outcome of one sipp UAC run."""
+
+    def __init__(self, calls, successful, failed, retrans, wall_s, cpu_s):
+        self.calls = calls
+        self.successful = successful
+        self.failed = failed
+        self.retrans = retrans
+        self.wall_s = wall_s
+        self.cpu_s = cpu_s
+
+    @property
+    def unfinished(self):
+        return max(0, self.calls - self.successful - self.failed)
+
+
+def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None):
+    argv = (pinned(SIPP_CPU) +
+            [args.sipp, "-sf", os.path.join(SIPP_DIR, scenario_xml),
+             "-i", HOST, "-p", str(local_port), "-t", "u1",
+             "-buff_size", str(4 << 20), "-recv_timeout", str(RECV_TIMEOUT_MS),
+             "-nostdin", "-trace_err", "-max_log_size", str(8 << 20)])
+    if scenario_xml.startswith("register"):
+        # a REGISTER that failed is over: no BYE for it
+        argv += ["-default_behaviors", "all,-bye"]
+    if inf:
+        argv += ["-inf", inf]
+    if remote_port:
+        argv.append("%s:%d" % (HOST, remote_port))
+    return argv
+
+
+def run_sipp(args, scenario_xml, remote_port, local_port, inf, rate, calls, tag):
+    """Runs a sipp UAC for `calls` calls at `rate` calls/s; SippRun."""
+    stat = os.path.join(args.tmpdir, "sipp-%s.csv" % tag)
+    err = os.path.join(args.tmpdir, "sipp-%s.err" % tag)
+    out = os.path.join(args.tmpdir, "sipp-%s.log" % tag)
+    nominal = calls / rate
+    argv = (sipp_argv(args, scenario_xml, local_port, inf, remote_port) +
+            ["-r", str(rate), "-rp", "1000", "-m", str(calls),
+             "-l", str(max(100, int(rate * RECV_TIMEOUT_MS / 1000 * 1.5))),
+             "-timeout", "%ds" % int(nominal + 3 * RECV_TIMEOUT_MS / 1000 + 5),
+             "-trace_stat", "-stf", stat, "-fd", "1", "-error_file", err])
+    t0 = time.monotonic()
+    p = start_logged(argv, out)
+    cpu0 = 0.0
+    try:
+        cpu_last = cpu0
+        while True:
+            try:
+                p.wait(0.2)
+                break
+            except subprocess.TimeoutExpired:
+                cpu_last = cpu_seconds([p.pid])
+            if time.monotonic() - t0 > nominal + 3 * RECV_TIMEOUT_MS / 1000 + 30:
+                raise BenchError("sipp %s did not finish" % tag)
+    finally:
+        Processes.stop(p, grace_s=3.0)
+        PROCS.procs.remove(p)
+    wall = time.monotonic() - t0
+    if p.returncode not in (0, 1):
+        raise BenchError("sipp %s exited with status %d\n%s" % (tag, p.returncode, log_tail(out)))
+    row = parse_stat_file(stat)
+    return SippRun(stat_int(row, "OutgoingCall(C)"), stat_int(row, "SuccessfulCall(C)"),
+                   stat_int(row, "FailedCall(C)"), stat_int(row, "Retransmissions(C)"),
+                   wall, cpu_last)
+
+
+class Uas:
+    """The callee of the call scenario: registers bench-uas from UAS_PORT,
+    then answers calls there until stopped."""
+
+    def __init__(self, args, server, users):
+        self.args = args
+        r = run_sipp(args, "register_noauth.xml", server.port, UAS_PORT, users.uas_csv,
+                     10, 1, "%s-uas-register" % server.name)
+        if r.successful != 1:
+            raise BenchError("%s: bench-uas could not register (sipp: %d failed; see "
+                             "sipp-%s-uas-register.*)" % (server.name, r.failed, server.name))
+        self.log_path = os.path.join(args.tmpdir, "sipp-%s-uas.log" % server.name)
+        self.p = start_logged(sipp_argv(args, "call_uas.xml", UAS_PORT) +
+                              ["-error_file", os.path.join(args.tmpdir,
+                                                           "sipp-%s-uas.err" % server.name)],
+                              self.log_path)
+        time.sleep(0.3)
+        check_alive(self.p, "sipp UAS", self.log_path)
+
+    def stop(self):
+        Processes.stop(self.p, grace_s=3.0)
+
+
+# --- the ramp ---------------------------------------------------------------------
+
+def step(args, server, scenario, users, rate, n):
+    """One step at `rate`; True if it passed."""
+    calls = max(1, int(rate * args.step_s))
+    inf = users.callee_csv if scenario == "call" else users.csv
+    xml = "call_uac.xml" if scenario == "call" else scenario + ".xml"
+    srv0 = cpu_seconds(server.pids())
+    core0 = core_busy_seconds(SERVER_CPU)
+    t0 = time.monotonic()
+    r = run_sipp(args, xml, server.port, UAC_PORT, inf, rate, calls,
+                 "%s-%s-%d" % (server.name, scenario, n))
+    wall = time.monotonic() - t0
+    srv = cpu_seconds(server.pids()) - srv0
+    others = max(0.0, core_busy_seconds(SERVER_CPU) - core0 - srv) / wall if wall else 0
+    bad = r.failed + r.unfinished + max(0, calls - r.calls)
+    done_rate = r.successful / r.wall_s if r.wall_s > 0 else 0
+    ok = bad <= MAX_FAILED_FRACTION * calls and done_rate >= MIN_RATE_FRACTION * rate
+    sipp_share = r.cpu_s / r.wall_s if r.wall_s else 0
+    log("%s %s step %d: %d/s x %d calls: %d ok, %d failed, %d unfinished, %d retrans; "
+        "%.0f completed/s; server CPU %.0f%% of core %s (others %.0f%%), sipp UAC %.0f%% "
+        "of core %s -> %s"
+        % (server.name, scenario, n, rate, calls, r.successful, r.failed,
+           r.unfinished + max(0, calls - r.calls), r.retrans, done_rate,
+           100 * srv / wall if wall else 0, SERVER_CPU, 100 * others, 100 * sipp_share,
+           SIPP_CPU,
+           "pass" if ok else "FAIL"))
+    if sipp_share >= SIPP_SATURATED:
+        log("WARNING: sipp saturated core %s at %d/s; this step measures the load "
+            "generator, not %s" % (SIPP_CPU, rate, server.name))
+    if others > OTHERS_WARN:
+        log("WARNING: other processes took %.0f%% of core %s during this step; %s's "
+            "figure is low" % (100 * others, SERVER_CPU, server.name))
+    if not server.alive():
+        raise BenchError("%s died during the step" % server.name)
+    return ok
+
+
+def ramp(args, server, scenario, users):
+    """Best passing rate (calls/s) of `server` in `scenario`; 0 if none."""
+    uas = None
+    try:
+        server.start(scenario)
+        if scenario == "call":
+            uas = Uas(args, server, users)
+        best, worst_fail, n = 0, None, 0
+        rate = args.start_rate
+        while rate <= args.max_rate:
+            n += 1
+            if step(args, server, scenario, users, rate, n):
+                best = rate
+                rate *= 4 if args.quick else 2
+            else:
+                worst_fail = rate
+                break
+            if args.quick and n >= QUICK_MAX_STEPS:
+                break
+            time.sleep(SETTLE_S)
+        # bisect between the last pass and the first failure
+        for _ in range(0 if args.quick or worst_fail is None or best == 0 else BISECT_STEPS):
+            rate = int(round((best + worst_fail) / 2 / 10.0)) * 10
+            if rate <= best or rate >= worst_fail:
+                break
+            time.sleep(SETTLE_S)
+            n += 1
+            if step(args, server, scenario, users, rate, n):
+                best = rate
+            else:
+                worst_fail = rate
+        return best
+    finally:
+        if uas:
+            uas.stop()
+        server.stop()
+
+
+# --- main -------------------------------------------------------------------------
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description="rtplatch-control vs Kamailio 5.6 + rtpengine (see module docstring)")
+    ap.add_argument("--quick", action="store_true",
+                    help="%d short steps per server and scenario (under 2 minutes)"
+                    % QUICK_MAX_STEPS)
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help="comma-separated subset of %s" % ",".join(SCENARIOS))
+    ap.add_argument("--servers", default="rtplatch,kamailio",
+                    help="comma-separated subset of rtplatch,kamailio")
+    ap.add_argument("--step", type=float, dest="step_s", help="seconds per step")
+    ap.add_argument("--start-rate", type=int)
+    ap.add_argument("--max-rate", type=int, default=MAX_RATE)
+    ap.add_argument("--users", type=int, default=USERS)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kamailio-children", type=int, default=KAMAILIO_CHILDREN,
+                    help="Kamailio UDP workers (-n, default %(default)s)")
+    ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
+    ap.add_argument("--control", default=DEFAULT_CONTROL)
+    ap.add_argument("--kamailio", default=shutil.which("kamailio", path="/usr/sbin:/usr/bin")
+                    or "kamailio")
+    ap.add_argument("--rtpengine", default=shutil.which("rtpengine") or "rtpengine")
+    ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp")
+    ap.add_argument("--tmpdir", help="scratch directory (default: a fresh mktemp dir, "
+                    "removed on exit); scripts/bench passes its own")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep logs and sipp traces")
+    args = ap.parse_args(argv)
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    for s in args.scenarios:
+        if s not in SCENARIOS:
+            ap.error("unknown scenario %s" % s)
+    args.servers = [s for s in args.servers.split(",") if s]
+    for s in args.servers:
+        if s not in ("rtplatch", "kamailio"):
+            ap.error("unknown server %s" % s)
+    if args.step_s is None:
+        args.step_s = QUICK_STEP_S if args.quick else STEP_S
+    if args.start_rate is None:
+        args.start_rate = QUICK_START_RATE if args.quick else START_RATE
+    return args
+
+
+def fmt_ratio(x, y):
+    return "nan" if not y else "%.2f" % (x / y)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    own_tmp = throughput.start_run(args)
+    failed = False
+    try:
+        for tool in (args.sipp, args.kamailio, args.rtpengine):
+            if not shutil.which(tool):
+                log("%s not found (scripts/setup installs sip-tester, kamailio, "
+                    "rtpengine-daemon)" % tool)
+                return 2
+        users = Users(args.tmpdir, args.users, args.seed)
+        servers = {"kamailio": KamailioServer(args, users),
+                   "rtplatch": RtplatchServer(args, users)}
+        for scenario in args.scenarios:
+            got = {}
+            for name in ("kamailio", "rtplatch"):
+                if name not in args.servers:
+                    continue
+                try:
+                    got[name] = ramp(args, servers[name], scenario, users)
+                except BenchError as e:
+                    log("FAILED: %s %s: %s" % (name, scenario, e))
+                    got[name] = 0
+                    # Kamailio is the reference: the bench is broken without
+                    # it. rtplatch scores 0 (its SIP slices are in progress).
+                    failed |= name == "kamailio"
+            x, y = got.get("rtplatch", 0), got.get("kamailio", 0)
+            print("sip scenario=%s rtplatch_per_s=%d kamailio_per_s=%d ratio=%s"
+                  % (scenario, x, y, fmt_ratio(x, y)), flush=True)
+    finally:
+        PROCS.stop_all()
+        if own_tmp and not args.keep_tmp:
+            shutil.rmtree(args.tmpdir, ignore_errors=True)
+        elif args.keep_tmp:
+            log("kept %s" % args.tmpdir)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
