@@ -409,16 +409,14 @@ class RtplatchServer(Server):
 
 
 def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
-    """rtplatch-control's config for the bench. The keys past
-    dataplane_socket/control_socket/server_header are the ones the registrar
-    and proxy slices are expected to add (docs/control-plane.md); the bench
-    assumes:
+    """rtplatch-control's config for the bench (control/control_config.h):
       domain        the SIP domain served, also the digest realm; an INVITE
                     to sip:USER@domain is routed to USER's registered binding
       users_file    docs/users-file.md
       database      the registrar's SQLite binding store
-      require_auth  false: REGISTER (and INVITE) are not challenged (the
-                    register_noauth and call scenarios); true: digest.
+      authenticate  false: REGISTER and INVITE are not challenged (the
+                    register_noauth and call scenarios, as Kamailio's config
+                    does for them); true: digest.
     """
     return {
         "sip_listen": ["%s:%d" % (HOST, port)],
@@ -428,7 +426,7 @@ def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
         "domain": DOMAIN,
         "users_file": users_file,
         "database": database,
-        "require_auth": require_auth,
+        "authenticate": require_auth,
     }
 
 

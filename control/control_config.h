@@ -7,7 +7,19 @@
 //     "inside_prefixes": ["10.0.0.0/8", "192.168.0.0/16"],
 //     "dataplane_socket": "/run/rtplatch/dataplane.sock",
 //     "control_socket": "/run/rtplatch/control.sock",
-//     "server_header": "rtplatch"
+//     "server_header": "rtplatch",
+//     "domain": "example.org",
+//     "users_file": "/etc/rtplatch/users",
+//     "database": "/var/lib/rtplatch/bindings.sqlite",
+//     "authenticate": true,
+//     "advertised": ["203.0.113.10:5060"],
+//     "anchor_media": "always" | "nat",
+//     "keepalive_payload": "crlf" | "zero4",
+//     "dataplane_timeout_ms": 1000,
+//     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
+//                   "max_expires_natted": 600, "keepalive_initial_interval_ms": 0,
+//                   "keepalive_min_interval_ms": 5000},
+//     "nat_policy": {"default": "default", "by_user_agent": [...]}   (nat_policy.h)
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP.
@@ -20,6 +32,9 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/inside_prefixes.h"
+#include "control/nat_policy.h"
+#include "control/registrar.h"
+#include "nlohmann/json.hpp"
 
 namespace rtplatch {
 
@@ -31,6 +46,27 @@ struct ControlConfig {
   std::string control_socket = "/run/rtplatch/control.sock";
   // Server header on every response; empty: none.
   std::string server_header = "rtplatch";
+
+  // The SIP domain served (registrar, digest realm). Empty: REGISTER is
+  // answered 404 and only OPTIONS works.
+  std::string domain;
+  // docs/users-file.md; empty: no users (every challenge fails).
+  std::string users_file;
+  // The registrar's SQLite file; bindings survive a restart. "" keeps them
+  // in memory only (tests).
+  std::string database = "/var/lib/rtplatch/bindings.sqlite";
+  // Digest authentication of REGISTER and of calls from our users.
+  bool authenticate = true;
+  // What goes in Via / Record-Route when a listen address is a wildcard:
+  // the addresses phones reach us at (one per family).
+  std::vector<Endpoint> advertised;
+  // Relay every call's media, or only where NAT or v4/v6 needs it.
+  bool anchor_media_always = true;
+  // Keepalive payload for NAT'd bindings: "crlf" (RFC 5626) or "zero4".
+  std::string keepalive_payload = "crlf";
+  int dataplane_timeout_ms = 1000;
+  RegistrarConfig registrar;        // expires bounds, keepalive interval floor
+  nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

@@ -214,8 +214,9 @@ absl::StatusOr<std::vector<uint64_t>> DataplaneLink::ListKeepalives(absl::string
   return ids;
 }
 
-absl::StatusOr<std::vector<uint64_t>> DataplaneLink::ListPairs(absl::string_view prefix) {
-  std::vector<uint64_t> pairs;
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> DataplaneLink::ListPairs(
+    absl::string_view prefix) {
+  std::vector<std::pair<uint64_t, std::string>> pairs;
   constexpr size_t kPage = 1000;
   for (size_t offset = 0;; offset += kPage) {
     auto reply = Call("list", {{"offset", offset}, {"limit", kPage}});
@@ -223,7 +224,7 @@ absl::StatusOr<std::vector<uint64_t>> DataplaneLink::ListPairs(absl::string_view
     const nlohmann::json& list = reply->result.value("streams", nlohmann::json::array());
     for (const auto& s : list) {
       if (s.value("leg", "") == "a" && absl::StartsWith(s.value("label", ""), prefix)) {
-        pairs.push_back(s["pair"].get<uint64_t>());
+        pairs.emplace_back(s["pair"].get<uint64_t>(), s.value("label", ""));
       }
     }
     if (list.size() < kPage) break;

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -106,8 +107,9 @@ class DataplaneLink {
   absl::Status RemoveKeepalives(const std::vector<uint64_t>& ids);
   // Ids of keepalive targets whose label starts with `prefix` (all pages).
   absl::StatusOr<std::vector<uint64_t>> ListKeepalives(absl::string_view label_prefix);
-  // Every stream pair's id whose label starts with `prefix`.
-  absl::StatusOr<std::vector<uint64_t>> ListPairs(absl::string_view label_prefix);
+  // Every stream pair whose label starts with `prefix`: (pair id, label).
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListPairs(
+      absl::string_view label_prefix);
   absl::StatusOr<nlohmann::json> Stats();
 
   // Events received since the last call (never blocks).

@@ -1,12 +1,16 @@
 // rtplatch-control --config FILE
 //
-// The SIP control plane. This slice: the SIP transport (UDP and TCP, one
-// thread) feeding the stateless core (OPTIONS, 400 for malformed
-// requests, 501 for the rest until the registrar/proxy slices land).
+// The SIP control plane, one thread: the SIP transport (UDP and TCP) feeds
+// oSIP2's transactions, whose listener is the proxy + registrar; the proxy
+// drives the dataplane over its control socket; operators use the control
+// socket (rtplatchctl registrations / calls / sip-stats). Malformed
+// messages go to the stateless core (400 with a reason, or a counted drop).
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,10 +18,22 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/control_server.h"
+#include "control/binding_store.h"
 #include "control/control_config.h"
+#include "control/dataplane_link.h"
+#include "control/keepalive_sync.h"
+#include "control/nat_policy.h"
+#include "control/operator_commands.h"
+#include "control/proxy.h"
+#include "control/registrar.h"
+#include "control/sip_transactions.h"
 #include "control/sip_transport.h"
 #include "control/stateless_core.h"
+#include "control/users_file.h"
 
 namespace rtplatch {
 namespace {
@@ -25,10 +41,19 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
-// How long one epoll_wait may sleep; a signal ends it at once (no
-// SA_RESTART), this only bounds the race with a signal that lands just
-// before the wait.
-constexpr int kPollTimeoutMs = 500;
+// How long one epoll_wait may sleep: oSIP2's timers (T1 = 500 ms) and the
+// operator socket are served between waits, so this bounds their latency.
+constexpr int kPollTimeoutMs = 10;
+constexpr int64_t kTimerPeriodMs = 10;  // retransmissions, timeouts
+constexpr int64_t kTickPeriodMs = 100;  // dataplane events, binding expiry
+
+int64_t MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t UnixNow() { return static_cast<int64_t>(::time(nullptr)); }
 
 constexpr char kUsage[] = "usage: rtplatch-control --config FILE\n";
 
@@ -61,31 +86,145 @@ std::vector<IpAddress> LocalAddresses(const std::vector<Endpoint>& listen) {
   return out;
 }
 
+// The operator socket's view of this process.
+class ControlPlaneView : public OperatorView {
+ public:
+  ControlPlaneView(const Registrar& registrar, const Proxy& proxy)
+      : registrar_(registrar), proxy_(proxy) {}
+  std::vector<Binding> Registrations(int64_t now) const override { return registrar_.All(now); }
+  nlohmann::json Calls() const override { return proxy_.CallsJson(); }
+  nlohmann::json Stats() const override { return proxy_.StatsJson(); }
+  int64_t Now() const override { return UnixNow(); }
+
+ private:
+  const Registrar& registrar_;
+  const Proxy& proxy_;
+};
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+// mkdir -p of `path`'s directory, for the database and sockets.
+void MakeParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return;
+  std::string dir;
+  for (absl::string_view part : absl::StrSplit(path.substr(0, slash), '/', absl::SkipEmpty())) {
+    absl::StrAppend(&dir, path[0] == '/' || !dir.empty() ? "/" : "", part);
+    ::mkdir(dir.c_str(), 0755);
+  }
+}
+
 int Run(const std::string& config_path) {
   auto config = LoadControlConfig(config_path);
-  if (!config.ok()) {
-    std::fprintf(stderr, "rtplatch-control: %s\n", std::string(config.status().message()).c_str());
-    return 1;
+  if (!config.ok()) return Fail(config.status());
+
+  absl::StatusOr<std::unique_ptr<UsersFile>> users =
+      config->users_file.empty() ? UsersFile::Parse("", "(no users_file)")
+                                 : UsersFile::Load(config->users_file);
+  if (!users.ok()) return Fail(users.status());
+  std::unique_ptr<BindingStore> store;
+  if (!config->database.empty()) {
+    MakeParentDir(config->database);
+    auto opened = BindingStore::Open(config->database);
+    if (!opened.ok()) return Fail(opened.status());
+    store = *std::move(opened);
   }
-  StatelessCore::Options options;
-  options.local_addresses = LocalAddresses(config->sip_listen);
-  for (const Endpoint& ep : config->sip_listen) options.local_ports.push_back(ep.port);
-  options.server_header = config->server_header;
-  StatelessCore core(std::move(options));
+  auto policies = NatPolicyTable::FromJson(config->nat_policy);
+  if (!policies.ok()) return Fail(policies.status());
+
+  RegistrarConfig rc = config->registrar;
+  rc.domain = absl::AsciiStrToLower(config->domain);
+  rc.server_header = config->server_header;
+  rc.require_auth = config->authenticate;
+  auto registrar = Registrar::Create(rc, **users, store.get(), config->inside_prefixes, *policies);
+  if (!registrar.ok()) return Fail(registrar.status());
+
+  // Where phones reach us, per family: explicit listen addresses first,
+  // then the configured advertised ones (for wildcard listens).
+  std::optional<Endpoint> adv4, adv6;
+  for (const Endpoint& ep : config->sip_listen) {
+    if (ep.ip.is_unspecified()) continue;
+    auto& slot = ep.ip.is_v4() ? adv4 : adv6;
+    if (!slot) slot = ep;
+  }
+  for (const Endpoint& ep : config->advertised) {
+    auto& slot = ep.ip.is_v4() ? adv4 : adv6;
+    if (!slot) slot = ep;
+  }
+
+  DataplaneLink link(DataplaneLink::Options{config->dataplane_socket, config->dataplane_timeout_ms,
+                                            1000});
+  KeepaliveSync::Options ko;
+  ko.payload = config->keepalive_payload;
+  if (adv4) ko.advertised_v4 = adv4->ip;
+  if (adv6) ko.advertised_v6 = adv6->ip;
+  KeepaliveSync keepalives(link, ko);
+
+  ProxyConfig pc;
+  pc.domain = rc.domain;
+  pc.local_addresses = LocalAddresses(config->sip_listen);
+  for (const Endpoint& ep : config->sip_listen) pc.local_ports.push_back(ep.port);
+  for (const Endpoint& ep : config->advertised) pc.local_ports.push_back(ep.port);
+  pc.advertised_v4 = adv4;
+  pc.advertised_v6 = adv6;
+  pc.authenticate_calls = config->authenticate;
+  pc.anchor_media_always = config->anchor_media_always;
+  pc.server_header = config->server_header;
+
+  StatelessCore::Options so;
+  so.local_addresses = pc.local_addresses;
+  so.local_ports = pc.local_ports;
+  so.server_header = config->server_header;
+  StatelessCore stateless(std::move(so));
 
   SipTransport* transport_ptr = nullptr;
+  SipTransactions* txns_ptr = nullptr;
+  auto send = [&transport_ptr](absl::string_view bytes, const SipRoute& r) {
+    return transport_ptr->Send(bytes, r.dest, r.transport, r.channel);
+  };
+  Proxy::Channels channels;
+  channels.udp_socket_for = [&transport_ptr](const Endpoint& local) {
+    return transport_ptr->UdpSocketFor(local);
+  };
+  channels.tcp_connection_to = [&transport_ptr](const Endpoint& peer) {
+    return transport_ptr->TcpConnectionTo(peer);
+  };
+  channels.send = send;
+  Proxy proxy(pc, **registrar, link, keepalives, config->inside_prefixes, *policies, channels,
+              UnixNow);
+  auto txns = SipTransactions::Create(proxy, send);
+  if (!txns.ok()) return Fail(txns.status());
+  txns_ptr = txns->get();
+  proxy.set_transactions(txns_ptr);
+  link.set_on_reconnect([&proxy] { proxy.OnDataplaneConnected(); });
+
   auto transport = SipTransport::Create(config->sip_listen, [&](const SipInbound& in) {
-    std::optional<SipOutbound> reply = core.Handle(in);
-    if (!reply) return;
-    // A send error is the peer's problem (gone, unreachable): counted by
-    // the transport, never fatal.
-    (void)transport_ptr->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
+    absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
+    if (!message.ok()) {
+      // Malformed: 400 with the parser's reason where a reply can be
+      // built, else a counted drop (stateless_core.h).
+      std::optional<SipOutbound> reply = stateless.Handle(in);
+      if (reply) {
+        (void)transport_ptr->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
+      }
+      return;
+    }
+    txns_ptr->Receive(*std::move(message), in);
   });
-  if (!transport.ok()) {
-    std::fprintf(stderr, "rtplatch-control: %s\n", std::string(transport.status().message()).c_str());
-    return 1;
-  }
+  if (!transport.ok()) return Fail(transport.status());
   transport_ptr = transport->get();
+
+  ControlPlaneView view(**registrar, proxy);
+  OperatorCommands commands(view);
+  MakeParentDir(config->control_socket);
+  auto operator_socket = ControlServer::Listen(
+      config->control_socket, [&commands](absl::string_view line, bool* subscribe) {
+        return commands.Handle(line, subscribe);
+      });
+  if (!operator_socket.ok()) return Fail(operator_socket.status());
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;  // no SA_RESTART: epoll_wait returns EINTR
@@ -94,34 +233,49 @@ int Run(const std::string& config_path) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // First contact with the dataplane (reconciles keepalive targets with
+  // the bindings loaded from the database); retried from the loop.
+  (void)link.EnsureConnected();
+
   std::string listening;
   for (const Endpoint& ep : config->sip_listen) {
     absl::StrAppend(&listening, listening.empty() ? "" : " ", "udp+tcp:", ep.ToString());
   }
-  std::printf("rtplatch-control: listening on %s\n", listening.c_str());
+  std::printf("rtplatch-control: listening on %s, domain '%s', %zu bindings loaded, dataplane %s\n",
+              listening.c_str(), rc.domain.c_str(), (*registrar)->All(UnixNow()).size(),
+              link.connected() ? "connected" : "not connected (retrying)");
   std::fflush(stdout);
 
+  int64_t last_timers = 0;
+  int64_t last_tick = 0;
   while (!g_stop.load()) {
-    if (absl::Status s = (*transport)->RunOnce(kPollTimeoutMs); !s.ok()) {
-      std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
-      return 1;
+    if (absl::Status s = (*transport)->RunOnce(kPollTimeoutMs); !s.ok()) return Fail(s);
+    const int64_t now_ms = MonotonicMs();
+    if (now_ms - last_timers >= kTimerPeriodMs) {
+      last_timers = now_ms;
+      txns_ptr->RunTimers();
+      (*operator_socket)->Poll(0);
+    }
+    if (now_ms - last_tick >= kTickPeriodMs) {
+      last_tick = now_ms;
+      (void)link.EnsureConnected();
+      proxy.Tick();
     }
   }
 
-  const StatelessCoreCounters& c = core.counters();
+  const StatelessCoreCounters& c = stateless.counters();
   std::string drops;
   for (size_t i = 0; i < kSipDropReasonCount; ++i) {
     absl::StrAppend(&drops, " ", kSipDropReasonNames[i], "=", c.dropped[i]);
   }
   const SipTransportCounters& t = (*transport)->counters();
   std::fprintf(stderr,
-               "rtplatch-control: shutting down: received=%llu responded=%llu dropped:%s; "
+               "rtplatch-control: shutting down: %s; malformed: responded=%llu dropped:%s; "
                "transport: udp_datagrams=%llu tcp_messages=%llu tcp_accepted=%llu "
                "tcp_oversize=%llu tcp_bad_framing=%llu tcp_output_overflow=%llu "
                "tcp_rejected_full=%llu send_errors=%llu\n",
-               static_cast<unsigned long long>(c.received),
-               static_cast<unsigned long long>(c.responded), drops.c_str(),
-               static_cast<unsigned long long>(t.udp_datagrams),
+               proxy.StatsJson().dump().c_str(), static_cast<unsigned long long>(c.responded),
+               drops.c_str(), static_cast<unsigned long long>(t.udp_datagrams),
                static_cast<unsigned long long>(t.tcp_messages),
                static_cast<unsigned long long>(t.tcp_accepted),
                static_cast<unsigned long long>(t.tcp_oversize),

@@ -255,38 +255,40 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   const std::string aor = absl::StrCat(to.user, "@", domain);
 
   // ---- 2. digest (§10.3 step 3, §22) ----
-  std::optional<std::string> authorization;
-  for (std::string& value : AuthorizationValues(request)) {
-    absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
-    if (!creds.ok()) {
-      return Refuse(request, source, 400, "Bad Request",
-                    absl::StrCat("bad Authorization: ", creds.status().message()));
+  if (config_.require_auth) {
+    std::optional<std::string> authorization;
+    for (std::string& value : AuthorizationValues(request)) {
+      absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
+      if (!creds.ok()) {
+        return Refuse(request, source, 400, "Bad Request",
+                      absl::StrCat("bad Authorization: ", creds.status().message()));
+      }
+      if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
+        authorization = std::move(value);
+        break;
+      }
     }
-    if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
-      authorization = std::move(value);
-      break;
+    if (!authorization) {
+      return Challenge(request, source, to.user, /*stale=*/false, "no credentials", now);
     }
-  }
-  if (!authorization) {
-    return Challenge(request, source, to.user, /*stale=*/false, "no credentials", now);
-  }
-  absl::StatusOr<AuthenticatedUser> who =
-      auth_->VerifyFor(to.user, domain, *authorization, "REGISTER", request.request_uri(),
-                       absl::FromUnixSeconds(now));
-  if (!who.ok()) {
-    const absl::Status& s = who.status();
-    std::string why(s.message());
-    switch (s.code()) {
-      case absl::StatusCode::kInvalidArgument:
-        return Refuse(request, source, 400, "Bad Request", why);
-      case absl::StatusCode::kDeadlineExceeded:
-        return Challenge(request, source, to.user, /*stale=*/true, why, now);
-      case absl::StatusCode::kPermissionDenied:
-        return Refuse(request, source, 403, "Forbidden", why);
-      default:
-        return Challenge(request, source, to.user, /*stale=*/false, why, now);
+    absl::StatusOr<AuthenticatedUser> who =
+        auth_->VerifyFor(to.user, domain, *authorization, "REGISTER", request.request_uri(),
+                         absl::FromUnixSeconds(now));
+    if (!who.ok()) {
+      const absl::Status& s = who.status();
+      std::string why(s.message());
+      switch (s.code()) {
+        case absl::StatusCode::kInvalidArgument:
+          return Refuse(request, source, 400, "Bad Request", why);
+        case absl::StatusCode::kDeadlineExceeded:
+          return Challenge(request, source, to.user, /*stale=*/true, why, now);
+        case absl::StatusCode::kPermissionDenied:
+          return Refuse(request, source, 403, "Forbidden", why);
+        default:
+          return Challenge(request, source, to.user, /*stale=*/false, why, now);
+      }
     }
-  }
+  }  // require_auth
 
   // ---- 3. NAT (design.md rule 1) for the whole request ----
   const std::string user_agent = request.user_agent();

@@ -68,6 +68,10 @@ struct RegistrarConfig {
   uint32_t keepalive_initial_interval_ms = 0;
   uint32_t keepalive_min_interval_ms = 5000;  // the adaptive interval's floor
   std::string server_header;                  // empty: none
+  // false: REGISTER is not challenged (a closed network, or a benchmark
+  // comparing like with like); the 403 rule for someone else's AOR then
+  // cannot apply.
+  bool require_auth = true;
 };
 
 struct BindingChange {

@@ -229,6 +229,9 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
     if (it->second->kind == Socket::Kind::kTcpConnection) {
       --tcp_connections_;
       ++counters_.tcp_closed;
+      if (auto p = tcp_by_peer_.find(it->second->peer); p != tcp_by_peer_.end() && p->second == id) {
+        tcp_by_peer_.erase(p);
+      }
     }
     sockets_.erase(it);
   }
@@ -279,7 +282,10 @@ void SipTransport::OnAccept(Socket& s) {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpConnection, fd, s.local);
     conn->peer = FromSockaddr(from);
+    const SipChannelId conn_id = conn->id;
+    const Endpoint peer = conn->peer;
     if (Register(std::move(conn), EPOLLIN | EPOLLRDHUP).ok()) {
+      tcp_by_peer_[peer] = conn_id;
       ++tcp_connections_;
       ++counters_.tcp_accepted;
     }
@@ -409,5 +415,23 @@ absl::Status SipTransport::FlushTcp(Socket& s) {
 void SipTransport::OnTcpWritable(Socket& s) { (void)FlushTcp(s); }
 
 size_t SipTransport::tcp_connection_count() const { return tcp_connections_; }
+
+std::optional<SipChannelId> SipTransport::UdpSocketFor(const Endpoint& local) const {
+  std::optional<SipChannelId> same_family;
+  for (const auto& [id, s] : sockets_) {
+    if (s->kind != Socket::Kind::kUdp) continue;
+    if (s->local == local) return id;
+    if (s->local.ip.is_v4() == local.ip.is_v4() && (!same_family || id < *same_family)) {
+      same_family = id;
+    }
+  }
+  return same_family;
+}
+
+std::optional<SipChannelId> SipTransport::TcpConnectionTo(const Endpoint& peer) const {
+  auto it = tcp_by_peer_.find(peer);
+  if (it == tcp_by_peer_.end()) return std::nullopt;
+  return it->second;
+}
 
 }  // namespace rtplatch

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,13 @@ class SipTransport {
   absl::Status Send(absl::string_view bytes, const Endpoint& dest,
                     SipTransportKind transport, SipChannelId channel);
 
+  // The UDP socket bound to `local`, else the first UDP socket of its
+  // family (a wildcard bind); nullopt when there is none.
+  std::optional<SipChannelId> UdpSocketFor(const Endpoint& local) const;
+  // The live TCP connection with `peer` (the phone's connection, reused for
+  // requests to it, RFC 5626 §5); nullopt when it is gone.
+  std::optional<SipChannelId> TcpConnectionTo(const Endpoint& peer) const;
+
   const SipTransportCounters& counters() const { return counters_; }
   size_t tcp_connection_count() const;
 
@@ -106,6 +114,7 @@ class SipTransport {
   Handler handler_;
   SipChannelId next_id_ = 1;
   absl::flat_hash_map<SipChannelId, std::unique_ptr<Socket>> sockets_;
+  absl::flat_hash_map<Endpoint, SipChannelId> tcp_by_peer_;
   std::vector<SipChannelId> to_close_;
   size_t tcp_connections_ = 0;
   SipTransportCounters counters_;
