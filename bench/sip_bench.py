@@ -475,6 +475,9 @@ def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None):
         argv += ["-default_behaviors", "all,-bye"]
     if inf:
         argv += ["-inf", inf]
+    # The digest uri must be the Request-URI (RFC 2617 3.2.2.5; rtplatch
+    # checks it); sipp defaults to remote_ip:port.
+    argv += ["-auth_uri", DOMAIN]
     if remote_port:
         argv.append("%s:%d" % (HOST, remote_port))
     return argv

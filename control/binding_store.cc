@@ -144,7 +144,7 @@ void BindingStore::StmtFinalizer::operator()(sqlite3_stmt* stmt) const {
 BindingStore::BindingStore(std::string path, std::unique_ptr<sqlite3, DbCloser> db)
     : path_(std::move(path)), db_(std::move(db)) {}
 
-BindingStore::~BindingStore() = default;
+BindingStore::~BindingStore() { (void)Flush(); }
 
 absl::Status BindingStore::SqliteError(absl::string_view op) const {
   const int code = sqlite3_extended_errcode(db_.get());
@@ -164,6 +164,29 @@ absl::Status BindingStore::Exec(absl::string_view op, const char* sql) {
 
 absl::Status BindingStore::InTransaction(absl::string_view op,
                                          absl::FunctionRef<absl::Status()> body) {
+  if (group_commit_) {
+    // One outer transaction collects a whole event-loop round (Flush()
+    // commits it); each change is a savepoint inside it, so it still lands
+    // whole or not at all.
+    if (!outer_open_) {
+      if (absl::Status s = Exec(absl::StrCat(op, ": begin"), "BEGIN IMMEDIATE"); !s.ok()) {
+        return s;
+      }
+      outer_open_ = true;
+    }
+    if (absl::Status s = Exec(absl::StrCat(op, ": savepoint"), "SAVEPOINT change"); !s.ok()) {
+      return s;
+    }
+    absl::Status status = body();
+    if (status.ok()) {
+      status = Exec(absl::StrCat(op, ": release"), "RELEASE change");
+    }
+    if (!status.ok()) {
+      sqlite3_exec(db_.get(), "ROLLBACK TO change", nullptr, nullptr, nullptr);
+      sqlite3_exec(db_.get(), "RELEASE change", nullptr, nullptr, nullptr);
+    }
+    return status;
+  }
   // IMMEDIATE takes the write lock up front, so a concurrent writer makes
   // us wait (busy timeout) at BEGIN rather than fail halfway through.
   if (absl::Status s = Exec(absl::StrCat(op, ": begin"), "BEGIN IMMEDIATE");
@@ -178,6 +201,14 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
   return status;
+}
+
+absl::Status BindingStore::Flush() {
+  if (!outer_open_) return absl::OkStatus();
+  outer_open_ = false;
+  absl::Status s = Exec("flush: commit", "COMMIT");
+  if (!s.ok()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  return s;
 }
 
 absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(

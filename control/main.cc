@@ -131,6 +131,7 @@ int Run(const std::string& config_path) {
     auto opened = BindingStore::Open(config->database);
     if (!opened.ok()) return Fail(opened.status());
     store = *std::move(opened);
+    store->set_group_commit(true);
   }
   auto policies = NatPolicyTable::FromJson(config->nat_policy);
   if (!policies.ok()) return Fail(policies.status());
@@ -250,6 +251,12 @@ int Run(const std::string& config_path) {
   int64_t last_tick = 0;
   while (!g_stop.load()) {
     if (absl::Status s = (*transport)->RunOnce(kPollTimeoutMs); !s.ok()) return Fail(s);
+    // The round's binding changes, in one commit, before the next wait.
+    if (store) {
+      if (absl::Status s = store->Flush(); !s.ok()) {
+        std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
+      }
+    }
     const int64_t now_ms = MonotonicMs();
     if (now_ms - last_timers >= kTimerPeriodMs) {
       last_timers = now_ms;

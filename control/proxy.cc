@@ -350,9 +350,7 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
   if (r.status_code == 401) ++counters_.auth_challenges;
   keepalives_.Apply(r.changes);
   if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
-  auto response = SipMessage::Parse(r.response);
-  if (!response.ok()) return RespondLocal(txn, 500, "Server Internal Error");
-  (void)txns_->Respond(txn, *std::move(response));
+  (void)txns_->RespondRaw(txn, r.status_code, std::move(r.response));
 }
 
 void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {

@@ -162,6 +162,9 @@ RegisterResult Registrar::Challenge(const SipMessage& request, const Endpoint& s
   for (std::string& c : auth_->Challenges(absl::FromUnixSeconds(now), stale, algorithms)) {
     headers.push_back(absl::StrCat("WWW-Authenticate: ", c));
   }
+  // A failed attempt says why (a phone's log then shows "wrong password"
+  // or "nonce replayed" instead of an endless challenge loop).
+  if (error != "no credentials") headers.push_back(WarningHeader(error));
   RegisterResult r;
   r.status_code = 401;
   r.reason = "Unauthorized";

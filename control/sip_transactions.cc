@@ -4,6 +4,8 @@
 #include <osipparser2/osip_message.h>
 #include <osipparser2/osip_port.h>
 
+#include <time.h>
+
 #include <random>
 #include <utility>
 
@@ -33,11 +35,20 @@ struct SipTransactions::Txn {
   bool cancel_pending = false;
   bool cancel_sent = false;
   bool absorb_responses = false;  // our own CANCEL: nobody to tell
+  std::string last_sent;          // NIST: the final response as sent
 };
 
 namespace {
 
 constexpr absl::string_view kMagicCookie = "z9hG4bK";
+// Timer J for UDP: 64 * T1 (RFC 3261 17.2.2).
+constexpr int64_t kTimerJMs = 64 * 500;
+
+int64_t MonotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 // RFC 3261 §17.2.3: branch + sent-by + method (ACK matches its INVITE).
 // Pre-RFC 3261 peers (no magic cookie) fall back to §17.2.3's older rule,
@@ -120,7 +131,9 @@ SipTransactions::SipTransactions(osip* o, Listener& listener, Sender sender)
 }
 
 SipTransactions::~SipTransactions() {
-  for (auto& [id, txn] : txns_) osip_transaction_free(txn->tr);
+  for (auto& [id, txn] : txns_) {
+    if (txn->tr != nullptr) osip_transaction_free(txn->tr);
+  }
   txns_.clear();
   osip_release(osip_);
 }
@@ -196,10 +209,17 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
       // A retransmission, or the ACK of a non-2xx final response: the
       // transaction resends its last response or absorbs it.
       ++counters_.retransmissions_absorbed;
+      if (txn->tr == nullptr) return;  // being answered right now
       const type_t type = ReceiveType(message);
       Execute(*txn, type, std::move(message).ReleaseOsip());
       return;
     }
+  }
+  if (auto c = completed_.find(key); c != completed_.end()) {
+    // A retransmission of a request already answered: the same answer.
+    ++counters_.retransmissions_absorbed;
+    if (!sender_(c->second.response, c->second.route).ok()) ++counters_.send_errors;
+    return;
   }
   if (ack) {
     ++counters_.stray_acks;
@@ -207,34 +227,84 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
     return;
   }
 
-  osip_transaction_t* tr = nullptr;
   const bool invite = method == "INVITE";
-  osip_message_t* copy = CloneForOsip(message);
-  if (copy == nullptr) return;
-  if (osip_transaction_init(&tr, invite ? IST : NIST, osip_, copy) != OSIP_SUCCESS) {
-    osip_message_free(copy);
-    return;
-  }
   auto txn = std::make_unique<Txn>();
   txn->id = next_id_++;
-  txn->tr = tr;
   txn->server = true;
   txn->invite = invite;
   txn->route = SipRoute{in.source, in.transport, in.channel};
   txn->key = key;
   txn->request.emplace(std::move(message));
-  osip_transaction_set_your_instance(tr, txn.get());
   const SipTxnId id = txn->id;
   Txn& ref = *txn;
   txns_.emplace(id, std::move(txn));
   server_keys_[key] = id;
   ++counters_.server_created;
-  Execute(ref, invite ? RCV_REQINVITE : RCV_REQUEST, copy);
-  Txn* now = Find(id);
-  if (now != nullptr && now->deliver_request) {
-    now->deliver_request = false;
-    listener_.OnRequest(id, *now->request, in);
+  if (invite) {
+    if (!StartOsipServer(ref)) return;
+    Txn* now = Find(id);
+    if (now != nullptr && now->deliver_request) {
+      now->deliver_request = false;
+      listener_.OnRequest(id, *now->request, in);
+    }
+    return;
   }
+  // A non-INVITE request is offered to the listener first: most (REGISTER,
+  // OPTIONS to us) are answered at once, and then the completed-response
+  // cache is all the state RFC 3261 17.2.2 needs (as a stateless reply
+  // with retransmission memory). Only a request still unanswered when
+  // the listener returns (forwarded downstream) gets an oSIP2 NIST.
+  listener_.OnRequest(id, *ref.request, in);
+  Txn* now = Find(id);
+  if (now != nullptr && !now->final_sent && now->tr == nullptr) StartOsipServer(*now);
+}
+
+bool SipTransactions::StartOsipServer(Txn& txn) {
+  osip_message_t* copy = CloneForOsip(*txn.request);
+  if (copy == nullptr) return false;
+  osip_transaction_t* tr = nullptr;
+  if (osip_transaction_init(&tr, txn.invite ? IST : NIST, osip_, copy) != OSIP_SUCCESS) {
+    osip_message_free(copy);
+    dead_.push_back(txn.id);
+    return false;
+  }
+  txn.tr = tr;
+  osip_transaction_set_your_instance(tr, &txn);
+  Execute(txn, txn.invite ? RCV_REQINVITE : RCV_REQUEST, copy);
+  if (!txn.invite) txn.deliver_request = false;  // the listener has it already
+  return true;
+}
+
+void SipTransactions::Complete(Txn& txn) {
+  // Completed: keep only what a retransmission needs (UDP; over TCP timer
+  // J is zero) and let the transaction go now.
+  if (txn.route.transport == SipTransportKind::kUdp && !txn.last_sent.empty()) {
+    completed_[txn.key] = Completed{std::move(txn.last_sent), txn.route};
+    completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, txn.key);
+  }
+  dead_.push_back(txn.id);
+}
+
+absl::Status SipTransactions::RespondRaw(SipTxnId id, int status_code, std::string bytes) {
+  Scope scope(*this);
+  Txn* txn = Find(id);
+  if (txn == nullptr || !txn->server) {
+    return absl::NotFoundError(absl::StrCat("SIP: no server transaction ", id));
+  }
+  if (txn->tr != nullptr) {
+    auto response = SipMessage::Parse(bytes);
+    if (!response.ok()) return response.status();
+    return Respond(id, *std::move(response));
+  }
+  if (txn->final_sent) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SIP: transaction ", id, " already sent a final response"));
+  }
+  if (status_code >= 200) txn->final_sent = true;
+  if (!sender_(bytes, txn->route).ok()) ++counters_.send_errors;
+  txn->last_sent = std::move(bytes);
+  if (txn->final_sent) Complete(*txn);
+  return absl::OkStatus();
 }
 
 absl::Status SipTransactions::Respond(SipTxnId id, SipMessage response) {
@@ -247,11 +317,19 @@ absl::Status SipTransactions::Respond(SipTxnId id, SipMessage response) {
     return absl::FailedPreconditionError(
         absl::StrCat("SIP: transaction ", id, " already sent a final response"));
   }
+  if (txn->tr == nullptr) {
+    // Not handed to oSIP2 (answered from OnRequest): serialise and send.
+    const int code = response.status_code();
+    auto bytes = response.Serialize();
+    if (!bytes.ok()) return bytes.status();
+    return RespondRaw(id, code, *std::move(bytes));
+  }
   if (response.status_code() >= 200) txn->final_sent = true;
   osip_event_t* evt = osip_new_outgoing_sipmessage(std::move(response).ReleaseOsip());
   if (evt == nullptr) return absl::InternalError("SIP: could not queue the response");
   evt->transactionid = txn->tr->transactionid;
   osip_transaction_execute(txn->tr, evt);
+  if (!txn->invite && txn->final_sent) Complete(*txn);
   return absl::OkStatus();
 }
 
@@ -357,6 +435,11 @@ bool SipTransactions::HasFinalResponse(SipTxnId id) const {
 
 void SipTransactions::RunTimers() {
   Scope scope(*this);
+  const int64_t now = MonotonicMs();
+  while (!completed_expiry_.empty() && completed_expiry_.front().first <= now) {
+    completed_.erase(completed_expiry_.front().second);
+    completed_expiry_.pop_front();
+  }
   osip_timers_ict_execute(osip_);
   osip_timers_ist_execute(osip_);
   osip_timers_nict_execute(osip_);
@@ -392,7 +475,7 @@ void SipTransactions::Reap() {
       Txn& txn = *it->second;
       auto& keys = txn.server ? server_keys_ : client_keys_;
       if (auto k = keys.find(txn.key); k != keys.end() && k->second == id) keys.erase(k);
-      osip_transaction_free(txn.tr);
+      if (txn.tr != nullptr) osip_transaction_free(txn.tr);
       txns_.erase(it);
       listener_.OnTransactionEnd(id);
     }
@@ -464,7 +547,9 @@ int SipTransactions::OnOsipSend(osip_transaction_t* tr, osip_message_t* msg, cha
     ++self->counters_.send_errors;
     return -1;
   }
-  const absl::Status s = self->sender_(absl::string_view(out, len), txn->route);
+  const absl::string_view bytes(out, len);
+  if (txn->server && !txn->invite) txn->last_sent = std::string(bytes);
+  const absl::Status s = self->sender_(bytes, txn->route);
   osip_free(out);
   if (!s.ok()) {
     ++self->counters_.send_errors;

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -109,6 +110,10 @@ class SipTransactions {
   // response.
   absl::Status Respond(SipTxnId txn, SipMessage response);
 
+  // The same for a response the caller already has as bytes (e.g. the
+  // registrar's): no parse when the transaction is not in oSIP2's hands.
+  absl::Status RespondRaw(SipTxnId txn, int status_code, std::string bytes);
+
   // Sends `request` (INVITE: ICT, other methods: NICT; never ACK) to
   // `route`. The request must already carry our top Via with a unique
   // branch.
@@ -161,6 +166,10 @@ class SipTransactions {
   static int OnOsipSend(osip_transaction* tr, osip_message* msg, char* host, int port, int sock);
 
   Txn* Find(SipTxnId id) const;
+  // Hands a server transaction to oSIP2 (IST, or a NIST the listener did
+  // not answer at once); false if oSIP2 refused it (the txn is reaped).
+  bool StartOsipServer(Txn& txn);
+  void Complete(Txn& txn);
   // Runs `evt` on txn and then the listener calls it produced.
   void Execute(Txn& txn, int event_type, osip_message* msg);
   void FlushPending();
@@ -174,6 +183,17 @@ class SipTransactions {
   uint64_t branch_counter_ = 0;
   uint64_t branch_seed_ = 0;
   absl::flat_hash_map<SipTxnId, std::unique_ptr<Txn>> txns_;
+  // Completed non-INVITE server transactions (RFC 3261 17.2.2, timer J):
+  // their final response, resent for a retransmitted request, instead of
+  // a live oSIP2 transaction. oSIP2 visits every live transaction on each
+  // timer run, and a registrar at thousands of REGISTERs a second would
+  // otherwise keep 64*T1 = 32 s of them alive.
+  struct Completed {
+    std::string response;
+    SipRoute route;
+  };
+  absl::flat_hash_map<std::string, Completed> completed_;
+  std::deque<std::pair<int64_t, std::string>> completed_expiry_;  // (due ms, key), in order
   absl::flat_hash_map<std::string, SipTxnId> server_keys_;
   absl::flat_hash_map<std::string, SipTxnId> client_keys_;
   std::vector<PendingCall> pending_;
