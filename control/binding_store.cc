@@ -174,16 +174,12 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
       }
       outer_open_ = true;
     }
-    if (absl::Status s = Exec(absl::StrCat(op, ": savepoint"), "SAVEPOINT change"); !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = Step("savepoint", savepoint_.get()); !s.ok()) return s;
     absl::Status status = body();
-    if (status.ok()) {
-      status = Exec(absl::StrCat(op, ": release"), "RELEASE change");
-    }
+    if (status.ok()) status = Step("release", release_.get());
     if (!status.ok()) {
-      sqlite3_exec(db_.get(), "ROLLBACK TO change", nullptr, nullptr, nullptr);
-      sqlite3_exec(db_.get(), "RELEASE change", nullptr, nullptr, nullptr);
+      (void)Step("rollback to savepoint", rollback_to_.get());
+      (void)Step("release", release_.get());
     }
     return status;
   }
@@ -201,6 +197,13 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
   return status;
+}
+
+absl::Status BindingStore::Step(absl::string_view op, sqlite3_stmt* stmt) {
+  const int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(op);
+  return absl::OkStatus();
 }
 
 absl::Status BindingStore::Flush() {
@@ -252,6 +255,11 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
   // commit across a process crash; only an OS crash may lose the latest.
   if (absl::Status s = store->Exec("set synchronous", "PRAGMA synchronous=NORMAL");
       !s.ok()) {
+    return s;
+  }
+  // 64 MiB of page cache: a million bindings' pages stay in memory, so an
+  // upsert does not read its b-tree pages back from the file.
+  if (absl::Status s = store->Exec("set cache size", "PRAGMA cache_size=-65536"); !s.ok()) {
     return s;
   }
   // A damaged file is refused at open, with SQLite's own description,
@@ -334,6 +342,9 @@ absl::Status BindingStore::Prepare() {
                     " FROM bindings WHERE expires_at > ?1 "
                     "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
       {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
+      {&savepoint_, "SAVEPOINT change"},
+      {&release_, "RELEASE change"},
+      {&rollback_to_, "ROLLBACK TO change"},
   };
   for (const auto& [stmt, sql] : statements) {
     sqlite3_stmt* raw = nullptr;

@@ -127,6 +127,12 @@ class BindingStore {
   Stmt lookup_;
   Stmt load_all_;
   Stmt prune_;
+  // Group commit's per-change savepoint, prepared once: sqlite3_exec
+  // would parse the SQL text on every REGISTER.
+  Stmt savepoint_;
+  Stmt release_;
+  Stmt rollback_to_;
+  absl::Status Step(absl::string_view op, sqlite3_stmt* stmt);
 };
 
 }  // namespace rtplatch

@@ -328,8 +328,9 @@ void Proxy::SendBye(Call& call, bool to_caller) {
 
 void Proxy::OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   ++counters_.requests;
-  // RFC 3581 on every request: responses and the binding use the source.
-  (void)request.ApplyReceivedAndRport(in.source);
+  // RFC 3581 on every request, rport filled even if the phone did not ask:
+  // every response goes back to the source address and port.
+  (void)request.ApplyReceivedAndRport(in.source, /*force_rport=*/true);
   const std::string method = request.method();
   if (method == "REGISTER") return HandleRegister(txn, request, in);
   if (method == "CANCEL") return HandleCancel(txn, request);

@@ -121,12 +121,17 @@ Registrar::Registrar(RegistrarConfig config, std::unique_ptr<DigestAuthenticator
 
 RegisterResult Registrar::Finish(const SipMessage& request, const Endpoint& source,
                                  RegisterResult result) const {
-  absl::StatusOr<SipMessage> copy = request.Clone();
-  if (!copy.ok() || !copy->ApplyReceivedAndRport(source, /*force_rport=*/true).ok()) {
-    return result;
+  // The proxy has usually stamped the request already; copy it only if not.
+  const SipVia via = request.top_via();
+  const bool stamped = via.rport == source.port && via.received == source.ip.ToString();
+  std::optional<SipMessage> copy;
+  if (!stamped) {
+    absl::StatusOr<SipMessage> c = request.Clone();
+    if (!c.ok() || !c->ApplyReceivedAndRport(source, /*force_rport=*/true).ok()) return result;
+    copy.emplace(*std::move(c));
   }
-  auto out = BuildResponse(*copy, result.status_code, result.reason, config_.server_header,
-                           result.headers);
+  auto out = BuildResponse(copy ? *copy : request, result.status_code, result.reason,
+                           config_.server_header, result.headers);
   if (out.ok()) result.response = *std::move(out);
   return result;
 }
