@@ -52,6 +52,7 @@ import os
 import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -279,6 +280,24 @@ class Server:
         return os.path.join(self.args.tmpdir, "%s-%s.log" % (self.name, what))
 
 
+KAMAILIO_SQLITE_SCHEMA = "/usr/share/kamailio/db_sqlite"
+
+
+def make_kamailio_usrloc_db(path):
+    """An empty Kamailio database with the version and location tables
+    (Debian's kamailio-sqlite-modules ships the schema)."""
+    if os.path.exists(path):
+        os.unlink(path)
+    db = sqlite3.connect(path)
+    try:
+        for name in ("standard-create.sql", "usrloc-create.sql"):
+            with open(os.path.join(KAMAILIO_SQLITE_SCHEMA, name)) as f:
+                db.executescript(f.read())
+        db.commit()
+    finally:
+        db.close()
+
+
 class KamailioServer(Server):
     """kamailio (bench/kamailio/kamailio.cfg) and rtpengine, both on core 1."""
 
@@ -295,9 +314,16 @@ class KamailioServer(Server):
         self.ng_ping(rtpengine, rlog)
         rundir = os.path.join(a.tmpdir, "kamailio-run")
         os.makedirs(rundir, exist_ok=True)
+        # usrloc persists to SQLite (write-back, flushed every second) as
+        # rtplatch-control persists its bindings (group commit per event-loop
+        # round): both keep their registrations across a restart. This is
+        # Kamailio's stock WITH_USRLOCDB setup (db_mode 2) on db_sqlite.
+        usrloc_db = os.path.join(a.tmpdir, "kamailio-usrloc-%s.sqlite" % scenario)
+        make_kamailio_usrloc_db(usrloc_db)
         defines = ['BENCH_DOMAIN="%s"' % DOMAIN,
                    'RTPENGINE_SOCK="udp:%s:%d"' % (HOST, RTPENGINE_NG_PORT),
-                   'BENCH_DB_URL="text://%s"' % self.users.kamailio_db]
+                   'BENCH_DB_URL="text://%s"' % self.users.kamailio_db,
+                   'BENCH_USRLOC_DB_URL="sqlite://%s"' % usrloc_db]
         if scenario == "register_auth":
             defines.append("WITH_AUTH")
         argv = (pinned(SERVER_CPU) +
