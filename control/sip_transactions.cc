@@ -190,7 +190,15 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
       ++counters_.responses_matched;
       const int code = message.status_code();
       if (code < 200) txn->got_provisional = true;
-      if (code >= 200) txn->got_final = true;
+      if (code >= 200) {
+        txn->got_final = true;
+        // A non-INVITE client transaction is done with its final response.
+        // oSIP2 would keep it T4 (5 s) to swallow retransmitted responses;
+        // those now arrive as stray responses, which the proxy drops once
+        // the request's purpose is gone, and the live set (which oSIP2
+        // walks on every timer run and every insert) stays small.
+        if (!txn->invite) dead_.push_back(id);
+      }
       if (!txn->absorb_responses) listener_.OnResponse(id, message);
       txn = Find(id);
       if (txn != nullptr && txn->cancel_pending && txn->got_provisional && !txn->got_final) {
