@@ -1,0 +1,500 @@
+# shellcheck shell=bash
+# rtplatch SIP testbed in network namespaces (sourced library).
+#
+# Builds on scripts/lib/netns.sh (topology, PIDs, cleanup) and
+# scripts/lib/dataplane_ctl.sh (ctl, jget, jfile): the relay host runs the
+# dataplane (net_af_packet on the relay veth, net_tap exception port holding
+# 203.0.113.10 and 2001:db8::10) and rtplatch-control on that tap; phones
+# are namespaces on the "internet" bridge or behind Linux NATs, driven by
+# sipp scenarios whose messages are traced for header checks.
+#
+#   source scripts/lib/sip_testbed.sh
+#   st_init sp$$                          # rl_init + paths; traps set
+#   st_add_user alice 'secret-a'          # before st_start_relay (or restart)
+#   st_start_relay                        # inet + relay ns, dataplane, control
+#   st_add_public_phone pub pb 203.0.113.20/24 2001:db8::20/64
+#   st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
+#   st_sipp lan reg_alice "$DIR/register.xml" 192.0.2.2:5060 \
+#       "$ST_RELAY_IP:$ST_SIP_PORT" -au alice -ap secret-a -key user alice
+#   msg=$(st_msg reg_alice received '^SIP/2.0 200 ')
+#   st_hdr "$msg" Contact
+#   cctl registrations                    # control plane operator socket
+#   dctl streams                          # dataplane socket
+#   st_restart_control                    # kill -9 + start (same database)
+#   st_kill_dataplane; st_start_dataplane # kill -9 + start (new tap)
+#
+# Everything runs as root. Processes are started with rl_spawn (PIDs
+# recorded, killed at exit newest first) and stopped only by PID. The
+# per-run directory $RL_TMP holds every config, log, database and trace
+# (kept with RL_KEEP_LOGS=1).
+#
+# Files in $RL_TMP:
+#   dataplane.json dataplane.log dataplane.sock     (DP_CONFIG DP_LOG DP_SOCK)
+#   control.json control.log control.sock           (CTL_CONFIG CTL_LOG CTL_SOCK)
+#   users (ST_USERS_FILE, docs/users-file.md)  bindings.sqlite (ST_DB)
+#   sipp/NAME.{msg,err,out}                         one sipp run each
+#
+# Environment (read by st_init; set before sourcing or before st_init):
+#   RTPLATCH_DATAPLANE  dataplane binary (build/dataplane/rtplatch-dataplane)
+#   RTPLATCH_CONTROL    control plane binary (build/control/rtplatch-control)
+#   RTPLATCHCTL         CLI (build/control/rtplatchctl)
+#   RTPLATCH_LCORES     EAL -l list of the dataplane (default 0-1)
+#   ST_DOMAIN           SIP domain / digest realm (default example.test)
+#   ST_PORT_MIN/MAX     dataplane relay port range (default 30000..30999)
+#   ST_IDLE_TIMEOUT_S   dataplane idle event timeout (default 60)
+#   ST_REGISTRAR_JSON   the control config's "registrar" object
+#                       (default {"min_expires": 10})
+#   ST_CONTROL_EXTRA    extra members for the control config, JSON text
+#                       without braces, e.g. '"keepalive_payload": "zero4"'
+#   ST_AUTHENTICATE     true|false (default true)
+#   ST_SIPP_TIMEOUT_S   default wall-clock limit of one sipp run (20)
+#   ST_COPY_BINARIES    1 (default): st_init runs private copies of the
+#                       three binaries from $RL_TMP/bin (a concurrent
+#                       rebuild cannot break the run); 0: run them in place
+
+[[ -n ${_ST_SIP_TESTBED_SH_LOADED:-} ]] && return 0
+_ST_SIP_TESTBED_SH_LOADED=1
+
+_ST_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib/netns.sh
+source "$_ST_LIB_DIR/netns.sh"
+# shellcheck source=scripts/lib/dataplane_ctl.sh
+source "$_ST_LIB_DIR/dataplane_ctl.sh"
+
+ST_ROOT="$(cd "$_ST_LIB_DIR/../.." && pwd)"
+ST_DATAPLANE="${RTPLATCH_DATAPLANE:-$ST_ROOT/build/dataplane/rtplatch-dataplane}"
+ST_CONTROL="${RTPLATCH_CONTROL:-$ST_ROOT/build/control/rtplatch-control}"
+ST_CTL="${RTPLATCHCTL:-$ST_ROOT/build/control/rtplatchctl}"
+ST_LCORES="${RTPLATCH_LCORES:-0-1}"
+
+ST_DOMAIN="${ST_DOMAIN:-example.test}"
+ST_RELAY_IP=203.0.113.10
+ST_RELAY_IP6=2001:db8::10
+ST_SIP_PORT=5060
+ST_PORT_MIN="${ST_PORT_MIN:-30000}"
+ST_PORT_MAX="${ST_PORT_MAX:-30999}"
+ST_IDLE_TIMEOUT_S="${ST_IDLE_TIMEOUT_S:-60}"
+[[ -n ${ST_REGISTRAR_JSON:-} ]] || ST_REGISTRAR_JSON='{"min_expires": 10}'
+ST_CONTROL_EXTRA="${ST_CONTROL_EXTRA:-}"
+ST_AUTHENTICATE="${ST_AUTHENTICATE:-true}"
+ST_SIPP_TIMEOUT_S="${ST_SIPP_TIMEOUT_S:-20}"
+# The control plane's inside prefixes: the defaults plus the test LANs.
+ST_INSIDE_PREFIXES='"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+    "169.254.0.0/16", "fc00::/7", "fe80::/10", "192.0.2.0/24"'
+
+# Set by the functions below.
+DP_PID=""; DP_SOCK=""; DP_LOG=""; DP_CONFIG=""
+CTL_PID=""; CTL_SOCK=""; CTL_LOG=""; CTL_CONFIG=""
+ST_USERS_FILE=""; ST_DB=""; ST_SIPP_DIR=""; ST_SIPP_PID=""
+ST_MSGTOOL=""
+
+# --- setup ----------------------------------------------------------------
+
+# st_missing: prints what is missing to run the testbed (not root, a
+# binary not built, sipp/tools absent) and returns 1; returns 0 if nothing.
+# Callers exit 77 (skip) on failure.
+st_missing() {
+  local tool
+  if [[ $(id -u) -ne 0 ]]; then echo "needs root (network namespaces)"; return 1; fi
+  for tool in ip iptables ip6tables ethtool python3 sysctl sipp timeout; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "'$tool' not found"; return 1; }
+  done
+  for tool in "$ST_DATAPLANE" "$ST_CONTROL" "$ST_CTL"; do
+    [[ -x $tool ]] || { echo "$tool not built"; return 1; }
+  done
+  return 0
+}
+
+# st_init [PREFIX]: rl_init (per-run prefix, tmp dir, EXIT/INT/TERM
+# cleanup), file paths, an empty users file, the message parser.
+st_init() {
+  rl_init "${1:-${RL_PREFIX:-st$$}}"
+  DP_SOCK="$RL_TMP/dataplane.sock"; DP_LOG="$RL_TMP/dataplane.log"
+  DP_CONFIG="$RL_TMP/dataplane.json"
+  CTL_SOCK="$RL_TMP/control.sock"; CTL_LOG="$RL_TMP/control.log"
+  CTL_CONFIG="$RL_TMP/control.json"
+  ST_USERS_FILE="$RL_TMP/users"; ST_DB="$RL_TMP/bindings.sqlite"
+  ST_SIPP_DIR="$RL_TMP/sipp"
+  mkdir -p "$ST_SIPP_DIR"
+  ( umask 077; printf '# sip_testbed users, realm %s\n' "$ST_DOMAIN" >"$ST_USERS_FILE" )
+  _st_write_msgtool
+  rl_on_cleanup _st_on_cleanup
+  # A private copy of the binaries: a rebuild during the run (others share
+  # the build tree) must not swap or half-write what this run executes.
+  if [[ ${ST_COPY_BINARIES:-1} == 1 ]]; then
+    local b dst
+    mkdir -p "$RL_TMP/bin"
+    for b in ST_DATAPLANE ST_CONTROL ST_CTL; do
+      dst="$RL_TMP/bin/$(basename "${!b}")"
+      cp "${!b}" "$dst" 2>/dev/null || { sleep 1; cp "${!b}" "$dst"; } || rl_die "cannot copy ${!b}"
+      printf -v "$b" '%s' "$dst"
+    done
+  fi
+}
+
+# Log tails after a failed run (RL_FAILED > 0) help most.
+_st_on_cleanup() {
+  (( RL_FAILED > 0 )) || return 0
+  local f
+  for f in "$DP_LOG" "$CTL_LOG"; do
+    [[ -n $f && -s $f ]] || continue
+    echo "--- last lines of $(basename "$f") ---"
+    tail -n 25 "$f" | sed 's/^/    | /'
+  done
+  return 0
+}
+
+# st_add_user USER PASSWORD [md5|sha256|password]: one users-file line for
+# USER@$ST_DOMAIN. md5/sha256 store the HA1 (the registrar then offers only
+# that algorithm, which is what sipp needs: it digests MD5 only); password
+# stores the password itself (both algorithms offered). Default md5. The
+# file is read when the control plane starts.
+st_add_user() {
+  local user="$1" pw="$2" form="${3:-md5}" ha1
+  case "$form" in
+    md5) ha1=$(printf '%s' "$user:${ST_DOMAIN,,}:$pw" | md5sum | cut -d' ' -f1)
+         printf '%s@%s:md5:%s\n' "$user" "$ST_DOMAIN" "$ha1" >>"$ST_USERS_FILE" ;;
+    sha256) ha1=$(printf '%s' "$user:${ST_DOMAIN,,}:$pw" | sha256sum | cut -d' ' -f1)
+         printf '%s@%s:sha256:%s\n' "$user" "$ST_DOMAIN" "$ha1" >>"$ST_USERS_FILE" ;;
+    password) printf '%s@%s:plain:%s\n' "$user" "$ST_DOMAIN" "$pw" >>"$ST_USERS_FILE" ;;
+    *) rl_die "st_add_user: unknown form '$form'" ;;
+  esac
+}
+
+# st_start_relay: the "internet" bridge, the relay namespace, the dataplane
+# and the control plane. Returns 1 (with the log tail on stderr) if either
+# process does not come up.
+st_start_relay() {
+  rl_build_inet
+  rl_add_relay
+  st_start_dataplane || return 1
+  st_start_control || return 1
+}
+
+# st_add_public_phone ROLE TAG V4/LEN [V6/LEN]: a phone (or any host) on
+# the internet segment, no NAT. TAG: at most 4 characters.
+st_add_public_phone() { rl_add_host "$@"; }
+
+# st_add_nat_phone NAT_ROLE LAN_ROLE OUTSIDE/LEN INSIDE/LEN PHONE/LEN
+#                  [VARIANT] [UDP_TIMEOUT_S]
+# A phone in LAN_ROLE behind a Linux NAT (rl_add_nat_lan: plain MASQUERADE,
+# random-fully, sip-alg).
+st_add_nat_phone() { rl_add_nat_lan "$@"; }
+
+# --- the dataplane ----------------------------------------------------------
+
+st_write_dataplane_config() {
+  cat >"$DP_CONFIG" <<EOF
+{
+  "control_socket": "$DP_SOCK",
+  "media_port": 0,
+  "exception_port": 1,
+  "relay_addresses": ["$ST_RELAY_IP", "$ST_RELAY_IP6"],
+  "port_min": $ST_PORT_MIN,
+  "port_max": $ST_PORT_MAX,
+  "idle_timeout_s": $ST_IDLE_TIMEOUT_S
+}
+EOF
+}
+
+# st_start_dataplane: writes the config, starts the dataplane in the relay
+# namespace (port 0 af_packet on the relay veth, port 1 the tap), waits for
+# the tap (then puts the relay addresses on it) and the control socket.
+# Sets DP_PID.
+st_start_dataplane() {
+  st_write_dataplane_config
+  rm -f "$DP_SOCK"
+  rl_dpdk_prefix dp
+  # One log across restarts: each start appends.
+  echo "=== start $(date +%T.%N)" >>"$DP_LOG"
+  ip netns exec "$(rl_ns relay)" "$ST_DATAPLANE" -l "$ST_LCORES" --no-huge -m 512 --no-pci \
+    --file-prefix "$RL_DPDK_PREFIX" \
+    --vdev "net_af_packet0,iface=$RL_RELAY_VETH" --vdev "net_tap0,iface=$RL_RELAY_TAP" \
+    -- --config "$DP_CONFIG" </dev/null >>"$DP_LOG" 2>&1 &
+  DP_PID=$!
+  RL_PIDS+=("$DP_PID")
+  if ! rl_relay_wait_tap 60 "$DP_PID"; then
+    rl_log "dataplane did not create $RL_RELAY_TAP"; tail -n 30 "$DP_LOG" >&2
+    return 1
+  fi
+  if ! rl_wait_for 20 test -S "$DP_SOCK"; then
+    rl_log "dataplane control socket $DP_SOCK did not appear"; tail -n 30 "$DP_LOG" >&2
+    return 1
+  fi
+  rl_log "dataplane pid $DP_PID up ($ST_RELAY_IP, $ST_RELAY_IP6, ports $ST_PORT_MIN-$ST_PORT_MAX)"
+}
+
+# st_kill_dataplane [SIGNAL]: kill the dataplane (default SIGKILL) by PID,
+# wait until it and its tap are gone, and flush the neighbour caches (the
+# next tap has a new MAC).
+st_kill_dataplane() {
+  local sig="${1:-KILL}" ns
+  [[ -n $DP_PID ]] || return 0
+  kill -"$sig" "$DP_PID" 2>/dev/null
+  rl_wait "$DP_PID" 15 >/dev/null 2>&1 || true
+  DP_PID=""
+  rl_wait_for 10 bash -c "! ip -n $(rl_ns relay) link show $RL_RELAY_TAP" \
+    || rl_log "warning: $RL_RELAY_TAP still present after the dataplane exited"
+  for ns in "${RL_NAMESPACES[@]}"; do ip -n "$ns" neigh flush all >/dev/null 2>&1 || true; done
+}
+
+# dctl ARGS...: rtplatchctl on the dataplane socket, JSON result.
+dctl() { "$ST_CTL" --socket "$DP_SOCK" --json "$@"; }
+
+# --- the control plane ------------------------------------------------------
+
+st_write_control_config() {
+  cat >"$CTL_CONFIG" <<EOF
+{
+  "sip_listen": ["$ST_RELAY_IP:$ST_SIP_PORT", "[$ST_RELAY_IP6]:$ST_SIP_PORT"],
+  "inside_prefixes": [$ST_INSIDE_PREFIXES],
+  "dataplane_socket": "$DP_SOCK",
+  "control_socket": "$CTL_SOCK",
+  "domain": "$ST_DOMAIN",
+  "users_file": "$ST_USERS_FILE",
+  "database": "$ST_DB",
+  "authenticate": $ST_AUTHENTICATE,
+  "registrar": $ST_REGISTRAR_JSON${ST_CONTROL_EXTRA:+,
+  $ST_CONTROL_EXTRA}
+}
+EOF
+}
+
+# st_start_control [WAIT_DATAPLANE(1|0)]: writes the config, starts
+# rtplatch-control in the relay namespace (log appended to $CTL_LOG), waits
+# until it listens and its operator socket answers, and (default) until it
+# reports the dataplane connected. Sets CTL_PID.
+st_start_control() {
+  local want_dp="${1:-1}" mark
+  st_write_control_config
+  rm -f "$CTL_SOCK"
+  mark=0
+  [[ -f $CTL_LOG ]] && mark=$(wc -l <"$CTL_LOG")
+  echo "=== start $(date +%T.%N)" >>"$CTL_LOG"
+  ip netns exec "$(rl_ns relay)" "$ST_CONTROL" --config "$CTL_CONFIG" </dev/null >>"$CTL_LOG" 2>&1 &
+  CTL_PID=$!
+  RL_PIDS+=("$CTL_PID")
+  if ! rl_wait_for 15 bash -c "tail -n +$((mark + 1)) '$CTL_LOG' | grep -q 'rtplatch-control: listening on'"; then
+    rl_log "rtplatch-control did not start"; tail -n 20 "$CTL_LOG" >&2
+    return 1
+  fi
+  kill -0 "$CTL_PID" 2>/dev/null || { rl_log "rtplatch-control exited"; return 1; }
+  if ! rl_wait_for 10 cctl sip-stats; then
+    rl_log "control socket $CTL_SOCK does not answer"; return 1
+  fi
+  if [[ $want_dp == 1 ]] && ! rl_wait_for 15 _st_dataplane_connected; then
+    rl_log "rtplatch-control did not connect to the dataplane"; return 1
+  fi
+  rl_log "rtplatch-control pid $CTL_PID up on $ST_RELAY_IP:$ST_SIP_PORT, [$ST_RELAY_IP6]:$ST_SIP_PORT"
+}
+
+_st_dataplane_connected() {
+  [[ $(jget "$(cctl sip-stats 2>/dev/null)" "d['dataplane_connected']" 2>/dev/null) == True ]]
+}
+
+# st_kill_control: SIGKILL the control plane by PID (a crash: no clean
+# shutdown, the database is left as the last commit made it).
+st_kill_control() {
+  [[ -n $CTL_PID ]] || return 0
+  kill -KILL "$CTL_PID" 2>/dev/null
+  rl_wait "$CTL_PID" 10 >/dev/null 2>&1 || true
+  CTL_PID=""
+}
+
+# st_stop_control: SIGTERM and wait; returns its exit status.
+st_stop_control() {
+  local rc
+  [[ -n $CTL_PID ]] || return 0
+  kill -TERM "$CTL_PID" 2>/dev/null
+  rl_wait "$CTL_PID" 10; rc=$?
+  CTL_PID=""
+  return "$rc"
+}
+
+# st_restart_control: kill -9 and start again (same config and database).
+st_restart_control() { st_kill_control; st_start_control "$@"; }
+
+# cctl ARGS...: rtplatchctl on the control plane's operator socket.
+cctl() { "$ST_CTL" --control-socket "$CTL_SOCK" --json "$@"; }
+
+# --- sipp -------------------------------------------------------------------
+
+# st_sipp ROLE NAME SCENARIO LOCAL_IP:PORT REMOTE [SIPP_ARGS...]
+# Runs one sipp call (-m 1) in namespace ROLE, in the foreground, bounded
+# by $ST_SIPP_TIMEOUT_S (override: ST_SIPP_TIMEOUT_S=N st_sipp ...).
+# REMOTE: host:port of the first hop ([v6]:port), "-" for a UAS that only
+# answers. Every message sent and received goes to $ST_SIPP_DIR/NAME.msg
+# (read with st_msg), errors to NAME.err, the screen to NAME.out.
+# Predefined keywords for scenarios: [domain], [relay_ip], [relay_port];
+# add more with -key NAME VALUE. Digest: -au USER -ap PASSWORD (the digest
+# uri is sip:$ST_DOMAIN, what rtplatch expects for a REGISTER to the
+# domain; pass -auth_uri to change it). Returns sipp's exit status (0: the
+# call succeeded, 1: it failed, 124: killed on timeout).
+st_sipp() {
+  _st_sipp_argv "$@" || return 2
+  local rc
+  timeout -k 2 "$((ST_SIPP_TIMEOUT_S + 5))" ip netns exec "$(rl_ns "$1")" \
+    "${_ST_SIPP_ARGV[@]}" </dev/null >"$ST_SIPP_DIR/$2.out" 2>&1
+  rc=$?
+  [[ $rc -ne 0 ]] && rl_log "sipp $2 exited $rc (see $ST_SIPP_DIR/$2.{out,err,msg})"
+  return "$rc"
+}
+
+# st_sipp_bg ROLE NAME SCENARIO LOCAL REMOTE [SIPP_ARGS...]: the same in
+# the background (rl_spawn); sets ST_SIPP_PID. Collect it with
+# st_sipp_wait. Use it for the callee (UAS) of a call, started before the
+# caller; st_sipp_ready NAME waits until it has bound its socket.
+st_sipp_bg() {
+  _st_sipp_argv "$@" || return 2
+  rl_spawn "$1" "$ST_SIPP_DIR/$2.out" timeout -k 2 "$((ST_SIPP_TIMEOUT_S + 5))" \
+    "${_ST_SIPP_ARGV[@]}"
+  ST_SIPP_PID=$RL_LAST_PID
+}
+
+# st_sipp_wait PID [TIMEOUT_S]: wait for a background sipp; its exit status.
+st_sipp_wait() { rl_wait "$1" "${2:-$((ST_SIPP_TIMEOUT_S + 10))}"; }
+
+# st_sipp_ready ROLE PORT [TIMEOUT_S]: wait until a UDP socket is bound on
+# PORT inside ROLE (sipp takes a moment to start).
+st_sipp_ready() {
+  rl_wait_for "${3:-10}" bash -c \
+    "ip netns exec $(rl_ns "$1") ss -Huln 'sport = :$2' | grep -q ."
+}
+
+_st_sipp_argv() {
+  local role="$1" name="$2" sf="$3" local_ep="$4" remote="$5" ip port
+  shift 5
+  [[ -f $sf ]] || { rl_log "st_sipp: no scenario $sf"; return 1; }
+  if [[ $local_ep == \[* ]]; then ip="${local_ep%]:*}"; ip="${ip#[}"; port="${local_ep##*]:}"
+  else ip="${local_ep%:*}"; port="${local_ep##*:}"; fi
+  rm -f "$ST_SIPP_DIR/$name".{msg,err,out}
+  _ST_SIPP_ARGV=(sipp -sf "$sf" -i "$ip" -p "$port" -t u1 -m 1 -l 1 -nostdin
+    -timeout "${ST_SIPP_TIMEOUT_S}s" -timeout_error -max_retrans 4
+    -trace_msg -message_file "$ST_SIPP_DIR/$name.msg"
+    -trace_err -error_file "$ST_SIPP_DIR/$name.err"
+    -key domain "$ST_DOMAIN" -key relay_ip "$ST_RELAY_IP" -key relay_port "$ST_SIP_PORT"
+    "$@")
+  [[ " $* " == *" -auth_uri "* ]] || _ST_SIPP_ARGV+=(-auth_uri "$ST_DOMAIN")
+  [[ $remote != - ]] && _ST_SIPP_ARGV+=("$remote")
+  return 0
+}
+
+# --- reading traced messages ------------------------------------------------
+
+# st_msg NAME DIR REGEX [N] [CSEQ_METHOD]: prints the Nth (1-based;
+# negative counts from the end; default 1) message in sipp run NAME's
+# trace whose direction is DIR (sent | received | any), whose first line
+# matches the Python regex REGEX and, if given, whose CSeq method is
+# CSEQ_METHOD. Lines end in \n (CRs removed). Returns 1 if there is none.
+st_msg() {
+  python3 "$ST_MSGTOOL" get "$ST_SIPP_DIR/$1.msg" "$2" "$3" "${4:-1}" "${5:-}"
+}
+
+# st_msg_count NAME DIR REGEX [CSEQ_METHOD]: how many such messages.
+st_msg_count() {
+  python3 "$ST_MSGTOOL" count "$ST_SIPP_DIR/$1.msg" "$2" "$3" 1 "${4:-}"
+}
+
+# st_hdr MESSAGE NAME: the values of header NAME (compact forms and case
+# folded), one per line, in order. Returns 1 if there is none.
+st_hdr() { python3 "$ST_MSGTOOL" hdr "$1" "$2"; }
+
+# st_body MESSAGE: the message body.
+st_body() { python3 "$ST_MSGTOOL" body "$1"; }
+
+_st_write_msgtool() {
+  ST_MSGTOOL="$RL_TMP/st_sipmsg.py"
+  cat >"$ST_MSGTOOL" <<'PY'
+"""Reads sipp -trace_msg files (sip_testbed.sh st_msg / st_hdr / st_body)."""
+import re, sys
+
+COMPACT = {"v": "via", "f": "from", "t": "to", "m": "contact", "i": "call-id",
+           "l": "content-length", "c": "content-type", "k": "supported",
+           "s": "subject", "e": "content-encoding", "o": "event", "r": "refer-to"}
+SEP = re.compile(r"^-{20,} ")
+HEAD = re.compile(r"^(UDP|TCP|TLS|SCTP) message (sent|received)")
+
+
+def messages(path):
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return []
+    out, cur, direction = [], None, None
+    for line in text.replace("\r", "").split("\n"):
+        if SEP.match(line):
+            if cur is not None:
+                out.append((direction, "\n".join(cur).strip("\n")))
+            cur, direction = None, None
+            continue
+        m = HEAD.match(line)
+        if m and cur is None:
+            direction, cur = m.group(2), []
+            continue
+        if cur is not None:
+            cur.append(line)
+    if cur is not None:
+        out.append((direction, "\n".join(cur).strip("\n")))
+    return [(d, t + "\n") for d, t in out if t.strip()]
+
+
+def split(msg):
+    head, _, body = msg.partition("\n\n")
+    lines = head.split("\n")
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:
+            headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+        elif ":" in line:
+            n, _, v = line.partition(":")
+            n = n.strip().lower()
+            headers.append((COMPACT.get(n, n), v.strip()))
+    return lines[0], headers, body
+
+
+def select(path, direction, regex, cseq):
+    rx = re.compile(regex)
+    for d, msg in messages(path):
+        if direction != "any" and d != direction:
+            continue
+        first, headers, _ = split(msg)
+        if not rx.search(first):
+            continue
+        if cseq:
+            methods = [v.split()[-1] for n, v in headers if n == "cseq" and v.split()]
+            if not methods or methods[0].upper() != cseq.upper():
+                continue
+        yield msg
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd in ("get", "count"):
+        path, direction, regex, n, cseq = sys.argv[2:7]
+        found = list(select(path, direction, regex, cseq))
+        if cmd == "count":
+            print(len(found))
+            return 0
+        n = int(n)
+        i = n - 1 if n > 0 else n
+        if not found or not (-len(found) <= i < len(found)):
+            return 1
+        sys.stdout.write(found[i])
+        return 0
+    if cmd == "hdr":
+        _, headers, _ = split(sys.argv[2])
+        want = sys.argv[3].lower()
+        want = COMPACT.get(want, want)
+        vals = [v for n, v in headers if n == want]
+        for v in vals:
+            print(v)
+        return 0 if vals else 1
+    if cmd == "body":
+        sys.stdout.write(split(sys.argv[2])[2])
+        return 0
+    return 2
+
+
+sys.exit(main())
+PY
+}
