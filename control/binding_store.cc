@@ -183,6 +183,11 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     }
     return status;
   }
+  // Group commit was turned off with a round still open: commit it first,
+  // else BEGIN fails ("within a transaction") and the round holds the lock.
+  if (outer_open_) {
+    if (absl::Status s = Flush(); !s.ok()) return s;
+  }
   // IMMEDIATE takes the write lock up front, so a concurrent writer makes
   // us wait (busy timeout) at BEGIN rather than fail halfway through.
   if (absl::Status s = Exec(absl::StrCat(op, ": begin"), "BEGIN IMMEDIATE");

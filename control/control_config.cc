@@ -104,7 +104,8 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   static constexpr absl::string_view kKnown[] = {
       "sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
       "server_header", "domain", "users_file", "database", "authenticate", "advertised",
-      "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar", "nat_policy"};
+      "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar", "nat_policy",
+      "qualify_interval_s"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (absl::string_view k : kKnown) known = known || key == k;
@@ -155,6 +156,12 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
       return FieldError("dataplane_timeout_ms", "must be an integer 10..60000");
     }
     c.dataplane_timeout_ms = it->get<int>();
+  }
+  if (auto it = j.find("qualify_interval_s"); it != j.end()) {
+    if (!it->is_number_unsigned() || *it > 86400) {
+      return FieldError("qualify_interval_s", "must be an integer 0..86400 (0: off)");
+    }
+    c.qualify_interval_s = it->get<uint32_t>();
   }
   if (auto it = j.find("registrar"); it != j.end()) {
     if (auto s = ParseRegistrar(*it, c.registrar); !s.ok()) return s;

@@ -16,6 +16,7 @@
 //     "anchor_media": "always" | "nat",
 //     "keepalive_payload": "crlf" | "zero4",
 //     "dataplane_timeout_ms": 1000,
+//     "qualify_interval_s": 0,
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
 //                   "max_expires_natted": 600, "keepalive_initial_interval_ms": 0,
 //                   "keepalive_min_interval_ms": 5000},
@@ -65,6 +66,9 @@ struct ControlConfig {
   // Keepalive payload for NAT'd bindings: "crlf" (RFC 5626) or "zero4".
   std::string keepalive_payload = "crlf";
   int dataplane_timeout_ms = 1000;
+  // OPTIONS qualify of NAT'd bindings every N seconds (0: off); a phone
+  // that does not answer loses its binding and keepalive.
+  uint32_t qualify_interval_s = 0;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
 };

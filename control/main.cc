@@ -174,6 +174,7 @@ int Run(const std::string& config_path) {
   pc.authenticate_calls = config->authenticate;
   pc.anchor_media_always = config->anchor_media_always;
   pc.server_header = config->server_header;
+  pc.qualify_interval_s = config->qualify_interval_s;
 
   StatelessCore::Options so;
   so.local_addresses = pc.local_addresses;

@@ -79,6 +79,26 @@ std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
   return Endpoint{*m.connection, m.port};
 }
 
+// RFC 3261 20.28 / 22.3: Proxy-Authorization values for our realm were
+// meant for us and are consumed here; the callee must not receive the
+// caller's digest. (SipMessage shows oSIP2's message read-only; this is
+// the one header the proxy deletes, so it edits the list in place.)
+void ConsumeOwnCredentials(SipMessage& m, absl::string_view realm) {
+  auto& o = const_cast<osip_message&>(m.osip());
+  bool removed = false;
+  for (int i = osip_list_size(&o.proxy_authorizations) - 1; i >= 0; --i) {
+    auto* a = static_cast<osip_authorization_t*>(osip_list_get(&o.proxy_authorizations, i));
+    if (a == nullptr) continue;
+    absl::string_view r = osip_authorization_get_realm(a) ? osip_authorization_get_realm(a) : "";
+    if (r.size() >= 2 && r.front() == '"' && r.back() == '"') r = r.substr(1, r.size() - 2);
+    if (!absl::EqualsIgnoreCase(r, realm)) continue;
+    osip_list_remove(&o.proxy_authorizations, i);
+    osip_authorization_free(a);
+    removed = true;
+  }
+  if (removed) osip_message_force_update(&o);
+}
+
 std::string HeaderValue(const SipMessage& m, bool from) {
   const osip_message& o = m.osip();
   auto s = from ? OsipToString(osip_from_to_str, o.from) : OsipToString(osip_to_to_str, o.to);
@@ -402,6 +422,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
       if (auth.status_code != 407) headers.push_back(WarningHeader(auth.error));
       return RespondLocal(txn, auth.status_code, auth.reason, headers);
     }
+    ConsumeOwnCredentials(*fwd, config_.domain);
   }
 
   Call call;
@@ -614,6 +635,14 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   const ClientContext ctx = it->second;
   const int code = response.status_code();
   if (code >= 200) clients_.erase(it);
+  if (!ctx.qualify_binding.empty()) {
+    // Any final answer (even 404 or 405) means the phone is there.
+    if (code >= 200) {
+      ++counters_.qualify_answered;
+      qualify_pending_.erase(ctx.qualify_binding);
+    }
+    return;
+  }
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;
@@ -666,6 +695,18 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
   if (it == clients_.end()) return;
   const ClientContext ctx = it->second;
   clients_.erase(it);
+  if (!ctx.qualify_binding.empty()) {
+    qualify_pending_.erase(ctx.qualify_binding);
+    const size_t nl = ctx.qualify_binding.find('\n');
+    Binding removed;
+    if (nl != std::string::npos &&
+        registrar_.RemoveBinding(ctx.qualify_binding.substr(0, nl),
+                                 ctx.qualify_binding.substr(nl + 1), &removed)) {
+      ++counters_.qualify_dead;
+      keepalives_.Removed({removed});
+    }
+    return;
+  }
   if (ctx.initial) {
     ++counters_.calls_failed;
     EndCall(ctx.call_id);
@@ -726,6 +767,7 @@ void Proxy::Tick() {
     registrar_.PruneExpired(now, &expired);
     keepalives_.Removed(expired);
   }
+  if (config_.qualify_interval_s > 0) Qualify(now);
   for (const DataplaneEvent& e : link_.PollEvents()) {
     if (e.event != "idle") continue;
     Call* call = calls_.FindByPair(e.pair);
@@ -743,6 +785,57 @@ void Proxy::Tick() {
     const std::string id = call->call_id;
     EndCall(id);
   }
+}
+
+void Proxy::Qualify(int64_t now) {
+  if (qualify_cursor_ >= qualify_queue_.size()) {
+    if (now - qualify_round_started_ < config_.qualify_interval_s) return;
+    qualify_round_started_ = now;
+    qualify_queue_.clear();
+    qualify_cursor_ = 0;
+    for (Binding& b : registrar_.All(now)) {
+      if (b.behind_nat) qualify_queue_.push_back(std::move(b));
+    }
+  }
+  // Tick runs ten times a second: a slice per tick spreads the round over
+  // a tenth of the interval, so answers are in long before the next round.
+  const size_t ticks = std::max<size_t>(1, config_.qualify_interval_s);
+  const size_t slice = std::max<size_t>(1, qualify_queue_.size() / ticks + 1);
+  for (size_t i = 0; i < slice && qualify_cursor_ < qualify_queue_.size(); ++i) {
+    SendQualify(qualify_queue_[qualify_cursor_++]);
+  }
+}
+
+void Proxy::SendQualify(const Binding& b) {
+  const std::string key = absl::StrCat(b.aor, "\n", b.contact_uri);
+  if (qualify_pending_.contains(key)) return;
+  SipRoute route{b.source, KindOf(b.transport), 0};
+  std::optional<SipChannelId> channel = b.transport == Binding::Transport::kTcp
+                                            ? channels_.tcp_connection_to(b.source)
+                                            : channels_.udp_socket_for(b.local_socket);
+  if (!channel) return;  // TCP: the connection is gone; the binding expires
+  route.channel = *channel;
+  const uint64_t n = ++qualify_counter_;
+  const std::string text = absl::StrCat(
+      "OPTIONS ", b.contact_uri, " SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:1;branch=z9hG4bKq\r\n",
+      "From: <sip:qualify@", config_.domain, ">;tag=q", absl::Hex(n), "\r\nTo: <", b.contact_uri,
+      ">\r\nCall-ID: q", absl::Hex(n), "-", absl::Hex(absl::HashOf(key)), "@", config_.domain,
+      "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+  auto options = SipMessage::Parse(text);
+  if (!options.ok()) return;
+  (void)options->PopVia();
+  if (!PrepareForward(*options, route, route.transport, !route.dest.ip.is_v4(), false,
+                      txns_->NewBranch())
+           .ok()) {
+    return;
+  }
+  auto sent = txns_->SendRequest(*std::move(options), route);
+  if (!sent.ok()) return;
+  ++counters_.qualify_sent;
+  qualify_pending_[key] = true;
+  ClientContext ctx;
+  ctx.qualify_binding = key;
+  clients_[*sent] = std::move(ctx);
 }
 
 void Proxy::OnDataplaneConnected() {
@@ -822,7 +915,10 @@ nlohmann::json Proxy::StatsJson() const {
             {"pairs_allocated", c.pairs_allocated},
             {"pairs_deleted", c.pairs_deleted},
             {"pairs_repushed", c.pairs_repushed},
-            {"repush_failures", c.repush_failures}}},
+            {"repush_failures", c.repush_failures},
+            {"qualify_sent", c.qualify_sent},
+            {"qualify_answered", c.qualify_answered},
+            {"qualify_dead", c.qualify_dead}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

@@ -64,6 +64,9 @@ struct ProxyConfig {
   // families differ (false).
   bool anchor_media_always = true;
   std::string server_header;
+  // OPTIONS "qualify" of every NAT'd binding at this interval (0: off); a
+  // binding whose phone does not answer is removed with its keepalive.
+  uint32_t qualify_interval_s = 0;
 };
 
 struct ProxyCounters {
@@ -86,6 +89,9 @@ struct ProxyCounters {
   uint64_t pairs_deleted = 0;
   uint64_t pairs_repushed = 0;
   uint64_t repush_failures = 0;
+  uint64_t qualify_sent = 0;
+  uint64_t qualify_answered = 0;
+  uint64_t qualify_dead = 0;  // bindings removed: no answer
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -136,6 +142,8 @@ class Proxy : public SipTransactions::Listener {
     bool invite = false;
     bool initial = false;    // the dialog-creating INVITE
     bool to_callee = true;   // the request goes from caller to callee
+    // A qualify OPTIONS: the binding it checks ("aor\ncontact").
+    std::string qualify_binding;
   };
 
   void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
@@ -164,6 +172,8 @@ class Proxy : public SipTransactions::Listener {
   void DeleteMedia(Call& call);
   void EndCall(const std::string& call_id);
   void SendBye(Call& call, bool to_caller);
+  void Qualify(int64_t now);
+  void SendQualify(const Binding& b);
 
   ProxyConfig config_;
   Registrar& registrar_;
@@ -179,6 +189,13 @@ class Proxy : public SipTransactions::Listener {
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
   absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
   int64_t last_prune_ = 0;
+  // Qualify rounds: a snapshot of the NAT'd bindings, worked through a
+  // slice per tick so a million bindings never stall the loop.
+  std::vector<Binding> qualify_queue_;
+  size_t qualify_cursor_ = 0;
+  int64_t qualify_round_started_ = 0;
+  uint64_t qualify_counter_ = 0;
+  absl::flat_hash_map<std::string, bool> qualify_pending_;
   ProxyCounters counters_;
 };
 

@@ -530,6 +530,21 @@ std::vector<Binding> Registrar::All(int64_t now) const {
   return out;
 }
 
+bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_uri,
+                              Binding* removed) {
+  auto it = bindings_.find(aor);
+  if (it == bindings_.end()) return false;
+  std::vector<Binding>& list = it->second;
+  auto b = std::find_if(list.begin(), list.end(),
+                        [&](const Binding& x) { return x.contact_uri == contact_uri; });
+  if (b == list.end()) return false;
+  if (store_ != nullptr && !store_->Remove(aor, contact_uri).ok()) return false;
+  if (removed != nullptr) *removed = std::move(*b);
+  list.erase(b);
+  if (list.empty()) bindings_.erase(it);
+  return true;
+}
+
 size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
   size_t n = 0;
   for (auto it = bindings_.begin(); it != bindings_.end();) {

@@ -133,6 +133,9 @@ class Registrar {
   std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
   // Every live binding (e.g. to push keepalive targets after a restart).
   std::vector<Binding> All(int64_t now) const;
+  // Removes one binding (a qualify found it dead); the removed binding goes
+  // to `removed`. False if there was none.
+  bool RemoveBinding(absl::string_view aor, absl::string_view contact_uri, Binding* removed);
   // Drops bindings with expires_at <= now (memory and store); the dropped
   // ones go to `expired` when given, so their keepalives can be removed.
   size_t PruneExpired(int64_t now, std::vector<Binding>* expired = nullptr);
