@@ -64,6 +64,7 @@ struct Call {
   SipTxnId client_invite = 0;
   int64_t created_at = 0;   // unix seconds
   int64_t answered_at = 0;  // 0: not answered
+  bool ring_timeout_sent = false;  // timer C CANCELled the branch
 
   // The dataplane label of line `index`: "rc:<index>:<call-id>".
   std::string PairLabel(size_t index) const;

@@ -105,7 +105,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
       "sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
       "server_header", "domain", "users_file", "database", "authenticate", "advertised",
       "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar", "nat_policy",
-      "qualify_interval_s"};
+      "qualify_interval_s", "max_ringing_s"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (absl::string_view k : kKnown) known = known || key == k;
@@ -162,6 +162,12 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
       return FieldError("qualify_interval_s", "must be an integer 0..86400 (0: off)");
     }
     c.qualify_interval_s = it->get<uint32_t>();
+  }
+  if (auto it = j.find("max_ringing_s"); it != j.end()) {
+    if (!it->is_number_unsigned() || *it < 1 || *it > 86400) {
+      return FieldError("max_ringing_s", "must be an integer 1..86400");
+    }
+    c.max_ringing_s = it->get<uint32_t>();
   }
   if (auto it = j.find("registrar"); it != j.end()) {
     if (auto s = ParseRegistrar(*it, c.registrar); !s.ok()) return s;

@@ -17,6 +17,7 @@
 //     "keepalive_payload": "crlf" | "zero4",
 //     "dataplane_timeout_ms": 1000,
 //     "qualify_interval_s": 0,
+//     "max_ringing_s": 180,
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
 //                   "max_expires_natted": 600, "keepalive_initial_interval_ms": 0,
 //                   "keepalive_min_interval_ms": 5000},
@@ -69,6 +70,8 @@ struct ControlConfig {
   // OPTIONS qualify of NAT'd bindings every N seconds (0: off); a phone
   // that does not answer loses its binding and keepalive.
   uint32_t qualify_interval_s = 0;
+  // RFC 3261 timer C: an unanswered INVITE branch is CANCELled after this.
+  uint32_t max_ringing_s = 180;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
 };

@@ -175,6 +175,7 @@ int Run(const std::string& config_path) {
   pc.anchor_media_always = config->anchor_media_always;
   pc.server_header = config->server_header;
   pc.qualify_interval_s = config->qualify_interval_s;
+  pc.max_ringing_s = config->max_ringing_s;
 
   StatelessCore::Options so;
   so.local_addresses = pc.local_addresses;

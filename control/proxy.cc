@@ -1,6 +1,7 @@
 #include "control/proxy.h"
 
 #include <osipparser2/osip_message.h>
+#include <osipparser2/osip_parser.h>
 #include <osipparser2/osip_port.h>
 
 #include <algorithm>
@@ -768,6 +769,18 @@ void Proxy::Tick() {
     keepalives_.Removed(expired);
   }
   if (config_.qualify_interval_s > 0) Qualify(now);
+  if (now != last_ring_check_) {
+    last_ring_check_ = now;
+    // Timer C: once a second is plenty for a three-minute timer.
+    calls_.ForEach([&](Call& call) {
+      if (call.state != Call::State::kConfirmed && call.client_invite != 0 &&
+          !call.ring_timeout_sent && now - call.created_at >= config_.max_ringing_s) {
+        call.ring_timeout_sent = true;
+        ++counters_.calls_ring_timeout;
+        txns_->Cancel(call.client_invite);
+      }
+    });
+  }
   for (const DataplaneEvent& e : link_.PollEvents()) {
     if (e.event != "idle") continue;
     Call* call = calls_.FindByPair(e.pair);
@@ -918,7 +931,8 @@ nlohmann::json Proxy::StatsJson() const {
             {"repush_failures", c.repush_failures},
             {"qualify_sent", c.qualify_sent},
             {"qualify_answered", c.qualify_answered},
-            {"qualify_dead", c.qualify_dead}}},
+            {"qualify_dead", c.qualify_dead},
+            {"calls_ring_timeout", c.calls_ring_timeout}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

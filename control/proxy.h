@@ -67,6 +67,9 @@ struct ProxyConfig {
   // OPTIONS "qualify" of every NAT'd binding at this interval (0: off); a
   // binding whose phone does not answer is removed with its keepalive.
   uint32_t qualify_interval_s = 0;
+  // RFC 3261 timer C: an INVITE branch still unanswered after this long is
+  // CANCELled (the caller gets 487 and the call's streams go).
+  uint32_t max_ringing_s = 180;
 };
 
 struct ProxyCounters {
@@ -92,6 +95,7 @@ struct ProxyCounters {
   uint64_t qualify_sent = 0;
   uint64_t qualify_answered = 0;
   uint64_t qualify_dead = 0;  // bindings removed: no answer
+  uint64_t calls_ring_timeout = 0;  // timer C fired
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -189,6 +193,7 @@ class Proxy : public SipTransactions::Listener {
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
   absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
   int64_t last_prune_ = 0;
+  int64_t last_ring_check_ = 0;
   // Qualify rounds: a snapshot of the NAT'd bindings, worked through a
   // slice per tick so a million bindings never stall the loop.
   std::vector<Binding> qualify_queue_;

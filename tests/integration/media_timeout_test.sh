@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# A call whose media stops is ended on both sides (design.md: dataplane
-# idle events; issue 5 "A dataplane idle-timeout event ends the call on
-# both sides with BYE").
+# Calls the phones never end are ended by the proxy (design.md: dataplane
+# idle events; issue 5: "A dataplane idle-timeout event ends the call on
+# both sides with BYE", "dialog timeouts delete streams").
 #
 #   media_timeout_test.sh
 #
-# alice (behind a NAT) and bob (public) register; bob calls alice; neither
+# Two dialog timeouts that end calls the phones never end themselves.
+#
+# (a) alice (behind a NAT) and bob (public) register; bob calls alice; neither
 # sends RTP. The dataplane runs with idle_timeout_s=3: after the timeout
 # rtplatch-control must send a BYE to each phone (both sipp scenarios wait
 # for it and answer 200), give the reason ("media timeout"), count the call
 # as ended by idle, and delete the streams.
+# (b) RFC 3261 timer C, with max_ringing_s=4: bob calls alice, whose phone
+# rings (180) and never answers; the proxy CANCELs the branch, bob gets 487,
+# alice's phone gets the CANCEL, and the streams are deleted.
 #
 # Output: "PASS name" / "FAIL name" per check, then
 # "media_timeout: N passed, N failed". Exit 0 all passed, 1 any failure,
@@ -29,6 +34,7 @@ case "${1:-}" in
 esac
 
 export ST_IDLE_TIMEOUT_S=3
+export ST_CONTROL_EXTRA='"max_ringing_s": 4'
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
 if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
@@ -84,5 +90,24 @@ rl_check counted_as_idle "calls_ended_idle=$(stat calls_ended_idle)" test "$(sta
 rl_check no_calls_left "calls=$(jget "$(cctl calls)" "d['total']")" \
   test "$(jget "$(cctl calls)" "d['total']")" == 0
 rl_check streams_deleted "streams=$(streams)" test "$(streams)" == 0
+
+# --- (b) timer C --------------------------------------------------------------
+
+ST_SIPP_TIMEOUT_S=40 st_sipp_bg lan ring_uas "$SCN/sip_proxy_uas_cancel.xml" "$ALICE" - \
+  -key user alice -mp 42000
+uas=$ST_SIPP_PID
+st_sipp_ready lan "${ALICE##*:}" || rl_log "ring_uas not bound"
+start=$(date +%s)
+ST_SIPP_TIMEOUT_S=40 st_sipp pub ring_uac "$SCN/timeout_uac_ring_forever.xml" "$BOB" "$RELAY_EP" \
+  -key user bob -key callee alice -au bob -ap "$PW_BOB" -auth_uri "alice@$D" -mp 41000
+rc_uac=$?
+st_sipp_wait "$uas" 50; rc_uas=$?
+took=$(( $(date +%s) - start ))
+rl_check ring_timeout_caller_487 "uac rc=$rc_uac after ${took}s" test "$rc_uac" -eq 0
+rl_check ring_timeout_callee_cancelled "uas rc=$rc_uas" test "$rc_uas" -eq 0
+rl_check ring_timeout_after_max_ringing "${took}s (max_ringing_s 4)" test "$took" -ge 4 -a "$took" -le 15
+rl_check ring_timeout_counted "calls_ring_timeout=$(stat calls_ring_timeout)" \
+  test "$(stat calls_ring_timeout)" == 1
+rl_check ring_timeout_streams_deleted "streams=$(streams)" test "$(streams)" == 0
 
 rl_summary "$SUITE"
