@@ -76,6 +76,10 @@ struct Endpoint {
   friend bool operator==(const Endpoint& a, const Endpoint& b) {
     return a.port == b.port && a.ip == b.ip;
   }
+  template <typename H>
+  friend H AbslHashValue(H h, const Endpoint& e) {
+    return H::combine(std::move(h), e.ip, e.port);
+  }
 };
 
 }  // namespace rtplatch
