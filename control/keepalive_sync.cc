@@ -36,7 +36,12 @@ std::optional<uint64_t> KeepaliveSync::TargetOf(const Binding& b) const {
 
 void KeepaliveSync::Install(const Binding& b) {
   std::optional<KeepaliveSpec> spec = SpecFor(b);
-  if (!spec) return;
+  if (!spec) {
+    if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp) {
+      ++counters_.skipped_no_source;
+    }
+    return;
+  }
   auto ids = link_.AddKeepalives({*spec});
   if (!ids.ok()) {
     ++counters_.failures;

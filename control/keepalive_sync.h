@@ -30,6 +30,9 @@ struct KeepaliveSyncCounters {
   uint64_t updated = 0;
   uint64_t failures = 0;  // dataplane unreachable or refused; fixed on reconnect
   uint64_t reinstalls = 0;
+  // NAT'd UDP bindings left without a target: their socket is a wildcard
+  // and no advertised address of their family is configured.
+  uint64_t skipped_no_source = 0;
 };
 
 class KeepaliveSync {

@@ -861,6 +861,12 @@ void Proxy::OnDataplaneConnected() {
     for (auto& [pair, label] : *existing) present[pair] = label;
   }
   absl::flat_hash_map<uint64_t, bool> keep;
+  // Pair ids restart at 1 in a restarted dataplane: drop every old id from
+  // the index first, or a new pair of one call could be unindexed as
+  // another call's old one.
+  calls_.ForEach([&](Call& call) {
+    for (const MediaLine& line : call.media) calls_.UnindexPair(line.pair);
+  });
   calls_.ForEach([&](Call& call) {
     for (size_t i = 0; i < call.media.size(); ++i) {
       MediaLine& line = call.media[i];
@@ -878,7 +884,6 @@ void Proxy::OnDataplaneConnected() {
         ++counters_.repush_failures;
         continue;
       }
-      calls_.UnindexPair(line.pair);
       line.pair = pair->pair;
       line.stream_a = pair->a.stream;
       line.stream_b = pair->b.stream;
@@ -946,7 +951,8 @@ nlohmann::json Proxy::StatsJson() const {
             {"events", d.events}}},
           {"keepalives",
            {{"targets", keepalives_.size()}, {"installed", k.installed}, {"removed", k.removed},
-            {"updated", k.updated}, {"failures", k.failures}, {"reinstalls", k.reinstalls}}}};
+            {"updated", k.updated}, {"failures", k.failures}, {"reinstalls", k.reinstalls},
+            {"skipped_no_source", k.skipped_no_source}}}};
 }
 
 }  // namespace rtplatch

@@ -353,5 +353,118 @@ TEST(BindingTransportTest, NamesRoundTrip) {
   EXPECT_FALSE(ParseTransport("sctp").ok());
 }
 
+
+// ---- group commit (set_group_commit / Flush) -------------------------------
+
+TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto reader = OpenStore();  // another connection: sees only commits
+  ASSERT_NE(reader, nullptr);
+  store->set_group_commit(true);
+  const std::vector<std::string> users = {"alice", "bob", "carol"};
+  for (const std::string& u : users) {
+    const std::string aor = absl::StrCat("sip:", u, "@example.com");
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))},
+                                     {})
+                    .ok());
+  }
+  EXPECT_EQ(store->LoadAll(kNow)->size(), 3u) << "the writer reads its own round";
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 0u) << "nothing committed before Flush";
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 3u);
+  EXPECT_TRUE(store->Flush().ok()) << "an empty round is a no-op";
+
+  // The next round opens a new group.
+  const std::string dave = "sip:dave@example.com";
+  ASSERT_TRUE(store->ApplyRegister(dave, {MakeBinding(dave, "sip:dave@192.0.2.11")}, {}).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  reader.reset();
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  auto all = reopened->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0], MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10"));
+}
+
+TEST_P(BindingStoreTest, GroupCommitDestructorFlushes) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    store->set_group_commit(true);
+    const std::string aor = "sip:alice@example.com";
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.1")}, {}).ok());
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.2")},
+                                     {std::string("sip:a@192.0.2.1")})
+                    .ok());
+  }  // no Flush()
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto found = store->Lookup("sip:alice@example.com", kNow);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.2") << "the removal landed too";
+}
+
+TEST_P(BindingStoreTest, GroupCommitFailedChangeRollsBackOnlyItself) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  store->set_group_commit(true);
+  const std::string alice = "sip:alice@example.com";
+  const std::string bob = "sip:bob@example.com";
+  const std::string carol = "sip:carol@example.com";
+  ASSERT_TRUE(store->Upsert(MakeBinding(bob, "sip:bob@192.0.2.20")).ok());  // before the round
+  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+
+  // Bob's REGISTER removes his old contact and adds two, one without a
+  // contact: UpsertRow refuses it, so none of bob's change may land.
+  const std::vector<std::string> bob_removed = {"sip:bob@192.0.2.20"};
+  absl::Status s = store->ApplyRegister(
+      bob, {MakeBinding(bob, "sip:bob@192.0.2.21"), MakeBinding(bob, "")}, bob_removed);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+
+  // Reads and later changes in the same round still work.
+  auto bob_now = store->Lookup(bob, kNow);
+  ASSERT_TRUE(bob_now.ok()) << bob_now.status();
+  ASSERT_EQ(bob_now->size(), 1u);
+  EXPECT_EQ((*bob_now)[0].contact_uri, "sip:bob@192.0.2.20");
+  auto alice_now = store->Lookup(alice, kNow);
+  ASSERT_TRUE(alice_now.ok()) << alice_now.status();
+  EXPECT_EQ(alice_now->size(), 1u) << "the savepoint kept alice's earlier change";
+  ASSERT_TRUE(store->ApplyRegister(carol, {MakeBinding(carol, "sip:c@192.0.2.3")}, {}).ok());
+  ASSERT_TRUE(store->Flush().ok());
+
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  auto all = reopened->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> contacts;
+  for (const Binding& b : *all) contacts.push_back(b.contact_uri);
+  EXPECT_EQ(contacts, (std::vector<std::string>{"sip:a@192.0.2.1", "sip:bob@192.0.2.20",
+                                                "sip:c@192.0.2.3"}));
+}
+
+TEST_P(BindingStoreTest, GroupCommitTurnedOffCommitsTheOpenRound) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string alice = "sip:alice@example.com";
+  const std::string bob = "sip:bob@example.com";
+  store->set_group_commit(true);
+  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+  store->set_group_commit(false);
+  // Back to one transaction per REGISTER: the open round must not get in
+  // the way (BEGIN inside a transaction), and both land.
+  absl::Status s = store->ApplyRegister(bob, {MakeBinding(bob, "sip:b@192.0.2.2")}, {});
+  EXPECT_TRUE(s.ok()) << s;
+  auto reader = OpenStore();
+  ASSERT_NE(reader, nullptr);
+  auto all = reader->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->size(), 2u);
+}
+
 }  // namespace
 }  // namespace rtplatch

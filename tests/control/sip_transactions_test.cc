@@ -1,5 +1,6 @@
 #include "control/sip_transactions.h"
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -263,6 +264,185 @@ TEST_F(SipTransactionsTest, BranchesAreUniqueAndCarryTheMagicCookie) {
     ASSERT_TRUE(absl::StartsWith(b, "z9hG4bK"));
     ASSERT_TRUE(seen.insert(b).second);
   }
+}
+
+
+// ---- requests answered at once, from OnRequest -------------------------------
+
+// A listener that answers inside OnRequest, as the registrar does.
+class AnsweringListener : public Recorder {
+ public:
+  void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override {
+    Recorder::OnRequest(txn, request, in);
+    if (answer) answer(txn, request);
+  }
+  std::function<void(SipTxnId, const SipMessage&)> answer;
+};
+
+class AnsweredAtOnceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = SipTransactions::Create(listener_, [this](absl::string_view bytes, const SipRoute& r) {
+      sent_.push_back({std::string(bytes), r});
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(t.ok()) << t.status();
+    txns_ = *std::move(t);
+  }
+  void Deliver(const std::string& text) {
+    auto m = SipMessage::Parse(text);
+    ASSERT_TRUE(m.ok()) << m.status();
+    SipInbound in;
+    in.bytes = text;
+    in.source = kPhone;
+    in.local = kUs;
+    in.channel = 7;
+    txns_->Receive(*std::move(m), in);
+  }
+  static std::string Build(const SipMessage& request, int code, absl::string_view reason,
+                           std::vector<std::string> headers = {}) {
+    auto bytes = BuildResponse(request, code, reason, "rtplatch", headers);
+    EXPECT_TRUE(bytes.ok()) << bytes.status();
+    return bytes.ok() ? *bytes : std::string();
+  }
+  static int Code(const std::string& bytes) {
+    auto m = SipMessage::Parse(bytes);
+    return m.ok() ? m->status_code() : -1;
+  }
+
+  AnsweringListener listener_;
+  std::vector<Sent> sent_;
+  std::unique_ptr<SipTransactions> txns_;
+};
+
+TEST_F(AnsweredAtOnceTest, RegisterAnsweredRawInOnRequestKeepsNoTransaction) {
+  std::vector<absl::Status> results;
+  listener_.answer = [&](SipTxnId txn, const SipMessage& request) {
+    results.push_back(txns_->RespondRaw(
+        txn, 200, Build(request, 200, "OK", {"Contact: <sip:alice@192.0.2.10:5062>;expires=300"})));
+  };
+  const std::string reg = Request("REGISTER", "z9hG4bKreg-now", 7);
+  Deliver(reg);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  ASSERT_EQ(sent_.size(), 1u) << "exactly one response";
+  EXPECT_EQ(Code(sent_[0].bytes), 200);
+  EXPECT_TRUE(absl::StrContains(sent_[0].bytes, ";expires=300"));
+  EXPECT_EQ(sent_[0].route.dest, kPhone);
+  EXPECT_EQ(sent_[0].route.channel, 7u);
+  EXPECT_EQ(txns_->size(), 0u) << "no oSIP2 transaction kept";
+  ASSERT_EQ(listener_.ended.size(), 1u);
+  EXPECT_EQ(listener_.ended[0], listener_.requests[0].first);
+
+  // Retransmissions: the same bytes from the completed cache, no listener.
+  Deliver(reg);
+  Deliver(reg);
+  EXPECT_EQ(listener_.requests.size(), 1u);
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(sent_[1].bytes, sent_[0].bytes);
+  EXPECT_EQ(sent_[2].bytes, sent_[0].bytes);
+  EXPECT_EQ(sent_[2].route.dest, kPhone);
+  EXPECT_EQ(txns_->counters().retransmissions_absorbed, 2u);
+  EXPECT_EQ(txns_->size(), 0u);
+  txns_->RunTimers();
+  EXPECT_EQ(txns_->size(), 0u);
+}
+
+TEST_F(AnsweredAtOnceTest, RegisterAnsweredWithRespondInOnRequest) {
+  listener_.answer = [&](SipTxnId txn, const SipMessage& request) {
+    auto response = SipMessage::Parse(Build(request, 401, "Unauthorized",
+                                            {"WWW-Authenticate: Digest realm=\"example.org\", "
+                                             "nonce=\"f84f1cec41e6cbe5aea9c8e88d359\""}));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(txns_->Respond(txn, *std::move(response)).ok());
+  };
+  const std::string reg = Request("REGISTER", "z9hG4bKreg-401", 1);
+  Deliver(reg);
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(Code(sent_[0].bytes), 401);
+  EXPECT_TRUE(absl::StrContains(sent_[0].bytes, "WWW-Authenticate"));
+  EXPECT_EQ(txns_->size(), 0u);
+  Deliver(reg);
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[1].bytes, sent_[0].bytes);
+  EXPECT_EQ(listener_.requests.size(), 1u);
+  // The authenticated retry is a new transaction (new branch, CSeq + 1).
+  Deliver(Request("REGISTER", "z9hG4bKreg-401b", 2));
+  EXPECT_EQ(listener_.requests.size(), 2u);
+  EXPECT_EQ(sent_.size(), 3u);
+}
+
+TEST_F(AnsweredAtOnceTest, SecondFinalResponseIsRefused) {
+  std::vector<absl::Status> results;
+  listener_.answer = [&](SipTxnId txn, const SipMessage& request) {
+    results.push_back(txns_->RespondRaw(txn, 100, Build(request, 100, "Trying")));
+    results.push_back(txns_->RespondRaw(txn, 200, Build(request, 200, "OK")));
+    results.push_back(txns_->RespondRaw(txn, 500, Build(request, 500, "Server Internal Error")));
+  };
+  Deliver(Request("REGISTER", "z9hG4bKreg-twice", 3));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(results[1].ok()) << results[1];
+  EXPECT_EQ(results[2].code(), absl::StatusCode::kFailedPrecondition) << results[2];
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(Code(sent_[0].bytes), 100);
+  EXPECT_EQ(Code(sent_[1].bytes), 200);
+  EXPECT_EQ(txns_->size(), 0u);
+  // A retransmission gets the final response, not the provisional one.
+  Deliver(Request("REGISTER", "z9hG4bKreg-twice", 3));
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(sent_[2].bytes, sent_[1].bytes);
+  // Gone once OnRequest returned: NotFound, not a third send.
+  const SipTxnId txn = listener_.requests.at(0).first;
+  EXPECT_EQ(txns_->RespondRaw(txn, 200, sent_[1].bytes).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(sent_.size(), 3u);
+}
+
+TEST_F(AnsweredAtOnceTest, RegisterNotAnsweredInOnRequestCanBeAnsweredLater) {
+  const std::string reg = Request("REGISTER", "z9hG4bKreg-later", 9);
+  Deliver(reg);
+  ASSERT_EQ(listener_.requests.size(), 1u);
+  const SipTxnId txn = listener_.requests[0].first;
+  EXPECT_TRUE(sent_.empty());
+  EXPECT_EQ(txns_->size(), 1u) << "an oSIP2 NIST holds it";
+  EXPECT_FALSE(txns_->HasFinalResponse(txn));
+
+  Deliver(reg);  // retransmitted while unanswered: absorbed, nothing to resend
+  EXPECT_EQ(listener_.requests.size(), 1u);
+  EXPECT_TRUE(sent_.empty());
+
+  const SipMessage* request = txns_->ServerRequest(txn);
+  ASSERT_NE(request, nullptr);
+  const std::string bytes = Build(*request, 200, "OK");
+  ASSERT_TRUE(txns_->RespondRaw(txn, 200, bytes).ok());
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(Code(sent_[0].bytes), 200);
+  EXPECT_EQ(txns_->size(), 0u);
+
+  Deliver(reg);
+  EXPECT_EQ(listener_.requests.size(), 1u);
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[1].bytes, sent_[0].bytes);
+}
+
+TEST_F(AnsweredAtOnceTest, OptionsAnsweredAtOnceOverTcpIsNotCached) {
+  listener_.answer = [&](SipTxnId txn, const SipMessage& request) {
+    EXPECT_TRUE(txns_->RespondRaw(txn, 200, Build(request, 200, "OK")).ok());
+  };
+  const std::string options = Request("OPTIONS", "z9hG4bKopt-tcp", 1, "", "TCP");
+  auto m = SipMessage::Parse(options);
+  ASSERT_TRUE(m.ok());
+  SipInbound in;
+  in.bytes = options;
+  in.source = kPhone;
+  in.local = kUs;
+  in.transport = SipTransportKind::kTcp;
+  in.channel = 12;
+  txns_->Receive(*std::move(m), in);
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].route.transport, SipTransportKind::kTcp);
+  EXPECT_EQ(sent_[0].route.channel, 12u);
+  EXPECT_EQ(txns_->size(), 0u);
 }
 
 }  // namespace
