@@ -80,26 +80,6 @@ std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
   return Endpoint{*m.connection, m.port};
 }
 
-// RFC 3261 20.28 / 22.3: Proxy-Authorization values for our realm were
-// meant for us and are consumed here; the callee must not receive the
-// caller's digest. (SipMessage shows oSIP2's message read-only; this is
-// the one header the proxy deletes, so it edits the list in place.)
-void ConsumeOwnCredentials(SipMessage& m, absl::string_view realm) {
-  auto& o = const_cast<osip_message&>(m.osip());
-  bool removed = false;
-  for (int i = osip_list_size(&o.proxy_authorizations) - 1; i >= 0; --i) {
-    auto* a = static_cast<osip_authorization_t*>(osip_list_get(&o.proxy_authorizations, i));
-    if (a == nullptr) continue;
-    absl::string_view r = osip_authorization_get_realm(a) ? osip_authorization_get_realm(a) : "";
-    if (r.size() >= 2 && r.front() == '"' && r.back() == '"') r = r.substr(1, r.size() - 2);
-    if (!absl::EqualsIgnoreCase(r, realm)) continue;
-    osip_list_remove(&o.proxy_authorizations, i);
-    osip_authorization_free(a);
-    removed = true;
-  }
-  if (removed) osip_message_force_update(&o);
-}
-
 std::string HeaderValue(const SipMessage& m, bool from) {
   const osip_message& o = m.osip();
   auto s = from ? OsipToString(osip_from_to_str, o.from) : OsipToString(osip_to_to_str, o.to);
@@ -423,7 +403,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
       if (auth.status_code != 407) headers.push_back(WarningHeader(auth.error));
       return RespondLocal(txn, auth.status_code, auth.reason, headers);
     }
-    ConsumeOwnCredentials(*fwd, config_.domain);
+    fwd->RemoveProxyAuthorizations(config_.domain);
   }
 
   Call call;
@@ -647,6 +627,22 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;
+  if (fwd->via_count() == 0) {
+    // Nothing left to route it by (RFC 3261 16.7 step 3): the branch's
+    // answer is lost, so a final one becomes our own 502 to the caller.
+    ++counters_.dropped;
+    if (code >= 200) {
+      if (ctx.initial) {
+        ++counters_.calls_failed;
+        EndCall(ctx.call_id);
+      }
+      if (ctx.server != 0) {
+        RespondLocal(ctx.server, 502, "Bad Gateway",
+                     {WarningHeader("the next hop answered without our caller's Via")});
+      }
+    }
+    return;
+  }
 
   Call* call = ctx.call_id.empty() ? nullptr : calls_.Find(ctx.call_id);
   if (call != nullptr && ctx.invite) {

@@ -736,6 +736,22 @@ absl::Status SipMessage::SetBody(absl::string_view body, absl::string_view conte
   return absl::OkStatus();
 }
 
+void SipMessage::RemoveProxyAuthorizations(absl::string_view realm) {
+  osip_message_t* o = msg_.get();
+  bool removed = false;
+  for (int i = osip_list_size(&o->proxy_authorizations) - 1; i >= 0; --i) {
+    auto* a = static_cast<osip_authorization_t*>(osip_list_get(&o->proxy_authorizations, i));
+    if (a == nullptr) continue;
+    absl::string_view r = Str(osip_authorization_get_realm(a));
+    if (r.size() >= 2 && r.front() == '"' && r.back() == '"') r = r.substr(1, r.size() - 2);
+    if (!absl::EqualsIgnoreCase(r, realm)) continue;
+    osip_list_remove(&o->proxy_authorizations, i);
+    osip_authorization_free(a);
+    removed = true;
+  }
+  if (removed) osip_message_force_update(o);
+}
+
 absl::Status SipMessage::AddHeader(absl::string_view name, absl::string_view value) {
   const std::string n(name), v(value);
   if (osip_message_set_header(msg_.get(), n.c_str(), v.c_str()) != OSIP_SUCCESS) {

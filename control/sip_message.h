@@ -169,6 +169,10 @@ class SipMessage {
   // Replaces every body with `body` (empty: none) and sets Content-Type
   // (ignored when the body is empty).
   absl::Status SetBody(absl::string_view body, absl::string_view content_type);
+  // RFC 3261 20.28 / 22.3: Proxy-Authorization values for `realm` were
+  // meant for us and are consumed here (the callee must not receive the
+  // caller's digest); values for other realms stay.
+  void RemoveProxyAuthorizations(absl::string_view realm);
   // Adds a header line ("Name", "value") at the end of the header block.
   absl::Status AddHeader(absl::string_view name, absl::string_view value);
 

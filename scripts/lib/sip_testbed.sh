@@ -34,7 +34,7 @@
 #   users (ST_USERS_FILE, docs/users-file.md)  bindings.sqlite (ST_DB)
 #   sipp/NAME.{msg,err,out}                         one sipp run each
 #
-# Environment (read by st_init; set before sourcing or before st_init):
+# Environment (read when the library is sourced):
 #   RTPLATCH_DATAPLANE  dataplane binary (build/dataplane/rtplatch-dataplane)
 #   RTPLATCH_CONTROL    control plane binary (build/control/rtplatch-control)
 #   RTPLATCHCTL         CLI (build/control/rtplatchctl)
@@ -48,6 +48,9 @@
 #                       without braces, e.g. '"keepalive_payload": "zero4"'
 #   ST_AUTHENTICATE     true|false (default true)
 #   ST_SIPP_TIMEOUT_S   default wall-clock limit of one sipp run (20)
+#   ST_CAPTURE          1: st_start_relay records the relay's tap and veth
+#                       (UDP) in $RL_TMP/relay_{tap,veth}.pcap (with
+#                       RL_KEEP_LOGS=1 to keep them)
 #   ST_COPY_BINARIES    1 (default): st_init runs private copies of the
 #                       three binaries from $RL_TMP/bin (a concurrent
 #                       rebuild cannot break the run); 0: run them in place
@@ -85,7 +88,7 @@ ST_INSIDE_PREFIXES='"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0
 # Set by the functions below.
 DP_PID=""; DP_SOCK=""; DP_LOG=""; DP_CONFIG=""
 CTL_PID=""; CTL_SOCK=""; CTL_LOG=""; CTL_CONFIG=""
-ST_USERS_FILE=""; ST_DB=""; ST_SIPP_DIR=""; ST_SIPP_PID=""
+ST_USERS_FILE=""; ST_DB=""; ST_SIPP_DIR=""; ST_SIPP_PID=""; ST_CAPTURE_PID=""
 ST_MSGTOOL=""
 
 # --- setup ----------------------------------------------------------------
@@ -168,6 +171,10 @@ st_start_relay() {
   rl_build_inet
   rl_add_relay
   st_start_dataplane || return 1
+  if [[ ${ST_CAPTURE:-0} == 1 ]]; then
+    st_capture relay "$RL_RELAY_TAP" relay_tap udp
+    st_capture relay "$RL_RELAY_VETH" relay_veth udp
+  fi
   st_start_control || return 1
 }
 
@@ -205,6 +212,12 @@ st_start_dataplane() {
   st_write_dataplane_config
   rm -f "$DP_SOCK"
   rl_dpdk_prefix dp
+  # Two dataplanes polling the same cores (another test running at the
+  # same time) delay each other's exception path by up to seconds.
+  local others
+  others=$(pgrep -c -x rtplatch-datapl 2>/dev/null || true)
+  (( ${others:-0} > 0 )) && rl_log "warning: $others other rtplatch-dataplane process(es) running;" \
+    "they share lcores $ST_LCORES with this one: expect SIP latency spikes"
   # One log across restarts: each start appends.
   echo "=== start $(date +%T.%N)" >>"$DP_LOG"
   ip netns exec "$(rl_ns relay)" "$ST_DATAPLANE" -l "$ST_LCORES" --no-huge -m 512 --no-pci \
@@ -236,6 +249,19 @@ st_kill_dataplane() {
   rl_wait_for 10 bash -c "! ip -n $(rl_ns relay) link show $RL_RELAY_TAP" \
     || rl_log "warning: $RL_RELAY_TAP still present after the dataplane exited"
   for ns in "${RL_NAMESPACES[@]}"; do ip -n "$ns" neigh flush all >/dev/null 2>&1 || true; done
+}
+
+# st_capture ROLE IFNAME NAME [FILTER...]: tcpdump on IFNAME inside ROLE
+# into $RL_TMP/NAME.pcap until cleanup (or rl_kill $ST_CAPTURE_PID).
+# st_start_relay captures the relay's tap and veth when ST_CAPTURE=1.
+st_capture() {
+  local role="$1" ifname="$2" name="$3"; shift 3
+  command -v tcpdump >/dev/null || { rl_log "st_capture: no tcpdump"; return 1; }
+  rl_spawn "$role" "$RL_TMP/$name.tcpdump.log" tcpdump -i "$ifname" -n -s 0 -U \
+    -w "$RL_TMP/$name.pcap" "$@"
+  # shellcheck disable=SC2034  # for callers
+  ST_CAPTURE_PID=$RL_LAST_PID
+  rl_wait_for 5 grep -q listening "$RL_TMP/$name.tcpdump.log"
 }
 
 # dctl ARGS...: rtplatchctl on the dataplane socket, JSON result.
@@ -348,6 +374,7 @@ st_sipp_bg() {
   _st_sipp_argv "$@" || return 2
   rl_spawn "$1" "$ST_SIPP_DIR/$2.out" timeout -k 2 "$((ST_SIPP_TIMEOUT_S + 5))" \
     "${_ST_SIPP_ARGV[@]}"
+  # shellcheck disable=SC2034  # for callers
   ST_SIPP_PID=$RL_LAST_PID
 }
 
@@ -381,16 +408,18 @@ _st_sipp_argv() {
 
 # --- reading traced messages ------------------------------------------------
 
-# st_msg NAME DIR REGEX [N] [CSEQ_METHOD]: prints the Nth (1-based;
-# negative counts from the end; default 1) message in sipp run NAME's
-# trace whose direction is DIR (sent | received | any), whose first line
-# matches the Python regex REGEX and, if given, whose CSeq method is
-# CSEQ_METHOD. Lines end in \n (CRs removed). Returns 1 if there is none.
+# st_msg NAME DIR REGEX [N] [CSEQ]: prints the Nth (1-based; negative
+# counts from the end; default 1) message in sipp run NAME's trace whose
+# direction is DIR (sent | received | any), whose first line matches the
+# Python regex REGEX and, if given, whose CSeq is CSEQ: a method ("INVITE")
+# or number and method ("3 INVITE"). Retransmissions are separate
+# messages: select by CSeq to be independent of them. Lines end in \n (CRs
+# removed). Returns 1 if there is none.
 st_msg() {
   python3 "$ST_MSGTOOL" get "$ST_SIPP_DIR/$1.msg" "$2" "$3" "${4:-1}" "${5:-}"
 }
 
-# st_msg_count NAME DIR REGEX [CSEQ_METHOD]: how many such messages.
+# st_msg_count NAME DIR REGEX [CSEQ]: how many such messages.
 st_msg_count() {
   python3 "$ST_MSGTOOL" count "$ST_SIPP_DIR/$1.msg" "$2" "$3" 1 "${4:-}"
 }
@@ -461,8 +490,11 @@ def select(path, direction, regex, cseq):
         if not rx.search(first):
             continue
         if cseq:
-            methods = [v.split()[-1] for n, v in headers if n == "cseq" and v.split()]
-            if not methods or methods[0].upper() != cseq.upper():
+            values = [" ".join(v.split()) for n, v in headers if n == "cseq" and v.split()]
+            if not values:
+                continue
+            got = values[0].upper() if " " in cseq else values[0].split()[-1].upper()
+            if got != " ".join(cseq.split()).upper():
                 continue
         yield msg
 

@@ -699,5 +699,26 @@ TEST(SipMessageFuzzTest, RandomMutationsNeverCrash) {
   EXPECT_GT(rejected, 250);
 }
 
+TEST(SipMessageProxyTest, ConsumesOnlyOurRealmsProxyAuthorization) {
+  const std::string text =
+      "INVITE sip:bob@example.test SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKpa1\r\n"
+      "From: <sip:alice@example.test>;tag=a\r\nTo: <sip:bob@example.test>\r\n"
+      "Call-ID: pa1\r\nCSeq: 2 INVITE\r\nMax-Forwards: 70\r\n"
+      "Proxy-Authorization: Digest username=\"alice\", realm=\"example.test\", "
+      "nonce=\"n1\", uri=\"sip:bob@example.test\", response=\"0123\"\r\n"
+      "Proxy-Authorization: Digest username=\"alice\", realm=\"carrier.test\", "
+      "nonce=\"n2\", uri=\"sip:bob@example.test\", response=\"4567\"\r\n"
+      "Content-Length: 0\r\n\r\n";
+  auto m = SipMessage::Parse(text);
+  ASSERT_TRUE(m.ok()) << m.status();
+  m->RemoveProxyAuthorizations("EXAMPLE.test");
+  auto out = m->Serialize();
+  ASSERT_TRUE(out.ok());
+  EXPECT_THAT(*out, ::testing::Not(::testing::HasSubstr("realm=\"example.test\"")));
+  // Another proxy's credentials travel on (RFC 3261 20.28).
+  EXPECT_THAT(*out, ::testing::HasSubstr("realm=\"carrier.test\""));
+}
+
 }  // namespace
 }  // namespace rtplatch
