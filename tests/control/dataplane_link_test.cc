@@ -1,138 +1,27 @@
 #include "control/dataplane_link.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <functional>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/control_server.h"
 #include "nlohmann/json.hpp"
+#include "tests/control/fake_dataplane.h"
 
 namespace rtplatch {
 namespace {
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-// What the fake dataplane answers to one request: a result, or an error
-// reply with `error_code`.
-struct Answer {
-  json result = json::object();
-  std::string error_code;
-};
-Answer Ok(json result) { return Answer{std::move(result), ""}; }
-Answer Err(std::string code) { return Answer{json::object(), std::move(code)}; }
-
-// A dataplane stand-in: the real ControlServer on a Unix socket, polled from
-// its own thread. It records every request and answers through `responder`
-// (called on the server thread); "subscribe" is always accepted. Event lines
-// queued with Push() go out to subscribed connections.
-class FakeDataplane {
- public:
-  using Responder = std::function<Answer(const json& request)>;
-
-  explicit FakeDataplane(std::string path) : path_(std::move(path)) {}
-  ~FakeDataplane() { Stop(); }
-
-  void Start() {
-    auto server = ControlServer::Listen(path_, [this](absl::string_view line, bool* subscribe) {
-      return Handle(line, subscribe);
-    });
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stop_ = false;
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        server_->Poll(2);
-        std::vector<std::string> lines;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          lines.swap(pushes_);
-        }
-        for (const std::string& l : lines) server_->Broadcast(l);
-      }
-    });
-  }
-  // Goes away: every connection closed, the socket file removed.
-  void Stop() {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    server_.reset();
-  }
-
-  void set_responder(Responder r) {
-    std::lock_guard<std::mutex> lock(mu_);
-    responder_ = std::move(r);
-  }
-  void Push(const json& event) {
-    std::lock_guard<std::mutex> lock(mu_);
-    pushes_.push_back(event.dump());
-  }
-  std::vector<json> Requests(absl::string_view cmd) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<json> out;
-    for (const json& r : requests_) {
-      if (r.value("cmd", "") == cmd) out.push_back(r);
-    }
-    return out;
-  }
-  std::vector<std::string> Commands() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    for (const json& r : requests_) out.push_back(r.value("cmd", ""));
-    return out;
-  }
-  void ClearRequests() {
-    std::lock_guard<std::mutex> lock(mu_);
-    requests_.clear();
-  }
-
- private:
-  std::string Handle(absl::string_view line, bool* subscribe) {
-    json request = json::parse(line.begin(), line.end(), nullptr, false);
-    const std::string cmd = request.is_object() ? request.value("cmd", "") : "";
-    Answer answer;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      requests_.push_back(request);
-      if (cmd == "subscribe") {
-        *subscribe = true;
-        answer = Ok({{"subscribed", true}});
-      } else if (responder_) {
-        answer = responder_(request);
-      }
-    }
-    json reply = {{"v", 1}, {"id", request.is_object() ? request.value("id", json()) : json()}};
-    if (answer.error_code.empty()) {
-      reply["ok"] = true;
-      reply["result"] = answer.result;
-    } else {
-      reply["ok"] = false;
-      reply["error"] = {{"code", answer.error_code},
-                        {"message", absl::StrCat(cmd, ": refused by the test")}};
-    }
-    return reply.dump();
-  }
-
-  const std::string path_;
-  std::unique_ptr<ControlServer> server_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  Responder responder_;
-  std::vector<json> requests_;
-  std::vector<std::string> pushes_;
-};
+using testing::Err;
+using testing::FakeDataplane;
+using testing::Ok;
 
 Endpoint Ep(absl::string_view text) {
   absl::StatusOr<Endpoint> e = Endpoint::Parse(text);
@@ -148,27 +37,15 @@ json StreamJson(uint64_t stream, uint64_t pair, const char* leg, const std::stri
 
 class DataplaneLinkTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/dataplane_link_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/dataplane.sock";
-    server_ = std::make_unique<FakeDataplane>(path_);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { server_ = std::make_unique<FakeDataplane>(); }
 
   std::unique_ptr<DataplaneLink> MakeLink(int timeout_ms = 2000, int retry_interval_ms = 50) {
     auto link = std::make_unique<DataplaneLink>(
-        DataplaneLink::Options{path_, timeout_ms, retry_interval_ms});
+        DataplaneLink::Options{server_->path(), timeout_ms, retry_interval_ms});
     link->set_on_reconnect([this] { ++reconnects_; });
     return link;
   }
 
-  std::string dir_;
-  std::string path_;
   std::unique_ptr<FakeDataplane> server_;
   int reconnects_ = 0;
 };
@@ -331,7 +208,7 @@ TEST_F(DataplaneLinkTest, CallsWithoutASocketFailFastNotAfterTheTimeout) {
   }
   EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(kTimeoutMs));
   EXPECT_EQ(reconnects_, 0);
-  EXPECT_TRUE(absl::StrContains(link->last_error(), path_)) << link->last_error();
+  EXPECT_TRUE(absl::StrContains(link->last_error(), server_->path())) << link->last_error();
 }
 
 TEST_F(DataplaneLinkTest, HungDataplaneCostsOneTimeoutAndIsUnavailable) {
@@ -360,7 +237,7 @@ TEST_F(DataplaneLinkTest, OnReconnectMayCallTheLinkBeforeTheCallThatConnected) {
     return Ok({{"streams", 0}});
   });
   server_->Start();
-  auto link = std::make_unique<DataplaneLink>(DataplaneLink::Options{path_, 2000, 50});
+  auto link = std::make_unique<DataplaneLink>(DataplaneLink::Options{server_->path(), 2000, 50});
   std::vector<absl::Status> repush;
   link->set_on_reconnect([&] {
     KeepaliveSpec k;
@@ -456,7 +333,7 @@ json KeepalivePage(const json& request, size_t total) {
 TEST_F(DataplaneLinkTest, ListKeepalivesPagesAndFiltersByLabelPrefix) {
   for (size_t total : {size_t{0}, size_t{999}, size_t{2000}, size_t{2500}}) {
     SCOPED_TRACE(absl::StrCat(total, " targets"));
-    server_ = std::make_unique<FakeDataplane>(path_);
+    server_ = std::make_unique<FakeDataplane>();
     server_->set_responder([total](const json& r) { return Ok(KeepalivePage(r, total)); });
     server_->Start();
     auto link = MakeLink();

@@ -1,62 +1,48 @@
 #include "control/keepalive_sync.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/control_server.h"
 #include "nlohmann/json.hpp"
+#include "tests/control/fake_dataplane.h"
 
 namespace rtplatch {
 namespace {
 
 using json = nlohmann::json;
+using testing::Answer;
+using testing::Err;
+using testing::FakeDataplane;
+using testing::Ok;
 
-// The dataplane's keepalive table behind the real ControlServer, polled from
-// its own thread: keepalive_add/remove/update/list as docs/control-protocol.md
-// describes them (all or nothing, unknown ids are not_found). A restart
-// (Stop + Start) loses every target, as the real dataplane does.
-class FakeKeepaliveDataplane {
+// The dataplane's keepalive table behind the fake dataplane:
+// keepalive_add/remove/update/list as docs/control-protocol.md describes them
+// (all or nothing, unknown ids are not_found). A restart (Stop + Start) loses
+// every target, as the real dataplane does.
+class FakeKeepaliveDataplane : public FakeDataplane {
  public:
-  explicit FakeKeepaliveDataplane(std::string path) : path_(std::move(path)) {}
-  ~FakeKeepaliveDataplane() { Stop(); }
-
-  void Start() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
+  FakeKeepaliveDataplane() {
+    set_responder([this](const json& r) { return Respond(r); });
+    set_on_start([this] {
+      std::lock_guard<std::mutex> lock(table_mu_);
       targets_.clear();
-    }
-    auto server = ControlServer::Listen(path_, [this](absl::string_view line, bool* subscribe) {
-      return Handle(line, subscribe);
-    });
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    stop_ = false;
-    thread_ = std::thread([this] {
-      while (!stop_) server_->Poll(2);
     });
   }
-  void Stop() {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    server_.reset();
-  }
+  // The server thread calls Respond(): it must be gone before targets_ is.
+  ~FakeKeepaliveDataplane() { Stop(); }
 
   // A target someone else (or an earlier control plane) installed.
   void Seed(const std::string& label) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(table_mu_);
     const uint64_t id = next_id_++;
     targets_[id] = {{"id", id},
                     {"target", "192.0.2.99:5060"},
@@ -66,81 +52,51 @@ class FakeKeepaliveDataplane {
                     {"label", label}};
   }
   std::pair<size_t, uint64_t> CountAndLastId() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(table_mu_);
     return {targets_.size(), targets_.empty() ? 0 : targets_.rbegin()->first};
   }
   std::map<uint64_t, json> Targets() {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(table_mu_);
     return targets_;
-  }
-  std::vector<json> Requests(absl::string_view cmd) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<json> out;
-    for (const json& r : requests_) {
-      if (r.value("cmd", "") == cmd) out.push_back(r);
-    }
-    return out;
-  }
-  void ClearRequests() {
-    std::lock_guard<std::mutex> lock(mu_);
-    requests_.clear();
   }
 
  private:
-  std::string Handle(absl::string_view line, bool* subscribe) {
-    json r = json::parse(line.begin(), line.end(), nullptr, false);
-    std::lock_guard<std::mutex> lock(mu_);
+  Answer Respond(const json& r) {
+    std::lock_guard<std::mutex> lock(table_mu_);
     const std::string cmd = r.value("cmd", "");
-    // Big batches are recorded by size only.
-    json recorded = json::object();
-    for (const auto& [key, value] : r.items()) {
-      const bool big = key == "targets" && value.size() > 100;
-      recorded[key] = big ? json(value.size()) : value;
-    }
-    requests_.push_back(std::move(recorded));
-    json result;
-    std::string error;
-    if (cmd == "subscribe") {
-      *subscribe = true;
-      result = {{"subscribed", true}};
-    } else if (cmd == "keepalive_add") {
-      json ids = json::array();
+    if (cmd == "keepalive_add") {
       const json& list = r["targets"];
       if (!list.is_array() || list.empty() || list.size() > 100000) {
-        error = "invalid_argument";
-      } else {
-        for (const json& t : list) {
-          for (const char* key : {"target", "source", "payload", "interval_ms", "label"}) {
-            if (!t.contains(key)) error = "invalid_argument";
-          }
+        return Err("invalid_argument");
+      }
+      for (const json& t : list) {
+        for (const char* key : {"target", "source", "payload", "interval_ms", "label"}) {
+          if (!t.contains(key)) return Err("invalid_argument");
         }
       }
-      if (error.empty()) {
-        for (json t : list) {
-          const uint64_t id = next_id_++;
-          t["id"] = id;
-          targets_[id] = t;
-          ids.push_back(id);
-        }
-        result = {{"ids", ids}};
+      json ids = json::array();
+      for (json t : list) {
+        const uint64_t id = next_id_++;
+        t["id"] = id;
+        targets_[id] = t;
+        ids.push_back(id);
       }
-    } else if (cmd == "keepalive_remove") {
+      return Ok({{"ids", ids}});
+    }
+    if (cmd == "keepalive_remove") {
       for (const json& id : r["ids"]) {
-        if (!targets_.contains(id.get<uint64_t>())) error = "not_found";
+        if (!targets_.contains(id.get<uint64_t>())) return Err("not_found");
       }
-      if (error.empty()) {
-        for (const json& id : r["ids"]) targets_.erase(id.get<uint64_t>());
-        result = {{"removed", r["ids"].size()}};
-      }
-    } else if (cmd == "keepalive_update") {
+      for (const json& id : r["ids"]) targets_.erase(id.get<uint64_t>());
+      return Ok({{"removed", r["ids"].size()}});
+    }
+    if (cmd == "keepalive_update") {
       auto it = targets_.find(r.value("id", uint64_t{0}));
-      if (it == targets_.end()) {
-        error = "not_found";
-      } else {
-        it->second["interval_ms"] = r["interval_ms"];
-        result = it->second;
-      }
-    } else if (cmd == "keepalive_list") {
+      if (it == targets_.end()) return Err("not_found");
+      it->second["interval_ms"] = r["interval_ms"];
+      return Ok(it->second);
+    }
+    if (cmd == "keepalive_list") {
       const size_t offset = r.value("offset", size_t{0});
       const size_t limit = r.value("limit", size_t{1000});
       json list = json::array();
@@ -149,29 +105,14 @@ class FakeKeepaliveDataplane {
         if (i >= offset && i < offset + limit) list.push_back(t);
         ++i;
       }
-      result = {{"total", targets_.size()}, {"keepalives", list}};
-    } else {
-      error = "unknown_command";
+      return Ok({{"total", targets_.size()}, {"keepalives", list}});
     }
-    json reply = {{"v", 1}, {"id", r.value("id", json())}};
-    if (error.empty()) {
-      reply["ok"] = true;
-      reply["result"] = result;
-    } else {
-      reply["ok"] = false;
-      reply["error"] = {{"code", error}, {"message", cmd}};
-    }
-    return reply.dump();
+    return Err("unknown_command");
   }
 
-  const std::string path_;
-  std::unique_ptr<ControlServer> server_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
+  std::mutex table_mu_;
   std::map<uint64_t, json> targets_;
   uint64_t next_id_ = 1;  // never reused, even across a restart
-  std::vector<json> requests_;
 };
 
 Endpoint Ep(absl::string_view text) {
@@ -243,13 +184,10 @@ BindingChange RemovedChange(const Binding& b) {
 class KeepaliveSyncTest : public ::testing::TestWithParam<Family> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/keepalive_sync_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/dataplane.sock";
-    server_ = std::make_unique<FakeKeepaliveDataplane>(path_);
+    server_ = std::make_unique<FakeKeepaliveDataplane>();
     server_->Start();
-    link_ = std::make_unique<DataplaneLink>(DataplaneLink::Options{path_, 20000, kRetryMs});
+    link_ = std::make_unique<DataplaneLink>(
+        DataplaneLink::Options{server_->path(), 20000, kRetryMs});
     KeepaliveSync::Options o;
     o.advertised_v4 = *IpAddress::Parse(kV4.advertised);
     o.advertised_v6 = *IpAddress::Parse(kV6.advertised);
@@ -263,12 +201,9 @@ class KeepaliveSyncTest : public ::testing::TestWithParam<Family> {
     sync_.reset();
     link_.reset();
     server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   static constexpr int kRetryMs = 50;
-  std::string dir_;
-  std::string path_;
   std::unique_ptr<FakeKeepaliveDataplane> server_;
   std::unique_ptr<DataplaneLink> link_;
   std::unique_ptr<KeepaliveSync> sync_;
