@@ -49,8 +49,8 @@ struct ControlConfig {
   // Server header on every response; empty: none.
   std::string server_header = "rtplatch";
 
-  // The SIP domain served (registrar, digest realm). Empty: REGISTER is
-  // answered 404 and only OPTIONS works.
+  // The SIP domain served (registrar, digest realm). Required by
+  // rtplatch-control; the parser leaves it empty so partial configs parse.
   std::string domain;
   // docs/users-file.md; empty: no users (every challenge fails).
   std::string users_file;

@@ -120,6 +120,11 @@ void MakeParentDir(const std::string& path) {
 int Run(const std::string& config_path) {
   auto config = LoadControlConfig(config_path);
   if (!config.ok()) return Fail(config.status());
+  if (config->domain.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("config: domain: required (the SIP domain this registrar serves) (in ",
+                     config_path, ")")));
+  }
 
   absl::StatusOr<std::unique_ptr<UsersFile>> users =
       config->users_file.empty() ? UsersFile::Parse("", "(no users_file)")

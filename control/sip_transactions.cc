@@ -223,8 +223,12 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
       return;
     }
   }
-  if (auto c = completed_.find(key); c != completed_.end()) {
+  if (auto c = completed_.find(key);
+      c != completed_.end() && c->second.route.dest == in.source &&
+      c->second.route.transport == in.transport) {
     // A retransmission of a request already answered: the same answer.
+    // (Only from where the first copy came: retransmissions are UDP from
+    // the same socket; the same branch from elsewhere is a new request.)
     ++counters_.retransmissions_absorbed;
     if (!sender_(c->second.response, c->second.route).ok()) ++counters_.send_errors;
     return;

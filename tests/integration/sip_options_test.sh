@@ -99,7 +99,9 @@ cat >"$WORK/control.json" <<JSON
   "sip_listen": [$LISTEN],
   "dataplane_socket": "$WORK/dataplane.sock",
   "control_socket": "$WORK/control.sock",
-  "server_header": "rtplatch-test"
+  "server_header": "rtplatch-test",
+  "domain": "example.test",
+  "database": "$WORK/bindings.sqlite"
 }
 JSON
 
@@ -302,7 +304,7 @@ rc=0
 wait "$CONTROL_PID" || rc=$?
 CONTROL_PID=""
 check "sigterm_clean_exit" test "$rc" -eq 0
-check "sigterm_reports_counters" grep -q "shutting down: received=" "$WORK/control.log"
+check "sigterm_reports_counters" grep -q "shutting down: .*udp_datagrams=" "$WORK/control.log"
 
 echo "$SUITE: $PASSED passed, $FAILED failed"
 (( FAILED == 0 ))
