@@ -230,7 +230,12 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
     // (Only from where the first copy came: retransmissions are UDP from
     // the same socket; the same branch from elsewhere is a new request.)
     ++counters_.retransmissions_absorbed;
-    if (!sender_(c->second.response, c->second.route).ok()) ++counters_.send_errors;
+    // An INVITE whose 2xx went out is only absorbed (RFC 6026 "Accepted":
+    // the 2xx is retransmitted end to end by the callee, not by us).
+    if (!c->second.response.empty() &&
+        !sender_(c->second.response, c->second.route).ok()) {
+      ++counters_.send_errors;
+    }
     return;
   }
   if (ack) {
@@ -336,12 +341,21 @@ absl::Status SipTransactions::Respond(SipTxnId id, SipMessage response) {
     if (!bytes.ok()) return bytes.status();
     return RespondRaw(id, code, *std::move(bytes));
   }
-  if (response.status_code() >= 200) txn->final_sent = true;
+  const int code = response.status_code();
+  if (code >= 200) txn->final_sent = true;
   osip_event_t* evt = osip_new_outgoing_sipmessage(std::move(response).ReleaseOsip());
   if (evt == nullptr) return absl::InternalError("SIP: could not queue the response");
   evt->transactionid = txn->tr->transactionid;
   osip_transaction_execute(txn->tr, evt);
   if (!txn->invite && txn->final_sent) Complete(*txn);
+  if (txn->invite && code >= 200 && code < 300) {
+    // RFC 6026: oSIP2 ends an INVITE server transaction with its 2xx (RFC
+    // 3261 as first published). A retransmitted INVITE still on its way
+    // (the caller had no answer yet) must not start a new call: remember
+    // the transaction for 64*T1, absorbing, from its source.
+    completed_[txn->key] = Completed{"", txn->route};
+    completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, txn->key);
+  }
   return absl::OkStatus();
 }
 

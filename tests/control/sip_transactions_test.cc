@@ -156,6 +156,20 @@ TEST_F(SipTransactionsTest, AckForA2xxHasItsOwnBranchAndGoesToTheProxy) {
   EXPECT_EQ(recorder_.stray_acks, 1);
 }
 
+TEST_F(SipTransactionsTest, InviteRetransmittedAfterIts2xxIsAbsorbed) {
+  // RFC 6026 "Accepted": the caller retransmits its INVITE while our 200
+  // is on the way; that copy must not become a second call.
+  Deliver(Request("INVITE", "z9hG4bKinv6026", 1));
+  ASSERT_EQ(recorder_.requests.size(), 1u);
+  const SipTxnId txn = recorder_.requests[0].first;
+  ASSERT_TRUE(txns_->Respond(txn, ResponseTo(txn, 200, "OK")).ok());
+  const size_t sent = sent_.size();
+  Deliver(Request("INVITE", "z9hG4bKinv6026", 1));
+  EXPECT_EQ(recorder_.requests.size(), 1u);
+  EXPECT_EQ(sent_.size(), sent);  // absorbed: the callee retransmits 2xx itself
+  EXPECT_EQ(txns_->counters().retransmissions_absorbed, 1u);
+}
+
 TEST_F(SipTransactionsTest, RegisterRetransmissionNeverReachesTheRegistrarTwice) {
   Deliver(Request("REGISTER", "z9hG4bKreg1", 5));
   ASSERT_EQ(recorder_.requests.size(), 1u);
