@@ -65,6 +65,7 @@ source "$_ST_LIB_DIR/netns.sh"
 source "$_ST_LIB_DIR/dataplane_ctl.sh"
 
 ST_ROOT="$(cd "$_ST_LIB_DIR/../.." && pwd)"
+ST_SCENARIOS="$ST_ROOT/tests/integration/sipp"
 ST_DATAPLANE="${RTPLATCH_DATAPLANE:-$ST_ROOT/build/dataplane/rtplatch-dataplane}"
 ST_CONTROL="${RTPLATCH_CONTROL:-$ST_ROOT/build/control/rtplatch-control}"
 ST_CTL="${RTPLATCHCTL:-$ST_ROOT/build/control/rtplatchctl}"
@@ -404,6 +405,55 @@ _st_sipp_argv() {
   [[ " $* " == *" -auth_uri "* ]] || _ST_SIPP_ARGV+=(-auth_uri "$ST_DOMAIN")
   [[ $remote != - ]] && _ST_SIPP_ARGV+=("$remote")
   return 0
+}
+
+# --- the shape every SIP integration test shares ---------------------------
+
+# st_main SUITE SCRIPT [ARGS...]: -h/--help prints SCRIPT's header comment
+# and exits 0, any other argument is a usage error (exit 2), and a machine
+# that cannot run the test skips it (exit 77, "SKIP SUITE: why").
+st_main() {
+  local suite="$1" script="$2" why; shift 2
+  case "${1:-}" in
+    "") ;;
+    -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$script"; exit 0 ;;
+    *) echo "usage: $script" >&2; exit 2 ;;
+  esac
+  if ! why=$(st_missing); then echo "SKIP $suite: $why"; exit 77; fi
+}
+
+# st_register ROLE NAME LOCAL REMOTE USER PASSWORD [SIPP_ARGS...]: one
+# REGISTER with digest (tests/integration/sipp/sip_proxy_register.xml,
+# expires 600 unless -key expires is given); sipp's exit status.
+st_register() {
+  local role="$1" name="$2" local_ep="$3" remote="$4" user="$5" pw="$6"; shift 6
+  st_sipp "$role" "$name" "$ST_SCENARIOS/sip_proxy_register.xml" "$local_ep" "$remote" \
+    -key user "$user" -key expires 600 -au "$user" -ap "$pw" "$@"
+}
+
+# st_call NAME CALLER_ROLE CALLER_EP REMOTE CALLER CALLER_PW CALLEE_ROLE
+#         CALLEE_EP CALLEE [KIND] [UAC_ARGS...]
+# One call through the proxy: the callee's sipp (sip_proxy_uas_KIND.xml)
+# in the background, then the caller's (sip_proxy_uac_KIND.xml), which
+# authenticates (407) as CALLER. KIND: call (default), cancel, hold. Runs
+# NAME_uas and NAME_uac; sets ST_UAC_RC and ST_UAS_RC; 0 if both succeeded.
+st_call() {
+  local name="$1" crole="$2" cep="$3" remote="$4" caller="$5" pw="$6"
+  local erole="$7" eep="$8" callee="$9" kind="${10:-call}" uas
+  shift $(( $# < 10 ? $# : 10 ))
+  st_sipp_bg "$erole" "${name}_uas" "$ST_SCENARIOS/sip_proxy_uas_$kind.xml" "$eep" - \
+    -key user "$callee" -mp 42000
+  uas=$ST_SIPP_PID
+  st_sipp_ready "$erole" "${eep##*:}" || rl_log "UAS ${name}_uas not bound"
+  # The caller scenarios run [snap] at fixed points; "true" if not given.
+  [[ " $* " == *" -key snap "* ]] || set -- "$@" -key snap true
+  st_sipp "$crole" "${name}_uac" "$ST_SCENARIOS/sip_proxy_uac_$kind.xml" "$cep" "$remote" \
+    -key user "$caller" -key callee "$callee" -au "$caller" -ap "$pw" \
+    -auth_uri "$callee@$ST_DOMAIN" -mp 41000 "$@"
+  ST_UAC_RC=$?
+  st_sipp_wait "$uas"
+  ST_UAS_RC=$?
+  (( ST_UAC_RC == 0 && ST_UAS_RC == 0 ))
 }
 
 # --- reading traced messages ------------------------------------------------

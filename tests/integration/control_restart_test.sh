@@ -34,15 +34,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCN="$HERE/sipp"
 SUITE=control_restart
 
-case "${1:-}" in
-  "") ;;
-  -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
-if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+st_main "$SUITE" "$0" "$@"
 
 st_init "${RL_PREFIX:-cr$$}"
 D="$ST_DOMAIN"
@@ -61,25 +55,12 @@ st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_nat_phone nt2 ln2 203.0.113.31/24 198.51.100.1/24 198.51.100.2/24
 st_add_public_phone pub pb "$BOB_IP/24"
 
-reg() {  # reg ROLE NAME LOCAL USER PASSWORD
-  st_sipp "$1" "$2" "$SCN/sip_proxy_register.xml" "$3" "$RELAY_EP" -key user "$4" \
-    -key expires 600 -au "$4" -ap "$5"
-}
+reg() { st_register "$1" "$2" "$3" "$RELAY_EP" "$4" "$5"; }  # reg ROLE NAME LOCAL USER PASSWORD
 # call NAME CALLER_ROLE CALLER_EP CALLER CALLEE_ROLE CALLEE_EP CALLEE: one
-# basic call (the sip_proxy_test.sh scenarios); 0 if both sides succeeded.
+# basic call (st_call); 0 if both sides succeeded.
 call() {
-  local name="$1" crole="$2" cep="$3" caller="$4" erole="$5" eep="$6" callee="$7" uas rc
-  local pw_var="PW_${caller^^}"
-  st_sipp_bg "$erole" "${name}_uas" "$SCN/sip_proxy_uas_call.xml" "$eep" - -key user "$callee" \
-    -mp 42000
-  uas=$ST_SIPP_PID
-  st_sipp_ready "$erole" "${eep##*:}" || rl_log "UAS ${name}_uas not bound"
-  st_sipp "$crole" "${name}_uac" "$SCN/sip_proxy_uac_call.xml" "$cep" "$RELAY_EP" \
-    -key user "$caller" -key callee "$callee" -au "$caller" -ap "${!pw_var}" \
-    -auth_uri "$callee@$D" -key snap true -mp 41000
-  rc=$?
-  st_sipp_wait "$uas" || rc=1
-  return "$rc"
+  local pw_var="PW_${4^^}"
+  st_call "$1" "$2" "$3" "$RELAY_EP" "$4" "${!pw_var}" "$5" "$6" "$7"
 }
 keepalive_targets() {  # the dataplane's keepalive targets labelled by us
   local out

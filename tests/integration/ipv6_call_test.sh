@@ -26,15 +26,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCN="$HERE/sipp"
 SUITE=ipv6_call
 
-case "${1:-}" in
-  "") ;;
-  -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
-if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+st_main "$SUITE" "$0" "$@"
 
 st_init "${RL_PREFIX:-v6$$}"
 D="$ST_DOMAIN"
@@ -52,26 +46,15 @@ st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_public_phone v6 v6 203.0.113.40/24 "$DAVE6/64"
 rl_wait_for 10 rl_exec v6 ping -6 -c1 -W1 "$ST_RELAY_IP6" || rl_log "no IPv6 path to the relay yet"
 
-reg() {  # reg ROLE NAME LOCAL REMOTE USER PASSWORD
-  st_sipp "$1" "$2" "$SCN/sip_proxy_register.xml" "$3" "$4" -key user "$5" \
-    -key expires 600 -au "$5" -ap "$6"
-}
+reg() { st_register "$@"; }  # reg ROLE NAME LOCAL REMOTE USER PASSWORD
 sdp_c() { st_body "$1" | grep -m1 '^c=' | tr -d '\r'; }
 # call NAME CALLER_ROLE CALLER_EP REMOTE CALLER CALLEE_ROLE CALLEE_EP CALLEE
 call() {
-  local name="$1" crole="$2" cep="$3" remote="$4" caller="$5" erole="$6" eep="$7" callee="$8"
-  local pw_var="PW_${caller^^}" uas
-  st_sipp_bg "$erole" "${name}_uas" "$SCN/sip_proxy_uas_call.xml" "$eep" - -key user "$callee" \
-    -mp 42000
-  uas=$ST_SIPP_PID
-  st_sipp_ready "$erole" 5060 || rl_log "UAS ${name}_uas not bound"
-  st_sipp "$crole" "${name}_uac" "$SCN/sip_proxy_uac_call.xml" "$cep" "$remote" \
-    -key user "$caller" -key callee "$callee" -au "$caller" -ap "${!pw_var}" \
-    -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000
-  UAC_RC=$?
-  st_sipp_wait "$uas"
-  UAS_RC=$?
-  sleep 0.3
+  local pw_var="PW_${5^^}"
+  st_call "$1" "$2" "$3" "$4" "$5" "${!pw_var}" "$6" "$7" "$8" call -key snap "$SNAP $1"
+  UAC_RC=$ST_UAC_RC
+  UAS_RC=$ST_UAS_RC
+  sleep 0.3  # the last snapshot (sipp <exec> runs in the background)
 }
 # Called by the caller's scenario once the call is up: the streams' families.
 SNAP="$RL_TMP/snap.sh"

@@ -27,17 +27,11 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCN="$HERE/sipp"
 SUITE=media_timeout
 
-case "${1:-}" in
-  "") ;;
-  -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
 export ST_IDLE_TIMEOUT_S=3
 export ST_CONTROL_EXTRA='"max_ringing_s": 4'
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
-if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+st_main "$SUITE" "$0" "$@"
 
 st_init "${RL_PREFIX:-mt$$}"
 D="$ST_DOMAIN"
@@ -53,10 +47,7 @@ st_start_relay || rl_die "relay did not start"
 st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_public_phone pub pb "$BOB_IP/24"
 
-reg() {  # reg ROLE NAME LOCAL USER PASSWORD
-  st_sipp "$1" "$2" "$SCN/sip_proxy_register.xml" "$3" "$RELAY_EP" -key user "$4" \
-    -key expires 600 -au "$4" -ap "$5"
-}
+reg() { st_register "$1" "$2" "$3" "$RELAY_EP" "$4" "$5"; }  # reg ROLE NAME LOCAL USER PASSWORD
 stat() {  # stat KEY: a proxy counter from sip-stats
   jget "$(cctl sip-stats)" "d['proxy']['$1']"
 }

@@ -51,15 +51,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCN="$HERE/sipp"
 SUITE=sip_proxy
 
-case "${1:-}" in
-  "") ;;
-  -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
-if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+st_main "$SUITE" "$0" "$@"
 
 D="$ST_DOMAIN"
 RELAY="$ST_RELAY_IP"
@@ -132,16 +126,10 @@ reg() {
 call() {
   local name="$1" kind="$2" crole="$3" cep="$4" caller="$5" erole="$6" eep="$7" callee="$8"
   local pw_var="PW_${caller^^}"
-  st_sipp_bg "$erole" "${name}_uas" "$SCN/sip_proxy_uas_$kind.xml" "$eep" - \
-    -key user "$callee" -mp 42000
-  local uas=$ST_SIPP_PID
-  st_sipp_ready "$erole" "${eep##*:}" || rl_log "UAS ${name}_uas not bound"
-  st_sipp "$crole" "${name}_uac" "$SCN/sip_proxy_uac_$kind.xml" "$cep" "$RELAY_EP" \
-    -key user "$caller" -key callee "$callee" -au "$caller" -ap "${!pw_var}" \
-    -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000
-  UAC_RC=$?
-  st_sipp_wait "$uas"
-  UAS_RC=$?
+  st_call "$name" "$crole" "$cep" "$RELAY_EP" "$caller" "${!pw_var}" "$erole" "$eep" "$callee" \
+    "$kind" -key snap "$SNAP $name"
+  UAC_RC=$ST_UAC_RC
+  UAS_RC=$ST_UAS_RC
   sleep 0.3  # the last snapshot (sipp <exec> runs in the background)
 }
 

@@ -25,15 +25,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCN="$HERE/sipp"
 SUITE=tcp_call
 
-case "${1:-}" in
-  "") ;;
-  -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-  *) echo "usage: $0" >&2; exit 2 ;;
-esac
-
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
-if ! why=$(st_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+st_main "$SUITE" "$0" "$@"
 
 st_init "${RL_PREFIX:-tc$$}"
 D="$ST_DOMAIN"
