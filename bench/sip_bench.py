@@ -549,17 +549,17 @@ class Uas:
     """The callee of the call scenario: registers bench-uas from UAS_PORT,
     then answers calls there until stopped."""
 
-    def __init__(self, args, server, users):
+    def __init__(self, args, server, users, n):
         self.args = args
+        tag = "%s-uas-%d" % (server.name, n)
         r = run_sipp(args, "register_noauth.xml", server.port, UAS_PORT, users.uas_csv,
-                     10, 1, "%s-uas-register" % server.name)
+                     10, 1, tag + "-register")
         if r.successful != 1:
             raise BenchError("%s: bench-uas could not register (sipp: %d failed; see "
-                             "sipp-%s-uas-register.*)" % (server.name, r.failed, server.name))
-        self.log_path = os.path.join(args.tmpdir, "sipp-%s-uas.log" % server.name)
+                             "sipp-%s-register.*)" % (server.name, r.failed, tag))
+        self.log_path = os.path.join(args.tmpdir, "sipp-%s.log" % tag)
         self.p = start_logged(sipp_argv(args, "call_uas.xml", UAS_PORT) +
-                              ["-error_file", os.path.join(args.tmpdir,
-                                                           "sipp-%s-uas.err" % server.name)],
+                              ["-error_file", os.path.join(args.tmpdir, "sipp-%s.err" % tag)],
                               self.log_path)
         time.sleep(0.3)
         check_alive(self.p, "sipp UAS", self.log_path)
@@ -575,12 +575,20 @@ def step(args, server, scenario, users, rate, n):
     calls = max(1, int(rate * args.step_s))
     inf = users.callee_csv if scenario == "call" else users.csv
     xml = "call_uac.xml" if scenario == "call" else scenario + ".xml"
-    srv0 = cpu_seconds(server.pids())
-    core0 = core_busy_seconds(SERVER_CPU)
-    t0 = time.monotonic()
-    r = run_sipp(args, xml, server.port, UAC_PORT, inf, rate, calls,
-                 "%s-%s-%d" % (server.name, scenario, n))
-    wall = time.monotonic() - t0
+    # A fresh callee per step: after an overloaded step the old one is
+    # still busy with the aborted calls' retransmissions, and every later
+    # step would measure that instead of the server.
+    uas = Uas(args, server, users, n) if scenario == "call" else None
+    try:
+        srv0 = cpu_seconds(server.pids())
+        core0 = core_busy_seconds(SERVER_CPU)
+        t0 = time.monotonic()
+        r = run_sipp(args, xml, server.port, UAC_PORT, inf, rate, calls,
+                     "%s-%s-%d" % (server.name, scenario, n))
+        wall = time.monotonic() - t0
+    finally:
+        if uas:
+            uas.stop()
     srv = cpu_seconds(server.pids()) - srv0
     others = max(0.0, core_busy_seconds(SERVER_CPU) - core0 - srv) / wall if wall else 0
     bad = r.failed + r.unfinished + max(0, calls - r.calls)
@@ -608,11 +616,8 @@ def step(args, server, scenario, users, rate, n):
 
 def ramp(args, server, scenario, users):
     """Best passing rate (calls/s) of `server` in `scenario`; 0 if none."""
-    uas = None
     try:
         server.start(scenario)
-        if scenario == "call":
-            uas = Uas(args, server, users)
         best, worst_fail, n = 0, None, 0
         rate = args.start_rate
         while rate <= args.max_rate:
@@ -639,8 +644,6 @@ def ramp(args, server, scenario, users):
                 worst_fail = rate
         return best
     finally:
-        if uas:
-            uas.stop()
         server.stop()
 
 
