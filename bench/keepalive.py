@@ -331,11 +331,7 @@ def main(argv=None):
         if not args.keep_tmp:
             os.unlink(pcap)
     finally:
-        PROCS.stop_all()
-        if own_tmp and not args.keep_tmp:
-            shutil.rmtree(args.tmpdir, ignore_errors=True)
-        elif args.keep_tmp:
-            log("kept %s" % args.tmpdir)
+        throughput.end_run(args, own_tmp)
     return 0 if ok else 1
 
 

@@ -725,11 +725,7 @@ def main(argv=None):
             print("sip scenario=%s rtplatch_per_s=%d kamailio_per_s=%d ratio=%s"
                   % (scenario, x, y, fmt_ratio(x, y)), flush=True)
     finally:
-        PROCS.stop_all()
-        if own_tmp and not args.keep_tmp:
-            shutil.rmtree(args.tmpdir, ignore_errors=True)
-        elif args.keep_tmp:
-            log("kept %s" % args.tmpdir)
+        throughput.end_run(args, own_tmp)
     return 1 if failed else 0
 
 

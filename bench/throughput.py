@@ -733,6 +733,16 @@ def start_run(args):
     return own_tmp
 
 
+def end_run(args, own_tmp):
+    """Stops every process the run started and removes its temp dir (unless
+    --keep-tmp, which says where it is)."""
+    PROCS.stop_all()
+    if own_tmp and not args.keep_tmp:
+        shutil.rmtree(args.tmpdir, ignore_errors=True)
+    elif args.keep_tmp:
+        log("kept %s" % args.tmpdir)
+
+
 def main(argv=None):
     args = parse_args(argv)
     own_tmp = start_run(args)
@@ -765,11 +775,7 @@ def main(argv=None):
             if not args.keep_tmp:
                 os.unlink(pcap)
     finally:
-        PROCS.stop_all()
-        if own_tmp and not args.keep_tmp:
-            shutil.rmtree(args.tmpdir, ignore_errors=True)
-        elif args.keep_tmp:
-            log("kept %s" % args.tmpdir)
+        end_run(args, own_tmp)
     return 1 if failed else 0
 
 
