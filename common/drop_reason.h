@@ -19,6 +19,8 @@ namespace rtplatch {
     "unlatched stream saw a new source after its learning window")       \
   X(kNotSignalledAddress, "not_signalled_address",                       \
     "policy requires the SDP address and the source differs")           \
+  X(kRtcpNotFromRtpPeer, "rtcp_not_from_rtp_peer",                       \
+    "RTCP from an address its RTP port has not latched to")             \
   X(kNoPeerKnown, "no_peer_known",                                       \
     "partner has neither a learned nor a signalled peer")                \
   X(kNextHopUnknown, "next_hop_unknown",                                 \

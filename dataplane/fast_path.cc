@@ -106,6 +106,18 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
   if (!ParseMedia(flow, payload, pkt.udp_length - kUdpHeaderLen, &src.ssrc)) {
     return DropFlow(ctx, flow, DropReason::kNotRtp);
   }
+  // RTCP follows its RTP port: until that has latched, and from any address
+  // but the one it latched to, RTCP is refused. A phone that sends no RTCP
+  // would otherwise leave its RTCP port to the first sprayer (RTP Bleed on
+  // the odd port). Both flows are on this lcore (slots 2k and 2k+1).
+  if ((flow.flags & kFlowRtcp) && !(flow.flags & kFlowRtcpMux) &&
+      flow.state != LatchState::kLocked) {
+    const Flow& rtp = ctx.table->at(pkt.slot - 1);
+    if (rtp.state != LatchState::kLearning && rtp.state != LatchState::kLocked) {
+      return DropFlow(ctx, flow, DropReason::kRtcpNotFromRtpPeer);
+    }
+    if (!(rtp.peer_ip == src.ip)) return DropFlow(ctx, flow, DropReason::kRtcpNotFromRtpPeer);
+  }
   LatchDecision decision = DecideLatch(flow, src, now_ns, ctx.latch);
   if (decision.verdict == LatchVerdict::kDrop) return DropFlow(ctx, flow, decision.reason);
   if (ApplyLatch(flow, decision, src, now_ns, ctx.latch)) {

@@ -173,10 +173,27 @@ TEST_F(FastPathTest, Ipv6PhoneTalksToIpv4NatPhone) {
 
 TEST_F(FastPathTest, RtcpPortIsRelayedToPartnerRtcpPort) {
   PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 0).verdict.action, PacketAction::kTransmit);
   // RTCP sender report: version 2, PT 200, SSRC at offset 4.
-  Sent s = Send("203.0.113.30:31001", p.a.rtcp_relay, 0, 7, 0x80);
+  Sent s = Send("203.0.113.30:31001", p.a.rtcp_relay, 1000, 7, 0x80);
   ASSERT_EQ(s.verdict.action, PacketAction::kTransmit);
   EXPECT_EQ(s.out.src_port, p.b.rtcp_relay.port);
+  EXPECT_EQ(s.out.dst_port, 5001);
+}
+
+TEST_F(FastPathTest, RtcpPortIsNotLeftToASprayer) {
+  // A phone that sends no RTCP (or sends it late) must not leave its RTCP
+  // port to whoever sprays first: RTCP is taken only from the address the
+  // stream's RTP port latched to.
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  EXPECT_EQ(Send("203.0.113.66:40000", p.a.rtcp_relay, 0).verdict.action, PacketAction::kDrop);
+  EXPECT_EQ(Dropped(DropReason::kRtcpNotFromRtpPeer), 1u);
+  ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 1000).verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(Send("203.0.113.66:40000", p.a.rtcp_relay, 2000).verdict.action, PacketAction::kDrop);
+  EXPECT_EQ(Dropped(DropReason::kRtcpNotFromRtpPeer), 2u);
+  // The phone's own RTCP (its NAT's address, any port) is relayed.
+  Sent s = Send("203.0.113.30:31001", p.a.rtcp_relay, 3000);
+  ASSERT_EQ(s.verdict.action, PacketAction::kTransmit);
   EXPECT_EQ(s.out.dst_port, 5001);
 }
 
