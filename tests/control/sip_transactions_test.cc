@@ -64,6 +64,16 @@ std::string Response(int code, absl::string_view reason, absl::string_view branc
                       "CSeq: ", cseq, " ", method, "\r\nContent-Length: 0\r\n\r\n");
 }
 
+// A listener that answers inside OnRequest, as the registrar does.
+class AnsweringListener : public Recorder {
+ public:
+  void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override {
+    Recorder::OnRequest(txn, request, in);
+    if (answer) answer(txn, request);
+  }
+  std::function<void(SipTxnId, const SipMessage&)> answer;
+};
+
 class SipTransactionsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -117,7 +127,7 @@ class SipTransactionsTest : public ::testing::Test {
     return m.ok() ? m->method() : "";
   }
 
-  Recorder recorder_;
+  AnsweringListener recorder_;  // answers nothing unless a test sets `answer`
   std::vector<Sent> sent_;
   std::unique_ptr<SipTransactions> txns_;
 };
@@ -283,50 +293,15 @@ TEST_F(SipTransactionsTest, BranchesAreUniqueAndCarryTheMagicCookie) {
 
 // ---- requests answered at once, from OnRequest -------------------------------
 
-// A listener that answers inside OnRequest, as the registrar does.
-class AnsweringListener : public Recorder {
- public:
-  void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override {
-    Recorder::OnRequest(txn, request, in);
-    if (answer) answer(txn, request);
-  }
-  std::function<void(SipTxnId, const SipMessage&)> answer;
-};
-
-class AnsweredAtOnceTest : public ::testing::Test {
+class AnsweredAtOnceTest : public SipTransactionsTest {
  protected:
-  void SetUp() override {
-    auto t = SipTransactions::Create(listener_, [this](absl::string_view bytes, const SipRoute& r) {
-      sent_.push_back({std::string(bytes), r});
-      return absl::OkStatus();
-    });
-    ASSERT_TRUE(t.ok()) << t.status();
-    txns_ = *std::move(t);
-  }
-  void Deliver(const std::string& text) {
-    auto m = SipMessage::Parse(text);
-    ASSERT_TRUE(m.ok()) << m.status();
-    SipInbound in;
-    in.bytes = text;
-    in.source = kPhone;
-    in.local = kUs;
-    in.channel = 7;
-    txns_->Receive(*std::move(m), in);
-  }
   static std::string Build(const SipMessage& request, int code, absl::string_view reason,
                            std::vector<std::string> headers = {}) {
     auto bytes = BuildResponse(request, code, reason, "rtplatch", headers);
     EXPECT_TRUE(bytes.ok()) << bytes.status();
     return bytes.ok() ? *bytes : std::string();
   }
-  static int Code(const std::string& bytes) {
-    auto m = SipMessage::Parse(bytes);
-    return m.ok() ? m->status_code() : -1;
-  }
-
-  AnsweringListener listener_;
-  std::vector<Sent> sent_;
-  std::unique_ptr<SipTransactions> txns_;
+  AnsweringListener& listener_ = recorder_;
 };
 
 TEST_F(AnsweredAtOnceTest, RegisterAnsweredRawInOnRequestKeepsNoTransaction) {
