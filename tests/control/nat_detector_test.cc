@@ -30,6 +30,7 @@ using ::testing::UnorderedElementsAreArray;
 using testing::SipText;
 
 using testing::SdpText;
+using testing::YealinkSdp;
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);
@@ -137,23 +138,7 @@ TEST(InsidePrefixesTest, AddIgnoresDuplicates) {
 
 // ---- SDP addresses ----
 
-const std::string kYealinkSdp = SdpText(R"(
-v=0
-o=- 20039 20039 IN IP4 192.0.2.20
-s=SDP data
-c=IN IP4 192.0.2.20
-t=0 0
-m=audio 11796 RTP/AVP 0 8 18 9 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:18 G729/8000
-a=fmtp:18 annexb=no
-a=rtpmap:9 G722/8000
-a=fmtp:101 0-15
-a=rtpmap:101 telephone-event/8000
-a=ptime:20
-a=sendrecv
-)");
+const std::string kYealinkSdp = YealinkSdp();
 
 TEST(SdpAddressesTest, SessionLevelConnectionAppliesToMedia) {
   auto sdp = ParseSdpAddresses(kYealinkSdp);

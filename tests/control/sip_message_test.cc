@@ -21,6 +21,7 @@ using ::testing::HasSubstr;
 using testing::SipText;
 
 using testing::SdpText;
+using testing::YealinkSdp;
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
@@ -41,23 +42,7 @@ Allow: INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, NOTIFY, SUBSCRIBE, PRACK, MESSA
 Expires: 3600
 )");
 
-const std::string kYealinkSdp = SdpText(R"(
-v=0
-o=- 20039 20039 IN IP4 192.0.2.20
-s=SDP data
-c=IN IP4 192.0.2.20
-t=0 0
-m=audio 11796 RTP/AVP 0 8 18 9 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:18 G729/8000
-a=fmtp:18 annexb=no
-a=rtpmap:9 G722/8000
-a=fmtp:101 0-15
-a=rtpmap:101 telephone-event/8000
-a=ptime:20
-a=sendrecv
-)");
+const std::string kYealinkSdp = YealinkSdp();
 
 const std::string kYealinkInvite = SipText(R"(
 INVITE sip:bob@sip.example.com SIP/2.0
