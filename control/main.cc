@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/control_server.h"
+#include "common/monotonic_clock.h"
 #include "control/binding_store.h"
 #include "control/control_config.h"
 #include "control/dataplane_link.h"
@@ -46,12 +47,6 @@ void OnSignal(int) { g_stop.store(true); }
 constexpr int kPollTimeoutMs = 10;
 constexpr int64_t kTimerPeriodMs = 10;  // retransmissions, timeouts
 constexpr int64_t kTickPeriodMs = 100;  // dataplane events, binding expiry
-
-int64_t MonotonicMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 int64_t UnixNow() { return static_cast<int64_t>(::time(nullptr)); }
 

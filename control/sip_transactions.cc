@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/monotonic_clock.h"
 #include "control/sip_response.h"
 
 namespace rtplatch {
@@ -43,12 +44,6 @@ namespace {
 constexpr absl::string_view kMagicCookie = "z9hG4bK";
 // Timer J for UDP: 64 * T1 (RFC 3261 17.2.2).
 constexpr int64_t kTimerJMs = 64 * 500;
-
-int64_t MonotonicMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // RFC 3261 §17.2.3: branch + sent-by + method (ACK matches its INVITE).
 // Pre-RFC 3261 peers (no magic cookie) fall back to §17.2.3's older rule,
