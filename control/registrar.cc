@@ -23,14 +23,13 @@ std::string HttpDate(int64_t now) {
                           absl::UTCTimeZone());
 }
 
-// The Authorization values of the request (oSIP2 parses them into its own
-// list, not "other" headers), serialised back to text.
-std::vector<std::string> AuthorizationValues(const SipMessage& request) {
+// Authorization or Proxy-Authorization values (oSIP2 parses them into its
+// own lists, not "other" headers), serialised back to text.
+std::vector<std::string> CredentialValues(const osip_list_t& list) {
   std::vector<std::string> out;
-  const osip_message& m = request.osip();
-  const int n = osip_list_size(&m.authorizations);
+  const int n = osip_list_size(&list);
   for (int i = 0; i < n; ++i) {
-    auto* a = static_cast<const osip_authorization_t*>(osip_list_get(&m.authorizations, i));
+    auto* a = static_cast<const osip_authorization_t*>(osip_list_get(&list, i));
     // One oSIP2 cannot print (e.g. a parameter without a value) stays in
     // the list as "", which ParseDigestCredentials refuses: 400, not a
     // silent re-challenge.
@@ -153,6 +152,21 @@ RegisterResult Registrar::Refuse(const SipMessage& request, const Endpoint& sour
 RegisterResult Registrar::Challenge(const SipMessage& request, const Endpoint& source,
                                     absl::string_view user, bool stale, std::string error,
                                     int64_t now) {
+  std::vector<std::string> headers = ChallengeHeaders("WWW-Authenticate", user, stale, now);
+  // A failed attempt says why (a phone's log then shows "wrong password"
+  // or "nonce replayed" instead of an endless challenge loop).
+  if (error != "no credentials") headers.push_back(WarningHeader(error));
+  RegisterResult r;
+  r.status_code = 401;
+  r.reason = "Unauthorized";
+  r.headers = std::move(headers);
+  r.error = std::move(error);
+  return Finish(request, source, std::move(r));
+}
+
+std::vector<std::string> Registrar::ChallengeHeaders(absl::string_view header,
+                                                     absl::string_view user, bool stale,
+                                                     int64_t now) {
   // Offer only what the user's stored secret can answer (an MD5-only HA1
   // cannot answer SHA-256); unknown users get both, so probing for
   // usernames learns nothing.
@@ -165,82 +179,72 @@ RegisterResult Registrar::Challenge(const SipMessage& request, const Endpoint& s
   if (algorithms.empty()) algorithms = {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
   std::vector<std::string> headers;
   for (std::string& c : auth_->Challenges(absl::FromUnixSeconds(now), stale, algorithms)) {
-    headers.push_back(absl::StrCat("WWW-Authenticate: ", c));
+    headers.push_back(absl::StrCat(header, ": ", c));
   }
-  // A failed attempt says why (a phone's log then shows "wrong password"
-  // or "nonce replayed" instead of an endless challenge loop).
-  if (error != "no credentials") headers.push_back(WarningHeader(error));
-  RegisterResult r;
-  r.status_code = 401;
-  r.reason = "Unauthorized";
-  r.headers = std::move(headers);
-  r.error = std::move(error);
-  return Finish(request, source, std::move(r));
+  return headers;
 }
 
-AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
-  AuthCheck r;
-  const SipNameAddr from = request.from();
-  const std::string domain = absl::AsciiStrToLower(from.host);
-  auto challenge = [&](bool stale, std::string why) {
-    r.status_code = 407;
-    r.reason = "Proxy Authentication Required";
-    std::vector<DigestAlgorithm> algorithms;
-    if (const UserCredential* cred = users_.Find(from.user, config_.domain)) {
-      for (DigestAlgorithm a : {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5}) {
-        if (cred->Supports(a)) algorithms.push_back(a);
-      }
-    }
-    if (algorithms.empty()) algorithms = {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
-    for (std::string& c : auth_->Challenges(absl::FromUnixSeconds(now), stale, algorithms)) {
-      r.headers.push_back(absl::StrCat("Proxy-Authenticate: ", c));
-    }
-    r.error = std::move(why);
-    return r;
-  };
-  std::optional<std::string> credentials;
+Registrar::DigestVerdict Registrar::CheckDigest(const SipMessage& request, bool proxy,
+                                                absl::string_view user,
+                                                absl::string_view domain, int64_t now) {
   const osip_message& m = request.osip();
-  for (int i = 0; i < osip_list_size(&m.proxy_authorizations); ++i) {
-    auto* a = static_cast<const osip_authorization_t*>(osip_list_get(&m.proxy_authorizations, i));
-    std::string value = OsipToString(osip_authorization_to_str, a).value_or("");
+  const absl::string_view header = proxy ? "Proxy-Authorization" : "Authorization";
+  std::optional<std::string> credentials;
+  for (std::string& value : CredentialValues(proxy ? m.proxy_authorizations : m.authorizations)) {
     absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
     if (!creds.ok()) {
-      r.status_code = 400;
-      r.reason = "Bad Request";
-      r.error = absl::StrCat("bad Proxy-Authorization: ", creds.status().message());
-      return r;
+      return {DigestVerdict::kBadRequest, false,
+              absl::StrCat("bad ", header, ": ", creds.status().message())};
     }
     if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
       credentials = std::move(value);
       break;
     }
   }
-  if (!credentials) return challenge(false, "no credentials");
+  if (!credentials) return {DigestVerdict::kChallenge, false, "no credentials"};
   absl::StatusOr<AuthenticatedUser> who =
-      auth_->VerifyFor(from.user, domain, *credentials, request.method(), request.request_uri(),
+      auth_->VerifyFor(user, domain, *credentials, request.method(), request.request_uri(),
                        absl::FromUnixSeconds(now));
-  if (who.ok()) {
-    r.authorized = true;
-    r.status_code = 0;
-    return r;
-  }
+  if (who.ok()) return {DigestVerdict::kOk, false, ""};
   std::string why(who.status().message());
   switch (who.status().code()) {
     case absl::StatusCode::kInvalidArgument:
+      return {DigestVerdict::kBadRequest, false, std::move(why)};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {DigestVerdict::kChallenge, true, std::move(why)};
+    case absl::StatusCode::kPermissionDenied:
+      return {DigestVerdict::kForbidden, false, std::move(why)};
+    default:
+      return {DigestVerdict::kChallenge, false, std::move(why)};
+  }
+}
+
+AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
+  const SipNameAddr from = request.from();
+  DigestVerdict v = CheckDigest(request, /*proxy=*/true, from.user,
+                                absl::AsciiStrToLower(from.host), now);
+  AuthCheck r;
+  r.error = std::move(v.error);
+  switch (v.kind) {
+    case DigestVerdict::kOk:
+      r.authorized = true;
+      r.status_code = 0;
+      break;
+    case DigestVerdict::kBadRequest:
       r.status_code = 400;
       r.reason = "Bad Request";
-      r.error = std::move(why);
-      return r;
-    case absl::StatusCode::kDeadlineExceeded:
-      return challenge(true, std::move(why));
-    case absl::StatusCode::kPermissionDenied:
+      break;
+    case DigestVerdict::kForbidden:
       r.status_code = 403;
       r.reason = "Forbidden";
-      r.error = std::move(why);
-      return r;
-    default:
-      return challenge(false, std::move(why));
+      break;
+    case DigestVerdict::kChallenge:
+      r.status_code = 407;
+      r.reason = "Proxy Authentication Required";
+      r.headers = ChallengeHeaders("Proxy-Authenticate", from.user, v.stale, now);
+      break;
   }
+  return r;
 }
 
 RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoint& source,
@@ -264,39 +268,18 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
 
   // ---- 2. digest (§10.3 step 3, §22) ----
   if (config_.require_auth) {
-    std::optional<std::string> authorization;
-    for (std::string& value : AuthorizationValues(request)) {
-      absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
-      if (!creds.ok()) {
-        return Refuse(request, source, 400, "Bad Request",
-                      absl::StrCat("bad Authorization: ", creds.status().message()));
-      }
-      if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
-        authorization = std::move(value);
+    DigestVerdict v = CheckDigest(request, /*proxy=*/false, to.user, domain, now);
+    switch (v.kind) {
+      case DigestVerdict::kOk:
         break;
-      }
+      case DigestVerdict::kBadRequest:
+        return Refuse(request, source, 400, "Bad Request", std::move(v.error));
+      case DigestVerdict::kForbidden:
+        return Refuse(request, source, 403, "Forbidden", std::move(v.error));
+      case DigestVerdict::kChallenge:
+        return Challenge(request, source, to.user, v.stale, std::move(v.error), now);
     }
-    if (!authorization) {
-      return Challenge(request, source, to.user, /*stale=*/false, "no credentials", now);
-    }
-    absl::StatusOr<AuthenticatedUser> who =
-        auth_->VerifyFor(to.user, domain, *authorization, "REGISTER", request.request_uri(),
-                         absl::FromUnixSeconds(now));
-    if (!who.ok()) {
-      const absl::Status& s = who.status();
-      std::string why(s.message());
-      switch (s.code()) {
-        case absl::StatusCode::kInvalidArgument:
-          return Refuse(request, source, 400, "Bad Request", why);
-        case absl::StatusCode::kDeadlineExceeded:
-          return Challenge(request, source, to.user, /*stale=*/true, why, now);
-        case absl::StatusCode::kPermissionDenied:
-          return Refuse(request, source, 403, "Forbidden", why);
-        default:
-          return Challenge(request, source, to.user, /*stale=*/false, why, now);
-      }
-    }
-  }  // require_auth
+  }
 
   // ---- 3. NAT (design.md rule 1) for the whole request ----
   const std::string user_agent = request.user_agent();

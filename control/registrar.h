@@ -152,6 +152,18 @@ class Registrar {
   RegisterResult Refuse(const SipMessage& request, const Endpoint& source,
                         int code, absl::string_view reason, std::string error,
                         std::vector<std::string> headers = {}) const;
+  // The digest check shared by REGISTER (Authorization, 401) and requests
+  // proxied for our users (Proxy-Authorization, 407).
+  struct DigestVerdict {
+    enum Kind : uint8_t { kOk, kBadRequest, kForbidden, kChallenge } kind;
+    bool stale = false;  // kChallenge: the nonce expired, the rest was right
+    std::string error;
+  };
+  DigestVerdict CheckDigest(const SipMessage& request, bool proxy, absl::string_view user,
+                            absl::string_view domain, int64_t now);
+  // "<header>: Digest ..." lines, one per algorithm the user can answer.
+  std::vector<std::string> ChallengeHeaders(absl::string_view header, absl::string_view user,
+                                            bool stale, int64_t now);
   RegisterResult Challenge(const SipMessage& request, const Endpoint& source,
                            absl::string_view user, bool stale, std::string error,
                            int64_t now);
