@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "control/sip_response.h"
 
 namespace rtplatch {
 namespace {
@@ -131,17 +132,6 @@ std::string UriToString(const osip_uri_t* uri) {
   if (uri == nullptr) return "";
   char* s = nullptr;
   if (osip_uri_to_str(uri, &s) != OSIP_SUCCESS || s == nullptr) return "";
-  std::string out(s);
-  osip_free(s);
-  return out;
-}
-
-// A From-shaped header (Route, Record-Route) as text; nullopt if oSIP2
-// cannot serialise it.
-std::optional<std::string> OsipToStringPlain(int (*fn)(const osip_from_t*, char**),
-                                             const osip_from_t* header) {
-  char* s = nullptr;
-  if (header == nullptr || fn(header, &s) != OSIP_SUCCESS || s == nullptr) return std::nullopt;
   std::string out(s);
   osip_free(s);
   return out;
@@ -677,7 +667,7 @@ absl::Status SipMessage::PushRecordRoute(absl::string_view value) {
 std::vector<std::string> SipMessage::routes() const {
   std::vector<std::string> out;
   for (osip_route_t* r : OsipList<osip_route_t>(&msg_->routes)) {
-    if (auto s = OsipToStringPlain(osip_route_to_str, r)) out.push_back(*s);
+    if (auto s = OsipToString(osip_route_to_str, r)) out.push_back(*s);
   }
   return out;
 }
@@ -685,7 +675,7 @@ std::vector<std::string> SipMessage::routes() const {
 std::vector<std::string> SipMessage::record_routes() const {
   std::vector<std::string> out;
   for (osip_record_route_t* r : OsipList<osip_record_route_t>(&msg_->record_routes)) {
-    if (auto s = OsipToStringPlain(osip_record_route_to_str, r)) out.push_back(*s);
+    if (auto s = OsipToString(osip_record_route_to_str, r)) out.push_back(*s);
   }
   return out;
 }
