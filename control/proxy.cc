@@ -169,6 +169,16 @@ void Proxy::PopOwnRoutes(SipMessage& request) const {
   }
 }
 
+std::optional<SipRoute> Proxy::RouteToSource(const Binding& b) const {
+  SipRoute r{b.source, KindOf(b.transport), 0};
+  std::optional<SipChannelId> channel = b.transport == Binding::Transport::kTcp
+                                            ? channels_.tcp_connection_to(b.source)
+                                            : channels_.udp_socket_for(b.local_socket);
+  if (!channel) return std::nullopt;
+  r.channel = *channel;
+  return r;
+}
+
 std::optional<SipRoute> Proxy::RouteToUri(absl::string_view host, uint16_t port, bool tcp) const {
   auto ip = IpAddress::Parse(host);
   if (!ip.ok()) return std::nullopt;  // no DNS here: phones register IP contacts
@@ -298,6 +308,27 @@ void Proxy::EndCall(const std::string& call_id) {
   calls_.Erase(call_id);
 }
 
+absl::StatusOr<SipMessage> Proxy::OwnRequest(absl::string_view start_line,
+                                             absl::string_view headers) {
+  // The parser wants a Via; the placeholder goes before SendOwnRequest adds
+  // the real one for the route.
+  auto m = SipMessage::Parse(absl::StrCat(start_line, "\r\nVia: SIP/2.0/UDP 0.0.0.0:1;branch=",
+                                          "z9hG4bKown\r\n", headers,
+                                          "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
+  if (!m.ok()) return m.status();
+  if (absl::Status s = m->PopVia(); !s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<SipTxnId> Proxy::SendOwnRequest(SipMessage request, const SipRoute& route) {
+  if (absl::Status s = PrepareForward(request, route, route.transport, !route.dest.ip.is_v4(),
+                                      /*record_route=*/false, txns_->NewBranch());
+      !s.ok()) {
+    return s;
+  }
+  return txns_->SendRequest(std::move(request), route);
+}
+
 void Proxy::SendBye(Call& call, bool to_caller) {
   CallSide& target = to_caller ? call.caller : call.callee;
   CallSide& other = to_caller ? call.callee : call.caller;
@@ -305,22 +336,14 @@ void Proxy::SendBye(Call& call, bool to_caller) {
   const std::string from = to_caller ? callee_to : call.from_header;
   const std::string to = to_caller ? call.from_header : callee_to;
   other.cseq += 1;
-  std::string text = absl::StrCat(
-      "BYE ", target.contact, " SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:1;branch=z9hG4bKplaceholder\r\n",
-      "From: ", from, "\r\nTo: ", to, "\r\nCall-ID: ", call.call_id, "\r\nCSeq: ", other.cseq,
-      " BYE\r\nMax-Forwards: 70\r\nReason: SIP;cause=408;text=\"media timeout\"\r\n",
-      "Content-Length: 0\r\n\r\n");
-  auto bye = SipMessage::Parse(text);
+  auto bye = OwnRequest(absl::StrCat("BYE ", target.contact, " SIP/2.0"),
+                        absl::StrCat("From: ", from, "\r\nTo: ", to, "\r\nCall-ID: ",
+                                     call.call_id, "\r\nCSeq: ", other.cseq, " BYE\r\n",
+                                     "Reason: SIP;cause=408;text=\"media timeout\"\r\n"));
   if (!bye.ok()) return;
-  (void)bye->PopVia();
   std::optional<SipRoute> route = RouteToSide(target, *bye);
   if (!route) return;
-  if (!PrepareForward(*bye, *route, route->transport, !route->dest.ip.is_v4(), false,
-                      txns_->NewBranch())
-           .ok()) {
-    return;
-  }
-  auto sent = txns_->SendRequest(*std::move(bye), *route);
+  auto sent = SendOwnRequest(*std::move(bye), *route);
   if (sent.ok()) clients_[*sent] = ClientContext{0, "", false, false, !to_caller};
 }
 
@@ -436,16 +459,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     if (b.behind_nat || b.transport == Binding::Transport::kTcp) {
       // Design rule 3: a NAT'd phone is reached where it registered from,
       // over the socket (or connection) it used.
-      route = SipRoute{b.source, KindOf(b.transport), 0};
-      if (b.transport == Binding::Transport::kTcp) {
-        auto conn = channels_.tcp_connection_to(b.source);
-        if (!conn) route.reset();
-        else route->channel = *conn;
-      } else {
-        auto sock = channels_.udp_socket_for(b.local_socket);
-        if (!sock) route.reset();
-        else route->channel = *sock;
-      }
+      route = RouteToSource(b);
     } else if (contact) {
       // Not NAT'd: its Contact as given (it may legitimately differ from
       // the source, e.g. a phone registering for another box).
@@ -818,27 +832,17 @@ void Proxy::Qualify(int64_t now) {
 void Proxy::SendQualify(const Binding& b) {
   const std::string key = absl::StrCat(b.aor, "\n", b.contact_uri);
   if (qualify_pending_.contains(key)) return;
-  SipRoute route{b.source, KindOf(b.transport), 0};
-  std::optional<SipChannelId> channel = b.transport == Binding::Transport::kTcp
-                                            ? channels_.tcp_connection_to(b.source)
-                                            : channels_.udp_socket_for(b.local_socket);
-  if (!channel) return;  // TCP: the connection is gone; the binding expires
-  route.channel = *channel;
+  std::optional<SipRoute> route = RouteToSource(b);
+  if (!route) return;  // TCP: the connection is gone; the binding expires
   const uint64_t n = ++qualify_counter_;
-  const std::string text = absl::StrCat(
-      "OPTIONS ", b.contact_uri, " SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:1;branch=z9hG4bKq\r\n",
-      "From: <sip:qualify@", config_.domain, ">;tag=q", absl::Hex(n), "\r\nTo: <", b.contact_uri,
-      ">\r\nCall-ID: q", absl::Hex(n), "-", absl::Hex(absl::HashOf(key)), "@", config_.domain,
-      "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
-  auto options = SipMessage::Parse(text);
+  auto options = OwnRequest(
+      absl::StrCat("OPTIONS ", b.contact_uri, " SIP/2.0"),
+      absl::StrCat("From: <sip:qualify@", config_.domain, ">;tag=q", absl::Hex(n), "\r\nTo: <",
+                   b.contact_uri, ">\r\nCall-ID: q", absl::Hex(n), "-",
+                   absl::Hex(absl::HashOf(key)), "@", config_.domain,
+                   "\r\nCSeq: 1 OPTIONS\r\n"));
   if (!options.ok()) return;
-  (void)options->PopVia();
-  if (!PrepareForward(*options, route, route.transport, !route.dest.ip.is_v4(), false,
-                      txns_->NewBranch())
-           .ok()) {
-    return;
-  }
-  auto sent = txns_->SendRequest(*std::move(options), route);
+  auto sent = SendOwnRequest(*std::move(options), *route);
   if (!sent.ok()) return;
   ++counters_.qualify_sent;
   qualify_pending_[key] = true;

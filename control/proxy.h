@@ -168,6 +168,9 @@ class Proxy : public SipTransactions::Listener {
   void PopOwnRoutes(SipMessage& request) const;
   // The route to a phone of a call right now (TCP: its live connection).
   std::optional<SipRoute> RouteToSide(const CallSide& side, const SipMessage& fwd) const;
+  // Where a binding registered from: its source, over the socket it used
+  // (UDP) or its live connection (TCP); nullopt when that is gone.
+  std::optional<SipRoute> RouteToSource(const Binding& b) const;
   std::optional<SipRoute> RouteToUri(absl::string_view host, uint16_t port, bool tcp) const;
 
   // Allocates/updates the call's media for SDP sent by one side and
@@ -175,6 +178,11 @@ class Proxy : public SipTransactions::Listener {
   absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
   void DeleteMedia(Call& call);
   void EndCall(const std::string& call_id);
+  // A request the proxy itself originates (BYE on idle, qualify OPTIONS):
+  // the start line and header lines (CRLF-ended; no Via, Max-Forwards or
+  // Content-Length), parsed; then sent with our Via in a client transaction.
+  absl::StatusOr<SipMessage> OwnRequest(absl::string_view start_line, absl::string_view headers);
+  absl::StatusOr<SipTxnId> SendOwnRequest(SipMessage request, const SipRoute& route);
   void SendBye(Call& call, bool to_caller);
   void Qualify(int64_t now);
   void SendQualify(const Binding& b);
