@@ -6,15 +6,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/monotonic_clock.h"
 
 namespace rtplatch {
 namespace {
-
-int64_t NowMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 absl::Status FromErrorReply(absl::string_view cmd, const control::Reply& r) {
   const std::string msg = absl::StrCat("dataplane: ", cmd, ": ", r.error_code, ": ", r.error_message);
@@ -79,7 +74,7 @@ void DataplaneLink::Disconnect(const absl::Status& why) {
 absl::Status DataplaneLink::EnsureConnected() {
   if (connected() && events_ && events_->connected()) return absl::OkStatus();
   if (in_reconnect_) return absl::OkStatus();  // the re-push's own calls
-  const int64_t now = NowMs();
+  const int64_t now = MonotonicMs();
   if (now < next_attempt_ms_) {
     return absl::UnavailableError(absl::StrCat("dataplane unreachable: ", last_error_));
   }
@@ -197,38 +192,45 @@ absl::Status DataplaneLink::RemoveKeepalives(const std::vector<uint64_t>& ids) {
   return reply.ok() ? absl::OkStatus() : reply.status();
 }
 
-absl::StatusOr<std::vector<uint64_t>> DataplaneLink::ListKeepalives(absl::string_view prefix) {
-  std::vector<uint64_t> ids;
+absl::Status DataplaneLink::ForEachListed(
+    absl::string_view cmd, absl::string_view key,
+    absl::FunctionRef<void(const nlohmann::json&)> fn) {
   constexpr size_t kPage = 1000;
   for (size_t offset = 0;; offset += kPage) {
-    auto reply = Call("keepalive_list", {{"offset", offset}, {"limit", kPage}});
+    auto reply = Call(cmd, {{"offset", offset}, {"limit", kPage}});
     if (!reply.ok()) return reply.status();
-    const nlohmann::json& list = reply->result.value("keepalives", nlohmann::json::array());
-    for (const auto& k : list) {
-      if (absl::StartsWith(k.value("label", ""), prefix) && k.contains("id")) {
-        ids.push_back(k["id"].get<uint64_t>());
-      }
+    const nlohmann::json list = reply->result.value(std::string(key), nlohmann::json::array());
+    for (const auto& item : list) {
+      if (item.is_object()) fn(item);
     }
-    if (list.size() < kPage) break;
+    if (list.size() < kPage) return absl::OkStatus();
   }
+}
+
+absl::StatusOr<std::vector<uint64_t>> DataplaneLink::ListKeepalives(absl::string_view prefix) {
+  std::vector<uint64_t> ids;
+  absl::Status s = ForEachListed("keepalive_list", "keepalives", [&](const nlohmann::json& k) {
+    auto id = k.find("id");
+    if (absl::StartsWith(k.value("label", ""), prefix) && id != k.end() &&
+        id->is_number_unsigned()) {
+      ids.push_back(id->get<uint64_t>());
+    }
+  });
+  if (!s.ok()) return s;
   return ids;
 }
 
 absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> DataplaneLink::ListPairs(
     absl::string_view prefix) {
   std::vector<std::pair<uint64_t, std::string>> pairs;
-  constexpr size_t kPage = 1000;
-  for (size_t offset = 0;; offset += kPage) {
-    auto reply = Call("list", {{"offset", offset}, {"limit", kPage}});
-    if (!reply.ok()) return reply.status();
-    const nlohmann::json& list = reply->result.value("streams", nlohmann::json::array());
-    for (const auto& s : list) {
-      if (s.value("leg", "") == "a" && absl::StartsWith(s.value("label", ""), prefix)) {
-        pairs.emplace_back(s["pair"].get<uint64_t>(), s.value("label", ""));
-      }
+  absl::Status s = ForEachListed("list", "streams", [&](const nlohmann::json& st) {
+    auto pair = st.find("pair");
+    if (st.value("leg", "") == "a" && absl::StartsWith(st.value("label", ""), prefix) &&
+        pair != st.end() && pair->is_number_unsigned()) {
+      pairs.emplace_back(pair->get<uint64_t>(), st.value("label", ""));
     }
-    if (list.size() < kPage) break;
-  }
+  });
+  if (!s.ok()) return s;
   return pairs;
 }
 

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -120,6 +121,10 @@ class DataplaneLink {
 
  private:
   absl::StatusOr<control::Reply> Call(absl::string_view cmd, const nlohmann::json& args);
+  // Pages through a list command (`key`: the reply's array) and calls fn
+  // for every object in it.
+  absl::Status ForEachListed(absl::string_view cmd, absl::string_view key,
+                             absl::FunctionRef<void(const nlohmann::json&)> fn);
   void Disconnect(const absl::Status& why);
 
   Options options_;

@@ -283,14 +283,18 @@ absl::StatusOr<json> ControlClient::NextEvent(int timeout_ms) {
     }
     if (!line.ok()) return Fail(line.status());
     if (line->empty()) continue;
-    auto value = ParseLine(*line);
-    if (!value.ok()) return Fail(value.status());
-    if (!IsEvent(*value)) {
-      return Fail(absl::InternalError(absl::StrCat(
-          "unexpected reply while waiting for events: ", *line)));
-    }
-    return value;
+    return EventFromLine(*line);
   }
+}
+
+absl::StatusOr<json> ControlClient::EventFromLine(const std::string& line) {
+  auto value = ParseLine(line);
+  if (!value.ok()) return Fail(value.status());
+  if (!IsEvent(*value)) {
+    return Fail(absl::InternalError(
+        absl::StrCat("unexpected reply while waiting for events: ", line)));
+  }
+  return value;
 }
 
 absl::StatusOr<std::optional<json>> ControlClient::PollEvent() {
@@ -303,13 +307,9 @@ absl::StatusOr<std::optional<json>> ControlClient::PollEvent() {
   for (;;) {
     if (std::optional<std::string> line = in_->NextLine()) {
       if (line->empty()) continue;
-      auto value = ParseLine(*line);
-      if (!value.ok()) return Fail(value.status());
-      if (!IsEvent(*value)) {
-        return Fail(absl::InternalError(
-            absl::StrCat("unexpected reply while waiting for events: ", *line)));
-      }
-      return std::optional<json>(*std::move(value));
+      auto event = EventFromLine(*line);
+      if (!event.ok()) return event.status();
+      return std::optional<json>(*std::move(event));
     }
     if (in_->overflowed()) {
       return Fail(absl::InternalError(absl::StrCat("event line from ", socket_path_,

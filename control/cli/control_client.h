@@ -89,6 +89,8 @@ class ControlClient {
   absl::Status ReadMore(Deadline deadline);
   absl::StatusOr<std::string> ReadLine(Deadline deadline);
   absl::Status WaitFor(short events, Deadline deadline);
+  // One received line that must be an event (else the stream is broken).
+  absl::StatusOr<nlohmann::json> EventFromLine(const std::string& line);
   absl::StatusOr<Reply> AwaitReply(const nlohmann::json& id,
                                    Deadline deadline);
   // Closes the connection and returns `status`: after a timeout or a broken
