@@ -95,14 +95,16 @@ ST_MSGTOOL=""
 # --- setup ----------------------------------------------------------------
 
 # st_missing: prints what is missing to run the testbed (not root, a
-# binary not built, sipp/tools absent) and returns 1; returns 0 if nothing.
+# binary not built, sipp/tcpdump/numpy/tools absent) and returns 1; returns 0 if nothing.
 # Callers exit 77 (skip) on failure.
 st_missing() {
   local tool
   if [[ $(id -u) -ne 0 ]]; then echo "needs root (network namespaces)"; return 1; fi
-  for tool in ip iptables ip6tables ethtool python3 sysctl sipp timeout; do
+  for tool in ip iptables ip6tables ethtool python3 sysctl sipp timeout tcpdump; do
     command -v "$tool" >/dev/null 2>&1 || { echo "'$tool' not found"; return 1; }
   done
+  # tone.py (the audio checks) runs on Debian's python3 with numpy.
+  /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "python3-numpy not installed"; return 1; }
   for tool in "$ST_DATAPLANE" "$ST_CONTROL" "$ST_CTL"; do
     [[ -x $tool ]] || { echo "$tool not built"; return 1; }
   done
@@ -263,6 +265,47 @@ st_capture() {
   # shellcheck disable=SC2034  # for callers
   ST_CAPTURE_PID=$RL_LAST_PID
   rl_wait_for 5 grep -q listening "$RL_TMP/$name.tcpdump.log"
+}
+
+# --- tones: audio a test can hear ------------------------------------------
+
+ST_TONE_TOOL="$ST_ROOT/tests/integration/tone.py"
+
+# st_tone_pcap FREQ: prints the path of a 3 s pcap of a FREQ Hz tone as
+# PCMA RTP (tests/integration/tone.py), made once per run.
+st_tone_pcap() {
+  local f="$RL_TMP/tones/tone-$1.pcap"
+  if [[ ! -s $f ]]; then
+    mkdir -p "$RL_TMP/tones"
+    "$ST_TONE_TOOL" pcap --freq "$1" --seconds 3 --out "$f" || rl_die "cannot write $f"
+  fi
+  printf '%s\n' "$f"
+}
+
+# st_tone_scenario SCENARIO FREQ: prints the path of a copy of the sipp
+# SCENARIO whose play_pcap_audio file (@TONE@) is a FREQ Hz tone.
+st_tone_scenario() {
+  local out pcap
+  out="$RL_TMP/tones/$(basename "$1" .xml)-$2.xml"
+  if [[ ! -s $out ]]; then
+    pcap=$(st_tone_pcap "$2") || return 1
+    sed "s|@TONE@|$pcap|g" "$1" >"$out" || rl_die "cannot write $out"
+  fi
+  printf '%s\n' "$out"
+}
+
+# st_capture_media ROLE NAME ADDRESS: records the UDP datagrams to
+# ADDRESS inside ROLE, SIP (port 5060) excepted, into $RL_TMP/NAME.pcap
+# (the audio that phone receives); sets ST_CAPTURE_PID. Stop it with
+# rl_kill before reading the file.
+st_capture_media() {
+  st_capture "$1" any "$2" udp and dst host "$3" and not port "$ST_SIP_PORT"
+}
+
+# st_heard NAME FREQ: prints tone.py's verdict on the capture NAME (the
+# RTP in it, as G.711) and returns 0 if it carries a FREQ Hz tone.
+st_heard() {
+  "$ST_TONE_TOOL" check-pcap "$RL_TMP/$1.pcap" --freq "$2" 2>&1
 }
 
 # dctl ARGS...: rtplatchctl on the dataplane socket, JSON result.

@@ -4,20 +4,20 @@
 #
 #   rtp_bleed_call_test.sh
 #
-# alice (behind a NAT) calls bob (public); both play a few seconds of PCMA
-# RTP. Meanwhile an attacker on the internet segment (203.0.113.66) sprays
+# alice (behind a NAT) calls bob (public); each plays its own tone (PCMA
+# RTP, 440 Hz and 1000 Hz) and records what it receives. Meanwhile an attacker on the internet segment (203.0.113.66) sprays
 # every relay port of the dataplane's range with RTP, starting a moment
 # after the answer (the window in which a careless relay latches), and
 # listens for anything coming back. Checks: the attacker receives no
 # datagram at all; the call completes and its audio flows both ways
-# (relayed packet counts); each stream latched to its phone (alice's NAT
+# (each side hears the other's tone; relayed packet counts); each stream latched to its phone (alice's NAT
 # address, bob), never to the attacker, and so did the RTCP ports (the
 # phones send no RTCP; before the fix this test found, the first sprayed
 # packet latched them); the spray shows up as counted drops.
 #
 # Output: "PASS name" / "FAIL name" per check, then
 # "rtp_bleed_call: N passed, N failed". Exit 0 all passed, 1 any failure,
-# 77 skipped (not root, or binaries/sipp missing).
+# 77 skipped (not root, or binaries/sipp/tcpdump/numpy missing).
 
 set -u -o pipefail
 
@@ -31,7 +31,6 @@ export ST_PORT_MIN=30000 ST_PORT_MAX=30199
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
 st_main "$SUITE" "$0" "$@"
-[[ -r /usr/share/sip-tester/g711a.pcap ]] || { echo "SKIP $SUITE: sip-tester's g711a.pcap missing"; exit 77; }
 
 st_init "${RL_PREFIX:-rb$$}"
 D="$ST_DOMAIN"
@@ -97,15 +96,21 @@ cat >"$SNAP" <<SH
 "$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1.json" 2>&1
 SH
 chmod +x "$SNAP"
-ST_SIPP_TIMEOUT_S=30 st_sipp_bg pub bleed_uas "$SCN/demo_uas_audio.xml" "$BOB" - -key user bob -mp 42000
+# Each phone sends its own tone and records what it receives: the call's
+# audio must still be the other phone's tone while the spray runs.
+st_capture_media lan heard_by_alice "${ALICE%:*}"; cap_alice=$ST_CAPTURE_PID
+st_capture_media pub heard_by_bob "$BOB_IP"; cap_bob=$ST_CAPTURE_PID
+ST_SIPP_TIMEOUT_S=30 st_sipp_bg pub bleed_uas "$(st_tone_scenario "$SCN/e2e_uas.xml" 1000)" "$BOB" - \
+  -key user bob -mp 42000
 uas=$ST_SIPP_PID
 st_sipp_ready pub 5060 || rl_log "bleed_uas not bound"
-ST_SIPP_TIMEOUT_S=30 st_sipp lan bleed_uac "$SCN/demo_uac_audio.xml" "$ALICE" "$RELAY_EP" \
+ST_SIPP_TIMEOUT_S=30 st_sipp lan bleed_uac "$(st_tone_scenario "$SCN/e2e_uac.xml" 440)" "$ALICE" "$RELAY_EP" \
   -key user alice -key callee bob -au alice -ap "$PW_ALICE" -auth_uri "bob@$D" \
   -key snap "$SNAP call" -mp 41000
 rc_uac=$?
 st_sipp_wait "$uas"; rc_uas=$?
 rl_wait "$attacker" 20 >/dev/null 2>&1
+rl_kill "$cap_alice"; rl_kill "$cap_bob"
 
 rl_check call_completed "uac=$rc_uac uas=$rc_uas" test $((rc_uac + rc_uas)) -eq 0
 res=$(cat "$ATTACK_LOG" 2>/dev/null)
@@ -116,6 +121,10 @@ pk_a=$(jfile "$S" "sum(s['packets'] for s in d['streams'] if s['leg'] == 'a')")
 pk_b=$(jfile "$S" "sum(s['packets'] for s in d['streams'] if s['leg'] == 'b')")
 rl_check audio_both_ways_under_attack "relayed alice->bob $pk_a, bob->alice $pk_b" \
   test "$pk_a" -gt "$MIN_PACKETS" -a "$pk_b" -gt "$MIN_PACKETS"
+heard=$(st_heard heard_by_bob 440)
+rl_check bob_heard_alice_under_attack "$heard" grep -q '^tone ' <<<"$heard"
+heard=$(st_heard heard_by_alice 1000)
+rl_check alice_heard_bob_under_attack "$heard" grep -q '^tone ' <<<"$heard"
 peers=$(jfile "$S" "' '.join(sorted((s['learned_peer'] or '-').rsplit(':', 1)[0] for s in d['streams']))")
 rl_check latched_to_the_phones "learned peers: $peers" test "$peers" == "$BOB_IP $NAT_OUT"
 # The phones send no RTCP: their RTCP ports must not have latched to the

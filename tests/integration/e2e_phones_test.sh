@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# The seed experiment end to end (and the demo's calls): phones of two
+# makes behind every kind of NAT register with rtplatch, call and are
+# called, and hear each other through the DPDK relay.
+#
+#   e2e_phones_test.sh [--makes "sipp baresip"]
+#
+# Network (namespaces; the LANs all use 192.0.2.0/24 behind their own NAT,
+# as real homes all use the same private range):
+#   plain   MASQUERADE (port-preserving)             NAT 203.0.113.30
+#   rand    MASQUERADE --random-fully                NAT 203.0.113.31
+#   short   MASQUERADE, UDP timeout 10 s             NAT 203.0.113.32
+#   alg     MASQUERADE + kernel SIP ALG (nf_nat_sip) NAT 203.0.113.33
+#   pub     no NAT, on the internet segment          203.0.113.21/.22
+#   v6      IPv6 only, no NAT                        2001:db8::40/::41
+#   carol   sipp, behind her own MASQUERADE (the "other LAN" callee)
+#   bob     sipp, public (the far end of the public calls)
+# Each make (sipp; baresip when scripts/lib/baresip_phone.sh and baresip
+# are present) has one phone on each of plain..v6, each sending its own
+# tone (PCMA). For every phone:
+#   1. REGISTER with digest; the operator view shows it NAT'd with reasons
+#      (plain, rand, short) or not NAT'd (alg: the ALG fixed the message;
+#      pub; v6), and the keepalive interval (5 s here).
+#   2. a call to carol (LAN to LAN), a call to bob (to the public phone),
+#      and a call from bob (into the NAT: the case NAT breaks); the short
+#      variant first waits past its NAT's UDP timeout, so that call only
+#      rings if the keepalives held the binding.
+#   3. in every call each side records what it receives and must hear the
+#      other's tone (tone.py: dominant frequency, purity, level), and the
+#      dataplane counts >100 relayed packets each way.
+#   4. bob's call holds (a=sendonly) and resumes the call; audio must flow
+#      both ways again after the resume; after each BYE no stream is left.
+# Then a table: phone, make, NAT, NAT detected (why), keepalive, the three
+# calls, audio each way, hold/resume, streams freed.
+#
+# Output: "PASS name" / "FAIL name" per check, the table, then
+# "e2e_phones: N passed, N failed". Exit 0 all passed, 1 any failure,
+# 77 skipped (not root, or binaries/sipp/tcpdump/numpy missing).
+
+set -u -o pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SCN="$HERE/sipp"
+SUITE=e2e_phones
+MIN_PACKETS=100
+NAT_TIMEOUT_S=10
+KEEPALIVE_MS=5000
+
+MAKES="sipp baresip"
+if [[ ${1:-} == --makes ]]; then MAKES="$2"; shift 2; fi
+
+# shellcheck source=scripts/lib/sip_testbed.sh
+source "$ROOT/scripts/lib/sip_testbed.sh"
+st_main "$SUITE" "$0" "$@"
+if [[ " $MAKES " == *" baresip "* ]]; then
+  if [[ -r $ROOT/scripts/lib/baresip_phone.sh ]] && command -v baresip >/dev/null; then
+    # shellcheck source=scripts/lib/baresip_phone.sh
+    source "$ROOT/scripts/lib/baresip_phone.sh"
+  else
+    rl_log "baresip (or scripts/lib/baresip_phone.sh) missing: sipp phones only"
+    MAKES="${MAKES/baresip/}"
+  fi
+fi
+
+st_init "${RL_PREFIX:-e2$$}"
+D="$ST_DOMAIN"
+ST_PORT_MAX=31999
+ST_REGISTRAR_JSON="{\"min_expires\": 10, \"keepalive_initial_interval_ms\": $KEEPALIVE_MS}"
+RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
+RELAY6="[$ST_RELAY_IP6]:$ST_SIP_PORT"
+
+VARIANTS=(plain rand short alg pub v6)
+declare -A NAT_LABEL=([plain]="MASQUERADE" [rand]="MASQUERADE random-fully"
+  [short]="MASQUERADE, UDP ${NAT_TIMEOUT_S} s" [alg]="MASQUERADE + SIP ALG"
+  [pub]="none (public)" [v6]="none (IPv6)")
+declare -A NAT_EXPECTED=([plain]=True [rand]=True [short]=True [alg]=False [pub]=False [v6]=False)
+# Namespace (role) of each variant's phones, and each make's address there.
+declare -A VROLE=([plain]=lpl [rand]=lrf [short]=lto [alg]=lal [pub]=pub [v6]=v6)
+declare -A MAKE_V4=([sipp]=192.0.2.2 [baresip]=192.0.2.3)
+declare -A MAKE_PUB=([sipp]=203.0.113.21 [baresip]=203.0.113.22)
+declare -A MAKE_V6=([sipp]=2001:db8::40 [baresip]=2001:db8::41)
+declare -A MAKE_TAG=([sipp]=s [baresip]=b)
+
+BOB_IP=203.0.113.20; BOB="$BOB_IP:5060"; BOB_TONE=1000
+CAROL_IP=192.0.2.2; CAROL="$CAROL_IP:5060"; CAROL_TONE=1200
+
+# Per phone: make, role, address (for captures), SIP endpoint, first hop,
+# tone, password.
+declare -A MAKE ROLE ADDR EP REMOTE TONE PW VARIANT
+PHONES=()
+tone=400
+for make in $MAKES; do
+  for v in "${VARIANTS[@]}"; do
+    p="${MAKE_TAG[$make]}$v"
+    PHONES+=("$p"); MAKE[$p]=$make; VARIANT[$p]=$v; ROLE[$p]=${VROLE[$v]}
+    case $v in
+      pub) ADDR[$p]=${MAKE_PUB[$make]}; EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
+      v6) ADDR[$p]=${MAKE_V6[$make]}; EP[$p]="[${ADDR[$p]}]:5060"; REMOTE[$p]=$RELAY6 ;;
+      *) ADDR[$p]=${MAKE_V4[$make]}; EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
+    esac
+    TONE[$p]=$tone; tone=$((tone + 50))
+    PW[$p]="pw-$p-$RANDOM"
+    st_add_user "$p" "${PW[$p]}"
+  done
+done
+PW[bob]=bob-e2e-1; PW[carol]=carol-e2e-2
+st_add_user bob "${PW[bob]}"; st_add_user carol "${PW[carol]}"
+ROLE[bob]=pb; ADDR[bob]=$BOB_IP; EP[bob]=$BOB; REMOTE[bob]=$RELAY4; TONE[bob]=$BOB_TONE; MAKE[bob]=sipp
+ROLE[carol]=lca; ADDR[carol]=$CAROL_IP; EP[carol]=$CAROL; REMOTE[carol]=$RELAY4
+TONE[carol]=$CAROL_TONE; MAKE[carol]=sipp
+
+declare -A NAT_OF_ROLE=([npl]=lpl [nrf]=lrf [nto]=lto [nal]=lal)
+st_start_relay || rl_die "relay did not start"
+st_add_nat_phone npl lpl 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
+st_add_nat_phone nrf lrf 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
+st_add_nat_phone nto lto 203.0.113.32/24 192.0.2.1/24 192.0.2.2/24 plain "$NAT_TIMEOUT_S"
+st_add_nat_phone nal lal 203.0.113.33/24 192.0.2.1/24 192.0.2.2/24 sip-alg
+st_add_nat_phone nca lca 203.0.113.34/24 192.0.2.1/24 192.0.2.2/24 plain
+st_add_public_phone pb pb "$BOB_IP/24"
+st_add_public_phone pub pub 203.0.113.21/24
+st_add_public_phone v6 v6 203.0.113.40/24 2001:db8::40/64
+if [[ " $MAKES " == *" baresip "* ]]; then
+  # The baresip phones share their LAN (and NAT) with the sipp phones.
+  for nat in npl nrf nto nal; do
+    rl_addr "${NAT_OF_ROLE[$nat]}" "$(rl_ifname "${nat}p")" "${MAKE_V4[baresip]}/24"
+  done
+  rl_addr pub "$(rl_ifname pub)" "${MAKE_PUB[baresip]}/24"
+  rl_addr v6 "$(rl_ifname v6)" "${MAKE_V6[baresip]}/64"
+fi
+rl_wait_for 10 rl_exec v6 ping -6 -c1 -W1 "$ST_RELAY_IP6" || rl_log "no IPv6 path to the relay yet"
+
+# [snap] in the caller's scenario: the dataplane's streams at that moment.
+SNAP="$RL_TMP/snap.sh"
+cat >"$SNAP" <<SH
+#!/bin/sh
+"$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1-\$2.json" 2>&1
+SH
+chmod +x "$SNAP"
+snap() { "$SNAP" "$1" "$2"; }
+
+# packets CALL PHASE LEG: packets the relay forwarded on leg a (caller ->
+# callee) or b (callee -> caller) at that snapshot.
+packets() {
+  jfile "$RL_TMP/streams-$1-$2.json" \
+    "sum(s['packets'] for s in d['streams'] if s['leg'] == '$3')" 2>/dev/null || echo 0
+}
+streams_left() { jget "$(dctl streams 2>/dev/null)" "len(d['streams'])" 2>/dev/null || echo "?"; }
+no_streams_left() { [[ $(streams_left) == 0 ]]; }
+
+# register PHONE: one REGISTER with digest; 0 if it succeeded.
+register() {
+  local p="$1"
+  case ${MAKE[$p]} in
+    sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" ;;
+    baresip) bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
+               && bp_wait_registered "$p" 15 ;;
+  esac
+}
+
+# call NAME CALLER CALLEE [hold]: one call with both tones; sets CALL_OK
+# (0/1), HEARD_BY_CALLEE / HEARD_BY_CALLER (tone.py verdicts) and, with
+# hold, RESUMED ("a/b" packets relayed after the resume).
+call() {
+  local name="$1" caller="$2" callee="$3" hold="${4:-}" kind=e2e uas rc=0 cap_er cap_ee
+  [[ -n $hold ]] && kind=e2e_hold
+  st_capture_media "${ROLE[$caller]}" "${name}_caller" "${ADDR[$caller]}"; cap_er=$ST_CAPTURE_PID
+  st_capture_media "${ROLE[$callee]}" "${name}_callee" "${ADDR[$callee]}"; cap_ee=$ST_CAPTURE_PID
+  uas=""
+  if [[ ${MAKE[$callee]} == sipp ]]; then
+    ST_SIPP_TIMEOUT_S=40 st_sipp_bg "${ROLE[$callee]}" "${name}_uas" \
+      "$(st_tone_scenario "$SCN/${kind/e2e/e2e_uas}.xml" "${TONE[$callee]}")" "${EP[$callee]}" - \
+      -key user "$callee" -mp 42000
+    uas=$ST_SIPP_PID
+    st_sipp_ready "${ROLE[$callee]}" 5060 || rl_log "UAS ${name}_uas not bound"
+  fi
+  case ${MAKE[$caller]} in
+    sipp)
+      ST_SIPP_TIMEOUT_S=40 st_sipp "${ROLE[$caller]}" "${name}_uac" \
+        "$(st_tone_scenario "$SCN/${kind/e2e/e2e_uac}.xml" "${TONE[$caller]}")" \
+        "${EP[$caller]}" "${REMOTE[$caller]}" \
+        -key user "$caller" -key callee "$callee" -au "$caller" -ap "${PW[$caller]}" \
+        -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000 || rc=1 ;;
+    baresip)
+      if bp_dial "$caller" "sip:$callee@$D" && bp_wait_established "$caller" 15; then
+        sleep 3.5; snap "$name" up
+        if [[ -n $hold ]]; then
+          bp_hold "$caller"; sleep 1; snap "$name" held
+          bp_resume "$caller"; sleep 3.5; snap "$name" resumed
+        fi
+        bp_hangup "$caller" || rc=1
+      else
+        rc=1; bp_hangup "$caller" >/dev/null 2>&1
+      fi ;;
+  esac
+  if [[ -n $uas ]]; then st_sipp_wait "$uas" || rc=1; fi
+  sleep 0.3
+  rl_kill "$cap_er"; rl_kill "$cap_ee"
+  CALL_OK=$rc
+  HEARD_BY_CALLEE=$(st_heard "${name}_callee" "${TONE[$caller]}")
+  HEARD_BY_CALLER=$(st_heard "${name}_caller" "${TONE[$callee]}")
+  if [[ -n $hold ]]; then
+    RESUMED="$(( $(packets "$name" resumed a) - $(packets "$name" held a) ))/$(( $(packets "$name" resumed b) - $(packets "$name" held b) ))"
+  fi
+}
+
+# check_call NAME CALLER CALLEE: the checks every call gets; prints
+# "ok"/"FAILED" for the call cell, sets OUT_OK / IN_OK (the phone's own
+# audio reached the far end / the far end's reached the phone) for PHONE.
+check_call() {
+  local name="$1" caller="$2" callee="$3" a b
+  rl_check "${name}_connected" "$caller -> $callee" test "$CALL_OK" -eq 0
+  rl_check "${name}_callee_heard_caller" "$callee heard: $HEARD_BY_CALLEE (want ${TONE[$caller]} Hz)" \
+    grep -q '^tone ' <<<"$HEARD_BY_CALLEE"
+  rl_check "${name}_caller_heard_callee" "$caller heard: $HEARD_BY_CALLER (want ${TONE[$callee]} Hz)" \
+    grep -q '^tone ' <<<"$HEARD_BY_CALLER"
+  a=$(packets "$name" up a); b=$(packets "$name" up b)
+  rl_check "${name}_relayed_both_ways" "relayed $caller->$callee $a, $callee->$caller $b" \
+    test "$a" -gt "$MIN_PACKETS" -a "$b" -gt "$MIN_PACKETS"
+  rl_wait_for 5 no_streams_left
+  rl_check "${name}_streams_freed" "$(streams_left) streams left after BYE" no_streams_left
+}
+
+# Cells of the table, per phone.
+declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB AUDIO_OUT AUDIO_IN HOLD FREED
+cell() { [[ $1 == 0 ]] && echo ok || echo FAILED; }
+heard() { grep -q '^tone ' <<<"$1"; }
+
+# bob and carol are the far ends of the calls.
+st_register "${ROLE[bob]}" reg_bob "$BOB" "$RELAY4" bob "${PW[bob]}" || rl_log "bob did not register"
+st_register "${ROLE[carol]}" reg_carol "$CAROL" "$RELAY4" carol "${PW[carol]}" \
+  || rl_log "carol did not register"
+
+for p in "${PHONES[@]}"; do
+  v=${VARIANT[$p]}
+  register "$p"
+  rl_check "${p}_registered" "${MAKE[$p]} behind ${NAT_LABEL[$v]}" test $? -eq 0
+  b=$(cctl registration "$p@$D" 2>/dev/null)
+  natted=$(jget "$b" "d['bindings'][0]['behind_nat']" 2>/dev/null)
+  reasons=$(jget "$b" "','.join(d['bindings'][0]['nat_reasons'])" 2>/dev/null)
+  ka=$(jget "$b" "d['bindings'][0]['keepalive_interval_ms']" 2>/dev/null)
+  rl_check "${p}_nat_verdict" "behind_nat=$natted ($reasons), want ${NAT_EXPECTED[$v]}" \
+    test "$natted" == "${NAT_EXPECTED[$v]}"
+  if [[ $natted == True ]]; then
+    n=$(tr ',' '\n' <<<"$reasons" | grep -c .)
+    VERDICT[$p]="yes: ${reasons%%,*}$( ((n > 1)) && echo " +$((n - 1))")"
+    rl_check "${p}_keepalive_installed" "interval ${ka:-none} ms" test "${ka:-0}" -eq "$KEEPALIVE_MS"
+  else
+    VERDICT[$p]="no"
+  fi
+  KA[$p]=$([[ -n $ka && $ka != 0 && $ka != None ]] && echo "$((ka / 1000)) s" || echo "none")
+  out_ok=0; in_ok=0
+
+  call "${p}_lan" "$p" carol; check_call "${p}_lan" "$p" carol
+  TO_LAN[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
+
+  call "${p}_pub" "$p" bob; check_call "${p}_pub" "$p" bob
+  TO_PUB[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
+
+  if [[ $v == short ]]; then
+    # Several NAT timeouts of silence from the phone: only the relay's
+    # keepalives keep its mapping (nat_survival_test.sh has the negative
+    # control).
+    rl_log "$p: waiting $((NAT_TIMEOUT_S * 2)) s (twice the NAT's UDP timeout) before bob calls"
+    sleep $((NAT_TIMEOUT_S * 2))
+  fi
+  call "${p}_in" bob "$p" hold; check_call "${p}_in" bob "$p"
+  FROM_PUB[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
+  ra=${RESUMED%/*}; rb=${RESUMED#*/}
+  rl_check "${p}_in_audio_after_resume" "relayed after resume bob->$p $ra, $p->bob $rb" \
+    test "$ra" -gt "$MIN_PACKETS" -a "$rb" -gt "$MIN_PACKETS"
+  HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
+  AUDIO_OUT[$p]=$(cell $out_ok); AUDIO_IN[$p]=$(cell $in_ok)
+  FREED[$p]=$(no_streams_left && echo yes || echo NO)
+  [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"
+done
+
+echo
+fmt='%-7s %-7s %-26s %-38s %-9s %-6s %-6s %-6s %-9s %-9s %-7s %-6s\n'
+# shellcheck disable=SC2059  # the format is ours
+printf "$fmt" phone make "NAT" "NAT detected (why)" keepalive "->LAN" "->pub" "<-pub" \
+  "audio out" "audio in" hold freed
+for p in "${PHONES[@]}"; do
+  # shellcheck disable=SC2059
+  printf "$fmt" "$p" "${MAKE[$p]}" "${NAT_LABEL[${VARIANT[$p]}]}" "${VERDICT[$p]}" "${KA[$p]}" \
+    "${TO_LAN[$p]}" "${TO_PUB[$p]}" "${FROM_PUB[$p]}" "${AUDIO_OUT[$p]}" "${AUDIO_IN[$p]}" \
+    "${HOLD[$p]}" "${FREED[$p]}"
+done
+echo "->LAN: call to carol behind another NAT; ->pub / <-pub: call to / from bob (public)."
+echo "audio out / in: the far end heard this phone's tone / this phone heard the far end's,"
+echo "in all three calls (dominant frequency of the received RTP); hold: audio both ways after"
+echo "a hold and resume; freed: no dataplane stream left after the BYEs."
+echo
+
+rl_summary "$SUITE"
