@@ -5,19 +5,19 @@
 #
 #   e2e_phones_test.sh [--makes "sipp baresip"]
 #
-# Network (namespaces; the LANs all use 192.0.2.0/24 behind their own NAT,
-# as real homes all use the same private range):
-#   plain   MASQUERADE (port-preserving)             NAT 203.0.113.30
-#   rand    MASQUERADE --random-fully                NAT 203.0.113.31
-#   short   MASQUERADE, UDP timeout 10 s             NAT 203.0.113.32
-#   alg     MASQUERADE + kernel SIP ALG (nf_nat_sip) NAT 203.0.113.33
-#   pub     no NAT, on the internet segment          203.0.113.21/.22
-#   v6      IPv6 only, no NAT                        2001:db8::40/::41
-#   carol   sipp, behind her own MASQUERADE (the "other LAN" callee)
-#   bob     sipp, public (the far end of the public calls)
-# Each make (sipp; baresip when scripts/lib/baresip_phone.sh and baresip
-# are present) has one phone on each of plain..v6, each sending its own
-# tone (PCMA). For every phone:
+# Network (namespaces): every phone is a host of its own; the LANs all use
+# 192.0.2.0/24 (phone .2) behind their own NAT, as real homes all use the
+# same private range. NAT outside addresses (sipp / baresip phone):
+#   plain   MASQUERADE (port-preserving)             203.0.113.30 / .35
+#   rand    MASQUERADE --random-fully                203.0.113.31 / .36
+#   short   MASQUERADE, UDP timeout 10 s             203.0.113.32 / .37
+#   alg     MASQUERADE + kernel SIP ALG (nf_nat_sip) 203.0.113.33 / .38
+#   pub     no NAT, on the internet segment          203.0.113.21 / .22
+#   v6      IPv6, no NAT                             2001:db8::40 / ::41
+#   carol   sipp, behind her own MASQUERADE (.34): the "other LAN" callee
+#   bob     sipp, public (.20): the far end of the public calls
+# Each make (sipp, baresip; --makes picks) has one phone in each of
+# plain..v6, each sending its own tone (PCMA). For every phone:
 #   1. REGISTER with digest; the operator view shows it NAT'd with reasons
 #      (plain, rand, short) or not NAT'd (alg: the ALG fixed the message;
 #      pub; v6), and the keepalive interval (5 s here).
@@ -54,13 +54,9 @@ if [[ ${1:-} == --makes ]]; then MAKES="$2"; shift 2; fi
 source "$ROOT/scripts/lib/sip_testbed.sh"
 st_main "$SUITE" "$0" "$@"
 if [[ " $MAKES " == *" baresip "* ]]; then
-  if [[ -r $ROOT/scripts/lib/baresip_phone.sh ]] && command -v baresip >/dev/null; then
-    # shellcheck source=scripts/lib/baresip_phone.sh
-    source "$ROOT/scripts/lib/baresip_phone.sh"
-  else
-    rl_log "baresip (or scripts/lib/baresip_phone.sh) missing: sipp phones only"
-    MAKES="${MAKES/baresip/}"
-  fi
+  # shellcheck source=scripts/lib/baresip_phone.sh
+  source "$ROOT/scripts/lib/baresip_phone.sh"
+  if ! why=$(bp_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
 fi
 
 st_init "${RL_PREFIX:-e2$$}"
@@ -70,16 +66,21 @@ ST_REGISTRAR_JSON="{\"min_expires\": 10, \"keepalive_initial_interval_ms\": $KEE
 RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
 RELAY6="[$ST_RELAY_IP6]:$ST_SIP_PORT"
 
-VARIANTS=(plain rand short alg pub v6)
+read -r -a VARIANTS <<<"${E2E_VARIANTS:-plain rand short alg pub v6}"
 declare -A NAT_LABEL=([plain]="MASQUERADE" [rand]="MASQUERADE random-fully"
   [short]="MASQUERADE, UDP ${NAT_TIMEOUT_S} s" [alg]="MASQUERADE + SIP ALG"
   [pub]="none (public)" [v6]="none (IPv6)")
 declare -A NAT_EXPECTED=([plain]=True [rand]=True [short]=True [alg]=False [pub]=False [v6]=False)
-# Namespace (role) of each variant's phones, and each make's address there.
-declare -A VROLE=([plain]=lpl [rand]=lrf [short]=lto [alg]=lal [pub]=pub [v6]=v6)
-declare -A MAKE_V4=([sipp]=192.0.2.2 [baresip]=192.0.2.3)
+# Each phone has a host (namespace) of its own: behind NATs, one NAT per
+# phone (roles: NAT, LAN), LANs all 192.0.2.0/24 with the phone at .2.
+declare -A NAT_ROLE=([splain]=npl [srand]=nrf [sshort]=nto [salg]=nal
+  [bplain]=mpl [brand]=mrf [bshort]=mto [balg]=mal)
+declare -A NAT_OUT=([splain]=203.0.113.30 [srand]=203.0.113.31 [sshort]=203.0.113.32
+  [salg]=203.0.113.33 [bplain]=203.0.113.35 [brand]=203.0.113.36 [bshort]=203.0.113.37
+  [balg]=203.0.113.38)
+declare -A NAT_VARIANT=([plain]=plain [rand]=random-fully [short]=plain [alg]=sip-alg)
 declare -A MAKE_PUB=([sipp]=203.0.113.21 [baresip]=203.0.113.22)
-declare -A MAKE_V6=([sipp]=2001:db8::40 [baresip]=2001:db8::41)
+declare -A MAKE_V6=([sipp]="203.0.113.40 2001:db8::40" [baresip]="203.0.113.41 2001:db8::41")
 declare -A MAKE_TAG=([sipp]=s [baresip]=b)
 
 BOB_IP=203.0.113.20; BOB="$BOB_IP:5060"; BOB_TONE=1000
@@ -93,11 +94,14 @@ tone=400
 for make in $MAKES; do
   for v in "${VARIANTS[@]}"; do
     p="${MAKE_TAG[$make]}$v"
-    PHONES+=("$p"); MAKE[$p]=$make; VARIANT[$p]=$v; ROLE[$p]=${VROLE[$v]}
+    PHONES+=("$p"); MAKE[$p]=$make; VARIANT[$p]=$v
     case $v in
-      pub) ADDR[$p]=${MAKE_PUB[$make]}; EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
-      v6) ADDR[$p]=${MAKE_V6[$make]}; EP[$p]="[${ADDR[$p]}]:5060"; REMOTE[$p]=$RELAY6 ;;
-      *) ADDR[$p]=${MAKE_V4[$make]}; EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
+      pub) ROLE[$p]="pu${MAKE_TAG[$make]}"; ADDR[$p]=${MAKE_PUB[$make]}
+           EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
+      v6) ROLE[$p]="v6${MAKE_TAG[$make]}"; ADDR[$p]=${MAKE_V6[$make]#* }
+          EP[$p]="[${ADDR[$p]}]:5060"; REMOTE[$p]=$RELAY6 ;;
+      *) ROLE[$p]="l${NAT_ROLE[$p]}"; ADDR[$p]=192.0.2.2
+         EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4 ;;
     esac
     TONE[$p]=$tone; tone=$((tone + 50))
     PW[$p]="pw-$p-$RANDOM"
@@ -110,25 +114,24 @@ ROLE[bob]=pb; ADDR[bob]=$BOB_IP; EP[bob]=$BOB; REMOTE[bob]=$RELAY4; TONE[bob]=$B
 ROLE[carol]=lca; ADDR[carol]=$CAROL_IP; EP[carol]=$CAROL; REMOTE[carol]=$RELAY4
 TONE[carol]=$CAROL_TONE; MAKE[carol]=sipp
 
-declare -A NAT_OF_ROLE=([npl]=lpl [nrf]=lrf [nto]=lto [nal]=lal)
 st_start_relay || rl_die "relay did not start"
-st_add_nat_phone npl lpl 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
-st_add_nat_phone nrf lrf 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
-st_add_nat_phone nto lto 203.0.113.32/24 192.0.2.1/24 192.0.2.2/24 plain "$NAT_TIMEOUT_S"
-st_add_nat_phone nal lal 203.0.113.33/24 192.0.2.1/24 192.0.2.2/24 sip-alg
+for p in "${PHONES[@]}"; do
+  v=${VARIANT[$p]}
+  case $v in
+    pub) st_add_public_phone "${ROLE[$p]}" "${ROLE[$p]}" "${ADDR[$p]}/24" ;;
+    v6) st_add_public_phone "${ROLE[$p]}" "${ROLE[$p]}" "${MAKE_V6[${MAKE[$p]}]% *}/24" \
+          "${ADDR[$p]}/64" ;;
+    *) st_add_nat_phone "${NAT_ROLE[$p]}" "${ROLE[$p]}" "${NAT_OUT[$p]}/24" 192.0.2.1/24 \
+         192.0.2.2/24 "${NAT_VARIANT[$v]}" "$([[ $v == short ]] && echo "$NAT_TIMEOUT_S" || echo 0)" ;;
+  esac
+done
 st_add_nat_phone nca lca 203.0.113.34/24 192.0.2.1/24 192.0.2.2/24 plain
 st_add_public_phone pb pb "$BOB_IP/24"
-st_add_public_phone pub pub 203.0.113.21/24
-st_add_public_phone v6 v6 203.0.113.40/24 2001:db8::40/64
-if [[ " $MAKES " == *" baresip "* ]]; then
-  # The baresip phones share their LAN (and NAT) with the sipp phones.
-  for nat in npl nrf nto nal; do
-    rl_addr "${NAT_OF_ROLE[$nat]}" "$(rl_ifname "${nat}p")" "${MAKE_V4[baresip]}/24"
-  done
-  rl_addr pub "$(rl_ifname pub)" "${MAKE_PUB[baresip]}/24"
-  rl_addr v6 "$(rl_ifname v6)" "${MAKE_V6[baresip]}/64"
-fi
-rl_wait_for 10 rl_exec v6 ping -6 -c1 -W1 "$ST_RELAY_IP6" || rl_log "no IPv6 path to the relay yet"
+for p in "${PHONES[@]}"; do
+  [[ ${VARIANT[$p]} == v6 ]] || continue
+  rl_wait_for 10 rl_exec "${ROLE[$p]}" ping -6 -c1 -W1 "$ST_RELAY_IP6" \
+    || rl_log "$p: no IPv6 path to the relay yet"
+done
 
 # [snap] in the caller's scenario: the dataplane's streams at that moment.
 SNAP="$RL_TMP/snap.sh"
@@ -167,6 +170,7 @@ call() {
   st_capture_media "${ROLE[$caller]}" "${name}_caller" "${ADDR[$caller]}"; cap_er=$ST_CAPTURE_PID
   st_capture_media "${ROLE[$callee]}" "${name}_callee" "${ADDR[$callee]}"; cap_ee=$ST_CAPTURE_PID
   uas=""
+  [[ ${MAKE[$callee]} == baresip ]] && bp_mark "$callee"
   if [[ ${MAKE[$callee]} == sipp ]]; then
     ST_SIPP_TIMEOUT_S=40 st_sipp_bg "${ROLE[$callee]}" "${name}_uas" \
       "$(st_tone_scenario "$SCN/${kind/e2e/e2e_uas}.xml" "${TONE[$callee]}")" "${EP[$callee]}" - \
@@ -194,6 +198,9 @@ call() {
       fi ;;
   esac
   if [[ -n $uas ]]; then st_sipp_wait "$uas" || rc=1; fi
+  if [[ ${MAKE[$callee]} == baresip ]]; then
+    bp_wait_closed "$callee" 5 || { rl_log "$callee did not see the call end"; rc=1; }
+  fi
   sleep 0.3
   rl_kill "$cap_er"; rl_kill "$cap_ee"
   CALL_OK=$rc
