@@ -31,6 +31,20 @@ namespace {
 constexpr int kMaxEvents = 64;
 constexpr int kUdpReadsPerRound = 64;
 constexpr size_t kTcpReadChunk = 16 * 1024;
+// Kernel receive buffer of a UDP SIP socket. The event loop is single
+// threaded and waits for the dataplane's replies; the default (~200 KiB,
+// about a hundred small datagrams once skb overhead is counted) overflows
+// in tens of milliseconds at a few thousand messages a second, and every
+// drop costs a 500 ms retransmission. SO_RCVBUFFORCE (root or
+// CAP_NET_ADMIN) goes past net.core.rmem_max; otherwise rmem_max caps it.
+constexpr int kUdpReceiveBufferBytes = 8 * 1024 * 1024;
+
+void EnlargeReceiveBuffer(int fd) {
+  const int bytes = kUdpReceiveBufferBytes;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  }
+}
 
 absl::Status ErrnoError(absl::string_view what, const Endpoint& ep) {
   return absl::UnavailableError(
@@ -184,6 +198,7 @@ absl::Status SipTransport::AddListen(const Endpoint& ep) {
   if (u < 0) return ErrnoError("UDP socket for", ep);
   auto udp = std::make_unique<Socket>(next_id_++, Socket::Kind::kUdp, u, ep);
   if (family == AF_INET6) ::setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  EnlargeReceiveBuffer(u);
   if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ErrnoError("UDP bind", ep);
   if (auto s = Register(std::move(udp), EPOLLIN); !s.ok()) return s;
 
