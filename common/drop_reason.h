@@ -22,7 +22,7 @@ namespace rtplatch {
   X(kRtcpNotFromRtpPeer, "rtcp_not_from_rtp_peer",                       \
     "RTCP from an address its RTP port has not latched to")             \
   X(kNoPeerKnown, "no_peer_known",                                       \
-    "partner has neither a learned nor a signalled peer")                \
+    "partner got neither a learned nor a signalled peer within the hold time") \
   X(kNextHopUnknown, "next_hop_unknown",                                 \
     "no MAC learned yet for the next hop (solicited)")                   \
   X(kHandoffFull, "handoff_full", "ring to the owning lcore was full")   \

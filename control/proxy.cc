@@ -80,6 +80,17 @@ std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
   return Endpoint{*m.connection, m.port};
 }
 
+// Where the relay may send a phone's media before the phone has sent any:
+// its SDP address, except for a NAT'd phone whose leg latches (learn).
+// There the SDP address is the phone's private view, or a NAT mapping that
+// does not exist until the phone sends, so the dataplane is given no peer
+// and holds the partner's first packets until this phone speaks
+// (dataplane/held_packets.h) instead of sending them into the void.
+std::optional<Endpoint> SendablePeer(const CallSide& side, const SdpMediaDescription& m) {
+  if (side.natted && side.policy == MediaPolicy::kLearn) return std::nullopt;
+  return SdpPeer(m);
+}
+
 std::string HeaderValue(const SipMessage& m, bool from) {
   const osip_message& o = m.osip();
   auto s = from ? OsipToString(osip_from_to_str, o.from) : OsipToString(osip_to_to_str, o.to);
@@ -237,7 +248,7 @@ absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
       rewrite.media.push_back(std::nullopt);
       continue;
     }
-    const std::optional<Endpoint> peer = SdpPeer(m);
+    const std::optional<Endpoint> peer = SendablePeer(sender, m);
     if (i >= call.media.size()) {
       // A new m= line: a new pair. The sender's leg takes its SDP family.
       if (i == 0 || from_caller) sender.media_ipv6 = m.ipv6;

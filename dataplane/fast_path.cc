@@ -46,6 +46,36 @@ void ReportLatch(FastPathContext& ctx, const Flow& flow, uint32_t slot,
   if (!ctx.events->Push(e)) ctx.counters->Count(ctx.counters->events_lost);
 }
 
+// The partner's relay port towards the partner's peer: next hop, rewrite,
+// count.
+PacketVerdict Egress(FastPathContext& ctx, Flow& flow, uint8_t* frame, uint16_t headroom,
+                     const RelayPacket& pkt) {
+  uint8_t dst_mac[6];
+  IpAddress solicit;
+  if (!NextHopMac(ctx, flow.egress_dst_ip, dst_mac, &solicit)) {
+    RelaxedStore(flow.drops, flow.drops + 1);
+    ctx.counters->Drop(DropReason::kNextHopUnknown);
+    return {PacketAction::kSolicit, DropReason::kNextHopUnknown, 0, 0, 0, solicit};
+  }
+  EgressHeaders egress{ctx.relay_mac,
+                       dst_mac,
+                       ctx.table->addresses().at(flow.egress_addr_id),
+                       flow.egress_dst_ip,
+                       flow.egress_src_port,
+                       flow.egress_dst_port};
+  RewriteResult r = RewriteFrame(frame, headroom, pkt, egress);
+  if (!r.ok) return DropFlow(ctx, flow, DropReason::kNoHeadroom);
+  RelaxedStore(flow.packets, flow.packets + 1);
+  return {PacketAction::kTransmit, {}, 0, r.start_delta, r.length, {}};
+}
+
+PacketVerdict Hold(const Flow& flow, uint32_t slot) {
+  PacketVerdict v{PacketAction::kHold, DropReason::kNoPeerKnown, 0, 0, 0, {}};
+  v.slot = slot;
+  v.generation = flow.generation;
+  return v;
+}
+
 }  // namespace
 
 const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, uint32_t len,
@@ -126,25 +156,20 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
     ObserveSender(ctx, frame, len);
   }
   RelaxedStore(flow.last_rx_ns, now_ns);
-  if (!(flow.flags & kFlowEgressReady)) return DropFlow(ctx, flow, DropReason::kNoPeerKnown);
+  if (!(flow.flags & kFlowEgressReady)) return Hold(flow, pkt.slot);
+  return Egress(ctx, flow, frame, headroom, pkt);
+}
 
-  uint8_t dst_mac[6];
-  IpAddress solicit;
-  if (!NextHopMac(ctx, flow.egress_dst_ip, dst_mac, &solicit)) {
-    RelaxedStore(flow.drops, flow.drops + 1);
-    ctx.counters->Drop(DropReason::kNextHopUnknown);
-    return {PacketAction::kSolicit, DropReason::kNextHopUnknown, 0, 0, 0, solicit};
+PacketVerdict ForwardHeld(FastPathContext& ctx, uint8_t* frame, uint32_t len,
+                          uint16_t headroom) {
+  RelayPacket pkt;
+  if (ClassifyFrame(frame, len, *ctx.table, &pkt) != FrameClass::kRelay) {
+    return Drop(ctx, DropReason::kUnknownStream);
   }
-  EgressHeaders egress{ctx.relay_mac,
-                       dst_mac,
-                       ctx.table->addresses().at(flow.egress_addr_id),
-                       flow.egress_dst_ip,
-                       flow.egress_src_port,
-                       flow.egress_dst_port};
-  RewriteResult r = RewriteFrame(frame, headroom, pkt, egress);
-  if (!r.ok) return DropFlow(ctx, flow, DropReason::kNoHeadroom);
-  RelaxedStore(flow.packets, flow.packets + 1);
-  return {PacketAction::kTransmit, {}, 0, r.start_delta, r.length, {}};
+  Flow& flow = ctx.table->at(pkt.slot);
+  if (flow.state == LatchState::kFree) return Drop(ctx, DropReason::kUnknownStream);
+  if (!(flow.flags & kFlowEgressReady)) return Hold(flow, pkt.slot);
+  return Egress(ctx, flow, frame, headroom, pkt);
 }
 
 }  // namespace rtplatch

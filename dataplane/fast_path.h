@@ -37,6 +37,8 @@ enum class PacketAction : uint8_t {
   kHandoff,    // relay packet owned by lcore `owner`
   kDrop,       // counted under `reason`
   kSolicit,    // dropped (counted) and the caller should solicit `next_hop`
+  kHold,       // the partner has no destination yet: keep the frame as it is
+               // and offer it to ForwardHeld later (or drop it: no_peer_known)
 };
 
 struct PacketVerdict {
@@ -46,6 +48,8 @@ struct PacketVerdict {
   int32_t start_delta;  // kTransmit: move the frame start by this much
   uint32_t length;      // kTransmit: new frame length
   IpAddress next_hop;   // kSolicit
+  uint32_t slot = 0;        // kHold: the flow it arrived on
+  uint32_t generation = 0;  // kHold: that flow's generation
 };
 
 // Classify + process: what tests and benchmarks call.
@@ -60,6 +64,13 @@ const Flow* ClassifyForBurst(const FastPathContext& ctx, const uint8_t* frame, u
 PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t len,
                                 uint16_t headroom, uint64_t now_ns, FrameClass cls,
                                 const RelayPacket& pkt);
+
+// A frame ProcessClassified asked to hold, offered again (unchanged): sent
+// like any relayed packet (kTransmit) once its partner has a destination,
+// kHold while it has none, kDrop (unknown_stream) if its stream is gone.
+// Latching and per-stream state saw the packet when it arrived; only the
+// egress step runs now.
+PacketVerdict ForwardHeld(FastPathContext& ctx, uint8_t* frame, uint32_t len, uint16_t headroom);
 
 // Next hop for `dst`: the peer itself if its MAC was seen, else the
 // configured gateway. False: nothing known; solicit `*solicit`.

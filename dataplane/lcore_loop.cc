@@ -126,11 +126,57 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
           rte_pktmbuf_free(m);
         }
         break;
+      case PacketAction::kHold:
+        if (!ctx.held.Push(m, v.slot, v.generation, now_ns)) {
+          ctx.counters.Drop(DropReason::kNoPeerKnown);
+          rte_pktmbuf_free(m);
+        }
+        break;
       case PacketAction::kDrop:
         rte_pktmbuf_free(m);
         break;
     }
   }
+}
+
+// Held packets whose partner now has a destination go out (in arrival
+// order); those past kHoldNs, or whose stream was deleted, are dropped.
+void ReleaseHeld(LcoreContext& ctx, uint64_t now_ns, TxBatch& media, TxBatch& solicits) {
+  using Held = HeldPackets<rte_mbuf*, kHeldCapacity>;
+  const uint32_t room = kBurstSize - media.count;
+  ctx.held.Sweep(
+      room,
+      [&](const Held::Entry& e) {
+        const Flow& f = ctx.fast.table->at(e.slot);
+        if (f.state == LatchState::kFree || f.generation != e.generation) {
+          return Held::Decision::kExpire;
+        }
+        if (f.flags & kFlowEgressReady) return Held::Decision::kRelease;
+        return now_ns - e.held_ns > kHoldNs ? Held::Decision::kExpire : Held::Decision::kKeep;
+      },
+      [&](Held::Entry& e) {
+        rte_mbuf* m = e.packet;
+        PacketVerdict v = ForwardHeld(ctx.fast, rte_pktmbuf_mtod(m, uint8_t*),
+                                      rte_pktmbuf_data_len(m), rte_pktmbuf_headroom(m));
+        if (v.action == PacketAction::kTransmit) {
+          m->data_off = static_cast<uint16_t>(m->data_off + v.start_delta);
+          m->data_len = static_cast<uint16_t>(v.length);
+          m->pkt_len = v.length;
+          media.pkts[media.count++] = m;
+        } else if (v.action == PacketAction::kSolicit && solicits.count < kBurstSize &&
+                   SolicitWith(ctx, m, v.next_hop, now_ns)) {
+          solicits.pkts[solicits.count++] = m;
+        } else {
+          rte_pktmbuf_free(m);
+        }
+      },
+      [&](Held::Entry& e) {
+        Flow& f = ctx.fast.table->at(e.slot);
+        const bool same = f.state != LatchState::kFree && f.generation == e.generation;
+        if (same) RelaxedStore(f.drops, f.drops + 1);
+        ctx.counters.Drop(same ? DropReason::kNoPeerKnown : DropReason::kUnknownStream);
+        rte_pktmbuf_free(e.packet);
+      });
 }
 
 uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
@@ -141,10 +187,22 @@ uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
     m = static_cast<uint16_t>(rte_ring_dequeue_burst(
         ctx.handoff_in, reinterpret_cast<void**>(pkts + n), kBurstSize - n, nullptr));
   }
-  if (n + m == 0) return 0;
+  if (n + m == 0) {
+    // Nothing arrived, but held packets may have expired (or been freed by
+    // a delete): sweep them so their mbufs go back to the pool.
+    if (!ctx.held.empty()) {
+      BurstOutput out;
+      ReleaseHeld(ctx, now_ns, out.media, out.solicits);
+      ctx.counters.Count(ctx.counters.relayed,
+                         SendBatch(ctx, ctx.media_tx_port, out.media, DropReason::kTxFull));
+      SendBatch(ctx, ctx.media_tx_port, out.solicits, DropReason::kTxFull);
+    }
+    return 0;
+  }
   ctx.counters.Count(ctx.counters.rx, n);
   BurstOutput out;
   ProcessBurst(ctx, pkts, static_cast<uint16_t>(n + m), now_ns, out);
+  if (!ctx.held.empty()) ReleaseHeld(ctx, now_ns, out.media, out.solicits);
   ctx.counters.Count(ctx.counters.relayed,
                      SendBatch(ctx, ctx.media_tx_port, out.media, DropReason::kTxFull));
   SendBatch(ctx, ctx.media_tx_port, out.solicits, DropReason::kTxFull);
@@ -259,6 +317,7 @@ int RunLcore(LcoreContext& ctx) {
     }
     last = now;
   }
+  ctx.held.Clear([](auto& e) { rte_pktmbuf_free(e.packet); });
   return 0;
 }
 

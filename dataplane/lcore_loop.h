@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <vector>
 
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
 #include "dataplane/fast_path.h"
 #include "dataplane/flow_command.h"
+#include "dataplane/held_packets.h"
 #include "dataplane/keepalive_payloads.h"
 #include "dataplane/keepalive_scheduler.h"
 #include "dataplane/tsc_clock.h"
@@ -19,6 +21,13 @@ namespace rtplatch {
 
 inline constexpr uint16_t kBurstSize = 32;
 inline constexpr uint32_t kSolicitMemory = 64;  // recent solicitations remembered
+// Packets held for a partner without a destination (held_packets.h): at
+// most this many per lcore, each at most kHoldNs. 300 ms covers the gap
+// between one phone's first packet and the other's at call set-up (the
+// ACK's trip and the far phone's start) with room to spare, and is short
+// enough that nothing held plays noticeably late.
+inline constexpr uint32_t kHeldCapacity = 512;
+inline constexpr uint64_t kHoldNs = 300'000'000;
 
 struct alignas(64) LcoreContext {
   uint32_t lcore_id = 0;
@@ -46,6 +55,7 @@ struct alignas(64) LcoreContext {
     uint64_t ns = 0;
   };
   RecentSolicit recent_solicits[kSolicitMemory];
+  HeldPackets<rte_mbuf*, kHeldCapacity> held;
   const TscClock* clock = nullptr;
   const std::atomic<bool>* quit = nullptr;
 };

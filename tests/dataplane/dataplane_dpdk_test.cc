@@ -10,11 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "dataplane/dataplane.h"
 #include "nlohmann/json.hpp"
@@ -284,6 +286,44 @@ TEST_F(DataplaneDpdkTest, LatchEventReachesSubscribers) {
     }
   }
   EXPECT_TRUE(seen);
+}
+
+// Both phones behind NAT (no SDP peer to send to): a's first packets wait
+// in the lcore until b speaks, then leave; nothing is lost. Unanswered,
+// they are dropped after the hold time and counted.
+TEST_F(DataplaneDpdkTest, FirstPacketsWaitForTheOtherNatPhone) {
+  auto drops = [&] {
+    return Request({{"cmd", "stats"}})["result"]["total"]["drops"]["no_peer_known"]
+        .get<uint64_t>();
+  };
+  const uint64_t before = drops();
+  json r = Request({{"cmd", "allocate"}, {"a", json::object()}, {"b", json::object()}});
+  auto [a_ip, a_port] = Relay(r["result"]["a"]);
+  auto [b_ip, b_port] = Relay(r["result"]["b"]);
+  EXPECT_TRUE(SendRtp("203.0.113.30", 31000, a_ip, a_port, 3).empty());
+  Poll();
+  EXPECT_TRUE(Collect(media_).empty()) << "held until b has a destination";
+  auto out = SendRtp("203.0.113.20", 5000, b_ip, b_port, 1);
+  ASSERT_EQ(out.size(), 4u) << "b's packet and a's three held ones";
+  size_t to_b = 0, to_a = 0;
+  for (const auto& f : out) {
+    auto d = DecodeFrame(f.data(), f.size());
+    EXPECT_TRUE(d.udp_checksum_ok && d.ip_checksum_ok);
+    to_b += d.dst == Ip("203.0.113.20") && d.dst_port == 5000 && d.src_port == b_port;
+    to_a += d.dst == Ip("203.0.113.30") && d.dst_port == 31000 && d.src_port == a_port;
+  }
+  EXPECT_EQ(to_b, 3u);
+  EXPECT_EQ(to_a, 1u);
+  EXPECT_EQ(drops(), before);
+
+  // Nobody answers: after the hold time the packets are dropped, counted.
+  json lone = Request({{"cmd", "allocate"}, {"a", json::object()}, {"b", json::object()}});
+  auto [l_ip, l_port] = Relay(lone["result"]["a"]);
+  EXPECT_TRUE(SendRtp("203.0.113.30", 31002, l_ip, l_port, 2).empty());
+  std::this_thread::sleep_for(std::chrono::nanoseconds(kHoldNs + 50'000'000));
+  Poll();
+  EXPECT_TRUE(Collect(media_).empty());
+  EXPECT_EQ(drops(), before + 2);
 }
 
 TEST_F(DataplaneDpdkTest, Ipv6ToIpv4BridgeOverMbufs) {

@@ -134,12 +134,61 @@ TEST_F(FastPathTest, UnknownStreamAndNonRtpAreDroppedByReason) {
   EXPECT_EQ(Dropped(DropReason::kNotRtp), 1u);
 }
 
-TEST_F(FastPathTest, NoPeerKnownUntilPartnerSignalsOrLatches) {
+TEST_F(FastPathTest, HeldUntilPartnerSignalsOrLatches) {
   PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
-  EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, 0).verdict.reason, DropReason::kNoPeerKnown);
+  Sent first = Send("203.0.113.30:31000", p.a.relay, 0);
+  EXPECT_EQ(first.verdict.action, PacketAction::kHold);
+  EXPECT_EQ(first.verdict.reason, DropReason::kNoPeerKnown);
+  EXPECT_EQ(first.verdict.slot, table_->SlotOf(0, p.a.relay.port));
+  EXPECT_EQ(Dropped(DropReason::kNoPeerKnown), 0u);  // held, not dropped
   // The other side speaks: now both directions have a destination.
   EXPECT_EQ(Send("203.0.113.20:5000", p.b.relay, 10 * kMs).out.dst, Ip("203.0.113.30"));
   EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, 20 * kMs).out.dst, Ip("203.0.113.20"));
+}
+
+// Both phones behind NAT: the first to speak has nowhere to send until the
+// other speaks. Its held packet goes out afterwards, rewritten like any
+// other, and the stream counts it once.
+TEST_F(FastPathTest, HeldPacketLeavesOnceThePartnerLatches) {
+  PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
+  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  std::vector<uint8_t> held = BuildRtpFrame(spec, kHeadroom);
+  uint8_t* frame = held.data() + kHeadroom;
+  const uint32_t len = static_cast<uint32_t>(held.size() - kHeadroom);
+  ASSERT_EQ(ProcessFrame(ctx_, frame, len, kHeadroom, 0).action, PacketAction::kHold);
+  // Still nowhere to go: it stays held.
+  EXPECT_EQ(ForwardHeld(ctx_, frame, len, kHeadroom).action, PacketAction::kHold);
+
+  // b speaks: its packet goes straight to a (latched above), and a's side
+  // now has a destination too.
+  Sent b = Send("203.0.113.20:5000", p.b.relay, 30 * kMs);
+  ASSERT_EQ(b.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(b.out.dst, Ip("203.0.113.30"));
+  PacketVerdict v = ForwardHeld(ctx_, frame, len, kHeadroom);
+  ASSERT_EQ(v.action, PacketAction::kTransmit);
+  testing::DecodedFrame out = DecodeFrame(frame + v.start_delta, v.length);
+  EXPECT_EQ(out.src, Ip("203.0.113.10"));
+  EXPECT_EQ(out.src_port, p.b.relay.port);
+  EXPECT_EQ(out.dst, Ip("203.0.113.20"));
+  EXPECT_EQ(out.dst_port, 5000);
+  EXPECT_TRUE(out.udp_checksum_ok && out.ip_checksum_ok);
+  auto a = registry_->Query(p.a.stream, 40 * kMs);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->rtp.packets, 1u);
+}
+
+TEST_F(FastPathTest, HeldPacketOfADeletedStreamIsDropped) {
+  PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
+  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  std::vector<uint8_t> held = BuildRtpFrame(spec, kHeadroom);
+  uint8_t* frame = held.data() + kHeadroom;
+  const uint32_t len = static_cast<uint32_t>(held.size() - kHeadroom);
+  ASSERT_EQ(ProcessFrame(ctx_, frame, len, kHeadroom, 0).action, PacketAction::kHold);
+  ASSERT_TRUE(registry_->Delete(p.pair).ok());
+  Drain();
+  PacketVerdict v = ForwardHeld(ctx_, frame, len, kHeadroom);
+  EXPECT_EQ(v.action, PacketAction::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kUnknownStream);
 }
 
 TEST_F(FastPathTest, UnknownNextHopAsksForSolicitation) {
