@@ -78,6 +78,14 @@ class FastPathTest : public ::testing::Test {
     }
     return s;
   }
+  // Offers a frame built with kHeadroom to the fast path, expecting it to
+  // be held; returns its length.
+  uint32_t HoldFirst(std::vector<uint8_t>& buf) {
+    const uint32_t len = static_cast<uint32_t>(buf.size() - kHeadroom);
+    EXPECT_EQ(ProcessFrame(ctx_, buf.data() + kHeadroom, len, kHeadroom, 0).action,
+              PacketAction::kHold);
+    return len;
+  }
   uint64_t Dropped(DropReason r) const { return counters_.drops[static_cast<size_t>(r)]; }
 
   std::unique_ptr<FlowTable> table_;
@@ -151,11 +159,10 @@ TEST_F(FastPathTest, HeldUntilPartnerSignalsOrLatches) {
 // other, and the stream counts it once.
 TEST_F(FastPathTest, HeldPacketLeavesOnceThePartnerLatches) {
   PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
-  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
-  std::vector<uint8_t> held = BuildRtpFrame(spec, kHeadroom);
+  std::vector<uint8_t> held = BuildRtpFrame(
+      RtpSpec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port}, kHeadroom);
   uint8_t* frame = held.data() + kHeadroom;
-  const uint32_t len = static_cast<uint32_t>(held.size() - kHeadroom);
-  ASSERT_EQ(ProcessFrame(ctx_, frame, len, kHeadroom, 0).action, PacketAction::kHold);
+  const uint32_t len = HoldFirst(held);
   // Still nowhere to go: it stays held.
   EXPECT_EQ(ForwardHeld(ctx_, frame, len, kHeadroom).action, PacketAction::kHold);
 
@@ -179,11 +186,10 @@ TEST_F(FastPathTest, HeldPacketLeavesOnceThePartnerLatches) {
 
 TEST_F(FastPathTest, HeldPacketOfADeletedStreamIsDropped) {
   PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
-  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
-  std::vector<uint8_t> held = BuildRtpFrame(spec, kHeadroom);
+  std::vector<uint8_t> held = BuildRtpFrame(
+      RtpSpec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port}, kHeadroom);
   uint8_t* frame = held.data() + kHeadroom;
-  const uint32_t len = static_cast<uint32_t>(held.size() - kHeadroom);
-  ASSERT_EQ(ProcessFrame(ctx_, frame, len, kHeadroom, 0).action, PacketAction::kHold);
+  const uint32_t len = HoldFirst(held);
   ASSERT_TRUE(registry_->Delete(p.pair).ok());
   Drain();
   PacketVerdict v = ForwardHeld(ctx_, frame, len, kHeadroom);
