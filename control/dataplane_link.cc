@@ -11,6 +11,16 @@
 namespace rtplatch {
 namespace {
 
+// Posted requests in flight at most (Post settles first when there are).
+constexpr size_t kMaxPosted = 256;
+
+nlohmann::json UpdateArgs(uint64_t stream, const std::optional<Endpoint>& peer,
+                          MediaPolicy policy) {
+  return {{"stream", stream},
+          {"peer", peer ? peer->ToString() : std::string()},
+          {"policy", std::string(MediaPolicyName(policy))}};
+}
+
 absl::Status FromErrorReply(absl::string_view cmd, const control::Reply& r) {
   const std::string msg = absl::StrCat("dataplane: ", cmd, ": ", r.error_code, ": ", r.error_message);
   if (r.error_code == "resource_exhausted") return absl::ResourceExhaustedError(msg);
@@ -66,6 +76,7 @@ DataplaneLink::DataplaneLink(Options options) : options_(std::move(options)) {}
 
 void DataplaneLink::Disconnect(const absl::Status& why) {
   last_error_ = std::string(why.message());
+  posted_.clear();  // their replies die with the connection
   if (requests_) requests_->Close();
   if (events_) events_->Close();
   next_attempt_ms_ = 0;  // the first retry may be immediate: the dataplane may be back
@@ -110,6 +121,8 @@ absl::StatusOr<control::Reply> DataplaneLink::Call(absl::string_view cmd,
                                                    const nlohmann::json& args) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   if (!connected()) return absl::UnavailableError("dataplane unreachable");
+  Settle();  // replies come in order: the posted ones first
+  if (!connected()) return absl::UnavailableError(absl::StrCat("dataplane unreachable: ", last_error_));
   ++counters_.calls;
   auto reply = requests_->Call(cmd, args);
   if (!reply.ok()) {
@@ -121,6 +134,49 @@ absl::StatusOr<control::Reply> DataplaneLink::Call(absl::string_view cmd,
   if (!reply->ok) return FromErrorReply(cmd, *reply);
   return reply;
 }
+
+absl::Status DataplaneLink::Post(absl::string_view cmd, const nlohmann::json& args) {
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  if (!connected()) return absl::UnavailableError("dataplane unreachable");
+  // Bounded: a dataplane that stopped reading must not let requests pile up.
+  if (posted_.size() >= kMaxPosted) Settle();
+  if (!connected()) return absl::UnavailableError(absl::StrCat("dataplane unreachable: ", last_error_));
+  ++counters_.posted;
+  auto id = requests_->Post(cmd, args);
+  if (!id.ok()) {
+    ++counters_.call_failures;
+    Disconnect(id.status());
+    return absl::UnavailableError(
+        absl::StrCat("dataplane unreachable: ", cmd, ": ", id.status().message()));
+  }
+  posted_.emplace_back(*std::move(id), std::string(cmd));
+  return absl::OkStatus();
+}
+
+void DataplaneLink::Settle() {
+  while (!posted_.empty() && connected()) {
+    auto [id, cmd] = std::move(posted_.front());
+    posted_.pop_front();
+    auto reply = requests_->Await(id);
+    if (!reply.ok()) {
+      ++counters_.call_failures;
+      Disconnect(absl::UnavailableError(
+          absl::StrCat("dataplane unreachable: ", cmd, ": ", reply.status().message())));
+      return;
+    }
+    if (!reply->ok) {
+      ++counters_.posted_failures;
+      last_error_ = std::string(FromErrorReply(cmd, *reply).message());
+    }
+  }
+}
+
+absl::Status DataplaneLink::PostUpdate(uint64_t stream, const std::optional<Endpoint>& peer,
+                                       MediaPolicy policy) {
+  return Post("update", UpdateArgs(stream, peer, policy));
+}
+
+absl::Status DataplaneLink::PostDelete(uint64_t pair) { return Post("delete", {{"pair", pair}}); }
 
 absl::StatusOr<PairInfo> DataplaneLink::Allocate(const LegSpec& a, const LegSpec& b,
                                                  absl::string_view label) {
@@ -143,9 +199,7 @@ absl::StatusOr<PairInfo> DataplaneLink::Allocate(const LegSpec& a, const LegSpec
 
 absl::Status DataplaneLink::Update(uint64_t stream, const std::optional<Endpoint>& peer,
                                    MediaPolicy policy) {
-  auto reply = Call("update", {{"stream", stream},
-                               {"peer", peer ? peer->ToString() : std::string()},
-                               {"policy", std::string(MediaPolicyName(policy))}});
+  auto reply = Call("update", UpdateArgs(stream, peer, policy));
   return reply.ok() ? absl::OkStatus() : reply.status();
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -80,6 +81,8 @@ struct DataplaneLinkCounters {
   uint64_t call_failures = 0;  // transport failures, not error replies
   uint64_t reconnects = 0;
   uint64_t events = 0;
+  uint64_t posted = 0;
+  uint64_t posted_failures = 0;  // error replies to posted requests
 };
 
 class DataplaneLink {
@@ -103,6 +106,20 @@ class DataplaneLink {
   absl::StatusOr<PairInfo> Allocate(const LegSpec& a, const LegSpec& b, absl::string_view label);
   absl::Status Update(uint64_t stream, const std::optional<Endpoint>& peer, MediaPolicy policy);
   absl::Status Delete(uint64_t pair);
+  // The same two without waiting for the reply (a call's 200 and BYE
+  // should not wait a dataplane round trip each): the request is sent now,
+  // its reply read by the next Settle() or before the next waiting call.
+  // An error reply then is counted (`posted_failures`) and logged in
+  // last_error(); the result is what a failed Update or Delete leaves
+  // anyway (the old peer, latching still on; a pair the idle scan ends).
+  // Unavailable if the dataplane is not connected.
+  absl::Status PostUpdate(uint64_t stream, const std::optional<Endpoint>& peer,
+                          MediaPolicy policy);
+  absl::Status PostDelete(uint64_t pair);
+  // Reads the replies of every posted request (the event loop calls it once
+  // per round, so a round's posts cost one wait).
+  void Settle();
+  size_t unsettled() const { return posted_.size(); }
   absl::StatusOr<std::vector<uint64_t>> AddKeepalives(const std::vector<KeepaliveSpec>& targets);
   absl::Status UpdateKeepalive(uint64_t id, uint32_t interval_ms);
   absl::Status RemoveKeepalives(const std::vector<uint64_t>& ids);
@@ -121,6 +138,7 @@ class DataplaneLink {
 
  private:
   absl::StatusOr<control::Reply> Call(absl::string_view cmd, const nlohmann::json& args);
+  absl::Status Post(absl::string_view cmd, const nlohmann::json& args);
   // Pages through a list command (`key`: the reply's array) and calls fn
   // for every object in it.
   absl::Status ForEachListed(absl::string_view cmd, absl::string_view key,
@@ -130,6 +148,8 @@ class DataplaneLink {
   Options options_;
   std::unique_ptr<control::ControlClient> requests_;
   std::unique_ptr<control::ControlClient> events_;
+  // Posted requests whose replies are unread: (id, command), in order.
+  std::deque<std::pair<nlohmann::json, std::string>> posted_;
   std::function<void()> on_reconnect_;
   int64_t next_attempt_ms_ = 0;
   bool in_reconnect_ = false;

@@ -253,6 +253,8 @@ int Run(const std::string& config_path) {
   int64_t last_tick = 0;
   while (!g_stop.load()) {
     if (absl::Status s = (*transport)->RunOnce(kPollTimeoutMs); !s.ok()) return Fail(s);
+    // The round's posted dataplane updates and deletes: one wait for all.
+    link.Settle();
     // The round's binding changes, in one commit, before the next wait.
     if (store) {
       if (absl::Status s = store->Flush(); !s.ok()) {

@@ -288,7 +288,7 @@ absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
       // stays and media resumes to the same place.
       if (peer && peer != known) {
         const uint64_t stream = from_caller ? line.stream_a : line.stream_b;
-        if (absl::Status s = link_.Update(stream, peer, sender.policy); !s.ok()) return s;
+        if (absl::Status s = link_.PostUpdate(stream, peer, sender.policy); !s.ok()) return s;
         known = peer;
       }
     }
@@ -305,7 +305,7 @@ absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
 
 void Proxy::DeleteMedia(Call& call) {
   for (const MediaLine& m : call.media) {
-    if (link_.Delete(m.pair).ok()) ++counters_.pairs_deleted;
+    if (link_.PostDelete(m.pair).ok()) ++counters_.pairs_deleted;
     calls_.UnindexPair(m.pair);
   }
   call.media.clear();
@@ -807,7 +807,7 @@ void Proxy::Tick() {
     Call* call = calls_.FindByPair(e.pair);
     if (call == nullptr) {
       // A pair nobody owns (a predecessor's): free its ports.
-      (void)link_.Delete(e.pair);
+      (void)link_.PostDelete(e.pair);
       continue;
     }
     // A ringing call has no media yet; only an answered call's silence
@@ -959,7 +959,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"transport_errors", t.transport_errors}}},
           {"dataplane_link",
            {{"calls", d.calls}, {"failures", d.call_failures}, {"reconnects", d.reconnects},
-            {"events", d.events}}},
+            {"events", d.events}, {"posted", d.posted}, {"posted_failures", d.posted_failures}}},
           {"keepalives",
            {{"targets", keepalives_.size()}, {"installed", k.installed}, {"removed", k.removed},
             {"updated", k.updated}, {"failures", k.failures}, {"reinstalls", k.reinstalls},

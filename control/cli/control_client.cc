@@ -226,6 +226,25 @@ absl::StatusOr<Reply> ControlClient::Call(absl::string_view cmd,
   return Send(std::move(request));
 }
 
+absl::StatusOr<json> ControlClient::Post(absl::string_view cmd, const json& args) {
+  if (!args.is_object()) {
+    return absl::InvalidArgumentError("request arguments must be an object");
+  }
+  if (fd_ < 0) return absl::FailedPreconditionError("not connected");
+  json request = {
+      {"v", kProtocolVersion}, {"id", NextId()}, {"cmd", std::string(cmd)}};
+  request.update(args);
+  if (auto s = WriteAll(ToJsonLine(request) + "\n", DeadlineIn(timeout_ms_)); !s.ok()) {
+    return Fail(s);
+  }
+  return request["id"];
+}
+
+absl::StatusOr<Reply> ControlClient::Await(const json& id) {
+  if (fd_ < 0) return absl::FailedPreconditionError("not connected");
+  return AwaitReply(id, DeadlineIn(timeout_ms_));
+}
+
 absl::StatusOr<Reply> ControlClient::Send(json request) {
   if (!request.is_object()) {
     return absl::InvalidArgumentError("request must be a JSON object");

@@ -69,6 +69,14 @@ class ControlClient {
   // Sends `request` (an object) after adding "v":1 and a fresh "id" when they
   // are missing, and waits for its reply.
   absl::StatusOr<Reply> Send(nlohmann::json request);
+  // Pipelining: Post sends {"v":1,"id":<new>,"cmd":cmd, ...args} without
+  // waiting and returns its id; Await(id) waits for that reply. The server
+  // answers a connection's requests in order, so await posted ids in the
+  // order they were posted, and before any Call or Send.
+  absl::StatusOr<nlohmann::json> Post(absl::string_view cmd,
+                                      const nlohmann::json& args);
+  absl::StatusOr<Reply> Await(const nlohmann::json& id);
+
   // The next event line (an object with "event"); waits up to timeout_ms
   // (<= 0: forever). Events that arrived during Send() are returned first.
   absl::StatusOr<nlohmann::json> NextEvent(int timeout_ms);

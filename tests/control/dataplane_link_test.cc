@@ -211,6 +211,50 @@ TEST_F(DataplaneLinkTest, CallsWithoutASocketFailFastNotAfterTheTimeout) {
   EXPECT_TRUE(absl::StrContains(link->last_error(), server_->path())) << link->last_error();
 }
 
+// A call's 200 and BYE post their update and delete; the replies are read
+// once per event-loop round, or before the next request that waits.
+TEST_F(DataplaneLinkTest, PostedRequestsAreSentAtOnceAndSettledInOrder) {
+  server_->set_responder([](const json& r) {
+    if (r["cmd"] == "delete" && r["pair"] == 7) return Err("not_found");
+    if (r["cmd"] == "allocate") {
+      return Ok({{"pair", 9},
+                 {"a", {{"stream", 17}, {"relay", "203.0.113.10:20000"},
+                        {"rtcp_relay", "203.0.113.10:20001"}}},
+                 {"b", {{"stream", 18}, {"relay", "203.0.113.10:20002"},
+                        {"rtcp_relay", "203.0.113.10:20003"}}}});
+    }
+    return Ok(json::object());
+  });
+  server_->Start();
+  auto link = MakeLink();
+  ASSERT_TRUE(link->PostUpdate(12, Ep("198.51.100.7:31000"), MediaPolicy::kLearn).ok());
+  ASSERT_TRUE(link->PostDelete(7).ok());
+  ASSERT_TRUE(link->PostDelete(6).ok());
+  EXPECT_EQ(link->unsettled(), 3u);
+  // A waiting call reads the posted replies first and still gets its own.
+  auto pair = link->Allocate(LegSpec{}, LegSpec{}, "rc:0:c1");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  EXPECT_EQ(pair->pair, 9u);
+  EXPECT_EQ(link->unsettled(), 0u);
+  EXPECT_EQ(link->counters().posted, 3u);
+  EXPECT_EQ(link->counters().posted_failures, 1u) << "delete 7: not_found";
+  EXPECT_TRUE(absl::StrContains(link->last_error(), "not_found")) << link->last_error();
+  EXPECT_TRUE(link->connected()) << "an error reply is an answer";
+  ASSERT_EQ(server_->Requests("delete").size(), 2u);
+  EXPECT_EQ(server_->Requests("update")[0]["peer"], "198.51.100.7:31000");
+
+  ASSERT_TRUE(link->PostDelete(8).ok());
+  link->Settle();
+  EXPECT_EQ(link->unsettled(), 0u);
+  EXPECT_EQ(server_->Requests("delete").size(), 3u);
+}
+
+TEST_F(DataplaneLinkTest, PostWhileUnreachableIsUnavailable) {
+  auto link = MakeLink(/*timeout_ms=*/200, /*retry_interval_ms=*/5000);
+  EXPECT_EQ(link->PostDelete(6).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(link->unsettled(), 0u);
+}
+
 TEST_F(DataplaneLinkTest, HungDataplaneCostsOneTimeoutAndIsUnavailable) {
   std::atomic<bool> hang{false};
   server_->set_responder([&hang](const json&) {
