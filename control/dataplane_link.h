@@ -3,10 +3,11 @@
 // targets the proxy and registrar need, reconnection, and restart
 // detection.
 //
-// Two connections: one for requests (each call waits for its reply, at most
+// Two connections: one for requests (a call waits for its reply, at most
 // timeout_ms: the socket is local and the dataplane answers from its main
-// lcore, so a reply takes microseconds), one subscribed to events (idle,
-// latched), read without blocking from the event loop.
+// lcore, so a reply takes microseconds; updates and deletes may instead be
+// posted and their replies read once per event-loop round), one subscribed
+// to events (idle, latched), read without blocking from the event loop.
 //
 // The dataplane keeps no state across a restart; the control plane is the
 // source of truth (design.md). When either connection breaks, the link
