@@ -169,6 +169,8 @@ _bp_on_cleanup() {
 }
 
 # bp_start ROLE NAME USER PASSWORD LOCAL_IP [TONE_HZ]
+# (BP_REGINT=S bp_start ...: the registration interval it asks for, and so
+# how often it re-REGISTERs; default 600.)
 bp_start() {
   local role="$1" name="$2" user="$3" pw="$4" ip="$5" tone="${6:-440}" dir relay listen
   [[ $name =~ ^[a-z0-9_]+$ ]] || rl_die "bp_start: bad phone name '$name'"
@@ -213,8 +215,8 @@ snd_path		$dir/rec
 statmode_default	off
 EOF
   # Everything goes to the relay (outbound proxy); answer at once; PCMA only.
-  printf '<sip:%s@%s>;auth_pass=%s;outbound="sip:%s;transport=udp";answermode=auto;audio_codecs=pcma;regint=600\n' \
-    "$user" "$ST_DOMAIN" "$pw" "$relay" >"$dir/accounts"
+  printf '<sip:%s@%s>;auth_pass=%s;outbound="sip:%s;transport=udp";answermode=auto;audio_codecs=pcma;regint=%s\n' \
+    "$user" "$ST_DOMAIN" "$pw" "$relay" "${BP_REGINT:-600}" >"$dir/accounts"
   : >"$dir/contacts"
   BP_ROLE[$name]=$role
   BP_EST_SEEN[$name]=0; BP_CLOSED_SEEN[$name]=0; BP_FAILED_SEEN[$name]=0  # a new log

@@ -30,6 +30,8 @@
 #      dataplane counts >100 relayed packets each way.
 #   4. bob's call holds (a=sendonly) and resumes the call; audio must flow
 #      both ways again after the resume; after each BYE no stream is left.
+#   5. negative control (short variant): with the phone's keepalive target
+#      removed, bob's call after two NAT timeouts never reaches the phone.
 # Then a table: phone, make, NAT, NAT detected (why), keepalive, the three
 # calls, audio each way, hold/resume, streams freed.
 #
@@ -228,8 +230,50 @@ check_call() {
   rl_check "${name}_streams_freed" "$(streams_left) streams left after BYE" no_streams_left
 }
 
+# negative_control PHONE: the same phone without the relay's keepalives.
+# Removes its keepalive target from the dataplane, waits twice the NAT's
+# UDP timeout, and has bob call it: the INVITE must die at the NAT (the
+# phone never sees it; bob cancels after 4 s) and the attempt must leave no
+# stream behind once the branch times out. Sets NEG_CELL.
+negative_control() {
+  local p="$1" id uas="" before=0 got rc
+  id=$(jget "$(dctl keepalives)" \
+    "next((k['id'] for k in d['keepalives'] if k.get('label') == 'rc-ka:$p@$D'), '')")
+  rl_check "${p}_keepalive_removed" "target '${id}'" dctl keepalive-remove "${id:-none}"
+  rl_log "$p: keepalives off, waiting $((NAT_TIMEOUT_S * 2)) s before bob calls (must not ring)"
+  sleep $((NAT_TIMEOUT_S * 2))
+  if [[ ${MAKE[$p]} == sipp ]]; then
+    ST_SIPP_TIMEOUT_S=10 st_sipp_bg "${ROLE[$p]}" "${p}_neg_uas" \
+      "$(st_tone_scenario "$SCN/e2e_uas.xml" "${TONE[$p]}")" "${EP[$p]}" - -key user "$p" -mp 42000
+    uas=$ST_SIPP_PID
+    st_sipp_ready "${ROLE[$p]}" 5060 || rl_log "UAS ${p}_neg_uas not bound"
+  else
+    # Its log traces every SIP message; the call from bob before this one
+    # shows an INVITE is seen there when one arrives.
+    before=$(bp_count "$p" '^INVITE sip:')
+    rl_check "${p}_invites_visible_in_its_log" "$before so far" test "$before" -gt 0
+  fi
+  ST_SIPP_TIMEOUT_S=15 st_sipp pb "${p}_neg_uac" "$SCN/e2e_uac_unanswered.xml" "$BOB" "$RELAY4" \
+    -key user bob -key callee "$p" -au bob -ap "${PW[bob]}" -auth_uri "$p@$D" -mp 41000
+  rc=$?
+  rl_check "${p}_no_keepalive_call_cancelled" "bob's CANCEL answered (sipp rc=$rc)" \
+    test "$rc" -eq 0
+  if [[ -n $uas ]]; then
+    st_sipp_wait "$uas" >/dev/null
+    got=$(st_msg_count "${p}_neg_uas" received '^INVITE ')
+  else
+    got=$(( $(bp_count "$p" '^INVITE sip:') - before ))
+  fi
+  rl_check "${p}_unreachable_without_keepalives" "INVITEs that reached $p: $got" test "$got" -eq 0
+  # The dead branch ends at timer B (32 s after the INVITE), and the call
+  # and its streams with it.
+  rl_wait_for 40 no_streams_left
+  rl_check "${p}_no_keepalive_streams_freed" "$(streams_left) streams left" no_streams_left
+  NEG_CELL=$( ((rc == 0 && got == 0)) && echo "lost ok" || echo FAILED)
+}
+
 # Cells of the table, per phone.
-declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB AUDIO_OUT AUDIO_IN HOLD FREED
+declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB AUDIO_OUT AUDIO_IN HOLD FREED NEG
 cell() { [[ $1 == 0 ]] && echo ok || echo FAILED; }
 heard() { grep -q '^tone ' <<<"$1"; }
 
@@ -282,24 +326,27 @@ for p in "${PHONES[@]}"; do
   HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
   AUDIO_OUT[$p]=$(cell $out_ok); AUDIO_IN[$p]=$(cell $in_ok)
   FREED[$p]=$(no_streams_left && echo yes || echo NO)
+  NEG[$p]="-"
+  if [[ $v == short ]]; then negative_control "$p"; NEG[$p]=$NEG_CELL; fi
   [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"
 done
 
 echo
-fmt='%-7s %-7s %-26s %-38s %-9s %-6s %-6s %-6s %-9s %-9s %-7s %-6s\n'
+fmt='%-7s %-7s %-26s %-38s %-9s %-6s %-6s %-6s %-9s %-9s %-7s %-6s %-8s\n'
 # shellcheck disable=SC2059  # the format is ours
 printf "$fmt" phone make "NAT" "NAT detected (why)" keepalive "->LAN" "->pub" "<-pub" \
-  "audio out" "audio in" hold freed
+  "audio out" "audio in" hold freed "no KA"
 for p in "${PHONES[@]}"; do
   # shellcheck disable=SC2059
   printf "$fmt" "$p" "${MAKE[$p]}" "${NAT_LABEL[${VARIANT[$p]}]}" "${VERDICT[$p]}" "${KA[$p]}" \
     "${TO_LAN[$p]}" "${TO_PUB[$p]}" "${FROM_PUB[$p]}" "${AUDIO_OUT[$p]}" "${AUDIO_IN[$p]}" \
-    "${HOLD[$p]}" "${FREED[$p]}"
+    "${HOLD[$p]}" "${FREED[$p]}" "${NEG[$p]}"
 done
 echo "->LAN: call to carol behind another NAT; ->pub / <-pub: call to / from bob (public)."
 echo "audio out / in: the far end heard this phone's tone / this phone heard the far end's,"
 echo "in all three calls (dominant frequency of the received RTP); hold: audio both ways after"
-echo "a hold and resume; freed: no dataplane stream left after the BYEs."
+echo "a hold and resume; freed: no dataplane stream left after the BYEs; no KA: with its"
+echo "keepalives removed, bob's call after two NAT timeouts never reached the phone."
 echo
 
 rl_summary "$SUITE"
