@@ -117,6 +117,14 @@ absl::Status DataplaneLink::EnsureConnected() {
   return absl::OkStatus();
 }
 
+absl::Status DataplaneLink::TransportFailed(absl::string_view cmd, const absl::Status& why) {
+  ++counters_.call_failures;
+  absl::Status unreachable = absl::UnavailableError(
+      absl::StrCat("dataplane unreachable: ", cmd, ": ", why.message()));
+  Disconnect(unreachable);
+  return unreachable;
+}
+
 absl::StatusOr<control::Reply> DataplaneLink::Call(absl::string_view cmd,
                                                    const nlohmann::json& args) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
@@ -125,12 +133,7 @@ absl::StatusOr<control::Reply> DataplaneLink::Call(absl::string_view cmd,
   if (!connected()) return absl::UnavailableError(absl::StrCat("dataplane unreachable: ", last_error_));
   ++counters_.calls;
   auto reply = requests_->Call(cmd, args);
-  if (!reply.ok()) {
-    ++counters_.call_failures;
-    Disconnect(reply.status());
-    return absl::UnavailableError(
-        absl::StrCat("dataplane unreachable: ", cmd, ": ", reply.status().message()));
-  }
+  if (!reply.ok()) return TransportFailed(cmd, reply.status());
   if (!reply->ok) return FromErrorReply(cmd, *reply);
   return reply;
 }
@@ -143,12 +146,7 @@ absl::Status DataplaneLink::Post(absl::string_view cmd, const nlohmann::json& ar
   if (!connected()) return absl::UnavailableError(absl::StrCat("dataplane unreachable: ", last_error_));
   ++counters_.posted;
   auto id = requests_->Post(cmd, args);
-  if (!id.ok()) {
-    ++counters_.call_failures;
-    Disconnect(id.status());
-    return absl::UnavailableError(
-        absl::StrCat("dataplane unreachable: ", cmd, ": ", id.status().message()));
-  }
+  if (!id.ok()) return TransportFailed(cmd, id.status());
   posted_.emplace_back(*std::move(id), std::string(cmd));
   return absl::OkStatus();
 }
@@ -159,9 +157,7 @@ void DataplaneLink::Settle() {
     posted_.pop_front();
     auto reply = requests_->Await(id);
     if (!reply.ok()) {
-      ++counters_.call_failures;
-      Disconnect(absl::UnavailableError(
-          absl::StrCat("dataplane unreachable: ", cmd, ": ", reply.status().message())));
+      (void)TransportFailed(cmd, reply.status());
       return;
     }
     if (!reply->ok) {

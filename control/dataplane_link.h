@@ -145,6 +145,9 @@ class DataplaneLink {
   absl::Status ForEachListed(absl::string_view cmd, absl::string_view key,
                              absl::FunctionRef<void(const nlohmann::json&)> fn);
   void Disconnect(const absl::Status& why);
+  // A request or reply lost on the wire: counted, the link dropped (a late
+  // reply would pair with the wrong request), Unavailable naming `cmd`.
+  absl::Status TransportFailed(absl::string_view cmd, const absl::Status& why);
 
   Options options_;
   std::unique_ptr<control::ControlClient> requests_;
