@@ -35,8 +35,9 @@ figure is the load generator's, and a warning says so.
 Placement on this 2-core machine: everything that is the server runs on
 core 1 (taskset -c 1): kamailio and its workers plus rtpengine, or
 rtplatch-control plus rtplatch-dataplane (both EAL lcores on core 1; its
-busy-polling forwarding lcore is set to SCHED_IDLE, so it only takes time
-core 1 would otherwise idle away: in a deployment it has its own core, and
+busy-polling forwarding lcore is set to SCHED_IDLE and its process's
+autogroup to nice 19, so it only takes time core 1 would otherwise idle
+away: in a deployment it has its own core, and
 without RTP it has nothing to do). sipp (UAC and UAS) runs on core 0.
 
 Ports, all on 127.0.0.1: Kamailio 15060, rtpengine ng 22222 and media
@@ -427,6 +428,16 @@ class RtplatchServer(Server):
             if "worker" in comm:
                 os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
                 log("rtplatch-dataplane: %s (tid %s) set to SCHED_IDLE" % (comm, tid))
+        # SCHED_IDLE only ranks threads within one scheduling group. With
+        # autogroup on (the kernel default), each session is a group of
+        # its own, weighted equally: the busy-poller's group took half of
+        # core 1 from rtplatch-control whatever the policy. Nice 19 for
+        # the dataplane's group (weight 15 against 1024) restores the intent.
+        autogroup = "/proc/%d/autogroup" % pid
+        if os.path.exists(autogroup):
+            with open(autogroup, "w") as f:
+                f.write("19")
+            log("rtplatch-dataplane: autogroup nice 19 (%s)" % autogroup)
 
     def stop(self):
         super().stop()
