@@ -14,38 +14,56 @@
 namespace rtplatch {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // How long a statement waits for another connection's lock (a second
 // registrar on the same file, or the CLI reading it) before failing.
 constexpr int kBusyTimeoutMs = 2000;
 // Cap on the integrity-check report quoted in an error message.
 constexpr size_t kMaxVerdictBytes = 240;
 
-// Version 1. STRICT makes SQLite enforce the column types, so a row read
-// back has the types the reader expects (SQLite >= 3.37).
-constexpr const char* kCreateSchemaV1 = R"sql(
-CREATE TABLE bindings (
-  aor                   TEXT    NOT NULL,
-  contact               TEXT    NOT NULL,
-  expires_at            INTEGER NOT NULL,
-  call_id               TEXT    NOT NULL,
-  cseq                  INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),
-  user_agent            TEXT    NOT NULL,
-  source_ip             TEXT    NOT NULL,
-  source_port           INTEGER NOT NULL CHECK (source_port BETWEEN 0 AND 65535),
-  transport             TEXT    NOT NULL,
-  local_ip              TEXT    NOT NULL,
-  local_port            INTEGER NOT NULL CHECK (local_port BETWEEN 0 AND 65535),
-  behind_nat            INTEGER NOT NULL CHECK (behind_nat IN (0, 1)),
-  nat_reasons           TEXT    NOT NULL,  -- JSON array of strings
-  keepalive_interval_ms INTEGER NOT NULL,
-  keepalive_reason      TEXT    NOT NULL,
-  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),
-  PRIMARY KEY (aor, contact)
-) STRICT;
-CREATE INDEX bindings_by_expiry ON bindings (expires_at);
-INSERT INTO schema_version (version) VALUES (1);
-)sql";
+// The bindings table (version 2). STRICT makes SQLite enforce the column
+// types, so a row read back has the types the reader expects (SQLite >=
+// 3.37). WITHOUT ROWID keeps each row in its primary key's B-tree: a
+// refresh is one in-place update there (plus the expiry index), where a
+// rowid table with a separate key index needed three B-trees touched twice
+// (version 1).
+#define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
+  "CREATE TABLE " table " (\n"                                                \
+  "  aor                   TEXT    NOT NULL,\n"                               \
+  "  contact               TEXT    NOT NULL,\n"                               \
+  "  expires_at            INTEGER NOT NULL,\n"                               \
+  "  call_id               TEXT    NOT NULL,\n"                               \
+  "  cseq                  INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),\n" \
+  "  user_agent            TEXT    NOT NULL,\n"                               \
+  "  source_ip             TEXT    NOT NULL,\n"                               \
+  "  source_port           INTEGER NOT NULL CHECK (source_port BETWEEN 0 AND 65535),\n" \
+  "  transport             TEXT    NOT NULL,\n"                               \
+  "  local_ip              TEXT    NOT NULL,\n"                               \
+  "  local_port            INTEGER NOT NULL CHECK (local_port BETWEEN 0 AND 65535),\n" \
+  "  behind_nat            INTEGER NOT NULL CHECK (behind_nat IN (0, 1)),\n"  \
+  "  nat_reasons           TEXT    NOT NULL,  -- JSON array of strings\n"     \
+  "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
+  "  keepalive_reason      TEXT    NOT NULL,\n"                               \
+  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),\n" \
+  "  PRIMARY KEY (aor, contact)\n"                                            \
+  ") STRICT, WITHOUT ROWID;\n"
+
+constexpr const char* kCreateSchemaV2 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings")
+    "CREATE INDEX bindings_by_expiry ON bindings (expires_at);\n"
+    "INSERT INTO schema_version (version) VALUES (2);\n";
+
+// Version 1 had the same columns in a rowid table: copy the rows over.
+constexpr const char* kMigrateV1ToV2 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v2")
+    "INSERT INTO bindings_v2 SELECT aor, contact, expires_at, call_id, cseq, user_agent,"
+    " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
+    " keepalive_interval_ms, keepalive_reason, q_milli FROM bindings;\n"
+    "DROP TABLE bindings;\n"
+    "ALTER TABLE bindings_v2 RENAME TO bindings;\n"
+    "CREATE INDEX bindings_by_expiry ON bindings (expires_at);\n"
+    "UPDATE schema_version SET version = 2;\n";
+#undef RTPLATCH_BINDINGS_COLUMNS
 
 constexpr const char* kColumns =
     "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
@@ -310,12 +328,15 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
     }
     if (step != SQLITE_DONE) return store->SqliteError("schema: read version");
     if (versions.empty()) {
-      return store->Exec("schema: create version 1", kCreateSchemaV1);
+      return store->Exec("schema: create version 2", kCreateSchemaV2);
     }
     if (versions.size() != 1) {
       return absl::DataLossError(absl::StrCat(
           "binding store ", path, ": schema: schema_version has ",
           versions.size(), " rows, expected 1"));
+    }
+    if (versions[0] == 1) {
+      return store->Exec("schema: migrate version 1 to 2", kMigrateV1ToV2);
     }
     if (versions[0] != kSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -333,9 +354,15 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
 absl::Status BindingStore::Prepare() {
   const std::pair<Stmt*, std::string> statements[] = {
       {&upsert_,
-       absl::StrCat("INSERT OR REPLACE INTO bindings (", kColumns,
+       // An update in place for a refresh (not OR REPLACE's delete and
+       // insert).
+       absl::StrCat("INSERT INTO bindings (", kColumns,
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13, ?14, ?15, ?16)")},
+                    "?12, ?13, ?14, ?15, ?16) ON CONFLICT (aor, contact) DO UPDATE SET "
+                    "expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
+                    "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, "
+                    "local_port = ?11, behind_nat = ?12, nat_reasons = ?13, "
+                    "keepalive_interval_ms = ?14, keepalive_reason = ?15, q_milli = ?16")},
       {&remove_, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2"},
       {&remove_all_, "DELETE FROM bindings WHERE aor = ?1"},
       {&lookup_,

@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <osipparser2/osip_md5.h>
 
@@ -52,18 +51,6 @@ bool IsLowerHex(absl::string_view s) {
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// HMAC-SHA-256(key, data); empty if libcrypto fails (callers fail closed).
-std::string HmacSha256(absl::string_view key, absl::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           out, &len) == nullptr) {
-    return "";
-  }
-  return std::string(reinterpret_cast<const char*>(out), len);
 }
 
 // ---- Authorization header tokenizer (RFC 7235 §2.1 auth-param list) ----
@@ -407,24 +394,24 @@ absl::StatusOr<std::unique_ptr<DigestAuthenticator>> DigestAuthenticator::Create
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1) {
     return absl::UnavailableError("digest auth: RAND_bytes failed for the nonce salt");
   }
+  absl::StatusOr<HmacSha256> nonce_key = HmacSha256::Create(options.secret);
+  if (!nonce_key.ok()) return nonce_key.status();
   return std::unique_ptr<DigestAuthenticator>(
-      new DigestAuthenticator(std::move(options), users, seed));
+      new DigestAuthenticator(std::move(options), users, *std::move(nonce_key), seed));
 }
 
 DigestAuthenticator::DigestAuthenticator(DigestAuthOptions options,
                                          const CredentialSource& users,
-                                         uint64_t salt_seed)
+                                         HmacSha256 nonce_key, uint64_t salt_seed)
     : options_(std::move(options)),
       users_(users),
+      nonce_key_(std::move(nonce_key)),
       opaque_(absl::BytesToHexString(
-          HmacSha256(options_.secret,
-                     absl::StrCat("rtplatch opaque v1\n", options_.realm))
-              .substr(0, 16))),
+          nonce_key_.Mac(absl::StrCat("rtplatch opaque v1\n", options_.realm)).substr(0, 16))),
       next_salt_(salt_seed) {}
 
 std::string DigestAuthenticator::NonceMac(absl::string_view stamp_and_salt) const {
-  std::string mac = HmacSha256(
-      options_.secret,
+  std::string mac = nonce_key_.Mac(
       absl::StrCat("rtplatch nonce v1\n", options_.realm, "\n", stamp_and_salt));
   if (mac.size() < kNonceMacBytes) return "";  // fails closed
   return absl::BytesToHexString(absl::string_view(mac).substr(0, kNonceMacBytes));

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/hmac_sha256.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -186,7 +187,7 @@ class DigestAuthenticator {
 
  private:
   DigestAuthenticator(DigestAuthOptions options, const CredentialSource& users,
-                      uint64_t salt_seed);
+                      HmacSha256 nonce_key, uint64_t salt_seed);
 
   std::string MakeNonce(absl::Time now);
   // Issue time of a nonce this server made; Unauthenticated otherwise.
@@ -198,6 +199,7 @@ class DigestAuthenticator {
 
   const DigestAuthOptions options_;
   const CredentialSource& users_;
+  const HmacSha256 nonce_key_;  // keyed with options_.secret
   const std::string opaque_;
 
   struct SeenNonce {

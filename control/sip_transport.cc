@@ -219,6 +219,7 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
     if (errno == EINTR) return absl::OkStatus();
     return absl::InternalError(absl::StrCat("SIP transport: epoll_wait: ", std::strerror(errno)));
   }
+  batching_ = true;
   for (int i = 0; i < n; ++i) {
     auto it = sockets_.find(events[i].data.u64);
     if (it == sockets_.end() || it->second->closing) continue;
@@ -237,6 +238,8 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
         break;
     }
   }
+  batching_ = false;
+  FlushUdpBatch();
   for (SipChannelId id : to_close_) {
     auto it = sockets_.find(id);
     if (it == sockets_.end()) continue;
@@ -376,6 +379,13 @@ absl::Status SipTransport::Send(absl::string_view bytes, const Endpoint& dest,
     }
     sockaddr_storage ss;
     socklen_t len = ToSockaddr(dest, &ss);
+    if (batching_) {
+      if (!udp_batch_.Add(s.fd, ss, len, bytes)) {
+        FlushUdpBatch();
+        (void)udp_batch_.Add(s.fd, ss, len, bytes);
+      }
+      return absl::OkStatus();
+    }
     if (::sendto(s.fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
       ++counters_.send_errors;
       return ErrnoError("UDP sendto", dest);
@@ -400,6 +410,11 @@ absl::Status SipTransport::Send(absl::string_view bytes, const Endpoint& dest,
   }
   s.out.append(bytes.data(), bytes.size());
   return FlushTcp(s);
+}
+
+void SipTransport::FlushUdpBatch() {
+  if (udp_batch_.empty()) return;
+  counters_.send_errors += udp_batch_.Flush();
 }
 
 absl::Status SipTransport::FlushTcp(Socket& s) {

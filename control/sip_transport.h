@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/udp_send_batch.h"
 
 namespace rtplatch {
 
@@ -80,7 +81,10 @@ class SipTransport {
   // stop flag).
   absl::Status RunOnce(int timeout_ms);
 
-  // UDP: sends from socket `channel` to `dest`. TCP: queues on connection
+  // UDP: sends from socket `channel` to `dest`; while RunOnce handles its
+  // events the datagram waits in a batch sent when the round ends
+  // (udp_send_batch.h), so the kernel's refusal of it is counted in
+  // send_errors rather than returned. TCP: queues on connection
   // `channel` (dest is only checked against the peer); NotFound if that
   // connection is gone. Opening new TCP connections is a later slice.
   absl::Status Send(absl::string_view bytes, const Endpoint& dest,
@@ -107,6 +111,7 @@ class SipTransport {
   // Delivers every complete message in s.in; false: framing lost, close.
   bool DrainTcpInput(Socket& s);
   absl::Status FlushTcp(Socket& s);
+  void FlushUdpBatch();
   void Close(SipChannelId id);
   absl::Status Register(std::unique_ptr<Socket> s, uint32_t events);
 
@@ -118,6 +123,8 @@ class SipTransport {
   std::vector<SipChannelId> to_close_;
   size_t tcp_connections_ = 0;
   SipTransportCounters counters_;
+  bool batching_ = false;  // inside RunOnce's event handling
+  UdpSendBatch udp_batch_;
 };
 
 }  // namespace rtplatch

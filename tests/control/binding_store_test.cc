@@ -311,6 +311,59 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
       << store.status();
 }
 
+// A database written by a build with schema version 1 (a rowid table with
+// the same columns) is migrated on open: its rows are kept, refreshes
+// update them, and the file says version 2 afterwards.
+TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const std::string v1 = absl::StrCat(
+      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+      " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT;"
+      "CREATE INDEX bindings_by_expiry ON bindings (expires_at);"
+      "INSERT INTO schema_version (version) VALUES (1);"
+      "INSERT INTO bindings VALUES ('sip:alice@example.com', 'sip:alice@192.0.2.10', ",
+      kNow + 600, ", 'call-1', 7, 'v1 phone', '203.0.113.5', 40000, 'udp', '203.0.113.1',"
+      " 5060, 1, '[\"via_host_differs_from_source\"]', 30000, 'initial', 1000);");
+  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    auto all = store->LoadAll(kNow);
+    ASSERT_TRUE(all.ok()) << all.status();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ((*all)[0].user_agent, "v1 phone");
+    EXPECT_EQ((*all)[0].source.ToString(), "203.0.113.5:40000");
+    EXPECT_EQ((*all)[0].nat_reasons, std::vector<std::string>{"via_host_differs_from_source"});
+    Binding refreshed = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+    ASSERT_TRUE(store->Upsert(refreshed).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].cseq, 314159u) << "the refresh updated the migrated row";
+
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
 TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
   Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
   {
