@@ -40,7 +40,17 @@ absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
 std::string IpAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   if (is_v4()) {
-    inet_ntop(AF_INET, bytes_.data() + 12, buf, sizeof(buf));
+    // Dotted quad by hand: glibc's inet_ntop goes through sprintf, and the
+    // registrar formats addresses for every REGISTER.
+    char* p = buf;
+    for (int i = 12; i < 16; ++i) {
+      unsigned v = bytes_[i];
+      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+      *p++ = static_cast<char>('0' + v % 10);
+      if (i != 15) *p++ = '.';
+    }
+    return std::string(buf, static_cast<size_t>(p - buf));
   } else {
     inet_ntop(AF_INET6, bytes_.data(), buf, sizeof(buf));
   }

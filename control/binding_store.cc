@@ -26,7 +26,9 @@ constexpr size_t kMaxVerdictBytes = 240;
 // 3.37). WITHOUT ROWID keeps each row in its primary key's B-tree: a
 // refresh is one in-place update there (plus the expiry index), where a
 // rowid table with a separate key index needed three B-trees touched twice
-// (version 1).
+// (version 1). There is no index on expires_at: the registrar prunes
+// expired bindings by key (it holds them all in memory), so a refresh
+// does not move an index entry as well.
 #define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
   "CREATE TABLE " table " (\n"                                                \
   "  aor                   TEXT    NOT NULL,\n"                               \
@@ -50,7 +52,6 @@ constexpr size_t kMaxVerdictBytes = 240;
 
 constexpr const char* kCreateSchemaV2 =
     RTPLATCH_BINDINGS_COLUMNS("bindings")
-    "CREATE INDEX bindings_by_expiry ON bindings (expires_at);\n"
     "INSERT INTO schema_version (version) VALUES (2);\n";
 
 // Version 1 had the same columns in a rowid table: copy the rows over.
@@ -61,7 +62,6 @@ constexpr const char* kMigrateV1ToV2 =
     " keepalive_interval_ms, keepalive_reason, q_milli FROM bindings;\n"
     "DROP TABLE bindings;\n"
     "ALTER TABLE bindings_v2 RENAME TO bindings;\n"
-    "CREATE INDEX bindings_by_expiry ON bindings (expires_at);\n"
     "UPDATE schema_version SET version = 2;\n";
 #undef RTPLATCH_BINDINGS_COLUMNS
 
@@ -353,16 +353,17 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
 
 absl::Status BindingStore::Prepare() {
   const std::pair<Stmt*, std::string> statements[] = {
-      {&upsert_,
-       // An update in place for a refresh (not OR REPLACE's delete and
-       // insert).
+      // A refresh (the common case) updates the row in place; only a new
+      // contact needs the insert (UpsertRow tries them in this order).
+      {&update_,
+       "UPDATE bindings SET expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
+       "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, local_port = ?11, "
+       "behind_nat = ?12, nat_reasons = ?13, keepalive_interval_ms = ?14, "
+       "keepalive_reason = ?15, q_milli = ?16 WHERE aor = ?1 AND contact = ?2"},
+      {&insert_,
        absl::StrCat("INSERT INTO bindings (", kColumns,
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13, ?14, ?15, ?16) ON CONFLICT (aor, contact) DO UPDATE SET "
-                    "expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
-                    "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, "
-                    "local_port = ?11, behind_nat = ?12, nat_reasons = ?13, "
-                    "keepalive_interval_ms = ?14, keepalive_reason = ?15, q_milli = ?16")},
+                    "?12, ?13, ?14, ?15, ?16)")},
       {&remove_, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2"},
       {&remove_all_, "DELETE FROM bindings WHERE aor = ?1"},
       {&lookup_,
@@ -406,31 +407,33 @@ absl::Status BindingStore::UpsertRow(const Binding& b) {
   const std::string reasons_json =
       reasons.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  sqlite3_stmt* s = upsert_.get();
-  StmtUse use(s);
-  const int rcs[] = {
-      BindText(s, 1, b.aor),
-      BindText(s, 2, b.contact_uri),
-      sqlite3_bind_int64(s, 3, b.expires_at),
-      BindText(s, 4, b.call_id),
-      sqlite3_bind_int64(s, 5, b.cseq),
-      BindText(s, 6, b.user_agent),
-      BindText(s, 7, b.source.ip.ToString()),
-      sqlite3_bind_int(s, 8, b.source.port),
-      BindText(s, 9, TransportName(b.transport)),
-      BindText(s, 10, b.local_socket.ip.ToString()),
-      sqlite3_bind_int(s, 11, b.local_socket.port),
-      sqlite3_bind_int(s, 12, b.behind_nat ? 1 : 0),
-      BindText(s, 13, reasons_json),
-      sqlite3_bind_int64(s, 14, b.keepalive_interval_ms),
-      BindText(s, 15, b.keepalive_reason),
-      sqlite3_bind_int(s, 16, b.q_milli),
-  };
-  for (int rc : rcs) {
-    if (rc != SQLITE_OK) return SqliteError(absl::StrCat("upsert ", b.aor));
-  }
-  if (sqlite3_step(s) != SQLITE_DONE) {
-    return SqliteError(absl::StrCat("upsert ", b.aor, " ", b.contact_uri));
+  for (sqlite3_stmt* s : {update_.get(), insert_.get()}) {
+    StmtUse use(s);
+    const int rcs[] = {
+        BindText(s, 1, b.aor),
+        BindText(s, 2, b.contact_uri),
+        sqlite3_bind_int64(s, 3, b.expires_at),
+        BindText(s, 4, b.call_id),
+        sqlite3_bind_int64(s, 5, b.cseq),
+        BindText(s, 6, b.user_agent),
+        BindText(s, 7, b.source.ip.ToString()),
+        sqlite3_bind_int(s, 8, b.source.port),
+        BindText(s, 9, TransportName(b.transport)),
+        BindText(s, 10, b.local_socket.ip.ToString()),
+        sqlite3_bind_int(s, 11, b.local_socket.port),
+        sqlite3_bind_int(s, 12, b.behind_nat ? 1 : 0),
+        BindText(s, 13, reasons_json),
+        sqlite3_bind_int64(s, 14, b.keepalive_interval_ms),
+        BindText(s, 15, b.keepalive_reason),
+        sqlite3_bind_int(s, 16, b.q_milli),
+    };
+    for (int rc : rcs) {
+      if (rc != SQLITE_OK) return SqliteError(absl::StrCat("upsert ", b.aor));
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) {
+      return SqliteError(absl::StrCat("upsert ", b.aor, " ", b.contact_uri));
+    }
+    if (sqlite3_changes(db_.get()) > 0) break;  // updated: no insert
   }
   return absl::OkStatus();
 }

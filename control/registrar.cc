@@ -534,9 +534,13 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
     std::vector<Binding>& list = it->second;
     auto keep_end = std::stable_partition(list.begin(), list.end(),
                                           [now](const Binding& b) { return b.expires_at > now; });
-    n += static_cast<size_t>(list.end() - keep_end);
-    if (expired != nullptr) {
-      for (auto e = keep_end; e != list.end(); ++e) expired->push_back(std::move(*e));
+    for (auto e = keep_end; e != list.end(); ++e) {
+      ++n;
+      // By key, not a scan for expires_at: the store keeps no expiry
+      // index. A failure leaves a row that the next restart loads as
+      // expired and prunes again.
+      if (store_ != nullptr) (void)store_->Remove(e->aor, e->contact_uri);
+      if (expired != nullptr) expired->push_back(std::move(*e));
     }
     list.erase(keep_end, list.end());
     if (list.empty()) {
@@ -545,9 +549,6 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
       ++it;
     }
   }
-  // The store is pruned too; a failure only leaves rows that the next
-  // prune (or the next restart's Lookup filter) deals with.
-  if (store_ != nullptr) (void)store_->PruneExpired(now);
   return n;
 }
 

@@ -13,6 +13,20 @@ TEST(IpAddressTest, ParsesIpv4AsV4Mapped) {
   EXPECT_EQ(a->ToString(), "192.0.2.7");
 }
 
+// ToString formats IPv4 by hand: every digit count in every octet.
+TEST(IpAddressTest, FormatsEveryIpv4OctetWidth) {
+  for (const char* text : {"0.0.0.0", "255.255.255.255", "203.0.113.10", "1.22.100.9",
+                           "198.51.100.250", "9.99.109.10"}) {
+    auto a = IpAddress::Parse(text);
+    ASSERT_TRUE(a.ok()) << text;
+    EXPECT_EQ(a->ToString(), text);
+  }
+  for (uint32_t v = 0; v < 256; ++v) {
+    const uint32_t host = v << 24 | v << 16 | (255 - v) << 8 | v;
+    EXPECT_EQ(IpAddress::Parse(IpAddress::FromV4(host).ToString())->v4_host_order(), host);
+  }
+}
+
 TEST(IpAddressTest, ParsesIpv6) {
   auto a = IpAddress::Parse("2001:db8::10");
   ASSERT_TRUE(a.ok());
