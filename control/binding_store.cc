@@ -181,7 +181,8 @@ absl::Status BindingStore::Exec(absl::string_view op, const char* sql) {
 }
 
 absl::Status BindingStore::InTransaction(absl::string_view op,
-                                         absl::FunctionRef<absl::Status()> body) {
+                                         absl::FunctionRef<absl::Status()> body,
+                                         bool single_statement) {
   if (group_commit_) {
     // One outer transaction collects a whole event-loop round (Flush()
     // commits it); each change is a savepoint inside it, so it still lands
@@ -192,6 +193,9 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
       }
       outer_open_ = true;
     }
+    // One statement is atomic by itself: no savepoint needed (the common
+    // REGISTER refresh).
+    if (single_statement) return body();
     if (absl::Status s = Step("savepoint", savepoint_.get()); !s.ok()) return s;
     absl::Status status = body();
     if (status.ok()) status = Step("release", release_.get());
@@ -463,7 +467,10 @@ absl::Status BindingStore::ApplyRegister(
           ": binding for another aor '", b.aor, "'"));
     }
   }
-  return InTransaction(absl::StrCat("register ", aor), [&]() -> absl::Status {
+  // UpsertRow's UPDATE-else-INSERT counts as one statement: the UPDATE
+  // that found no row changed nothing.
+  const bool single = upserts.size() + removed_contacts.size() == 1;
+  return InTransaction("register", [&]() -> absl::Status {
     for (const std::string& contact : removed_contacts) {
       if (absl::Status s = RemoveRow(aor, contact); !s.ok()) return s;
     }
@@ -471,7 +478,7 @@ absl::Status BindingStore::ApplyRegister(
       if (absl::Status s = UpsertRow(b); !s.ok()) return s;
     }
     return absl::OkStatus();
-  });
+  }, single);
 }
 
 absl::Status BindingStore::Remove(absl::string_view aor,

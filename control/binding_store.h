@@ -114,8 +114,10 @@ class BindingStore {
   absl::Status SqliteError(absl::string_view op) const;
   bool group_commit_ = false;
   bool outer_open_ = false;
-  absl::Status InTransaction(absl::string_view op,
-                             absl::FunctionRef<absl::Status()> body);
+  // `single_statement`: the body makes one atomic change, so under group
+  // commit it needs no savepoint of its own.
+  absl::Status InTransaction(absl::string_view op, absl::FunctionRef<absl::Status()> body,
+                             bool single_statement = false);
   absl::Status UpsertRow(const Binding& binding);
   absl::Status RemoveRow(absl::string_view aor, absl::string_view contact_uri);
   absl::StatusOr<std::vector<Binding>> ReadRows(absl::string_view op,

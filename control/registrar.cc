@@ -121,8 +121,10 @@ Registrar::Registrar(RegistrarConfig config, std::unique_ptr<DigestAuthenticator
 RegisterResult Registrar::Finish(const SipMessage& request, const Endpoint& source,
                                  RegisterResult result) const {
   // The proxy has usually stamped the request already; copy it only if not.
-  const SipVia via = request.top_via();
-  const bool stamped = via.rport == source.port && via.received == source.ip.ToString();
+  const std::optional<absl::string_view> rport = request.top_via_param("rport");
+  const std::optional<absl::string_view> received = request.top_via_param("received");
+  const bool stamped = rport && received && *rport == absl::StrCat(source.port) &&
+                       *received == source.ip.ToString();
   std::optional<SipMessage> copy;
   if (!stamped) {
     absl::StatusOr<SipMessage> c = request.Clone();
@@ -480,7 +482,11 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   r.reason = "OK";
   for (const Binding& b : Lookup(aor, now)) r.headers.push_back(ContactLine(b, now));
   if (stored.empty()) bindings_.erase(aor);
-  r.headers.push_back(absl::StrCat("Date: ", HttpDate(now)));
+  if (now != date_second_) {  // one Date per second, not a FormatTime per 200
+    date_second_ = now;
+    date_header_ = absl::StrCat("Date: ", HttpDate(now));
+  }
+  r.headers.push_back(date_header_);
   r.changes = std::move(changes);
   return Finish(request, source, std::move(r));
 }

@@ -176,6 +176,8 @@ class Registrar {
   const NatPolicyTable& policies_;
   // AOR -> its bindings (unordered; Lookup sorts).
   absl::flat_hash_map<std::string, std::vector<Binding>> bindings_;
+  int64_t date_second_ = -1;  // the second date_header_ shows
+  std::string date_header_;
 };
 
 }  // namespace rtplatch

@@ -319,6 +319,90 @@ absl::StatusOr<SipMessage> SipMessage::ParseLenient(absl::string_view bytes) {
   return ParseImpl(bytes, /*require_mandatory=*/false);
 }
 
+namespace {
+
+// The response's echo of `headers` (the header block, start line first):
+// see SipMessage::EchoLines. nullopt when the text is unusual.
+std::optional<SipMessage::EchoLines> ExtractEchoLines(absl::string_view headers) {
+  enum Slot : uint8_t { kOther, kFirstVia, kVia, kFrom, kTo, kCallId, kCSeq };
+  auto slot_of = [](absl::string_view name) {
+    auto is = [name](absl::string_view full, absl::string_view compact) {
+      return absl::EqualsIgnoreCase(name, full) ||
+             (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
+    };
+    if (is("Via", "v")) return kVia;
+    if (is("From", "f")) return kFrom;
+    if (is("To", "t")) return kTo;
+    if (is("Call-ID", "i")) return kCallId;
+    if (is("CSeq", "")) return kCSeq;
+    return kOther;
+  };
+  SipMessage::EchoLines echo;
+  std::string from, call_id, cseq;
+  bool seen_via = false;
+  Slot slot = kOther;
+  size_t pos = headers.find('\n') + 1;  // skip the start line
+  while (pos > 0 && pos < headers.size()) {
+    size_t eol = headers.find('\n', pos);
+    if (eol == absl::string_view::npos) eol = headers.size();
+    absl::string_view line = headers.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    const bool folded = line[0] == ' ' || line[0] == '\t';
+    if (!folded) {
+      const size_t colon = line.find(':');
+      if (colon == absl::string_view::npos) return std::nullopt;
+      slot = slot_of(absl::StripAsciiWhitespace(line.substr(0, colon)));
+      if (slot == kVia && !seen_via) {
+        seen_via = true;
+        slot = kFirstVia;
+      }
+      std::string* single = slot == kFrom     ? &from
+                            : slot == kTo     ? &echo.to
+                            : slot == kCallId ? &call_id
+                            : slot == kCSeq   ? &cseq
+                                              : nullptr;
+      if (single != nullptr && !single->empty()) return std::nullopt;  // repeated
+    }
+    switch (slot) {
+      case kOther:
+        break;
+      case kFirstVia:
+        // Its first value is the one rewritten (received/rport); with a
+        // second value on the same line the split is not worth it here.
+        if (line.find(',') != absl::string_view::npos) return std::nullopt;
+        break;
+      case kVia:
+        absl::StrAppend(&echo.before_to, line, "\r\n");
+        break;
+      case kFrom:
+        absl::StrAppend(&from, line, "\r\n");
+        break;
+      case kTo:
+        absl::StrAppend(&echo.to, echo.to.empty() ? "" : "\r\n", line);
+        break;
+      case kCallId:
+        absl::StrAppend(&call_id, line, "\r\n");
+        break;
+      case kCSeq:
+        absl::StrAppend(&cseq, line, "\r\n");
+        break;
+    }
+  }
+  if (!seen_via || from.empty() || echo.to.empty() || call_id.empty() || cseq.empty()) {
+    return std::nullopt;
+  }
+  while (!echo.to.empty() && (echo.to.back() == ' ' || echo.to.back() == '\t')) {
+    echo.to.pop_back();
+  }
+  absl::StrAppend(&echo.before_to, from);
+  echo.after_to = absl::StrCat(call_id, cseq);
+  return echo;
+}
+
+}  // namespace
+
 absl::StatusOr<SipMessage> SipMessage::ParseImpl(absl::string_view bytes,
                                                  bool require_mandatory) {
   if (bytes.size() > kMaxSipMessageBytes) {
@@ -386,6 +470,7 @@ absl::StatusOr<SipMessage> SipMessage::ParseImpl(absl::string_view bytes,
                                  absl::StrJoin(names, ", ")));
   }
   if (absl::Status s = m.Validate(); !s.ok()) return s;
+  if (m.is_request()) m.echo_ = ExtractEchoLines(text.substr(0, header_end));
   return m;
 }
 
@@ -444,6 +529,7 @@ absl::StatusOr<SipMessage> SipMessage::Clone() const {
   }
   SipMessage m(OsipPtr(copy), body_);
   m.missing_ = missing_;
+  m.echo_ = echo_;
   return m;
 }
 
@@ -461,6 +547,26 @@ std::string SipMessage::reason_phrase() const {
 
 std::string SipMessage::request_uri() const {
   return is_request() ? UriToString(msg_->req_uri) : "";
+}
+
+std::optional<absl::string_view> SipMessage::top_via_param(absl::string_view name) const {
+  osip_via_t* v = TopVia(msg_.get());
+  if (v == nullptr) return std::nullopt;
+  osip_generic_param_t* p = FindParam(&v->via_params, name);
+  if (p == nullptr) return std::nullopt;
+  return Str(p->gvalue);
+}
+
+absl::string_view SipMessage::from_tag() const {
+  if (msg_->from == nullptr) return "";
+  osip_generic_param_t* p = FindParam(&msg_->from->gen_params, "tag");
+  return p != nullptr ? Str(p->gvalue) : "";
+}
+
+absl::string_view SipMessage::to_tag() const {
+  if (msg_->to == nullptr) return "";
+  osip_generic_param_t* p = FindParam(&msg_->to->gen_params, "tag");
+  return p != nullptr ? Str(p->gvalue) : "";
 }
 
 SipVia SipMessage::top_via() const {
@@ -605,6 +711,7 @@ absl::Status SipMessage::PushVia(absl::string_view via_value) {
   }
   osip_list_add(&msg_->vias, via, 0);
   osip_message_force_update(msg_.get());
+  echo_.reset();
   return absl::OkStatus();
 }
 
@@ -614,6 +721,7 @@ absl::Status SipMessage::PopVia() {
   osip_list_remove(&msg_->vias, 0);
   osip_via_free(v);
   osip_message_force_update(msg_.get());
+  echo_.reset();
   return absl::OkStatus();
 }
 

@@ -121,6 +121,13 @@ class SipMessage {
   // Top Via. Only valid when the message has a Via (always after Parse);
   // otherwise a default-constructed SipVia.
   SipVia top_via() const;
+  // One parameter of the top Via without building a SipVia: nullopt when
+  // absent, "" when it has no value. The view lives as long as the message
+  // is not changed.
+  std::optional<absl::string_view> top_via_param(absl::string_view name) const;
+  // The From and To tags ("" when none), views as above.
+  absl::string_view from_tag() const;
+  absl::string_view to_tag() const;
   size_t via_count() const;
   std::vector<SipContact> contacts() const;
   SipNameAddr from() const;
@@ -183,6 +190,21 @@ class SipMessage {
   // The message as bytes (after any mutation).
   absl::StatusOr<std::string> Serialize() const;
 
+  // The header lines a response copies from its request (RFC 3261
+  // 8.2.6.2) as they were received, so a reply is built without oSIP2
+  // serialising each header: `before_to` holds every Via line but the top
+  // one and the From line, `to` the To line without its CRLF (a tag may be
+  // appended), `after_to` the Call-ID and CSeq lines. nullptr when the text
+  // is unusual (several Vias in the first Via line, a header repeated or
+  // missing) or the Vias were changed since parsing; the caller then
+  // serialises from oSIP2.
+  struct EchoLines {
+    std::string before_to;
+    std::string to;
+    std::string after_to;
+  };
+  const EchoLines* echo_lines() const { return echo_ ? &*echo_ : nullptr; }
+
   // Read-only access to oSIP2's tree, for fields not wrapped yet. Valid
   // while this SipMessage lives.
   const osip_message& osip() const { return *msg_; }
@@ -201,6 +223,7 @@ class SipMessage {
   OsipPtr msg_;
   std::string body_;
   std::vector<SipHeader> missing_;
+  std::optional<EchoLines> echo_;
 };
 
 }  // namespace rtplatch

@@ -14,7 +14,7 @@ constexpr size_t kMaxWarningText = 200;
 
 std::optional<std::string> TaggedTo(const SipMessage& request) {
   const osip_message& m = request.osip();
-  if (!request.to().tag.empty() || m.to == nullptr) return OsipToString(osip_to_to_str, m.to);
+  if (!request.to_tag().empty() || m.to == nullptr) return OsipToString(osip_to_to_str, m.to);
   osip_to_t* tagged = nullptr;
   if (osip_to_clone(m.to, &tagged) != OSIP_SUCCESS) return std::nullopt;
   osip_to_set_tag(tagged, osip_strdup(ResponseToTag(request).c_str()));
@@ -31,6 +31,20 @@ absl::StatusOr<std::string> BuildResponse(const SipMessage& request, int code,
                                           const std::vector<std::string>& extra_headers) {
   const osip_message& m = request.osip();
   std::string out = absl::StrCat("SIP/2.0 ", code, " ", reason, "\r\n");
+  if (const SipMessage::EchoLines* echo = request.echo_lines()) {
+    // The lines as received; only the top Via (received/rport) and a To
+    // tag are ours.
+    auto top = OsipToString(osip_via_to_str,
+                            static_cast<const osip_via_t*>(osip_list_get(&m.vias, 0)));
+    if (!top) return absl::InvalidArgumentError("response: cannot serialise the top Via");
+    absl::StrAppend(&out, "Via: ", *top, "\r\n", echo->before_to, echo->to);
+    if (request.to_tag().empty()) absl::StrAppend(&out, ";tag=", ResponseToTag(request));
+    absl::StrAppend(&out, "\r\n", echo->after_to);
+    if (!server_header.empty()) absl::StrAppend(&out, "Server: ", server_header, "\r\n");
+    for (const std::string& h : extra_headers) absl::StrAppend(&out, h, "\r\n");
+    absl::StrAppend(&out, "Content-Length: 0\r\n\r\n");
+    return out;
+  }
   const int vias = osip_list_size(&m.vias);
   for (int i = 0; i < vias; ++i) {
     auto via = OsipToString(osip_via_to_str, static_cast<const osip_via_t*>(osip_list_get(&m.vias, i)));
@@ -62,10 +76,20 @@ std::string ResponseToTag(const SipMessage& m) {
     h ^= 0xff;  // separator, so "ab"+"c" != "a"+"bc"
     h *= 0x100000001b3ull;
   };
-  mix(m.call_id());
-  mix(m.from().tag);
-  mix(m.top_via().branch);
-  mix(absl::StrCat(m.cseq_number()));
+  // Read from the parsed message in place: this runs for every response
+  // the server itself answers.
+  const osip_message& raw = m.osip();
+  if (raw.call_id != nullptr) {
+    mix(raw.call_id->number != nullptr ? raw.call_id->number : "");
+    if (raw.call_id->host != nullptr) {
+      h ^= '@';
+      h *= 0x100000001b3ull;
+      mix(raw.call_id->host);
+    }
+  }
+  mix(m.from_tag());
+  mix(m.top_via_param("branch").value_or(""));
+  mix(absl::AlphaNum(m.cseq_number()).Piece());
   return absl::StrCat("rl", absl::Hex(h));
 }
 
