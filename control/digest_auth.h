@@ -182,6 +182,15 @@ class DigestAuthenticator {
                                               absl::string_view request_uri,
                                               absl::Time now);
 
+  // The same, for credentials the caller has parsed already
+  // (ParseDigestCredentials), so they are not parsed twice.
+  absl::StatusOr<AuthenticatedUser> VerifyParsedFor(absl::string_view aor_user,
+                                                    absl::string_view aor_domain,
+                                                    const DigestCredentials& credentials,
+                                                    absl::string_view method,
+                                                    absl::string_view request_uri,
+                                                    absl::Time now);
+
   const std::string& realm() const { return options_.realm; }
   const std::string& opaque() const { return opaque_; }
 

@@ -953,6 +953,7 @@ nlohmann::json Proxy::StatsJson() const {
            {{"server_created", t.server_created},
             {"client_created", t.client_created},
             {"retransmissions_absorbed", t.retransmissions_absorbed},
+            {"completed_evicted", t.completed_evicted},
             {"stray_responses", t.stray_responses},
             {"stray_acks", t.stray_acks},
             {"timeouts", t.timeouts},

@@ -191,7 +191,7 @@ Registrar::DigestVerdict Registrar::CheckDigest(const SipMessage& request, bool 
                                                 absl::string_view domain, int64_t now) {
   const osip_message& m = request.osip();
   const absl::string_view header = proxy ? "Proxy-Authorization" : "Authorization";
-  std::optional<std::string> credentials;
+  std::optional<DigestCredentials> credentials;
   for (std::string& value : CredentialValues(proxy ? m.proxy_authorizations : m.authorizations)) {
     absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
     if (!creds.ok()) {
@@ -199,14 +199,14 @@ Registrar::DigestVerdict Registrar::CheckDigest(const SipMessage& request, bool 
               absl::StrCat("bad ", header, ": ", creds.status().message())};
     }
     if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
-      credentials = std::move(value);
+      credentials = *std::move(creds);
       break;
     }
   }
   if (!credentials) return {DigestVerdict::kChallenge, false, "no credentials"};
   absl::StatusOr<AuthenticatedUser> who =
-      auth_->VerifyFor(user, domain, *credentials, request.method(), request.request_uri(),
-                       absl::FromUnixSeconds(now));
+      auth_->VerifyParsedFor(user, domain, *credentials, request.method(),
+                             request.request_uri(), absl::FromUnixSeconds(now));
   if (who.ok()) return {DigestVerdict::kOk, false, ""};
   std::string why(who.status().message());
   switch (who.status().code()) {

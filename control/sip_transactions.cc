@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -99,12 +100,14 @@ osip_message_t* CloneForOsip(const SipMessage& m) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SipTransactions>> SipTransactions::Create(Listener& listener,
-                                                                        Sender sender) {
+                                                                        Sender sender,
+                                                                        size_t max_completed) {
   osip_t* o = nullptr;
   if (osip_init(&o) != OSIP_SUCCESS || o == nullptr) {
     return absl::InternalError("SIP: oSIP2 transaction layer failed to initialise");
   }
   std::unique_ptr<SipTransactions> t(new SipTransactions(o, listener, std::move(sender)));
+  t->max_completed_ = std::max<size_t>(1, max_completed);
   o->application_context = t.get();
   osip_set_cb_send_message(o, &SipTransactions::OnOsipSend);
   for (int type = 0; type < OSIP_MESSAGE_CALLBACK_COUNT; ++type) {
@@ -287,12 +290,20 @@ bool SipTransactions::StartOsipServer(Txn& txn) {
   return true;
 }
 
+void SipTransactions::Remember(const std::string& key, Completed completed) {
+  completed_[key] = std::move(completed);
+  completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, key);
+  while (completed_.size() > max_completed_ && !completed_expiry_.empty()) {
+    if (completed_.erase(completed_expiry_.front().second) > 0) ++counters_.completed_evicted;
+    completed_expiry_.pop_front();
+  }
+}
+
 void SipTransactions::Complete(Txn& txn) {
   // Completed: keep only what a retransmission needs (UDP; over TCP timer
   // J is zero) and let the transaction go now.
   if (txn.route.transport == SipTransportKind::kUdp && !txn.last_sent.empty()) {
-    completed_[txn.key] = Completed{std::move(txn.last_sent), txn.route};
-    completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, txn.key);
+    Remember(txn.key, Completed{std::move(txn.last_sent), txn.route});
   }
   dead_.push_back(txn.id);
 }
@@ -348,8 +359,7 @@ absl::Status SipTransactions::Respond(SipTxnId id, SipMessage response) {
     // 3261 as first published). A retransmitted INVITE still on its way
     // (the caller had no answer yet) must not start a new call: remember
     // the transaction for 64*T1, absorbing, from its source.
-    completed_[txn->key] = Completed{"", txn->route};
-    completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, txn->key);
+    Remember(txn->key, Completed{"", txn->route});
   }
   return absl::OkStatus();
 }

@@ -60,6 +60,8 @@ struct SipTransactionCounters {
   uint64_t server_created = 0;
   uint64_t client_created = 0;
   uint64_t retransmissions_absorbed = 0;  // requests answered by their txn
+  // Completed transactions forgotten before Timer J to bound memory.
+  uint64_t completed_evicted = 0;
   uint64_t responses_matched = 0;
   uint64_t stray_responses = 0;
   uint64_t stray_acks = 0;               // ACKs for 2xx: forwarded by the proxy
@@ -95,8 +97,16 @@ class SipTransactions {
   // Sends bytes; a failure is the peer's problem (counted), not fatal.
   using Sender = std::function<absl::Status(absl::string_view bytes, const SipRoute& route)>;
 
-  static absl::StatusOr<std::unique_ptr<SipTransactions>> Create(Listener& listener,
-                                                                 Sender sender);
+  // Completed transactions remembered for retransmissions, at most. 32 s
+  // (Timer J) of REGISTERs at 40 000/s would hold over a million responses,
+  // a gigabyte; past this cap the oldest go first, so under such load a
+  // request retransmitted more than a few seconds after its answer is
+  // handled anew (Kamailio's tm keeps a completed transaction 5 s). Below
+  // 4 000 requests/s every one lives its full Timer J.
+  static constexpr size_t kDefaultMaxCompleted = 131072;
+
+  static absl::StatusOr<std::unique_ptr<SipTransactions>> Create(
+      Listener& listener, Sender sender, size_t max_completed = kDefaultMaxCompleted);
   ~SipTransactions();
   SipTransactions(const SipTransactions&) = delete;
   SipTransactions& operator=(const SipTransactions&) = delete;
@@ -192,6 +202,10 @@ class SipTransactions {
     std::string response;
     SipRoute route;
   };
+  // Keeps a completed transaction for Timer J, the oldest going first
+  // past max_completed_.
+  void Remember(const std::string& key, Completed completed);
+  size_t max_completed_ = kDefaultMaxCompleted;
   absl::flat_hash_map<std::string, Completed> completed_;
   std::deque<std::pair<int64_t, std::string>> completed_expiry_;  // (due ms, key), in order
   absl::flat_hash_map<std::string, SipTxnId> server_keys_;

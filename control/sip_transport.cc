@@ -30,6 +30,7 @@ namespace {
 // cannot starve the others.
 constexpr int kMaxEvents = 64;
 constexpr int kUdpReadsPerRound = 64;
+constexpr int kUdpBatch = 16;  // datagrams per recvmmsg
 constexpr size_t kTcpReadChunk = 16 * 1024;
 // Kernel receive buffer of a UDP SIP socket. The event loop is single
 // threaded and waits for the dataplane's replies; the default (~200 KiB,
@@ -266,21 +267,36 @@ void SipTransport::Close(SipChannelId id) {
 
 void SipTransport::OnUdpReadable(Socket& s) {
   // Larger than any UDP payload, so nothing is ever silently truncated;
-  // the parser refuses what exceeds kMaxSipMessageBytes.
-  static char buf[65536];
-  for (int i = 0; i < kUdpReadsPerRound; ++i) {
-    sockaddr_storage from;
-    socklen_t from_len = sizeof(from);
-    ssize_t n = ::recvfrom(s.fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
-    if (n < 0) return;  // EAGAIN, or an ICMP error reported on the socket
-    ++counters_.udp_datagrams;
-    SipInbound in;
-    in.bytes = absl::string_view(buf, static_cast<size_t>(n));
-    in.source = FromSockaddr(from);
-    in.local = s.local;
-    in.transport = SipTransportKind::kUdp;
-    in.channel = s.id;
-    handler_(in);
+  // the parser refuses what exceeds kMaxSipMessageBytes. One recvmmsg
+  // fills a batch; each message is handled before the next batch reuses
+  // the buffers.
+  static char bufs[kUdpBatch][65536];
+  static sockaddr_storage froms[kUdpBatch];
+  static iovec iovs[kUdpBatch];
+  static mmsghdr msgs[kUdpBatch];
+  for (int reads = 0; reads < kUdpReadsPerRound;) {
+    for (int i = 0; i < kUdpBatch; ++i) {
+      iovs[i] = iovec{bufs[i], sizeof(bufs[i])};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = &froms[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(froms[i]);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(s.fd, msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;  // EAGAIN, or an ICMP error reported on the socket
+    for (int i = 0; i < n; ++i) {
+      ++counters_.udp_datagrams;
+      SipInbound in;
+      in.bytes = absl::string_view(bufs[i], msgs[i].msg_len);
+      in.source = FromSockaddr(froms[i]);
+      in.local = s.local;
+      in.transport = SipTransportKind::kUdp;
+      in.channel = s.id;
+      handler_(in);
+    }
+    reads += n;
+    if (n < kUdpBatch) return;  // drained
   }
 }
 

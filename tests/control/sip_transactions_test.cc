@@ -166,6 +166,34 @@ TEST_F(SipTransactionsTest, AckForA2xxHasItsOwnBranchAndGoesToTheProxy) {
   EXPECT_EQ(recorder_.stray_acks, 1);
 }
 
+// Memory is bounded: past the cap the oldest completed transaction is
+// forgotten (counted), so its retransmission is a new request, while the
+// newest are still absorbed.
+TEST_F(SipTransactionsTest, CompletedTransactionsBeyondTheCapAreForgottenOldestFirst) {
+  auto capped = SipTransactions::Create(
+      recorder_,
+      [this](absl::string_view bytes, const SipRoute& r) {
+        sent_.push_back({std::string(bytes), r});
+        return absl::OkStatus();
+      },
+      /*max_completed=*/3);
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  txns_ = *std::move(capped);
+  for (int i = 1; i <= 5; ++i) {
+    Deliver(Request("REGISTER", absl::StrCat("z9hG4bKcap", i), i));
+    const SipTxnId txn = recorder_.requests.back().first;
+    ASSERT_TRUE(txns_->Respond(txn, ResponseTo(txn, 200, "OK")).ok());
+  }
+  ASSERT_EQ(recorder_.requests.size(), 5u);
+  EXPECT_EQ(txns_->counters().completed_evicted, 2u);
+  Deliver(Request("REGISTER", "z9hG4bKcap5", 5));  // newest: absorbed
+  Deliver(Request("REGISTER", "z9hG4bKcap3", 3));  // oldest kept: absorbed
+  EXPECT_EQ(recorder_.requests.size(), 5u);
+  EXPECT_EQ(txns_->counters().retransmissions_absorbed, 2u);
+  Deliver(Request("REGISTER", "z9hG4bKcap1", 1));  // forgotten: handled anew
+  EXPECT_EQ(recorder_.requests.size(), 6u);
+}
+
 TEST_F(SipTransactionsTest, InviteRetransmittedAfterIts2xxIsAbsorbed) {
   // RFC 6026 "Accepted": the caller retransmits its INVITE while our 200
   // is on the way; that copy must not become a second call.
