@@ -91,6 +91,7 @@ class ParamReader {
   // After the opening quote: up to the closing one, undoing \-escapes.
   absl::StatusOr<std::string> QuotedRest(absl::string_view name) {
     std::string out;
+    out.reserve(text_.size() - pos_ < 128 ? text_.size() - pos_ : 128);
     while (pos_ < text_.size()) {
       char c = text_[pos_++];
       if (c == '"') return out;
@@ -127,7 +128,27 @@ class ParamReader {
   size_t pos_ = 0;
 };
 
-using ParamMap = absl::flat_hash_map<std::string, std::string>;
+// The credential's parameters in order. A handful per header: a vector
+// searched linearly beats a hash map that allocates and rehashes as it
+// grows, once per REGISTER.
+class ParamMap {
+ public:
+  using Entry = std::pair<std::string, std::string>;
+  using const_iterator = std::vector<Entry>::const_iterator;
+  ParamMap() { entries_.reserve(12); }
+  const_iterator find(absl::string_view name) const {
+    return std::find_if(entries_.begin(), entries_.end(),
+                        [name](const Entry& e) { return e.first == name; });
+  }
+  const_iterator end() const { return entries_.end(); }
+  // The caller has checked that `name` is not there yet.
+  void add(std::string name, std::string value) {
+    entries_.emplace_back(std::move(name), std::move(value));
+  }
+
+ private:
+  std::vector<Entry> entries_;
+};
 
 absl::StatusOr<ParamMap> ReadParams(ParamReader& in) {
   ParamMap params;
@@ -169,10 +190,11 @@ absl::StatusOr<ParamMap> ReadParams(ParamReader& in) {
           "authorization: unexpected '%c' after the value of '%s'", in.Peek(),
           name));
     }
-    if (!params.emplace(name, std::move(value)).second) {
+    if (params.find(name) != params.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("authorization: duplicate parameter '", name, "'"));
     }
+    params.add(std::move(name), std::move(value));
   }
   return params;
 }
@@ -476,9 +498,13 @@ std::vector<std::string> DigestAuthenticator::Challenges(
   return out;
 }
 
-absl::Status DigestAuthenticator::ConsumeNonceCount(const std::string& nonce,
+absl::Status DigestAuthenticator::ConsumeNonceCount(absl::string_view nonce,
                                                     int64_t issued_at,
                                                     uint32_t nc, absl::Time now) {
+  uint64_t salt = 0;
+  if (!absl::SimpleHexAtoi(nonce.substr(kStampHexDigits, kSaltHexDigits), &salt)) {
+    return absl::UnauthenticatedError("digest auth: nonce has a bad salt");
+  }
   const int64_t now_s = absl::ToUnixSeconds(now);
   const int64_t lifetime_s = absl::ToInt64Seconds(options_.nonce_lifetime);
   absl::MutexLock lock(&mu_);
@@ -489,7 +515,7 @@ absl::Status DigestAuthenticator::ConsumeNonceCount(const std::string& nonce,
     if (it != seen_.end()) seen_.erase(it);
     seen_order_.pop_front();
   }
-  if (auto it = seen_.find(nonce); it != seen_.end()) {
+  if (auto it = seen_.find(salt); it != seen_.end()) {
     if (nc <= it->second.highest_nc) {
       return absl::UnauthenticatedError(absl::StrFormat(
           "digest auth: nonce-count %08x replayed (highest seen %08x)", nc,
@@ -511,8 +537,8 @@ absl::Status DigestAuthenticator::ConsumeNonceCount(const std::string& nonce,
     }
     seen_order_.pop_front();
   }
-  seen_.emplace(nonce, SeenNonce{nc, issued_at});
-  seen_order_.push_back(nonce);
+  seen_.emplace(salt, SeenNonce{nc, issued_at});
+  seen_order_.push_back(salt);
   return absl::OkStatus();
 }
 

@@ -203,7 +203,9 @@ class DigestAuthenticator {
   absl::StatusOr<int64_t> NonceIssuedAt(absl::string_view nonce) const;
   std::string NonceMac(absl::string_view stamp_and_salt) const;
   // Accepts nc for the nonce if it is higher than any seen, recording it.
-  absl::Status ConsumeNonceCount(const std::string& nonce, int64_t issued_at,
+  // `nonce` must be one NonceIssuedAt accepted: it is tracked by its salt
+  // (unique per nonce issued), not its text.
+  absl::Status ConsumeNonceCount(absl::string_view nonce, int64_t issued_at,
                                  uint32_t nc, absl::Time now);
 
   const DigestAuthOptions options_;
@@ -217,8 +219,9 @@ class DigestAuthenticator {
   };
   absl::Mutex mu_;
   uint64_t next_salt_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, SeenNonce> seen_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);  // first use
+  // By nonce salt: fixed-size keys, no copy of the nonce text per REGISTER.
+  absl::flat_hash_map<uint64_t, SeenNonce> seen_ ABSL_GUARDED_BY(mu_);
+  std::deque<uint64_t> seen_order_ ABSL_GUARDED_BY(mu_);  // first use
   // Nonces issued at or before this time whose nc is no longer tracked.
   int64_t forgotten_up_to_ ABSL_GUARDED_BY(mu_) = -1;
 };

@@ -2,7 +2,9 @@
 // nonce for every challenge and checks one on every authenticated request;
 // a one-shot HMAC() call fetches the algorithm and derives the key pads
 // each time, which cost several times the MAC itself (issue 5's REGISTER
-// profile). Here the keyed state is made once and copied per MAC.
+// profile). Here the context is keyed once and re-initialised with the
+// same key per MAC (no allocation); a mutex makes Mac() safe from any
+// thread.
 #pragma once
 
 #include <memory>
@@ -22,16 +24,17 @@ class HmacSha256 {
   static absl::StatusOr<HmacSha256> Create(absl::string_view key);
 
   // The 32-byte MAC of `data`; empty if libcrypto fails (callers fail
-  // closed). Const and without shared mutable state: safe from any thread.
+  // closed).
   std::string Mac(absl::string_view data) const;
 
  private:
-  struct CtxFree {
-    void operator()(EVP_MAC_CTX* ctx) const;
+  struct Keyed;  // the context and its lock
+  struct KeyedFree {
+    void operator()(Keyed* k) const;
   };
-  explicit HmacSha256(std::unique_ptr<EVP_MAC_CTX, CtxFree> keyed) : keyed_(std::move(keyed)) {}
+  explicit HmacSha256(std::unique_ptr<Keyed, KeyedFree> keyed) : keyed_(std::move(keyed)) {}
 
-  std::unique_ptr<EVP_MAC_CTX, CtxFree> keyed_;  // initialised with the key, never finalised
+  std::unique_ptr<Keyed, KeyedFree> keyed_;
 };
 
 }  // namespace rtplatch

@@ -169,9 +169,9 @@ void SipTransactions::Execute(Txn& txn, int event_type, osip_message* msg) {
 
 void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
   Scope scope(*this);
-  const SipVia via = message.top_via();
   if (!message.is_request()) {
-    auto it = client_keys_.find(ClientKey(via.branch, message.cseq_method()));
+    auto it = client_keys_.find(
+        ClientKey(message.top_via_param("branch").value_or(""), message.cseq_method()));
     Txn* txn = it == client_keys_.end() ? nullptr : Find(it->second);
     if (txn == nullptr) {
       ++counters_.stray_responses;

@@ -152,7 +152,20 @@ absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Parse(
 
 const UserCredential* UsersFile::Find(absl::string_view user,
                                       absl::string_view domain) const {
-  auto it = users_.find(absl::StrCat(user, "@", absl::AsciiStrToLower(domain)));
+  // "user@domain" with the domain lowercased, built on the stack: this
+  // runs for every challenge and every digest checked.
+  char key[512];
+  const size_t n = user.size() + 1 + domain.size();
+  if (n > sizeof(key)) {
+    auto it = users_.find(absl::StrCat(user, "@", absl::AsciiStrToLower(domain)));
+    return it == users_.end() ? nullptr : &it->second;
+  }
+  std::memcpy(key, user.data(), user.size());
+  key[user.size()] = '@';
+  for (size_t i = 0; i < domain.size(); ++i) {
+    key[user.size() + 1 + i] = absl::ascii_tolower(static_cast<unsigned char>(domain[i]));
+  }
+  auto it = users_.find(absl::string_view(key, n));
   return it == users_.end() ? nullptr : &it->second;
 }
 
