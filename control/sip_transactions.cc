@@ -106,8 +106,8 @@ absl::StatusOr<std::unique_ptr<SipTransactions>> SipTransactions::Create(Listene
   if (osip_init(&o) != OSIP_SUCCESS || o == nullptr) {
     return absl::InternalError("SIP: oSIP2 transaction layer failed to initialise");
   }
-  std::unique_ptr<SipTransactions> t(new SipTransactions(o, listener, std::move(sender)));
-  t->max_completed_ = std::max<size_t>(1, max_completed);
+  std::unique_ptr<SipTransactions> t(
+      new SipTransactions(o, listener, std::move(sender), max_completed));
   o->application_context = t.get();
   osip_set_cb_send_message(o, &SipTransactions::OnOsipSend);
   for (int type = 0; type < OSIP_MESSAGE_CALLBACK_COUNT; ++type) {
@@ -122,8 +122,9 @@ absl::StatusOr<std::unique_ptr<SipTransactions>> SipTransactions::Create(Listene
   return t;
 }
 
-SipTransactions::SipTransactions(osip* o, Listener& listener, Sender sender)
-    : osip_(o), listener_(listener), sender_(std::move(sender)) {
+SipTransactions::SipTransactions(osip* o, Listener& listener, Sender sender,
+                                 size_t max_completed)
+    : osip_(o), listener_(listener), sender_(std::move(sender)), completed_(max_completed) {
   std::random_device rd;
   branch_seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
@@ -221,17 +222,16 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
       return;
     }
   }
-  if (auto c = completed_.find(key);
-      c != completed_.end() && c->second.route.dest == in.source &&
-      c->second.route.transport == in.transport) {
+  if (const CompletedResponses::Entry* c = completed_.Find(key);
+      c != nullptr && c->dest == in.source && c->transport == in.transport) {
     // A retransmission of a request already answered: the same answer.
     // (Only from where the first copy came: retransmissions are UDP from
     // the same socket; the same branch from elsewhere is a new request.)
     ++counters_.retransmissions_absorbed;
     // An INVITE whose 2xx went out is only absorbed (RFC 6026 "Accepted":
     // the 2xx is retransmitted end to end by the callee, not by us).
-    if (!c->second.response.empty() &&
-        !sender_(c->second.response, c->second.route).ok()) {
+    if (!c->response.empty() &&
+        !sender_(c->response, SipRoute{c->dest, c->transport, c->channel}).ok()) {
       ++counters_.send_errors;
     }
     return;
@@ -290,12 +290,11 @@ bool SipTransactions::StartOsipServer(Txn& txn) {
   return true;
 }
 
-void SipTransactions::Remember(const std::string& key, Completed completed) {
-  completed_[key] = std::move(completed);
-  completed_expiry_.emplace_back(MonotonicMs() + kTimerJMs, key);
-  while (completed_.size() > max_completed_ && !completed_expiry_.empty()) {
-    if (completed_.erase(completed_expiry_.front().second) > 0) ++counters_.completed_evicted;
-    completed_expiry_.pop_front();
+void SipTransactions::Remember(const std::string& key, absl::string_view response,
+                               const SipRoute& route) {
+  if (completed_.Remember(key, response, route.dest, route.transport, route.channel,
+                          MonotonicMs() + kTimerJMs)) {
+    ++counters_.completed_evicted;
   }
 }
 
@@ -303,7 +302,7 @@ void SipTransactions::Complete(Txn& txn) {
   // Completed: keep only what a retransmission needs (UDP; over TCP timer
   // J is zero) and let the transaction go now.
   if (txn.route.transport == SipTransportKind::kUdp && !txn.last_sent.empty()) {
-    Remember(txn.key, Completed{std::move(txn.last_sent), txn.route});
+    Remember(txn.key, txn.last_sent, txn.route);
   }
   dead_.push_back(txn.id);
 }
@@ -359,7 +358,7 @@ absl::Status SipTransactions::Respond(SipTxnId id, SipMessage response) {
     // 3261 as first published). A retransmitted INVITE still on its way
     // (the caller had no answer yet) must not start a new call: remember
     // the transaction for 64*T1, absorbing, from its source.
-    Remember(txn->key, Completed{"", txn->route});
+    Remember(txn->key, "", txn->route);
   }
   return absl::OkStatus();
 }
@@ -467,10 +466,7 @@ bool SipTransactions::HasFinalResponse(SipTxnId id) const {
 void SipTransactions::RunTimers() {
   Scope scope(*this);
   const int64_t now = MonotonicMs();
-  while (!completed_expiry_.empty() && completed_expiry_.front().first <= now) {
-    completed_.erase(completed_expiry_.front().second);
-    completed_expiry_.pop_front();
-  }
+  completed_.Expire(now);
   osip_timers_ict_execute(osip_);
   osip_timers_ist_execute(osip_);
   osip_timers_nict_execute(osip_);

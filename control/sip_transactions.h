@@ -25,7 +25,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/completed_responses.h"
 #include "control/sip_message.h"
 #include "control/sip_transport.h"
 
@@ -169,7 +169,7 @@ class SipTransactions {
     SipTransactions& t_;
   };
 
-  SipTransactions(osip* o, Listener& listener, Sender sender);
+  SipTransactions(osip* o, Listener& listener, Sender sender, size_t max_completed);
   static void OnOsipMessage(int type, osip_transaction* tr, osip_message* msg);
   static void OnOsipKill(int type, osip_transaction* tr);
   static void OnOsipTransportError(int type, osip_transaction* tr, int error);
@@ -198,16 +198,8 @@ class SipTransactions {
   // a live oSIP2 transaction. oSIP2 visits every live transaction on each
   // timer run, and a registrar at thousands of REGISTERs a second would
   // otherwise keep 64*T1 = 32 s of them alive.
-  struct Completed {
-    std::string response;
-    SipRoute route;
-  };
-  // Keeps a completed transaction for Timer J, the oldest going first
-  // past max_completed_.
-  void Remember(const std::string& key, Completed completed);
-  size_t max_completed_ = kDefaultMaxCompleted;
-  absl::flat_hash_map<std::string, Completed> completed_;
-  std::deque<std::pair<int64_t, std::string>> completed_expiry_;  // (due ms, key), in order
+  void Remember(const std::string& key, absl::string_view response, const SipRoute& route);
+  CompletedResponses completed_;
   absl::flat_hash_map<std::string, SipTxnId> server_keys_;
   absl::flat_hash_map<std::string, SipTxnId> client_keys_;
   std::vector<PendingCall> pending_;
