@@ -193,15 +193,27 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
       }
       outer_open_ = true;
     }
-    // One statement is atomic by itself: no savepoint needed (the common
-    // REGISTER refresh).
-    if (single_statement) return body();
-    if (absl::Status s = Step("savepoint", savepoint_.get()); !s.ok()) return s;
-    absl::Status status = body();
-    if (status.ok()) status = Step("release", release_.get());
-    if (!status.ok()) {
-      (void)Step("rollback to savepoint", rollback_to_.get());
-      (void)Step("release", release_.get());
+    absl::Status status;
+    if (single_statement) {
+      // One statement is atomic by itself: no savepoint needed (the
+      // common REGISTER refresh).
+      status = body();
+    } else if (status = Step("savepoint", savepoint_.get()); status.ok()) {
+      status = body();
+      if (status.ok()) status = Step("release", release_.get());
+      if (!status.ok()) {
+        (void)Step("rollback to savepoint", rollback_to_.get());
+        (void)Step("release", release_.get());
+      }
+    }
+    // Some errors (disk full, I/O, out of memory) make SQLite roll back the
+    // whole round: the next change must begin a new one, and the loss is
+    // said rather than silent.
+    if (!status.ok() && sqlite3_get_autocommit(db_.get())) {
+      outer_open_ = false;
+      status = absl::Status(status.code(),
+                            absl::StrCat(status.message(),
+                                         " (SQLite rolled back the open group of changes)"));
     }
     return status;
   }
@@ -454,7 +466,8 @@ absl::Status BindingStore::RemoveRow(absl::string_view aor,
 }
 
 absl::Status BindingStore::Upsert(const Binding& binding) {
-  return UpsertRow(binding);  // one statement: atomic by itself
+  // UPDATE, else INSERT: one change, in its own transaction or the round's.
+  return InTransaction("upsert", [&] { return UpsertRow(binding); }, true);
 }
 
 absl::Status BindingStore::ApplyRegister(
@@ -483,16 +496,20 @@ absl::Status BindingStore::ApplyRegister(
 
 absl::Status BindingStore::Remove(absl::string_view aor,
                                   absl::string_view contact_uri) {
-  return RemoveRow(aor, contact_uri);
+  // Joins the round's transaction under group commit: a prune of many
+  // bindings is one commit, not one each.
+  return InTransaction("remove", [&] { return RemoveRow(aor, contact_uri); }, true);
 }
 
 absl::Status BindingStore::RemoveAll(absl::string_view aor) {
-  sqlite3_stmt* s = remove_all_.get();
-  StmtUse use(s);
-  if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-    return SqliteError(absl::StrCat("remove all ", aor));
-  }
-  return absl::OkStatus();
+  return InTransaction("remove all", [&]() -> absl::Status {
+    sqlite3_stmt* s = remove_all_.get();
+    StmtUse use(s);
+    if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+      return SqliteError(absl::StrCat("remove all ", aor));
+    }
+    return absl::OkStatus();
+  }, true);
 }
 
 absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op,

@@ -1,12 +1,14 @@
 #include "control/completed_responses.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/hash/hash.h"
 
 namespace rtplatch {
 
-CompletedResponses::CompletedResponses(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+CompletedResponses::CompletedResponses(size_t capacity)
+    : capacity_(std::clamp<size_t>(capacity, 1, std::numeric_limits<uint32_t>::max())) {}
 
 uint64_t CompletedResponses::Hash(absl::string_view key) {
   return absl::Hash<absl::string_view>{}(key);
@@ -22,8 +24,13 @@ const CompletedResponses::Entry* CompletedResponses::Find(absl::string_view key)
 }
 
 void CompletedResponses::PopOldest() {
-  const uint64_t h = Hash(ring_[tail_].key);
+  Entry& e = ring_[tail_];
+  const uint64_t h = Hash(e.key);
   if (auto it = index_.find(h); it != index_.end() && it->second == tail_) index_.erase(it);
+  // Slots keep their strings' capacity for the next answer, but not an
+  // outsized one: a burst of huge requests must not stay resident.
+  if (e.key.capacity() > kKeptBytes) std::string().swap(e.key);
+  if (e.response.capacity() > kKeptBytes) std::string().swap(e.response);
   tail_ = (tail_ + 1) % capacity_;
   --count_;
 }

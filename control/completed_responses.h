@@ -33,6 +33,9 @@ class CompletedResponses {
     int64_t due_ms = 0;
   };
 
+  // A slot keeps string capacity up to this much between uses.
+  static constexpr size_t kKeptBytes = 4096;
+
   explicit CompletedResponses(size_t capacity);
 
   // The entry for `key`, or nullptr. Valid until the next Remember/Expire.

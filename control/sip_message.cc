@@ -349,7 +349,11 @@ std::optional<SipMessage::EchoLines> ExtractEchoLines(absl::string_view headers)
     pos = eol + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
+    // oSIP2 also breaks lines at a bare CR: such text is not copied, so
+    // the reply cannot disagree with what was parsed.
+    if (line.find('\r') != absl::string_view::npos) return std::nullopt;
     const bool folded = line[0] == ' ' || line[0] == '\t';
+    if (folded && absl::StripAsciiWhitespace(line).empty()) continue;  // adds nothing
     if (!folded) {
       const size_t colon = line.find(':');
       if (colon == absl::string_view::npos) return std::nullopt;
@@ -393,7 +397,7 @@ std::optional<SipMessage::EchoLines> ExtractEchoLines(absl::string_view headers)
   if (!seen_via || from.empty() || echo.to.empty() || call_id.empty() || cseq.empty()) {
     return std::nullopt;
   }
-  while (!echo.to.empty() && (echo.to.back() == ' ' || echo.to.back() == '\t')) {
+  while (!echo.to.empty() && absl::ascii_isspace(static_cast<unsigned char>(echo.to.back()))) {
     echo.to.pop_back();
   }
   absl::StrAppend(&echo.before_to, from);

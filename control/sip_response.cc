@@ -68,25 +68,29 @@ absl::StatusOr<std::string> BuildResponse(const SipMessage& request, int code,
 
 std::string ResponseToTag(const SipMessage& m) {
   uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&h](absl::string_view s) {
+  auto feed = [&h](absl::string_view s) {
     for (char c : s) {
       h ^= static_cast<unsigned char>(c);
       h *= 0x100000001b3ull;
     }
+  };
+  auto mix = [&h, &feed](absl::string_view s) {
+    feed(s);
     h ^= 0xff;  // separator, so "ab"+"c" != "a"+"bc"
     h *= 0x100000001b3ull;
   };
-  // Read from the parsed message in place: this runs for every response
-  // the server itself answers.
+  // Read from the parsed message in place (this runs for every response
+  // the server itself answers); the Call-ID's bytes are those of
+  // call_id(), "number@host".
   const osip_message& raw = m.osip();
   if (raw.call_id != nullptr) {
-    mix(raw.call_id->number != nullptr ? raw.call_id->number : "");
+    feed(raw.call_id->number != nullptr ? raw.call_id->number : "");
     if (raw.call_id->host != nullptr) {
-      h ^= '@';
-      h *= 0x100000001b3ull;
-      mix(raw.call_id->host);
+      feed("@");
+      feed(raw.call_id->host);
     }
   }
+  mix("");
   mix(m.from_tag());
   mix(m.top_via_param("branch").value_or(""));
   mix(absl::AlphaNum(m.cseq_number()).Piece());

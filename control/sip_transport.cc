@@ -395,7 +395,9 @@ absl::Status SipTransport::Send(absl::string_view bytes, const Endpoint& dest,
     }
     sockaddr_storage ss;
     socklen_t len = ToSockaddr(dest, &ss);
-    if (batching_) {
+    // Only responses wait for the batch: a request's send error must
+    // reach its client transaction now (a transport error, then 503).
+    if (batching_ && absl::StartsWith(bytes, "SIP/2.0 ")) {
       if (!udp_batch_.Add(s.fd, ss, len, bytes)) {
         FlushUdpBatch();
         (void)udp_batch_.Add(s.fd, ss, len, bytes);

@@ -81,10 +81,10 @@ class SipTransport {
   // stop flag).
   absl::Status RunOnce(int timeout_ms);
 
-  // UDP: sends from socket `channel` to `dest`; while RunOnce handles its
-  // events the datagram waits in a batch sent when the round ends
+  // UDP: sends from socket `channel` to `dest`; a response sent while
+  // RunOnce handles its events waits in a batch sent when the round ends
   // (udp_send_batch.h), so the kernel's refusal of it is counted in
-  // send_errors rather than returned. TCP: queues on connection
+  // send_errors, not returned (requests go at once). TCP: queues on connection
   // `channel` (dest is only checked against the peer); NotFound if that
   // connection is gone. Opening new TCP connections is a later slice.
   absl::Status Send(absl::string_view bytes, const Endpoint& dest,

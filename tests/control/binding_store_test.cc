@@ -442,6 +442,30 @@ TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
   EXPECT_EQ((*all)[0], MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10"));
 }
 
+// Remove (the registrar's prune of expired bindings) and Upsert join the
+// round too: many removals are one commit, not one each.
+TEST_P(BindingStoreTest, GroupCommitTakesRemovesAndUpserts) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto reader = OpenStore();
+  ASSERT_NE(reader, nullptr);
+  for (const char* u : {"alice", "bob"}) {
+    const std::string aor = absl::StrCat("sip:", u, "@example.com");
+    ASSERT_TRUE(store->Upsert(MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))).ok());
+  }
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "without group commit: committed at once";
+  store->set_group_commit(true);
+  ASSERT_TRUE(store->Remove("sip:alice@example.com", "sip:alice@192.0.2.10").ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding("sip:carol@example.com", "sip:carol@192.0.2.12")).ok());
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "nothing committed before Flush";
+  ASSERT_TRUE(store->Flush().ok());
+  auto all = reader->LoadAll(kNow);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].aor, "sip:bob@example.com");
+  EXPECT_EQ((*all)[1].aor, "sip:carol@example.com");
+}
+
 TEST_P(BindingStoreTest, GroupCommitDestructorFlushes) {
   {
     auto store = OpenStore();

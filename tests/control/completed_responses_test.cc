@@ -85,5 +85,17 @@ TEST(CompletedResponses, ANewerEntryForTheSameKeyOutlivesTheOlderSlot) {
   EXPECT_EQ(c.Find("k"), nullptr);
 }
 
+// A huge answer does not stay resident in its slot once it is gone.
+TEST(CompletedResponses, AnOutsizedAnswerIsNotKeptInItsSlot) {
+  CompletedResponses c(1);
+  c.Remember(std::string(20000, 'k'), std::string(60000, 'x'), kPhone, SipTransportKind::kUdp,
+             1, 10);
+  EXPECT_TRUE(c.Remember("b", "small", kPhone, SipTransportKind::kUdp, 1, 11));
+  const CompletedResponses::Entry* b = c.Find("b");
+  ASSERT_NE(b, nullptr);
+  EXPECT_LE(b->response.capacity(), CompletedResponses::kKeptBytes);
+  EXPECT_LE(b->key.capacity(), CompletedResponses::kKeptBytes);
+}
+
 }  // namespace
 }  // namespace rtplatch

@@ -115,5 +115,34 @@ TEST(BuildResponse, SerialisesFromOsipWhenTheTextCannotBeCopied) {
   ExpectAnswers(*pushed, *from_osip);
 }
 
+// A bare CR is a line break to oSIP2 but not to a line splitter: such
+// text is never copied, so the reply says what oSIP2 parsed.
+TEST(BuildResponse, BareCrIsNeverCopied) {
+  std::string bare_cr = kRequest;
+  bare_cr.replace(bare_cr.find("t: <sip:bob@example.com>\r\n"), 26,
+                  "t: <sip:bob@example.com>\rX-A: 1\r\n");
+  auto a = SipMessage::Parse(bare_cr);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->echo_lines(), nullptr);
+  ASSERT_TRUE(a->ApplyReceivedAndRport(kSource, true).ok());
+  auto response = BuildResponse(*a, 200, "OK", "", {});
+  ASSERT_TRUE(response.ok());
+  auto parsed = SipMessage::Parse(*response);
+  ASSERT_TRUE(parsed.ok()) << *response;
+  EXPECT_EQ(parsed->to().tag, ResponseToTag(*a)) << *response;
+
+}
+
+// The tag hashes the Call-ID's bytes as a whole: moving the '@' changes it.
+TEST(ResponseToTag, DependsOnTheWholeCallId) {
+  std::string one = kRequest, two = kRequest;
+  one.replace(one.find("i: call-1@192.0.2.10"), 20, "i: ab@cd");
+  two.replace(two.find("i: call-1@192.0.2.10"), 20, "i: a@bcd");
+  auto m1 = SipMessage::Parse(one), m2 = SipMessage::Parse(two);
+  ASSERT_TRUE(m1.ok() && m2.ok());
+  EXPECT_NE(ResponseToTag(*m1), ResponseToTag(*m2));
+  EXPECT_EQ(ResponseToTag(*m1), ResponseToTag(*SipMessage::Parse(one)));
+}
+
 }  // namespace
 }  // namespace rtplatch
