@@ -157,6 +157,30 @@ bool IsStar(const osip_contact_t* c) {
   return c->url == nullptr && absl::StripAsciiWhitespace(Str(c->displayname)) == "*";
 }
 
+// The lines of a header block after its start line, each without its
+// CR/LF, empty ones skipped (folded continuations come as their own lines).
+class HeaderLines {
+ public:
+  explicit HeaderLines(absl::string_view headers)
+      : headers_(headers), pos_(headers.find('\n') + 1) {}
+
+  bool Next(absl::string_view* line) {
+    while (pos_ > 0 && pos_ < headers_.size()) {
+      size_t eol = headers_.find('\n', pos_);
+      if (eol == absl::string_view::npos) eol = headers_.size();
+      *line = headers_.substr(pos_, eol - pos_);
+      pos_ = eol + 1;
+      if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
+      if (!line->empty()) return true;
+    }
+    return false;
+  }
+
+ private:
+  absl::string_view headers_;
+  size_t pos_;  // 0 once past the end (npos + 1), like a block without lines
+};
+
 // One pass over the header block before oSIP2 sees it: enforces the size
 // bounds above, and finds Content-Length ("Content-Length" or compact "l")
 // so a short body is reported as truncated and oSIP2 never sees a
@@ -167,14 +191,9 @@ absl::StatusOr<std::optional<size_t>> ScanHeaders(absl::string_view headers) {
   size_t separators = 0;  // in the current header, folded lines included
   size_t total_separators = 0;
   absl::string_view name;
-  size_t pos = headers.find('\n') + 1;  // skip the start line
-  while (pos > 0 && pos < headers.size()) {
-    size_t eol = headers.find('\n', pos);
-    if (eol == absl::string_view::npos) eol = headers.size();
-    absl::string_view line = headers.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+  HeaderLines header_lines(headers);
+  absl::string_view line;
+  while (header_lines.Next(&line)) {
     const bool folded = line[0] == ' ' || line[0] == '\t';
     if (!folded) {
       if (++lines > kMaxHeaderLines) {
@@ -286,6 +305,11 @@ absl::Status CheckStartLine(absl::string_view line) {
 
 }  // namespace
 
+bool SipHeaderNameIs(absl::string_view name, absl::string_view full, absl::string_view compact) {
+  return absl::EqualsIgnoreCase(name, full) ||
+         (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
+}
+
 absl::string_view SipHeaderName(SipHeader h) {
   switch (h) {
     case SipHeader::kVia: return "Via";
@@ -327,8 +351,7 @@ std::optional<SipMessage::EchoLines> ExtractEchoLines(absl::string_view headers)
   enum Slot : uint8_t { kOther, kFirstVia, kVia, kFrom, kTo, kCallId, kCSeq };
   auto slot_of = [](absl::string_view name) {
     auto is = [name](absl::string_view full, absl::string_view compact) {
-      return absl::EqualsIgnoreCase(name, full) ||
-             (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
+      return SipHeaderNameIs(name, full, compact);
     };
     if (is("Via", "v")) return kVia;
     if (is("From", "f")) return kFrom;
@@ -341,14 +364,9 @@ std::optional<SipMessage::EchoLines> ExtractEchoLines(absl::string_view headers)
   std::string from, call_id, cseq;
   bool seen_via = false;
   Slot slot = kOther;
-  size_t pos = headers.find('\n') + 1;  // skip the start line
-  while (pos > 0 && pos < headers.size()) {
-    size_t eol = headers.find('\n', pos);
-    if (eol == absl::string_view::npos) eol = headers.size();
-    absl::string_view line = headers.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+  HeaderLines lines(headers);
+  absl::string_view line;
+  while (lines.Next(&line)) {
     // oSIP2 also breaks lines at a bare CR: such text is not copied, so
     // the reply cannot disagree with what was parsed.
     if (line.find('\r') != absl::string_view::npos) return std::nullopt;

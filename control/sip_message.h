@@ -92,6 +92,10 @@ struct SipNameAddr {
 enum class SipHeader : uint8_t { kVia, kFrom, kTo, kCallId, kCSeq };
 absl::string_view SipHeaderName(SipHeader h);  // "Via", "Call-ID", ...
 
+// Whether a header line's `name` is `full` or its compact form (RFC 3261
+// 7.3.3; `compact` empty: none), case-insensitively.
+bool SipHeaderNameIs(absl::string_view name, absl::string_view full, absl::string_view compact);
+
 class SipMessage {
  public:
   static absl::StatusOr<SipMessage> Parse(absl::string_view bytes);

@@ -16,11 +16,6 @@
 namespace rtplatch {
 namespace {
 
-bool IsHeader(absl::string_view name, absl::string_view full, absl::string_view compact) {
-  return absl::EqualsIgnoreCase(name, full) ||
-         (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
-}
-
 // RFC 3261 token characters (a method name).
 bool IsToken(absl::string_view s) {
   if (s.empty()) return false;
@@ -55,11 +50,11 @@ std::string SalvageReplyHeaders(absl::string_view bytes) {
     size_t colon = line.find(':');
     absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
     keep = colon != absl::string_view::npos &&
-           (IsHeader(name, "Via", "v") || IsHeader(name, "From", "f") ||
-            IsHeader(name, "To", "t") || IsHeader(name, "Call-ID", "i") ||
-            IsHeader(name, "CSeq", ""));
+           (SipHeaderNameIs(name, "Via", "v") || SipHeaderNameIs(name, "From", "f") ||
+            SipHeaderNameIs(name, "To", "t") || SipHeaderNameIs(name, "Call-ID", "i") ||
+            SipHeaderNameIs(name, "CSeq", ""));
     if (keep) absl::StrAppend(&out, line, "\r\n");
-    if (keep && IsHeader(name, "CSeq", "")) {
+    if (keep && SipHeaderNameIs(name, "CSeq", "")) {
       std::vector<absl::string_view> parts =
           absl::StrSplit(line.substr(colon + 1), absl::ByAnyChar(" \t"), absl::SkipEmpty());
       if (parts.size() == 2 && IsToken(parts[1])) method = std::string(parts[1]);
