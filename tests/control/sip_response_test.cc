@@ -50,6 +50,16 @@ void ExpectAnswers(const SipMessage& request, absl::string_view response) {
   EXPECT_EQ(parsed->cseq_method(), "OPTIONS");
 }
 
+// The 200 for `request` received from kSource, as a phone would parse it.
+absl::StatusOr<SipMessage> AnswerAsParsed(SipMessage& request) {
+  if (absl::Status s = request.ApplyReceivedAndRport(kSource, /*force_rport=*/true); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::string> response = BuildResponse(request, 200, "OK", "", {});
+  if (!response.ok()) return response.status();
+  return SipMessage::Parse(*response);
+}
+
 TEST(BuildResponse, CopiesTheRequestsLinesAsReceived) {
   auto request = SipMessage::Parse(kRequest);
   ASSERT_TRUE(request.ok()) << request.status();
@@ -96,11 +106,8 @@ TEST(BuildResponse, SerialisesFromOsipWhenTheTextCannotBeCopied) {
   auto request = SipMessage::Parse(two_in_first);
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->echo_lines(), nullptr);
-  ASSERT_TRUE(request->ApplyReceivedAndRport(kSource, true).ok());
-  auto response = BuildResponse(*request, 200, "OK", "", {});
-  ASSERT_TRUE(response.ok());
-  auto parsed = SipMessage::Parse(*response);
-  ASSERT_TRUE(parsed.ok()) << *response;
+  auto parsed = AnswerAsParsed(*request);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->via_count(), 4u);
   EXPECT_EQ(parsed->top_via().rport, 40000);
 
@@ -124,13 +131,9 @@ TEST(BuildResponse, BareCrIsNeverCopied) {
   auto a = SipMessage::Parse(bare_cr);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->echo_lines(), nullptr);
-  ASSERT_TRUE(a->ApplyReceivedAndRport(kSource, true).ok());
-  auto response = BuildResponse(*a, 200, "OK", "", {});
-  ASSERT_TRUE(response.ok());
-  auto parsed = SipMessage::Parse(*response);
-  ASSERT_TRUE(parsed.ok()) << *response;
-  EXPECT_EQ(parsed->to().tag, ResponseToTag(*a)) << *response;
-
+  auto parsed = AnswerAsParsed(*a);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->to().tag, ResponseToTag(*a));
 }
 
 // The tag hashes the Call-ID's bytes as a whole: moving the '@' changes it.
