@@ -10,10 +10,10 @@
 #include <memory>
 #include <random>
 
-#include "dataplane/fast_path.h"
-#include "dataplane/packet_rewrite.h"
-#include "dataplane/stream_registry.h"
-#include "tests/dataplane/frame_builder.h"
+#include "dataplane/fastpath/fast_path.h"
+#include "dataplane/fastpath/packet_rewrite.h"
+#include "dataplane/control/stream_registry.h"
+#include "tests/dataplane/fastpath/frame_builder.h"
 
 namespace rtplatch {
 namespace {

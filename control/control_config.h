@@ -33,9 +33,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
-#include "control/inside_prefixes.h"
-#include "control/nat_policy.h"
-#include "control/registrar.h"
+#include "control/nat/inside_prefixes.h"
+#include "control/nat/nat_policy.h"
+#include "control/registrar/registrar.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {

@@ -27,7 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "common/drop_reason.h"
 #include "common/ip_address.h"
-#include "control/cli/control_client.h"
+#include "common/control_client.h"
 #include "nlohmann/json.hpp"
 
 #ifndef RTPLATCH_VERSION

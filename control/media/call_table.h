@@ -1,0 +1,104 @@
+// The calls the proxy has in flight: per call, both phones' signalling
+// routes and NAT verdicts, the dialog identifiers needed to end it, and
+// the dataplane stream pairs that relay its media (one per m= line).
+//
+// The table is the control plane's source of truth for media: after a
+// dataplane restart every MediaLine is allocated again at the relay ports
+// recorded here (the phones were told them in SDP).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+#include "control/media/dataplane_link.h"
+#include "control/sip/sip_transactions.h"
+#include "nlohmann/json.hpp"
+
+namespace rtplatch {
+
+// One phone of a call.
+struct CallSide {
+  std::string aor;
+  std::string tag;         // its dialog tag (From tag of the caller, To tag of the callee)
+  std::string contact;     // remote target (its Contact URI)
+  std::string user_agent;
+  SipRoute route;          // where its signalling goes
+  bool natted = false;     // in-dialog requests go to route, not to contact
+  std::vector<std::string> nat_reasons;
+  MediaPolicy policy = MediaPolicy::kLearn;
+  bool media_ipv6 = false; // the family of its relay leg
+  uint32_t cseq = 0;       // highest CSeq it sent in this dialog
+};
+
+// One m= line's relay: leg a faces the caller, leg b the callee.
+struct MediaLine {
+  uint64_t pair = 0;
+  uint64_t stream_a = 0;
+  uint64_t stream_b = 0;
+  Endpoint relay_a, rtcp_a;  // the caller sends here
+  Endpoint relay_b, rtcp_b;  // the callee sends here
+  std::optional<Endpoint> peer_a, peer_b;  // as the SDP said (nullopt: hold/unknown)
+  bool rtcp_mux_a = false;
+  bool rtcp_mux_b = false;
+};
+
+struct Call {
+  enum class State : uint8_t { kCalling, kEarly, kConfirmed };
+
+  std::string call_id;
+  State state = State::kCalling;
+  CallSide caller;
+  CallSide callee;
+  // Header values of the initial INVITE (From with the caller's tag, To
+  // without a tag), for the BYEs the proxy itself sends.
+  std::string from_header;
+  std::string to_header;
+  bool anchored = false;  // media relayed through the dataplane
+  std::vector<MediaLine> media;
+  SipTxnId server_invite = 0;
+  SipTxnId client_invite = 0;
+  int64_t created_at = 0;   // unix seconds
+  int64_t answered_at = 0;  // 0: not answered
+  bool ring_timeout_sent = false;  // timer C CANCELled the branch
+
+  // The dataplane label of line `index`: "rc:<index>:<call-id>".
+  std::string PairLabel(size_t index) const;
+};
+
+absl::string_view CallStateName(Call::State s);
+nlohmann::json CallToJson(const Call& call, int64_t now);
+
+class CallTable {
+ public:
+  static constexpr absl::string_view kPairLabelPrefix = "rc:";
+
+  Call* Find(absl::string_view call_id);
+  Call* FindByPair(uint64_t pair);
+  // Inserts a new call; nullptr if the Call-ID is in use.
+  Call* Insert(Call call);
+  void Erase(absl::string_view call_id);
+  // Keep the pair index in step after media lines change.
+  void IndexPairs(const Call& call);
+  void UnindexPair(uint64_t pair) { by_pair_.erase(pair); }
+
+  size_t size() const { return calls_.size(); }
+  template <typename F>
+  void ForEach(F&& f) {
+    for (auto& [id, call] : calls_) f(call);
+  }
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [id, call] : calls_) f(call);
+  }
+
+ private:
+  absl::flat_hash_map<std::string, Call> calls_;
+  absl::flat_hash_map<uint64_t, std::string> by_pair_;
+};
+
+}  // namespace rtplatch

@@ -1,0 +1,130 @@
+#include "control/media/keepalive_sync.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+
+KeepaliveSync::KeepaliveSync(DataplaneLink& link, Options options)
+    : link_(link), options_(std::move(options)) {}
+
+std::optional<KeepaliveSpec> KeepaliveSync::SpecFor(const Binding& b) const {
+  // Keepalives go over UDP only: a TCP binding's connection carries its
+  // own (RFC 5626 CRLF from the phone), and the dataplane sends UDP.
+  if (b.keepalive_interval_ms == 0 || b.transport != Binding::Transport::kUdp) return std::nullopt;
+  KeepaliveSpec spec;
+  spec.target = b.source;
+  spec.source = b.local_socket;
+  if (spec.source.ip.is_unspecified()) {
+    const auto& adv = b.source.ip.is_v4() ? options_.advertised_v4 : options_.advertised_v6;
+    if (!adv) return std::nullopt;
+    spec.source.ip = *adv;
+  }
+  if (spec.source.ip.is_v4() != spec.target.ip.is_v4()) return std::nullopt;
+  spec.payload = options_.payload;
+  spec.interval_ms = b.keepalive_interval_ms;
+  spec.label = absl::StrCat(kLabelPrefix, b.aor);
+  return spec;
+}
+
+std::optional<uint64_t> KeepaliveSync::TargetOf(const Binding& b) const {
+  auto it = ids_.find(Key(b));
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+void KeepaliveSync::Install(const Binding& b) {
+  std::optional<KeepaliveSpec> spec = SpecFor(b);
+  if (!spec) {
+    if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp) {
+      ++counters_.skipped_no_source;
+    }
+    return;
+  }
+  auto ids = link_.AddKeepalives({*spec});
+  if (!ids.ok()) {
+    ++counters_.failures;
+    return;
+  }
+  ids_[Key(b)] = ids->front();
+  ++counters_.installed;
+}
+
+void KeepaliveSync::Remove(const Binding& b) {
+  auto it = ids_.find(Key(b));
+  if (it == ids_.end()) return;
+  const uint64_t id = it->second;
+  ids_.erase(it);
+  if (link_.RemoveKeepalives({id}).ok()) {
+    ++counters_.removed;
+  } else {
+    ++counters_.failures;
+  }
+}
+
+void KeepaliveSync::Apply(const std::vector<BindingChange>& changes) {
+  for (const BindingChange& c : changes) {
+    switch (c.kind) {
+      case BindingChange::Kind::kAdded:
+        Remove(c.binding);  // a stale id from a previous binding of this key
+        Install(c.binding);
+        break;
+      case BindingChange::Kind::kRefreshed: {
+        if (!c.keepalive_changed && TargetOf(c.binding)) break;
+        const bool same_target = c.previous.source == c.binding.source &&
+                                 c.previous.local_socket == c.binding.local_socket &&
+                                 c.previous.transport == c.binding.transport;
+        auto id = TargetOf(c.previous);
+        if (same_target && id && c.binding.keepalive_interval_ms != 0 &&
+            link_.UpdateKeepalive(*id, c.binding.keepalive_interval_ms).ok()) {
+          ++counters_.updated;
+          break;
+        }
+        Remove(c.previous);
+        Install(c.binding);
+        break;
+      }
+      case BindingChange::Kind::kRemoved:
+        Remove(c.binding);
+        break;
+    }
+  }
+}
+
+void KeepaliveSync::Removed(const std::vector<Binding>& expired) {
+  for (const Binding& b : expired) Remove(b);
+}
+
+void KeepaliveSync::ReinstallAll(const std::vector<Binding>& live) {
+  ++counters_.reinstalls;
+  ids_.clear();
+  auto old = link_.ListKeepalives(kLabelPrefix);
+  if (!old.ok() || !link_.RemoveKeepalives(*old).ok()) {
+    ++counters_.failures;
+    return;
+  }
+  std::vector<KeepaliveSpec> specs;
+  std::vector<const Binding*> owners;
+  for (const Binding& b : live) {
+    if (auto spec = SpecFor(b)) {
+      specs.push_back(*std::move(spec));
+      owners.push_back(&b);
+    }
+  }
+  // keepalive_add takes at most 100 000 targets a request.
+  constexpr size_t kBatch = 50000;
+  for (size_t start = 0; start < specs.size(); start += kBatch) {
+    const size_t end = std::min(specs.size(), start + kBatch);
+    std::vector<KeepaliveSpec> batch(specs.begin() + start, specs.begin() + end);
+    auto ids = link_.AddKeepalives(batch);
+    if (!ids.ok()) {
+      ++counters_.failures;
+      return;
+    }
+    for (size_t i = 0; i < ids->size(); ++i) ids_[Key(*owners[start + i])] = (*ids)[i];
+    counters_.installed += ids->size();
+  }
+}
+
+}  // namespace rtplatch

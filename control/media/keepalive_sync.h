@@ -1,0 +1,76 @@
+// Keeps the dataplane's keepalive targets in step with the registrar's NAT'd
+// bindings (design.md rule 5): one target per binding whose NAT decision
+// asked for keepalives, from the SIP socket the binding registered on to
+// the phone's public address:port, at the binding's (adaptive) interval.
+//
+// The registrar's bindings are the truth; the dataplane holds a copy. A
+// change that cannot reach the dataplane (it is down) is only counted: on
+// every (re)connection ReinstallAll() removes every target this process
+// family labelled and installs the live set again, so a dataplane restart,
+// a control-plane restart (kill -9 included) and a missed update all end in
+// the same state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/ip_address.h"
+#include "control/registrar/binding_store.h"
+#include "control/media/dataplane_link.h"
+#include "control/registrar/registrar.h"
+
+namespace rtplatch {
+
+struct KeepaliveSyncCounters {
+  uint64_t installed = 0;
+  uint64_t removed = 0;
+  uint64_t updated = 0;
+  uint64_t failures = 0;  // dataplane unreachable or refused; fixed on reconnect
+  uint64_t reinstalls = 0;
+  // NAT'd UDP bindings left without a target: their socket is a wildcard
+  // and no advertised address of their family is configured.
+  uint64_t skipped_no_source = 0;
+};
+
+class KeepaliveSync {
+ public:
+  // Labels of our targets start with this, so a restarted control plane
+  // finds (and replaces) its predecessor's.
+  static constexpr absl::string_view kLabelPrefix = "rc-ka:";
+
+  struct Options {
+    std::string payload = "crlf";  // "crlf" (RFC 5626) or "zero4"
+    // Source address when the binding's local socket is a wildcard
+    // (0.0.0.0 / ::): the address phones send SIP to.
+    std::optional<IpAddress> advertised_v4;
+    std::optional<IpAddress> advertised_v6;
+  };
+
+  KeepaliveSync(DataplaneLink& link, Options options);
+
+  void Apply(const std::vector<BindingChange>& changes);
+  void Removed(const std::vector<Binding>& expired);
+  // After a (re)connection: replace whatever the dataplane holds.
+  void ReinstallAll(const std::vector<Binding>& live);
+
+  // The dataplane target id of a binding, if installed.
+  std::optional<uint64_t> TargetOf(const Binding& b) const;
+  size_t size() const { return ids_.size(); }
+  const KeepaliveSyncCounters& counters() const { return counters_; }
+
+ private:
+  static std::string Key(const Binding& b) { return b.aor + "\n" + b.contact_uri; }
+  std::optional<KeepaliveSpec> SpecFor(const Binding& b) const;
+  void Install(const Binding& b);
+  void Remove(const Binding& b);
+
+  DataplaneLink& link_;
+  Options options_;
+  absl::flat_hash_map<std::string, uint64_t> ids_;
+  KeepaliveSyncCounters counters_;
+};
+
+}  // namespace rtplatch

@@ -1,0 +1,316 @@
+#include "control/operator/operator_commands.h"
+
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace rtplatch {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kSoftwareVersion[] = "0.1.0";
+constexpr size_t kDefaultListLimit = 1000;
+// Bigger offsets or limits are typos, not pages: refuse them by name.
+constexpr uint64_t kMaxPageValue = 1'000'000'000;
+// Sent when even building an error reply failed (out of memory).
+constexpr char kLastResortReply[] =
+    R"({"v":1,"id":null,"ok":false,"error":{"code":"internal","message":"reply could not be built"}})";
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json ErrorReply(const json& id, absl::string_view code, absl::string_view message) {
+  return json{{"v", kOperatorProtocolVersion}, {"id", id}, {"ok", false},
+              {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
+}
+
+absl::string_view ErrorCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
+    case absl::StatusCode::kNotFound: return "not_found";
+    default: return "internal";
+  }
+}
+
+absl::Status ArgError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+// An absent or null field is "not given".
+absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field) {
+  auto it = r.find(field);
+  if (it == r.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) return ArgError(field, "must be a string");
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+absl::StatusOr<std::string> RequiredString(const json& r, const char* field) {
+  auto text = OptionalString(r, field);
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return ArgError(field, "required");
+  if ((*text)->empty()) return ArgError(field, "must not be empty");
+  return **text;
+}
+
+absl::StatusOr<std::optional<bool>> OptionalBool(const json& r, const char* field) {
+  auto it = r.find(field);
+  if (it == r.end() || it->is_null()) return std::optional<bool>();
+  if (!it->is_boolean()) return ArgError(field, "must be true or false");
+  return std::optional<bool>(it->get<bool>());
+}
+
+struct Page {
+  size_t offset = 0;
+  size_t limit = kDefaultListLimit;
+};
+
+absl::StatusOr<Page> ParsePage(const json& r) {
+  Page page;
+  for (auto [field, out] : {std::pair{"offset", &page.offset}, std::pair{"limit", &page.limit}}) {
+    auto it = r.find(field);
+    if (it == r.end() || it->is_null()) continue;
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > kMaxPageValue) {
+      return ArgError(field, absl::StrCat("must be an integer 0..", kMaxPageValue));
+    }
+    *out = static_cast<size_t>(it->get<uint64_t>());
+  }
+  return page;
+}
+
+// The slice [offset, offset + limit) of `n` items.
+std::pair<size_t, size_t> Slice(const Page& page, size_t n) {
+  size_t begin = std::min(page.offset, n);
+  return {begin, begin + std::min(page.limit, n - begin)};
+}
+
+// The registrar keys bindings by "user@domain"; operators often paste the
+// URI form, so a leading "sip:" or "sips:" is ignored.
+std::string NormalizeAor(absl::string_view aor) {
+  for (absl::string_view scheme : {"sip:", "sips:"}) {
+    if (absl::StartsWithIgnoreCase(aor, scheme)) return std::string(aor.substr(scheme.size()));
+  }
+  return std::string(aor);
+}
+
+// By AOR, then as the registrar ranks an AOR's contacts (highest q, latest
+// expiry), so pages are stable between requests.
+void SortBindings(std::vector<Binding>& bindings) {
+  std::sort(bindings.begin(), bindings.end(), [](const Binding& a, const Binding& b) {
+    return std::forward_as_tuple(a.aor, b.q_milli, b.expires_at, a.contact_uri) <
+           std::forward_as_tuple(b.aor, a.q_milli, a.expires_at, b.contact_uri);
+  });
+}
+
+std::vector<Binding> LiveBindings(const OperatorView& view, int64_t now) {
+  std::vector<Binding> all = view.Registrations(now);
+  std::erase_if(all, [now](const Binding& b) { return b.expires_at <= now; });
+  SortBindings(all);
+  return all;
+}
+
+}  // namespace
+
+json RegistrationJson(const Binding& b, int64_t now) {
+  return json{{"aor", b.aor},
+              {"contact", b.contact_uri},
+              {"expires_in", std::max<int64_t>(0, b.expires_at - now)},
+              {"call_id", b.call_id},
+              {"cseq", b.cseq},
+              {"user_agent", b.user_agent},
+              {"source", b.source.ToString()},
+              {"transport", std::string(TransportName(b.transport))},
+              {"local_socket", b.local_socket.ToString()},
+              {"behind_nat", b.behind_nat},
+              {"nat_reasons", b.nat_reasons},
+              {"keepalive_interval_ms", b.keepalive_interval_ms},
+              {"keepalive_reason", b.keepalive_reason},
+              {"q", static_cast<double>(b.q_milli) / 1000.0}};
+}
+
+const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
+  static const std::vector<Command> kTable = {
+      {"version", &OperatorCommands::Version, {}, "protocol and software version"},
+      {"help", &OperatorCommands::Help, {}, "this list"},
+      {"registrations", &OperatorCommands::Registrations,
+       {"aor", "natted", "user_agent", "offset", "limit"},
+       "live bindings, filtered by aor (exact), natted, user_agent (substring); "
+       "offset, limit"},
+      {"registration", &OperatorCommands::Registration, {"aor"}, "one AOR's live bindings"},
+      {"calls", &OperatorCommands::Calls, {"offset", "limit"}, "calls; offset, limit"},
+      {"call", &OperatorCommands::Call, {"call_id"}, "one call by its Call-ID"},
+      {"stats", &OperatorCommands::Stats, {}, "control plane counters"},
+  };
+  return kTable;
+}
+
+std::string OperatorCommands::Handle(absl::string_view line, bool* subscribe) {
+  *subscribe = false;
+  try {
+    json request = json::parse(std::string_view(line.data(), line.size()), nullptr,
+                               /*allow_exceptions=*/false);
+    if (request.is_discarded() || !request.is_object()) {
+      return Dump(ErrorReply(nullptr, "parse_error", "request is not a JSON object"));
+    }
+    return Dump(Dispatch(request));
+  } catch (const std::exception&) {
+    return kLastResortReply;  // only out of memory gets here
+  }
+}
+
+json OperatorCommands::Dispatch(const json& request) const {
+  auto id_it = request.find("id");
+  json id = id_it == request.end() ? json(nullptr) : *id_it;
+  if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
+    return ErrorReply(nullptr, "invalid_argument", "id: must be a string or integer");
+  }
+  auto v = request.find("v");
+  if (v == request.end() || !v->is_number_integer() ||
+      v->get<int64_t>() != kOperatorProtocolVersion) {
+    return ErrorReply(id, "bad_version", absl::StrCat("v: this control plane speaks version ",
+                                                      kOperatorProtocolVersion));
+  }
+  auto cmd = request.find("cmd");
+  if (cmd == request.end() || !cmd->is_string()) {
+    return ErrorReply(id, "invalid_argument", "cmd: required string");
+  }
+  const std::string name = cmd->get<std::string>();
+  const Command* command = nullptr;
+  for (const Command& c : Table()) {
+    if (c.name == name) command = &c;
+  }
+  if (command == nullptr) {
+    return ErrorReply(id, "unknown_command", absl::StrCat("cmd: unknown '", name, "' (try help)"));
+  }
+  for (const auto& [key, value] : request.items()) {
+    if (key == "v" || key == "id" || key == "cmd") continue;
+    if (std::find(command->args.begin(), command->args.end(), key) != command->args.end()) {
+      continue;
+    }
+    return ErrorReply(id, "invalid_argument",
+                      absl::StrCat(key, ": not an argument of ", name,
+                                   command->args.empty()
+                                       ? " (it takes none)"
+                                       : absl::StrCat(" (accepted: ",
+                                                      absl::StrJoin(command->args, ", "), ")")));
+  }
+  absl::StatusOr<json> result;
+  try {
+    result = (this->*command->handler)(request);
+  } catch (const std::exception& e) {  // the view threw, or a type we did not check
+    result = absl::InternalError(absl::StrCat(name, ": ", e.what()));
+  }
+  if (!result.ok()) {
+    return ErrorReply(id, ErrorCode(result.status().code()), result.status().message());
+  }
+  return json{{"v", kOperatorProtocolVersion}, {"id", id}, {"ok", true},
+              {"result", *std::move(result)}};
+}
+
+absl::StatusOr<json> OperatorCommands::Version(const json&) const {
+  return json{{"protocol", kOperatorProtocolVersion}, {"software", kSoftwareVersion}};
+}
+
+absl::StatusOr<json> OperatorCommands::Help(const json&) const {
+  json list = json::array();
+  for (const Command& c : Table()) {
+    json args = json::array();
+    for (absl::string_view a : c.args) args.push_back(std::string(a));
+    list.push_back({{"name", std::string(c.name)}, {"help", std::string(c.help)}, {"args", args}});
+  }
+  return json{{"commands", list}};
+}
+
+absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
+  auto aor = OptionalString(r, "aor");
+  if (!aor.ok()) return aor.status();
+  auto natted = OptionalBool(r, "natted");
+  if (!natted.ok()) return natted.status();
+  auto user_agent = OptionalString(r, "user_agent");
+  if (!user_agent.ok()) return user_agent.status();
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
+
+  const std::optional<std::string> want_aor =
+      aor->has_value() ? std::optional(NormalizeAor(**aor)) : std::nullopt;
+  const int64_t now = view_.Now();
+  std::vector<Binding> all = LiveBindings(view_, now);
+  std::erase_if(all, [&](const Binding& b) {
+    if (want_aor && b.aor != *want_aor) return true;
+    if (natted->has_value() && b.behind_nat != **natted) return true;
+    if (user_agent->has_value() && !absl::StrContains(b.user_agent, **user_agent)) return true;
+    return false;
+  });
+  auto [begin, end] = Slice(*page, all.size());
+  json list = json::array();
+  for (size_t i = begin; i < end; ++i) list.push_back(RegistrationJson(all[i], now));
+  return json{{"total", all.size()}, {"registrations", std::move(list)}};
+}
+
+absl::StatusOr<json> OperatorCommands::Registration(const json& r) const {
+  auto aor = RequiredString(r, "aor");
+  if (!aor.ok()) return aor.status();
+  const std::string want = NormalizeAor(*aor);
+  const int64_t now = view_.Now();
+  json bindings = json::array();
+  for (const Binding& b : LiveBindings(view_, now)) {
+    if (b.aor == want) bindings.push_back(RegistrationJson(b, now));
+  }
+  if (bindings.empty()) {
+    return absl::NotFoundError(absl::StrCat("aor: no live registration for '", want, "'"));
+  }
+  return json{{"aor", want}, {"bindings", std::move(bindings)}};
+}
+
+absl::StatusOr<json> OperatorCommands::CallList() const {
+  json calls = view_.Calls();
+  if (!calls.is_array()) {
+    return absl::InternalError(
+        absl::StrCat("calls: the control plane returned ", calls.type_name(), ", not an array"));
+  }
+  return calls;
+}
+
+absl::StatusOr<json> OperatorCommands::Calls(const json& r) const {
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
+  auto calls = CallList();
+  if (!calls.ok()) return calls.status();
+  auto [begin, end] = Slice(*page, calls->size());
+  json list = json::array();
+  for (size_t i = begin; i < end; ++i) list.push_back(std::move((*calls)[i]));
+  return json{{"total", calls->size()}, {"calls", std::move(list)}};
+}
+
+absl::StatusOr<json> OperatorCommands::Call(const json& r) const {
+  auto call_id = RequiredString(r, "call_id");
+  if (!call_id.ok()) return call_id.status();
+  auto calls = CallList();
+  if (!calls.ok()) return calls.status();
+  for (json& call : *calls) {
+    if (!call.is_object()) continue;
+    auto it = call.find("call_id");
+    if (it != call.end() && it->is_string() && it->get<std::string>() == *call_id) {
+      return std::move(call);
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("call_id: no call '", *call_id, "'"));
+}
+
+absl::StatusOr<json> OperatorCommands::Stats(const json&) const {
+  json stats = view_.Stats();
+  if (!stats.is_object()) {
+    return absl::InternalError(
+        absl::StrCat("stats: the control plane returned ", stats.type_name(), ", not an object"));
+  }
+  return stats;
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,87 @@
+// The control plane's operator protocol (docs/control-protocol.md, "Control
+// plane operator socket"): one JSON request line in, one JSON reply line
+// out, in the same envelope as the dataplane's. Read-only: registrations,
+// calls and counters, seen through an OperatorView the control plane
+// implements. Each command is declared once in a table (name, handler,
+// accepted arguments, help) so dispatch, argument checking and `help`
+// cannot drift.
+//
+// Wiring (the control plane's event loop owns both):
+//   OperatorCommands commands(view);
+//   auto server = ControlServer::Listen(config.control_socket,
+//       [&](absl::string_view line, bool* subscribe) {
+//         return commands.Handle(line, subscribe);
+//       });
+//
+// Not thread-safe: Handle runs on the thread that owns the view.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "control/registrar/binding_store.h"
+#include "nlohmann/json.hpp"
+
+namespace rtplatch {
+
+inline constexpr int kOperatorProtocolVersion = 1;
+
+// What the operator socket may read of the control plane's state. Calls are
+// made on the thread that calls OperatorCommands::Handle.
+class OperatorView {
+ public:
+  virtual ~OperatorView() = default;
+  // Bindings not expired at `now` (unix seconds), in any order.
+  virtual std::vector<Binding> Registrations(int64_t now) const = 0;
+  // JSON array of call objects, each with at least a string "call_id"
+  // ({"call_id":..,"state":..,"caller":..,"callee":..,"legs":[...],
+  // "pairs":[...],...}), in the order `calls` should list them.
+  virtual nlohmann::json Calls() const = 0;
+  // JSON object of counters.
+  virtual nlohmann::json Stats() const = 0;
+  // Unix seconds.
+  virtual int64_t Now() const = 0;
+};
+
+// A binding as `registrations` and `registration` show it; expires_in is
+// counted from `now`.
+nlohmann::json RegistrationJson(const Binding& binding, int64_t now);
+
+class OperatorCommands {
+ public:
+  explicit OperatorCommands(const OperatorView& view) : view_(view) {}
+
+  // One request line to one reply line (without '\n'); never throws.
+  // `*subscribe` is always set to false (there are no events here); the
+  // signature is ControlServer::Handler's.
+  std::string Handle(absl::string_view line, bool* subscribe);
+
+ private:
+  using json = nlohmann::json;
+  struct Command {
+    absl::string_view name;
+    absl::StatusOr<json> (OperatorCommands::*handler)(const json& request) const;
+    std::vector<absl::string_view> args;  // accepted besides v, id, cmd
+    absl::string_view help;
+  };
+  static const std::vector<Command>& Table();
+
+  json Dispatch(const json& request) const;
+
+  absl::StatusOr<json> Version(const json&) const;
+  absl::StatusOr<json> Help(const json&) const;
+  absl::StatusOr<json> Registrations(const json&) const;
+  absl::StatusOr<json> Registration(const json&) const;
+  absl::StatusOr<json> Calls(const json&) const;
+  absl::StatusOr<json> Call(const json&) const;
+  absl::StatusOr<json> Stats(const json&) const;
+
+  absl::StatusOr<json> CallList() const;
+
+  const OperatorView& view_;
+};
+
+}  // namespace rtplatch

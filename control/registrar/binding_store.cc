@@ -1,0 +1,605 @@
+#include "control/registrar/binding_store.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+namespace {
+
+constexpr int kSchemaVersion = 2;
+// How long a statement waits for another connection's lock (a second
+// registrar on the same file, or the CLI reading it) before failing.
+constexpr int kBusyTimeoutMs = 2000;
+// Cap on the integrity-check report quoted in an error message.
+constexpr size_t kMaxVerdictBytes = 240;
+
+// The bindings table (version 2). STRICT makes SQLite enforce the column
+// types, so a row read back has the types the reader expects (SQLite >=
+// 3.37). WITHOUT ROWID keeps each row in its primary key's B-tree: a
+// refresh is one in-place update there (plus the expiry index), where a
+// rowid table with a separate key index needed three B-trees touched twice
+// (version 1). There is no index on expires_at: the registrar prunes
+// expired bindings by key (it holds them all in memory), so a refresh
+// does not move an index entry as well.
+#define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
+  "CREATE TABLE " table " (\n"                                                \
+  "  aor                   TEXT    NOT NULL,\n"                               \
+  "  contact               TEXT    NOT NULL,\n"                               \
+  "  expires_at            INTEGER NOT NULL,\n"                               \
+  "  call_id               TEXT    NOT NULL,\n"                               \
+  "  cseq                  INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),\n" \
+  "  user_agent            TEXT    NOT NULL,\n"                               \
+  "  source_ip             TEXT    NOT NULL,\n"                               \
+  "  source_port           INTEGER NOT NULL CHECK (source_port BETWEEN 0 AND 65535),\n" \
+  "  transport             TEXT    NOT NULL,\n"                               \
+  "  local_ip              TEXT    NOT NULL,\n"                               \
+  "  local_port            INTEGER NOT NULL CHECK (local_port BETWEEN 0 AND 65535),\n" \
+  "  behind_nat            INTEGER NOT NULL CHECK (behind_nat IN (0, 1)),\n"  \
+  "  nat_reasons           TEXT    NOT NULL,  -- JSON array of strings\n"     \
+  "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
+  "  keepalive_reason      TEXT    NOT NULL,\n"                               \
+  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),\n" \
+  "  PRIMARY KEY (aor, contact)\n"                                            \
+  ") STRICT, WITHOUT ROWID;\n"
+
+constexpr const char* kCreateSchemaV2 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings")
+    "INSERT INTO schema_version (version) VALUES (2);\n";
+
+// Version 1 had the same columns in a rowid table: copy the rows over.
+constexpr const char* kMigrateV1ToV2 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v2")
+    "INSERT INTO bindings_v2 SELECT aor, contact, expires_at, call_id, cseq, user_agent,"
+    " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
+    " keepalive_interval_ms, keepalive_reason, q_milli FROM bindings;\n"
+    "DROP TABLE bindings;\n"
+    "ALTER TABLE bindings_v2 RENAME TO bindings;\n"
+    "UPDATE schema_version SET version = 2;\n";
+#undef RTPLATCH_BINDINGS_COLUMNS
+
+constexpr const char* kColumns =
+    "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
+    "source_port, transport, local_ip, local_port, behind_nat, nat_reasons, "
+    "keepalive_interval_ms, keepalive_reason, q_milli";
+
+constexpr struct {
+  Binding::Transport transport;
+  absl::string_view name;
+} kTransportNames[] = {
+    {Binding::Transport::kUdp, "udp"}, {Binding::Transport::kTcp, "tcp"},
+    {Binding::Transport::kTls, "tls"}, {Binding::Transport::kWs, "ws"},
+    {Binding::Transport::kWss, "wss"},
+};
+
+// Resets a statement (and drops its bindings) when the use ends, on every
+// path, so the next use starts clean and no read lock is held.
+class StmtUse {
+ public:
+  explicit StmtUse(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~StmtUse() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  StmtUse(const StmtUse&) = delete;
+  StmtUse& operator=(const StmtUse&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+int BindText(sqlite3_stmt* stmt, int index, absl::string_view text) {
+  return sqlite3_bind_text64(stmt, index, text.data(), text.size(),
+                             SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+std::string ColumnText(sqlite3_stmt* stmt, int index) {
+  const unsigned char* text = sqlite3_column_text(stmt, index);
+  if (text == nullptr) return "";
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt, index)));
+}
+
+absl::StatusCode CodeFor(int sqlite_code) {
+  switch (sqlite_code & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CANTOPEN:
+      return absl::StatusCode::kFailedPrecondition;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return absl::StatusCode::kPermissionDenied;
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_CONSTRAINT:
+      return absl::StatusCode::kInvalidArgument;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// ": No such file or directory" when the OS said why, else nothing.
+std::string SystemReason(sqlite3* db) {
+  const int err = db != nullptr ? sqlite3_system_errno(db) : 0;
+  return err != 0 ? absl::StrCat(": ", std::strerror(err)) : "";
+}
+
+}  // namespace
+
+absl::string_view TransportName(Binding::Transport transport) {
+  for (const auto& entry : kTransportNames) {
+    if (entry.transport == transport) return entry.name;
+  }
+  return "?";
+}
+
+absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name) {
+  for (const auto& entry : kTransportNames) {
+    if (entry.name == name) return entry.transport;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("transport '", name, "' is not udp, tcp, tls, ws or wss"));
+}
+
+void BindingStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void BindingStore::StmtFinalizer::operator()(sqlite3_stmt* stmt) const {
+  sqlite3_finalize(stmt);
+}
+
+BindingStore::BindingStore(std::string path, std::unique_ptr<sqlite3, DbCloser> db)
+    : path_(std::move(path)), db_(std::move(db)) {}
+
+BindingStore::~BindingStore() { (void)Flush(); }
+
+absl::Status BindingStore::SqliteError(absl::string_view op) const {
+  const int code = sqlite3_extended_errcode(db_.get());
+  return absl::Status(CodeFor(code),
+                      absl::StrCat("binding store ", path_, ": ", op, ": ",
+                                   sqlite3_errmsg(db_.get()),
+                                   SystemReason(db_.get()), " (sqlite code ",
+                                   code, ")"));
+}
+
+absl::Status BindingStore::Exec(absl::string_view op, const char* sql) {
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return SqliteError(op);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::InTransaction(absl::string_view op,
+                                         absl::FunctionRef<absl::Status()> body,
+                                         bool single_statement) {
+  if (group_commit_) {
+    // One outer transaction collects a whole event-loop round (Flush()
+    // commits it); each change is a savepoint inside it, so it still lands
+    // whole or not at all.
+    if (!outer_open_) {
+      if (absl::Status s = Exec(absl::StrCat(op, ": begin"), "BEGIN IMMEDIATE"); !s.ok()) {
+        return s;
+      }
+      outer_open_ = true;
+    }
+    absl::Status status;
+    if (single_statement) {
+      // One statement is atomic by itself: no savepoint needed (the
+      // common REGISTER refresh).
+      status = body();
+    } else if (status = Step("savepoint", savepoint_.get()); status.ok()) {
+      status = body();
+      if (status.ok()) status = Step("release", release_.get());
+      if (!status.ok()) {
+        (void)Step("rollback to savepoint", rollback_to_.get());
+        (void)Step("release", release_.get());
+      }
+    }
+    // Some errors (disk full, I/O, out of memory) make SQLite roll back the
+    // whole round: the next change must begin a new one, and the loss is
+    // said rather than silent.
+    if (!status.ok() && sqlite3_get_autocommit(db_.get())) {
+      outer_open_ = false;
+      status = absl::Status(status.code(),
+                            absl::StrCat(status.message(),
+                                         " (SQLite rolled back the open group of changes)"));
+    }
+    return status;
+  }
+  // Group commit was turned off with a round still open: commit it first,
+  // else BEGIN fails ("within a transaction") and the round holds the lock.
+  if (outer_open_) {
+    if (absl::Status s = Flush(); !s.ok()) return s;
+  }
+  // IMMEDIATE takes the write lock up front, so a concurrent writer makes
+  // us wait (busy timeout) at BEGIN rather than fail halfway through.
+  if (absl::Status s = Exec(absl::StrCat(op, ": begin"), "BEGIN IMMEDIATE");
+      !s.ok()) {
+    return s;
+  }
+  absl::Status status = body();
+  if (status.ok()) status = Exec(absl::StrCat(op, ": commit"), "COMMIT");
+  if (!status.ok()) {
+    // Keep the first error; a failed rollback leaves SQLite to roll back
+    // on the next open, which it always does for an uncommitted transaction.
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  return status;
+}
+
+absl::Status BindingStore::Step(absl::string_view op, sqlite3_stmt* stmt) {
+  const int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(op);
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::Flush() {
+  if (!outer_open_) return absl::OkStatus();
+  outer_open_ = false;
+  absl::Status s = Exec("flush: commit", "COMMIT");
+  if (!s.ok()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
+    const std::string& path) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, DbCloser> db(raw);
+  if (rc != SQLITE_OK) {
+    return absl::Status(
+        CodeFor(rc), absl::StrCat("binding store ", path, ": open: ",
+                                  raw != nullptr ? sqlite3_errmsg(raw)
+                                                 : sqlite3_errstr(rc),
+                                  SystemReason(raw)));
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  std::unique_ptr<BindingStore> store(new BindingStore(path, std::move(db)));
+  sqlite3* handle = store->db_.get();
+
+  // journal_mode answers with the mode in force; anything but "wal" (e.g.
+  // a filesystem without shared memory) is reported rather than ignored.
+  // This is also the first read of the file, where "not a database" shows.
+  {
+    sqlite3_stmt* raw_stmt = nullptr;
+    if (sqlite3_prepare_v2(handle, "PRAGMA journal_mode=WAL", -1, &raw_stmt,
+                           nullptr) != SQLITE_OK) {
+      return store->SqliteError("set WAL mode");
+    }
+    Stmt stmt(raw_stmt);
+    if (sqlite3_step(stmt.get()) != SQLITE_ROW) return store->SqliteError("set WAL mode");
+    std::string mode = ColumnText(stmt.get(), 0);
+    if (mode != "wal") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "binding store ", path, ": set WAL mode: journal mode is '", mode,
+          "', not 'wal'"));
+    }
+  }
+  // In WAL mode NORMAL still never corrupts the database and keeps every
+  // commit across a process crash; only an OS crash may lose the latest.
+  if (absl::Status s = store->Exec("set synchronous", "PRAGMA synchronous=NORMAL");
+      !s.ok()) {
+    return s;
+  }
+  // 64 MiB of page cache: a million bindings' pages stay in memory, so an
+  // upsert does not read its b-tree pages back from the file.
+  if (absl::Status s = store->Exec("set cache size", "PRAGMA cache_size=-65536"); !s.ok()) {
+    return s;
+  }
+  // A damaged file is refused at open, with SQLite's own description,
+  // rather than discovered by the first lookup after a restart.
+  {
+    sqlite3_stmt* raw_stmt = nullptr;
+    if (sqlite3_prepare_v2(handle, "PRAGMA quick_check", -1, &raw_stmt,
+                           nullptr) != SQLITE_OK) {
+      return store->SqliteError("integrity check");
+    }
+    Stmt stmt(raw_stmt);
+    const int step = sqlite3_step(stmt.get());
+    if (step != SQLITE_ROW) return store->SqliteError("integrity check");
+    std::string verdict = ColumnText(stmt.get(), 0);
+    if (verdict != "ok") {
+      // SQLite lists every damaged cell; the first few say enough.
+      if (verdict.size() > kMaxVerdictBytes) {
+        verdict = absl::StrCat(verdict.substr(0, kMaxVerdictBytes), "...");
+      }
+      return absl::DataLossError(absl::StrCat(
+          "binding store ", path, ": integrity check: database is corrupt: ",
+          verdict));
+    }
+  }
+
+  absl::Status schema = store->InTransaction("schema", [&]() -> absl::Status {
+    if (absl::Status s = store->Exec(
+            "schema: create version table",
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        !s.ok()) {
+      return s;
+    }
+    sqlite3_stmt* raw_stmt = nullptr;
+    if (sqlite3_prepare_v2(handle, "SELECT version FROM schema_version", -1,
+                           &raw_stmt, nullptr) != SQLITE_OK) {
+      return store->SqliteError("schema: read version");
+    }
+    Stmt stmt(raw_stmt);
+    std::vector<int64_t> versions;
+    int step;
+    while ((step = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      versions.push_back(sqlite3_column_int64(stmt.get(), 0));
+    }
+    if (step != SQLITE_DONE) return store->SqliteError("schema: read version");
+    if (versions.empty()) {
+      return store->Exec("schema: create version 2", kCreateSchemaV2);
+    }
+    if (versions.size() != 1) {
+      return absl::DataLossError(absl::StrCat(
+          "binding store ", path, ": schema: schema_version has ",
+          versions.size(), " rows, expected 1"));
+    }
+    if (versions[0] == 1) {
+      return store->Exec("schema: migrate version 1 to 2", kMigrateV1ToV2);
+    }
+    if (versions[0] != kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "binding store ", path, ": schema: version ", versions[0],
+          " is not the version this build knows (", kSchemaVersion, ")"));
+    }
+    return absl::OkStatus();
+  });
+  if (!schema.ok()) return schema;
+
+  if (absl::Status s = store->Prepare(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status BindingStore::Prepare() {
+  const std::pair<Stmt*, std::string> statements[] = {
+      // A refresh (the common case) updates the row in place; only a new
+      // contact needs the insert (UpsertRow tries them in this order).
+      {&update_,
+       "UPDATE bindings SET expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
+       "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, local_port = ?11, "
+       "behind_nat = ?12, nat_reasons = ?13, keepalive_interval_ms = ?14, "
+       "keepalive_reason = ?15, q_milli = ?16 WHERE aor = ?1 AND contact = ?2"},
+      {&insert_,
+       absl::StrCat("INSERT INTO bindings (", kColumns,
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                    "?12, ?13, ?14, ?15, ?16)")},
+      {&remove_, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2"},
+      {&remove_all_, "DELETE FROM bindings WHERE aor = ?1"},
+      {&lookup_,
+       absl::StrCat("SELECT ", kColumns,
+                    " FROM bindings WHERE aor = ?1 AND expires_at > ?2 "
+                    "ORDER BY q_milli DESC, expires_at DESC, contact")},
+      {&load_all_,
+       absl::StrCat("SELECT ", kColumns,
+                    " FROM bindings WHERE expires_at > ?1 "
+                    "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
+      {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
+      {&savepoint_, "SAVEPOINT change"},
+      {&release_, "RELEASE change"},
+      {&rollback_to_, "ROLLBACK TO change"},
+  };
+  for (const auto& [stmt, sql] : statements) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &raw, nullptr) != SQLITE_OK) {
+      return SqliteError(absl::StrCat("prepare '", sql.substr(0, 40), "...'"));
+    }
+    stmt->reset(raw);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::UpsertRow(const Binding& b) {
+  if (b.aor.empty() || b.contact_uri.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "binding store ", path_, ": upsert: empty ",
+        b.aor.empty() ? "aor" : "contact", " (aor '", b.aor, "')"));
+  }
+  if (b.q_milli > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("binding store ", path_, ": upsert ", b.aor, " ",
+                     b.contact_uri, ": q ", b.q_milli, "/1000 is above 1"));
+  }
+  nlohmann::json reasons = nlohmann::json::array();
+  for (const std::string& reason : b.nat_reasons) reasons.push_back(reason);
+  // replace: a reason with invalid UTF-8 is stored with U+FFFD, not thrown.
+  const std::string reasons_json =
+      reasons.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+
+  for (sqlite3_stmt* s : {update_.get(), insert_.get()}) {
+    StmtUse use(s);
+    const int rcs[] = {
+        BindText(s, 1, b.aor),
+        BindText(s, 2, b.contact_uri),
+        sqlite3_bind_int64(s, 3, b.expires_at),
+        BindText(s, 4, b.call_id),
+        sqlite3_bind_int64(s, 5, b.cseq),
+        BindText(s, 6, b.user_agent),
+        BindText(s, 7, b.source.ip.ToString()),
+        sqlite3_bind_int(s, 8, b.source.port),
+        BindText(s, 9, TransportName(b.transport)),
+        BindText(s, 10, b.local_socket.ip.ToString()),
+        sqlite3_bind_int(s, 11, b.local_socket.port),
+        sqlite3_bind_int(s, 12, b.behind_nat ? 1 : 0),
+        BindText(s, 13, reasons_json),
+        sqlite3_bind_int64(s, 14, b.keepalive_interval_ms),
+        BindText(s, 15, b.keepalive_reason),
+        sqlite3_bind_int(s, 16, b.q_milli),
+    };
+    for (int rc : rcs) {
+      if (rc != SQLITE_OK) return SqliteError(absl::StrCat("upsert ", b.aor));
+    }
+    if (sqlite3_step(s) != SQLITE_DONE) {
+      return SqliteError(absl::StrCat("upsert ", b.aor, " ", b.contact_uri));
+    }
+    if (sqlite3_changes(db_.get()) > 0) break;  // updated: no insert
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::RemoveRow(absl::string_view aor,
+                                        absl::string_view contact_uri) {
+  sqlite3_stmt* s = remove_.get();
+  StmtUse use(s);
+  if (BindText(s, 1, aor) != SQLITE_OK || BindText(s, 2, contact_uri) != SQLITE_OK ||
+      sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError(absl::StrCat("remove ", aor, " ", contact_uri));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::Upsert(const Binding& binding) {
+  // UPDATE, else INSERT: one change, in its own transaction or the round's.
+  return InTransaction("upsert", [&] { return UpsertRow(binding); }, true);
+}
+
+absl::Status BindingStore::ApplyRegister(
+    absl::string_view aor, absl::Span<const Binding> upserts,
+    absl::Span<const std::string> removed_contacts) {
+  for (const Binding& b : upserts) {
+    if (b.aor != aor) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "binding store ", path_, ": register ", aor,
+          ": binding for another aor '", b.aor, "'"));
+    }
+  }
+  // UpsertRow's UPDATE-else-INSERT counts as one statement: the UPDATE
+  // that found no row changed nothing.
+  const bool single = upserts.size() + removed_contacts.size() == 1;
+  return InTransaction("register", [&]() -> absl::Status {
+    for (const std::string& contact : removed_contacts) {
+      if (absl::Status s = RemoveRow(aor, contact); !s.ok()) return s;
+    }
+    for (const Binding& b : upserts) {
+      if (absl::Status s = UpsertRow(b); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }, single);
+}
+
+absl::Status BindingStore::Remove(absl::string_view aor,
+                                  absl::string_view contact_uri) {
+  // Joins the round's transaction under group commit: a prune of many
+  // bindings is one commit, not one each.
+  return InTransaction("remove", [&] { return RemoveRow(aor, contact_uri); }, true);
+}
+
+absl::Status BindingStore::RemoveAll(absl::string_view aor) {
+  return InTransaction("remove all", [&]() -> absl::Status {
+    sqlite3_stmt* s = remove_all_.get();
+    StmtUse use(s);
+    if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+      return SqliteError(absl::StrCat("remove all ", aor));
+    }
+    return absl::OkStatus();
+  }, true);
+}
+
+absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op,
+                                                            sqlite3_stmt* s) {
+  std::vector<Binding> out;
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    Binding b;
+    b.aor = ColumnText(s, 0);
+    b.contact_uri = ColumnText(s, 1);
+    // A row that does not read back is named, not skipped: silently losing
+    // a phone's binding is worse than refusing to start.
+    auto bad = [&](absl::string_view what) {
+      return absl::DataLossError(absl::StrCat("binding store ", path_, ": ", op,
+                                              ": row (", b.aor, ", ",
+                                              b.contact_uri, "): ", what));
+    };
+    b.expires_at = sqlite3_column_int64(s, 2);
+    b.call_id = ColumnText(s, 3);
+    const int64_t cseq = sqlite3_column_int64(s, 4);
+    if (cseq < 0 || cseq > std::numeric_limits<uint32_t>::max()) {
+      return bad(absl::StrCat("cseq ", cseq, " out of range"));
+    }
+    b.cseq = static_cast<uint32_t>(cseq);
+    b.user_agent = ColumnText(s, 5);
+
+    for (auto [ip_col, port_col, endpoint, name] :
+         {std::tuple{6, 7, &b.source, "source"},
+          std::tuple{9, 10, &b.local_socket, "local socket"}}) {
+      absl::StatusOr<IpAddress> ip = IpAddress::Parse(ColumnText(s, ip_col));
+      if (!ip.ok()) return bad(absl::StrCat(name, ": ", ip.status().message()));
+      const int64_t port = sqlite3_column_int64(s, port_col);
+      if (port < 0 || port > 65535) {
+        return bad(absl::StrCat(name, " port ", port, " out of range"));
+      }
+      endpoint->ip = *ip;
+      endpoint->port = static_cast<uint16_t>(port);
+    }
+    absl::StatusOr<Binding::Transport> transport = ParseTransport(ColumnText(s, 8));
+    if (!transport.ok()) return bad(transport.status().message());
+    b.transport = *transport;
+    b.behind_nat = sqlite3_column_int64(s, 11) != 0;
+
+    nlohmann::json reasons = nlohmann::json::parse(ColumnText(s, 12), nullptr,
+                                                   /*allow_exceptions=*/false);
+    if (!reasons.is_array()) return bad("nat_reasons is not a JSON array");
+    for (const nlohmann::json& reason : reasons) {
+      if (!reason.is_string()) return bad("nat_reasons holds a non-string");
+      b.nat_reasons.push_back(reason.get<std::string>());
+    }
+    const int64_t interval = sqlite3_column_int64(s, 13);
+    if (interval < 0 || interval > std::numeric_limits<uint32_t>::max()) {
+      return bad(absl::StrCat("keepalive interval ", interval, " out of range"));
+    }
+    b.keepalive_interval_ms = static_cast<uint32_t>(interval);
+    b.keepalive_reason = ColumnText(s, 14);
+    const int64_t q = sqlite3_column_int64(s, 15);
+    if (q < 0 || q > 1000) return bad(absl::StrCat("q ", q, "/1000 out of range"));
+    b.q_milli = static_cast<uint16_t>(q);
+    out.push_back(std::move(b));
+  }
+  if (step != SQLITE_DONE) return SqliteError(op);
+  return out;
+}
+
+absl::StatusOr<std::vector<Binding>> BindingStore::Lookup(absl::string_view aor,
+                                                          int64_t now) {
+  sqlite3_stmt* s = lookup_.get();
+  StmtUse use(s);
+  const std::string op = absl::StrCat("lookup ", aor);
+  if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_bind_int64(s, 2, now) != SQLITE_OK) {
+    return SqliteError(op);
+  }
+  return ReadRows(op, s);
+}
+
+absl::StatusOr<std::vector<Binding>> BindingStore::LoadAll(int64_t now) {
+  sqlite3_stmt* s = load_all_.get();
+  StmtUse use(s);
+  if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) return SqliteError("load all");
+  return ReadRows("load all", s);
+}
+
+absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {
+  sqlite3_stmt* s = prune_.get();
+  StmtUse use(s);
+  if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError("prune expired");
+  }
+  return sqlite3_changes(db_.get());
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,561 @@
+#include "control/registrar/registrar.h"
+
+#include <osipparser2/osip_message.h>
+#include <osipparser2/osip_port.h>
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "control/nat/nat_detector.h"
+#include "control/sip/sip_response.h"
+
+namespace rtplatch {
+namespace {
+
+std::string HttpDate(int64_t now) {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", absl::FromUnixSeconds(now),
+                          absl::UTCTimeZone());
+}
+
+// Authorization or Proxy-Authorization values (oSIP2 parses them into its
+// own lists, not "other" headers), serialised back to text.
+std::vector<std::string> CredentialValues(const osip_list_t& list) {
+  std::vector<std::string> out;
+  const int n = osip_list_size(&list);
+  for (int i = 0; i < n; ++i) {
+    auto* a = static_cast<const osip_authorization_t*>(osip_list_get(&list, i));
+    // One oSIP2 cannot print (e.g. a parameter without a value) stays in
+    // the list as "", which ParseDigestCredentials refuses: 400, not a
+    // silent re-challenge.
+    out.push_back(OsipToString(osip_authorization_to_str, a).value_or(""));
+  }
+  return out;
+}
+
+std::string ContactLine(const Binding& b, int64_t now) {
+  return absl::StrCat("Contact: <", b.contact_uri, ">;expires=",
+                      std::max<int64_t>(0, b.expires_at - now));
+}
+
+bool KeepaliveTargetDiffers(const Binding& a, const Binding& b) {
+  return a.keepalive_interval_ms != b.keepalive_interval_ms || !(a.source == b.source) ||
+         !(a.local_socket == b.local_socket) || a.transport != b.transport;
+}
+
+}  // namespace
+
+absl::string_view BindingChangeKindName(BindingChange::Kind kind) {
+  switch (kind) {
+    case BindingChange::Kind::kAdded: return "added";
+    case BindingChange::Kind::kRefreshed: return "refreshed";
+    case BindingChange::Kind::kRemoved: return "removed";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Create(
+    RegistrarConfig config, const CredentialSource& users, BindingStore* store,
+    const InsidePrefixes& inside, const NatPolicyTable& policies) {
+  config.domain = absl::AsciiStrToLower(config.domain);
+  if (config.domain.empty()) return absl::InvalidArgumentError("registrar: domain is empty");
+  if (config.min_expires == 0 || config.min_expires > config.max_expires) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "registrar: need 0 < min_expires (", config.min_expires, ") <= max_expires (",
+        config.max_expires, ")"));
+  }
+  if (config.max_expires_natted < config.min_expires ||
+      config.max_expires_natted > config.max_expires) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "registrar: max_expires_natted (", config.max_expires_natted,
+        ") must be within [min_expires, max_expires]"));
+  }
+  if (config.default_expires < config.min_expires) {
+    return absl::InvalidArgumentError(absl::StrCat("registrar: default_expires (",
+                                                   config.default_expires,
+                                                   ") is below min_expires"));
+  }
+  if (config.keepalive_min_interval_ms == 0) {
+    return absl::InvalidArgumentError("registrar: keepalive_min_interval_ms must be > 0");
+  }
+  if (config.nonce_secret.empty()) {
+    absl::StatusOr<std::string> secret = GenerateNonceSecret();
+    if (!secret.ok()) return secret.status();
+    config.nonce_secret = *std::move(secret);
+  }
+  DigestAuthOptions auth_options;
+  auth_options.realm = config.domain;
+  auth_options.secret = config.nonce_secret;
+  auth_options.nonce_lifetime = absl::Seconds(config.nonce_lifetime_s);
+  absl::StatusOr<std::unique_ptr<DigestAuthenticator>> auth =
+      DigestAuthenticator::Create(std::move(auth_options), users);
+  if (!auth.ok()) return auth.status();
+
+  std::unique_ptr<Registrar> r(new Registrar(std::move(config), *std::move(auth), users,
+                                             store, inside, policies));
+  if (store != nullptr) {
+    // Everything stored, expired or not (there is no clock here): Lookup
+    // skips expired bindings and PruneExpired removes them.
+    absl::StatusOr<std::vector<Binding>> all = store->LoadAll(0);
+    if (!all.ok()) return all.status();
+    for (Binding& b : *all) r->bindings_[b.aor].push_back(std::move(b));
+  }
+  return r;
+}
+
+Registrar::Registrar(RegistrarConfig config, std::unique_ptr<DigestAuthenticator> auth,
+                     const CredentialSource& users, BindingStore* store,
+                     const InsidePrefixes& inside, const NatPolicyTable& policies)
+    : config_(std::move(config)),
+      auth_(std::move(auth)),
+      users_(users),
+      store_(store),
+      inside_(inside),
+      policies_(policies) {}
+
+RegisterResult Registrar::Finish(const SipMessage& request, const Endpoint& source,
+                                 RegisterResult result) const {
+  // The proxy has usually stamped the request already; copy it only if not.
+  const std::optional<absl::string_view> rport = request.top_via_param("rport");
+  const std::optional<absl::string_view> received = request.top_via_param("received");
+  const bool stamped = rport && received && *rport == absl::StrCat(source.port) &&
+                       *received == source.ip.ToString();
+  std::optional<SipMessage> copy;
+  if (!stamped) {
+    absl::StatusOr<SipMessage> c = request.Clone();
+    if (!c.ok() || !c->ApplyReceivedAndRport(source, /*force_rport=*/true).ok()) return result;
+    copy.emplace(*std::move(c));
+  }
+  auto out = BuildResponse(copy ? *copy : request, result.status_code, result.reason,
+                           config_.server_header, result.headers);
+  if (out.ok()) result.response = *std::move(out);
+  return result;
+}
+
+RegisterResult Registrar::Refuse(const SipMessage& request, const Endpoint& source, int code,
+                                 absl::string_view reason, std::string error,
+                                 std::vector<std::string> headers) const {
+  RegisterResult r;
+  r.status_code = code;
+  r.reason = std::string(reason);
+  r.headers = std::move(headers);
+  if (!error.empty()) {
+    r.headers.push_back(WarningHeader(error));
+  }
+  r.error = std::move(error);
+  return Finish(request, source, std::move(r));
+}
+
+RegisterResult Registrar::Challenge(const SipMessage& request, const Endpoint& source,
+                                    absl::string_view user, bool stale, std::string error,
+                                    int64_t now) {
+  std::vector<std::string> headers = ChallengeHeaders("WWW-Authenticate", user, stale, now);
+  // A failed attempt says why (a phone's log then shows "wrong password"
+  // or "nonce replayed" instead of an endless challenge loop).
+  if (error != "no credentials") headers.push_back(WarningHeader(error));
+  RegisterResult r;
+  r.status_code = 401;
+  r.reason = "Unauthorized";
+  r.headers = std::move(headers);
+  r.error = std::move(error);
+  return Finish(request, source, std::move(r));
+}
+
+std::vector<std::string> Registrar::ChallengeHeaders(absl::string_view header,
+                                                     absl::string_view user, bool stale,
+                                                     int64_t now) {
+  // Offer only what the user's stored secret can answer (an MD5-only HA1
+  // cannot answer SHA-256); unknown users get both, so probing for
+  // usernames learns nothing.
+  std::vector<DigestAlgorithm> algorithms;
+  if (const UserCredential* cred = users_.Find(user, config_.domain)) {
+    for (DigestAlgorithm a : {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5}) {
+      if (cred->Supports(a)) algorithms.push_back(a);
+    }
+  }
+  if (algorithms.empty()) algorithms = {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5};
+  std::vector<std::string> headers;
+  for (std::string& c : auth_->Challenges(absl::FromUnixSeconds(now), stale, algorithms)) {
+    headers.push_back(absl::StrCat(header, ": ", c));
+  }
+  return headers;
+}
+
+Registrar::DigestVerdict Registrar::CheckDigest(const SipMessage& request, bool proxy,
+                                                absl::string_view user,
+                                                absl::string_view domain, int64_t now) {
+  const osip_message& m = request.osip();
+  const absl::string_view header = proxy ? "Proxy-Authorization" : "Authorization";
+  std::optional<DigestCredentials> credentials;
+  for (std::string& value : CredentialValues(proxy ? m.proxy_authorizations : m.authorizations)) {
+    absl::StatusOr<DigestCredentials> creds = ParseDigestCredentials(value);
+    if (!creds.ok()) {
+      return {DigestVerdict::kBadRequest, false,
+              absl::StrCat("bad ", header, ": ", creds.status().message())};
+    }
+    if (absl::EqualsIgnoreCase(creds->realm, config_.domain)) {
+      credentials = *std::move(creds);
+      break;
+    }
+  }
+  if (!credentials) return {DigestVerdict::kChallenge, false, "no credentials"};
+  absl::StatusOr<AuthenticatedUser> who =
+      auth_->VerifyParsedFor(user, domain, *credentials, request.method(),
+                             request.request_uri(), absl::FromUnixSeconds(now));
+  if (who.ok()) return {DigestVerdict::kOk, false, ""};
+  std::string why(who.status().message());
+  switch (who.status().code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return {DigestVerdict::kBadRequest, false, std::move(why)};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {DigestVerdict::kChallenge, true, std::move(why)};
+    case absl::StatusCode::kPermissionDenied:
+      return {DigestVerdict::kForbidden, false, std::move(why)};
+    default:
+      return {DigestVerdict::kChallenge, false, std::move(why)};
+  }
+}
+
+AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
+  const SipNameAddr from = request.from();
+  DigestVerdict v = CheckDigest(request, /*proxy=*/true, from.user,
+                                absl::AsciiStrToLower(from.host), now);
+  AuthCheck r;
+  r.error = std::move(v.error);
+  switch (v.kind) {
+    case DigestVerdict::kOk:
+      r.authorized = true;
+      r.status_code = 0;
+      break;
+    case DigestVerdict::kBadRequest:
+      r.status_code = 400;
+      r.reason = "Bad Request";
+      break;
+    case DigestVerdict::kForbidden:
+      r.status_code = 403;
+      r.reason = "Forbidden";
+      break;
+    case DigestVerdict::kChallenge:
+      r.status_code = 407;
+      r.reason = "Proxy Authentication Required";
+      r.headers = ChallengeHeaders("Proxy-Authenticate", from.user, v.stale, now);
+      break;
+  }
+  return r;
+}
+
+RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoint& source,
+                                         Binding::Transport transport,
+                                         const Endpoint& local_socket, int64_t now) {
+  if (!request.is_request() || request.method() != "REGISTER") {
+    return Refuse(request, source, 405, "Method Not Allowed",
+                  absl::StrCat(request.method(), " is not REGISTER"), {"Allow: REGISTER"});
+  }
+  // ---- 1. whose bindings (RFC 3261 §10.3 steps 1, 4, 5) ----
+  const SipNameAddr to = request.to();
+  const std::string domain = absl::AsciiStrToLower(to.host);
+  if (domain != config_.domain) {
+    return Refuse(request, source, 404, "Not Found",
+                  absl::StrCat("domain ", to.host, " is not served here"));
+  }
+  if (to.user.empty()) {
+    return Refuse(request, source, 404, "Not Found", "To URI has no user");
+  }
+  const std::string aor = absl::StrCat(to.user, "@", domain);
+
+  // ---- 2. digest (§10.3 step 3, §22) ----
+  if (config_.require_auth) {
+    DigestVerdict v = CheckDigest(request, /*proxy=*/false, to.user, domain, now);
+    switch (v.kind) {
+      case DigestVerdict::kOk:
+        break;
+      case DigestVerdict::kBadRequest:
+        return Refuse(request, source, 400, "Bad Request", std::move(v.error));
+      case DigestVerdict::kForbidden:
+        return Refuse(request, source, 403, "Forbidden", std::move(v.error));
+      case DigestVerdict::kChallenge:
+        return Challenge(request, source, to.user, v.stale, std::move(v.error), now);
+    }
+  }
+
+  // ---- 3. NAT (design.md rule 1) for the whole request ----
+  const std::string user_agent = request.user_agent();
+  const NatVerdict verdict = DetectNat(request, source, inside_);
+  const NatDecision decision = policies_.Decide(user_agent, verdict);
+  std::vector<std::string> reason_names;
+  for (absl::string_view n : verdict.reasons.Names()) reason_names.emplace_back(n);
+
+  // ---- 4. contacts and expires (§10.3 steps 6, 7) ----
+  const std::vector<SipContact> contacts = request.contacts();
+  // Read-only until the request is known to succeed, so a refused
+  // request leaves no trace.
+  const std::vector<Binding> no_bindings;
+  const auto found = bindings_.find(aor);
+  const std::vector<Binding>& current = found != bindings_.end() ? found->second : no_bindings;
+  auto live = [now](const Binding& b) { return b.expires_at > now; };
+  const std::string call_id = request.call_id();
+  const uint32_t cseq = request.cseq_number();
+  // §10.3 step 7: for an existing binding with the same Call-ID, a CSeq
+  // that is not higher aborts the update ("the update MUST be aborted and
+  // the request fails"). The RFC names no status code; like most
+  // registrars we answer 500, without Retry-After (the same CSeq would
+  // fail again; the phone must send a new request).
+  auto out_of_order = [&](const Binding& b) {
+    return live(b) && b.call_id == call_id && cseq <= b.cseq;
+  };
+
+  std::vector<Binding> upserts;
+  std::vector<std::string> removed;
+  std::vector<BindingChange> changes;
+
+  const bool star = std::any_of(contacts.begin(), contacts.end(),
+                                [](const SipContact& c) { return c.star; });
+  if (star) {
+    // §10.3 step 6: `*` only alone and with Expires: 0.
+    if (contacts.size() != 1) {
+      return Refuse(request, source, 400, "Bad Request",
+                    "Contact: * must be the only Contact");
+    }
+    if (request.expires() != std::optional<uint32_t>(0)) {
+      return Refuse(request, source, 400, "Bad Request", "Contact: * needs Expires: 0");
+    }
+    for (const Binding& b : current) {
+      if (out_of_order(b)) {
+        return Refuse(request, source, 500, "Server Internal Error",
+                      absl::StrCat("CSeq ", cseq, " is not higher than ", b.cseq,
+                                   " for Call-ID ", call_id));
+      }
+    }
+    for (const Binding& b : current) {
+      if (!live(b)) continue;
+      removed.push_back(b.contact_uri);
+      changes.push_back({BindingChange::Kind::kRemoved, b, false, {}});
+    }
+  } else {
+    const uint32_t max = decision.natted ? config_.max_expires_natted : config_.max_expires;
+    const uint32_t initial_interval_ms =
+        config_.keepalive_initial_interval_ms != 0
+            ? config_.keepalive_initial_interval_ms
+            : decision.keepalive_interval_s * 1000u;
+    for (const SipContact& c : contacts) {
+      uint32_t expires = c.expires ? *c.expires
+                                   : request.expires().value_or(config_.default_expires);
+      if (expires != 0 && expires < config_.min_expires) {
+        // §10.3 step 7: 423 with Min-Expires; the whole request fails.
+        return Refuse(request, source, 423, "Interval Too Brief",
+                      absl::StrCat("expires ", expires, " for ", c.uri, " is below ",
+                                   config_.min_expires),
+                      {absl::StrCat("Min-Expires: ", config_.min_expires)});
+      }
+      expires = std::min(expires, max);
+      // A Contact listed twice: the last one wins.
+      upserts.erase(std::remove_if(upserts.begin(), upserts.end(),
+                                   [&](const Binding& b) { return b.contact_uri == c.uri; }),
+                    upserts.end());
+      removed.erase(std::remove(removed.begin(), removed.end(), c.uri), removed.end());
+
+      const Binding* existing = nullptr;
+      for (const Binding& b : current) {
+        if (b.contact_uri == c.uri && live(b)) existing = &b;
+      }
+      if (existing != nullptr && out_of_order(*existing)) {
+        return Refuse(request, source, 500, "Server Internal Error",
+                      absl::StrCat("CSeq ", cseq, " is not higher than ", existing->cseq,
+                                   " for Call-ID ", call_id));
+      }
+      if (expires == 0) {
+        if (existing != nullptr) removed.push_back(c.uri);
+        continue;
+      }
+      Binding b;
+      b.aor = aor;
+      b.contact_uri = c.uri;
+      b.expires_at = now + expires;
+      b.call_id = call_id;
+      b.cseq = cseq;
+      b.user_agent = user_agent;
+      b.source = source;
+      b.transport = transport;
+      b.local_socket = local_socket;
+      b.behind_nat = decision.natted;
+      b.nat_reasons = reason_names;
+      // ---- keepalive: design.md rule 5, adaptive interval ----
+      if (!decision.keepalive) {
+        b.keepalive_interval_ms = 0;
+        b.keepalive_reason = decision.natted ? "policy: no keepalive" : "not NAT'd";
+      } else {
+        // The binding this one continues: the same Contact, else (a phone
+        // whose Contact follows its mapping) one from the same Call-ID.
+        const Binding* prev = existing;
+        if (prev == nullptr) {
+          for (const Binding& o : current) {
+            if (live(o) && o.call_id == call_id) prev = &o;
+          }
+        }
+        const uint32_t floor = config_.keepalive_min_interval_ms;
+        if (prev != nullptr && prev->behind_nat && prev->keepalive_interval_ms > 0 &&
+            transport == Binding::Transport::kUdp &&
+            prev->transport == Binding::Transport::kUdp && !(prev->source == source)) {
+          // Its mapping died while the binding was live: the NAT forgets
+          // sooner than we refresh. Halve, down to the floor. UDP only: a
+          // new TCP/TLS connection always has a new source port.
+          const uint32_t halved =
+              std::max(floor, std::min(prev->keepalive_interval_ms / 2, initial_interval_ms));
+          const std::string what =
+              prev->source.ip == source.ip
+                  ? absl::StrCat("source port ", prev->source.port, " -> ", source.port)
+                  : absl::StrCat("source ", prev->source.ToString(), " -> ",
+                                 source.ToString());
+          b.keepalive_interval_ms = halved;
+          b.keepalive_reason =
+              absl::StrCat("mapping changed: ", what, "; interval ",
+                           prev->keepalive_interval_ms, " -> ", halved, " ms",
+                           halved == floor ? " (floor)" : "");
+        } else if (prev != nullptr && prev->behind_nat && prev->keepalive_interval_ms > 0 &&
+                   prev->keepalive_interval_ms < initial_interval_ms) {
+          // Same mapping: keep what the adaptive interval learnt.
+          b.keepalive_interval_ms = prev->keepalive_interval_ms;
+          b.keepalive_reason = prev->keepalive_reason;
+        } else {
+          b.keepalive_interval_ms = initial_interval_ms;
+          b.keepalive_reason =
+              absl::StrCat("initial: ", initial_interval_ms, " ms (policy ", decision.policy,
+                           ")");
+        }
+      }
+      upserts.push_back(std::move(b));
+    }
+    // Changes, now that the request is known to succeed.
+    for (const Binding& b : upserts) {
+      const Binding* existing = nullptr;
+      for (const Binding& o : current) {
+        if (o.contact_uri == b.contact_uri && live(o)) existing = &o;
+      }
+      if (existing == nullptr) {
+        changes.push_back({BindingChange::Kind::kAdded, b, false, {}});
+      } else {
+        changes.push_back({BindingChange::Kind::kRefreshed, b,
+                           KeepaliveTargetDiffers(*existing, b), *existing});
+      }
+    }
+    for (const std::string& uri : removed) {
+      for (const Binding& o : current) {
+        if (o.contact_uri == uri && live(o)) {
+          changes.push_back({BindingChange::Kind::kRemoved, o, false, {}});
+        }
+      }
+    }
+  }
+
+  // ---- 5. persist, then apply ----
+  if (store_ != nullptr && (!upserts.empty() || !removed.empty())) {
+    absl::Status s = store_->ApplyRegister(aor, upserts, removed);
+    if (!s.ok()) {
+      return Refuse(request, source, 500, "Server Internal Error",
+                    absl::StrCat("binding store: ", s.message()));
+    }
+  }
+  std::vector<Binding>& stored = bindings_[aor];  // `current` may be no_bindings
+  for (const std::string& uri : removed) {
+    stored.erase(std::remove_if(stored.begin(), stored.end(),
+                                 [&](const Binding& o) { return o.contact_uri == uri; }),
+                  stored.end());
+  }
+  for (Binding& b : upserts) {
+    auto it = std::find_if(stored.begin(), stored.end(),
+                           [&](const Binding& o) { return o.contact_uri == b.contact_uri; });
+    if (it != stored.end()) {
+      *it = std::move(b);
+    } else {
+      stored.push_back(std::move(b));
+    }
+  }
+
+  // ---- 6. 200 with every current binding (§10.3 step 8) ----
+  RegisterResult r;
+  r.status_code = 200;
+  r.reason = "OK";
+  for (const Binding& b : Lookup(aor, now)) r.headers.push_back(ContactLine(b, now));
+  if (stored.empty()) bindings_.erase(aor);
+  if (now != date_second_) {  // one Date per second, not a FormatTime per 200
+    date_second_ = now;
+    date_header_ = absl::StrCat("Date: ", HttpDate(now));
+  }
+  r.headers.push_back(date_header_);
+  r.changes = std::move(changes);
+  return Finish(request, source, std::move(r));
+}
+
+std::vector<Binding> Registrar::Lookup(absl::string_view aor, int64_t now) const {
+  std::vector<Binding> out;
+  auto it = bindings_.find(aor);
+  if (it == bindings_.end()) return out;
+  for (const Binding& b : it->second) {
+    if (b.expires_at > now) out.push_back(b);
+  }
+  std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
+    if (a.q_milli != b.q_milli) return a.q_milli > b.q_milli;
+    if (a.expires_at != b.expires_at) return a.expires_at > b.expires_at;
+    return a.contact_uri < b.contact_uri;
+  });
+  return out;
+}
+
+std::vector<Binding> Registrar::All(int64_t now) const {
+  std::vector<Binding> out;
+  for (const auto& [aor, list] : bindings_) {
+    for (const Binding& b : list) {
+      if (b.expires_at > now) out.push_back(b);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
+    return std::tie(a.aor, a.contact_uri) < std::tie(b.aor, b.contact_uri);
+  });
+  return out;
+}
+
+bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_uri,
+                              Binding* removed) {
+  auto it = bindings_.find(aor);
+  if (it == bindings_.end()) return false;
+  std::vector<Binding>& list = it->second;
+  auto b = std::find_if(list.begin(), list.end(),
+                        [&](const Binding& x) { return x.contact_uri == contact_uri; });
+  if (b == list.end()) return false;
+  if (store_ != nullptr && !store_->Remove(aor, contact_uri).ok()) return false;
+  if (removed != nullptr) *removed = std::move(*b);
+  list.erase(b);
+  if (list.empty()) bindings_.erase(it);
+  return true;
+}
+
+size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
+  size_t n = 0;
+  for (auto it = bindings_.begin(); it != bindings_.end();) {
+    std::vector<Binding>& list = it->second;
+    auto keep_end = std::stable_partition(list.begin(), list.end(),
+                                          [now](const Binding& b) { return b.expires_at > now; });
+    for (auto e = keep_end; e != list.end(); ++e) {
+      ++n;
+      // By key, not a scan for expires_at: the store keeps no expiry
+      // index. A failure leaves a row that the next restart loads as
+      // expired and prunes again.
+      if (store_ != nullptr) (void)store_->Remove(e->aor, e->contact_uri);
+      if (expired != nullptr) expired->push_back(std::move(*e));
+    }
+    list.erase(keep_end, list.end());
+    if (list.empty()) {
+      bindings_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+}  // namespace rtplatch

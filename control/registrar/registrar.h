@@ -1,0 +1,183 @@
+// The registrar's decision logic (design.md rules 2 and 5, docs/
+// control-plane.md slice 2): one REGISTER in, one response and a list of
+// binding changes out. No sockets and no clock: the caller passes `now`
+// (unix seconds), the source address and the socket the request arrived
+// on, sends the response and installs/removes the dataplane keepalive
+// targets the changes name.
+//
+// What HandleRegister does, in RFC 3261 §10.3 order:
+//   1. The To domain must be ours (the digest realm): else 404.
+//   2. Digest authentication (digest_auth.h) bound to the To AOR:
+//        no (matching-realm) Authorization   401 + challenges (SHA-256, MD5)
+//        malformed Authorization             400
+//        wrong credentials / replay          401 + fresh challenges
+//        right response, expired nonce       401 + challenges with stale=true
+//        authenticated as someone else       403
+//   3. Contacts: none = a query (200 with the current bindings). `*` must
+//      be the only Contact and needs Expires: 0, else 400.
+//   4. Expires per Contact: its ;expires, else the Expires header, else
+//      config.default_expires; a non-zero value below min_expires refuses
+//      the whole request with 423 + Min-Expires; above the maximum it is
+//      lowered to max_expires (max_expires_natted for a NAT'd request).
+//   5. Call-ID/CSeq ordering against each existing binding (§10.3 step 6
+//      for `*`, step 7 otherwise): same Call-ID with a CSeq not higher
+//      aborts the whole update with 500.
+//   6. NAT: DetectNat + the policy table's Decide for the User-Agent; the
+//      binding records the verdict, its reasons and the keepalive decision.
+//      Adaptive keepalive (design.md failure mode "NAT UDP timeout shorter
+//      than the keepalive interval"): a NAT'd binding re-registering from a
+//      new source while its previous binding is still live gets half its
+//      previous interval, down to config.keepalive_min_interval_ms.
+//   7. The changes land in the BindingStore (one transaction) and then in
+//      memory; a store failure answers 500 and changes nothing.
+//   8. 200 lists every current binding of the AOR with its expires, and a
+//      Date header.
+//
+// Not thread-safe: one owner (the control plane's event loop).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+#include "control/registrar/binding_store.h"
+#include "control/registrar/digest_auth.h"
+#include "control/nat/inside_prefixes.h"
+#include "control/nat/nat_policy.h"
+#include "control/sip/sip_message.h"
+
+namespace rtplatch {
+
+struct RegistrarConfig {
+  std::string domain;        // the SIP domain we serve; also the digest realm
+  std::string nonce_secret;  // empty: a random one (GenerateNonceSecret)
+  int64_t nonce_lifetime_s = 300;
+  uint32_t default_expires = 3600;
+  uint32_t min_expires = 60;
+  uint32_t max_expires = 7200;
+  // NAT'd bindings re-register more often: each REGISTER refreshes the
+  // mapping and lets the adaptive interval see a mapping that died.
+  uint32_t max_expires_natted = 600;
+  // 0: the NAT policy's keepalive_interval_s.
+  uint32_t keepalive_initial_interval_ms = 0;
+  uint32_t keepalive_min_interval_ms = 5000;  // the adaptive interval's floor
+  std::string server_header;                  // empty: none
+  // false: REGISTER is not challenged (a closed network, or a benchmark
+  // comparing like with like); the 403 rule for someone else's AOR then
+  // cannot apply.
+  bool require_auth = true;
+};
+
+struct BindingChange {
+  enum class Kind : uint8_t { kAdded, kRefreshed, kRemoved };
+  Kind kind = Kind::kAdded;
+  // The binding as stored now (kRemoved: as it was). behind_nat,
+  // nat_reasons, keepalive_interval_ms (0: no keepalive) and
+  // keepalive_reason say what the dataplane should do.
+  Binding binding;
+  // kRefreshed: the keepalive target changed (source, socket or interval),
+  // so the old one must be removed and the new one installed.
+  bool keepalive_changed = false;
+  Binding previous;  // kRefreshed: the binding before this REGISTER
+};
+absl::string_view BindingChangeKindName(BindingChange::Kind kind);
+
+struct RegisterResult {
+  int status_code = 500;
+  std::string reason;
+  // Header lines to add to the response ("WWW-Authenticate: ...",
+  // "Contact: <...>;expires=N", "Min-Expires: 60", "Date: ...", ...).
+  std::vector<std::string> headers;
+  // The complete response (Via with received/rport, From, To with a tag,
+  // Call-ID, CSeq, the headers above, Content-Length: 0); empty if the
+  // request lacked what a response needs.
+  std::string response;
+  std::vector<BindingChange> changes;
+  // Why the request was refused (for logs and the Warning header).
+  std::string error;
+};
+
+// The verdict on a request that acts for one of our users (INVITE and
+// other out-of-dialog requests whose From is in our domain): RFC 3261
+// §22.3 proxy authentication, bound to the From AOR.
+struct AuthCheck {
+  bool authorized = false;
+  int status_code = 407;  // when not authorized: 407, 400 or 403
+  std::string reason;
+  std::vector<std::string> headers;  // Proxy-Authenticate lines
+  std::string error;                 // why (logs, Warning)
+};
+
+class Registrar {
+ public:
+  // `users`, `store` (nullptr: memory only), `inside` and `policies` are
+  // borrowed and must outlive the registrar. Loads the store's bindings.
+  static absl::StatusOr<std::unique_ptr<Registrar>> Create(
+      RegistrarConfig config, const CredentialSource& users, BindingStore* store,
+      const InsidePrefixes& inside, const NatPolicyTable& policies);
+
+  RegisterResult HandleRegister(const SipMessage& request, const Endpoint& source,
+                                Binding::Transport transport,
+                                const Endpoint& local_socket, int64_t now);
+
+  AuthCheck AuthorizeRequest(const SipMessage& request, int64_t now);
+
+  // Live bindings of `aor` ("user@domain", domain lowercase), highest q
+  // first, then latest expiry.
+  std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
+  // Every live binding (e.g. to push keepalive targets after a restart).
+  std::vector<Binding> All(int64_t now) const;
+  // Removes one binding (a qualify found it dead); the removed binding goes
+  // to `removed`. False if there was none.
+  bool RemoveBinding(absl::string_view aor, absl::string_view contact_uri, Binding* removed);
+  // Drops bindings with expires_at <= now (memory and store); the dropped
+  // ones go to `expired` when given, so their keepalives can be removed.
+  size_t PruneExpired(int64_t now, std::vector<Binding>* expired = nullptr);
+
+  const RegistrarConfig& config() const { return config_; }
+
+ private:
+  Registrar(RegistrarConfig config, std::unique_ptr<DigestAuthenticator> auth,
+            const CredentialSource& users, BindingStore* store,
+            const InsidePrefixes& inside, const NatPolicyTable& policies);
+
+  RegisterResult Finish(const SipMessage& request, const Endpoint& source,
+                        RegisterResult result) const;
+  RegisterResult Refuse(const SipMessage& request, const Endpoint& source,
+                        int code, absl::string_view reason, std::string error,
+                        std::vector<std::string> headers = {}) const;
+  // The digest check shared by REGISTER (Authorization, 401) and requests
+  // proxied for our users (Proxy-Authorization, 407).
+  struct DigestVerdict {
+    enum Kind : uint8_t { kOk, kBadRequest, kForbidden, kChallenge } kind;
+    bool stale = false;  // kChallenge: the nonce expired, the rest was right
+    std::string error;
+  };
+  DigestVerdict CheckDigest(const SipMessage& request, bool proxy, absl::string_view user,
+                            absl::string_view domain, int64_t now);
+  // "<header>: Digest ..." lines, one per algorithm the user can answer.
+  std::vector<std::string> ChallengeHeaders(absl::string_view header, absl::string_view user,
+                                            bool stale, int64_t now);
+  RegisterResult Challenge(const SipMessage& request, const Endpoint& source,
+                           absl::string_view user, bool stale, std::string error,
+                           int64_t now);
+
+  RegistrarConfig config_;
+  std::unique_ptr<DigestAuthenticator> auth_;
+  const CredentialSource& users_;
+  BindingStore* store_;
+  const InsidePrefixes& inside_;
+  const NatPolicyTable& policies_;
+  // AOR -> its bindings (unordered; Lookup sorts).
+  absl::flat_hash_map<std::string, std::vector<Binding>> bindings_;
+  int64_t date_second_ = -1;  // the second date_header_ shows
+  std::string date_header_;
+};
+
+}  // namespace rtplatch

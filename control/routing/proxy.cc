@@ -1,0 +1,970 @@
+#include "control/routing/proxy.h"
+
+#include <osipparser2/osip_message.h>
+#include <osipparser2/osip_parser.h>
+#include <osipparser2/osip_port.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "control/nat/nat_detector.h"
+#include "control/media/sdp_rewrite.h"
+#include "control/sip/sip_response.h"
+
+namespace rtplatch {
+namespace {
+
+struct UriParts {
+  std::string user;
+  std::string host;  // IPv6 without brackets
+  uint16_t port = kSipDefaultPort;
+  bool tcp = false;  // ;transport=tcp
+};
+
+std::optional<UriParts> PartsOf(const osip_uri_t* u) {
+  if (u == nullptr || u->host == nullptr) return std::nullopt;
+  UriParts p;
+  if (u->username != nullptr) p.user = u->username;
+  p.host = u->host;
+  if (u->port != nullptr) {
+    uint32_t port = 0;
+    if (!absl::SimpleAtoi(u->port, &port) || port == 0 || port > 65535) return std::nullopt;
+    p.port = static_cast<uint16_t>(port);
+  }
+  for (int i = 0; i < osip_list_size(&u->url_params); ++i) {
+    auto* param = static_cast<osip_uri_param_t*>(osip_list_get(&u->url_params, i));
+    if (param != nullptr && param->gname != nullptr && param->gvalue != nullptr &&
+        absl::EqualsIgnoreCase(param->gname, "transport")) {
+      p.tcp = absl::EqualsIgnoreCase(param->gvalue, "tcp");
+    }
+  }
+  return p;
+}
+
+std::optional<UriParts> ParseUri(absl::string_view text) {
+  std::string s(text);
+  if (!s.empty() && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
+  osip_uri_t* u = nullptr;
+  if (osip_uri_init(&u) != OSIP_SUCCESS) return std::nullopt;
+  std::optional<UriParts> out;
+  if (osip_uri_parse(u, s.c_str()) == OSIP_SUCCESS) out = PartsOf(u);
+  osip_uri_free(u);
+  return out;
+}
+
+std::string HostForUri(const IpAddress& ip) {
+  return ip.is_v4() ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]");
+}
+
+MediaPolicy PolicyOf(MediaLatch latch) {
+  switch (latch) {
+    case MediaLatch::kLearn: return MediaPolicy::kLearn;
+    case MediaLatch::kStrict: return MediaPolicy::kStrict;
+    case MediaLatch::kAsymmetric: return MediaPolicy::kAsymmetric;
+  }
+  return MediaPolicy::kLearn;
+}
+
+SipTransportKind KindOf(Binding::Transport t) {
+  return t == Binding::Transport::kTcp ? SipTransportKind::kTcp : SipTransportKind::kUdp;
+}
+
+std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
+  if (!m.connection || m.connection_is_hold || m.port == 0) return std::nullopt;
+  return Endpoint{*m.connection, m.port};
+}
+
+// Where the relay may send a phone's media before the phone has sent any:
+// its SDP address, except for a NAT'd phone whose leg latches (learn).
+// There the SDP address is the phone's private view, or a NAT mapping that
+// does not exist until the phone sends, so the dataplane is given no peer
+// and holds the partner's first packets until this phone speaks
+// (dataplane/fastpath/held_packets.h) instead of sending them into the void.
+std::optional<Endpoint> SendablePeer(const CallSide& side, const SdpMediaDescription& m) {
+  if (side.natted && side.policy == MediaPolicy::kLearn) return std::nullopt;
+  return SdpPeer(m);
+}
+
+std::string HeaderValue(const SipMessage& m, bool from) {
+  const osip_message& o = m.osip();
+  auto s = from ? OsipToString(osip_from_to_str, o.from) : OsipToString(osip_to_to_str, o.to);
+  return s.value_or("");
+}
+
+}  // namespace
+
+Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
+             KeepaliveSync& keepalives, const InsidePrefixes& inside,
+             const NatPolicyTable& policies, Channels channels, std::function<int64_t()> now)
+    : config_(std::move(config)),
+      registrar_(registrar),
+      link_(link),
+      keepalives_(keepalives),
+      inside_(inside),
+      policies_(policies),
+      channels_(std::move(channels)),
+      now_(std::move(now)) {}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+void Proxy::RespondLocal(SipTxnId txn, int code, absl::string_view reason,
+                         std::vector<std::string> headers) {
+  const SipMessage* request = txns_->ServerRequest(txn);
+  if (request == nullptr || txns_->HasFinalResponse(txn)) return;
+  auto text = BuildResponse(*request, code, reason, config_.server_header, headers);
+  if (!text.ok()) return;
+  auto response = SipMessage::Parse(*text);
+  if (!response.ok()) return;
+  (void)txns_->Respond(txn, *std::move(response));
+}
+
+bool Proxy::IsLocalHost(absl::string_view host, uint16_t port) const {
+  auto ip = IpAddress::Parse(host);
+  if (!ip.ok()) return false;
+  const bool address = std::find(config_.local_addresses.begin(), config_.local_addresses.end(),
+                                 *ip) != config_.local_addresses.end() ||
+                       (config_.advertised_v4 && config_.advertised_v4->ip == *ip) ||
+                       (config_.advertised_v6 && config_.advertised_v6->ip == *ip);
+  const bool our_port = std::find(config_.local_ports.begin(), config_.local_ports.end(), port) !=
+                        config_.local_ports.end();
+  return address && our_port;
+}
+
+bool Proxy::IsOurDomain(absl::string_view host) const {
+  return absl::EqualsIgnoreCase(host, config_.domain);
+}
+
+std::optional<Endpoint> Proxy::Advertised(bool ipv6) const {
+  return ipv6 ? config_.advertised_v6 : config_.advertised_v4;
+}
+
+absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
+                                   SipTransportKind in_transport, bool in_ipv6, bool record_route,
+                                   std::string branch) {
+  const bool out_ipv6 = !out.dest.ip.is_v4();
+  std::optional<Endpoint> us = Advertised(out_ipv6);
+  if (!us) return absl::FailedPreconditionError("no local address of the destination's family");
+  const bool out_tcp = out.transport == SipTransportKind::kTcp;
+  if (record_route) {
+    // RFC 5658 double Record-Route when the two sides reach us over
+    // different transports or families: each phone gets an entry it can use.
+    auto rr = [](const Endpoint& ep, bool tcp) {
+      return absl::StrCat("<sip:", HostForUri(ep.ip), ":", ep.port, tcp ? ";transport=tcp" : "",
+                          ";lr>");
+    };
+    const bool in_tcp = in_transport == SipTransportKind::kTcp;
+    if (in_tcp != out_tcp || in_ipv6 != out_ipv6) {
+      std::optional<Endpoint> in_us = Advertised(in_ipv6);
+      if (in_us) {
+        if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_tcp)); !s.ok()) return s;
+      }
+    }
+    if (absl::Status s = fwd.PushRecordRoute(rr(*us, out_tcp)); !s.ok()) return s;
+  }
+  return fwd.PushVia(absl::StrCat("SIP/2.0/", out_tcp ? "TCP" : "UDP", " ", HostForUri(us->ip), ":",
+                                  us->port, ";branch=", branch, ";rport"));
+}
+
+void Proxy::PopOwnRoutes(SipMessage& request) const {
+  for (int guard = 0; guard < 4; ++guard) {
+    std::optional<SipContact> top = request.top_route();
+    if (!top || !IsLocalHost(top->host, top->port)) return;
+    request.PopRoute();
+  }
+}
+
+std::optional<SipRoute> Proxy::RouteToSource(const Binding& b) const {
+  SipRoute r{b.source, KindOf(b.transport), 0};
+  std::optional<SipChannelId> channel = b.transport == Binding::Transport::kTcp
+                                            ? channels_.tcp_connection_to(b.source)
+                                            : channels_.udp_socket_for(b.local_socket);
+  if (!channel) return std::nullopt;
+  r.channel = *channel;
+  return r;
+}
+
+std::optional<SipRoute> Proxy::RouteToUri(absl::string_view host, uint16_t port, bool tcp) const {
+  auto ip = IpAddress::Parse(host);
+  if (!ip.ok()) return std::nullopt;  // no DNS here: phones register IP contacts
+  SipRoute r;
+  r.dest = Endpoint{*ip, port};
+  if (tcp) {
+    auto conn = channels_.tcp_connection_to(r.dest);
+    if (!conn) return std::nullopt;  // we do not open connections to phones
+    r.transport = SipTransportKind::kTcp;
+    r.channel = *conn;
+    return r;
+  }
+  std::optional<Endpoint> us = Advertised(!ip->is_v4());
+  if (!us) return std::nullopt;
+  auto sock = channels_.udp_socket_for(*us);
+  if (!sock) return std::nullopt;
+  r.channel = *sock;
+  return r;
+}
+
+std::optional<SipRoute> Proxy::RouteToSide(const CallSide& side, const SipMessage& fwd) const {
+  if (side.natted || side.route.transport == SipTransportKind::kTcp) {
+    SipRoute r = side.route;
+    if (r.transport == SipTransportKind::kTcp) {
+      auto conn = channels_.tcp_connection_to(r.dest);
+      if (!conn) return std::nullopt;
+      r.channel = *conn;
+    }
+    return r;
+  }
+  // Loose routing (RFC 3261 16.12): the next Route, else the Request-URI.
+  if (std::optional<SipContact> top = fwd.top_route()) {
+    auto parts = ParseUri(top->uri);
+    if (parts) return RouteToUri(parts->host, parts->port, parts->tcp);
+  }
+  auto parts = PartsOf(fwd.osip().req_uri);
+  if (!parts) return std::nullopt;
+  return RouteToUri(parts->host, parts->port, parts->tcp);
+}
+
+// ---------------------------------------------------------------------------
+// Media
+
+absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
+                             SipMessage& out) {
+  if (!call.anchored || !in.has_sdp_body()) return absl::OkStatus();
+  absl::StatusOr<SdpSession> sdp = ParseSdp(in.body());
+  if (!sdp.ok()) return sdp.status();
+  CallSide& sender = from_caller ? call.caller : call.callee;
+  const size_t before = call.media.size();
+  SdpRewrite rewrite;
+  rewrite.origin_version = sdp->version;  // ours changes exactly when theirs does
+  for (size_t i = 0; i < sdp->media.size(); ++i) {
+    const SdpMediaDescription& m = sdp->media[i];
+    if (m.port == 0) {
+      rewrite.media.push_back(std::nullopt);
+      continue;
+    }
+    const std::optional<Endpoint> peer = SendablePeer(sender, m);
+    if (i >= call.media.size()) {
+      // A new m= line: a new pair. The sender's leg takes its SDP family.
+      if (i == 0 || from_caller) sender.media_ipv6 = m.ipv6;
+      LegSpec a{call.caller.media_ipv6, from_caller ? peer : std::nullopt, call.caller.policy,
+                from_caller && m.rtcp_mux, std::nullopt};
+      LegSpec b{call.callee.media_ipv6, from_caller ? std::nullopt : peer, call.callee.policy,
+                !from_caller && m.rtcp_mux, std::nullopt};
+      auto pair = link_.Allocate(a, b, call.PairLabel(i));
+      if (!pair.ok()) {
+        // Roll back this message's new lines; earlier ones stay with the call.
+        for (size_t j = before; j < call.media.size(); ++j) {
+          (void)link_.Delete(call.media[j].pair);
+          calls_.UnindexPair(call.media[j].pair);
+          ++counters_.pairs_deleted;
+        }
+        call.media.resize(before);
+        return pair.status();
+      }
+      ++counters_.pairs_allocated;
+      MediaLine line;
+      line.pair = pair->pair;
+      line.stream_a = pair->a.stream;
+      line.stream_b = pair->b.stream;
+      line.relay_a = pair->a.relay;
+      line.rtcp_a = pair->a.rtcp_relay;
+      line.relay_b = pair->b.relay;
+      line.rtcp_b = pair->b.rtcp_relay;
+      (from_caller ? line.peer_a : line.peer_b) = peer;
+      (from_caller ? line.rtcp_mux_a : line.rtcp_mux_b) = m.rtcp_mux;
+      call.media.push_back(line);
+      calls_.IndexPairs(call);
+    } else {
+      MediaLine& line = call.media[i];
+      std::optional<Endpoint>& known = from_caller ? line.peer_a : line.peer_b;
+      (from_caller ? line.rtcp_mux_a : line.rtcp_mux_b) = m.rtcp_mux;
+      // Hold (c=0.0.0.0 or a=inactive) keeps the latched peer: the stream
+      // stays and media resumes to the same place.
+      if (peer && peer != known) {
+        const uint64_t stream = from_caller ? line.stream_a : line.stream_b;
+        if (absl::Status s = link_.PostUpdate(stream, peer, sender.policy); !s.ok()) return s;
+        known = peer;
+      }
+    }
+    // The other phone sends to its own leg's relay.
+    const MediaLine& line = call.media[i];
+    const Endpoint& relay = from_caller ? line.relay_b : line.relay_a;
+    const Endpoint& rtcp = from_caller ? line.rtcp_b : line.rtcp_a;
+    rewrite.media.push_back(RelayLeg{relay.ip, relay.port, m.rtcp_mux ? relay.port : rtcp.port});
+  }
+  absl::StatusOr<std::string> body = RewriteSdp(in.body(), rewrite);
+  if (!body.ok()) return body.status();
+  return out.SetBody(*body, "application/sdp");
+}
+
+void Proxy::DeleteMedia(Call& call) {
+  for (const MediaLine& m : call.media) {
+    if (link_.PostDelete(m.pair).ok()) ++counters_.pairs_deleted;
+    calls_.UnindexPair(m.pair);
+  }
+  call.media.clear();
+}
+
+void Proxy::EndCall(const std::string& call_id) {
+  Call* call = calls_.Find(call_id);
+  if (call == nullptr) return;
+  DeleteMedia(*call);
+  invite_servers_.erase(call->server_invite);
+  calls_.Erase(call_id);
+}
+
+absl::StatusOr<SipMessage> Proxy::OwnRequest(absl::string_view start_line,
+                                             absl::string_view headers) {
+  // The parser wants a Via; the placeholder goes before SendOwnRequest adds
+  // the real one for the route.
+  auto m = SipMessage::Parse(absl::StrCat(start_line, "\r\nVia: SIP/2.0/UDP 0.0.0.0:1;branch=",
+                                          "z9hG4bKown\r\n", headers,
+                                          "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"));
+  if (!m.ok()) return m.status();
+  if (absl::Status s = m->PopVia(); !s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<SipTxnId> Proxy::SendOwnRequest(SipMessage request, const SipRoute& route) {
+  if (absl::Status s = PrepareForward(request, route, route.transport, !route.dest.ip.is_v4(),
+                                      /*record_route=*/false, txns_->NewBranch());
+      !s.ok()) {
+    return s;
+  }
+  return txns_->SendRequest(std::move(request), route);
+}
+
+void Proxy::SendBye(Call& call, bool to_caller) {
+  CallSide& target = to_caller ? call.caller : call.callee;
+  CallSide& other = to_caller ? call.callee : call.caller;
+  const std::string callee_to = absl::StrCat(call.to_header, ";tag=", call.callee.tag);
+  const std::string from = to_caller ? callee_to : call.from_header;
+  const std::string to = to_caller ? call.from_header : callee_to;
+  other.cseq += 1;
+  auto bye = OwnRequest(absl::StrCat("BYE ", target.contact, " SIP/2.0"),
+                        absl::StrCat("From: ", from, "\r\nTo: ", to, "\r\nCall-ID: ",
+                                     call.call_id, "\r\nCSeq: ", other.cseq, " BYE\r\n",
+                                     "Reason: SIP;cause=408;text=\"media timeout\"\r\n"));
+  if (!bye.ok()) return;
+  std::optional<SipRoute> route = RouteToSide(target, *bye);
+  if (!route) return;
+  auto sent = SendOwnRequest(*std::move(bye), *route);
+  if (sent.ok()) clients_[*sent] = ClientContext{0, "", false, false, !to_caller};
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+void Proxy::OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) {
+  ++counters_.requests;
+  // RFC 3581 on every request, rport filled even if the phone did not ask:
+  // every response goes back to the source address and port.
+  (void)request.ApplyReceivedAndRport(in.source, /*force_rport=*/true);
+  const std::string method = request.method();
+  if (method == "REGISTER") return HandleRegister(txn, request, in);
+  if (method == "CANCEL") return HandleCancel(txn, request);
+  if (!request.to().tag.empty()) return HandleInDialog(txn, request, in);
+  HandleOutOfDialog(txn, request, in);
+}
+
+void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in) {
+  ++counters_.registers;
+  auto parts = PartsOf(request.osip().req_uri);
+  if (parts && !IsOurDomain(parts->host) && !IsLocalHost(parts->host, parts->port)) {
+    return RespondLocal(txn, 403, "Forbidden",
+                        {WarningHeader("this registrar serves only its own domain")});
+  }
+  const Binding::Transport transport =
+      in.transport == SipTransportKind::kTcp ? Binding::Transport::kTcp : Binding::Transport::kUdp;
+  RegisterResult r = registrar_.HandleRegister(request, in.source, transport, in.local, now_());
+  if (r.status_code == 401) ++counters_.auth_challenges;
+  keepalives_.Apply(r.changes);
+  if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
+  (void)txns_->RespondRaw(txn, r.status_code, std::move(r.response));
+}
+
+void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
+  std::optional<SipTxnId> invite = txns_->FindServerInvite(request);
+  if (!invite) return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
+  RespondLocal(txn, 200, "OK");
+  auto it = invite_servers_.find(*invite);
+  Call* call = it == invite_servers_.end() ? nullptr : calls_.Find(it->second);
+  if (call == nullptr || call->client_invite == 0) {
+    RespondLocal(*invite, 487, "Request Terminated");
+    return;
+  }
+  ++counters_.calls_cancelled;
+  // The branch answers 487, which goes upstream and ends the call; if it
+  // never answers, the INVITE's timer does.
+  txns_->Cancel(call->client_invite);
+}
+
+void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
+  const std::string method = request.method();
+  auto target = PartsOf(request.osip().req_uri);
+  if (!target) return RespondLocal(txn, 416, "Unsupported URI Scheme");
+  const bool to_us = IsOurDomain(target->host) || IsLocalHost(target->host, target->port);
+  if (method == "OPTIONS" && to_us && target->user.empty()) {
+    return RespondLocal(txn, 200, "OK",
+                        {"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE",
+                         "Accept: application/sdp", "Supported: path, outbound"});
+  }
+  const bool invite = method == "INVITE";
+  if (invite) {
+    ++counters_.invites;
+    RespondLocal(txn, 100, "Trying");
+  }
+  if (request.osip().req_uri == nullptr) return RespondLocal(txn, 400, "Bad Request");
+  auto fwd = request.Clone();
+  if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
+  if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
+
+  // Who calls: our users prove it (RFC 3261 22.3), so no one calls as
+  // someone else; calls from elsewhere may only reach our users.
+  const SipNameAddr from = request.from();
+  const bool from_local = IsOurDomain(from.host);
+  if (from_local && config_.authenticate_calls) {
+    AuthCheck auth = registrar_.AuthorizeRequest(request, now_());
+    if (!auth.authorized) {
+      if (auth.status_code == 407) ++counters_.auth_challenges;
+      std::vector<std::string> headers = auth.headers;
+      if (auth.status_code != 407) headers.push_back(WarningHeader(auth.error));
+      return RespondLocal(txn, auth.status_code, auth.reason, headers);
+    }
+    fwd->RemoveProxyAuthorizations(config_.domain);
+  }
+
+  Call call;
+  call.call_id = request.call_id();
+  call.created_at = now_();
+  call.from_header = HeaderValue(request, true);
+  call.to_header = HeaderValue(request, false);
+
+  // Where to.
+  SipRoute out;
+  CallSide& callee = call.callee;
+  if (to_us) {
+    if (target->user.empty()) return RespondLocal(txn, 404, "Not Found");
+    const std::string aor = absl::StrCat(target->user, "@", absl::AsciiStrToLower(config_.domain));
+    std::vector<Binding> bindings = registrar_.Lookup(aor, now_());
+    if (bindings.empty()) {
+      return RespondLocal(txn, 480, "Temporarily Unavailable",
+                          {WarningHeader(absl::StrCat(aor, " has no registered contact"))});
+    }
+    const Binding& b = bindings.front();
+    const NatPolicy& policy = policies_.Select(b.user_agent);
+    callee.aor = aor;
+    callee.contact = b.contact_uri;
+    callee.user_agent = b.user_agent;
+    callee.natted = b.behind_nat;
+    callee.nat_reasons = b.nat_reasons;
+    callee.policy = PolicyOf(b.behind_nat ? policy.latch_natted : policy.latch_direct);
+    auto contact = ParseUri(b.contact_uri);
+    std::optional<SipRoute> route;
+    if (b.behind_nat || b.transport == Binding::Transport::kTcp) {
+      // Design rule 3: a NAT'd phone is reached where it registered from,
+      // over the socket (or connection) it used.
+      route = RouteToSource(b);
+    } else if (contact) {
+      // Not NAT'd: its Contact as given (it may legitimately differ from
+      // the source, e.g. a phone registering for another box).
+      route = RouteToUri(contact->host, contact->port, contact->tcp);
+    }
+    if (!route) {
+      return RespondLocal(txn, 480, "Temporarily Unavailable",
+                          {WarningHeader(absl::StrCat("no way to reach ", aor, " now"))});
+    }
+    out = *route;
+    if (absl::Status s = fwd->SetRequestUri(b.contact_uri); !s.ok()) {
+      return RespondLocal(txn, 500, "Server Internal Error");
+    }
+  } else {
+    if (!from_local) {
+      return RespondLocal(txn, 403, "Forbidden", {WarningHeader("relaying denied")});
+    }
+    // An authenticated user of ours calling an address directly.
+    std::optional<SipRoute> route = RouteToUri(target->host, target->port, target->tcp);
+    if (!route) return RespondLocal(txn, 404, "Not Found", {WarningHeader("cannot route there")});
+    out = *route;
+    callee.aor = absl::StrCat(target->user, "@", target->host);
+    callee.contact = request.request_uri();
+  }
+  callee.route = out;
+  callee.media_ipv6 = !out.dest.ip.is_v4();
+
+  // The caller, with design.md's NAT tests on this request.
+  const NatVerdict verdict = DetectNat(request, in.source, inside_);
+  const NatDecision decision = policies_.Decide(request.user_agent(), verdict);
+  CallSide& caller = call.caller;
+  caller.aor = from.aor();
+  caller.tag = from.tag;
+  caller.user_agent = request.user_agent();
+  caller.route = SipRoute{in.source, in.transport, in.channel};
+  caller.natted = decision.natted;
+  for (absl::string_view n : verdict.reasons.Names()) caller.nat_reasons.emplace_back(n);
+  caller.policy = PolicyOf(decision.media_latch);
+  caller.cseq = request.cseq_number();
+  caller.media_ipv6 = !in.source.ip.is_v4();
+  if (auto contacts = request.contacts(); !contacts.empty()) caller.contact = contacts[0].uri;
+
+  if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
+                                      /*record_route=*/invite, txns_->NewBranch());
+      !s.ok()) {
+    return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
+  }
+
+  if (!invite) {
+    // MESSAGE, OPTIONS to a user, SUBSCRIBE...: forwarded, no call state.
+    auto sent = txns_->SendRequest(*std::move(fwd), out);
+    if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
+    ++counters_.forwarded_requests;
+    clients_[*sent] = ClientContext{txn, "", false, false, true};
+    return;
+  }
+
+  call.anchored = config_.anchor_media_always || caller.natted || callee.natted ||
+                  caller.media_ipv6 != callee.media_ipv6;
+  call.server_invite = txn;
+  Call* stored = calls_.Insert(std::move(call));
+  if (stored == nullptr) return RespondLocal(txn, 482, "Loop Detected");
+  if (absl::Status s = ApplySdp(*stored, /*from_caller=*/true, request, *fwd); !s.ok()) {
+    const bool dataplane = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
+    if (dataplane) ++counters_.rejected_dataplane;
+    const std::string id = stored->call_id;
+    EndCall(id);
+    ++counters_.calls_failed;
+    if (absl::IsInvalidArgument(s)) {
+      return RespondLocal(txn, 488, "Not Acceptable Here", {WarningHeader(s.message())});
+    }
+    return RespondLocal(txn, 503, "Service Unavailable",
+                        {WarningHeader(s.message()), "Retry-After: 5"});
+  }
+  auto sent = txns_->SendRequest(*std::move(fwd), out);
+  if (!sent.ok()) {
+    const std::string id = stored->call_id;
+    EndCall(id);
+    return RespondLocal(txn, 500, "Server Internal Error");
+  }
+  ++counters_.forwarded_requests;
+  stored->client_invite = *sent;
+  invite_servers_[txn] = stored->call_id;
+  clients_[*sent] = ClientContext{txn, stored->call_id, true, true, true};
+}
+
+void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
+  const std::string method = request.method();
+  Call* call = calls_.Find(request.call_id());
+  if (call == nullptr) {
+    ++counters_.in_dialog_unknown;
+    return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
+  }
+  const bool from_caller = request.from().tag == call->caller.tag;
+  CallSide& sender = from_caller ? call->caller : call->callee;
+  CallSide& target = from_caller ? call->callee : call->caller;
+  sender.cseq = std::max(sender.cseq, request.cseq_number());
+  // A NAT'd phone's mapping may have moved: requests reach it where it
+  // last spoke from.
+  if (sender.natted && in.transport == SipTransportKind::kUdp) {
+    sender.route = SipRoute{in.source, in.transport, in.channel};
+  }
+
+  auto fwd = request.Clone();
+  if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
+  if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
+  PopOwnRoutes(*fwd);
+  std::optional<SipRoute> out = RouteToSide(target, *fwd);
+  if (!out) return RespondLocal(txn, 480, "Temporarily Unavailable");
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, txns_->NewBranch())
+           .ok()) {
+    return RespondLocal(txn, 500, "Server Internal Error");
+  }
+  const bool invite = method == "INVITE";
+  if (invite || method == "UPDATE") {
+    if (absl::Status s = ApplySdp(*call, from_caller, request, *fwd); !s.ok()) {
+      if (absl::IsUnavailable(s) || absl::IsResourceExhausted(s)) ++counters_.rejected_dataplane;
+      return RespondLocal(txn, absl::IsInvalidArgument(s) ? 488 : 503,
+                          absl::IsInvalidArgument(s) ? "Not Acceptable Here" : "Service Unavailable",
+                          {WarningHeader(s.message())});
+    }
+  }
+  const std::string call_id = call->call_id;
+  auto sent = txns_->SendRequest(*std::move(fwd), *out);
+  if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
+  ++counters_.forwarded_requests;
+  clients_[*sent] = ClientContext{txn, call_id, invite, false, from_caller};
+  if (method == "BYE") {
+    ++counters_.calls_ended_bye;
+    EndCall(call_id);
+  }
+}
+
+void Proxy::OnStrayAck(SipMessage& ack, const SipInbound& in) {
+  // The ACK for a 2xx (its own transaction, end to end): routed like any
+  // in-dialog request, statelessly.
+  Call* call = calls_.Find(ack.call_id());
+  if (call == nullptr) {
+    ++counters_.dropped;
+    return;
+  }
+  const bool from_caller = ack.from().tag == call->caller.tag;
+  CallSide& target = from_caller ? call->callee : call->caller;
+  (void)ack.ApplyReceivedAndRport(in.source);
+  auto fwd = ack.Clone();
+  if (!fwd.ok() || fwd->DecrementMaxForwards() < 0) return;
+  PopOwnRoutes(*fwd);
+  std::optional<SipRoute> out = RouteToSide(target, *fwd);
+  if (!out) return;
+  // Stateless forwarding needs a branch that is the same for a
+  // retransmitted ACK (RFC 3261 16.11): a hash of the incoming one.
+  const std::string branch = absl::StrFormat(
+      "z9hG4bKa%016x", absl::HashOf(ack.top_via().branch, ack.call_id(), ack.cseq_number()));
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, branch).ok()) return;
+  if (absl::Status s = ApplySdp(*call, from_caller, ack, *fwd); !s.ok()) return;
+  auto bytes = fwd->Serialize();
+  if (!bytes.ok()) return;
+  ++counters_.stateless_forwards;
+  (void)channels_.send(*bytes, *out);
+}
+
+// ---------------------------------------------------------------------------
+// Responses
+
+void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
+  auto it = clients_.find(txn);
+  if (it == clients_.end()) return;
+  const ClientContext ctx = it->second;
+  const int code = response.status_code();
+  if (code >= 200) clients_.erase(it);
+  if (!ctx.qualify_binding.empty()) {
+    // Any final answer (even 404 or 405) means the phone is there.
+    if (code >= 200) {
+      ++counters_.qualify_answered;
+      qualify_pending_.erase(ctx.qualify_binding);
+    }
+    return;
+  }
+  if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
+  auto fwd = response.Clone();
+  if (!fwd.ok() || !fwd->PopVia().ok()) return;
+  if (fwd->via_count() == 0) {
+    // Nothing left to route it by (RFC 3261 16.7 step 3): the branch's
+    // answer is lost, so a final one becomes our own 502 to the caller.
+    ++counters_.dropped;
+    if (code >= 200) {
+      if (ctx.initial) {
+        ++counters_.calls_failed;
+        EndCall(ctx.call_id);
+      }
+      if (ctx.server != 0) {
+        RespondLocal(ctx.server, 502, "Bad Gateway",
+                     {WarningHeader("the next hop answered without our caller's Via")});
+      }
+    }
+    return;
+  }
+
+  Call* call = ctx.call_id.empty() ? nullptr : calls_.Find(ctx.call_id);
+  if (call != nullptr && ctx.invite) {
+    // The response comes from the request's target.
+    const bool from_caller = !ctx.to_callee;
+    if (ctx.initial && code < 300) {
+      if (call->callee.tag.empty()) call->callee.tag = response.to().tag;
+      if (auto contacts = response.contacts(); !contacts.empty()) {
+        call->callee.contact = contacts[0].uri;
+      }
+      if (call->callee.user_agent.empty()) call->callee.user_agent = response.user_agent();
+    }
+    if (code < 300) {
+      if (absl::Status s = ApplySdp(*call, from_caller, response, *fwd); !s.ok()) {
+        // The callee's answer cannot be relayed: the caller gets an error
+        // instead of a call without media; the callee is released.
+        if (ctx.initial && code >= 200) {
+          call->state = Call::State::kConfirmed;
+          SendBye(*call, /*to_caller=*/false);
+          EndCall(ctx.call_id);
+          ++counters_.calls_failed;
+          RespondLocal(ctx.server, 503, "Service Unavailable", {WarningHeader(s.message())});
+        }
+        return;
+      }
+    }
+    if (ctx.initial) {
+      if (code < 200 && call->state == Call::State::kCalling) call->state = Call::State::kEarly;
+      if (code >= 200 && code < 300 && call->state != Call::State::kConfirmed) {
+        call->state = Call::State::kConfirmed;
+        call->answered_at = now_();
+        ++counters_.calls_connected;
+      }
+      if (code >= 300) {
+        ++counters_.calls_failed;
+        EndCall(ctx.call_id);
+      }
+    }
+  }
+  if (ctx.server == 0) return;  // our own BYE
+  ++counters_.forwarded_responses;
+  (void)txns_->Respond(ctx.server, *std::move(fwd));
+}
+
+void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
+  auto it = clients_.find(txn);
+  if (it == clients_.end()) return;
+  const ClientContext ctx = it->second;
+  clients_.erase(it);
+  if (!ctx.qualify_binding.empty()) {
+    qualify_pending_.erase(ctx.qualify_binding);
+    const size_t nl = ctx.qualify_binding.find('\n');
+    Binding removed;
+    if (nl != std::string::npos &&
+        registrar_.RemoveBinding(ctx.qualify_binding.substr(0, nl),
+                                 ctx.qualify_binding.substr(nl + 1), &removed)) {
+      ++counters_.qualify_dead;
+      keepalives_.Removed({removed});
+    }
+    return;
+  }
+  if (ctx.initial) {
+    ++counters_.calls_failed;
+    EndCall(ctx.call_id);
+  }
+  if (ctx.server == 0) return;
+  if (timeout) {
+    RespondLocal(ctx.server, 408, "Request Timeout");
+  } else {
+    RespondLocal(ctx.server, 503, "Service Unavailable",
+                 {WarningHeader("the next hop could not be reached")});
+  }
+}
+
+void Proxy::OnTransactionEnd(SipTxnId txn) {
+  clients_.erase(txn);
+  invite_servers_.erase(txn);
+}
+
+void Proxy::OnStrayResponse(SipMessage& response, const SipInbound&) {
+  // A 2xx retransmission from the callee after its INVITE transaction
+  // ended (RFC 3261 16.7): only if the top Via is ours, back to the phone
+  // that sent the request.
+  const SipVia via = response.top_via();
+  if (!IsLocalHost(via.host, via.port)) {
+    ++counters_.dropped;
+    return;
+  }
+  Call* call = calls_.Find(response.call_id());
+  if (call == nullptr) {
+    ++counters_.dropped;
+    return;
+  }
+  const bool to_caller = response.from().tag == call->caller.tag;
+  const CallSide& side = to_caller ? call->caller : call->callee;
+  auto fwd = response.Clone();
+  if (!fwd.ok() || !fwd->PopVia().ok()) return;
+  std::optional<SipRoute> route = RouteToSide(side, *fwd);
+  if (!side.natted && side.route.transport == SipTransportKind::kUdp) route = side.route;
+  if (!route) return;
+  if (response.status_code() < 300 && response.has_sdp_body()) {
+    // Same SDP as the first 2xx: the rewrite only reads the recorded relays.
+    if (!ApplySdp(*call, !to_caller, response, *fwd).ok()) return;
+  }
+  auto bytes = fwd->Serialize();
+  if (!bytes.ok()) return;
+  ++counters_.stateless_forwards;
+  (void)channels_.send(*bytes, *route);
+}
+
+// ---------------------------------------------------------------------------
+// Periodic work and the dataplane
+
+void Proxy::Tick() {
+  const int64_t now = now_();
+  if (now != last_prune_) {
+    last_prune_ = now;
+    std::vector<Binding> expired;
+    registrar_.PruneExpired(now, &expired);
+    keepalives_.Removed(expired);
+  }
+  if (config_.qualify_interval_s > 0) Qualify(now);
+  if (now != last_ring_check_) {
+    last_ring_check_ = now;
+    // Timer C: once a second is plenty for a three-minute timer.
+    calls_.ForEach([&](Call& call) {
+      if (call.state != Call::State::kConfirmed && call.client_invite != 0 &&
+          !call.ring_timeout_sent && now - call.created_at >= config_.max_ringing_s) {
+        call.ring_timeout_sent = true;
+        ++counters_.calls_ring_timeout;
+        txns_->Cancel(call.client_invite);
+      }
+    });
+  }
+  for (const DataplaneEvent& e : link_.PollEvents()) {
+    if (e.event != "idle") continue;
+    Call* call = calls_.FindByPair(e.pair);
+    if (call == nullptr) {
+      // A pair nobody owns (a predecessor's): free its ports.
+      (void)link_.PostDelete(e.pair);
+      continue;
+    }
+    // A ringing call has no media yet; only an answered call's silence
+    // means a phone is gone.
+    if (call->state != Call::State::kConfirmed) continue;
+    ++counters_.calls_ended_idle;
+    SendBye(*call, /*to_caller=*/true);
+    SendBye(*call, /*to_caller=*/false);
+    const std::string id = call->call_id;
+    EndCall(id);
+  }
+}
+
+void Proxy::Qualify(int64_t now) {
+  if (qualify_cursor_ >= qualify_queue_.size()) {
+    if (now - qualify_round_started_ < config_.qualify_interval_s) return;
+    qualify_round_started_ = now;
+    qualify_queue_.clear();
+    qualify_cursor_ = 0;
+    for (Binding& b : registrar_.All(now)) {
+      if (b.behind_nat) qualify_queue_.push_back(std::move(b));
+    }
+  }
+  // Tick runs ten times a second: a slice per tick spreads the round over
+  // a tenth of the interval, so answers are in long before the next round.
+  const size_t ticks = std::max<size_t>(1, config_.qualify_interval_s);
+  const size_t slice = std::max<size_t>(1, qualify_queue_.size() / ticks + 1);
+  for (size_t i = 0; i < slice && qualify_cursor_ < qualify_queue_.size(); ++i) {
+    SendQualify(qualify_queue_[qualify_cursor_++]);
+  }
+}
+
+void Proxy::SendQualify(const Binding& b) {
+  const std::string key = absl::StrCat(b.aor, "\n", b.contact_uri);
+  if (qualify_pending_.contains(key)) return;
+  std::optional<SipRoute> route = RouteToSource(b);
+  if (!route) return;  // TCP: the connection is gone; the binding expires
+  const uint64_t n = ++qualify_counter_;
+  auto options = OwnRequest(
+      absl::StrCat("OPTIONS ", b.contact_uri, " SIP/2.0"),
+      absl::StrCat("From: <sip:qualify@", config_.domain, ">;tag=q", absl::Hex(n), "\r\nTo: <",
+                   b.contact_uri, ">\r\nCall-ID: q", absl::Hex(n), "-",
+                   absl::Hex(absl::HashOf(key)), "@", config_.domain,
+                   "\r\nCSeq: 1 OPTIONS\r\n"));
+  if (!options.ok()) return;
+  auto sent = SendOwnRequest(*std::move(options), *route);
+  if (!sent.ok()) return;
+  ++counters_.qualify_sent;
+  qualify_pending_[key] = true;
+  ClientContext ctx;
+  ctx.qualify_binding = key;
+  clients_[*sent] = std::move(ctx);
+}
+
+void Proxy::OnDataplaneConnected() {
+  // Streams: keep those the dataplane still has (a reconnect without a
+  // restart), delete strangers (a predecessor's), allocate the rest again
+  // at the relay ports the phones were given.
+  auto existing = link_.ListPairs(CallTable::kPairLabelPrefix);
+  absl::flat_hash_map<uint64_t, std::string> present;
+  if (existing.ok()) {
+    for (auto& [pair, label] : *existing) present[pair] = label;
+  }
+  absl::flat_hash_map<uint64_t, bool> keep;
+  // Pair ids restart at 1 in a restarted dataplane: drop every old id from
+  // the index first, or a new pair of one call could be unindexed as
+  // another call's old one.
+  calls_.ForEach([&](Call& call) {
+    for (const MediaLine& line : call.media) calls_.UnindexPair(line.pair);
+  });
+  calls_.ForEach([&](Call& call) {
+    for (size_t i = 0; i < call.media.size(); ++i) {
+      MediaLine& line = call.media[i];
+      auto it = present.find(line.pair);
+      if (it != present.end() && it->second == call.PairLabel(i)) {
+        keep[line.pair] = true;
+        continue;
+      }
+      LegSpec a{call.caller.media_ipv6, line.peer_a, call.caller.policy, line.rtcp_mux_a,
+                line.relay_a};
+      LegSpec b{call.callee.media_ipv6, line.peer_b, call.callee.policy, line.rtcp_mux_b,
+                line.relay_b};
+      auto pair = link_.Allocate(a, b, call.PairLabel(i));
+      if (!pair.ok()) {
+        ++counters_.repush_failures;
+        continue;
+      }
+      line.pair = pair->pair;
+      line.stream_a = pair->a.stream;
+      line.stream_b = pair->b.stream;
+      keep[line.pair] = true;
+      ++counters_.pairs_repushed;
+    }
+    calls_.IndexPairs(call);
+  });
+  for (const auto& [pair, label] : present) {
+    if (!keep.contains(pair)) (void)link_.Delete(pair);
+  }
+  keepalives_.ReinstallAll(registrar_.All(now_()));
+}
+
+nlohmann::json Proxy::CallsJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  const int64_t now = now_();
+  calls_.ForEach([&](const Call& c) { out.push_back(CallToJson(c, now)); });
+  return out;
+}
+
+nlohmann::json Proxy::StatsJson() const {
+  const ProxyCounters& c = counters_;
+  const SipTransactionCounters& t = txns_->counters();
+  const DataplaneLinkCounters& d = link_.counters();
+  const KeepaliveSyncCounters& k = keepalives_.counters();
+  return {{"calls", calls_.size()},
+          {"transactions", txns_->size()},
+          {"dataplane_connected", link_.connected()},
+          {"dataplane_last_error", link_.last_error()},
+          {"proxy",
+           {{"requests", c.requests},
+            {"registers", c.registers},
+            {"invites", c.invites},
+            {"calls_connected", c.calls_connected},
+            {"calls_failed", c.calls_failed},
+            {"calls_cancelled", c.calls_cancelled},
+            {"calls_ended_bye", c.calls_ended_bye},
+            {"calls_ended_idle", c.calls_ended_idle},
+            {"auth_challenges", c.auth_challenges},
+            {"rejected_dataplane", c.rejected_dataplane},
+            {"forwarded_requests", c.forwarded_requests},
+            {"forwarded_responses", c.forwarded_responses},
+            {"stateless_forwards", c.stateless_forwards},
+            {"dropped", c.dropped},
+            {"in_dialog_unknown", c.in_dialog_unknown},
+            {"pairs_allocated", c.pairs_allocated},
+            {"pairs_deleted", c.pairs_deleted},
+            {"pairs_repushed", c.pairs_repushed},
+            {"repush_failures", c.repush_failures},
+            {"qualify_sent", c.qualify_sent},
+            {"qualify_answered", c.qualify_answered},
+            {"qualify_dead", c.qualify_dead},
+            {"calls_ring_timeout", c.calls_ring_timeout}}},
+          {"transaction_layer",
+           {{"server_created", t.server_created},
+            {"client_created", t.client_created},
+            {"retransmissions_absorbed", t.retransmissions_absorbed},
+            {"completed_evicted", t.completed_evicted},
+            {"stray_responses", t.stray_responses},
+            {"stray_acks", t.stray_acks},
+            {"timeouts", t.timeouts},
+            {"transport_errors", t.transport_errors}}},
+          {"dataplane_link",
+           {{"calls", d.calls}, {"failures", d.call_failures}, {"reconnects", d.reconnects},
+            {"events", d.events}, {"posted", d.posted}, {"posted_failures", d.posted_failures}}},
+          {"keepalives",
+           {{"targets", keepalives_.size()}, {"installed", k.installed}, {"removed", k.removed},
+            {"updated", k.updated}, {"failures", k.failures}, {"reinstalls", k.reinstalls},
+            {"skipped_no_source", k.skipped_no_source}}}};
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,215 @@
+// rtplatch-control's SIP application: a record-routing stateful proxy with
+// a registrar, driving the dataplane (design.md, issue 5). It sits on the
+// transaction layer (sip_transactions.h) as its Listener.
+//
+// Requests, in order of the checks:
+//   REGISTER                 the registrar; binding changes go to the
+//                            keepalive sync (dataplane targets)
+//   OPTIONS to the server    200
+//   CANCEL                   200, then CANCEL on the forwarded branch
+//   To-tag present           in-dialog: loose routing (our Route entries
+//                            popped), to the other phone of the call — its
+//                            source address and socket when it is NAT'd,
+//                            its Contact/Route otherwise
+//   INVITE / other           out-of-dialog: callers in our domain
+//                            authenticate (407); the Request-URI user's
+//                            binding is looked up (404/480) and the
+//                            request goes to its source (NAT'd) or Contact
+//
+// Media: SDP in INVITE/UPDATE/ACK and in 18x/2xx responses allocates (or
+// updates) one dataplane stream pair per m= line and is rewritten so each
+// phone sends to its relay leg (sdp_rewrite.h). Latch policy per leg comes
+// from the NAT decision. Hold keeps the streams. BYE, CANCEL, a failure
+// response, a timed-out INVITE and a dataplane idle event on an answered
+// call (BYE to both phones) delete them. A dataplane that cannot be
+// reached answers the INVITE 503 with a Warning; after it comes back every
+// live call's streams are allocated again at the same relay ports.
+//
+// Single-threaded: one owner (the event loop) calls everything.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "common/ip_address.h"
+#include "control/media/call_table.h"
+#include "control/media/dataplane_link.h"
+#include "control/nat/inside_prefixes.h"
+#include "control/media/keepalive_sync.h"
+#include "control/nat/nat_policy.h"
+#include "control/registrar/registrar.h"
+#include "control/sip/sip_transactions.h"
+#include "control/sip/sip_transport.h"
+#include "nlohmann/json.hpp"
+
+namespace rtplatch {
+
+struct ProxyConfig {
+  std::string domain;  // served by the registrar
+  // Addresses and ports that mean "this server" in a Request-URI or Route.
+  std::vector<IpAddress> local_addresses;
+  std::vector<uint16_t> local_ports;
+  // What we put in Via and Record-Route, per family: the address phones
+  // reach us at.
+  std::optional<Endpoint> advertised_v4;
+  std::optional<Endpoint> advertised_v6;
+  // Callers in our domain must answer a 407 challenge.
+  bool authenticate_calls = true;
+  // Relay every call's media (true), or only where a leg is NAT'd or the
+  // families differ (false).
+  bool anchor_media_always = true;
+  std::string server_header;
+  // OPTIONS "qualify" of every NAT'd binding at this interval (0: off); a
+  // binding whose phone does not answer is removed with its keepalive.
+  uint32_t qualify_interval_s = 0;
+  // RFC 3261 timer C: an INVITE branch still unanswered after this long is
+  // CANCELled (the caller gets 487 and the call's streams go).
+  uint32_t max_ringing_s = 180;
+};
+
+struct ProxyCounters {
+  uint64_t requests = 0;
+  uint64_t registers = 0;
+  uint64_t invites = 0;
+  uint64_t calls_connected = 0;
+  uint64_t calls_failed = 0;
+  uint64_t calls_cancelled = 0;
+  uint64_t calls_ended_bye = 0;
+  uint64_t calls_ended_idle = 0;
+  uint64_t auth_challenges = 0;
+  uint64_t rejected_dataplane = 0;  // 503: dataplane unreachable or out of ports
+  uint64_t forwarded_requests = 0;
+  uint64_t forwarded_responses = 0;
+  uint64_t stateless_forwards = 0;  // ACK for 2xx, 2xx retransmissions
+  uint64_t dropped = 0;             // stray responses/ACKs nobody owns
+  uint64_t in_dialog_unknown = 0;   // 481
+  uint64_t pairs_allocated = 0;
+  uint64_t pairs_deleted = 0;
+  uint64_t pairs_repushed = 0;
+  uint64_t repush_failures = 0;
+  uint64_t qualify_sent = 0;
+  uint64_t qualify_answered = 0;
+  uint64_t qualify_dead = 0;  // bindings removed: no answer
+  uint64_t calls_ring_timeout = 0;  // timer C fired
+};
+
+class Proxy : public SipTransactions::Listener {
+ public:
+  struct Channels {
+    // The UDP socket for a local address (or its family).
+    std::function<std::optional<SipChannelId>(const Endpoint& local)> udp_socket_for;
+    // The live TCP connection with a peer.
+    std::function<std::optional<SipChannelId>(const Endpoint& peer)> tcp_connection_to;
+    // Sends bytes without a transaction (ACK for 2xx, 2xx retransmissions).
+    std::function<absl::Status(absl::string_view bytes, const SipRoute& route)> send;
+  };
+
+  // Everything is borrowed and must outlive the proxy. `now` returns unix
+  // seconds.
+  Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link, KeepaliveSync& keepalives,
+        const InsidePrefixes& inside, const NatPolicyTable& policies, Channels channels,
+        std::function<int64_t()> now);
+
+  // Must be called once, before any message.
+  void set_transactions(SipTransactions* txns) { txns_ = txns; }
+
+  // SipTransactions::Listener
+  void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override;
+  void OnStrayAck(SipMessage& ack, const SipInbound& in) override;
+  void OnStrayResponse(SipMessage& response, const SipInbound& in) override;
+  void OnResponse(SipTxnId txn, SipMessage& response) override;
+  void OnClientFailure(SipTxnId txn, bool timeout) override;
+  void OnTransactionEnd(SipTxnId txn) override;
+
+  // Periodic work: prune expired bindings, dataplane events. Call every
+  // few hundred ms.
+  void Tick();
+  // The dataplane (re)connected: reconcile its streams and keepalive
+  // targets with ours.
+  void OnDataplaneConnected();
+
+  nlohmann::json CallsJson() const;
+  nlohmann::json StatsJson() const;
+  const ProxyCounters& counters() const { return counters_; }
+  const CallTable& calls() const { return calls_; }
+
+ private:
+  // What a client transaction forwards for.
+  struct ClientContext {
+    SipTxnId server = 0;     // 0: our own request (BYE on idle)
+    std::string call_id;     // empty: no call (REGISTER-less forwards)
+    bool invite = false;
+    bool initial = false;    // the dialog-creating INVITE
+    bool to_callee = true;   // the request goes from caller to callee
+    // A qualify OPTIONS: the binding it checks ("aor\ncontact").
+    std::string qualify_binding;
+  };
+
+  void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
+  void HandleCancel(SipTxnId txn, SipMessage& request);
+  void HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
+  void HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
+
+  void RespondLocal(SipTxnId txn, int code, absl::string_view reason,
+                    std::vector<std::string> headers = {});
+  bool IsLocalHost(absl::string_view host, uint16_t port) const;
+  bool IsOurDomain(absl::string_view host) const;
+  std::optional<Endpoint> Advertised(bool ipv6) const;
+  // Via and Record-Route for a request leaving over `out` that came in
+  // over `in_transport`/`in_ipv6`.
+  absl::Status PrepareForward(SipMessage& fwd, const SipRoute& out, SipTransportKind in_transport,
+                              bool in_ipv6, bool record_route, std::string branch);
+  // Our own Route entries at the top of an in-dialog request.
+  void PopOwnRoutes(SipMessage& request) const;
+  // The route to a phone of a call right now (TCP: its live connection).
+  std::optional<SipRoute> RouteToSide(const CallSide& side, const SipMessage& fwd) const;
+  // Where a binding registered from: its source, over the socket it used
+  // (UDP) or its live connection (TCP); nullopt when that is gone.
+  std::optional<SipRoute> RouteToSource(const Binding& b) const;
+  std::optional<SipRoute> RouteToUri(absl::string_view host, uint16_t port, bool tcp) const;
+
+  // Allocates/updates the call's media for SDP sent by one side and
+  // rewrites `out`'s body for the other side.
+  absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
+  void DeleteMedia(Call& call);
+  void EndCall(const std::string& call_id);
+  // A request the proxy itself originates (BYE on idle, qualify OPTIONS):
+  // the start line and header lines (CRLF-ended; no Via, Max-Forwards or
+  // Content-Length), parsed; then sent with our Via in a client transaction.
+  absl::StatusOr<SipMessage> OwnRequest(absl::string_view start_line, absl::string_view headers);
+  absl::StatusOr<SipTxnId> SendOwnRequest(SipMessage request, const SipRoute& route);
+  void SendBye(Call& call, bool to_caller);
+  void Qualify(int64_t now);
+  void SendQualify(const Binding& b);
+
+  ProxyConfig config_;
+  Registrar& registrar_;
+  DataplaneLink& link_;
+  KeepaliveSync& keepalives_;
+  const InsidePrefixes& inside_;
+  const NatPolicyTable& policies_;
+  Channels channels_;
+  std::function<int64_t()> now_;
+  SipTransactions* txns_ = nullptr;
+
+  CallTable calls_;
+  absl::flat_hash_map<SipTxnId, ClientContext> clients_;
+  absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
+  int64_t last_prune_ = 0;
+  int64_t last_ring_check_ = 0;
+  // Qualify rounds: a snapshot of the NAT'd bindings, worked through a
+  // slice per tick so a million bindings never stall the loop.
+  std::vector<Binding> qualify_queue_;
+  size_t qualify_cursor_ = 0;
+  int64_t qualify_round_started_ = 0;
+  uint64_t qualify_counter_ = 0;
+  absl::flat_hash_map<std::string, bool> qualify_pending_;
+  ProxyCounters counters_;
+};
+
+}  // namespace rtplatch

@@ -1,0 +1,130 @@
+// SIP transport for rtplatch-control: UDP sockets and TCP listeners plus
+// their accepted connections, all on one epoll set, driven by one thread.
+//
+// Each listen address gets a UDP socket and a TCP listener. Every complete
+// message is handed to the handler with where it came from and the channel
+// it arrived on (the UDP socket's id or the TCP connection's id); Send()
+// takes that channel back, so a response leaves from the UDP socket the
+// request came in on and over the TCP connection that carried it (RFC 3261
+// 18.2.2, RFC 3581).
+//
+// TCP is framed by Content-Length (RFC 3261 18.3). CRLFs between messages
+// (RFC 5626 keepalives) are skipped. A connection is closed, and counted,
+// when a message would exceed kMaxSipMessageBytes, when its framing cannot
+// be recovered (bad Content-Length), or when its unsent output exceeds
+// kMaxTcpOutputBytes. A bad peer never takes the process down: every error
+// is a counted close or an absl::Status.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+#include "control/sip/udp_send_batch.h"
+
+namespace rtplatch {
+
+enum class SipTransportKind : uint8_t { kUdp, kTcp };
+absl::string_view SipTransportName(SipTransportKind t);  // "UDP", "TCP"
+
+// A UDP socket id or a TCP connection id; ids are never reused.
+using SipChannelId = uint64_t;
+
+struct SipInbound {
+  absl::string_view bytes;  // valid during the handler call only
+  Endpoint source;
+  Endpoint local;           // the address the socket is bound to
+  SipTransportKind transport = SipTransportKind::kUdp;
+  SipChannelId channel = 0;
+};
+
+struct SipTransportCounters {
+  uint64_t udp_datagrams = 0;
+  uint64_t tcp_messages = 0;
+  uint64_t tcp_accepted = 0;
+  uint64_t tcp_closed = 0;            // by the peer or by us, any reason
+  uint64_t tcp_oversize = 0;          // closed: message > kMaxSipMessageBytes
+  uint64_t tcp_bad_framing = 0;       // closed: Content-Length unusable
+  uint64_t tcp_output_overflow = 0;   // closed: peer does not read
+  uint64_t tcp_rejected_full = 0;     // accept refused: kMaxTcpConnections
+  uint64_t send_errors = 0;
+};
+
+class SipTransport {
+ public:
+  using Handler = std::function<void(const SipInbound&)>;
+
+  // A slow reader may leave this much unsent before we give up on it.
+  static constexpr size_t kMaxTcpOutputBytes = 1 << 20;
+  // Bounds file descriptors a flood of connects can take.
+  static constexpr size_t kMaxTcpConnections = 4096;
+
+  // Binds UDP and TCP on every address (IPv6 sockets are V6ONLY, so
+  // 0.0.0.0:5060 and [::]:5060 can both be listed). Errors name the
+  // address and the failing call.
+  static absl::StatusOr<std::unique_ptr<SipTransport>> Create(
+      const std::vector<Endpoint>& listen, Handler handler);
+  ~SipTransport();
+  SipTransport(const SipTransport&) = delete;
+  SipTransport& operator=(const SipTransport&) = delete;
+
+  // One epoll_wait of at most timeout_ms, then everything ready is handled.
+  // A signal interrupting the wait is not an error (the caller checks its
+  // stop flag).
+  absl::Status RunOnce(int timeout_ms);
+
+  // UDP: sends from socket `channel` to `dest`; a response sent while
+  // RunOnce handles its events waits in a batch sent when the round ends
+  // (udp_send_batch.h), so the kernel's refusal of it is counted in
+  // send_errors, not returned (requests go at once). TCP: queues on connection
+  // `channel` (dest is only checked against the peer); NotFound if that
+  // connection is gone. Opening new TCP connections is a later slice.
+  absl::Status Send(absl::string_view bytes, const Endpoint& dest,
+                    SipTransportKind transport, SipChannelId channel);
+
+  // The UDP socket bound to `local`, else the first UDP socket of its
+  // family (a wildcard bind); nullopt when there is none.
+  std::optional<SipChannelId> UdpSocketFor(const Endpoint& local) const;
+  // The live TCP connection with `peer` (the phone's connection, reused for
+  // requests to it, RFC 5626 §5); nullopt when it is gone.
+  std::optional<SipChannelId> TcpConnectionTo(const Endpoint& peer) const;
+
+  const SipTransportCounters& counters() const { return counters_; }
+  size_t tcp_connection_count() const;
+
+ private:
+  struct Socket;
+  SipTransport(int epoll_fd, Handler handler);
+  absl::Status AddListen(const Endpoint& ep);
+  void OnUdpReadable(Socket& s);
+  void OnAccept(Socket& s);
+  void OnTcpReadable(Socket& s);
+  void OnTcpWritable(Socket& s);
+  // Delivers every complete message in s.in; false: framing lost, close.
+  bool DrainTcpInput(Socket& s);
+  absl::Status FlushTcp(Socket& s);
+  void FlushUdpBatch();
+  void Close(SipChannelId id);
+  absl::Status Register(std::unique_ptr<Socket> s, uint32_t events);
+
+  const int epoll_fd_;
+  Handler handler_;
+  SipChannelId next_id_ = 1;
+  absl::flat_hash_map<SipChannelId, std::unique_ptr<Socket>> sockets_;
+  absl::flat_hash_map<Endpoint, SipChannelId> tcp_by_peer_;
+  std::vector<SipChannelId> to_close_;
+  size_t tcp_connections_ = 0;
+  SipTransportCounters counters_;
+  bool batching_ = false;  // inside RunOnce's event handling
+  UdpSendBatch udp_batch_;
+};
+
+}  // namespace rtplatch

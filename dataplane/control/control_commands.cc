@@ -1,0 +1,562 @@
+#include "dataplane/control/control_commands.h"
+
+#include <cctype>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kRememberedReplies = 4096;
+constexpr size_t kDefaultListLimit = 1000;
+constexpr char kSoftwareVersion[] = "0.1.0";
+
+absl::string_view ErrorCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
+    case absl::StatusCode::kNotFound: return "not_found";
+    case absl::StatusCode::kResourceExhausted: return "resource_exhausted";
+    case absl::StatusCode::kAlreadyExists: return "already_in_use";
+    case absl::StatusCode::kUnimplemented: return "unknown_command";
+    case absl::StatusCode::kFailedPrecondition: return "bad_version";
+    default: return "internal";
+  }
+}
+
+json ErrorReply(const json& id, absl::string_view code, absl::string_view message) {
+  return json{{"v", kControlProtocolVersion}, {"id", id}, {"ok", false},
+              {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
+}
+
+absl::Status ArgError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::StatusOr<uint64_t> RequiredId(const json& r, const char* field) {
+  auto it = r.find(field);
+  if (it == r.end()) return ArgError(field, "required");
+  if (!it->is_number_unsigned()) return ArgError(field, "must be a positive integer");
+  return it->get<uint64_t>();
+}
+
+// `prefix` names the enclosing object in errors ("a." for leg a).
+absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field,
+                                                          absl::string_view prefix = "") {
+  auto it = r.find(field);
+  if (it == r.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) return ArgError(absl::StrCat(prefix, field), "must be a string");
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+absl::StatusOr<std::optional<LatchPolicy>> OptionalPolicy(const json& r, absl::string_view where) {
+  auto text = OptionalString(r, "policy", where);
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return std::optional<LatchPolicy>();
+  LatchPolicy p;
+  if (!ParseLatchPolicy(**text, &p)) {
+    return ArgError(absl::StrCat(where, "policy"), absl::StrCat("'", **text,
+                    "' is not one of learn, strict, asymmetric"));
+  }
+  return std::optional<LatchPolicy>(p);
+}
+
+// An "ip:port" field ("peer", "relay"); absent, null or "" is nullopt.
+absl::StatusOr<std::optional<Endpoint>> OptionalEndpoint(const json& r, const char* field,
+                                                         absl::string_view where) {
+  auto text = OptionalString(r, field, where);
+  if (!text.ok()) return text.status();
+  if (!text->has_value() || (*text)->empty()) return std::optional<Endpoint>();
+  auto ep = Endpoint::Parse(**text);
+  if (!ep.ok()) return ArgError(absl::StrCat(where, field), ep.status().message());
+  return std::optional<Endpoint>(*ep);
+}
+
+absl::StatusOr<std::optional<Endpoint>> OptionalPeer(const json& r, absl::string_view where) {
+  return OptionalEndpoint(r, "peer", where);
+}
+
+absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
+  auto it = r.find(name);
+  LegRequest leg;
+  if (it == r.end()) return leg;
+  if (!it->is_object()) return ArgError(name, "must be an object");
+  std::string where = absl::StrCat(name, ".");
+  auto family = OptionalString(*it, "family", where);
+  if (!family.ok()) return family.status();
+  if (family->has_value()) {
+    if (**family == "ipv6") {
+      leg.ipv6 = true;
+    } else if (**family != "ipv4") {
+      return ArgError(absl::StrCat(where, "family"), "must be ipv4 or ipv6");
+    }
+  }
+  auto peer = OptionalPeer(*it, where);
+  if (!peer.ok()) return peer.status();
+  leg.peer = *peer;
+  auto relay = OptionalEndpoint(*it, "relay", where);
+  if (!relay.ok()) return relay.status();
+  leg.relay = *relay;
+  // Without a family, the leg takes the relay's, else the peer's.
+  if (!family->has_value()) {
+    if (leg.relay) {
+      leg.ipv6 = !leg.relay->ip.is_v4();
+    } else if (leg.peer) {
+      leg.ipv6 = !leg.peer->ip.is_v4();
+    }
+  }
+  auto policy = OptionalPolicy(*it, where);
+  if (!policy.ok()) return policy.status();
+  leg.policy = *policy;
+  if (auto mux = it->find("rtcp_mux"); mux != it->end()) {
+    if (!mux->is_boolean()) return ArgError(absl::StrCat(where, "rtcp_mux"), "must be true or false");
+    leg.rtcp_mux = mux->get<bool>();
+  }
+  return leg;
+}
+
+struct Page {
+  size_t offset = 0;
+  size_t limit = kDefaultListLimit;
+};
+
+// `offset` and `limit` of the list commands.
+absl::StatusOr<Page> ParsePage(const json& r) {
+  Page page;
+  for (auto [field, out] : {std::pair{"offset", &page.offset}, std::pair{"limit", &page.limit}}) {
+    if (auto it = r.find(field); it != r.end()) {
+      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
+      *out = it->get<size_t>();
+    }
+  }
+  return page;
+}
+
+json PeerJson(const IpAddress& ip, uint16_t port) {
+  if (port == 0 || ip.is_unspecified()) return nullptr;
+  return Endpoint{ip, port}.ToString();
+}
+
+json CountersJson(const LcoreCounters& c) {
+  json drops = json::object();
+  for (size_t i = 0; i < kDropReasonCount; ++i) drops[std::string(kDropReasonNames[i])] = c.drops[i];
+  return json{{"rx", c.rx}, {"rx_bytes", c.rx_bytes}, {"relayed", c.relayed},
+              {"exception_in", c.exception_in}, {"exception_out", c.exception_out},
+              {"handoff", c.handoff}, {"solicits", c.solicits},
+              {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
+              {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},
+              {"idle_cycles", c.idle_cycles}, {"drops", drops}};
+}
+
+}  // namespace
+
+json StreamJson(const StreamView& v) {
+  json j = {{"stream", v.stream}, {"pair", v.pair}, {"leg", std::string(1, v.leg)},
+            {"label", v.label}, {"relay", v.relay.ToString()},
+            {"rtcp_relay", v.rtcp_relay.ToString()},
+            {"policy", std::string(LatchPolicyName(v.rtp.policy))},
+            {"state", std::string(LatchStateName(v.rtp.state))},
+            {"expected_peer", PeerJson(v.rtp.expected_ip, v.rtp.expected_port)},
+            {"learned_peer", PeerJson(v.rtp.peer_ip, v.rtp.peer_port)},
+            {"packets", v.rtp.packets}, {"drops", v.rtp.drops},
+            {"relatches", v.rtp.relatches}, {"lcore", v.lcore_index}};
+  j["idle_ms"] = v.idle_ns ? json(*v.idle_ns / 1'000'000) : json(nullptr);
+  j["rtcp"] = {{"state", std::string(LatchStateName(v.rtcp.state))},
+               {"learned_peer", PeerJson(v.rtcp.peer_ip, v.rtcp.peer_port)},
+               {"packets", v.rtcp.packets}, {"drops", v.rtcp.drops}};
+  return j;
+}
+
+const std::vector<ControlCommands::Command>& ControlCommands::Table() {
+  static const std::vector<Command> kTable = {
+      {"version", &ControlCommands::Version, false, "protocol and software version"},
+      {"help", &ControlCommands::Help, false, "this list"},
+      {"allocate", &ControlCommands::Allocate, true,
+       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay}, label; "
+       "relay \"ip:port\" takes that RTP port (even) or fails with already_in_use"},
+      {"update", &ControlCommands::Update, true, "set a stream's expected peer and/or policy"},
+      {"delete", &ControlCommands::Delete, true, "delete a stream pair"},
+      {"query", &ControlCommands::Query, false, "one stream"},
+      {"list", &ControlCommands::List, false,
+       "streams, filtered by state, policy, label, peer_ip; offset, limit"},
+      {"stats", &ControlCommands::Stats, false, "per-lcore and total counters"},
+      {"subscribe", &ControlCommands::Subscribe, false,
+       "receive latched/relatched/idle events on this connection"},
+      {"keepalive_add", &ControlCommands::KeepaliveAdd, true,
+       "add NAT keepalive targets: targets [{target, source, payload, interval_ms, jitter_ms, label}]"},
+      {"keepalive_update", &ControlCommands::KeepaliveUpdate, true,
+       "change a keepalive's interval_ms (and jitter_ms)"},
+      {"keepalive_remove", &ControlCommands::KeepaliveRemove, true, "remove keepalives: ids"},
+      {"keepalive_query", &ControlCommands::KeepaliveQuery, false, "one keepalive target"},
+      {"keepalive_list", &ControlCommands::KeepaliveList, false,
+       "keepalive targets, filtered by target_ip, label; offset, limit"},
+  };
+  return kTable;
+}
+
+ControlCommands::ControlCommands(StreamRegistry& registry,
+                                 std::function<DataplaneStats()> stats,
+                                 std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives)
+    : registry_(registry),
+      keepalives_(keepalives),
+      stats_(std::move(stats)),
+      now_ns_(std::move(now_ns)) {}
+
+std::string ControlCommands::Handle(absl::string_view line, bool* subscribe) {
+  *subscribe = false;
+  json request = json::parse(std::string_view(line.data(), line.size()), nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded() || !request.is_object()) {
+    return ErrorReply(nullptr, "parse_error", "request is not a JSON object").dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  json id = request.contains("id") ? request["id"] : json(nullptr);
+  if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
+    return ErrorReply(nullptr, "invalid_argument", "id: must be a string or integer").dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  auto v = request.find("v");
+  if (v == request.end() || !v->is_number_integer() || v->get<int64_t>() != kControlProtocolVersion) {
+    return ErrorReply(id, "bad_version", absl::StrCat("v: this dataplane speaks version ",
+                                                      kControlProtocolVersion)).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  auto cmd = request.find("cmd");
+  if (cmd == request.end() || !cmd->is_string()) {
+    return ErrorReply(id, "invalid_argument", "cmd: required string").dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  const std::string name = cmd->get<std::string>();
+  const Command* command = nullptr;
+  for (const Command& c : Table()) {
+    if (c.name == name) command = &c;
+  }
+  if (command != nullptr && keepalives_ == nullptr && absl::StartsWith(name, "keepalive_")) {
+    command = nullptr;  // built without keepalive support (unit tests)
+  }
+  if (command == nullptr) {
+    return ErrorReply(id, "unknown_command", absl::StrCat("cmd: unknown '", name, "' (try help)")).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  const std::string cache_key = id.is_null() ? "" : id.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (command->mutates && !cache_key.empty()) {
+    if (auto hit = replies_by_id_.find(cache_key); hit != replies_by_id_.end()) {
+      return hit->second;  // retransmission: answer again, apply nothing
+    }
+  }
+  subscribe_requested_ = false;
+  absl::StatusOr<json> result = (this->*command->handler)(request);
+  std::string reply =
+      result.ok()
+          ? json{{"v", kControlProtocolVersion}, {"id", id}, {"ok", true}, {"result", *result}}.dump(-1, ' ', false, json::error_handler_t::replace)
+          : ErrorReply(id, ErrorCode(result.status().code()), result.status().message()).dump(-1, ' ', false, json::error_handler_t::replace);
+  if (command->mutates && !cache_key.empty()) Remember(cache_key, reply);
+  *subscribe = subscribe_requested_;
+  return reply;
+}
+
+void ControlCommands::Remember(const std::string& id, const std::string& reply) {
+  if (replies_by_id_.emplace(id, reply).second) reply_ids_.push_back(id);
+  while (reply_ids_.size() > kRememberedReplies) {
+    replies_by_id_.erase(reply_ids_.front());
+    reply_ids_.pop_front();
+  }
+}
+
+std::string ControlCommands::EventLine(const ControlEvent& e) {
+  json j = {{"v", kControlProtocolVersion}, {"stream", e.stream}, {"pair", e.pair}};
+  switch (e.type) {
+    case ControlEvent::Type::kLatched:
+      j["event"] = "latched";
+      j["peer"] = e.peer.ToString();
+      break;
+    case ControlEvent::Type::kRelatched:
+      j["event"] = "relatched";
+      j["peer"] = e.peer.ToString();
+      break;
+    case ControlEvent::Type::kIdle:
+      j["event"] = "idle";
+      j["idle_ms"] = e.idle_ns / 1'000'000;
+      break;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+absl::StatusOr<json> ControlCommands::Version(const json&) {
+  return json{{"protocol", kControlProtocolVersion}, {"software", kSoftwareVersion}};
+}
+
+absl::StatusOr<json> ControlCommands::Help(const json&) {
+  json list = json::array();
+  for (const Command& c : Table()) {
+    if (keepalives_ == nullptr && absl::StartsWith(c.name, "keepalive_")) continue;
+    list.push_back({{"name", std::string(c.name)}, {"help", std::string(c.help)}});
+  }
+  return json{{"commands", list}};
+}
+
+absl::StatusOr<json> ControlCommands::Allocate(const json& r) {
+  auto a = ParseLeg(r, "a");
+  if (!a.ok()) return a.status();
+  auto b = ParseLeg(r, "b");
+  if (!b.ok()) return b.status();
+  auto label = OptionalString(r, "label");
+  if (!label.ok()) return label.status();
+  auto pair = registry_.Allocate(*a, *b, label->value_or(""), now_ns_());
+  if (!pair.ok()) return pair.status();
+  return json{{"pair", pair->pair}, {"a", StreamJson(pair->a)}, {"b", StreamJson(pair->b)}};
+}
+
+absl::StatusOr<json> ControlCommands::Update(const json& r) {
+  auto stream = RequiredId(r, "stream");
+  if (!stream.ok()) return stream.status();
+  std::optional<std::optional<Endpoint>> peer;
+  if (r.contains("peer")) {
+    auto p = OptionalPeer(r, "");
+    if (!p.ok()) return p.status();
+    peer = *p;
+  }
+  auto policy = OptionalPolicy(r, "");
+  if (!policy.ok()) return policy.status();
+  auto view = registry_.Update(*stream, peer, *policy, now_ns_());
+  if (!view.ok()) return view.status();
+  return StreamJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::Delete(const json& r) {
+  auto pair = RequiredId(r, "pair");
+  if (!pair.ok()) return pair.status();
+  if (auto s = registry_.Delete(*pair); !s.ok()) return s;
+  return json{{"deleted", *pair}};
+}
+
+absl::StatusOr<json> ControlCommands::Query(const json& r) {
+  auto stream = RequiredId(r, "stream");
+  if (!stream.ok()) return stream.status();
+  auto view = registry_.Query(*stream, now_ns_());
+  if (!view.ok()) return view.status();
+  return StreamJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::List(const json& r) {
+  StreamFilter filter;
+  auto state = OptionalString(r, "state");
+  if (!state.ok()) return state.status();
+  if (state->has_value()) {
+    bool found = false;
+    for (LatchState s : {LatchState::kUnlatched, LatchState::kLearning, LatchState::kLocked}) {
+      if (LatchStateName(s) == **state) {
+        filter.state = s;
+        found = true;
+      }
+    }
+    if (!found) return ArgError("state", "must be unlatched, learning or locked");
+  }
+  auto policy = OptionalPolicy(r, "");
+  if (!policy.ok()) return policy.status();
+  filter.policy = *policy;
+  auto label = OptionalString(r, "label");
+  if (!label.ok()) return label.status();
+  filter.label = *label;
+  auto peer_ip = OptionalString(r, "peer_ip");
+  if (!peer_ip.ok()) return peer_ip.status();
+  if (peer_ip->has_value()) {
+    auto ip = IpAddress::Parse(**peer_ip);
+    if (!ip.ok()) return ArgError("peer_ip", ip.status().message());
+    filter.peer_ip = *ip;
+  }
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
+  size_t total = 0;
+  json streams = json::array();
+  for (const StreamView& v :
+       registry_.List(filter, page->offset, page->limit, now_ns_(), &total)) {
+    streams.push_back(StreamJson(v));
+  }
+  return json{{"total", total}, {"streams", streams}};
+}
+
+absl::StatusOr<json> ControlCommands::Stats(const json&) {
+  DataplaneStats stats = stats_();
+  LcoreCounters total;
+  size_t keepalives = 0;
+  json lcores = json::array();
+  for (size_t index = 0; index < stats.lcores.size(); ++index) {
+    const LcoreStats& l = stats.lcores[index];
+    total.Accumulate(l.counters);
+    json j = CountersJson(l.counters);
+    j["lcore"] = l.lcore_id;
+    j["index"] = index;
+    j["keepalives"] = l.keepalives;
+    keepalives += l.keepalives;
+    lcores.push_back(j);
+  }
+  json total_json = CountersJson(total);
+  total_json["keepalives"] = keepalives;
+  return json{{"streams", registry_.stream_count()}, {"pairs", registry_.pair_count()},
+              {"free_port_pairs_v4", registry_.free_port_pairs(false)},
+              {"free_port_pairs_v6", registry_.free_port_pairs(true)},
+              {"neighbors", stats.neighbors}, {"table_bytes", stats.table_bytes},
+              {"keepalive_bytes", stats.keepalive_bytes},
+              {"keepalive_payloads", stats.keepalive_payloads},
+              {"tsc_hz", stats.tsc_hz}, {"total", total_json}, {"lcores", lcores}};
+}
+
+absl::StatusOr<json> ControlCommands::Subscribe(const json&) {
+  subscribe_requested_ = true;
+  return json{{"subscribed", true}};
+}
+
+namespace {
+
+absl::StatusOr<std::string> ParsePayload(const json& p) {
+  if (p.is_string()) {
+    const std::string name = p.get<std::string>();
+    if (name == "crlf") return std::string("\r\n\r\n");
+    if (name == "zero4") return std::string(4, '\0');
+    return ArgError("payload", "must be \"crlf\", \"zero4\", {\"text\": ...} or {\"hex\": ...}");
+  }
+  if (p.is_object() && p.size() == 1 && p.contains("text") && p["text"].is_string()) {
+    return p["text"].get<std::string>();
+  }
+  if (p.is_object() && p.size() == 1 && p.contains("hex") && p["hex"].is_string()) {
+    const std::string hex = p["hex"].get<std::string>();
+    bool ok = hex.size() % 2 == 0;
+    for (char c : hex) ok = ok && std::isxdigit(static_cast<unsigned char>(c));
+    if (!ok) return ArgError("payload.hex", "must be an even number of hex digits");
+    return absl::HexStringToBytes(hex);
+  }
+  return ArgError("payload", "must be \"crlf\", \"zero4\", {\"text\": ...} or {\"hex\": ...}");
+}
+
+absl::StatusOr<uint32_t> OptionalU32(const json& r, const char* field, uint32_t fallback) {
+  auto it = r.find(field);
+  if (it == r.end()) return fallback;
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX) {
+    return ArgError(field, "must be a non-negative integer");
+  }
+  return static_cast<uint32_t>(it->get<uint64_t>());
+}
+
+absl::StatusOr<KeepaliveSpec> ParseKeepalive(const json& t) {
+  if (!t.is_object()) return ArgError("", "must be an object");
+  KeepaliveSpec spec;
+  for (auto [field, out] : {std::pair{"target", &spec.target}, std::pair{"source", &spec.source}}) {
+    auto text = OptionalString(t, field);
+    if (!text.ok()) return text.status();
+    if (!text->has_value()) return ArgError(field, "required");
+    auto ep = Endpoint::Parse(**text);
+    if (!ep.ok()) return ArgError(field, ep.status().message());
+    *out = *ep;
+  }
+  if (auto it = t.find("payload"); it != t.end()) {
+    auto payload = ParsePayload(*it);
+    if (!payload.ok()) return payload.status();
+    spec.payload = *payload;
+  }
+  auto interval = OptionalU32(t, "interval_ms", kDefaultKeepaliveIntervalMs);
+  if (!interval.ok()) return interval.status();
+  spec.interval_ms = *interval;
+  auto jitter = OptionalU32(t, "jitter_ms", 0);
+  if (!jitter.ok()) return jitter.status();
+  spec.jitter_ms = *jitter;
+  auto label = OptionalString(t, "label");
+  if (!label.ok()) return label.status();
+  spec.label = label->value_or("");
+  return spec;
+}
+
+json KeepaliveJson(const KeepaliveView& v) {
+  json j = {{"id", v.id}, {"target", v.target.ToString()}, {"source", v.source.ToString()},
+            {"payload_bytes", v.payload_bytes}, {"interval_ms", v.interval_ms},
+            {"jitter_ms", v.jitter_ms}, {"label", v.label}, {"sent", v.sent},
+            {"lcore", v.lcore_index}};
+  j["last_sent_ms_ago"] =
+      v.last_sent_ago_ns ? json(*v.last_sent_ago_ns / 1'000'000) : json(nullptr);
+  return j;
+}
+
+constexpr size_t kMaxKeepalivesPerRequest = 100000;
+
+}  // namespace
+
+absl::StatusOr<json> ControlCommands::KeepaliveAdd(const json& r) {
+  auto it = r.find("targets");
+  if (it == r.end() || !it->is_array() || it->empty() || it->size() > kMaxKeepalivesPerRequest) {
+    return ArgError("targets", absl::StrCat("must be a list of 1..", kMaxKeepalivesPerRequest,
+                                            " keepalive objects"));
+  }
+  std::vector<KeepaliveSpec> specs;
+  specs.reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    auto spec = ParseKeepalive((*it)[i]);
+    if (!spec.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("targets[", i, "].", spec.status().message()));
+    }
+    specs.push_back(*std::move(spec));
+  }
+  auto ids = keepalives_->Add(specs, now_ns_());
+  if (!ids.ok()) return ids.status();
+  return json{{"ids", *ids}};
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveUpdate(const json& r) {
+  auto id = RequiredId(r, "id");
+  if (!id.ok()) return id.status();
+  if (!r.contains("interval_ms")) return ArgError("interval_ms", "required");
+  auto interval = OptionalU32(r, "interval_ms", 0);
+  if (!interval.ok()) return interval.status();
+  std::optional<uint32_t> jitter;
+  if (r.contains("jitter_ms")) {
+    auto j = OptionalU32(r, "jitter_ms", 0);
+    if (!j.ok()) return j.status();
+    jitter = *j;
+  }
+  auto view = keepalives_->Update(*id, *interval, jitter, now_ns_());
+  if (!view.ok()) return view.status();
+  return KeepaliveJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveRemove(const json& r) {
+  auto it = r.find("ids");
+  if (it == r.end() || !it->is_array() || it->empty()) {
+    return ArgError("ids", "must be a non-empty list of keepalive ids");
+  }
+  std::vector<uint64_t> ids;
+  for (const json& id : *it) {
+    if (!id.is_number_unsigned()) return ArgError("ids", "must hold positive integers");
+    ids.push_back(id.get<uint64_t>());
+  }
+  if (auto s = keepalives_->Remove(ids); !s.ok()) return s;
+  return json{{"removed", ids.size()}};
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveQuery(const json& r) {
+  auto id = RequiredId(r, "id");
+  if (!id.ok()) return id.status();
+  auto view = keepalives_->Query(*id, now_ns_());
+  if (!view.ok()) return view.status();
+  return KeepaliveJson(*view);
+}
+
+absl::StatusOr<json> ControlCommands::KeepaliveList(const json& r) {
+  std::optional<IpAddress> target_ip;
+  auto ip_text = OptionalString(r, "target_ip");
+  if (!ip_text.ok()) return ip_text.status();
+  if (ip_text->has_value()) {
+    auto ip = IpAddress::Parse(**ip_text);
+    if (!ip.ok()) return ArgError("target_ip", ip.status().message());
+    target_ip = *ip;
+  }
+  auto label = OptionalString(r, "label");
+  if (!label.ok()) return label.status();
+  auto page = ParsePage(r);
+  if (!page.ok()) return page.status();
+  size_t total = 0;
+  json list = json::array();
+  for (const KeepaliveView& v :
+       keepalives_->List(target_ip, *label, page->offset, page->limit, now_ns_(), &total)) {
+    list.push_back(KeepaliveJson(v));
+  }
+  return json{{"total", total}, {"keepalives", list}};
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,44 @@
+// The dataplane's configuration: a JSON file plus command-line overrides.
+// Every error names the field and the bad value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/ip_address.h"
+#include "dataplane/fastpath/flow.h"
+#include "dataplane/fastpath/latch.h"
+
+namespace rtplatch {
+
+struct StaticNeighbor {
+  IpAddress ip;
+  uint8_t mac[6];
+};
+
+struct DataplaneConfig {
+  std::string control_socket = "/run/rtplatch/dataplane.sock";
+  uint16_t media_port = 0;       // DPDK port id: rx (and tx unless media_tx_port)
+  int32_t media_tx_port = -1;    // -1: same as media_port
+  int32_t exception_port = 1;    // net_tap / virtio-user; -1: none
+  std::vector<IpAddress> relay_addresses;
+  uint16_t port_min = 20000;
+  uint16_t port_max = 29999;
+  IpAddress gateway_v4;
+  IpAddress gateway_v6;
+  std::vector<StaticNeighbor> neighbors;
+  LatchPolicy default_policy = LatchPolicy::kLearn;
+  LatchConfig latch;
+  uint32_t idle_timeout_s = 60;
+  uint32_t mbufs_per_lcore = 16383;
+  uint32_t rx_descriptors = 1024;
+  uint32_t tx_descriptors = 1024;
+};
+
+absl::StatusOr<DataplaneConfig> ParseDataplaneConfig(absl::string_view json_text);
+absl::StatusOr<DataplaneConfig> LoadDataplaneConfig(const std::string& path);
+
+}  // namespace rtplatch

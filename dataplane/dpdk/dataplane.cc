@@ -1,0 +1,250 @@
+#include "dataplane/dpdk/dataplane.h"
+
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "dataplane/dpdk/ports.h"
+
+namespace rtplatch {
+namespace {
+
+constexpr size_t kCommandRingSize = 1 << 16;
+constexpr size_t kEventRingSize = 1 << 16;
+constexpr unsigned kHandoffRingSize = 4096;
+constexpr unsigned kMbufCache = 256;
+// Idle scan: every 50 ms, 64 Ki streams (1 M streams are all seen within a
+// second, far finer than idle timeouts in seconds, and no long pause in
+// control replies).
+constexpr size_t kIdleScanBudget = 65536;
+constexpr uint64_t kIdleScanIntervalNs = 50'000'000;
+
+int LcoreMain(void* arg) { return RunLcore(*static_cast<LcoreContext*>(arg)); }
+
+// DPDK object names are process-global; tests build several dataplanes.
+std::atomic<uint32_t> g_instances{0};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(DataplaneConfig config,
+                                                             std::vector<uint32_t> lcore_ids) {
+  if (lcore_ids.empty()) {
+    return absl::InvalidArgumentError(
+        "no forwarding lcore: give EAL at least two lcores (-l 0,1): the main one runs "
+        "the control socket, the others forward");
+  }
+  auto addresses = RelayAddresses::Create(config.relay_addresses);
+  if (!addresses.ok()) return addresses.status();
+  auto table = FlowTable::Create(std::move(*addresses), config.port_min, config.port_max);
+  if (!table.ok()) return table.status();
+  std::unique_ptr<Dataplane> d(new Dataplane(std::move(config), std::move(*table)));
+  if (auto s = d->SetUpLcores(lcore_ids); !s.ok()) return s;
+  if (auto s = d->StartPorts(); !s.ok()) return s;
+  return d;
+}
+
+Dataplane::Dataplane(DataplaneConfig config, std::unique_ptr<FlowTable> table)
+    : config_(std::move(config)), table_(std::move(table)) {
+  for (const StaticNeighbor& n : config_.neighbors) neighbors_.Learn(n.ip, n.mac);
+}
+
+Dataplane::~Dataplane() {
+  Stop();
+  if (launched_) rte_eal_mp_wait_lcore();
+  server_.reset();
+  for (uint16_t port : {config_.media_port, static_cast<uint16_t>(config_.media_tx_port),
+                        static_cast<uint16_t>(config_.exception_port)}) {
+    if (rte_eth_dev_is_valid_port(port)) rte_eth_dev_stop(port);
+  }
+  for (rte_ring* r : handoff_rings_) rte_ring_free(r);
+}
+
+absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
+  const uint32_t n = static_cast<uint32_t>(lcore_ids.size());
+  const uint32_t instance = g_instances.fetch_add(1);
+  std::vector<SpscRing<FlowCommand>*> command_ptrs;
+  std::vector<SpscRing<KeepaliveCommand>*> keepalive_ptrs;
+  for (uint32_t i = 0; i < n; ++i) {
+    keepalive_rings_.push_back(std::make_unique<SpscRing<KeepaliveCommand>>(kCommandRingSize));
+    keepalive_ptrs.push_back(keepalive_rings_.back().get());
+    command_rings_.push_back(std::make_unique<SpscRing<FlowCommand>>(kCommandRingSize));
+    command_ptrs.push_back(command_rings_.back().get());
+    event_rings_.push_back(std::make_unique<SpscRing<DataplaneEvent>>(kEventRingSize));
+    event_ring_ptrs_.push_back(event_rings_.back().get());
+    int socket = static_cast<int>(rte_lcore_to_socket_id(lcore_ids[i]));
+    std::string name = absl::StrCat("rl_pool_", instance, "_", i);
+    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), config_.mbufs_per_lcore,
+                                                kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                                socket);
+    if (pool == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "mbuf pool for lcore ", lcore_ids[i], " (", config_.mbufs_per_lcore,
+          " mbufs): ", rte_strerror(rte_errno), "; give EAL more memory (-m) or lower "
+          "mbufs_per_lcore"));
+    }
+    pools_.push_back(pool);
+    rte_ring* ring = nullptr;
+    if (n > 1) {
+      ring = rte_ring_create(absl::StrCat("rl_handoff_", instance, "_", i).c_str(), kHandoffRingSize, socket,
+                             RING_F_SC_DEQ);
+      if (ring == nullptr) return absl::ResourceExhaustedError("hand-off ring");
+      handoff_rings_.push_back(ring);
+    }
+  }
+  registry_ = std::make_unique<StreamRegistry>(
+      *table_, command_ptrs, config_.default_policy,
+      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
+  keepalives_ = std::make_unique<KeepaliveRegistry>(
+      table_->addresses(), keepalive_ptrs,
+      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
+  commands_ = std::make_unique<ControlCommands>(
+      *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
+      keepalives_.get());
+
+  uint8_t relay_mac[6] = {};
+  uint16_t mac_port = config_.exception_port >= 0
+                          ? static_cast<uint16_t>(config_.exception_port)
+                          : config_.media_port;
+  rte_ether_addr mac{};
+  if (rte_eth_dev_is_valid_port(mac_port) && rte_eth_macaddr_get(mac_port, &mac) == 0) {
+    std::memcpy(relay_mac, mac.addr_bytes, 6);
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    auto ctx = std::make_unique<LcoreContext>();
+    ctx->lcore_id = lcore_ids[i];
+    ctx->queue = static_cast<uint16_t>(i);
+    ctx->media_rx_port = config_.media_port;
+    ctx->media_tx_port = config_.media_tx_port >= 0
+                             ? static_cast<uint16_t>(config_.media_tx_port)
+                             : config_.media_port;
+    ctx->exception_port = config_.exception_port;
+    ctx->fast.table = table_.get();
+    ctx->fast.neighbors = &neighbors_;
+    ctx->fast.counters = &ctx->counters;
+    ctx->fast.events = event_rings_[i].get();
+    ctx->fast.latch = config_.latch;
+    std::memcpy(ctx->fast.relay_mac, relay_mac, 6);
+    ctx->fast.gateway_v4 = config_.gateway_v4;
+    ctx->fast.gateway_v6 = config_.gateway_v6;
+    ctx->fast.lcore_index = i;
+    ctx->fast.lcore_count = n;
+    ctx->commands = command_rings_[i].get();
+    keepalive_schedulers_.push_back(
+        std::make_unique<KeepaliveScheduler>(keepalives_->slab(i), clock_.NowNs()));
+    ctx->keepalive_commands = keepalive_rings_[i].get();
+    ctx->keepalives = keepalive_schedulers_.back().get();
+    ctx->payloads = &keepalives_->payloads();
+    ctx->addresses = &table_->addresses();
+    ctx->pool = pools_[i];
+    ctx->events = event_rings_[i].get();
+    ctx->handoff_in = n > 1 ? handoff_rings_[i] : nullptr;
+    if (n > 1) ctx->handoff_out = handoff_rings_;
+    for (const IpAddress& a : config_.relay_addresses) {
+      IpAddress& slot = a.is_v4() ? ctx->solicit_source_v4 : ctx->solicit_source_v6;
+      if (slot.is_unspecified()) slot = a;
+    }
+    ctx->clock = &clock_;
+    ctx->quit = &quit_;
+    lcores_.push_back(std::move(ctx));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Dataplane::StartPorts() {
+  const uint16_t queues = static_cast<uint16_t>(lcores_.size());
+  auto plan = [&](uint16_t port, bool promiscuous, std::string role) {
+    return PortPlan{port, queues, config_.rx_descriptors, config_.tx_descriptors,
+                    promiscuous, std::move(role)};
+  };
+  if (auto s = StartPort(plan(config_.media_port, true, "media_port"), pools_); !s.ok()) return s;
+  if (config_.media_tx_port >= 0 && config_.media_tx_port != config_.media_port) {
+    auto s = StartPort(plan(static_cast<uint16_t>(config_.media_tx_port), false, "media_tx_port"),
+                       pools_);
+    if (!s.ok()) return s;
+  }
+  if (config_.exception_port >= 0) {
+    auto s = StartPort(plan(static_cast<uint16_t>(config_.exception_port), false,
+                            "exception_port"), pools_);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Dataplane::ListenControl() {
+  auto server = ControlServer::Listen(config_.control_socket,
+                                      [this](absl::string_view line, bool* subscribe) {
+                                        return commands_->Handle(line, subscribe);
+                                      });
+  if (!server.ok()) return server.status();
+  server_ = std::move(*server);
+  return absl::OkStatus();
+}
+
+absl::Status Dataplane::LaunchLcores() {
+  for (auto& ctx : lcores_) {
+    if (ctx->lcore_id == rte_get_main_lcore()) {
+      return absl::InvalidArgumentError("the main lcore cannot forward; it serves control");
+    }
+    if (int rc = rte_eal_remote_launch(LcoreMain, ctx.get(), ctx->lcore_id); rc != 0) {
+      return absl::InternalError(absl::StrCat("launch on lcore ", ctx->lcore_id, ": ",
+                                              rte_strerror(-rc)));
+    }
+  }
+  launched_ = true;
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Dataplane::DrainEventLines() {
+  std::vector<ControlEvent> events;
+  registry_->DrainEvents(event_ring_ptrs_, neighbors_, &events,
+                         [this](uint32_t lcore_index, const DataplaneEvent& e) {
+                           if (e.type == DataplaneEvent::Type::kKeepaliveFreed) {
+                             keepalives_->Freed(lcore_index, e.slot);
+                           }
+                         });
+  const uint64_t now = clock_.NowNs();
+  if (now - last_idle_scan_ns_ >= kIdleScanIntervalNs) {
+    last_idle_scan_ns_ = now;
+    registry_->ScanIdle(now, uint64_t{config_.idle_timeout_s} * 1'000'000'000, kIdleScanBudget,
+                        &events);
+  }
+  std::vector<std::string> lines;
+  lines.reserve(events.size());
+  for (const ControlEvent& e : events) lines.push_back(ControlCommands::EventLine(e));
+  return lines;
+}
+
+void Dataplane::ServiceControl(int timeout_ms) {
+  if (server_) server_->Poll(timeout_ms);
+  for (const std::string& line : DrainEventLines()) {
+    if (server_) server_->Broadcast(line);
+  }
+}
+
+void Dataplane::Stop() { quit_.store(true); }
+
+std::string Dataplane::HandleRequest(absl::string_view line) {
+  bool subscribe = false;
+  return commands_->Handle(line, &subscribe);
+}
+
+DataplaneStats Dataplane::CollectStats() const {
+  DataplaneStats s;
+  for (const auto& ctx : lcores_) {
+    LcoreStats l{ctx->lcore_id, {}, keepalives_->armed(static_cast<uint32_t>(s.lcores.size()))};
+    l.counters.Accumulate(ctx->counters);
+    s.lcores.push_back(l);
+  }
+  s.tsc_hz = clock_.hz();
+  s.neighbors = neighbors_.size();
+  s.table_bytes = table_->bytes();
+  s.keepalive_bytes = keepalives_->bytes();
+  s.keepalive_payloads = keepalives_->payloads().size();
+  return s;
+}
+
+}  // namespace rtplatch

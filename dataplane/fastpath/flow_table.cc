@@ -1,0 +1,66 @@
+#include "dataplane/fastpath/flow_table.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+
+absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(
+    RelayAddresses addresses, uint16_t port_min, uint16_t port_max) {
+  if (port_min == 0 || port_max < port_min) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "port range: need 0 < port_min <= port_max, got ", port_min, "..", port_max));
+  }
+  uint16_t even_min = (port_min + 1) & ~1u;
+  uint32_t ports = static_cast<uint32_t>(port_max) - even_min + 1;
+  ports &= ~1u;  // whole RTP/RTCP pairs only
+  if (ports < 4) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "port range: ", port_min, "..", port_max, " holds fewer than 2 port pairs"));
+  }
+  return std::unique_ptr<FlowTable>(
+      new FlowTable(std::move(addresses), even_min, ports));
+}
+
+FlowTable::FlowTable(RelayAddresses addresses, uint16_t port_min,
+                     uint32_t ports_per_address)
+    : addresses_(std::move(addresses)),
+      port_min_(port_min),
+      ports_per_address_(ports_per_address),
+      slots_(static_cast<uint32_t>(addresses_.size()) * ports_per_address) {
+  size_t bytes = size_t{slots_} * sizeof(Flow);
+  void* mem = std::aligned_alloc(alignof(Flow), bytes);
+  if (mem == nullptr) throw std::bad_alloc();  // startup only, never per packet
+  std::memset(mem, 0, bytes);
+  flows_ = static_cast<Flow*>(mem);
+}
+
+FlowTable::~FlowTable() { std::free(flows_); }
+
+FlowSnapshot FlowTable::Snapshot(uint32_t slot) const {
+  const Flow& f = flows_[slot];
+  FlowSnapshot s;
+  for (;;) {
+    uint32_t before = f.seq.load(std::memory_order_acquire);
+    if (before & 1) continue;
+    s.state = RelaxedLoad(f.state);
+    s.policy = RelaxedLoad(f.policy);
+    s.peer_ip = f.peer_ip;
+    s.peer_port = RelaxedLoad(f.peer_port);
+    s.expected_ip = f.expected_ip;
+    s.expected_port = RelaxedLoad(f.expected_port);
+    s.generation = RelaxedLoad(f.generation);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (f.seq.load(std::memory_order_relaxed) == before) break;
+  }
+  s.last_rx_ns = RelaxedLoad(f.last_rx_ns);
+  s.packets = RelaxedLoad(f.packets);
+  s.drops = RelaxedLoad(f.drops);
+  s.relatches = RelaxedLoad(f.relatches);
+  return s;
+}
+
+}  // namespace rtplatch

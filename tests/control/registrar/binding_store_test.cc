@@ -1,0 +1,547 @@
+#include "control/registrar/binding_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000;
+
+Endpoint Ep(absl::string_view text) {
+  absl::StatusOr<Endpoint> e = Endpoint::Parse(text);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *e : Endpoint{};
+}
+
+struct Family {
+  const char* name;
+  const char* source;
+  const char* local;
+};
+
+class BindingStoreTest : public ::testing::TestWithParam<Family> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/binding_store_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/bindings.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<BindingStore> OpenStore() {
+    auto store = BindingStore::Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  Binding MakeBinding(absl::string_view aor, absl::string_view contact,
+                      int64_t expires_at = kNow + 3600) {
+    Binding b;
+    b.aor = std::string(aor);
+    b.contact_uri = std::string(contact);
+    b.expires_at = expires_at;
+    b.call_id = "a84b4c76e66710@pc33.example.com";
+    b.cseq = 314159;
+    b.user_agent = "baresip v3.0 \"quoted\"";
+    b.source = Ep(GetParam().source);
+    b.transport = Binding::Transport::kUdp;
+    b.local_socket = Ep(GetParam().local);
+    b.behind_nat = true;
+    b.nat_reasons = {"via sent-by 192.0.2.10:5060 differs from source",
+                     "contact in inside prefix", "ünïcode, \"quotes\"\nand newline"};
+    b.keepalive_interval_ms = 25'000;
+    b.keepalive_reason = "re-registered from a new source port";
+    b.q_milli = 700;
+    return b;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, BindingStoreTest,
+    ::testing::Values(Family{"Ipv4", "203.0.113.7:40123", "203.0.113.1:5060"},
+                      Family{"Ipv6", "[2001:db8::7]:40123", "[2001:db8::1]:5060"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_P(BindingStoreTest, RoundTripsEveryField) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10:5060");
+  ASSERT_TRUE(store->Upsert(b).ok());
+  auto found = store->Lookup(b.aor, kNow);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0], b);
+  EXPECT_EQ((*found)[0].source.ToString(), GetParam().source);
+}
+
+TEST_P(BindingStoreTest, SurvivesReopen) {
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10:5060");
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Upsert(b).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0], b);
+}
+
+// WAL: a committed upsert is on disk even if the process dies right after,
+// without closing anything.
+TEST_P(BindingStoreTest, SurvivesKillMinus9) {
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10:5060");
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = BindingStore::Open(path_);
+    if (!store.ok() || !(*store)->Upsert(b).ok()) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "child did not reach the kill (status " << status << ")";
+  EXPECT_TRUE(std::filesystem::exists(path_ + "-wal")) << "WAL mode is on";
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto found = store->Lookup(b.aor, kNow);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0], b);
+}
+
+TEST_P(BindingStoreTest, SeveralContactsPerAorHighestQFirst) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Binding desk = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  desk.q_milli = 500;
+  Binding mobile = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.20");
+  mobile.q_milli = 1000;
+  Binding soft = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.30");
+  soft.q_milli = 500;
+  soft.expires_at = desk.expires_at + 60;  // same q: later expiry first
+  Binding bob = MakeBinding("sip:bob@example.com", "sip:bob@192.0.2.40");
+  for (const Binding* b : {&desk, &mobile, &soft, &bob}) {
+    ASSERT_TRUE(store->Upsert(*b).ok());
+  }
+  auto found = store->Lookup("sip:alice@example.com", kNow);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 3u);
+  EXPECT_EQ((*found)[0].contact_uri, mobile.contact_uri);
+  EXPECT_EQ((*found)[1].contact_uri, soft.contact_uri);
+  EXPECT_EQ((*found)[2].contact_uri, desk.contact_uri);
+  EXPECT_EQ(store->Lookup("sip:carol@example.com", kNow)->size(), 0u);
+}
+
+TEST_P(BindingStoreTest, UpsertReplacesTheSameContact) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  ASSERT_TRUE(store->Upsert(b).ok());
+  b.cseq += 1;
+  b.expires_at += 600;
+  b.source.port = 40999;  // NAT rebinding
+  b.nat_reasons.clear();
+  ASSERT_TRUE(store->Upsert(b).ok());
+  auto found = store->Lookup(b.aor, kNow);
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0], b);
+}
+
+TEST_P(BindingStoreTest, RemoveAndRemoveAll) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string aor = "sip:alice@example.com";
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1")).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.2")).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.3")).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4")).ok());
+
+  ASSERT_TRUE(store->Remove(aor, "sip:a@192.0.2.2").ok());
+  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 2u);
+  EXPECT_TRUE(store->Remove(aor, "sip:not-there").ok());
+  ASSERT_TRUE(store->RemoveAll(aor).ok());
+  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 0u);
+  EXPECT_EQ(store->Lookup("sip:bob@example.com", kNow)->size(), 1u);
+}
+
+TEST_P(BindingStoreTest, ExpiredBindingsAreSkippedAndPruned) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string aor = "sip:alice@example.com";
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1", kNow - 10)).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.2", kNow)).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.3", kNow + 1)).ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4",
+                                        kNow + 100)).ok());
+
+  // expires_at == now counts as expired.
+  auto live = store->LoadAll(kNow);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].contact_uri, "sip:a@192.0.2.3");
+  EXPECT_EQ((*live)[1].aor, "sip:bob@example.com");
+  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 1u);
+
+  auto pruned = store->PruneExpired(kNow);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 2);
+  EXPECT_EQ(*store->PruneExpired(kNow), 0);
+  // Pruning deleted rows; loading "as of" the past shows only survivors.
+  EXPECT_EQ(store->LoadAll(0)->size(), 2u);
+  EXPECT_EQ(*store->PruneExpired(kNow + 1000), 2);
+  EXPECT_EQ(store->LoadAll(0)->size(), 0u);
+}
+
+TEST_P(BindingStoreTest, ApplyRegisterIsAllOrNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string aor = "sip:alice@example.com";
+  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1")).ok());
+
+  Binding good = MakeBinding(aor, "sip:a@192.0.2.2");
+  Binding bad = MakeBinding(aor, "sip:a@192.0.2.3");
+  bad.q_milli = 1500;
+  const std::vector<std::string> removed = {"sip:a@192.0.2.1"};
+  absl::Status s = store->ApplyRegister(aor, {good, bad}, removed);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "q 1500")) << s;
+  auto found = store->Lookup(aor, kNow);
+  ASSERT_EQ(found->size(), 1u) << "nothing of the failed REGISTER landed";
+  EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.1");
+
+  ASSERT_TRUE(store->ApplyRegister(aor, {good}, removed).ok());
+  found = store->Lookup(aor, kNow);
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.2");
+
+  Binding other = MakeBinding("sip:bob@example.com", "sip:b@192.0.2.9");
+  EXPECT_EQ(store->ApplyRegister(aor, {other}, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(BindingStoreTest, RejectsBindingsWithoutKey) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Upsert(MakeBinding("", "sip:a@192.0.2.1")).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->Upsert(MakeBinding("sip:alice@example.com", "")).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- damaged or foreign files ---------------------------------------------
+
+class BindingStoreFileTest : public BindingStoreTest {};
+INSTANTIATE_TEST_SUITE_P(
+    Ipv4, BindingStoreFileTest,
+    ::testing::Values(Family{"Ipv4", "203.0.113.7:40123", "203.0.113.1:5060"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_P(BindingStoreFileTest, NotADatabaseIsAClearError) {
+  std::ofstream(path_) << std::string(8192, 'x') << "this is not SQLite";
+  auto store = BindingStore::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(store.status().message(), path_));
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "not a database"))
+      << store.status();
+}
+
+TEST_P(BindingStoreFileTest, CorruptPagesAreAnErrorNotACrash) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 400; ++i) {
+      ASSERT_TRUE(store->Upsert(MakeBinding(absl::StrCat("sip:u", i, "@example.com"),
+                                            absl::StrCat("sip:u", i, "@192.0.2.1")))
+                      .ok());
+    }
+  }  // close checkpoints the WAL into the main file
+  ASSERT_GT(std::filesystem::file_size(path_), 8u * 4096u);
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    for (int page = 2; page < 8; ++page) {
+      f.seekp(page * 4096 + 17);
+      f << std::string(3000, '\xa5');
+    }
+  }
+  auto store = BindingStore::Open(path_);
+  if (store.ok()) {
+    auto all = (*store)->LoadAll(kNow);
+    EXPECT_FALSE(all.ok()) << "corruption went unnoticed";
+  } else {
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+    EXPECT_TRUE(absl::StrContains(store.status().message(), path_));
+    EXPECT_LT(store.status().message().size(), 500u) << "report is capped";
+  }
+}
+
+TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
+  { ASSERT_NE(OpenStore(), nullptr); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = BindingStore::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "version 99"))
+      << store.status();
+}
+
+// A database written by a build with schema version 1 (a rowid table with
+// the same columns) is migrated on open: its rows are kept, refreshes
+// update them, and the file says version 2 afterwards.
+TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const std::string v1 = absl::StrCat(
+      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+      " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT;"
+      "CREATE INDEX bindings_by_expiry ON bindings (expires_at);"
+      "INSERT INTO schema_version (version) VALUES (1);"
+      "INSERT INTO bindings VALUES ('sip:alice@example.com', 'sip:alice@192.0.2.10', ",
+      kNow + 600, ", 'call-1', 7, 'v1 phone', '203.0.113.5', 40000, 'udp', '203.0.113.1',"
+      " 5060, 1, '[\"via_host_differs_from_source\"]', 30000, 'initial', 1000);");
+  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    auto all = store->LoadAll(kNow);
+    ASSERT_TRUE(all.ok()) << all.status();
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ((*all)[0].user_agent, "v1 phone");
+    EXPECT_EQ((*all)[0].source.ToString(), "203.0.113.5:40000");
+    EXPECT_EQ((*all)[0].nat_reasons, std::vector<std::string>{"via_host_differs_from_source"});
+    Binding refreshed = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+    ASSERT_TRUE(store->Upsert(refreshed).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].cseq, 314159u) << "the refresh updated the migrated row";
+
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Upsert(b).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE bindings SET source_ip = 'not-an-ip'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto all = store->LoadAll(kNow);
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(all.status().message(), "sip:alice@example.com"));
+  EXPECT_TRUE(absl::StrContains(all.status().message(), "not-an-ip"));
+}
+
+TEST_P(BindingStoreFileTest, UnopenablePathIsAClearError) {
+  auto store = BindingStore::Open(dir_);  // a directory
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(absl::StrContains(store.status().message(), dir_)) << store.status();
+  auto missing_dir = BindingStore::Open(dir_ + "/no/such/dir/b.db");
+  ASSERT_FALSE(missing_dir.ok());
+  EXPECT_TRUE(absl::StrContains(missing_dir.status().message(), "open"));
+}
+
+TEST(BindingTransportTest, NamesRoundTrip) {
+  for (auto t : {Binding::Transport::kUdp, Binding::Transport::kTcp,
+                 Binding::Transport::kTls, Binding::Transport::kWs,
+                 Binding::Transport::kWss}) {
+    auto parsed = ParseTransport(TransportName(t));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, t);
+  }
+  EXPECT_FALSE(ParseTransport("sctp").ok());
+}
+
+
+// ---- group commit (set_group_commit / Flush) -------------------------------
+
+TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto reader = OpenStore();  // another connection: sees only commits
+  ASSERT_NE(reader, nullptr);
+  store->set_group_commit(true);
+  const std::vector<std::string> users = {"alice", "bob", "carol"};
+  for (const std::string& u : users) {
+    const std::string aor = absl::StrCat("sip:", u, "@example.com");
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))},
+                                     {})
+                    .ok());
+  }
+  EXPECT_EQ(store->LoadAll(kNow)->size(), 3u) << "the writer reads its own round";
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 0u) << "nothing committed before Flush";
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 3u);
+  EXPECT_TRUE(store->Flush().ok()) << "an empty round is a no-op";
+
+  // The next round opens a new group.
+  const std::string dave = "sip:dave@example.com";
+  ASSERT_TRUE(store->ApplyRegister(dave, {MakeBinding(dave, "sip:dave@192.0.2.11")}, {}).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  reader.reset();
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  auto all = reopened->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0], MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10"));
+}
+
+// Remove (the registrar's prune of expired bindings) and Upsert join the
+// round too: many removals are one commit, not one each.
+TEST_P(BindingStoreTest, GroupCommitTakesRemovesAndUpserts) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto reader = OpenStore();
+  ASSERT_NE(reader, nullptr);
+  for (const char* u : {"alice", "bob"}) {
+    const std::string aor = absl::StrCat("sip:", u, "@example.com");
+    ASSERT_TRUE(store->Upsert(MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))).ok());
+  }
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "without group commit: committed at once";
+  store->set_group_commit(true);
+  ASSERT_TRUE(store->Remove("sip:alice@example.com", "sip:alice@192.0.2.10").ok());
+  ASSERT_TRUE(store->Upsert(MakeBinding("sip:carol@example.com", "sip:carol@192.0.2.12")).ok());
+  EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "nothing committed before Flush";
+  ASSERT_TRUE(store->Flush().ok());
+  auto all = reader->LoadAll(kNow);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].aor, "sip:bob@example.com");
+  EXPECT_EQ((*all)[1].aor, "sip:carol@example.com");
+}
+
+TEST_P(BindingStoreTest, GroupCommitDestructorFlushes) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    store->set_group_commit(true);
+    const std::string aor = "sip:alice@example.com";
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.1")}, {}).ok());
+    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.2")},
+                                     {std::string("sip:a@192.0.2.1")})
+                    .ok());
+  }  // no Flush()
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto found = store->Lookup("sip:alice@example.com", kNow);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.2") << "the removal landed too";
+}
+
+TEST_P(BindingStoreTest, GroupCommitFailedChangeRollsBackOnlyItself) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  store->set_group_commit(true);
+  const std::string alice = "sip:alice@example.com";
+  const std::string bob = "sip:bob@example.com";
+  const std::string carol = "sip:carol@example.com";
+  ASSERT_TRUE(store->Upsert(MakeBinding(bob, "sip:bob@192.0.2.20")).ok());  // before the round
+  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+
+  // Bob's REGISTER removes his old contact and adds two, one without a
+  // contact: UpsertRow refuses it, so none of bob's change may land.
+  const std::vector<std::string> bob_removed = {"sip:bob@192.0.2.20"};
+  absl::Status s = store->ApplyRegister(
+      bob, {MakeBinding(bob, "sip:bob@192.0.2.21"), MakeBinding(bob, "")}, bob_removed);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+
+  // Reads and later changes in the same round still work.
+  auto bob_now = store->Lookup(bob, kNow);
+  ASSERT_TRUE(bob_now.ok()) << bob_now.status();
+  ASSERT_EQ(bob_now->size(), 1u);
+  EXPECT_EQ((*bob_now)[0].contact_uri, "sip:bob@192.0.2.20");
+  auto alice_now = store->Lookup(alice, kNow);
+  ASSERT_TRUE(alice_now.ok()) << alice_now.status();
+  EXPECT_EQ(alice_now->size(), 1u) << "the savepoint kept alice's earlier change";
+  ASSERT_TRUE(store->ApplyRegister(carol, {MakeBinding(carol, "sip:c@192.0.2.3")}, {}).ok());
+  ASSERT_TRUE(store->Flush().ok());
+
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  auto all = reopened->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> contacts;
+  for (const Binding& b : *all) contacts.push_back(b.contact_uri);
+  EXPECT_EQ(contacts, (std::vector<std::string>{"sip:a@192.0.2.1", "sip:bob@192.0.2.20",
+                                                "sip:c@192.0.2.3"}));
+}
+
+TEST_P(BindingStoreTest, GroupCommitTurnedOffCommitsTheOpenRound) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string alice = "sip:alice@example.com";
+  const std::string bob = "sip:bob@example.com";
+  store->set_group_commit(true);
+  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+  store->set_group_commit(false);
+  // Back to one transaction per REGISTER: the open round must not get in
+  // the way (BEGIN inside a transaction), and both land.
+  absl::Status s = store->ApplyRegister(bob, {MakeBinding(bob, "sip:b@192.0.2.2")}, {});
+  EXPECT_TRUE(s.ok()) << s;
+  auto reader = OpenStore();
+  ASSERT_NE(reader, nullptr);
+  auto all = reader->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->size(), 2u);
+}
+
+}  // namespace
+}  // namespace rtplatch

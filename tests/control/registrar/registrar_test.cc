@@ -1,0 +1,630 @@
+#include "control/registrar/registrar.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "control/registrar/users_file.h"
+
+namespace rtplatch {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kUsers[] =
+    "# test users\n"
+    "alice@example.com:wonderland\n"
+    "bob@example.com:builder\n";
+
+Endpoint Ep(absl::string_view text) {
+  absl::StatusOr<Endpoint> e = Endpoint::Parse(text);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *e : Endpoint{};
+}
+
+// One REGISTER as a phone behind a NAT sends it: its private address
+// (192.0.2.10, inside in these tests) in Via and Contact.
+struct Req {
+  std::string user = "alice";     // To/From user (the AOR)
+  std::string via = "192.0.2.10:5060";
+  std::vector<std::string> contacts = {"<sip:alice@192.0.2.10:5060>"};
+  std::optional<uint32_t> expires = 3600;
+  std::string call_id = "843817637684230@192.0.2.10";
+  uint32_t cseq = 1;
+  std::string user_agent = "Yealink SIP-T46S 66.86.0.15";
+  std::string authorization;  // the value; empty: none
+
+  std::string Text() const {
+    std::string s = absl::StrCat(
+        "REGISTER sip:example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP ", via, ";branch=z9hG4bK", cseq, "x", call_id.size(), ";rport\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: \"Alice\" <sip:", user, "@example.com>;tag=as1f2e\r\n"
+        "To: \"Alice\" <sip:", user, "@example.com>\r\n"
+        "Call-ID: ", call_id, "\r\n"
+        "CSeq: ", cseq, " REGISTER\r\n");
+    for (const std::string& c : contacts) absl::StrAppend(&s, "Contact: ", c, "\r\n");
+    if (expires) absl::StrAppend(&s, "Expires: ", *expires, "\r\n");
+    if (!user_agent.empty()) absl::StrAppend(&s, "User-Agent: ", user_agent, "\r\n");
+    if (!authorization.empty()) absl::StrAppend(&s, "Authorization: ", authorization, "\r\n");
+    absl::StrAppend(&s, "Content-Length: 0\r\n\r\n");
+    return s;
+  }
+};
+
+std::string Param(absl::string_view challenge, absl::string_view name) {
+  std::string key = absl::StrCat(name, "=");
+  size_t at = challenge.find(key);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view rest = challenge.substr(at + key.size());
+  if (absl::StartsWith(rest, "\"")) return std::string(rest.substr(1, rest.find('"', 1) - 1));
+  return std::string(rest.substr(0, rest.find(',')));
+}
+
+// The Authorization a phone sends back for one WWW-Authenticate value.
+std::string Answer(absl::string_view challenge, absl::string_view user,
+                   absl::string_view password) {
+  DigestAlgorithm algorithm = *ParseDigestAlgorithm(Param(challenge, "algorithm"));
+  std::string realm = Param(challenge, "realm");
+  std::string nonce = Param(challenge, "nonce");
+  const std::string uri = "sip:example.com";
+  std::string ha1 = ComputeHa1(algorithm, user, realm, password);
+  std::string response =
+      ComputeDigestResponse(algorithm, ha1, nonce, "00000001", "0a4f113b", "auth", "REGISTER", uri);
+  return absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
+                      "\", uri=\"", uri, "\", response=\"", response,
+                      "\", algorithm=", DigestAlgorithmName(algorithm),
+                      ", cnonce=\"0a4f113b\", opaque=\"", Param(challenge, "opaque"),
+                      "\", qop=auth, nc=00000001");
+}
+
+std::vector<std::string> HeadersNamed(const RegisterResult& r, absl::string_view name) {
+  std::vector<std::string> out;
+  for (const std::string& h : r.headers) {
+    if (absl::StartsWith(h, absl::StrCat(name, ": "))) out.push_back(h.substr(name.size() + 2));
+  }
+  return out;
+}
+
+class RegistrarTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/registrar_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto users = UsersFile::Parse(kUsers, "users");
+    ASSERT_TRUE(users.ok()) << users.status();
+    users_ = *std::move(users);
+    inside_ = InsidePrefixes::Default();
+    ASSERT_TRUE(inside_.Add("192.0.2.0/24").ok());
+    auto store = BindingStore::Open(dir_ + "/bindings.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    config_.domain = "Example.COM";
+    config_.nonce_secret = "0123456789abcdef0123456789abcdef";
+    config_.min_expires = 60;
+    config_.max_expires = 7200;
+    config_.max_expires_natted = 600;
+    config_.keepalive_min_interval_ms = 5000;
+    registrar_ = MakeRegistrar();
+  }
+  void TearDown() override {
+    registrar_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<Registrar> MakeRegistrar(BindingStore* store = nullptr, bool memory = false) {
+    auto r = Registrar::Create(config_, *users_, memory ? nullptr : (store ? store : store_.get()),
+                               inside_, policies_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : nullptr;
+  }
+
+  RegisterResult Send(const Req& req, const Endpoint& source, int64_t now = kNow,
+                      Registrar* reg = nullptr) {
+    auto msg = SipMessage::Parse(req.Text());
+    EXPECT_TRUE(msg.ok()) << msg.status() << "\n" << req.Text();
+    if (!msg.ok()) return {};
+    return (reg ? reg : registrar_.get())
+        ->HandleRegister(*msg, source, Binding::Transport::kUdp, local_, now);
+  }
+
+  // Challenge, then answer it (as `auth_user`/`password`): what a phone does.
+  RegisterResult Register(Req req, const Endpoint& source, int64_t now = kNow,
+                          absl::string_view auth_user = "", absl::string_view password = "",
+                          Registrar* reg = nullptr) {
+    Req first = req;
+    first.authorization.clear();
+    RegisterResult challenge = Send(first, source, now, reg);
+    EXPECT_EQ(challenge.status_code, 401);
+    std::vector<std::string> c = HeadersNamed(challenge, "WWW-Authenticate");
+    EXPECT_FALSE(c.empty());
+    if (c.empty()) return challenge;
+    std::string user = auth_user.empty() ? req.user : std::string(auth_user);
+    std::string pw = !password.empty() ? std::string(password)
+                                       : (user == "alice" ? "wonderland" : "builder");
+    req.authorization = Answer(c.front(), user, pw);
+    return Send(req, source, now, reg);
+  }
+
+  std::string dir_;
+  std::unique_ptr<UsersFile> users_;
+  InsidePrefixes inside_;
+  NatPolicyTable policies_;
+  std::unique_ptr<BindingStore> store_;
+  RegistrarConfig config_;
+  std::unique_ptr<Registrar> registrar_;
+  const Endpoint nat_source_ = Ep("203.0.113.30:31000");
+  const Endpoint local_ = Ep("198.51.100.1:5060");
+};
+
+TEST_F(RegistrarTest, ChallengeThenAuthenticatedRegister) {
+  Req req;
+  RegisterResult c = Send(req, nat_source_);
+  EXPECT_EQ(c.status_code, 401);
+  std::vector<std::string> challenges = HeadersNamed(c, "WWW-Authenticate");
+  ASSERT_THAT(challenges, SizeIs(2));
+  EXPECT_THAT(challenges[0], HasSubstr("algorithm=SHA-256"));
+  EXPECT_THAT(challenges[1], HasSubstr("algorithm=MD5"));
+  EXPECT_THAT(challenges[0], HasSubstr("realm=\"example.com\""));
+  EXPECT_THAT(challenges[0], Not(HasSubstr("stale")));
+  EXPECT_TRUE(absl::StartsWith(c.response, "SIP/2.0 401 Unauthorized\r\n")) << c.response;
+  EXPECT_THAT(c.response, HasSubstr("WWW-Authenticate: Digest"));
+  EXPECT_THAT(c.changes, IsEmpty());
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+
+  req.cseq = 2;
+  req.authorization = Answer(challenges[0], "alice", "wonderland");
+  RegisterResult ok = Send(req, nat_source_);
+  ASSERT_EQ(ok.status_code, 200) << ok.error << "\n" << ok.response;
+  // NAT'd: Expires 3600 lowered to max_expires_natted.
+  EXPECT_THAT(HeadersNamed(ok, "Contact"),
+              ElementsAre("<sip:alice@192.0.2.10:5060>;expires=600"));
+  EXPECT_THAT(HeadersNamed(ok, "Date"), ElementsAre("Tue, 14 Nov 2023 22:13:20 GMT"));
+  EXPECT_TRUE(absl::StartsWith(ok.response, "SIP/2.0 200 OK\r\n")) << ok.response;
+  EXPECT_THAT(ok.response, HasSubstr("received=203.0.113.30"));
+  EXPECT_THAT(ok.response, HasSubstr("rport=31000"));
+  EXPECT_THAT(ok.response, HasSubstr("Contact: <sip:alice@192.0.2.10:5060>;expires=600\r\n"));
+  EXPECT_THAT(ok.response, HasSubstr(";tag=rl"));
+  EXPECT_THAT(ok.response, HasSubstr("CSeq: 2 REGISTER"));
+
+  ASSERT_THAT(ok.changes, SizeIs(1));
+  const BindingChange& ch = ok.changes[0];
+  EXPECT_EQ(ch.kind, BindingChange::Kind::kAdded);
+  EXPECT_TRUE(ch.binding.behind_nat);
+  EXPECT_THAT(ch.binding.nat_reasons, Contains("via_inside"));
+  EXPECT_THAT(ch.binding.nat_reasons, Contains("contact_inside"));
+  EXPECT_EQ(ch.binding.keepalive_interval_ms, 60000u);
+  EXPECT_THAT(ch.binding.keepalive_reason, HasSubstr("initial"));
+
+  std::vector<Binding> b = registrar_->Lookup("alice@example.com", kNow);
+  ASSERT_THAT(b, SizeIs(1));
+  EXPECT_EQ(b[0].contact_uri, "sip:alice@192.0.2.10:5060");
+  EXPECT_EQ(b[0].expires_at, kNow + 600);
+  EXPECT_EQ(b[0].source, nat_source_);
+  EXPECT_EQ(b[0].local_socket, local_);
+  EXPECT_EQ(b[0].transport, Binding::Transport::kUdp);
+  EXPECT_EQ(b[0].user_agent, "Yealink SIP-T46S 66.86.0.15");
+  EXPECT_EQ(b[0].call_id, req.call_id);
+  EXPECT_EQ(b[0].cseq, 2u);
+  // Persisted too.
+  auto stored = store_->Lookup("alice@example.com", kNow);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_THAT(*stored, SizeIs(1));
+  EXPECT_EQ((*stored)[0], b[0]);
+}
+
+TEST_F(RegistrarTest, WrongPasswordIsChallengedAgain) {
+  RegisterResult r = Register(Req{}, nat_source_, kNow, "alice", "not-the-password");
+  EXPECT_EQ(r.status_code, 401);
+  EXPECT_THAT(HeadersNamed(r, "WWW-Authenticate"), SizeIs(2));
+  EXPECT_THAT(r.changes, IsEmpty());
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, UnknownUserIsChallengedWithBothAlgorithms) {
+  Req req;
+  req.user = "mallory";
+  RegisterResult r = Send(req, nat_source_);
+  EXPECT_EQ(r.status_code, 401);
+  EXPECT_THAT(HeadersNamed(r, "WWW-Authenticate"), SizeIs(2));
+}
+
+TEST_F(RegistrarTest, RegisteringSomeoneElsesAorIsForbidden) {
+  Req req;
+  req.user = "bob";  // To: bob, credentials: alice's (right password)
+  RegisterResult r = Register(req, nat_source_, kNow, "alice", "wonderland");
+  EXPECT_EQ(r.status_code, 403) << r.error;
+  EXPECT_THAT(r.changes, IsEmpty());
+  EXPECT_THAT(registrar_->Lookup("bob@example.com", kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, MalformedAuthorizationIs400) {
+  Req req;
+  // oSIP2 itself drops an Authorization it cannot parse (a parameter
+  // without a value), so the request reaches us without one: challenged.
+  req.authorization = "Digest username=\"alice\", realm=\"example.com\", nonce=";
+  RegisterResult r = Send(req, nat_source_);
+  EXPECT_EQ(r.status_code, 401) << r.response;
+
+  // oSIP2 keeps this one; DigestAuthenticator refuses it (a qop it does
+  // not take): 400 with the reason in a Warning.
+  req.authorization =
+      "Digest username=\"alice\", realm=\"example.com\", nonce=\"abc\", "
+      "uri=\"sip:example.com\", response=\"00\", qop=auth-int, nc=00000001, "
+      "cnonce=\"x\"";
+  r = Send(req, nat_source_);
+  EXPECT_EQ(r.status_code, 400) << r.response;
+  EXPECT_THAT(r.response, HasSubstr("Warning: 399 rtplatch"));
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, ForeignDomainIs404) {
+  Req req;
+  std::string text = req.Text();
+  absl::StrReplaceAll({{"alice@example.com", "alice@example.org"}}, &text);
+  auto msg = SipMessage::Parse(text);
+  ASSERT_TRUE(msg.ok());
+  RegisterResult r =
+      registrar_->HandleRegister(*msg, nat_source_, Binding::Transport::kUdp, local_, kNow);
+  EXPECT_EQ(r.status_code, 404);
+}
+
+TEST_F(RegistrarTest, StaleNonceIsChallengedWithStaleTrue) {
+  Req req;
+  RegisterResult c = Send(req, nat_source_);
+  req.authorization = Answer(HeadersNamed(c, "WWW-Authenticate").front(), "alice", "wonderland");
+  RegisterResult r = Send(req, nat_source_, kNow + 3600);  // nonce lifetime 300 s
+  EXPECT_EQ(r.status_code, 401);
+  std::vector<std::string> again = HeadersNamed(r, "WWW-Authenticate");
+  ASSERT_FALSE(again.empty());
+  EXPECT_THAT(again[0], HasSubstr("stale=true"));
+}
+
+TEST_F(RegistrarTest, MultipleContactsPerAor) {
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>;expires=300", "<sip:alice@192.0.2.10:5062>"};
+  RegisterResult r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(r.changes, SizeIs(2));
+  EXPECT_THAT(HeadersNamed(r, "Contact"),
+              ElementsAre("<sip:alice@192.0.2.10:5062>;expires=600",
+                          "<sip:alice@192.0.2.10:5060>;expires=300"));
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), SizeIs(2));
+
+  // A second REGISTER with one of them: both stay (bindings are per contact).
+  req.contacts = {"<sip:alice@192.0.2.10:5060>"};
+  req.cseq = 5;
+  r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  ASSERT_THAT(r.changes, SizeIs(1));
+  EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kRefreshed);
+  EXPECT_FALSE(r.changes[0].keepalive_changed);
+  EXPECT_THAT(HeadersNamed(r, "Contact"), SizeIs(2));
+
+  // A query (no Contact) lists them and changes nothing.
+  req.contacts.clear();
+  req.cseq = 6;
+  r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(r.changes, IsEmpty());
+  EXPECT_THAT(HeadersNamed(r, "Contact"), SizeIs(2));
+}
+
+TEST_F(RegistrarTest, StarRemovesAllBindings) {
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>", "<sip:alice@192.0.2.10:5062>"};
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+
+  Req star;
+  star.contacts = {"*"};
+  star.expires = 0;
+  star.cseq = 2;
+  RegisterResult r = Register(star, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(HeadersNamed(r, "Contact"), IsEmpty());
+  ASSERT_THAT(r.changes, SizeIs(2));
+  for (const BindingChange& c : r.changes) {
+    EXPECT_EQ(c.kind, BindingChange::Kind::kRemoved);
+    EXPECT_EQ(c.binding.keepalive_interval_ms, 60000u);  // the target to remove
+  }
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+  auto stored = store_->Lookup("alice@example.com", kNow);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_THAT(*stored, IsEmpty());
+}
+
+TEST_F(RegistrarTest, StarMustBeAloneAndHaveExpiresZero) {
+  Req req;
+  req.contacts = {"*", "<sip:alice@192.0.2.10:5060>"};
+  req.expires = 0;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 400);
+  req.contacts = {"*"};
+  req.expires = 3600;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 400);
+  req.expires.reset();
+  EXPECT_EQ(Register(req, nat_source_).status_code, 400);
+}
+
+TEST_F(RegistrarTest, ExpiresBelowMinimumIs423WithMinExpires) {
+  Req req;
+  req.expires = 30;
+  RegisterResult r = Register(req, nat_source_);
+  EXPECT_EQ(r.status_code, 423);
+  EXPECT_EQ(r.reason, "Interval Too Brief");
+  EXPECT_THAT(HeadersNamed(r, "Min-Expires"), ElementsAre("60"));
+  EXPECT_THAT(r.response, HasSubstr("Min-Expires: 60\r\n"));
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+
+  // The contact parameter wins over the header.
+  req.expires = 3600;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>;expires=10"};
+  EXPECT_EQ(Register(req, nat_source_).status_code, 423);
+}
+
+TEST_F(RegistrarTest, ExpiresClampedToMaxAndShorterMaxWhenNatted) {
+  const Endpoint direct = Ep("198.51.100.7:5060");
+  Req req;
+  req.via = "198.51.100.7:5060";
+  req.contacts = {"<sip:alice@198.51.100.7:5060>"};
+  req.expires = 100000;
+  RegisterResult r = Register(req, direct);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(HeadersNamed(r, "Contact"),
+              ElementsAre("<sip:alice@198.51.100.7:5060>;expires=7200"));
+
+  // NAT'd: the same request from behind a NAT gets max_expires_natted.
+  Req natted;
+  natted.user = "bob";
+  natted.contacts = {"<sip:bob@192.0.2.11:5060>"};
+  natted.via = "192.0.2.11:5060";
+  natted.expires = 100000;
+  r = Register(natted, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(HeadersNamed(r, "Contact"), ElementsAre("<sip:bob@192.0.2.11:5060>;expires=600"));
+
+  // No Expires anywhere: the default (3600), then the NAT'd cap.
+  natted.expires.reset();
+  natted.cseq = 2;
+  r = Register(natted, nat_source_);
+  EXPECT_THAT(HeadersNamed(r, "Contact"), ElementsAre("<sip:bob@192.0.2.11:5060>;expires=600"));
+  req.expires.reset();
+  req.cseq = 2;
+  r = Register(req, direct);
+  EXPECT_THAT(HeadersNamed(r, "Contact"),
+              ElementsAre("<sip:alice@198.51.100.7:5060>;expires=3600"));
+
+  // Expires: 0 on one contact removes just that binding.
+  req.expires = 0;
+  req.cseq = 3;
+  r = Register(req, direct);
+  ASSERT_EQ(r.status_code, 200);
+  ASSERT_THAT(r.changes, SizeIs(1));
+  EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kRemoved);
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, CSeqMustIncreaseWithinACallId) {
+  Req req;
+  req.cseq = 10;
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+  req.cseq = 10;  // a replay of the same CSeq
+  RegisterResult r = Register(req, nat_source_);
+  EXPECT_EQ(r.status_code, 500);
+  EXPECT_THAT(r.error, HasSubstr("CSeq 10 is not higher than 10"));
+  req.cseq = 9;  // an old request arriving late
+  EXPECT_EQ(Register(req, nat_source_).status_code, 500);
+  req.contacts = {"*"};
+  req.expires = 0;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 500);
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), SizeIs(1));
+
+  req.contacts = {"<sip:alice@192.0.2.10:5060>"};
+  req.expires = 3600;
+  req.cseq = 11;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 200);
+  EXPECT_EQ(registrar_->Lookup("alice@example.com", kNow)[0].cseq, 11u);
+  // Another Call-ID (the phone rebooted): any CSeq updates the binding.
+  req.call_id = "rebooted-1@192.0.2.10";
+  req.cseq = 1;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 200);
+  EXPECT_EQ(registrar_->Lookup("alice@example.com", kNow)[0].call_id, req.call_id);
+}
+
+// design.md failure mode: "REGISTER Contact legitimately differs from the
+// source (no NAT)": the Contact is used as given.
+TEST_F(RegistrarTest, RegisterContactLegitimatelyDiffersFromTheSource) {
+  const Endpoint source = Ep("198.51.100.7:5060");
+  Req req;
+  req.via = "198.51.100.7:5060";
+  req.contacts = {"<sip:alice@198.51.100.99:5070;transport=udp>"};
+  RegisterResult r = Register(req, source);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  ASSERT_THAT(r.changes, SizeIs(1));
+  const Binding& b = r.changes[0].binding;
+  EXPECT_FALSE(b.behind_nat);
+  EXPECT_THAT(b.nat_reasons, Contains("contact_differs_from_source"));
+  EXPECT_EQ(b.keepalive_interval_ms, 0u);
+  EXPECT_EQ(b.keepalive_reason, "not NAT'd");
+  EXPECT_EQ(b.contact_uri, "sip:alice@198.51.100.99:5070;transport=udp");
+  EXPECT_EQ(b.expires_at, kNow + 3600);  // not the NAT'd cap
+}
+
+// design.md failure mode: "NAT UDP timeout shorter than the keepalive
+// interval": each re-REGISTER from a new source port while the binding is
+// live halves the interval, down to the floor.
+TEST_F(RegistrarTest, NatUdpTimeoutShorterThanTheKeepaliveInterval) {
+  Req req;
+  req.cseq = 1;
+  RegisterResult r = Register(req, Ep("203.0.113.30:31000"));
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+
+  // Same port, a refresh: unchanged, no new keepalive target.
+  req.cseq = 2;
+  r = Register(req, Ep("203.0.113.30:31000"), kNow + 100);
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_FALSE(r.changes[0].keepalive_changed);
+
+  const uint32_t expected[] = {30000, 15000, 7500, 5000, 5000};
+  uint16_t port = 31000;
+  int64_t t = kNow + 100;
+  for (uint32_t want : expected) {
+    const uint16_t from = port;
+    port += 2;
+    t += 200;  // within the NAT'd expiry (600 s): still live
+    req.cseq++;
+    r = Register(req, Ep(absl::StrCat("203.0.113.30:", port)), t);
+    ASSERT_EQ(r.status_code, 200) << r.error;
+    ASSERT_THAT(r.changes, SizeIs(1));
+    const BindingChange& c = r.changes[0];
+    EXPECT_EQ(c.kind, BindingChange::Kind::kRefreshed);
+    EXPECT_TRUE(c.keepalive_changed);
+    EXPECT_EQ(c.previous.source.port, from);
+    EXPECT_EQ(c.binding.source.port, port);
+    EXPECT_EQ(c.binding.keepalive_interval_ms, want);
+    EXPECT_THAT(c.binding.keepalive_reason,
+                HasSubstr(absl::StrCat("mapping changed: source port ", from, " -> ", port)));
+  }
+  // At the floor; a refresh from the same port keeps the learnt interval.
+  req.cseq++;
+  r = Register(req, Ep(absl::StrCat("203.0.113.30:", port)), t + 10);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 5000u);
+  EXPECT_THAT(r.changes[0].binding.keepalive_reason, HasSubstr("(floor)"));
+
+  // After the binding expired a new port is no evidence: start over.
+  req.cseq++;
+  r = Register(req, Ep("203.0.113.30:40000"), t + 10 + 601);
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kAdded);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+}
+
+TEST_F(RegistrarTest, NewTcpConnectionIsNotAMappingChange) {
+  Req req;
+  auto register_over_tcp = [&](uint32_t cseq, const Endpoint& source, int64_t now) {
+    Req r = req;
+    r.cseq = cseq;
+    RegisterResult c = Send(r, source, now);
+    r.authorization = Answer(HeadersNamed(c, "WWW-Authenticate").front(), "alice", "wonderland");
+    std::string t = r.Text();
+    absl::StrReplaceAll({{"SIP/2.0/UDP", "SIP/2.0/TCP"}}, &t);
+    auto msg = SipMessage::Parse(t);
+    EXPECT_TRUE(msg.ok());
+    return registrar_->HandleRegister(*msg, source, Binding::Transport::kTcp, local_, now);
+  };
+  RegisterResult r = register_over_tcp(1, Ep("203.0.113.30:41000"), kNow);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  ASSERT_TRUE(r.changes[0].binding.behind_nat);
+  r = register_over_tcp(2, Ep("203.0.113.30:41007"), kNow + 60);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_EQ(r.changes[0].binding.transport, Binding::Transport::kTcp);
+}
+
+TEST_F(RegistrarTest, RefusedRequestLeavesNoTrace) {
+  Req req;
+  req.expires = 10;
+  EXPECT_EQ(Register(req, nat_source_).status_code, 423);
+  EXPECT_THAT(registrar_->All(kNow), IsEmpty());
+  EXPECT_EQ(registrar_->PruneExpired(kNow), 0u);
+}
+
+TEST_F(RegistrarTest, AdaptiveIntervalFollowsTheCallIdWhenTheContactChanges) {
+  // A phone whose Contact carries its mapped port (a STUN phone): the new
+  // binding continues the old one through the Call-ID.
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:31000>"};
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31000")).status_code, 200);
+  req.contacts = {"<sip:alice@192.0.2.10:31002>"};
+  req.cseq = 2;
+  RegisterResult r = Register(req, Ep("203.0.113.30:31002"), kNow + 60);
+  ASSERT_EQ(r.status_code, 200);
+  ASSERT_THAT(r.changes, SizeIs(1));
+  EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kAdded);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 30000u);
+}
+
+TEST_F(RegistrarTest, RestartReloadsBindingsFromTheStore) {
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>", "<sip:alice@192.0.2.10:5062>"};
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31000")).status_code, 200);
+  req.cseq = 2;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>"};
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 10).status_code, 200);
+  const std::vector<Binding> before = registrar_->Lookup("alice@example.com", kNow + 20);
+  ASSERT_THAT(before, SizeIs(2));
+
+  // The process restarts: a new store handle and a new registrar.
+  registrar_.reset();
+  store_.reset();
+  auto store = BindingStore::Open(dir_ + "/bindings.db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = *std::move(store);
+  registrar_ = MakeRegistrar();
+  EXPECT_EQ(registrar_->Lookup("alice@example.com", kNow + 20), before);
+  EXPECT_THAT(registrar_->All(kNow + 20), SizeIs(2));
+
+  // The learnt state carries over: CSeq ordering and the adaptive interval.
+  req.cseq = 2;
+  EXPECT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 30).status_code, 500);
+  req.cseq = 3;
+  RegisterResult r = Register(req, Ep("203.0.113.30:31004"), kNow + 30);
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 15000u);
+}
+
+TEST_F(RegistrarTest, MemoryOnlyAndPruneExpired) {
+  std::unique_ptr<Registrar> mem = MakeRegistrar(nullptr, /*memory=*/true);
+  ASSERT_NE(mem, nullptr);
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>;expires=120", "<sip:alice@192.0.2.10:5062>"};
+  RegisterResult r = Register(req, nat_source_, kNow, "", "", mem.get());
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(mem->Lookup("alice@example.com", kNow + 119), SizeIs(2));
+  EXPECT_THAT(mem->Lookup("alice@example.com", kNow + 120), SizeIs(1));
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());  // no shared store
+
+  std::vector<Binding> expired;
+  EXPECT_EQ(mem->PruneExpired(kNow + 120, &expired), 1u);
+  ASSERT_THAT(expired, SizeIs(1));
+  EXPECT_EQ(expired[0].contact_uri, "sip:alice@192.0.2.10:5060");
+  EXPECT_EQ(mem->PruneExpired(kNow + 600), 1u);
+  EXPECT_THAT(mem->All(kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, PruneExpiredAlsoPrunesTheStore) {
+  ASSERT_EQ(Register(Req{}, nat_source_).status_code, 200);
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 600), 1u);
+  auto all = store_->LoadAll(0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_THAT(*all, IsEmpty());
+}
+
+TEST_F(RegistrarTest, CreateRejectsBadConfig) {
+  RegistrarConfig bad = config_;
+  bad.domain = "";
+  EXPECT_FALSE(Registrar::Create(bad, *users_, nullptr, inside_, policies_).ok());
+  bad = config_;
+  bad.min_expires = 8000;
+  EXPECT_FALSE(Registrar::Create(bad, *users_, nullptr, inside_, policies_).ok());
+  bad = config_;
+  bad.max_expires_natted = 9000;
+  EXPECT_FALSE(Registrar::Create(bad, *users_, nullptr, inside_, policies_).ok());
+}
+
+}  // namespace
+}  // namespace rtplatch

@@ -1,0 +1,328 @@
+// The whole per-packet step, frame in -> verdict + frame out, on a table
+// populated through the real registry and command path (no EAL).
+#include "dataplane/fastpath/fast_path.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "dataplane/control/stream_registry.h"
+#include "tests/dataplane/fastpath/frame_builder.h"
+
+namespace rtplatch {
+namespace {
+
+using testing::BuildRtpFrame;
+using testing::DecodeFrame;
+using testing::RtpSpec;
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr size_t kHeadroom = 128;
+IpAddress Ip(const char* t) { return *IpAddress::Parse(t); }
+Endpoint Ep(const char* t) { return *Endpoint::Parse(t); }
+
+class FastPathTest : public ::testing::Test {
+ protected:
+  FastPathTest() {
+    auto addrs = RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")});
+    table_ = std::move(*FlowTable::Create(std::move(*addrs), 20000, 20099));
+    registry_ = std::make_unique<StreamRegistry>(*table_, std::vector{&commands_},
+                                                 LatchPolicy::kLearn, [this] { Drain(); });
+    ctx_.table = table_.get();
+    ctx_.neighbors = &neighbors_;
+    ctx_.counters = &counters_;
+    ctx_.events = &events_;
+    ctx_.latch = LatchConfig{3, 1000 * kMs, 500 * kMs};
+    std::memcpy(ctx_.relay_mac, testing::kRelayMac, 6);
+    ctx_.lcore_index = 0;
+    ctx_.lcore_count = 1;
+    for (const char* ip : {"203.0.113.20", "203.0.113.30", "2001:db8::20"}) {
+      uint8_t mac[6] = {0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(neighbors_.size() + 1)};
+      neighbors_.Learn(Ip(ip), mac);
+    }
+  }
+
+  void Drain() {
+    FlowCommand c;
+    while (commands_.Pop(&c)) ApplyFlowCommand(*table_, c);
+  }
+
+  PairView Allocate(LegRequest a, LegRequest b) {
+    auto pair = registry_->Allocate(a, b, "test", 0);
+    EXPECT_TRUE(pair.ok()) << pair.status();
+    Drain();
+    return *pair;
+  }
+
+  struct Sent {
+    PacketVerdict verdict;
+    testing::DecodedFrame out;
+  };
+  Sent Send(const char* from, const Endpoint& to, uint64_t now, uint32_t ssrc = 7,
+            uint8_t first_byte = 0x80) {
+    auto colon = std::string(from).rfind(':');
+    std::string host = std::string(from).substr(0, colon);
+    if (host.front() == '[') host = host.substr(1, host.size() - 2);
+    RtpSpec spec{Ip(host.c_str()), to.ip,
+                 static_cast<uint16_t>(std::stoi(std::string(from).substr(colon + 1))),
+                 to.port};
+    spec.ssrc = ssrc;
+    spec.first_byte = first_byte;
+    buf_ = BuildRtpFrame(spec, kHeadroom);
+    uint8_t* frame = buf_.data() + kHeadroom;
+    Sent s{ProcessFrame(ctx_, frame, static_cast<uint32_t>(buf_.size() - kHeadroom),
+                        kHeadroom, now),
+           {}};
+    if (s.verdict.action == PacketAction::kTransmit) {
+      s.out = DecodeFrame(frame + s.verdict.start_delta, s.verdict.length);
+    }
+    return s;
+  }
+  // Offers a frame built with kHeadroom to the fast path, expecting it to
+  // be held; returns its length.
+  uint32_t HoldFirst(std::vector<uint8_t>& buf) {
+    const uint32_t len = static_cast<uint32_t>(buf.size() - kHeadroom);
+    EXPECT_EQ(ProcessFrame(ctx_, buf.data() + kHeadroom, len, kHeadroom, 0).action,
+              PacketAction::kHold);
+    return len;
+  }
+  uint64_t Dropped(DropReason r) const { return counters_.drops[static_cast<size_t>(r)]; }
+
+  std::unique_ptr<FlowTable> table_;
+  SpscRing<FlowCommand> commands_{1024};
+  SpscRing<DataplaneEvent> events_{1024};
+  std::unique_ptr<StreamRegistry> registry_;
+  NeighborTable neighbors_{8};
+  LcoreCounters counters_;
+  FastPathContext ctx_{};
+  std::vector<uint8_t> buf_;
+};
+
+TEST_F(FastPathTest, NatPhoneAndPublicPhoneHearEachOther) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  // The NAT'd phone's packets come from the NAT's mapping, not its SDP.
+  Sent up = Send("203.0.113.30:31000", p.a.relay, 0);
+  ASSERT_EQ(up.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(up.out.src, Ip("203.0.113.10"));
+  EXPECT_EQ(up.out.src_port, p.b.relay.port);
+  EXPECT_EQ(up.out.dst, Ip("203.0.113.20"));
+  EXPECT_EQ(up.out.dst_port, 5000);
+  EXPECT_TRUE(up.out.udp_checksum_ok && up.out.ip_checksum_ok);
+  // Back: to the latched mapping, not to the private SDP address.
+  Sent down = Send("203.0.113.20:5000", p.b.relay, 20 * kMs);
+  ASSERT_EQ(down.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(down.out.dst, Ip("203.0.113.30"));
+  EXPECT_EQ(down.out.dst_port, 31000);
+  EXPECT_EQ(down.out.src_port, p.a.relay.port);
+  DataplaneEvent e;
+  ASSERT_TRUE(events_.Pop(&e));
+  EXPECT_EQ(e.type, DataplaneEvent::Type::kLatched);
+  EXPECT_EQ(e.ip, Ip("203.0.113.30"));
+}
+
+TEST_F(FastPathTest, RtpBleedAttackerGetsNothingAndIsCounted) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  for (int i = 0; i < 3; ++i) Send("203.0.113.30:31000", p.a.relay, i * 20 * kMs);
+  for (int i = 0; i < 10; ++i) {
+    Sent s = Send("203.0.113.66:40000", p.a.relay, (100 + i) * kMs, 99);
+    EXPECT_EQ(s.verdict.action, PacketAction::kDrop);
+  }
+  EXPECT_EQ(Dropped(DropReason::kNotLatchedPeer), 10u);
+  // The real phone still flows, and replies still go to it.
+  EXPECT_EQ(Send("203.0.113.20:5000", p.b.relay, 200 * kMs).out.dst, Ip("203.0.113.30"));
+}
+
+TEST_F(FastPathTest, UnknownStreamAndNonRtpAreDroppedByReason) {
+  EXPECT_EQ(Send("203.0.113.30:31000", Ep("203.0.113.10:20050"), 0).verdict.reason,
+            DropReason::kUnknownStream);
+  PairView p = Allocate({false, std::nullopt}, {false, Ep("203.0.113.20:5000")});
+  EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, 0, 7, /*first_byte=*/0x40).verdict.reason,
+            DropReason::kNotRtp);
+  EXPECT_EQ(Dropped(DropReason::kUnknownStream), 1u);
+  EXPECT_EQ(Dropped(DropReason::kNotRtp), 1u);
+}
+
+TEST_F(FastPathTest, HeldUntilPartnerSignalsOrLatches) {
+  PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
+  Sent first = Send("203.0.113.30:31000", p.a.relay, 0);
+  EXPECT_EQ(first.verdict.action, PacketAction::kHold);
+  EXPECT_EQ(first.verdict.reason, DropReason::kNoPeerKnown);
+  EXPECT_EQ(first.verdict.slot, table_->SlotOf(0, p.a.relay.port));
+  EXPECT_EQ(Dropped(DropReason::kNoPeerKnown), 0u);  // held, not dropped
+  // The other side speaks: now both directions have a destination.
+  EXPECT_EQ(Send("203.0.113.20:5000", p.b.relay, 10 * kMs).out.dst, Ip("203.0.113.30"));
+  EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, 20 * kMs).out.dst, Ip("203.0.113.20"));
+}
+
+// Both phones behind NAT: the first to speak has nowhere to send until the
+// other speaks. Its held packet goes out afterwards, rewritten like any
+// other, and the stream counts it once.
+TEST_F(FastPathTest, HeldPacketLeavesOnceThePartnerLatches) {
+  PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
+  std::vector<uint8_t> held = BuildRtpFrame(
+      RtpSpec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port}, kHeadroom);
+  uint8_t* frame = held.data() + kHeadroom;
+  const uint32_t len = HoldFirst(held);
+  // Still nowhere to go: it stays held.
+  EXPECT_EQ(ForwardHeld(ctx_, frame, len, kHeadroom).action, PacketAction::kHold);
+
+  // b speaks: its packet goes straight to a (latched above), and a's side
+  // now has a destination too.
+  Sent b = Send("203.0.113.20:5000", p.b.relay, 30 * kMs);
+  ASSERT_EQ(b.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(b.out.dst, Ip("203.0.113.30"));
+  PacketVerdict v = ForwardHeld(ctx_, frame, len, kHeadroom);
+  ASSERT_EQ(v.action, PacketAction::kTransmit);
+  testing::DecodedFrame out = DecodeFrame(frame + v.start_delta, v.length);
+  EXPECT_EQ(out.src, Ip("203.0.113.10"));
+  EXPECT_EQ(out.src_port, p.b.relay.port);
+  EXPECT_EQ(out.dst, Ip("203.0.113.20"));
+  EXPECT_EQ(out.dst_port, 5000);
+  EXPECT_TRUE(out.udp_checksum_ok && out.ip_checksum_ok);
+  auto a = registry_->Query(p.a.stream, 40 * kMs);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->rtp.packets, 1u);
+}
+
+TEST_F(FastPathTest, HeldPacketOfADeletedStreamIsDropped) {
+  PairView p = Allocate({false, std::nullopt}, {false, std::nullopt});
+  std::vector<uint8_t> held = BuildRtpFrame(
+      RtpSpec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port}, kHeadroom);
+  uint8_t* frame = held.data() + kHeadroom;
+  const uint32_t len = HoldFirst(held);
+  ASSERT_TRUE(registry_->Delete(p.pair).ok());
+  Drain();
+  PacketVerdict v = ForwardHeld(ctx_, frame, len, kHeadroom);
+  EXPECT_EQ(v.action, PacketAction::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kUnknownStream);
+}
+
+TEST_F(FastPathTest, UnknownNextHopAsksForSolicitation) {
+  PairView p = Allocate({false, std::nullopt}, {false, Ep("198.51.100.50:5000")});
+  Sent s = Send("203.0.113.30:31000", p.a.relay, 0);
+  EXPECT_EQ(s.verdict.action, PacketAction::kSolicit);
+  EXPECT_EQ(s.verdict.next_hop, Ip("198.51.100.50"));
+  // With a gateway configured, the gateway is the next hop.
+  ctx_.gateway_v4 = Ip("203.0.113.20");
+  s = Send("203.0.113.30:31000", p.a.relay, 10 * kMs);
+  ASSERT_EQ(s.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(s.out.dst, Ip("198.51.100.50"));
+}
+
+TEST_F(FastPathTest, Ipv6PhoneTalksToIpv4NatPhone) {
+  PairView p = Allocate({true, Ep("[2001:db8::20]:6000")}, {false, Ep("192.0.2.2:4000")});
+  EXPECT_FALSE(p.a.relay.ip.is_v4());
+  Sent v4 = Send("203.0.113.30:31000", p.b.relay, 0);  // NAT'd v4 phone first
+  ASSERT_EQ(v4.verdict.action, PacketAction::kTransmit);
+  EXPECT_TRUE(v4.out.v6);
+  EXPECT_EQ(v4.out.src, Ip("2001:db8::10"));
+  EXPECT_EQ(v4.out.dst, Ip("2001:db8::20"));
+  EXPECT_TRUE(v4.out.udp_checksum_ok);
+  Sent v6 = Send("[2001:db8::20]:6000", p.a.relay, 10 * kMs);
+  ASSERT_EQ(v6.verdict.action, PacketAction::kTransmit);
+  EXPECT_FALSE(v6.out.v6);
+  EXPECT_EQ(v6.out.dst, Ip("203.0.113.30"));
+  EXPECT_EQ(v6.out.src_port, p.b.relay.port);
+  EXPECT_TRUE(v6.out.udp_checksum_ok && v6.out.ip_checksum_ok);
+}
+
+TEST_F(FastPathTest, RtcpPortIsRelayedToPartnerRtcpPort) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 0).verdict.action, PacketAction::kTransmit);
+  // RTCP sender report: version 2, PT 200, SSRC at offset 4.
+  Sent s = Send("203.0.113.30:31001", p.a.rtcp_relay, 1000, 7, 0x80);
+  ASSERT_EQ(s.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(s.out.src_port, p.b.rtcp_relay.port);
+  EXPECT_EQ(s.out.dst_port, 5001);
+}
+
+TEST_F(FastPathTest, RtcpPortIsNotLeftToASprayer) {
+  // A phone that sends no RTCP (or sends it late) must not leave its RTCP
+  // port to whoever sprays first: RTCP is taken only from the address the
+  // stream's RTP port latched to.
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  EXPECT_EQ(Send("203.0.113.66:40000", p.a.rtcp_relay, 0).verdict.action, PacketAction::kDrop);
+  EXPECT_EQ(Dropped(DropReason::kRtcpNotFromRtpPeer), 1u);
+  ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 1000).verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(Send("203.0.113.66:40000", p.a.rtcp_relay, 2000).verdict.action, PacketAction::kDrop);
+  EXPECT_EQ(Dropped(DropReason::kRtcpNotFromRtpPeer), 2u);
+  // The phone's own RTCP (its NAT's address, any port) is relayed.
+  Sent s = Send("203.0.113.30:31001", p.a.rtcp_relay, 3000);
+  ASSERT_EQ(s.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(s.out.dst_port, 5001);
+}
+
+TEST_F(FastPathTest, DeletedStreamStopsAtOnce) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 0).verdict.action, PacketAction::kTransmit);
+  ASSERT_TRUE(registry_->Delete(p.pair).ok());
+  Drain();
+  EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, 10 * kMs).verdict.reason,
+            DropReason::kUnknownStream);
+}
+
+TEST_F(FastPathTest, PacketForAnotherLcoreIsHandedOff) {
+  ctx_.lcore_count = 2;
+  Endpoint port_of_lcore1{Ip("203.0.113.10"), 20002};  // pair index 1 -> lcore 1
+  Sent s = Send("203.0.113.30:31000", port_of_lcore1, 0);
+  EXPECT_EQ(s.verdict.action, PacketAction::kHandoff);
+  EXPECT_EQ(s.verdict.owner, 1u);
+}
+
+TEST_F(FastPathTest, ExceptionFramesReportUnknownSenders) {
+  auto f = BuildRtpFrame({Ip("198.51.100.77"), Ip("203.0.113.10"), 5060, 5060});
+  PacketVerdict v = ProcessFrame(ctx_, f.data(), static_cast<uint32_t>(f.size()), 0, 0);
+  EXPECT_EQ(v.action, PacketAction::kException);
+  DataplaneEvent e;
+  ASSERT_TRUE(events_.Pop(&e));
+  EXPECT_EQ(e.type, DataplaneEvent::Type::kNeighbor);
+  EXPECT_EQ(e.ip, Ip("198.51.100.77"));
+  EXPECT_EQ(std::memcmp(e.mac, testing::kPeerMac, 6), 0);
+}
+
+// Bad input gets a counted drop or goes to the kernel, never a crash or an
+// out-of-bounds read (this suite also runs under ASan/UBSan): truncated,
+// bit-flipped and random frames, aimed at live streams.
+TEST_F(FastPathTest, MangledFramesAreDroppedOrPassedNeverCrash) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {true, Ep("[2001:db8::20]:6000")});
+  std::mt19937 rng(1234);
+  const std::vector<std::vector<uint8_t>> seeds = {
+      BuildRtpFrame({Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port}),
+      BuildRtpFrame({Ip("2001:db8::20"), p.b.relay.ip, 6000, p.b.relay.port}),
+      BuildRtpFrame({Ip("203.0.113.30"), p.a.rtcp_relay.ip, 31001, p.a.rtcp_relay.port}),
+  };
+  size_t transmitted = 0, exceptions = 0, other = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> f = seeds[rng() % seeds.size()];
+    switch (rng() % 4) {
+      case 0: f.resize(rng() % (f.size() + 1)); break;                 // truncate
+      case 1: for (int k = 0; k < 4; ++k) f[rng() % f.size()] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+      case 2: for (int k = 0; k < 2; ++k) f[14 + rng() % 60] = static_cast<uint8_t>(rng()); break;
+      default: for (auto& b : f) b = static_cast<uint8_t>(rng()); break;  // garbage
+    }
+    // Exact-size heap buffer so ASan sees any read past the frame.
+    auto heap = std::make_unique<uint8_t[]>(kHeadroom + f.size() + 1);
+    std::memcpy(heap.get() + kHeadroom, f.data(), f.size());
+    PacketVerdict v = ProcessFrame(ctx_, heap.get() + kHeadroom, static_cast<uint32_t>(f.size()),
+                                   kHeadroom, static_cast<uint64_t>(i) * kMs);
+    if (v.action == PacketAction::kTransmit) {
+      ++transmitted;
+      EXPECT_LE(v.length, f.size() + 20);
+    } else if (v.action == PacketAction::kException) {
+      ++exceptions;
+    } else {
+      ++other;
+    }
+  }
+  // Every frame is accounted for: relayed, passed to the kernel, or a
+  // counted drop.
+  uint64_t counted_drops = 0;
+  for (uint64_t d : counters_.drops) counted_drops += d;
+  EXPECT_EQ(counted_drops, other);
+  EXPECT_EQ(transmitted + exceptions + other, 20000u);
+  EXPECT_GT(counters_.drops[static_cast<size_t>(DropReason::kMalformed)], 0u);
+  EXPECT_GT(counters_.drops[static_cast<size_t>(DropReason::kNotRtp)], 0u);
+}
+
+}  // namespace
+}  // namespace rtplatch
