@@ -109,9 +109,9 @@ absl::Status DataplaneLink::EnsureConnected() {
   }
   ++counters_.reconnects;
   last_error_.clear();
-  if (on_reconnect_) {
+  if (options_.on_reconnect) {
     in_reconnect_ = true;
-    on_reconnect_();
+    options_.on_reconnect();
     in_reconnect_ = false;
   }
   return absl::OkStatus();

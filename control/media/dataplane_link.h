@@ -92,13 +92,12 @@ class DataplaneLink {
     std::string socket_path;
     int timeout_ms = 1000;
     int retry_interval_ms = 1000;
+    // Called after every successful (re)connection, before any other call
+    // returns; the first connection counts too.
+    std::function<void()> on_reconnect;
   };
 
   explicit DataplaneLink(Options options);
-
-  // Called after every successful (re)connection, before any other call
-  // returns; the first connection counts too.
-  void set_on_reconnect(std::function<void()> fn) { on_reconnect_ = std::move(fn); }
 
   bool connected() const { return requests_ && requests_->connected(); }
   // Connects when down and the retry interval has passed. Cheap when up.
@@ -154,7 +153,6 @@ class DataplaneLink {
   std::unique_ptr<control::ControlClient> events_;
   // Posted requests whose replies are unread: (id, command), in order.
   std::deque<std::pair<nlohmann::json, std::string>> posted_;
-  std::function<void()> on_reconnect_;
   int64_t next_attempt_ms_ = 0;
   bool in_reconnect_ = false;
   std::string last_error_;

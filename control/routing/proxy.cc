@@ -101,13 +101,15 @@ std::string HeaderValue(const SipMessage& m, bool from) {
 
 Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
              KeepaliveSync& keepalives, const InsidePrefixes& inside,
-             const NatPolicyTable& policies, Channels channels, std::function<int64_t()> now)
+             const NatPolicyTable& policies, SipTransactions& transactions,
+             Channels channels, std::function<int64_t()> now)
     : config_(std::move(config)),
       registrar_(registrar),
       link_(link),
       keepalives_(keepalives),
       inside_(inside),
       policies_(policies),
+      txns_(transactions),
       channels_(std::move(channels)),
       now_(std::move(now)) {}
 
@@ -116,13 +118,13 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
 
 void Proxy::RespondLocal(SipTxnId txn, int code, absl::string_view reason,
                          std::vector<std::string> headers) {
-  const SipMessage* request = txns_->ServerRequest(txn);
-  if (request == nullptr || txns_->HasFinalResponse(txn)) return;
+  const SipMessage* request = txns_.ServerRequest(txn);
+  if (request == nullptr || txns_.HasFinalResponse(txn)) return;
   auto text = BuildResponse(*request, code, reason, config_.server_header, headers);
   if (!text.ok()) return;
   auto response = SipMessage::Parse(*text);
   if (!response.ok()) return;
-  (void)txns_->Respond(txn, *std::move(response));
+  (void)txns_.Respond(txn, *std::move(response));
 }
 
 bool Proxy::IsLocalHost(absl::string_view host, uint16_t port) const {
@@ -333,11 +335,11 @@ absl::StatusOr<SipMessage> Proxy::OwnRequest(absl::string_view start_line,
 
 absl::StatusOr<SipTxnId> Proxy::SendOwnRequest(SipMessage request, const SipRoute& route) {
   if (absl::Status s = PrepareForward(request, route, route.transport, !route.dest.ip.is_v4(),
-                                      /*record_route=*/false, txns_->NewBranch());
+                                      /*record_route=*/false, txns_.NewBranch());
       !s.ok()) {
     return s;
   }
-  return txns_->SendRequest(std::move(request), route);
+  return txns_.SendRequest(std::move(request), route);
 }
 
 void Proxy::SendBye(Call& call, bool to_caller) {
@@ -386,11 +388,11 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
   if (r.status_code == 401) ++counters_.auth_challenges;
   keepalives_.Apply(r.changes);
   if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
-  (void)txns_->RespondRaw(txn, r.status_code, std::move(r.response));
+  (void)txns_.RespondRaw(txn, r.status_code, std::move(r.response));
 }
 
 void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
-  std::optional<SipTxnId> invite = txns_->FindServerInvite(request);
+  std::optional<SipTxnId> invite = txns_.FindServerInvite(request);
   if (!invite) return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
   RespondLocal(txn, 200, "OK");
   auto it = invite_servers_.find(*invite);
@@ -402,7 +404,7 @@ void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
   ++counters_.calls_cancelled;
   // The branch answers 487, which goes upstream and ends the call; if it
   // never answers, the INVITE's timer does.
-  txns_->Cancel(call->client_invite);
+  txns_.Cancel(call->client_invite);
 }
 
 void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
@@ -514,14 +516,14 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (auto contacts = request.contacts(); !contacts.empty()) caller.contact = contacts[0].uri;
 
   if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
-                                      /*record_route=*/invite, txns_->NewBranch());
+                                      /*record_route=*/invite, txns_.NewBranch());
       !s.ok()) {
     return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
   }
 
   if (!invite) {
     // MESSAGE, OPTIONS to a user, SUBSCRIBE...: forwarded, no call state.
-    auto sent = txns_->SendRequest(*std::move(fwd), out);
+    auto sent = txns_.SendRequest(*std::move(fwd), out);
     if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
     ++counters_.forwarded_requests;
     clients_[*sent] = ClientContext{txn, "", false, false, true};
@@ -545,7 +547,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     return RespondLocal(txn, 503, "Service Unavailable",
                         {WarningHeader(s.message()), "Retry-After: 5"});
   }
-  auto sent = txns_->SendRequest(*std::move(fwd), out);
+  auto sent = txns_.SendRequest(*std::move(fwd), out);
   if (!sent.ok()) {
     const std::string id = stored->call_id;
     EndCall(id);
@@ -580,7 +582,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
   PopOwnRoutes(*fwd);
   std::optional<SipRoute> out = RouteToSide(target, *fwd);
   if (!out) return RespondLocal(txn, 480, "Temporarily Unavailable");
-  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, txns_->NewBranch())
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, txns_.NewBranch())
            .ok()) {
     return RespondLocal(txn, 500, "Server Internal Error");
   }
@@ -594,7 +596,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
     }
   }
   const std::string call_id = call->call_id;
-  auto sent = txns_->SendRequest(*std::move(fwd), *out);
+  auto sent = txns_.SendRequest(*std::move(fwd), *out);
   if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   ++counters_.forwarded_requests;
   clients_[*sent] = ClientContext{txn, call_id, invite, false, from_caller};
@@ -709,7 +711,7 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   }
   if (ctx.server == 0) return;  // our own BYE
   ++counters_.forwarded_responses;
-  (void)txns_->Respond(ctx.server, *std::move(fwd));
+  (void)txns_.Respond(ctx.server, *std::move(fwd));
 }
 
 void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
@@ -798,7 +800,7 @@ void Proxy::Tick() {
           !call.ring_timeout_sent && now - call.created_at >= config_.max_ringing_s) {
         call.ring_timeout_sent = true;
         ++counters_.calls_ring_timeout;
-        txns_->Cancel(call.client_invite);
+        txns_.Cancel(call.client_invite);
       }
     });
   }
@@ -918,11 +920,11 @@ nlohmann::json Proxy::CallsJson() const {
 
 nlohmann::json Proxy::StatsJson() const {
   const ProxyCounters& c = counters_;
-  const SipTransactionCounters& t = txns_->counters();
+  const SipTransactionCounters& t = txns_.counters();
   const DataplaneLinkCounters& d = link_.counters();
   const KeepaliveSyncCounters& k = keepalives_.counters();
   return {{"calls", calls_.size()},
-          {"transactions", txns_->size()},
+          {"transactions", txns_.size()},
           {"dataplane_connected", link_.connected()},
           {"dataplane_last_error", link_.last_error()},
           {"proxy",

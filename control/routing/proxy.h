@@ -109,14 +109,11 @@ class Proxy : public SipTransactions::Listener {
     std::function<absl::Status(absl::string_view bytes, const SipRoute& route)> send;
   };
 
-  // Everything is borrowed and must outlive the proxy. `now` returns unix
-  // seconds.
+  // Everything is borrowed and must outlive the proxy; `transactions` must
+  // deliver its events to this proxy. `now` returns unix seconds.
   Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link, KeepaliveSync& keepalives,
-        const InsidePrefixes& inside, const NatPolicyTable& policies, Channels channels,
-        std::function<int64_t()> now);
-
-  // Must be called once, before any message.
-  void set_transactions(SipTransactions* txns) { txns_ = txns; }
+        const InsidePrefixes& inside, const NatPolicyTable& policies,
+        SipTransactions& transactions, Channels channels, std::function<int64_t()> now);
 
   // SipTransactions::Listener
   void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override;
@@ -193,9 +190,9 @@ class Proxy : public SipTransactions::Listener {
   KeepaliveSync& keepalives_;
   const InsidePrefixes& inside_;
   const NatPolicyTable& policies_;
+  SipTransactions& txns_;
   Channels channels_;
   std::function<int64_t()> now_;
-  SipTransactions* txns_ = nullptr;
 
   CallTable calls_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;

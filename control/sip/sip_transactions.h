@@ -92,7 +92,7 @@ class SipTransactions {
     // sent: the listener treats it as a 408 or 503 from that branch.
     virtual void OnClientFailure(SipTxnId txn, bool timeout) = 0;
     // The transaction is gone (its id will not be seen again).
-    virtual void OnTransactionEnd(SipTxnId txn) {}
+    virtual void OnTransactionEnd(SipTxnId /*txn*/) {}
   };
   // Sends bytes; a failure is the peer's problem (counted), not fatal.
   using Sender = std::function<absl::Status(absl::string_view bytes, const SipRoute& route)>;

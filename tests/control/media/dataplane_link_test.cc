@@ -40,10 +40,8 @@ class DataplaneLinkTest : public ::testing::Test {
   void SetUp() override { server_ = std::make_unique<FakeDataplane>(); }
 
   std::unique_ptr<DataplaneLink> MakeLink(int timeout_ms = 2000, int retry_interval_ms = 50) {
-    auto link = std::make_unique<DataplaneLink>(
-        DataplaneLink::Options{server_->path(), timeout_ms, retry_interval_ms});
-    link->set_on_reconnect([this] { ++reconnects_; });
-    return link;
+    return std::make_unique<DataplaneLink>(DataplaneLink::Options{
+        server_->path(), timeout_ms, retry_interval_ms, [this] { ++reconnects_; }});
   }
 
   std::unique_ptr<FakeDataplane> server_;
@@ -281,15 +279,15 @@ TEST_F(DataplaneLinkTest, OnReconnectMayCallTheLinkBeforeTheCallThatConnected) {
     return Ok({{"streams", 0}});
   });
   server_->Start();
-  auto link = std::make_unique<DataplaneLink>(DataplaneLink::Options{server_->path(), 2000, 50});
+  std::unique_ptr<DataplaneLink> link;
   std::vector<absl::Status> repush;
-  link->set_on_reconnect([&] {
+  link = std::make_unique<DataplaneLink>(DataplaneLink::Options{server_->path(), 2000, 50, [&] {
     KeepaliveSpec k;
     k.target = Ep("203.0.113.40:31000");
     k.source = Ep("203.0.113.10:5060");
     k.label = "rc-ka:alice@example.com";
     repush.push_back(link->AddKeepalives({k}).status());
-  });
+  }});
   ASSERT_TRUE(link->Stats().ok());
   ASSERT_EQ(repush.size(), 1u);
   EXPECT_TRUE(repush[0].ok()) << repush[0];

@@ -186,14 +186,13 @@ class KeepaliveSyncTest : public ::testing::TestWithParam<Family> {
   void SetUp() override {
     server_ = std::make_unique<FakeKeepaliveDataplane>();
     server_->Start();
-    link_ = std::make_unique<DataplaneLink>(
-        DataplaneLink::Options{server_->path(), 20000, kRetryMs});
+    // As the proxy does: every (re)connection reinstalls the live set.
+    link_ = std::make_unique<DataplaneLink>(DataplaneLink::Options{
+        server_->path(), 20000, kRetryMs, [this] { sync_->ReinstallAll(live_); }});
     KeepaliveSync::Options o;
     o.advertised_v4 = *IpAddress::Parse(kV4.advertised);
     o.advertised_v6 = *IpAddress::Parse(kV6.advertised);
     sync_ = std::make_unique<KeepaliveSync>(*link_, o);
-    // As the proxy does: every (re)connection reinstalls the live set.
-    link_->set_on_reconnect([this] { sync_->ReinstallAll(live_); });
     ASSERT_TRUE(link_->EnsureConnected().ok());
     server_->ClearRequests();
   }

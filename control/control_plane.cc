@@ -1,0 +1,311 @@
+#include "control/control_plane.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/monotonic_clock.h"
+
+namespace rtplatch {
+namespace {
+
+// How long one epoll_wait may sleep: oSIP2's timers (T1 = 500 ms) and the
+// operator socket are served between waits, so this bounds their latency.
+constexpr int kPollTimeoutMs = 10;
+constexpr int64_t kTimerPeriodMs = 10;  // retransmissions, timeouts
+constexpr int64_t kTickPeriodMs = 100;  // dataplane events, binding expiry
+// Binding changes are committed when a round brought no input (the loop
+// is idle: commit at once) and otherwise at most this long after the last
+// commit, so a registrar under load pays one WAL commit per interval, not
+// per round. A kill -9 loses at most this much of the latest REGISTERs
+// (their phones re-register), as synchronous=NORMAL accepts for power loss.
+constexpr int64_t kCommitIntervalMs = 50;
+
+int64_t UnixNow() { return static_cast<int64_t>(::time(nullptr)); }
+
+// Addresses a Request-URI may name to mean us: the listen addresses, and
+// for a wildcard listen address every interface address of its family.
+std::vector<IpAddress> LocalAddresses(const std::vector<Endpoint>& listen) {
+  std::vector<IpAddress> out;
+  auto add = [&out](const IpAddress& ip) {
+    if (std::find(out.begin(), out.end(), ip) == out.end()) out.push_back(ip);
+  };
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0) ifs = nullptr;
+  for (const Endpoint& ep : listen) {
+    if (!ep.ip.is_unspecified()) {
+      add(ep.ip);
+      continue;
+    }
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      if (ep.ip.is_v4() && i->ifa_addr->sa_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+        add(IpAddress::FromV4Bytes(reinterpret_cast<const uint8_t*>(&sin->sin_addr)));
+      } else if (!ep.ip.is_v4() && i->ifa_addr->sa_family == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+        add(IpAddress::FromV6Bytes(reinterpret_cast<const uint8_t*>(&sin6->sin6_addr)));
+      }
+    }
+  }
+  if (ifs != nullptr) ::freeifaddrs(ifs);
+  return out;
+}
+
+// mkdir -p of `path`'s directory, for the database and sockets.
+void MakeParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return;
+  std::string dir;
+  for (absl::string_view part : absl::StrSplit(path.substr(0, slash), '/', absl::SkipEmpty())) {
+    absl::StrAppend(&dir, path[0] == '/' || !dir.empty() ? "/" : "", part);
+    ::mkdir(dir.c_str(), 0755);
+  }
+}
+
+// Where phones reach us, per family: explicit listen addresses first,
+// then the configured advertised ones (for wildcard listens).
+struct Advertised {
+  std::optional<Endpoint> v4, v6;
+};
+Advertised AdvertisedEndpoints(const ControlConfig& config) {
+  Advertised out;
+  auto offer = [&out](const Endpoint& ep) {
+    auto& slot = ep.ip.is_v4() ? out.v4 : out.v6;
+    if (!slot) slot = ep;
+  };
+  for (const Endpoint& ep : config.sip_listen) {
+    if (!ep.ip.is_unspecified()) offer(ep);
+  }
+  for (const Endpoint& ep : config.advertised) offer(ep);
+  return out;
+}
+
+ProxyConfig ProxyConfigFrom(const ControlConfig& config, const Advertised& advertised) {
+  ProxyConfig pc;
+  pc.domain = absl::AsciiStrToLower(config.domain);
+  pc.local_addresses = LocalAddresses(config.sip_listen);
+  for (const Endpoint& ep : config.sip_listen) pc.local_ports.push_back(ep.port);
+  for (const Endpoint& ep : config.advertised) pc.local_ports.push_back(ep.port);
+  pc.advertised_v4 = advertised.v4;
+  pc.advertised_v6 = advertised.v6;
+  pc.authenticate_calls = config.authenticate;
+  pc.anchor_media_always = config.anchor_media_always;
+  pc.server_header = config.server_header;
+  pc.qualify_interval_s = config.qualify_interval_s;
+  pc.max_ringing_s = config.max_ringing_s;
+  return pc;
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(ControlConfig config) : config_(std::move(config)) {}
+
+ControlPlane::~ControlPlane() = default;
+
+absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig config) {
+  if (config.domain.empty()) {
+    return absl::InvalidArgumentError(
+        "config: domain: required (the SIP domain this registrar serves)");
+  }
+  std::unique_ptr<ControlPlane> plane(new ControlPlane(std::move(config)));
+  if (absl::Status s = plane->OpenRegistrar(); !s.ok()) return s;
+  if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
+  if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
+  // First contact with the dataplane (reconciles keepalive targets with
+  // the bindings loaded from the database); retried from the loop.
+  (void)plane->link_->EnsureConnected();
+  return plane;
+}
+
+absl::Status ControlPlane::OpenRegistrar() {
+  auto users = config_.users_file.empty() ? UsersFile::Parse("", "(no users_file)")
+                                          : UsersFile::Load(config_.users_file);
+  if (!users.ok()) return users.status();
+  users_ = *std::move(users);
+  if (!config_.database.empty()) {
+    MakeParentDir(config_.database);
+    auto store = BindingStore::Open(config_.database);
+    if (!store.ok()) return store.status();
+    store_ = *std::move(store);
+    store_->set_group_commit(true);
+  }
+  auto policies = NatPolicyTable::FromJson(config_.nat_policy);
+  if (!policies.ok()) return policies.status();
+  policies_ = std::make_unique<NatPolicyTable>(*std::move(policies));
+
+  RegistrarConfig rc = config_.registrar;
+  rc.domain = absl::AsciiStrToLower(config_.domain);
+  rc.server_header = config_.server_header;
+  rc.require_auth = config_.authenticate;
+  auto registrar =
+      Registrar::Create(rc, *users_, store_.get(), config_.inside_prefixes, *policies_);
+  if (!registrar.ok()) return registrar.status();
+  registrar_ = *std::move(registrar);
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::OpenSip() {
+  const Advertised advertised = AdvertisedEndpoints(config_);
+  link_ = std::make_unique<DataplaneLink>(DataplaneLink::Options{
+      .socket_path = config_.dataplane_socket,
+      .timeout_ms = config_.dataplane_timeout_ms,
+      .retry_interval_ms = 1000,
+      .on_reconnect = [this] { proxy_->OnDataplaneConnected(); },
+  });
+  KeepaliveSync::Options ko;
+  ko.payload = config_.keepalive_payload;
+  if (advertised.v4) ko.advertised_v4 = advertised.v4->ip;
+  if (advertised.v6) ko.advertised_v6 = advertised.v6->ip;
+  keepalives_ = std::make_unique<KeepaliveSync>(*link_, ko);
+
+  ProxyConfig pc = ProxyConfigFrom(config_, advertised);
+  StatelessCore::Options so;
+  so.local_addresses = pc.local_addresses;
+  so.local_ports = pc.local_ports;
+  so.server_header = config_.server_header;
+  stateless_ = std::make_unique<StatelessCore>(std::move(so));
+
+  auto transport = SipTransport::Create(config_.sip_listen,
+                                        [this](const SipInbound& in) { OnInbound(in); });
+  if (!transport.ok()) return transport.status();
+  transport_ = *std::move(transport);
+  SipTransport& transport_ref = *transport_;
+  auto send = [&transport_ref](absl::string_view bytes, const SipRoute& r) {
+    return transport_ref.Send(bytes, r.dest, r.transport, r.channel);
+  };
+  auto transactions = SipTransactions::Create(*this, send);
+  if (!transactions.ok()) return transactions.status();
+  transactions_ = *std::move(transactions);
+
+  Proxy::Channels channels;
+  channels.udp_socket_for = [&transport_ref](const Endpoint& local) {
+    return transport_ref.UdpSocketFor(local);
+  };
+  channels.tcp_connection_to = [&transport_ref](const Endpoint& peer) {
+    return transport_ref.TcpConnectionTo(peer);
+  };
+  channels.send = send;
+  proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
+                                   config_.inside_prefixes, *policies_, *transactions_,
+                                   std::move(channels), UnixNow);
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::OpenOperatorSocket() {
+  const OperatorView& view = *this;
+  operator_commands_ = std::make_unique<OperatorCommands>(view);
+  MakeParentDir(config_.control_socket);
+  auto server = ControlServer::Listen(
+      config_.control_socket,
+      [commands = operator_commands_.get()](absl::string_view line, bool* subscribe) {
+        return commands->Handle(line, subscribe);
+      });
+  if (!server.ok()) return server.status();
+  operator_socket_ = *std::move(server);
+  return absl::OkStatus();
+}
+
+void ControlPlane::OnInbound(const SipInbound& in) {
+  absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
+  if (!message.ok()) {
+    // Malformed: 400 with the parser's reason where a reply can be built,
+    // else a counted drop (stateless_core.h).
+    std::optional<SipOutbound> reply = stateless_->Handle(in);
+    if (reply) (void)transport_->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
+    return;
+  }
+  transactions_->Receive(*std::move(message), in);
+}
+
+absl::Status ControlPlane::RunOnce() {
+  const SipTransportCounters& c = transport_->counters();
+  const uint64_t before = c.udp_datagrams + c.tcp_messages;
+  if (absl::Status s = transport_->RunOnce(kPollTimeoutMs); !s.ok()) return s;
+  // The round's posted dataplane updates and deletes: one wait for all.
+  link_->Settle();
+  const int64_t now_ms = MonotonicMs();
+  CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
+  if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
+    last_timers_ms_ = now_ms;
+    transactions_->RunTimers();
+    operator_socket_->Poll(0);
+  }
+  if (now_ms - last_tick_ms_ >= kTickPeriodMs) {
+    last_tick_ms_ = now_ms;
+    (void)link_->EnsureConnected();
+    proxy_->Tick();
+  }
+  return absl::OkStatus();
+}
+
+void ControlPlane::CommitBindingsIfDue(int64_t now_ms, bool round_was_idle) {
+  if (!store_ || (!round_was_idle && now_ms - last_commit_ms_ < kCommitIntervalMs)) return;
+  last_commit_ms_ = now_ms;
+  if (absl::Status s = store_->Flush(); !s.ok()) {
+    // The bindings stay in memory and the next commit retries them.
+    std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
+  }
+}
+
+std::string ControlPlane::StartupSummary() const {
+  std::string listening;
+  for (const Endpoint& ep : config_.sip_listen) {
+    absl::StrAppend(&listening, listening.empty() ? "" : " ", "udp+tcp:", ep.ToString());
+  }
+  return absl::StrCat("rtplatch-control: listening on ", listening, ", domain '",
+                      absl::AsciiStrToLower(config_.domain), "', ",
+                      registrar_->All(UnixNow()).size(), " bindings loaded, dataplane ",
+                      link_->connected() ? "connected" : "not connected (retrying)");
+}
+
+std::string ControlPlane::ShutdownSummary() const {
+  const StatelessCoreCounters& c = stateless_->counters();
+  std::string drops;
+  for (size_t i = 0; i < kSipDropReasonCount; ++i) {
+    absl::StrAppend(&drops, " ", kSipDropReasonNames[i], "=", c.dropped[i]);
+  }
+  const SipTransportCounters& t = transport_->counters();
+  return absl::StrCat(
+      "rtplatch-control: shutting down: ", proxy_->StatsJson().dump(),
+      "; malformed: responded=", c.responded, " dropped:", drops,
+      "; transport: udp_datagrams=", t.udp_datagrams, " tcp_messages=", t.tcp_messages,
+      " tcp_accepted=", t.tcp_accepted, " tcp_oversize=", t.tcp_oversize,
+      " tcp_bad_framing=", t.tcp_bad_framing, " tcp_output_overflow=", t.tcp_output_overflow,
+      " tcp_rejected_full=", t.tcp_rejected_full, " send_errors=", t.send_errors);
+}
+
+// SipTransactions::Listener: everything goes to the proxy.
+void ControlPlane::OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) {
+  proxy_->OnRequest(txn, request, in);
+}
+void ControlPlane::OnStrayAck(SipMessage& ack, const SipInbound& in) {
+  proxy_->OnStrayAck(ack, in);
+}
+void ControlPlane::OnStrayResponse(SipMessage& response, const SipInbound& in) {
+  proxy_->OnStrayResponse(response, in);
+}
+void ControlPlane::OnResponse(SipTxnId txn, SipMessage& response) {
+  proxy_->OnResponse(txn, response);
+}
+void ControlPlane::OnClientFailure(SipTxnId txn, bool timeout) {
+  proxy_->OnClientFailure(txn, timeout);
+}
+void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn); }
+
+// OperatorView
+std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
+nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
+nlohmann::json ControlPlane::Stats() const { return proxy_->StatsJson(); }
+int64_t ControlPlane::Now() const { return UnixNow(); }
+
+}  // namespace rtplatch

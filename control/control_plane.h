@@ -1,0 +1,89 @@
+// rtplatch-control's parts wired together, built from its config: the SIP
+// transport feeds oSIP2's transactions, whose listener is the proxy +
+// registrar; the proxy drives the dataplane over its control socket;
+// operators ask the control socket. main.cc parses flags and calls
+// RunOnce() until a signal; tests can build one on loopback and step it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/control_server.h"
+#include "control/control_config.h"
+#include "control/media/dataplane_link.h"
+#include "control/media/keepalive_sync.h"
+#include "control/nat/nat_policy.h"
+#include "control/operator/operator_commands.h"
+#include "control/registrar/binding_store.h"
+#include "control/registrar/registrar.h"
+#include "control/registrar/users_file.h"
+#include "control/routing/proxy.h"
+#include "control/sip/sip_transactions.h"
+#include "control/sip/sip_transport.h"
+#include "control/sip/stateless_core.h"
+
+namespace rtplatch {
+
+class ControlPlane : private SipTransactions::Listener, private OperatorView {
+ public:
+  // Opens the users file, the binding store, the SIP sockets and the
+  // operator socket; the dataplane is tried once here and then from the
+  // loop until it answers. Every error names the config field or file.
+  static absl::StatusOr<std::unique_ptr<ControlPlane>> Create(ControlConfig config);
+  ~ControlPlane() override;
+
+  // One round of the event loop: waits up to kPollTimeoutMs for SIP input
+  // and handles it, then whatever timers are due. An error is fatal.
+  absl::Status RunOnce();
+
+  // The startup line: listen addresses, domain, bindings, dataplane state.
+  std::string StartupSummary() const;
+  // Counters for the log when the process ends.
+  std::string ShutdownSummary() const;
+
+ private:
+  explicit ControlPlane(ControlConfig config);
+  absl::Status OpenRegistrar();
+  absl::Status OpenSip();
+  absl::Status OpenOperatorSocket();
+  void OnInbound(const SipInbound& in);
+  void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
+
+  // SipTransactions::Listener: the proxy, which is built after the
+  // transactions it uses, so they reach it through here.
+  void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override;
+  void OnStrayAck(SipMessage& ack, const SipInbound& in) override;
+  void OnStrayResponse(SipMessage& response, const SipInbound& in) override;
+  void OnResponse(SipTxnId txn, SipMessage& response) override;
+  void OnClientFailure(SipTxnId txn, bool timeout) override;
+  void OnTransactionEnd(SipTxnId txn) override;
+
+  // OperatorView
+  std::vector<Binding> Registrations(int64_t now) const override;
+  nlohmann::json Calls() const override;
+  nlohmann::json Stats() const override;
+  int64_t Now() const override;
+
+  const ControlConfig config_;
+  std::unique_ptr<UsersFile> users_;
+  std::unique_ptr<BindingStore> store_;  // null without `database`
+  std::unique_ptr<NatPolicyTable> policies_;
+  std::unique_ptr<Registrar> registrar_;
+  std::unique_ptr<DataplaneLink> link_;
+  std::unique_ptr<KeepaliveSync> keepalives_;
+  std::unique_ptr<StatelessCore> stateless_;
+  std::unique_ptr<SipTransport> transport_;
+  std::unique_ptr<SipTransactions> transactions_;
+  std::unique_ptr<Proxy> proxy_;
+  std::unique_ptr<OperatorCommands> operator_commands_;
+  std::unique_ptr<ControlServer> operator_socket_;
+
+  int64_t last_timers_ms_ = 0;
+  int64_t last_tick_ms_ = 0;
+  int64_t last_commit_ms_ = 0;
+};
+
+}  // namespace rtplatch
