@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "control/nat/nat_detector.h"
+#include "control/registrar/keepalive_interval.h"
 #include "control/sip/sip_response.h"
 
 namespace rtplatch {
@@ -249,6 +250,71 @@ AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
   return r;
 }
 
+// What one REGISTER is about, read once.
+struct Registrar::RegisterContext {
+  const SipMessage& request;
+  const Endpoint& source;
+  Binding::Transport transport;
+  const Endpoint& local_socket;
+  int64_t now;
+  std::string aor;
+  const std::vector<Binding>& current;  // the AOR's bindings before it
+  std::string user_agent;
+  NatDecision decision;
+  std::vector<std::string> nat_reasons;
+  std::string call_id;
+  uint32_t cseq;
+
+  bool Live(const Binding& b) const { return b.expires_at > now; }
+  // §10.3 step 7: for an existing binding with the same Call-ID, a CSeq
+  // that is not higher aborts the update ("the update MUST be aborted and
+  // the request fails"). The RFC names no status code; like most
+  // registrars we answer 500, without Retry-After (the same CSeq would
+  // fail again; the phone must send a new request).
+  std::optional<Refusal> OutOfOrder(const Binding& b) const {
+    if (!Live(b) || b.call_id != call_id || cseq > b.cseq) return std::nullopt;
+    return Refusal{500, "Server Internal Error",
+                   absl::StrCat("CSeq ", cseq, " is not higher than ", b.cseq, " for Call-ID ",
+                                call_id),
+                   {}};
+  }
+  const Binding* LiveBinding(absl::string_view contact_uri) const {
+    const Binding* found = nullptr;
+    for (const Binding& b : current) {
+      if (b.contact_uri == contact_uri && Live(b)) found = &b;
+    }
+    return found;
+  }
+};
+
+std::vector<BindingChange> DiffBindings(const std::vector<Binding>& current,
+                                        const RegisterPlan& plan, int64_t now) {
+  auto live_with_uri = [&](absl::string_view uri) {
+    const Binding* found = nullptr;
+    for (const Binding& o : current) {
+      if (o.contact_uri == uri && o.expires_at > now) found = &o;
+    }
+    return found;
+  };
+  std::vector<BindingChange> changes;
+  for (const Binding& b : plan.upserts) {
+    if (const Binding* existing = live_with_uri(b.contact_uri)) {
+      changes.push_back({BindingChange::Kind::kRefreshed, b,
+                         KeepaliveTargetDiffers(*existing, b), *existing});
+    } else {
+      changes.push_back({BindingChange::Kind::kAdded, b, false, {}});
+    }
+  }
+  for (const std::string& uri : plan.removed) {
+    for (const Binding& o : current) {
+      if (o.contact_uri == uri && o.expires_at > now) {
+        changes.push_back({BindingChange::Kind::kRemoved, o, false, {}});
+      }
+    }
+  }
+  return changes;
+}
+
 RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoint& source,
                                          Binding::Transport transport,
                                          const Endpoint& local_socket, int64_t now) {
@@ -263,210 +329,187 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
     return Refuse(request, source, 404, "Not Found",
                   absl::StrCat("domain ", to.host, " is not served here"));
   }
-  if (to.user.empty()) {
-    return Refuse(request, source, 404, "Not Found", "To URI has no user");
-  }
-  const std::string aor = absl::StrCat(to.user, "@", domain);
+  if (to.user.empty()) return Refuse(request, source, 404, "Not Found", "To URI has no user");
 
   // ---- 2. digest (§10.3 step 3, §22) ----
   if (config_.require_auth) {
-    DigestVerdict v = CheckDigest(request, /*proxy=*/false, to.user, domain, now);
-    switch (v.kind) {
-      case DigestVerdict::kOk:
-        break;
-      case DigestVerdict::kBadRequest:
-        return Refuse(request, source, 400, "Bad Request", std::move(v.error));
-      case DigestVerdict::kForbidden:
-        return Refuse(request, source, 403, "Forbidden", std::move(v.error));
-      case DigestVerdict::kChallenge:
-        return Challenge(request, source, to.user, v.stale, std::move(v.error), now);
+    if (std::optional<RegisterResult> refused = Authenticate(request, source, to.user, domain, now)) {
+      return *std::move(refused);
     }
   }
 
   // ---- 3. NAT (design.md rule 1) for the whole request ----
-  const std::string user_agent = request.user_agent();
-  const NatVerdict verdict = DetectNat(request, source, inside_);
-  const NatDecision decision = policies_.Decide(user_agent, verdict);
-  std::vector<std::string> reason_names;
-  for (absl::string_view n : verdict.reasons.Names()) reason_names.emplace_back(n);
-
-  // ---- 4. contacts and expires (§10.3 steps 6, 7) ----
-  const std::vector<SipContact> contacts = request.contacts();
-  // Read-only until the request is known to succeed, so a refused
-  // request leaves no trace.
+  const std::string aor = absl::StrCat(to.user, "@", domain);
   const std::vector<Binding> no_bindings;
   const auto found = bindings_.find(aor);
-  const std::vector<Binding>& current = found != bindings_.end() ? found->second : no_bindings;
-  auto live = [now](const Binding& b) { return b.expires_at > now; };
-  const std::string call_id = request.call_id();
-  const uint32_t cseq = request.cseq_number();
-  // §10.3 step 7: for an existing binding with the same Call-ID, a CSeq
-  // that is not higher aborts the update ("the update MUST be aborted and
-  // the request fails"). The RFC names no status code; like most
-  // registrars we answer 500, without Retry-After (the same CSeq would
-  // fail again; the phone must send a new request).
-  auto out_of_order = [&](const Binding& b) {
-    return live(b) && b.call_id == call_id && cseq <= b.cseq;
-  };
+  std::string user_agent = request.user_agent();
+  const NatVerdict verdict = DetectNat(request, source, inside_);
+  NatDecision decision = policies_.Decide(user_agent, verdict);
+  std::vector<std::string> nat_reasons;
+  for (absl::string_view n : verdict.reasons.Names()) nat_reasons.emplace_back(n);
+  const RegisterContext ctx{request,
+                            source,
+                            transport,
+                            local_socket,
+                            now,
+                            aor,
+                            found != bindings_.end() ? found->second : no_bindings,
+                            std::move(user_agent),
+                            std::move(decision),
+                            std::move(nat_reasons),
+                            request.call_id(),
+                            request.cseq_number()};
 
-  std::vector<Binding> upserts;
-  std::vector<std::string> removed;
-  std::vector<BindingChange> changes;
-
+  // ---- 4. contacts and expires (§10.3 steps 6, 7): read-only until the
+  // request is known to succeed, so a refused request leaves no trace ----
+  const std::vector<SipContact> contacts = request.contacts();
   const bool star = std::any_of(contacts.begin(), contacts.end(),
                                 [](const SipContact& c) { return c.star; });
-  if (star) {
-    // §10.3 step 6: `*` only alone and with Expires: 0.
-    if (contacts.size() != 1) {
-      return Refuse(request, source, 400, "Bad Request",
-                    "Contact: * must be the only Contact");
-    }
-    if (request.expires() != std::optional<uint32_t>(0)) {
-      return Refuse(request, source, 400, "Bad Request", "Contact: * needs Expires: 0");
-    }
-    for (const Binding& b : current) {
-      if (out_of_order(b)) {
-        return Refuse(request, source, 500, "Server Internal Error",
-                      absl::StrCat("CSeq ", cseq, " is not higher than ", b.cseq,
-                                   " for Call-ID ", call_id));
-      }
-    }
-    for (const Binding& b : current) {
-      if (!live(b)) continue;
-      removed.push_back(b.contact_uri);
-      changes.push_back({BindingChange::Kind::kRemoved, b, false, {}});
-    }
-  } else {
-    const uint32_t max = decision.natted ? config_.max_expires_natted : config_.max_expires;
-    const uint32_t initial_interval_ms =
-        config_.keepalive_initial_interval_ms != 0
-            ? config_.keepalive_initial_interval_ms
-            : decision.keepalive_interval_s * 1000u;
-    for (const SipContact& c : contacts) {
-      uint32_t expires = c.expires ? *c.expires
-                                   : request.expires().value_or(config_.default_expires);
-      if (expires != 0 && expires < config_.min_expires) {
-        // §10.3 step 7: 423 with Min-Expires; the whole request fails.
-        return Refuse(request, source, 423, "Interval Too Brief",
-                      absl::StrCat("expires ", expires, " for ", c.uri, " is below ",
-                                   config_.min_expires),
-                      {absl::StrCat("Min-Expires: ", config_.min_expires)});
-      }
-      expires = std::min(expires, max);
-      // A Contact listed twice: the last one wins.
-      upserts.erase(std::remove_if(upserts.begin(), upserts.end(),
-                                   [&](const Binding& b) { return b.contact_uri == c.uri; }),
-                    upserts.end());
-      removed.erase(std::remove(removed.begin(), removed.end(), c.uri), removed.end());
-
-      const Binding* existing = nullptr;
-      for (const Binding& b : current) {
-        if (b.contact_uri == c.uri && live(b)) existing = &b;
-      }
-      if (existing != nullptr && out_of_order(*existing)) {
-        return Refuse(request, source, 500, "Server Internal Error",
-                      absl::StrCat("CSeq ", cseq, " is not higher than ", existing->cseq,
-                                   " for Call-ID ", call_id));
-      }
-      if (expires == 0) {
-        if (existing != nullptr) removed.push_back(c.uri);
-        continue;
-      }
-      Binding b;
-      b.aor = aor;
-      b.contact_uri = c.uri;
-      b.expires_at = now + expires;
-      b.call_id = call_id;
-      b.cseq = cseq;
-      b.user_agent = user_agent;
-      b.source = source;
-      b.transport = transport;
-      b.local_socket = local_socket;
-      b.behind_nat = decision.natted;
-      b.nat_reasons = reason_names;
-      // ---- keepalive: design.md rule 5, adaptive interval ----
-      if (!decision.keepalive) {
-        b.keepalive_interval_ms = 0;
-        b.keepalive_reason = decision.natted ? "policy: no keepalive" : "not NAT'd";
-      } else {
-        // The binding this one continues: the same Contact, else (a phone
-        // whose Contact follows its mapping) one from the same Call-ID.
-        const Binding* prev = existing;
-        if (prev == nullptr) {
-          for (const Binding& o : current) {
-            if (live(o) && o.call_id == call_id) prev = &o;
-          }
-        }
-        const uint32_t floor = config_.keepalive_min_interval_ms;
-        if (prev != nullptr && prev->behind_nat && prev->keepalive_interval_ms > 0 &&
-            transport == Binding::Transport::kUdp &&
-            prev->transport == Binding::Transport::kUdp && !(prev->source == source)) {
-          // Its mapping died while the binding was live: the NAT forgets
-          // sooner than we refresh. Halve, down to the floor. UDP only: a
-          // new TCP/TLS connection always has a new source port.
-          const uint32_t halved =
-              std::max(floor, std::min(prev->keepalive_interval_ms / 2, initial_interval_ms));
-          const std::string what =
-              prev->source.ip == source.ip
-                  ? absl::StrCat("source port ", prev->source.port, " -> ", source.port)
-                  : absl::StrCat("source ", prev->source.ToString(), " -> ",
-                                 source.ToString());
-          b.keepalive_interval_ms = halved;
-          b.keepalive_reason =
-              absl::StrCat("mapping changed: ", what, "; interval ",
-                           prev->keepalive_interval_ms, " -> ", halved, " ms",
-                           halved == floor ? " (floor)" : "");
-        } else if (prev != nullptr && prev->behind_nat && prev->keepalive_interval_ms > 0 &&
-                   prev->keepalive_interval_ms < initial_interval_ms) {
-          // Same mapping: keep what the adaptive interval learnt.
-          b.keepalive_interval_ms = prev->keepalive_interval_ms;
-          b.keepalive_reason = prev->keepalive_reason;
-        } else {
-          b.keepalive_interval_ms = initial_interval_ms;
-          b.keepalive_reason =
-              absl::StrCat("initial: ", initial_interval_ms, " ms (policy ", decision.policy,
-                           ")");
-        }
-      }
-      upserts.push_back(std::move(b));
-    }
-    // Changes, now that the request is known to succeed.
-    for (const Binding& b : upserts) {
-      const Binding* existing = nullptr;
-      for (const Binding& o : current) {
-        if (o.contact_uri == b.contact_uri && live(o)) existing = &o;
-      }
-      if (existing == nullptr) {
-        changes.push_back({BindingChange::Kind::kAdded, b, false, {}});
-      } else {
-        changes.push_back({BindingChange::Kind::kRefreshed, b,
-                           KeepaliveTargetDiffers(*existing, b), *existing});
-      }
-    }
-    for (const std::string& uri : removed) {
-      for (const Binding& o : current) {
-        if (o.contact_uri == uri && live(o)) {
-          changes.push_back({BindingChange::Kind::kRemoved, o, false, {}});
-        }
-      }
-    }
+  RegisterPlan plan;
+  std::optional<Refusal> refused =
+      star ? PlanRemoveAll(ctx, contacts, plan) : PlanContacts(ctx, contacts, plan);
+  if (refused) {
+    return Refuse(request, source, refused->code, refused->reason, std::move(refused->error),
+                  std::move(refused->headers));
   }
+  std::vector<BindingChange> changes = DiffBindings(ctx.current, plan, now);
 
   // ---- 5. persist, then apply ----
-  if (store_ != nullptr && (!upserts.empty() || !removed.empty())) {
-    absl::Status s = store_->ApplyRegister(aor, upserts, removed);
-    if (!s.ok()) {
-      return Refuse(request, source, 500, "Server Internal Error",
-                    absl::StrCat("binding store: ", s.message()));
+  if (absl::Status s = Commit(aor, std::move(plan)); !s.ok()) {
+    return Refuse(request, source, 500, "Server Internal Error",
+                  absl::StrCat("binding store: ", s.message()));
+  }
+
+  // ---- 6. 200 with every current binding (§10.3 step 8) ----
+  RegisterResult r;
+  r.status_code = 200;
+  r.reason = "OK";
+  for (const Binding& b : Lookup(aor, now)) r.headers.push_back(ContactLine(b, now));
+  if (auto it = bindings_.find(aor); it != bindings_.end() && it->second.empty()) {
+    bindings_.erase(it);
+  }
+  r.headers.push_back(DateHeader(now));
+  r.changes = std::move(changes);
+  return Finish(request, source, std::move(r));
+}
+
+std::optional<RegisterResult> Registrar::Authenticate(const SipMessage& request,
+                                                      const Endpoint& source,
+                                                      absl::string_view user,
+                                                      absl::string_view domain, int64_t now) {
+  DigestVerdict v = CheckDigest(request, /*proxy=*/false, user, domain, now);
+  switch (v.kind) {
+    case DigestVerdict::kOk:
+      return std::nullopt;
+    case DigestVerdict::kBadRequest:
+      return Refuse(request, source, 400, "Bad Request", std::move(v.error));
+    case DigestVerdict::kForbidden:
+      return Refuse(request, source, 403, "Forbidden", std::move(v.error));
+    case DigestVerdict::kChallenge:
+      break;
+  }
+  return Challenge(request, source, user, v.stale, std::move(v.error), now);
+}
+
+std::optional<Registrar::Refusal> Registrar::PlanRemoveAll(const RegisterContext& ctx,
+                                                           const std::vector<SipContact>& contacts,
+                                                           RegisterPlan& plan) const {
+  // §10.3 step 6: `*` only alone and with Expires: 0.
+  if (contacts.size() != 1) {
+    return Refusal{400, "Bad Request", "Contact: * must be the only Contact", {}};
+  }
+  if (ctx.request.expires() != std::optional<uint32_t>(0)) {
+    return Refusal{400, "Bad Request", "Contact: * needs Expires: 0", {}};
+  }
+  for (const Binding& b : ctx.current) {
+    if (std::optional<Refusal> refused = ctx.OutOfOrder(b)) return refused;
+  }
+  for (const Binding& b : ctx.current) {
+    if (ctx.Live(b)) plan.removed.push_back(b.contact_uri);
+  }
+  return std::nullopt;
+}
+
+std::optional<Registrar::Refusal> Registrar::PlanContacts(const RegisterContext& ctx,
+                                                          const std::vector<SipContact>& contacts,
+                                                          RegisterPlan& plan) const {
+  const uint32_t max = ctx.decision.natted ? config_.max_expires_natted : config_.max_expires;
+  for (const SipContact& c : contacts) {
+    uint32_t expires =
+        c.expires ? *c.expires : ctx.request.expires().value_or(config_.default_expires);
+    if (expires != 0 && expires < config_.min_expires) {
+      // §10.3 step 7: 423 with Min-Expires; the whole request fails.
+      return Refusal{423, "Interval Too Brief",
+                     absl::StrCat("expires ", expires, " for ", c.uri, " is below ",
+                                  config_.min_expires),
+                     {absl::StrCat("Min-Expires: ", config_.min_expires)}};
+    }
+    expires = std::min(expires, max);
+    // A Contact listed twice: the last one wins.
+    std::erase_if(plan.upserts, [&](const Binding& b) { return b.contact_uri == c.uri; });
+    std::erase(plan.removed, c.uri);
+
+    const Binding* existing = ctx.LiveBinding(c.uri);
+    if (existing != nullptr) {
+      if (std::optional<Refusal> refused = ctx.OutOfOrder(*existing)) return refused;
+    }
+    if (expires == 0) {
+      if (existing != nullptr) plan.removed.push_back(c.uri);
+      continue;
+    }
+    plan.upserts.push_back(NewBinding(ctx, c.uri, expires, existing));
+  }
+  return std::nullopt;
+}
+
+Binding Registrar::NewBinding(const RegisterContext& ctx, const std::string& contact_uri,
+                              uint32_t expires, const Binding* existing) const {
+  Binding b;
+  b.aor = ctx.aor;
+  b.contact_uri = contact_uri;
+  b.expires_at = ctx.now + expires;
+  b.call_id = ctx.call_id;
+  b.cseq = ctx.cseq;
+  b.user_agent = ctx.user_agent;
+  b.source = ctx.source;
+  b.transport = ctx.transport;
+  b.local_socket = ctx.local_socket;
+  b.behind_nat = ctx.decision.natted;
+  b.nat_reasons = ctx.nat_reasons;
+  // ---- keepalive: design.md rule 5, adaptive interval ----
+  // The binding this one continues: the same Contact, else (a phone whose
+  // Contact follows its mapping) one from the same Call-ID.
+  const Binding* previous = existing;
+  if (previous == nullptr) {
+    for (const Binding& o : ctx.current) {
+      if (ctx.Live(o) && o.call_id == ctx.call_id) previous = &o;
     }
   }
-  std::vector<Binding>& stored = bindings_[aor];  // `current` may be no_bindings
-  for (const std::string& uri : removed) {
-    stored.erase(std::remove_if(stored.begin(), stored.end(),
-                                 [&](const Binding& o) { return o.contact_uri == uri; }),
-                  stored.end());
+  KeepaliveInterval k = KeepaliveIntervalFor({
+      .decision = ctx.decision,
+      .previous = previous,
+      .source = ctx.source,
+      .transport = ctx.transport,
+      .initial_interval_ms = config_.keepalive_initial_interval_ms != 0
+                                 ? config_.keepalive_initial_interval_ms
+                                 : ctx.decision.keepalive_interval_s * 1000u,
+      .floor_ms = config_.keepalive_min_interval_ms,
+  });
+  b.keepalive_interval_ms = k.interval_ms;
+  b.keepalive_reason = std::move(k.reason);
+  return b;
+}
+
+absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
+  if (plan.upserts.empty() && plan.removed.empty()) return absl::OkStatus();
+  if (store_ != nullptr) {
+    if (absl::Status s = store_->ApplyRegister(aor, plan.upserts, plan.removed); !s.ok()) return s;
   }
-  for (Binding& b : upserts) {
+  std::vector<Binding>& stored = bindings_[aor];
+  for (const std::string& uri : plan.removed) {
+    std::erase_if(stored, [&](const Binding& o) { return o.contact_uri == uri; });
+  }
+  for (Binding& b : plan.upserts) {
     auto it = std::find_if(stored.begin(), stored.end(),
                            [&](const Binding& o) { return o.contact_uri == b.contact_uri; });
     if (it != stored.end()) {
@@ -475,20 +518,15 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
       stored.push_back(std::move(b));
     }
   }
+  return absl::OkStatus();
+}
 
-  // ---- 6. 200 with every current binding (§10.3 step 8) ----
-  RegisterResult r;
-  r.status_code = 200;
-  r.reason = "OK";
-  for (const Binding& b : Lookup(aor, now)) r.headers.push_back(ContactLine(b, now));
-  if (stored.empty()) bindings_.erase(aor);
+const std::string& Registrar::DateHeader(int64_t now) {
   if (now != date_second_) {  // one Date per second, not a FormatTime per 200
     date_second_ = now;
     date_header_ = absl::StrCat("Date: ", HttpDate(now));
   }
-  r.headers.push_back(date_header_);
-  r.changes = std::move(changes);
-  return Finish(request, source, std::move(r));
+  return date_header_;
 }
 
 std::vector<Binding> Registrar::Lookup(absl::string_view aor, int64_t now) const {

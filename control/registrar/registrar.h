@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,19 @@ struct BindingChange {
   Binding previous;  // kRefreshed: the binding before this REGISTER
 };
 absl::string_view BindingChangeKindName(BindingChange::Kind kind);
+
+// What a successful REGISTER writes: bindings added or refreshed, and the
+// Contact URIs it removes.
+struct RegisterPlan {
+  std::vector<Binding> upserts;
+  std::vector<std::string> removed;
+};
+
+// What `plan` does to an AOR whose bindings were `current`: one change per
+// binding added, refreshed (saying whether its keepalive target changed) or
+// removed. Bindings expired at `now` count as absent.
+std::vector<BindingChange> DiffBindings(const std::vector<Binding>& current,
+                                        const RegisterPlan& plan, int64_t now);
 
 struct RegisterResult {
   int status_code = 500;
@@ -167,6 +181,33 @@ class Registrar {
   RegisterResult Challenge(const SipMessage& request, const Endpoint& source,
                            absl::string_view user, bool stale, std::string error,
                            int64_t now);
+
+  // HandleRegister's steps. A refusal is built into a response by Refuse.
+  struct Refusal {
+    int code;
+    std::string reason;
+    std::string error;
+    std::vector<std::string> headers;
+  };
+  struct RegisterContext;
+  // nullopt: the REGISTER's credentials are good; else the 400/401/403.
+  std::optional<RegisterResult> Authenticate(const SipMessage& request, const Endpoint& source,
+                                             absl::string_view user, absl::string_view domain,
+                                             int64_t now);
+  // `Contact: *`: every live binding goes.
+  std::optional<Refusal> PlanRemoveAll(const RegisterContext& ctx,
+                                       const std::vector<SipContact>& contacts,
+                                       RegisterPlan& plan) const;
+  // Contacts with their expires: added, refreshed or (expires 0) removed.
+  std::optional<Refusal> PlanContacts(const RegisterContext& ctx,
+                                      const std::vector<SipContact>& contacts,
+                                      RegisterPlan& plan) const;
+  Binding NewBinding(const RegisterContext& ctx, const std::string& contact_uri,
+                     uint32_t expires, const Binding* existing) const;
+  // The store first (one transaction), then memory; a store error changes
+  // nothing.
+  absl::Status Commit(const std::string& aor, RegisterPlan plan);
+  const std::string& DateHeader(int64_t now);
 
   RegistrarConfig config_;
   std::unique_ptr<DigestAuthenticator> auth_;

@@ -626,5 +626,60 @@ TEST_F(RegistrarTest, CreateRejectsBadConfig) {
   EXPECT_FALSE(Registrar::Create(bad, *users_, nullptr, inside_, policies_).ok());
 }
 
+Binding Stored(absl::string_view uri, int64_t expires_at, const char* source,
+               uint32_t keepalive_ms) {
+  Binding b;
+  b.aor = "alice@example.com";
+  b.contact_uri = std::string(uri);
+  b.expires_at = expires_at;
+  b.source = Ep(source);
+  b.behind_nat = keepalive_ms != 0;
+  b.keepalive_interval_ms = keepalive_ms;
+  return b;
+}
+
+TEST(DiffBindingsTest, AddedRefreshedAndRemoved) {
+  const std::vector<Binding> current = {
+      Stored("sip:a@192.0.2.10", kNow + 60, "203.0.113.5:40000", 60000),
+      Stored("sip:b@192.0.2.11", kNow + 60, "203.0.113.5:40001", 60000),
+  };
+  RegisterPlan plan;
+  plan.upserts.push_back(Stored("sip:a@192.0.2.10", kNow + 600, "203.0.113.5:40000", 60000));
+  plan.upserts.push_back(Stored("sip:c@192.0.2.12", kNow + 600, "203.0.113.5:40002", 60000));
+  plan.removed.push_back("sip:b@192.0.2.11");
+  std::vector<BindingChange> changes = DiffBindings(current, plan, kNow);
+  ASSERT_THAT(changes, SizeIs(3));
+  EXPECT_EQ(changes[0].kind, BindingChange::Kind::kRefreshed);
+  EXPECT_FALSE(changes[0].keepalive_changed);  // same source, socket, interval
+  EXPECT_EQ(changes[0].previous.expires_at, kNow + 60);
+  EXPECT_EQ(changes[1].kind, BindingChange::Kind::kAdded);
+  EXPECT_EQ(changes[1].binding.contact_uri, "sip:c@192.0.2.12");
+  EXPECT_EQ(changes[2].kind, BindingChange::Kind::kRemoved);
+  EXPECT_EQ(changes[2].binding.contact_uri, "sip:b@192.0.2.11");
+}
+
+TEST(DiffBindingsTest, ARefreshFromANewSourceChangesTheKeepaliveTarget) {
+  const std::vector<Binding> current = {
+      Stored("sip:a@192.0.2.10", kNow + 60, "203.0.113.5:40000", 60000)};
+  RegisterPlan plan;
+  plan.upserts.push_back(Stored("sip:a@192.0.2.10", kNow + 600, "203.0.113.5:40007", 30000));
+  std::vector<BindingChange> changes = DiffBindings(current, plan, kNow);
+  ASSERT_THAT(changes, SizeIs(1));
+  EXPECT_EQ(changes[0].kind, BindingChange::Kind::kRefreshed);
+  EXPECT_TRUE(changes[0].keepalive_changed);
+}
+
+TEST(DiffBindingsTest, ExpiredBindingsCountAsAbsent) {
+  const std::vector<Binding> current = {
+      Stored("sip:a@192.0.2.10", kNow - 1, "203.0.113.5:40000", 60000),
+      Stored("sip:b@192.0.2.11", kNow, "203.0.113.5:40001", 60000)};
+  RegisterPlan plan;
+  plan.upserts.push_back(Stored("sip:a@192.0.2.10", kNow + 600, "203.0.113.5:40000", 60000));
+  plan.removed.push_back("sip:b@192.0.2.11");
+  std::vector<BindingChange> changes = DiffBindings(current, plan, kNow);
+  ASSERT_THAT(changes, SizeIs(1));  // b expired at kNow: nothing to remove
+  EXPECT_EQ(changes[0].kind, BindingChange::Kind::kAdded);
+}
+
 }  // namespace
 }  // namespace rtplatch
