@@ -16,7 +16,7 @@ nlohmann::json SideJson(const CallSide& s) {
           {"transport", std::string(SipTransportName(s.route.transport))},
           {"natted", s.natted},
           {"nat_reasons", s.nat_reasons},
-          {"media_policy", std::string(MediaPolicyName(s.policy))},
+          {"media_policy", std::string(LatchPolicyName(s.policy))},
           {"media_family", s.media_ipv6 ? "ipv6" : "ipv4"}};
 }
 

@@ -30,7 +30,7 @@ struct CallSide {
   SipRoute route;          // where its signalling goes
   bool natted = false;     // in-dialog requests go to route, not to contact
   std::vector<std::string> nat_reasons;
-  MediaPolicy policy = MediaPolicy::kLearn;
+  LatchPolicy policy = LatchPolicy::kLearn;
   bool media_ipv6 = false; // the family of its relay leg
   uint32_t cseq = 0;       // highest CSeq it sent in this dialog
 };

@@ -15,10 +15,10 @@ namespace {
 constexpr size_t kMaxPosted = 256;
 
 nlohmann::json UpdateArgs(uint64_t stream, const std::optional<Endpoint>& peer,
-                          MediaPolicy policy) {
+                          LatchPolicy policy) {
   return {{"stream", stream},
           {"peer", peer ? peer->ToString() : std::string()},
-          {"policy", std::string(MediaPolicyName(policy))}};
+          {"policy", std::string(LatchPolicyName(policy))}};
 }
 
 absl::Status FromErrorReply(absl::string_view cmd, const control::Reply& r) {
@@ -32,7 +32,7 @@ absl::Status FromErrorReply(absl::string_view cmd, const control::Reply& r) {
 
 nlohmann::json LegJson(const LegSpec& leg) {
   nlohmann::json j = {{"family", leg.ipv6 ? "ipv6" : "ipv4"},
-                      {"policy", std::string(MediaPolicyName(leg.policy))},
+                      {"policy", std::string(LatchPolicyName(leg.policy))},
                       {"rtcp_mux", leg.rtcp_mux}};
   if (leg.peer) j["peer"] = leg.peer->ToString();
   if (leg.relay) j["relay"] = leg.relay->ToString();
@@ -62,15 +62,6 @@ absl::StatusOr<StreamInfo> StreamFromJson(const nlohmann::json& j) {
 }
 
 }  // namespace
-
-absl::string_view MediaPolicyName(MediaPolicy p) {
-  switch (p) {
-    case MediaPolicy::kLearn: return "learn";
-    case MediaPolicy::kStrict: return "strict";
-    case MediaPolicy::kAsymmetric: return "asymmetric";
-  }
-  return "learn";
-}
 
 DataplaneLink::DataplaneLink(Options options) : options_(std::move(options)) {}
 
@@ -168,7 +159,7 @@ void DataplaneLink::Settle() {
 }
 
 absl::Status DataplaneLink::PostUpdate(uint64_t stream, const std::optional<Endpoint>& peer,
-                                       MediaPolicy policy) {
+                                       LatchPolicy policy) {
   return Post("update", UpdateArgs(stream, peer, policy));
 }
 
@@ -194,7 +185,7 @@ absl::StatusOr<PairInfo> DataplaneLink::Allocate(const LegSpec& a, const LegSpec
 }
 
 absl::Status DataplaneLink::Update(uint64_t stream, const std::optional<Endpoint>& peer,
-                                   MediaPolicy policy) {
+                                   LatchPolicy policy) {
   auto reply = Call("update", UpdateArgs(stream, peer, policy));
   return reply.ok() ? absl::OkStatus() : reply.status();
 }

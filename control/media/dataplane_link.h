@@ -35,17 +35,16 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "common/control_client.h"
+#include "common/latch_policy.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
 
-enum class MediaPolicy : uint8_t { kLearn, kStrict, kAsymmetric };
-absl::string_view MediaPolicyName(MediaPolicy p);  // "learn", ...
 
 struct LegSpec {
   bool ipv6 = false;
   std::optional<Endpoint> peer;   // the SDP address (nullopt: hold or unknown)
-  MediaPolicy policy = MediaPolicy::kLearn;
+  LatchPolicy policy = LatchPolicy::kLearn;
   bool rtcp_mux = false;
   std::optional<Endpoint> relay;  // re-push: the RTP relay port to take
 };
@@ -104,7 +103,7 @@ class DataplaneLink {
   absl::Status EnsureConnected();
 
   absl::StatusOr<PairInfo> Allocate(const LegSpec& a, const LegSpec& b, absl::string_view label);
-  absl::Status Update(uint64_t stream, const std::optional<Endpoint>& peer, MediaPolicy policy);
+  absl::Status Update(uint64_t stream, const std::optional<Endpoint>& peer, LatchPolicy policy);
   absl::Status Delete(uint64_t pair);
   // The same two without waiting for the reply (a call's 200 and BYE
   // should not wait a dataplane round trip each): the request is sent now,
@@ -114,7 +113,7 @@ class DataplaneLink {
   // anyway (the old peer, latching still on; a pair the idle scan ends).
   // Unavailable if the dataplane is not connected.
   absl::Status PostUpdate(uint64_t stream, const std::optional<Endpoint>& peer,
-                          MediaPolicy policy);
+                          LatchPolicy policy);
   absl::Status PostDelete(uint64_t pair);
   // Reads the replies of every posted request (the event loop calls it once
   // per round, so a round's posts cost one wait).

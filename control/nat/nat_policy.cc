@@ -38,8 +38,8 @@ std::vector<NatPolicy> MakePresets() {
 
   NatPolicy asym = base;
   asym.name = "asymmetric_rtp";
-  asym.latch_natted = MediaLatch::kAsymmetric;
-  asym.latch_direct = MediaLatch::kAsymmetric;
+  asym.latch_natted = LatchPolicy::kAsymmetric;
+  asym.latch_direct = LatchPolicy::kAsymmetric;
   p.push_back(asym);
 
   NatPolicy broken = base;
@@ -54,12 +54,12 @@ std::vector<NatPolicy> MakePresets() {
 
   NatPolicy alg = base;
   alg.name = "proper_alg";
-  alg.latch_direct = MediaLatch::kStrict;
+  alg.latch_direct = LatchPolicy::kStrict;
   p.push_back(alg);
 
   NatPolicy v6 = base;
   v6.name = "ipv6";
-  v6.latch_direct = MediaLatch::kStrict;
+  v6.latch_direct = LatchPolicy::kStrict;
   v6.keepalive = KeepaliveMode::kAlways;
   p.push_back(v6);
 
@@ -96,10 +96,10 @@ std::string NamesOf(const std::array<std::pair<E, absl::string_view>, N>& table)
 
 constexpr std::array<std::pair<NatMode, absl::string_view>, 3> kNatModes = {{
     {NatMode::kDetect, "detect"}, {NatMode::kAlways, "always"}, {NatMode::kNever, "never"}}};
-constexpr std::array<std::pair<MediaLatch, absl::string_view>, 3> kMediaLatches = {{
-    {MediaLatch::kLearn, "learn"},
-    {MediaLatch::kStrict, "strict"},
-    {MediaLatch::kAsymmetric, "asymmetric"}}};
+constexpr std::array<std::pair<LatchPolicy, absl::string_view>, 3> kLatchPolicies = {{
+    {LatchPolicy::kLearn, "learn"},
+    {LatchPolicy::kStrict, "strict"},
+    {LatchPolicy::kAsymmetric, "asymmetric"}}};
 constexpr std::array<std::pair<KeepaliveMode, absl::string_view>, 3> kKeepaliveModes = {{
     {KeepaliveMode::kNever, "never"},
     {KeepaliveMode::kWhenNatted, "when_natted"},
@@ -190,11 +190,11 @@ absl::StatusOr<NatPolicyRule> RuleFromJson(const nlohmann::json& j, absl::string
 
   NatPolicyOverrides& o = rule.overrides;
   if (absl::Status s = EnumField(j, where, "nat", kNatModes, o.nat); !s.ok()) return s;
-  if (absl::Status s = EnumField(j, where, "latch_natted", kMediaLatches, o.latch_natted);
+  if (absl::Status s = EnumField(j, where, "latch_natted", kLatchPolicies, o.latch_natted);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = EnumField(j, where, "latch_direct", kMediaLatches, o.latch_direct);
+  if (absl::Status s = EnumField(j, where, "latch_direct", kLatchPolicies, o.latch_direct);
       !s.ok()) {
     return s;
   }
@@ -238,7 +238,6 @@ absl::StatusOr<NatPolicyRule> RuleFromJson(const nlohmann::json& j, absl::string
 }  // namespace
 
 absl::string_view NatModeName(NatMode m) { return NameOf(kNatModes, m); }
-absl::string_view MediaLatchName(MediaLatch m) { return NameOf(kMediaLatches, m); }
 absl::string_view KeepaliveModeName(KeepaliveMode m) { return NameOf(kKeepaliveModes, m); }
 absl::string_view RequestTargetName(RequestTarget t) {
   return t == RequestTarget::kSource ? "source" : "contact";

@@ -70,6 +70,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/latch_policy.h"
 #include "control/nat/nat_detector.h"
 
 namespace rtplatch {
@@ -82,8 +83,6 @@ enum class NatMode : uint8_t {
 
 // The dataplane stream policy for an anchored leg. Names are the `policy`
 // strings of docs/control-protocol.md's allocate/update.
-enum class MediaLatch : uint8_t { kLearn, kStrict, kAsymmetric };
-
 enum class KeepaliveMode : uint8_t { kNever, kWhenNatted, kAlways };
 
 enum class RequestTarget : uint8_t {
@@ -92,7 +91,6 @@ enum class RequestTarget : uint8_t {
 };
 
 absl::string_view NatModeName(NatMode m);
-absl::string_view MediaLatchName(MediaLatch m);
 absl::string_view KeepaliveModeName(KeepaliveMode m);
 absl::string_view RequestTargetName(RequestTarget t);
 
@@ -100,8 +98,8 @@ struct NatPolicy {
   std::string name;
   NatMode nat = NatMode::kDetect;
   NatReasonSet evidence = NatReasonSet::Evidence();
-  MediaLatch latch_natted = MediaLatch::kLearn;
-  MediaLatch latch_direct = MediaLatch::kLearn;
+  LatchPolicy latch_natted = LatchPolicy::kLearn;
+  LatchPolicy latch_direct = LatchPolicy::kLearn;
   bool anchor_media_without_nat = false;
   KeepaliveMode keepalive = KeepaliveMode::kWhenNatted;
   uint32_t keepalive_interval_s = 60;  // design.md: default 60 s
@@ -114,7 +112,7 @@ struct NatDecision {
   // Relay this leg's media. The proxy may anchor a direct leg for other
   // reasons too (the other leg is NAT'd, or IPv4<->IPv6 bridging).
   bool anchor_media = false;
-  MediaLatch media_latch = MediaLatch::kLearn;  // when anchored
+  LatchPolicy media_latch = LatchPolicy::kLearn;  // when anchored
   bool keepalive = false;                       // for a REGISTER binding
   uint32_t keepalive_interval_s = 60;
   NatReasonSet reasons;  // the verdict's, for logs and the CLI
@@ -131,8 +129,8 @@ absl::StatusOr<NatPolicy> NatPolicyPreset(absl::string_view name);
 struct NatPolicyOverrides {
   std::optional<NatMode> nat;
   std::optional<NatReasonSet> evidence;
-  std::optional<MediaLatch> latch_natted;
-  std::optional<MediaLatch> latch_direct;
+  std::optional<LatchPolicy> latch_natted;
+  std::optional<LatchPolicy> latch_direct;
   std::optional<bool> anchor_media_without_nat;
   std::optional<KeepaliveMode> keepalive;
   std::optional<uint32_t> keepalive_interval_s;

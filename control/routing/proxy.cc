@@ -20,13 +20,6 @@
 namespace rtplatch {
 namespace {
 
-struct UriParts {
-  std::string user;
-  std::string host;  // IPv6 without brackets
-  uint16_t port = kSipDefaultPort;
-  bool tcp = false;  // ;transport=tcp
-};
-
 std::optional<UriParts> PartsOf(const osip_uri_t* u) {
   if (u == nullptr || u->host == nullptr) return std::nullopt;
   UriParts p;
@@ -41,7 +34,7 @@ std::optional<UriParts> PartsOf(const osip_uri_t* u) {
     auto* param = static_cast<osip_uri_param_t*>(osip_list_get(&u->url_params, i));
     if (param != nullptr && param->gname != nullptr && param->gvalue != nullptr &&
         absl::EqualsIgnoreCase(param->gname, "transport")) {
-      p.tcp = absl::EqualsIgnoreCase(param->gvalue, "tcp");
+      p.transport = absl::AsciiStrToLower(param->gvalue);
     }
   }
   return p;
@@ -62,17 +55,21 @@ std::string HostForUri(const IpAddress& ip) {
   return ip.is_v4() ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]");
 }
 
-MediaPolicy PolicyOf(MediaLatch latch) {
-  switch (latch) {
-    case MediaLatch::kLearn: return MediaPolicy::kLearn;
-    case MediaLatch::kStrict: return MediaPolicy::kStrict;
-    case MediaLatch::kAsymmetric: return MediaPolicy::kAsymmetric;
+// The transports this proxy speaks; TLS, WS, WSS and SCTP are refused by
+// name rather than tried over UDP.
+absl::StatusOr<SipTransportKind> KindOf(Binding::Transport t) {
+  switch (t) {
+    case Binding::Transport::kUdp: return SipTransportKind::kUdp;
+    case Binding::Transport::kTcp: return SipTransportKind::kTcp;
+    default: break;
   }
-  return MediaPolicy::kLearn;
+  return absl::UnimplementedError(
+      absl::StrCat("transport ", TransportName(t), " is not supported"));
 }
 
-SipTransportKind KindOf(Binding::Transport t) {
-  return t == Binding::Transport::kTcp ? SipTransportKind::kTcp : SipTransportKind::kUdp;
+std::optional<SipRoute> OptionalRoute(absl::StatusOr<SipRoute> route) {
+  if (!route.ok()) return std::nullopt;
+  return *std::move(route);
 }
 
 std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
@@ -87,7 +84,7 @@ std::optional<Endpoint> SdpPeer(const SdpMediaDescription& m) {
 // and holds the partner's first packets until this phone speaks
 // (dataplane/fastpath/held_packets.h) instead of sending them into the void.
 std::optional<Endpoint> SendablePeer(const CallSide& side, const SdpMediaDescription& m) {
-  if (side.natted && side.policy == MediaPolicy::kLearn) return std::nullopt;
+  if (side.natted && side.policy == LatchPolicy::kLearn) return std::nullopt;
   return SdpPeer(m);
 }
 
@@ -182,32 +179,54 @@ void Proxy::PopOwnRoutes(SipMessage& request) const {
   }
 }
 
-std::optional<SipRoute> Proxy::RouteToSource(const Binding& b) const {
-  SipRoute r{b.source, KindOf(b.transport), 0};
-  std::optional<SipChannelId> channel = b.transport == Binding::Transport::kTcp
+absl::StatusOr<SipRoute> Proxy::RouteToSource(const Binding& b) const {
+  absl::StatusOr<SipTransportKind> kind = KindOf(b.transport);
+  if (!kind.ok()) return kind.status();
+  std::optional<SipChannelId> channel = *kind == SipTransportKind::kTcp
                                             ? channels_.tcp_connection_to(b.source)
                                             : channels_.udp_socket_for(b.local_socket);
-  if (!channel) return std::nullopt;
-  r.channel = *channel;
-  return r;
+  if (!channel) {
+    return absl::UnavailableError(*kind == SipTransportKind::kTcp
+                                      ? "its TCP connection is gone"
+                                      : "no UDP socket for the address it registered on");
+  }
+  return SipRoute{b.source, *kind, *channel};
 }
 
-std::optional<SipRoute> Proxy::RouteToUri(absl::string_view host, uint16_t port, bool tcp) const {
-  auto ip = IpAddress::Parse(host);
-  if (!ip.ok()) return std::nullopt;  // no DNS here: phones register IP contacts
+absl::StatusOr<SipRoute> Proxy::RouteToBinding(const Binding& b) const {
+  if (b.behind_nat || b.transport != Binding::Transport::kUdp) {
+    // Design rule 3: a NAT'd phone is reached where it registered from,
+    // over the socket (or connection) it used.
+    return RouteToSource(b);
+  }
+  // Not NAT'd: its Contact as given (it may legitimately differ from the
+  // source, e.g. a phone registering for another box).
+  std::optional<UriParts> contact = ParseUri(b.contact_uri);
+  if (!contact) return absl::InvalidArgumentError("its Contact is not a SIP URI");
+  return RouteToUri(*contact);
+}
+
+absl::StatusOr<SipRoute> Proxy::RouteToUri(const UriParts& uri) const {
+  if (!uri.supported_transport()) {
+    return absl::UnimplementedError(absl::StrCat("transport ", uri.transport, " is not supported"));
+  }
+  auto ip = IpAddress::Parse(uri.host);
+  // No DNS here: phones register IP contacts.
+  if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat(uri.host, " is not an address"));
   SipRoute r;
-  r.dest = Endpoint{*ip, port};
-  if (tcp) {
+  r.dest = Endpoint{*ip, uri.port};
+  if (uri.tcp()) {
     auto conn = channels_.tcp_connection_to(r.dest);
-    if (!conn) return std::nullopt;  // we do not open connections to phones
+    // We do not open connections to phones.
+    if (!conn) return absl::UnavailableError("no TCP connection with it");
     r.transport = SipTransportKind::kTcp;
     r.channel = *conn;
     return r;
   }
   std::optional<Endpoint> us = Advertised(!ip->is_v4());
-  if (!us) return std::nullopt;
+  if (!us) return absl::FailedPreconditionError("no local address of its family");
   auto sock = channels_.udp_socket_for(*us);
-  if (!sock) return std::nullopt;
+  if (!sock) return absl::FailedPreconditionError("no UDP socket of its family");
   r.channel = *sock;
   return r;
 }
@@ -225,11 +244,11 @@ std::optional<SipRoute> Proxy::RouteToSide(const CallSide& side, const SipMessag
   // Loose routing (RFC 3261 16.12): the next Route, else the Request-URI.
   if (std::optional<SipContact> top = fwd.top_route()) {
     auto parts = ParseUri(top->uri);
-    if (parts) return RouteToUri(parts->host, parts->port, parts->tcp);
+    if (parts) return OptionalRoute(RouteToUri(*parts));
   }
   auto parts = PartsOf(fwd.osip().req_uri);
   if (!parts) return std::nullopt;
-  return RouteToUri(parts->host, parts->port, parts->tcp);
+  return OptionalRoute(RouteToUri(*parts));
 }
 
 // ---------------------------------------------------------------------------
@@ -422,23 +441,15 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     ++counters_.invites;
     RespondLocal(txn, 100, "Trying");
   }
-  if (request.osip().req_uri == nullptr) return RespondLocal(txn, 400, "Bad Request");
   auto fwd = request.Clone();
   if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
 
   // Who calls: our users prove it (RFC 3261 22.3), so no one calls as
   // someone else; calls from elsewhere may only reach our users.
-  const SipNameAddr from = request.from();
-  const bool from_local = IsOurDomain(from.host);
+  const bool from_local = IsOurDomain(request.from().host);
   if (from_local && config_.authenticate_calls) {
-    AuthCheck auth = registrar_.AuthorizeRequest(request, now_());
-    if (!auth.authorized) {
-      if (auth.status_code == 407) ++counters_.auth_challenges;
-      std::vector<std::string> headers = auth.headers;
-      if (auth.status_code != 407) headers.push_back(WarningHeader(auth.error));
-      return RespondLocal(txn, auth.status_code, auth.reason, headers);
-    }
+    if (std::optional<SipReply> refused = AuthorizeCaller(request)) return Respond(txn, *refused);
     fwd->RemoveProxyAuthorizations(config_.domain);
   }
 
@@ -447,80 +458,17 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   call.created_at = now_();
   call.from_header = HeaderValue(request, true);
   call.to_header = HeaderValue(request, false);
-
-  // Where to.
-  SipRoute out;
-  CallSide& callee = call.callee;
-  if (to_us) {
-    if (target->user.empty()) return RespondLocal(txn, 404, "Not Found");
-    const std::string aor = absl::StrCat(target->user, "@", absl::AsciiStrToLower(config_.domain));
-    std::vector<Binding> bindings = registrar_.Lookup(aor, now_());
-    if (bindings.empty()) {
-      return RespondLocal(txn, 480, "Temporarily Unavailable",
-                          {WarningHeader(absl::StrCat(aor, " has no registered contact"))});
-    }
-    const Binding& b = bindings.front();
-    const NatPolicy& policy = policies_.Select(b.user_agent);
-    callee.aor = aor;
-    callee.contact = b.contact_uri;
-    callee.user_agent = b.user_agent;
-    callee.natted = b.behind_nat;
-    callee.nat_reasons = b.nat_reasons;
-    callee.policy = PolicyOf(b.behind_nat ? policy.latch_natted : policy.latch_direct);
-    auto contact = ParseUri(b.contact_uri);
-    std::optional<SipRoute> route;
-    if (b.behind_nat || b.transport == Binding::Transport::kTcp) {
-      // Design rule 3: a NAT'd phone is reached where it registered from,
-      // over the socket (or connection) it used.
-      route = RouteToSource(b);
-    } else if (contact) {
-      // Not NAT'd: its Contact as given (it may legitimately differ from
-      // the source, e.g. a phone registering for another box).
-      route = RouteToUri(contact->host, contact->port, contact->tcp);
-    }
-    if (!route) {
-      return RespondLocal(txn, 480, "Temporarily Unavailable",
-                          {WarningHeader(absl::StrCat("no way to reach ", aor, " now"))});
-    }
-    out = *route;
-    if (absl::Status s = fwd->SetRequestUri(b.contact_uri); !s.ok()) {
-      return RespondLocal(txn, 500, "Server Internal Error");
-    }
-  } else {
-    if (!from_local) {
-      return RespondLocal(txn, 403, "Forbidden", {WarningHeader("relaying denied")});
-    }
-    // An authenticated user of ours calling an address directly.
-    std::optional<SipRoute> route = RouteToUri(target->host, target->port, target->tcp);
-    if (!route) return RespondLocal(txn, 404, "Not Found", {WarningHeader("cannot route there")});
-    out = *route;
-    callee.aor = absl::StrCat(target->user, "@", target->host);
-    callee.contact = request.request_uri();
-  }
-  callee.route = out;
-  callee.media_ipv6 = !out.dest.ip.is_v4();
-
-  // The caller, with design.md's NAT tests on this request.
-  const NatVerdict verdict = DetectNat(request, in.source, inside_);
-  const NatDecision decision = policies_.Decide(request.user_agent(), verdict);
-  CallSide& caller = call.caller;
-  caller.aor = from.aor();
-  caller.tag = from.tag;
-  caller.user_agent = request.user_agent();
-  caller.route = SipRoute{in.source, in.transport, in.channel};
-  caller.natted = decision.natted;
-  for (absl::string_view n : verdict.reasons.Names()) caller.nat_reasons.emplace_back(n);
-  caller.policy = PolicyOf(decision.media_latch);
-  caller.cseq = request.cseq_number();
-  caller.media_ipv6 = !in.source.ip.is_v4();
-  if (auto contacts = request.contacts(); !contacts.empty()) caller.contact = contacts[0].uri;
-
+  std::optional<SipReply> refused =
+      to_us ? FindLocalCallee(target->user, *fwd, call.callee)
+            : FindRemoteCallee(*target, from_local, request, call.callee);
+  if (refused) return Respond(txn, *refused);
+  call.caller = CallerSide(request, in);
+  const SipRoute out = call.callee.route;
   if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
                                       /*record_route=*/invite, txns_.NewBranch());
       !s.ok()) {
     return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
   }
-
   if (!invite) {
     // MESSAGE, OPTIONS to a user, SUBSCRIBE...: forwarded, no call state.
     auto sent = txns_.SendRequest(*std::move(fwd), out);
@@ -529,34 +477,117 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     clients_[*sent] = ClientContext{txn, "", false, false, true};
     return;
   }
+  StartCall(txn, std::move(call), request, *std::move(fwd));
+}
 
-  call.anchored = config_.anchor_media_always || caller.natted || callee.natted ||
-                  caller.media_ipv6 != callee.media_ipv6;
+std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request) {
+  AuthCheck auth = registrar_.AuthorizeRequest(request, now_());
+  if (auth.authorized) return std::nullopt;
+  if (auth.status_code == 407) ++counters_.auth_challenges;
+  SipReply reply{auth.status_code, auth.reason, auth.headers};
+  if (auth.status_code != 407) reply.headers.push_back(WarningHeader(auth.error));
+  return reply;
+}
+
+std::optional<SipReply> Proxy::FindLocalCallee(absl::string_view user, SipMessage& fwd,
+                                               CallSide& callee) {
+  if (user.empty()) return SipReply{404, "Not Found", {}};
+  const std::string aor = absl::StrCat(user, "@", absl::AsciiStrToLower(config_.domain));
+  std::vector<Binding> bindings = registrar_.Lookup(aor, now_());
+  if (bindings.empty()) {
+    return SipReply{480, "Temporarily Unavailable",
+                    {WarningHeader(absl::StrCat(aor, " has no registered contact"))}};
+  }
+  const Binding& b = bindings.front();
+  const NatPolicy& policy = policies_.Select(b.user_agent);
+  callee.aor = aor;
+  callee.contact = b.contact_uri;
+  callee.user_agent = b.user_agent;
+  callee.natted = b.behind_nat;
+  callee.nat_reasons = b.nat_reasons;
+  callee.policy = b.behind_nat ? policy.latch_natted : policy.latch_direct;
+  absl::StatusOr<SipRoute> route = RouteToBinding(b);
+  if (!route.ok()) {
+    return SipReply{480, "Temporarily Unavailable",
+                    {WarningHeader(absl::StrCat("no way to reach ", aor, " now: ",
+                                                route.status().message()))}};
+  }
+  if (absl::Status s = fwd.SetRequestUri(b.contact_uri); !s.ok()) {
+    return SipReply{500, "Server Internal Error", {}};
+  }
+  callee.route = *route;
+  callee.media_ipv6 = !route->dest.ip.is_v4();
+  return std::nullopt;
+}
+
+std::optional<SipReply> Proxy::FindRemoteCallee(const UriParts& target, bool from_local,
+                                                const SipMessage& request, CallSide& callee) {
+  if (!from_local) return SipReply{403, "Forbidden", {WarningHeader("relaying denied")}};
+  // An authenticated user of ours calling an address directly.
+  absl::StatusOr<SipRoute> route = RouteToUri(target);
+  if (!route.ok()) {
+    return SipReply{404, "Not Found",
+                    {WarningHeader(absl::StrCat("cannot route there: ", route.status().message()))}};
+  }
+  callee.aor = absl::StrCat(target.user, "@", target.host);
+  callee.contact = request.request_uri();
+  callee.route = *route;
+  callee.media_ipv6 = !route->dest.ip.is_v4();
+  return std::nullopt;
+}
+
+CallSide Proxy::CallerSide(const SipMessage& request, const SipInbound& in) const {
+  // design.md's NAT tests on this request.
+  const NatVerdict verdict = DetectNat(request, in.source, inside_);
+  const NatDecision decision = policies_.Decide(request.user_agent(), verdict);
+  const SipNameAddr from = request.from();
+  CallSide caller;
+  caller.aor = from.aor();
+  caller.tag = from.tag;
+  caller.user_agent = request.user_agent();
+  caller.route = SipRoute{in.source, in.transport, in.channel};
+  caller.natted = decision.natted;
+  for (absl::string_view n : verdict.reasons.Names()) caller.nat_reasons.emplace_back(n);
+  caller.policy = decision.media_latch;
+  caller.cseq = request.cseq_number();
+  caller.media_ipv6 = !in.source.ip.is_v4();
+  if (auto contacts = request.contacts(); !contacts.empty()) caller.contact = contacts[0].uri;
+  return caller;
+}
+
+void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd) {
+  call.anchored = config_.anchor_media_always || call.caller.natted || call.callee.natted ||
+                  call.caller.media_ipv6 != call.callee.media_ipv6;
   call.server_invite = txn;
+  const SipRoute out = call.callee.route;
   Call* stored = calls_.Insert(std::move(call));
   if (stored == nullptr) return RespondLocal(txn, 482, "Loop Detected");
-  if (absl::Status s = ApplySdp(*stored, /*from_caller=*/true, request, *fwd); !s.ok()) {
-    const bool dataplane = absl::IsUnavailable(s) || absl::IsResourceExhausted(s);
-    if (dataplane) ++counters_.rejected_dataplane;
-    const std::string id = stored->call_id;
-    EndCall(id);
+  const std::string call_id = stored->call_id;
+  if (absl::Status s = ApplySdp(*stored, /*from_caller=*/true, request, fwd); !s.ok()) {
+    EndCall(call_id);
     ++counters_.calls_failed;
-    if (absl::IsInvalidArgument(s)) {
-      return RespondLocal(txn, 488, "Not Acceptable Here", {WarningHeader(s.message())});
-    }
-    return RespondLocal(txn, 503, "Service Unavailable",
-                        {WarningHeader(s.message()), "Retry-After: 5"});
+    return RespondToError(txn, s);
   }
-  auto sent = txns_.SendRequest(*std::move(fwd), out);
+  auto sent = txns_.SendRequest(std::move(fwd), out);
   if (!sent.ok()) {
-    const std::string id = stored->call_id;
-    EndCall(id);
+    EndCall(call_id);
     return RespondLocal(txn, 500, "Server Internal Error");
   }
   ++counters_.forwarded_requests;
   stored->client_invite = *sent;
-  invite_servers_[txn] = stored->call_id;
-  clients_[*sent] = ClientContext{txn, stored->call_id, true, true, true};
+  invite_servers_[txn] = call_id;
+  clients_[*sent] = ClientContext{txn, call_id, true, true, true};
+}
+
+void Proxy::RespondToError(SipTxnId txn, const absl::Status& error) {
+  if (absl::IsUnavailable(error) || absl::IsResourceExhausted(error)) {
+    ++counters_.rejected_dataplane;
+  }
+  Respond(txn, SipReplyForError(error));
+}
+
+void Proxy::Respond(SipTxnId txn, const SipReply& reply) {
+  RespondLocal(txn, reply.code, reply.reason, reply.headers);
 }
 
 void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
@@ -589,10 +620,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
   const bool invite = method == "INVITE";
   if (invite || method == "UPDATE") {
     if (absl::Status s = ApplySdp(*call, from_caller, request, *fwd); !s.ok()) {
-      if (absl::IsUnavailable(s) || absl::IsResourceExhausted(s)) ++counters_.rejected_dataplane;
-      return RespondLocal(txn, absl::IsInvalidArgument(s) ? 488 : 503,
-                          absl::IsInvalidArgument(s) ? "Not Acceptable Here" : "Service Unavailable",
-                          {WarningHeader(s.message())});
+      return RespondToError(txn, s);
     }
   }
   const std::string call_id = call->call_id;
@@ -614,24 +642,31 @@ void Proxy::OnStrayAck(SipMessage& ack, const SipInbound& in) {
     ++counters_.dropped;
     return;
   }
-  const bool from_caller = ack.from().tag == call->caller.tag;
-  CallSide& target = from_caller ? call->callee : call->caller;
+  if (!ForwardStrayAck(*call, ack, in)) ++counters_.stray_unforwardable;
+}
+
+bool Proxy::ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in) {
+  const bool from_caller = ack.from().tag == call.caller.tag;
+  CallSide& target = from_caller ? call.callee : call.caller;
   (void)ack.ApplyReceivedAndRport(in.source);
   auto fwd = ack.Clone();
-  if (!fwd.ok() || fwd->DecrementMaxForwards() < 0) return;
+  if (!fwd.ok() || fwd->DecrementMaxForwards() < 0) return false;
   PopOwnRoutes(*fwd);
   std::optional<SipRoute> out = RouteToSide(target, *fwd);
-  if (!out) return;
+  if (!out) return false;
   // Stateless forwarding needs a branch that is the same for a
   // retransmitted ACK (RFC 3261 16.11): a hash of the incoming one.
   const std::string branch = absl::StrFormat(
       "z9hG4bKa%016x", absl::HashOf(ack.top_via().branch, ack.call_id(), ack.cseq_number()));
-  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, branch).ok()) return;
-  if (absl::Status s = ApplySdp(*call, from_caller, ack, *fwd); !s.ok()) return;
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, branch).ok()) {
+    return false;
+  }
+  if (!ApplySdp(call, from_caller, ack, *fwd).ok()) return false;
   auto bytes = fwd->Serialize();
-  if (!bytes.ok()) return;
+  if (!bytes.ok()) return false;
   ++counters_.stateless_forwards;
   (void)channels_.send(*bytes, *out);
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -763,21 +798,26 @@ void Proxy::OnStrayResponse(SipMessage& response, const SipInbound&) {
     ++counters_.dropped;
     return;
   }
-  const bool to_caller = response.from().tag == call->caller.tag;
-  const CallSide& side = to_caller ? call->caller : call->callee;
+  if (!ForwardStrayResponse(*call, response)) ++counters_.stray_unforwardable;
+}
+
+bool Proxy::ForwardStrayResponse(Call& call, SipMessage& response) {
+  const bool to_caller = response.from().tag == call.caller.tag;
+  const CallSide& side = to_caller ? call.caller : call.callee;
   auto fwd = response.Clone();
-  if (!fwd.ok() || !fwd->PopVia().ok()) return;
+  if (!fwd.ok() || !fwd->PopVia().ok()) return false;
   std::optional<SipRoute> route = RouteToSide(side, *fwd);
   if (!side.natted && side.route.transport == SipTransportKind::kUdp) route = side.route;
-  if (!route) return;
+  if (!route) return false;
   if (response.status_code() < 300 && response.has_sdp_body()) {
     // Same SDP as the first 2xx: the rewrite only reads the recorded relays.
-    if (!ApplySdp(*call, !to_caller, response, *fwd).ok()) return;
+    if (!ApplySdp(call, !to_caller, response, *fwd).ok()) return false;
   }
   auto bytes = fwd->Serialize();
-  if (!bytes.ok()) return;
+  if (!bytes.ok()) return false;
   ++counters_.stateless_forwards;
   (void)channels_.send(*bytes, *route);
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -845,8 +885,8 @@ void Proxy::Qualify(int64_t now) {
 void Proxy::SendQualify(const Binding& b) {
   const std::string key = absl::StrCat(b.aor, "\n", b.contact_uri);
   if (qualify_pending_.contains(key)) return;
-  std::optional<SipRoute> route = RouteToSource(b);
-  if (!route) return;  // TCP: the connection is gone; the binding expires
+  absl::StatusOr<SipRoute> route = RouteToSource(b);
+  if (!route.ok()) return;  // TCP: the connection is gone; the binding expires
   const uint64_t n = ++qualify_counter_;
   auto options = OwnRequest(
       absl::StrCat("OPTIONS ", b.contact_uri, " SIP/2.0"),
@@ -942,6 +982,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"forwarded_responses", c.forwarded_responses},
             {"stateless_forwards", c.stateless_forwards},
             {"dropped", c.dropped},
+            {"stray_unforwardable", c.stray_unforwardable},
             {"in_dialog_unknown", c.in_dialog_unknown},
             {"pairs_allocated", c.pairs_allocated},
             {"pairs_deleted", c.pairs_deleted},

@@ -44,10 +44,22 @@
 #include "control/nat/nat_policy.h"
 #include "control/registrar/registrar.h"
 #include "control/sip/sip_transactions.h"
+#include "control/sip/sip_response.h"
 #include "control/sip/sip_transport.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
+
+// The parts of a SIP URI routing needs.
+struct UriParts {
+  std::string user;
+  std::string host;  // IPv6 without brackets
+  uint16_t port = kSipDefaultPort;
+  std::string transport;  // ;transport=, lower case; "" if absent
+
+  bool tcp() const { return transport == "tcp"; }
+  bool supported_transport() const { return transport.empty() || transport == "udp" || tcp(); }
+};
 
 struct ProxyConfig {
   std::string domain;  // served by the registrar
@@ -87,6 +99,9 @@ struct ProxyCounters {
   uint64_t forwarded_responses = 0;
   uint64_t stateless_forwards = 0;  // ACK for 2xx, 2xx retransmissions
   uint64_t dropped = 0;             // stray responses/ACKs nobody owns
+  // Stray ACKs and 2xx retransmissions of a known call that could not be
+  // forwarded (no route, rewrite or serialisation failed).
+  uint64_t stray_unforwardable = 0;
   uint64_t in_dialog_unknown = 0;   // 481
   uint64_t pairs_allocated = 0;
   uint64_t pairs_deleted = 0;
@@ -151,9 +166,29 @@ class Proxy : public SipTransactions::Listener {
   void HandleCancel(SipTxnId txn, SipMessage& request);
   void HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
   void HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
+  // HandleOutOfDialog's steps; each returns the reply that refuses the
+  // request, or nullopt to go on.
+  std::optional<SipReply> AuthorizeCaller(const SipMessage& request);
+  // The callee is a registered AOR of ours: its first binding, the
+  // Request-URI set to its Contact.
+  std::optional<SipReply> FindLocalCallee(absl::string_view user, SipMessage& fwd,
+                                          CallSide& callee);
+  // The callee is elsewhere: only our own users may call out, to an address.
+  std::optional<SipReply> FindRemoteCallee(const UriParts& target, bool from_local,
+                                           const SipMessage& request, CallSide& callee);
+  CallSide CallerSide(const SipMessage& request, const SipInbound& in) const;
+  // Stores the call, anchors its media and forwards the INVITE.
+  void StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd);
+  // A stray ACK for a 2xx, or a 2xx retransmission, of a known call:
+  // false when it could not be forwarded.
+  bool ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in);
+  bool ForwardStrayResponse(Call& call, SipMessage& response);
 
   void RespondLocal(SipTxnId txn, int code, absl::string_view reason,
                     std::vector<std::string> headers = {});
+  void Respond(SipTxnId txn, const SipReply& reply);
+  // An internal error as the caller sees it (SipReplyForError), counted.
+  void RespondToError(SipTxnId txn, const absl::Status& error);
   bool IsLocalHost(absl::string_view host, uint16_t port) const;
   bool IsOurDomain(absl::string_view host) const;
   std::optional<Endpoint> Advertised(bool ipv6) const;
@@ -167,8 +202,12 @@ class Proxy : public SipTransactions::Listener {
   std::optional<SipRoute> RouteToSide(const CallSide& side, const SipMessage& fwd) const;
   // Where a binding registered from: its source, over the socket it used
   // (UDP) or its live connection (TCP); nullopt when that is gone.
-  std::optional<SipRoute> RouteToSource(const Binding& b) const;
-  std::optional<SipRoute> RouteToUri(absl::string_view host, uint16_t port, bool tcp) const;
+  absl::StatusOr<SipRoute> RouteToSource(const Binding& b) const;
+  // A binding: NAT'd or TCP at its source, otherwise at its Contact.
+  absl::StatusOr<SipRoute> RouteToBinding(const Binding& b) const;
+  // An address URI over UDP or an existing TCP connection; an error says
+  // why not (a host name, an unsupported transport, no connection).
+  absl::StatusOr<SipRoute> RouteToUri(const UriParts& uri) const;
 
   // Allocates/updates the call's media for SDP sent by one side and
   // rewrites `out`'s body for the other side.

@@ -108,4 +108,12 @@ std::string WarningHeader(absl::string_view text) {
   return out;
 }
 
+SipReply SipReplyForError(const absl::Status& error) {
+  if (absl::IsInvalidArgument(error)) {
+    return {488, "Not Acceptable Here", {WarningHeader(error.message())}};
+  }
+  // Retry-After: a dataplane restart or a burst of calls passes in seconds.
+  return {503, "Service Unavailable", {WarningHeader(error.message()), "Retry-After: 5"}};
+}
+
 }  // namespace rtplatch

@@ -31,6 +31,21 @@ std::string ResponseToTag(const SipMessage& request);
 // `Warning: 399 rtplatch "<text>"`: printable ASCII, escaped, cut short.
 std::string WarningHeader(absl::string_view text);
 
+// A response the control plane answers a request with itself.
+struct SipReply {
+  int code = 500;
+  std::string reason;
+  std::vector<std::string> headers;  // extra header lines
+};
+
+// The one mapping from an internal error to the response that refuses a
+// request because of it, for every path: InvalidArgument (bad SDP, an
+// offer we cannot relay) is 488 Not Acceptable Here; anything else (the
+// dataplane unreachable or out of relay ports first) is 503 Service
+// Unavailable with Retry-After, so the caller retries or tries elsewhere.
+// Both carry a Warning with the error's message.
+SipReply SipReplyForError(const absl::Status& error);
+
 // oSIP2's x_to_str (e.g. osip_via_to_str) as a std::string; nullopt if it
 // fails or `header` is null.
 template <typename T>

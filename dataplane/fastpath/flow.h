@@ -9,14 +9,9 @@
 #include <string_view>
 
 #include "common/ip_address.h"
+#include "common/latch_policy.h"
 
 namespace rtplatch {
-
-enum class LatchPolicy : uint8_t {
-  kLearn,       // latch to the first valid source in the window, then lock
-  kStrict,      // only the signalled IP may latch (port may differ)
-  kAsymmetric,  // never latch: accept from the signalled IP, send to the SDP address
-};
 
 enum class LatchState : uint8_t {
   kFree,       // slot not allocated
@@ -25,9 +20,7 @@ enum class LatchState : uint8_t {
   kLocked,     // latched, window closed: only the peer (or a strict re-latch)
 };
 
-std::string_view LatchPolicyName(LatchPolicy p);
 std::string_view LatchStateName(LatchState s);
-bool ParseLatchPolicy(std::string_view text, LatchPolicy* out);
 
 inline constexpr uint8_t kFlowRtcp = 1 << 0;         // the odd (RTCP) port
 inline constexpr uint8_t kFlowEgressReady = 1 << 1;  // egress_* valid

@@ -45,13 +45,13 @@ Call MakeCall(absl::string_view call_id, std::vector<uint64_t> pairs) {
   c.caller.route = SipRoute{Ep("203.0.113.40:31000"), SipTransportKind::kUdp, 1};
   c.caller.natted = true;
   c.caller.nat_reasons = {"via_inside", "contact_inside"};
-  c.caller.policy = MediaPolicy::kLearn;
+  c.caller.policy = LatchPolicy::kLearn;
   c.callee.aor = "bob@example.com";
   c.callee.tag = "314159";
   c.callee.contact = "sip:bob@[2001:db8::20]:5070";
   c.callee.user_agent = "baresip v3.0";
   c.callee.route = SipRoute{Ep("[2001:db8::20]:5070"), SipTransportKind::kTcp, 9};
-  c.callee.policy = MediaPolicy::kStrict;
+  c.callee.policy = LatchPolicy::kStrict;
   c.callee.media_ipv6 = true;
   c.from_header = "<sip:alice@example.com>;tag=a73kszlfl";
   c.to_header = "<sip:bob@example.com>";

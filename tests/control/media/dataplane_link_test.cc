@@ -64,7 +64,7 @@ TEST_F(DataplaneLinkTest, AllocateSendsEachLegAndParsesThePair) {
   a.peer = Ep("192.0.2.5:4000");
   LegSpec b;  // the callee: IPv6, on hold, strict, rtcp-mux, a re-pushed relay
   b.ipv6 = true;
-  b.policy = MediaPolicy::kStrict;
+  b.policy = LatchPolicy::kStrict;
   b.rtcp_mux = true;
   b.relay = Ep("[2001:db8::1]:20002");
   auto pair = link->Allocate(a, b, "rc:0:c1");
@@ -106,8 +106,8 @@ TEST_F(DataplaneLinkTest, UpdateClearsThePeerWithAnEmptyString) {
   server_->set_responder([](const json&) { return Ok({{"stream", 12}}); });
   server_->Start();
   auto link = MakeLink();
-  ASSERT_TRUE(link->Update(12, Ep("198.51.100.7:31000"), MediaPolicy::kAsymmetric).ok());
-  ASSERT_TRUE(link->Update(12, std::nullopt, MediaPolicy::kLearn).ok());
+  ASSERT_TRUE(link->Update(12, Ep("198.51.100.7:31000"), LatchPolicy::kAsymmetric).ok());
+  ASSERT_TRUE(link->Update(12, std::nullopt, LatchPolicy::kLearn).ok());
   ASSERT_TRUE(link->Delete(6).ok());
   auto updates = server_->Requests("update");
   ASSERT_EQ(updates.size(), 2u);
@@ -225,7 +225,7 @@ TEST_F(DataplaneLinkTest, PostedRequestsAreSentAtOnceAndSettledInOrder) {
   });
   server_->Start();
   auto link = MakeLink();
-  ASSERT_TRUE(link->PostUpdate(12, Ep("198.51.100.7:31000"), MediaPolicy::kLearn).ok());
+  ASSERT_TRUE(link->PostUpdate(12, Ep("198.51.100.7:31000"), LatchPolicy::kLearn).ok());
   ASSERT_TRUE(link->PostDelete(7).ok());
   ASSERT_TRUE(link->PostDelete(6).ok());
   EXPECT_EQ(link->unsettled(), 3u);
@@ -466,10 +466,10 @@ TEST_F(DataplaneLinkTest, KeepaliveUpdateAndRemove) {
   EXPECT_EQ(removes[0]["ids"], json::parse("[70,71]"));
 }
 
-TEST(MediaPolicyNameTest, NamesAreTheProtocolStrings) {
-  EXPECT_EQ(MediaPolicyName(MediaPolicy::kLearn), "learn");
-  EXPECT_EQ(MediaPolicyName(MediaPolicy::kStrict), "strict");
-  EXPECT_EQ(MediaPolicyName(MediaPolicy::kAsymmetric), "asymmetric");
+TEST(LatchPolicyNameTest, NamesAreTheProtocolStrings) {
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kLearn), "learn");
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kStrict), "strict");
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kAsymmetric), "asymmetric");
 }
 
 }  // namespace

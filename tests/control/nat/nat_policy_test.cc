@@ -46,9 +46,9 @@ NatPolicy Preset(absl::string_view name) {
 
 TEST(NatPolicyTest, NamesMatchTheControlProtocol) {
   // docs/control-protocol.md: allocate/update "policy".
-  EXPECT_EQ(MediaLatchName(MediaLatch::kLearn), "learn");
-  EXPECT_EQ(MediaLatchName(MediaLatch::kStrict), "strict");
-  EXPECT_EQ(MediaLatchName(MediaLatch::kAsymmetric), "asymmetric");
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kLearn), "learn");
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kStrict), "strict");
+  EXPECT_EQ(LatchPolicyName(LatchPolicy::kAsymmetric), "asymmetric");
   EXPECT_EQ(NatModeName(NatMode::kAlways), "always");
   EXPECT_EQ(KeepaliveModeName(KeepaliveMode::kWhenNatted), "when_natted");
   EXPECT_EQ(RequestTargetName(RequestTarget::kSource), "source");
@@ -77,7 +77,7 @@ TEST(NatPolicyTest, DefaultFollowsDetection) {
   EXPECT_TRUE(natd.natted);
   EXPECT_EQ(natd.request_target, RequestTarget::kSource);
   EXPECT_TRUE(natd.anchor_media);
-  EXPECT_EQ(natd.media_latch, MediaLatch::kLearn);
+  EXPECT_EQ(natd.media_latch, LatchPolicy::kLearn);
   EXPECT_TRUE(natd.keepalive);
   EXPECT_EQ(natd.keepalive_interval_s, 60u);
   EXPECT_EQ(natd.reasons, kBehindNat.reasons);
@@ -96,7 +96,7 @@ struct PresetCase {
   struct Expect {
     bool natted;
     bool anchor;
-    MediaLatch latch;
+    LatchPolicy latch;
     bool keepalive;
   } behind_nat, contact_only_inside, clean;
   uint32_t interval_s;
@@ -123,9 +123,9 @@ TEST_P(NatPolicyPresetTest, Decides) {
   check(kClean, c.clean, "clean");
 }
 
-constexpr auto kLearn = MediaLatch::kLearn;
-constexpr auto kStrict = MediaLatch::kStrict;
-constexpr auto kAsym = MediaLatch::kAsymmetric;
+constexpr auto kLearn = LatchPolicy::kLearn;
+constexpr auto kStrict = LatchPolicy::kStrict;
+constexpr auto kAsym = LatchPolicy::kAsymmetric;
 
 INSTANTIATE_TEST_SUITE_P(
     Presets, NatPolicyPresetTest,
@@ -155,7 +155,7 @@ TEST(NatPolicyTest, PhoneWorksAroundNatItself) {
   EXPECT_FALSE(clean.natted);
   EXPECT_EQ(clean.request_target, RequestTarget::kContact);
   EXPECT_TRUE(clean.anchor_media);
-  EXPECT_EQ(clean.media_latch, MediaLatch::kLearn);
+  EXPECT_EQ(clean.media_latch, LatchPolicy::kLearn);
 }
 
 TEST(NatPolicyTest, AsymmetricRtpPhoneSelectedByUserAgent) {
@@ -164,9 +164,9 @@ TEST(NatPolicyTest, AsymmetricRtpPhoneSelectedByUserAgent) {
   ASSERT_TRUE(table.ok()) << table.status();
   const NatDecision cisco = table->Decide("Cisco/SPA504G-7.6.2", kClean);
   EXPECT_EQ(cisco.policy, "asymmetric_rtp");
-  EXPECT_EQ(cisco.media_latch, MediaLatch::kAsymmetric);
+  EXPECT_EQ(cisco.media_latch, LatchPolicy::kAsymmetric);
   const NatDecision cisco_natd = table->Decide("Cisco/SPA504G-7.6.2", kBehindNat);
-  EXPECT_EQ(cisco_natd.media_latch, MediaLatch::kAsymmetric);
+  EXPECT_EQ(cisco_natd.media_latch, LatchPolicy::kAsymmetric);
   EXPECT_EQ(table->Decide("Yealink SIP-T46S 66.86.0.15", kClean).policy, "default");
 }
 
@@ -176,7 +176,7 @@ TEST(NatPolicyTest, BrokenAlgSourceAndLatchingWin) {
   EXPECT_TRUE(d.natted);
   EXPECT_EQ(d.request_target, RequestTarget::kSource);
   EXPECT_TRUE(d.anchor_media);
-  EXPECT_EQ(d.media_latch, MediaLatch::kLearn);
+  EXPECT_EQ(d.media_latch, LatchPolicy::kLearn);
   EXPECT_TRUE(d.keepalive);
 }
 
@@ -219,7 +219,7 @@ TEST(NatPolicyTest, BrokenAlgRewritesCNotMEndToEnd) {
   EXPECT_TRUE(d.natted);
   EXPECT_EQ(d.request_target, RequestTarget::kSource);
   EXPECT_TRUE(d.anchor_media);
-  EXPECT_EQ(d.media_latch, MediaLatch::kLearn);
+  EXPECT_EQ(d.media_latch, LatchPolicy::kLearn);
 }
 
 TEST(NatPolicyTest, ContactDiffersFromSourceWithoutNat) {
@@ -242,7 +242,7 @@ TEST(NatPolicyTest, ProperAlgLooksConsistent) {
   EXPECT_FALSE(d.natted);
   EXPECT_EQ(d.request_target, RequestTarget::kContact);
   EXPECT_FALSE(d.keepalive);
-  EXPECT_EQ(d.media_latch, MediaLatch::kStrict);  // if the proxy anchors it
+  EXPECT_EQ(d.media_latch, LatchPolicy::kStrict);  // if the proxy anchors it
 }
 
 TEST(NatPolicyTest, Ipv6Phone) {
@@ -250,7 +250,7 @@ TEST(NatPolicyTest, Ipv6Phone) {
   EXPECT_FALSE(d.natted);
   EXPECT_EQ(d.request_target, RequestTarget::kContact);
   EXPECT_TRUE(d.keepalive);  // stateful IPv6 firewalls close idle pinholes
-  EXPECT_EQ(d.media_latch, MediaLatch::kStrict);
+  EXPECT_EQ(d.media_latch, LatchPolicy::kStrict);
 }
 
 TEST(NatPolicyTest, CarrierGradeNat) {
@@ -290,7 +290,7 @@ TEST(NatPolicyTest, OverridesChangeOnlyTheirFields) {
   const NatPolicy& p = table->default_policy();
   EXPECT_EQ(p.nat, NatMode::kNever);
   EXPECT_EQ(p.keepalive, KeepaliveMode::kNever);
-  EXPECT_EQ(p.latch_natted, MediaLatch::kAsymmetric);  // kept from the preset
+  EXPECT_EQ(p.latch_natted, LatchPolicy::kAsymmetric);  // kept from the preset
   EXPECT_FALSE(table->Decide("x", kBehindNat).natted);
 }
 
@@ -352,8 +352,8 @@ TEST(NatPolicyJsonTest, ParsesDefaultAndRules) {
   EXPECT_EQ(table->Select("Cisco/SPA504G-7.6.2").name, "asymmetric_rtp");
   const NatPolicy& gs = table->Select("Grandstream GXP2170 1.0.11.23");
   EXPECT_EQ(gs.nat, NatMode::kAlways);
-  EXPECT_EQ(gs.latch_natted, MediaLatch::kStrict);
-  EXPECT_EQ(gs.latch_direct, MediaLatch::kAsymmetric);
+  EXPECT_EQ(gs.latch_natted, LatchPolicy::kStrict);
+  EXPECT_EQ(gs.latch_direct, LatchPolicy::kAsymmetric);
   EXPECT_TRUE(gs.anchor_media_without_nat);
   EXPECT_EQ(gs.keepalive, KeepaliveMode::kAlways);
   EXPECT_EQ(gs.keepalive_interval_s, 15u);

@@ -147,5 +147,26 @@ TEST(ResponseToTag, DependsOnTheWholeCallId) {
   EXPECT_EQ(ResponseToTag(*m1), ResponseToTag(*SipMessage::Parse(one)));
 }
 
+TEST(SipReplyForErrorTest, BadOfferIs488WithTheReason) {
+  SipReply r = SipReplyForError(absl::InvalidArgumentError("no m= line"));
+  EXPECT_EQ(r.code, 488);
+  EXPECT_EQ(r.reason, "Not Acceptable Here");
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_NE(r.headers[0].find("no m= line"), std::string::npos);
+}
+
+TEST(SipReplyForErrorTest, DataplaneTroubleIs503WithRetryAfter) {
+  for (const absl::Status& s : {absl::UnavailableError("dataplane unreachable"),
+                                absl::ResourceExhaustedError("no relay ports"),
+                                absl::InternalError("anything else")}) {
+    SipReply r = SipReplyForError(s);
+    EXPECT_EQ(r.code, 503) << s;
+    EXPECT_EQ(r.reason, "Service Unavailable");
+    ASSERT_EQ(r.headers.size(), 2u);
+    EXPECT_NE(r.headers[0].find(std::string(s.message())), std::string::npos);
+    EXPECT_EQ(r.headers[1], "Retry-After: 5");
+  }
+}
+
 }  // namespace
 }  // namespace rtplatch
