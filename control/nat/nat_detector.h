@@ -45,6 +45,7 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/nat/inside_prefixes.h"
+#include "control/sdp/sdp.h"
 #include "control/sip/sip_message.h"
 
 namespace rtplatch {
@@ -163,10 +164,10 @@ struct SdpAddresses {
   std::vector<IpAddress> ConnectionAddresses() const;
 };
 
-// Parses with oSIP2's sdp_message_parse. Errors name the problem. The body
-// is bounded first (64 KiB, 512 lines, 64 fields a line: oSIP2 builds its
-// lists in O(n^2)). Addresses that are names, not IP literals, are left
-// unset (they cannot be inside).
+// The addresses of control/sdp's ParseSdp, the parser the proxy rewrites
+// with, so detection and rewriting read the same c=. Errors name the
+// problem. Addresses that are names, not IP literals, are left unset (they
+// cannot be inside).
 absl::StatusOr<SdpAddresses> ParseSdpAddresses(absl::string_view body);
 
 // `sdp`: the message's SDP addresses, or nullptr for "no SDP tests".

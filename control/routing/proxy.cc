@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "control/nat/nat_detector.h"
-#include "control/media/sdp_rewrite.h"
+#include "control/sdp/sdp.h"
 #include "control/sip/sip_response.h"
 
 namespace rtplatch {

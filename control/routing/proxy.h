@@ -18,7 +18,7 @@
 //
 // Media: SDP in INVITE/UPDATE/ACK and in 18x/2xx responses allocates (or
 // updates) one dataplane stream pair per m= line and is rewritten so each
-// phone sends to its relay leg (sdp_rewrite.h). Latch policy per leg comes
+// phone sends to its relay leg (control/sdp/sdp.h). Latch policy per leg comes
 // from the NAT decision. Hold keeps the streams. BYE, CANCEL, a failure
 // response, a timed-out INVITE and a dataplane idle event on an answered
 // call (BYE to both phones) delete them. A dataplane that cannot be

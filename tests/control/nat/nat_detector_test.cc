@@ -199,20 +199,48 @@ TEST(SdpAddressesTest, ToleratesMissingFinalNewline) {
   EXPECT_EQ(sdp->media.size(), 1u);
 }
 
-TEST(SdpAddressesTest, BoundsWhatOsipBuilds) {
-  // oSIP2's SDP lists cost O(n^2) to build; a hostile body is refused.
-  std::string many_lines = kYealinkSdp;
-  for (int i = 0; i < 600; ++i) many_lines += "a=x\r\n";
-  auto lines = ParseSdpAddresses(many_lines);
-  ASSERT_FALSE(lines.ok());
-  EXPECT_THAT(std::string(lines.status().message()), HasSubstr("more than 512 lines"));
+TEST(SdpAddressesTest, BoundedByTheSharedParser) {
+  // The bounds are control/sdp's: 64 KiB and 64 m= lines.
+  std::string many_media = kYealinkSdp;
+  for (int i = 0; i < 64; ++i) many_media += "m=audio 4000 RTP/AVP 0\r\n";
+  auto media = ParseSdpAddresses(many_media);
+  ASSERT_FALSE(media.ok());
+  EXPECT_THAT(std::string(media.status().message()), HasSubstr("SDP: "));
 
-  std::string payloads = "m=audio 4000 RTP/AVP";
-  for (int i = 0; i < 70; ++i) absl::StrAppend(&payloads, " ", 96 + i % 30);
-  auto wide = ParseSdpAddresses(
-      absl::StrCat("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n", payloads, "\r\n"));
-  ASSERT_FALSE(wide.ok());
-  EXPECT_THAT(std::string(wide.status().message()), HasSubstr("has more than 64 fields"));
+  std::string huge = kYealinkSdp;
+  while (huge.size() <= kMaxSdpBodyBytes) huge += "a=x-padding:0123456789abcdef\r\n";
+  auto big = ParseSdpAddresses(huge);
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(std::string(big.status().message()), HasSubstr("limit"));
+}
+
+// The broken-ALG failure mode lives in the gap between what detection and
+// rewriting read: they now read one parser, so every c= they see agrees,
+// also where the session c= is overridden or a section has two c= lines.
+TEST(SdpAddressesTest, DetectionReadsWhatTheRewriterReads) {
+  for (const std::string& body : {kYealinkSdp, SdpText(R"(
+v=0
+o=- 1 1 IN IP4 192.0.2.20
+s=-
+c=IN IP4 192.0.2.20
+t=0 0
+m=audio 4000 RTP/AVP 0
+c=IN IP4 203.0.113.7
+c=IN IP4 192.0.2.21
+m=video 4002 RTP/AVP 96
+a=sendrecv
+)")}) {
+    auto detection = ParseSdpAddresses(body);
+    auto rewriter = ParseSdp(body);
+    ASSERT_TRUE(detection.ok()) << detection.status();
+    ASSERT_TRUE(rewriter.ok()) << rewriter.status();
+    ASSERT_EQ(detection->media.size(), rewriter->media.size());
+    for (size_t i = 0; i < rewriter->media.size(); ++i) {
+      EXPECT_EQ(detection->media[i].connection, rewriter->media[i].connection) << i;
+      EXPECT_EQ(detection->media[i].port, rewriter->media[i].port) << i;
+    }
+    EXPECT_EQ(detection->origin, rewriter->origin_address);
+  }
 }
 
 TEST(SdpAddressesTest, RejectsGarbageWithAMessage) {

@@ -5,7 +5,8 @@
 // ParseSdp reads what a phone declared, per m= line: port, connection
 // address, RTCP port (RFC 3605), rtcp-mux, direction. It is a small
 // line-by-line parser of our own (no oSIP2): the rewriter needs to know
-// where each field sits in the original text, and one parser serves both.
+// where each field sits in the original text, and the same parser serves
+// NAT detection (control/nat), so the two never disagree about a c= line.
 //
 // RewriteSdp edits that text in place, line by line, and keeps every other
 // line, attribute, its order, its spacing and its line ending (CRLF or LF;
@@ -56,8 +57,7 @@ inline constexpr size_t kMaxSdpBodyBytes = 64 * 1024;
 // Phones send one to three; WebRTC bundles a few dozen at most.
 inline constexpr size_t kMaxSdpMediaLines = 64;
 
-// One m= section as the phone sent it. (Named apart from nat_detector.h's
-// SdpMedia, which holds only the addresses NAT detection compares.)
+// One m= section as the phone sent it.
 struct SdpMediaDescription {
   enum class Direction : uint8_t { kSendRecv, kSendOnly, kRecvOnly, kInactive };
 
@@ -82,6 +82,9 @@ struct SdpSession {
   uint64_t session_id = 0;
   uint64_t version = 0;
   std::optional<IpAddress> origin_address;  // nullopt if not an IP literal
+  // The first session-level c= (hold addresses included); nullopt if there
+  // is none or it is not an IP literal.
+  std::optional<IpAddress> session_connection;
   std::vector<SdpMediaDescription> media;   // in m= order
 };
 

@@ -6,7 +6,7 @@
 // Test bed addressing: 192.168.0.0/16 and 10.0.0.0/8 are phones behind NAT,
 // 203.0.113.0/24 is the relay (and 203.0.113.7 a NAT's public address),
 // 2001:db8::/32 is IPv6.
-#include "control/media/sdp_rewrite.h"
+#include "control/sdp/sdp.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "control/media/sdp_rewrite.h"
+#include "control/sdp/sdp.h"
 
 #include <initializer_list>
 #include <utility>
@@ -372,6 +372,9 @@ absl::StatusOr<Layout> ParseLayout(absl::string_view body) {
     }
   }
   if (!seen_version) return absl::InvalidArgumentError("SDP: no v= line");
+  if (!out.session_connections.empty()) {
+    out.session.session_connection = out.session_connections.front().address;
+  }
 
   for (size_t i = 0; i < out.media.size(); ++i) {
     const MediaLayout& m = out.media[i];
