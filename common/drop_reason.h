@@ -16,7 +16,7 @@ namespace rtplatch {
   X(kUnknownStream, "unknown_stream", "relay port has no stream")        \
   X(kNotLatchedPeer, "not_latched_peer", "source is not the locked peer")\
   X(kLearningWindowClosed, "learning_window_closed",                    \
-    "unlatched stream saw a new source after its learning window")       \
+    "locked stream: new source at the signalled IP after the window")   \
   X(kNotSignalledAddress, "not_signalled_address",                       \
     "policy requires the SDP address and the source differs")           \
   X(kRtcpNotFromRtpPeer, "rtcp_not_from_rtp_peer",                       \

@@ -448,11 +448,7 @@ std::string DigestAuthenticator::NonceMac(absl::string_view stamp_and_salt) cons
 }
 
 std::string DigestAuthenticator::MakeNonce(absl::Time now) {
-  uint64_t salt;
-  {
-    absl::MutexLock lock(&mu_);
-    salt = next_salt_++;
-  }
+  const uint64_t salt = next_salt_++;
   std::string stamp_and_salt = absl::StrFormat(
       "%016x%016x", static_cast<uint64_t>(absl::ToUnixSeconds(now)), salt);
   return absl::StrCat(stamp_and_salt, NonceMac(stamp_and_salt));
@@ -507,7 +503,6 @@ absl::Status DigestAuthenticator::ConsumeNonceCount(absl::string_view nonce,
   }
   const int64_t now_s = absl::ToUnixSeconds(now);
   const int64_t lifetime_s = absl::ToInt64Seconds(options_.nonce_lifetime);
-  absl::MutexLock lock(&mu_);
   // Expired nonces are answered stale whatever their nc; stop tracking them.
   while (!seen_order_.empty()) {
     auto it = seen_.find(seen_order_.front());

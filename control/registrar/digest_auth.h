@@ -26,13 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "control/registrar/hmac_sha256.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace rtplatch {
@@ -217,13 +215,14 @@ class DigestAuthenticator {
     uint32_t highest_nc;
     int64_t issued_at;
   };
-  absl::Mutex mu_;
-  uint64_t next_salt_ ABSL_GUARDED_BY(mu_);
+  // No lock: the authenticator has one owner, the control plane's event
+  // loop thread, like everything else in rtplatch-control.
+  uint64_t next_salt_;
   // By nonce salt: fixed-size keys, no copy of the nonce text per REGISTER.
-  absl::flat_hash_map<uint64_t, SeenNonce> seen_ ABSL_GUARDED_BY(mu_);
-  std::deque<uint64_t> seen_order_ ABSL_GUARDED_BY(mu_);  // first use
+  absl::flat_hash_map<uint64_t, SeenNonce> seen_;
+  std::deque<uint64_t> seen_order_;  // first use
   // Nonces issued at or before this time whose nc is no longer tracked.
-  int64_t forgotten_up_to_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t forgotten_up_to_ = -1;
 };
 
 }  // namespace rtplatch

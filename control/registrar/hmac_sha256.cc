@@ -4,15 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 
 namespace rtplatch {
 
 struct HmacSha256::Keyed {
-  absl::Mutex mu;
-  EVP_MAC_CTX* ctx ABSL_GUARDED_BY(mu) = nullptr;  // holds the key between MACs
+  EVP_MAC_CTX* ctx = nullptr;  // holds the key between MACs
 };
 
 void HmacSha256::KeyedFree::operator()(Keyed* k) const {
@@ -24,7 +21,6 @@ absl::StatusOr<HmacSha256> HmacSha256::Create(absl::string_view key) {
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (mac == nullptr) return absl::UnavailableError("hmac-sha256: libcrypto has no HMAC");
   std::unique_ptr<Keyed, KeyedFree> keyed(new Keyed);
-  absl::MutexLock lock(&keyed->mu);
   keyed->ctx = EVP_MAC_CTX_new(mac);
   EVP_MAC_free(mac);  // the context keeps its own reference
   if (keyed->ctx == nullptr) return absl::UnavailableError("hmac-sha256: EVP_MAC_CTX_new failed");
@@ -42,7 +38,6 @@ absl::StatusOr<HmacSha256> HmacSha256::Create(absl::string_view key) {
 }
 
 std::string HmacSha256::Mac(absl::string_view data) const {
-  absl::MutexLock lock(&keyed_->mu);
   EVP_MAC_CTX* ctx = keyed_->ctx;
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t len = 0;

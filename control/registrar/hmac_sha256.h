@@ -3,8 +3,8 @@
 // a one-shot HMAC() call fetches the algorithm and derives the key pads
 // each time, which cost several times the MAC itself (issue 5's REGISTER
 // profile). Here the context is keyed once and re-initialised with the
-// same key per MAC (no allocation); a mutex makes Mac() safe from any
-// thread.
+// same key per MAC (no allocation). Not thread-safe (Mac() reuses the one
+// context): its owner is the control plane's single event-loop thread.
 #pragma once
 
 #include <memory>

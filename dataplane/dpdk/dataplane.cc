@@ -56,11 +56,17 @@ Dataplane::~Dataplane() {
   Stop();
   if (launched_) rte_eal_mp_wait_lcore();
   server_.reset();
+  // Stop, then close (the driver hands back the mbufs in its rings), then
+  // free the pools those mbufs came from. A port listed twice (media_tx_port
+  // equal to media_port) is no longer valid the second time.
   for (uint16_t port : {config_.media_port, static_cast<uint16_t>(config_.media_tx_port),
                         static_cast<uint16_t>(config_.exception_port)}) {
-    if (rte_eth_dev_is_valid_port(port)) rte_eth_dev_stop(port);
+    if (!rte_eth_dev_is_valid_port(port)) continue;
+    rte_eth_dev_stop(port);
+    rte_eth_dev_close(port);
   }
   for (rte_ring* r : handoff_rings_) rte_ring_free(r);
+  for (rte_mempool* pool : pools_) rte_mempool_free(pool);
 }
 
 absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {

@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "absl/strings/str_cat.h"
 
@@ -21,22 +20,29 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "port range: ", port_min, "..", port_max, " holds fewer than 2 port pairs"));
   }
+  // The whole table up front (startup only): a failure is an error naming
+  // what sized it, never an exception.
+  const uint32_t slots = static_cast<uint32_t>(addresses.size()) * ports;
+  const size_t bytes = size_t{slots} * sizeof(Flow);
+  void* mem = std::aligned_alloc(alignof(Flow), bytes);
+  if (mem == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "flow table: cannot allocate ", bytes, " bytes (", addresses.size(),
+        " relay_addresses x ", ports, " ports of port_min..port_max ", port_min, "..",
+        port_max, " x ", sizeof(Flow), " bytes): narrow the port range or use fewer addresses"));
+  }
+  std::memset(mem, 0, bytes);
   return std::unique_ptr<FlowTable>(
-      new FlowTable(std::move(addresses), even_min, ports));
+      new FlowTable(std::move(addresses), even_min, ports, static_cast<Flow*>(mem)));
 }
 
 FlowTable::FlowTable(RelayAddresses addresses, uint16_t port_min,
-                     uint32_t ports_per_address)
+                     uint32_t ports_per_address, Flow* flows)
     : addresses_(std::move(addresses)),
       port_min_(port_min),
       ports_per_address_(ports_per_address),
-      slots_(static_cast<uint32_t>(addresses_.size()) * ports_per_address) {
-  size_t bytes = size_t{slots_} * sizeof(Flow);
-  void* mem = std::aligned_alloc(alignof(Flow), bytes);
-  if (mem == nullptr) throw std::bad_alloc();  // startup only, never per packet
-  std::memset(mem, 0, bytes);
-  flows_ = static_cast<Flow*>(mem);
-}
+      slots_(static_cast<uint32_t>(addresses_.size()) * ports_per_address),
+      flows_(flows) {}
 
 FlowTable::~FlowTable() { std::free(flows_); }
 

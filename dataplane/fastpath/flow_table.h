@@ -63,7 +63,9 @@ class FlowTable {
   FlowSnapshot Snapshot(uint32_t slot) const;
 
  private:
-  FlowTable(RelayAddresses addresses, uint16_t port_min, uint32_t ports_per_address);
+  // Takes `flows`: slots zeroed Flows from aligned_alloc.
+  FlowTable(RelayAddresses addresses, uint16_t port_min, uint32_t ports_per_address,
+            Flow* flows);
 
   const RelayAddresses addresses_;
   const uint16_t port_min_;
