@@ -47,8 +47,17 @@ void KeepaliveSync::Install(const Binding& b) {
     ++counters_.failures;
     return;
   }
-  ids_[Key(b)] = ids->front();
   ++counters_.installed;
+  auto [it, inserted] = ids_.try_emplace(Key(b), ids->front());
+  if (inserted) return;
+  // That call was the link's first since a (re)connection, and the
+  // reconnect hook's ReinstallAll already gave this binding a target: keep
+  // that one and take ours back, or it would send keepalives forever.
+  if (link_.RemoveKeepalives({ids->front()}).ok()) {
+    ++counters_.removed;
+  } else {
+    ++counters_.failures;
+  }
 }
 
 void KeepaliveSync::Remove(const Binding& b) {

@@ -597,6 +597,9 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
     ++counters_.in_dialog_unknown;
     return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
   }
+  // A re-INVITE waits for the other phone as long as an INVITE does: stop
+  // the caller's retransmissions now (RFC 3261 17.2.1).
+  if (method == "INVITE") RespondLocal(txn, 100, "Trying");
   const bool from_caller = request.from().tag == call->caller.tag;
   CallSide& sender = from_caller ? call->caller : call->callee;
   CallSide& target = from_caller ? call->callee : call->caller;

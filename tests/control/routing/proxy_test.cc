@@ -457,11 +457,10 @@ class ProxyTest : public ::testing::Test {
     ASSERT_TRUE(forwarded->has_value()) << "re-INVITE not forwarded; to the caller: "
                                         << ::testing::PrintToString(CodesTo(d.caller->source, mark));
     Receive(ResponseText((*forwarded)->bytes, 200, "OK", "", "", answer), d.callee->source);
-    // TODO(issue 12): an in-dialog INVITE gets no 100 Trying (only the
-    // initial INVITE does, and oSIP2's IST sends none by itself), so the
-    // caller retransmits it over UDP until the callee answers (RFC 3261
-    // 17.2.1 wants a 100 when the answer may take over 200 ms).
-    ASSERT_THAT(CodesTo(d.caller->source, mark), ElementsAre(200));
+    // A re-INVITE gets its 100 Trying at once, like the first INVITE, so a
+    // UDP caller stops retransmitting while the callee decides (RFC 3261
+    // 17.2.1).
+    ASSERT_THAT(CodesTo(d.caller->source, mark), ElementsAre(100, 200));
     Receive(InDialogText(d, "ACK", cseq, Branch()), d.caller->source);
   }
 
@@ -491,14 +490,16 @@ class ProxyTest : public ::testing::Test {
 TEST_F(ProxyTest, InviteToNattedCalleeGoesToItsRegistrationSourceWithMediaOnTheRelay) {
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
   // The keepalive target for bob's NAT mapping, from our SIP socket.
-  // TODO(issue 12): installed twice. This REGISTER is the link's first use,
-  // so the reconnect hook's ReinstallAll installs bob (already in the
-  // registrar) and then KeepaliveSync::Apply installs him again; it keeps
-  // the second id only, and the first target keeps sending to bob's NAT
-  // mapping until the next reconnect (see the expiry test below).
+  // This REGISTER is the link's first use, so the reconnect hook's
+  // ReinstallAll installs bob (already in the registrar) while
+  // KeepaliveSync::Apply installs him too; the second target is taken
+  // back at once, so exactly one keeps sending (see the expiry test).
   std::vector<json> keepalives = dataplane_.Requests("keepalive_add");
   ASSERT_THAT(keepalives, SizeIs(2));
   EXPECT_EQ(keepalives[0]["targets"], keepalives[1]["targets"]);
+  std::vector<json> taken_back = dataplane_.Requests("keepalive_remove");
+  ASSERT_THAT(taken_back, SizeIs(1));
+  EXPECT_EQ(taken_back[0]["ids"], json::array({2}));
   EXPECT_EQ(keepalives.back()["targets"][0]["target"], "203.0.113.20:41000");
   EXPECT_EQ(keepalives.back()["targets"][0]["source"], "198.51.100.1:5060");
 
@@ -793,11 +794,11 @@ TEST_F(ProxyTest, ExpiredRegistrationIsNotRungAndItsKeepaliveGoes) {
   now_ += 601;
   proxy_->Tick();
   std::vector<json> removes = dataplane_.Requests("keepalive_remove");
-  ASSERT_THAT(removes, SizeIs(1));
-  // TODO(issue 12): only the second of the two targets the first REGISTER
-  // installed (see the first test) is removed; target 1 stays in the
-  // dataplane, sending keepalives to a binding that is gone.
+  // The duplicate taken back at registration (see the first test), then
+  // the one target that was sending: none is left for a binding that is gone.
+  ASSERT_THAT(removes, SizeIs(2));
   EXPECT_EQ(removes[0]["ids"], json::array({2}));
+  EXPECT_EQ(removes[1]["ids"], json::array({1}));
 
   Dialog d = NewDialog(kAlice, kBob);
   Receive(InviteText(d, Sdp(kAlice, 1)), kAlice.source);
