@@ -270,101 +270,89 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
   std::unique_ptr<BindingStore> store(new BindingStore(path, std::move(db)));
-  sqlite3* handle = store->db_.get();
-
-  // journal_mode answers with the mode in force; anything but "wal" (e.g.
-  // a filesystem without shared memory) is reported rather than ignored.
-  // This is also the first read of the file, where "not a database" shows.
-  {
-    sqlite3_stmt* raw_stmt = nullptr;
-    if (sqlite3_prepare_v2(handle, "PRAGMA journal_mode=WAL", -1, &raw_stmt,
-                           nullptr) != SQLITE_OK) {
-      return store->SqliteError("set WAL mode");
-    }
-    Stmt stmt(raw_stmt);
-    if (sqlite3_step(stmt.get()) != SQLITE_ROW) return store->SqliteError("set WAL mode");
-    std::string mode = ColumnText(stmt.get(), 0);
-    if (mode != "wal") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "binding store ", path, ": set WAL mode: journal mode is '", mode,
-          "', not 'wal'"));
-    }
-  }
-  // In WAL mode NORMAL still never corrupts the database and keeps every
-  // commit across a process crash; only an OS crash may lose the latest.
-  if (absl::Status s = store->Exec("set synchronous", "PRAGMA synchronous=NORMAL");
+  if (absl::Status s = store->Configure(); !s.ok()) return s;
+  if (absl::Status s = store->CheckIntegrity(); !s.ok()) return s;
+  if (absl::Status s = store->InTransaction("schema", [&] { return store->MigrateSchema(); });
       !s.ok()) {
     return s;
   }
-  // 64 MiB of page cache: a million bindings' pages stay in memory, so an
-  // upsert does not read its b-tree pages back from the file.
-  if (absl::Status s = store->Exec("set cache size", "PRAGMA cache_size=-65536"); !s.ok()) {
-    return s;
-  }
-  // A damaged file is refused at open, with SQLite's own description,
-  // rather than discovered by the first lookup after a restart.
-  {
-    sqlite3_stmt* raw_stmt = nullptr;
-    if (sqlite3_prepare_v2(handle, "PRAGMA quick_check", -1, &raw_stmt,
-                           nullptr) != SQLITE_OK) {
-      return store->SqliteError("integrity check");
-    }
-    Stmt stmt(raw_stmt);
-    const int step = sqlite3_step(stmt.get());
-    if (step != SQLITE_ROW) return store->SqliteError("integrity check");
-    std::string verdict = ColumnText(stmt.get(), 0);
-    if (verdict != "ok") {
-      // SQLite lists every damaged cell; the first few say enough.
-      if (verdict.size() > kMaxVerdictBytes) {
-        verdict = absl::StrCat(verdict.substr(0, kMaxVerdictBytes), "...");
-      }
-      return absl::DataLossError(absl::StrCat(
-          "binding store ", path, ": integrity check: database is corrupt: ",
-          verdict));
-    }
-  }
-
-  absl::Status schema = store->InTransaction("schema", [&]() -> absl::Status {
-    if (absl::Status s = store->Exec(
-            "schema: create version table",
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-        !s.ok()) {
-      return s;
-    }
-    sqlite3_stmt* raw_stmt = nullptr;
-    if (sqlite3_prepare_v2(handle, "SELECT version FROM schema_version", -1,
-                           &raw_stmt, nullptr) != SQLITE_OK) {
-      return store->SqliteError("schema: read version");
-    }
-    Stmt stmt(raw_stmt);
-    std::vector<int64_t> versions;
-    int step;
-    while ((step = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-      versions.push_back(sqlite3_column_int64(stmt.get(), 0));
-    }
-    if (step != SQLITE_DONE) return store->SqliteError("schema: read version");
-    if (versions.empty()) {
-      return store->Exec("schema: create version 2", kCreateSchemaV2);
-    }
-    if (versions.size() != 1) {
-      return absl::DataLossError(absl::StrCat(
-          "binding store ", path, ": schema: schema_version has ",
-          versions.size(), " rows, expected 1"));
-    }
-    if (versions[0] == 1) {
-      return store->Exec("schema: migrate version 1 to 2", kMigrateV1ToV2);
-    }
-    if (versions[0] != kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "binding store ", path, ": schema: version ", versions[0],
-          " is not the version this build knows (", kSchemaVersion, ")"));
-    }
-    return absl::OkStatus();
-  });
-  if (!schema.ok()) return schema;
-
   if (absl::Status s = store->Prepare(); !s.ok()) return s;
   return store;
+}
+
+absl::StatusOr<std::string> BindingStore::QueryText(absl::string_view what, const char* sql) {
+  sqlite3_stmt* raw_stmt = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), sql, -1, &raw_stmt, nullptr) != SQLITE_OK) {
+    return SqliteError(what);
+  }
+  Stmt stmt(raw_stmt);
+  if (sqlite3_step(stmt.get()) != SQLITE_ROW) return SqliteError(what);
+  return ColumnText(stmt.get(), 0);
+}
+
+absl::Status BindingStore::Configure() {
+  // journal_mode answers with the mode in force; anything but "wal" (e.g.
+  // a filesystem without shared memory) is reported rather than ignored.
+  // This is also the first read of the file, where "not a database" shows.
+  absl::StatusOr<std::string> mode = QueryText("set WAL mode", "PRAGMA journal_mode=WAL");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "binding store ", path_, ": set WAL mode: journal mode is '", *mode, "', not 'wal'"));
+  }
+  // In WAL mode NORMAL still never corrupts the database and keeps every
+  // commit across a process crash; only an OS crash may lose the latest.
+  if (absl::Status s = Exec("set synchronous", "PRAGMA synchronous=NORMAL"); !s.ok()) return s;
+  // 64 MiB of page cache: a million bindings' pages stay in memory, so an
+  // upsert does not read its b-tree pages back from the file.
+  return Exec("set cache size", "PRAGMA cache_size=-65536");
+}
+
+absl::Status BindingStore::CheckIntegrity() {
+  // A damaged file is refused at open, with SQLite's own description,
+  // rather than discovered by the first lookup after a restart.
+  absl::StatusOr<std::string> verdict = QueryText("integrity check", "PRAGMA quick_check");
+  if (!verdict.ok()) return verdict.status();
+  if (*verdict == "ok") return absl::OkStatus();
+  // SQLite lists every damaged cell; the first few say enough.
+  if (verdict->size() > kMaxVerdictBytes) {
+    *verdict = absl::StrCat(verdict->substr(0, kMaxVerdictBytes), "...");
+  }
+  return absl::DataLossError(absl::StrCat(
+      "binding store ", path_, ": integrity check: database is corrupt: ", *verdict));
+}
+
+absl::Status BindingStore::MigrateSchema() {
+  if (absl::Status s = Exec("schema: create version table",
+                            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  sqlite3_stmt* raw_stmt = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "SELECT version FROM schema_version", -1, &raw_stmt,
+                         nullptr) != SQLITE_OK) {
+    return SqliteError("schema: read version");
+  }
+  Stmt stmt(raw_stmt);
+  std::vector<int64_t> versions;
+  int step;
+  while ((step = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    versions.push_back(sqlite3_column_int64(stmt.get(), 0));
+  }
+  if (step != SQLITE_DONE) return SqliteError("schema: read version");
+  if (versions.empty()) return Exec("schema: create version 2", kCreateSchemaV2);
+  if (versions.size() != 1) {
+    return absl::DataLossError(absl::StrCat("binding store ", path_,
+                                            ": schema: schema_version has ", versions.size(),
+                                            " rows, expected 1"));
+  }
+  if (versions[0] == 1) return Exec("schema: migrate version 1 to 2", kMigrateV1ToV2);
+  if (versions[0] != kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "binding store ", path_, ": schema: version ", versions[0],
+        " is not the version this build knows (", kSchemaVersion, ")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status BindingStore::Prepare() {

@@ -109,7 +109,14 @@ class BindingStore {
 
   BindingStore(std::string path, std::unique_ptr<sqlite3, DbCloser> db);
 
+  // Open's steps: WAL, synchronous and cache pragmas; quick_check; the
+  // schema created or migrated (inside a transaction); statements.
+  absl::Status Configure();
+  absl::Status CheckIntegrity();
+  absl::Status MigrateSchema();
   absl::Status Prepare();
+  // The first column of a one-row statement's result.
+  absl::StatusOr<std::string> QueryText(absl::string_view what, const char* sql);
   absl::Status Exec(absl::string_view op, const char* sql);
   absl::Status SqliteError(absl::string_view op) const;
   bool group_commit_ = false;

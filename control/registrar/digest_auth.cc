@@ -287,8 +287,10 @@ std::optional<std::string> UserCredential::Ha1(DigestAlgorithm algorithm) const 
   return std::nullopt;
 }
 
-absl::StatusOr<DigestCredentials> ParseDigestCredentials(
-    absl::string_view header_value) {
+namespace {
+
+// "Digest" and the parameters after it.
+absl::StatusOr<ParamMap> ReadDigestParams(absl::string_view header_value) {
   if (header_value.size() > kMaxHeaderBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("authorization: ", header_value.size(),
@@ -311,7 +313,6 @@ absl::StatusOr<DigestCredentials> ParseDigestCredentials(
   }
   absl::StatusOr<ParamMap> params = ReadParams(in);
   if (!params.ok()) return params.status();
-
   for (absl::string_view unsupported : {"username*", "userhash"}) {
     auto it = params->find(unsupported);
     if (it != params->end() &&
@@ -320,32 +321,13 @@ absl::StatusOr<DigestCredentials> ParseDigestCredentials(
           "authorization: parameter '", unsupported, "' is not supported"));
     }
   }
+  return params;
+}
 
-  DigestCredentials c;
-  const std::pair<absl::string_view, std::string*> required[] = {
-      {"username", &c.username}, {"realm", &c.realm}, {"nonce", &c.nonce},
-      {"uri", &c.uri},           {"response", &c.response}};
-  for (auto [name, field] : required) {
-    absl::StatusOr<std::string> value = Required(*params, name);
-    if (!value.ok()) return value.status();
-    *field = *std::move(value);
-  }
-
-  if (auto it = params->find("algorithm"); it != params->end()) {
-    absl::StatusOr<DigestAlgorithm> algorithm = ParseDigestAlgorithm(it->second);
-    if (!algorithm.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("authorization: ", algorithm.status().message()));
-    }
-    c.algorithm = *algorithm;
-  }
-
-  if (auto it = params->find("opaque"); it != params->end()) {
-    c.opaque = it->second;
-  }
-
-  auto qop = params->find("qop");
-  if (qop == params->end()) {
+// qop=auth with its cnonce and nc (8 hex digits above zero).
+absl::Status ReadQop(const ParamMap& params, DigestCredentials& c) {
+  auto qop = params.find("qop");
+  if (qop == params.end()) {
     return absl::InvalidArgumentError(
         "authorization: missing parameter 'qop' (only qop=auth is accepted)");
   }
@@ -354,12 +336,10 @@ absl::StatusOr<DigestCredentials> ParseDigestCredentials(
         "authorization: qop ", Echo(qop->second), " is not supported (auth)"));
   }
   c.qop = "auth";
-
-  absl::StatusOr<std::string> cnonce = Required(*params, "cnonce");
+  absl::StatusOr<std::string> cnonce = Required(params, "cnonce");
   if (!cnonce.ok()) return cnonce.status();
   c.cnonce = *std::move(cnonce);
-
-  absl::StatusOr<std::string> nc = Required(*params, "nc");
+  absl::StatusOr<std::string> nc = Required(params, "nc");
   if (!nc.ok()) return nc.status();
   if (nc->size() != 8 ||
       !std::all_of(nc->begin(), nc->end(), [](char ch) {
@@ -370,6 +350,35 @@ absl::StatusOr<DigestCredentials> ParseDigestCredentials(
         "authorization: nc ", Echo(*nc), " is not 8 hex digits above zero"));
   }
   c.nc = *std::move(nc);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<DigestCredentials> ParseDigestCredentials(
+    absl::string_view header_value) {
+  absl::StatusOr<ParamMap> params = ReadDigestParams(header_value);
+  if (!params.ok()) return params.status();
+
+  DigestCredentials c;
+  const std::pair<absl::string_view, std::string*> required[] = {
+      {"username", &c.username}, {"realm", &c.realm}, {"nonce", &c.nonce},
+      {"uri", &c.uri},           {"response", &c.response}};
+  for (auto [name, field] : required) {
+    absl::StatusOr<std::string> value = Required(*params, name);
+    if (!value.ok()) return value.status();
+    *field = *std::move(value);
+  }
+  if (auto it = params->find("algorithm"); it != params->end()) {
+    absl::StatusOr<DigestAlgorithm> algorithm = ParseDigestAlgorithm(it->second);
+    if (!algorithm.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("authorization: ", algorithm.status().message()));
+    }
+    c.algorithm = *algorithm;
+  }
+  if (auto it = params->find("opaque"); it != params->end()) c.opaque = it->second;
+  if (absl::Status s = ReadQop(*params, c); !s.ok()) return s;
 
   const size_t want_hex = c.algorithm == DigestAlgorithm::kMd5 ? 32 : 64;
   c.response = absl::AsciiStrToLower(c.response);

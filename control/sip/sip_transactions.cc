@@ -170,78 +170,58 @@ void SipTransactions::Execute(Txn& txn, int event_type, osip_message* msg) {
 
 void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
   Scope scope(*this);
-  if (!message.is_request()) {
-    auto it = client_keys_.find(
-        ClientKey(message.top_via_param("branch").value_or(""), message.cseq_method()));
-    Txn* txn = it == client_keys_.end() ? nullptr : Find(it->second);
-    if (txn == nullptr) {
-      ++counters_.stray_responses;
-      listener_.OnStrayResponse(message, in);
-      return;
-    }
-    osip_message_t* copy = CloneForOsip(message);
-    if (copy == nullptr) return;
-    const SipTxnId id = txn->id;
-    Execute(*txn, ReceiveType(message), copy);
-    txn = Find(id);  // still in txns_ until Reap
-    if (txn != nullptr && txn->deliver_response) {
-      txn->deliver_response = false;
-      ++counters_.responses_matched;
-      const int code = message.status_code();
-      if (code < 200) txn->got_provisional = true;
-      if (code >= 200) {
-        txn->got_final = true;
-        // A non-INVITE client transaction is done with its final response.
-        // oSIP2 would keep it T4 (5 s) to swallow retransmitted responses;
-        // those now arrive as stray responses, which the proxy drops once
-        // the request's purpose is gone, and the live set (which oSIP2
-        // walks on every timer run and every insert) stays small.
-        if (!txn->invite) dead_.push_back(id);
-      }
-      if (!txn->absorb_responses) listener_.OnResponse(id, message);
-      txn = Find(id);
-      if (txn != nullptr && txn->cancel_pending && txn->got_provisional && !txn->got_final) {
-        SendDeferredCancel(*txn);
-      }
-    }
+  if (message.is_request()) {
+    ReceiveRequest(std::move(message), in);
+  } else {
+    ReceiveResponse(message, in);
+  }
+}
+
+void SipTransactions::ReceiveResponse(SipMessage& message, const SipInbound& in) {
+  auto it = client_keys_.find(
+      ClientKey(message.top_via_param("branch").value_or(""), message.cseq_method()));
+  Txn* txn = it == client_keys_.end() ? nullptr : Find(it->second);
+  if (txn == nullptr) {
+    ++counters_.stray_responses;
+    listener_.OnStrayResponse(message, in);
     return;
   }
+  osip_message_t* copy = CloneForOsip(message);
+  if (copy == nullptr) return;
+  const SipTxnId id = txn->id;
+  Execute(*txn, ReceiveType(message), copy);
+  txn = Find(id);  // still in txns_ until Reap
+  if (txn == nullptr || !txn->deliver_response) return;
+  txn->deliver_response = false;
+  ++counters_.responses_matched;
+  const int code = message.status_code();
+  if (code < 200) txn->got_provisional = true;
+  if (code >= 200) {
+    txn->got_final = true;
+    // A non-INVITE client transaction is done with its final response.
+    // oSIP2 would keep it T4 (5 s) to swallow retransmitted responses;
+    // those now arrive as stray responses, which the proxy drops once the
+    // request's purpose is gone, and the live set (which oSIP2 walks on
+    // every timer run and every insert) stays small.
+    if (!txn->invite) dead_.push_back(id);
+  }
+  if (!txn->absorb_responses) listener_.OnResponse(id, message);
+  txn = Find(id);
+  if (txn != nullptr && txn->cancel_pending && txn->got_provisional && !txn->got_final) {
+    SendDeferredCancel(*txn);
+  }
+}
 
+void SipTransactions::ReceiveRequest(SipMessage message, const SipInbound& in) {
   const std::string method = message.method();
   const bool ack = method == "ACK";
   const std::string key = ServerKey(message, ack ? "INVITE" : method);
-  if (auto it = server_keys_.find(key); it != server_keys_.end()) {
-    Txn* txn = Find(it->second);
-    if (txn != nullptr) {
-      // A retransmission, or the ACK of a non-2xx final response: the
-      // transaction resends its last response or absorbs it.
-      ++counters_.retransmissions_absorbed;
-      if (txn->tr == nullptr) return;  // being answered right now
-      const type_t type = ReceiveType(message);
-      Execute(*txn, type, std::move(message).ReleaseOsip());
-      return;
-    }
-  }
-  if (const CompletedResponses::Entry* c = completed_.Find(key);
-      c != nullptr && c->dest == in.source && c->transport == in.transport) {
-    // A retransmission of a request already answered: the same answer.
-    // (Only from where the first copy came: retransmissions are UDP from
-    // the same socket; the same branch from elsewhere is a new request.)
-    ++counters_.retransmissions_absorbed;
-    // An INVITE whose 2xx went out is only absorbed (RFC 6026 "Accepted":
-    // the 2xx is retransmitted end to end by the callee, not by us).
-    if (!c->response.empty() &&
-        !sender_(c->response, SipRoute{c->dest, c->transport, c->channel}).ok()) {
-      ++counters_.send_errors;
-    }
-    return;
-  }
+  if (AbsorbRetransmission(message, key, in)) return;
   if (ack) {
     ++counters_.stray_acks;
     listener_.OnStrayAck(message, in);
     return;
   }
-
   const bool invite = method == "INVITE";
   auto txn = std::make_unique<Txn>();
   txn->id = next_id_++;
@@ -272,6 +252,34 @@ void SipTransactions::Receive(SipMessage message, const SipInbound& in) {
   listener_.OnRequest(id, *ref.request, in);
   Txn* now = Find(id);
   if (now != nullptr && !now->final_sent && now->tr == nullptr) StartOsipServer(*now);
+}
+
+bool SipTransactions::AbsorbRetransmission(SipMessage& message, const std::string& key,
+                                           const SipInbound& in) {
+  if (auto it = server_keys_.find(key); it != server_keys_.end()) {
+    if (Txn* txn = Find(it->second); txn != nullptr) {
+      // A retransmission, or the ACK of a non-2xx final response: the
+      // transaction resends its last response or absorbs it.
+      ++counters_.retransmissions_absorbed;
+      if (txn->tr == nullptr) return true;  // being answered right now
+      const type_t type = ReceiveType(message);
+      Execute(*txn, type, std::move(message).ReleaseOsip());
+      return true;
+    }
+  }
+  const CompletedResponses::Entry* c = completed_.Find(key);
+  // Only from where the first copy came: retransmissions are UDP from the
+  // same socket; the same branch from elsewhere is a new request.
+  if (c == nullptr || !(c->dest == in.source) || c->transport != in.transport) return false;
+  // A retransmission of a request already answered: the same answer. An
+  // INVITE whose 2xx went out is only absorbed (RFC 6026 "Accepted": the
+  // 2xx is retransmitted end to end by the callee, not by us).
+  ++counters_.retransmissions_absorbed;
+  if (!c->response.empty() &&
+      !sender_(c->response, SipRoute{c->dest, c->transport, c->channel}).ok()) {
+    ++counters_.send_errors;
+  }
+  return true;
 }
 
 bool SipTransactions::StartOsipServer(Txn& txn) {

@@ -178,6 +178,12 @@ class SipTransactions {
   Txn* Find(SipTxnId id) const;
   // Hands a server transaction to oSIP2 (IST, or a NIST the listener did
   // not answer at once); false if oSIP2 refused it (the txn is reaped).
+  void ReceiveRequest(SipMessage message, const SipInbound& in);
+  void ReceiveResponse(SipMessage& message, const SipInbound& in);
+  // A request that repeats one with a live or completed server transaction
+  // (retransmission, or the ACK of a non-2xx): answered or absorbed here.
+  bool AbsorbRetransmission(SipMessage& message, const std::string& key,
+                            const SipInbound& in);
   bool StartOsipServer(Txn& txn);
   void Complete(Txn& txn);
   // Runs `evt` on txn and then the listener calls it produced.
