@@ -291,6 +291,43 @@ absl::Status ParseRtcp(size_t index, absl::string_view text, absl::string_view a
   return absl::OkStatus();
 }
 
+// a=sendrecv/sendonly/recvonly/inactive (session or media level),
+// a=rtcp-mux and a=rtcp (media level); other attributes are kept as text.
+absl::Status ParseAttribute(size_t i, absl::string_view text, SdpMediaDescription* d,
+                            MediaLayout* m, Direction& session_direction) {
+  const absl::string_view value = text.substr(2);
+  const size_t colon = value.find(':');
+  const absl::string_view name = value.substr(0, colon);
+  const absl::string_view arg =
+      colon == absl::string_view::npos ? absl::string_view() : value.substr(colon + 1);
+  if (std::optional<Direction> dir = DirectionOf(name)) {
+    (d == nullptr ? session_direction : d->direction) = *dir;
+  } else if (d != nullptr && name == "rtcp-mux") {
+    d->rtcp_mux = true;
+  } else if (d != nullptr && name == "rtcp") {
+    return ParseRtcp(i, text, arg, d, m);
+  }
+  return absl::OkStatus();
+}
+
+// Each m= line's effective c=: its own first one, else the session's.
+void ResolveConnections(Layout& out) {
+  for (size_t i = 0; i < out.media.size(); ++i) {
+    const MediaLayout& m = out.media[i];
+    const ConnectionLine* c = !m.connections.empty()             ? &m.connections.front()
+                              : !out.session_connections.empty() ? &out.session_connections.front()
+                                                                 : nullptr;
+    if (c == nullptr) continue;
+    SdpMediaDescription& d = out.session.media[i];
+    d.connection = c->address;
+    d.connection_is_hold = c->hold;
+    d.ipv6 = c->ipv6;
+  }
+  if (!out.session_connections.empty()) {
+    out.session.session_connection = out.session_connections.front().address;
+  }
+}
+
 absl::StatusOr<Layout> ParseLayout(absl::string_view body) {
   if (body.size() > kMaxSdpBodyBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -352,42 +389,18 @@ absl::StatusOr<Layout> ParseLayout(absl::string_view body) {
       case 'i':
         if (m != nullptr && in_media_header) m->c_anchor = i;
         break;
-      case 'a': {
-        const absl::string_view value = text.substr(2);
-        const size_t colon = value.find(':');
-        const absl::string_view name = value.substr(0, colon);
-        const absl::string_view arg =
-            colon == absl::string_view::npos ? absl::string_view() : value.substr(colon + 1);
-        if (std::optional<Direction> dir = DirectionOf(name)) {
-          (d == nullptr ? session_direction : d->direction) = *dir;
-        } else if (d != nullptr && name == "rtcp-mux") {
-          d->rtcp_mux = true;
-        } else if (d != nullptr && name == "rtcp") {
-          if (absl::Status s = ParseRtcp(i, text, arg, d, m); !s.ok()) return s;
+      case 'a':
+        if (absl::Status s = ParseAttribute(i, text, d, m, session_direction); !s.ok()) {
+          return s;
         }
         break;
-      }
       default:
         break;  // s=, t=, b=, k=, z=, r=, e=, p=, u=, unknown: kept as they are
     }
   }
   if (!seen_version) return absl::InvalidArgumentError("SDP: no v= line");
-  if (!out.session_connections.empty()) {
-    out.session.session_connection = out.session_connections.front().address;
-  }
 
-  for (size_t i = 0; i < out.media.size(); ++i) {
-    const MediaLayout& m = out.media[i];
-    const ConnectionLine* c =
-        !m.connections.empty()            ? &m.connections.front()
-        : !out.session_connections.empty() ? &out.session_connections.front()
-                                           : nullptr;
-    if (c == nullptr) continue;
-    SdpMediaDescription& d = out.session.media[i];
-    d.connection = c->address;
-    d.connection_is_hold = c->hold;
-    d.ipv6 = c->ipv6;
-  }
+  ResolveConnections(out);
   return out;
 }
 
@@ -398,20 +411,9 @@ const RelayLeg* RelayedOn(const SdpMediaDescription& media,
   return &*leg;
 }
 
-}  // namespace
-
-absl::StatusOr<SdpSession> ParseSdp(absl::string_view body) {
-  absl::StatusOr<Layout> layout = ParseLayout(body);
-  if (!layout.ok()) return layout.status();
-  return std::move(layout->session);
-}
-
-absl::StatusOr<std::string> RewriteSdp(absl::string_view body,
-                                       const SdpRewrite& rewrite) {
-  absl::StatusOr<Layout> parsed = ParseLayout(body);
-  if (!parsed.ok()) return parsed.status();
-  const Layout& layout = *parsed;
-  const std::vector<SdpMediaDescription>& media = layout.session.media;
+// Each m= line's relay leg (nullptr: untouched), checked against the body.
+absl::StatusOr<std::vector<const RelayLeg*>> LegsFor(
+    const std::vector<SdpMediaDescription>& media, const SdpRewrite& rewrite) {
   if (rewrite.media.size() != media.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("SDP: ", rewrite.media.size(), " relay legs for ",
@@ -427,80 +429,72 @@ absl::StatusOr<std::string> RewriteSdp(absl::string_view body,
           ") has no address or no RTCP port"));
     }
   }
+  return legs;
+}
 
-  // The session-level address (c= and o=): the first relayed stream not on
-  // hold, else the first relayed one.
-  const RelayLeg* primary = nullptr;
-  for (size_t i = 0; i < media.size() && primary == nullptr; ++i) {
-    if (legs[i] != nullptr && !media[i].connection_is_hold) primary = legs[i];
-  }
-  for (size_t i = 0; i < media.size() && primary == nullptr; ++i) {
-    primary = legs[i];
-  }
-
-  std::vector<std::optional<std::string>> replace(layout.lines.size());
-  std::vector<std::vector<std::string>> insert_after(layout.lines.size());
-
-  if (const std::optional<OriginLayout>& o = layout.origin; o.has_value()) {
-    const absl::string_view line = layout.lines[o->line].text;
-    replace[o->line] =
-        primary == nullptr
-            ? Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)}})
-            : Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)},
-                            {o->addrtype, std::string(AddrType(primary->address))},
-                            {o->address, primary->address.ToString()}});
-  }
-
-  bool session_rewritten = false;
-  for (const ConnectionLine& c : layout.session_connections) {
-    if (c.hold || primary == nullptr) continue;
-    replace[c.line] = ConnectionText(primary->address);
-    session_rewritten = true;
-  }
-  const ConnectionLine* session_c = layout.session_connections.empty()
-                                        ? nullptr
-                                        : &layout.session_connections.front();
-
+// The session-level address (c= and o=): the first relayed stream not on
+// hold, else the first relayed one.
+const RelayLeg* PrimaryLeg(const std::vector<SdpMediaDescription>& media,
+                           const std::vector<const RelayLeg*>& legs) {
   for (size_t i = 0; i < media.size(); ++i) {
-    const MediaLayout& m = layout.media[i];
-    const RelayLeg* leg = legs[i];
-    if (leg == nullptr) {
-      // Untouched, but it may have inherited the address we just replaced.
-      if (m.connections.empty() && media[i].port != 0 && session_rewritten) {
-        insert_after[m.c_anchor].emplace_back(layout.lines[session_c->line].text);
-      }
-      continue;
-    }
-    replace[m.m_line] =
-        Splice(layout.lines[m.m_line].text, {{m.port, absl::StrCat(leg->rtp_port)}});
+    if (legs[i] != nullptr && !media[i].connection_is_hold) return legs[i];
+  }
+  for (const RelayLeg* leg : legs) {
+    if (leg != nullptr) return leg;
+  }
+  return nullptr;
+}
 
-    if (!m.connections.empty()) {
-      for (const ConnectionLine& c : m.connections) {
-        if (!c.hold) replace[c.line] = ConnectionText(leg->address);
-      }
-    } else if (session_c == nullptr ||
-               (!session_c->hold && !(primary->address == leg->address))) {
-      insert_after[m.c_anchor].push_back(ConnectionText(leg->address));
-    }
+// Per line of the body: its replacement, and lines to add after it.
+struct LineEdits {
+  explicit LineEdits(size_t lines) : replace(lines), insert_after(lines) {}
+  std::vector<std::optional<std::string>> replace;
+  std::vector<std::vector<std::string>> insert_after;
+};
 
-    for (const RtcpLine& r : m.rtcps) {
-      const absl::string_view line = layout.lines[r.line].text;
-      if (!r.long_form || r.hold) {
-        replace[r.line] = Splice(line, {{r.port, absl::StrCat(leg->rtcp_port)}});
-      } else {
-        replace[r.line] = absl::StrCat("a=rtcp:", leg->rtcp_port, " IN ",
-                                       AddrType(leg->address), " ",
-                                       leg->address.ToString());
-      }
+// m=, c= and a=rtcp of section `i` onto `leg`; an untouched section that
+// inherited a rewritten session c= gets its own copy of the original.
+void EditMediaSection(const Layout& layout, size_t i, const RelayLeg* leg,
+                      const RelayLeg* primary, bool session_rewritten, LineEdits& edits) {
+  const MediaLayout& m = layout.media[i];
+  const SdpMediaDescription& media = layout.session.media[i];
+  const ConnectionLine* session_c =
+      layout.session_connections.empty() ? nullptr : &layout.session_connections.front();
+  if (leg == nullptr) {
+    if (m.connections.empty() && media.port != 0 && session_rewritten) {
+      edits.insert_after[m.c_anchor].emplace_back(layout.lines[session_c->line].text);
     }
-    if (m.rtcps.empty() && !media[i].rtcp_mux &&
-        uint32_t{leg->rtcp_port} != uint32_t{leg->rtp_port} + 1) {
-      insert_after[m.last_line].push_back(absl::StrCat("a=rtcp:", leg->rtcp_port));
+    return;
+  }
+  edits.replace[m.m_line] =
+      Splice(layout.lines[m.m_line].text, {{m.port, absl::StrCat(leg->rtp_port)}});
+  if (!m.connections.empty()) {
+    for (const ConnectionLine& c : m.connections) {
+      if (!c.hold) edits.replace[c.line] = ConnectionText(leg->address);
+    }
+  } else if (session_c == nullptr ||
+             (!session_c->hold && !(primary->address == leg->address))) {
+    edits.insert_after[m.c_anchor].push_back(ConnectionText(leg->address));
+  }
+  for (const RtcpLine& r : m.rtcps) {
+    const absl::string_view line = layout.lines[r.line].text;
+    if (!r.long_form || r.hold) {
+      edits.replace[r.line] = Splice(line, {{r.port, absl::StrCat(leg->rtcp_port)}});
+    } else {
+      edits.replace[r.line] = absl::StrCat("a=rtcp:", leg->rtcp_port, " IN ",
+                                           AddrType(leg->address), " ", leg->address.ToString());
     }
   }
+  if (m.rtcps.empty() && !media.rtcp_mux &&
+      uint32_t{leg->rtcp_port} != uint32_t{leg->rtp_port} + 1) {
+    edits.insert_after[m.last_line].push_back(absl::StrCat("a=rtcp:", leg->rtcp_port));
+  }
+}
 
-  // An inserted line takes the ending of the line before it; after an
-  // unterminated last line, the body's first ending (CRLF if it has none).
+// The body with `edits` applied. An inserted line takes the ending of the
+// line before it; after an unterminated last line, the body's first ending
+// (CRLF if it has none).
+std::string Assemble(absl::string_view body, const Layout& layout, const LineEdits& edits) {
   absl::string_view body_ending = "\r\n";
   for (const Line& line : layout.lines) {
     if (!line.ending.empty()) {
@@ -512,24 +506,56 @@ absl::StatusOr<std::string> RewriteSdp(absl::string_view body,
   out.reserve(body.size() + 128);
   for (size_t i = 0; i < layout.lines.size(); ++i) {
     const Line& line = layout.lines[i];
-    if (replace[i].has_value()) {
-      absl::StrAppend(&out, *replace[i]);
-    } else {
-      absl::StrAppend(&out, line.text);
-    }
-    const std::vector<std::string>& extra = insert_after[i];
-    const absl::string_view ending = line.ending.empty() && !extra.empty()
-                                         ? body_ending
-                                         : line.ending;
+    absl::StrAppend(&out, edits.replace[i].has_value() ? *edits.replace[i] : line.text);
+    const std::vector<std::string>& extra = edits.insert_after[i];
+    const absl::string_view ending =
+        line.ending.empty() && !extra.empty() ? body_ending : line.ending;
     absl::StrAppend(&out, ending);
     for (size_t j = 0; j < extra.size(); ++j) {
       absl::StrAppend(&out, extra[j]);
-      if (j + 1 < extra.size() || !line.ending.empty()) {
-        absl::StrAppend(&out, ending);
-      }
+      if (j + 1 < extra.size() || !line.ending.empty()) absl::StrAppend(&out, ending);
     }
   }
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<SdpSession> ParseSdp(absl::string_view body) {
+  absl::StatusOr<Layout> layout = ParseLayout(body);
+  if (!layout.ok()) return layout.status();
+  return std::move(layout->session);
+}
+
+absl::StatusOr<std::string> RewriteSdp(absl::string_view body,
+                                       const SdpRewrite& rewrite) {
+  absl::StatusOr<Layout> parsed = ParseLayout(body);
+  if (!parsed.ok()) return parsed.status();
+  const Layout& layout = *parsed;
+  absl::StatusOr<std::vector<const RelayLeg*>> legs = LegsFor(layout.session.media, rewrite);
+  if (!legs.ok()) return legs.status();
+  const RelayLeg* primary = PrimaryLeg(layout.session.media, *legs);
+
+  LineEdits edits(layout.lines.size());
+  if (const std::optional<OriginLayout>& o = layout.origin; o.has_value()) {
+    const absl::string_view line = layout.lines[o->line].text;
+    edits.replace[o->line] =
+        primary == nullptr
+            ? Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)}})
+            : Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)},
+                            {o->addrtype, std::string(AddrType(primary->address))},
+                            {o->address, primary->address.ToString()}});
+  }
+  bool session_rewritten = false;
+  for (const ConnectionLine& c : layout.session_connections) {
+    if (c.hold || primary == nullptr) continue;
+    edits.replace[c.line] = ConnectionText(primary->address);
+    session_rewritten = true;
+  }
+  for (size_t i = 0; i < layout.media.size(); ++i) {
+    EditMediaSection(layout, i, (*legs)[i], primary, session_rewritten, edits);
+  }
+  return Assemble(body, layout, edits);
 }
 
 }  // namespace rtplatch

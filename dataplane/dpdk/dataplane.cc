@@ -81,25 +81,7 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
     command_ptrs.push_back(command_rings_.back().get());
     event_rings_.push_back(std::make_unique<SpscRing<DataplaneEvent>>(kEventRingSize));
     event_ring_ptrs_.push_back(event_rings_.back().get());
-    int socket = static_cast<int>(rte_lcore_to_socket_id(lcore_ids[i]));
-    std::string name = absl::StrCat("rl_pool_", instance, "_", i);
-    rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), config_.mbufs_per_lcore,
-                                                kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                                socket);
-    if (pool == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "mbuf pool for lcore ", lcore_ids[i], " (", config_.mbufs_per_lcore,
-          " mbufs): ", rte_strerror(rte_errno), "; give EAL more memory (-m) or lower "
-          "mbufs_per_lcore"));
-    }
-    pools_.push_back(pool);
-    rte_ring* ring = nullptr;
-    if (n > 1) {
-      ring = rte_ring_create(absl::StrCat("rl_handoff_", instance, "_", i).c_str(), kHandoffRingSize, socket,
-                             RING_F_SC_DEQ);
-      if (ring == nullptr) return absl::ResourceExhaustedError("hand-off ring");
-      handoff_rings_.push_back(ring);
-    }
+    if (absl::Status s = CreateLcoreMemory(instance, i, lcore_ids[i], n > 1); !s.ok()) return s;
   }
   registry_ = std::make_unique<StreamRegistry>(
       *table_, command_ptrs, config_.default_policy,
@@ -110,54 +92,81 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   commands_ = std::make_unique<ControlCommands>(
       *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
       keepalives_.get());
+  for (uint32_t i = 0; i < n; ++i) lcores_.push_back(MakeLcoreContext(i, lcore_ids[i], n));
+  return absl::OkStatus();
+}
 
-  uint8_t relay_mac[6] = {};
-  uint16_t mac_port = config_.exception_port >= 0
-                          ? static_cast<uint16_t>(config_.exception_port)
-                          : config_.media_port;
+absl::Status Dataplane::CreateLcoreMemory(uint32_t instance, uint32_t index, uint32_t lcore_id,
+                                          bool handoff) {
+  const int socket = static_cast<int>(rte_lcore_to_socket_id(lcore_id));
+  const std::string name = absl::StrCat("rl_pool_", instance, "_", index);
+  rte_mempool* pool = rte_pktmbuf_pool_create(name.c_str(), config_.mbufs_per_lcore, kMbufCache,
+                                              0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  if (pool == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "mbuf pool for lcore ", lcore_id, " (", config_.mbufs_per_lcore,
+        " mbufs): ", rte_strerror(rte_errno), "; give EAL more memory (-m) or lower "
+        "mbufs_per_lcore"));
+  }
+  pools_.push_back(pool);
+  if (!handoff) return absl::OkStatus();
+  rte_ring* ring = rte_ring_create(absl::StrCat("rl_handoff_", instance, "_", index).c_str(),
+                                   kHandoffRingSize, socket, RING_F_SC_DEQ);
+  if (ring == nullptr) return absl::ResourceExhaustedError("hand-off ring");
+  handoff_rings_.push_back(ring);
+  return absl::OkStatus();
+}
+
+std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t lcore_id,
+                                                          uint32_t n) {
+  auto ctx = std::make_unique<LcoreContext>();
+  ctx->lcore_id = lcore_id;
+  ctx->queue = static_cast<uint16_t>(i);
+  ctx->media_rx_port = config_.media_port;
+  ctx->media_tx_port = config_.media_tx_port >= 0 ? static_cast<uint16_t>(config_.media_tx_port)
+                                                  : config_.media_port;
+  ctx->exception_port = config_.exception_port;
+  ctx->fast.table = table_.get();
+  ctx->fast.neighbors = &neighbors_;
+  ctx->fast.counters = &ctx->counters;
+  ctx->fast.events = event_rings_[i].get();
+  ctx->fast.latch = config_.latch;
+  RelayMac(ctx->fast.relay_mac);
+  ctx->fast.gateway_v4 = config_.gateway_v4;
+  ctx->fast.gateway_v6 = config_.gateway_v6;
+  ctx->fast.lcore_index = i;
+  ctx->fast.lcore_count = n;
+  ctx->commands = command_rings_[i].get();
+  keepalive_schedulers_.push_back(
+      std::make_unique<KeepaliveScheduler>(keepalives_->slab(i), clock_.NowNs()));
+  ctx->keepalive_commands = keepalive_rings_[i].get();
+  ctx->keepalives = keepalive_schedulers_.back().get();
+  ctx->payloads = &keepalives_->payloads();
+  ctx->addresses = &table_->addresses();
+  ctx->pool = pools_[i];
+  ctx->events = event_rings_[i].get();
+  ctx->handoff_in = n > 1 ? handoff_rings_[i] : nullptr;
+  if (n > 1) ctx->handoff_out = handoff_rings_;
+  for (const IpAddress& a : config_.relay_addresses) {
+    IpAddress& slot = a.is_v4() ? ctx->solicit_source_v4 : ctx->solicit_source_v6;
+    if (slot.is_unspecified()) slot = a;
+  }
+  ctx->clock = &clock_;
+  ctx->quit = &quit_;
+  return ctx;
+}
+
+// The MAC frames leave with: the exception port's (the kernel's view of the
+// relay's interface), else the media port's; zeros if neither answers.
+void Dataplane::RelayMac(uint8_t out[6]) const {
+  std::memset(out, 0, 6);
+  const uint16_t mac_port = config_.exception_port >= 0
+                                ? static_cast<uint16_t>(config_.exception_port)
+                                : config_.media_port;
   rte_ether_addr mac{};
   if (rte_eth_dev_is_valid_port(mac_port) && rte_eth_macaddr_get(mac_port, &mac) == 0) {
-    std::memcpy(relay_mac, mac.addr_bytes, 6);
+    std::memcpy(out, mac.addr_bytes, 6);
   }
-  for (uint32_t i = 0; i < n; ++i) {
-    auto ctx = std::make_unique<LcoreContext>();
-    ctx->lcore_id = lcore_ids[i];
-    ctx->queue = static_cast<uint16_t>(i);
-    ctx->media_rx_port = config_.media_port;
-    ctx->media_tx_port = config_.media_tx_port >= 0
-                             ? static_cast<uint16_t>(config_.media_tx_port)
-                             : config_.media_port;
-    ctx->exception_port = config_.exception_port;
-    ctx->fast.table = table_.get();
-    ctx->fast.neighbors = &neighbors_;
-    ctx->fast.counters = &ctx->counters;
-    ctx->fast.events = event_rings_[i].get();
-    ctx->fast.latch = config_.latch;
-    std::memcpy(ctx->fast.relay_mac, relay_mac, 6);
-    ctx->fast.gateway_v4 = config_.gateway_v4;
-    ctx->fast.gateway_v6 = config_.gateway_v6;
-    ctx->fast.lcore_index = i;
-    ctx->fast.lcore_count = n;
-    ctx->commands = command_rings_[i].get();
-    keepalive_schedulers_.push_back(
-        std::make_unique<KeepaliveScheduler>(keepalives_->slab(i), clock_.NowNs()));
-    ctx->keepalive_commands = keepalive_rings_[i].get();
-    ctx->keepalives = keepalive_schedulers_.back().get();
-    ctx->payloads = &keepalives_->payloads();
-    ctx->addresses = &table_->addresses();
-    ctx->pool = pools_[i];
-    ctx->events = event_rings_[i].get();
-    ctx->handoff_in = n > 1 ? handoff_rings_[i] : nullptr;
-    if (n > 1) ctx->handoff_out = handoff_rings_;
-    for (const IpAddress& a : config_.relay_addresses) {
-      IpAddress& slot = a.is_v4() ? ctx->solicit_source_v4 : ctx->solicit_source_v6;
-      if (slot.is_unspecified()) slot = a;
-    }
-    ctx->clock = &clock_;
-    ctx->quit = &quit_;
-    lcores_.push_back(std::move(ctx));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Dataplane::StartPorts() {

@@ -54,6 +54,13 @@ class Dataplane {
  private:
   Dataplane(DataplaneConfig config, std::unique_ptr<FlowTable> table);
   absl::Status SetUpLcores(const std::vector<uint32_t>& lcore_ids);
+  // Lcore `index`'s mbuf pool (on its socket) and, with several lcores, its
+  // hand-off ring.
+  absl::Status CreateLcoreMemory(uint32_t instance, uint32_t index, uint32_t lcore_id,
+                                 bool handoff);
+  std::unique_ptr<LcoreContext> MakeLcoreContext(uint32_t index, uint32_t lcore_id,
+                                                 uint32_t lcore_count);
+  void RelayMac(uint8_t out[6]) const;
   absl::Status StartPorts();
   DataplaneStats CollectStats() const;
 
