@@ -26,11 +26,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/json_lines.h"
+#include "common/json_protocol.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch::control {
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = kJsonProtocolVersion;
 
 struct Reply {
   bool ok = false;

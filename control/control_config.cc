@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_protocol.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -11,8 +12,10 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr absl::string_view kWhere = "config: ";
+
 absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("config: ", field, ": ", why));
+  return rtplatch::FieldError(kWhere, field, why);
 }
 
 // A list of non-empty strings, e.g. sip_listen or inside_prefixes.
@@ -27,25 +30,6 @@ absl::StatusOr<std::vector<std::string>> ReadStringList(const json& value,
     out.push_back(value[i].get<std::string>());
   }
   return out;
-}
-
-absl::Status ReadString(const json& j, absl::string_view key, bool allow_empty,
-                        std::string* out) {
-  auto it = j.find(std::string(key));
-  if (it == j.end()) return absl::OkStatus();
-  if (!it->is_string() || (!allow_empty && it->get<std::string>().empty())) {
-    return FieldError(key, allow_empty ? "must be a string" : "must be a non-empty path");
-  }
-  *out = it->get<std::string>();
-  return absl::OkStatus();
-}
-
-absl::Status ReadBool(const json& j, absl::string_view key, bool* out) {
-  auto it = j.find(std::string(key));
-  if (it == j.end()) return absl::OkStatus();
-  if (!it->is_boolean()) return FieldError(key, "must be true or false");
-  *out = it->get<bool>();
-  return absl::OkStatus();
 }
 
 absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
@@ -65,17 +49,16 @@ absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
       {"keepalive_min_interval_ms", &r.keepalive_min_interval_ms, 100, 86400000},
   };
   for (const auto& [key, value] : j.items()) {
-    const Field* f = nullptr;
-    for (const Field& candidate : fields) {
-      if (key == candidate.name) f = &candidate;
+    if (std::none_of(std::begin(fields), std::end(fields),
+                     [&](const Field& f) { return key == f.name; })) {
+      return FieldError(absl::StrCat("registrar.", key), "unknown field (typo?)");
     }
-    const std::string field = absl::StrCat("registrar.", key);
-    if (f == nullptr) return FieldError(field, "unknown field (typo?)");
-    if (!value.is_number_unsigned() || value.get<uint64_t>() < f->min ||
-        value.get<uint64_t>() > f->max) {
-      return FieldError(field, absl::StrCat("must be an integer ", f->min, "..", f->max));
+  }
+  for (const Field& f : fields) {
+    if (absl::Status s = ReadUnsignedInto(j, f.name, f.min, f.max, "config: registrar.", f.value);
+        !s.ok()) {
+      return s;
     }
-    *f->value = static_cast<uint32_t>(value.get<uint64_t>());
   }
   if (r.min_expires > r.max_expires) {
     return FieldError("registrar.min_expires", "must not exceed max_expires");
@@ -100,17 +83,7 @@ absl::Status ParseSipListen(const json& value, ControlConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status ParseInto(const json& j, ControlConfig& c) {
-  static constexpr absl::string_view kKnown[] = {
-      "sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
-      "server_header", "domain", "users_file", "database", "authenticate", "advertised",
-      "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar", "nat_policy",
-      "qualify_interval_s", "max_ringing_s"};
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (absl::string_view k : kKnown) known = known || key == k;
-    if (!known) return FieldError(key, "unknown field (typo?)");
-  }
+absl::Status ParseLists(const json& j, ControlConfig& c) {
   if (auto it = j.find("sip_listen"); it != j.end()) {
     if (auto s = ParseSipListen(*it, c); !s.ok()) return s;
   }
@@ -121,13 +94,6 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
     if (!prefixes.ok()) return FieldError("inside_prefixes", prefixes.status().message());
     c.inside_prefixes = *std::move(prefixes);
   }
-  if (auto s = ReadString(j, "dataplane_socket", false, &c.dataplane_socket); !s.ok()) return s;
-  if (auto s = ReadString(j, "control_socket", false, &c.control_socket); !s.ok()) return s;
-  if (auto s = ReadString(j, "server_header", true, &c.server_header); !s.ok()) return s;
-  if (auto s = ReadString(j, "domain", true, &c.domain); !s.ok()) return s;
-  if (auto s = ReadString(j, "users_file", true, &c.users_file); !s.ok()) return s;
-  if (auto s = ReadString(j, "database", true, &c.database); !s.ok()) return s;
-  if (auto s = ReadBool(j, "authenticate", &c.authenticate); !s.ok()) return s;
   if (auto it = j.find("advertised"); it != j.end()) {
     auto list = ReadStringList(*it, "advertised");
     if (!list.ok()) return list.status();
@@ -139,36 +105,38 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
       c.advertised.push_back(*ep);
     }
   }
-  if (auto it = j.find("anchor_media"); it != j.end()) {
-    if (!it->is_string() || (*it != "always" && *it != "nat")) {
-      return FieldError("anchor_media", "must be \"always\" or \"nat\"");
-    }
-    c.anchor_media_always = *it == "always";
+  return absl::OkStatus();
+}
+
+absl::Status ParseInto(const json& j, ControlConfig& c) {
+  if (absl::Status s = CheckKnownFields(
+          j, {"sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
+              "server_header", "domain", "users_file", "database", "authenticate", "advertised",
+              "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
+              "nat_policy", "qualify_interval_s", "max_ringing_s"},
+          kWhere);
+      !s.ok()) {
+    return s;
   }
-  if (auto it = j.find("keepalive_payload"); it != j.end()) {
-    if (!it->is_string() || (*it != "crlf" && *it != "zero4")) {
-      return FieldError("keepalive_payload", "must be \"crlf\" or \"zero4\"");
-    }
-    c.keepalive_payload = it->get<std::string>();
+  if (absl::Status s = ParseLists(j, c); !s.ok()) return s;
+  std::string anchor_media = c.anchor_media_always ? "always" : "nat";
+  for (absl::Status s : {
+           ReadStringInto(j, "dataplane_socket", kWhere, &c.dataplane_socket, "a non-empty path"),
+           ReadStringInto(j, "control_socket", kWhere, &c.control_socket, "a non-empty path"),
+           ReadStringInto(j, "server_header", kWhere, &c.server_header),
+           ReadStringInto(j, "domain", kWhere, &c.domain),
+           ReadStringInto(j, "users_file", kWhere, &c.users_file),
+           ReadStringInto(j, "database", kWhere, &c.database),
+           ReadBoolInto(j, "authenticate", kWhere, &c.authenticate),
+           ReadChoiceInto(j, "anchor_media", {"always", "nat"}, kWhere, &anchor_media),
+           ReadChoiceInto(j, "keepalive_payload", {"crlf", "zero4"}, kWhere, &c.keepalive_payload),
+           ReadUnsignedInto(j, "dataplane_timeout_ms", 10, 60000, kWhere, &c.dataplane_timeout_ms),
+           ReadUnsignedInto(j, "qualify_interval_s", 0, 86400, kWhere, &c.qualify_interval_s),
+           ReadUnsignedInto(j, "max_ringing_s", 1, 86400, kWhere, &c.max_ringing_s),
+       }) {
+    if (!s.ok()) return s;
   }
-  if (auto it = j.find("dataplane_timeout_ms"); it != j.end()) {
-    if (!it->is_number_integer() || *it < 10 || *it > 60000) {
-      return FieldError("dataplane_timeout_ms", "must be an integer 10..60000");
-    }
-    c.dataplane_timeout_ms = it->get<int>();
-  }
-  if (auto it = j.find("qualify_interval_s"); it != j.end()) {
-    if (!it->is_number_unsigned() || *it > 86400) {
-      return FieldError("qualify_interval_s", "must be an integer 0..86400 (0: off)");
-    }
-    c.qualify_interval_s = it->get<uint32_t>();
-  }
-  if (auto it = j.find("max_ringing_s"); it != j.end()) {
-    if (!it->is_number_unsigned() || *it < 1 || *it > 86400) {
-      return FieldError("max_ringing_s", "must be an integer 1..86400");
-    }
-    c.max_ringing_s = it->get<uint32_t>();
-  }
+  c.anchor_media_always = anchor_media == "always";
   if (auto it = j.find("registrar"); it != j.end()) {
     if (auto s = ParseRegistrar(*it, c.registrar); !s.ok()) return s;
   }

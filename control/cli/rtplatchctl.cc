@@ -28,11 +28,8 @@
 #include "common/drop_reason.h"
 #include "common/ip_address.h"
 #include "common/control_client.h"
+#include "common/json_protocol.h"
 #include "nlohmann/json.hpp"
-
-#ifndef RTPLATCH_VERSION
-#define RTPLATCH_VERSION "0.1.0"
-#endif
 
 namespace rtplatch::control {
 namespace {
@@ -271,7 +268,7 @@ void RenderVersion(const json& result) {
   std::string dataplane =
       absl::StrCat(Cell(Field(result, "software")), " (protocol ",
                    Cell(Field(result, "protocol")), ")");
-  json versions = {{"rtplatchctl", absl::StrCat(RTPLATCH_VERSION, " (protocol ",
+  json versions = {{"rtplatchctl", absl::StrCat(SoftwareVersion(), " (protocol ",
                                                 kProtocolVersion, ")")},
                    {"server", dataplane}};
   constexpr absl::string_view kOrder[] = {"rtplatchctl", "server"};

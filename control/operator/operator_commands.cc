@@ -9,87 +9,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_protocol.h"
 
 namespace rtplatch {
 namespace {
 
 using json = nlohmann::json;
 
-constexpr char kSoftwareVersion[] = "0.1.0";
-constexpr size_t kDefaultListLimit = 1000;
-// Bigger offsets or limits are typos, not pages: refuse them by name.
-constexpr uint64_t kMaxPageValue = 1'000'000'000;
 // Sent when even building an error reply failed (out of memory).
 constexpr char kLastResortReply[] =
     R"({"v":1,"id":null,"ok":false,"error":{"code":"internal","message":"reply could not be built"}})";
-
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json ErrorReply(const json& id, absl::string_view code, absl::string_view message) {
-  return json{{"v", kOperatorProtocolVersion}, {"id", id}, {"ok", false},
-              {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
-}
-
-absl::string_view ErrorCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
-    case absl::StatusCode::kNotFound: return "not_found";
-    default: return "internal";
-  }
-}
-
-absl::Status ArgError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-// An absent or null field is "not given".
-absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field) {
-  auto it = r.find(field);
-  if (it == r.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return ArgError(field, "must be a string");
-  return std::optional<std::string>(it->get<std::string>());
-}
-
-absl::StatusOr<std::string> RequiredString(const json& r, const char* field) {
-  auto text = OptionalString(r, field);
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return ArgError(field, "required");
-  if ((*text)->empty()) return ArgError(field, "must not be empty");
-  return **text;
-}
-
-absl::StatusOr<std::optional<bool>> OptionalBool(const json& r, const char* field) {
-  auto it = r.find(field);
-  if (it == r.end() || it->is_null()) return std::optional<bool>();
-  if (!it->is_boolean()) return ArgError(field, "must be true or false");
-  return std::optional<bool>(it->get<bool>());
-}
-
-struct Page {
-  size_t offset = 0;
-  size_t limit = kDefaultListLimit;
-};
-
-absl::StatusOr<Page> ParsePage(const json& r) {
-  Page page;
-  for (auto [field, out] : {std::pair{"offset", &page.offset}, std::pair{"limit", &page.limit}}) {
-    auto it = r.find(field);
-    if (it == r.end() || it->is_null()) continue;
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > kMaxPageValue) {
-      return ArgError(field, absl::StrCat("must be an integer 0..", kMaxPageValue));
-    }
-    *out = static_cast<size_t>(it->get<uint64_t>());
-  }
-  return page;
-}
-
-// The slice [offset, offset + limit) of `n` items.
-std::pair<size_t, size_t> Slice(const Page& page, size_t n) {
-  size_t begin = std::min(page.offset, n);
-  return {begin, begin + std::min(page.limit, n - begin)};
-}
 
 // The registrar keys bindings by "user@domain"; operators often paste the
 // URI form, so a leading "sip:" or "sips:" is ignored.
@@ -154,48 +83,30 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
 std::string OperatorCommands::Handle(absl::string_view line, bool* subscribe) {
   *subscribe = false;
   try {
-    json request = json::parse(std::string_view(line.data(), line.size()), nullptr,
-                               /*allow_exceptions=*/false);
-    if (request.is_discarded() || !request.is_object()) {
-      return Dump(ErrorReply(nullptr, "parse_error", "request is not a JSON object"));
-    }
-    return Dump(Dispatch(request));
+    auto parsed = ParseRequest(line, "this control plane");
+    if (json* error = std::get_if<json>(&parsed)) return DumpJson(*error);
+    return DumpJson(Dispatch(std::get<JsonRequest>(parsed)));
   } catch (const std::exception&) {
     return kLastResortReply;  // only out of memory gets here
   }
 }
 
-json OperatorCommands::Dispatch(const json& request) const {
-  auto id_it = request.find("id");
-  json id = id_it == request.end() ? json(nullptr) : *id_it;
-  if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
-    return ErrorReply(nullptr, "invalid_argument", "id: must be a string or integer");
-  }
-  auto v = request.find("v");
-  if (v == request.end() || !v->is_number_integer() ||
-      v->get<int64_t>() != kOperatorProtocolVersion) {
-    return ErrorReply(id, "bad_version", absl::StrCat("v: this control plane speaks version ",
-                                                      kOperatorProtocolVersion));
-  }
-  auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string()) {
-    return ErrorReply(id, "invalid_argument", "cmd: required string");
-  }
-  const std::string name = cmd->get<std::string>();
+json OperatorCommands::Dispatch(const JsonRequest& request) const {
   const Command* command = nullptr;
   for (const Command& c : Table()) {
-    if (c.name == name) command = &c;
+    if (c.name == request.cmd) command = &c;
   }
   if (command == nullptr) {
-    return ErrorReply(id, "unknown_command", absl::StrCat("cmd: unknown '", name, "' (try help)"));
+    return ErrorReply(request.id, "unknown_command",
+                      absl::StrCat("cmd: unknown '", request.cmd, "' (try help)"));
   }
-  for (const auto& [key, value] : request.items()) {
+  for (const auto& [key, value] : request.body.items()) {
     if (key == "v" || key == "id" || key == "cmd") continue;
     if (std::find(command->args.begin(), command->args.end(), key) != command->args.end()) {
       continue;
     }
-    return ErrorReply(id, "invalid_argument",
-                      absl::StrCat(key, ": not an argument of ", name,
+    return ErrorReply(request.id, "invalid_argument",
+                      absl::StrCat(key, ": not an argument of ", request.cmd,
                                    command->args.empty()
                                        ? " (it takes none)"
                                        : absl::StrCat(" (accepted: ",
@@ -203,19 +114,15 @@ json OperatorCommands::Dispatch(const json& request) const {
   }
   absl::StatusOr<json> result;
   try {
-    result = (this->*command->handler)(request);
+    result = (this->*command->handler)(request.body);
   } catch (const std::exception& e) {  // the view threw, or a type we did not check
-    result = absl::InternalError(absl::StrCat(name, ": ", e.what()));
+    result = absl::InternalError(absl::StrCat(request.cmd, ": ", e.what()));
   }
-  if (!result.ok()) {
-    return ErrorReply(id, ErrorCode(result.status().code()), result.status().message());
-  }
-  return json{{"v", kOperatorProtocolVersion}, {"id", id}, {"ok", true},
-              {"result", *std::move(result)}};
+  return ReplyFor(request.id, std::move(result));
 }
 
 absl::StatusOr<json> OperatorCommands::Version(const json&) const {
-  return json{{"protocol", kOperatorProtocolVersion}, {"software", kSoftwareVersion}};
+  return json{{"protocol", kOperatorProtocolVersion}, {"software", std::string(SoftwareVersion())}};
 }
 
 absl::StatusOr<json> OperatorCommands::Help(const json&) const {
@@ -248,7 +155,7 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
     if (user_agent->has_value() && !absl::StrContains(b.user_agent, **user_agent)) return true;
     return false;
   });
-  auto [begin, end] = Slice(*page, all.size());
+  auto [begin, end] = PageSlice(*page, all.size());
   json list = json::array();
   for (size_t i = begin; i < end; ++i) list.push_back(RegistrationJson(all[i], now));
   return json{{"total", all.size()}, {"registrations", std::move(list)}};
@@ -283,7 +190,7 @@ absl::StatusOr<json> OperatorCommands::Calls(const json& r) const {
   if (!page.ok()) return page.status();
   auto calls = CallList();
   if (!calls.ok()) return calls.status();
-  auto [begin, end] = Slice(*page, calls->size());
+  auto [begin, end] = PageSlice(*page, calls->size());
   json list = json::array();
   for (size_t i = begin; i < end; ++i) list.push_back(std::move((*calls)[i]));
   return json{{"total", calls->size()}, {"calls", std::move(list)}};

@@ -22,12 +22,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/json_protocol.h"
 #include "control/registrar/binding_store.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
 
-inline constexpr int kOperatorProtocolVersion = 1;
+inline constexpr int kOperatorProtocolVersion = kJsonProtocolVersion;
 
 // What the operator socket may read of the control plane's state. Calls are
 // made on the thread that calls OperatorCommands::Handle.
@@ -69,7 +70,7 @@ class OperatorCommands {
   };
   static const std::vector<Command>& Table();
 
-  json Dispatch(const json& request) const;
+  json Dispatch(const JsonRequest& request) const;
 
   absl::StatusOr<json> Version(const json&) const;
   absl::StatusOr<json> Help(const json&) const;

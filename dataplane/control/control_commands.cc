@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_protocol.h"
 
 namespace rtplatch {
 namespace {
@@ -12,44 +13,12 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kRememberedReplies = 4096;
-constexpr size_t kDefaultListLimit = 1000;
-constexpr char kSoftwareVersion[] = "0.1.0";
-
-absl::string_view ErrorCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument: return "invalid_argument";
-    case absl::StatusCode::kNotFound: return "not_found";
-    case absl::StatusCode::kResourceExhausted: return "resource_exhausted";
-    case absl::StatusCode::kAlreadyExists: return "already_in_use";
-    case absl::StatusCode::kUnimplemented: return "unknown_command";
-    case absl::StatusCode::kFailedPrecondition: return "bad_version";
-    default: return "internal";
-  }
-}
-
-json ErrorReply(const json& id, absl::string_view code, absl::string_view message) {
-  return json{{"v", kControlProtocolVersion}, {"id", id}, {"ok", false},
-              {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
-}
-
-absl::Status ArgError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
 
 absl::StatusOr<uint64_t> RequiredId(const json& r, const char* field) {
   auto it = r.find(field);
   if (it == r.end()) return ArgError(field, "required");
   if (!it->is_number_unsigned()) return ArgError(field, "must be a positive integer");
   return it->get<uint64_t>();
-}
-
-// `prefix` names the enclosing object in errors ("a." for leg a).
-absl::StatusOr<std::optional<std::string>> OptionalString(const json& r, const char* field,
-                                                          absl::string_view prefix = "") {
-  auto it = r.find(field);
-  if (it == r.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return ArgError(absl::StrCat(prefix, field), "must be a string");
-  return std::optional<std::string>(it->get<std::string>());
 }
 
 absl::StatusOr<std::optional<LatchPolicy>> OptionalPolicy(const json& r, absl::string_view where) {
@@ -116,23 +85,6 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
     leg.rtcp_mux = mux->get<bool>();
   }
   return leg;
-}
-
-struct Page {
-  size_t offset = 0;
-  size_t limit = kDefaultListLimit;
-};
-
-// `offset` and `limit` of the list commands.
-absl::StatusOr<Page> ParsePage(const json& r) {
-  Page page;
-  for (auto [field, out] : {std::pair{"offset", &page.offset}, std::pair{"limit", &page.limit}}) {
-    if (auto it = r.find(field); it != r.end()) {
-      if (!it->is_number_unsigned()) return ArgError(field, "must be a non-negative integer");
-      *out = it->get<size_t>();
-    }
-  }
-  return page;
 }
 
 json PeerJson(const IpAddress& ip, uint16_t port) {
@@ -207,46 +159,28 @@ ControlCommands::ControlCommands(StreamRegistry& registry,
 
 std::string ControlCommands::Handle(absl::string_view line, bool* subscribe) {
   *subscribe = false;
-  json request = json::parse(std::string_view(line.data(), line.size()), nullptr, /*allow_exceptions=*/false);
-  if (request.is_discarded() || !request.is_object()) {
-    return ErrorReply(nullptr, "parse_error", "request is not a JSON object").dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  json id = request.contains("id") ? request["id"] : json(nullptr);
-  if (!id.is_null() && !id.is_string() && !id.is_number_integer()) {
-    return ErrorReply(nullptr, "invalid_argument", "id: must be a string or integer").dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  auto v = request.find("v");
-  if (v == request.end() || !v->is_number_integer() || v->get<int64_t>() != kControlProtocolVersion) {
-    return ErrorReply(id, "bad_version", absl::StrCat("v: this dataplane speaks version ",
-                                                      kControlProtocolVersion)).dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  auto cmd = request.find("cmd");
-  if (cmd == request.end() || !cmd->is_string()) {
-    return ErrorReply(id, "invalid_argument", "cmd: required string").dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  const std::string name = cmd->get<std::string>();
+  auto parsed = ParseRequest(line, "this dataplane");
+  if (json* error = std::get_if<json>(&parsed)) return DumpJson(*error);
+  const JsonRequest& request = std::get<JsonRequest>(parsed);
   const Command* command = nullptr;
   for (const Command& c : Table()) {
-    if (c.name == name) command = &c;
+    if (c.name == request.cmd) command = &c;
   }
-  if (command != nullptr && keepalives_ == nullptr && absl::StartsWith(name, "keepalive_")) {
+  if (command != nullptr && keepalives_ == nullptr && absl::StartsWith(request.cmd, "keepalive_")) {
     command = nullptr;  // built without keepalive support (unit tests)
   }
   if (command == nullptr) {
-    return ErrorReply(id, "unknown_command", absl::StrCat("cmd: unknown '", name, "' (try help)")).dump(-1, ' ', false, json::error_handler_t::replace);
+    return DumpJson(ErrorReply(request.id, "unknown_command",
+                               absl::StrCat("cmd: unknown '", request.cmd, "' (try help)")));
   }
-  const std::string cache_key = id.is_null() ? "" : id.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string cache_key = request.id.is_null() ? "" : DumpJson(request.id);
   if (command->mutates && !cache_key.empty()) {
     if (auto hit = replies_by_id_.find(cache_key); hit != replies_by_id_.end()) {
       return hit->second;  // retransmission: answer again, apply nothing
     }
   }
   subscribe_requested_ = false;
-  absl::StatusOr<json> result = (this->*command->handler)(request);
-  std::string reply =
-      result.ok()
-          ? json{{"v", kControlProtocolVersion}, {"id", id}, {"ok", true}, {"result", *result}}.dump(-1, ' ', false, json::error_handler_t::replace)
-          : ErrorReply(id, ErrorCode(result.status().code()), result.status().message()).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string reply = DumpJson(ReplyFor(request.id, (this->*command->handler)(request.body)));
   if (command->mutates && !cache_key.empty()) Remember(cache_key, reply);
   *subscribe = subscribe_requested_;
   return reply;
@@ -276,11 +210,11 @@ std::string ControlCommands::EventLine(const ControlEvent& e) {
       j["idle_ms"] = e.idle_ns / 1'000'000;
       break;
   }
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(j);
 }
 
 absl::StatusOr<json> ControlCommands::Version(const json&) {
-  return json{{"protocol", kControlProtocolVersion}, {"software", kSoftwareVersion}};
+  return json{{"protocol", kControlProtocolVersion}, {"software", std::string(SoftwareVersion())}};
 }
 
 absl::StatusOr<json> ControlCommands::Help(const json&) {

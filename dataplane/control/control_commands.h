@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/json_protocol.h"
 #include "dataplane/keepalive/keepalive_registry.h"
 #include "dataplane/fastpath/lcore_counters.h"
 #include "dataplane/control/stream_registry.h"
@@ -18,7 +19,7 @@
 
 namespace rtplatch {
 
-inline constexpr int kControlProtocolVersion = 1;
+inline constexpr int kControlProtocolVersion = kJsonProtocolVersion;
 
 struct LcoreStats {
   uint32_t lcore_id;

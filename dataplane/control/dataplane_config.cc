@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
+#include "common/json_protocol.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -14,25 +15,16 @@ namespace {
 
 using json = nlohmann::json;
 
+constexpr absl::string_view kWhere = "config: ";
+
 absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("config: ", field, ": ", why));
+  return rtplatch::FieldError(kWhere, field, why);
 }
 
 template <typename T>
-absl::Status ReadUnsigned(const json& j, absl::string_view key, uint64_t min,
-                          uint64_t max, T* out) {
-  auto it = j.find(std::string(key));
-  if (it == j.end()) return absl::OkStatus();
-  if (!it->is_number_integer()) return FieldError(key, "must be an integer");
-  if (!it->is_number_unsigned()) {
-    return FieldError(key, absl::StrCat(it->get<int64_t>(), " is outside ", min, "..", max));
-  }
-  uint64_t v = it->get<uint64_t>();
-  if (v < min || v > max) {
-    return FieldError(key, absl::StrCat(v, " is outside ", min, "..", max));
-  }
-  *out = static_cast<T>(v);
-  return absl::OkStatus();
+absl::Status ReadUnsigned(const json& j, absl::string_view key, uint64_t min, uint64_t max,
+                          T* out) {
+  return ReadUnsignedInto(j, key, min, max, kWhere, out);
 }
 
 absl::Status ReadPortId(const json& j, absl::string_view key, bool allow_none,
@@ -88,22 +80,20 @@ absl::StatusOr<StaticNeighbor> ParseNeighbor(const json& n, size_t index) {
 }
 
 absl::Status ParseInto(const json& j, DataplaneConfig& c) {
-  static const char* kKnown[] = {
-      "control_socket", "media_port", "media_tx_port", "exception_port",
-      "relay_addresses", "port_min", "port_max", "gateway_v4", "gateway_v6",
-      "neighbors", "default_policy", "learning_window_packets",
-      "learning_window_ms", "relatch_silence_ms", "idle_timeout_s",
-      "mbufs_per_lcore", "rx_descriptors", "tx_descriptors"};
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const char* k : kKnown) known = known || key == k;
-    if (!known) return FieldError(key, "unknown field (typo?)");
+  if (absl::Status s = CheckKnownFields(
+          j, {"control_socket", "media_port", "media_tx_port", "exception_port",
+              "relay_addresses", "port_min", "port_max", "gateway_v4", "gateway_v6",
+              "neighbors", "default_policy", "learning_window_packets", "learning_window_ms",
+              "relatch_silence_ms", "idle_timeout_s", "mbufs_per_lcore", "rx_descriptors",
+              "tx_descriptors"},
+          kWhere);
+      !s.ok()) {
+    return s;
   }
-  if (auto it = j.find("control_socket"); it != j.end()) {
-    if (!it->is_string() || it->get<std::string>().empty()) {
-      return FieldError("control_socket", "must be a non-empty path");
-    }
-    c.control_socket = it->get<std::string>();
+  if (absl::Status s =
+          ReadStringInto(j, "control_socket", kWhere, &c.control_socket, "a non-empty path");
+      !s.ok()) {
+    return s;
   }
   int32_t media = c.media_port;
   if (auto s = ReadPortId(j, "media_port", false, &media); !s.ok()) return s;
