@@ -817,8 +817,9 @@ int RunEvents(Context& ctx, const Command&, const ParsedArgs& args,
   return kExitOk;
 }
 
-const std::vector<Command>& Commands() {
-  static const std::vector<Command> kCommands = {
+// The dataplane's socket (and `events`, `raw`, which speak to either).
+std::vector<Command> DataplaneCommands() {
+  return {
       {.name = "version", .protocol = "version", .synopsis = "",
        .description = "client and server versions", .render = RenderVersion},
       {.name = "help", .protocol = "help", .synopsis = "",
@@ -870,6 +871,18 @@ const std::vector<Command>& Commands() {
       {.name = "keepalive-remove", .protocol = "keepalive_remove", .synopsis = "ID",
        .description = "stop a keepalive target", .positionals = 1,
        .build = BuildKeepaliveRemove, .render = RenderKeepaliveRemove},
+      {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
+       .description = "print latch events until killed (or N events)",
+       .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},
+      {.name = "raw", .protocol = "", .synopsis = "'JSON'",
+       .description = "send a raw request object, print the whole reply",
+       .positionals = 1, .build = BuildRaw, .run = RunRaw},
+  };
+}
+
+// rtplatch-control's operator socket.
+std::vector<Command> ControlPlaneCommands() {
+  return {
       {.name = "registrations", .protocol = "registrations",
        .synopsis = "[--aor AOR] [--natted] [--user-agent S] [--limit N] [--offset N]",
        .description = "control plane: table of registered contacts",
@@ -889,13 +902,18 @@ const std::vector<Command>& Commands() {
       {.name = "sip-stats", .protocol = "stats", .synopsis = "",
        .description = "control plane: SIP and registrar counters",
        .render = RenderSipStats, .control_plane = true},
-      {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
-       .description = "print latch events until killed (or N events)",
-       .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},
-      {.name = "raw", .protocol = "", .synopsis = "'JSON'",
-       .description = "send a raw request object, print the whole reply",
-       .positionals = 1, .build = BuildRaw, .run = RunRaw},
   };
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = [] {
+    std::vector<Command> all = DataplaneCommands();
+    std::vector<Command> control = ControlPlaneCommands();
+    // In `help` order: the dataplane's, the control plane's, then the two
+    // that speak to either socket.
+    all.insert(all.end() - 2, control.begin(), control.end());
+    return all;
+  }();
   return kCommands;
 }
 
