@@ -59,6 +59,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib"))
+import dataplane_launch  # noqa: E402
 import throughput  # noqa: E402
 from throughput import BenchError, PROCS, Processes, log, log_tail  # noqa: E402
 
@@ -377,26 +379,19 @@ class RtplatchServer(Server):
         dp_sock = os.path.join(a.tmpdir, "dp-%s.sock" % scenario)
         dp_cfg = os.path.join(a.tmpdir, "dp-%s.json" % scenario)
         with open(dp_cfg, "w") as f:
-            json.dump({
-                "control_socket": dp_sock,
-                "media_port": 0,
-                "media_tx_port": 1,
-                "exception_port": 2,
-                "relay_addresses": [HOST],
-                "port_min": RTPLATCH_PORT_MIN,
-                "port_max": RTPLATCH_PORT_MAX,
-            }, f, indent=1)
+            json.dump(dataplane_launch.config(
+                dp_sock, [HOST], RTPLATCH_PORT_MIN, RTPLATCH_PORT_MAX,
+                media_tx_port=1, exception_port=2), f, indent=1)
         dlog = self.log("dataplane-" + scenario)
         # Both EAL lcores on the server's core: the main one serves the
         # control socket (allocate/update/delete per call, the counterpart
         # of rtpengine's ng work), the forwarding one busy-polls.
         dp = start_logged(
             pinned(SERVER_CPU) +
-            [a.dataplane, "--lcores", "0@%s,1@%s" % (SERVER_CPU, SERVER_CPU),
-             "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
-             "--file-prefix", self.prefix,
-             "--vdev", "net_null0,no-rx=1", "--vdev", "net_null1,no-rx=1",
-             "--vdev", "net_null2,no-rx=1", "--", "--config", dp_cfg], dlog)
+            [a.dataplane] + dataplane_launch.eal_args(
+                "0@%s,1@%s" % (SERVER_CPU, SERVER_CPU), self.prefix,
+                ["net_null%d,no-rx=1" % i for i in range(3)], no_shconf=True) +
+            ["--", "--config", dp_cfg], dlog)
         self.procs.append(dp)
         try:
             throughput.wait_for_control(dp, dp_sock).close()

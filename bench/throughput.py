@@ -57,6 +57,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib"))
+import dataplane_launch  # noqa: E402
 import make_rtp_pcap  # noqa: E402
 from make_rtp_pcap import StreamModel  # noqa: E402
 
@@ -290,13 +292,10 @@ def parse_port_stats(text, ports):
 
 
 def eal_args(prefix, pcap, memory_mb, exception_port):
-    a = ["-l", "0,1", "--no-huge", "-m", str(memory_mb), "--no-pci",
-         "--file-prefix", prefix,
-         "--vdev", "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap,
-         "--vdev", "net_null0,no-rx=1"]
+    vdevs = ["net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap, "net_null0,no-rx=1"]
     if exception_port:
-        a += ["--vdev", "net_null1,no-rx=1"]
-    return a
+        vdevs.append("net_null1,no-rx=1")
+    return dataplane_launch.eal_args("0,1", prefix, vdevs, memory_mb)
 
 
 def run_testpmd(args, pcap, mode, tag):
@@ -458,19 +457,11 @@ def dataplane_config(sock_path, packets, gateway):
     mbufs = 1
     while mbufs < packets + 16384:
         mbufs <<= 1
-    cfg = {
-        "control_socket": sock_path,
-        "media_port": 0,
-        "media_tx_port": 1,
-        "exception_port": 2,
-        "relay_addresses": StreamModel.relay_addresses(),
-        "port_min": make_rtp_pcap.PORT_MIN,
-        "port_max": make_rtp_pcap.PORT_MAX,
-        "idle_timeout_s": 3600,
-        "learning_window_packets": 1,
-        "learning_window_ms": 1,
-        "mbufs_per_lcore": mbufs - 1,   # 2^n - 1 suits rte_mempool
-    }
+    cfg = dataplane_launch.config(
+        sock_path, StreamModel.relay_addresses(), make_rtp_pcap.PORT_MIN,
+        make_rtp_pcap.PORT_MAX, media_tx_port=1, exception_port=2,
+        idle_timeout_s=3600, learning_window_packets=1, learning_window_ms=1,
+        mbufs_per_lcore=mbufs - 1)   # 2^n - 1 suits rte_mempool
     if gateway:
         # The phones are on the far side of a router, as in a deployment:
         # every frame in the pcap comes from its MAC, and the dataplane can

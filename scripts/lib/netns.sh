@@ -203,18 +203,9 @@ rl_wait_for() {
 
 # --- checks and results ---------------------------------------------------
 
-rl_pass() { RL_PASSED=$((RL_PASSED + 1)); echo "PASS $1${2:+ ($2)}"; }
-rl_fail() { RL_FAILED=$((RL_FAILED + 1)); echo "FAIL $1${2:+ ($2)}"; }
-# rl_check NAME DETAIL CMD...: PASS if CMD succeeds, else FAIL.
-rl_check() {
-  local name="$1" detail="$2"; shift 2
-  if "$@"; then rl_pass "$name" "$detail"; else rl_fail "$name" "$detail"; fi
-}
-# rl_summary SUITE: "SUITE: N passed, N failed"; returns 1 on any failure.
-rl_summary() {
-  echo "$1: $RL_PASSED passed, $RL_FAILED failed"
-  (( RL_FAILED == 0 ))
-}
+# rl_pass, rl_fail, rl_skip, rl_check, rl_summary
+# shellcheck source=scripts/lib/verdicts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/verdicts.sh"
 
 # rl_check_addr ADDR[/LEN]: only documentation prefixes are allowed.
 rl_check_addr() {

@@ -63,6 +63,8 @@ _ST_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$_ST_LIB_DIR/netns.sh"
 # shellcheck source=scripts/lib/dataplane_ctl.sh
 source "$_ST_LIB_DIR/dataplane_ctl.sh"
+# shellcheck source=scripts/lib/dataplane.sh
+source "$_ST_LIB_DIR/dataplane.sh"
 
 ST_ROOT="$(cd "$_ST_LIB_DIR/../.." && pwd)"
 ST_SCENARIOS="$ST_ROOT/tests/integration/sipp"
@@ -194,17 +196,8 @@ st_add_nat_phone() { rl_add_nat_lan "$@"; }
 # --- the dataplane ----------------------------------------------------------
 
 st_write_dataplane_config() {
-  cat >"$DP_CONFIG" <<EOF
-{
-  "control_socket": "$DP_SOCK",
-  "media_port": 0,
-  "exception_port": 1,
-  "relay_addresses": ["$ST_RELAY_IP", "$ST_RELAY_IP6"],
-  "port_min": $ST_PORT_MIN,
-  "port_max": $ST_PORT_MAX,
-  "idle_timeout_s": $ST_IDLE_TIMEOUT_S
-}
-EOF
+  dp_write_config "$DP_CONFIG" "$DP_SOCK" "$ST_PORT_MIN" "$ST_PORT_MAX" \
+    "$ST_RELAY_IP" "$ST_RELAY_IP6" -- "idle_timeout_s=$ST_IDLE_TIMEOUT_S"
 }
 
 # st_start_dataplane: writes the config, starts the dataplane in the relay
@@ -214,7 +207,7 @@ EOF
 st_start_dataplane() {
   st_write_dataplane_config
   rm -f "$DP_SOCK"
-  rl_dpdk_prefix dp
+  dp_testbed_eal dp "$ST_LCORES"
   # Two dataplanes polling the same cores (another test running at the
   # same time) delay each other's exception path by up to seconds.
   local others
@@ -223,9 +216,7 @@ st_start_dataplane() {
     "they share lcores $ST_LCORES with this one: expect SIP latency spikes"
   # One log across restarts: each start appends.
   echo "=== start $(date +%T.%N)" >>"$DP_LOG"
-  ip netns exec "$(rl_ns relay)" "$ST_DATAPLANE" -l "$ST_LCORES" --no-huge -m 512 --no-pci \
-    --file-prefix "$RL_DPDK_PREFIX" \
-    --vdev "net_af_packet0,iface=$RL_RELAY_VETH" --vdev "net_tap0,iface=$RL_RELAY_TAP" \
+  ip netns exec "$(rl_ns relay)" "$ST_DATAPLANE" "${DP_EAL[@]}" \
     -- --config "$DP_CONFIG" </dev/null >>"$DP_LOG" 2>&1 &
   DP_PID=$!
   RL_PIDS+=("$DP_PID")
@@ -473,6 +464,15 @@ st_register() {
   st_sipp "$role" "$name" "$ST_SCENARIOS/sip_proxy_register.xml" "$local_ep" "$remote" \
     -key user "$user" -key expires 600 -au "$user" -ap "$pw" "$@"
 }
+
+# st_reg ROLE NAME LOCAL USER PASSWORD [SIPP_ARGS...]: st_register to the
+# relay's IPv4 SIP address.
+st_reg() { st_register "$1" "$2" "$3" "$ST_RELAY_IP:$ST_SIP_PORT" "$4" "$5" "${@:6}"; }
+
+# st_streams_left: the dataplane's stream count ("?" if it cannot say);
+# st_no_streams_left: it is 0 (a call's pairs were freed).
+st_streams_left() { jget "$(dctl streams 2>/dev/null)" "len(d['streams'])" 2>/dev/null || echo "?"; }
+st_no_streams_left() { [[ $(st_streams_left) == 0 ]]; }
 
 # st_call NAME CALLER_ROLE CALLER_EP REMOTE CALLER CALLER_PW CALLEE_ROLE
 #         CALLEE_EP CALLEE [KIND] [UAC_ARGS...]

@@ -72,8 +72,6 @@ packets() {
   jfile "$RL_TMP/streams-$1.json" "sum(s['packets'] for s in d['streams'] if s['leg'] == '$2')" \
     2>/dev/null || echo 0
 }
-streams_left() { jget "$(dctl streams 2>/dev/null)" "len(d['streams'])" 2>/dev/null || echo "?"; }
-no_streams_left() { [[ $(streams_left) == 0 ]]; }
 # rtp_source PHONE: where its latest call's RTP came from ("addr:port").
 rtp_source() {
   sed -n "s/.*incoming rtp for 'audio' established, receiving from //p" "$(bp_log "$1")" \
@@ -135,8 +133,8 @@ call() {
 
   bp_hangup "$caller" || rl_log "hangup command failed"
   rl_check "${n}_closed" "BYE seen by both" both_closed "$caller" "$callee"
-  rl_wait_for 5 no_streams_left
-  rl_check "${n}_streams_freed" "$(streams_left) streams left after the BYE" no_streams_left
+  rl_wait_for 5 st_no_streams_left
+  rl_check "${n}_streams_freed" "$(st_streams_left) streams left after the BYE" st_no_streams_left
 
   v=$(heard "$callee" "${TONE[$caller]}"); rc=$?
   rl_check "${n}_callee_heard_caller" "$callee heard: $v" test "$rc" -eq 0

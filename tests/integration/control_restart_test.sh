@@ -55,7 +55,6 @@ st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_nat_phone nt2 ln2 203.0.113.31/24 198.51.100.1/24 198.51.100.2/24
 st_add_public_phone pub pb "$BOB_IP/24"
 
-reg() { st_register "$1" "$2" "$3" "$RELAY_EP" "$4" "$5"; }  # reg ROLE NAME LOCAL USER PASSWORD
 # call NAME CALLER_ROLE CALLER_EP CALLER CALLEE_ROLE CALLEE_EP CALLEE: one
 # basic call (st_call); 0 if both sides succeeded.
 call() {
@@ -80,9 +79,9 @@ natted_aors() {
 
 # --- (a) kill -9 of the control plane ----------------------------------------
 
-reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
-reg ln2 reg_carol "$CAROL" carol "$PW_CAROL"; rc_c=$?
-reg pub reg_bob "$BOB" bob "$PW_BOB"; rc_b=$?
+st_reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
+st_reg ln2 reg_carol "$CAROL" carol "$PW_CAROL"; rc_c=$?
+st_reg pub reg_bob "$BOB" bob "$PW_BOB"; rc_b=$?
 rl_check registered "alice=$rc_a carol=$rc_c bob=$rc_b" test $((rc_a + rc_c + rc_b)) -eq 0
 rl_check bindings_before "$(bindings) bindings" test "$(bindings)" == 3
 rl_check keepalives_before "$(keepalive_targets) targets" test "$(keepalive_targets)" == 2
@@ -157,7 +156,7 @@ m=$(st_msg down_503 received '^SIP/2.0 503 ' 2>/dev/null)
 rl_check call_503_dataplane_unreachable "sipp rc=$rc" test -n "$m"
 warning=$(st_hdr "$m" Warning 2>/dev/null)
 rl_check call_503_warning "$warning" grep -qi dataplane <<<"$warning"
-reg lan reg_alice_down "$ALICE" alice "$PW_ALICE"
+st_reg lan reg_alice_down "$ALICE" alice "$PW_ALICE"
 rl_check register_while_dataplane_unreachable "REGISTER rc=$?" test $? -eq 0
 st_restart_control || rl_die "the control plane did not reconnect to the dataplane"
 call after_503 pub "$BOB" bob lan "$ALICE" alice

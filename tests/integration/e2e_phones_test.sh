@@ -150,8 +150,6 @@ packets() {
   jfile "$RL_TMP/streams-$1-$2.json" \
     "sum(s['packets'] for s in d['streams'] if s['leg'] == '$3')" 2>/dev/null || echo 0
 }
-streams_left() { jget "$(dctl streams 2>/dev/null)" "len(d['streams'])" 2>/dev/null || echo "?"; }
-no_streams_left() { [[ $(streams_left) == 0 ]]; }
 
 # register PHONE: one REGISTER with digest; 0 if it succeeded.
 register() {
@@ -226,8 +224,8 @@ check_call() {
   a=$(packets "$name" up a); b=$(packets "$name" up b)
   rl_check "${name}_relayed_both_ways" "relayed $caller->$callee $a, $callee->$caller $b" \
     test "$a" -gt "$MIN_PACKETS" -a "$b" -gt "$MIN_PACKETS"
-  rl_wait_for 5 no_streams_left
-  rl_check "${name}_streams_freed" "$(streams_left) streams left after BYE" no_streams_left
+  rl_wait_for 5 st_no_streams_left
+  rl_check "${name}_streams_freed" "$(st_streams_left) streams left after BYE" st_no_streams_left
 }
 
 # negative_control PHONE: the same phone without the relay's keepalives.
@@ -270,8 +268,8 @@ negative_control() {
   rl_check "${p}_unreachable_without_keepalives" "INVITEs that reached $p: $got" test "$got" -eq 0
   # The dead branch ends at timer B (32 s after the INVITE), and the call
   # and its streams with it.
-  rl_wait_for 40 no_streams_left
-  rl_check "${p}_no_keepalive_streams_freed" "$(streams_left) streams left" no_streams_left
+  rl_wait_for 40 st_no_streams_left
+  rl_check "${p}_no_keepalive_streams_freed" "$(st_streams_left) streams left" st_no_streams_left
   NEG_CELL=$( ((rc == 0 && got == 0)) && echo "lost ok" || echo FAILED)
 }
 
@@ -328,7 +326,7 @@ for p in "${PHONES[@]}"; do
     test "$ra" -gt "$MIN_PACKETS" -a "$rb" -gt "$MIN_PACKETS"
   HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
   AUDIO_OUT[$p]=$(cell $out_ok); AUDIO_IN[$p]=$(cell $in_ok)
-  FREED[$p]=$(no_streams_left && echo yes || echo NO)
+  FREED[$p]=$(st_no_streams_left && echo yes || echo NO)
   NEG[$p]="-"
   if [[ $v == short ]]; then negative_control "$p"; NEG[$p]=$NEG_CELL; fi
   [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"

@@ -46,7 +46,6 @@ st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_public_phone v6 v6 203.0.113.40/24 "$DAVE6/64"
 rl_wait_for 10 rl_exec v6 ping -6 -c1 -W1 "$ST_RELAY_IP6" || rl_log "no IPv6 path to the relay yet"
 
-reg() { st_register "$@"; }  # reg ROLE NAME LOCAL REMOTE USER PASSWORD
 sdp_c() { st_body "$1" | grep -m1 '^c=' | tr -d '\r'; }
 # call NAME CALLER_ROLE CALLER_EP REMOTE CALLER CALLEE_ROLE CALLEE_EP CALLEE
 call() {
@@ -67,8 +66,8 @@ families() {
   jfile "$RL_TMP/streams-$1.json" "' '.join(sorted('v6' if s['relay'].startswith('[') else 'v4' for s in d['streams']))"
 }
 
-reg lan reg_alice "$ALICE" "$RELAY4" alice "$PW_ALICE"; rc_a=$?
-reg v6 reg_dave "$DAVE" "$RELAY6" dave "$PW_DAVE"; rc_d=$?
+st_register lan reg_alice "$ALICE" "$RELAY4" alice "$PW_ALICE"; rc_a=$?
+st_register v6 reg_dave "$DAVE" "$RELAY6" dave "$PW_DAVE"; rc_d=$?
 rl_check registered "alice=$rc_a dave(v6)=$rc_d" test $((rc_a + rc_d)) -eq 0
 src=$(jget "$(cctl registration "dave@$D")" "d['bindings'][0]['source']")
 rl_check dave_bound_over_ipv6 "source $src" test "$src" == "[$DAVE6]:5060"

@@ -108,19 +108,22 @@ case "${1:-}" in
   *) echo "usage: $0" >&2; exit 2 ;;
 esac
 
-skip() { echo "SKIP $SUITE: $*"; exit 77; }
 
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth, iptables)"
+# shellcheck source=scripts/lib/verdicts.sh
+source "$ROOT/scripts/lib/verdicts.sh"
+[[ $(id -u) -eq 0 ]] || rl_skip "needs root (network namespaces, veth, iptables)"
 for tool in ip iptables ip6tables ethtool ping python3 sysctl; do
-  command -v "$tool" >/dev/null || skip "'$tool' not found"
+  command -v "$tool" >/dev/null || rl_skip "'$tool' not found"
 done
-[[ -x $DATAPLANE ]] || skip "dataplane binary $DATAPLANE not built"
+[[ -x $DATAPLANE ]] || rl_skip "dataplane binary $DATAPLANE not built"
 (( WAIT_S > 3 * NAT_UDP_TIMEOUT )) || { echo "KA_WAIT_S must exceed $((3 * NAT_UDP_TIMEOUT))" >&2; exit 2; }
 
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib/netns.sh
 source "$ROOT/scripts/lib/netns.sh"
 # shellcheck source=scripts/lib/dataplane_ctl.sh
 source "$ROOT/scripts/lib/dataplane_ctl.sh"
+# shellcheck source=scripts/lib/dataplane.sh
+source "$ROOT/scripts/lib/dataplane.sh"
 rl_init "${RL_PREFIX:-ka$$}"
 
 # Everything this script starts (python endpoints, ctl, ip, ...) runs on
@@ -148,30 +151,17 @@ STOP="$RL_TMP/stop"
 # dataplane_cmd CONFIG: fills DP_CMD. Port 0 = af_packet on the relay veth
 # (the "NIC"), port 1 = the tap holding the relay addresses (exception path).
 dataplane_cmd() {
-  rl_dpdk_prefix dp
+  dp_testbed_eal dp "$LCORES"
   DP_CMD=()
   (( DP_NICE != 0 )) && DP_CMD=(nice -n "$DP_NICE")
-  DP_CMD+=("$DATAPLANE" -l "$LCORES" --no-huge -m 512 --no-pci
-          --file-prefix "$RL_DPDK_PREFIX"
-          --vdev "net_af_packet0,iface=$RL_RELAY_VETH"
-          --vdev "net_tap0,iface=$RL_RELAY_TAP"
-          -- --config "$1")
+  DP_CMD+=("$DATAPLANE" "${DP_EAL[@]}" -- --config "$1")
 }
 
 write_dataplane_config() {
   DP_SOCK="$RL_TMP/dataplane.sock"
   DP_CONFIG="$RL_TMP/dataplane.json"
-  cat >"$DP_CONFIG" <<EOF
-{
-  "control_socket": "$DP_SOCK",
-  "media_port": 0,
-  "exception_port": 1,
-  "relay_addresses": ["$RELAY_IP", "$RELAY_IP6"],
-  "port_min": 20000,
-  "port_max": 20999,
-  "idle_timeout_s": 60
-}
-EOF
+  dp_write_config "$DP_CONFIG" "$DP_SOCK" 20000 20999 "$RELAY_IP" "$RELAY_IP6" -- \
+    idle_timeout_s=60
 }
 
 start_dataplane() {

@@ -47,14 +47,13 @@ st_start_relay || rl_die "relay did not start"
 st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_public_phone pub pb "$BOB_IP/24"
 
-reg() { st_register "$1" "$2" "$3" "$RELAY_EP" "$4" "$5"; }  # reg ROLE NAME LOCAL USER PASSWORD
 stat() {  # stat KEY: a proxy counter from sip-stats
   jget "$(cctl sip-stats)" "d['proxy']['$1']"
 }
 streams() { jget "$(dctl streams)" "len(d['streams'])"; }
 
-reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
-reg pub reg_bob "$BOB" bob "$PW_BOB"; rc_b=$?
+st_reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
+st_reg pub reg_bob "$BOB" bob "$PW_BOB"; rc_b=$?
 rl_check registered "alice=$rc_a bob=$rc_b" test $((rc_a + rc_b)) -eq 0
 
 # The callee waits for the BYE (sip_proxy_uas_call.xml expects one after

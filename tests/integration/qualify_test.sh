@@ -40,7 +40,6 @@ st_start_relay || rl_die "relay did not start"
 st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 st_add_nat_phone nt2 ln2 203.0.113.31/24 198.51.100.1/24 198.51.100.2/24
 
-reg() { st_register "$1" "$2" "$3" "$RELAY_EP" "$4" "$5"; }  # reg ROLE NAME LOCAL USER PASSWORD
 stat() { jget "$(cctl sip-stats)" "d['proxy']['$1']"; }
 registered() {  # registered AOR -> 1 or 0
   jget "$(cctl registrations)" "sum(1 for r in d['registrations'] if r['aor'] == '$1@$D')"
@@ -49,8 +48,8 @@ keepalives_for() {  # keepalive targets labelled for AOR
   jget "$(dctl keepalives)" "sum(1 for k in d['keepalives'] if k.get('label') == 'rc-ka:$1@$D')"
 }
 
-reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
-reg ln2 reg_carol "$CAROL" carol "$PW_CAROL"; rc_c=$?
+st_reg lan reg_alice "$ALICE" alice "$PW_ALICE"; rc_a=$?
+st_reg ln2 reg_carol "$CAROL" carol "$PW_CAROL"; rc_c=$?
 rl_check registered "alice=$rc_a carol=$rc_c" test $((rc_a + rc_c)) -eq 0
 
 # alice's phone: answers OPTIONS with 200 (Via, From, To, Call-ID, CSeq

@@ -72,23 +72,26 @@ case "${1:-}" in
   *) echo "usage: $0 [--dataplane|--testpmd|--all]" >&2; exit 2 ;;
 esac
 
-skip() { echo "SKIP $SUITE: $*"; exit 77; }
 
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth, iptables)"
+# shellcheck source=scripts/lib/verdicts.sh
+source "$ROOT/scripts/lib/verdicts.sh"
+[[ $(id -u) -eq 0 ]] || rl_skip "needs root (network namespaces, veth, iptables)"
 for tool in ip iptables ip6tables ethtool ping python3; do
-  command -v "$tool" >/dev/null || skip "'$tool' not found"
+  command -v "$tool" >/dev/null || rl_skip "'$tool' not found"
 done
 if [[ $MODE == dataplane || $MODE == all ]] && [[ ! -x $DATAPLANE ]]; then
-  skip "dataplane binary $DATAPLANE not built (try --testpmd for the topology check)"
+  rl_skip "dataplane binary $DATAPLANE not built (try --testpmd for the topology check)"
 fi
 if [[ $MODE == testpmd || $MODE == all ]] && ! command -v "$TESTPMD" >/dev/null; then
-  skip "$TESTPMD not found (Debian package dpdk-dev)"
+  rl_skip "$TESTPMD not found (Debian package dpdk-dev)"
 fi
 
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib/netns.sh
 source "$ROOT/scripts/lib/netns.sh"
 # shellcheck source=scripts/lib/dataplane_ctl.sh
 source "$ROOT/scripts/lib/dataplane_ctl.sh"
+# shellcheck source=scripts/lib/dataplane.sh
+source "$ROOT/scripts/lib/dataplane.sh"
 rl_init ""  # prefix from RL_PREFIX or rl<pid>
 
 DPDK_PID=""
@@ -102,11 +105,8 @@ DP_LOG=""
 # vdev order makes the media port (af_packet on the relay veth) port 0 and
 # the exception port (tap holding the relay IPs) port 1.
 common_eal() {
-  rl_dpdk_prefix "$1"
-  EAL=(-l "$LCORES" --no-huge -m 512 --no-pci
-       --file-prefix "$RL_DPDK_PREFIX"
-       --vdev "net_af_packet0,iface=$RL_RELAY_VETH"
-       --vdev "net_tap0,iface=$RL_RELAY_TAP")
+  dp_testbed_eal "$1" "$LCORES"
+  EAL=("${DP_EAL[@]}")
 }
 
 # dataplane_cmd CONFIG: fills DP_CMD with the dataplane's command line.
@@ -262,20 +262,8 @@ run_testpmd() {
 write_dataplane_config() {
   DP_SOCK="$RL_TMP/dataplane.sock"
   DP_CONFIG="$RL_TMP/dataplane.json"
-  cat >"$DP_CONFIG" <<EOF
-{
-  "control_socket": "$DP_SOCK",
-  "media_port": 0,
-  "exception_port": 1,
-  "relay_addresses": ["$RELAY_IP", "$RELAY_IP6"],
-  "port_min": 20000,
-  "port_max": 20999,
-  "learning_window_packets": 10,
-  "learning_window_ms": 1000,
-  "relatch_silence_ms": 2000,
-  "idle_timeout_s": 60
-}
-EOF
+  dp_write_config "$DP_CONFIG" "$DP_SOCK" 20000 20999 "$RELAY_IP" "$RELAY_IP6" -- \
+    learning_window_packets=10 learning_window_ms=1000 relatch_silence_ms=2000 idle_timeout_s=60
 }
 
 # drops_total STATS_JSON: sum of every drop reason.

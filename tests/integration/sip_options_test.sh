@@ -22,22 +22,19 @@ SCENARIO="$HERE/sipp/options.xml"
 SUITE=sip_options
 HOST=127.0.0.1
 
-PASSED=0
-FAILED=0
 CONTROL_PID=""
 WORK=""
 
-skip() { echo "SKIP $SUITE: $*"; exit 77; }
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; FAILED=$((FAILED + 1)); }
+# shellcheck source=scripts/lib/verdicts.sh
+source "$ROOT/scripts/lib/verdicts.sh"
 check() {  # check NAME CMD...
   local name=$1; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
+  rl_check "$name" "" "$@"
 }
 
-command -v sipp >/dev/null 2>&1 || skip "sipp not installed (package sip-tester)"
-command -v python3 >/dev/null 2>&1 || skip "python3 not installed"
-[[ -x $CONTROL ]] || skip "$CONTROL not built"
+command -v sipp >/dev/null 2>&1 || rl_skip "sipp not installed (package sip-tester)"
+command -v python3 >/dev/null 2>&1 || rl_skip "python3 not installed"
+[[ -x $CONTROL ]] || rl_skip "$CONTROL not built"
 
 cleanup() {
   # Only what this script started.
@@ -46,7 +43,7 @@ cleanup() {
     wait "$CONTROL_PID" 2>/dev/null
   fi
   if [[ -n $WORK && -d $WORK ]]; then
-    if [[ ${SO_KEEP_LOGS:-0} == 1 || $FAILED -gt 0 ]]; then
+    if [[ ${SO_KEEP_LOGS:-0} == 1 || $RL_FAILED -gt 0 ]]; then
       echo "logs kept in $WORK"
     else
       rm -rf "$WORK"
@@ -115,9 +112,9 @@ for _ in $(seq 50); do
   kill -0 "$CONTROL_PID" 2>/dev/null || break
   sleep 0.1
 done
-if (( ready )); then pass "starts_and_listens"; else
-  fail "starts_and_listens" "$(tail -3 "$WORK/control.log")"
-  echo "$SUITE: $PASSED passed, $FAILED failed"
+if (( ready )); then rl_pass "starts_and_listens"; else
+  rl_fail "starts_and_listens" "$(tail -3 "$WORK/control.log")"
+  echo "$SUITE: $RL_PASSED passed, $RL_FAILED failed"
   exit 1
 fi
 
@@ -306,5 +303,5 @@ CONTROL_PID=""
 check "sigterm_clean_exit" test "$rc" -eq 0
 check "sigterm_reports_counters" grep -q "shutting down: .*udp_datagrams=" "$WORK/control.log"
 
-echo "$SUITE: $PASSED passed, $FAILED failed"
-(( FAILED == 0 ))
+echo "$SUITE: $RL_PASSED passed, $RL_FAILED failed"
+(( RL_FAILED == 0 ))
