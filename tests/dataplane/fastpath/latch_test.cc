@@ -1,18 +1,36 @@
 // One test per latching rule; named after design.md's failure modes where
-// they prove one (RTP Bleed, NAT rebinding, asymmetric phones).
+// they prove one (RTP Bleed, NAT rebinding, asymmetric phones). Every rule
+// runs for IPv4 and IPv6 peers: the addresses are written as IPv4 and
+// mapped into 2001:db8::/32 for the IPv6 run.
 #include "dataplane/fastpath/latch.h"
 
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 
 namespace rtplatch {
 namespace {
 
 constexpr uint64_t kMs = 1'000'000;
 
-IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
+enum class Family { kIpv4, kIpv6 };
 
-class LatchTest : public ::testing::Test {
+class LatchTest : public ::testing::TestWithParam<Family> {
  protected:
+  // "a.b.c.d" as itself, or as 2001:db8:a:b:c::d in the IPv6 run.
+  IpAddress Ip(const char* v4) const {
+    std::string text = v4;
+    if (GetParam() == Family::kIpv6) {
+      unsigned a, b, c, d;
+      sscanf(v4, "%u.%u.%u.%u", &a, &b, &c, &d);
+      text = absl::StrCat("2001:db8:", a, ":", b, ":", c, "::", d);
+    }
+    return *IpAddress::Parse(text);
+  }
+
   LatchTest() {
     config_.window_packets = 5;
     config_.window_ns = 1000 * kMs;
@@ -20,8 +38,8 @@ class LatchTest : public ::testing::Test {
     flow_.state = LatchState::kUnlatched;
     flow_.policy = LatchPolicy::kLearn;
   }
-  void Expect(std::string_view signalled_ip, uint16_t port) {
-    flow_.expected_ip = Ip(std::string(signalled_ip).c_str());
+  void Expect(const char* signalled_ip, uint16_t port) {
+    flow_.expected_ip = Ip(signalled_ip);
     flow_.expected_port = port;
   }
   // Runs the packet through decide + apply, as the fast path does.
@@ -37,7 +55,7 @@ class LatchTest : public ::testing::Test {
   LatchConfig config_;
 };
 
-TEST_F(LatchTest, LearnLatchesFirstSourceBehindNat) {
+TEST_P(LatchTest, LearnLatchesFirstSourceBehindNat) {
   Expect("192.0.2.2", 4000);  // private SDP address
   EXPECT_EQ(Receive("203.0.113.30", 31000, 7, 0).verdict, LatchVerdict::kLatch);
   EXPECT_EQ(flow_.state, LatchState::kLearning);
@@ -46,18 +64,18 @@ TEST_F(LatchTest, LearnLatchesFirstSourceBehindNat) {
   EXPECT_EQ(Receive("203.0.113.30", 31000, 7, 20 * kMs).verdict, LatchVerdict::kForward);
 }
 
-TEST_F(LatchTest, LocksAfterWindowPackets) {
+TEST_P(LatchTest, LocksAfterWindowPackets) {
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   EXPECT_EQ(flow_.state, LatchState::kLocked);
 }
 
-TEST_F(LatchTest, LocksAfterWindowTime) {
+TEST_P(LatchTest, LocksAfterWindowTime) {
   Receive("203.0.113.30", 31000, 7, 0);
   Receive("203.0.113.30", 31000, 7, 1001 * kMs);
   EXPECT_EQ(flow_.state, LatchState::kLocked);
 }
 
-TEST_F(LatchTest, RtpBleedSprayAfterWindowIsDropped) {
+TEST_P(LatchTest, RtpBleedSprayAfterWindowIsDropped) {
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   ASSERT_EQ(flow_.state, LatchState::kLocked);
   LatchDecision d = Receive("203.0.113.66", 40000, 99, 120 * kMs);
@@ -66,13 +84,13 @@ TEST_F(LatchTest, RtpBleedSprayAfterWindowIsDropped) {
   EXPECT_EQ(flow_.peer_ip, Ip("203.0.113.30"));
 }
 
-TEST_F(LatchTest, RtpBleedSprayDuringWindowDoesNotStealLatch) {
+TEST_P(LatchTest, RtpBleedSprayDuringWindowDoesNotStealLatch) {
   Receive("203.0.113.30", 31000, 7, 0);
   EXPECT_EQ(Receive("203.0.113.66", 40000, 99, 5 * kMs).verdict, LatchVerdict::kDrop);
   EXPECT_EQ(flow_.peer_ip, Ip("203.0.113.30"));
 }
 
-TEST_F(LatchTest, RtpBleedAttackerCannotRelatchEvenWhenPeerSilent) {
+TEST_P(LatchTest, RtpBleedAttackerCannotRelatchEvenWhenPeerSilent) {
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   // Peer silent long enough, but the attacker is another IP with another SSRC.
   LatchDecision d = Receive("203.0.113.66", 40000, 99, 5000 * kMs);
@@ -80,7 +98,7 @@ TEST_F(LatchTest, RtpBleedAttackerCannotRelatchEvenWhenPeerSilent) {
   EXPECT_EQ(flow_.peer_ip, Ip("203.0.113.30"));
 }
 
-TEST_F(LatchTest, SignalledAddressWinsDuringWindow) {
+TEST_P(LatchTest, SignalledAddressWinsDuringWindow) {
   Expect("198.51.100.7", 5000);
   Receive("203.0.113.66", 40000, 99, 0);  // someone else first
   EXPECT_EQ(Receive("198.51.100.7", 5000, 7, 10 * kMs).verdict, LatchVerdict::kRelatch);
@@ -89,7 +107,7 @@ TEST_F(LatchTest, SignalledAddressWinsDuringWindow) {
   EXPECT_EQ(Receive("203.0.113.66", 40000, 99, 20 * kMs).verdict, LatchVerdict::kDrop);
 }
 
-TEST_F(LatchTest, NatRebindingRelatchesSameIpAfterSilence) {
+TEST_P(LatchTest, NatRebindingRelatchesSameIpAfterSilence) {
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   // Same NAT, new port, before the silence threshold: refused.
   EXPECT_EQ(Receive("203.0.113.30", 31002, 7, 200 * kMs).verdict, LatchVerdict::kDrop);
@@ -99,13 +117,13 @@ TEST_F(LatchTest, NatRebindingRelatchesSameIpAfterSilence) {
   EXPECT_EQ(flow_.relatches, 1u);
 }
 
-TEST_F(LatchTest, NatRebindingRelatchesOnSsrcContinuityFromNewIp) {
+TEST_P(LatchTest, NatRebindingRelatchesOnSsrcContinuityFromNewIp) {
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   EXPECT_EQ(Receive("203.0.113.31", 32000, 7, 2000 * kMs).verdict, LatchVerdict::kRelatch);
   EXPECT_EQ(flow_.peer_ip, Ip("203.0.113.31"));
 }
 
-TEST_F(LatchTest, StrictRefusesAnythingButSignalledIp) {
+TEST_P(LatchTest, StrictRefusesAnythingButSignalledIp) {
   flow_.policy = LatchPolicy::kStrict;
   Expect("198.51.100.7", 5000);
   LatchDecision d = Receive("203.0.113.66", 40000, 99, 0);
@@ -117,7 +135,7 @@ TEST_F(LatchTest, StrictRefusesAnythingButSignalledIp) {
   EXPECT_EQ(flow_.peer_port, 5002);
 }
 
-TEST_F(LatchTest, StrictRelatchMustStayOnSignalledIp) {
+TEST_P(LatchTest, StrictRelatchMustStayOnSignalledIp) {
   flow_.policy = LatchPolicy::kStrict;
   Expect("198.51.100.7", 5000);
   for (int i = 0; i < 5; ++i) Receive("198.51.100.7", 5000, 7, i * 20 * kMs);
@@ -126,7 +144,7 @@ TEST_F(LatchTest, StrictRelatchMustStayOnSignalledIp) {
   EXPECT_EQ(Receive("198.51.100.7", 5004, 7, 2000 * kMs).verdict, LatchVerdict::kRelatch);
 }
 
-TEST_F(LatchTest, AsymmetricPhoneNeverLatches) {
+TEST_P(LatchTest, AsymmetricPhoneNeverLatches) {
   flow_.policy = LatchPolicy::kAsymmetric;
   Expect("198.51.100.7", 5000);
   // Sends from 5999 while it wants RTP on 5000: forwarded, not latched.
@@ -136,7 +154,7 @@ TEST_F(LatchTest, AsymmetricPhoneNeverLatches) {
             DropReason::kNotSignalledAddress);
 }
 
-TEST_F(LatchTest, SignalledAddressAfterWindowIsCountedSeparately) {
+TEST_P(LatchTest, SignalledAddressAfterWindowIsCountedSeparately) {
   Expect("198.51.100.7", 5000);
   for (int i = 0; i < 5; ++i) Receive("203.0.113.30", 31000, 7, i * 20 * kMs);
   LatchDecision d = Receive("198.51.100.7", 5000, 8, 150 * kMs);
@@ -144,10 +162,16 @@ TEST_F(LatchTest, SignalledAddressAfterWindowIsCountedSeparately) {
   EXPECT_EQ(d.reason, DropReason::kLearningWindowClosed);
 }
 
-TEST_F(LatchTest, FreeFlowDropsAsUnknownStream) {
+TEST_P(LatchTest, FreeFlowDropsAsUnknownStream) {
   flow_.state = LatchState::kFree;
   EXPECT_EQ(Receive("203.0.113.30", 31000, 7, 0).reason, DropReason::kUnknownStream);
 }
+
+INSTANTIATE_TEST_SUITE_P(BothFamilies, LatchTest,
+                         ::testing::Values(Family::kIpv4, Family::kIpv6),
+                         [](const ::testing::TestParamInfo<Family>& info) {
+                           return info.param == Family::kIpv4 ? "Ipv4" : "Ipv6";
+                         });
 
 }  // namespace
 }  // namespace rtplatch
