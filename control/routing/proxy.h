@@ -105,6 +105,7 @@ struct ProxyCounters {
   uint64_t in_dialog_unknown = 0;   // 481
   uint64_t pairs_allocated = 0;
   uint64_t pairs_deleted = 0;
+  uint64_t pair_delete_failures = 0;  // the dataplane refused or did not answer
   uint64_t pairs_repushed = 0;
   uint64_t repush_failures = 0;
   uint64_t qualify_sent = 0;
@@ -213,6 +214,8 @@ class Proxy : public SipTransactions::Listener {
   // rewrites `out`'s body for the other side.
   absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
   void DeleteMedia(Call& call);
+  // Deletes one pair (waiting for the reply, or posted), counted either way.
+  void DeletePair(uint64_t pair, bool wait);
   void EndCall(const std::string& call_id);
   // A request the proxy itself originates (BYE on idle, qualify OPTIONS):
   // the start line and header lines (CRLF-ended; no Via, Max-Forwards or

@@ -734,6 +734,23 @@ TEST_F(ProxyTest, ByeAfterAnswerFreesThePair) {
   EXPECT_EQ(proxy_->counters().calls_ended_bye, 1u);
 }
 
+TEST_F(ProxyTest, ByeWhileTheDataplaneIsGoneCountsTheFailedDelete) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kAlice, kBob);
+  std::optional<Sent> ok;
+  ASSERT_NO_FATAL_FAILURE(Establish(d, &ok));
+  dataplane_.Stop();
+  const size_t mark = sent_.size();
+  Receive(InDialogText(d, "BYE", ++d.cseq, Branch()), kAlice.source);
+  // The call ends for the phones whatever the dataplane says ...
+  EXPECT_TRUE(RequestTo(kBob.source, "BYE", mark).has_value());
+  EXPECT_THAT(proxy_->CallsJson(), IsEmpty());
+  // ... and the pair that could not be deleted is counted, not forgotten.
+  EXPECT_EQ(proxy_->counters().pairs_deleted, 0u);
+  EXPECT_EQ(proxy_->counters().pair_delete_failures, 1u);
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["pair_delete_failures"], 1);
+}
+
 // ---------------------------------------------------------------------------
 // 6. IPv6
 
