@@ -13,6 +13,8 @@ namespace rtplatch {
 #define RTPLATCH_DROP_REASONS(X)                                          \
   X(kMalformed, "malformed", "frame too short or bad IP/UDP header")     \
   X(kNotRtp, "not_rtp", "payload is not RTP/RTCP version 2")             \
+  X(kStun, "stun",                                                       \
+    "STUN message (a phone probing before RTP); never latched")         \
   X(kUnknownStream, "unknown_stream", "relay port has no stream")        \
   X(kNotLatchedPeer, "not_latched_peer", "source is not the locked peer")\
   X(kLearningWindowClosed, "learning_window_closed",                    \

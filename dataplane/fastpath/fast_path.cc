@@ -34,6 +34,17 @@ bool ParseMedia(const Flow& flow, const uint8_t* payload, uint32_t len, uint32_t
   return true;
 }
 
+// A STUN message (RFC 5389): the top two bits zero and the magic cookie at
+// offset 4. Phones probing with STUN before they send RTP (ICE-lite, some
+// softphones) send these to the relay port; they are counted on their own
+// and never latch, since the relay is not a STUN server.
+bool IsStun(const uint8_t* payload, uint32_t len) {
+  constexpr uint8_t kMagicCookie[4] = {0x21, 0x12, 0xA4, 0x42};
+  return len >= 20 && (payload[0] >> 6) == 0 && payload[4] == kMagicCookie[0] &&
+         payload[5] == kMagicCookie[1] && payload[6] == kMagicCookie[2] &&
+         payload[7] == kMagicCookie[3];
+}
+
 void ReportLatch(FastPathContext& ctx, const Flow& flow, uint32_t slot,
                  LatchVerdict verdict) {
   DataplaneEvent e{};
@@ -133,8 +144,10 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
 
   PacketSource src{pkt.src_ip, pkt.src_port, 0};
   const uint8_t* payload = frame + pkt.udp_offset + kUdpHeaderLen;
-  if (!ParseMedia(flow, payload, pkt.udp_length - kUdpHeaderLen, &src.ssrc)) {
-    return DropFlow(ctx, flow, DropReason::kNotRtp);
+  const uint32_t payload_len = pkt.udp_length - kUdpHeaderLen;
+  if (!ParseMedia(flow, payload, payload_len, &src.ssrc)) {
+    return DropFlow(ctx, flow,
+                    IsStun(payload, payload_len) ? DropReason::kStun : DropReason::kNotRtp);
   }
   // RTCP follows its RTP port: until that has latched, and from any address
   // but the one it latched to, RTCP is refused. A phone that sends no RTCP

@@ -1,35 +1,21 @@
 # Sourced by the integration tests: talking to the dataplane's control
-# socket from bash (JSON lines; see docs/control-protocol.md).
+# socket from bash (JSON lines; see docs/control-protocol.md), through
+# rtplatchctl like an operator, and reading the replies.
 
-# ctl JSON: one request on the dataplane's control socket; prints the reply
-# line. Returns 1 if there is no reply (not if the reply says ok:false).
+# ctl JSON: one request on the dataplane's control socket, sent by the one
+# client every test and operator uses (rtplatchctl raw); prints the reply on
+# one line. Returns 1 if there is no reply (not if the reply says ok:false).
+# RTPLATCHCTL names the binary (default build/control/rtplatchctl).
 ctl() {
-  python3 - "${DP_SOCK:?DP_SOCK must name the control socket}" "$1" <<'PY'
-import json, socket, sys
-path, text = sys.argv[1], sys.argv[2]
-req = json.loads(text)
-req.setdefault("v", 1)
-try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    s.sendall((json.dumps(req) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-except OSError as e:
-    print("ctl: %s: %s" % (path, e), file=sys.stderr)
-    sys.exit(1)
-line = buf.decode("utf-8", "replace").strip()
-if not line:
-    print("ctl: no reply to %s" % text, file=sys.stderr)
-    sys.exit(1)
-print(line)
-PY
+  local bin="${RTPLATCHCTL:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/control/rtplatchctl}"
+  local out
+  out=$("$bin" --socket "${DP_SOCK:?DP_SOCK must name the control socket}" --timeout-ms 5000 \
+    raw "$1" 2>/dev/null)
+  if [[ -z $out ]]; then
+    echo "ctl: no reply to $1 on $DP_SOCK" >&2
+    return 1
+  fi
+  python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))' <<<"$out"
 }
 
 # jget JSON EXPR: evaluates a Python expression over d = the parsed JSON and

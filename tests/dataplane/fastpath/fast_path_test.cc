@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "dataplane/control/stream_registry.h"
@@ -140,6 +141,36 @@ TEST_F(FastPathTest, UnknownStreamAndNonRtpAreDroppedByReason) {
             DropReason::kNotRtp);
   EXPECT_EQ(Dropped(DropReason::kUnknownStream), 1u);
   EXPECT_EQ(Dropped(DropReason::kNotRtp), 1u);
+}
+
+// A phone that probes with STUN before its RTP (RFC 5389 Binding Request
+// to the relay port): counted as `stun`, not `not_rtp`, and it latches
+// nothing, so the phone's RTP that follows is what the flow learns.
+TEST_F(FastPathTest, StunBeforeRtpIsCountedApartAndNeverLatches) {
+  PairView p = Allocate({false, std::nullopt}, {false, Ep("203.0.113.20:5000")});
+  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  spec.first_byte = 0x00;   // STUN: top two bits zero
+  spec.second_byte = 0x01;  // Binding Request
+  buf_ = BuildRtpFrame(spec, kHeadroom);
+  uint8_t* frame = buf_.data() + kHeadroom;
+  const size_t payload = 14 + 20 + 8;
+  const uint8_t cookie[4] = {0x21, 0x12, 0xA4, 0x42};
+  std::memcpy(frame + payload + 4, cookie, 4);
+  PacketVerdict v =
+      ProcessFrame(ctx_, frame, static_cast<uint32_t>(buf_.size() - kHeadroom), kHeadroom, 0);
+  EXPECT_EQ(v.action, PacketAction::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kStun);
+  EXPECT_EQ(Dropped(DropReason::kStun), 1u);
+  EXPECT_EQ(Dropped(DropReason::kNotRtp), 0u);
+  EXPECT_EQ(table_->at(table_->SlotOf(0, p.a.relay.port)).state, LatchState::kUnlatched);
+  // Without the cookie the same bytes are just not RTP.
+  frame[payload + 4] = 0;
+  EXPECT_EQ(ProcessFrame(ctx_, frame, static_cast<uint32_t>(buf_.size() - kHeadroom),
+                         kHeadroom, 0).reason,
+            DropReason::kNotRtp);
+  // The phone's RTP, from another port of its NAT, is what latches.
+  EXPECT_EQ(Send("203.0.113.30:31002", p.a.relay, 10 * kMs).out.dst, Ip("203.0.113.20"));
+  EXPECT_EQ(table_->at(table_->SlotOf(0, p.a.relay.port)).peer_port, 31002);
 }
 
 TEST_F(FastPathTest, HeldUntilPartnerSignalsOrLatches) {
