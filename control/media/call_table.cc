@@ -54,6 +54,7 @@ nlohmann::json CallToJson(const Call& call, int64_t now) {
   }
   return {{"call_id", call.call_id},
           {"state", std::string(CallStateName(call.state))},
+          {"cancelled", call.cancelled},
           {"caller", call.caller.aor},
           {"callee", call.callee.aor},
           {"legs", nlohmann::json::array({SideJson(call.caller), SideJson(call.callee)})},

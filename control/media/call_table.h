@@ -65,6 +65,9 @@ struct Call {
   int64_t created_at = 0;   // unix seconds
   int64_t answered_at = 0;  // 0: not answered
   bool ring_timeout_sent = false;  // timer C CANCELled the branch
+  // The caller CANCELled: it has its 487 and the media is freed; the
+  // branch finishes in the background (a late 2xx is answered with BYE).
+  bool cancelled = false;
 
   // The dataplane label of line `index`: "rc:<index>:<call-id>".
   std::string PairLabel(size_t index) const;

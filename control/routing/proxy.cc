@@ -431,8 +431,14 @@ void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
     return;
   }
   ++counters_.calls_cancelled;
-  // The branch answers 487, which goes upstream and ends the call; if it
-  // never answers, the INVITE's timer does.
+  // The caller's INVITE ends now (487) and the call's relay ports are freed
+  // at once, whether or not the callee can be reached: a phone whose NAT
+  // mapping is gone never answers, and its branch would hold both for 32 s
+  // (Timer B). The branch is CANCELled (once it has a 1xx) and finishes in
+  // the background; its final response goes nowhere.
+  RespondLocal(*invite, 487, "Request Terminated");
+  call->cancelled = true;
+  DeleteMedia(*call);
   txns_.Cancel(call->client_invite);
 }
 
@@ -720,6 +726,7 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   }
 
   Call* call = ctx.call_id.empty() ? nullptr : calls_.Find(ctx.call_id);
+  if (call != nullptr && ctx.initial && call->cancelled) return FinishCancelledBranch(*call, code);
   if (call != nullptr && ctx.invite) {
     // The response comes from the request's target.
     const bool from_caller = !ctx.to_callee;
@@ -762,6 +769,17 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   (void)txns_.Respond(ctx.server, *std::move(fwd));
 }
 
+void Proxy::FinishCancelledBranch(Call& call, int code) {
+  if (code < 200) return;
+  if (code < 300) {
+    // The callee answered after all: it has a dialog nobody wants.
+    call.state = Call::State::kConfirmed;
+    SendBye(call, /*to_caller=*/false);
+  }
+  const std::string call_id = call.call_id;
+  EndCall(call_id);
+}
+
 void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
   auto it = clients_.find(txn);
   if (it == clients_.end()) return;
@@ -780,7 +798,9 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
     return;
   }
   if (ctx.initial) {
-    ++counters_.calls_failed;
+    const Call* call = calls_.Find(ctx.call_id);
+    // A cancelled call did not fail: its caller chose to end it.
+    if (call == nullptr || !call->cancelled) ++counters_.calls_failed;
     EndCall(ctx.call_id);
   }
   if (ctx.server == 0) return;

@@ -184,6 +184,9 @@ class Proxy : public SipTransactions::Listener {
   // false when it could not be forwarded.
   bool ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in);
   bool ForwardStrayResponse(Call& call, SipMessage& response);
+  // The branch of a call its caller CANCELled answered `code`: a final
+  // answer ends the call (a 2xx with a BYE to the callee).
+  void FinishCancelledBranch(Call& call, int code);
 
   void RespondLocal(SipTxnId txn, int code, absl::string_view reason,
                     std::vector<std::string> headers = {});

@@ -686,21 +686,58 @@ TEST_F(ProxyTest, CancelBeforeAnswerFreesThePairAndTheCallerGets487) {
   size_t mark = sent_.size();
   Receive(CancelText(d), kAlice.source);
   EXPECT_TRUE(ResponseTo(kAlice.source, 200, "CANCEL").has_value());
-  std::optional<Sent> cancel = RequestTo(kBob.source, "CANCEL", mark);
-  ASSERT_TRUE(cancel.has_value()) << "the branch was not CANCELled";
-  EXPECT_THAT(dataplane_.Requests("delete"), IsEmpty()) << "freed before the branch ended";
-
-  // Bob: 200 for the CANCEL, 487 for the INVITE.
-  Receive(ResponseText(cancel->bytes, 200, "OK", kBob.tag()), kBob.source);
-  mark = sent_.size();
-  CalleeResponds(d, *invite, 487, "Request Terminated");
-  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(487));
-
+  // Alice's INVITE ends at once and the pair is freed, without waiting for
+  // the branch (issue 13: an unreachable callee would hold both for 32 s).
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(200, 487));
   std::vector<json> deletes = dataplane_.Requests("delete");
   ASSERT_THAT(deletes, SizeIs(1));
   EXPECT_EQ(deletes[0]["pair"], 1);
+  std::optional<Sent> cancel = RequestTo(kBob.source, "CANCEL", mark);
+  ASSERT_TRUE(cancel.has_value()) << "the branch was not CANCELled";
+  ASSERT_THAT(proxy_->CallsJson(), SizeIs(1));
+  EXPECT_EQ(proxy_->CallsJson()[0]["cancelled"], true);
+
+  // Bob: 200 for the CANCEL, 487 for the INVITE, which goes nowhere.
+  Receive(ResponseText(cancel->bytes, 200, "OK", kBob.tag()), kBob.source);
+  mark = sent_.size();
+  CalleeResponds(d, *invite, 487, "Request Terminated");
+  EXPECT_THAT(CodesTo(kAlice.source, mark), IsEmpty());
+  EXPECT_THAT(dataplane_.Requests("delete"), SizeIs(1));
   EXPECT_THAT(proxy_->CallsJson(), IsEmpty());
   EXPECT_EQ(proxy_->counters().calls_cancelled, 1u);
+  EXPECT_EQ(proxy_->counters().calls_failed, 0u);
+}
+
+// The callee cannot be reached (its NAT mapping is gone): no 1xx ever
+// comes, so no CANCEL can be sent, yet the caller's CANCEL ends its INVITE
+// with 487 at once and the relay ports are freed at once.
+TEST_F(ProxyTest, CancelToAnUnreachableCalleeIsAnswered487AtOnce) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kAlice, kBob);
+  std::optional<Sent> invite;
+  ASSERT_NO_FATAL_FAILURE(Invite(d, &invite));  // bob never answers
+  const size_t mark = sent_.size();
+  Receive(CancelText(d), kAlice.source);
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(200, 487));
+  EXPECT_THAT(dataplane_.Requests("delete"), SizeIs(1));
+  EXPECT_FALSE(RequestTo(kBob.source, "CANCEL", mark).has_value())
+      << "no CANCEL before a provisional response (RFC 3261 9.1)";
+}
+
+// A 200 from the callee that crosses the caller's CANCEL: the caller
+// already has its 487, so the callee's unwanted dialog gets a BYE.
+TEST_F(ProxyTest, LateAnswerAfterCancelGetsABye) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kAlice, kBob);
+  std::optional<Sent> invite;
+  ASSERT_NO_FATAL_FAILURE(Invite(d, &invite));
+  CalleeResponds(d, *invite, 180, "Ringing");
+  Receive(CancelText(d), kAlice.source);
+  const size_t mark = sent_.size();
+  CalleeResponds(d, *invite, 200, "OK", Sdp(kBob, 1));
+  EXPECT_THAT(CodesTo(kAlice.source, mark), IsEmpty()) << "the caller has its 487";
+  EXPECT_TRUE(RequestTo(kBob.source, "BYE", mark).has_value());
+  EXPECT_THAT(proxy_->CallsJson(), IsEmpty());
 }
 
 TEST_F(ProxyTest, ByeAfterAnswerFreesThePair) {
