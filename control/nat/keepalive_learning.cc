@@ -1,0 +1,84 @@
+#include "control/nat/keepalive_learning.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtplatch {
+namespace {
+
+// A gap that held may be close to the NAT's timeout: keepalives go out a
+// fifth sooner than the longest silence the mapping survived.
+constexpr uint32_t kMarginDivisor = 5;
+
+std::string Seconds(uint32_t ms) {
+  return ms % 1000 == 0 ? absl::StrCat(ms / 1000, " s") : absl::StrCat(ms, " ms");
+}
+
+void Learned(KeepaliveLearning& l, uint32_t interval_ms, std::string reason) {
+  l.phase = KeepaliveLearning::Phase::kLearned;
+  l.interval_ms = interval_ms;
+  l.reason = std::move(reason);
+  l.probe_sent_ms.reset();
+}
+
+}  // namespace
+
+KeepaliveLearning StartLearning(const KeepaliveLearningConfig& config, int64_t now_ms) {
+  KeepaliveLearning l;
+  l.gap_ms = std::min(config.floor_ms, config.ceiling_ms);
+  l.quiet_since_ms = now_ms;
+  l.reason = absl::StrCat("learning: probing a ", Seconds(l.gap_ms), " gap");
+  return l;
+}
+
+std::optional<int64_t> ProbeDueAt(const KeepaliveLearning& l) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing || l.probe_sent_ms) return std::nullopt;
+  return l.quiet_since_ms + l.gap_ms;
+}
+
+std::optional<int64_t> ProbeLostAt(const KeepaliveLearning& l,
+                                   const KeepaliveLearningConfig& config) {
+  if (!l.probe_sent_ms) return std::nullopt;
+  return *l.probe_sent_ms + config.answer_timeout_ms;
+}
+
+void OnProbeSent(KeepaliveLearning& l, int64_t now_ms) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing) return;
+  l.probe_sent_ms = now_ms;
+}
+
+void OnProbeAnswered(KeepaliveLearning& l, const KeepaliveLearningConfig& config,
+                     int64_t now_ms) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing || !l.probe_sent_ms) return;
+  l.probe_sent_ms.reset();
+  l.held_ms = l.gap_ms;
+  l.quiet_since_ms = now_ms;
+  if (l.gap_ms >= config.ceiling_ms) {
+    Learned(l, config.ceiling_ms,
+            absl::StrCat("learned: NAT held a ", Seconds(l.held_ms), " gap; interval ",
+                         Seconds(config.ceiling_ms), " (the initial one)"));
+    return;
+  }
+  l.gap_ms = std::min(l.gap_ms * 2, config.ceiling_ms);
+  l.reason = absl::StrCat("learning: NAT held ", Seconds(l.held_ms), "; probing ",
+                          Seconds(l.gap_ms));
+}
+
+void OnProbeLost(KeepaliveLearning& l, const KeepaliveLearningConfig& config) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing || !l.probe_sent_ms) return;
+  const uint32_t interval =
+      std::max(config.floor_ms, l.held_ms - l.held_ms / kMarginDivisor);
+  Learned(l, interval,
+          absl::StrCat("learned: NAT dropped the mapping within ", Seconds(l.gap_ms),
+                       l.held_ms > 0 ? absl::StrCat(" (held ", Seconds(l.held_ms), ")") : "",
+                       "; interval ", Seconds(interval),
+                       interval == config.floor_ms ? " (floor)" : ""));
+}
+
+void OnHeardFrom(KeepaliveLearning& l, int64_t now_ms) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing || l.probe_sent_ms) return;
+  l.quiet_since_ms = std::max(l.quiet_since_ms, now_ms);
+}
+
+}  // namespace rtplatch
