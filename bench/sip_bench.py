@@ -551,6 +551,9 @@ def run_sipp(args, scenario_xml, remote_port, local_port, inf, rate, calls, tag)
                    wall, cpu_last)
 
 
+UAS_REGISTER_ATTEMPTS = 6
+UAS_REGISTER_RETRY_S = 5
+
 class Uas:
     """The callee of the call scenario: registers bench-uas from UAS_PORT,
     then answers calls there until stopped."""
@@ -558,11 +561,22 @@ class Uas:
     def __init__(self, args, server, users, n):
         self.args = args
         tag = "%s-uas-%d" % (server.name, n)
-        r = run_sipp(args, "register_noauth.xml", server.port, UAS_PORT, users.uas_csv,
-                     10, 1, tag + "-register")
+        # After an overloaded step a server may need a while to drain the
+        # aborted calls' retransmissions: the callee registers again, a few
+        # seconds apart, before the step counts as broken (the same for both
+        # servers).
+        for attempt in range(UAS_REGISTER_ATTEMPTS):
+            r = run_sipp(args, "register_noauth.xml", server.port, UAS_PORT, users.uas_csv,
+                         10, 1, "%s-register-%d" % (tag, attempt))
+            if r.successful == 1:
+                break
+            log("%s: bench-uas REGISTER attempt %d failed; retrying in %d s"
+                % (server.name, attempt + 1, UAS_REGISTER_RETRY_S))
+            time.sleep(UAS_REGISTER_RETRY_S)
         if r.successful != 1:
-            raise BenchError("%s: bench-uas could not register (sipp: %d failed; see "
-                             "sipp-%s-register.*)" % (server.name, r.failed, tag))
+            raise BenchError("%s: bench-uas could not register in %d attempts (sipp: %d "
+                             "failed; see sipp-%s-register-*)"
+                             % (server.name, UAS_REGISTER_ATTEMPTS, r.failed, tag))
         self.log_path = os.path.join(args.tmpdir, "sipp-%s.log" % tag)
         self.p = start_logged(sipp_argv(args, "call_uas.xml", UAS_PORT) +
                               ["-error_file", os.path.join(args.tmpdir, "sipp-%s.err" % tag)],
