@@ -1,6 +1,8 @@
 #include "common/json_protocol.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -127,6 +129,23 @@ absl::StatusOr<std::optional<uint64_t>> OptionalUnsigned(const json& r, absl::st
     return FieldError(where, field, absl::StrCat(v->dump(), " is outside ", min, "..", max));
   }
   return n;
+}
+
+absl::StatusOr<json> ParseJsonConfig(absl::string_view text) {
+  json j = json::parse(std::string_view(text.data(), text.size()), nullptr,
+                       /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (j.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
+  if (!j.is_object()) return absl::InvalidArgumentError("config: top level must be an object");
+  return j;
+}
+
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("config: cannot read ", path));
+  return ss.str();
 }
 
 absl::Status CheckKnownFields(const json& j, std::initializer_list<absl::string_view> known,

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -102,6 +103,25 @@ absl::Status ReadStringInto(const nlohmann::json& j, absl::string_view field,
 absl::Status ReadChoiceInto(const nlohmann::json& j, absl::string_view field,
                             std::initializer_list<absl::string_view> choices,
                             absl::string_view where, std::string* out);
+
+// A config file's text as a JSON object (comments allowed); errors start
+// "config: ".
+absl::StatusOr<nlohmann::json> ParseJsonConfig(absl::string_view text);
+// The whole file at `path`: NotFound or InvalidArgument naming it.
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path);
+// Reads `path` and parses its text with `parse` (text -> StatusOr<T>); a
+// parse error names the file.
+template <typename Parse>
+auto LoadJsonConfig(const std::string& path, Parse parse) -> decltype(parse(absl::string_view())) {
+  absl::StatusOr<std::string> text = ReadConfigFile(path);
+  if (!text.ok()) return text.status();
+  auto config = parse(*text);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.status().message(), " (in ", path, ")"));
+  }
+  return config;
+}
 
 // Bigger offsets or limits are typos, not pages: refused by name.
 inline constexpr uint64_t kMaxPageValue = 1'000'000'000;

@@ -1,7 +1,5 @@
 #include "control/control_config.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/json_protocol.h"
@@ -157,27 +155,15 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
 }  // namespace
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false,
-                       /*ignore_comments=*/true);
-  if (j.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("config: top level must be an object");
+  absl::StatusOr<json> j = ParseJsonConfig(json_text);
+  if (!j.ok()) return j.status();
   ControlConfig c;
-  if (auto s = ParseInto(j, c); !s.ok()) return s;
+  if (auto s = ParseInto(*j, c); !s.ok()) return s;
   return c;
 }
 
 absl::StatusOr<ControlConfig> LoadControlConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("config: cannot read ", path));
-  auto config = ParseControlConfig(ss.str());
-  if (!config.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(config.status().message(), " (in ", path, ")"));
-  }
-  return config;
+  return LoadJsonConfig(path, ParseControlConfig);
 }
 
 }  // namespace rtplatch

@@ -1,8 +1,6 @@
 #include "dataplane/control/dataplane_config.h"
 
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -151,26 +149,15 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
 }  // namespace
 
 absl::StatusOr<DataplaneConfig> ParseDataplaneConfig(absl::string_view json_text) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false,
-                       /*ignore_comments=*/true);
-  if (j.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("config: top level must be an object");
+  absl::StatusOr<json> j = ParseJsonConfig(json_text);
+  if (!j.ok()) return j.status();
   DataplaneConfig c;
-  if (auto s = ParseInto(j, c); !s.ok()) return s;
+  if (auto s = ParseInto(*j, c); !s.ok()) return s;
   return c;
 }
 
 absl::StatusOr<DataplaneConfig> LoadDataplaneConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("config: cannot read ", path));
-  auto config = ParseDataplaneConfig(ss.str());
-  if (!config.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(config.status().message(), " (in ", path, ")"));
-  }
-  return config;
+  return LoadJsonConfig(path, ParseDataplaneConfig);
 }
 
 }  // namespace rtplatch

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "common/socket_address.h"
 #include "absl/strings/str_cat.h"
 #include "tests/control/sip/sip_text.h"
 
@@ -43,36 +44,6 @@ struct Received {
   SipTransportKind transport;
   SipChannelId channel;
 };
-
-socklen_t ToSockaddr(const Endpoint& ep, sockaddr_storage* ss) {
-  std::memset(ss, 0, sizeof(*ss));
-  if (ep.ip.is_v4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(ep.port);
-    std::memcpy(&sin->sin_addr, ep.ip.v4_bytes(), 4);
-    return sizeof(sockaddr_in);
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(ep.port);
-  std::memcpy(&sin6->sin6_addr, ep.ip.bytes(), 16);
-  return sizeof(sockaddr_in6);
-}
-
-Endpoint FromSockaddr(const sockaddr_storage& ss) {
-  Endpoint ep;
-  if (ss.ss_family == AF_INET) {
-    const auto& sin = reinterpret_cast<const sockaddr_in&>(ss);
-    ep.ip = IpAddress::FromV4Bytes(reinterpret_cast<const uint8_t*>(&sin.sin_addr));
-    ep.port = ntohs(sin.sin_port);
-  } else {
-    const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    ep.ip = IpAddress::FromV6Bytes(reinterpret_cast<const uint8_t*>(&sin6.sin6_addr));
-    ep.port = ntohs(sin6.sin6_port);
-  }
-  return ep;
-}
 
 // Whether this machine lets a socket bind `ip` (::1 may be disabled).
 bool CanBind(const char* ip) {
