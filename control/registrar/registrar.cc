@@ -44,6 +44,17 @@ std::string ContactLine(const Binding& b, int64_t now) {
                       std::max<int64_t>(0, b.expires_at - now));
 }
 
+// The binding of `current` for `contact_uri` that is live at `now` (the
+// last one, should the list hold two), or nullptr.
+const Binding* LiveBindingFor(const std::vector<Binding>& current, absl::string_view contact_uri,
+                              int64_t now) {
+  const Binding* found = nullptr;
+  for (const Binding& b : current) {
+    if (b.contact_uri == contact_uri && b.expires_at > now) found = &b;
+  }
+  return found;
+}
+
 bool KeepaliveTargetDiffers(const Binding& a, const Binding& b) {
   return a.keepalive_interval_ms != b.keepalive_interval_ms || !(a.source == b.source) ||
          !(a.local_socket == b.local_socket) || a.transport != b.transport;
@@ -279,26 +290,15 @@ struct Registrar::RegisterContext {
                    {}};
   }
   const Binding* LiveBinding(absl::string_view contact_uri) const {
-    const Binding* found = nullptr;
-    for (const Binding& b : current) {
-      if (b.contact_uri == contact_uri && Live(b)) found = &b;
-    }
-    return found;
+    return LiveBindingFor(current, contact_uri, now);
   }
 };
 
 std::vector<BindingChange> DiffBindings(const std::vector<Binding>& current,
                                         const RegisterPlan& plan, int64_t now) {
-  auto live_with_uri = [&](absl::string_view uri) {
-    const Binding* found = nullptr;
-    for (const Binding& o : current) {
-      if (o.contact_uri == uri && o.expires_at > now) found = &o;
-    }
-    return found;
-  };
   std::vector<BindingChange> changes;
   for (const Binding& b : plan.upserts) {
-    if (const Binding* existing = live_with_uri(b.contact_uri)) {
+    if (const Binding* existing = LiveBindingFor(current, b.contact_uri, now)) {
       changes.push_back({BindingChange::Kind::kRefreshed, b,
                          KeepaliveTargetDiffers(*existing, b), *existing});
     } else {

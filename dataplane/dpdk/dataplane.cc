@@ -92,7 +92,11 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   commands_ = std::make_unique<ControlCommands>(
       *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
       keepalives_.get());
-  for (uint32_t i = 0; i < n; ++i) lcores_.push_back(MakeLcoreContext(i, lcore_ids[i], n));
+  uint8_t relay_mac[6];
+  RelayMac(relay_mac);
+  for (uint32_t i = 0; i < n; ++i) {
+    lcores_.push_back(MakeLcoreContext(i, lcore_ids[i], n, relay_mac));
+  }
   return absl::OkStatus();
 }
 
@@ -118,7 +122,8 @@ absl::Status Dataplane::CreateLcoreMemory(uint32_t instance, uint32_t index, uin
 }
 
 std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t lcore_id,
-                                                          uint32_t n) {
+                                                          uint32_t n,
+                                                          const uint8_t relay_mac[6]) {
   auto ctx = std::make_unique<LcoreContext>();
   ctx->lcore_id = lcore_id;
   ctx->queue = static_cast<uint16_t>(i);
@@ -131,7 +136,7 @@ std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t l
   ctx->fast.counters = &ctx->counters;
   ctx->fast.events = event_rings_[i].get();
   ctx->fast.latch = config_.latch;
-  RelayMac(ctx->fast.relay_mac);
+  std::memcpy(ctx->fast.relay_mac, relay_mac, 6);
   ctx->fast.gateway_v4 = config_.gateway_v4;
   ctx->fast.gateway_v6 = config_.gateway_v6;
   ctx->fast.lcore_index = i;

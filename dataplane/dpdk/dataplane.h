@@ -59,7 +59,8 @@ class Dataplane {
   absl::Status CreateLcoreMemory(uint32_t instance, uint32_t index, uint32_t lcore_id,
                                  bool handoff);
   std::unique_ptr<LcoreContext> MakeLcoreContext(uint32_t index, uint32_t lcore_id,
-                                                 uint32_t lcore_count);
+                                                 uint32_t lcore_count,
+                                                 const uint8_t relay_mac[6]);
   void RelayMac(uint8_t out[6]) const;
   absl::Status StartPorts();
   DataplaneStats CollectStats() const;
