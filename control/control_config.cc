@@ -43,6 +43,7 @@ absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
       {"min_expires", &r.min_expires, 1, 604800},
       {"max_expires", &r.max_expires, 1, 604800},
       {"max_expires_natted", &r.max_expires_natted, 1, 604800},
+      {"max_expires_learning", &r.max_expires_learning, 1, 604800},
       {"keepalive_initial_interval_ms", &r.keepalive_initial_interval_ms, 0, 86400000},
       {"keepalive_min_interval_ms", &r.keepalive_min_interval_ms, 100, 86400000},
   };

@@ -197,7 +197,7 @@ absl::Status ControlPlane::OpenSip() {
   channels.send = send;
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
-                                   std::move(channels), UnixNow);
+                                   std::move(channels), UnixNow, MonotonicMs);
   return absl::OkStatus();
 }
 
@@ -216,6 +216,7 @@ absl::Status ControlPlane::OpenOperatorSocket() {
 }
 
 void ControlPlane::OnInbound(const SipInbound& in) {
+  proxy_->OnTraffic(in.source);
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,

@@ -384,13 +384,17 @@ std::string JoinCell(const json& list) {
   return out;
 }
 
-// "25000 (policy default)", "- (not behind NAT)", "-".
+// The decision in a word or two, for the table: "5000 (learned)",
+// "25000 (learning)", "12500 (mapping changed)", "- (not NAT'd)". The
+// reason's head is what comes before its first ':'; `registration AOR`
+// shows the whole reason.
 std::string KeepaliveCell(const json& binding) {
   uint64_t ms = U64(Field(binding, "keepalive_interval_ms"));
   const json& reason = Field(binding, "keepalive_reason");
   std::string out = ms > 0 ? absl::StrCat(ms) : "-";
   if (reason.is_string() && !reason.get<std::string>().empty()) {
-    absl::StrAppend(&out, " (", reason.get<std::string>(), ")");
+    const std::string& text = reason.get_ref<const std::string&>();
+    absl::StrAppend(&out, " (", text.substr(0, text.find(':')), ")");
   }
   return out;
 }
@@ -426,7 +430,7 @@ void RenderRegistrations(const json& result) {
 void RenderRegistration(const json& result) {
   constexpr absl::string_view kOrder[] = {
       "contact", "source", "transport", "local_socket", "behind_nat", "nat_reasons",
-      "keepalive_interval_ms", "keepalive_reason", "expires_in", "q", "user_agent",
+      "keepalive_interval_ms", "keepalive_learning", "keepalive_reason", "expires_in", "q", "user_agent",
       "call_id", "cseq"};
   constexpr absl::string_view kSkip[] = {"aor"};
   const json& bindings = Field(result, "bindings");

@@ -13,6 +13,9 @@ std::optional<KeepaliveSpec> KeepaliveSync::SpecFor(const Binding& b) const {
   // Keepalives go over UDP only: a TCP binding's connection carries its
   // own (RFC 5626 CRLF from the phone), and the dataplane sends UDP.
   if (b.keepalive_interval_ms == 0 || b.transport != Binding::Transport::kUdp) return std::nullopt;
+  // While its NAT's timeout is learned, the control plane's probes are the
+  // binding's keepalives: a target would refresh the mapping mid-gap.
+  if (b.keepalive_learning) return std::nullopt;
   KeepaliveSpec spec;
   spec.target = b.source;
   spec.source = b.local_socket;
@@ -37,7 +40,8 @@ std::optional<uint64_t> KeepaliveSync::TargetOf(const Binding& b) const {
 void KeepaliveSync::Install(const Binding& b) {
   std::optional<KeepaliveSpec> spec = SpecFor(b);
   if (!spec) {
-    if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp) {
+    if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp &&
+        !b.keepalive_learning) {
       ++counters_.skipped_no_source;
     }
     return;
@@ -86,6 +90,7 @@ void KeepaliveSync::Apply(const std::vector<BindingChange>& changes) {
                                  c.previous.transport == c.binding.transport;
         auto id = TargetOf(c.previous);
         if (same_target && id && c.binding.keepalive_interval_ms != 0 &&
+            !c.binding.keepalive_learning &&
             link_.UpdateKeepalive(*id, c.binding.keepalive_interval_ms).ok()) {
           ++counters_.updated;
           break;

@@ -2,6 +2,8 @@
 // bindings (design.md rule 5): one target per binding whose NAT decision
 // asked for keepalives, from the SIP socket the binding registered on to
 // the phone's public address:port, at the binding's (adaptive) interval.
+// A binding whose NAT timeout is still being learned gets no target: the
+// control plane's probes keep its mapping until the learner decides.
 //
 // The registrar's bindings are the truth; the dataplane holds a copy. A
 // change that cannot reach the dataplane (it is down) is only counted: on

@@ -69,11 +69,19 @@ void OnProbeLost(KeepaliveLearning& l, const KeepaliveLearningConfig& config) {
   if (l.phase != KeepaliveLearning::Phase::kProbing || !l.probe_sent_ms) return;
   const uint32_t interval =
       std::max(config.floor_ms, l.held_ms - l.held_ms / kMarginDivisor);
+  const std::string floor = interval == config.floor_ms ? " (floor)" : "";
+  if (l.held_ms == 0) {
+    // Nothing ever answered: a NAT that forgets this fast, or a phone that
+    // ignores OPTIONS. The floor keeps the mapping either way.
+    Learned(l, interval,
+            absl::StrCat("learned: no answer to the first probe (", Seconds(l.gap_ms),
+                         " gap): NAT timeout below it or the phone ignores OPTIONS; interval ",
+                         Seconds(interval), floor));
+    return;
+  }
   Learned(l, interval,
-          absl::StrCat("learned: NAT dropped the mapping within ", Seconds(l.gap_ms),
-                       l.held_ms > 0 ? absl::StrCat(" (held ", Seconds(l.held_ms), ")") : "",
-                       "; interval ", Seconds(interval),
-                       interval == config.floor_ms ? " (floor)" : ""));
+          absl::StrCat("learned: NAT held ", Seconds(l.held_ms), ", dropped the mapping within ",
+                       Seconds(l.gap_ms), "; interval ", Seconds(interval), floor));
 }
 
 void OnHeardFrom(KeepaliveLearning& l, int64_t now_ms) {

@@ -61,6 +61,7 @@ json RegistrationJson(const Binding& b, int64_t now) {
               {"nat_reasons", b.nat_reasons},
               {"keepalive_interval_ms", b.keepalive_interval_ms},
               {"keepalive_reason", b.keepalive_reason},
+              {"keepalive_learning", b.keepalive_learning},
               {"q", static_cast<double>(b.q_milli) / 1000.0}};
 }
 

@@ -14,19 +14,19 @@
 namespace rtplatch {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // How long a statement waits for another connection's lock (a second
 // registrar on the same file, or the CLI reading it) before failing.
 constexpr int kBusyTimeoutMs = 2000;
 // Cap on the integrity-check report quoted in an error message.
 constexpr size_t kMaxVerdictBytes = 240;
 
-// The bindings table (version 2). STRICT makes SQLite enforce the column
+// The bindings table (version 3). STRICT makes SQLite enforce the column
 // types, so a row read back has the types the reader expects (SQLite >=
 // 3.37). WITHOUT ROWID keeps each row in its primary key's B-tree: a
 // refresh is one in-place update there (plus the expiry index), where a
 // rowid table with a separate key index needed three B-trees touched twice
-// (version 1). There is no index on expires_at: the registrar prunes
+// (version 1). Version 3 added keepalive_learning. There is no index on expires_at: the registrar prunes
 // expired bindings by key (it holds them all in memory), so a refresh
 // does not move an index entry as well.
 #define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
@@ -46,29 +46,34 @@ constexpr size_t kMaxVerdictBytes = 240;
   "  nat_reasons           TEXT    NOT NULL,  -- JSON array of strings\n"     \
   "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
   "  keepalive_reason      TEXT    NOT NULL,\n"                               \
+  "  keepalive_learning    INTEGER NOT NULL DEFAULT 0 CHECK (keepalive_learning IN (0, 1)),\n" \
   "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),\n" \
   "  PRIMARY KEY (aor, contact)\n"                                            \
   ") STRICT, WITHOUT ROWID;\n"
 
-constexpr const char* kCreateSchemaV2 =
+constexpr const char* kCreateSchema =
     RTPLATCH_BINDINGS_COLUMNS("bindings")
-    "INSERT INTO schema_version (version) VALUES (2);\n";
+    "INSERT INTO schema_version (version) VALUES (3);\n";
 
-// Version 1 had the same columns in a rowid table: copy the rows over.
-constexpr const char* kMigrateV1ToV2 =
-    RTPLATCH_BINDINGS_COLUMNS("bindings_v2")
-    "INSERT INTO bindings_v2 SELECT aor, contact, expires_at, call_id, cseq, user_agent,"
+// Versions 1 (a rowid table) and 2 lack keepalive_learning: copy the rows
+// into a version 3 table (their intervals count as settled, not learning).
+constexpr const char* kMigrateToV3 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v3")
+    "INSERT INTO bindings_v3 (aor, contact, expires_at, call_id, cseq, user_agent,"
+    " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
+    " keepalive_interval_ms, keepalive_reason, q_milli)"
+    " SELECT aor, contact, expires_at, call_id, cseq, user_agent,"
     " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
     " keepalive_interval_ms, keepalive_reason, q_milli FROM bindings;\n"
     "DROP TABLE bindings;\n"
-    "ALTER TABLE bindings_v2 RENAME TO bindings;\n"
-    "UPDATE schema_version SET version = 2;\n";
+    "ALTER TABLE bindings_v3 RENAME TO bindings;\n"
+    "UPDATE schema_version SET version = 3;\n";
 #undef RTPLATCH_BINDINGS_COLUMNS
 
 constexpr const char* kColumns =
     "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
     "source_port, transport, local_ip, local_port, behind_nat, nat_reasons, "
-    "keepalive_interval_ms, keepalive_reason, q_milli";
+    "keepalive_interval_ms, keepalive_reason, q_milli, keepalive_learning";
 
 constexpr struct {
   Binding::Transport transport;
@@ -340,13 +345,17 @@ absl::Status BindingStore::MigrateSchema() {
     versions.push_back(sqlite3_column_int64(stmt.get(), 0));
   }
   if (step != SQLITE_DONE) return SqliteError("schema: read version");
-  if (versions.empty()) return Exec("schema: create version 2", kCreateSchemaV2);
+  if (versions.empty()) {
+    return Exec(absl::StrCat("schema: create version ", kSchemaVersion), kCreateSchema);
+  }
   if (versions.size() != 1) {
     return absl::DataLossError(absl::StrCat("binding store ", path_,
                                             ": schema: schema_version has ", versions.size(),
                                             " rows, expected 1"));
   }
-  if (versions[0] == 1) return Exec("schema: migrate version 1 to 2", kMigrateV1ToV2);
+  if (versions[0] == 1 || versions[0] == 2) {
+    return Exec(absl::StrCat("schema: migrate version ", versions[0], " to 3"), kMigrateToV3);
+  }
   if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "binding store ", path_, ": schema: version ", versions[0],
@@ -363,11 +372,11 @@ absl::Status BindingStore::Prepare() {
        "UPDATE bindings SET expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
        "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, local_port = ?11, "
        "behind_nat = ?12, nat_reasons = ?13, keepalive_interval_ms = ?14, "
-       "keepalive_reason = ?15, q_milli = ?16 WHERE aor = ?1 AND contact = ?2"},
+       "keepalive_reason = ?15, q_milli = ?16, keepalive_learning = ?17 WHERE aor = ?1 AND contact = ?2"},
       {&insert_,
        absl::StrCat("INSERT INTO bindings (", kColumns,
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13, ?14, ?15, ?16)")},
+                    "?12, ?13, ?14, ?15, ?16, ?17)")},
       {&remove_, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2"},
       {&remove_all_, "DELETE FROM bindings WHERE aor = ?1"},
       {&lookup_,
@@ -430,6 +439,7 @@ absl::Status BindingStore::UpsertRow(const Binding& b) {
         sqlite3_bind_int64(s, 14, b.keepalive_interval_ms),
         BindText(s, 15, b.keepalive_reason),
         sqlite3_bind_int(s, 16, b.q_milli),
+        sqlite3_bind_int(s, 17, b.keepalive_learning ? 1 : 0),
     };
     for (int rc : rcs) {
       if (rc != SQLITE_OK) return SqliteError(absl::StrCat("upsert ", b.aor));
@@ -557,6 +567,7 @@ absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op
     const int64_t q = sqlite3_column_int64(s, 15);
     if (q < 0 || q > 1000) return bad(absl::StrCat("q ", q, "/1000 out of range"));
     b.q_milli = static_cast<uint16_t>(q);
+    b.keepalive_learning = sqlite3_column_int64(s, 16) != 0;
     out.push_back(std::move(b));
   }
   if (step != SQLITE_DONE) return SqliteError(op);

@@ -46,6 +46,10 @@ struct Binding {
   std::vector<std::string> nat_reasons;
   uint32_t keepalive_interval_ms = 0;  // 0: no keepalives
   std::string keepalive_reason;
+  // The NAT's timeout is still being learned (control/nat/
+  // keepalive_learning.h): the control plane's probes keep the mapping, the
+  // dataplane has no target yet, and keepalive_interval_ms is the ceiling.
+  bool keepalive_learning = false;
   // RFC 3261 q-value × 1000: qvalues have at most three decimals, so an
   // integer holds them exactly and orders them without float compares.
   uint16_t q_milli = 1000;

@@ -26,11 +26,17 @@ KeepaliveInterval KeepaliveIntervalFor(const KeepaliveIntervalInputs& in) {
                                  prev->keepalive_interval_ms, " -> ", halved, " ms",
                                  halved == in.floor_ms ? " (floor)" : "")};
   }
-  if (prev_adaptive && prev->keepalive_interval_ms < in.initial_interval_ms) {
-    return {prev->keepalive_interval_ms, prev->keepalive_reason};
+  if (prev_adaptive && prev->keepalive_interval_ms <= in.initial_interval_ms) {
+    return {prev->keepalive_interval_ms, prev->keepalive_reason, prev->keepalive_learning};
+  }
+  if (in.transport != Binding::Transport::kUdp) {
+    return {in.initial_interval_ms,
+            absl::StrCat("initial: ", in.initial_interval_ms, " ms (policy ", decision.policy, ")")};
   }
   return {in.initial_interval_ms,
-          absl::StrCat("initial: ", in.initial_interval_ms, " ms (policy ", decision.policy, ")")};
+          absl::StrCat("learning: probing gaps up to ", in.initial_interval_ms, " ms (policy ",
+                       decision.policy, ")"),
+          /*learning=*/true};
 }
 
 }  // namespace rtplatch

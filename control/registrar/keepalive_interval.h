@@ -18,6 +18,9 @@ namespace rtplatch {
 struct KeepaliveInterval {
   uint32_t interval_ms = 0;  // 0: no keepalives
   std::string reason;
+  // The NAT's timeout is to be learned (Binding::keepalive_learning):
+  // interval_ms is then the ceiling the probes grow to.
+  bool learning = false;
 };
 
 struct KeepaliveIntervalInputs {
@@ -35,8 +38,10 @@ struct KeepaliveIntervalInputs {
 // - The previous binding's UDP mapping changed (a new source while it was
 //   live): the NAT forgot it sooner than we refresh, so half the previous
 //   interval (capped by the initial one), down to the floor.
-// - Same mapping, an interval already learnt below the initial one: kept.
-// - Otherwise the initial interval.
+// - Same mapping, an interval already learnt (or still being learned) not
+//   above the initial one: kept, with its reason and learning state.
+// - Otherwise the initial interval; over UDP it is only the ceiling of the
+//   learning that starts (TCP connections carry the phone's own keepalives).
 KeepaliveInterval KeepaliveIntervalFor(const KeepaliveIntervalInputs& in);
 
 }  // namespace rtplatch

@@ -56,7 +56,8 @@ const Binding* LiveBindingFor(const std::vector<Binding>& current, absl::string_
 }
 
 bool KeepaliveTargetDiffers(const Binding& a, const Binding& b) {
-  return a.keepalive_interval_ms != b.keepalive_interval_ms || !(a.source == b.source) ||
+  return a.keepalive_interval_ms != b.keepalive_interval_ms ||
+         a.keepalive_learning != b.keepalive_learning || !(a.source == b.source) ||
          !(a.local_socket == b.local_socket) || a.transport != b.transport;
 }
 
@@ -497,6 +498,11 @@ Binding Registrar::NewBinding(const RegisterContext& ctx, const std::string& con
   });
   b.keepalive_interval_ms = k.interval_ms;
   b.keepalive_reason = std::move(k.reason);
+  b.keepalive_learning = k.learning;
+  if (b.keepalive_learning) {
+    const uint32_t cap = std::max(config_.max_expires_learning, config_.min_expires);
+    b.expires_at = ctx.now + std::min(expires, cap);
+  }
   return b;
 }
 
@@ -555,6 +561,29 @@ std::vector<Binding> Registrar::All(int64_t now) const {
     return std::tie(a.aor, a.contact_uri) < std::tie(b.aor, b.contact_uri);
   });
   return out;
+}
+
+std::optional<BindingChange> Registrar::SetKeepalive(absl::string_view aor,
+                                                     absl::string_view contact_uri,
+                                                     uint32_t interval_ms, bool learning,
+                                                     std::string reason) {
+  auto it = bindings_.find(aor);
+  if (it == bindings_.end()) return std::nullopt;
+  auto b = std::find_if(it->second.begin(), it->second.end(),
+                        [&](const Binding& x) { return x.contact_uri == contact_uri; });
+  if (b == it->second.end()) return std::nullopt;
+  BindingChange change;
+  change.kind = BindingChange::Kind::kRefreshed;
+  change.previous = *b;
+  change.binding = *b;
+  change.binding.keepalive_interval_ms = interval_ms;
+  change.binding.keepalive_learning = learning;
+  change.binding.keepalive_reason = std::move(reason);
+  if (store_ != nullptr && !store_->Upsert(change.binding).ok()) return std::nullopt;
+  change.keepalive_changed = interval_ms != b->keepalive_interval_ms ||
+                             learning != b->keepalive_learning;
+  *b = change.binding;
+  return change;
 }
 
 bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_uri,

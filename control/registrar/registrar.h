@@ -25,9 +25,12 @@
 //   6. NAT: DetectNat + the policy table's Decide for the User-Agent; the
 //      binding records the verdict, its reasons and the keepalive decision.
 //      Adaptive keepalive (design.md failure mode "NAT UDP timeout shorter
-//      than the keepalive interval"): a NAT'd binding re-registering from a
-//      new source while its previous binding is still live gets half its
-//      previous interval, down to config.keepalive_min_interval_ms.
+//      than the keepalive interval", keepalive_interval.h): a new NAT'd UDP
+//      binding starts learning its NAT's timeout (its expiry is capped at
+//      config.max_expires_learning meanwhile); a NAT'd binding
+//      re-registering from a new source while its previous binding is
+//      still live gets half its previous interval, down to
+//      config.keepalive_min_interval_ms.
 //   7. The changes land in the BindingStore (one transaction) and then in
 //      memory; a store failure answers 500 and changes nothing.
 //   8. 200 lists every current binding of the AOR with its expires, and a
@@ -65,6 +68,11 @@ struct RegistrarConfig {
   // NAT'd bindings re-register more often: each REGISTER refreshes the
   // mapping and lets the adaptive interval see a mapping that died.
   uint32_t max_expires_natted = 600;
+  // While a NAT'd UDP binding's NAT timeout is being learned, its phone
+  // re-registers this often: a probe that finds the mapping dead has
+  // closed it, and only the phone's next REGISTER opens it again. Raised
+  // to min_expires when below it.
+  uint32_t max_expires_learning = 60;
   // 0: the NAT policy's keepalive_interval_s.
   uint32_t keepalive_initial_interval_ms = 0;
   uint32_t keepalive_min_interval_ms = 5000;  // the adaptive interval's floor
@@ -147,6 +155,14 @@ class Registrar {
   std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
   // Every live binding (e.g. to push keepalive targets after a restart).
   std::vector<Binding> All(int64_t now) const;
+  // Records a keepalive decision taken after the REGISTER (the NAT
+  // timeout learner's): the binding's interval, learning state and reason,
+  // in memory and the store. The change (kRefreshed, keepalive_changed
+  // when the interval or state moved) is for the keepalive sync; nullopt
+  // when the binding is gone or the store refused.
+  std::optional<BindingChange> SetKeepalive(absl::string_view aor, absl::string_view contact_uri,
+                                            uint32_t interval_ms, bool learning,
+                                            std::string reason);
   // Removes one binding (a qualify found it dead); the removed binding goes
   // to `removed`. False if there was none.
   bool RemoveBinding(absl::string_view aor, absl::string_view contact_uri, Binding* removed);

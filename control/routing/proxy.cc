@@ -99,7 +99,7 @@ std::string HeaderValue(const SipMessage& m, bool from) {
 Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
              KeepaliveSync& keepalives, const InsidePrefixes& inside,
              const NatPolicyTable& policies, SipTransactions& transactions,
-             Channels channels, std::function<int64_t()> now)
+             Channels channels, std::function<int64_t()> now, std::function<int64_t()> now_ms)
     : config_(std::move(config)),
       registrar_(registrar),
       link_(link),
@@ -108,7 +108,15 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
       policies_(policies),
       txns_(transactions),
       channels_(std::move(channels)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      now_ms_(std::move(now_ms)),
+      learner_({.floor_ms = registrar.config().keepalive_min_interval_ms}, registrar, keepalives,
+               [this](const Binding& b) { return SendProbe(b); }) {
+  // Bindings still learning when the previous process stopped start over.
+  learner_.Resume(registrar_.All(now_()), NowMs());
+}
+
+void Proxy::OnTraffic(const Endpoint& source) { learner_.HeardFrom(source, NowMs()); }
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -416,6 +424,7 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
   RegisterResult r = registrar_.HandleRegister(request, in.source, transport, in.local, now_());
   if (r.status_code == 401) ++counters_.auth_challenges;
   keepalives_.Apply(r.changes);
+  learner_.Apply(r.changes, NowMs());
   if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
   (void)txns_.RespondRaw(txn, r.status_code, std::move(r.response));
 }
@@ -705,6 +714,11 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
     }
     return;
   }
+  if (!ctx.probe_binding.empty()) {
+    // Any answer crossed the NAT: the mapping outlived the gap.
+    learner_.OnProbeAnswered(ctx.probe_binding, NowMs());
+    return;
+  }
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;
@@ -794,9 +808,12 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
                                  ctx.qualify_binding.substr(nl + 1), &removed)) {
       ++counters_.qualify_dead;
       keepalives_.Removed({removed});
+      learner_.Removed({removed});
     }
     return;
   }
+  // A probe's loss is the learner's to decide, on its own timeout.
+  if (!ctx.probe_binding.empty()) return;
   if (ctx.initial) {
     const Call* call = calls_.Find(ctx.call_id);
     // A cancelled call did not fail: its caller chose to end it.
@@ -863,7 +880,9 @@ void Proxy::Tick() {
     std::vector<Binding> expired;
     registrar_.PruneExpired(now, &expired);
     keepalives_.Removed(expired);
+    learner_.Removed(expired);
   }
+  learner_.Tick(NowMs());
   if (config_.qualify_interval_s > 0) Qualify(now);
   if (now != last_ring_check_) {
     last_ring_check_ = now;
@@ -918,23 +937,38 @@ void Proxy::Qualify(int64_t now) {
 void Proxy::SendQualify(const Binding& b) {
   const std::string key = absl::StrCat(b.aor, "\n", b.contact_uri);
   if (qualify_pending_.contains(key)) return;
-  absl::StatusOr<SipRoute> route = RouteToSource(b);
-  if (!route.ok()) return;  // TCP: the connection is gone; the binding expires
-  const uint64_t n = ++qualify_counter_;
-  auto options = OwnRequest(
-      absl::StrCat("OPTIONS ", b.contact_uri, " SIP/2.0"),
-      absl::StrCat("From: <sip:qualify@", config_.domain, ">;tag=q", absl::Hex(n), "\r\nTo: <",
-                   b.contact_uri, ">\r\nCall-ID: q", absl::Hex(n), "-",
-                   absl::Hex(absl::HashOf(key)), "@", config_.domain,
-                   "\r\nCSeq: 1 OPTIONS\r\n"));
-  if (!options.ok()) return;
-  auto sent = SendOwnRequest(*std::move(options), *route);
-  if (!sent.ok()) return;
+  std::optional<SipTxnId> sent = SendOptions(b, "qualify");
+  if (!sent) return;  // TCP: the connection is gone; the binding expires
   ++counters_.qualify_sent;
   qualify_pending_[key] = true;
   ClientContext ctx;
   ctx.qualify_binding = key;
   clients_[*sent] = std::move(ctx);
+}
+
+bool Proxy::SendProbe(const Binding& b) {
+  std::optional<SipTxnId> sent = SendOptions(b, "keepalive-probe");
+  if (!sent) return false;
+  ClientContext ctx;
+  ctx.probe_binding = KeepaliveLearner::KeyOf(b);
+  clients_[*sent] = std::move(ctx);
+  return true;
+}
+
+std::optional<SipTxnId> Proxy::SendOptions(const Binding& b, absl::string_view from_user) {
+  absl::StatusOr<SipRoute> route = RouteToSource(b);
+  if (!route.ok()) return std::nullopt;
+  const uint64_t n = ++qualify_counter_;
+  auto options = OwnRequest(
+      absl::StrCat("OPTIONS ", b.contact_uri, " SIP/2.0"),
+      absl::StrCat("From: <sip:", from_user, "@", config_.domain, ">;tag=q", absl::Hex(n),
+                   "\r\nTo: <", b.contact_uri, ">\r\nCall-ID: q", absl::Hex(n), "-",
+                   absl::Hex(absl::HashOf(b.aor, b.contact_uri)), "@", config_.domain,
+                   "\r\nCSeq: 1 OPTIONS\r\n"));
+  if (!options.ok()) return std::nullopt;
+  auto sent = SendOwnRequest(*std::move(options), *route);
+  if (!sent.ok()) return std::nullopt;
+  return *sent;
 }
 
 void Proxy::OnDataplaneConnected() {
@@ -996,6 +1030,7 @@ nlohmann::json Proxy::StatsJson() const {
   const SipTransactionCounters& t = txns_.counters();
   const DataplaneLinkCounters& d = link_.counters();
   const KeepaliveSyncCounters& k = keepalives_.counters();
+  const KeepaliveLearnerCounters& l = learner_.counters();
   return {{"calls", calls_.size()},
           {"transactions", txns_.size()},
           {"dataplane_connected", link_.connected()},
@@ -1038,6 +1073,12 @@ nlohmann::json Proxy::StatsJson() const {
           {"dataplane_link",
            {{"calls", d.calls}, {"failures", d.call_failures}, {"reconnects", d.reconnects},
             {"events", d.events}, {"posted", d.posted}, {"posted_failures", d.posted_failures}}},
+          {"keepalive_learning",
+           {{"learning", learner_.size()}, {"started", l.started},
+            {"probes_sent", l.probes_sent}, {"probes_answered", l.probes_answered},
+            {"probes_lost", l.probes_lost}, {"probes_unsendable", l.probes_unsendable},
+            {"learned", l.learned}, {"learned_shorter", l.learned_shorter},
+            {"abandoned", l.abandoned}}},
           {"keepalives",
            {{"targets", keepalives_.size()}, {"installed", k.installed}, {"removed", k.removed},
             {"updated", k.updated}, {"failures", k.failures}, {"reinstalls", k.reinstalls},

@@ -4,7 +4,8 @@
 //
 // Requests, in order of the checks:
 //   REGISTER                 the registrar; binding changes go to the
-//                            keepalive sync (dataplane targets)
+//                            keepalive sync (dataplane targets) and the
+//                            NAT timeout learner (OPTIONS probes)
 //   OPTIONS to the server    200
 //   CANCEL                   200, then CANCEL on the forwarded branch
 //   To-tag present           in-dialog: loose routing (our Route entries
@@ -40,6 +41,7 @@
 #include "control/media/call_table.h"
 #include "control/media/dataplane_link.h"
 #include "control/nat/inside_prefixes.h"
+#include "control/media/keepalive_learner.h"
 #include "control/media/keepalive_sync.h"
 #include "control/nat/nat_policy.h"
 #include "control/registrar/registrar.h"
@@ -126,10 +128,17 @@ class Proxy : public SipTransactions::Listener {
   };
 
   // Everything is borrowed and must outlive the proxy; `transactions` must
-  // deliver its events to this proxy. `now` returns unix seconds.
+  // deliver its events to this proxy. `now` returns unix seconds, `now_ms`
+  // milliseconds on any steady clock (nullptr: now() * 1000), for the NAT
+  // timeout learning's gaps.
   Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link, KeepaliveSync& keepalives,
         const InsidePrefixes& inside, const NatPolicyTable& policies,
-        SipTransactions& transactions, Channels channels, std::function<int64_t()> now);
+        SipTransactions& transactions, Channels channels, std::function<int64_t()> now,
+        std::function<int64_t()> now_ms = nullptr);
+
+  // Every SIP message received (parsed or not), before anything else: the
+  // sender's NAT mapping was just used (the NAT timeout learning's gaps).
+  void OnTraffic(const Endpoint& source);
 
   // SipTransactions::Listener
   void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override;
@@ -150,6 +159,7 @@ class Proxy : public SipTransactions::Listener {
   nlohmann::json StatsJson() const;
   const ProxyCounters& counters() const { return counters_; }
   const CallTable& calls() const { return calls_; }
+  const KeepaliveLearner& learner() const { return learner_; }
 
  private:
   // What a client transaction forwards for.
@@ -161,6 +171,8 @@ class Proxy : public SipTransactions::Listener {
     bool to_callee = true;   // the request goes from caller to callee
     // A qualify OPTIONS: the binding it checks ("aor\ncontact").
     std::string qualify_binding;
+    // A NAT timeout probe (KeepaliveLearner): the binding it tests.
+    std::string probe_binding;
   };
 
   void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
@@ -228,6 +240,11 @@ class Proxy : public SipTransactions::Listener {
   void SendBye(Call& call, bool to_caller);
   void Qualify(int64_t now);
   void SendQualify(const Binding& b);
+  // An OPTIONS to a binding's phone from the socket it registered on, as
+  // `from_user`@our domain; the client transaction, or nullopt.
+  std::optional<SipTxnId> SendOptions(const Binding& b, absl::string_view from_user);
+  bool SendProbe(const Binding& b);
+  int64_t NowMs() const { return now_ms_ ? now_ms_() : now_() * 1000; }
 
   ProxyConfig config_;
   Registrar& registrar_;
@@ -238,6 +255,7 @@ class Proxy : public SipTransactions::Listener {
   SipTransactions& txns_;
   Channels channels_;
   std::function<int64_t()> now_;
+  std::function<int64_t()> now_ms_;
 
   CallTable calls_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
@@ -251,6 +269,7 @@ class Proxy : public SipTransactions::Listener {
   int64_t qualify_round_started_ = 0;
   uint64_t qualify_counter_ = 0;
   absl::flat_hash_map<std::string, bool> qualify_pending_;
+  KeepaliveLearner learner_;
   ProxyCounters counters_;
 };
 

@@ -48,7 +48,7 @@ TEST(KeepaliveLearningTest, TenSecondNatIsLearnedAtTheFloorInUnderHalfAMinute) {
   EXPECT_EQ(o.learning.interval_ms, 5000u);
   EXPECT_LT(o.learned_at_ms, 30000);
   EXPECT_EQ(o.learning.reason,
-            "learned: NAT dropped the mapping within 10 s (held 5 s); interval 5 s (floor)");
+            "learned: NAT held 5 s, dropped the mapping within 10 s; interval 5 s (floor)");
 }
 
 TEST(KeepaliveLearningTest, ThirtySecondNatKeepsTheInitialInterval) {
@@ -61,7 +61,7 @@ TEST(KeepaliveLearningTest, ThirtySecondNatKeepsTheInitialInterval) {
 TEST(KeepaliveLearningTest, NatBetweenTheGapsGetsTheLongestGapThatHeldLessAFifth) {
   Outcome o = LearnBehindNat(22000);
   EXPECT_EQ(o.learning.interval_ms, 16000u);  // 20 s held, 25 s did not
-  EXPECT_THAT(o.learning.reason, HasSubstr("within 25 s (held 20 s); interval 16 s"));
+  EXPECT_THAT(o.learning.reason, HasSubstr("held 20 s, dropped the mapping within 25 s; interval 16 s"));
 }
 
 // No needless keepalive traffic: a NAT that keeps mappings for minutes
@@ -76,7 +76,9 @@ TEST(KeepaliveLearningTest, LongLivedNatDoesNotShrinkTheInterval) {
 TEST(KeepaliveLearningTest, NatShorterThanTheFloorGetsTheFloorAndSaysSo) {
   Outcome o = LearnBehindNat(3000);
   EXPECT_EQ(o.learning.interval_ms, 5000u);
-  EXPECT_EQ(o.learning.reason, "learned: NAT dropped the mapping within 5 s; interval 5 s (floor)");
+  EXPECT_EQ(o.learning.reason,
+            "learned: no answer to the first probe (5 s gap): NAT timeout below it or the phone "
+            "ignores OPTIONS; interval 5 s (floor)");
 }
 
 TEST(KeepaliveLearningTest, TrafficFromThePhoneRestartsTheGap) {

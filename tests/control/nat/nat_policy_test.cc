@@ -79,7 +79,7 @@ TEST(NatPolicyTest, DefaultFollowsDetection) {
   EXPECT_TRUE(natd.anchor_media);
   EXPECT_EQ(natd.media_latch, LatchPolicy::kLearn);
   EXPECT_TRUE(natd.keepalive);
-  EXPECT_EQ(natd.keepalive_interval_s, 60u);
+  EXPECT_EQ(natd.keepalive_interval_s, 25u);
   EXPECT_EQ(natd.reasons, kBehindNat.reasons);
 
   const NatDecision clean = table.Decide("baresip v2.9.0", kClean);
@@ -131,13 +131,13 @@ INSTANTIATE_TEST_SUITE_P(
     Presets, NatPolicyPresetTest,
     ::testing::Values(
         //         name                      behind NAT                  contact only inside         clean                         interval
-        PresetCase{"default",                {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kLearn, false}, 60},
-        PresetCase{"self_fixing_phone",      {true, true, kLearn, true}, {true, true, kLearn, true}, {false, true, kLearn, false},  60},
-        PresetCase{"asymmetric_rtp",         {true, true, kAsym, true},  {true, true, kAsym, true},  {false, false, kAsym, false},  60},
-        PresetCase{"broken_alg",             {true, true, kLearn, true}, {true, true, kLearn, true}, {true, true, kLearn, true},    60},
-        PresetCase{"no_nat_contact_differs", {true, true, kLearn, true}, {false, false, kLearn, false}, {false, false, kLearn, false}, 60},
-        PresetCase{"proper_alg",             {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kStrict, false}, 60},
-        PresetCase{"ipv6",                   {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kStrict, true},  60},
+        PresetCase{"default",                {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kLearn, false}, 25},
+        PresetCase{"self_fixing_phone",      {true, true, kLearn, true}, {true, true, kLearn, true}, {false, true, kLearn, false},  25},
+        PresetCase{"asymmetric_rtp",         {true, true, kAsym, true},  {true, true, kAsym, true},  {false, false, kAsym, false},  25},
+        PresetCase{"broken_alg",             {true, true, kLearn, true}, {true, true, kLearn, true}, {true, true, kLearn, true},  25},
+        PresetCase{"no_nat_contact_differs", {true, true, kLearn, true}, {false, false, kLearn, false}, {false, false, kLearn, false}, 25},
+        PresetCase{"proper_alg",             {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kStrict, false}, 25},
+        PresetCase{"ipv6",                   {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kStrict, true},  25},
         PresetCase{"carrier_grade_nat",      {true, true, kLearn, true}, {true, true, kLearn, true}, {false, false, kLearn, false}, 20}),
     [](const ::testing::TestParamInfo<PresetCase>& info) { return std::string(info.param.name); });
 

@@ -195,7 +195,7 @@ TEST_F(OperatorCommandsTest, RegistrationObjectHasEveryField) {
               "transport": "tcp", "local_socket": "203.0.113.10:5060", "behind_nat": true,
               "nat_reasons": ["via_inside", "contact_inside"],
               "keepalive_interval_ms": 25000, "keepalive_reason": "policy default",
-              "q": 0.5})"));
+              "keepalive_learning": false, "q": 0.5})"));
 }
 
 TEST_F(OperatorCommandsTest, QIsPrintedAsADecimalNumber) {

@@ -63,6 +63,7 @@ class BindingStoreTest : public ::testing::TestWithParam<Family> {
                      "contact in inside prefix", "ünïcode, \"quotes\"\nand newline"};
     b.keepalive_interval_ms = 25'000;
     b.keepalive_reason = "re-registered from a new source port";
+    b.keepalive_learning = true;
     b.q_milli = 700;
     return b;
   }
@@ -313,7 +314,8 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
 
 // A database written by a build with schema version 1 (a rowid table with
 // the same columns) is migrated on open: its rows are kept, refreshes
-// update them, and the file says version 2 afterwards.
+// update them, and the file says version 3 afterwards (keepalive_learning
+// added, false for the old rows: their intervals are settled).
 TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -344,6 +346,7 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
     EXPECT_EQ((*all)[0].user_agent, "v1 phone");
     EXPECT_EQ((*all)[0].source.ToString(), "203.0.113.5:40000");
     EXPECT_EQ((*all)[0].nat_reasons, std::vector<std::string>{"via_host_differs_from_source"});
+    EXPECT_FALSE((*all)[0].keepalive_learning);
     Binding refreshed = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
     ASSERT_TRUE(store->Upsert(refreshed).ok());
   }
@@ -359,7 +362,7 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }

@@ -46,10 +46,37 @@ TEST(KeepaliveIntervalTest, NoKeepaliveSaysWhy) {
   EXPECT_EQ(For(natted_off, nullptr, "203.0.113.5:5060").reason, "policy: no keepalive");
 }
 
-TEST(KeepaliveIntervalTest, NewBindingGetsTheInitialInterval) {
+TEST(KeepaliveIntervalTest, NewUdpBindingStartsLearningUpToTheInitialInterval) {
   KeepaliveInterval k = For(NattedWithKeepalive(), nullptr, "203.0.113.5:40000");
   EXPECT_EQ(k.interval_ms, 60000u);
+  EXPECT_TRUE(k.learning);
+  EXPECT_EQ(k.reason, "learning: probing gaps up to 60000 ms (policy default)");
+}
+
+TEST(KeepaliveIntervalTest, NewTcpBindingGetsTheInitialIntervalWithoutLearning) {
+  KeepaliveInterval k =
+      For(NattedWithKeepalive(), nullptr, "203.0.113.5:40000", Binding::Transport::kTcp);
+  EXPECT_EQ(k.interval_ms, 60000u);
+  EXPECT_FALSE(k.learning);
   EXPECT_EQ(k.reason, "initial: 60000 ms (policy default)");
+}
+
+TEST(KeepaliveIntervalTest, RefreshWhileLearningKeepsLearning) {
+  Binding prev = Previous("203.0.113.5:40000", 60000);
+  prev.keepalive_learning = true;
+  prev.keepalive_reason = "learning: NAT held 5 s; probing 10 s";
+  KeepaliveInterval k = For(NattedWithKeepalive(), &prev, "203.0.113.5:40000");
+  EXPECT_TRUE(k.learning);
+  EXPECT_EQ(k.interval_ms, 60000u);
+  EXPECT_EQ(k.reason, prev.keepalive_reason);
+}
+
+TEST(KeepaliveIntervalTest, NewMappingWhileLearningEndsTheLearningHalved) {
+  Binding prev = Previous("203.0.113.5:40000", 60000);
+  prev.keepalive_learning = true;
+  KeepaliveInterval k = For(NattedWithKeepalive(), &prev, "203.0.113.5:40001");
+  EXPECT_FALSE(k.learning);
+  EXPECT_EQ(k.interval_ms, 30000u);
 }
 
 TEST(KeepaliveIntervalTest, NewSourcePortHalvesThePreviousInterval) {
@@ -89,11 +116,15 @@ TEST(KeepaliveIntervalTest, SameMappingKeepsWhatWasLearnt) {
   EXPECT_EQ(k.reason, "learnt earlier");
 }
 
-TEST(KeepaliveIntervalTest, SameMappingAtTheInitialIntervalStaysThere) {
-  const Binding prev = Previous("203.0.113.5:40000", 60000);
+// A NAT that held the longest gap probed keeps the initial interval, and a
+// refresh does not start the learning (and its probes) again.
+TEST(KeepaliveIntervalTest, SameMappingLearntAtTheInitialIntervalStaysThere) {
+  Binding prev = Previous("203.0.113.5:40000", 60000);
+  prev.keepalive_reason = "learned: NAT held a 60 s gap";
   KeepaliveInterval k = For(NattedWithKeepalive(), &prev, "203.0.113.5:40000");
   EXPECT_EQ(k.interval_ms, 60000u);
-  EXPECT_EQ(k.reason, "initial: 60000 ms (policy default)");
+  EXPECT_FALSE(k.learning);
+  EXPECT_EQ(k.reason, "learned: NAT held a 60 s gap");
 }
 
 }  // namespace

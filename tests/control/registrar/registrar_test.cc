@@ -116,6 +116,10 @@ class RegistrarTest : public ::testing::Test {
     config_.min_expires = 60;
     config_.max_expires = 7200;
     config_.max_expires_natted = 600;
+    // These tests follow bindings across re-REGISTERs minutes apart; the
+    // shorter expiry while a NAT timeout is learned has a test of its own
+    // (LearningBindingsReRegisterSoonUntilLearned) on the default.
+    config_.max_expires_learning = 600;
     config_.keepalive_min_interval_ms = 5000;
     registrar_ = MakeRegistrar();
   }
@@ -206,8 +210,9 @@ TEST_F(RegistrarTest, ChallengeThenAuthenticatedRegister) {
   EXPECT_TRUE(ch.binding.behind_nat);
   EXPECT_THAT(ch.binding.nat_reasons, Contains("via_inside"));
   EXPECT_THAT(ch.binding.nat_reasons, Contains("contact_inside"));
-  EXPECT_EQ(ch.binding.keepalive_interval_ms, 60000u);
-  EXPECT_THAT(ch.binding.keepalive_reason, HasSubstr("initial"));
+  EXPECT_EQ(ch.binding.keepalive_interval_ms, 25000u);
+  EXPECT_TRUE(ch.binding.keepalive_learning);
+  EXPECT_THAT(ch.binding.keepalive_reason, HasSubstr("learning"));
 
   std::vector<Binding> b = registrar_->Lookup("alice@example.com", kNow);
   ASSERT_THAT(b, SizeIs(1));
@@ -338,7 +343,7 @@ TEST_F(RegistrarTest, StarRemovesAllBindings) {
   ASSERT_THAT(r.changes, SizeIs(2));
   for (const BindingChange& c : r.changes) {
     EXPECT_EQ(c.kind, BindingChange::Kind::kRemoved);
-    EXPECT_EQ(c.binding.keepalive_interval_ms, 60000u);  // the target to remove
+    EXPECT_EQ(c.binding.keepalive_interval_ms, 25000u);  // the target to remove
   }
   EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
   auto stored = store_->Lookup("alice@example.com", kNow);
@@ -470,16 +475,16 @@ TEST_F(RegistrarTest, NatUdpTimeoutShorterThanTheKeepaliveInterval) {
   req.cseq = 1;
   RegisterResult r = Register(req, Ep("203.0.113.30:31000"));
   ASSERT_EQ(r.status_code, 200);
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 25000u);
 
   // Same port, a refresh: unchanged, no new keepalive target.
   req.cseq = 2;
   r = Register(req, Ep("203.0.113.30:31000"), kNow + 100);
   ASSERT_EQ(r.status_code, 200);
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 25000u);
   EXPECT_FALSE(r.changes[0].keepalive_changed);
 
-  const uint32_t expected[] = {30000, 15000, 7500, 5000, 5000};
+  const uint32_t expected[] = {12500, 6250, 5000, 5000};
   uint16_t port = 31000;
   int64_t t = kNow + 100;
   for (uint32_t want : expected) {
@@ -510,7 +515,7 @@ TEST_F(RegistrarTest, NatUdpTimeoutShorterThanTheKeepaliveInterval) {
   r = Register(req, Ep("203.0.113.30:40000"), t + 10 + 601);
   ASSERT_EQ(r.status_code, 200);
   EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kAdded);
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 25000u);
 }
 
 TEST_F(RegistrarTest, NewTcpConnectionIsNotAMappingChange) {
@@ -531,7 +536,7 @@ TEST_F(RegistrarTest, NewTcpConnectionIsNotAMappingChange) {
   ASSERT_TRUE(r.changes[0].binding.behind_nat);
   r = register_over_tcp(2, Ep("203.0.113.30:41007"), kNow + 60);
   ASSERT_EQ(r.status_code, 200) << r.error;
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 60000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 25000u);
   EXPECT_EQ(r.changes[0].binding.transport, Binding::Transport::kTcp);
 }
 
@@ -555,7 +560,49 @@ TEST_F(RegistrarTest, AdaptiveIntervalFollowsTheCallIdWhenTheContactChanges) {
   ASSERT_EQ(r.status_code, 200);
   ASSERT_THAT(r.changes, SizeIs(1));
   EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kAdded);
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 30000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 12500u);
+}
+
+// A new NAT'd UDP binding's NAT timeout is not known yet: until the learner
+// decides, its phone is asked back within max_expires_learning (60 s by
+// default), so a mapping a probe found dead is re-opened soon. Once
+// learned, refreshes get the NAT'd maximum again; TCP never learns.
+TEST_F(RegistrarTest, LearningBindingsReRegisterSoonUntilLearned) {
+  config_.max_expires_learning = RegistrarConfig{}.max_expires_learning;
+  ASSERT_EQ(config_.max_expires_learning, 60u);
+  registrar_ = MakeRegistrar();
+  Req req;
+  RegisterResult r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(HeadersNamed(r, "Contact"), ElementsAre("<sip:alice@192.0.2.10:5060>;expires=60"));
+  ASSERT_THAT(r.changes, SizeIs(1));
+  EXPECT_TRUE(r.changes[0].binding.keepalive_learning);
+
+  // The learner's verdict lands in the binding (memory and store).
+  std::optional<BindingChange> set = registrar_->SetKeepalive(
+      "alice@example.com", "sip:alice@192.0.2.10:5060", 5000, /*learning=*/false,
+      "learned: NAT held 5 s, dropped the mapping within 10 s; interval 5 s (floor)");
+  ASSERT_TRUE(set.has_value());
+  EXPECT_TRUE(set->keepalive_changed);
+  EXPECT_EQ(set->kind, BindingChange::Kind::kRefreshed);
+  EXPECT_TRUE(set->previous.keepalive_learning);
+  EXPECT_FALSE(set->binding.keepalive_learning);
+  auto stored = store_->LoadAll(kNow);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_THAT(*stored, SizeIs(1));
+  EXPECT_EQ((*stored)[0].keepalive_interval_ms, 5000u);
+  EXPECT_FALSE((*stored)[0].keepalive_learning);
+
+  req.cseq = 2;
+  r = Register(req, nat_source_, kNow + 30);
+  ASSERT_EQ(r.status_code, 200) << r.error;
+  EXPECT_THAT(HeadersNamed(r, "Contact"), ElementsAre("<sip:alice@192.0.2.10:5060>;expires=600"));
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 5000u);
+  EXPECT_FALSE(r.changes[0].keepalive_changed);
+  EXPECT_THAT(r.changes[0].binding.keepalive_reason, HasSubstr("learned: NAT held 5 s"));
+
+  EXPECT_FALSE(registrar_->SetKeepalive("alice@example.com", "sip:nobody@192.0.2.10", 5000,
+                                        false, "x"));
 }
 
 TEST_F(RegistrarTest, RestartReloadsBindingsFromTheStore) {
@@ -584,7 +631,7 @@ TEST_F(RegistrarTest, RestartReloadsBindingsFromTheStore) {
   req.cseq = 3;
   RegisterResult r = Register(req, Ep("203.0.113.30:31004"), kNow + 30);
   ASSERT_EQ(r.status_code, 200);
-  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 15000u);
+  EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 6250u);
 }
 
 TEST_F(RegistrarTest, MemoryOnlyAndPruneExpired) {

@@ -308,7 +308,8 @@ class ProxyTest : public ::testing::Test {
       return absl::OkStatus();
     };
     proxy_ = std::make_unique<Proxy>(pc, *registrar_, *link_, *keepalives_, inside_, policies_,
-                                     *txns_, std::move(channels), [this] { return now_; });
+                                     *txns_, std::move(channels), [this] { return now_; },
+                                     [this] { return now_ms_; });
     forwarder_.proxy = proxy_.get();
   }
 
@@ -356,6 +357,33 @@ class ProxyTest : public ::testing::Test {
     in.channel = source.ip.is_v4() ? kUdpV4 : kUdpV6;
     txns_->Receive(*std::move(m), in);
     link_->Settle();
+  }
+
+  // Runs the NAT timeout learning of `p`'s binding to its end: time moves
+  // in 100 ms ticks, and the phone answers the first `answered` probes (its
+  // NAT keeps the mapping that long) and none after. Like a phone told to
+  // come back within 60 s it re-registers every `refresh_s` seconds (0:
+  // never). The probes seen go to `probes` when given.
+  void LearnNatTimeout(const Phone& p, int answered, std::vector<Sent>* probes = nullptr,
+                       int refresh_s = 0) {
+    size_t mark = sent_.size();
+    int cseq = 1;
+    for (int tick = 1; tick <= 1800 && proxy_->learner().size() > 0; ++tick) {
+      now_ms_ += 100;
+      now_ = now_ms_ / 1000;
+      if (refresh_s > 0 && tick % (refresh_s * 10) == 0) {
+        Receive(RegisterText(p, ++cseq), p.source);
+        mark = sent_.size();
+      }
+      proxy_->Tick();
+      link_->Settle();
+      std::optional<Sent> probe = RequestTo(p.source, "OPTIONS", mark);
+      mark = sent_.size();
+      if (!probe) continue;
+      if (probes != nullptr) probes->push_back(*probe);
+      if (answered-- > 0) Receive(ResponseText(probe->bytes, 200, "OK", p.tag()), p.source);
+    }
+    ASSERT_EQ(proxy_->learner().size(), 0u) << "the learning did not end";
   }
 
   void Register(const Phone& p) {
@@ -470,6 +498,7 @@ class ProxyTest : public ::testing::Test {
   FakeDataplane dataplane_;
 
   int64_t now_ = kStart;
+  int64_t now_ms_ = kStart * 1000;  // the learner's steady clock
   InsidePrefixes inside_;
   NatPolicyTable policies_;
   std::unique_ptr<UsersFile> users_;
@@ -487,21 +516,91 @@ class ProxyTest : public ::testing::Test {
 // ---------------------------------------------------------------------------
 // 1. A callee behind a NAT
 
-TEST_F(ProxyTest, InviteToNattedCalleeGoesToItsRegistrationSourceWithMediaOnTheRelay) {
+// The issue-13 case at the proxy: a new NAT'd binding gets no keepalive
+// target at first; OPTIONS probes from the socket it registered on, to its
+// public source, test growing gaps (5 s, then 10 s); the 10 s one goes
+// unanswered (its NAT forgot the mapping), so the interval is what held,
+// at the 5 s floor, and only then does the dataplane get a target.
+TEST_F(ProxyTest, NattedBindingLearnsItsNatTimeoutByProbingThenGetsItsKeepalive) {
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
-  // The keepalive target for bob's NAT mapping, from our SIP socket.
-  // This REGISTER is the link's first use, so the reconnect hook's
-  // ReinstallAll installs bob (already in the registrar) while
-  // KeepaliveSync::Apply installs him too; the second target is taken
-  // back at once, so exactly one keeps sending (see the expiry test).
+  EXPECT_THAT(dataplane_.Requests("keepalive_add"), IsEmpty()) << "probes first";
+  const KeepaliveLearning* l =
+      proxy_->learner().Find(absl::StrCat("bob@example.com\n", kBob.contact()));
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->gap_ms, 5000u);
+
+  const int64_t start = now_ms_;
+  std::vector<Sent> probes;
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1, &probes));
+  ASSERT_GE(probes.size(), 2u);
+  for (const Sent& probe : probes) {
+    EXPECT_EQ(probe.route.channel, kUdpV4) << "from the socket bob registered on";
+    EXPECT_EQ(probe.Parsed().method(), "OPTIONS");
+  }
+  EXPECT_LE(now_ms_ - start, 20000) << "learned within 5 + 10 + 4 s";
+
+  // One target, from our SIP socket to bob's mapping.
   std::vector<json> keepalives = dataplane_.Requests("keepalive_add");
-  ASSERT_THAT(keepalives, SizeIs(2));
-  EXPECT_EQ(keepalives[0]["targets"], keepalives[1]["targets"]);
-  std::vector<json> taken_back = dataplane_.Requests("keepalive_remove");
-  ASSERT_THAT(taken_back, SizeIs(1));
-  EXPECT_EQ(taken_back[0]["ids"], json::array({2}));
+  ASSERT_THAT(keepalives, SizeIs(1));
+  EXPECT_THAT(dataplane_.Requests("keepalive_remove"), IsEmpty());
   EXPECT_EQ(keepalives.back()["targets"][0]["target"], "203.0.113.20:41000");
   EXPECT_EQ(keepalives.back()["targets"][0]["source"], "198.51.100.1:5060");
+  EXPECT_EQ(keepalives.back()["targets"][0]["interval_ms"], 5000);
+
+  std::vector<Binding> b = registrar_->Lookup("bob@example.com", now_);
+  ASSERT_THAT(b, SizeIs(1));
+  EXPECT_FALSE(b[0].keepalive_learning);
+  EXPECT_EQ(b[0].keepalive_interval_ms, 5000u);
+  EXPECT_EQ(b[0].keepalive_reason,
+            "learned: NAT held 5 s, dropped the mapping within 10 s; interval 5 s (floor)");
+  EXPECT_EQ(proxy_->StatsJson()["keepalive_learning"]["learned_shorter"], 1);
+}
+
+// A NAT that holds every gap probed keeps the initial interval (the
+// policy's 25 s): learning never shortens it without evidence.
+TEST_F(ProxyTest, NatThatHoldsEveryGapKeepsTheInitialInterval) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  std::vector<Sent> probes;
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/100, &probes, /*refresh_s=*/50));
+  EXPECT_EQ(probes.size(), 4u) << "gaps of 5, 10, 20 and 25 s";
+  std::vector<json> keepalives = dataplane_.Requests("keepalive_add");
+  ASSERT_THAT(keepalives, Not(IsEmpty()));
+  EXPECT_EQ(keepalives.back()["targets"][0]["interval_ms"], 25000);
+  EXPECT_EQ(proxy_->StatsJson()["keepalive_learning"]["learned_shorter"], 0);
+  std::vector<Binding> b = registrar_->Lookup("bob@example.com", now_);
+  ASSERT_THAT(b, SizeIs(1));
+  EXPECT_EQ(b[0].keepalive_reason, "learned: NAT held a 25 s gap; interval 25 s (the initial one)");
+
+  // Its refreshes keep the interval and never start the probing again.
+  const size_t options = RequestsSent("OPTIONS");
+  Receive(RegisterText(kBob, 10), kBob.source);
+  EXPECT_EQ(proxy_->learner().size(), 0u);
+  for (int i = 0; i < 100; ++i) {
+    now_ms_ += 1000;
+    proxy_->Tick();
+  }
+  EXPECT_EQ(RequestsSent("OPTIONS"), options);
+  b = registrar_->Lookup("bob@example.com", now_);
+  ASSERT_THAT(b, SizeIs(1));
+  EXPECT_EQ(b[0].keepalive_interval_ms, 25000u);
+}
+
+// Traffic from the phone during a gap (its own call, say) restarts it: a
+// probe only counts after real silence on the mapping.
+TEST_F(ProxyTest, TrafficFromTheLearningPhoneRestartsTheGap) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  now_ms_ += 4000;
+  proxy_->OnTraffic(kBob.source);
+  now_ms_ += 4000;
+  proxy_->Tick();
+  EXPECT_EQ(RequestsSent("OPTIONS"), 0u) << "only 4 s of silence";
+  now_ms_ += 1100;
+  proxy_->Tick();
+  EXPECT_EQ(RequestsSent("OPTIONS"), 1u);
+}
+
+TEST_F(ProxyTest, InviteToNattedCalleeGoesToItsRegistrationSourceWithMediaOnTheRelay) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
 
   Dialog d = NewDialog(kAlice, kBob);
   std::optional<Sent> fwd;
@@ -613,6 +712,7 @@ TEST_F(ProxyTest, InviteWhileTheDataplaneWasNeverReachableIsAnswered503) {
 
 TEST_F(ProxyTest, InviteAfterTheDataplaneWentAwayIsAnswered503) {
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1));
   ASSERT_TRUE(link_->connected()) << "the keepalive for bob connected the link";
   dataplane_.Stop();
 
@@ -844,15 +944,15 @@ TEST_F(ProxyTest, Ipv4CallerReachesIpv6CalleeWithMediaBridgedByTheRelay) {
 
 TEST_F(ProxyTest, ExpiredRegistrationIsNotRungAndItsKeepaliveGoes) {
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
-  // A NAT'd binding lives max_expires_natted (600 s by default).
-  now_ += 601;
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1));
+  // Registered while its NAT timeout was unknown: max_expires_learning
+  // (60 s by default).
+  now_ = kStart + 61;
   proxy_->Tick();
   std::vector<json> removes = dataplane_.Requests("keepalive_remove");
-  // The duplicate taken back at registration (see the first test), then
-  // the one target that was sending: none is left for a binding that is gone.
-  ASSERT_THAT(removes, SizeIs(2));
-  EXPECT_EQ(removes[0]["ids"], json::array({2}));
-  EXPECT_EQ(removes[1]["ids"], json::array({1}));
+  // The one target that was sending: none is left for a binding that is gone.
+  ASSERT_THAT(removes, SizeIs(1));
+  EXPECT_EQ(removes[0]["ids"], json::array({1}));
 
   Dialog d = NewDialog(kAlice, kBob);
   Receive(InviteText(d, Sdp(kAlice, 1)), kAlice.source);
