@@ -29,7 +29,9 @@ KeepaliveInterval KeepaliveIntervalFor(const KeepaliveIntervalInputs& in) {
   if (prev_adaptive && prev->keepalive_interval_ms <= in.initial_interval_ms) {
     return {prev->keepalive_interval_ms, prev->keepalive_reason, prev->keepalive_learning};
   }
-  if (in.transport != Binding::Transport::kUdp) {
+  // TCP carries the phone's own keepalives; an initial interval at the
+  // floor leaves nothing to learn.
+  if (in.transport != Binding::Transport::kUdp || in.initial_interval_ms <= in.floor_ms) {
     return {in.initial_interval_ms,
             absl::StrCat("initial: ", in.initial_interval_ms, " ms (policy ", decision.policy, ")")};
   }

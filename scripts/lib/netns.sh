@@ -399,6 +399,31 @@ rl_add_nat_lan() {
   fi
 }
 
+# rl_add_nat_behind_nat OUTER INNER LAN OUTSIDE MIDDLE_GW MIDDLE INSIDE PHONE
+#                      [OUTER_TIMEOUT]
+# A phone behind two NATs in series (a home router behind a provider's
+# NAT): OUTER is a port-preserving MASQUERADE on the internet segment with
+# address OUTSIDE, its LAN MIDDLE_GW/MIDDLE holds INNER (itself a plain
+# MASQUERADE, kernel default timeouts), whose LAN INSIDE/PHONE holds the
+# phone in LAN. OUTER_TIMEOUT (s, 0: the kernel's) is the outer NAT's UDP
+# timeout. Role names' first three characters must differ.
+rl_add_nat_behind_nat() {
+  local outer="$1" inner="$2" lan="$3" outside="$4" middle_gw="$5" middle="$6"
+  local inside="$7" phone="$8" timeout="${9:-0}"
+  local otag="${1:0:3}" itag="${2:0:3}" ins inp
+  rl_add_nat_lan "$outer" "$inner" "$outside" "$middle_gw" "$middle" plain "$timeout"
+  rl_ns_add "$lan"
+  ins="${RL_P}${itag}i"; inp="${RL_P}${itag}p"
+  rl_veth "$inner" "$ins" "$lan" "$inp"
+  rl_addr "$inner" "$ins" "$inside"
+  rl_addr "$lan" "$inp" "$phone"
+  ip -n "$(rl_ns "$lan")" route add default via "${inside%/*}" \
+    || rl_die "default route in $lan failed"
+  ip netns exec "$(rl_ns "$inner")" sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+  rl_run ip netns exec "$(rl_ns "$inner")" iptables -t nat -A POSTROUTING \
+    -o "${RL_P}${otag}p" -j MASQUERADE || rl_die "MASQUERADE in $inner failed"
+}
+
 # rl_reap_stale: opt-in helper for developers. Deletes namespaces named
 # rl<pid><role> (this library's default prefix) whose <pid> is no longer a
 # running process, i.e. left behind by a run that was SIGKILLed.

@@ -11,6 +11,8 @@
 #   plain   MASQUERADE (port-preserving)             203.0.113.30 / .35
 #   rand    MASQUERADE --random-fully                203.0.113.31 / .36
 #   short   MASQUERADE, UDP timeout 10 s             203.0.113.32 / .37
+#   double  two NATs in series, the outer one port-    203.0.113.43 / .44
+#           preserving with a 10 s UDP timeout
 #   alg     MASQUERADE + kernel SIP ALG (nf_nat_sip) 203.0.113.33 / .38
 #   pub     no NAT, on the internet segment          203.0.113.21 / .22
 #   v6      IPv6, no NAT                             2001:db8::40 / ::41
@@ -19,12 +21,18 @@
 # Each make (sipp, baresip; --makes picks) has one phone in each of
 # plain..v6, each sending its own tone (PCMA). For every phone:
 #   1. REGISTER with digest; the operator view shows it NAT'd with reasons
-#      (plain, rand, short) or not NAT'd (alg: the ALG fixed the message;
-#      pub; v6), and the keepalive interval (5 s here).
+#      (plain, rand, short, double) or not NAT'd (alg: the ALG fixed the
+#      message; pub; v6). A NAT'd phone's NAT timeout is being learned:
+#      no dataplane keepalive target yet.
 #   2. a call to carol (LAN to LAN), a call to bob (to the public phone),
-#      and a call from bob (into the NAT: the case NAT breaks); the short
-#      variant first waits past its NAT's UDP timeout, so that call only
-#      rings if the keepalives held the binding.
+#      and a call from bob (into the NAT: the case NAT breaks). Before
+#      bob's call a NAT'd phone's interval must be learned (and below the
+#      NAT's timeout for short and double; a baresip phone, which answers
+#      the probes, keeps 25 s behind a NAT with the kernel's long
+#      timeouts) and the phone has re-registered as its 60 s expiry asks;
+#      short and double then wait past their NAT's UDP timeout, so that
+#      call only rings if the keepalives held the binding. All on the
+#      shipped defaults: no keepalive setting is tuned here.
 #   3. in every call each side records what it receives and must hear the
 #      other's tone (tone.py: dominant frequency, purity, level), and the
 #      dataplane counts >100 relayed packets each way.
@@ -47,7 +55,9 @@ SCN="$HERE/sipp"
 SUITE=e2e_phones
 MIN_PACKETS=100
 NAT_TIMEOUT_S=10
-KEEPALIVE_MS=5000
+# A binding's learning ends within about a minute of quiet (probes after
+# 5, 10, 20 and 25 s gaps); calls in between restart the gaps.
+LEARN_WAIT_S=150
 
 MAKES="sipp baresip"
 if [[ ${1:-} == --makes ]]; then MAKES="$2"; shift 2; fi
@@ -64,22 +74,29 @@ fi
 st_init "${RL_PREFIX:-e2$$}"
 D="$ST_DOMAIN"
 ST_PORT_MAX=31999
-ST_REGISTRAR_JSON="{\"min_expires\": 10, \"keepalive_initial_interval_ms\": $KEEPALIVE_MS}"
+# The shipped registrar and NAT policy defaults (the demo runs on them).
+ST_REGISTRAR_JSON='{}'
 RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
 RELAY6="[$ST_RELAY_IP6]:$ST_SIP_PORT"
 
-read -r -a VARIANTS <<<"${E2E_VARIANTS:-plain rand short alg pub v6}"
+read -r -a VARIANTS <<<"${E2E_VARIANTS:-plain rand short double alg pub v6}"
 declare -A NAT_LABEL=([plain]="MASQUERADE" [rand]="MASQUERADE random-fully"
-  [short]="MASQUERADE, UDP ${NAT_TIMEOUT_S} s" [alg]="MASQUERADE + SIP ALG"
-  [pub]="none (public)" [v6]="none (IPv6)")
-declare -A NAT_EXPECTED=([plain]=True [rand]=True [short]=True [alg]=False [pub]=False [v6]=False)
+  [short]="MASQUERADE, UDP ${NAT_TIMEOUT_S} s" [double]="2 NATs, outer UDP ${NAT_TIMEOUT_S} s"
+  [alg]="MASQUERADE + SIP ALG" [pub]="none (public)" [v6]="none (IPv6)")
+declare -A NAT_EXPECTED=([plain]=True [rand]=True [short]=True [double]=True [alg]=False
+  [pub]=False [v6]=False)
+# The variants whose NAT forgets a mapping after NAT_TIMEOUT_S of silence.
+is_short() { [[ $1 == short || $1 == double ]]; }
 # Each phone has a host (namespace) of its own: behind NATs, one NAT per
 # phone (roles: NAT, LAN), LANs all 192.0.2.0/24 with the phone at .2.
-declare -A NAT_ROLE=([splain]=npl [srand]=nrf [sshort]=nto [salg]=nal
-  [bplain]=mpl [brand]=mrf [bshort]=mto [balg]=mal)
+# double: the phone's own NAT (NAT_ROLE) sits in the LAN of the outer one
+# (OUTER_ROLE), 198.51.100.0/24 between them.
+declare -A NAT_ROLE=([splain]=npl [srand]=nrf [sshort]=nto [sdouble]=ndi [salg]=nal
+  [bplain]=mpl [brand]=mrf [bshort]=mto [bdouble]=mdi [balg]=mal)
+declare -A OUTER_ROLE=([sdouble]=ndo [bdouble]=mdo)
 declare -A NAT_OUT=([splain]=203.0.113.30 [srand]=203.0.113.31 [sshort]=203.0.113.32
-  [salg]=203.0.113.33 [bplain]=203.0.113.35 [brand]=203.0.113.36 [bshort]=203.0.113.37
-  [balg]=203.0.113.38)
+  [salg]=203.0.113.33 [sdouble]=203.0.113.43 [bplain]=203.0.113.35 [brand]=203.0.113.36
+  [bshort]=203.0.113.37 [balg]=203.0.113.38 [bdouble]=203.0.113.44)
 declare -A NAT_VARIANT=([plain]=plain [rand]=random-fully [short]=plain [alg]=sip-alg)
 declare -A MAKE_PUB=([sipp]=203.0.113.21 [baresip]=203.0.113.22)
 declare -A MAKE_V6=([sipp]="203.0.113.40 2001:db8::40" [baresip]="203.0.113.41 2001:db8::41")
@@ -123,6 +140,9 @@ for p in "${PHONES[@]}"; do
     pub) st_add_public_phone "${ROLE[$p]}" "${ROLE[$p]}" "${ADDR[$p]}/24" ;;
     v6) st_add_public_phone "${ROLE[$p]}" "${ROLE[$p]}" "${MAKE_V6[${MAKE[$p]}]% *}/24" \
           "${ADDR[$p]}/64" ;;
+    double) rl_add_nat_behind_nat "${OUTER_ROLE[$p]}" "${NAT_ROLE[$p]}" "${ROLE[$p]}" \
+              "${NAT_OUT[$p]}/24" 198.51.100.1/24 198.51.100.2/24 192.0.2.1/24 192.0.2.2/24 \
+              "$NAT_TIMEOUT_S" ;;
     *) st_add_nat_phone "${NAT_ROLE[$p]}" "${ROLE[$p]}" "${NAT_OUT[$p]}/24" 192.0.2.1/24 \
          192.0.2.2/24 "${NAT_VARIANT[$v]}" "$([[ $v == short ]] && echo "$NAT_TIMEOUT_S" || echo 0)" ;;
   esac
@@ -273,6 +293,46 @@ negative_control() {
   NEG_CELL=$( ((rc == 0 && got == 0)) && echo "lost ok" || echo FAILED)
 }
 
+# target_interval PHONE: its dataplane keepalive target's interval ('' if none).
+target_interval() {
+  jget "$(dctl keepalives)" \
+    "next((k['interval_ms'] for k in d['keepalives'] if k.get('label') == 'rc-ka:$1@$D'), '')"
+}
+binding_field() { jget "$(cctl registration "$1@$D" 2>/dev/null)" "d['bindings'][0]['$2']" 2>/dev/null; }
+_learned() { [[ $(binding_field "$1" keepalive_learning) == False ]]; }
+
+# learned_then_refreshed PHONE: waits for the NAT timeout learning of a
+# NAT'd phone to end and checks its outcome; then the phone re-registers as
+# a phone does before its (60 s, while learning) expiry: a sipp phone by
+# another REGISTER, a baresip phone by its own refresh. That REGISTER opens
+# the mapping again if the probe that found its end closed it. Sets KA.
+learned_then_refreshed() {
+  local p="$1" v=${VARIANT[$1]} ka why target seen
+  rl_wait_for "$LEARN_WAIT_S" _learned "$p" || rl_log "$p: still learning after ${LEARN_WAIT_S} s"
+  ka=$(binding_field "$p" keepalive_interval_ms); why=$(binding_field "$p" keepalive_reason)
+  rl_log "$p: keepalive $ka ms: $why"
+  rl_check "${p}_nat_timeout_learned" "$ka ms: $why" _learned "$p"
+  target=$(target_interval "$p")
+  rl_check "${p}_keepalive_target_installed" "dataplane target '$target' ms, binding $ka ms" \
+    test "$target" == "$ka"
+  if is_short "$v"; then
+    rl_check "${p}_interval_below_nat_timeout" "$ka ms < ${NAT_TIMEOUT_S} s" \
+      test "${ka:-99999}" -lt $((NAT_TIMEOUT_S * 1000))
+  elif [[ ${MAKE[$p]} == baresip ]]; then
+    # It answers every probe behind a NAT that keeps mappings for minutes:
+    # the interval must not shrink below the initial 25 s.
+    rl_check "${p}_long_nat_keeps_initial_interval" "$ka ms" test "${ka:-0}" -eq 25000
+  fi
+  KA[$p]="$((${ka:-0} / 1000)) s ${why%%:*}"
+  case ${MAKE[$p]} in
+    sipp) st_register "${ROLE[$p]}" "rereg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
+            || rl_log "$p: re-REGISTER failed" ;;
+    baresip) seen=$(bp_count "$p" "$_BP_REGISTERED")
+             rl_wait_for 70 _bp_more "$p" "$_BP_REGISTERED" "$seen" \
+               || rl_log "$p: no REGISTER refresh within 70 s" ;;
+  esac
+}
+
 # Cells of the table, per phone.
 declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB AUDIO_OUT AUDIO_IN HOLD FREED NEG
 cell() { [[ $1 == 0 ]] && echo ok || echo FAILED; }
@@ -296,7 +356,10 @@ for p in "${PHONES[@]}"; do
   if [[ $natted == True ]]; then
     n=$(tr ',' '\n' <<<"$reasons" | grep -c .)
     VERDICT[$p]="yes: ${reasons%%,*}$( ((n > 1)) && echo " +$((n - 1))")"
-    rl_check "${p}_keepalive_installed" "interval ${ka:-none} ms" test "${ka:-0}" -eq "$KEEPALIVE_MS"
+    learning=$(jget "$b" "d['bindings'][0]['keepalive_learning']" 2>/dev/null)
+    rl_check "${p}_nat_timeout_being_learned" \
+      "learning=$learning, ceiling ${ka:-none} ms, dataplane target '$(target_interval "$p")'" \
+      test "$learning" == True -a "${ka:-0}" -eq 25000
   else
     VERDICT[$p]="no"
   fi
@@ -311,10 +374,11 @@ for p in "${PHONES[@]}"; do
   TO_PUB[$p]=$(cell "$CALL_OK")
   heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
 
-  if [[ $v == short ]]; then
+  [[ $natted == True ]] && learned_then_refreshed "$p"
+  if is_short "$v"; then
     # Several NAT timeouts of silence from the phone: only the relay's
-    # keepalives keep its mapping (nat_survival_test.sh has the negative
-    # control).
+    # keepalives keep its mapping (the negative control below shows the
+    # mapping dies without them).
     rl_log "$p: waiting $((NAT_TIMEOUT_S * 2)) s (twice the NAT's UDP timeout) before bob calls"
     sleep $((NAT_TIMEOUT_S * 2))
   fi
@@ -333,7 +397,7 @@ for p in "${PHONES[@]}"; do
 done
 
 echo
-fmt='%-7s %-7s %-26s %-38s %-9s %-6s %-6s %-6s %-9s %-9s %-7s %-6s %-8s\n'
+fmt='%-8s %-7s %-28s %-38s %-12s %-6s %-6s %-6s %-9s %-9s %-7s %-6s %-8s\n'
 # shellcheck disable=SC2059  # the format is ours
 printf "$fmt" phone make "NAT" "NAT detected (why)" keepalive "->LAN" "->pub" "<-pub" \
   "audio out" "audio in" hold freed "no KA"
@@ -348,6 +412,7 @@ echo "audio out / in: the far end heard this phone's tone / this phone heard the
 echo "in all three calls (dominant frequency of the received RTP); hold: audio both ways after"
 echo "a hold and resume; freed: no dataplane stream left after the BYEs; no KA: with its"
 echo "keepalives removed, bob's call after two NAT timeouts never reached the phone."
+echo "keepalive: the interval learned for the phone's NAT on the shipped defaults, and why."
 echo
 
 rl_summary "$SUITE"

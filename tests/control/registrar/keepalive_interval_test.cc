@@ -61,6 +61,15 @@ TEST(KeepaliveIntervalTest, NewTcpBindingGetsTheInitialIntervalWithoutLearning) 
   EXPECT_EQ(k.reason, "initial: 60000 ms (policy default)");
 }
 
+TEST(KeepaliveIntervalTest, InitialIntervalAtTheFloorLeavesNothingToLearn) {
+  KeepaliveInterval k = KeepaliveIntervalFor({.decision = NattedWithKeepalive(),
+                                              .source = Ep("203.0.113.5:40000"),
+                                              .initial_interval_ms = 3000,
+                                              .floor_ms = 5000});
+  EXPECT_EQ(k.interval_ms, 3000u);
+  EXPECT_FALSE(k.learning);
+}
+
 TEST(KeepaliveIntervalTest, RefreshWhileLearningKeepsLearning) {
   Binding prev = Previous("203.0.113.5:40000", 60000);
   prev.keepalive_learning = true;
