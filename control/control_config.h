@@ -19,8 +19,9 @@
 //     "qualify_interval_s": 0,
 //     "max_ringing_s": 180,
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
-//                   "max_expires_natted": 600, "keepalive_initial_interval_ms": 0,
-//                   "keepalive_min_interval_ms": 5000},
+//                   "max_expires_natted": 600, "max_expires_learning": 60,
+//                   "keepalive_initial_interval_ms": 0 (0: the NAT policy's; the
+//                   learning's ceiling), "keepalive_min_interval_ms": 5000},
 //     "nat_policy": {"default": "default", "by_user_agent": [...]}   (nat_policy.h)
 //   }
 //

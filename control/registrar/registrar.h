@@ -73,7 +73,8 @@ struct RegistrarConfig {
   // closed it, and only the phone's next REGISTER opens it again. Raised
   // to min_expires when below it.
   uint32_t max_expires_learning = 60;
-  // 0: the NAT policy's keepalive_interval_s.
+  // 0: the NAT policy's keepalive_interval_s. The NAT timeout learning's
+  // ceiling (keepalive_interval.h).
   uint32_t keepalive_initial_interval_ms = 0;
   uint32_t keepalive_min_interval_ms = 5000;  // the adaptive interval's floor
   std::string server_header;                  // empty: none

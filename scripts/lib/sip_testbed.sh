@@ -471,6 +471,21 @@ st_reg() { st_register "$1" "$2" "$3" "$ST_RELAY_IP:$ST_SIP_PORT" "$4" "$5" "${@
 
 # st_streams_left: the dataplane's stream count ("?" if it cannot say);
 # st_no_streams_left: it is 0 (a call's pairs were freed).
+# st_learned USER...: every binding of each USER has its NAT timeout
+# learned (keepalive_learning false; a user without bindings is not).
+st_learned() {
+  local u out
+  for u in "$@"; do
+    out=$(cctl registration "$u@$ST_DOMAIN" 2>/dev/null) || return 1
+    [[ $(jget "$out" "len(d['bindings']) > 0 and not any(b['keepalive_learning'] for b in d['bindings'])" 2>/dev/null) == True ]] || return 1
+  done
+}
+# st_wait_learned SECONDS USER...: waits for st_learned (a sipp phone, which
+# answers no probe, is learned about 9 s after it registered).
+st_wait_learned() {
+  local t="$1"; shift
+  rl_wait_for "$t" st_learned "$@" || rl_log "still learning after ${t} s: $*"
+}
 st_streams_left() { jget "$(dctl streams 2>/dev/null)" "len(d['streams'])" 2>/dev/null || echo "?"; }
 st_no_streams_left() { [[ $(st_streams_left) == 0 ]]; }
 

@@ -84,6 +84,11 @@ st_reg ln2 reg_carol "$CAROL" carol "$PW_CAROL"; rc_c=$?
 st_reg pub reg_bob "$BOB" bob "$PW_BOB"; rc_b=$?
 rl_check registered "alice=$rc_a carol=$rc_c bob=$rc_b" test $((rc_a + rc_c + rc_b)) -eq 0
 rl_check bindings_before "$(bindings) bindings" test "$(bindings)" == 3
+# A NAT'd binding's target comes once its NAT timeout is learned; then the
+# phones re-register as they would within the 60 s a learning binding gets.
+st_wait_learned 30 alice carol
+st_reg lan reg_alice2 "$ALICE" alice "$PW_ALICE" || rl_log "alice did not re-register"
+st_reg ln2 reg_carol2 "$CAROL" carol "$PW_CAROL" || rl_log "carol did not re-register"
 rl_check keepalives_before "$(keepalive_targets) targets" test "$(keepalive_targets)" == 2
 
 st_restart_control || rl_die "the control plane did not come back after kill -9"
