@@ -922,7 +922,9 @@ void Proxy::Qualify(int64_t now) {
     qualify_queue_.clear();
     qualify_cursor_ = 0;
     for (Binding& b : registrar_.All(now)) {
-      if (b.behind_nat) qualify_queue_.push_back(std::move(b));
+      // A binding whose NAT timeout is being learned is probed already;
+      // a qualify's answer would also cut the learner's silent gaps short.
+      if (b.behind_nat && !b.keepalive_learning) qualify_queue_.push_back(std::move(b));
     }
   }
   // Tick runs ten times a second: a slice per tick spreads the round over

@@ -80,6 +80,7 @@ struct ProxyConfig {
   std::string server_header;
   // OPTIONS "qualify" of every NAT'd binding at this interval (0: off); a
   // binding whose phone does not answer is removed with its keepalive.
+  // Bindings still learning their NAT timeout are left to the learner.
   uint32_t qualify_interval_s = 0;
   // RFC 3261 timer C: an INVITE branch still unanswered after this long is
   // CANCELled (the caller gets 487 and the call's streams go).

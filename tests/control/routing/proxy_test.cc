@@ -288,7 +288,13 @@ class ProxyTest : public ::testing::Test {
     ASSERT_TRUE(txns.ok()) << txns.status();
     txns_ = *std::move(txns);
 
+    MakeProxy();
+  }
+
+  // The proxy under test (again, with `qualify_interval_s`).
+  void MakeProxy(uint32_t qualify_interval_s = 0) {
     ProxyConfig pc;
+    pc.qualify_interval_s = qualify_interval_s;
     pc.domain = "example.com";
     pc.local_addresses = {kSipV4.ip, kSipV6.ip};
     pc.local_ports = {5060};
@@ -583,6 +589,26 @@ TEST_F(ProxyTest, NatThatHoldsEveryGapKeepsTheInitialInterval) {
   b = registrar_->Lookup("bob@example.com", now_);
   ASSERT_THAT(b, SizeIs(1));
   EXPECT_EQ(b[0].keepalive_interval_ms, 25000u);
+}
+
+// Qualify leaves a learning binding to the learner (whose probes would be
+// cut short by the qualify's answers), and takes it up once learned.
+TEST_F(ProxyTest, QualifyWaitsUntilTheNatTimeoutIsLearned) {
+  MakeProxy(/*qualify_interval_s=*/2);
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  for (int i = 0; i < 40; ++i) {  // 4 s: two qualify rounds, before the first probe
+    now_ms_ += 100;
+    now_ = now_ms_ / 1000;
+    proxy_->Tick();
+  }
+  EXPECT_EQ(proxy_->counters().qualify_sent, 0u);
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1));
+  for (int i = 0; i < 40; ++i) {
+    now_ms_ += 100;
+    now_ = now_ms_ / 1000;
+    proxy_->Tick();
+  }
+  EXPECT_GE(proxy_->counters().qualify_sent, 1u);
 }
 
 // Traffic from the phone during a gap (its own call, say) restarts it: a
