@@ -195,7 +195,7 @@ test_register() {
     bash -c "[[ '$r' =~ ^[1-9][0-9]*:0$ ]]"
   r=$(jget "$(registration alice@"$D")" "(d['bindings'][0]['call_id'], d['bindings'][0]['cseq'])")
   rl_check register_wrong_password_binding_kept "binding $r" \
-    test "$r" == "('$(st_hdr "$(st_msg reg_alice sent '^REGISTER ' -1)" Call-ID)', 2)"
+    test "$r" == "('$(st_hdr "$(st_msg reg_alice_again sent '^REGISTER ' -1)" Call-ID)', 2)"
 
   # 4. alice's valid credentials for bob's AOR: 403, and bob has no binding.
   reg lan reg_other sip_proxy_register_other_aor.xml "$ALICE" alice "$PW_ALICE" -key aor_user bob
