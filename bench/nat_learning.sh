@@ -11,9 +11,11 @@
 # 10 s and a 30 s UDP timeout, and MASQUERADE --random-fully with 10 s. One
 # line per NAT:
 #   nat_learning nat=plain nat_timeout_s=10 learned_after_s=X interval_ms=Y
-#     probes_answered=A reason="..."
+#     probes_answered=A reregistered_after_s=Z reason="..."
 # learned_after_s: from the 200 to the REGISTER until the binding is no
-# longer learning (the dataplane has its target). Needs root.
+# longer learning (the dataplane has its target); reregistered_after_s:
+# from then until the phone's next REGISTER, which re-opens a mapping the
+# lost probe closed (the phone is unreachable meanwhile). Needs root.
 
 set -u -o pipefail
 
@@ -55,23 +57,36 @@ for c in "${CASES[@]}"; do
 done
 
 field() { jget "$(cctl registration "$1@$D" 2>/dev/null)" "d['bindings'][0]['$2']" 2>/dev/null; }
-declare -A DONE
+# LEARNED[name]: seconds to learn; CSEQ[name]: the binding's CSeq then;
+# the phone's next REGISTER (a new CSeq) re-opens a mapping a lost probe
+# closed: reregistered_after_s, from the learning's end.
+declare -A LEARNED=() LEARNED_AT=() CSEQ=() LINE=()
+done_n=0
 deadline=$((SECONDS + 240))
-while ((SECONDS < deadline)) && ((${#DONE[@]} < ${#CASES[@]})); do
+now() { date +%s.%N; }
+while ((SECONDS < deadline && done_n < ${#CASES[@]})); do
   for c in "${CASES[@]}"; do
     read -r name variant timeout _ <<<"$c"
-    [[ -n ${DONE[$name]:-} ]] && continue
-    [[ $(field "$name" keepalive_learning) == False ]] || continue
-    DONE[$name]=1
-    reason=$(field "$name" keepalive_reason)
+    [[ -n ${LINE[$name]:-} ]] && continue
+    if [[ -z ${LEARNED[$name]:-} ]]; then
+      [[ $(field "$name" keepalive_learning) == False ]] || continue
+      LEARNED_AT[$name]=$(now)
+      LEARNED[$name]=$(echo "${LEARNED_AT[$name]} - ${START[$name]}" | bc)
+      CSEQ[$name]=$(field "$name" cseq)
+      continue
+    fi
+    [[ $(field "$name" cseq) != "${CSEQ[$name]}" ]] || continue
     answered=$(grep -c '^OPTIONS sip:' "$(bp_log "$name")" 2>/dev/null)
-    printf 'nat_learning nat=%s nat_timeout_s=%s learned_after_s=%.1f interval_ms=%s probes_answered=%s reason="%s"\n' \
-      "$variant" "$timeout" "$(echo "$(date +%s.%N) - ${START[$name]}" | bc)" \
-      "$(field "$name" keepalive_interval_ms)" "${answered:-0}" "$reason"
+    LINE[$name]=$(printf 'nat_learning nat=%s nat_timeout_s=%s learned_after_s=%.1f interval_ms=%s probes_answered=%s reregistered_after_s=%.1f reason="%s"' \
+      "$variant" "$timeout" "${LEARNED[$name]}" "$(field "$name" keepalive_interval_ms)" \
+      "${answered:-0}" "$(echo "$(now) - ${LEARNED_AT[$name]}" | bc)" \
+      "$(field "$name" keepalive_reason)")
+    echo "${LINE[$name]}"
+    done_n=$((done_n + 1))
   done
   sleep 0.2
 done
 for c in "${CASES[@]}"; do
   read -r name variant timeout _ <<<"$c"
-  [[ -n ${DONE[$name]:-} ]] || echo "nat_learning nat=$variant nat_timeout_s=$timeout learned_after_s=none"
+  [[ -n ${LINE[$name]:-} ]] || echo "nat_learning nat=$variant nat_timeout_s=$timeout learned_after_s=${LEARNED[$name]:-none} reregistered_after_s=none"
 done
