@@ -65,26 +65,31 @@ absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
   return absl::OkStatus();
 }
 
-absl::Status ParseSipListen(const json& value, ControlConfig& c) {
-  auto list = ReadStringList(value, "sip_listen");
+// A list of distinct ip:port, e.g. sip_listen or ng_listen.
+absl::Status ParseListenList(const json& value, absl::string_view name, bool required,
+                             std::vector<Endpoint>& out) {
+  auto list = ReadStringList(value, name);
   if (!list.ok()) return list.status();
-  if (list->empty()) return FieldError("sip_listen", "must name at least one ip:port");
-  c.sip_listen.clear();
+  if (required && list->empty()) return FieldError(name, "must name at least one ip:port");
+  out.clear();
   for (size_t i = 0; i < list->size(); ++i) {
-    std::string field = absl::StrCat("sip_listen[", i, "]");
+    std::string field = absl::StrCat(name, "[", i, "]");
     auto ep = Endpoint::Parse((*list)[i]);
     if (!ep.ok()) return FieldError(field, ep.status().message());
-    for (const Endpoint& seen : c.sip_listen) {
+    for (const Endpoint& seen : out) {
       if (seen == *ep) return FieldError(field, absl::StrCat("duplicate ", ep->ToString()));
     }
-    c.sip_listen.push_back(*ep);
+    out.push_back(*ep);
   }
   return absl::OkStatus();
 }
 
 absl::Status ParseLists(const json& j, ControlConfig& c) {
   if (auto it = j.find("sip_listen"); it != j.end()) {
-    if (auto s = ParseSipListen(*it, c); !s.ok()) return s;
+    if (auto s = ParseListenList(*it, "sip_listen", true, c.sip_listen); !s.ok()) return s;
+  }
+  if (auto it = j.find("ng_listen"); it != j.end()) {
+    if (auto s = ParseListenList(*it, "ng_listen", false, c.ng_listen); !s.ok()) return s;
   }
   if (auto it = j.find("inside_prefixes"); it != j.end()) {
     auto list = ReadStringList(*it, "inside_prefixes");
@@ -112,7 +117,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
           j, {"sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
-              "nat_policy", "qualify_interval_s", "max_ringing_s"},
+              "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen"},
           kWhere);
       !s.ok()) {
     return s;

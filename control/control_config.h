@@ -18,6 +18,7 @@
 //     "dataplane_timeout_ms": 1000,
 //     "qualify_interval_s": 0,
 //     "max_ringing_s": 180,
+//     "ng_listen": ["127.0.0.1:2223"]   (rtpengine's ng protocol; none by default)
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
 //                   "max_expires_natted": 600, "max_expires_learning": 60,
 //                   "keepalive_initial_interval_ms": 0 (0: the NAT policy's; the
@@ -73,6 +74,9 @@ struct ControlConfig {
   uint32_t qualify_interval_s = 0;
   // RFC 3261 timer C: an unanswered INVITE branch is CANCELled after this.
   uint32_t max_ringing_s = 180;
+  // rtpengine's ng protocol (control/ng/, issue 14 in progress: ping so
+  // far) on these UDP addresses; empty: not served.
+  std::vector<Endpoint> ng_listen;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
 };

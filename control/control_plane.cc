@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/monotonic_clock.h"
+#include "control/ng/ng_commands.h"
 
 namespace rtplatch {
 namespace {
@@ -121,6 +122,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
   if (absl::Status s = plane->OpenRegistrar(); !s.ok()) return s;
   if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
   if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
+  if (!plane->config_.ng_listen.empty()) {
+    auto ng = NgServer::Create(plane->config_.ng_listen,
+                               [](const NgRequest& r, const Endpoint&) { return HandleNgCommand(r); });
+    if (!ng.ok()) return ng.status();
+    plane->ng_ = *std::move(ng);
+  }
   // First contact with the dataplane (reconciles keepalive targets with
   // the bindings loaded from the database); retried from the loop.
   (void)plane->link_->EnsureConnected();
@@ -235,6 +242,8 @@ absl::Status ControlPlane::RunOnce() {
   // The round's posted dataplane updates and deletes: one wait for all.
   link_->Settle();
   const int64_t now_ms = MonotonicMs();
+  // ng requests wait at most one SIP poll (10 ms) here.
+  if (ng_) ng_->Poll(now_ms);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
     last_timers_ms_ = now_ms;
@@ -262,6 +271,9 @@ std::string ControlPlane::StartupSummary() const {
   std::string listening;
   for (const Endpoint& ep : config_.sip_listen) {
     absl::StrAppend(&listening, listening.empty() ? "" : " ", "udp+tcp:", ep.ToString());
+  }
+  if (ng_) {
+    for (const Endpoint& ep : ng_->local()) absl::StrAppend(&listening, " ng:", ep.ToString());
   }
   return absl::StrCat("rtplatch-control: listening on ", listening, ", domain '",
                       absl::AsciiStrToLower(config_.domain), "', ",

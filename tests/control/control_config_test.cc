@@ -23,6 +23,14 @@ TEST(ControlConfigTest, DefaultsWhenEmpty) {
   EXPECT_EQ(c->server_header, "rtplatch");
   EXPECT_FALSE(c->dataplane_socket.empty());
   EXPECT_FALSE(c->control_socket.empty());
+  EXPECT_TRUE(c->ng_listen.empty()) << "the ng protocol is served only when asked for";
+}
+
+TEST(ControlConfigTest, NgListenBothFamilies) {
+  auto c = ParseControlConfig(R"({"ng_listen": ["127.0.0.1:2223", "[::1]:2223"]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->ng_listen.size(), 2u);
+  EXPECT_EQ(c->ng_listen[1].ToString(), "[::1]:2223");
 }
 
 TEST(ControlConfigTest, FullConfigIPv4AndIPv6) {
@@ -78,6 +86,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"sip_listen": ["127.0.0.1"]})", "config: sip_listen[0]: endpoint"},
         BadCase{R"({"sip_listen": ["127.0.0.1:0"]})", "config: sip_listen[0]: endpoint: bad port"},
         BadCase{R"({"sip_listen": ["::1:5060"]})", "config: sip_listen[0]"},
+        BadCase{R"({"ng_listen": ["127.0.0.1:2223", "127.0.0.1:2223"]})",
+                "config: ng_listen[1]: duplicate 127.0.0.1:2223"},
+        BadCase{R"({"ng_listen": "127.0.0.1:2223"})", "config: ng_listen: must be a list"},
         BadCase{R"({"sip_listen": ["300.0.0.1:5060"]})", "config: sip_listen[0]"},
         BadCase{R"({"sip_listen": ["127.0.0.1:5060", "127.0.0.1:5060"]})",
                 "config: sip_listen[1]: duplicate 127.0.0.1:5060"},
