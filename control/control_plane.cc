@@ -223,16 +223,17 @@ absl::Status ControlPlane::OpenOperatorSocket() {
 }
 
 void ControlPlane::OnInbound(const SipInbound& in) {
-  proxy_->OnTraffic(in.source);
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,
     // else a counted drop (stateless_core.h).
     std::optional<SipOutbound> reply = stateless_->Handle(in);
     if (reply) (void)transport_->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
-    return;
+  } else {
+    transactions_->Receive(*std::move(message), in);
   }
-  transactions_->Receive(*std::move(message), in);
+  // After: a probe's answer has counted before the traffic would void it.
+  proxy_->OnTraffic(in.source);
 }
 
 absl::Status ControlPlane::RunOnce() {

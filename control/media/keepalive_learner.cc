@@ -1,6 +1,9 @@
 #include "control/media/keepalive_learner.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace rtplatch {
 
@@ -11,6 +14,15 @@ KeepaliveLearner::KeepaliveLearner(KeepaliveLearningConfig config, Registrar& re
 void KeepaliveLearner::Track(const Binding& b, int64_t now_ms) {
   const std::string key = KeyOf(b);
   if (learning_.contains(key)) return;
+  if (b.transport != Binding::Transport::kUdp || b.keepalive_interval_ms <= config_.floor_ms) {
+    // Nothing to learn (a store row from elsewhere, say): settle as is.
+    if (auto change = registrar_.SetKeepalive(
+            b.aor, b.contact_uri, b.keepalive_interval_ms, false,
+            absl::StrCat("initial: ", b.keepalive_interval_ms, " ms (nothing to learn)"))) {
+      sync_.Apply({*change});
+    }
+    return;
+  }
   Entry e;
   e.binding = b;
   e.config = config_;
@@ -18,7 +30,7 @@ void KeepaliveLearner::Track(const Binding& b, int64_t now_ms) {
   e.state = StartLearning(e.config, now_ms);
   e.generation = ++next_generation_;
   ++counters_.started;
-  by_source_[b.source] = key;
+  by_source_[b.source].push_back(key);
   if (std::optional<int64_t> at = NextEventAt(e)) wake_ups_.emplace(*at, e.generation, key);
   learning_.emplace(key, std::move(e));
 }
@@ -27,7 +39,10 @@ void KeepaliveLearner::Drop(const std::string& key) {
   auto it = learning_.find(key);
   if (it == learning_.end()) return;
   auto src = by_source_.find(it->second.binding.source);
-  if (src != by_source_.end() && src->second == key) by_source_.erase(src);
+  if (src != by_source_.end()) {
+    std::erase(src->second, key);
+    if (src->second.empty()) by_source_.erase(src);
+  }
   learning_.erase(it);
 }
 
@@ -46,9 +61,14 @@ void KeepaliveLearner::Apply(const std::vector<BindingChange>& changes, int64_t 
       Track(c.binding, now_ms);
       continue;
     }
-    // A refresh over the same mapping (a new mapping ends the learning in
-    // the registrar): the REGISTER just used it.
     Entry& e = learning_.at(key);
+    if (!(e.binding.source == c.binding.source)) {
+      // Learning restarted on a new mapping (keepalive_interval.h).
+      Drop(key);
+      Track(c.binding, now_ms);
+      continue;
+    }
+    // A refresh over the same mapping: the REGISTER just used it.
     e.binding = c.binding;
     OnHeardFrom(e.state, now_ms);
   }
@@ -72,21 +92,30 @@ void KeepaliveLearner::Resume(const std::vector<Binding>& live, int64_t now_ms) 
 void KeepaliveLearner::HeardFrom(const Endpoint& source, int64_t now_ms) {
   auto src = by_source_.find(source);
   if (src == by_source_.end()) return;
-  auto it = learning_.find(src->second);
-  if (it != learning_.end()) OnHeardFrom(it->second.state, now_ms);
+  for (const std::string& key : src->second) {
+    auto it = learning_.find(key);
+    if (it != learning_.end()) OnHeardFrom(it->second.state, now_ms);
+  }
 }
 
-void KeepaliveLearner::OnProbeAnswered(const std::string& key, int64_t now_ms) {
+void KeepaliveLearner::OnProbeAnswered(const std::string& key, uint64_t probe_id,
+                                       int64_t now_ms) {
   auto it = learning_.find(key);
-  if (it == learning_.end() || !it->second.state.probe_sent_ms) return;
+  if (it == learning_.end() || !it->second.state.probe_sent_ms ||
+      it->second.state.probe_id != probe_id) {
+    return;
+  }
   ++counters_.probes_answered;
   rtplatch::OnProbeAnswered(it->second.state, it->second.config, now_ms);
   Record(key);
 }
 
 std::optional<int64_t> KeepaliveLearner::NextEventAt(const Entry& e) {
-  if (std::optional<int64_t> lost = ProbeLostAt(e.state, e.config)) return lost;
-  return ProbeDueAt(e.state);
+  std::optional<int64_t> next = ProbeLostAt(e.state, e.config);
+  if (!next) next = ProbeDueAt(e.state);
+  std::optional<int64_t> deadline = LearningDeadlineAt(e.state, e.config);
+  if (next && deadline) return std::min(*next, *deadline);
+  return next ? next : deadline;
 }
 
 void KeepaliveLearner::Tick(int64_t now_ms) {
@@ -99,12 +128,16 @@ void KeepaliveLearner::Tick(int64_t now_ms) {
     Entry& e = it->second;
     std::optional<int64_t> lost = ProbeLostAt(e.state, e.config);
     std::optional<int64_t> due = ProbeDueAt(e.state);
-    if (lost && now_ms >= *lost) {
+    std::optional<int64_t> deadline = LearningDeadlineAt(e.state, e.config);
+    if (deadline && now_ms >= *deadline && !(lost && now_ms >= *lost)) {
+      OnLearningDeadline(e.state, e.config);
+      changed.push_back(key);
+    } else if (lost && now_ms >= *lost) {
       ++counters_.probes_lost;
       OnProbeLost(e.state, e.config);
       changed.push_back(key);
     } else if (due && now_ms >= *due) {
-      if (send_probe_(e.binding)) {
+      if (send_probe_(e.binding, e.state.probe_id + 1)) {
         ++counters_.probes_sent;
         OnProbeSent(e.state, now_ms);
       } else {
@@ -114,9 +147,10 @@ void KeepaliveLearner::Tick(int64_t now_ms) {
         OnHeardFrom(e.state, now_ms);
       }
     }
-    // Traffic or an answer moved the event later: wait for it.
+    // Traffic or an answer moved the event later: wait for it (never at
+    // `now` again, so a tick always ends).
     if (std::optional<int64_t> next = NextEventAt(e)) {
-      wake_ups_.emplace(*next, generation, std::move(key));
+      wake_ups_.emplace(std::max(*next, now_ms + 1), generation, std::move(key));
     }
   }
   for (const std::string& key : changed) Record(key);

@@ -41,9 +41,10 @@ struct KeepaliveLearnerCounters {
 
 class KeepaliveLearner {
  public:
-  // Sends one probe to the binding; false when it could not be sent. The
-  // caller reports the answer with OnProbeAnswered(KeyOf(b), ...).
-  using SendProbe = std::function<bool(const Binding& binding)>;
+  // Sends probe `probe_id` to the binding; false when it could not be
+  // sent. The caller reports its answer with OnProbeAnswered(KeyOf(b),
+  // probe_id, ...).
+  using SendProbe = std::function<bool(const Binding& binding, uint64_t probe_id)>;
 
   // `config.ceiling_ms` is ignored: each binding's ceiling is the interval
   // the registrar gave it (its policy's initial interval).
@@ -60,10 +61,13 @@ class KeepaliveLearner {
   // Bindings loaded while still learning (a control-plane restart).
   void Resume(const std::vector<Binding>& live, int64_t now_ms);
 
-  // A SIP message from `source`: if a learning binding's phone sent it, its
-  // mapping was just used, so the gap being tested restarts.
+  // A SIP message from `source`, other than a probe's answer (call it
+  // after the message was handled): if a learning binding's phone sent it,
+  // its mapping was just used, so the gap being tested restarts (and an
+  // outstanding probe is void).
   void HeardFrom(const Endpoint& source, int64_t now_ms);
-  void OnProbeAnswered(const std::string& key, int64_t now_ms);
+  // The answer to probe `probe_id`; one to a void or older probe is ignored.
+  void OnProbeAnswered(const std::string& key, uint64_t probe_id, int64_t now_ms);
 
   // Sends the probes due and decides on those unanswered in time.
   void Tick(int64_t now_ms);
@@ -80,7 +84,8 @@ class KeepaliveLearner {
     KeepaliveLearning state;
     uint64_t generation = 0;  // its wake-ups in the queue carry this
   };
-  // When the entry next needs Tick: its probe is lost, or the next is due.
+  // When the entry next needs Tick: its probe is lost, the next is due, or
+  // the learning's deadline.
   static std::optional<int64_t> NextEventAt(const Entry& e);
   void Track(const Binding& b, int64_t now_ms);
   void Drop(const std::string& key);
@@ -93,7 +98,8 @@ class KeepaliveLearner {
   KeepaliveSync& sync_;
   SendProbe send_probe_;
   absl::flat_hash_map<std::string, Entry> learning_;
-  absl::flat_hash_map<Endpoint, std::string> by_source_;
+  // Phones registering several lines from one port share a mapping.
+  absl::flat_hash_map<Endpoint, std::vector<std::string>> by_source_;
   // One wake-up per learning binding (time, generation, key), earliest
   // first, so a tick touches only the bindings due, not all of them.
   using WakeUp = std::tuple<int64_t, uint64_t, std::string>;

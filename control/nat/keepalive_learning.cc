@@ -28,6 +28,7 @@ KeepaliveLearning StartLearning(const KeepaliveLearningConfig& config, int64_t n
   KeepaliveLearning l;
   l.gap_ms = std::min(config.floor_ms, config.ceiling_ms);
   l.quiet_since_ms = now_ms;
+  l.started_ms = now_ms;
   l.reason = absl::StrCat("learning: probing a ", Seconds(l.gap_ms), " gap");
   return l;
 }
@@ -46,6 +47,25 @@ std::optional<int64_t> ProbeLostAt(const KeepaliveLearning& l,
 void OnProbeSent(KeepaliveLearning& l, int64_t now_ms) {
   if (l.phase != KeepaliveLearning::Phase::kProbing) return;
   l.probe_sent_ms = now_ms;
+  ++l.probe_id;
+}
+
+std::optional<int64_t> LearningDeadlineAt(const KeepaliveLearning& l,
+                                          const KeepaliveLearningConfig& config) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing) return std::nullopt;
+  return l.started_ms + config.max_learning_ms;
+}
+
+void OnLearningDeadline(KeepaliveLearning& l, const KeepaliveLearningConfig& config) {
+  if (l.phase != KeepaliveLearning::Phase::kProbing) return;
+  const uint32_t interval =
+      std::max(config.floor_ms, l.held_ms - l.held_ms / kMarginDivisor);
+  Learned(l, interval,
+          absl::StrCat("learned: the phone's own traffic left no ", Seconds(l.gap_ms),
+                       " gap silent in ", Seconds(config.max_learning_ms),
+                       l.held_ms > 0 ? absl::StrCat("; NAT held ", Seconds(l.held_ms)) : "",
+                       "; interval ", Seconds(interval),
+                       interval == config.floor_ms ? " (floor)" : ""));
 }
 
 void OnProbeAnswered(KeepaliveLearning& l, const KeepaliveLearningConfig& config,
@@ -85,7 +105,8 @@ void OnProbeLost(KeepaliveLearning& l, const KeepaliveLearningConfig& config) {
 }
 
 void OnHeardFrom(KeepaliveLearning& l, int64_t now_ms) {
-  if (l.phase != KeepaliveLearning::Phase::kProbing || l.probe_sent_ms) return;
+  if (l.phase != KeepaliveLearning::Phase::kProbing) return;
+  l.probe_sent_ms.reset();  // void: its answer no longer tells the gap
   l.quiet_since_ms = std::max(l.quiet_since_ms, now_ms);
 }
 

@@ -29,6 +29,10 @@ struct KeepaliveLearningConfig {
   // A probe not answered within this long counts as lost (its transaction
   // may still retransmit; a late answer changes nothing).
   uint32_t answer_timeout_ms = 4000;
+  // A phone whose own traffic never leaves a gap this long silent (its
+  // keepalives, REGISTERs every 20 s) would keep learning for ever: at
+  // this age the learning settles on what it has.
+  uint32_t max_learning_ms = 180000;
 };
 
 struct KeepaliveLearning {
@@ -38,7 +42,9 @@ struct KeepaliveLearning {
   uint32_t gap_ms = 0;     // the silence the next (or outstanding) probe tests
   uint32_t held_ms = 0;    // the longest gap answered so far (0: none yet)
   int64_t quiet_since_ms = 0;  // the last packet on the mapping we know of
+  int64_t started_ms = 0;
   std::optional<int64_t> probe_sent_ms;  // a probe is outstanding
+  uint64_t probe_id = 0;  // the outstanding (or last) probe's; answers name it
   uint32_t interval_ms = 0;  // kLearned: the keepalive interval
   std::string reason;        // why interval_ms, for `rtplatchctl registration`
 };
@@ -48,10 +54,18 @@ KeepaliveLearning StartLearning(const KeepaliveLearningConfig& config, int64_t n
 
 // When the next probe is due; nullopt when learned or one is outstanding.
 std::optional<int64_t> ProbeDueAt(const KeepaliveLearning& l);
+// When the learning settles regardless (config.max_learning_ms after its
+// start); nullopt once learned.
+std::optional<int64_t> LearningDeadlineAt(const KeepaliveLearning& l,
+                                          const KeepaliveLearningConfig& config);
+// The deadline passed: the longest gap that held less a fifth (the floor
+// if none held), with a reason saying the phone's traffic cut it short.
+void OnLearningDeadline(KeepaliveLearning& l, const KeepaliveLearningConfig& config);
 // When the outstanding probe counts as lost; nullopt if none is.
 std::optional<int64_t> ProbeLostAt(const KeepaliveLearning& l,
                                    const KeepaliveLearningConfig& config);
 
+// A probe went out; it is `++probe_id`.
 void OnProbeSent(KeepaliveLearning& l, int64_t now_ms);
 // The phone answered: the mapping outlived gap_ms. The next gap doubles,
 // up to the ceiling; an answered ceiling ends the learning there.
@@ -60,8 +74,11 @@ void OnProbeAnswered(KeepaliveLearning& l, const KeepaliveLearningConfig& config
 // No answer in time: the NAT forgot the mapping within gap_ms. Learned:
 // the longest gap that held, less a fifth, not below the floor.
 void OnProbeLost(KeepaliveLearning& l, const KeepaliveLearningConfig& config);
-// A packet from the phone on the mapping (a request, a response): the gap
-// being tested restarts from now, so a probe always crosses real silence.
+// A packet from the phone on the mapping (a request, a response; not the
+// probe's own answer): the gap being tested restarts from now, so a probe
+// always crosses real silence. An outstanding probe is void: the phone's
+// packet may have re-opened a mapping the probe found dead, and its answer
+// would then prove nothing; the same gap is tested again.
 void OnHeardFrom(KeepaliveLearning& l, int64_t now_ms);
 
 }  // namespace rtplatch

@@ -111,7 +111,7 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
       now_(std::move(now)),
       now_ms_(std::move(now_ms)),
       learner_({.floor_ms = registrar.config().keepalive_min_interval_ms}, registrar, keepalives,
-               [this](const Binding& b) { return SendProbe(b); }) {
+               [this](const Binding& b, uint64_t id) { return SendProbe(b, id); }) {
   // Bindings still learning when the previous process stopped start over.
   learner_.Resume(registrar_.All(now_()), NowMs());
 }
@@ -716,7 +716,7 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   }
   if (!ctx.probe_binding.empty()) {
     // Any answer crossed the NAT: the mapping outlived the gap.
-    learner_.OnProbeAnswered(ctx.probe_binding, NowMs());
+    learner_.OnProbeAnswered(ctx.probe_binding, ctx.probe_id, NowMs());
     return;
   }
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
@@ -948,11 +948,12 @@ void Proxy::SendQualify(const Binding& b) {
   clients_[*sent] = std::move(ctx);
 }
 
-bool Proxy::SendProbe(const Binding& b) {
+bool Proxy::SendProbe(const Binding& b, uint64_t probe_id) {
   std::optional<SipTxnId> sent = SendOptions(b, "keepalive-probe");
   if (!sent) return false;
   ClientContext ctx;
   ctx.probe_binding = KeepaliveLearner::KeyOf(b);
+  ctx.probe_id = probe_id;
   clients_[*sent] = std::move(ctx);
   return true;
 }

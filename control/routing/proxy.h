@@ -137,7 +137,8 @@ class Proxy : public SipTransactions::Listener {
         SipTransactions& transactions, Channels channels, std::function<int64_t()> now,
         std::function<int64_t()> now_ms = nullptr);
 
-  // Every SIP message received (parsed or not), before anything else: the
+  // Every SIP message received (parsed or not), after it was handled (so a
+  // probe's answer counts before it voids the probe as traffic): the
   // sender's NAT mapping was just used (the NAT timeout learning's gaps).
   void OnTraffic(const Endpoint& source);
 
@@ -174,6 +175,7 @@ class Proxy : public SipTransactions::Listener {
     std::string qualify_binding;
     // A NAT timeout probe (KeepaliveLearner): the binding it tests.
     std::string probe_binding;
+    uint64_t probe_id = 0;
   };
 
   void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
@@ -244,7 +246,7 @@ class Proxy : public SipTransactions::Listener {
   // An OPTIONS to a binding's phone from the socket it registered on, as
   // `from_user`@our domain; the client transaction, or nullopt.
   std::optional<SipTxnId> SendOptions(const Binding& b, absl::string_view from_user);
-  bool SendProbe(const Binding& b);
+  bool SendProbe(const Binding& b, uint64_t probe_id);
   int64_t NowMs() const { return now_ms_ ? now_ms_() : now_() * 1000; }
 
   ProxyConfig config_;

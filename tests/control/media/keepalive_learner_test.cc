@@ -60,9 +60,10 @@ class KeepaliveLearnerTest : public ::testing::Test {
 
   std::unique_ptr<KeepaliveLearner> MakeLearner() {
     return std::make_unique<KeepaliveLearner>(
-        KeepaliveLearningConfig{}, *registrar_, *sync_, [this](const Binding& b) {
+        KeepaliveLearningConfig{}, *registrar_, *sync_, [this](const Binding& b, uint64_t id) {
           if (!reachable_) return false;
           probes_.push_back(b.source);
+          probe_ids_.push_back(id);
           return true;
         });
   }
@@ -97,6 +98,7 @@ class KeepaliveLearnerTest : public ::testing::Test {
   std::unique_ptr<KeepaliveSync> sync_;
   std::unique_ptr<KeepaliveLearner> learner_;
   std::vector<Endpoint> probes_;
+  std::vector<uint64_t> probe_ids_;
   bool reachable_ = true;
 };
 
@@ -153,10 +155,70 @@ TEST_F(KeepaliveLearnerTest, GoneBindingIsAbandonedAndALateAnswerChangesNothing)
   learner_->Removed({removed});
   EXPECT_EQ(learner_->size(), 0u);
   EXPECT_EQ(learner_->counters().abandoned, 1u);
-  learner_->OnProbeAnswered(kKey, 5200);
+  learner_->OnProbeAnswered(kKey, probe_ids_.back(), 5200);
   Run(5100, 20000);
   EXPECT_THAT(probes_, SizeIs(1));
   EXPECT_EQ(sync_->size(), 0u);
+}
+
+// The phone answers the 5 s and 10 s probes; the 20 s one is lost: 8 s,
+// installed in the dataplane.
+TEST_F(KeepaliveLearnerTest, AnsweredProbesThenALossGiveTheLongestGapLessAFifth) {
+  learner_->Apply(Register(), 0);
+  int64_t t = 0;
+  for (int answered = 0; answered < 2; ++answered) {
+    const size_t before = probes_.size();
+    while (probes_.size() == before && t < 60000) learner_->Tick(t += 100);
+    ASSERT_EQ(probes_.size(), before + 1);
+    // A stale id (an earlier, void probe's answer) counts for nothing.
+    learner_->OnProbeAnswered(kKey, probe_ids_.back() + 7, t + 10);
+    learner_->OnProbeAnswered(kKey, probe_ids_.back(), t + 20);
+  }
+  Run(t + 100, t + 30000);
+  EXPECT_EQ(learner_->size(), 0u);
+  std::vector<Binding> b = registrar_->Lookup("bob@example.com", kNow);
+  ASSERT_THAT(b, SizeIs(1));
+  EXPECT_EQ(b[0].keepalive_interval_ms, 8000u);
+  EXPECT_EQ(b[0].keepalive_reason,
+            "learned: NAT held 10 s, dropped the mapping within 20 s; interval 8 s");
+  EXPECT_EQ(sync_->size(), 1u);
+}
+
+// Two lines registered from one port share its mapping: the phone's
+// traffic restarts the gap of both.
+TEST_F(KeepaliveLearnerTest, TrafficReachesEveryBindingOnTheSource) {
+  learner_->Apply(Register(), 0);
+  auto m = SipMessage::Parse(SipText(
+      "REGISTER sip:example.com SIP/2.0\n"
+      "Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKl2;rport\n"
+      "From: <sip:bob@example.com>;tag=r\nTo: <sip:bob@example.com>\n"
+      "Call-ID: reg-bob-line2\nCSeq: 1 REGISTER\n"
+      "Contact: <sip:bob-2@192.0.2.20:5060>\nExpires: 3600\n"));
+  ASSERT_TRUE(m.ok());
+  RegisterResult r = registrar_->HandleRegister(*m, kPhone, Binding::Transport::kUdp, kLocal, kNow);
+  ASSERT_EQ(r.status_code, 200);
+  learner_->Apply(r.changes, 0);
+  ASSERT_EQ(learner_->size(), 2u);
+  learner_->HeardFrom(kPhone, 4000);
+  Run(0, 8900);
+  EXPECT_THAT(probes_, IsEmpty()) << "both gaps restarted at 4 s";
+  Run(9000, 9000);
+  EXPECT_THAT(probes_, SizeIs(2));
+}
+
+// A store row that has nothing to learn (TCP, or a ceiling at the floor)
+// is settled, not probed (and never loops a tick).
+TEST_F(KeepaliveLearnerTest, NothingToLearnIsSettled) {
+  Register();
+  std::vector<Binding> live = registrar_->All(kNow);
+  ASSERT_THAT(live, SizeIs(1));
+  ASSERT_TRUE(registrar_->SetKeepalive(live[0].aor, live[0].contact_uri, 0, true, "odd row"));
+  learner_ = MakeLearner();
+  learner_->Resume(registrar_->All(kNow), 0);
+  EXPECT_EQ(learner_->size(), 0u);
+  EXPECT_FALSE(registrar_->All(kNow)[0].keepalive_learning);
+  Run(0, 10000);
+  EXPECT_THAT(probes_, IsEmpty());
 }
 
 // A control plane restarted mid-learning: the binding comes back from the

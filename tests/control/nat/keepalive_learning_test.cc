@@ -91,10 +91,41 @@ TEST(KeepaliveLearningTest, TrafficFromThePhoneRestartsTheGap) {
   OnProbeSent(l, 8000);
   EXPECT_EQ(ProbeDueAt(l), std::nullopt) << "one probe at a time";
   EXPECT_EQ(ProbeLostAt(l, config), 12000);
-  OnHeardFrom(l, 9000);  // the gap under test is over: it cannot restart
   OnProbeAnswered(l, config, 9000);
   EXPECT_EQ(l.held_ms, 5000u);
   EXPECT_EQ(ProbeDueAt(l), 9000 + 10000);
+}
+
+// The phone's own packet while a probe is out (its re-REGISTER right after
+// the mapping died re-opens it, and the probe's retransmission then gets
+// through): the probe proves nothing, and the same gap is tested again.
+TEST(KeepaliveLearningTest, TrafficDuringAProbeVoidsIt) {
+  const KeepaliveLearningConfig config;
+  KeepaliveLearning l = StartLearning(config, 0);
+  OnProbeSent(l, 5000);
+  EXPECT_EQ(l.probe_id, 1u);
+  OnHeardFrom(l, 6000);
+  EXPECT_EQ(ProbeLostAt(l, config), std::nullopt);
+  OnProbeAnswered(l, config, 6500);  // the void probe's answer
+  EXPECT_EQ(l.held_ms, 0u) << "no credit for a gap the phone interrupted";
+  EXPECT_EQ(ProbeDueAt(l), 6000 + 5000) << "the same gap again";
+}
+
+// A phone that never stays silent for the gap under test (its own
+// keepalives every 15 s, say) does not keep learning for ever.
+TEST(KeepaliveLearningTest, LearningSettlesAtItsDeadline) {
+  const KeepaliveLearningConfig config;
+  KeepaliveLearning l = StartLearning(config, 0);
+  OnProbeSent(l, 5000);
+  OnProbeAnswered(l, config, 5020);
+  OnProbeSent(l, 15020);
+  OnProbeAnswered(l, config, 15040);  // held 10 s; 20 s is never reached
+  EXPECT_EQ(LearningDeadlineAt(l, config), 180000);
+  OnLearningDeadline(l, config);
+  EXPECT_EQ(l.phase, KeepaliveLearning::Phase::kLearned);
+  EXPECT_EQ(l.interval_ms, 8000u);
+  EXPECT_THAT(l.reason, HasSubstr("own traffic left no 20 s gap silent in 180 s; NAT held 10 s"));
+  EXPECT_EQ(LearningDeadlineAt(l, config), std::nullopt);
 }
 
 TEST(KeepaliveLearningTest, EventsOutOfTurnAreIgnored) {
