@@ -367,6 +367,43 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   sqlite3_close(db);
 }
 
+// The upgrade from the last release: a version 2 file (WITHOUT ROWID, no
+// keepalive_learning) is migrated to 3; its rows are kept, not learning.
+TEST_P(BindingStoreFileTest, Version2DatabaseIsMigrated) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const std::string v2 = absl::StrCat(
+      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+      " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT, WITHOUT ROWID;"
+      "INSERT INTO schema_version (version) VALUES (2);"
+      "INSERT INTO bindings VALUES ('sip:bob@example.com', 'sip:bob@192.0.2.20', ",
+      kNow + 600, ", 'call-2', 3, 'v2 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1',"
+      " 5060, 1, '[]', 60000, 'initial: 60000 ms (policy default)', 1000);");
+  ASSERT_EQ(sqlite3_exec(db, v2.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].user_agent, "v2 phone");
+  EXPECT_EQ((*all)[0].keepalive_interval_ms, 60000u);
+  EXPECT_FALSE((*all)[0].keepalive_learning);
+  Binding learning = MakeBinding("sip:bob@example.com", "sip:bob@192.0.2.20");
+  ASSERT_TRUE(store->Upsert(learning).ok());
+  all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE((*all)[0].keepalive_learning) << "the new column is written";
+}
+
 TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
   Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
   {
