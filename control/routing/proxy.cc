@@ -700,25 +700,30 @@ bool Proxy::ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in) {
 // ---------------------------------------------------------------------------
 // Responses
 
-void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
-  auto it = clients_.find(txn);
-  if (it == clients_.end()) return;
-  const ClientContext ctx = it->second;
-  const int code = response.status_code();
-  if (code >= 200) clients_.erase(it);
+bool Proxy::OwnOptionsAnswered(const ClientContext& ctx, int code) {
   if (!ctx.qualify_binding.empty()) {
     // Any final answer (even 404 or 405) means the phone is there.
     if (code >= 200) {
       ++counters_.qualify_answered;
       qualify_pending_.erase(ctx.qualify_binding);
     }
-    return;
+    return true;
   }
   if (!ctx.probe_binding.empty()) {
     // Any answer crossed the NAT: the mapping outlived the gap.
     learner_.OnProbeAnswered(ctx.probe_binding, ctx.probe_id, NowMs());
-    return;
+    return true;
   }
+  return false;
+}
+
+void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
+  auto it = clients_.find(txn);
+  if (it == clients_.end()) return;
+  const ClientContext ctx = it->second;
+  const int code = response.status_code();
+  if (code >= 200) clients_.erase(it);
+  if (OwnOptionsAnswered(ctx, code)) return;
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;

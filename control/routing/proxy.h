@@ -178,6 +178,9 @@ class Proxy : public SipTransactions::Listener {
     uint64_t probe_id = 0;
   };
 
+  // The answer to a qualify or a NAT timeout probe, counted or handed to
+  // the learner: true when `ctx` was one of those (nothing to forward).
+  bool OwnOptionsAnswered(const ClientContext& ctx, int code);
   void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
   void HandleCancel(SipTxnId txn, SipMessage& request);
   void HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
