@@ -365,6 +365,15 @@ class ProxyTest : public ::testing::Test {
     link_->Settle();
   }
 
+  // Lets `ms` pass on both clocks in 100 ms ticks.
+  void TickFor(int64_t ms) {
+    for (int64_t t = 0; t < ms; t += 100) {
+      now_ms_ += 100;
+      now_ = now_ms_ / 1000;
+      proxy_->Tick();
+    }
+  }
+
   // Runs the NAT timeout learning of `p`'s binding to its end: time moves
   // in 100 ms ticks, and the phone answers the first `answered` probes (its
   // NAT keeps the mapping that long) and none after. Like a phone told to
@@ -596,18 +605,10 @@ TEST_F(ProxyTest, NatThatHoldsEveryGapKeepsTheInitialInterval) {
 TEST_F(ProxyTest, QualifyWaitsUntilTheNatTimeoutIsLearned) {
   MakeProxy(/*qualify_interval_s=*/2);
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
-  for (int i = 0; i < 40; ++i) {  // 4 s: two qualify rounds, before the first probe
-    now_ms_ += 100;
-    now_ = now_ms_ / 1000;
-    proxy_->Tick();
-  }
+  TickFor(4000);  // two qualify rounds, before the first probe
   EXPECT_EQ(proxy_->counters().qualify_sent, 0u);
   ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1));
-  for (int i = 0; i < 40; ++i) {
-    now_ms_ += 100;
-    now_ = now_ms_ / 1000;
-    proxy_->Tick();
-  }
+  TickFor(4000);
   EXPECT_GE(proxy_->counters().qualify_sent, 1u);
 }
 
