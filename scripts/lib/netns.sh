@@ -365,27 +365,18 @@ rl_relay_wait_tap() {
 rl_add_nat_lan() {
   local nat="$1" lan="$2" outside="$3" inside="$4" phone="$5"
   local variant="${6:-plain}" timeout="${7:-0}"
-  local tag="${1:0:3}" nns out in ph masq
-  rl_ns_add "$nat"
-  rl_ns_add "$lan"
-  nns="$(rl_ns "$nat")"
-  rl_attach "$nat" "${tag}o"
-  out="${RL_P}${tag}o"
-  rl_addr "$nat" "$out" "$outside"
-  in="${RL_P}${tag}i"; ph="${RL_P}${tag}p"
-  rl_veth "$nat" "$in" "$lan" "$ph"
-  rl_addr "$nat" "$in" "$inside"
-  rl_addr "$lan" "$ph" "$phone"
-  ip -n "$(rl_ns "$lan")" route add default via "${inside%/*}" \
-    || rl_die "default route in $lan failed"
-  ip netns exec "$nns" sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+  local tag="${1:0:3}" nns out masq
   case "$variant" in
     plain|port-preserving|sip-alg) masq=(-j MASQUERADE) ;;
     random-fully) masq=(-j MASQUERADE --random-fully) ;;
     *) rl_die "unknown NAT variant '$variant'" ;;
   esac
-  rl_run ip netns exec "$nns" iptables -t nat -A POSTROUTING -o "$out" \
-    "${masq[@]}" || rl_die "MASQUERADE in $nat failed"
+  rl_ns_add "$nat"
+  nns="$(rl_ns "$nat")"
+  rl_attach "$nat" "${tag}o"
+  out="${RL_P}${tag}o"
+  rl_addr "$nat" "$out" "$outside"
+  _rl_nat_inside "$nat" "$lan" "$inside" "$phone" "$out" "${masq[@]}"
   if [[ $variant == sip-alg ]]; then
     rl_run ip netns exec "$nns" iptables -t raw -A PREROUTING -p udp \
       --dport 5060 -j CT --helper sip \
@@ -399,6 +390,27 @@ rl_add_nat_lan() {
   fi
 }
 
+# _rl_nat_inside NAT LAN INSIDE/LEN PHONE/LEN OUT_IF MASQUERADE_ARGS...: the
+# inside of NAT (an existing namespace whose outside interface is OUT_IF):
+# a new LAN namespace on a veth (${RL_P}<tag>i in NAT, ${RL_P}<tag>p in
+# LAN, <tag> = NAT's first 3 characters) holding PHONE, routed through
+# INSIDE, masqueraded onto OUT_IF.
+_rl_nat_inside() {
+  local nat="$1" lan="$2" inside="$3" phone="$4" out="$5" tag="${1:0:3}" nns in ph
+  shift 5
+  nns="$(rl_ns "$nat")"
+  rl_ns_add "$lan"
+  in="${RL_P}${tag}i"; ph="${RL_P}${tag}p"
+  rl_veth "$nat" "$in" "$lan" "$ph"
+  rl_addr "$nat" "$in" "$inside"
+  rl_addr "$lan" "$ph" "$phone"
+  ip -n "$(rl_ns "$lan")" route add default via "${inside%/*}" \
+    || rl_die "default route in $lan failed"
+  ip netns exec "$nns" sysctl -qw net.ipv4.ip_forward=1 >/dev/null
+  rl_run ip netns exec "$nns" iptables -t nat -A POSTROUTING -o "$out" "$@" \
+    || rl_die "MASQUERADE in $nat failed"
+}
+
 # rl_add_nat_behind_nat OUTER INNER LAN OUTSIDE MIDDLE_GW MIDDLE INSIDE PHONE
 #                      [OUTER_TIMEOUT]
 # A phone behind two NATs in series (a home router behind a provider's
@@ -410,18 +422,9 @@ rl_add_nat_lan() {
 rl_add_nat_behind_nat() {
   local outer="$1" inner="$2" lan="$3" outside="$4" middle_gw="$5" middle="$6"
   local inside="$7" phone="$8" timeout="${9:-0}"
-  local otag="${1:0:3}" itag="${2:0:3}" ins inp
   rl_add_nat_lan "$outer" "$inner" "$outside" "$middle_gw" "$middle" plain "$timeout"
-  rl_ns_add "$lan"
-  ins="${RL_P}${itag}i"; inp="${RL_P}${itag}p"
-  rl_veth "$inner" "$ins" "$lan" "$inp"
-  rl_addr "$inner" "$ins" "$inside"
-  rl_addr "$lan" "$inp" "$phone"
-  ip -n "$(rl_ns "$lan")" route add default via "${inside%/*}" \
-    || rl_die "default route in $lan failed"
-  ip netns exec "$(rl_ns "$inner")" sysctl -qw net.ipv4.ip_forward=1 >/dev/null
-  rl_run ip netns exec "$(rl_ns "$inner")" iptables -t nat -A POSTROUTING \
-    -o "${RL_P}${otag}p" -j MASQUERADE || rl_die "MASQUERADE in $inner failed"
+  # INNER's outside is the phone end of OUTER's inside veth.
+  _rl_nat_inside "$inner" "$lan" "$inside" "$phone" "${RL_P}${outer:0:3}p" -j MASQUERADE
 }
 
 # rl_reap_stale: opt-in helper for developers. Deletes namespaces named
