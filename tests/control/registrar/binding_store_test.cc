@@ -252,7 +252,29 @@ TEST_P(BindingStoreTest, RejectsBindingsWithoutKey) {
 
 // ---- damaged or foreign files ---------------------------------------------
 
-class BindingStoreFileTest : public BindingStoreTest {};
+// The bindings table of schema versions 1 and 2 (version 2 adds WITHOUT
+// ROWID after it), and the version table, as those builds wrote them.
+constexpr const char* kOldBindingsTable =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+    " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+    " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+    " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+    " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+    " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+    " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT";
+
+class BindingStoreFileTest : public BindingStoreTest {
+ protected:
+  // A database file written by an older build: `sql` run on a new file.
+  void WriteRawDatabase(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+};
 INSTANTIATE_TEST_SUITE_P(
     Ipv4, BindingStoreFileTest,
     ::testing::Values(Family{"Ipv4", "203.0.113.7:40123", "203.0.113.1:5060"}),
@@ -317,25 +339,14 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
 // update them, and the file says version 3 afterwards (keepalive_learning
 // added, false for the old rows: their intervals are settled).
 TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   const std::string v1 = absl::StrCat(
-      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
-      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
-      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
-      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
-      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
-      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
-      " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT;"
+      kOldBindingsTable, ";"
       "CREATE INDEX bindings_by_expiry ON bindings (expires_at);"
       "INSERT INTO schema_version (version) VALUES (1);"
       "INSERT INTO bindings VALUES ('sip:alice@example.com', 'sip:alice@192.0.2.10', ",
       kNow + 600, ", 'call-1', 7, 'v1 phone', '203.0.113.5', 40000, 'udp', '203.0.113.1',"
       " 5060, 1, '[\"via_host_differs_from_source\"]', 30000, 'initial', 1000);");
-  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v1));
 
   {
     auto store = OpenStore();
@@ -357,6 +368,7 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].cseq, 314159u) << "the refresh updated the migrated row";
 
+  sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
@@ -370,24 +382,13 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
 // The upgrade from the last release: a version 2 file (WITHOUT ROWID, no
 // keepalive_learning) is migrated to 3; its rows are kept, not learning.
 TEST_P(BindingStoreFileTest, Version2DatabaseIsMigrated) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   const std::string v2 = absl::StrCat(
-      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
-      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
-      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
-      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
-      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
-      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
-      " q_milli INTEGER NOT NULL, PRIMARY KEY (aor, contact)) STRICT, WITHOUT ROWID;"
+      kOldBindingsTable, ", WITHOUT ROWID;"
       "INSERT INTO schema_version (version) VALUES (2);"
       "INSERT INTO bindings VALUES ('sip:bob@example.com', 'sip:bob@192.0.2.20', ",
       kNow + 600, ", 'call-2', 3, 'v2 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1',"
       " 5060, 1, '[]', 60000, 'initial: 60000 ms (policy default)', 1000);");
-  ASSERT_EQ(sqlite3_exec(db, v2.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v2));
 
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
