@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -43,16 +44,19 @@ struct RtcpLine {
 // Where one m= section's fields sit in the text.
 struct MediaLayout {
   size_t m_line = 0;
-  absl::string_view port;  // the m= port digits, a view into the m= line
+  absl::string_view port;   // the m= port digits, a view into the m= line
+  absl::string_view proto;  // the m= proto, a view into the m= line
   size_t c_anchor = 0;     // an added c= goes after this line: m= or an i=
   size_t last_line = 0;    // last non-empty line of the section
   std::vector<ConnectionLine> connections;
   std::vector<RtcpLine> rtcps;
+  std::vector<size_t> rtcp_mux_lines;
 };
 
 struct OriginLayout {
   size_t line = 0;
   // Views into the o= line.
+  absl::string_view username;
   absl::string_view version;
   absl::string_view addrtype;
   absl::string_view address;
@@ -65,6 +69,8 @@ struct Layout {
   std::optional<OriginLayout> origin;
   std::vector<ConnectionLine> session_connections;
   std::vector<MediaLayout> media;
+  std::vector<size_t> ice_lines;  // session and media level
+  std::optional<size_t> session_name_line;
   SdpSession session;
 };
 
@@ -205,8 +211,9 @@ absl::Status ParseOrigin(size_t index, absl::string_view text, Layout* out) {
   // Counted from the end: a few phones put spaces in the username.
   const size_t n = f.size();
   SdpSession& s = out->session;
-  s.origin_username = std::string(absl::StripTrailingAsciiWhitespace(
-      value.substr(0, static_cast<size_t>(f[n - 5].data() - value.data()))));
+  const absl::string_view username = absl::StripTrailingAsciiWhitespace(
+      value.substr(0, static_cast<size_t>(f[n - 5].data() - value.data())));
+  s.origin_username = std::string(username);
   s.session_id = ParseOriginNumber(f[n - 5]);
   s.version = ParseOriginNumber(f[n - 4]);
   if (f[n - 3] == "IN") {
@@ -216,7 +223,7 @@ absl::Status ParseOrigin(size_t index, absl::string_view text, Layout* out) {
       s.origin_address = *address;
     }
   }
-  out->origin = OriginLayout{index, f[n - 4], f[n - 2], f[n - 1]};
+  out->origin = OriginLayout{index, username, f[n - 4], f[n - 2], f[n - 1]};
   return absl::OkStatus();
 }
 
@@ -249,6 +256,7 @@ absl::Status ParseMediaLine(size_t index, absl::string_view text, Layout* out,
   MediaLayout m;
   m.m_line = m.c_anchor = m.last_line = index;
   m.port = port;
+  m.proto = f[2];
   out->media.push_back(std::move(m));
   return absl::OkStatus();
 }
@@ -291,10 +299,16 @@ absl::Status ParseRtcp(size_t index, absl::string_view text, absl::string_view a
   return absl::OkStatus();
 }
 
+bool IsIceAttribute(absl::string_view name) {
+  return absl::StartsWith(name, "ice-") || name == "candidate" ||
+         name == "remote-candidates" || name == "end-of-candidates";
+}
+
 // a=sendrecv/sendonly/recvonly/inactive (session or media level),
-// a=rtcp-mux and a=rtcp (media level); other attributes are kept as text.
+// a=rtcp-mux and a=rtcp (media level), where ICE attributes sit; other
+// attributes are kept as text.
 absl::Status ParseAttribute(size_t i, absl::string_view text, SdpMediaDescription* d,
-                            MediaLayout* m, Direction& session_direction) {
+                            MediaLayout* m, Direction& session_direction, Layout* out) {
   const absl::string_view value = text.substr(2);
   const size_t colon = value.find(':');
   const absl::string_view name = value.substr(0, colon);
@@ -302,8 +316,11 @@ absl::Status ParseAttribute(size_t i, absl::string_view text, SdpMediaDescriptio
       colon == absl::string_view::npos ? absl::string_view() : value.substr(colon + 1);
   if (std::optional<Direction> dir = DirectionOf(name)) {
     (d == nullptr ? session_direction : d->direction) = *dir;
+  } else if (IsIceAttribute(name)) {
+    out->ice_lines.push_back(i);
   } else if (d != nullptr && name == "rtcp-mux") {
     d->rtcp_mux = true;
+    m->rtcp_mux_lines.push_back(i);
   } else if (d != nullptr && name == "rtcp") {
     return ParseRtcp(i, text, arg, d, m);
   }
@@ -390,12 +407,15 @@ absl::StatusOr<Layout> ParseLayout(absl::string_view body) {
         if (m != nullptr && in_media_header) m->c_anchor = i;
         break;
       case 'a':
-        if (absl::Status s = ParseAttribute(i, text, d, m, session_direction); !s.ok()) {
+        if (absl::Status s = ParseAttribute(i, text, d, m, session_direction, &out); !s.ok()) {
           return s;
         }
         break;
+      case 's':
+        if (m == nullptr && !out.session_name_line) out.session_name_line = i;
+        break;
       default:
-        break;  // s=, t=, b=, k=, z=, r=, e=, p=, u=, unknown: kept as they are
+        break;  // t=, b=, k=, z=, r=, e=, p=, u=, unknown: kept as they are
     }
   }
   if (!seen_version) return absl::InvalidArgumentError("SDP: no v= line");
@@ -445,17 +465,58 @@ const RelayLeg* PrimaryLeg(const std::vector<SdpMediaDescription>& media,
   return nullptr;
 }
 
-// Per line of the body: its replacement, and lines to add after it.
+// Per line of the body: its replacement (or removal), and lines to add
+// after it.
 struct LineEdits {
-  explicit LineEdits(size_t lines) : replace(lines), insert_after(lines) {}
+  explicit LineEdits(size_t lines) : replace(lines), remove(lines), insert_after(lines) {}
   std::vector<std::optional<std::string>> replace;
+  std::vector<bool> remove;
   std::vector<std::vector<std::string>> insert_after;
 };
 
-// m=, c= and a=rtcp of section `i` onto `leg`; an untouched section that
-// inherited a rewritten session c= gets its own copy of the original.
+// Whether the receiver of the rewritten SDP reads a=rtcp-mux in section i.
+bool MuxOut(const SdpMediaDescription& media, const RelayLeg& leg) {
+  switch (leg.rtcp_mux) {
+    case RelayLeg::RtcpMux::kAdd: return true;
+    case RelayLeg::RtcpMux::kRemove: return false;
+    case RelayLeg::RtcpMux::kKeep: break;
+  }
+  return media.rtcp_mux;
+}
+
+// a=rtcp and a=rtcp-mux of a relayed section.
+void EditRtcp(const Layout& layout, size_t i, const RelayLeg& leg, bool hold_replaced,
+              LineEdits& edits) {
+  const MediaLayout& m = layout.media[i];
+  // A zero a=rtcp address is a hold only on a held stream; WebRTC writes
+  // "a=rtcp:9 IN IP4 0.0.0.0" as a placeholder on live ones.
+  const bool held = layout.session.media[i].connection_is_hold && !hold_replaced;
+  for (const RtcpLine& r : m.rtcps) {
+    const absl::string_view line = layout.lines[r.line].text;
+    if (!r.long_form || (r.hold && held)) {
+      edits.replace[r.line] = Splice(line, {{r.port, absl::StrCat(leg.rtcp_port)}});
+    } else {
+      edits.replace[r.line] = absl::StrCat("a=rtcp:", leg.rtcp_port, " IN ",
+                                           AddrType(leg.address), " ", leg.address.ToString());
+    }
+  }
+  const bool mux = MuxOut(layout.session.media[i], leg);
+  if (leg.rtcp_mux == RelayLeg::RtcpMux::kRemove) {
+    for (size_t line : m.rtcp_mux_lines) edits.remove[line] = true;
+  } else if (mux && m.rtcp_mux_lines.empty()) {
+    edits.insert_after[m.last_line].push_back("a=rtcp-mux");
+  }
+  if (m.rtcps.empty() && !mux && uint32_t{leg.rtcp_port} != uint32_t{leg.rtp_port} + 1) {
+    edits.insert_after[m.last_line].push_back(absl::StrCat("a=rtcp:", leg.rtcp_port));
+  }
+}
+
+// m=, c=, a=rtcp and a=rtcp-mux of section `i` onto `leg`; an untouched
+// section that inherited a rewritten session c= gets its own copy of the
+// original.
 void EditMediaSection(const Layout& layout, size_t i, const RelayLeg* leg,
-                      const RelayLeg* primary, bool session_rewritten, LineEdits& edits) {
+                      const RelayLeg* primary, bool session_rewritten,
+                      const SdpRewrite& rewrite, LineEdits& edits) {
   const MediaLayout& m = layout.media[i];
   const SdpMediaDescription& media = layout.session.media[i];
   const ConnectionLine* session_c =
@@ -466,29 +527,67 @@ void EditMediaSection(const Layout& layout, size_t i, const RelayLeg* leg,
     }
     return;
   }
+  const absl::string_view m_line = layout.lines[m.m_line].text;
   edits.replace[m.m_line] =
-      Splice(layout.lines[m.m_line].text, {{m.port, absl::StrCat(leg->rtp_port)}});
+      rewrite.transport_protocol
+          ? Splice(m_line, {{m.port, absl::StrCat(leg->rtp_port)},
+                            {m.proto, *rewrite.transport_protocol}})
+          : Splice(m_line, {{m.port, absl::StrCat(leg->rtp_port)}});
+  const bool hold_replaced = rewrite.replace_hold_address;
   if (!m.connections.empty()) {
     for (const ConnectionLine& c : m.connections) {
-      if (!c.hold) edits.replace[c.line] = ConnectionText(leg->address);
+      if (!c.hold || hold_replaced) edits.replace[c.line] = ConnectionText(leg->address);
     }
   } else if (session_c == nullptr ||
-             (!session_c->hold && !(primary->address == leg->address))) {
+             (!(session_c->hold && !hold_replaced) &&
+              !(session_rewritten && primary->address == leg->address))) {
     edits.insert_after[m.c_anchor].push_back(ConnectionText(leg->address));
   }
-  for (const RtcpLine& r : m.rtcps) {
-    const absl::string_view line = layout.lines[r.line].text;
-    if (!r.long_form || r.hold) {
-      edits.replace[r.line] = Splice(line, {{r.port, absl::StrCat(leg->rtcp_port)}});
-    } else {
-      edits.replace[r.line] = absl::StrCat("a=rtcp:", leg->rtcp_port, " IN ",
-                                           AddrType(leg->address), " ", leg->address.ToString());
-    }
+  EditRtcp(layout, i, *leg, hold_replaced, edits);
+}
+
+// Whether the session-level c= is rewritten: always for the proxy; for
+// rtpengine's default only when a relayed stream has no c= of its own.
+bool RewritesSessionConnection(const Layout& layout, const std::vector<const RelayLeg*>& legs,
+                               const SdpRewrite& rewrite) {
+  if (rewrite.session_connection == SessionConnectionRewrite::kAlways) return true;
+  for (size_t i = 0; i < legs.size(); ++i) {
+    if (legs[i] != nullptr && layout.media[i].connections.empty()) return true;
   }
-  if (m.rtcps.empty() && !media.rtcp_mux &&
-      uint32_t{leg->rtcp_port} != uint32_t{leg->rtp_port} + 1) {
-    edits.insert_after[m.last_line].push_back(absl::StrCat("a=rtcp:", leg->rtcp_port));
+  return false;
+}
+
+// o=, s=, the session-level c= and ICE; returns whether that c= was
+// rewritten.
+bool EditSessionLines(const Layout& layout, const RelayLeg* primary,
+                      const std::vector<const RelayLeg*>& legs, const SdpRewrite& rewrite,
+                      LineEdits& edits) {
+  if (const std::optional<OriginLayout>& o = layout.origin; o.has_value()) {
+    const absl::string_view line = layout.lines[o->line].text;
+    const std::string username = rewrite.origin_username.value_or(std::string(o->username));
+    const std::string version = absl::StrCat(rewrite.origin_version);
+    edits.replace[o->line] =
+        primary == nullptr || !rewrite.replace_origin_address
+            ? Splice(line, {{o->username, username}, {o->version, version}})
+            : Splice(line, {{o->username, username},
+                            {o->version, version},
+                            {o->addrtype, std::string(AddrType(primary->address))},
+                            {o->address, primary->address.ToString()}});
   }
+  if (rewrite.session_name && layout.session_name_line) {
+    edits.replace[*layout.session_name_line] = absl::StrCat("s=", *rewrite.session_name);
+  }
+  if (rewrite.remove_ice) {
+    for (size_t line : layout.ice_lines) edits.remove[line] = true;
+  }
+  if (primary == nullptr || !RewritesSessionConnection(layout, legs, rewrite)) return false;
+  bool rewritten = false;
+  for (const ConnectionLine& c : layout.session_connections) {
+    if (c.hold && !rewrite.replace_hold_address) continue;
+    edits.replace[c.line] = ConnectionText(primary->address);
+    rewritten = true;
+  }
+  return rewritten;
 }
 
 // The body with `edits` applied. An inserted line takes the ending of the
@@ -506,11 +605,16 @@ std::string Assemble(absl::string_view body, const Layout& layout, const LineEdi
   out.reserve(body.size() + 128);
   for (size_t i = 0; i < layout.lines.size(); ++i) {
     const Line& line = layout.lines[i];
-    absl::StrAppend(&out, edits.replace[i].has_value() ? *edits.replace[i] : line.text);
     const std::vector<std::string>& extra = edits.insert_after[i];
     const absl::string_view ending =
         line.ending.empty() && !extra.empty() ? body_ending : line.ending;
-    absl::StrAppend(&out, ending);
+    if (!edits.remove[i]) {
+      absl::StrAppend(&out, edits.replace[i].has_value() ? *edits.replace[i] : line.text);
+      absl::StrAppend(&out, ending);
+    } else if (line.ending.empty() && extra.empty() && absl::EndsWith(out, body_ending)) {
+      // The removed line was the unterminated last one: so is its predecessor now.
+      out.resize(out.size() - body_ending.size());
+    }
     for (size_t j = 0; j < extra.size(); ++j) {
       absl::StrAppend(&out, extra[j]);
       if (j + 1 < extra.size() || !line.ending.empty()) absl::StrAppend(&out, ending);
@@ -537,23 +641,9 @@ absl::StatusOr<std::string> RewriteSdp(absl::string_view body,
   const RelayLeg* primary = PrimaryLeg(layout.session.media, *legs);
 
   LineEdits edits(layout.lines.size());
-  if (const std::optional<OriginLayout>& o = layout.origin; o.has_value()) {
-    const absl::string_view line = layout.lines[o->line].text;
-    edits.replace[o->line] =
-        primary == nullptr
-            ? Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)}})
-            : Splice(line, {{o->version, absl::StrCat(rewrite.origin_version)},
-                            {o->addrtype, std::string(AddrType(primary->address))},
-                            {o->address, primary->address.ToString()}});
-  }
-  bool session_rewritten = false;
-  for (const ConnectionLine& c : layout.session_connections) {
-    if (c.hold || primary == nullptr) continue;
-    edits.replace[c.line] = ConnectionText(primary->address);
-    session_rewritten = true;
-  }
+  const bool session_rewritten = EditSessionLines(layout, primary, *legs, rewrite, edits);
   for (size_t i = 0; i < layout.media.size(); ++i) {
-    EditMediaSection(layout, i, (*legs)[i], primary, session_rewritten, edits);
+    EditMediaSection(layout, i, (*legs)[i], primary, session_rewritten, rewrite, edits);
   }
   return Assemble(body, layout, edits);
 }

@@ -30,6 +30,10 @@
 //   o=         sess-version becomes rewrite.origin_version; the address
 //              (and IP4/IP6) becomes the first relayed stream's relay
 //              address. Username and sess-id are kept.
+// The proxy relays every call and wants all of the above. The ng server
+// (control/ng) rewrites as rtpengine does, which its clients' `replace`
+// and other flags steer: SdpRewrite's options below (each off by default
+// means "as the proxy does").
 // A stream the phone rejected (m= port 0) or without a leg (nullopt, or
 // rtp_port 0) is left untouched; if it is active and inherited a session
 // c= that was rewritten, it gets a copy of the original c= so its address
@@ -92,9 +96,21 @@ absl::StatusOr<SdpSession> ParseSdp(absl::string_view body);
 
 // Where the relay receives one stream.
 struct RelayLeg {
+  // a=rtcp-mux in what the receiver of this SDP reads (RFC 5761): as the
+  // sender wrote it, added (ng "rtcp-mux offer"), or removed ("demux",
+  // "reject"). Without mux, a=rtcp names rtcp_port as usual.
+  enum class RtcpMux : uint8_t { kKeep, kAdd, kRemove };
+
   IpAddress address;
   uint16_t rtp_port = 0;  // 0 = leave this m= line untouched
   uint16_t rtcp_port = 0;
+  RtcpMux rtcp_mux = RtcpMux::kKeep;
+};
+
+// Which session-level c= is rewritten.
+enum class SessionConnectionRewrite : uint8_t {
+  kAlways,          // the proxy; ng "replace session-connection"
+  kWhenInherited,   // rtpengine's default: only if a relayed stream has no c= of its own
 };
 
 struct SdpRewrite {
@@ -104,6 +120,22 @@ struct SdpRewrite {
   // The new o= sess-version (RFC 3264 8: one higher than the last one this
   // side of the relay sent).
   uint64_t origin_version = 0;
+  // o= address and addrtype (ng "replace origin").
+  bool replace_origin_address = true;
+  SessionConnectionRewrite session_connection = SessionConnectionRewrite::kAlways;
+  // A hold address (0.0.0.0, ::) becomes the relay's too (ng "replace
+  // zero-address"); otherwise it is kept, as the phone asked not to receive.
+  bool replace_hold_address = false;
+  // Drops ICE (a=candidate, a=remote-candidates, a=end-of-candidates and
+  // every a=ice-*, session and media level): candidates would lead the
+  // phones around the relay.
+  bool remove_ice = false;
+  // Replaces o= username (ng "replace username") and the s= text (ng
+  // "replace session-name").
+  std::optional<std::string> origin_username;
+  std::optional<std::string> session_name;
+  // The m= proto of every relayed stream (ng "transport-protocol").
+  std::optional<std::string> transport_protocol;
 };
 
 absl::StatusOr<std::string> RewriteSdp(absl::string_view body,

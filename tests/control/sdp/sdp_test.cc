@@ -879,5 +879,197 @@ INSTANTIATE_TEST_SUITE_P(
                           std::get<2>(info.param) ? "Crlf" : "Lf");
     });
 
+// ---- RewriteSdp options: rtpengine's rewrite, for the ng server ----
+
+// A WebRTC-style offer: ICE at session and media level, rtcp-mux, media c=.
+const std::string kIceOffer = SdpText(R"(
+v=0
+o=- 4611731400430051336 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=ice-options:trickle
+m=audio 50000 UDP/TLS/RTP/SAVPF 111 0
+c=IN IP4 198.51.100.20
+a=rtcp:9 IN IP4 0.0.0.0
+a=ice-ufrag:EsAw
+a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1
+a=candidate:1 1 udp 2122260223 198.51.100.20 50000 typ host
+a=candidate:2 1 udp 1686052607 203.0.113.7 61000 typ srflx raddr 198.51.100.20 rport 50000
+a=end-of-candidates
+a=rtcp-mux
+a=rtpmap:111 opus/48000/2
+a=rtpmap:0 PCMU/8000
+)");
+
+// Cisco CP-7841: session c=, a=rtcp-less, RFC 2833 events.
+const std::string kCiscoOffer = SdpText(R"(
+v=0
+o=Cisco-SIPUA 24615 0 IN IP4 192.168.1.60
+s=SIP Call
+b=AS:4064
+t=0 0
+m=audio 23680 RTP/AVP 0 8 18 101
+c=IN IP4 192.168.1.60
+b=TIAS:64000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:18 G729/8000
+a=fmtp:18 annexb=yes
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+)");
+
+// Grandstream GXP2170: session c= only, a=ptime, hold via a=sendonly.
+const std::string kGrandstreamHoldOffer = SdpText(R"(
+v=0
+o=1001 8000 8001 IN IP4 192.168.2.30
+s=SIP Call
+c=IN IP4 192.168.2.30
+t=0 0
+m=audio 5004 RTP/AVP 0 8 101
+a=sendonly
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=ptime:20
+)");
+
+SdpRewrite NgDefaults(std::vector<std::optional<RelayLeg>> legs, uint64_t version) {
+  SdpRewrite r{std::move(legs), version};
+  r.replace_origin_address = false;
+  r.session_connection = SessionConnectionRewrite::kWhenInherited;
+  return r;
+}
+
+std::string RewriteWith(absl::string_view body, const SdpRewrite& rewrite) {
+  auto out = RewriteSdp(body, rewrite);
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : "";
+}
+
+TEST(RewriteSdpOptionsTest, OriginAddressKeptUnlessAsked) {
+  const std::string kept = RewriteWith(kCiscoOffer, NgDefaults({Leg(kRelay4, 30000, 30001)}, 0));
+  EXPECT_THAT(kept, HasSubstr("o=Cisco-SIPUA 24615 0 IN IP4 192.168.1.60\r\n"));
+  SdpRewrite replace = NgDefaults({Leg(kRelay4, 30000, 30001)}, 0);
+  replace.replace_origin_address = true;
+  EXPECT_THAT(RewriteWith(kCiscoOffer, replace),
+              HasSubstr("o=Cisco-SIPUA 24615 0 IN IP4 203.0.113.1\r\n"));
+}
+
+TEST(RewriteSdpOptionsTest, SessionConnectionLeftWhenEveryStreamHasItsOwn) {
+  // Cisco's session has no c=, its m= has one: only that one changes.
+  const std::string out = RewriteWith(kCiscoOffer, NgDefaults({Leg(kRelay4, 30000, 30001)}, 0));
+  EXPECT_THAT(out, HasSubstr("m=audio 30000 RTP/AVP 0 8 18 101\r\nc=IN IP4 203.0.113.1\r\n"));
+  // A session c= beside media c=s stays as the phone wrote it...
+  const std::string both = SdpText(R"(
+v=0
+o=- 1 1 IN IP4 192.168.0.9
+s=-
+c=IN IP4 192.168.0.9
+t=0 0
+m=audio 4000 RTP/AVP 0
+c=IN IP4 192.168.0.9
+)");
+  const std::string left = RewriteWith(both, NgDefaults({Leg(kRelay4, 30000, 30001)}, 1));
+  EXPECT_THAT(Lines(left), ::testing::ElementsAre(
+                               "v=0", "o=- 1 1 IN IP4 192.168.0.9", "s=-", "c=IN IP4 192.168.0.9",
+                               "t=0 0", "m=audio 30000 RTP/AVP 0", "c=IN IP4 203.0.113.1"));
+  // ...unless "replace session-connection" asks.
+  SdpRewrite replace = NgDefaults({Leg(kRelay4, 30000, 30001)}, 1);
+  replace.session_connection = SessionConnectionRewrite::kAlways;
+  EXPECT_THAT(Lines(RewriteWith(both, replace))[3], "c=IN IP4 203.0.113.1");
+}
+
+TEST(RewriteSdpOptionsTest, InheritedSessionConnectionIsRewritten) {
+  const std::string out =
+      RewriteWith(kYealinkOffer, NgDefaults({Leg(kRelay4, 30000, 30001)}, 20023));
+  EXPECT_THAT(out, HasSubstr("\r\nc=IN IP4 203.0.113.1\r\nt=0 0\r\n"));
+  EXPECT_THAT(out, HasSubstr("o=- 20023 20023 IN IP4 192.168.1.105\r\n"));
+}
+
+TEST(RewriteSdpOptionsTest, IceRemovedEverywhereAndNothingElse) {
+  SdpRewrite r = NgDefaults({Leg(kRelay4, 30000, 30000)}, 2);
+  r.remove_ice = true;
+  const std::string out = RewriteWith(kIceOffer, r);
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("ice-")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("candidate")));
+  EXPECT_THAT(Lines(out), ::testing::ElementsAre(
+                              "v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
+                              "m=audio 30000 UDP/TLS/RTP/SAVPF 111 0", "c=IN IP4 203.0.113.1",
+                              "a=rtcp:30000 IN IP4 203.0.113.1", "a=rtcp-mux",
+                              "a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000"));
+  // Without the option ICE stays (the proxy's phones do not use it).
+  EXPECT_THAT(Rewrite(kIceOffer, {Leg(kRelay4, 30000, 30000)}), HasSubstr("a=candidate:1 1 udp"));
+}
+
+TEST(RewriteSdpOptionsTest, RtcpMuxRemovedAddsSeparateRtcpPort) {
+  std::optional<RelayLeg> leg = Leg(kRelay6, 30010, 30013);
+  leg->rtcp_mux = RelayLeg::RtcpMux::kRemove;
+  const std::string out = RewriteWith(kBaresipIpv6Offer, NgDefaults({leg}, 3236457106));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("a=rtcp-mux")));
+  EXPECT_THAT(out, HasSubstr("a=mid:0\r\na=rtcp:30013\r\n"));
+}
+
+TEST(RewriteSdpOptionsTest, RtcpMuxAddedOnce) {
+  std::optional<RelayLeg> leg = Leg(kRelay4, 30000, 30000);
+  leg->rtcp_mux = RelayLeg::RtcpMux::kAdd;
+  const std::string out = RewriteWith(kSippOffer, NgDefaults({leg}, 2));
+  EXPECT_THAT(out, HasSubstr("a=rtpmap:0 PCMU/8000\r\na=rtcp-mux\r\n"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("a=rtcp:")));
+  // Already there: not twice.
+  const std::string again = RewriteWith(kIceOffer, NgDefaults({leg}, 2));
+  ASSERT_NE(again.find("a=rtcp-mux"), std::string::npos);
+  EXPECT_EQ(again.find("a=rtcp-mux"), again.rfind("a=rtcp-mux"));
+}
+
+TEST(RewriteSdpOptionsTest, TransportProtocolUsernameAndSessionName) {
+  SdpRewrite r = NgDefaults({Leg(kRelay4, 30000, 30001)}, 9);
+  r.transport_protocol = "RTP/AVPF";
+  r.origin_username = "rtplatch";
+  r.session_name = "rtplatch";
+  const std::vector<std::string> lines = Lines(RewriteWith(kCiscoOffer, r));
+  EXPECT_EQ(lines[1], "o=rtplatch 24615 9 IN IP4 192.168.1.60");
+  EXPECT_EQ(lines[2], "s=rtplatch");
+  EXPECT_EQ(lines[5], "m=audio 30000 RTP/AVPF 0 8 18 101");
+}
+
+TEST(RewriteSdpOptionsTest, ZeroAddressReplacedOnlyWhenAsked) {
+  const std::string held = SdpText(R"(
+v=0
+o=- 5 6 IN IP4 192.168.0.9
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 4000 RTP/AVP 0
+a=sendonly
+)");
+  EXPECT_THAT(RewriteWith(held, NgDefaults({Leg(kRelay4, 30000, 30001)}, 6)),
+              HasSubstr("c=IN IP4 0.0.0.0\r\n"));
+  SdpRewrite r = NgDefaults({Leg(kRelay4, 30000, 30001)}, 6);
+  r.replace_hold_address = true;
+  const std::string out = RewriteWith(held, r);
+  EXPECT_THAT(out, HasSubstr("c=IN IP4 203.0.113.1\r\n"));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("0.0.0.0")));
+  EXPECT_THAT(out, HasSubstr("a=sendonly"));
+}
+
+TEST(RewriteSdpOptionsTest, GrandstreamSendonlyKeepsItsDirection) {
+  const std::string out =
+      RewriteWith(kGrandstreamHoldOffer, NgDefaults({Leg(kRelay4, 30002, 30003)}, 8001));
+  EXPECT_THAT(out, HasSubstr("c=IN IP4 203.0.113.1\r\n"));
+  EXPECT_THAT(out, HasSubstr("m=audio 30002 RTP/AVP 0 8 101\r\na=sendonly\r\n"));
+  EXPECT_EQ(Parse(out).media[0].direction, Direction::kSendOnly);
+}
+
+TEST(RewriteSdpOptionsTest, RemovingTheUnterminatedLastLineKeepsTheBodyUnterminated) {
+  std::string body = Lf(kIceOffer);
+  body = body.substr(0, body.find("a=rtcp-mux")) + "a=candidate:3 1 udp 1 198.51.100.20 1 typ host";
+  SdpRewrite r = NgDefaults({Leg(kRelay4, 30000, 30001)}, 2);
+  r.remove_ice = true;
+  const std::string out = RewriteWith(body, r);
+  EXPECT_THAT(out, ::testing::EndsWith("a=rtcp:30001 IN IP4 203.0.113.1"));
+}
+
 }  // namespace
 }  // namespace rtplatch
