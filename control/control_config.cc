@@ -30,6 +30,27 @@ absl::StatusOr<std::vector<std::string>> ReadStringList(const json& value,
   return out;
 }
 
+absl::Status ParseNg(const json& j, NgCallsConfig& n) {
+  if (!j.is_object()) return FieldError("ng", "must be an object");
+  if (absl::Status s = CheckKnownFields(j, {"max_sessions", "delete_delay_s", "timeout_s",
+                                            "silent_timeout_s", "final_timeout_s"},
+                                        "config: ng.");
+      !s.ok()) {
+    return s;
+  }
+  constexpr absl::string_view kNg = "config: ng.";
+  for (absl::Status s : {
+           ReadUnsignedInto(j, "max_sessions", 0, 100000000, kNg, &n.max_sessions),
+           ReadUnsignedInto(j, "delete_delay_s", 0, 86400, kNg, &n.delete_delay_s),
+           ReadUnsignedInto(j, "timeout_s", 1, 86400, kNg, &n.timeout_s),
+           ReadUnsignedInto(j, "silent_timeout_s", 1, 604800, kNg, &n.silent_timeout_s),
+           ReadUnsignedInto(j, "final_timeout_s", 0, 604800, kNg, &n.final_timeout_s),
+       }) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
   if (!j.is_object()) return FieldError("registrar", "must be an object");
   struct Field {
@@ -117,7 +138,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
           j, {"sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
-              "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen"},
+              "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng"},
           kWhere);
       !s.ok()) {
     return s;
@@ -143,6 +164,9 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   c.anchor_media_always = anchor_media == "always";
   if (auto it = j.find("registrar"); it != j.end()) {
     if (auto s = ParseRegistrar(*it, c.registrar); !s.ok()) return s;
+  }
+  if (auto it = j.find("ng"); it != j.end()) {
+    if (auto s = ParseNg(*it, c.ng); !s.ok()) return s;
   }
   if (auto it = j.find("nat_policy"); it != j.end()) {
     auto table = NatPolicyTable::FromJson(*it);

@@ -19,6 +19,8 @@
 //     "qualify_interval_s": 0,
 //     "max_ringing_s": 180,
 //     "ng_listen": ["127.0.0.1:2223"]   (rtpengine's ng protocol; none by default)
+//     "ng": {"max_sessions": 0 (none), "delete_delay_s": 30, "timeout_s": 60,
+//            "silent_timeout_s": 3600, "final_timeout_s": 0 (none)}   (ng_calls.h)
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
 //                   "max_expires_natted": 600, "max_expires_learning": 60,
 //                   "keepalive_initial_interval_ms": 0 (0: the NAT policy's; the
@@ -37,6 +39,7 @@
 #include "common/ip_address.h"
 #include "control/nat/inside_prefixes.h"
 #include "control/nat/nat_policy.h"
+#include "control/ng/ng_calls.h"
 #include "control/registrar/registrar.h"
 #include "nlohmann/json.hpp"
 
@@ -74,9 +77,10 @@ struct ControlConfig {
   uint32_t qualify_interval_s = 0;
   // RFC 3261 timer C: an unanswered INVITE branch is CANCELled after this.
   uint32_t max_ringing_s = 180;
-  // rtpengine's ng protocol (control/ng/, issue 14 in progress: ping so
-  // far) on these UDP addresses; empty: not served.
+  // rtpengine's ng protocol (control/ng/) on these UDP addresses; empty:
+  // not served. `ng`: its limits and timeouts, rtpengine's defaults.
   std::vector<Endpoint> ng_listen;
+  NgCallsConfig ng;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
 };

@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/monotonic_clock.h"
-#include "control/ng/ng_commands.h"
 
 namespace rtplatch {
 namespace {
@@ -123,8 +122,11 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
   if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
   if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
   if (!plane->config_.ng_listen.empty()) {
+    NgCalls* calls = plane->ng_calls_.get();
     auto ng = NgServer::Create(plane->config_.ng_listen,
-                               [](const NgRequest& r, const Endpoint&) { return HandleNgCommand(r); });
+                               [calls](const NgRequest& r, const Endpoint& from) {
+                                 return calls->Handle(r, from);
+                               });
     if (!ng.ok()) return ng.status();
     plane->ng_ = *std::move(ng);
   }
@@ -167,8 +169,13 @@ absl::Status ControlPlane::OpenSip() {
       .socket_path = config_.dataplane_socket,
       .timeout_ms = config_.dataplane_timeout_ms,
       .retry_interval_ms = 1000,
-      .on_reconnect = [this] { proxy_->OnDataplaneConnected(); },
+      .on_reconnect =
+          [this] {
+            proxy_->OnDataplaneConnected();
+            ng_calls_->OnDataplaneConnected();
+          },
   });
+  ng_calls_ = std::make_unique<NgCalls>(config_.ng, *link_, UnixNow, MonotonicMs);
   KeepaliveSync::Options ko;
   ko.payload = config_.keepalive_payload;
   if (advertised.v4) ko.advertised_v4 = advertised.v4->ip;
@@ -205,6 +212,9 @@ absl::Status ControlPlane::OpenSip() {
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
+  NgCalls& ng_calls = *ng_calls_;
+  proxy_->set_event_filter(
+      [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
   return absl::OkStatus();
 }
 
@@ -255,6 +265,7 @@ absl::Status ControlPlane::RunOnce() {
     last_tick_ms_ = now_ms;
     (void)link_->EnsureConnected();
     proxy_->Tick();
+    ng_calls_->Tick();
   }
   return absl::OkStatus();
 }
@@ -319,7 +330,20 @@ void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn
 // OperatorView
 std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
 nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
-nlohmann::json ControlPlane::Stats() const { return proxy_->StatsJson(); }
+nlohmann::json ControlPlane::Stats() const {
+  nlohmann::json stats = proxy_->StatsJson();
+  if (ng_) {
+    nlohmann::json ng = ng_calls_->StatsJson();
+    const NgServerCounters& c = ng_->counters();
+    ng["datagrams"] = c.datagrams;
+    ng["replies"] = c.replies;
+    ng["error_replies"] = c.error_replies;
+    ng["dropped"] = c.dropped;
+    ng["retransmissions_answered"] = ng_->cache().counters().hits;
+    stats["ng"] = std::move(ng);
+  }
+  return stats;
+}
 int64_t ControlPlane::Now() const { return UnixNow(); }
 
 }  // namespace rtplatch

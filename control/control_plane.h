@@ -16,6 +16,7 @@
 #include "control/media/dataplane_link.h"
 #include "control/media/keepalive_sync.h"
 #include "control/nat/nat_policy.h"
+#include "control/ng/ng_calls.h"
 #include "control/ng/ng_server.h"
 #include "control/operator/operator_commands.h"
 #include "control/registrar/binding_store.h"
@@ -81,6 +82,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;
+  std::unique_ptr<NgCalls> ng_calls_;
   std::unique_ptr<NgServer> ng_;  // null without ng_listen
 
   int64_t last_timers_ms_ = 0;

@@ -281,6 +281,12 @@ absl::StatusOr<nlohmann::json> DataplaneLink::Stats() {
   return reply->result;
 }
 
+absl::StatusOr<nlohmann::json> DataplaneLink::QueryStream(uint64_t stream) {
+  auto reply = Call("query", {{"stream", stream}});
+  if (!reply.ok()) return reply.status();
+  return reply->result;
+}
+
 std::vector<DataplaneEvent> DataplaneLink::PollEvents() {
   std::vector<DataplaneEvent> out;
   if (!events_ || !events_->connected()) {

@@ -128,6 +128,8 @@ class DataplaneLink {
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListPairs(
       absl::string_view label_prefix);
   absl::StatusOr<nlohmann::json> Stats();
+  // One stream's state and counters (docs/control-protocol.md, `Stream`).
+  absl::StatusOr<nlohmann::json> QueryStream(uint64_t stream);
 
   // Events received since the last call (never blocks).
   std::vector<DataplaneEvent> PollEvents();

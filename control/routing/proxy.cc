@@ -902,6 +902,7 @@ void Proxy::Tick() {
     });
   }
   for (const DataplaneEvent& e : link_.PollEvents()) {
+    if (event_filter_ && event_filter_(e)) continue;
     if (e.event != "idle") continue;
     Call* call = calls_.FindByPair(e.pair);
     if (call == nullptr) {

@@ -155,6 +155,11 @@ class Proxy : public SipTransactions::Listener {
   void Tick();
   // The dataplane (re)connected: reconcile its streams and keepalive
   // targets with ours.
+  // Dataplane events `filter` returns true for belong to another owner
+  // of pairs (the ng server's calls) and are not the proxy's to act on.
+  void set_event_filter(std::function<bool(const DataplaneEvent&)> filter) {
+    event_filter_ = std::move(filter);
+  }
   void OnDataplaneConnected();
 
   nlohmann::json CallsJson() const;
@@ -276,6 +281,7 @@ class Proxy : public SipTransactions::Listener {
   uint64_t qualify_counter_ = 0;
   absl::flat_hash_map<std::string, bool> qualify_pending_;
   KeepaliveLearner learner_;
+  std::function<bool(const DataplaneEvent&)> event_filter_;
   ProxyCounters counters_;
 };
 
