@@ -836,6 +836,7 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
 
 void Proxy::OnTransactionEnd(SipTxnId txn) {
   clients_.erase(txn);
+  probe_txns_.erase(txn);
   invite_servers_.erase(txn);
 }
 
@@ -888,6 +889,7 @@ void Proxy::Tick() {
     learner_.Removed(expired);
   }
   learner_.Tick(NowMs());
+  AbandonSettledProbes();
   if (config_.qualify_interval_s > 0) Qualify(now);
   if (now != last_ring_check_) {
     last_ring_check_ = now;
@@ -960,8 +962,24 @@ bool Proxy::SendProbe(const Binding& b, uint64_t probe_id) {
   ClientContext ctx;
   ctx.probe_binding = KeepaliveLearner::KeyOf(b);
   ctx.probe_id = probe_id;
+  probe_txns_[*sent] = {ctx.probe_binding, probe_id};
   clients_[*sent] = std::move(ctx);
   return true;
+}
+
+void Proxy::AbandonSettledProbes() {
+  // A probe the learner no longer waits for (lost, void, learned) must not
+  // go on retransmitting for Timer F's 32 s: a late copy would reach the
+  // phone after the verdict, in the middle of whatever it does next.
+  std::vector<SipTxnId> settled;
+  for (const auto& [txn, probe] : probe_txns_) {
+    const KeepaliveLearning* s = learner_.Find(probe.first);
+    if (s == nullptr || !s->probe_sent_ms || s->probe_id != probe.second) settled.push_back(txn);
+  }
+  for (SipTxnId txn : settled) {
+    probe_txns_.erase(txn);
+    txns_.Abandon(txn);
+  }
 }
 
 std::optional<SipTxnId> Proxy::SendOptions(const Binding& b, absl::string_view from_user) {

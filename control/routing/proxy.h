@@ -254,6 +254,7 @@ class Proxy : public SipTransactions::Listener {
   // An OPTIONS to a binding's phone from the socket it registered on, as
   // `from_user`@our domain; the client transaction, or nullopt.
   std::optional<SipTxnId> SendOptions(const Binding& b, absl::string_view from_user);
+  void AbandonSettledProbes();
   bool SendProbe(const Binding& b, uint64_t probe_id);
   int64_t NowMs() const { return now_ms_ ? now_ms_() : now_() * 1000; }
 
@@ -282,6 +283,8 @@ class Proxy : public SipTransactions::Listener {
   absl::flat_hash_map<std::string, bool> qualify_pending_;
   KeepaliveLearner learner_;
   std::function<bool(const DataplaneEvent&)> event_filter_;
+  // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
+  absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;
   ProxyCounters counters_;
 };
 

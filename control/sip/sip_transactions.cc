@@ -422,6 +422,14 @@ void SipTransactions::Cancel(SipTxnId id) {
   SendDeferredCancel(*txn);
 }
 
+void SipTransactions::Abandon(SipTxnId id) {
+  Scope scope(*this);
+  Txn* txn = Find(id);
+  if (txn == nullptr || txn->server || txn->invite) return;
+  txn->absorb_responses = true;
+  dead_.push_back(id);
+}
+
 void SipTransactions::SendDeferredCancel(Txn& invite) {
   invite.cancel_pending = false;
   invite.cancel_sent = true;

@@ -44,6 +44,8 @@
 #   ST_IDLE_TIMEOUT_S   dataplane idle event timeout (default 60)
 #   ST_REGISTRAR_JSON   the control config's "registrar" object
 #                       (default {"min_expires": 10})
+#   ST_SIP_LISTEN_JSON  the control config's "sip_listen" (default the relay's
+#                       two addresses, port 5060)
 #   ST_CONTROL_EXTRA    extra members for the control config, JSON text
 #                       without braces, e.g. '"keepalive_payload": "zero4"'
 #   ST_AUTHENTICATE     true|false (default true)
@@ -305,9 +307,11 @@ dctl() { "$ST_CTL" --socket "$DP_SOCK" --json "$@"; }
 # --- the control plane ------------------------------------------------------
 
 st_write_control_config() {
+  local sip_listen="[\"$ST_RELAY_IP:$ST_SIP_PORT\", \"[$ST_RELAY_IP6]:$ST_SIP_PORT\"]"
+  [[ -n ${ST_SIP_LISTEN_JSON:-} ]] && sip_listen=$ST_SIP_LISTEN_JSON
   cat >"$CTL_CONFIG" <<EOF
 {
-  "sip_listen": ["$ST_RELAY_IP:$ST_SIP_PORT", "[$ST_RELAY_IP6]:$ST_SIP_PORT"],
+  "sip_listen": $sip_listen,
   "inside_prefixes": [$ST_INSIDE_PREFIXES],
   "dataplane_socket": "$DP_SOCK",
   "control_socket": "$CTL_SOCK",

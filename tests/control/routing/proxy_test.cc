@@ -612,6 +612,20 @@ TEST_F(ProxyTest, QualifyWaitsUntilTheNatTimeoutIsLearned) {
   EXPECT_GE(proxy_->counters().qualify_sent, 1u);
 }
 
+// A probe counted as lost stops retransmitting: oSIP2 would resend it for
+// Timer F's 32 s, and a late copy reaches the phone in the middle of its
+// next call (a sipp callee aborts on it).
+TEST_F(ProxyTest, ALostProbeIsNotRetransmittedAfterTheVerdict) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/0));
+  EXPECT_EQ(proxy_->StatsJson()["keepalive_learning"]["probes_lost"], 1);
+  const size_t options = RequestsSent("OPTIONS");
+  ASSERT_EQ(options, 1u);
+  ::usleep(700 * 1000);  // past T1 (500 ms) in oSIP2's own clock
+  txns_->RunTimers();
+  EXPECT_EQ(RequestsSent("OPTIONS"), options);
+}
+
 // Traffic from the phone during a gap (its own call, say) restarts it: a
 // probe only counts after real silence on the mapping.
 TEST_F(ProxyTest, TrafficFromTheLearningPhoneRestartsTheGap) {
