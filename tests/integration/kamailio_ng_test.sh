@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Kamailio 5.6 drives rtplatch as its media relay over rtpengine's ng
+# protocol (issue 14), with Kamailio's own rtpengine and nathelper modules
+# and a config as their documentation shows (rtpengine_manage(),
+# fix_nated_*; tests/integration/kamailio/kamailio.cfg).
+#
+#   kamailio_ng_test.sh
+#
+# On the relay host: the dataplane, rtplatch-control serving ng on
+# 127.0.0.1:2223 (its own SIP proxy on loopback, unused), Kamailio on
+# 203.0.113.10:5060 with rtpengine_sock udp:127.0.0.1:2223. Phones of both
+# makes register with Kamailio: alice (sipp, behind a MASQUERADE NAT), bob
+# (sipp, public), carol (baresip, behind a random-fully NAT). Then:
+#   - alice calls bob, bob calls alice, carol calls bob: the call connects,
+#     each side hears the other's tone through the relay, Kamailio's
+#     $rtpstat (a query of the relay, logged on BYE) counts packets, and
+#     the dataplane carried them;
+#   - every BYE frees the streams (after rtpengine's default 30 s delete
+#     delay), and rtplatch's ng counters saw each offer, answer, delete;
+#   - the harness itself: rtpengine (Debian's, userspace) in rtplatch's
+#     place on the same ng socket, alice calls bob: connected, both tones
+#     heard, $rtpstat non-zero.
+#
+# Output: "PASS name" / "FAIL name" per check, then
+# "kamailio_ng: N passed, N failed". Exit 0 all passed, 1 any failure,
+# 77 skipped (not root; kamailio, rtpengine, baresip or sipp missing).
+
+set -u -o pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SCN="$HERE/sipp"
+SUITE=kamailio_ng
+
+# shellcheck source=scripts/lib/sip_testbed.sh
+source "$ROOT/scripts/lib/sip_testbed.sh"
+# shellcheck source=scripts/lib/baresip_phone.sh
+source "$ROOT/scripts/lib/baresip_phone.sh"
+# shellcheck source=scripts/lib/kamailio.sh
+source "$ROOT/scripts/lib/kamailio.sh"
+st_main "$SUITE" "$0" "$@"
+why=$(km_missing) || rl_skip "$why"
+why=$(bp_missing) || rl_skip "$why"
+command -v rtpengine >/dev/null 2>&1 || rl_skip "rtpengine not installed (rtpengine-daemon)"
+
+st_init "${RL_PREFIX:-km$$}"
+D=$ST_DOMAIN
+NG=127.0.0.1:2223
+RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
+# rtplatch-control on shipped defaults, as an ng server.
+ST_SIP_LISTEN_JSON='["127.0.0.1:5070"]'
+ST_CONTROL_EXTRA="\"ng_listen\": [\"$NG\"]"
+MIN_PACKETS=50
+
+declare -A ROLE ADDR EP TONE PW MAKE
+ROLE[alice]=lan; ADDR[alice]=192.0.2.2; TONE[alice]=440; PW[alice]=alice-pw-k1; MAKE[alice]=sipp
+ROLE[bob]=pb; ADDR[bob]=203.0.113.20; TONE[bob]=1000; PW[bob]=bob-pw-k2; MAKE[bob]=sipp
+ROLE[carol]=lan2; ADDR[carol]=192.0.2.2; TONE[carol]=660; PW[carol]=carol-pw-k3; MAKE[carol]=baresip
+for p in alice bob carol; do
+  EP[$p]="${ADDR[$p]}:5060"
+  km_add_user "$p" "${PW[$p]}"
+done
+
+st_start_relay || rl_die "relay did not start"
+km_start relay "$RELAY4" "udp:$NG" || rl_die "kamailio did not start"
+st_add_nat_phone na1 lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
+st_add_public_phone pb pb 203.0.113.20/24
+st_add_nat_phone na2 lan2 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
+
+register() {
+  local p="$1"
+  case ${MAKE[$p]} in
+    sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "$RELAY4" "$p" "${PW[$p]}" ;;
+    baresip) bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
+               && bp_wait_registered "$p" 15 ;;
+  esac
+}
+
+# Per-stream packet counters of the dataplane while a call is up.
+SNAP="$RL_TMP/snap.sh"
+cat >"$SNAP" <<SH
+#!/bin/sh
+"$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1.json" 2>&1
+SH
+chmod +x "$SNAP"
+# relayed NAME CALL_ID: packets of that call's streams (pairs labelled
+# "ng:<branch>:<line>:<call-id>"; an earlier call's may still be there,
+# waiting out the delete delay).
+relayed() {
+  jfile "$RL_TMP/streams-$1.json" \
+    "sum(s['packets'] for s in d['streams'] if s['label'].split(':', 3)[-1] == '$2')" 2>/dev/null || echo 0
+}
+# The Call-ID of the last call Kamailio logged $rtpstat for.
+last_call_id() { km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*rtpstat \(.*\): RTP: .*/\1/p'; }
+
+# The last "$rtpstat" Kamailio logged (on a BYE): its RTP packet count.
+rtpstat_packets() {
+  km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*RTP: [-0-9]* bytes, \([0-9]*\) packets.*/\1/p'
+}
+
+# call NAME CALLER CALLEE: one call with both tones; sets CALL_OK (0/1),
+# HEARD_BY_CALLEE, HEARD_BY_CALLER (tone.py verdicts).
+call() {
+  local name="$1" caller="$2" callee="$3" uas="" rc=0 cap_er cap_ee
+  st_capture_media "${ROLE[$caller]}" "${name}_caller" "${ADDR[$caller]}"; cap_er=$ST_CAPTURE_PID
+  st_capture_media "${ROLE[$callee]}" "${name}_callee" "${ADDR[$callee]}"; cap_ee=$ST_CAPTURE_PID
+  if [[ ${MAKE[$callee]} == sipp ]]; then
+    ST_SIPP_TIMEOUT_S=40 st_sipp_bg "${ROLE[$callee]}" "${name}_uas" \
+      "$(st_tone_scenario "$SCN/e2e_uas.xml" "${TONE[$callee]}")" "${EP[$callee]}" - \
+      -key user "$callee" -mp 42000
+    uas=$ST_SIPP_PID
+    st_sipp_ready "${ROLE[$callee]}" 5060 || rl_log "UAS ${name}_uas not bound"
+  else
+    bp_mark "$callee"
+  fi
+  case ${MAKE[$caller]} in
+    sipp)
+      ST_SIPP_TIMEOUT_S=40 st_sipp "${ROLE[$caller]}" "${name}_uac" \
+        "$(st_tone_scenario "$SCN/e2e_uac.xml" "${TONE[$caller]}")" "${EP[$caller]}" "$RELAY4" \
+        -key user "$caller" -key callee "$callee" -au "$caller" -ap "${PW[$caller]}" \
+        -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000 || rc=1 ;;
+    baresip)
+      if bp_dial "$caller" "sip:$callee@$D" && bp_wait_established "$caller" 15; then
+        sleep 3.5; "$SNAP" "$name"
+        bp_hangup "$caller" || rc=1
+      else
+        rc=1; bp_hangup "$caller" >/dev/null 2>&1
+      fi ;;
+  esac
+  if [[ -n $uas ]]; then st_sipp_wait "$uas" || rc=1; fi
+  if [[ ${MAKE[$callee]} == baresip ]]; then
+    bp_wait_closed "$callee" 5 || { rl_log "$callee did not see the call end"; rc=1; }
+  fi
+  sleep 0.5
+  rl_kill "$cap_er"; rl_kill "$cap_ee"
+  CALL_OK=$rc
+  HEARD_BY_CALLEE=$(st_heard "${name}_callee" "${TONE[$caller]}")
+  HEARD_BY_CALLER=$(st_heard "${name}_caller" "${TONE[$callee]}")
+}
+
+# check_call NAME CALLER CALLEE RELAY: what every call gets.
+check_call() {
+  local name="$1" caller="$2" callee="$3" relay="$4" n
+  rl_check "${name}_connected" "$caller -> $callee through kamailio + $relay" test "$CALL_OK" -eq 0
+  rl_check "${name}_callee_heard_caller" "$callee heard: $HEARD_BY_CALLEE (want ${TONE[$caller]} Hz)" \
+    grep -q '^tone ' <<<"$HEARD_BY_CALLEE"
+  rl_check "${name}_caller_heard_callee" "$caller heard: $HEARD_BY_CALLER (want ${TONE[$callee]} Hz)" \
+    grep -q '^tone ' <<<"$HEARD_BY_CALLER"
+  n=$(rtpstat_packets)
+  rl_check "${name}_rtpstat_counts_packets" "kamailio: $(km_log_grep 'rtpstat ' | tail -1 | sed 's/.*rtpstat //')" \
+    test "${n:-0}" -gt "$MIN_PACKETS"
+}
+
+for p in alice bob carol; do
+  register "$p"; rc=$?
+  rl_check "${p}_registered_with_kamailio" "${MAKE[$p]} at ${EP[$p]}" test "$rc" -eq 0
+done
+
+# --- rtplatch as the relay --------------------------------------------------
+for c in "alice bob" "bob alice" "carol bob"; do
+  read -r caller callee <<<"$c"
+  name="rtplatch_${caller}_${callee}"
+  call "$name" "$caller" "$callee"
+  check_call "$name" "$caller" "$callee" rtplatch
+  id=$(last_call_id)
+  rl_check "${name}_dataplane_relayed" "$(relayed "$name" "$id") packets of call $id while up" \
+    test "$(relayed "$name" "$id")" -gt "$MIN_PACKETS"
+done
+stats=$(cctl sip-stats)
+rl_check rtplatch_ng_commands_seen "$(jget "$stats" "{k: d['ng'][k] for k in ('offers', 'answers', 'deletes', 'errors')}")" \
+  test "$(jget "$stats" "d['ng']['offers'] >= 3 and d['ng']['answers'] >= 3 and d['ng']['deletes'] >= 3 and d['ng']['errors'] == 0")" == True
+# rtpengine's delete delay (30 s by default, as rtplatch ships) before the ports go.
+rl_wait_for 45 st_no_streams_left
+rl_check rtplatch_bye_freed_streams "$(st_streams_left) streams left" st_no_streams_left
+rl_check rtplatch_no_calls_left "$(jget "$(cctl sip-stats)" "d['ng']['calls']") ng calls" \
+  test "$(jget "$(cctl sip-stats)" "d['ng']['calls']")" == 0
+
+# --- the harness with rtpengine in rtplatch's place -------------------------
+st_stop_control
+rl_spawn relay "$RL_TMP/rtpengine.log" rtpengine --foreground --log-stderr --table=-1 \
+  --interface="$ST_RELAY_IP" --listen-ng="$NG" --port-min=40000 --port-max=40999
+RTPENGINE_PID=$RL_LAST_PID
+rl_wait_for 10 bash -c "ip netns exec $(rl_ns relay) ss -lnu | grep -qF ' $NG '" \
+  || rl_log "rtpengine does not listen on $NG"
+call rtpengine_alice_bob alice bob
+check_call rtpengine_alice_bob alice bob rtpengine
+rl_check rtpengine_still_running "pid $RTPENGINE_PID" kill -0 "$RTPENGINE_PID"
+rl_check kamailio_still_running "pid $KM_PID" kill -0 "$KM_PID"
+
+rl_summary "$SUITE"
