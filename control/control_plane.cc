@@ -219,7 +219,7 @@ absl::Status ControlPlane::OpenSip() {
 }
 
 absl::Status ControlPlane::OpenOperatorSocket() {
-  const OperatorView& view = *this;
+  OperatorView& view = *this;
   operator_commands_ = std::make_unique<OperatorCommands>(view);
   MakeParentDir(config_.control_socket);
   auto server = ControlServer::Listen(
@@ -345,5 +345,12 @@ nlohmann::json ControlPlane::Stats() const {
   return stats;
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
+absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {
+  if (!ng_) return absl::NotFoundError("ng: not served (no ng_listen in the config)");
+  ng_calls_->set_draining(on);
+  std::fprintf(stderr, "rtplatch-control: ng: %s\n",
+               on ? "draining: no new calls" : "taking new calls again");
+  return nlohmann::json{{"draining", on}, {"calls", ng_calls_->size()}};
+}
 
 }  // namespace rtplatch

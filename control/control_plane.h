@@ -68,6 +68,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json Calls() const override;
   nlohmann::json Stats() const override;
   int64_t Now() const override;
+  absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
 
   const ControlConfig config_;
   std::unique_ptr<UsersFile> users_;

@@ -781,6 +781,12 @@ absl::StatusOr<json> BuildCall(const ParsedArgs& args) {
   return json{{"call_id", args.positional[0]}};
 }
 
+absl::StatusOr<json> BuildNgDrain(const ParsedArgs& args) {
+  const std::string& v = args.positional[0];
+  if (v != "on" && v != "off") return absl::InvalidArgumentError("ng-drain: on or off");
+  return json{{"on", v == "on"}};
+}
+
 // --- runners
 
 int RunRequest(Context& ctx, const Command& cmd, const ParsedArgs&,
@@ -906,6 +912,10 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "sip-stats", .protocol = "stats", .synopsis = "",
        .description = "control plane: SIP and registrar counters",
        .render = RenderSipStats, .control_plane = true},
+      {.name = "ng-drain", .protocol = "ng_drain", .synopsis = "on|off",
+       .description = "control plane: the ng server takes no new calls (Kamailio tries "
+                      "its next node) while on; calls in progress go on",
+       .positionals = 1, .build = BuildNgDrain, .control_plane = true},
   };
 }
 

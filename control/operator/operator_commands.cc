@@ -77,6 +77,8 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"calls", &OperatorCommands::Calls, {"offset", "limit"}, "calls; offset, limit"},
       {"call", &OperatorCommands::Call, {"call_id"}, "one call by its Call-ID"},
       {"stats", &OperatorCommands::Stats, {}, "control plane counters"},
+      {"ng_drain", &OperatorCommands::NgDrain, {"on"},
+       "ng server: take no new calls while on (true|false); calls in progress go on"},
   };
   return kTable;
 }
@@ -210,6 +212,13 @@ absl::StatusOr<json> OperatorCommands::Call(const json& r) const {
     }
   }
   return absl::NotFoundError(absl::StrCat("call_id: no call '", *call_id, "'"));
+}
+
+absl::StatusOr<json> OperatorCommands::NgDrain(const json& r) const {
+  auto on = OptionalBool(r, "on");
+  if (!on.ok()) return on.status();
+  if (!on->has_value()) return absl::InvalidArgumentError("on: required (true or false)");
+  return view_.SetNgDraining(**on);
 }
 
 absl::StatusOr<json> OperatorCommands::Stats(const json&) const {

@@ -1,8 +1,8 @@
 // The control plane's operator protocol (docs/control-protocol.md, "Control
 // plane operator socket"): one JSON request line in, one JSON reply line
-// out, in the same envelope as the dataplane's. Read-only: registrations,
-// calls and counters, seen through an OperatorView the control plane
-// implements. Each command is declared once in a table (name, handler,
+// out, in the same envelope as the dataplane's: registrations, calls and
+// counters, seen through an OperatorView the control plane implements, and
+// one action, draining the ng server (no new calls) for maintenance. Each command is declared once in a table (name, handler,
 // accepted arguments, help) so dispatch, argument checking and `help`
 // cannot drift.
 //
@@ -45,6 +45,10 @@ class OperatorView {
   virtual nlohmann::json Stats() const = 0;
   // Unix seconds.
   virtual int64_t Now() const = 0;
+  // The ng server takes no new calls (its clients try their next node)
+  // while `on`; calls in progress go on. Returns {"draining":bool,
+  // "calls":N}, or NotFound when no ng server runs.
+  virtual absl::StatusOr<nlohmann::json> SetNgDraining(bool on) = 0;
 };
 
 // A binding as `registrations` and `registration` show it; expires_in is
@@ -53,7 +57,7 @@ nlohmann::json RegistrationJson(const Binding& binding, int64_t now);
 
 class OperatorCommands {
  public:
-  explicit OperatorCommands(const OperatorView& view) : view_(view) {}
+  explicit OperatorCommands(OperatorView& view) : view_(view) {}
 
   // One request line to one reply line (without '\n'); never throws.
   // `*subscribe` is always set to false (there are no events here); the
@@ -78,11 +82,12 @@ class OperatorCommands {
   absl::StatusOr<json> Registration(const json&) const;
   absl::StatusOr<json> Calls(const json&) const;
   absl::StatusOr<json> Call(const json&) const;
+  absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
 
   absl::StatusOr<json> CallList() const;
 
-  const OperatorView& view_;
+  OperatorView& view_;
 };
 
 }  // namespace rtplatch

@@ -64,7 +64,14 @@ class FakeView : public OperatorView {
     return stats;
   }
   int64_t Now() const override { return now; }
+  absl::StatusOr<json> SetNgDraining(bool on) override {
+    if (!ng_served) return absl::NotFoundError("ng: not served");
+    draining = on;
+    return json{{"draining", on}, {"calls", 2}};
+  }
 
+  bool ng_served = true;
+  bool draining = false;
   std::vector<Binding> bindings;
   json calls = json::array();
   json stats = json::object();
@@ -154,6 +161,18 @@ class OperatorCommandsTest : public ::testing::Test {
   OperatorCommands commands_{view_};
 };
 
+TEST_F(OperatorCommandsTest, NgDrainTurnsOnAndOff) {
+  EXPECT_EQ(Ok("ng_drain", {{"on", true}})["draining"], true);
+  EXPECT_TRUE(view_.draining);
+  EXPECT_EQ(Ok("ng_drain", {{"on", false}})["draining"], false);
+  EXPECT_FALSE(view_.draining);
+  EXPECT_EQ(Err("ng_drain")["message"], "on: required (true or false)");
+  EXPECT_EQ(Err("ng_drain", {{"on", "yes"}})["code"], "invalid_argument");
+  view_.ng_served = false;
+  const json refused = Err("ng_drain", {{"on", true}});
+  EXPECT_EQ(refused["code"], "not_found") << refused;
+}
+
 TEST_F(OperatorCommandsTest, Version) {
   json r = Ok("version");
   EXPECT_EQ(r["protocol"], 1);
@@ -169,7 +188,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats"));
+                                 "call", "stats", "ng_drain"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "offset", "limit"}));
 }

@@ -36,6 +36,9 @@ class FakeView : public OperatorView {
   json Calls() const override { return calls; }
   json Stats() const override { return {{"requests", 5}}; }
   int64_t Now() const override { return kNow; }
+  absl::StatusOr<json> SetNgDraining(bool) override {
+    return absl::NotFoundError("ng: not served");
+  }
 
   std::vector<Binding> bindings;
   json calls = json::array();
