@@ -113,12 +113,12 @@ json StreamJson(const StreamView& v) {
             {"state", std::string(LatchStateName(v.rtp.state))},
             {"expected_peer", PeerJson(v.rtp.expected_ip, v.rtp.expected_port)},
             {"learned_peer", PeerJson(v.rtp.peer_ip, v.rtp.peer_port)},
-            {"packets", v.rtp.packets}, {"drops", v.rtp.drops},
+            {"packets", v.rtp.packets}, {"bytes", v.rtp.bytes}, {"drops", v.rtp.drops},
             {"relatches", v.rtp.relatches}, {"lcore", v.lcore_index}};
   j["idle_ms"] = v.idle_ns ? json(*v.idle_ns / 1'000'000) : json(nullptr);
   j["rtcp"] = {{"state", std::string(LatchStateName(v.rtcp.state))},
                {"learned_peer", PeerJson(v.rtcp.peer_ip, v.rtcp.peer_port)},
-               {"packets", v.rtcp.packets}, {"drops", v.rtcp.drops}};
+               {"packets", v.rtcp.packets}, {"bytes", v.rtcp.bytes}, {"drops", v.rtcp.drops}};
   return j;
 }
 

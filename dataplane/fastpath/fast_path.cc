@@ -77,6 +77,7 @@ PacketVerdict Egress(FastPathContext& ctx, Flow& flow, uint8_t* frame, uint16_t 
   RewriteResult r = RewriteFrame(frame, headroom, pkt, egress);
   if (!r.ok) return DropFlow(ctx, flow, DropReason::kNoHeadroom);
   RelaxedStore(flow.packets, flow.packets + 1);
+  RelaxedStore(flow.bytes, flow.bytes + (pkt.udp_length - kUdpHeaderLen));
   return {PacketAction::kTransmit, {}, 0, r.start_delta, r.length, {}};
 }
 

@@ -54,7 +54,11 @@ struct alignas(64) Flow {
   uint64_t drops;
   uint32_t relatches;
   std::atomic<uint32_t> seq;  // seqlock: odd while the owner rewrites peer/state
-  uint8_t pad_[8];
+  // UDP payload bytes relayed from this flow (rtpengine's "bytes"). On the
+  // second line, as the first is full: one more store per relayed packet,
+  // within fast_path_bench's run-to-run noise (41/84/127-132 ns per frame
+  // at 1k/100k/1M streams with it, 40/86/132 without).
+  uint64_t bytes;
 };
 static_assert(sizeof(Flow) == 128, "Flow must stay two cache lines");
 

@@ -64,6 +64,7 @@ FlowSnapshot FlowTable::Snapshot(uint32_t slot) const {
   }
   s.last_rx_ns = RelaxedLoad(f.last_rx_ns);
   s.packets = RelaxedLoad(f.packets);
+  s.bytes = RelaxedLoad(f.bytes);
   s.drops = RelaxedLoad(f.drops);
   s.relatches = RelaxedLoad(f.relatches);
   return s;

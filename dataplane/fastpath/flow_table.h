@@ -24,6 +24,7 @@ struct FlowSnapshot {
   uint16_t expected_port;
   uint64_t last_rx_ns;
   uint64_t packets;
+  uint64_t bytes;
   uint64_t drops;
   uint32_t relatches;
   uint16_t generation;

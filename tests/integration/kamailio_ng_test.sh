@@ -93,9 +93,13 @@ relayed() {
 # The Call-ID of the last call Kamailio logged $rtpstat for.
 last_call_id() { km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*rtpstat \(.*\): RTP: .*/\1/p'; }
 
-# The last "$rtpstat" Kamailio logged (on a BYE): its RTP packet count.
+# The last "$rtpstat" Kamailio logged (on a BYE): its RTP packet count
+# and byte count.
 rtpstat_packets() {
   km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*RTP: [-0-9]* bytes, \([0-9]*\) packets.*/\1/p'
+}
+rtpstat_bytes() {
+  km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*RTP: \([-0-9]*\) bytes, .*/\1/p'
 }
 
 # call NAME CALLER CALLEE: one call with both tones; sets CALL_OK (0/1),
@@ -148,7 +152,7 @@ check_call() {
     grep -q '^tone ' <<<"$HEARD_BY_CALLER"
   n=$(rtpstat_packets)
   rl_check "${name}_rtpstat_counts_packets" "kamailio: $(km_log_grep 'rtpstat ' | tail -1 | sed 's/.*rtpstat //')" \
-    test "${n:-0}" -gt "$MIN_PACKETS"
+    test "${n:-0}" -gt "$MIN_PACKETS" -a "$(rtpstat_bytes)" -ge $(( ${n:-0} * 172 ))
 }
 
 for p in alice bob carol; do

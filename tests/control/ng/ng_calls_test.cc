@@ -110,9 +110,9 @@ class StatefulDataplane {
     return Ok({{"pair", pair}, {"a", leg("a")}, {"b", leg("b")}});
   }
   json Stream(uint64_t stream) {
-    json j = {{"stream", stream}, {"packets", 100}, {"drops", 1},
+    json j = {{"stream", stream}, {"packets", 100}, {"bytes", 17200}, {"drops", 1},
               {"learned_peer", stream % 2 == 1 ? "192.0.2.99:4000" : "198.51.100.20:5000"},
-              {"rtcp", {{"packets", 5}, {"drops", 0}, {"learned_peer", nullptr}}}};
+              {"rtcp", {{"packets", 5}, {"bytes", 400}, {"drops", 0}, {"learned_peer", nullptr}}}};
     j["idle_ms"] = idle_ms_ ? json(*idle_ms_) : json(nullptr);
     return j;
   }
@@ -322,6 +322,7 @@ TEST_F(NgCallsTest, QueryReportsTagsStreamsAndTotals) {
   EXPECT_EQ(q.Find("created")->integer(), now_s_);
   const BencodeValue* rtp = q.Find("totals")->Find("RTP");
   EXPECT_EQ(rtp->Find("packets")->integer(), 200) << "two streams of 100";
+  EXPECT_EQ(rtp->Find("bytes")->integer(), 34400);
   EXPECT_EQ(rtp->Find("errors")->integer(), 2);
   EXPECT_EQ(q.Find("totals")->Find("RTCP")->Find("packets")->integer(), 10);
   const BencodeValue* caller = q.Find("tags")->Find("ftag");

@@ -199,7 +199,7 @@ TEST_F(ControlCommandsTest, AllocateReturnsPairRelayAddressesPortsAndRequestedPe
 TEST_F(ControlCommandsTest, StreamObjectHasEveryDocumentedField) {
   json a = Ok({{"cmd", "allocate"}})["a"];
   for (const char* key : {"stream", "pair", "leg", "label", "relay", "rtcp_relay", "policy",
-                          "state", "expected_peer", "learned_peer", "packets", "drops",
+                          "state", "expected_peer", "learned_peer", "packets", "bytes", "drops",
                           "relatches", "idle_ms", "lcore"}) {
     EXPECT_TRUE(a.contains(key)) << "Stream object lacks " << key << ": " << a.dump();
   }

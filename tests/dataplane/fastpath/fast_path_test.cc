@@ -213,6 +213,7 @@ TEST_F(FastPathTest, HeldPacketLeavesOnceThePartnerLatches) {
   auto a = registry_->Query(p.a.stream, 40 * kMs);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->rtp.packets, 1u);
+  EXPECT_EQ(a->rtp.bytes, 12u + 160u) << "the UDP payload: RTP header and 160 samples";
 }
 
 TEST_F(FastPathTest, HeldPacketOfADeletedStreamIsDropped) {
