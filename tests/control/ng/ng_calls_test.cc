@@ -188,8 +188,10 @@ class NgCallsTest : public ::testing::Test {
     return r != nullptr && r->is_string() ? r->string() : "(none)";
   }
 
-  FakeDataplane dataplane_;
+  // Declared first, destroyed last: the fake's thread answers through it
+  // until dataplane_ stops.
   StatefulDataplane fake_;
+  FakeDataplane dataplane_;
   bool started_ = false;
   std::unique_ptr<DataplaneLink> link_;
   std::unique_ptr<NgCalls> calls_;
