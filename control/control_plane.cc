@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
                                });
     if (!ng.ok()) return ng.status();
     plane->ng_ = *std::move(ng);
+    for (int fd : plane->ng_->fds()) {
+      if (absl::Status s = plane->transport_->WakeOnReadable(fd); !s.ok()) return s;
+    }
   }
   // First contact with the dataplane (reconciles keepalive targets with
   // the bindings loaded from the database); retried from the loop.
@@ -253,7 +256,7 @@ absl::Status ControlPlane::RunOnce() {
   // The round's posted dataplane updates and deletes: one wait for all.
   link_->Settle();
   const int64_t now_ms = MonotonicMs();
-  // ng requests wait at most one SIP poll (10 ms) here.
+  // The ng sockets are in the SIP transport's wait set: served at once.
   if (ng_) ng_->Poll(now_ms);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {

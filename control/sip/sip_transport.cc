@@ -159,6 +159,17 @@ absl::Status SipTransport::Register(std::unique_ptr<Socket> s, uint32_t events) 
   return absl::OkStatus();
 }
 
+absl::Status SipTransport::WakeOnReadable(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;  // no channel has id 0: RunOnce only wakes for it
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return absl::InternalError(absl::StrCat("SIP transport: epoll_ctl for fd ", fd, ": ",
+                                            std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SipTransport::AddListen(const Endpoint& ep) {
   sockaddr_storage ss;
   socklen_t len = ToSockaddr(ep, &ss);

@@ -97,6 +97,11 @@ class SipTransport {
   // requests to it, RFC 5626 §5); nullopt when it is gone.
   std::optional<SipChannelId> TcpConnectionTo(const Endpoint& peer) const;
 
+  // Makes RunOnce's wait end when `fd` (not ours: never read or closed
+  // here) is readable, so another socket of the loop (the ng server's)
+  // is served at once instead of after the wait's timeout.
+  absl::Status WakeOnReadable(int fd);
+
   const SipTransportCounters& counters() const { return counters_; }
   size_t tcp_connection_count() const;
 
