@@ -190,6 +190,12 @@ absl::Status DataplaneLink::Update(uint64_t stream, const std::optional<Endpoint
   return reply.ok() ? absl::OkStatus() : reply.status();
 }
 
+absl::StatusOr<nlohmann::json> DataplaneLink::DeleteReporting(uint64_t pair) {
+  auto reply = Call("delete", {{"pair", pair}});
+  if (!reply.ok()) return reply.status();
+  return reply->result;
+}
+
 absl::Status DataplaneLink::Delete(uint64_t pair) {
   auto reply = Call("delete", {{"pair", pair}});
   return reply.ok() ? absl::OkStatus() : reply.status();
@@ -277,6 +283,12 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> DataplaneLink::Lis
 
 absl::StatusOr<nlohmann::json> DataplaneLink::Stats() {
   auto reply = Call("stats", nlohmann::json::object());
+  if (!reply.ok()) return reply.status();
+  return reply->result;
+}
+
+absl::StatusOr<nlohmann::json> DataplaneLink::QueryPair(uint64_t pair) {
+  auto reply = Call("query", {{"pair", pair}});
   if (!reply.ok()) return reply.status();
   return reply->result;
 }

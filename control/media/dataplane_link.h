@@ -105,6 +105,9 @@ class DataplaneLink {
   absl::StatusOr<PairInfo> Allocate(const LegSpec& a, const LegSpec& b, absl::string_view label);
   absl::Status Update(uint64_t stream, const std::optional<Endpoint>& peer, LatchPolicy policy);
   absl::Status Delete(uint64_t pair);
+  // Delete, returning the reply: the pair's streams as the delete found
+  // them ({"deleted":P,"a":Stream,"b":Stream}), for a call's final report.
+  absl::StatusOr<nlohmann::json> DeleteReporting(uint64_t pair);
   // The same two without waiting for the reply (a call's 200 and BYE
   // should not wait a dataplane round trip each): the request is sent now,
   // its reply read by the next Settle() or before the next waiting call.
@@ -130,6 +133,8 @@ class DataplaneLink {
   absl::StatusOr<nlohmann::json> Stats();
   // One stream's state and counters (docs/control-protocol.md, `Stream`).
   absl::StatusOr<nlohmann::json> QueryStream(uint64_t stream);
+  // Both streams of a pair in one round trip: {"pair":P,"a":Stream,"b":Stream}.
+  absl::StatusOr<nlohmann::json> QueryPair(uint64_t pair);
 
   // Events received since the last call (never blocks).
   std::vector<DataplaneEvent> PollEvents();

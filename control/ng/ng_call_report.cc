@@ -84,8 +84,8 @@ BencodeValue StreamDict(const NgLeg& leg, bool rtcp, const nlohmann::json* state
   return d;
 }
 
-BencodeValue PartyDict(const NgBranch& branch, bool party_a, DataplaneLink& link, int64_t now_s,
-                       Totals& rtp, Totals& rtcp) {
+BencodeValue PartyDict(const NgBranch& branch, bool party_a, const NgPairStates& states,
+                       int64_t now_s, Totals& rtp, Totals& rtcp) {
   const std::string& tag = party_a ? branch.tag_a : branch.tag_b;
   const std::string& other = party_a ? branch.tag_b : branch.tag_a;
   const std::string& label = party_a ? branch.label_a : branch.label_b;
@@ -98,8 +98,12 @@ BencodeValue PartyDict(const NgBranch& branch, bool party_a, DataplaneLink& link
   for (size_t i = 0; i < branch.media.size(); ++i) {
     const NgMedia& m = branch.media[i];
     const NgLeg& leg = party_a ? m.a : m.b;
-    absl::StatusOr<nlohmann::json> state = link.QueryStream(leg.stream);
-    const nlohmann::json* s = state.ok() ? &*state : nullptr;
+    auto found = states.find(m.pair);
+    const char* side = party_a ? "a" : "b";
+    const nlohmann::json* s = found != states.end() && found->second.is_object() &&
+                                      found->second.contains(side)
+                                  ? &found->second[side]
+                                  : nullptr;
     BencodeValue media = BencodeValue::Dictionary();
     media.Set("index", Int(static_cast<int64_t>(i + 1)));
     media.Set("type", Str(m.type));
@@ -120,8 +124,20 @@ BencodeValue PartyDict(const NgBranch& branch, bool party_a, DataplaneLink& link
 
 }  // namespace
 
+NgPairStates QueryNgPairs(const std::vector<const NgBranch*>& branches, DataplaneLink& link) {
+  NgPairStates states;
+  for (const NgBranch* branch : branches) {
+    for (const NgMedia& m : branch->media) {
+      // One round trip per m= line: both parties' streams.
+      absl::StatusOr<nlohmann::json> pair = link.QueryPair(m.pair);
+      if (pair.ok()) states[m.pair] = *std::move(pair);
+    }
+  }
+  return states;
+}
+
 BencodeValue NgCallReport(const NgCall& call, const std::vector<const NgBranch*>& branches,
-                          DataplaneLink& link, int64_t now_s) {
+                          const NgPairStates& states, int64_t now_s) {
   Totals rtp, rtcp;
   BencodeValue tags = BencodeValue::Dictionary();
   for (const NgBranch* branch : branches) {
@@ -129,7 +145,7 @@ BencodeValue NgCallReport(const NgCall& call, const std::vector<const NgBranch*>
       const std::string& tag = party_a ? branch->tag_a : branch->tag_b;
       // A forked offerer is one party: its first branch speaks for it.
       if (tags.Find(tag) != nullptr) continue;
-      tags.Set(tag, PartyDict(*branch, party_a, link, now_s, rtp, rtcp));
+      tags.Set(tag, PartyDict(*branch, party_a, states, now_s, rtp, rtcp));
     }
   }
   BencodeValue totals = BencodeValue::Dictionary();

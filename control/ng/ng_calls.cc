@@ -379,6 +379,7 @@ absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bo
 
 void NgCalls::DeleteBranchMedia(NgBranch& branch) {
   for (const NgMedia& m : branch.media) {
+    if (deleted_.erase(m.pair) > 0) continue;
     if (link_.PostDelete(m.pair).ok()) {
       ++counters_.pairs_deleted;
     } else {
@@ -388,6 +389,26 @@ void NgCalls::DeleteBranchMedia(NgBranch& branch) {
     by_pair_.erase(m.pair);
   }
   branch.media.clear();
+}
+
+NgPairStates NgCalls::DeletePairsReporting(const std::vector<const NgBranch*>& scope) {
+  NgPairStates states;
+  for (const NgBranch* b : scope) {
+    for (const NgMedia& m : b->media) {
+      absl::StatusOr<nlohmann::json> final_state = link_.DeleteReporting(m.pair);
+      if (final_state.ok()) {
+        ++counters_.pairs_deleted;
+        states[m.pair] = *std::move(final_state);
+      } else {
+        ++counters_.pair_delete_failures;
+      }
+      // Not deleted again by DeleteBranchMedia: already gone, or the idle
+      // event for an ownerless pair frees it.
+      deleted_.insert(m.pair);
+      by_pair_.erase(m.pair);
+    }
+  }
+  return states;
 }
 
 void NgCalls::EraseCall(const std::string& call_id) {
@@ -431,13 +452,18 @@ BencodeValue NgCalls::Delete(const NgOptions& o) {
   } else {
     for (const NgBranch& b : call.branches) scope.push_back(&b);
   }
-  BencodeValue reply = o.fast ? Ok() : NgCallReport(call, scope, link_, now_s_());
   const int64_t delay_s = o.delete_delay_s.value_or(config_.delete_delay_s);
+  const bool at_once = only != nullptr || delay_s == 0;
+  // Deleted now, the pairs report their final counters with the delete.
+  NgPairStates states = at_once && !o.fast ? DeletePairsReporting(scope)
+                        : o.fast           ? NgPairStates()
+                                           : QueryNgPairs(scope, link_);
+  BencodeValue reply = o.fast ? Ok() : NgCallReport(call, scope, states, now_s_());
   if (only != nullptr) {
     DeleteBranchMedia(*only);
     const uint64_t serial = only->serial;
     std::erase_if(call.branches, [serial](const NgBranch& b) { return b.serial == serial; });
-  } else if (delay_s > 0) {
+  } else if (!at_once) {
     call.delete_at_ms = now_ms_() + delay_s * 1000;
   } else {
     EraseCall(o.call_id);
@@ -461,7 +487,7 @@ BencodeValue NgCalls::Query(const NgOptions& o) {
     if (tags_match) scope.push_back(&b);
   }
   if (scope.empty()) return NgErrorReply("Unknown from-tag");
-  return NgCallReport(it->second, scope, link_, now_s_());
+  return NgCallReport(it->second, scope, QueryNgPairs(scope, link_), now_s_());
 }
 
 BencodeValue NgCalls::List(const NgOptions& o) const {
@@ -557,13 +583,13 @@ void NgCalls::CheckIdle(NgCall& call, int64_t now_ms) {
   int64_t least_idle_ms = now_ms - call.last_signal_ms;
   for (const NgBranch& b : call.branches) {
     for (const NgMedia& m : b.media) {
-      for (uint64_t stream : {m.a.stream, m.b.stream}) {
-        absl::StatusOr<nlohmann::json> s = link_.QueryStream(stream);
-        if (!s.ok()) {
-          call.idle_check_ms = now_ms + 1000;  // the dataplane is away: later
-          return;
-        }
-        const nlohmann::json& idle = (*s)["idle_ms"];
+      absl::StatusOr<nlohmann::json> pair = link_.QueryPair(m.pair);
+      if (!pair.ok()) {
+        call.idle_check_ms = now_ms + 1000;  // the dataplane is away: later
+        return;
+      }
+      for (const char* side : {"a", "b"}) {
+        const nlohmann::json& idle = (*pair)[side]["idle_ms"];
         const int64_t idle_ms =
             idle.is_number() ? idle.get<int64_t>() : now_ms - call.created_ms;
         least_idle_ms = std::min(least_idle_ms, idle_ms);

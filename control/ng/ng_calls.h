@@ -47,6 +47,7 @@
 #include "control/media/dataplane_link.h"
 #include "control/ng/bencode.h"
 #include "control/ng/ng_call.h"
+#include "control/ng/ng_call_report.h"
 #include "control/ng/ng_message.h"
 #include "control/ng/ng_options.h"
 #include "nlohmann/json.hpp"
@@ -125,6 +126,8 @@ class NgCalls {
   std::string PairLabel(const NgCall& call, const NgBranch& branch, size_t index) const;
 
   void DeleteBranchMedia(NgBranch& branch);
+  // Deletes every pair of `scope` now, each returning its final report.
+  NgPairStates DeletePairsReporting(const std::vector<const NgBranch*>& scope);
   void EraseCall(const std::string& call_id);
   void CheckIdle(NgCall& call, int64_t now_ms);
 
@@ -135,6 +138,8 @@ class NgCalls {
   absl::flat_hash_map<std::string, NgCall> calls_;
   absl::flat_hash_map<uint64_t, std::string> by_pair_;  // pair -> call-id
   absl::flat_hash_set<std::string> logged_ignored_;
+  // Pairs DeletePairsReporting deleted, skipped by DeleteBranchMedia.
+  absl::flat_hash_set<uint64_t> deleted_;
   bool draining_ = false;
   int64_t last_final_check_s_ = 0;
   NgCallsCounters counters_;

@@ -131,7 +131,7 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
        "relay \"ip:port\" takes that RTP port (even) or fails with already_in_use"},
       {"update", &ControlCommands::Update, true, "set a stream's expected peer and/or policy"},
       {"delete", &ControlCommands::Delete, true, "delete a stream pair"},
-      {"query", &ControlCommands::Query, false, "one stream"},
+      {"query", &ControlCommands::Query, false, "one stream (stream), or both of a pair (pair)"},
       {"list", &ControlCommands::List, false,
        "streams, filtered by state, policy, label, peer_ip; offset, limit"},
       {"stats", &ControlCommands::Stats, false, "per-lcore and total counters"},
@@ -257,11 +257,26 @@ absl::StatusOr<json> ControlCommands::Update(const json& r) {
 absl::StatusOr<json> ControlCommands::Delete(const json& r) {
   auto pair = RequiredId(r, "pair");
   if (!pair.ok()) return pair.status();
+  // The streams' last state comes back with the delete: a relay reporting
+  // a call's statistics at its end needs no query first.
+  auto views = registry_.QueryPair(*pair, now_ns_());
   if (auto s = registry_.Delete(*pair); !s.ok()) return s;
-  return json{{"deleted", *pair}};
+  json out = {{"deleted", *pair}};
+  if (views.ok()) {
+    out["a"] = StreamJson(views->first);
+    out["b"] = StreamJson(views->second);
+  }
+  return out;
 }
 
 absl::StatusOr<json> ControlCommands::Query(const json& r) {
+  if (r.contains("pair") && !r.contains("stream")) {
+    auto pair = RequiredId(r, "pair");
+    if (!pair.ok()) return pair.status();
+    auto views = registry_.QueryPair(*pair, now_ns_());
+    if (!views.ok()) return views.status();
+    return json{{"pair", *pair}, {"a", StreamJson(views->first)}, {"b", StreamJson(views->second)}};
+  }
   auto stream = RequiredId(r, "stream");
   if (!stream.ok()) return stream.status();
   auto view = registry_.Query(*stream, now_ns_());

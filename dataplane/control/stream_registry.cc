@@ -357,6 +357,17 @@ absl::StatusOr<StreamView> StreamRegistry::Query(uint64_t stream, uint64_t now_n
   return View(stream, it->second, now_ns);
 }
 
+absl::StatusOr<std::pair<StreamView, StreamView>> StreamRegistry::QueryPair(
+    uint64_t pair, uint64_t now_ns) const {
+  auto it = pairs_.find(pair);
+  if (it == pairs_.end()) return absl::NotFoundError(absl::StrCat("no pair ", pair));
+  auto a = Query(it->second.a, now_ns);
+  if (!a.ok()) return a.status();
+  auto b = Query(it->second.b, now_ns);
+  if (!b.ok()) return b.status();
+  return std::make_pair(*std::move(a), *std::move(b));
+}
+
 std::vector<StreamView> StreamRegistry::List(const StreamFilter& filter, size_t offset,
                                              size_t limit, uint64_t now_ns,
                                              size_t* total) const {

@@ -84,6 +84,9 @@ class StreamRegistry {
                                     std::optional<LatchPolicy> policy, uint64_t now_ns);
   absl::Status Delete(uint64_t pair);
   absl::StatusOr<StreamView> Query(uint64_t stream, uint64_t now_ns) const;
+  // Both streams of a pair (a, b) in one lookup.
+  absl::StatusOr<std::pair<StreamView, StreamView>> QueryPair(uint64_t pair,
+                                                              uint64_t now_ns) const;
   std::vector<StreamView> List(const StreamFilter& filter, size_t offset, size_t limit,
                                uint64_t now_ns, size_t* total) const;
 

@@ -61,8 +61,14 @@ class StatefulDataplane {
     const std::string cmd = r.value("cmd", "");
     if (cmd == "allocate") return Allocate(r);
     if (cmd == "delete") {
-      pairs_.erase(r.value("pair", uint64_t{0}));
-      return Ok({{"deleted", r.value("pair", uint64_t{0})}});
+      const uint64_t pair = r.value("pair", uint64_t{0});
+      if (pairs_.erase(pair) == 0) return Err("not_found");
+      return Ok({{"deleted", pair}, {"a", Stream(2 * pair - 1)}, {"b", Stream(2 * pair)}});
+    }
+    if (cmd == "query" && r.contains("pair")) {
+      const uint64_t pair = r.value("pair", uint64_t{0});
+      if (!pairs_.contains(pair)) return Err("not_found");
+      return Ok({{"pair", pair}, {"a", Stream(2 * pair - 1)}, {"b", Stream(2 * pair)}});
     }
     if (cmd == "query") return Ok(Stream(r.value("stream", uint64_t{0})));
     if (cmd == "list") {
@@ -303,8 +309,22 @@ TEST_F(NgCallsTest, DeleteDelayZeroAndFastFreeAtOnceWithoutStatistics) {
                       {"delete delay", BencodeValue::Integer(0)}, {"flags", L({"fast"})}});
   EXPECT_EQ(Result(del), "ok");
   EXPECT_EQ(del.Find("totals"), nullptr);
+  EXPECT_THAT(dataplane_.Requests("query"), SizeIs(0)) << "fast: no statistics gathered";
   EXPECT_EQ(calls_->size(), 0u);
   EXPECT_EQ(fake_.pairs(), 0u);
+}
+
+TEST_F(NgCallsTest, DeleteAtOnceReportsTheFinalCountersTheDeleteReturned) {
+  ASSERT_EQ(Result(OfferFrom("c1", "ftag")), "ok");
+  ASSERT_EQ(Result(AnswerTo("c1", "ftag", "ttag")), "ok");
+  const BencodeValue del = Send("delete", {{"call-id", S("c1")}, {"from-tag", S("ftag")},
+                                           {"delete delay", BencodeValue::Integer(0)}});
+  ASSERT_EQ(Result(del), "ok");
+  EXPECT_EQ(del.Find("totals")->Find("RTP")->Find("packets")->integer(), 200);
+  EXPECT_THAT(dataplane_.Requests("query"), SizeIs(0)) << "one request per pair: the delete";
+  EXPECT_THAT(dataplane_.Requests("delete"), SizeIs(1));
+  EXPECT_EQ(fake_.pairs(), 0u);
+  EXPECT_EQ(calls_->counters().pairs_deleted, 1u);
 }
 
 TEST_F(NgCallsTest, DeleteOfAnUnknownCallWarnsUnlessFatal) {

@@ -196,6 +196,16 @@ TEST_F(ControlCommandsTest, AllocateReturnsPairRelayAddressesPortsAndRequestedPe
   EXPECT_EQ(b["policy"], "strict");
 }
 
+TEST_F(ControlCommandsTest, QueryOfAPairAnswersBothStreams) {
+  json pair = Ok({{"cmd", "allocate"}, {"label", "x"}});
+  json both = Ok({{"cmd", "query"}, {"pair", pair["pair"]}});
+  EXPECT_EQ(both["pair"], pair["pair"]);
+  EXPECT_EQ(both["a"]["stream"], pair["a"]["stream"]);
+  EXPECT_EQ(both["b"]["stream"], pair["b"]["stream"]);
+  EXPECT_EQ(both["b"]["leg"], "b");
+  EXPECT_EQ(ErrorCode(Call({{"cmd", "query"}, {"pair", 999}})), "not_found");
+}
+
 TEST_F(ControlCommandsTest, StreamObjectHasEveryDocumentedField) {
   json a = Ok({{"cmd", "allocate"}})["a"];
   for (const char* key : {"stream", "pair", "leg", "label", "relay", "rtcp_relay", "policy",
