@@ -107,10 +107,15 @@ absl::Status ParseListenList(const json& value, absl::string_view name, bool req
 
 absl::Status ParseLists(const json& j, ControlConfig& c) {
   if (auto it = j.find("sip_listen"); it != j.end()) {
-    if (auto s = ParseListenList(*it, "sip_listen", true, c.sip_listen); !s.ok()) return s;
+    if (auto s = ParseListenList(*it, "sip_listen", false, c.sip_listen); !s.ok()) return s;
   }
   if (auto it = j.find("ng_listen"); it != j.end()) {
     if (auto s = ParseListenList(*it, "ng_listen", false, c.ng_listen); !s.ok()) return s;
+  }
+  // No SIP is the ng-only mode (a media relay for Kamailio or OpenSIPS);
+  // neither is nothing to serve.
+  if (c.sip_listen.empty() && c.ng_listen.empty()) {
+    return FieldError("sip_listen", "must name at least one ip:port (or set ng_listen)");
   }
   if (auto it = j.find("inside_prefixes"); it != j.end()) {
     auto list = ReadStringList(*it, "inside_prefixes");

@@ -28,7 +28,9 @@
 //     "nat_policy": {"default": "default", "by_user_agent": [...]}   (nat_policy.h)
 //   }
 //
-// Each sip_listen entry is bound for both UDP and TCP.
+// Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
+// ng_listen set is the ng-only mode: a media relay for a SIP proxy that
+// speaks rtpengine's protocol, with no SIP of its own.
 #pragma once
 
 #include <string>

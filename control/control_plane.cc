@@ -284,6 +284,7 @@ void ControlPlane::CommitBindingsIfDue(int64_t now_ms, bool round_was_idle) {
 
 std::string ControlPlane::StartupSummary() const {
   std::string listening;
+  if (config_.sip_listen.empty()) listening = "(no SIP: ng only)";
   for (const Endpoint& ep : config_.sip_listen) {
     absl::StrAppend(&listening, listening.empty() ? "" : " ", "udp+tcp:", ep.ToString());
   }

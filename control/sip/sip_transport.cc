@@ -135,7 +135,6 @@ SipTransport::~SipTransport() {
 
 absl::StatusOr<std::unique_ptr<SipTransport>> SipTransport::Create(
     const std::vector<Endpoint>& listen, Handler handler) {
-  if (listen.empty()) return absl::InvalidArgumentError("SIP transport: no listen address");
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) {
     return absl::UnavailableError(absl::StrCat("SIP transport: epoll_create1: ", std::strerror(errno)));

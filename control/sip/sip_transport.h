@@ -69,7 +69,8 @@ class SipTransport {
 
   // Binds UDP and TCP on every address (IPv6 sockets are V6ONLY, so
   // 0.0.0.0:5060 and [::]:5060 can both be listed). Errors name the
-  // address and the failing call.
+  // address and the failing call. No address at all is the ng-only
+  // control plane: the loop's wait, for the sockets WakeOnReadable adds.
   static absl::StatusOr<std::unique_ptr<SipTransport>> Create(
       const std::vector<Endpoint>& listen, Handler handler);
   ~SipTransport();

@@ -33,6 +33,12 @@ TEST(ControlConfigTest, NgListenBothFamilies) {
   EXPECT_EQ(c->ng_listen[1].ToString(), "[::1]:2223");
 }
 
+TEST(ControlConfigTest, NgOnlyModeHasNoSipListen) {
+  auto c = ParseControlConfig(R"({"sip_listen": [], "ng_listen": ["127.0.0.1:2223"]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->sip_listen.empty());
+}
+
 TEST(ControlConfigTest, FullConfigIPv4AndIPv6) {
   auto c = ParseControlConfig(R"({
     "sip_listen": ["127.0.0.1:15060", "[::1]:15060"],
@@ -81,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"[1]", "top level must be an object"},
         BadCase{R"({"sip_lisen": []})", "config: sip_lisen: unknown field"},
         BadCase{R"({"sip_listen": "127.0.0.1:5060"})", "config: sip_listen: must be a list"},
-        BadCase{R"({"sip_listen": []})", "config: sip_listen: must name at least one"},
+        BadCase{R"({"sip_listen": []})", "config: sip_listen: must name at least one ip:port (or set ng_listen)"},
         BadCase{R"({"sip_listen": ["127.0.0.1:5060", 7]})", "config: sip_listen[1]: must be a non-empty string"},
         BadCase{R"({"sip_listen": ["127.0.0.1"]})", "config: sip_listen[0]: endpoint"},
         BadCase{R"({"sip_listen": ["127.0.0.1:0"]})", "config: sip_listen[0]: endpoint: bad port"},

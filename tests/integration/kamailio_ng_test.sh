@@ -6,8 +6,8 @@
 #
 #   kamailio_ng_test.sh
 #
-# On the relay host: the dataplane, rtplatch-control serving ng on
-# 127.0.0.1:2223 (its own SIP proxy on loopback, unused), Kamailio on
+# On the relay host: the dataplane, rtplatch-control in its ng-only mode
+# ("sip_listen": [], ng on 127.0.0.1:2223), Kamailio on
 # 203.0.113.10:5060 with rtpengine_sock udp:127.0.0.1:2223. Phones of both
 # makes register with Kamailio: alice (sipp, behind a MASQUERADE NAT), bob
 # (sipp, public), carol (baresip, behind a random-fully NAT). Then:
@@ -47,8 +47,8 @@ st_init "${RL_PREFIX:-km$$}"
 D=$ST_DOMAIN
 NG=127.0.0.1:2223
 RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
-# rtplatch-control on shipped defaults, as an ng server.
-ST_SIP_LISTEN_JSON='["127.0.0.1:5070"]'
+# rtplatch-control on shipped defaults, as an ng server only.
+ST_SIP_LISTEN_JSON='[]'
 ST_CONTROL_EXTRA="\"ng_listen\": [\"$NG\"]"
 MIN_PACKETS=50
 
