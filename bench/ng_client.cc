@@ -67,36 +67,56 @@ struct Cycle {
   int64_t sent_ns = 0;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string server = "127.0.0.1:2223", prefix = "c";
+struct Options {
+  std::string server = "127.0.0.1:2223";
+  std::string prefix = "c";
   double seconds = 10;
   int window = 64;
+};
+
+bool ParseOptions(int argc, char** argv, Options* o) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--server") server = v;
-    else if (k == "--seconds") seconds = std::atof(v.c_str());
-    else if (k == "--window") window = std::atoi(v.c_str());
-    else if (k == "--prefix") prefix = v;
-    else { std::fprintf(stderr, "ng_client: unknown option %s\n", k.c_str()); return 2; }
+    if (k == "--server") o->server = v;
+    else if (k == "--seconds") o->seconds = std::atof(v.c_str());
+    else if (k == "--window") o->window = std::atoi(v.c_str());
+    else if (k == "--prefix") o->prefix = v;
+    else { std::fprintf(stderr, "ng_client: unknown option %s\n", k.c_str()); return false; }
   }
+  return true;
+}
+
+// A non-blocking UDP socket connected to "IPv4:port"; -1 on error.
+int Connect(const std::string& server) {
   const size_t colon = server.rfind(':');
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(std::atoi(server.c_str() + colon + 1)));
   if (colon == std::string::npos ||
       inet_pton(AF_INET, server.substr(0, colon).c_str(), &to.sin_addr) != 1) {
     std::fprintf(stderr, "ng_client: --server must be IPv4:port\n");
-    return 2;
+    return -1;
   }
+  to.sin_port = htons(static_cast<uint16_t>(std::atoi(server.c_str() + colon + 1)));
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
     std::perror("ng_client: socket");
-    return 1;
+    return -1;
   }
   const int buf = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (!ParseOptions(argc, argv, &opt)) return 2;
+  const int fd = Connect(opt.server);
+  if (fd < 0) return 1;
+  const std::string& prefix = opt.prefix;
+  const double seconds = opt.seconds;
+  const int window = opt.window;
 
   std::unordered_map<std::string, Cycle> in_flight;  // cookie -> cycle
   std::deque<std::pair<int64_t, std::string>> deadlines;

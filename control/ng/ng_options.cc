@@ -1,5 +1,6 @@
 #include "control/ng/ng_options.h"
 
+#include <functional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -67,6 +68,8 @@ class Reader {
   absl::Status Key(absl::string_view raw, const BencodeValue& v);
 
  private:
+  absl::Status Number(absl::string_view raw, absl::string_view key, const BencodeValue& v);
+  absl::Status ListKey(absl::string_view raw, absl::string_view key, const BencodeValue& v);
   absl::Status Flag(absl::string_view raw);
   absl::Status ReceivedFrom(absl::string_view raw, const BencodeValue& v);
   void Replace(absl::string_view raw);
@@ -85,12 +88,10 @@ absl::Status Reader::Key(absl::string_view raw, const BencodeValue& v) {
     field = *std::move(s);
     return absl::OkStatus();
   };
-  auto each = [&](auto&& fn) -> absl::Status {
-    absl::StatusOr<std::vector<std::string>> items = StringsOf(raw, v);
-    if (!items.ok()) return items.status();
-    for (const std::string& item : *items) {
-      if (absl::Status s = fn(item); !s.ok()) return s;
-    }
+  auto set_optional = [&](std::optional<std::string>& field) -> absl::Status {
+    std::string value;
+    if (absl::Status s = set_string(value); !s.ok()) return s;
+    field = std::move(value);
     return absl::OkStatus();
   };
   if (key == "command" || key == "sip message type" || key == "sip code") return absl::OkStatus();
@@ -99,12 +100,8 @@ absl::Status Reader::Key(absl::string_view raw, const BencodeValue& v) {
   if (key == "to tag") return set_string(o_.to_tag);
   if (key == "via branch") return set_string(o_.via_branch);
   if (key == "label" || key == "from label") return set_string(o_.label);
-  if (key == "sdp") {
-    std::string sdp;
-    if (absl::Status s = set_string(sdp); !s.ok()) return s;
-    o_.sdp = std::move(sdp);
-    return absl::OkStatus();
-  }
+  if (key == "sdp") return set_optional(o_.sdp);
+  if (key == "transport protocol") return set_optional(o_.transport_protocol);
   if (key == "received from") return ReceivedFrom(raw, v);
   if (key == "media address") {
     absl::StatusOr<std::string> s = StringOf(raw, v);
@@ -114,51 +111,58 @@ absl::Status Reader::Key(absl::string_view raw, const BencodeValue& v) {
     o_.media_address = *ip;
     return absl::OkStatus();
   }
-  if (key == "flags") return each([&](absl::string_view f) { return Flag(f); });
-  if (key == "replace") {
-    return each([&](absl::string_view f) { Replace(f); return absl::OkStatus(); });
-  }
-  if (key == "rtcp mux") {
-    return each([&](absl::string_view f) { RtcpMux(f); return absl::OkStatus(); });
-  }
-  if (key == "direction") {
-    return each([&](absl::string_view f) {
-      o_.direction.emplace_back(f);
-      return absl::OkStatus();
-    });
-  }
-  if (key == "ice") return each([&](absl::string_view f) { return Ice(f); });
   if (key == "address family") {
     absl::StatusOr<std::string> s = StringOf(raw, v);
     return s.ok() ? AddressFamily(*s) : s.status();
   }
-  if (key == "transport protocol") {
-    std::string proto;
-    if (absl::Status s = set_string(proto); !s.ok()) return s;
-    o_.transport_protocol = std::move(proto);
-    return absl::OkStatus();
-  }
-  if (key == "supports") {
-    return each([&](absl::string_view f) {
-      if (Normalized(f) == "load limit") o_.supports_load_limit = true;
-      return absl::OkStatus();
-    });
-  }
-  if (key == "delete delay") {
-    absl::StatusOr<int64_t> n = IntegerOf(raw, v);
-    if (!n.ok()) return n.status();
-    if (*n < 0) return WrongType(raw, "zero or more seconds");
-    o_.delete_delay_s = *n;
-    return absl::OkStatus();
-  }
+  if (key == "delete delay" || key == "limit") return Number(raw, key, v);
+  return ListKey(raw, key, v);
+}
+
+absl::Status Reader::Number(absl::string_view raw, absl::string_view key, const BencodeValue& v) {
+  absl::StatusOr<int64_t> n = IntegerOf(raw, v);
+  if (!n.ok()) return n.status();
   if (key == "limit") {
-    absl::StatusOr<int64_t> n = IntegerOf(raw, v);
-    if (!n.ok()) return n.status();
     if (*n <= 0) return WrongType(raw, "a positive integer");
     o_.limit = *n;
+  } else {
+    if (*n < 0) return WrongType(raw, "zero or more seconds");
+    o_.delete_delay_s = *n;
+  }
+  return absl::OkStatus();
+}
+
+// The keys whose value is a list of strings (or one string).
+absl::Status Reader::ListKey(absl::string_view raw, absl::string_view key,
+                             const BencodeValue& v) {
+  std::function<absl::Status(absl::string_view)> item;
+  if (key == "flags") {
+    item = [&](absl::string_view f) { return Flag(f); };
+  } else if (key == "replace") {
+    item = [&](absl::string_view f) { Replace(f); return absl::OkStatus(); };
+  } else if (key == "rtcp mux") {
+    item = [&](absl::string_view f) { RtcpMux(f); return absl::OkStatus(); };
+  } else if (key == "direction") {
+    item = [&](absl::string_view f) {
+      o_.direction.emplace_back(f);
+      return absl::OkStatus();
+    };
+  } else if (key == "ice") {
+    item = [&](absl::string_view f) { return Ice(f); };
+  } else if (key == "supports") {
+    item = [&](absl::string_view f) {
+      if (Normalized(f) == "load limit") o_.supports_load_limit = true;
+      return absl::OkStatus();
+    };
+  } else {
+    o_.ignored.push_back(std::string(raw));
     return absl::OkStatus();
   }
-  o_.ignored.push_back(std::string(raw));
+  absl::StatusOr<std::vector<std::string>> items = StringsOf(raw, v);
+  if (!items.ok()) return items.status();
+  for (const std::string& i : *items) {
+    if (absl::Status s = item(i); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
