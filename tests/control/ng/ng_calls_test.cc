@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 #include <mutex>
 #include <string>
 
@@ -501,6 +502,91 @@ TEST_F(NgCallsTest, SdpVersionReplaceCountsChangesTowardsEachParty) {
   changed.replace(changed.find("a=sendrecv"), 10, "a=sendonly");
   const BencodeValue bumped = OfferFrom("c1", "f1", changed, replace);
   EXPECT_THAT(Field(bumped, "sdp"), HasSubstr("o=alice 100 201 "));
+}
+
+// A second answerer on a branch forked without via-branch takes over the
+// answerer's legs: that is where the offer's relay port went.
+TEST_F(NgCallsTest, ASecondAnswererWithoutViaBranchTakesTheLeg) {
+  ASSERT_EQ(Result(OfferFrom("c1", "ftag")), "ok");
+  ASSERT_EQ(Result(AnswerTo("c1", "ftag", "early1")), "ok");
+  std::string other = kCalleeAnswer;
+  other.replace(other.find("m=audio 5000"), 12, "m=audio 5020");
+  ASSERT_EQ(Result(AnswerTo("c1", "ftag", "final2", other)), "ok");
+  const NgCall* call = calls_->Find("c1");
+  ASSERT_NE(call, nullptr);
+  ASSERT_EQ(call->branches.size(), 1u);
+  EXPECT_EQ(call->branches[0].tag_b, "final2");
+  std::vector<json> updates = dataplane_.Requests("update");
+  ASSERT_FALSE(updates.empty());
+  EXPECT_EQ(updates.back().value("peer", ""), "198.51.100.20:5020");
+  EXPECT_THAT(dataplane_.Requests("allocate"), SizeIs(1));
+}
+
+// Hostile or broken dictionaries, in thousands: every one gets an answer
+// with a result, nothing crashes, and every pair the table holds is one
+// the dataplane has (nothing half-made, nothing leaked once deleted).
+TEST_F(NgCallsTest, RandomRequestsAlwaysGetAnAnswerAndLeaveNoStrayPairs) {
+  std::mt19937 rng(14);
+  const std::vector<std::string> commands = {"offer", "answer", "delete", "query", "list",
+                                             "statistics", "ping", "bogus"};
+  const std::vector<std::string> keys = {"call-id", "from-tag", "to-tag", "via-branch", "sdp",
+                                         "flags", "replace", "rtcp-mux", "ICE",
+                                         "address family", "received-from", "media-address",
+                                         "delete delay", "limit", "label", "transport-protocol"};
+  const std::vector<std::string> sdps = {kCallerOffer, kCalleeAnswer, "v=0\r\n",
+                                         "garbage", kCallerOffer.substr(0, 40)};
+  auto random_value = [&](int depth) -> BencodeValue {
+    switch (rng() % (depth > 1 ? 4 : 6)) {
+      case 0: return BencodeValue::Integer(static_cast<int64_t>(rng() % 7) - 2);
+      case 1: return S(std::to_string(rng() % 3));
+      case 2: return S(sdps[rng() % sdps.size()]);
+      case 3: return S(rng() % 2 ? "IP6" : "203.0.113.5");
+      case 4: return L({"trust-address", "asymmetric", "fast", "replace-origin", "nope"});
+      default: {
+        BencodeValue d = BencodeValue::Dictionary();
+        d.Set("x", BencodeValue::Integer(1));
+        return d;
+      }
+    }
+  };
+  for (int i = 0; i < 3000; ++i) {
+    NgRequest r;
+    r.command = commands[rng() % commands.size()];
+    r.dictionary.Set("command", S(r.command));
+    if (rng() % 2) r.dictionary.Set("supports", L({"load limit"}));
+    const int n = static_cast<int>(rng() % 8);
+    for (int k = 0; k < n; ++k) {
+      r.dictionary.Set(keys[rng() % keys.size()], random_value(0));
+    }
+    // Often a well-formed core, so calls really get made and ended.
+    if (rng() % 2) {
+      r.dictionary.Set("call-id", S("c" + std::to_string(rng() % 50)));
+      r.dictionary.Set("from-tag", S(rng() % 2 ? "f" : "t"));
+      if (rng() % 2) r.dictionary.Set("sdp", S(rng() % 2 ? kCallerOffer : kCalleeAnswer));
+    }
+    const BencodeValue reply = calls_->Handle(r, Endpoint{});
+    if (i % 20 == 19) {
+      now_ms_ += 5000;  // delayed deletes come due
+      calls_->Tick();
+    }
+    link_->Settle();
+    const std::string result = Result(reply);
+    ASSERT_TRUE(result == "ok" || result == "error" || result == "pong" ||
+                result == "load limit")
+        << "request " << i << ": " << EncodeBencode(reply);
+  }
+  now_ms_ += 3600'000;  // every delayed delete due
+  calls_->Tick();
+  link_->Settle();
+  size_t held = 0;
+  for (int c = 0; c < 50; ++c) {
+    const NgCall* call = calls_->Find("c" + std::to_string(c));
+    if (call == nullptr) continue;
+    for (const NgBranch& b : call->branches) held += b.media.size();
+  }
+  EXPECT_EQ(fake_.pairs(), held) << "the dataplane holds exactly the table's pairs";
+  EXPECT_GT(calls_->counters().calls_created, 20u) << "the mix made calls";
+  EXPECT_GT(calls_->counters().pairs_deleted, 5u) << "and ended them";
 }
 
 }  // namespace
