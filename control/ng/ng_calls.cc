@@ -214,6 +214,9 @@ BencodeValue NgCalls::Offer(const NgOptions& o, bool answer) {
     call.created_ms = call.last_signal_ms = now_ms_();
     it = calls_.emplace(o.call_id, std::move(call)).first;
     ++counters_.calls_created;
+    if (config_.final_timeout_s > 0) {
+      final_due_.emplace(it->second.created + config_.final_timeout_s, o.call_id);
+    }
   }
   NgCall& call = it->second;
   Target target = answer ? FindAnswerTarget(call, o) : FindOfferTarget(call, o);
@@ -465,6 +468,7 @@ BencodeValue NgCalls::Delete(const NgOptions& o) {
     std::erase_if(call.branches, [serial](const NgBranch& b) { return b.serial == serial; });
   } else if (!at_once) {
     call.delete_at_ms = now_ms_() + delay_s * 1000;
+    timed_.insert(o.call_id);
   } else {
     EraseCall(o.call_id);
   }
@@ -533,6 +537,7 @@ bool NgCalls::OnDataplaneEvent(const DataplaneEvent& event) {
   auto call = calls_.find(it->second);
   if (call != calls_.end() && call->second.idle_check_ms == 0) {
     call->second.idle_check_ms = now_ms_();
+    timed_.insert(it->second);
   }
   return true;
 }
@@ -540,32 +545,44 @@ bool NgCalls::OnDataplaneEvent(const DataplaneEvent& event) {
 void NgCalls::Tick() {
   const int64_t now_ms = now_ms_();
   const int64_t now_s = now_s_();
-  std::vector<std::string> due_delete;
-  std::vector<std::string> final_timeout;
-  const bool second_passed = now_s != last_final_check_s_;
-  last_final_check_s_ = now_s;
-  for (auto& [id, call] : calls_) {
-    if (call.delete_at_ms != 0 && call.delete_at_ms <= now_ms) {
-      due_delete.push_back(id);
-    } else if (second_passed && config_.final_timeout_s > 0 &&
-               now_s - call.created >= config_.final_timeout_s) {
-      final_timeout.push_back(id);
-    } else if (call.idle_check_ms != 0 && call.idle_check_ms <= now_ms) {
-      CheckIdle(call, now_ms);
+  // Only the calls with a timer: a delayed delete or a silence check.
+  std::vector<std::string> due;
+  for (const std::string& id : timed_) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) continue;
+    const NgCall& c = it->second;
+    if ((c.delete_at_ms != 0 && c.delete_at_ms <= now_ms) ||
+        (c.idle_check_ms != 0 && c.idle_check_ms <= now_ms)) {
+      due.push_back(id);
     }
   }
-  for (const std::string& id : due_delete) EraseCall(id);
-  for (const std::string& id : final_timeout) {
-    ++counters_.calls_final_timeout;
-    EraseCall(id);
+  for (const std::string& id : due) {
+    NgCall& call = calls_.at(id);
+    if (call.delete_at_ms != 0 && call.delete_at_ms <= now_ms) {
+      EraseCall(id);
+      continue;
+    }
+    CheckIdle(call, now_ms);
+    if (call.idle_check_ms < 0) {
+      ++counters_.calls_timed_out;
+      EraseCall(id);
+    }
   }
-  std::vector<std::string> timed_out;
-  for (auto& [id, call] : calls_) {
-    if (call.idle_check_ms < 0) timed_out.push_back(id);
-  }
-  for (const std::string& id : timed_out) {
-    ++counters_.calls_timed_out;
-    EraseCall(id);
+  absl::erase_if(timed_, [this](const std::string& id) {
+    auto it = calls_.find(id);
+    return it == calls_.end() || (it->second.delete_at_ms == 0 && it->second.idle_check_ms == 0);
+  });
+  // final-timeout: a heap by deadline; an entry whose call was ended (or
+  // made again under the same Call-ID later) no longer matches it.
+  while (!final_due_.empty() && final_due_.top().first <= now_s) {
+    const std::string id = final_due_.top().second;
+    const int64_t deadline = final_due_.top().first;
+    final_due_.pop();
+    auto it = calls_.find(id);
+    if (it != calls_.end() && it->second.created + config_.final_timeout_s == deadline) {
+      ++counters_.calls_final_timeout;
+      EraseCall(id);
+    }
   }
 }
 

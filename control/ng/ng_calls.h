@@ -36,7 +36,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -141,7 +143,12 @@ class NgCalls {
   // Pairs DeletePairsReporting deleted, skipped by DeleteBranchMedia.
   absl::flat_hash_set<uint64_t> deleted_;
   bool draining_ = false;
-  int64_t last_final_check_s_ = 0;
+  // Calls with a delayed delete or a silence check due: what Tick looks at.
+  absl::flat_hash_set<std::string> timed_;
+  // (created + final_timeout_s, call-id), earliest first.
+  std::priority_queue<std::pair<int64_t, std::string>,
+                      std::vector<std::pair<int64_t, std::string>>, std::greater<>>
+      final_due_;
   NgCallsCounters counters_;
 };
 
