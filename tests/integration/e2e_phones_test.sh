@@ -64,6 +64,8 @@ if [[ ${1:-} == --makes ]]; then MAKES="$2"; shift 2; fi
 
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
+# shellcheck source=scripts/lib/tone_call.sh
+source "$ROOT/scripts/lib/tone_call.sh"
 st_main "$SUITE" "$0" "$@"
 if [[ " $MAKES " == *" baresip "* ]]; then
   # shellcheck source=scripts/lib/baresip_phone.sh
@@ -162,7 +164,7 @@ cat >"$SNAP" <<SH
 "$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1-\$2.json" 2>&1
 SH
 chmod +x "$SNAP"
-snap() { "$SNAP" "$1" "$2"; }
+TC_SNAP=$SNAP
 
 # packets CALL PHASE LEG: packets the relay forwarded on leg a (caller ->
 # callee) or b (callee -> caller) at that snapshot.
@@ -171,63 +173,13 @@ packets() {
     "sum(s['packets'] for s in d['streams'] if s['leg'] == '$3')" 2>/dev/null || echo 0
 }
 
-# register PHONE: one REGISTER with digest; 0 if it succeeded.
-register() {
-  local p="$1"
-  case ${MAKE[$p]} in
-    sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" ;;
-    baresip) bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
-               && bp_wait_registered "$p" 15 ;;
-  esac
-}
-
-# call NAME CALLER CALLEE [hold]: one call with both tones; sets CALL_OK
-# (0/1), HEARD_BY_CALLEE / HEARD_BY_CALLER (tone.py verdicts) and, with
-# hold, RESUMED ("a/b" packets relayed after the resume).
+# call NAME CALLER CALLEE [hold]: tc_call (CALL_OK, HEARD_BY_CALLEE,
+# HEARD_BY_CALLER) and, with hold, RESUMED ("a/b" packets relayed after
+# the resume).
 call() {
-  local name="$1" caller="$2" callee="$3" hold="${4:-}" kind=e2e uas rc=0 cap_er cap_ee
-  [[ -n $hold ]] && kind=e2e_hold
-  st_capture_media "${ROLE[$caller]}" "${name}_caller" "${ADDR[$caller]}"; cap_er=$ST_CAPTURE_PID
-  st_capture_media "${ROLE[$callee]}" "${name}_callee" "${ADDR[$callee]}"; cap_ee=$ST_CAPTURE_PID
-  uas=""
-  [[ ${MAKE[$callee]} == baresip ]] && bp_mark "$callee"
-  if [[ ${MAKE[$callee]} == sipp ]]; then
-    ST_SIPP_TIMEOUT_S=40 st_sipp_bg "${ROLE[$callee]}" "${name}_uas" \
-      "$(st_tone_scenario "$SCN/${kind/e2e/e2e_uas}.xml" "${TONE[$callee]}")" "${EP[$callee]}" - \
-      -key user "$callee" -mp 42000
-    uas=$ST_SIPP_PID
-    st_sipp_ready "${ROLE[$callee]}" 5060 || rl_log "UAS ${name}_uas not bound"
-  fi
-  case ${MAKE[$caller]} in
-    sipp)
-      ST_SIPP_TIMEOUT_S=40 st_sipp "${ROLE[$caller]}" "${name}_uac" \
-        "$(st_tone_scenario "$SCN/${kind/e2e/e2e_uac}.xml" "${TONE[$caller]}")" \
-        "${EP[$caller]}" "${REMOTE[$caller]}" \
-        -key user "$caller" -key callee "$callee" -au "$caller" -ap "${PW[$caller]}" \
-        -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000 || rc=1 ;;
-    baresip)
-      if bp_dial "$caller" "sip:$callee@$D" && bp_wait_established "$caller" 15; then
-        sleep 3.5; snap "$name" up
-        if [[ -n $hold ]]; then
-          bp_hold "$caller"; sleep 1; snap "$name" held
-          bp_resume "$caller"; sleep 3.5; snap "$name" resumed
-        fi
-        bp_hangup "$caller" || rc=1
-      else
-        rc=1; bp_hangup "$caller" >/dev/null 2>&1
-      fi ;;
-  esac
-  if [[ -n $uas ]]; then st_sipp_wait "$uas" || rc=1; fi
-  if [[ ${MAKE[$callee]} == baresip ]]; then
-    bp_wait_closed "$callee" 5 || { rl_log "$callee did not see the call end"; rc=1; }
-  fi
-  sleep 0.3
-  rl_kill "$cap_er"; rl_kill "$cap_ee"
-  CALL_OK=$rc
-  HEARD_BY_CALLEE=$(st_heard "${name}_callee" "${TONE[$caller]}")
-  HEARD_BY_CALLER=$(st_heard "${name}_caller" "${TONE[$callee]}")
-  if [[ -n $hold ]]; then
-    RESUMED="$(( $(packets "$name" resumed a) - $(packets "$name" held a) ))/$(( $(packets "$name" resumed b) - $(packets "$name" held b) ))"
+  tc_call "$@"
+  if [[ -n ${4:-} ]]; then
+    RESUMED="$(( $(packets "$1" resumed a) - $(packets "$1" held a) ))/$(( $(packets "$1" resumed b) - $(packets "$1" held b) ))"
   fi
 }
 
@@ -236,11 +188,7 @@ call() {
 # audio reached the far end / the far end's reached the phone) for PHONE.
 check_call() {
   local name="$1" caller="$2" callee="$3" a b
-  rl_check "${name}_connected" "$caller -> $callee" test "$CALL_OK" -eq 0
-  rl_check "${name}_callee_heard_caller" "$callee heard: $HEARD_BY_CALLEE (want ${TONE[$caller]} Hz)" \
-    grep -q '^tone ' <<<"$HEARD_BY_CALLEE"
-  rl_check "${name}_caller_heard_callee" "$caller heard: $HEARD_BY_CALLER (want ${TONE[$callee]} Hz)" \
-    grep -q '^tone ' <<<"$HEARD_BY_CALLER"
+  tc_check_heard "$name" "$caller" "$callee" "$caller -> $callee"
   a=$(packets "$name" up a); b=$(packets "$name" up b)
   rl_check "${name}_relayed_both_ways" "relayed $caller->$callee $a, $callee->$caller $b" \
     test "$a" -gt "$MIN_PACKETS" -a "$b" -gt "$MIN_PACKETS"
@@ -357,7 +305,7 @@ st_register "${ROLE[carol]}" reg_carol "$CAROL" "$RELAY4" carol "${PW[carol]}" \
 for p in "${PHONES[@]}"; do
   v=${VARIANT[$p]}
   refresh_far_ends "$p"
-  register "$p"
+  tc_register "$p"
   rl_check "${p}_registered" "${MAKE[$p]} behind ${NAT_LABEL[$v]}" test $? -eq 0
   b=$(cctl registration "$p@$D" 2>/dev/null)
   natted=$(jget "$b" "d['bindings'][0]['behind_nat']" 2>/dev/null)

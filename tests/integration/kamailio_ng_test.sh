@@ -29,7 +29,6 @@ set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-SCN="$HERE/sipp"
 SUITE=kamailio_ng
 
 # shellcheck source=scripts/lib/sip_testbed.sh
@@ -38,13 +37,14 @@ source "$ROOT/scripts/lib/sip_testbed.sh"
 source "$ROOT/scripts/lib/baresip_phone.sh"
 # shellcheck source=scripts/lib/kamailio.sh
 source "$ROOT/scripts/lib/kamailio.sh"
+# shellcheck source=scripts/lib/tone_call.sh
+source "$ROOT/scripts/lib/tone_call.sh"
 st_main "$SUITE" "$0" "$@"
 why=$(km_missing) || rl_skip "$why"
 why=$(bp_missing) || rl_skip "$why"
 command -v rtpengine >/dev/null 2>&1 || rl_skip "rtpengine not installed (rtpengine-daemon)"
 
 st_init "${RL_PREFIX:-km$$}"
-D=$ST_DOMAIN
 NG=127.0.0.1:2223
 RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
 # rtplatch-control on shipped defaults, as an ng server only.
@@ -52,12 +52,12 @@ ST_SIP_LISTEN_JSON='[]'
 ST_CONTROL_EXTRA="\"ng_listen\": [\"$NG\"]"
 MIN_PACKETS=50
 
-declare -A ROLE ADDR EP TONE PW MAKE
+declare -A ROLE ADDR EP REMOTE TONE PW MAKE
 ROLE[alice]=lan; ADDR[alice]=192.0.2.2; TONE[alice]=440; PW[alice]=alice-pw-k1; MAKE[alice]=sipp
 ROLE[bob]=pb; ADDR[bob]=203.0.113.20; TONE[bob]=1000; PW[bob]=bob-pw-k2; MAKE[bob]=sipp
 ROLE[carol]=lan2; ADDR[carol]=192.0.2.2; TONE[carol]=660; PW[carol]=carol-pw-k3; MAKE[carol]=baresip
 for p in alice bob carol; do
-  EP[$p]="${ADDR[$p]}:5060"
+  EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4
   km_add_user "$p" "${PW[$p]}"
 done
 
@@ -67,27 +67,18 @@ st_add_nat_phone na1 lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
 st_add_public_phone pb pb 203.0.113.20/24
 st_add_nat_phone na2 lan2 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
 
-register() {
-  local p="$1"
-  case ${MAKE[$p]} in
-    sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "$RELAY4" "$p" "${PW[$p]}" ;;
-    baresip) bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
-               && bp_wait_registered "$p" 15 ;;
-  esac
-}
-
 # Per-stream packet counters of the dataplane while a call is up.
-SNAP="$RL_TMP/snap.sh"
-cat >"$SNAP" <<SH
+TC_SNAP="$RL_TMP/snap.sh"
+cat >"$TC_SNAP" <<SH
 #!/bin/sh
-"$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1.json" 2>&1
+"$ST_CTL" --socket "$DP_SOCK" --json streams >"$RL_TMP/streams-\$1-\$2.json" 2>&1
 SH
-chmod +x "$SNAP"
+chmod +x "$TC_SNAP"
 # relayed NAME CALL_ID: packets of that call's streams (pairs labelled
 # "ng:<branch>:<line>:<call-id>"; an earlier call's may still be there,
 # waiting out the delete delay).
 relayed() {
-  jfile "$RL_TMP/streams-$1.json" \
+  jfile "$RL_TMP/streams-$1-up.json" \
     "sum(s['packets'] for s in d['streams'] if s['label'].split(':', 3)[-1] == '$2')" 2>/dev/null || echo 0
 }
 # The Call-ID of the last call Kamailio logged $rtpstat for.
@@ -102,61 +93,17 @@ rtpstat_bytes() {
   km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*RTP: \([-0-9]*\) bytes, .*/\1/p'
 }
 
-# call NAME CALLER CALLEE: one call with both tones; sets CALL_OK (0/1),
-# HEARD_BY_CALLEE, HEARD_BY_CALLER (tone.py verdicts).
-call() {
-  local name="$1" caller="$2" callee="$3" uas="" rc=0 cap_er cap_ee
-  st_capture_media "${ROLE[$caller]}" "${name}_caller" "${ADDR[$caller]}"; cap_er=$ST_CAPTURE_PID
-  st_capture_media "${ROLE[$callee]}" "${name}_callee" "${ADDR[$callee]}"; cap_ee=$ST_CAPTURE_PID
-  if [[ ${MAKE[$callee]} == sipp ]]; then
-    ST_SIPP_TIMEOUT_S=40 st_sipp_bg "${ROLE[$callee]}" "${name}_uas" \
-      "$(st_tone_scenario "$SCN/e2e_uas.xml" "${TONE[$callee]}")" "${EP[$callee]}" - \
-      -key user "$callee" -mp 42000
-    uas=$ST_SIPP_PID
-    st_sipp_ready "${ROLE[$callee]}" 5060 || rl_log "UAS ${name}_uas not bound"
-  else
-    bp_mark "$callee"
-  fi
-  case ${MAKE[$caller]} in
-    sipp)
-      ST_SIPP_TIMEOUT_S=40 st_sipp "${ROLE[$caller]}" "${name}_uac" \
-        "$(st_tone_scenario "$SCN/e2e_uac.xml" "${TONE[$caller]}")" "${EP[$caller]}" "$RELAY4" \
-        -key user "$caller" -key callee "$callee" -au "$caller" -ap "${PW[$caller]}" \
-        -auth_uri "$callee@$D" -key snap "$SNAP $name" -mp 41000 || rc=1 ;;
-    baresip)
-      if bp_dial "$caller" "sip:$callee@$D" && bp_wait_established "$caller" 15; then
-        sleep 3.5; "$SNAP" "$name"
-        bp_hangup "$caller" || rc=1
-      else
-        rc=1; bp_hangup "$caller" >/dev/null 2>&1
-      fi ;;
-  esac
-  if [[ -n $uas ]]; then st_sipp_wait "$uas" || rc=1; fi
-  if [[ ${MAKE[$callee]} == baresip ]]; then
-    bp_wait_closed "$callee" 5 || { rl_log "$callee did not see the call end"; rc=1; }
-  fi
-  sleep 0.5
-  rl_kill "$cap_er"; rl_kill "$cap_ee"
-  CALL_OK=$rc
-  HEARD_BY_CALLEE=$(st_heard "${name}_callee" "${TONE[$caller]}")
-  HEARD_BY_CALLER=$(st_heard "${name}_caller" "${TONE[$callee]}")
-}
-
 # check_call NAME CALLER CALLEE RELAY: what every call gets.
 check_call() {
   local name="$1" caller="$2" callee="$3" relay="$4" n
-  rl_check "${name}_connected" "$caller -> $callee through kamailio + $relay" test "$CALL_OK" -eq 0
-  rl_check "${name}_callee_heard_caller" "$callee heard: $HEARD_BY_CALLEE (want ${TONE[$caller]} Hz)" \
-    grep -q '^tone ' <<<"$HEARD_BY_CALLEE"
-  rl_check "${name}_caller_heard_callee" "$caller heard: $HEARD_BY_CALLER (want ${TONE[$callee]} Hz)" \
-    grep -q '^tone ' <<<"$HEARD_BY_CALLER"
+  tc_check_heard "$name" "$caller" "$callee" "$caller -> $callee through kamailio + $relay"
   n=$(rtpstat_packets)
   rl_check "${name}_rtpstat_counts_packets" "kamailio: $(km_log_grep 'rtpstat ' | tail -1 | sed 's/.*rtpstat //')" \
     test "${n:-0}" -gt "$MIN_PACKETS" -a "$(rtpstat_bytes)" -ge $(( ${n:-0} * 172 ))
 }
 
 for p in alice bob carol; do
-  register "$p"; rc=$?
+  tc_register "$p"; rc=$?
   rl_check "${p}_registered_with_kamailio" "${MAKE[$p]} at ${EP[$p]}" test "$rc" -eq 0
 done
 
@@ -164,7 +111,7 @@ done
 for c in "alice bob" "bob alice" "carol bob"; do
   read -r caller callee <<<"$c"
   name="rtplatch_${caller}_${callee}"
-  call "$name" "$caller" "$callee"
+  tc_call "$name" "$caller" "$callee"
   check_call "$name" "$caller" "$callee" rtplatch
   id=$(last_call_id)
   rl_check "${name}_dataplane_relayed" "$(relayed "$name" "$id") packets of call $id while up" \
@@ -186,7 +133,7 @@ rl_spawn relay "$RL_TMP/rtpengine.log" rtpengine --foreground --log-stderr --tab
 RTPENGINE_PID=$RL_LAST_PID
 rl_wait_for 10 bash -c "ip netns exec $(rl_ns relay) ss -lnu | grep -qF ' $NG '" \
   || rl_log "rtpengine does not listen on $NG"
-call rtpengine_alice_bob alice bob
+tc_call rtpengine_alice_bob alice bob
 check_call rtpengine_alice_bob alice bob rtpengine
 rl_check rtpengine_still_running "pid $RTPENGINE_PID" kill -0 "$RTPENGINE_PID"
 rl_check kamailio_still_running "pid $KM_PID" kill -0 "$KM_PID"
