@@ -124,22 +124,7 @@ st_init "ld$$"
 # 10 ms the forwarding lcore is kept off its core (another process, a kernel
 # thread) loses packets. A NIC's ring would be the dataplane's
 # rx_descriptors (1024 by default) and usually sized up for such a load.
-# sip_testbed.sh has no knob for the vdev arguments: a wrapper adds framecnt
-# to the af_packet vdev and execs the dataplane (same PID).
-if (( RING_FRAMES > 0 )); then
-  wrapper="$RL_TMP/bin/dataplane-ring-wrapper"
-  cat >"$wrapper" <<EOF
-#!/usr/bin/env bash
-args=()
-for a in "\$@"; do
-  [[ \$a == net_af_packet0,* ]] && a="\$a,framecnt=$RING_FRAMES"
-  args+=("\$a")
-done
-exec "$ST_DATAPLANE" "\${args[@]}"
-EOF
-  chmod +x "$wrapper"
-  ST_DATAPLANE=$wrapper
-fi
+export ST_RING_FRAMES=$RING_FRAMES
 RELAY="$ST_RELAY_IP:$ST_SIP_PORT"
 A_IP=192.0.2.2; B_IP=198.51.100.2
 A_PW=alice-load-1; B_PW=bob-load-2

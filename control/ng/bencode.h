@@ -82,4 +82,10 @@ absl::StatusOr<BencodeValue> DecodeBencode(absl::string_view text);
 std::string EncodeBencode(const BencodeValue& value);
 void AppendBencode(const BencodeValue& value, std::string* out);
 
+// Shorthands for building replies: bencode::Str("ok"), bencode::Int(3).
+namespace bencode {
+inline BencodeValue Str(absl::string_view s) { return BencodeValue::String(std::string(s)); }
+inline BencodeValue Int(int64_t v) { return BencodeValue::Integer(v); }
+}  // namespace bencode
+
 }  // namespace rtplatch

@@ -10,8 +10,8 @@
 namespace rtplatch {
 namespace {
 
-BencodeValue Str(absl::string_view s) { return BencodeValue::String(std::string(s)); }
-BencodeValue Int(int64_t v) { return BencodeValue::Integer(v); }
+using bencode::Int;
+using bencode::Str;
 
 BencodeValue EndpointDict(const Endpoint& ep) {
   BencodeValue d = BencodeValue::Dictionary();

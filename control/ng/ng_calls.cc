@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "control/media/pair_repush.h"
 #include "control/ng/ng_call_report.h"
 #include "control/sdp/sdp.h"
 
@@ -30,8 +31,8 @@ BencodeValue OkWithWarning(absl::string_view warning) {
   return reply;
 }
 
-BencodeValue Str(absl::string_view s) { return BencodeValue::String(std::string(s)); }
-BencodeValue Int(int64_t v) { return BencodeValue::Integer(v); }
+using bencode::Int;
+using bencode::Str;
 
 // The sender's media address for one m= line: "media address" first, then
 // the SIP source with "SIP source address", else the SDP's c= and port.
@@ -621,40 +622,31 @@ void NgCalls::CheckIdle(NgCall& call, int64_t now_ms) {
 }
 
 void NgCalls::OnDataplaneConnected() {
-  auto existing = link_.ListPairs(kPairLabelPrefix);
-  absl::flat_hash_map<uint64_t, std::string> present;
-  if (existing.ok()) {
-    for (auto& [pair, label] : *existing) present[pair] = label;
-  }
+  PairRepush repush(link_, kPairLabelPrefix);
   // Pair ids restart in a restarted dataplane: forget every old id first.
   by_pair_.clear();
-  absl::flat_hash_set<uint64_t> keep;
   for (auto& [id, call] : calls_) {
     for (NgBranch& branch : call.branches) {
       for (size_t i = 0; i < branch.media.size(); ++i) {
         NgMedia& m = branch.media[i];
-        const std::string label = PairLabel(call, branch, i);
-        auto it = present.find(m.pair);
-        if (it == present.end() || it->second != label) {
-          const LegSpec a{m.a.ipv6, m.a.peer, branch.policy_a, m.a.rtcp_mux, m.a.relay};
-          const LegSpec b{m.b.ipv6, m.b.peer, branch.policy_b, m.b.rtcp_mux, m.b.relay};
-          absl::StatusOr<PairInfo> pair = link_.Allocate(a, b, label);
-          if (!pair.ok()) {
-            ++counters_.repush_failures;
-            continue;
-          }
-          m.pair = pair->pair;
-          m.a.stream = pair->a.stream;
-          m.b.stream = pair->b.stream;
-          ++counters_.pairs_repushed;
+        const LegSpec a{m.a.ipv6, m.a.peer, branch.policy_a, m.a.rtcp_mux, m.a.relay};
+        const LegSpec b{m.b.ipv6, m.b.peer, branch.policy_b, m.b.rtcp_mux, m.b.relay};
+        PairIds ids{m.pair, m.a.stream, m.b.stream};
+        absl::StatusOr<bool> fresh = repush.Keep(ids, PairLabel(call, branch, i), a, b);
+        if (!fresh.ok()) {
+          ++counters_.repush_failures;
+          continue;
         }
-        keep.insert(m.pair);
+        m.pair = ids.pair;
+        m.a.stream = ids.stream_a;
+        m.b.stream = ids.stream_b;
+        if (*fresh) ++counters_.pairs_repushed;
         by_pair_[m.pair] = id;
       }
     }
   }
-  for (const auto& [pair, label] : present) {
-    if (!keep.contains(pair) && link_.Delete(pair).ok()) ++counters_.pairs_deleted;
+  for (uint64_t pair : repush.Strangers()) {
+    if (link_.Delete(pair).ok()) ++counters_.pairs_deleted;
   }
 }
 

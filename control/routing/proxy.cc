@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "control/media/pair_repush.h"
 #include "control/nat/nat_detector.h"
 #include "control/sdp/sdp.h"
 #include "control/sip/sip_response.h"
@@ -999,15 +1000,7 @@ std::optional<SipTxnId> Proxy::SendOptions(const Binding& b, absl::string_view f
 }
 
 void Proxy::OnDataplaneConnected() {
-  // Streams: keep those the dataplane still has (a reconnect without a
-  // restart), delete strangers (a predecessor's), allocate the rest again
-  // at the relay ports the phones were given.
-  auto existing = link_.ListPairs(CallTable::kPairLabelPrefix);
-  absl::flat_hash_map<uint64_t, std::string> present;
-  if (existing.ok()) {
-    for (auto& [pair, label] : *existing) present[pair] = label;
-  }
-  absl::flat_hash_map<uint64_t, bool> keep;
+  PairRepush repush(link_, CallTable::kPairLabelPrefix);
   // Pair ids restart at 1 in a restarted dataplane: drop every old id from
   // the index first, or a new pair of one call could be unindexed as
   // another call's old one.
@@ -1017,31 +1010,24 @@ void Proxy::OnDataplaneConnected() {
   calls_.ForEach([&](Call& call) {
     for (size_t i = 0; i < call.media.size(); ++i) {
       MediaLine& line = call.media[i];
-      auto it = present.find(line.pair);
-      if (it != present.end() && it->second == call.PairLabel(i)) {
-        keep[line.pair] = true;
-        continue;
-      }
-      LegSpec a{call.caller.media_ipv6, line.peer_a, call.caller.policy, line.rtcp_mux_a,
-                line.relay_a};
-      LegSpec b{call.callee.media_ipv6, line.peer_b, call.callee.policy, line.rtcp_mux_b,
-                line.relay_b};
-      auto pair = link_.Allocate(a, b, call.PairLabel(i));
-      if (!pair.ok()) {
+      const LegSpec a{call.caller.media_ipv6, line.peer_a, call.caller.policy, line.rtcp_mux_a,
+                      line.relay_a};
+      const LegSpec b{call.callee.media_ipv6, line.peer_b, call.callee.policy, line.rtcp_mux_b,
+                      line.relay_b};
+      PairIds ids{line.pair, line.stream_a, line.stream_b};
+      absl::StatusOr<bool> fresh = repush.Keep(ids, call.PairLabel(i), a, b);
+      if (!fresh.ok()) {
         ++counters_.repush_failures;
         continue;
       }
-      line.pair = pair->pair;
-      line.stream_a = pair->a.stream;
-      line.stream_b = pair->b.stream;
-      keep[line.pair] = true;
-      ++counters_.pairs_repushed;
+      line.pair = ids.pair;
+      line.stream_a = ids.stream_a;
+      line.stream_b = ids.stream_b;
+      if (*fresh) ++counters_.pairs_repushed;
     }
     calls_.IndexPairs(call);
   });
-  for (const auto& [pair, label] : present) {
-    if (!keep.contains(pair)) DeletePair(pair, /*wait=*/true);
-  }
+  for (uint64_t pair : repush.Strangers()) DeletePair(pair, /*wait=*/true);
   keepalives_.ReinstallAll(registrar_.All(now_()));
 }
 

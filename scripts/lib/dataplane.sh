@@ -20,9 +20,12 @@ dp_write_config() {
 
 # dp_testbed_eal NAME LCORES: sets DP_EAL (an array) to the EAL arguments
 # for a dataplane (or testpmd) on the testbed's relay veth and tap, with a
-# per-run --file-prefix from rl_dpdk_prefix NAME.
+# per-run --file-prefix from rl_dpdk_prefix NAME. The veth's driver is
+# $ST_MEDIA_PMD (af_packet, the default, or af_xdp), its af_packet ring
+# $ST_RING_FRAMES frames (default: the PMD's 512).
 dp_testbed_eal() {
   rl_dpdk_prefix "$1"
   mapfile -t DP_EAL < <(python3 "$_DP_LIB_DIR/dataplane_launch.py" eal --lcores "$2" \
-    --prefix "$RL_DPDK_PREFIX" --testbed "$RL_RELAY_VETH" "$RL_RELAY_TAP")
+    --prefix "$RL_DPDK_PREFIX" --testbed "$RL_RELAY_VETH" "$RL_RELAY_TAP" \
+    --media-pmd "${ST_MEDIA_PMD:-af_packet}" --ring-frames "${ST_RING_FRAMES:-0}")
 }

@@ -7,7 +7,8 @@ no hugepages). Python callers import it; shell callers use the CLI:
       --port-min N --port-max N [--media-tx-port N] [--exception-port N]
       [--set KEY=JSON ...]                     prints the config as JSON
   dataplane_launch.py eal --lcores L --prefix P [--memory-mb M]
-      [--no-shconf] --vdev V [--vdev V ...]    prints the EAL arguments,
+      [--no-shconf] [--testbed VETH TAP [--media-pmd af_packet|af_xdp]
+      [--ring-frames N]] [--vdev V ...]        prints the EAL arguments,
                                                one per line
 
 `--lcores` is passed as -l, or as --lcores when it maps lcores to cores
@@ -48,10 +49,26 @@ def eal_args(lcores, prefix, vdevs, memory_mb=512, no_shconf=False):
     return args
 
 
-def testbed_vdevs(veth, tap):
-    """The testbed's ports: 0 = af_packet on the relay veth (the "NIC"),
+MEDIA_PMDS = ("af_packet", "af_xdp")
+
+
+def media_vdev(veth, pmd="af_packet", ring_frames=0):
+    """Port 0 on the relay veth: af_packet (a shared-memory ring; a system
+    call per transmitted burst) or af_xdp (an XDP socket on the veth's one
+    queue; DPDK 22.11 loads its own XDP program when there is no bpffs).
+    ring_frames sizes af_packet's ring (0: the PMD's default)."""
+    if pmd == "af_xdp":
+        return "net_af_xdp0,iface=%s,start_queue=0,queue_count=1" % veth
+    if pmd != "af_packet":
+        raise ValueError("media pmd must be one of %s" % ", ".join(MEDIA_PMDS))
+    vdev = "net_af_packet0,iface=%s" % veth
+    return vdev + (",framecnt=%d" % ring_frames if ring_frames else "")
+
+
+def testbed_vdevs(veth, tap, pmd="af_packet", ring_frames=0):
+    """The testbed's ports: 0 = the relay veth (the "NIC", media_vdev),
     1 = the tap that holds the relay addresses (the exception path)."""
-    return ["net_af_packet0,iface=%s" % veth, "net_tap0,iface=%s" % tap]
+    return [media_vdev(veth, pmd, ring_frames), "net_tap0,iface=%s" % tap]
 
 
 def main(argv):
@@ -73,6 +90,10 @@ def main(argv):
     e.add_argument("--vdev", action="append", default=[])
     e.add_argument("--testbed", nargs=2, metavar=("VETH", "TAP"),
                    help="the testbed's two ports (before any --vdev)")
+    e.add_argument("--media-pmd", choices=MEDIA_PMDS, default="af_packet",
+                   help="the driver of the testbed's port 0")
+    e.add_argument("--ring-frames", type=int, default=0,
+                   help="af_packet ring size of the testbed's port 0")
     a = p.parse_args(argv)
     if a.what == "config":
         extra = {}
@@ -83,7 +104,8 @@ def main(argv):
                                 exception_port=a.exception_port,
                                 media_tx_port=a.media_tx_port, **extra), indent=1))
     else:
-        vdevs = (testbed_vdevs(*a.testbed) if a.testbed else []) + a.vdev
+        vdevs = (testbed_vdevs(*a.testbed, a.media_pmd, a.ring_frames)
+                 if a.testbed else []) + a.vdev
         print("\n".join(eal_args(a.lcores, a.prefix, vdevs, a.memory_mb, a.no_shconf)))
     return 0
 

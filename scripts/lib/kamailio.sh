@@ -5,8 +5,12 @@
 #
 #   km_add_user alice 'secret'            # before km_start
 #   km_start relay 203.0.113.10:5060 "udp:127.0.0.1:2223"   # sets KM_PID
+#   KM_CPUS=0 km_start ...                # every Kamailio process on core 0
 #   km_stop                               # SIGTERM by PID, waits
 #   km_log_grep REGEX                     # lines of its log matching REGEX
+#   km_logged REGEX                       # 0 if a line matches (quiet)
+#   km_last_call_id                       # Call-ID of the last $rtpstat logged
+#   km_call_packets STREAMS_JSON CALL_ID  # packets rtplatch relayed for it
 #
 # NG_SOCKS is the rtpengine module's rtpengine_sock value: one or more
 # "udp:IP:PORT" separated by spaces, a set Kamailio balances over.
@@ -53,7 +57,9 @@ km_start() {
   sed -e "s|@LISTEN@|$listen|" -e "s|@DOMAIN@|$ST_DOMAIN|" -e "s|@NG_SOCKS@|$socks|" \
       -e "s|@PASSWORDS@|$RL_TMP/kamailio-passwords.cfg|" "$KM_TEMPLATE" >"$KM_CFG"
   mkdir -p "$RL_TMP/kamailio-run"
-  rl_spawn "$role" "$KM_LOG" "$KM_BIN" -f "$KM_CFG" -DD -E -m 64 -M 8 \
+  local pin=()
+  [[ -n ${KM_CPUS:-} ]] && pin=(taskset -c "$KM_CPUS")
+  rl_spawn "$role" "$KM_LOG" "${pin[@]}" "$KM_BIN" -f "$KM_CFG" -DD -E -m 64 -M 8 \
     -Y "$RL_TMP/kamailio-run" -w "$RL_TMP/kamailio-run"
   KM_PID=$RL_LAST_PID
   if ! rl_wait_for 15 bash -c "ip netns exec $(rl_ns "$role") ss -lnu | grep -qF ' $listen '"; then
@@ -71,3 +77,16 @@ km_stop() {
 }
 
 km_log_grep() { grep -E "$1" "$KM_LOG" 2>/dev/null; }
+km_logged() { grep -qE "$1" "$KM_LOG" 2>/dev/null; }
+
+# km_last_call_id: the Call-ID of the last call Kamailio logged $rtpstat
+# for (the config logs it on BYE).
+km_last_call_id() { km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*rtpstat \(.*\): RTP: .*/\1/p'; }
+
+# km_call_packets FILE CALL_ID: packets of that call's streams in a saved
+# `rtplatchctl --json streams` (rtplatch's ng server labels a call's pairs
+# "ng:<branch>:<line>:<call-id>"); 0 when none or no file.
+km_call_packets() {
+  jfile "$1" "sum(s['packets'] for s in d['streams'] if s['label'].split(':', 3)[-1] == '$2')" \
+    2>/dev/null || echo 0
+}

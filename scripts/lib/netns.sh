@@ -44,7 +44,11 @@ RL_CLEANED=0
 RL_PASSED=0
 RL_FAILED=0
 
-# Relay host defaults (rl_add_relay / rl_relay_wait_tap).
+# The relay host rl_add_relay / rl_relay_wait_tap / rl_relay_kernel_veth
+# act on: its role, veth tag and addresses (sip_testbed.sh's st_node
+# switches them to build a second relay node).
+RL_RELAY_ROLE=relay
+RL_RELAY_TAG=rv
 RL_RELAY_V4=203.0.113.10/24
 RL_RELAY_V6=2001:db8::10/64
 RL_RELAY_VETH=""
@@ -84,7 +88,7 @@ rl_init() {
   trap rl_cleanup EXIT
   trap 'rl_log "interrupted"; exit 130' INT
   trap 'rl_log "terminated"; exit 143' TERM
-  RL_RELAY_VETH="$(rl_ifname rv)"
+  RL_RELAY_VETH="$(rl_ifname "$RL_RELAY_TAG")"
   RL_RELAY_TAP="$(rl_ifname tap)"
 }
 
@@ -260,6 +264,7 @@ rl_veth() {
 RL_BRIDGE=""
 rl_build_inet() {
   local ns; ns="$(rl_ns inet)"
+  [[ -n ${RL_BRIDGE:-} ]] && return 0   # built already (a second relay node)
   RL_BRIDGE="$(rl_ifname br)"
   rl_ns_add inet
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
@@ -309,16 +314,16 @@ rl_add_host() {
   rl_addr "$role" "$ifname" "$v4" "$v6"
 }
 
-# rl_add_relay: namespace ${RL_P}relay with veth $RL_RELAY_VETH on the
+# rl_add_relay: namespace ${RL_P}$RL_RELAY_ROLE with veth $RL_RELAY_VETH on the
 # bridge and no IP at all: the kernel of the relay namespace must ignore it
 # (no ARP, no IPv6, raw-table drop), so only the DPDK app (af_packet, which
 # sees frames before netfilter) handles what arrives there. The relay IPs
 # go on the tap that the DPDK app creates: see rl_relay_wait_tap.
 rl_add_relay() {
   local ns ifname
-  rl_ns_add relay
-  ns="$(rl_ns relay)"
-  rl_attach relay rv
+  rl_ns_add "$RL_RELAY_ROLE"
+  ns="$(rl_ns "$RL_RELAY_ROLE")"
+  rl_attach "$RL_RELAY_ROLE" "$RL_RELAY_TAG"
   ifname="$RL_RELAY_VETH"
   ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifname.disable_ipv6=1" >/dev/null
   ip -n "$ns" link set "$ifname" arp off
@@ -329,12 +334,26 @@ rl_add_relay() {
     || rl_die "ip6tables raw drop in relay ns failed"
 }
 
+# rl_relay_kernel_veth: the relay namespace's kernel takes the veth back
+# (ARP, IPv6, no raw-table drop) with the relay addresses on it: for a
+# relay that uses the kernel's sockets (rtpengine) in place of the DPDK app.
+rl_relay_kernel_veth() {
+  local ns ifname="$RL_RELAY_VETH"
+  ns="$(rl_ns "$RL_RELAY_ROLE")"
+  ip netns exec "$ns" iptables -t raw -F PREROUTING
+  ip netns exec "$ns" ip6tables -t raw -F PREROUTING
+  ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifname.disable_ipv6=0" >/dev/null
+  ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$ifname.accept_dad=0" >/dev/null 2>&1 || true
+  ip -n "$ns" link set "$ifname" arp on
+  rl_addr "$RL_RELAY_ROLE" "$ifname" "$RL_RELAY_V4" "$RL_RELAY_V6"
+}
+
 # rl_relay_wait_tap [TIMEOUT_S] [PID]: wait until the DPDK app (PID, if
 # given, must stay alive) has created $RL_RELAY_TAP in the relay namespace,
 # then give it the relay addresses and bring it up.
 rl_relay_wait_tap() {
   local timeout="${1:-30}" pid="${2:-}" ns i
-  ns="$(rl_ns relay)"
+  ns="$(rl_ns "$RL_RELAY_ROLE")"
   for (( i = 0; i < timeout * 10; i++ )); do
     ip -n "$ns" link show "$RL_RELAY_TAP" >/dev/null 2>&1 && break
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
@@ -349,7 +368,7 @@ rl_relay_wait_tap() {
   fi
   ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$RL_RELAY_TAP.accept_dad=0" \
     >/dev/null 2>&1 || true
-  rl_addr relay "$RL_RELAY_TAP" "$RL_RELAY_V4" "$RL_RELAY_V6"
+  rl_addr "$RL_RELAY_ROLE" "$RL_RELAY_TAP" "$RL_RELAY_V4" "$RL_RELAY_V6"
 }
 
 # rl_add_nat_lan NAT_ROLE LAN_ROLE OUTSIDE/LEN INSIDE/LEN PHONE/LEN

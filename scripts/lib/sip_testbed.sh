@@ -22,6 +22,9 @@
 #   dctl streams                          # dataplane socket
 #   st_restart_control                    # kill -9 + start (same database)
 #   st_kill_dataplane; st_start_dataplane # kill -9 + start (new tap)
+#   st_node relay2; st_start_relay        # a second relay node (203.0.113.11)
+#   st_node relay                         # back to the first: every st_*,
+#                                         # dctl and cctl acts on the current
 #
 # Everything runs as root. Processes are started with rl_spawn (PIDs
 # recorded, killed at exit newest first) and stopped only by PID. The
@@ -95,6 +98,42 @@ DP_PID=""; DP_SOCK=""; DP_LOG=""; DP_CONFIG=""
 CTL_PID=""; CTL_SOCK=""; CTL_LOG=""; CTL_CONFIG=""
 ST_USERS_FILE=""; ST_DB=""; ST_SIPP_DIR=""; ST_SIPP_PID=""; ST_CAPTURE_PID=""
 ST_MSGTOOL=""
+
+# --- relay nodes ------------------------------------------------------------
+
+# What one relay node is: its namespace, interfaces, addresses, processes
+# and files. st_node saves and restores them as a set.
+_ST_NODE_VARS=(RL_RELAY_ROLE RL_RELAY_TAG RL_RELAY_VETH RL_RELAY_TAP RL_RELAY_V4 RL_RELAY_V6
+  ST_RELAY_IP ST_RELAY_IP6 DP_PID DP_SOCK DP_LOG DP_CONFIG CTL_PID CTL_SOCK CTL_LOG CTL_CONFIG ST_DB)
+declare -A _ST_NODES=()
+ST_NODE=relay
+
+# st_node NAME: the relay node the st_* functions, dctl and cctl act on
+# from now on: relay (the first, 203.0.113.10 and 2001:db8::10, the
+# default) or relayN for N in 2..9 (203.0.113.(9+N), 2001:db8::(9+N),
+# files with the suffix N). A new node exists once st_start_relay ran for
+# it; cleanup stops every node's processes.
+st_node() {
+  local name="$1" v n
+  [[ $name == "$ST_NODE" ]] && return 0
+  [[ $name =~ ^relay([2-9]?)$ ]] || rl_die "st_node: '$name' is not relay or relay2..relay9"
+  for v in "${_ST_NODE_VARS[@]}"; do _ST_NODES["$ST_NODE $v"]=${!v}; done
+  ST_NODE=$name
+  if [[ -n ${_ST_NODES["$name RL_RELAY_ROLE"]+set} ]]; then
+    for v in "${_ST_NODE_VARS[@]}"; do printf -v "$v" '%s' "${_ST_NODES["$name $v"]}"; done
+    return 0
+  fi
+  n=${BASH_REMATCH[1]}
+  RL_RELAY_ROLE=$name; RL_RELAY_TAG="rv$n"
+  RL_RELAY_VETH="$(rl_ifname "$RL_RELAY_TAG")"; RL_RELAY_TAP="$(rl_ifname "tap$n")"
+  ST_RELAY_IP="203.0.113.$(( 9 + n ))"; ST_RELAY_IP6="2001:db8::$(( 9 + n ))"
+  RL_RELAY_V4="$ST_RELAY_IP/24"; RL_RELAY_V6="$ST_RELAY_IP6/64"
+  DP_PID=""; CTL_PID=""
+  DP_SOCK="$RL_TMP/dataplane$n.sock"; DP_LOG="$RL_TMP/dataplane$n.log"
+  DP_CONFIG="$RL_TMP/dataplane$n.json"
+  CTL_SOCK="$RL_TMP/control$n.sock"; CTL_LOG="$RL_TMP/control$n.log"
+  CTL_CONFIG="$RL_TMP/control$n.json"; ST_DB="$RL_TMP/bindings$n.sqlite"
+}
 
 # --- setup ----------------------------------------------------------------
 
@@ -179,8 +218,8 @@ st_start_relay() {
   rl_add_relay
   st_start_dataplane || return 1
   if [[ ${ST_CAPTURE:-0} == 1 ]]; then
-    st_capture relay "$RL_RELAY_TAP" relay_tap udp
-    st_capture relay "$RL_RELAY_VETH" relay_veth udp
+    st_capture "$RL_RELAY_ROLE" "$RL_RELAY_TAP" "${RL_RELAY_ROLE}_tap" udp
+    st_capture "$RL_RELAY_ROLE" "$RL_RELAY_VETH" "${RL_RELAY_ROLE}_veth" udp
   fi
   st_start_control || return 1
 }
@@ -209,7 +248,7 @@ st_write_dataplane_config() {
 st_start_dataplane() {
   st_write_dataplane_config
   rm -f "$DP_SOCK"
-  dp_testbed_eal dp "$ST_LCORES"
+  dp_testbed_eal "dp${ST_NODE#relay}" "$ST_LCORES"
   # Two dataplanes polling the same cores (another test running at the
   # same time) delay each other's exception path by up to seconds.
   local others
@@ -218,7 +257,7 @@ st_start_dataplane() {
     "they share lcores $ST_LCORES with this one: expect SIP latency spikes"
   # One log across restarts: each start appends.
   echo "=== start $(date +%T.%N)" >>"$DP_LOG"
-  ip netns exec "$(rl_ns relay)" "$ST_DATAPLANE" "${DP_EAL[@]}" \
+  ip netns exec "$(rl_ns "$RL_RELAY_ROLE")" "$ST_DATAPLANE" "${DP_EAL[@]}" \
     -- --config "$DP_CONFIG" </dev/null >>"$DP_LOG" 2>&1 &
   DP_PID=$!
   RL_PIDS+=("$DP_PID")
@@ -242,7 +281,7 @@ st_kill_dataplane() {
   kill -"$sig" "$DP_PID" 2>/dev/null
   rl_wait "$DP_PID" 15 >/dev/null 2>&1 || true
   DP_PID=""
-  rl_wait_for 10 bash -c "! ip -n $(rl_ns relay) link show $RL_RELAY_TAP" \
+  rl_wait_for 10 bash -c "! ip -n $(rl_ns "$RL_RELAY_ROLE") link show $RL_RELAY_TAP" \
     || rl_log "warning: $RL_RELAY_TAP still present after the dataplane exited"
   for ns in "${RL_NAMESPACES[@]}"; do ip -n "$ns" neigh flush all >/dev/null 2>&1 || true; done
 }
@@ -336,7 +375,7 @@ st_start_control() {
   mark=0
   [[ -f $CTL_LOG ]] && mark=$(wc -l <"$CTL_LOG")
   echo "=== start $(date +%T.%N)" >>"$CTL_LOG"
-  ip netns exec "$(rl_ns relay)" "$ST_CONTROL" --config "$CTL_CONFIG" </dev/null >>"$CTL_LOG" 2>&1 &
+  ip netns exec "$(rl_ns "$RL_RELAY_ROLE")" "$ST_CONTROL" --config "$CTL_CONFIG" </dev/null >>"$CTL_LOG" 2>&1 &
   CTL_PID=$!
   RL_PIDS+=("$CTL_PID")
   if ! rl_wait_for 15 bash -c "tail -n +$((mark + 1)) '$CTL_LOG' | grep -q 'rtplatch-control: listening on'"; then

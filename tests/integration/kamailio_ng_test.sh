@@ -77,12 +77,7 @@ chmod +x "$TC_SNAP"
 # relayed NAME CALL_ID: packets of that call's streams (pairs labelled
 # "ng:<branch>:<line>:<call-id>"; an earlier call's may still be there,
 # waiting out the delete delay).
-relayed() {
-  jfile "$RL_TMP/streams-$1-up.json" \
-    "sum(s['packets'] for s in d['streams'] if s['label'].split(':', 3)[-1] == '$2')" 2>/dev/null || echo 0
-}
-# The Call-ID of the last call Kamailio logged $rtpstat for.
-last_call_id() { km_log_grep 'rtpstat ' | tail -1 | sed -n 's/.*rtpstat \(.*\): RTP: .*/\1/p'; }
+relayed() { km_call_packets "$RL_TMP/streams-$1-up.json" "$2"; }
 
 # The last "$rtpstat" Kamailio logged (on a BYE): its RTP packet count
 # and byte count.
@@ -113,7 +108,7 @@ for c in "alice bob" "bob alice" "carol bob"; do
   name="rtplatch_${caller}_${callee}"
   tc_call "$name" "$caller" "$callee"
   check_call "$name" "$caller" "$callee" rtplatch
-  id=$(last_call_id)
+  id=$(km_last_call_id)
   rl_check "${name}_dataplane_relayed" "$(relayed "$name" "$id") packets of call $id while up" \
     test "$(relayed "$name" "$id")" -gt "$MIN_PACKETS"
 done
