@@ -133,6 +133,7 @@ std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t l
   ctx->exception_port = config_.exception_port;
   ctx->fast.table = table_.get();
   ctx->fast.neighbors = &neighbors_;
+  ctx->fast.next_hops = &ctx->next_hops;
   ctx->fast.counters = &ctx->counters;
   ctx->fast.events = event_rings_[i].get();
   ctx->fast.latch = config_.latch;

@@ -37,6 +37,7 @@ struct alignas(64) LcoreContext {
   int32_t exception_port = -1;
   FastPathContext fast{};
   LcoreCounters counters{};
+  NextHopCache next_hops;  // fast.next_hops points here
   SpscRing<FlowCommand>* commands = nullptr;
   SpscRing<DataplaneEvent>* events = nullptr;
   SpscRing<KeepaliveCommand>* keepalive_commands = nullptr;

@@ -12,6 +12,7 @@
 #include "dataplane/fastpath/latch.h"
 #include "dataplane/fastpath/lcore_counters.h"
 #include "dataplane/fastpath/neighbor_table.h"
+#include "dataplane/fastpath/next_hop_cache.h"
 #include "dataplane/fastpath/packet_parse.h"
 #include "dataplane/fastpath/spsc_ring.h"
 
@@ -21,6 +22,7 @@ namespace rtplatch {
 struct FastPathContext {
   FlowTable* table;
   const NeighborTable* neighbors;
+  NextHopCache* next_hops;  // this lcore's; nullptr: every packet asks `neighbors`
   LcoreCounters* counters;
   SpscRing<DataplaneEvent>* events;
   LatchConfig latch;

@@ -1,5 +1,7 @@
 #include "dataplane/fastpath/flow_table.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -23,14 +25,19 @@ absl::StatusOr<std::unique_ptr<FlowTable>> FlowTable::Create(
   // The whole table up front (startup only): a failure is an error naming
   // what sized it, never an exception.
   const uint32_t slots = static_cast<uint32_t>(addresses.size()) * ports;
-  const size_t bytes = size_t{slots} * sizeof(Flow);
-  void* mem = std::aligned_alloc(alignof(Flow), bytes);
+  // In 2 MB pages where the kernel gives them (transparent huge pages on
+  // request): a million streams span hundreds of MB, and with 4 KB pages
+  // nearly every packet would also miss the TLB.
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = (size_t{slots} * sizeof(Flow) + kHugePage - 1) & ~(kHugePage - 1);
+  void* mem = std::aligned_alloc(kHugePage, bytes);
   if (mem == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "flow table: cannot allocate ", bytes, " bytes (", addresses.size(),
         " relay_addresses x ", ports, " ports of port_min..port_max ", port_min, "..",
         port_max, " x ", sizeof(Flow), " bytes): narrow the port range or use fewer addresses"));
   }
+  madvise(mem, bytes, MADV_HUGEPAGE);  // advice only: 4 KB pages if refused
   std::memset(mem, 0, bytes);
   return std::unique_ptr<FlowTable>(
       new FlowTable(std::move(addresses), even_min, ports, static_cast<Flow*>(mem)));

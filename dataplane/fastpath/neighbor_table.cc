@@ -56,6 +56,7 @@ bool NeighborTable::Learn(const IpAddress& ip, const uint8_t mac[6]) {
     std::memcpy(e.mac, mac, 6);
     std::atomic_ref<uint8_t>(e.used).store(1, std::memory_order_relaxed);
     e.seq.store(e.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    version_.store(version_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return true;
   }
   return false;

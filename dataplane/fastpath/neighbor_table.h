@@ -23,6 +23,10 @@ class NeighborTable {
   // True if the table already maps `ip` to `mac` (no observation needed).
   bool Matches(const IpAddress& ip, const uint8_t mac[6]) const;
 
+  // Bumped by every Learn: lcores' next-hop caches (next_hop_cache.h)
+  // drop what they remembered at an older version.
+  uint32_t version() const { return version_.load(std::memory_order_acquire); }
+
   // Control-thread side. False if the probe window is full.
   bool Learn(const IpAddress& ip, const uint8_t mac[6]);
   uint32_t size() const { return used_; }
@@ -41,6 +45,7 @@ class NeighborTable {
   const uint32_t shift_;  // 64 - log2(capacity): keep the hash's best-mixed top bits
   std::unique_ptr<Entry[]> entries_;
   uint32_t used_ = 0;
+  alignas(64) std::atomic<uint32_t> version_{0};  // its own line: lcores read it per packet
 };
 
 }  // namespace rtplatch

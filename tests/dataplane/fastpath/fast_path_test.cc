@@ -8,6 +8,7 @@
 #include <random>
 
 #include "dataplane/control/stream_registry.h"
+#include "dataplane/fastpath/forward_locked.h"
 #include "tests/dataplane/fastpath/frame_builder.h"
 
 namespace rtplatch {
@@ -354,6 +355,160 @@ TEST_F(FastPathTest, MangledFramesAreDroppedOrPassedNeverCrash) {
   EXPECT_EQ(transmitted + exceptions + other, 20000u);
   EXPECT_GT(counters_.drops[static_cast<size_t>(DropReason::kMalformed)], 0u);
   EXPECT_GT(counters_.drops[static_cast<size_t>(DropReason::kNotRtp)], 0u);
+}
+
+// --- the locked-peer fast path (forward_locked.h) ---------------------------
+
+class ForwardLockedTest : public FastPathTest {
+ protected:
+  ForwardLockedTest() { ctx_.next_hops = &next_hops_; }
+
+  // A pair whose leg a is locked to 203.0.113.30:31000 (three packets
+  // close the test's learning window) and whose b peer is 203.0.113.20.
+  PairView LockedPair() {
+    PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+    for (int i = 0; i < 3; ++i) Send("203.0.113.30:31000", p.a.relay, i * 20 * kMs);
+    EXPECT_EQ(table_->Snapshot(p.a.relay.port - 20000).state, LatchState::kLocked);
+    return p;
+  }
+
+  std::vector<uint8_t> Frame(const RtpSpec& spec) { return BuildRtpFrame(spec, kHeadroom); }
+
+  // The fast path on `buf`; false (and `buf` untouched) when it declines.
+  bool Forward(std::vector<uint8_t>& buf, uint64_t now, uint32_t* len) {
+    RelayPacket pkt;
+    const uint32_t in_len = static_cast<uint32_t>(buf.size() - kHeadroom);
+    if (ClassifyFrame(buf.data() + kHeadroom, in_len, *table_, &pkt) != FrameClass::kRelay) {
+      return false;
+    }
+    const std::vector<uint8_t> before = buf;
+    const bool done = ForwardLockedV4(ctx_, buf.data() + kHeadroom, pkt, now, len);
+    if (!done) EXPECT_EQ(buf, before) << "a declined frame must be left as it was";
+    return done;
+  }
+
+  NextHopCache next_hops_;
+};
+
+TEST_F(ForwardLockedTest, WritesWhatTheFullPathWritesByteForByte) {
+  PairView p = LockedPair();
+  for (bool udp_checksum : {true, false}) {
+    RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+    spec.udp_checksum = udp_checksum;
+    spec.seq = udp_checksum ? 40 : 41;
+    std::vector<uint8_t> fast = Frame(spec);
+    std::vector<uint8_t> full = fast;
+    const Flow& flow = table_->at(p.a.relay.port - 20000);
+    const uint64_t packets = flow.packets;
+    const uint64_t bytes = flow.bytes;
+
+    uint32_t fast_len = 0;
+    ASSERT_TRUE(Forward(fast, 100 * kMs, &fast_len));
+    EXPECT_EQ(flow.packets, packets + 1);
+    EXPECT_EQ(flow.bytes, bytes + 12 + 160);
+    EXPECT_EQ(flow.last_rx_ns, 100 * kMs);
+
+    PacketVerdict v = ProcessFrame(ctx_, full.data() + kHeadroom,
+                                   static_cast<uint32_t>(full.size() - kHeadroom), kHeadroom,
+                                   100 * kMs);
+    ASSERT_EQ(v.action, PacketAction::kTransmit);
+    ASSERT_EQ(v.start_delta, 0);
+    ASSERT_EQ(v.length, fast_len);
+    EXPECT_EQ(std::vector<uint8_t>(fast.begin() + kHeadroom, fast.begin() + kHeadroom + fast_len),
+              std::vector<uint8_t>(full.begin() + kHeadroom, full.begin() + kHeadroom + fast_len))
+        << "udp_checksum " << udp_checksum;
+    testing::DecodedFrame out = DecodeFrame(fast.data() + kHeadroom, fast_len);
+    EXPECT_EQ(out.src, Ip("203.0.113.10"));
+    EXPECT_EQ(out.src_port, p.b.relay.port);
+    EXPECT_EQ(out.dst, Ip("203.0.113.20"));
+    EXPECT_EQ(out.dst_port, 5000);
+    EXPECT_TRUE(out.ip_checksum_ok);
+    EXPECT_TRUE(out.udp_checksum_ok);
+  }
+}
+
+TEST_F(ForwardLockedTest, LeavesEveryOtherCaseToTheFullPath) {
+  PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
+  uint32_t len = 0;
+  RtpSpec from_phone{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  std::vector<uint8_t> buf = Frame(from_phone);
+  EXPECT_FALSE(Forward(buf, 0, &len)) << "unlatched";
+  Send("203.0.113.30:31000", p.a.relay, 0);
+  buf = Frame(from_phone);
+  EXPECT_FALSE(Forward(buf, 10 * kMs, &len)) << "learning";
+  for (int i = 1; i < 3; ++i) Send("203.0.113.30:31000", p.a.relay, i * 20 * kMs);
+
+  RtpSpec stranger{Ip("203.0.113.66"), p.a.relay.ip, 31000, p.a.relay.port};
+  buf = Frame(stranger);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "not the locked peer's address";
+  RtpSpec other_port{Ip("203.0.113.30"), p.a.relay.ip, 31002, p.a.relay.port};
+  buf = Frame(other_port);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "not the locked peer's port";
+  RtpSpec not_rtp = from_phone;
+  not_rtp.first_byte = 0x40;
+  buf = Frame(not_rtp);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "RTP version 1";
+  RtpSpec short_packet = from_phone;
+  short_packet.payload = 0;  // a bare 12-byte RTP header still goes
+  buf = Frame(short_packet);
+  EXPECT_TRUE(Forward(buf, 100 * kMs, &len));
+
+  // b has no packet yet: a's packets have nowhere to go (held by the full path).
+  RtpSpec from_b{Ip("203.0.113.20"), p.b.relay.ip, 5000, p.b.relay.port};
+  buf = Frame(from_b);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "b unlatched";
+
+  // Another lcore's flow.
+  ctx_.lcore_count = 2;
+  ctx_.lcore_index = 1 - OwnerIndexOf(p.a.relay.port - 20000, 2);
+  buf = Frame(from_phone);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "another lcore's";
+  ctx_.lcore_count = 1;
+  ctx_.lcore_index = 0;
+  buf = Frame(from_phone);
+  EXPECT_TRUE(Forward(buf, 100 * kMs, &len));
+}
+
+TEST_F(ForwardLockedTest, IPv6AndUnknownNextHopsGoTheFullWay) {
+  // An IPv6 peer on b: a's packets leave as IPv6.
+  PairView v6 = Allocate({false, Ep("192.0.2.2:4000")}, {true, Ep("[2001:db8::20]:5000")});
+  for (int i = 0; i < 3; ++i) Send("203.0.113.30:31000", v6.a.relay, i * 20 * kMs);
+  uint32_t len = 0;
+  RtpSpec to_v6{Ip("203.0.113.30"), v6.a.relay.ip, 31000, v6.a.relay.port};
+  std::vector<uint8_t> buf = Frame(to_v6);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "IPv6 egress";
+
+  // A peer whose MAC nobody knows, and no gateway: the full path solicits.
+  PairView dark = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.99:5000")});
+  for (int i = 0; i < 3; ++i) Send("203.0.113.30:31000", dark.a.relay, i * 20 * kMs);
+  RtpSpec to_dark{Ip("203.0.113.30"), dark.a.relay.ip, 31000, dark.a.relay.port};
+  buf = Frame(to_dark);
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "next hop unknown";
+}
+
+TEST_F(ForwardLockedTest, ANeighborsNewMacIsUsedAtOnce) {
+  PairView p = LockedPair();
+  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  uint32_t len = 0;
+  std::vector<uint8_t> buf = Frame(spec);
+  ASSERT_TRUE(Forward(buf, 100 * kMs, &len));  // remembered in the cache
+  const uint8_t moved[6] = {0x02, 0xbb, 0, 0, 0, 0x42};
+  ASSERT_TRUE(neighbors_.Learn(Ip("203.0.113.20"), moved));
+  buf = Frame(spec);
+  ASSERT_TRUE(Forward(buf, 120 * kMs, &len));
+  EXPECT_EQ(0, std::memcmp(buf.data() + kHeadroom, moved, 6));
+}
+
+TEST(NextHopCacheTest, AnEntryHoldsOnlyAtItsVersionAndForItsAddress) {
+  NextHopCache cache;
+  const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+  uint8_t got[6] = {};
+  EXPECT_FALSE(cache.Find(0x0a0b0c0d, 1, got));
+  cache.Remember(0x0a0b0c0d, 1, mac);
+  ASSERT_TRUE(cache.Find(0x0a0b0c0d, 1, got));
+  EXPECT_EQ(0, std::memcmp(got, mac, 6));
+  EXPECT_FALSE(cache.Find(0x0a0b0c0d, 2, got)) << "the neighbor table moved on";
+  EXPECT_FALSE(cache.Find(0x0a0b0c0e, 1, got)) << "another address";
 }
 
 }  // namespace
