@@ -16,18 +16,21 @@
 # rtplatch driver
 #   relay_pmd pmd=P rtplatch_calls=N ratio=R rtplatch_ns_per_packet=X
 #     rtplatch_kernel_ns_per_packet=K rtplatch_own_ns_per_packet=O
-#     limit=relay|generator
+#     limit=relay|testbed|none
 # and
 #   relay rtplatch_calls=N rtpengine_calls=M ratio=R rtplatch_ns_per_packet=X
 #     rtpengine_ns_per_packet=Y loss_pct=L
 # where N and M are the most concurrent calls each relay carried in a step
 # that passed (bench/relay_run.sh), R = N / M, X and Y the CPU per relayed
 # packet at that step, L rtplatch's steady-phase loss there; and
-#   relay_detail rtpengine_kernel_ns_per_packet=K ns_ratio=Y/X
-#     rtplatch_limit=relay|generator rtpengine_limit=relay|generator
-# limit=generator: the step after failed because the phones (sipp, on
-# core 0 with Kamailio and the NATs' forwarding) could not send what the
-# calls should carry, so the relay's own limit is higher than N.
+#   relay_detail pmd=P rtpengine_kernel_ns_per_packet=K ns_ratio=Y/X
+#     rtplatch_limit=relay|testbed|none rtpengine_limit=...
+# limit=relay: in the step after N the relay's forwarding core was at least
+# 90 % busy; limit=testbed: it had room, and the rest of the testbed (sipp
+# phones, Kamailio and the NATs' forwarding, all on core 0) gave out first
+# (calls failed, packets lost or not sent), so the relay's own limit is
+# higher than N; none: every step passed. K is "na" for af_xdp, whose
+# receive makes system calls on empty polls too.
 # Exit 0 the runs completed, 1 one broke, 77 cannot run here.
 
 set -u -o pipefail

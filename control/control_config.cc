@@ -1,5 +1,9 @@
 #include "control/control_config.h"
 
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/json_protocol.h"
@@ -30,13 +34,46 @@ absl::StatusOr<std::vector<std::string>> ReadStringList(const json& value,
   return out;
 }
 
+// "interfaces": {"NAME": ["IPv4", "IPv6"], ...}: one address of each
+// family at most, named for ng's "direction".
+absl::StatusOr<std::map<std::string, NgInterface>> ParseNgInterfaces(const json& j) {
+  if (!j.is_object()) return FieldError("ng.interfaces", "must be an object of name: [addresses]");
+  std::map<std::string, NgInterface> out;
+  for (const auto& [name, value] : j.items()) {
+    const std::string key = absl::StrCat("ng.interfaces.", name);
+    if (name.empty()) return FieldError("ng.interfaces", "an interface name is empty");
+    absl::StatusOr<std::vector<std::string>> addresses = ReadStringList(value, key);
+    if (!addresses.ok()) return addresses.status();
+    if (addresses->empty()) return FieldError(key, "needs an address");
+    NgInterface& interface = out[name];
+    for (const std::string& text : *addresses) {
+      absl::StatusOr<IpAddress> ip = IpAddress::Parse(text);
+      if (!ip.ok()) return FieldError(key, absl::StrCat("'", text, "': ", ip.status().message()));
+      std::optional<IpAddress>& slot = ip->is_v4() ? interface.ipv4 : interface.ipv6;
+      if (slot) {
+        return FieldError(key, absl::StrCat("two ", ip->is_v4() ? "IPv4" : "IPv6",
+                                            " addresses (", slot->ToString(), ", ", text,
+                                            "): one of each family"));
+      }
+      slot = *ip;
+    }
+  }
+  return out;
+}
+
 absl::Status ParseNg(const json& j, NgCallsConfig& n) {
   if (!j.is_object()) return FieldError("ng", "must be an object");
   if (absl::Status s = CheckKnownFields(j, {"max_sessions", "delete_delay_s", "timeout_s",
-                                            "silent_timeout_s", "final_timeout_s"},
+                                            "silent_timeout_s", "final_timeout_s",
+                                            "interfaces"},
                                         "config: ng.");
       !s.ok()) {
     return s;
+  }
+  if (auto it = j.find("interfaces"); it != j.end()) {
+    absl::StatusOr<std::map<std::string, NgInterface>> interfaces = ParseNgInterfaces(*it);
+    if (!interfaces.ok()) return interfaces.status();
+    n.interfaces = *std::move(interfaces);
   }
   constexpr absl::string_view kNg = "config: ng.";
   for (absl::Status s : {

@@ -20,7 +20,8 @@
 //     "max_ringing_s": 180,
 //     "ng_listen": ["127.0.0.1:2223"]   (rtpengine's ng protocol; none by default)
 //     "ng": {"max_sessions": 0 (none), "delete_delay_s": 30, "timeout_s": 60,
-//            "silent_timeout_s": 3600, "final_timeout_s": 0 (none)}   (ng_calls.h)
+//            "silent_timeout_s": 3600, "final_timeout_s": 0 (none),
+//            "interfaces": {"NAME": ["IPv4", "IPv6"]} (none)}   (ng_calls.h)
 //     "registrar": {"default_expires": 3600, "min_expires": 60, "max_expires": 7200,
 //                   "max_expires_natted": 600, "max_expires_learning": 60,
 //                   "keepalive_initial_interval_ms": 0 (0: the NAT policy's; the

@@ -36,6 +36,7 @@ nlohmann::json LegJson(const LegSpec& leg) {
                       {"rtcp_mux", leg.rtcp_mux}};
   if (leg.peer) j["peer"] = leg.peer->ToString();
   if (leg.relay) j["relay"] = leg.relay->ToString();
+  if (leg.address) j["address"] = leg.address->ToString();
   return j;
 }
 

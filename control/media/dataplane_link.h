@@ -47,6 +47,9 @@ struct LegSpec {
   LatchPolicy policy = LatchPolicy::kLearn;
   bool rtcp_mux = false;
   std::optional<Endpoint> relay;  // re-push: the RTP relay port to take
+  // The relay address facing this leg's phone (ng "direction"); nullopt:
+  // the dataplane picks one of the family.
+  std::optional<IpAddress> address;
 };
 
 struct StreamInfo {

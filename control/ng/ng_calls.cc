@@ -53,16 +53,48 @@ bool Held(const SdpMediaDescription& m) {
 }
 
 // The family the receiver of this SDP gets: "address family", else the
-// legacy "direction" selectors (internal = IPv4, external = IPv6, as
-// rtpengine reads them when no such interface is configured), else the
-// sender's own.
-bool ReceiverIpv6(const NgOptions& o, bool sender_ipv6) {
+// receiver's interface in "direction" when it has one family only, else
+// the legacy selectors (internal = IPv4, external = IPv6, as rtpengine
+// reads them when no such interface is configured), else the sender's own.
+bool ReceiverIpv6(const NgOptions& o, const std::map<std::string, NgInterface>& interfaces,
+                  bool sender_ipv6) {
   if (o.ipv6) return *o.ipv6;
   if (o.direction.size() >= 2) {
+    if (auto it = interfaces.find(o.direction[1]); it != interfaces.end()) {
+      if (it->second.ipv4.has_value() != it->second.ipv6.has_value()) {
+        return it->second.ipv6.has_value();
+      }
+      return sender_ipv6;
+    }
     if (o.direction[1] == "internal") return false;
     if (o.direction[1] == "external") return true;
   }
   return sender_ipv6;
+}
+
+// The relay address of a leg facing direction[index]'s network, in the
+// leg's family; nullopt when "direction" names no interface for it (or a
+// legacy selector no interface is named after).
+absl::StatusOr<std::optional<IpAddress>> DirectionAddress(
+    const NgOptions& o, const std::map<std::string, NgInterface>& interfaces, size_t index,
+    bool ipv6) {
+  if (o.direction.size() <= index) return std::nullopt;
+  const std::string& name = o.direction[index];
+  auto it = interfaces.find(name);
+  if (it == interfaces.end()) {
+    if (name == "internal" || name == "external") return std::nullopt;
+    std::vector<std::string> known;
+    for (const auto& [n, unused] : interfaces) known.push_back(n);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "direction: no interface named '", name, "' (configured: ",
+        known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+  }
+  const std::optional<IpAddress>& address = ipv6 ? it->second.ipv6 : it->second.ipv4;
+  if (!address) {
+    return absl::InvalidArgumentError(absl::StrCat("direction: interface '", name, "' has no ",
+                                                   ipv6 ? "IPv6" : "IPv4", " address"));
+  }
+  return address;
 }
 
 RelayLeg::RtcpMux MuxEdit(const NgOptions& o, bool is_offer, const NgMedia& media,
@@ -267,13 +299,21 @@ absl::Status NgCalls::AllocateLine(NgCall& call, NgBranch& branch, bool from_a, 
   NgLeg& r = from_a ? media.b : media.a;
   s = sender;
   // The receiver's family: what it already uses in this branch, else asked.
-  r.ipv6 = branch.media.empty() ? ReceiverIpv6(o, sender.ipv6)
+  r.ipv6 = branch.media.empty() ? ReceiverIpv6(o, config_.interfaces, sender.ipv6)
                                 : (from_a ? branch.media[0].b.ipv6 : branch.media[0].a.ipv6);
   if (o.ipv6) r.ipv6 = *o.ipv6;
   media.demux = o.rtcp_mux.demux && sender.rtcp_mux;
-  const LegSpec spec_s{s.ipv6, s.peer, o.policy, s.rtcp_mux, std::nullopt};
+  // "direction": the sender's relay port on the interface facing it, the
+  // receiver's on the one facing the receiver.
+  absl::StatusOr<std::optional<IpAddress>> address_s =
+      DirectionAddress(o, config_.interfaces, 0, s.ipv6);
+  if (!address_s.ok()) return address_s.status();
+  absl::StatusOr<std::optional<IpAddress>> address_r =
+      DirectionAddress(o, config_.interfaces, 1, r.ipv6);
+  if (!address_r.ok()) return address_r.status();
+  const LegSpec spec_s{s.ipv6, s.peer, o.policy, s.rtcp_mux, std::nullopt, *address_s};
   const LatchPolicy receiver_policy = from_a ? branch.policy_b : branch.policy_a;
-  const LegSpec spec_r{r.ipv6, std::nullopt, receiver_policy, false, std::nullopt};
+  const LegSpec spec_r{r.ipv6, std::nullopt, receiver_policy, false, std::nullopt, *address_r};
   absl::StatusOr<PairInfo> pair = link_.Allocate(from_a ? spec_s : spec_r,
                                                  from_a ? spec_r : spec_s,
                                                  PairLabel(call, branch, index));

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <queue>
 #include <string>
@@ -56,7 +57,15 @@
 
 namespace rtplatch {
 
+// A named interface for ng's "direction": the relay addresses (one per
+// family at most) facing one network.
+struct NgInterface {
+  std::optional<IpAddress> ipv4;
+  std::optional<IpAddress> ipv6;
+};
+
 struct NgCallsConfig {
+  std::map<std::string, NgInterface> interfaces;  // by name; none: no names
   int64_t max_sessions = 0;        // 0: no limit
   int64_t delete_delay_s = 30;     // rtpengine's default
   int64_t timeout_s = 60;          // rtpengine's --timeout

@@ -69,10 +69,20 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
   auto relay = OptionalEndpoint(*it, "relay", where);
   if (!relay.ok()) return relay.status();
   leg.relay = *relay;
-  // Without a family, the leg takes the relay's, else the peer's.
+  auto address = OptionalString(*it, "address", where);
+  if (!address.ok()) return address.status();
+  if (address->has_value() && !(*address)->empty()) {
+    auto ip = IpAddress::Parse(**address);
+    if (!ip.ok()) return ArgError(absl::StrCat(where, "address"), ip.status().message());
+    leg.address = *ip;
+  }
+  // Without a family, the leg takes the relay's, else the address's, else
+  // the peer's.
   if (!family->has_value()) {
     if (leg.relay) {
       leg.ipv6 = !leg.relay->ip.is_v4();
+    } else if (leg.address) {
+      leg.ipv6 = !leg.address->is_v4();
     } else if (leg.peer) {
       leg.ipv6 = !leg.peer->ip.is_v4();
     }
@@ -127,7 +137,7 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"version", &ControlCommands::Version, false, "protocol and software version"},
       {"help", &ControlCommands::Help, false, "this list"},
       {"allocate", &ControlCommands::Allocate, true,
-       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay}, label; "
+       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay, address}, label; "
        "relay \"ip:port\" takes that RTP port (even) or fails with already_in_use"},
       {"update", &ControlCommands::Update, true, "set a stream's expected peer and/or policy"},
       {"delete", &ControlCommands::Delete, true, "delete a stream pair"},

@@ -77,9 +77,12 @@ size_t StreamRegistry::free_port_pairs(bool ipv6) const {
   return n;
 }
 
-std::optional<uint32_t> StreamRegistry::TakePortPair(bool ipv6, uint32_t lcore_index) {
+std::optional<uint32_t> StreamRegistry::TakePortPair(const LegRequest& leg,
+                                                     uint32_t lcore_index) {
   for (size_t a = 0; a < table_.addresses().size(); ++a) {
-    if (table_.addresses().at(static_cast<uint8_t>(a)).is_v4() == ipv6) continue;
+    const IpAddress& address = table_.addresses().at(static_cast<uint8_t>(a));
+    if (address.is_v4() == leg.ipv6) continue;
+    if (leg.address && !(address == *leg.address)) continue;
     const uint32_t queue = QueueOf(static_cast<uint8_t>(a), lcore_index);
     if (free_.empty(queue)) continue;
     return free_.PopHead(queue);
@@ -200,8 +203,8 @@ absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRequested(
       free_.Remove(QueueOf(table_.AddressIdOf(*slot), want.lcore), *slot);
     }
   }
-  if (!got.slot_a) got.slot_a = TakePortPair(a.ipv6, want.lcore);
-  if (!got.slot_b) got.slot_b = TakePortPair(b.ipv6, want.lcore);
+  if (!got.slot_a) got.slot_a = TakePortPair(a, want.lcore);
+  if (!got.slot_b) got.slot_b = TakePortPair(b, want.lcore);
   if (got.slot_a && got.slot_b) return got;
   for (const auto& slot : {got.slot_a, got.slot_b}) {
     if (slot) ReturnPortPair(*slot);
@@ -219,8 +222,8 @@ absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRoundRobin(const L
   for (uint32_t attempt = 0; attempt < lcores && !(got.slot_a && got.slot_b); ++attempt) {
     got.lcore = (next_lcore_ + attempt) % lcores;
     if (got.slot_a) ReturnPortPair(*got.slot_a);
-    got.slot_a = TakePortPair(a.ipv6, got.lcore);
-    got.slot_b = got.slot_a ? TakePortPair(b.ipv6, got.lcore) : std::nullopt;
+    got.slot_a = TakePortPair(a, got.lcore);
+    got.slot_b = got.slot_a ? TakePortPair(b, got.lcore) : std::nullopt;
   }
   if (!got.slot_a || !got.slot_b) {
     if (got.slot_a) ReturnPortPair(*got.slot_a);
@@ -232,11 +235,22 @@ absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRoundRobin(const L
 
 absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const LegRequest& b,
                                                   std::string label, uint64_t now_ns) {
+  const auto& addresses = table_.addresses().all();
   for (const auto& [name, leg] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
     if (leg->peer && leg->peer->is_set() && leg->peer->ip.is_v4() == leg->ipv6) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, ".peer: ", leg->peer->ToString(), " is not of the leg's family ",
           leg->ipv6 ? "ipv6" : "ipv4"));
+    }
+    if (!leg->address) continue;
+    if (leg->address->is_v4() == leg->ipv6) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".address: ", leg->address->ToString(), " is not of the leg's family ",
+          leg->ipv6 ? "ipv6" : "ipv4"));
+    }
+    if (std::find(addresses.begin(), addresses.end(), *leg->address) == addresses.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".address: ", leg->address->ToString(), " is not a relay address of this dataplane"));
     }
   }
   auto want = CheckRequested(a, b);

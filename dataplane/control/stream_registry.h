@@ -30,6 +30,10 @@ struct LegRequest {
   // The relay RTP port to take (RTCP is port + 1), e.g. to recreate a pair
   // after a restart at the ports the phones were told; nullopt: any.
   std::optional<Endpoint> relay;
+  // The relay address to take a port on (the interface facing this leg's
+  // phone: ng's "direction"); nullopt: any of the leg's family. A `relay`
+  // wins over it.
+  std::optional<IpAddress> address;
 };
 
 struct StreamView {
@@ -157,7 +161,8 @@ class StreamRegistry {
   uint32_t QueueOf(uint8_t address_id, uint32_t lcore_index) const {
     return address_id * static_cast<uint32_t>(rings_.size()) + lcore_index;
   }
-  std::optional<uint32_t> TakePortPair(bool ipv6, uint32_t lcore_index);
+  // The next free pair of `leg`'s family (on `leg.address`, if set).
+  std::optional<uint32_t> TakePortPair(const LegRequest& leg, uint32_t lcore_index);
   // The RTP slot of `leg.relay`, if it names a relay port pair of the leg's
   // family; `field` names it in errors ("a.relay").
   absl::StatusOr<uint32_t> RequestedSlot(absl::string_view field, const LegRequest& leg) const;

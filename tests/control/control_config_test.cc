@@ -39,6 +39,17 @@ TEST(ControlConfigTest, NgOnlyModeHasNoSipListen) {
   EXPECT_TRUE(c->sip_listen.empty());
 }
 
+TEST(ControlConfigTest, NgInterfacesNameTheRelayAddressesForDirection) {
+  auto c = ParseControlConfig(R"({"ng_listen": ["127.0.0.1:2223"],
+    "ng": {"interfaces": {"pub": ["203.0.113.10", "2001:db8::10"], "lan": ["198.51.100.10"]}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->ng.interfaces.size(), 2u);
+  const NgInterface& pub = c->ng.interfaces.at("pub");
+  EXPECT_EQ(pub.ipv4->ToString(), "203.0.113.10");
+  EXPECT_EQ(pub.ipv6->ToString(), "2001:db8::10");
+  EXPECT_FALSE(c->ng.interfaces.at("lan").ipv6.has_value());
+}
+
 TEST(ControlConfigTest, FullConfigIPv4AndIPv6) {
   auto c = ParseControlConfig(R"({
     "sip_listen": ["127.0.0.1:15060", "[::1]:15060"],
@@ -95,6 +106,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"ng_listen": ["127.0.0.1:2223", "127.0.0.1:2223"]})",
                 "config: ng_listen[1]: duplicate 127.0.0.1:2223"},
         BadCase{R"({"ng_listen": "127.0.0.1:2223"})", "config: ng_listen: must be a list"},
+        BadCase{R"({"ng": {"interfaces": ["203.0.113.10"]}})", "config: ng.interfaces: must be an object"},
+        BadCase{R"({"ng": {"interfaces": {"pub": []}}})", "config: ng.interfaces.pub: needs an address"},
+        BadCase{R"({"ng": {"interfaces": {"pub": ["203.0.113.300"]}}})", "config: ng.interfaces.pub: '203.0.113.300'"},
+        BadCase{R"({"ng": {"interfaces": {"pub": ["203.0.113.10", "203.0.113.11"]}}})",
+                "config: ng.interfaces.pub: two IPv4 addresses"},
         BadCase{R"({"sip_listen": ["300.0.0.1:5060"]})", "config: sip_listen[0]"},
         BadCase{R"({"sip_listen": ["127.0.0.1:5060", "127.0.0.1:5060"]})",
                 "config: sip_listen[1]: duplicate 127.0.0.1:5060"},

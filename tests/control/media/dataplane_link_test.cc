@@ -60,8 +60,9 @@ TEST_F(DataplaneLinkTest, AllocateSendsEachLegAndParsesThePair) {
   server_->Start();
   auto link = MakeLink();
 
-  LegSpec a;  // the caller: IPv4, SDP peer known, learning
+  LegSpec a;  // the caller: IPv4, SDP peer known, learning, on its network's address
   a.peer = Ep("192.0.2.5:4000");
+  a.address = IpAddress::Parse("203.0.113.10").value();
   LegSpec b;  // the callee: IPv6, on hold, strict, rtcp-mux, a re-pushed relay
   b.ipv6 = true;
   b.policy = LatchPolicy::kStrict;
@@ -73,7 +74,8 @@ TEST_F(DataplaneLinkTest, AllocateSendsEachLegAndParsesThePair) {
   auto sent = server_->Requests("allocate");
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(sent[0]["a"], json::parse(R"({"family":"ipv4","peer":"192.0.2.5:4000",
-                                          "policy":"learn","rtcp_mux":false})"));
+                                          "policy":"learn","rtcp_mux":false,
+                                          "address":"203.0.113.10"})"));
   EXPECT_EQ(sent[0]["b"], json::parse(R"({"family":"ipv6","policy":"strict","rtcp_mux":true,
                                           "relay":"[2001:db8::1]:20002"})"));
   EXPECT_EQ(sent[0]["label"], "rc:0:c1");

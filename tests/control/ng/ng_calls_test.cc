@@ -108,7 +108,11 @@ class StatefulDataplane {
       uint16_t port = static_cast<uint16_t>(30000 + 4 * (pair - 1) + (name[0] == 'b' ? 2 : 0));
       if (spec.contains("relay")) port = static_cast<uint16_t>(std::stoi(
           spec["relay"].get<std::string>().substr(spec["relay"].get<std::string>().rfind(':') + 1)));
-      const std::string host = v6 ? "[2001:db8::1]" : "203.0.113.1";
+      std::string host = v6 ? "[2001:db8::1]" : "203.0.113.1";
+      if (spec.contains("address")) {  // ng "direction": the leg's network's address
+        host = spec["address"].get<std::string>();
+        if (v6) host = absl::StrCat("[", host, "]");
+      }
       return json{{"stream", 2 * pair - (name[0] == 'a' ? 1 : 0)},
                   {"pair", pair},
                   {"relay", absl::StrCat(host, ":", port)},
@@ -483,6 +487,48 @@ TEST_F(NgCallsTest, FlagsReachTheDataplaneAndTheSdp) {
   EXPECT_THAT(sdp, HasSubstr("o=alice 100 200 IN IP6 2001:db8::1\r\n"));
   EXPECT_THAT(sdp, HasSubstr("c=IN IP6 2001:db8::1\r\n"));
   EXPECT_THAT(sdp, Not(HasSubstr("192.0.2.10")));
+}
+
+// "direction": each party is told the relay address of its own network.
+TEST_F(NgCallsTest, DirectionPutsEachLegOnItsNetworksInterface) {
+  NgCallsConfig config;
+  config.interfaces["pub"] = NgInterface{IpAddress::Parse("203.0.113.1").value(),
+                                         IpAddress::Parse("2001:db8::1").value()};
+  config.interfaces["lan"] = NgInterface{IpAddress::Parse("198.51.100.1").value(), std::nullopt};
+  Build(config);
+  const BencodeValue offer =
+      OfferFrom("c1", "f1", kCallerOffer, {{"direction", L({"lan", "pub"})}});
+  ASSERT_EQ(Result(offer), "ok") << Field(offer, "error-reason");
+  std::vector<json> allocs = dataplane_.Requests("allocate");
+  ASSERT_THAT(allocs, SizeIs(1));
+  EXPECT_EQ(allocs[0]["a"].value("address", ""), "198.51.100.1") << "the offerer's network";
+  EXPECT_EQ(allocs[0]["b"].value("address", ""), "203.0.113.1") << "the answerer's network";
+  EXPECT_THAT(Field(offer, "sdp"), HasSubstr("c=IN IP4 203.0.113.1\r\n"));
+  const BencodeValue answer = AnswerTo("c1", "f1", "t1", kCalleeAnswer);
+  ASSERT_EQ(Result(answer), "ok") << Field(answer, "error-reason");
+  EXPECT_THAT(Field(answer, "sdp"), HasSubstr("c=IN IP4 198.51.100.1\r\n"));
+
+  // An interface with one family decides the answerer's: "lan" is IPv4 only.
+  ASSERT_EQ(Result(OfferFrom("c2", "f2", kCallerOffer,
+                             {{"direction", L({"pub", "lan"})}, {"address family", S("IP6")}})),
+            "error")
+      << "IPv6 asked towards an IPv4-only interface";
+  EXPECT_THAT(dataplane_.Requests("allocate"), SizeIs(1)) << "nothing allocated for c2";
+}
+
+TEST_F(NgCallsTest, DirectionNamingNoInterfaceIsAnErrorButTheLegacySelectorsStillWork) {
+  const BencodeValue reply = OfferFrom("c1", "f1", kCallerOffer, {{"direction", L({"priv", "pub"})}});
+  EXPECT_EQ(Result(reply), "error");
+  EXPECT_THAT(Field(reply, "error-reason"), HasSubstr("no interface named 'priv'"));
+  EXPECT_EQ(calls_->size(), 0u);
+  // internal/external without such interfaces: the family selectors.
+  const BencodeValue legacy =
+      OfferFrom("c2", "f2", kCallerOffer, {{"direction", L({"internal", "external"})}});
+  ASSERT_EQ(Result(legacy), "ok") << Field(legacy, "error-reason");
+  std::vector<json> allocs = dataplane_.Requests("allocate");
+  ASSERT_THAT(allocs, SizeIs(1));
+  EXPECT_EQ(allocs[0]["b"].value("family", ""), "ipv6");
+  EXPECT_FALSE(allocs[0]["b"].contains("address"));
 }
 
 TEST_F(NgCallsTest, MediaAddressOverridesTheSdp) {

@@ -348,6 +348,20 @@ TEST_F(ControlCommandsTest, RetransmittedAllocateWithRelaysGetsTheSameReplyNotAl
   EXPECT_EQ(StreamCount(), 2u);
 }
 
+TEST_F(ControlCommandsTest, LegAddressTakesAPortOnThatRelayAddressAndSetsTheFamily) {
+  json result = Ok({{"cmd", "allocate"}, {"b", {{"address", "2001:db8::10"}}}});
+  EXPECT_EQ(result["b"]["relay"], "[2001:db8::10]:20000");
+  EXPECT_EQ(result["a"]["relay"], "203.0.113.10:20000");
+  for (const json& leg : std::vector<json>{{{"address", "198.51.100.1"}},      // not ours
+                                           {{"address", "not-an-ip"}},
+                                           {{"family", "ipv6"}, {"address", "203.0.113.10"}}}) {
+    json reply = Call({{"cmd", "allocate"}, {"a", leg}});
+    EXPECT_EQ(ErrorCode(reply), "invalid_argument") << leg.dump();
+    EXPECT_THAT(ErrorMessage(reply), HasSubstr("a.address")) << leg.dump();
+  }
+  EXPECT_EQ(StreamCount(), 2u);
+}
+
 TEST_F(ControlCommandsTest, HelpForAllocateMentionsRelay) {
   const json result = Ok({{"cmd", "help"}});
   std::string help;

@@ -52,8 +52,10 @@ class StreamRegistryTest : public ::testing::Test {
  protected:
   // 20000..20015: 8 RTP/RTCP port pairs per relay address.
   void Build(size_t lcores, size_t ring_capacity = 1024,
-             LatchPolicy default_policy = LatchPolicy::kLearn) {
-    auto addresses = RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")});
+             LatchPolicy default_policy = LatchPolicy::kLearn,
+             std::vector<IpAddress> relay_addresses = {Ip("203.0.113.10"),
+                                                       Ip("2001:db8::10")}) {
+    auto addresses = RelayAddresses::Create(std::move(relay_addresses));
     ASSERT_TRUE(addresses.ok()) << addresses.status();
     auto table = FlowTable::Create(std::move(*addresses), 20000, 20015);
     ASSERT_TRUE(table.ok()) << table.status();
@@ -188,6 +190,43 @@ TEST_F(StreamRegistryTest, Ipv6LegGetsTheV6Address) {
   PairView q = MustAllocate(V6(), V6());
   EXPECT_EQ(q.a.relay, Ep("[2001:db8::10]:20002"));
   EXPECT_EQ(q.b.relay, Ep("[2001:db8::10]:20004"));
+}
+
+// ng "direction": a leg on the relay address facing its phone's network.
+TEST_F(StreamRegistryTest, LegAddressPicksTheRelayAddressOfItsNetwork) {
+  Build(1, 1024, LatchPolicy::kLearn, {Ip("203.0.113.10"), Ip("198.51.100.10")});
+  LegRequest outside = V4();
+  outside.address = Ip("203.0.113.10");
+  LegRequest inside = V4();
+  inside.address = Ip("198.51.100.10");
+  PairView p = MustAllocate(outside, inside);
+  EXPECT_EQ(p.a.relay.ip, Ip("203.0.113.10"));
+  EXPECT_EQ(p.b.relay.ip, Ip("198.51.100.10"));
+  EXPECT_EQ(p.b.rtcp_relay.ip, Ip("198.51.100.10"));
+  PairView q = MustAllocate(inside, outside);
+  EXPECT_EQ(q.a.relay.ip, Ip("198.51.100.10"));
+  EXPECT_EQ(q.b.relay.ip, Ip("203.0.113.10"));
+
+  // The inside address's 8 pairs run out while the outside one has room.
+  for (int i = 0; i < 3; ++i) MustAllocate(inside, inside);
+  auto full = registry_->Allocate(inside, V4(), "", 0);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_TRUE(registry_->Allocate(outside, V4(), "", 0).ok());
+}
+
+TEST_F(StreamRegistryTest, LegAddressThatIsNoRelayAddressOrOfTheWrongFamilyIsRejected) {
+  Build(1);
+  LegRequest stranger = V4();
+  stranger.address = Ip("192.0.2.99");
+  auto r = registry_->Allocate(stranger, V4(), "", 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("a.address"));
+  LegRequest v6_on_v4 = V4();
+  v6_on_v4.address = Ip("2001:db8::10");
+  r = registry_->Allocate(V4(), v6_on_v4, "", 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("b.address"));
+  EXPECT_EQ(registry_->stream_count(), 0u);
 }
 
 TEST_F(StreamRegistryTest, PeerOfTheWrongFamilyIsRejectedWithoutAllocating) {
