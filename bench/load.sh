@@ -112,6 +112,8 @@ export ST_SIPP_TIMEOUT_S=20
 
 # shellcheck source=scripts/lib/sip_testbed.sh
 source "$ROOT/scripts/lib/sip_testbed.sh"
+# shellcheck source=bench/media_phones.sh
+source "$HERE/media_phones.sh"
 if ! why=$(st_missing); then echo "SKIP load: $why"; exit 77; fi
 command -v sox >/dev/null || { echo "SKIP load: sox not found (the audio file)"; exit 77; }
 
@@ -126,25 +128,13 @@ st_init "ld$$"
 # rx_descriptors (1024 by default) and usually sized up for such a load.
 export ST_RING_FRAMES=$RING_FRAMES
 RELAY="$ST_RELAY_IP:$ST_SIP_PORT"
-A_IP=192.0.2.2; B_IP=198.51.100.2
+A_IP=$MP_A_IP; B_IP=$MP_B_IP
 A_PW=alice-load-1; B_PW=bob-load-2
 st_add_user alice "$A_PW"
 st_add_user bob "$B_PW"
 st_start_relay || broke "relay did not start"
 log "relay media port: $(tr '\0' '\n' <"/proc/$DP_PID/cmdline" | grep '^net_af_packet')"
-st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 "$A_IP/24" plain
-st_add_nat_phone nt2 ln2 203.0.113.31/24 198.51.100.1/24 "$B_IP/24" plain
-
-# The audio: raw A-law, 8 kHz (rtp_stream sends 160 bytes per 20 ms for
-# payload type 8), looped by sipp; sipp runs in $RL_TMP to find it.
-sox -n -r 8000 -c 1 -e a-law -t raw "$RL_TMP/load_audio.al" synth 10 sine 440 \
-  || broke "sox failed"
-
-# Counting rules: all non-SIP UDP the phones send and receive is RTP/RTCP.
-for r in lan ln2; do
-  rl_exec "$r" iptables -w -A OUTPUT -p udp ! --sport 5060 || broke "iptables in $r"
-  rl_exec "$r" iptables -w -A INPUT -p udp ! --dport 5060 || broke "iptables in $r"
-done
+mp_add_phones || broke "the phones' testbed failed"
 # On the NATs: media that reached the NAT itself (no mapping: dropped), and
 # media forwarded from and to the phone.
 for r in nat:$A_IP nt2:$B_IP; do
@@ -169,12 +159,6 @@ log "bob registered (behind NAT: $(jget "$(cctl registration "bob@$ST_DOMAIN" 2>
 SNAP="$RL_TMP/snap"
 mkdir -p "$SNAP"
 UAC_PID=""; UAS_PID=""
-# The sipp process under `timeout` (rl_spawn's PID is timeout's).
-sipp_of() { pgrep -P "$1" -x sipp 2>/dev/null | head -n1; }
-# ipt_pkts ROLE CHAIN [RULE] [TABLE]: packets of rule RULE (default 1).
-ipt_pkts() {
-  rl_exec "$1" iptables -w -t "${4:-filter}" -nvxL "$2" 2>/dev/null | awk -v n="${3:-1}" 'NR == n + 2 { print $1 }'
-}
 # snap NAME: every counter, as raw files under $SNAP/NAME.
 snap() {
   local d="$SNAP/$1" p pa pb
@@ -183,26 +167,26 @@ snap() {
   # Both phones' UDP MIBs read by one process, microseconds apart (through
   # a process in each namespace): the steady-phase loss needs the two ends
   # of a direction read at the same moment.
-  pa=$(sipp_of "${UAC_PID:-0}"); pb=$(sipp_of "${UAS_PID:-0}")
+  pa=$(mp_sipp_of "${UAC_PID:-0}"); pb=$(mp_sipp_of "${UAS_PID:-0}")
   [[ -n $pa && -n $pb ]] && cat "/proc/$pa/net/snmp" "/proc/$pb/net/snmp" >"$d/snmp_ab" 2>/dev/null
   {
-    echo "a_out $(ipt_pkts lan OUTPUT)"
-    echo "a_in $(ipt_pkts lan INPUT)"
-    echo "b_out $(ipt_pkts ln2 OUTPUT)"
-    echo "b_in $(ipt_pkts ln2 INPUT)"
-    echo "nat_a_in $(ipt_pkts nat INPUT)"
-    echo "nat_b_in $(ipt_pkts nt2 INPUT)"
-    echo "nat_a_fwd_out $(ipt_pkts nat FORWARD 1)"
-    echo "nat_a_fwd_in $(ipt_pkts nat FORWARD 2)"
-    echo "nat_b_fwd_out $(ipt_pkts nt2 FORWARD 1)"
-    echo "nat_b_fwd_in $(ipt_pkts nt2 FORWARD 2)"
+    echo "a_out $(mp_ipt_pkts lan OUTPUT)"
+    echo "a_in $(mp_ipt_pkts lan INPUT)"
+    echo "b_out $(mp_ipt_pkts ln2 OUTPUT)"
+    echo "b_in $(mp_ipt_pkts ln2 INPUT)"
+    echo "nat_a_in $(mp_ipt_pkts nat INPUT)"
+    echo "nat_b_in $(mp_ipt_pkts nt2 INPUT)"
+    echo "nat_a_fwd_out $(mp_ipt_pkts nat FORWARD 1)"
+    echo "nat_a_fwd_in $(mp_ipt_pkts nat FORWARD 2)"
+    echo "nat_b_fwd_out $(mp_ipt_pkts nt2 FORWARD 1)"
+    echo "nat_b_fwd_in $(mp_ipt_pkts nt2 FORWARD 2)"
     # Frames that reached the relay's veth (the dataplane reads them with
     # af_packet; what its ring had no room for never shows in its rx).
     echo "relay_veth_rx $(rl_exec relay cat "/sys/class/net/$RL_RELAY_VETH/statistics/rx_packets")"
   } >"$d/ipt"
   dctl stats >"$d/dstats.json" 2>/dev/null
   cctl sip-stats >"$d/csip.json" 2>/dev/null
-  for p in dp:"$DP_PID" ctl:"$CTL_PID" uac:"$(sipp_of "${UAC_PID:-0}")" uas:"$(sipp_of "${UAS_PID:-0}")"; do
+  for p in dp:"$DP_PID" ctl:"$CTL_PID" uac:"$(mp_sipp_of "${UAC_PID:-0}")" uas:"$(mp_sipp_of "${UAS_PID:-0}")"; do
     [[ -n ${p#*:} ]] && cat "/proc/${p#*:}/stat" >"$d/${p%%:*}.stat" 2>/dev/null
   done
   cat /proc/"$DP_PID"/task/*/stat >"$d/dp_threads" 2>/dev/null
@@ -270,8 +254,8 @@ while :; do
     last_report=$el
     log "t=${el}s: $(tail -n 1 "$ST_SIPP_DIR/uac_stat.csv" 2>/dev/null \
       | awk -F';' '{ print "calls created " $13 ", current " $14 ", ok " $16 ", failed " $18 }');" \
-      "not (yet) arrived a->b $(( $(ipt_pkts lan OUTPUT) - $(ipt_pkts ln2 INPUT) ))," \
-      "b->a $(( $(ipt_pkts ln2 OUTPUT) - $(ipt_pkts lan INPUT) ))"
+      "not (yet) arrived a->b $(( $(mp_ipt_pkts lan OUTPUT) - $(mp_ipt_pkts ln2 INPUT) ))," \
+      "b->a $(( $(mp_ipt_pkts ln2 OUTPUT) - $(mp_ipt_pkts lan INPUT) ))"
   fi
   sleep 0.2
 done

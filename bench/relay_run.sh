@@ -98,6 +98,8 @@ NG=127.0.0.1:2223
 source "$ROOT/scripts/lib/sip_testbed.sh"
 # shellcheck source=scripts/lib/kamailio.sh
 source "$ROOT/scripts/lib/kamailio.sh"
+# shellcheck source=bench/media_phones.sh
+source "$HERE/media_phones.sh"
 if ! why=$(st_missing); then echo "SKIP relay: $why"; exit 77; fi
 if ! why=$(km_missing); then echo "SKIP relay: $why"; exit 77; fi
 command -v sox >/dev/null || { echo "SKIP relay: sox not found (the audio file)"; exit 77; }
@@ -108,7 +110,7 @@ broke() { log "ERROR: $*"; RL_FAILED=$((RL_FAILED + 1)); exit 1; }
 
 st_init "rb$$"
 RELAY="$ST_RELAY_IP:$ST_SIP_PORT"
-A_IP=192.0.2.2; B_IP=198.51.100.2
+A_IP=$MP_A_IP; B_IP=$MP_B_IP
 A_PW=alice-relay-1; B_PW=bob-relay-2
 km_add_user alice "$A_PW"
 km_add_user bob "$B_PW"
@@ -134,27 +136,13 @@ else
     || broke "rtpengine does not listen on $NG (see $RL_TMP/rtpengine.log)"
 fi
 KM_CPUS=0 km_start relay "$RELAY" "udp:$NG" || broke "kamailio did not start"
-st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 "$A_IP/24" plain
-st_add_nat_phone nt2 ln2 203.0.113.31/24 198.51.100.1/24 "$B_IP/24" plain
-
-sox -n -r 8000 -c 1 -e a-law -t raw "$RL_TMP/load_audio.al" synth 10 sine 440 \
-  || broke "sox failed"
-# Counting rules: all non-SIP UDP the phones send and receive is media.
-for r in lan ln2; do
-  rl_exec "$r" iptables -w -A OUTPUT -p udp ! --sport 5060 || broke "iptables in $r"
-  rl_exec "$r" iptables -w -A INPUT -p udp ! --dport 5060 || broke "iptables in $r"
-done
+mp_add_phones || broke "the phones' testbed failed"
 
 st_register ln2 reg_bob "$B_IP:5060" "$RELAY" bob "$B_PW" -key expires 3600 \
   || broke "bob did not register with Kamailio"
 
 # --- snapshots ----------------------------------------------------------------
-ipt_pkts() {
-  rl_exec "$1" iptables -w -nvxL "$2" 2>/dev/null | awk 'NR == 3 { print $1 }'
-}
-# The sipp process under `timeout` (rl_spawn's PID is timeout's).
-sipp_of() { pgrep -P "$1" -x sipp 2>/dev/null | head -n1; }
-sipp_running() { [[ -n $(sipp_of "$1") ]]; }
+sipp_running() { [[ -n $(mp_sipp_of "$1") ]]; }
 # snap DIR: the phones' counters, the relay's threads, the cores.
 snap() {
   local d="$1" pa pb
@@ -162,10 +150,10 @@ snap() {
   date +%s.%N >"$d/time"
   # Both phones' UDP MIBs read by one process, microseconds apart: the
   # steady phase's loss needs both ends of a direction at one moment.
-  pa=$(sipp_of "${uac:-0}"); pb=$(sipp_of "${uas:-0}")
+  pa=$(mp_sipp_of "${uac:-0}"); pb=$(mp_sipp_of "${uas:-0}")
   [[ -n $pa && -n $pb ]] && cat "/proc/$pa/net/snmp" "/proc/$pb/net/snmp" >"$d/snmp_ab" 2>/dev/null
-  printf 'a_out %s\na_in %s\nb_out %s\nb_in %s\n' "$(ipt_pkts lan OUTPUT)" "$(ipt_pkts lan INPUT)" \
-    "$(ipt_pkts ln2 OUTPUT)" "$(ipt_pkts ln2 INPUT)" >"$d/ipt"
+  printf 'a_out %s\na_in %s\nb_out %s\nb_in %s\n' "$(mp_ipt_pkts lan OUTPUT)" "$(mp_ipt_pkts lan INPUT)" \
+    "$(mp_ipt_pkts ln2 OUTPUT)" "$(mp_ipt_pkts ln2 INPUT)" >"$d/ipt"
   cat /proc/"$RELAY_PID"/task/*/stat >"$d/threads" 2>/dev/null
   grep '^cpu' /proc/stat >"$d/procstat"
   [[ $RELAY_KIND == rtplatch ]] && dctl stats >"$d/dstats.json" 2>/dev/null
