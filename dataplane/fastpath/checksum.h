@@ -27,6 +27,11 @@ inline uint32_t ChecksumAdd(uint32_t sum, const void* data, size_t len) {
   return sum;
 }
 
+// Adds (subtracts) the two 16-bit halves of a 32-bit value, as stored, to
+// (from) a checksum sum: an IPv4 address or a port pair in one step.
+inline uint32_t ChecksumAdd32(uint32_t sum, uint32_t v) { return sum + (v & 0xffff) + (v >> 16); }
+inline uint32_t ChecksumSub32(uint32_t sum, uint32_t v) { return ChecksumAdd32(sum, ~v); }
+
 inline uint16_t ChecksumFold(uint32_t sum) {
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);

@@ -26,9 +26,6 @@
 namespace rtplatch {
 
 namespace forward_locked_detail {
-// The one's-complement sum of a 32-bit value's two 16-bit halves.
-inline uint32_t Halves(uint32_t v) { return (v & 0xffff) + (v >> 16); }
-
 // NextHopMac through the lcore's cache of IPv4 next hops.
 inline bool CachedNextHopV4(FastPathContext& ctx, const IpAddress& dst, uint8_t mac[6]) {
   IpAddress unused;
@@ -49,7 +46,6 @@ inline bool CachedNextHopV4(FastPathContext& ctx, const IpAddress& dst, uint8_t 
 // the flow counted the packet. False: nothing was touched.
 inline bool ForwardLockedV4(FastPathContext& ctx, uint8_t* frame, const RelayPacket& pkt,
                             uint64_t now_ns, uint32_t* out_len) {
-  using forward_locked_detail::Halves;
   constexpr uint16_t kPlainUdpOffset = kEtherHeaderLen + kIpv4HeaderLen;
   constexpr uint32_t kMinMedia = 12;  // an RTP header; covers RTCP's 8
   if (pkt.is_v6 || pkt.udp_offset != kPlainUdpOffset ||
@@ -86,8 +82,8 @@ inline bool ForwardLockedV4(FastPathContext& ctx, uint8_t* frame, const RelayPac
   const uint16_t new_ttl_proto = htons(static_cast<uint16_t>((kRelayTtl << 8) | kIpProtoUdp));
 
   // RFC 1624: HC' = ~(~HC + ~m + m') over the words that change.
-  const uint32_t addresses = Halves(~old_src) + Halves(~old_dst) + Halves(new_src) +
-                             Halves(new_dst);
+  const uint32_t addresses = ChecksumAdd32(
+      ChecksumAdd32(ChecksumSub32(ChecksumSub32(0, old_src), old_dst), new_src), new_dst);
   const uint32_t ip_sum = static_cast<uint16_t>(~ip_stored) +
                           static_cast<uint16_t>(~old_ttl_proto) + new_ttl_proto + addresses;
   const uint16_t ip_check = ChecksumFinish(ip_sum);
@@ -97,8 +93,8 @@ inline bool ForwardLockedV4(FastPathContext& ctx, uint8_t* frame, const RelayPac
   std::memcpy(ip + 16, &new_dst, 4);
   std::memcpy(udp, &new_ports, 4);
   if (udp_stored != 0) {  // IPv4 without a UDP checksum keeps it off
-    const uint32_t udp_sum = static_cast<uint16_t>(~udp_stored) + addresses +
-                             Halves(~old_ports) + Halves(new_ports);
+    const uint32_t udp_sum = ChecksumAdd32(
+        ChecksumSub32(static_cast<uint16_t>(~udp_stored) + addresses, old_ports), new_ports);
     uint16_t udp_check = ChecksumFinish(udp_sum);
     if (udp_check == 0) udp_check = 0xffff;
     std::memcpy(udp + 6, &udp_check, 2);

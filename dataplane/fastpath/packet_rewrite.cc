@@ -19,9 +19,6 @@ uint32_t ChecksumSubtract(uint32_t sum, const uint8_t* data, size_t len) {
   return sum;
 }
 
-// Adds the two 16-bit halves of a 32-bit value to a checksum sum.
-inline uint32_t Add32(uint32_t sum, uint32_t v) { return sum + (v & 0xffff) + (v >> 16); }
-inline uint32_t Sub32(uint32_t sum, uint32_t v) { return Add32(sum, ~v); }
 
 // Rewrites ports and the UDP checksum; `old_src`/`old_dst` are the
 // pseudo-header addresses of the received packet. Everything is summed from
@@ -49,10 +46,10 @@ void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
   uint32_t sum = static_cast<uint16_t>(~stored);
   sum = ChecksumSubtract(sum, old_src, old_alen);
   sum = ChecksumSubtract(sum, old_dst, old_alen);
-  sum = Sub32(sum, old_ports);
+  sum = ChecksumSub32(sum, old_ports);
   sum = ChecksumAdd(sum, PseudoBytes(e.src_ip, out_v6), new_alen);
   sum = ChecksumAdd(sum, PseudoBytes(e.dst_ip, out_v6), new_alen);
-  sum = Add32(sum, new_ports);
+  sum = ChecksumAdd32(sum, new_ports);
   uint16_t c = ChecksumFinish(sum);
   if (c == 0) c = 0xffff;
   std::memcpy(udp + 6, &c, 2);
@@ -73,10 +70,10 @@ void RewriteIpv4InPlace(uint8_t* ip, const EgressHeaders& e) {
   uint32_t sum = static_cast<uint16_t>(~stored);
   sum += static_cast<uint16_t>(~old_ttl_proto);
   sum += new_ttl_proto;
-  sum = Sub32(sum, old_src);
-  sum = Sub32(sum, old_dst);
-  sum = Add32(sum, new_src);
-  sum = Add32(sum, new_dst);
+  sum = ChecksumSub32(sum, old_src);
+  sum = ChecksumSub32(sum, old_dst);
+  sum = ChecksumAdd32(sum, new_src);
+  sum = ChecksumAdd32(sum, new_dst);
   const uint16_t c = ChecksumFinish(sum);
   std::memcpy(ip + 8, &new_ttl_proto, 2);
   std::memcpy(ip + 10, &c, 2);
