@@ -52,6 +52,16 @@ bool Held(const SdpMediaDescription& m) {
          m.direction == Direction::kInactive;
 }
 
+// What one m= line says of its sender: media address, family, rtcp-mux, hold.
+NgLeg SenderLeg(const NgOptions& o, const SdpMediaDescription& m) {
+  NgLeg sender;
+  sender.peer = SenderPeer(o, m);
+  sender.ipv6 = sender.peer ? !sender.peer->ip.is_v4() : m.ipv6;
+  sender.rtcp_mux = m.rtcp_mux;
+  sender.held = Held(m);
+  return sender;
+}
+
 // The family the receiver of this SDP gets: "address family", else the
 // receiver's interface in "direction" when it has one family only, else
 // the legacy selectors (internal = IPv4, external = IPv6, as rtpengine
@@ -331,6 +341,14 @@ absl::Status NgCalls::AllocateLine(NgCall& call, NgBranch& branch, bool from_a, 
   return absl::OkStatus();
 }
 
+void NgCalls::DropLinesFrom(NgBranch& branch, size_t first) {
+  for (size_t j = first; j < branch.media.size(); ++j) {
+    if (link_.Delete(branch.media[j].pair).ok()) ++counters_.pairs_deleted;
+    by_pair_.erase(branch.media[j].pair);
+  }
+  branch.media.resize(first);
+}
+
 absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bool from_a,
                                               const NgOptions& o, bool is_offer) {
   absl::StatusOr<SdpSession> sdp = ParseSdp(*o.sdp);
@@ -343,11 +361,7 @@ absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bo
       rewrite.media.push_back(std::nullopt);
       continue;
     }
-    NgLeg sender;
-    sender.peer = SenderPeer(o, m);
-    sender.ipv6 = sender.peer ? !sender.peer->ip.is_v4() : m.ipv6;
-    sender.rtcp_mux = m.rtcp_mux;
-    sender.held = Held(m);
+    const NgLeg sender = SenderLeg(o, m);
     if (i >= branch.media.size()) {
       if (!is_offer) {
         rewrite.media.push_back(std::nullopt);  // an answer adds no streams
@@ -355,12 +369,7 @@ absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bo
       }
       absl::Status s = AllocateLine(call, branch, from_a, i, sender, o);
       if (!s.ok()) {
-        // This message's new lines go; earlier ones stay with the call.
-        for (size_t j = before; j < branch.media.size(); ++j) {
-          if (link_.Delete(branch.media[j].pair).ok()) ++counters_.pairs_deleted;
-          by_pair_.erase(branch.media[j].pair);
-        }
-        branch.media.resize(before);
+        DropLinesFrom(branch, before);  // this message's new lines go, earlier ones stay
         return s;
       }
     } else {

@@ -132,6 +132,8 @@ class NgCalls {
   Target FindAnswerTarget(NgCall& call, const NgOptions& o);
   absl::StatusOr<std::string> ApplySdp(NgCall& call, NgBranch& branch, bool from_a,
                                        const NgOptions& o, bool is_offer);
+  // Deletes the branch's media lines from `first` on, and their pairs.
+  void DropLinesFrom(NgBranch& branch, size_t first);
   absl::Status AllocateLine(NgCall& call, NgBranch& branch, bool from_a, size_t index,
                             const NgLeg& sender, const NgOptions& o);
   std::string PairLabel(const NgCall& call, const NgBranch& branch, size_t index) const;
