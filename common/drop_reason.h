@@ -14,7 +14,9 @@ namespace rtplatch {
   X(kMalformed, "malformed", "frame too short or bad IP/UDP header")     \
   X(kNotRtp, "not_rtp", "payload is not RTP/RTCP version 2")             \
   X(kStun, "stun",                                                       \
-    "STUN message (a phone probing before RTP); never latched")         \
+    "STUN message on a stream without ICE, or not a Binding request")   \
+  X(kStunUnauthenticated, "stun_unauthenticated",                        \
+    "ICE check without the stream's ufrag or a valid MESSAGE-INTEGRITY") \
   X(kUnknownStream, "unknown_stream", "relay port has no stream")        \
   X(kNotLatchedPeer, "not_latched_peer", "source is not the locked peer")\
   X(kLearningWindowClosed, "learning_window_closed",                    \

@@ -48,6 +48,28 @@ absl::StatusOr<std::optional<Endpoint>> OptionalPeer(const json& r, absl::string
   return OptionalEndpoint(r, "peer", where);
 }
 
+// "ice": {"ufrag", "pwd"}: the credentials the leg's relay ports answer
+// ICE checks with. Absent: none.
+absl::StatusOr<IceCredentials> ParseIce(const json& leg, const std::string& where) {
+  auto it = leg.find("ice");
+  if (it == leg.end() || it->is_null()) return IceCredentials{};
+  const std::string field = absl::StrCat(where, "ice");
+  if (!it->is_object()) return ArgError(field, "must be an object {ufrag, pwd}");
+  auto ufrag = OptionalString(*it, "ufrag", field + ".");
+  if (!ufrag.ok()) return ufrag.status();
+  auto pwd = OptionalString(*it, "pwd", field + ".");
+  if (!pwd.ok()) return pwd.status();
+  if (!ufrag->has_value() || !ValidIceUfrag(**ufrag)) {
+    return ArgError(field + ".ufrag", absl::StrCat(kIceUfragMin, " to ", kIceUfragMax,
+                                                   " characters of A-Z a-z 0-9 + /"));
+  }
+  if (!pwd->has_value() || !ValidIcePwd(**pwd)) {
+    return ArgError(field + ".pwd", absl::StrCat(kIcePwdMin, " to ", kIcePwdMax,
+                                                 " characters of A-Z a-z 0-9 + /"));
+  }
+  return MakeIceCredentials(**ufrag, **pwd);
+}
+
 absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
   auto it = r.find(name);
   LegRequest leg;
@@ -94,6 +116,9 @@ absl::StatusOr<LegRequest> ParseLeg(const json& r, const char* name) {
     if (!mux->is_boolean()) return ArgError(absl::StrCat(where, "rtcp_mux"), "must be true or false");
     leg.rtcp_mux = mux->get<bool>();
   }
+  auto ice = ParseIce(*it, where);
+  if (!ice.ok()) return ice.status();
+  leg.ice = *ice;
   return leg;
 }
 
@@ -110,6 +135,7 @@ json CountersJson(const LcoreCounters& c) {
               {"handoff", c.handoff}, {"solicits", c.solicits},
               {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
               {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},
+              {"ice_checks_answered", c.ice_checks_answered},
               {"idle_cycles", c.idle_cycles}, {"drops", drops}};
 }
 
@@ -137,7 +163,8 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"version", &ControlCommands::Version, false, "protocol and software version"},
       {"help", &ControlCommands::Help, false, "this list"},
       {"allocate", &ControlCommands::Allocate, true,
-       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay, address}, label; "
+       "allocate a stream pair: a/b legs {family, peer, policy, rtcp_mux, relay, address, "
+       "ice {ufrag, pwd}}, label; "
        "relay \"ip:port\" takes that RTP port (even) or fails with already_in_use"},
       {"update", &ControlCommands::Update, true, "set a stream's expected peer and/or policy"},
       {"delete", &ControlCommands::Delete, true, "delete a stream pair"},

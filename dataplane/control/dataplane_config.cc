@@ -83,7 +83,7 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
               "relay_addresses", "port_min", "port_max", "gateway_v4", "gateway_v6",
               "neighbors", "default_policy", "learning_window_packets", "learning_window_ms",
               "relatch_silence_ms", "idle_timeout_s", "mbufs_per_lcore", "rx_descriptors",
-              "tx_descriptors"},
+              "tx_descriptors", "ice_streams_per_lcore"},
           kWhere);
       !s.ok()) {
     return s;
@@ -143,6 +143,10 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
   if (auto s = ReadUnsigned(j, "mbufs_per_lcore", 1023, 1u << 22, &c.mbufs_per_lcore); !s.ok()) return s;
   if (auto s = ReadUnsigned(j, "rx_descriptors", 64, 16384, &c.rx_descriptors); !s.ok()) return s;
   if (auto s = ReadUnsigned(j, "tx_descriptors", 64, 16384, &c.tx_descriptors); !s.ok()) return s;
+  if (auto s = ReadUnsigned(j, "ice_streams_per_lcore", 0, 1u << 20, &c.ice_streams_per_lcore);
+      !s.ok()) {
+    return s;
+  }
   return absl::OkStatus();
 }
 

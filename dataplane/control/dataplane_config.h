@@ -36,6 +36,9 @@ struct DataplaneConfig {
   uint32_t mbufs_per_lcore = 16383;
   uint32_t rx_descriptors = 1024;
   uint32_t tx_descriptors = 1024;
+  // Streams per lcore that answer ICE checks (ng "ICE=force"); each lcore
+  // sets aside 2 x 56 bytes per stream for their credentials at start.
+  uint32_t ice_streams_per_lcore = 16384;
 };
 
 absl::StatusOr<DataplaneConfig> ParseDataplaneConfig(absl::string_view json_text);

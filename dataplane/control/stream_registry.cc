@@ -52,11 +52,14 @@ void StreamRegistry::FreeSlots::Remove(uint32_t queue, uint32_t slot) {
 StreamRegistry::StreamRegistry(FlowTable& table,
                                std::vector<SpscRing<FlowCommand>*> command_rings,
                                LatchPolicy default_policy,
-                               std::function<void()> wait_for_ring)
+                               std::function<void()> wait_for_ring,
+                               uint32_t ice_streams_per_lcore)
     : table_(table),
       rings_(std::move(command_rings)),
       default_policy_(default_policy),
       wait_for_ring_(std::move(wait_for_ring)),
+      ice_capacity_(ice_streams_per_lcore),
+      ice_streams_(rings_.size(), 0),
       free_(table_.size(), static_cast<uint32_t>(table_.addresses().size() * rings_.size())) {
   const uint32_t lcores = static_cast<uint32_t>(rings_.size());
   // Ascending, so the head of each queue is its lowest port: allocation
@@ -142,6 +145,7 @@ void StreamRegistry::SendExpected(FlowCommand::Op op, const StreamRecord& r,
     c.generation = r.generation;
     c.slot = r.rtp_slot + rtcp;
     c.partner_slot = partner.rtp_slot + rtcp;
+    if (op == FlowCommand::Op::kInstall && rtcp == 0) c.ice = r.ice;
     if (peer && peer->is_set()) {
       c.expected_ip = peer->ip;
       // RTCP on the next port unless muxed (RFC 3550 / RFC 5761).
@@ -259,6 +263,15 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
   auto placed = want->slot_a || want->slot_b ? TakeRequested(a, b, *want) : TakeRoundRobin(a, b);
   if (!placed.ok()) return placed.status();
   const uint32_t lcore = placed->lcore;
+  const uint32_t ice_legs = (a.ice.present() ? 1 : 0) + (b.ice.present() ? 1 : 0);
+  if (ice_streams_[lcore] + ice_legs > ice_capacity_) {
+    ReturnPortPair(*placed->slot_a);
+    ReturnPortPair(*placed->slot_b);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "lcore ", lcore, " already answers ICE checks for ", ice_streams_[lcore], " streams (",
+        ice_capacity_, " per lcore)"));
+  }
+  ice_streams_[lcore] += ice_legs;
 
   const uint64_t pair = next_pair_++;
   const uint64_t id_a = next_stream_++, id_b = next_stream_++;
@@ -266,7 +279,7 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
   auto add = [&](uint64_t id, uint32_t slot, bool leg_b, const LegRequest& req) {
     StreamRecord r{pair, slot, lcore, static_cast<uint32_t>(dense_streams_.size()),
                    now_ns, next_generation_++, req.policy.value_or(default_policy_),
-                   req.peer, leg_b, req.rtcp_mux, false};
+                   req.peer, leg_b, req.rtcp_mux, false, req.ice};
     if (next_generation_ == 0) next_generation_ = 1;
     streams_[id] = r;
     stream_by_slot_[slot] = id;
@@ -306,6 +319,7 @@ absl::Status StreamRegistry::Delete(uint64_t pair) {
   if (it == pairs_.end()) return absl::NotFoundError(absl::StrCat("no pair ", pair));
   for (uint64_t id : {it->second.a, it->second.b}) {
     const StreamRecord r = streams_.at(id);
+    if (r.ice.present()) --ice_streams_[r.lcore_index];
     for (int rtcp = 0; rtcp < 2; ++rtcp) {
       FlowCommand c{};
       c.op = FlowCommand::Op::kRemove;

@@ -22,6 +22,10 @@
 
 namespace rtplatch {
 
+// Streams per lcore that can answer ICE checks: 56 bytes each, in a table
+// sized at start (IceCredentialTable).
+inline constexpr uint32_t kDefaultIceStreamsPerLcore = 16384;
+
 struct LegRequest {
   bool ipv6 = false;
   std::optional<Endpoint> peer;  // the SDP address, if known
@@ -34,6 +38,9 @@ struct LegRequest {
   // phone: ng's "direction"); nullopt: any of the leg's family. A `relay`
   // wins over it.
   std::optional<IpAddress> address;
+  // Credentials this leg's relay ports answer ICE checks with (ng
+  // "ICE=force"); none: STUN there is dropped.
+  IceCredentials ice{};
 };
 
 struct StreamView {
@@ -74,9 +81,12 @@ struct ControlEvent {
 class StreamRegistry {
  public:
   // `command_rings[i]` feeds lcore index i. `wait_for_ring` runs when a
-  // ring is full (production: a short sleep; tests: drain it).
+  // ring is full (production: a short sleep; tests: drain it). Each lcore
+  // holds ICE credentials for at most `ice_streams_per_lcore` streams
+  // (its IceCredentialTable's capacity).
   StreamRegistry(FlowTable& table, std::vector<SpscRing<FlowCommand>*> command_rings,
-                 LatchPolicy default_policy, std::function<void()> wait_for_ring);
+                 LatchPolicy default_policy, std::function<void()> wait_for_ring,
+                 uint32_t ice_streams_per_lcore = kDefaultIceStreamsPerLcore);
 
   // A leg with `relay` gets exactly that port pair (InvalidArgument if it
   // is not a relay port pair of the leg's family, AlreadyExists if taken);
@@ -123,6 +133,7 @@ class StreamRegistry {
     bool leg_b;
     bool rtcp_mux;
     bool idle_reported;
+    IceCredentials ice;
   };
   struct PairRecord {
     uint64_t a;
@@ -193,6 +204,8 @@ class StreamRegistry {
   std::vector<SpscRing<FlowCommand>*> rings_;
   const LatchPolicy default_policy_;
   std::function<void()> wait_for_ring_;
+  const uint32_t ice_capacity_;
+  std::vector<uint32_t> ice_streams_;  // by lcore index
   FreeSlots free_;  // queue QueueOf(address_id, lcore_index)
   absl::flat_hash_map<uint64_t, StreamRecord> streams_;
   absl::flat_hash_map<uint64_t, PairRecord> pairs_;

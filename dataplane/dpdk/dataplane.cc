@@ -85,7 +85,8 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   }
   registry_ = std::make_unique<StreamRegistry>(
       *table_, command_ptrs, config_.default_policy,
-      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
+      [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); },
+      config_.ice_streams_per_lcore);
   keepalives_ = std::make_unique<KeepaliveRegistry>(
       table_->addresses(), keepalive_ptrs,
       [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
@@ -134,6 +135,8 @@ std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t l
   ctx->fast.table = table_.get();
   ctx->fast.neighbors = &neighbors_;
   ctx->fast.next_hops = &ctx->next_hops;
+  ctx->ice = std::make_unique<IceCredentialTable>(config_.ice_streams_per_lcore);
+  ctx->fast.ice = ctx->ice.get();
   ctx->fast.counters = &ctx->counters;
   ctx->fast.events = event_rings_[i].get();
   ctx->fast.latch = config_.latch;

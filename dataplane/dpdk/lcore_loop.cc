@@ -41,7 +41,7 @@ uint16_t SendBatch(LcoreContext& ctx, uint16_t port, TxBatch& batch, DropReason 
 void ApplyCommands(LcoreContext& ctx) {
   FlowCommand command;
   for (uint32_t i = 0; i < kCommandsPerPoll && ctx.commands->Pop(&command); ++i) {
-    ApplyFlowCommand(*ctx.fast.table, command);
+    ApplyFlowCommand(*ctx.fast.table, command, ctx.ice.get());
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <rte_mbuf.h>
@@ -38,6 +39,7 @@ struct alignas(64) LcoreContext {
   FastPathContext fast{};
   LcoreCounters counters{};
   NextHopCache next_hops;  // fast.next_hops points here
+  std::unique_ptr<IceCredentialTable> ice;  // fast.ice points here; FlowCommands fill it
   SpscRing<FlowCommand>* commands = nullptr;
   SpscRing<DataplaneEvent>* events = nullptr;
   SpscRing<KeepaliveCommand>* keepalive_commands = nullptr;

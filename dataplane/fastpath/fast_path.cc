@@ -1,8 +1,12 @@
 #include "dataplane/fastpath/fast_path.h"
 
+#include <cstring>
+
 #include "dataplane/fastpath/flow_command.h"
+#include "dataplane/fastpath/packet_headers.h"
 #include "dataplane/fastpath/packet_parse.h"
 #include "dataplane/fastpath/packet_rewrite.h"
+#include "dataplane/fastpath/stun_responder.h"
 
 namespace rtplatch {
 namespace {
@@ -35,9 +39,9 @@ bool ParseMedia(const Flow& flow, const uint8_t* payload, uint32_t len, uint32_t
 }
 
 // A STUN message (RFC 5389): the top two bits zero and the magic cookie at
-// offset 4. Phones probing with STUN before they send RTP (ICE-lite, some
-// softphones) send these to the relay port; they are counted on their own
-// and never latch, since the relay is not a STUN server.
+// offset 4: ICE connectivity checks, and phones probing before they send
+// RTP. Answered on streams that do ICE (AnswerStun), else counted; never
+// latched on.
 bool IsStun(const uint8_t* payload, uint32_t len) {
   constexpr uint8_t kMagicCookie[4] = {0x21, 0x12, 0xA4, 0x42};
   return len >= 20 && (payload[0] >> 6) == 0 && payload[4] == kMagicCookie[0] &&
@@ -79,6 +83,43 @@ PacketVerdict Egress(FastPathContext& ctx, Flow& flow, uint8_t* frame, uint16_t 
   RelaxedStore(flow.packets, flow.packets + 1);
   RelaxedStore(flow.bytes, flow.bytes + (pkt.udp_length - kUdpHeaderLen));
   return {PacketAction::kTransmit, {}, 0, r.start_delta, r.length, {}};
+}
+
+// A STUN message on a relay port: an authentic ICE check for a stream
+// with credentials is answered from the port it was sent to, back to its
+// sender's MAC; anything else is counted and dropped. It never moves the
+// latch: media latches on RTP as on every other stream.
+PacketVerdict AnswerStun(FastPathContext& ctx, Flow& flow, uint8_t* frame, uint32_t len,
+                         uint16_t headroom, const RelayPacket& pkt) {
+  const IceCredentials* local = ctx.ice == nullptr ? nullptr : ctx.ice->Find(pkt.slot & ~1u);
+  if (local == nullptr) return DropFlow(ctx, flow, DropReason::kStun);
+  uint8_t reply[kStunReplyMaxLen];
+  uint32_t reply_len = 0;
+  switch (AnswerIceCheck(frame + pkt.udp_offset + kUdpHeaderLen, pkt.udp_length - kUdpHeaderLen,
+                         *local, pkt.src_ip, pkt.src_port, reply, &reply_len)) {
+    case IceCheck::kNotBindingRequest:
+      return DropFlow(ctx, flow, DropReason::kStun);
+    case IceCheck::kUnauthenticated:
+      return DropFlow(ctx, flow, DropReason::kStunUnauthenticated);
+    case IceCheck::kAnswered:
+      break;
+  }
+  uint8_t sender_mac[6];
+  std::memcpy(sender_mac, frame + 6, 6);
+  const EgressHeaders back{ctx.relay_mac,
+                           sender_mac,
+                           ctx.table->addresses().at(ctx.table->AddressIdOf(pkt.slot)),
+                           pkt.src_ip,
+                           ctx.table->PortOf(pkt.slot),
+                           pkt.src_port};
+  const uint32_t out_len = kEtherHeaderLen + (pkt.is_v6 ? kIpv6HeaderLen : kIpv4HeaderLen) +
+                           kUdpHeaderLen + reply_len;
+  // A reply longer than the request grows into the headroom.
+  const int32_t delta = out_len > len ? -static_cast<int32_t>(out_len - len) : 0;
+  if (-delta > headroom) return DropFlow(ctx, flow, DropReason::kNoHeadroom);
+  BuildUdpFrame(frame + delta, back, reply, static_cast<uint16_t>(reply_len));
+  ctx.counters->Count(ctx.counters->ice_checks_answered);
+  return {PacketAction::kTransmit, {}, 0, delta, out_len, {}};
 }
 
 PacketVerdict Hold(const Flow& flow, uint32_t slot) {
@@ -147,8 +188,8 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
   const uint8_t* payload = frame + pkt.udp_offset + kUdpHeaderLen;
   const uint32_t payload_len = pkt.udp_length - kUdpHeaderLen;
   if (!ParseMedia(flow, payload, payload_len, &src.ssrc)) {
-    return DropFlow(ctx, flow,
-                    IsStun(payload, payload_len) ? DropReason::kStun : DropReason::kNotRtp);
+    if (IsStun(payload, payload_len)) return AnswerStun(ctx, flow, frame, len, headroom, pkt);
+    return DropFlow(ctx, flow, DropReason::kNotRtp);
   }
   // RTCP follows its RTP port: until that has latched, and from any address
   // but the one it latched to, RTCP is refused. A phone that sends no RTCP

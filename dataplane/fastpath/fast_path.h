@@ -9,6 +9,7 @@
 #include "common/drop_reason.h"
 #include "dataplane/fastpath/dataplane_event.h"
 #include "dataplane/fastpath/flow_table.h"
+#include "dataplane/fastpath/ice_credential_table.h"
 #include "dataplane/fastpath/latch.h"
 #include "dataplane/fastpath/lcore_counters.h"
 #include "dataplane/fastpath/neighbor_table.h"
@@ -31,6 +32,7 @@ struct FastPathContext {
   IpAddress gateway_v6;
   uint32_t lcore_index;
   uint32_t lcore_count;
+  const IceCredentialTable* ice = nullptr;  // this lcore's; nullptr: no ICE streams
 };
 
 enum class PacketAction : uint8_t {

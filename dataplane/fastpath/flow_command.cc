@@ -23,8 +23,21 @@ void RefreshEgress(FlowTable& table, uint32_t slot) {
                   : static_cast<uint8_t>(f.flags & ~kFlowEgressReady);
 }
 
-void ApplyFlowCommand(FlowTable& table, const FlowCommand& c) {
+// An RTP slot's install sets (or clears) its stream's credentials; its
+// removal clears them. RTCP slots (odd: the table's port range starts
+// even) share the RTP slot's entry.
+void ApplyIce(IceCredentialTable& ice, const FlowCommand& c) {
+  if ((c.slot & 1) != 0) return;
+  if (c.op == FlowCommand::Op::kInstall && c.ice.present()) {
+    ice.Insert(c.slot, c.ice);  // the registry keeps each lcore within capacity
+  } else if (c.op != FlowCommand::Op::kUpdate) {
+    ice.Erase(c.slot);
+  }
+}
+
+void ApplyFlowCommand(FlowTable& table, const FlowCommand& c, IceCredentialTable* ice) {
   if (c.slot >= table.size()) return;
+  if (ice != nullptr) ApplyIce(*ice, c);
   Flow& f = table.at(c.slot);
   SeqlockBeginWrite(f);
   switch (c.op) {

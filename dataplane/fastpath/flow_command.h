@@ -9,6 +9,7 @@
 #include "common/ip_address.h"
 #include "dataplane/fastpath/flow.h"
 #include "dataplane/fastpath/flow_table.h"
+#include "dataplane/fastpath/ice_credential_table.h"
 
 namespace rtplatch {
 
@@ -22,11 +23,16 @@ struct FlowCommand {
   uint32_t partner_slot;
   IpAddress expected_ip;  // unspecified clears
   uint16_t expected_port;
+  // kInstall of an RTP slot: the stream's ICE credentials (none: it
+  // answers no checks). The RTCP port answers with the same ones.
+  IceCredentials ice{};
 };
 
 // Applies one command on the owning lcore and refreshes the egress of
-// every flow whose destination it changes.
-void ApplyFlowCommand(FlowTable& table, const FlowCommand& command);
+// every flow whose destination it changes. `ice` is the lcore's credential
+// table (nullptr: credentials are ignored).
+void ApplyFlowCommand(FlowTable& table, const FlowCommand& command,
+                      IceCredentialTable* ice = nullptr);
 
 // Recomputes where packets arriving at `slot` go: out of the partner's
 // relay port to the partner's learned peer, else its signalled address.

@@ -21,6 +21,7 @@ struct alignas(64) LcoreCounters {
   uint64_t events_lost = 0;    // event ring full
   uint64_t keepalives_sent = 0;
   uint64_t keepalive_cycles = 0;  // TSC cycles spent emitting keepalives
+  uint64_t ice_checks_answered = 0;
   uint64_t busy_cycles = 0;
   uint64_t idle_cycles = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
@@ -43,6 +44,7 @@ inline void LcoreCounters::Accumulate(const LcoreCounters& o) {
   events_lost += RelaxedLoad(o.events_lost);
   keepalives_sent += RelaxedLoad(o.keepalives_sent);
   keepalive_cycles += RelaxedLoad(o.keepalive_cycles);
+  ice_checks_answered += RelaxedLoad(o.ice_checks_answered);
   busy_cycles += RelaxedLoad(o.busy_cycles);
   idle_cycles += RelaxedLoad(o.idle_cycles);
   for (size_t i = 0; i < kDropReasonCount; ++i) drops[i] += RelaxedLoad(o.drops[i]);

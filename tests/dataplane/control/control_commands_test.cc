@@ -271,6 +271,34 @@ TEST_F(ControlCommandsTest, ReadOnlyCommandsAreNotCachedById) {
   EXPECT_EQ(q2["policy"], "asymmetric");
 }
 
+// A leg's "ice" credentials reach the lcore's table (the RTP slot's
+// install carries them); malformed ones are refused, naming the field.
+TEST_F(ControlCommandsTest, AllocateTakesIceCredentialsAndRefusesBadOnes) {
+  FlowCommand c;
+  while (ring_->Pop(&c)) {}
+  json ok = Call({{"cmd", "allocate"},
+                  {"a", {{"ice", {{"ufrag", "Rl8aUfrg"}, {"pwd", "Pw0123456789/+abcdefghij"}}}}},
+                  {"b", json::object()}});
+  ASSERT_TRUE(ok["ok"].get<bool>()) << ok;
+  IceCredentialTable ice(4);
+  while (ring_->Pop(&c)) ApplyFlowCommand(*table_, c, &ice);
+  ASSERT_EQ(ice.size(), 1u);
+  const Endpoint relay = *Endpoint::Parse(ok["result"]["a"]["relay"].get<std::string>());
+  const IceCredentials* got = ice.Find(table_->SlotOf(0, relay.port));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->ufrag_view(), "Rl8aUfrg");
+  EXPECT_EQ(got->pwd_view(), "Pw0123456789/+abcdefghij");
+  for (const json& bad : {json{{"ufrag", "abc"}, {"pwd", "Pw0123456789/+abcdefghij"}},
+                          json{{"ufrag", "Rl8a:frg"}, {"pwd", "Pw0123456789/+abcdefghij"}},
+                          json{{"ufrag", "Rl8aUfrg"}, {"pwd", "short"}},
+                          json{{"ufrag", "Rl8aUfrg"}}, json("Rl8aUfrg")}) {
+    json reply = Call({{"cmd", "allocate"}, {"a", {{"ice", bad}}}});
+    EXPECT_EQ(ErrorCode(reply), "invalid_argument") << bad;
+    EXPECT_NE(reply["error"]["message"].get<std::string>().find("a.ice"), std::string::npos)
+        << reply;
+  }
+}
+
 TEST_F(ControlCommandsTest, AllocateWhenPortsRunOutIsResourceExhausted) {
   for (int i = 0; i < 4; ++i) Ok({{"cmd", "allocate"}});
   json reply = Call({{"cmd", "allocate"}});

@@ -9,7 +9,9 @@
 
 #include "dataplane/control/stream_registry.h"
 #include "dataplane/fastpath/forward_locked.h"
+#include "dataplane/fastpath/stun_responder.h"
 #include "tests/dataplane/fastpath/frame_builder.h"
+#include "tests/dataplane/fastpath/stun_request_builder.h"
 
 namespace rtplatch {
 namespace {
@@ -38,6 +40,7 @@ class FastPathTest : public ::testing::Test {
     std::memcpy(ctx_.relay_mac, testing::kRelayMac, 6);
     ctx_.lcore_index = 0;
     ctx_.lcore_count = 1;
+    ctx_.ice = &ice_;
     for (const char* ip : {"203.0.113.20", "203.0.113.30", "2001:db8::20"}) {
       uint8_t mac[6] = {0x02, 0xaa, 0, 0, 0, static_cast<uint8_t>(neighbors_.size() + 1)};
       neighbors_.Learn(Ip(ip), mac);
@@ -46,7 +49,7 @@ class FastPathTest : public ::testing::Test {
 
   void Drain() {
     FlowCommand c;
-    while (commands_.Pop(&c)) ApplyFlowCommand(*table_, c);
+    while (commands_.Pop(&c)) ApplyFlowCommand(*table_, c, &ice_);
   }
 
   PairView Allocate(LegRequest a, LegRequest b) {
@@ -96,6 +99,7 @@ class FastPathTest : public ::testing::Test {
   std::unique_ptr<StreamRegistry> registry_;
   NeighborTable neighbors_{8};
   LcoreCounters counters_;
+  IceCredentialTable ice_{16};
   FastPathContext ctx_{};
   std::vector<uint8_t> buf_;
 };
@@ -147,6 +151,97 @@ TEST_F(FastPathTest, UnknownStreamAndNonRtpAreDroppedByReason) {
 // A phone that probes with STUN before its RTP (RFC 5389 Binding Request
 // to the relay port): counted as `stun`, not `not_rtp`, and it latches
 // nothing, so the phone's RTP that follows is what the flow learns.
+// A stream allocated with ICE credentials answers authentic checks on its
+// RTP and RTCP ports, from the port asked, back to the sender (IPv4 and
+// IPv6); wrong credentials and streams without them get no answer; checks
+// never latch.
+TEST_F(FastPathTest, IceChecksAreAnsweredOnlyForTheStreamsCredentials) {
+  LegRequest a{false, std::nullopt};
+  a.ice = MakeIceCredentials("Rl8aUfrg", "passwordpasswordpassword");
+  LegRequest b{true, Ep("[2001:db8::20]:5000")};
+  b.ice = MakeIceCredentials("Rl8bUfrg", "bbbbbbbbbbbbbbbbbbbbbbbb");
+  PairView p = Allocate(a, b);
+  PairView plain = Allocate({false, std::nullopt}, {false, Ep("203.0.113.20:5002")});
+  auto check = [&](const char* src, uint16_t sport, const Endpoint& to, const char* user,
+                   const char* pwd) {
+    std::vector<uint8_t> stun = testing::BuildStunRequest({user, pwd});
+    RtpSpec spec{Ip(src), to.ip, sport, to.port};
+    spec.raw_payload = &stun;
+    buf_ = BuildRtpFrame(spec, kHeadroom);
+    uint8_t* frame = buf_.data() + kHeadroom;
+    Sent s{ProcessFrame(ctx_, frame, static_cast<uint32_t>(buf_.size() - kHeadroom), kHeadroom,
+                        0),
+           {}};
+    if (s.verdict.action == PacketAction::kTransmit) {
+      s.out = DecodeFrame(frame + s.verdict.start_delta, s.verdict.length);
+    }
+    return s;
+  };
+  Sent v4 = check("203.0.113.30", 31000, p.a.relay, "Rl8aUfrg:peer", "passwordpasswordpassword");
+  ASSERT_EQ(v4.verdict.action, PacketAction::kTransmit);
+  ASSERT_TRUE(v4.out.ok);
+  EXPECT_EQ(v4.out.src, p.a.relay.ip);
+  EXPECT_EQ(v4.out.src_port, p.a.relay.port);
+  EXPECT_EQ(v4.out.dst, Ip("203.0.113.30"));
+  EXPECT_EQ(v4.out.dst_port, 31000);
+  EXPECT_TRUE(v4.out.ip_checksum_ok);
+  EXPECT_TRUE(v4.out.udp_checksum_ok);
+  EXPECT_EQ(0, std::memcmp(v4.out.dst_mac, testing::kPeerMac, 6));
+  EXPECT_EQ(0, std::memcmp(v4.out.src_mac, testing::kRelayMac, 6));
+  EXPECT_TRUE(StunMessageAuthentic(v4.out.payload.data(), v4.out.payload.size(),
+                                   "passwordpasswordpassword"));
+  EXPECT_EQ(testing::XorMappedAddressOf(v4.out.payload).port, 31000);
+
+  Sent rtcp = check("203.0.113.30", 31001, p.a.rtcp_relay, "Rl8aUfrg:peer",
+                    "passwordpasswordpassword");
+  ASSERT_EQ(rtcp.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(rtcp.out.src_port, p.a.rtcp_relay.port);
+
+  Sent v6 = check("2001:db8::20", 5000, p.b.relay, "Rl8bUfrg:peer", "bbbbbbbbbbbbbbbbbbbbbbbb");
+  ASSERT_EQ(v6.verdict.action, PacketAction::kTransmit);
+  ASSERT_TRUE(v6.out.ok);
+  EXPECT_TRUE(v6.out.v6);
+  EXPECT_TRUE(v6.out.udp_checksum_ok);
+  EXPECT_EQ(testing::XorMappedAddressOf(v6.out.payload).ip, Ip("2001:db8::20"));
+  EXPECT_EQ(counters_.ice_checks_answered, 3u);
+
+  // The other leg's credentials, a wrong password, a stream without ICE.
+  EXPECT_EQ(check("203.0.113.30", 31000, p.a.relay, "Rl8bUfrg:peer", "bbbbbbbbbbbbbbbbbbbbbbbb")
+                .verdict.reason,
+            DropReason::kStunUnauthenticated);
+  EXPECT_EQ(check("203.0.113.30", 31000, p.a.relay, "Rl8aUfrg:peer", "passwordpasswordpassworD")
+                .verdict.reason,
+            DropReason::kStunUnauthenticated);
+  EXPECT_EQ(check("203.0.113.30", 31000, plain.a.relay, "Rl8aUfrg:peer",
+                  "passwordpasswordpassword")
+                .verdict.reason,
+            DropReason::kStun);
+  EXPECT_EQ(Dropped(DropReason::kStunUnauthenticated), 2u);
+  EXPECT_EQ(counters_.ice_checks_answered, 3u);
+  EXPECT_EQ(table_->at(table_->SlotOf(0, p.a.relay.port)).state, LatchState::kUnlatched);
+
+  // Deleting the pair takes its credentials with it.
+  ASSERT_TRUE(registry_->Delete(p.pair).ok());
+  Drain();
+  EXPECT_EQ(ice_.size(), 0u);
+}
+
+// The registry keeps every lcore within its credential table's capacity.
+TEST_F(FastPathTest, IceStreamsBeyondTheLcoresCapacityAreRefused) {
+  StreamRegistry small(*table_, std::vector{&commands_}, LatchPolicy::kLearn, [this] { Drain(); },
+                       3);
+  LegRequest ice{false, std::nullopt};
+  ice.ice = MakeIceCredentials("Rl8aUfrg", "passwordpasswordpassword");
+  auto first = small.Allocate(ice, ice, "two", 0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = small.Allocate(ice, ice, "four", 0);
+  EXPECT_TRUE(absl::IsResourceExhausted(second.status())) << second.status();
+  EXPECT_TRUE(small.Allocate(ice, {false, std::nullopt}, "three", 0).ok());
+  EXPECT_TRUE(small.Allocate({false, std::nullopt}, {false, std::nullopt}, "plain", 0).ok());
+  ASSERT_TRUE(small.Delete(first->pair).ok());
+  EXPECT_TRUE(small.Allocate(ice, ice, "five", 0).ok());
+}
+
 TEST_F(FastPathTest, StunBeforeRtpIsCountedApartAndNeverLatches) {
   PairView p = Allocate({false, std::nullopt}, {false, Ep("203.0.113.20:5000")});
   RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};

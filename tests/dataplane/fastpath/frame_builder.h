@@ -38,13 +38,15 @@ struct RtpSpec {
   uint8_t tos = 0xb8;        // EF, as voice is marked
   uint8_t first_byte = 0x80; // RTP version 2
   uint8_t second_byte = 0;   // payload type 0 (PCMU)
+  // If set, the UDP payload is exactly these bytes (e.g. STUN), not RTP.
+  const std::vector<uint8_t>* raw_payload = nullptr;
 };
 
 // `headroom` bytes of zero precede the frame in the returned buffer.
 inline std::vector<uint8_t> BuildRtpFrame(const RtpSpec& s, size_t headroom = 0) {
   const bool v6 = !s.src.is_v4();
   const size_t l3 = v6 ? 40 : 20;
-  const size_t udp_len = 8 + 12 + s.payload;
+  const size_t udp_len = 8 + (s.raw_payload ? s.raw_payload->size() : 12 + s.payload);
   std::vector<uint8_t> buf(headroom + 14 + l3 + udp_len, 0);
   uint8_t* f = buf.data() + headroom;
   std::memcpy(f, kRelayMac, 6);
@@ -91,7 +93,11 @@ inline std::vector<uint8_t> BuildRtpFrame(const RtpSpec& s, size_t headroom = 0)
   rtp[9] = static_cast<uint8_t>(s.ssrc >> 16);
   rtp[10] = static_cast<uint8_t>(s.ssrc >> 8);
   rtp[11] = static_cast<uint8_t>(s.ssrc);
-  for (size_t i = 0; i < s.payload; ++i) rtp[12 + i] = static_cast<uint8_t>(i * 7 + s.seq);
+  if (s.raw_payload != nullptr) {
+    std::memcpy(rtp, s.raw_payload->data(), s.raw_payload->size());
+  } else {
+    for (size_t i = 0; i < s.payload; ++i) rtp[12 + i] = static_cast<uint8_t>(i * 7 + s.seq);
+  }
   if (s.udp_checksum || v6) {
     uint32_t sum = v6 ? Sum16(ip + 8, 32) : Sum16(ip + 12, 8);
     sum += 17 + static_cast<uint32_t>(udp_len);
