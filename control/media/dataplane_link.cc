@@ -37,6 +37,7 @@ nlohmann::json LegJson(const LegSpec& leg) {
   if (leg.peer) j["peer"] = leg.peer->ToString();
   if (leg.relay) j["relay"] = leg.relay->ToString();
   if (leg.address) j["address"] = leg.address->ToString();
+  if (!leg.ice_ufrag.empty()) j["ice"] = {{"ufrag", leg.ice_ufrag}, {"pwd", leg.ice_pwd}};
   return j;
 }
 

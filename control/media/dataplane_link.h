@@ -50,6 +50,10 @@ struct LegSpec {
   // The relay address facing this leg's phone (ng "direction"); nullopt:
   // the dataplane picks one of the family.
   std::optional<IpAddress> address;
+  // ICE credentials the leg's relay ports answer checks with (ng
+  // "ICE=force"); empty: none.
+  std::string ice_ufrag;
+  std::string ice_pwd;
 };
 
 struct StreamInfo {

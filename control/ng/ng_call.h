@@ -22,6 +22,10 @@ struct NgLeg {
   bool ipv6 = false;
   bool rtcp_mux = false;
   bool held = false;  // its last SDP asked not to receive (hold, sendonly, inactive)
+  // The credentials its relay ports answer ICE checks with (ICE=force at
+  // allocation); empty: none.
+  std::string ice_ufrag;
+  std::string ice_pwd;
 };
 
 struct NgMedia {

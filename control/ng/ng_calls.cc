@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "control/media/pair_repush.h"
+#include "control/ng/ice_credentials_source.h"
 #include "control/ng/ng_call_report.h"
 #include "control/sdp/sdp.h"
 
@@ -118,6 +119,22 @@ RelayLeg::RtcpMux MuxEdit(const NgOptions& o, bool is_offer, const NgMedia& medi
   // The answer to a demuxed offer: the offerer gets back the mux it offered.
   if (media.demux && media.a.rtcp_mux && !sender.rtcp_mux) return RelayLeg::RtcpMux::kAdd;
   return RelayLeg::RtcpMux::kKeep;
+}
+
+// Where the receiver of this SDP sends the stream: its relay port, with
+// the rtcp-mux edit and (ICE=force) the credentials its ports answer with.
+RelayLeg ReceiverRelay(const NgOptions& o, bool is_offer, const NgMedia& media,
+                       const NgLeg& sender, const NgLeg& receiver, bool sender_wrote_mux) {
+  RelayLeg leg{receiver.relay.ip, receiver.relay.port, receiver.rtcp_relay.port,
+               MuxEdit(o, is_offer, media, sender)};
+  const bool mux_out = leg.rtcp_mux == RelayLeg::RtcpMux::kAdd ||
+                       (leg.rtcp_mux == RelayLeg::RtcpMux::kKeep && sender_wrote_mux);
+  if (mux_out && o.rtcp_mux.require) leg.rtcp_port = leg.rtp_port;
+  if (o.ice == NgIce::kForce) {
+    leg.ice_ufrag = receiver.ice_ufrag;
+    leg.ice_pwd = receiver.ice_pwd;
+  }
+  return leg;
 }
 
 }  // namespace
@@ -234,9 +251,6 @@ BencodeValue NgCalls::Offer(const NgOptions& o, bool answer) {
   if (o.from_tag.empty()) return NgErrorReply("No from-tag in message");
   if (answer && o.to_tag.empty()) return NgErrorReply("No to-tag in message");
   if (!o.sdp) return NgErrorReply("No SDP body in message");
-  if (o.ice == NgIce::kForce) {
-    return NgErrorReply("ICE=force is not served: rtplatch answers no ICE checks (use ICE=remove)");
-  }
   if (o.transport_protocol && *o.transport_protocol != "RTP/AVP" &&
       *o.transport_protocol != "RTP/AVPF" && *o.transport_protocol != "RTP/SAVP" &&
       *o.transport_protocol != "RTP/SAVPF" && *o.transport_protocol != "UDP/TLS/RTP/SAVPF") {
@@ -278,7 +292,8 @@ BencodeValue NgCalls::Offer(const NgOptions& o, bool answer) {
   NgBranch& branch = *target.branch;
   (target.from_a ? branch.policy_a : branch.policy_b) = o.policy;
   if (!o.label.empty()) (target.from_a ? branch.label_a : branch.label_b) = o.label;
-  absl::StatusOr<std::string> sdp = ApplySdp(call, branch, target.from_a, o, !answer);
+  std::string warning;
+  absl::StatusOr<std::string> sdp = ApplySdp(call, branch, target.from_a, o, !answer, &warning);
   if (!sdp.ok()) {
     const bool out_of_ports = absl::IsResourceExhausted(sdp.status());
     // Nothing half-made stays behind.
@@ -293,7 +308,7 @@ BencodeValue NgCalls::Offer(const NgOptions& o, bool answer) {
   call.last_signal = now_s_();
   call.last_signal_ms = now_ms_();
   call.delete_at_ms = 0;  // a new offer or answer takes back a delayed delete
-  BencodeValue reply = Ok();
+  BencodeValue reply = warning.empty() ? Ok() : OkWithWarning(warning);
   reply.Set("sdp", BencodeValue::String(*std::move(sdp)));
   return reply;
 }
@@ -321,9 +336,17 @@ absl::Status NgCalls::AllocateLine(NgCall& call, NgBranch& branch, bool from_a, 
   absl::StatusOr<std::optional<IpAddress>> address_r =
       DirectionAddress(o, config_.interfaces, 1, r.ipv6);
   if (!address_r.ok()) return address_r.status();
-  const LegSpec spec_s{s.ipv6, s.peer, o.policy, s.rtcp_mux, std::nullopt, *address_s};
+  LegSpec spec_s{s.ipv6, s.peer, o.policy, s.rtcp_mux, std::nullopt, *address_s};
   const LatchPolicy receiver_policy = from_a ? branch.policy_b : branch.policy_a;
-  const LegSpec spec_r{r.ipv6, std::nullopt, receiver_policy, false, std::nullopt, *address_r};
+  LegSpec spec_r{r.ipv6, std::nullopt, receiver_policy, false, std::nullopt, *address_r};
+  if (o.ice == NgIce::kForce) {
+    for (auto [leg, spec] : {std::pair{&s, &spec_s}, std::pair{&r, &spec_r}}) {
+      absl::StatusOr<IceCredentialStrings> ice = NewIceCredentials();
+      if (!ice.ok()) return ice.status();
+      leg->ice_ufrag = spec->ice_ufrag = ice->ufrag;
+      leg->ice_pwd = spec->ice_pwd = ice->pwd;
+    }
+  }
   absl::StatusOr<PairInfo> pair = link_.Allocate(from_a ? spec_s : spec_r,
                                                  from_a ? spec_r : spec_s,
                                                  PairLabel(call, branch, index));
@@ -350,11 +373,13 @@ void NgCalls::DropLinesFrom(NgBranch& branch, size_t first) {
 }
 
 absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bool from_a,
-                                              const NgOptions& o, bool is_offer) {
+                                              const NgOptions& o, bool is_offer,
+                                              std::string* warning) {
   absl::StatusOr<SdpSession> sdp = ParseSdp(*o.sdp);
   if (!sdp.ok()) return sdp.status();
   const size_t before = branch.media.size();
   SdpRewrite rewrite;
+  bool ice_missing = false;
   for (size_t i = 0; i < sdp->media.size(); ++i) {
     const SdpMediaDescription& m = sdp->media[i];
     if (m.port == 0) {
@@ -388,12 +413,11 @@ absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bo
     media.type = m.media;
     media.protocol = o.transport_protocol.value_or(m.proto);
     const NgLeg& receiver = from_a ? media.b : media.a;
-    RelayLeg leg{receiver.relay.ip, receiver.relay.port, receiver.rtcp_relay.port,
-                 MuxEdit(o, is_offer, media, sender)};
-    const bool mux_out = leg.rtcp_mux == RelayLeg::RtcpMux::kAdd ||
-                         (leg.rtcp_mux == RelayLeg::RtcpMux::kKeep && m.rtcp_mux);
-    if (mux_out && o.rtcp_mux.require) leg.rtcp_port = leg.rtp_port;
-    rewrite.media.push_back(leg);
+    rewrite.media.push_back(ReceiverRelay(o, is_offer, media, sender, receiver, m.rtcp_mux));
+    if (o.ice == NgIce::kForce) (receiver.ice_ufrag.empty() ? ice_missing : rewrite.ice_lite) = true;
+  }
+  if (ice_missing) {
+    *warning = "ICE=force: streams set up without it (by an offer without ICE=force) keep no ICE";
   }
   NgSentSdp& sent = from_a ? branch.sent_to_b : branch.sent_to_a;
   rewrite.replace_origin_address = o.replace.origin;
@@ -401,7 +425,7 @@ absl::StatusOr<std::string> NgCalls::ApplySdp(NgCall& call, NgBranch& branch, bo
                                    ? SessionConnectionRewrite::kAlways
                                    : SessionConnectionRewrite::kWhenInherited;
   rewrite.replace_hold_address = o.replace.zero_address;
-  rewrite.remove_ice = true;  // kDefault and kRemove alike: see NgIce
+  rewrite.remove_ice = true;  // every mode: ICE=force then adds the relay as the one candidate
   rewrite.transport_protocol = o.transport_protocol;
   if (o.replace.username) {
     if (sent.username.empty()) sent.username = sdp->origin_username;
@@ -678,8 +702,10 @@ void NgCalls::OnDataplaneConnected() {
     for (NgBranch& branch : call.branches) {
       for (size_t i = 0; i < branch.media.size(); ++i) {
         NgMedia& m = branch.media[i];
-        const LegSpec a{m.a.ipv6, m.a.peer, branch.policy_a, m.a.rtcp_mux, m.a.relay};
-        const LegSpec b{m.b.ipv6, m.b.peer, branch.policy_b, m.b.rtcp_mux, m.b.relay};
+        const LegSpec a{m.a.ipv6, m.a.peer, branch.policy_a, m.a.rtcp_mux, m.a.relay,
+                        std::nullopt, m.a.ice_ufrag, m.a.ice_pwd};
+        const LegSpec b{m.b.ipv6, m.b.peer, branch.policy_b, m.b.rtcp_mux, m.b.relay,
+                        std::nullopt, m.b.ice_ufrag, m.b.ice_pwd};
         PairIds ids{m.pair, m.a.stream, m.b.stream};
         absl::StatusOr<bool> fresh = repush.Keep(ids, PairLabel(call, branch, i), a, b);
         if (!fresh.ok()) {

@@ -130,8 +130,10 @@ class NgCalls {
   };
   Target FindOfferTarget(NgCall& call, const NgOptions& o);
   Target FindAnswerTarget(NgCall& call, const NgOptions& o);
+  // The SDP for the other party; `warning` is set for an ok reply's
+  // "warning".
   absl::StatusOr<std::string> ApplySdp(NgCall& call, NgBranch& branch, bool from_a,
-                                       const NgOptions& o, bool is_offer);
+                                       const NgOptions& o, bool is_offer, std::string* warning);
   // Deletes the branch's media lines from `first` on, and their pairs.
   void DropLinesFrom(NgBranch& branch, size_t first);
   absl::Status AllocateLine(NgCall& call, NgBranch& branch, bool from_a, size_t index,

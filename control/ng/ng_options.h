@@ -27,9 +27,9 @@
 namespace rtplatch {
 
 enum class NgIce : uint8_t {
-  kDefault,  // rtplatch removes ICE (it answers no connectivity checks)
+  kDefault,  // rtplatch removes ICE (see docs/ng-protocol.md)
   kRemove,
-  kForce,    // asks for the relay as the only candidate: not served
+  kForce,    // the relay as the only candidate: ice-lite, checks answered by the dataplane
 };
 
 // Where a sender's media address comes from.

@@ -511,6 +511,22 @@ void EditRtcp(const Layout& layout, size_t i, const RelayLeg& leg, bool hold_rep
   }
 }
 
+// The relay as the stream's one ICE candidate per component (RFC 8839
+// 5.1), with host-type priority (RFC 8445 5.1.2.1: type preference 126,
+// local preference 65535).
+void AddIceLines(const Layout& layout, size_t i, const RelayLeg& leg, LineEdits& edits) {
+  std::vector<std::string>& out = edits.insert_after[layout.media[i].last_line];
+  out.push_back(absl::StrCat("a=ice-ufrag:", leg.ice_ufrag));
+  out.push_back(absl::StrCat("a=ice-pwd:", leg.ice_pwd));
+  const bool mux = MuxOut(layout.session.media[i], leg) || leg.rtcp_port == leg.rtp_port;
+  for (uint32_t component = 1; component <= (mux ? 1u : 2u); ++component) {
+    const uint32_t priority = (126u << 24) | (65535u << 8) | (256u - component);
+    out.push_back(absl::StrCat("a=candidate:1 ", component, " UDP ", priority, " ",
+                               leg.address.ToString(), " ",
+                               component == 1 ? leg.rtp_port : leg.rtcp_port, " typ host"));
+  }
+}
+
 // m=, c=, a=rtcp and a=rtcp-mux of section `i` onto `leg`; an untouched
 // section that inherited a rewritten session c= gets its own copy of the
 // original.
@@ -544,6 +560,7 @@ void EditMediaSection(const Layout& layout, size_t i, const RelayLeg* leg,
     edits.insert_after[m.c_anchor].push_back(ConnectionText(leg->address));
   }
   EditRtcp(layout, i, *leg, hold_replaced, edits);
+  if (!leg->ice_ufrag.empty()) AddIceLines(layout, i, *leg, edits);
 }
 
 // Whether the session-level c= is rewritten: always for the proxy; for
@@ -579,6 +596,9 @@ bool EditSessionLines(const Layout& layout, const RelayLeg* primary,
   }
   if (rewrite.remove_ice) {
     for (size_t line : layout.ice_lines) edits.remove[line] = true;
+  }
+  if (rewrite.ice_lite && !layout.media.empty() && layout.media[0].m_line > 0) {
+    edits.insert_after[layout.media[0].m_line - 1].push_back("a=ice-lite");
   }
   if (primary == nullptr || !RewritesSessionConnection(layout, legs, rewrite)) return false;
   bool rewritten = false;

@@ -105,6 +105,11 @@ struct RelayLeg {
   uint16_t rtp_port = 0;  // 0 = leave this m= line untouched
   uint16_t rtcp_port = 0;
   RtcpMux rtcp_mux = RtcpMux::kKeep;
+  // The relay as this stream's only ICE candidate (ng "ICE=force"):
+  // a=ice-ufrag, a=ice-pwd and host candidates at the relay ports (RTCP's
+  // only without rtcp-mux). Empty: no ICE lines for this stream.
+  std::string ice_ufrag;
+  std::string ice_pwd;
 };
 
 // Which session-level c= is rewritten.
@@ -130,6 +135,9 @@ struct SdpRewrite {
   // every a=ice-*, session and media level): candidates would lead the
   // phones around the relay.
   bool remove_ice = false;
+  // Adds a=ice-lite at session level: the relay answers checks but makes
+  // none (set with the legs' ice_ufrag; needs remove_ice).
+  bool ice_lite = false;
   // Replaces o= username (ng "replace username") and the s= text (ng
   // "replace session-name").
   std::optional<std::string> origin_username;

@@ -469,6 +469,24 @@ TEST_F(NgCallsTest, DataplaneRestartReallocatesAtTheSamePorts) {
   EXPECT_EQ(calls_->counters().pairs_repushed, 1u);
 }
 
+// ICE credentials are in the phones' SDP: a restarted dataplane must
+// answer checks with the same ones.
+TEST_F(NgCallsTest, DataplaneRestartKeepsIceCredentials) {
+  ASSERT_EQ(Result(OfferFrom("c1", "f1", kCallerOffer, {{"ICE", S("force")}})), "ok");
+  const json before = dataplane_.Requests("allocate")[0];
+  dataplane_.Stop();
+  dataplane_.ClearRequests();
+  dataplane_.Start();
+  for (int i = 0; i < 100 && dataplane_.Requests("allocate").empty(); ++i) {
+    (void)link_->Stats();
+    ::usleep(10000);
+  }
+  std::vector<json> allocs = dataplane_.Requests("allocate");
+  ASSERT_THAT(allocs, SizeIs(1));
+  EXPECT_EQ(allocs[0]["a"]["ice"], before["a"]["ice"]);
+  EXPECT_EQ(allocs[0]["b"]["ice"], before["b"]["ice"]);
+}
+
 TEST_F(NgCallsTest, FlagsReachTheDataplaneAndTheSdp) {
   const BencodeValue reply = OfferFrom(
       "c1", "f1", kCallerOffer,
@@ -487,6 +505,47 @@ TEST_F(NgCallsTest, FlagsReachTheDataplaneAndTheSdp) {
   EXPECT_THAT(sdp, HasSubstr("o=alice 100 200 IN IP6 2001:db8::1\r\n"));
   EXPECT_THAT(sdp, HasSubstr("c=IN IP6 2001:db8::1\r\n"));
   EXPECT_THAT(sdp, Not(HasSubstr("192.0.2.10")));
+}
+
+// "ICE=force": each leg gets its own fresh credentials on the dataplane,
+// and each party's SDP names the relay as its only (ice-lite) candidate
+// with the credentials of the ports it sends to.
+TEST_F(NgCallsTest, IceForceGivesEachLegCredentialsAndTheRelayAsCandidate) {
+  const BencodeValue offer = OfferFrom("c1", "f1", kCallerOffer, {{"ICE", S("force")}});
+  ASSERT_EQ(Result(offer), "ok") << Field(offer, "error-reason");
+  std::vector<json> allocs = dataplane_.Requests("allocate");
+  ASSERT_THAT(allocs, SizeIs(1));
+  const json ice_a = allocs[0]["a"]["ice"], ice_b = allocs[0]["b"]["ice"];
+  ASSERT_TRUE(ice_a.is_object() && ice_b.is_object()) << allocs[0];
+  EXPECT_EQ(ice_a["ufrag"].get<std::string>().size(), 8u);
+  EXPECT_EQ(ice_a["pwd"].get<std::string>().size(), 24u);
+  EXPECT_NE(ice_a["pwd"], ice_b["pwd"]);
+  const std::string to_b = Field(offer, "sdp");
+  EXPECT_THAT(to_b, HasSubstr("a=ice-lite\r\n"));
+  EXPECT_THAT(to_b, HasSubstr("a=ice-ufrag:" + ice_b["ufrag"].get<std::string>() + "\r\n"));
+  EXPECT_THAT(to_b, HasSubstr("a=ice-pwd:" + ice_b["pwd"].get<std::string>() + "\r\n"));
+  EXPECT_THAT(to_b, HasSubstr("a=candidate:1 1 UDP 2130706431 203.0.113.1 30002 typ host\r\n"));
+  EXPECT_THAT(to_b, HasSubstr("a=candidate:1 2 UDP 2130706430 203.0.113.1 30003 typ host\r\n"));
+  const BencodeValue answer = AnswerTo("c1", "f1", "t1", kCalleeAnswer, {{"ICE", S("force")}});
+  ASSERT_EQ(Result(answer), "ok") << Field(answer, "error-reason");
+  const std::string to_a = Field(answer, "sdp");
+  EXPECT_THAT(to_a, HasSubstr("a=ice-ufrag:" + ice_a["ufrag"].get<std::string>() + "\r\n"));
+  EXPECT_THAT(to_a, HasSubstr("a=candidate:1 1 UDP 2130706431 203.0.113.1 30000 typ host\r\n"));
+  // A re-INVITE's offer keeps the credentials the phones already have.
+  const BencodeValue again =
+      OfferFrom("c1", "f1", kCallerOffer, {{"ICE", S("force")}, {"to-tag", S("t1")}});
+  EXPECT_THAT(Field(again, "sdp"),
+              HasSubstr("a=ice-pwd:" + ice_b["pwd"].get<std::string>() + "\r\n"));
+  EXPECT_THAT(dataplane_.Requests("allocate"), SizeIs(1));
+}
+
+TEST_F(NgCallsTest, IceForceOnStreamsSetUpWithoutItWarnsAndAddsNone) {
+  ASSERT_EQ(Result(OfferFrom("c1", "f1")), "ok");
+  EXPECT_FALSE(dataplane_.Requests("allocate")[0]["a"].contains("ice"));
+  const BencodeValue answer = AnswerTo("c1", "f1", "t1", kCalleeAnswer, {{"ICE", S("force")}});
+  ASSERT_EQ(Result(answer), "ok");
+  EXPECT_THAT(Field(answer, "warning"), HasSubstr("ICE=force"));
+  EXPECT_THAT(Field(answer, "sdp"), Not(HasSubstr("ice-")));
 }
 
 // "direction": each party is told the relay address of its own network.
