@@ -132,6 +132,7 @@ json CountersJson(const LcoreCounters& c) {
   for (size_t i = 0; i < kDropReasonCount; ++i) drops[std::string(kDropReasonNames[i])] = c.drops[i];
   return json{{"rx", c.rx}, {"rx_bytes", c.rx_bytes}, {"relayed", c.relayed},
               {"exception_in", c.exception_in}, {"exception_out", c.exception_out},
+              {"exception_fragments", c.exception_fragments},
               {"handoff", c.handoff}, {"solicits", c.solicits},
               {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
               {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},

@@ -132,6 +132,12 @@ std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t l
   ctx->media_tx_port = config_.media_tx_port >= 0 ? static_cast<uint16_t>(config_.media_tx_port)
                                                   : config_.media_port;
   ctx->exception_port = config_.exception_port;
+  if (config_.exception_port >= 0) {
+    uint16_t mtu = 0;
+    if (rte_eth_dev_get_mtu(static_cast<uint16_t>(config_.exception_port), &mtu) == 0 && mtu >= 1280) {
+      ctx->exception_mtu = mtu;
+    }
+  }
   ctx->fast.table = table_.get();
   ctx->fast.neighbors = &neighbors_;
   ctx->fast.next_hops = &ctx->next_hops;

@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/dpdk/exception_fragmenter.h"
 #include "dataplane/fastpath/forward_locked.h"
 #include "dataplane/fastpath/neighbor_solicit.h"
 #include "dataplane/fastpath/packet_headers.h"
@@ -36,6 +37,27 @@ uint16_t SendBatch(LcoreContext& ctx, uint16_t port, TxBatch& batch, DropReason 
   }
   batch.count = 0;
   return sent;
+}
+
+// Frames for the kernel: those longer than the exception port carries go
+// as IP fragments (exception_fragmenter.h), the rest as they are.
+void SendException(LcoreContext& ctx, TxBatch& batch) {
+  const uint16_t port = static_cast<uint16_t>(ctx.exception_port);
+  const uint32_t max_frame = uint32_t{kEtherHeaderLen} + ctx.exception_mtu;
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < batch.count; ++i) {
+    rte_mbuf* m = batch.pkts[i];
+    if (rte_pktmbuf_pkt_len(m) <= max_frame) {
+      batch.pkts[kept++] = m;
+      continue;
+    }
+    uint16_t lost = 0;
+    const uint16_t sent = SendFragmented(port, ctx.queue, m, ctx.exception_mtu, ctx.pool, &lost);
+    ctx.counters.Count(ctx.counters.exception_fragments, sent);
+    if (lost > 0) ctx.counters.Drop(DropReason::kExceptionFull, lost);
+  }
+  batch.count = kept;
+  SendBatch(ctx, port, batch, DropReason::kExceptionFull);
 }
 
 void ApplyCommands(LcoreContext& ctx) {
@@ -219,8 +241,7 @@ uint16_t PollMedia(LcoreContext& ctx, uint64_t now_ns) {
                      SendBatch(ctx, ctx.media_tx_port, out.media, DropReason::kTxFull));
   SendBatch(ctx, ctx.media_tx_port, out.solicits, DropReason::kTxFull);
   if (ctx.exception_port >= 0) {
-    SendBatch(ctx, static_cast<uint16_t>(ctx.exception_port), out.exception,
-              DropReason::kExceptionFull);
+    SendException(ctx, out.exception);
   }
   return static_cast<uint16_t>(n + m);
 }

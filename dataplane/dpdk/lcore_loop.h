@@ -36,6 +36,7 @@ struct alignas(64) LcoreContext {
   uint16_t media_rx_port = 0;
   uint16_t media_tx_port = 0;
   int32_t exception_port = -1;
+  uint16_t exception_mtu = 1500;  // longer frames for the kernel are fragmented
   FastPathContext fast{};
   LcoreCounters counters{};
   NextHopCache next_hops;  // fast.next_hops points here

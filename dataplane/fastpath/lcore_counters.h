@@ -16,6 +16,7 @@ struct alignas(64) LcoreCounters {
   uint64_t relayed = 0;
   uint64_t exception_in = 0;   // media port -> kernel
   uint64_t exception_out = 0;  // kernel -> media port
+  uint64_t exception_fragments = 0;  // IP fragments of frames too long for the kernel's port
   uint64_t handoff = 0;        // relay packets passed to their owner lcore
   uint64_t solicits = 0;       // ARP/NS sent for unknown next hops
   uint64_t events_lost = 0;    // event ring full
@@ -39,6 +40,7 @@ inline void LcoreCounters::Accumulate(const LcoreCounters& o) {
   relayed += RelaxedLoad(o.relayed);
   exception_in += RelaxedLoad(o.exception_in);
   exception_out += RelaxedLoad(o.exception_out);
+  exception_fragments += RelaxedLoad(o.exception_fragments);
   handoff += RelaxedLoad(o.handoff);
   solicits += RelaxedLoad(o.solicits);
   events_lost += RelaxedLoad(o.events_lost);

@@ -170,7 +170,10 @@ _bp_on_cleanup() {
 
 # bp_start ROLE NAME USER PASSWORD LOCAL_IP [TONE_HZ]
 # (BP_REGINT=S bp_start ...: the registration interval it asks for, and so
-# how often it re-REGISTERs; default 600.)
+# how often it re-REGISTERs; default 600. BP_MEDIANAT=ice bp_start ...: the
+# phone is a full ICE agent (baresip's ice module, host candidates only:
+# there is no STUN server), offering and answering ICE and checking
+# connectivity before media.)
 bp_start() {
   local role="$1" name="$2" user="$3" pw="$4" ip="$5" tone="${6:-440}" dir relay listen
   [[ $name =~ ^[a-z0-9_]+$ ]] || rl_die "bp_start: bad phone name '$name'"
@@ -184,7 +187,13 @@ bp_start() {
   BP_PORT[$name]=$_BP_NEXT_PORT; _BP_NEXT_PORT=$(( _BP_NEXT_PORT + 1 ))
   if [[ $ip == *:* ]]; then listen="[$ip]:5060"; relay="[$ST_RELAY_IP6]:$ST_SIP_PORT"
   else listen="$ip:5060"; relay="$ST_RELAY_IP:$ST_SIP_PORT"; fi
-  # No audio hardware, no STUN/ICE/NAT-PMP: only the modules a test phone needs.
+  local medianat_module="" medianat_param=""
+  if [[ -n ${BP_MEDIANAT:-} ]]; then
+    [[ -f $BP_MODULE_PATH/${BP_MEDIANAT}.so ]] || rl_die "bp_start: no baresip module ${BP_MEDIANAT}.so"
+    medianat_module="module			${BP_MEDIANAT}.so"
+    medianat_param=";medianat=$BP_MEDIANAT"
+  fi
+  # No audio hardware, no STUN/NAT-PMP: only the modules a test phone needs.
   cat >"$dir/config" <<EOF
 # baresip_phone.sh: phone $name ($user@$ST_DOMAIN) in namespace $role
 poll_method		epoll
@@ -206,6 +215,7 @@ module			g711.so
 module			ausine.so
 module			aubridge.so
 module			sndfile.so
+$medianat_module
 module_tmp		account.so
 module_app		menu.so
 module_app		ctrl_tcp.so
@@ -215,8 +225,8 @@ snd_path		$dir/rec
 statmode_default	off
 EOF
   # Everything goes to the relay (outbound proxy); answer at once; PCMA only.
-  printf '<sip:%s@%s>;auth_pass=%s;outbound="sip:%s;transport=udp";answermode=auto;audio_codecs=pcma;regint=%s\n' \
-    "$user" "$ST_DOMAIN" "$pw" "$relay" "${BP_REGINT:-600}" >"$dir/accounts"
+  printf '<sip:%s@%s>;auth_pass=%s;outbound="sip:%s;transport=udp";answermode=auto;audio_codecs=pcma;regint=%s%s\n' \
+    "$user" "$ST_DOMAIN" "$pw" "$relay" "${BP_REGINT:-600}" "$medianat_param" >"$dir/accounts"
   : >"$dir/contacts"
   BP_ROLE[$name]=$role
   BP_EST_SEEN[$name]=0; BP_CLOSED_SEEN[$name]=0; BP_FAILED_SEEN[$name]=0  # a new log

@@ -9,6 +9,7 @@
 #   ROLE[p]    its namespace role        ADDR[p]  its address (captures)
 #   EP[p]      its SIP ip:port           REMOTE[p] its first hop (ip:port)
 #   TONE[p]    the tone it sends (Hz)    PW[p]    its digest password
+#   MEDIANAT[p] (optional, baresip) its media NAT module, e.g. ice
 # and TC_SNAP: a script run as "TC_SNAP NAME PHASE" at the points of a call
 # where the test wants the dataplane's state (PHASE: up; with hold also
 # held and resumed).
@@ -32,7 +33,8 @@ tc_register() {
   local p="$1"
   case ${MAKE[$p]} in
     sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" ;;
-    baresip) bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
+    baresip) BP_MEDIANAT="${MEDIANAT[$p]:-}" \
+               bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
                && bp_wait_registered "$p" 15 ;;
   esac
 }

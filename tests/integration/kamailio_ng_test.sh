@@ -52,11 +52,15 @@ ST_SIP_LISTEN_JSON='[]'
 ST_CONTROL_EXTRA="\"ng_listen\": [\"$NG\"]"
 MIN_PACKETS=50
 
-declare -A ROLE ADDR EP REMOTE TONE PW MAKE
+declare -A ROLE ADDR EP REMOTE TONE PW MAKE MEDIANAT
 ROLE[alice]=lan; ADDR[alice]=192.0.2.2; TONE[alice]=440; PW[alice]=alice-pw-k1; MAKE[alice]=sipp
 ROLE[bob]=pb; ADDR[bob]=203.0.113.20; TONE[bob]=1000; PW[bob]=bob-pw-k2; MAKE[bob]=sipp
 ROLE[carol]=lan2; ADDR[carol]=192.0.2.2; TONE[carol]=660; PW[carol]=carol-pw-k3; MAKE[carol]=baresip
-for p in alice bob carol; do
+# Full ICE agents (baresip's ice module): Kamailio asks ICE=force for them.
+ROLE[dave]=lan3; ADDR[dave]=192.0.2.2; TONE[dave]=550; PW[dave]=dave-pw-k4; MAKE[dave]=baresip
+ROLE[erin]=pe; ADDR[erin]=203.0.113.21; TONE[erin]=880; PW[erin]=erin-pw-k5; MAKE[erin]=baresip
+MEDIANAT[dave]=ice; MEDIANAT[erin]=ice
+for p in alice bob carol dave erin; do
   EP[$p]="${ADDR[$p]}:5060"; REMOTE[$p]=$RELAY4
   km_add_user "$p" "${PW[$p]}"
 done
@@ -66,6 +70,8 @@ km_start relay "$RELAY4" "udp:$NG" || rl_die "kamailio did not start"
 st_add_nat_phone na1 lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
 st_add_public_phone pb pb 203.0.113.20/24
 st_add_nat_phone na2 lan2 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
+st_add_nat_phone na3 lan3 203.0.113.32/24 192.0.2.1/24 192.0.2.2/24 plain
+st_add_public_phone pe pe 203.0.113.21/24
 
 # Per-stream packet counters of the dataplane while a call is up.
 TC_SNAP="$RL_TMP/snap.sh"
@@ -97,7 +103,7 @@ check_call() {
     test "${n:-0}" -gt "$MIN_PACKETS" -a "$(rtpstat_bytes)" -ge $(( ${n:-0} * 172 ))
 }
 
-for p in alice bob carol; do
+for p in alice bob carol dave erin; do
   tc_register "$p"; rc=$?
   rl_check "${p}_registered_with_kamailio" "${MAKE[$p]} at ${EP[$p]}" test "$rc" -eq 0
 done
@@ -112,9 +118,30 @@ for c in "alice bob" "bob alice" "carol bob"; do
   rl_check "${name}_dataplane_relayed" "$(relayed "$name" "$id") packets of call $id while up" \
     test "$(relayed "$name" "$id")" -gt "$MIN_PACKETS"
 done
+# ICE=force: the relay is each ICE phone's only candidate, and the
+# dataplane answers their connectivity checks. Calls without ICE sent none.
+dp_stat() { "$ST_CTL" --socket "$DP_SOCK" --json stats | python3 -c "import json,sys; t=json.load(sys.stdin)['total']; print($1)"; }
+rl_check rtplatch_no_ice_checks_without_ice "$(dp_stat "t['ice_checks_answered']") answered before" \
+  test "$(dp_stat "t['ice_checks_answered'] + t['drops']['stun'] + t['drops']['stun_unauthenticated']")" -eq 0
+tc_call rtplatch_ice_dave_erin dave erin
+check_call rtplatch_ice_dave_erin dave erin rtplatch
+for p in dave erin; do
+  rl_check "rtplatch_ice_${p}_checks_complete" "$(bp_count "$p" 'connectivity check is complete') completed, $(bp_count "$p" 'connectivity check failed') failed" \
+    test "$(bp_count "$p" 'connectivity check is complete')" -ge 1 -a "$(bp_count "$p" 'connectivity check failed')" -eq 0
+done
+# What erin was offered: the relay as the one candidate, none of dave's.
+rl_check rtplatch_ice_relay_only_candidate "$(bp_count erin "^a=candidate:.* $ST_RELAY_IP ") relay, $(bp_count erin '^a=candidate:.* 192\.0\.2\.') private candidates seen by erin" \
+  test "$(bp_count erin "^a=candidate:.* $ST_RELAY_IP ")" -ge 1 -a "$(bp_count erin '^a=candidate:.* 192\.0\.2\.')" -eq 0
+# The re-INVITE baresip sends once ICE completes is 1.6 kB: fragmented on
+# the wire, cut again for the relay host's kernel (Kamailio).
+rl_check rtplatch_large_sip_fragmented_for_kamailio "$(dp_stat "t['exception_fragments']") fragments" \
+  test "$(dp_stat "t['exception_fragments']")" -ge 2
+rl_check rtplatch_ice_checks_answered "$(dp_stat "(t['ice_checks_answered'], t['drops']['stun_unauthenticated'])") (answered, unauthenticated)" \
+  test "$(dp_stat "int(t['ice_checks_answered'] >= 2 and t['drops']['stun_unauthenticated'] == 0)")" -eq 1
+
 stats=$(cctl sip-stats)
 rl_check rtplatch_ng_commands_seen "$(jget "$stats" "{k: d['ng'][k] for k in ('offers', 'answers', 'deletes', 'errors')}")" \
-  test "$(jget "$stats" "d['ng']['offers'] >= 3 and d['ng']['answers'] >= 3 and d['ng']['deletes'] >= 3 and d['ng']['errors'] == 0")" == True
+  test "$(jget "$stats" "d['ng']['offers'] >= 4 and d['ng']['answers'] >= 4 and d['ng']['deletes'] >= 4 and d['ng']['errors'] == 0")" == True
 # rtpengine's delete delay (30 s by default, as rtplatch ships) before the ports go.
 rl_wait_for 45 st_no_streams_left
 rl_check rtplatch_bye_freed_streams "$(st_streams_left) streams left" st_no_streams_left
