@@ -123,8 +123,8 @@ done
 dp_stat() { "$ST_CTL" --socket "$DP_SOCK" --json stats | python3 -c "import json,sys; t=json.load(sys.stdin)['total']; print($1)"; }
 rl_check rtplatch_no_ice_checks_without_ice "$(dp_stat "t['ice_checks_answered']") answered before" \
   test "$(dp_stat "t['ice_checks_answered'] + t['drops']['stun'] + t['drops']['stun_unauthenticated']")" -eq 0
-tc_call rtplatch_ice_dave_erin dave erin
-check_call rtplatch_ice_dave_erin dave erin rtplatch
+tc_call rtplatch_dave_erin dave erin
+check_call rtplatch_dave_erin dave erin rtplatch
 for p in dave erin; do
   rl_check "rtplatch_ice_${p}_checks_complete" "$(bp_count "$p" 'connectivity check is complete') completed, $(bp_count "$p" 'connectivity check failed') failed" \
     test "$(bp_count "$p" 'connectivity check is complete')" -ge 1 -a "$(bp_count "$p" 'connectivity check failed')" -eq 0
