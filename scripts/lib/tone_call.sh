@@ -30,10 +30,12 @@
 _TC_SH_LOADED=1
 
 tc_register() {
-  local p="$1"
+  local p="$1" medianat=""
+  # MEDIANAT is optional: suites that do not declare it have no entry.
+  if declare -p MEDIANAT >/dev/null 2>&1; then medianat="${MEDIANAT[$p]:-}"; fi
   case ${MAKE[$p]} in
     sipp) st_register "${ROLE[$p]}" "reg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" ;;
-    baresip) BP_MEDIANAT="${MEDIANAT[$p]:-}" \
+    baresip) BP_MEDIANAT="$medianat" \
                bp_start "${ROLE[$p]}" "$p" "$p" "${PW[$p]}" "${ADDR[$p]}" "${TONE[$p]}" \
                && bp_wait_registered "$p" 15 ;;
   esac

@@ -1003,16 +1003,20 @@ TEST(RewriteSdpOptionsTest, IceRemovedEverywhereAndNothingElse) {
   EXPECT_THAT(Rewrite(kIceOffer, {Leg(kRelay4, 30000, 30000)}), HasSubstr("a=candidate:1 1 udp"));
 }
 
-// ng "ICE=force": the phone's candidates go, the relay becomes the only
-// one (ice-lite), at the relay ports, everything else kept.
-TEST(RewriteSdpOptionsTest, IceForcedMakesTheRelayTheOnlyCandidate) {
-  std::optional<RelayLeg> leg = Leg(kRelay4, 30000, 30000);
-  leg->ice_ufrag = "Rl8aUfrg";
+// ng "ICE=force" on one leg: credentials on the leg, ICE replaced.
+SdpRewrite IceForced(std::optional<RelayLeg> leg, const char* ufrag, uint64_t version) {
+  leg->ice_ufrag = ufrag;
   leg->ice_pwd = "Pw0123456789/+abcdefghij";
-  SdpRewrite r = NgDefaults({leg}, 2);
+  SdpRewrite r = NgDefaults({leg}, version);
   r.remove_ice = true;
   r.ice_lite = true;
-  EXPECT_THAT(Lines(RewriteWith(kIceOffer, r)),
+  return r;
+}
+
+// The phone's candidates go, the relay becomes the only one (ice-lite), at
+// the relay ports, everything else kept.
+TEST(RewriteSdpOptionsTest, IceForcedMakesTheRelayTheOnlyCandidate) {
+  EXPECT_THAT(Lines(RewriteWith(kIceOffer, IceForced(Leg(kRelay4, 30000, 30000), "Rl8aUfrg", 2))),
               ::testing::ElementsAre(
                   "v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0",
                   "a=ice-lite", "m=audio 30000 UDP/TLS/RTP/SAVPF 111 0", "c=IN IP4 203.0.113.1",
@@ -1021,13 +1025,8 @@ TEST(RewriteSdpOptionsTest, IceForcedMakesTheRelayTheOnlyCandidate) {
                   "a=ice-pwd:Pw0123456789/+abcdefghij",
                   "a=candidate:1 1 UDP 2130706431 203.0.113.1 30000 typ host"));
   // Without rtcp-mux, a second component at the RTCP port; IPv6 relays too.
-  std::optional<RelayLeg> plain = Leg(kRelay6, 30010, 30011);
-  plain->ice_ufrag = "Rl8bUfrg";
-  plain->ice_pwd = "Pw0123456789/+abcdefghij";
-  SdpRewrite r2 = NgDefaults({plain}, 2353687637);
-  r2.remove_ice = true;
-  r2.ice_lite = true;
-  const std::string out = RewriteWith(kSippOffer, r2);
+  const std::string out =
+      RewriteWith(kSippOffer, IceForced(Leg(kRelay6, 30010, 30011), "Rl8bUfrg", 2353687637));
   EXPECT_THAT(out, HasSubstr("t=0 0\r\na=ice-lite\r\nm=audio 30010 RTP/AVP 0\r\n"));
   EXPECT_THAT(out, HasSubstr("a=candidate:1 1 UDP 2130706431 " + std::string(kRelay6) +
                              " 30010 typ host\r\n"));

@@ -126,6 +126,7 @@ class DataplaneDpdkTest : public ::testing::Test {
     return reply;
   }
   void Poll() { PollOnce(dataplane_->lcore(0)); }
+  json Stats() { return Request({{"cmd", "stats"}})["result"]; }
 
   void Inject(RingPort& port, const std::vector<uint8_t>& frame) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
@@ -139,8 +140,10 @@ class DataplaneDpdkTest : public ::testing::Test {
     void* m;
     while (rte_ring_dequeue(port.tx, &m) == 0) {
       auto* mb = static_cast<rte_mbuf*>(m);
-      auto* data = rte_pktmbuf_mtod(mb, uint8_t*);
-      out.emplace_back(data, data + rte_pktmbuf_data_len(mb));
+      std::vector<uint8_t> frame(rte_pktmbuf_pkt_len(mb));  // fragments are mbuf chains
+      const void* data = rte_pktmbuf_read(mb, 0, static_cast<uint32_t>(frame.size()), frame.data());
+      if (data != frame.data()) std::memcpy(frame.data(), data, frame.size());
+      out.push_back(std::move(frame));
       rte_pktmbuf_free(mb);
     }
     return out;
@@ -256,6 +259,53 @@ TEST_F(DataplaneDpdkTest, ArpAndSipPassThroughTheExceptionPathUnchanged) {
   auto out = Collect(media_);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0], reply);
+}
+
+// A datagram for the kernel longer than the exception port's frames (as
+// af_packet hands over reassembled ones): IP fragments that fit, whose
+// payloads put together are the datagram, each with a valid header.
+TEST_F(DataplaneDpdkTest, LongDatagramsReachTheKernelAsFragments) {
+  uint16_t mtu = 0;
+  ASSERT_EQ(rte_eth_dev_get_mtu(exception_.port_id, &mtu), 0);
+  for (const char* src : {"203.0.113.20", "2001:db8::20"}) {
+    const bool v6 = std::string(src).find(':') != std::string::npos;
+    RtpSpec spec{Ip(src), Ip(v6 ? "2001:db8::10" : "203.0.113.10"), 5060, 5060};
+    spec.payload = 1800;  // a SIP INVITE with ICE candidates
+    const std::vector<uint8_t> whole = BuildRtpFrame(spec);
+    const size_t l3 = v6 ? 40 : 20;
+    const std::vector<uint8_t> datagram(whole.begin() + 14 + l3, whole.end());
+    const uint64_t before = Stats()["total"]["exception_fragments"].get<uint64_t>();
+    Inject(media_, whole);
+    Poll();
+    auto fragments = Collect(exception_);
+    ASSERT_EQ(fragments.size(), 2u) << src;
+    std::vector<uint8_t> joined(datagram.size());
+    size_t covered = 0;
+    for (const auto& f : fragments) {
+      ASSERT_LE(f.size(), 14u + mtu) << src;
+      EXPECT_TRUE(std::equal(f.begin(), f.begin() + 14, whole.begin())) << "Ethernet header kept";
+      const uint8_t* ip = f.data() + 14;
+      size_t offset, header;
+      if (v6) {
+        ASSERT_EQ(ip[6], 44) << "IPv6 fragment header";
+        const uint8_t* fh = ip + 40;
+        EXPECT_EQ(fh[0], 17);
+        offset = ((size_t{fh[2]} << 8 | fh[3]) & ~size_t{7});
+        header = 48;
+      } else {
+        EXPECT_EQ(testing::Fold(testing::Sum16(ip, 20)), 0xffff) << "IPv4 header checksum";
+        offset = ((size_t{ip[6]} << 8 | ip[7]) & 0x1fff) * 8;
+        header = 20;
+      }
+      const size_t len = f.size() - 14 - header;
+      ASSERT_LE(offset + len, joined.size());
+      std::memcpy(joined.data() + offset, ip + header, len);
+      covered += len;
+    }
+    EXPECT_EQ(covered, datagram.size()) << src;
+    EXPECT_EQ(joined, datagram) << src;
+    EXPECT_EQ(Stats()["total"]["exception_fragments"].get<uint64_t>() - before, 2u);
+  }
 }
 
 TEST_F(DataplaneDpdkTest, UnknownNextHopIsSolicitedWithArp) {
