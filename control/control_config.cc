@@ -180,7 +180,8 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
           j, {"sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
-              "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng"},
+              "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
+              "peers", "routes"},
           kWhere);
       !s.ok()) {
     return s;
@@ -210,6 +211,13 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   if (auto it = j.find("ng"); it != j.end()) {
     if (auto s = ParseNg(*it, c.ng); !s.ok()) return s;
   }
+  const json none;
+  auto peers = j.find("peers");
+  auto routes = j.find("routes");
+  absl::StatusOr<EdgeConfig> edge =
+      ParseEdgeConfig(peers == j.end() ? none : *peers, routes == j.end() ? none : *routes);
+  if (!edge.ok()) return edge.status();
+  c.edge = *std::move(edge);
   if (auto it = j.find("nat_policy"); it != j.end()) {
     auto table = NatPolicyTable::FromJson(*it);
     if (!table.ok()) return FieldError("nat_policy", table.status().message());

@@ -27,6 +27,7 @@
 //                   "keepalive_initial_interval_ms": 0 (0: the NAT policy's; the
 //                   learning's ceiling), "keepalive_min_interval_ms": 5000},
 //     "nat_policy": {"default": "default", "by_user_agent": [...]}   (nat_policy.h)
+//     "peers": [...], "routes": [...]   (the carrier edge: routing/edge_config.h)
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
@@ -44,6 +45,7 @@
 #include "control/nat/nat_policy.h"
 #include "control/ng/ng_calls.h"
 #include "control/registrar/registrar.h"
+#include "control/routing/edge_config.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -86,6 +88,9 @@ struct ControlConfig {
   NgCallsConfig ng;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
+  // SIP peers and the dial plan to them; none by default (calls reach only
+  // registered phones and address literals).
+  EdgeConfig edge;
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

@@ -215,6 +215,9 @@ absl::Status ControlPlane::OpenSip() {
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
+  peers_ = std::make_unique<PeerSet>(config_.edge.peers);
+  dial_plan_ = std::make_unique<DialPlan>(config_.edge.routes);
+  proxy_->set_edge(peers_.get(), dial_plan_.get());
   NgCalls& ng_calls = *ng_calls_;
   proxy_->set_event_filter(
       [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
@@ -334,6 +337,7 @@ void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn
 // OperatorView
 std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
 nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
+nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(); }
 nlohmann::json ControlPlane::Stats() const {
   nlohmann::json stats = proxy_->StatsJson();
   if (ng_) {

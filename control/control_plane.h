@@ -67,6 +67,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::vector<Binding> Registrations(int64_t now) const override;
   nlohmann::json Calls() const override;
   nlohmann::json Stats() const override;
+  nlohmann::json Peers() const override;
   int64_t Now() const override;
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
 
@@ -80,6 +81,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<StatelessCore> stateless_;
   std::unique_ptr<SipTransport> transport_;
   std::unique_ptr<SipTransactions> transactions_;
+  std::unique_ptr<PeerSet> peers_;
+  std::unique_ptr<DialPlan> dial_plan_;
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;

@@ -497,6 +497,31 @@ void RenderCalls(const json& result) {
   }
 }
 
+// One row per peer target: where calls go and whether they can.
+void RenderPeers(const json& result) {
+  const json& peers = Field(result, "peers");
+  Table table;
+  constexpr absl::string_view kColumns[] = {"uri",      "priority", "weight",     "state",
+                                            "attempts", "failures", "went_down", "probes_sent"};
+  table.columns.push_back({"peer"});
+  for (absl::string_view c : kColumns) table.columns.push_back({std::string(c)});
+  size_t targets = 0;
+  if (peers.is_array()) {
+    for (const json& peer : peers) {
+      const json& list = Field(peer, "targets");
+      if (!list.is_array()) continue;
+      for (const json& target : list) {
+        std::vector<std::string>& row = table.rows.emplace_back();
+        row.push_back(ListCell(Field(peer, "name")));
+        for (absl::string_view c : kColumns) row.push_back(ListCell(Field(target, c)));
+        ++targets;
+      }
+    }
+  }
+  PrintTable(table);
+  std::cout << (peers.is_array() ? peers.size() : 0) << " peers, " << targets << " targets\n";
+}
+
 // Scalars and objects as key: value rows, then each list of objects (legs,
 // pairs, ...) as its own table.
 void RenderCall(const json& call) {
@@ -912,6 +937,9 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "sip-stats", .protocol = "stats", .synopsis = "",
        .description = "control plane: SIP and registrar counters",
        .render = RenderSipStats, .control_plane = true},
+      {.name = "peers", .protocol = "peers", .synopsis = "",
+       .description = "control plane: SIP peers' targets, up or down, with their counters",
+       .render = RenderPeers, .control_plane = true},
       {.name = "ng-drain", .protocol = "ng_drain", .synopsis = "on|off",
        .description = "control plane: the ng server takes no new calls (Kamailio tries "
                       "its next node) while on; calls in progress go on",

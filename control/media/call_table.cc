@@ -59,6 +59,7 @@ nlohmann::json CallToJson(const Call& call, int64_t now) {
           {"callee", call.callee.aor},
           {"legs", nlohmann::json::array({SideJson(call.caller), SideJson(call.callee)})},
           {"anchored", call.anchored},
+          {"peer", call.peer},
           {"media", media},
           {"pairs", pairs},
           {"age_s", now - call.created_at},

@@ -59,6 +59,9 @@ struct Call {
   std::string from_header;
   std::string to_header;
   bool anchored = false;  // media relayed through the dataplane
+  // The SIP peer (routing/edge_config.h) the call comes from or goes to;
+  // empty: phones only.
+  std::string peer;
   std::vector<MediaLine> media;
   SipTxnId server_invite = 0;
   SipTxnId client_invite = 0;

@@ -77,6 +77,8 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"calls", &OperatorCommands::Calls, {"offset", "limit"}, "calls; offset, limit"},
       {"call", &OperatorCommands::Call, {"call_id"}, "one call by its Call-ID"},
       {"stats", &OperatorCommands::Stats, {}, "control plane counters"},
+      {"peers", &OperatorCommands::Peers, {},
+       "SIP peers: each target's state (up/down), attempts, failures, probes"},
       {"ng_drain", &OperatorCommands::NgDrain, {"on"},
        "ng server: take no new calls while on (true|false); calls in progress go on"},
   };
@@ -228,6 +230,10 @@ absl::StatusOr<json> OperatorCommands::Stats(const json&) const {
         absl::StrCat("stats: the control plane returned ", stats.type_name(), ", not an object"));
   }
   return stats;
+}
+
+absl::StatusOr<json> OperatorCommands::Peers(const json&) const {
+  return json{{"peers", view_.Peers()}};
 }
 
 }  // namespace rtplatch

@@ -43,6 +43,9 @@ class OperatorView {
   virtual nlohmann::json Calls() const = 0;
   // JSON object of counters.
   virtual nlohmann::json Stats() const = 0;
+  // JSON array of the configured SIP peers with their targets' health
+  // (PeerSet::ToJson); empty without peers.
+  virtual nlohmann::json Peers() const = 0;
   // Unix seconds.
   virtual int64_t Now() const = 0;
   // The ng server takes no new calls (its clients try their next node)
@@ -84,6 +87,7 @@ class OperatorCommands {
   absl::StatusOr<json> Call(const json&) const;
   absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
+  absl::StatusOr<json> Peers(const json&) const;
 
   absl::StatusOr<json> CallList() const;
 

@@ -154,6 +154,8 @@ class Registrar {
   // Live bindings of `aor` ("user@domain", domain lowercase), highest q
   // first, then latest expiry.
   std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
+  // Whether `user` is in the users file (registered or not).
+  bool HasUser(absl::string_view user) const { return users_.Find(user, config_.domain) != nullptr; }
   // Every live binding (e.g. to push keepalive targets after a restart).
   std::vector<Binding> All(int64_t now) const;
   // Records a keepalive decision taken after the REGISTER (the NAT

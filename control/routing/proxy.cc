@@ -5,6 +5,7 @@
 #include <osipparser2/osip_port.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -17,40 +18,10 @@
 #include "control/nat/nat_detector.h"
 #include "control/sdp/sdp.h"
 #include "control/sip/sip_response.h"
+#include "control/sip/sip_uri.h"
 
 namespace rtplatch {
 namespace {
-
-std::optional<UriParts> PartsOf(const osip_uri_t* u) {
-  if (u == nullptr || u->host == nullptr) return std::nullopt;
-  UriParts p;
-  if (u->username != nullptr) p.user = u->username;
-  p.host = u->host;
-  if (u->port != nullptr) {
-    uint32_t port = 0;
-    if (!absl::SimpleAtoi(u->port, &port) || port == 0 || port > 65535) return std::nullopt;
-    p.port = static_cast<uint16_t>(port);
-  }
-  for (int i = 0; i < osip_list_size(&u->url_params); ++i) {
-    auto* param = static_cast<osip_uri_param_t*>(osip_list_get(&u->url_params, i));
-    if (param != nullptr && param->gname != nullptr && param->gvalue != nullptr &&
-        absl::EqualsIgnoreCase(param->gname, "transport")) {
-      p.transport = absl::AsciiStrToLower(param->gvalue);
-    }
-  }
-  return p;
-}
-
-std::optional<UriParts> ParseUri(absl::string_view text) {
-  std::string s(text);
-  if (!s.empty() && s.front() == '<' && s.back() == '>') s = s.substr(1, s.size() - 2);
-  osip_uri_t* u = nullptr;
-  if (osip_uri_init(&u) != OSIP_SUCCESS) return std::nullopt;
-  std::optional<UriParts> out;
-  if (osip_uri_parse(u, s.c_str()) == OSIP_SUCCESS) out = PartsOf(u);
-  osip_uri_free(u);
-  return out;
-}
 
 std::string HostForUri(const IpAddress& ip) {
   return ip.is_v4() ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]");
@@ -352,6 +323,7 @@ void Proxy::DeletePair(uint64_t pair, bool wait) {
 }
 
 void Proxy::EndCall(const std::string& call_id) {
+  peer_branches_.erase(call_id);
   Call* call = calls_.Find(call_id);
   if (call == nullptr) return;
   DeleteMedia(*call);
@@ -471,9 +443,12 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
 
-  // Who calls: our users prove it (RFC 3261 22.3), so no one calls as
-  // someone else; calls from elsewhere may only reach our users.
-  const bool from_local = IsOurDomain(request.from().host);
+  // Who calls: a configured peer (by its source address) is trusted; our
+  // users prove it (RFC 3261 22.3), so no one calls as someone else; calls
+  // from elsewhere may only reach our users.
+  const std::optional<uint32_t> from_peer =
+      peers_ != nullptr ? peers_->FromSource(in.source.ip) : std::nullopt;
+  const bool from_local = !from_peer && IsOurDomain(request.from().host);
   if (from_local && config_.authenticate_calls) {
     if (std::optional<SipReply> refused = AuthorizeCaller(request)) return Respond(txn, *refused);
     fwd->RemoveProxyAuthorizations(config_.domain);
@@ -484,11 +459,34 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   call.created_at = now_();
   call.from_header = HeaderValue(request, true);
   call.to_header = HeaderValue(request, false);
+  if (from_peer) call.peer = peers_->peer(*from_peer).name;
+  // Our callers reach a number or domain that is not a local user through
+  // the dial plan.
+  const RouteConfig* route = nullptr;
+  if (dial_plan_ != nullptr && from_local && !(to_us && IsLocalUser(target->user))) {
+    route = dial_plan_->Match(target->user, target->host, to_us);
+  }
+  PeerBranch branch;
   std::optional<SipReply> refused =
-      to_us ? FindLocalCallee(target->user, *fwd, call.callee)
-            : FindRemoteCallee(*target, from_local, request, call.callee);
+      route != nullptr ? FindPeerCallee(*route, *target, call.callee, branch)
+      : to_us          ? FindLocalCallee(target->user, *fwd, call.callee)
+                       : FindRemoteCallee(*target, from_local, request, call.callee);
   if (refused) return Respond(txn, *refused);
   call.caller = CallerSide(request, in);
+  if (route != nullptr) {
+    call.peer = peers_->peer(branch.candidates.front().peer).name;
+    branch.in_transport = in.transport;
+    branch.in_ipv6 = !in.source.ip.is_v4();
+    if (invite) {
+      ++counters_.calls_to_peers;
+      return StartCall(txn, std::move(call), request, *std::move(fwd), &branch);
+    }
+    // Other requests (MESSAGE, OPTIONS to a number) go to the first target.
+    if (!fwd->SetRequestUri(call.callee.contact).ok()) {
+      return RespondLocal(txn, 500, "Server Internal Error");
+    }
+  }
+  if (from_peer && invite) ++counters_.calls_from_peers;
   const SipRoute out = call.callee.route;
   if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
                                       /*record_route=*/invite, txns_.NewBranch());
@@ -562,6 +560,37 @@ std::optional<SipReply> Proxy::FindRemoteCallee(const UriParts& target, bool fro
   return std::nullopt;
 }
 
+std::optional<SipReply> Proxy::FindPeerCallee(const RouteConfig& route, const UriParts& target,
+                                              CallSide& callee, PeerBranch& branch) {
+  branch.candidates = peers_->Candidates(route);
+  // The first target that has a route now; the others wait for failover.
+  while (branch.next < branch.candidates.size()) {
+    const PeerTargetRef t = branch.candidates[branch.next];
+    absl::StatusOr<SipRoute> out = RouteToPeer(t);
+    if (out.ok()) {
+      const PeerTargetConfig& c = peers_->target(t);
+      callee.aor = absl::StrCat(target.user, "@", c.parts.host);
+      callee.contact = absl::StrCat("sip:", target.user.empty() ? "" : absl::StrCat(target.user, "@"),
+                                    HostForUri(c.ip), ":", c.parts.port);
+      callee.route = *out;
+      callee.media_ipv6 = !c.ip.is_v4();
+      callee.policy = policies_.Select("").latch_direct;
+      return std::nullopt;
+    }
+    peers_->Failed(t);
+    branch.candidates.erase(branch.candidates.begin() + static_cast<ptrdiff_t>(branch.next));
+  }
+  return SipReply{503, "Service Unavailable",
+                  {WarningHeader("no peer of the route can be reached")}};
+}
+
+bool Proxy::IsLocalUser(absl::string_view user) const {
+  if (user.empty()) return false;
+  if (registrar_.HasUser(user)) return true;
+  return !registrar_.Lookup(absl::StrCat(user, "@", absl::AsciiStrToLower(config_.domain)), now_())
+              .empty();
+}
+
 CallSide Proxy::CallerSide(const SipMessage& request, const SipInbound& in) const {
   // design.md's NAT tests on this request.
   const NatVerdict verdict = DetectNat(request, in.source, inside_);
@@ -581,9 +610,9 @@ CallSide Proxy::CallerSide(const SipMessage& request, const SipInbound& in) cons
   return caller;
 }
 
-void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd) {
-  call.anchored = config_.anchor_media_always || call.caller.natted || call.callee.natted ||
-                  call.caller.media_ipv6 != call.callee.media_ipv6;
+void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd,
+                      PeerBranch* branch) {
+  call.anchored = Anchored(call);
   call.server_invite = txn;
   const SipRoute out = call.callee.route;
   Call* stored = calls_.Insert(std::move(call));
@@ -594,6 +623,18 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
     ++counters_.calls_failed;
     return RespondToError(txn, s);
   }
+  invite_servers_[txn] = call_id;
+  if (branch != nullptr) {
+    branch->invite = std::move(fwd);
+    PeerBranch& stored_branch = peer_branches_[call_id] = std::move(*branch);
+    if (!SendToNextPeer(*stored, stored_branch)) {
+      EndCall(call_id);
+      ++counters_.calls_failed;
+      RespondLocal(txn, 503, "Service Unavailable",
+                   {WarningHeader("no peer of the route can be reached")});
+    }
+    return;
+  }
   auto sent = txns_.SendRequest(std::move(fwd), out);
   if (!sent.ok()) {
     EndCall(call_id);
@@ -601,8 +642,92 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   }
   ++counters_.forwarded_requests;
   stored->client_invite = *sent;
-  invite_servers_[txn] = call_id;
   clients_[*sent] = ClientContext{txn, call_id, true, true, true};
+}
+
+bool Proxy::Anchored(const Call& call) const {
+  bool always = config_.anchor_media_always;
+  if (std::optional<uint32_t> p =
+          call.peer.empty() || peers_ == nullptr ? std::nullopt : peers_->Find(call.peer)) {
+    always = peers_->peer(*p).media == PeerMedia::kAlways;
+  }
+  return always || call.caller.natted || call.callee.natted ||
+         call.caller.media_ipv6 != call.callee.media_ipv6;
+}
+
+bool Proxy::SendToNextPeer(Call& call, PeerBranch& branch) {
+  while (branch.next < branch.candidates.size()) {
+    const PeerTargetRef t = branch.candidates[branch.next++];
+    const PeerTargetConfig& c = peers_->target(t);
+    // The SDP offered already carries the relay of the first target's
+    // family; a target of the other family cannot take this call.
+    if (c.ip.is_v4() == call.callee.media_ipv6) continue;
+    absl::StatusOr<SipRoute> route = RouteToPeer(t);
+    absl::StatusOr<SipMessage> fwd = branch.invite->Clone();
+    if (!route.ok() || !fwd.ok()) {
+      peers_->Failed(t);
+      continue;
+    }
+    const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
+    const std::string contact =
+        absl::StrCat("sip:", uri.user.empty() ? "" : absl::StrCat(uri.user, "@"), HostForUri(c.ip),
+                     ":", c.parts.port);
+    if (!fwd->SetRequestUri(contact).ok() ||
+        !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6,
+                        /*record_route=*/true, txns_.NewBranch())
+             .ok()) {
+      continue;
+    }
+    absl::StatusOr<SipTxnId> sent = txns_.SendRequest(*std::move(fwd), *route);
+    if (!sent.ok()) {
+      peers_->Failed(t);
+      continue;
+    }
+    peers_->Attempted(t);
+    ++counters_.forwarded_requests;
+    branch.current = t;
+    branch.sent_ms = NowMs();
+    branch.answered = false;
+    call.callee.route = *route;
+    call.callee.contact = contact;
+    call.callee.aor = absl::StrCat(uri.user, "@", c.parts.host);
+    call.client_invite = *sent;
+    ClientContext ctx{call.server_invite, call.call_id, true, true, true};
+    ctx.peer_branch = true;
+    clients_[*sent] = std::move(ctx);
+    return true;
+  }
+  return false;
+}
+
+bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code) {
+  auto it = peer_branches_.find(ctx.call_id);
+  if (it == peer_branches_.end()) return false;
+  PeerBranch& branch = it->second;
+  const bool failed = code == 0 || code == 408 || code == 503;
+  if (!failed) {
+    if (!branch.answered) peers_->Succeeded(branch.current);
+    branch.answered = true;
+    if (code >= 200) peer_branches_.erase(it);
+    return false;
+  }
+  if (peers_->Failed(branch.current)) {
+    std::fprintf(stderr, "rtplatch-control: peer %s target %s is down (%u failures in a row)\n",
+                 peers_->peer(branch.current.peer).name.c_str(),
+                 peers_->target(branch.current).uri.c_str(),
+                 peers_->health(branch.current).failures_in_a_row);
+  }
+  Call* call = calls_.Find(ctx.call_id);
+  if (call != nullptr && !call->cancelled && SendToNextPeer(*call, branch)) {
+    ++counters_.peer_failovers;
+    return true;
+  }
+  peer_branches_.erase(it);
+  return false;
+}
+
+absl::StatusOr<SipRoute> Proxy::RouteToPeer(PeerTargetRef target) const {
+  return RouteToUri(peers_->target(target).parts);
 }
 
 void Proxy::RespondToError(SipTxnId txn, const absl::Status& error) {
@@ -715,6 +840,15 @@ bool Proxy::OwnOptionsAnswered(const ClientContext& ctx, int code) {
     learner_.OnProbeAnswered(ctx.probe_binding, ctx.probe_id, NowMs());
     return true;
   }
+  if (ctx.peer_probe) {
+    if (code >= 200 && peers_->ProbeDone(*ctx.peer_probe, code)) {
+      ++counters_.peers_recovered;
+      std::fprintf(stderr, "rtplatch-control: peer %s target %s is up (answered OPTIONS %d)\n",
+                   peers_->peer(ctx.peer_probe->peer).name.c_str(),
+                   peers_->target(*ctx.peer_probe).uri.c_str(), code);
+    }
+    return true;
+  }
   return false;
 }
 
@@ -725,6 +859,7 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   const int code = response.status_code();
   if (code >= 200) clients_.erase(it);
   if (OwnOptionsAnswered(ctx, code)) return;
+  if (ctx.peer_branch && PeerBranchAnswered(ctx, code)) return;
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;
@@ -820,6 +955,11 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
   }
   // A probe's loss is the learner's to decide, on its own timeout.
   if (!ctx.probe_binding.empty()) return;
+  if (ctx.peer_probe) {
+    peers_->ProbeDone(*ctx.peer_probe, 0);
+    return;
+  }
+  if (ctx.peer_branch && PeerBranchAnswered(ctx, 0)) return;
   if (ctx.initial) {
     const Call* call = calls_.Find(ctx.call_id);
     // A cancelled call did not fail: its caller chose to end it.
@@ -891,6 +1031,7 @@ void Proxy::Tick() {
   }
   learner_.Tick(NowMs());
   AbandonSettledProbes();
+  if (peers_ != nullptr) PeerTimers();
   if (config_.qualify_interval_s > 0) Qualify(now);
   if (now != last_ring_check_) {
     last_ring_check_ = now;
@@ -922,6 +1063,58 @@ void Proxy::Tick() {
     const std::string id = call->call_id;
     EndCall(id);
   }
+}
+
+void Proxy::PeerTimers() {
+  const int64_t now_ms = NowMs();
+  std::vector<std::string> silent;
+  for (const auto& [call_id, branch] : peer_branches_) {
+    const uint32_t timeout_ms = peers_->peer(branch.current.peer).answer_timeout_ms;
+    if (!branch.answered && now_ms - branch.sent_ms >= timeout_ms) silent.push_back(call_id);
+  }
+  for (const std::string& call_id : silent) {
+    Call* call = calls_.Find(call_id);
+    auto it = peer_branches_.find(call_id);
+    if (call == nullptr || it == peer_branches_.end()) continue;
+    ++counters_.peer_no_answer;
+    // Nothing came back, not even 100: no CANCEL can be sent (RFC 3261
+    // 9.1), the transaction just stops retransmitting.
+    const SipTxnId silent_txn = call->client_invite;
+    auto ctx = clients_.find(silent_txn);
+    if (ctx == clients_.end()) continue;
+    const ClientContext copy = ctx->second;
+    clients_.erase(ctx);
+    txns_.Abandon(silent_txn);
+    if (PeerBranchAnswered(copy, 0)) continue;
+    ++counters_.calls_failed;
+    EndCall(call_id);
+    RespondLocal(copy.server, 408, "Request Timeout",
+                 {WarningHeader("no peer of the route answered")});
+  }
+  for (PeerTargetRef t : peers_->ProbesDue(now_ms)) SendPeerProbe(t);
+}
+
+void Proxy::SendPeerProbe(PeerTargetRef target) {
+  absl::StatusOr<SipRoute> route = RouteToPeer(target);
+  const uint64_t n = ++qualify_counter_;
+  const PeerTargetConfig& c = peers_->target(target);
+  const std::string uri = absl::StrCat("sip:", HostForUri(c.ip), ":", c.parts.port);
+  auto options = OwnRequest(
+      absl::StrCat("OPTIONS ", uri, " SIP/2.0"),
+      absl::StrCat("From: <sip:peer-probe@", config_.domain, ">;tag=p", absl::Hex(n),
+                   "\r\nTo: <", uri, ">\r\nCall-ID: p", absl::Hex(n), "@", config_.domain,
+                   "\r\nCSeq: 1 OPTIONS\r\n"));
+  absl::StatusOr<SipTxnId> sent =
+      route.ok() && options.ok() ? SendOwnRequest(*std::move(options), *route)
+                                 : absl::StatusOr<SipTxnId>(absl::UnavailableError("no route"));
+  if (!sent.ok()) {
+    peers_->ProbeDone(target, 0);
+    return;
+  }
+  ++counters_.peer_probes_sent;
+  ClientContext ctx;
+  ctx.peer_probe = target;
+  clients_[*sent] = std::move(ctx);
 }
 
 void Proxy::Qualify(int64_t now) {
@@ -1073,7 +1266,13 @@ nlohmann::json Proxy::StatsJson() const {
             {"qualify_sent", c.qualify_sent},
             {"qualify_answered", c.qualify_answered},
             {"qualify_dead", c.qualify_dead},
-            {"calls_ring_timeout", c.calls_ring_timeout}}},
+            {"calls_ring_timeout", c.calls_ring_timeout},
+            {"calls_to_peers", c.calls_to_peers},
+            {"calls_from_peers", c.calls_from_peers},
+            {"peer_failovers", c.peer_failovers},
+            {"peer_no_answer", c.peer_no_answer},
+            {"peer_probes_sent", c.peer_probes_sent},
+            {"peers_recovered", c.peers_recovered}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

@@ -13,9 +13,16 @@
 //                            source address and socket when it is NAT'd,
 //                            its Contact/Route otherwise
 //   INVITE / other           out-of-dialog: callers in our domain
-//                            authenticate (407); the Request-URI user's
-//                            binding is looked up (404/480) and the
-//                            request goes to its source (NAT'd) or Contact
+//                            authenticate (407), a configured peer's
+//                            requests (by source address) are trusted; a
+//                            local user's binding is looked up (404/480)
+//                            and the request goes to its source (NAT'd) or
+//                            Contact; our callers' calls to anyone else
+//                            follow the dial plan to a peer (set_edge),
+//                            from target to target on 408, 503, a
+//                            transport error or no answer in time
+//                            (RFC 3263 4.3, RFC 3261 16.7); peers may only
+//                            reach local users (403 otherwise)
 //
 // Media: SDP in INVITE/UPDATE/ACK and in 18x/2xx responses allocates (or
 // updates) one dataplane stream pair per m= line and is rewritten so each
@@ -45,23 +52,15 @@
 #include "control/media/keepalive_sync.h"
 #include "control/nat/nat_policy.h"
 #include "control/registrar/registrar.h"
+#include "control/routing/dial_plan.h"
+#include "control/routing/peer_set.h"
 #include "control/sip/sip_transactions.h"
 #include "control/sip/sip_response.h"
 #include "control/sip/sip_transport.h"
+#include "control/sip/sip_uri.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
-
-// The parts of a SIP URI routing needs.
-struct UriParts {
-  std::string user;
-  std::string host;  // IPv6 without brackets
-  uint16_t port = kSipDefaultPort;
-  std::string transport;  // ;transport=, lower case; "" if absent
-
-  bool tcp() const { return transport == "tcp"; }
-  bool supported_transport() const { return transport.empty() || transport == "udp" || tcp(); }
-};
 
 struct ProxyConfig {
   std::string domain;  // served by the registrar
@@ -115,6 +114,12 @@ struct ProxyCounters {
   uint64_t qualify_answered = 0;
   uint64_t qualify_dead = 0;  // bindings removed: no answer
   uint64_t calls_ring_timeout = 0;  // timer C fired
+  uint64_t calls_to_peers = 0;      // INVITEs routed by the dial plan
+  uint64_t calls_from_peers = 0;    // INVITEs from a trusted peer
+  uint64_t peer_failovers = 0;      // an INVITE went on to the next target
+  uint64_t peer_no_answer = 0;      // a target did not answer in time
+  uint64_t peer_probes_sent = 0;    // OPTIONS to down targets
+  uint64_t peers_recovered = 0;     // down targets that answered a probe
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -161,6 +166,12 @@ class Proxy : public SipTransactions::Listener {
     event_filter_ = std::move(filter);
   }
   void OnDataplaneConnected();
+  // The carrier edge: peers (trusted sources, targets, health) and the
+  // dial plan to them; both borrowed, nullptr: none.
+  void set_edge(PeerSet* peers, const DialPlan* dial_plan) {
+    peers_ = peers;
+    dial_plan_ = dial_plan;
+  }
 
   nlohmann::json CallsJson() const;
   nlohmann::json StatsJson() const;
@@ -181,6 +192,23 @@ class Proxy : public SipTransactions::Listener {
     // A NAT timeout probe (KeepaliveLearner): the binding it tests.
     std::string probe_binding;
     uint64_t probe_id = 0;
+    // The initial INVITE's branch to a peer target (PeerBranch).
+    bool peer_branch = false;
+    // An OPTIONS probe of a down peer target.
+    std::optional<PeerTargetRef> peer_probe;
+  };
+
+  // A call routed to a peer: the INVITE as every target gets it (SDP
+  // rewritten, without our Via) and the targets left to try.
+  struct PeerBranch {
+    std::optional<SipMessage> invite;
+    std::vector<PeerTargetRef> candidates;
+    size_t next = 0;
+    PeerTargetRef current;
+    SipTransportKind in_transport = SipTransportKind::kUdp;
+    bool in_ipv6 = false;
+    int64_t sent_ms = 0;
+    bool answered = false;  // the current target sent a response
   };
 
   // The answer to a qualify or a NAT timeout probe, counted or handed to
@@ -200,9 +228,33 @@ class Proxy : public SipTransactions::Listener {
   // The callee is elsewhere: only our own users may call out, to an address.
   std::optional<SipReply> FindRemoteCallee(const UriParts& target, bool from_local,
                                            const SipMessage& request, CallSide& callee);
+  // The callee is a number or domain the dial plan routes to a peer: the
+  // route's first reachable target (the rest wait in `branch`).
+  std::optional<SipReply> FindPeerCallee(const RouteConfig& route, const UriParts& target,
+                                         CallSide& callee, PeerBranch& branch);
+  // A local user: in the users file or registered now.
+  bool IsLocalUser(absl::string_view user) const;
   CallSide CallerSide(const SipMessage& request, const SipInbound& in) const;
+  // Sends the call's INVITE to the branch's next target that can be
+  // reached; false when none is left.
+  bool SendToNextPeer(Call& call, PeerBranch& branch);
+  // A peer target's final answer `code` to the call's INVITE (or 0: its
+  // transaction failed): true when the INVITE went on to another target
+  // and the answer is not the caller's.
+  bool PeerBranchAnswered(const ClientContext& ctx, int code);
+  // Targets that did not answer in time (no 100 even) lose the call to
+  // the next one; down targets are probed.
+  void PeerTimers();
+  void SendPeerProbe(PeerTargetRef target);
+  absl::StatusOr<SipRoute> RouteToPeer(PeerTargetRef target) const;
   // Stores the call, anchors its media and forwards the INVITE.
-  void StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd);
+  // `branch`: the call goes to a peer (the INVITE is sent by
+  // SendToNextPeer).
+  void StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd,
+                 PeerBranch* branch = nullptr);
+  // Whether the call's media is relayed: its peer's media policy (or the
+  // proxy's), NAT on either leg, or two address families.
+  bool Anchored(const Call& call) const;
   // A stray ACK for a 2xx, or a 2xx retransmission, of a known call:
   // false when it could not be forwarded.
   bool ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in);
@@ -283,6 +335,9 @@ class Proxy : public SipTransactions::Listener {
   absl::flat_hash_map<std::string, bool> qualify_pending_;
   KeepaliveLearner learner_;
   std::function<bool(const DataplaneEvent&)> event_filter_;
+  PeerSet* peers_ = nullptr;
+  const DialPlan* dial_plan_ = nullptr;
+  absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID
   // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
   absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;
   ProxyCounters counters_;

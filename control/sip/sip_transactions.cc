@@ -425,7 +425,7 @@ void SipTransactions::Cancel(SipTxnId id) {
 void SipTransactions::Abandon(SipTxnId id) {
   Scope scope(*this);
   Txn* txn = Find(id);
-  if (txn == nullptr || txn->server || txn->invite) return;
+  if (txn == nullptr || txn->server) return;
   txn->absorb_responses = true;
   dead_.push_back(id);
 }

@@ -133,10 +133,11 @@ class SipTransactions {
   // seen a provisional response, else as soon as one arrives; nothing if it
   // has completed. Its responses are absorbed here.
   void Cancel(SipTxnId txn);
-  // Ends a client non-INVITE transaction now: no more retransmissions, no
-  // listener call but OnTransactionEnd. For requests whose answer no
-  // longer matters (a NAT-timeout probe already counted as lost, whose
-  // late retransmissions would reach the phone mid-call).
+  // Ends a client transaction now: no more retransmissions, no listener
+  // call but OnTransactionEnd. For requests whose answer no longer matters
+  // (a NAT-timeout probe already counted as lost, whose late
+  // retransmissions would reach the phone mid-call; an INVITE a peer did
+  // not answer at all, which goes to the next peer instead).
   void Abandon(SipTxnId txn);
 
   // The INVITE server transaction a CANCEL (or a non-2xx ACK) belongs to.

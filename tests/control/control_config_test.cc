@@ -26,6 +26,21 @@ TEST(ControlConfigTest, DefaultsWhenEmpty) {
   EXPECT_TRUE(c->ng_listen.empty()) << "the ng protocol is served only when asked for";
 }
 
+TEST(ControlConfigTest, PeersAndRoutesMakeTheEdge) {
+  auto c = ParseControlConfig(R"({
+    "peers": [{"name": "core", "targets": [{"uri": "sip:203.0.113.40"}]}],
+    "routes": [{"prefix": "+1", "peers": ["core"]}]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->edge.peers.size(), 1u);
+  EXPECT_EQ(c->edge.routes[0].prefix, "+1");
+  auto none = ParseControlConfig("{}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->edge.peers.empty()) << "no peers unless configured";
+  auto bad = ParseControlConfig(R"({"routes": [{"prefix": "+1", "peers": ["core"]}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(Message(bad.status()), HasSubstr("config: routes[0].peers[0]: no peer named"));
+}
+
 TEST(ControlConfigTest, NgListenBothFamilies) {
   auto c = ParseControlConfig(R"({"ng_listen": ["127.0.0.1:2223", "[::1]:2223"]})");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -63,6 +63,7 @@ class FakeView : public OperatorView {
     if (throw_) throw std::runtime_error("view exploded");
     return stats;
   }
+  json Peers() const override { return peers; }
   int64_t Now() const override { return now; }
   absl::StatusOr<json> SetNgDraining(bool on) override {
     if (!ng_served) return absl::NotFoundError("ng: not served");
@@ -75,6 +76,7 @@ class FakeView : public OperatorView {
   std::vector<Binding> bindings;
   json calls = json::array();
   json stats = json::object();
+  json peers = json::array();
   int64_t now = kNow;
   bool throw_ = false;
   mutable int64_t last_now_ = 0;
@@ -188,7 +190,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "ng_drain"));
+                                 "call", "stats", "peers", "ng_drain"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "offset", "limit"}));
 }
@@ -354,6 +356,12 @@ TEST_F(OperatorCommandsTest, CallSkipsEntriesThatAreNotCallObjects) {
 
 TEST_F(OperatorCommandsTest, Stats) {
   EXPECT_EQ(Ok("stats"), view_.stats);
+}
+
+TEST_F(OperatorCommandsTest, PeersListsTheViewsPeers) {
+  EXPECT_EQ(Ok("peers")["peers"], json::array());
+  view_.peers = json::array({{{"name", "core"}, {"targets", json::array()}}});
+  EXPECT_EQ(Ok("peers")["peers"][0]["name"], "core");
 }
 
 TEST_F(OperatorCommandsTest, AViewReturningTheWrongShapeIsInternal) {

@@ -35,6 +35,7 @@ class FakeView : public OperatorView {
   std::vector<Binding> Registrations(int64_t) const override { return bindings; }
   json Calls() const override { return calls; }
   json Stats() const override { return {{"requests", 5}}; }
+  json Peers() const override { return json::array(); }
   int64_t Now() const override { return kNow; }
   absl::StatusOr<json> SetNgDraining(bool) override {
     return absl::NotFoundError("ng: not served");

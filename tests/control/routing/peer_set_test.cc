@@ -1,0 +1,138 @@
+// The peers at run time (control/routing/peer_set.h): who a source is,
+// the order a route's targets are tried in (priority, then weight as RFC
+// 2782 draws it), and each target's health.
+#include "control/routing/peer_set.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace rtplatch {
+namespace {
+
+using ::testing::ElementsAre;
+
+PeerTargetConfig Target(const char* ip, uint16_t priority, uint16_t weight) {
+  PeerTargetConfig t;
+  t.uri = absl::StrCat("sip:", ip);
+  t.ip = *IpAddress::Parse(ip);
+  t.parts.host = ip;
+  t.priority = priority;
+  t.weight = weight;
+  return t;
+}
+
+PeerConfig Peer(const char* name, std::vector<PeerTargetConfig> targets) {
+  PeerConfig p;
+  p.name = name;
+  p.targets = std::move(targets);
+  for (const PeerTargetConfig& t : p.targets) p.trusted_sources.push_back(IpPrefix{t.ip, 128});
+  p.failures_to_down = 2;
+  p.probe_interval_s = 10;
+  return p;
+}
+
+RouteConfig Route(std::vector<std::string> peers) {
+  RouteConfig r;
+  r.is_default = true;
+  r.peers = std::move(peers);
+  return r;
+}
+
+std::vector<std::string> Uris(const PeerSet& set, const std::vector<PeerTargetRef>& refs) {
+  std::vector<std::string> out;
+  for (PeerTargetRef r : refs) out.push_back(set.target(r).uri);
+  return out;
+}
+
+TEST(PeerSetTest, SourcesAreMatchedToTheirPeer) {
+  PeerConfig wide = Peer("wide", {Target("198.51.100.9", 1, 1)});
+  wide.trusted_sources.push_back(*IpPrefix::Parse("203.0.113.0/24"));
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1)}), wide});
+  EXPECT_EQ(set.FromSource(*IpAddress::Parse("203.0.113.40")), 0u) << "the first listed wins";
+  EXPECT_EQ(set.FromSource(*IpAddress::Parse("203.0.113.41")), 1u);
+  EXPECT_EQ(set.FromSource(*IpAddress::Parse("198.51.100.9")), 1u);
+  EXPECT_EQ(set.FromSource(*IpAddress::Parse("198.51.100.10")), std::nullopt);
+  EXPECT_EQ(set.Find("wide"), 1u);
+  EXPECT_EQ(set.Find("nobody"), std::nullopt);
+}
+
+TEST(PeerSetTest, LowerPriorityFirstThenTheRoutesNextPeer) {
+  PeerSet set({Peer("core", {Target("203.0.113.42", 3, 1), Target("203.0.113.40", 1, 1),
+                             Target("203.0.113.41", 2, 1)}),
+               Peer("backup", {Target("198.51.100.50", 1, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"core", "backup"}))),
+              ElementsAre("sip:203.0.113.40", "sip:203.0.113.41", "sip:203.0.113.42",
+                          "sip:198.51.100.50"));
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"backup", "core"}))),
+              ElementsAre("sip:198.51.100.50", "sip:203.0.113.40", "sip:203.0.113.41",
+                          "sip:203.0.113.42"));
+}
+
+TEST(PeerSetTest, WeightsShareTheFirstPlaceInProportion) {
+  // 3:1 weights: the heavy target first in about 3 of 4 calls; weight 0
+  // only once the others are drawn (RFC 2782).
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 30), Target("203.0.113.41", 1, 10),
+                             Target("203.0.113.42", 1, 0)})});
+  std::map<std::string, int> first;
+  constexpr int kDraws = 20000;
+  for (int i = 0; i < kDraws; ++i) {
+    std::vector<PeerTargetRef> order = set.Candidates(Route({"core"}));
+    ASSERT_EQ(order.size(), 3u);
+    first[set.target(order[0]).uri]++;
+    EXPECT_EQ(set.target(order[2]).uri, "sip:203.0.113.42");
+  }
+  EXPECT_NEAR(first["sip:203.0.113.40"] / double{kDraws}, 0.75, 0.02);
+  EXPECT_NEAR(first["sip:203.0.113.41"] / double{kDraws}, 0.25, 0.02);
+}
+
+TEST(PeerSetTest, ARunOfFailuresTakesATargetDownUntilAProbeIsAnswered) {
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1), Target("203.0.113.41", 2, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  const PeerTargetRef primary{0, 0};
+  EXPECT_FALSE(set.Failed(primary));
+  set.Succeeded(primary);  // an answer ends the run
+  EXPECT_FALSE(set.Failed(primary));
+  EXPECT_TRUE(set.Failed(primary)) << "two in a row";
+  EXPECT_FALSE(set.Failed(primary)) << "down already";
+  EXPECT_FALSE(set.health(primary).up);
+  EXPECT_EQ(set.health(primary).went_down, 1u);
+  // Down targets come after the ones that are up.
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"core"}))),
+              ElementsAre("sip:203.0.113.41", "sip:203.0.113.40"));
+
+  // Probed at once, then every 10 s while no answer brings it back.
+  EXPECT_THAT(set.ProbesDue(1000), ElementsAre(primary));
+  EXPECT_TRUE(set.ProbesDue(1000).empty()) << "one in flight at a time";
+  EXPECT_FALSE(set.ProbeDone(primary, 0));
+  EXPECT_TRUE(set.ProbesDue(9000).empty());
+  EXPECT_THAT(set.ProbesDue(11000), ElementsAre(primary));
+  EXPECT_FALSE(set.ProbeDone(primary, 503));
+  EXPECT_THAT(set.ProbesDue(21000), ElementsAre(primary));
+  EXPECT_FALSE(set.ProbeDone(primary, 408));
+  EXPECT_THAT(set.ProbesDue(31000), ElementsAre(primary));
+  EXPECT_TRUE(set.ProbeDone(primary, 404)) << "any answer but 408/5xx: it is there";
+  EXPECT_TRUE(set.health(primary).up);
+  EXPECT_TRUE(set.ProbesDue(100000).empty());
+  EXPECT_EQ(set.health(primary).probes_sent, 4u);
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"core"}))),
+              ElementsAre("sip:203.0.113.40", "sip:203.0.113.41"));
+}
+
+TEST(PeerSetTest, ToJsonShowsEachTargetsState) {
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 5)})});
+  set.Attempted({0, 0});
+  set.Failed({0, 0});
+  set.Failed({0, 0});
+  const nlohmann::json j = set.ToJson();
+  EXPECT_EQ(j[0]["name"], "core");
+  EXPECT_EQ(j[0]["targets"][0]["state"], "down");
+  EXPECT_EQ(j[0]["targets"][0]["attempts"], 1);
+  EXPECT_EQ(j[0]["targets"][0]["failures"], 2);
+  EXPECT_EQ(j[0]["targets"][0]["weight"], 5);
+}
+
+}  // namespace
+}  // namespace rtplatch
