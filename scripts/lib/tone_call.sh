@@ -10,6 +10,8 @@
 #   EP[p]      its SIP ip:port           REMOTE[p] its first hop (ip:port)
 #   TONE[p]    the tone it sends (Hz)    PW[p]    its digest password
 #   MEDIANAT[p] (optional, baresip) its media NAT module, e.g. ice
+#   UAC[p]     (optional, sipp) its caller scenario instead of e2e_uac
+#              (tests/integration/sipp/NAME.xml), e.g. core_uac
 # and TC_SNAP: a script run as "TC_SNAP NAME PHASE" at the points of a call
 # where the test wants the dataplane's state (PHASE: up; with hold also
 # held and resumed).
@@ -44,11 +46,13 @@ tc_register() {
 # The caller's side: sipp runs its scenario (which runs TC_SNAP itself);
 # a baresip dials, waits, snapshots (holds and resumes) and hangs up.
 _tc_dial() {
-  local name="$1" caller="$2" callee="$3" kind="$4" hold="$5"
+  local name="$1" caller="$2" callee="$3" kind="$4" hold="$5" uac="${4/e2e/e2e_uac}"
+  # UAC is optional: suites that do not declare it have no entry.
+  if declare -p UAC >/dev/null 2>&1; then uac="${UAC[$caller]:-$uac}"; fi
   case ${MAKE[$caller]} in
     sipp)
       ST_SIPP_TIMEOUT_S=40 st_sipp "${ROLE[$caller]}" "${name}_uac" \
-        "$(st_tone_scenario "$ST_SCENARIOS/${kind/e2e/e2e_uac}.xml" "${TONE[$caller]}")" \
+        "$(st_tone_scenario "$ST_SCENARIOS/$uac.xml" "${TONE[$caller]}")" \
         "${EP[$caller]}" "${REMOTE[$caller]}" \
         -key user "$caller" -key callee "$callee" -au "$caller" -ap "${PW[$caller]}" \
         -auth_uri "$callee@$ST_DOMAIN" -key snap "$TC_SNAP $name" -mp 41000 ;;

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# rtplatch-control at a carrier's edge (issue 15): our phones call a
+# PSTN-style number that the dial plan sends to the carrier's core, the
+# core calls our phones, and the core's targets fail over and recover.
+#
+#   carrier_edge_test.sh
+#
+# Network (namespaces; documentation prefixes only):
+#   relay   rtplatch (dataplane + control) at 203.0.113.10, with peer
+#           "core" = targets sip:203.0.113.40 (priority 1) and
+#           sip:203.0.113.41 (priority 2), trusted by those addresses,
+#           and the route "+1" -> core; every other setting shipped
+#   core1   the carrier core's primary, 203.0.113.40: sipp, the softswitch
+#           answering for +15551234567 with a 600 Hz tone
+#   core2   its secondary, 203.0.113.41 (the same, 700 Hz)
+#   alice   sipp phone behind MASQUERADE (203.0.113.30), 440 Hz
+#   erin    baresip phone behind MASQUERADE --random-fully (203.0.113.31),
+#           880 Hz
+# Checks:
+#   1. each phone calls +15551234567@example.test: the primary answers,
+#      both sides hear each other's tone, the call is the peer's in
+#      `rtplatchctl calls`, and the phone's private address never reaches
+#      the core's SDP (media relayed).
+#   2. the core (primary) calls each phone's AOR: it rings without a digest
+#      challenge (the peer is trusted by address), audio both ways; a
+#      stranger's call to the number (at our domain or the carrier's) is
+#      refused and never reaches the core.
+#   3. failover: the primary stopped, alice's call completes through the
+#      secondary, after the primary's answer timeout (3 s by default) and
+#      well within the caller's patience.
+#   4. after three such failures the primary is down (`rtplatchctl peers`),
+#      the next call goes straight to the secondary (no wait, no attempt at
+#      the primary); the primary answers the OPTIONS probe (every 10 s by
+#      default) and is up again; the next call is the primary's.
+# Output: "PASS name" / "FAIL name" per check, then
+# "carrier_edge: N passed, N failed". Exit 77 when it cannot run here.
+
+set -u -o pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SUITE=carrier_edge
+NUMBER=+15551234567
+
+# shellcheck source=scripts/lib/sip_testbed.sh
+source "$ROOT/scripts/lib/sip_testbed.sh"
+# shellcheck source=scripts/lib/tone_call.sh
+source "$ROOT/scripts/lib/tone_call.sh"
+# shellcheck source=scripts/lib/baresip_phone.sh
+source "$ROOT/scripts/lib/baresip_phone.sh"
+st_main "$SUITE" "$0" "$@"
+if ! why=$(bp_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+
+st_init "${RL_PREFIX:-ce$$}"
+D="$ST_DOMAIN"
+CORE1=203.0.113.40
+CORE2=203.0.113.41
+ST_CONTROL_EXTRA=$(cat <<EOF
+"peers": [{"name": "core",
+           "targets": [{"uri": "sip:$CORE1", "priority": 1},
+                       {"uri": "sip:$CORE2:5060", "priority": 2}]}],
+"routes": [{"prefix": "+1", "peers": ["core"]}]
+EOF
+)
+# The phones (tone_call.sh's arrays) and the core's two sides, by name;
+# the number is whichever core target takes it (set per call).
+declare -A MAKE=([alice]=sipp [erin]=baresip [core1]=sipp [core2]=sipp)
+declare -A ROLE=([alice]=lan1 [erin]=lan2 [core1]=core1 [core2]=core2)
+declare -A ADDR=([alice]=192.0.2.2 [erin]=192.0.2.2 [core1]=$CORE1 [core2]=$CORE2)
+declare -A EP=([alice]=192.0.2.2:5060 [core1]=$CORE1:5060 [core2]=$CORE2:5060)
+declare -A REMOTE=([alice]=$ST_RELAY_IP:$ST_SIP_PORT [core1]=$ST_RELAY_IP:$ST_SIP_PORT)
+declare -A TONE=([alice]=440 [erin]=880 [core1]=600 [core2]=700)
+declare -A PW=([alice]=alice-ce-1 [erin]=erin-ce-2 [core1]=- [core2]=-)
+declare -A UAC=([core1]=core_uac)
+for u in alice erin; do st_add_user "$u" "${PW[$u]}"; done
+
+st_start_relay || rl_die "relay did not start"
+st_add_nat_phone na1 lan1 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
+st_add_nat_phone na2 lan2 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
+st_add_public_phone core1 c1 "$CORE1/24"
+st_add_public_phone core2 c2 "$CORE2/24"
+st_add_public_phone stranger sx 203.0.113.66/24
+
+TC_SNAP="$RL_TMP/snap.sh"
+printf '#!/bin/sh\nexit 0\n' >"$TC_SNAP"; chmod +x "$TC_SNAP"
+
+peer_state() {  # URI: up | down
+  jget "$(cctl peers 2>/dev/null)" \
+    "[t['state'] for p in d['peers'] for t in p['targets'] if t['uri'] == '$1'][0]" 2>/dev/null
+}
+peer_attempts() {
+  jget "$(cctl peers 2>/dev/null)" \
+    "[t['attempts'] for p in d['peers'] for t in p['targets'] if t['uri'] == '$1'][0]" 2>/dev/null
+}
+sip_stat() { jget "$(cctl sip-stats 2>/dev/null)" "d['proxy']['$1']" 2>/dev/null; }
+# The number as the core target TARGET (core1 | core2) answers it.
+number_at() {
+  for a in MAKE ROLE ADDR EP TONE; do
+    declare -n arr=$a
+    arr[$NUMBER]=${arr[$1]}
+  done
+}
+# The INVITEs a core target's sipp received in its latest UAS run.
+sdp_at_core() { grep -h '^c=IN' "$ST_SIPP_DIR/$1_uas.msg" 2>/dev/null | sort -u | tr '\n' ' '; }
+
+rl_check alice_registered "200 to its REGISTER (digest)" tc_register alice
+rl_check erin_registered "baresip registered (digest)" tc_register erin
+
+# 1. Our phones call the number: the primary answers.
+number_at core1
+for p in alice erin; do
+  n="${p}_to_core"
+  tc_call "$n" "$p" "$NUMBER"
+  tc_check_heard "$n" "$p" "$NUMBER" "$p -> $NUMBER through the primary"
+  rl_check "${n}_relayed_sdp" "c= lines the core got: $(sdp_at_core "$n")" \
+    bash -c "[[ '$(sdp_at_core "$n")' == *'c=IN IP4 $ST_RELAY_IP'* && '$(sdp_at_core "$n")' != *192.0.2.* ]]"
+done
+rl_check calls_counted_to_peer "calls_to_peers=$(sip_stat calls_to_peers)" \
+  test "$(sip_stat calls_to_peers)" -eq 2
+rl_check primary_took_both "primary attempts=$(peer_attempts "sip:$CORE1")" \
+  test "$(peer_attempts "sip:$CORE1")" -eq 2
+rl_wait_for 5 st_no_streams_left
+rl_check streams_freed_after_core_calls "$(st_streams_left) streams left" st_no_streams_left
+
+# 2. The core calls our phones, unchallenged.
+challenges=$(sip_stat auth_challenges)
+for p in alice erin; do
+  n="core_to_${p}"
+  tc_call "$n" core1 "$p"
+  tc_check_heard "$n" core1 "$p" "core -> $p@$D (trusted peer)"
+done
+rl_check core_never_challenged "auth_challenges $challenges -> $(sip_stat auth_challenges)" \
+  test "$(sip_stat auth_challenges)" -eq "$challenges"
+rl_check calls_counted_from_peer "calls_from_peers=$(sip_stat calls_from_peers)" \
+  test "$(sip_stat calls_from_peers)" -eq 2
+# A stranger may not use the edge to reach the carrier: neither the number
+# at our domain (not a local user, and only our users follow the dial
+# plan) nor at the carrier's.
+attempts=$(peer_attempts "sip:$CORE1")
+for to in "$D" carrier.example; do
+  st_sipp stranger "stranger_to_${to%%.*}" "$ST_SCENARIOS/sip_proxy_invite_rejected.xml" \
+    203.0.113.66:5060 "$ST_RELAY_IP:$ST_SIP_PORT" -key user mallory \
+    -key from_domain elsewhere.example -key callee "$NUMBER" -key to_domain "$to"
+  rc=$?
+  got=$(st_msg "stranger_to_${to%%.*}" received '^SIP/2.0 [3-6]' | head -n 1 | tr -d '\r')
+  rl_check "stranger_to_${to%%.*}_refused" "to $NUMBER@$to: '$got' (sipp exit $rc)" test "$rc" -eq 0
+done
+rl_check stranger_never_reached_core "primary attempts $attempts -> $(peer_attempts "sip:$CORE1")" \
+  test "$(peer_attempts "sip:$CORE1")" -eq "$attempts"
+
+# 3. Failover: the primary is gone (nothing listens at 203.0.113.40).
+number_at core2
+start=$(date +%s.%N)
+tc_call alice_failover alice "$NUMBER"
+took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+tc_check_heard alice_failover alice "$NUMBER" "alice -> $NUMBER through the secondary"
+rl_check failover_counted "peer_no_answer=$(sip_stat peer_no_answer) peer_failovers=$(sip_stat peer_failovers)" \
+  test "$(sip_stat peer_no_answer)" -eq 1 -a "$(sip_stat peer_failovers)" -eq 1
+rl_check primary_still_up_after_one_failure "state=$(peer_state "sip:$CORE1")" \
+  test "$(peer_state "sip:$CORE1")" == up
+
+# 4. Two more failures: down; then straight to the secondary.
+for i in 2 3; do tc_call "alice_failover$i" alice "$NUMBER"; done
+rl_check primary_down_after_three_failures "state=$(peer_state "sip:$CORE1")" \
+  test "$(peer_state "sip:$CORE1")" == down
+attempts=$(peer_attempts "sip:$CORE1")
+failovers=$(sip_stat peer_failovers)
+tc_call alice_primary_down alice "$NUMBER"
+tc_check_heard alice_primary_down alice "$NUMBER" "alice -> $NUMBER, primary down"
+rl_check down_primary_not_tried "primary attempts $attempts -> $(peer_attempts "sip:$CORE1"), failovers $failovers -> $(sip_stat peer_failovers)" \
+  test "$(peer_attempts "sip:$CORE1")" -eq "$attempts" -a "$(sip_stat peer_failovers)" -eq "$failovers"
+
+# The primary comes back: it answers the next probe, and takes calls again.
+ST_SIPP_TIMEOUT_S=25 st_sipp core1 primary_probe "$ST_SCENARIOS/core_options_uas.xml" \
+  "$CORE1:5060" -
+rl_check primary_answered_probe "sipp answered an OPTIONS (exit $?)" \
+  bash -c "grep -q '^OPTIONS sip:$CORE1:5060' '$ST_SIPP_DIR/primary_probe.msg'"
+rl_wait_for 3 bash -c "[[ \$(jget \"\$(cctl peers)\" \"d['peers'][0]['targets'][0]['state']\") == up ]]" \
+  >/dev/null 2>&1
+rl_check primary_up_again "state=$(peer_state "sip:$CORE1") peers_recovered=$(sip_stat peers_recovered)" \
+  test "$(peer_state "sip:$CORE1")" == up
+number_at core1
+tc_call alice_primary_back alice "$NUMBER"
+tc_check_heard alice_primary_back alice "$NUMBER" "alice -> $NUMBER, primary back"
+rl_wait_for 5 st_no_streams_left
+rl_check streams_freed_at_end "$(st_streams_left) streams left" st_no_streams_left
+rl_log "failover call took ${took} s (the primary's answer timeout is 3 s)"
+rl_check failover_within_timeout "the failover call took ${took} s (3 s timeout + 5 s call)" \
+  python3 -c "import sys; sys.exit(0 if 8.0 <= $took < 15 else 1)"
+
+rl_summary "$SUITE"
