@@ -142,6 +142,40 @@ absl::Status ParseListenList(const json& value, absl::string_view name, bool req
   return absl::OkStatus();
 }
 
+absl::Status ParseDns(const json& j, DnsResolverConfig& d) {
+  if (!j.is_object()) return FieldError("dns", "must be an object");
+  constexpr absl::string_view kDns = "config: dns.";
+  if (absl::Status s = CheckKnownFields(j, {"servers", "timeout_ms", "tries", "max_cache_entries"},
+                                        kDns);
+      !s.ok()) {
+    return s;
+  }
+  if (auto it = j.find("servers"); it != j.end()) {
+    auto list = ReadStringList(*it, "dns.servers");
+    if (!list.ok()) return list.status();
+    for (size_t i = 0; i < list->size(); ++i) {
+      // A bare address means port 53.
+      absl::StatusOr<Endpoint> ep = Endpoint::Parse((*list)[i]);
+      if (!ep.ok()) {
+        absl::StatusOr<IpAddress> ip = IpAddress::Parse((*list)[i]);
+        if (ip.ok()) ep = Endpoint{*ip, 53};
+      }
+      if (!ep.ok() || ep->ip.is_unspecified()) {
+        return FieldError(absl::StrCat("dns.servers[", i, "]"),
+                          absl::StrCat("'", (*list)[i], "' is not an address or ip:port"));
+      }
+      d.servers.push_back(*ep);
+    }
+  }
+  for (absl::Status s : {ReadUnsignedInto(j, "timeout_ms", 100, 60000, kDns, &d.timeout_ms),
+                         ReadUnsignedInto(j, "tries", 1, 10, kDns, &d.tries),
+                         ReadUnsignedInto(j, "max_cache_entries", 0, 10000000, kDns,
+                                          &d.max_cache_entries)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseLists(const json& j, ControlConfig& c) {
   if (auto it = j.find("sip_listen"); it != j.end()) {
     if (auto s = ParseListenList(*it, "sip_listen", false, c.sip_listen); !s.ok()) return s;
@@ -181,7 +215,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes"},
+              "peers", "routes", "dns"},
           kWhere);
       !s.ok()) {
     return s;
@@ -210,6 +244,9 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   }
   if (auto it = j.find("ng"); it != j.end()) {
     if (auto s = ParseNg(*it, c.ng); !s.ok()) return s;
+  }
+  if (auto it = j.find("dns"); it != j.end()) {
+    if (auto s = ParseDns(*it, c.dns); !s.ok()) return s;
   }
   const json none;
   auto peers = j.find("peers");

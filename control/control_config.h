@@ -28,6 +28,8 @@
 //                   learning's ceiling), "keepalive_min_interval_ms": 5000},
 //     "nat_policy": {"default": "default", "by_user_agent": [...]}   (nat_policy.h)
 //     "peers": [...], "routes": [...]   (the carrier edge: routing/edge_config.h)
+//     "dns": {"servers": ["192.0.2.53:53"] (default: /etc/resolv.conf's),
+//             "timeout_ms": 2000, "tries": 2, "max_cache_entries": 100000}
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
@@ -41,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/dns/dns_resolver.h"
 #include "control/nat/inside_prefixes.h"
 #include "control/nat/nat_policy.h"
 #include "control/ng/ng_calls.h"
@@ -91,6 +94,8 @@ struct ControlConfig {
   // SIP peers and the dial plan to them; none by default (calls reach only
   // registered phones and address literals).
   EdgeConfig edge;
+  // The DNS servers and limits for named peers (c-ares, control/dns/).
+  DnsResolverConfig dns;
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

@@ -215,9 +215,24 @@ absl::Status ControlPlane::OpenSip() {
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
+  // DNS for named peers: c-ares's sockets wake the loop like SIP's.
+  auto dns = DnsResolver::Create(config_.dns, MonotonicMs,
+                                 [&transport_ref](int fd, bool read, bool write) {
+                                   if (read || write) {
+                                     (void)transport_ref.WakeOnReadable(fd);
+                                   } else {
+                                     transport_ref.StopWaking(fd);
+                                   }
+                                 });
+  if (!dns.ok()) return dns.status();
+  dns_ = *std::move(dns);
+  // Peers are reached over UDP (TCP and TLS connections of our own come
+  // with the connection-oriented transports).
+  locator_ = std::make_unique<SipLocator>(*dns_, std::vector<SipTransportKind>{
+                                                     SipTransportKind::kUdp});
   peers_ = std::make_unique<PeerSet>(config_.edge.peers);
   dial_plan_ = std::make_unique<DialPlan>(config_.edge.routes);
-  proxy_->set_edge(peers_.get(), dial_plan_.get());
+  proxy_->set_edge(peers_.get(), dial_plan_.get(), locator_.get());
   NgCalls& ng_calls = *ng_calls_;
   proxy_->set_event_filter(
       [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
@@ -259,8 +274,9 @@ absl::Status ControlPlane::RunOnce() {
   // The round's posted dataplane updates and deletes: one wait for all.
   link_->Settle();
   const int64_t now_ms = MonotonicMs();
-  // The ng sockets are in the SIP transport's wait set: served at once.
+  // The ng and DNS sockets are in the SIP transport's wait set: served at once.
   if (ng_) ng_->Poll(now_ms);
+  dns_->Poll();
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
     last_timers_ms_ = now_ms;
@@ -340,6 +356,7 @@ nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
 nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(); }
 nlohmann::json ControlPlane::Stats() const {
   nlohmann::json stats = proxy_->StatsJson();
+  stats["dns"] = dns_->StatsJson();
   if (ng_) {
     nlohmann::json ng = ng_calls_->StatsJson();
     const NgServerCounters& c = ng_->counters();

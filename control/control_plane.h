@@ -81,6 +81,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<StatelessCore> stateless_;
   std::unique_ptr<SipTransport> transport_;
   std::unique_ptr<SipTransactions> transactions_;
+  std::unique_ptr<DnsResolver> dns_;
+  std::unique_ptr<SipLocator> locator_;
   std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<DialPlan> dial_plan_;
   std::unique_ptr<Proxy> proxy_;

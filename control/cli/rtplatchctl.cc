@@ -497,29 +497,41 @@ void RenderCalls(const json& result) {
   }
 }
 
-// One row per peer target: where calls go and whether they can.
+// One row per hop of each peer target: where calls go and whether they can.
 void RenderPeers(const json& result) {
   const json& peers = Field(result, "peers");
   Table table;
-  constexpr absl::string_view kColumns[] = {"uri",      "priority", "weight",     "state",
-                                            "attempts", "failures", "went_down", "probes_sent"};
-  table.columns.push_back({"peer"});
-  for (absl::string_view c : kColumns) table.columns.push_back({std::string(c)});
-  size_t targets = 0;
+  for (const char* c : {"peer", "uri", "hop", "state", "attempts", "failures", "went_down",
+                        "probes_sent", "dns_error"}) {
+    table.columns.push_back({c});
+  }
+  size_t hops = 0;
+  auto row = [&](const json& peer, const json& target, const json& hop) {
+    std::vector<std::string>& r = table.rows.emplace_back();
+    r.push_back(ListCell(Field(peer, "name")));
+    r.push_back(ListCell(Field(target, "uri")));
+    for (const char* c : {"hop", "state", "attempts", "failures", "went_down", "probes_sent"}) {
+      r.push_back(hop.is_object() ? ListCell(Field(hop, c)) : "-");
+    }
+    r.push_back(ListCell(Field(target, "dns_error")));
+  };
   if (peers.is_array()) {
     for (const json& peer : peers) {
-      const json& list = Field(peer, "targets");
-      if (!list.is_array()) continue;
-      for (const json& target : list) {
-        std::vector<std::string>& row = table.rows.emplace_back();
-        row.push_back(ListCell(Field(peer, "name")));
-        for (absl::string_view c : kColumns) row.push_back(ListCell(Field(target, c)));
-        ++targets;
+      const json& targets = Field(peer, "targets");
+      if (!targets.is_array()) continue;
+      for (const json& target : targets) {
+        const json& list = Field(target, "hops");
+        if (!list.is_array() || list.empty()) row(peer, target, json());  // not located yet
+        if (!list.is_array()) continue;
+        for (const json& hop : list) {
+          row(peer, target, hop);
+          ++hops;
+        }
       }
     }
   }
   PrintTable(table);
-  std::cout << (peers.is_array() ? peers.size() : 0) << " peers, " << targets << " targets\n";
+  std::cout << (peers.is_array() ? peers.size() : 0) << " peers, " << hops << " hops\n";
 }
 
 // Scalars and objects as key: value rows, then each list of objects (legs,

@@ -103,27 +103,25 @@ void SipLocator::ByNaptr(std::shared_ptr<Job> job) {
     });
     // The most preferred record's SRV (its replacement); the others are
     // tried only if it yields nothing.
-    auto records = std::make_shared<std::vector<NaptrRecord>>(std::move(usable));
-    auto next = std::make_shared<std::function<void(size_t)>>();
-    *next = [this, job, records, next](size_t i) {
-      if (i >= records->size() || !job->hops.empty()) {
-        *next = nullptr;  // breaks the self-reference
-        return job->Finish();
-      }
-      const NaptrRecord& n = (*records)[i];
-      const SipTransportKind t = *NaptrTransport(n.service);
-      dns_.Query(n.replacement, DnsType::kSrv,
-                 [this, job, t, i, next](const absl::StatusOr<DnsRecords>& srv) {
-                   if (!srv.ok()) {
-                     job->dns_failed = true;
-                     job->why = std::string(srv.status().message());
-                     return (*next)(i + 1);
-                   }
-                   SrvTargets(job, t, srv->srv, [next, i] { (*next)(i + 1); });
-                 });
-    };
-    (*next)(0);
+    NaptrStep(job, std::make_shared<const std::vector<NaptrRecord>>(std::move(usable)), 0);
   });
+}
+
+void SipLocator::NaptrStep(std::shared_ptr<Job> job,
+                           std::shared_ptr<const std::vector<NaptrRecord>> records, size_t i) {
+  if (i >= records->size() || !job->hops.empty()) return job->Finish();
+  const NaptrRecord& n = (*records)[i];
+  const SipTransportKind t = *NaptrTransport(n.service);
+  dns_.Query(n.replacement, DnsType::kSrv,
+             [this, job, records, t, i](const absl::StatusOr<DnsRecords>& srv) {
+               if (!srv.ok()) {
+                 job->dns_failed = true;
+                 job->why = std::string(srv.status().message());
+                 return NaptrStep(job, records, i + 1);
+               }
+               SrvTargets(job, t, srv->srv,
+                          [this, job, records, i] { NaptrStep(job, records, i + 1); });
+             });
 }
 
 void SipLocator::BySrv(std::shared_ptr<Job> job, std::vector<SipTransportKind> transports) {
@@ -172,16 +170,16 @@ void SipLocator::SrvTargets(std::shared_ptr<Job> job, SipTransportKind t,
       group.erase(group.begin() + static_cast<ptrdiff_t>(chosen));
     }
   }
-  auto next = std::make_shared<std::function<void(size_t)>>();
-  *next = [this, job, t, ordered, next, then](size_t i) {
-    if (i >= ordered->size() || job->hops.size() >= kMaxHops) {
-      *next = nullptr;
-      return then();
-    }
-    const SrvRecord& r = (*ordered)[i];
-    Addresses(job, r.target, t, r.port, [next, i] { (*next)(i + 1); });
-  };
-  (*next)(0);
+  SrvStep(job, t, ordered, 0, std::move(then));
+}
+
+void SipLocator::SrvStep(std::shared_ptr<Job> job, SipTransportKind t,
+                         std::shared_ptr<const std::vector<SrvRecord>> ordered, size_t i,
+                         std::function<void()> then) {
+  if (i >= ordered->size() || job->hops.size() >= kMaxHops) return then();
+  const SrvRecord& r = (*ordered)[i];
+  Addresses(job, r.target, t, r.port,
+            [this, job, t, ordered, i, then] { SrvStep(job, t, ordered, i + 1, then); });
 }
 
 void SipLocator::Addresses(std::shared_ptr<Job> job, const std::string& host, SipTransportKind t,

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,13 @@ class SipLocator {
   // The hops of SRV `records` (ordered here), then `then`.
   void SrvTargets(std::shared_ptr<Job> job, SipTransportKind t, std::vector<SrvRecord> records,
                   std::function<void()> then);
+  // NAPTR record i's SRV (then i + 1's while no hop is found).
+  void NaptrStep(std::shared_ptr<Job> job, std::shared_ptr<const std::vector<NaptrRecord>> records,
+                 size_t i);
+  // SRV target i's addresses, then i + 1's; `then` after the last.
+  void SrvStep(std::shared_ptr<Job> job, SipTransportKind t,
+               std::shared_ptr<const std::vector<SrvRecord>> ordered, size_t i,
+               std::function<void()> then);
   // A then AAAA of `host`, appended to the job's hops, then `then`.
   void Addresses(std::shared_ptr<Job> job, const std::string& host, SipTransportKind t,
                  uint16_t port, std::function<void()> then);

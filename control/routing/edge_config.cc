@@ -38,13 +38,8 @@ absl::StatusOr<PeerTargetConfig> ParseTarget(const json& j, const std::string& w
     return Error(field, absl::StrCat("transport '", parts->transport,
                                      "': peers are reached over UDP in this version"));
   }
-  absl::StatusOr<IpAddress> ip = IpAddress::Parse(parts->host);
-  if (!ip.ok()) {
-    return Error(field, absl::StrCat("host '", parts->host,
-                                     "' must be an IP address (no DNS in this version)"));
-  }
+  if (absl::StatusOr<IpAddress> ip = IpAddress::Parse(parts->host); ip.ok()) t.ip = *ip;
   t.parts = *std::move(parts);
-  t.ip = *ip;
   for (absl::Status s : {ReadUnsignedInto(j, "priority", 0, 65535, prefix, &t.priority),
                          ReadUnsignedInto(j, "weight", 0, 65535, prefix, &t.weight)}) {
     if (!s.ok()) return s;
@@ -92,8 +87,13 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
       return s;
     }
   } else {
-    for (const PeerTargetConfig& t : p.targets) {
-      p.trusted_sources.push_back(IpPrefix{t.ip, 128});
+    for (size_t i = 0; i < p.targets.size(); ++i) {
+      if (!p.targets[i].ip) {
+        return Error(absl::StrCat(where, ".trusted_sources"),
+                     absl::StrCat("required: targets[", i, "] is a host name, so the addresses "
+                                  "the peer's requests come from must be listed"));
+      }
+      p.trusted_sources.push_back(IpPrefix{*p.targets[i].ip, 128});
     }
   }
   std::string media = "always";

@@ -4,10 +4,11 @@
 //
 //   "peers": [
 //     {"name": "core",
-//      "targets": [{"uri": "sip:203.0.113.40:5060", "priority": 1, "weight": 10},
-//                  {"uri": "sip:203.0.113.41", "priority": 2}],
+//      "targets": [{"uri": "sip:carrier.example", "priority": 1, "weight": 10},
+//                  {"uri": "sip:203.0.113.41:5060", "priority": 2}],
 //      "trusted_sources": ["203.0.113.40", "203.0.113.41/32"],   (default: the
-//                                                targets' addresses)
+//                                                targets' addresses; required
+//                                                when a target is a host name)
 //      "media": "always" | "nat",                (default "always")
 //      "answer_timeout_ms": 3000,                (no response at all: next target)
 //      "failures_to_down": 3, "probe_interval_s": 10}
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,7 +38,9 @@ namespace rtplatch {
 struct PeerTargetConfig {
   std::string uri;  // as configured, for logs and `cctl peers`
   UriParts parts;
-  IpAddress ip;     // the URI's host (an address literal)
+  // The URI's host when it is an address; nullopt: a host name, located by
+  // DNS (RFC 3263: NAPTR, SRV, A/AAAA; control/dns/sip_locator.h).
+  std::optional<IpAddress> ip;
   // RFC 2782's meaning: lower priority first; within one priority, a
   // higher weight is chosen proportionally more often.
   uint16_t priority = 1;

@@ -5,12 +5,22 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 
 namespace rtplatch {
 
 PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)> uniform)
     : peers_(std::move(peers)), uniform_(std::move(uniform)) {
-  for (const PeerConfig& p : peers_) health_.emplace_back(p.targets.size());
+  for (const PeerConfig& p : peers_) {
+    std::vector<PeerTargetState>& targets = state_.emplace_back(p.targets.size());
+    for (size_t t = 0; t < p.targets.size(); ++t) {
+      const PeerTargetConfig& c = p.targets[t];
+      if (c.ip) {
+        PeerHopHealth& h = targets[t].hops.emplace_back();
+        h.hop = SipHop{SipTransportKind::kUdp, Endpoint{*c.ip, c.parts.port}, c.parts.host};
+      }
+    }
+  }
   if (!uniform_) {
     uniform_ = [gen = std::make_shared<absl::BitGen>()](uint64_t n) {
       return absl::Uniform<uint64_t>(*gen, 0, n);
@@ -34,25 +44,15 @@ std::optional<uint32_t> PeerSet::Find(absl::string_view name) const {
   return std::nullopt;
 }
 
-std::vector<PeerTargetRef> PeerSet::Candidates(const RouteConfig& route) {
-  std::vector<PeerTargetRef> out;
-  for (bool up : {true, false}) {
-    for (const std::string& name : route.peers) {
-      if (std::optional<uint32_t> p = Find(name)) AppendOrdered(*p, up, out);
-    }
-  }
-  return out;
-}
-
-void PeerSet::AppendOrdered(uint32_t p, bool up, std::vector<PeerTargetRef>& out) {
+std::vector<uint32_t> PeerSet::OrderedTargets(uint32_t p) {
   std::map<uint16_t, std::vector<uint32_t>> by_priority;
   for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
-    if (health_[p][t].up == up) by_priority[peers_[p].targets[t].priority].push_back(t);
+    by_priority[peers_[p].targets[t].priority].push_back(t);
   }
+  std::vector<uint32_t> out;
   for (auto& [priority, targets] : by_priority) {
-    // RFC 2782: pick each next target with probability proportional to its
-    // weight (weight 0 targets get a small chance: they count as 1 when
-    // every remaining weight is 0).
+    // RFC 2782: each next target with probability proportional to its
+    // weight; weight 0 only once every remaining weight is 0.
     while (!targets.empty()) {
       uint64_t total = 0;
       for (uint32_t t : targets) total += peers_[p].targets[t].weight;
@@ -66,26 +66,98 @@ void PeerSet::AppendOrdered(uint32_t p, bool up, std::vector<PeerTargetRef>& out
           ++chosen;
         }
       }
-      out.push_back(PeerTargetRef{p, targets[chosen]});
+      out.push_back(targets[chosen]);
       targets.erase(targets.begin() + static_cast<ptrdiff_t>(chosen));
     }
   }
+  return out;
 }
 
-void PeerSet::Succeeded(PeerTargetRef t) {
-  PeerTargetHealth& h = health_[t.peer][t.target];
-  h.failures_in_a_row = 0;
-  h.up = true;
+std::vector<PeerTargetRef> PeerSet::Candidates(const RouteConfig& route) {
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> order;
+  for (const std::string& name : route.peers) {
+    if (std::optional<uint32_t> p = Find(name)) order.emplace_back(*p, OrderedTargets(*p));
+  }
+  std::vector<PeerTargetRef> out;
+  for (bool up : {true, false}) {
+    for (const auto& [p, targets] : order) {
+      for (uint32_t t : targets) {
+        for (const PeerHopHealth& h : state_[p][t].hops) {
+          if (h.up == up) out.push_back(PeerTargetRef{p, t, h.hop.endpoint});
+        }
+      }
+    }
+  }
+  return out;
 }
 
-bool PeerSet::Failed(PeerTargetRef t) {
-  PeerTargetHealth& h = health_[t.peer][t.target];
-  ++h.failures;
-  ++h.failures_in_a_row;
-  if (!h.up || h.failures_in_a_row < peers_[t.peer].failures_to_down) return false;
-  h.up = false;
-  ++h.went_down;
-  h.last_probe_ms = 0;
+std::vector<PeerTargetRef> PeerSet::LocationsDue(int64_t now_ms) {
+  std::vector<PeerTargetRef> due;
+  for (uint32_t p = 0; p < peers_.size(); ++p) {
+    for (uint32_t t = 0; t < state_[p].size(); ++t) {
+      PeerTargetState& s = state_[p][t];
+      if (peers_[p].targets[t].ip || s.locating || now_ms < s.next_locate_ms) continue;
+      s.locating = true;
+      ++s.lookups;
+      due.push_back(PeerTargetRef{p, t, Endpoint{}});
+    }
+  }
+  return due;
+}
+
+void PeerSet::Located(const PeerTargetRef& t, const absl::StatusOr<std::vector<SipHop>>& hops,
+                      int64_t now_ms) {
+  PeerTargetState& s = state_[t.peer][t.target];
+  s.locating = false;
+  if (!hops.ok()) {
+    s.dns_error = std::string(hops.status().message());
+    s.next_locate_ms = now_ms + kRelocateAfterErrorMs;
+    return;
+  }
+  std::vector<PeerHopHealth> next;
+  for (const SipHop& hop : *hops) {
+    auto old = std::find_if(s.hops.begin(), s.hops.end(), [&](const PeerHopHealth& h) {
+      return h.hop.endpoint == hop.endpoint;
+    });
+    PeerHopHealth& h = next.emplace_back(old != s.hops.end() ? *old : PeerHopHealth{});
+    h.hop = hop;
+  }
+  s.hops = std::move(next);
+  s.dns_error.clear();
+  s.next_locate_ms = now_ms + kRelocateMs;
+}
+
+const PeerHopHealth* PeerSet::hop(const PeerTargetRef& t) const {
+  for (const PeerHopHealth& h : state_[t.peer][t.target].hops) {
+    if (h.hop.endpoint == t.hop) return &h;
+  }
+  return nullptr;
+}
+
+PeerHopHealth* PeerSet::MutableHop(const PeerTargetRef& t) {
+  return const_cast<PeerHopHealth*>(hop(t));
+}
+
+void PeerSet::Attempted(const PeerTargetRef& t) {
+  if (PeerHopHealth* h = MutableHop(t)) ++h->attempts;
+}
+
+void PeerSet::Succeeded(const PeerTargetRef& t) {
+  PeerHopHealth* h = MutableHop(t);
+  if (h == nullptr) return;
+  h->failures_in_a_row = 0;
+  h->up = true;
+}
+
+bool PeerSet::Failed(const PeerTargetRef& t) {
+  PeerHopHealth* h = MutableHop(t);
+  if (h == nullptr) return false;
+  ++h->failures;
+  ++h->failures_in_a_row;
+  if (!h->up || h->failures_in_a_row < peers_[t.peer].failures_to_down) return false;
+  h->up = false;
+  ++h->went_down;
+  h->last_probe_ms = 0;
   return true;
 }
 
@@ -93,26 +165,28 @@ std::vector<PeerTargetRef> PeerSet::ProbesDue(int64_t now_ms) {
   std::vector<PeerTargetRef> due;
   for (uint32_t p = 0; p < peers_.size(); ++p) {
     const int64_t interval_ms = int64_t{peers_[p].probe_interval_s} * 1000;
-    for (uint32_t t = 0; t < health_[p].size(); ++t) {
-      PeerTargetHealth& h = health_[p][t];
-      if (h.up || h.probe_in_flight) continue;
-      if (h.last_probe_ms != 0 && now_ms - h.last_probe_ms < interval_ms) continue;
-      h.probe_in_flight = true;
-      h.last_probe_ms = now_ms;
-      ++h.probes_sent;
-      due.push_back(PeerTargetRef{p, t});
+    for (uint32_t t = 0; t < state_[p].size(); ++t) {
+      for (PeerHopHealth& h : state_[p][t].hops) {
+        if (h.up || h.probe_in_flight) continue;
+        if (h.last_probe_ms != 0 && now_ms - h.last_probe_ms < interval_ms) continue;
+        h.probe_in_flight = true;
+        h.last_probe_ms = now_ms;
+        ++h.probes_sent;
+        due.push_back(PeerTargetRef{p, t, h.hop.endpoint});
+      }
     }
   }
   return due;
 }
 
-bool PeerSet::ProbeDone(PeerTargetRef t, int code) {
-  PeerTargetHealth& h = health_[t.peer][t.target];
-  h.probe_in_flight = false;
+bool PeerSet::ProbeDone(const PeerTargetRef& t, int code) {
+  PeerHopHealth* h = MutableHop(t);
+  if (h == nullptr) return false;
+  h->probe_in_flight = false;
   // 408 and 5xx say the peer is there but will not take calls.
   if (code < 200 || code == 408 || code >= 500) return false;
-  h.up = true;
-  h.failures_in_a_row = 0;
+  h->up = true;
+  h->failures_in_a_row = 0;
   return true;
 }
 
@@ -122,16 +196,25 @@ nlohmann::json PeerSet::ToJson() const {
     nlohmann::json targets = nlohmann::json::array();
     for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
       const PeerTargetConfig& c = peers_[p].targets[t];
-      const PeerTargetHealth& h = health_[p][t];
+      const PeerTargetState& s = state_[p][t];
+      nlohmann::json hops = nlohmann::json::array();
+      for (const PeerHopHealth& h : s.hops) {
+        hops.push_back({{"hop", absl::StrCat(SipTransportName(h.hop.transport), " ",
+                                             h.hop.endpoint.ToString())},
+                        {"host", h.hop.host},
+                        {"state", h.up ? "up" : "down"},
+                        {"failures_in_a_row", h.failures_in_a_row},
+                        {"attempts", h.attempts},
+                        {"failures", h.failures},
+                        {"went_down", h.went_down},
+                        {"probes_sent", h.probes_sent}});
+      }
       targets.push_back({{"uri", c.uri},
                          {"priority", c.priority},
                          {"weight", c.weight},
-                         {"state", h.up ? "up" : "down"},
-                         {"failures_in_a_row", h.failures_in_a_row},
-                         {"attempts", h.attempts},
-                         {"failures", h.failures},
-                         {"went_down", h.went_down},
-                         {"probes_sent", h.probes_sent}});
+                         {"dns_lookups", s.lookups},
+                         {"dns_error", s.dns_error},
+                         {"hops", std::move(hops)}});
     }
     out.push_back({{"name", peers_[p].name},
                    {"media", peers_[p].media == PeerMedia::kAlways ? "always" : "nat"},

@@ -1,18 +1,27 @@
 // The configured peers at run time: which peer a request comes from (by
-// source address), the order a call tries a route's targets in, and each
-// target's health.
+// source address), the order a call tries a route's hops in, and each
+// hop's health.
 //
-// Order (RFC 3263 §4.4 over RFC 2782): a route's peers in the order it
-// names them; within a peer, targets that are up by priority (lowest
-// first), each priority's targets in a weighted random order; then the
-// targets that are down, in the same way (a call still gets its chance if
-// every target is down).
+// Hops: a target whose URI has an address is one hop; a host name's hops
+// come from DNS (RFC 3263, control/dns/sip_locator.h: NAPTR, SRV by
+// priority and weight, A/AAAA) and are located again every kRelocateMs
+// (the resolver's cache keeps each record for its TTL, so this costs a
+// query only when a record expired). Until its first answer a named
+// target has no hop; a failed lookup keeps the hops it had (a DNS outage
+// does not take a working peer away). A hop keeps its health across
+// lookups while DNS keeps returning it.
+//
+// Order (RFC 3263 §4.4 over RFC 2782): the hops that are up, then the
+// ones that are down (a call still gets its chance if every hop is down);
+// within each, a route's peers in the order it names them; within a peer,
+// targets by priority (lowest first), each priority's targets in a
+// weighted random order; within a target, its hops in DNS order.
 //
 // Health: a failure (408, 503, a transport error, no answer in time) adds
-// one to the target's run of failures, any other answer ends the run. A
-// run of failures_to_down makes it down; a down target gets an OPTIONS
-// every probe_interval_s (ProbesDue), and any answer but 408 or 5xx makes
-// it up again.
+// one to the hop's run of failures, any other answer ends the run. A run of
+// failures_to_down makes it down; a down hop gets an OPTIONS every
+// probe_interval_s (ProbesDue), and any answer but 408 or 5xx makes it up
+// again.
 //
 // Single-threaded, like the proxy that owns it.
 #pragma once
@@ -23,21 +32,27 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/ip_address.h"
+#include "control/dns/sip_locator.h"
 #include "control/routing/edge_config.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
 
+// One hop of a configured target of a peer, named by its address (hops
+// come and go with DNS; the address is what stays).
 struct PeerTargetRef {
   uint32_t peer = 0;
   uint32_t target = 0;
-  friend bool operator==(PeerTargetRef a, PeerTargetRef b) {
-    return a.peer == b.peer && a.target == b.target;
+  Endpoint hop;
+  friend bool operator==(const PeerTargetRef& a, const PeerTargetRef& b) {
+    return a.peer == b.peer && a.target == b.target && a.hop == b.hop;
   }
 };
 
-struct PeerTargetHealth {
+struct PeerHopHealth {
+  SipHop hop;
   bool up = true;
   uint32_t failures_in_a_row = 0;
   bool probe_in_flight = false;
@@ -48,8 +63,19 @@ struct PeerTargetHealth {
   uint64_t probes_sent = 0;
 };
 
+struct PeerTargetState {
+  std::vector<PeerHopHealth> hops;
+  bool locating = false;
+  int64_t next_locate_ms = 0;
+  std::string dns_error;  // the last lookup's failure; "" after a success
+  uint64_t lookups = 0;
+};
+
 class PeerSet {
  public:
+  static constexpr int64_t kRelocateMs = 10'000;
+  static constexpr int64_t kRelocateAfterErrorMs = 2'000;
+
   // `uniform(n)` returns a number in [0, n) (n > 0); default: absl's.
   explicit PeerSet(std::vector<PeerConfig> peers,
                    std::function<uint64_t(uint64_t)> uniform = nullptr);
@@ -59,38 +85,48 @@ class PeerSet {
   std::optional<uint32_t> FromSource(const IpAddress& source) const;
   std::optional<uint32_t> Find(absl::string_view name) const;
 
-  // The targets a call on `route` tries, in order (see above).
+  // The hops a call on `route` tries, in order (see above).
   std::vector<PeerTargetRef> Candidates(const RouteConfig& route);
 
-  void Attempted(PeerTargetRef t) { health_[t.peer][t.target].attempts++; }
-  // The target answered (any response but the failures above).
-  void Succeeded(PeerTargetRef t);
-  // The target failed a call; true when this made it down.
-  bool Failed(PeerTargetRef t);
+  // Named targets whose hops are due to be located at `now_ms` (hop
+  // left empty); each is marked as locating until Located.
+  std::vector<PeerTargetRef> LocationsDue(int64_t now_ms);
+  void Located(const PeerTargetRef& t, const absl::StatusOr<std::vector<SipHop>>& hops,
+               int64_t now_ms);
 
-  // Down targets whose next probe is due at `now_ms`; each is marked in
-  // flight until ProbeAnswered/ProbeFailed.
+  // The hop's state; nullptr when DNS no longer has it.
+  const PeerHopHealth* hop(const PeerTargetRef& t) const;
+
+  void Attempted(const PeerTargetRef& t);
+  // The hop answered (any response but the failures above).
+  void Succeeded(const PeerTargetRef& t);
+  // The hop failed a call; true when this made it down.
+  bool Failed(const PeerTargetRef& t);
+
+  // Down hops whose next probe is due at `now_ms`; each is marked in flight
+  // until ProbeDone.
   std::vector<PeerTargetRef> ProbesDue(int64_t now_ms);
-  // A probe's final answer (`code`), or its failure (no answer: code 0);
-  // true when the target is up again.
-  bool ProbeDone(PeerTargetRef t, int code);
+  // A probe's final answer `code`, or its failure (no answer: code 0);
+  // true when the hop is up again.
+  bool ProbeDone(const PeerTargetRef& t, int code);
 
   const PeerConfig& peer(uint32_t i) const { return peers_[i]; }
-  const PeerTargetConfig& target(PeerTargetRef t) const {
+  const PeerTargetConfig& target(const PeerTargetRef& t) const {
     return peers_[t.peer].targets[t.target];
   }
-  const PeerTargetHealth& health(PeerTargetRef t) const { return health_[t.peer][t.target]; }
+  const PeerTargetState& state(const PeerTargetRef& t) const { return state_[t.peer][t.target]; }
   size_t size() const { return peers_.size(); }
 
-  // For `rtplatchctl peers`: each peer with its targets and their health.
+  // For `rtplatchctl peers`: each peer with its targets and their hops.
   nlohmann::json ToJson() const;
 
  private:
-  // Appends peer `p`'s targets whose up-state is `up`, in RFC 2782 order.
-  void AppendOrdered(uint32_t p, bool up, std::vector<PeerTargetRef>& out);
+  PeerHopHealth* MutableHop(const PeerTargetRef& t);
+  // Peer `p`'s targets in RFC 2782 order.
+  std::vector<uint32_t> OrderedTargets(uint32_t p);
 
   std::vector<PeerConfig> peers_;
-  std::vector<std::vector<PeerTargetHealth>> health_;
+  std::vector<std::vector<PeerTargetState>> state_;
   std::function<uint64_t(uint64_t)> uniform_;
 };
 

@@ -570,10 +570,9 @@ std::optional<SipReply> Proxy::FindPeerCallee(const RouteConfig& route, const Ur
     if (out.ok()) {
       const PeerTargetConfig& c = peers_->target(t);
       callee.aor = absl::StrCat(target.user, "@", c.parts.host);
-      callee.contact = absl::StrCat("sip:", target.user.empty() ? "" : absl::StrCat(target.user, "@"),
-                                    HostForUri(c.ip), ":", c.parts.port);
+      callee.contact = PeerRequestUri(t, target.user);
       callee.route = *out;
-      callee.media_ipv6 = !c.ip.is_v4();
+      callee.media_ipv6 = !out->dest.ip.is_v4();
       callee.policy = policies_.Select("").latch_direct;
       return std::nullopt;
     }
@@ -659,9 +658,9 @@ bool Proxy::SendToNextPeer(Call& call, PeerBranch& branch) {
   while (branch.next < branch.candidates.size()) {
     const PeerTargetRef t = branch.candidates[branch.next++];
     const PeerTargetConfig& c = peers_->target(t);
-    // The SDP offered already carries the relay of the first target's
-    // family; a target of the other family cannot take this call.
-    if (c.ip.is_v4() == call.callee.media_ipv6) continue;
+    // The SDP offered already carries the relay of the first hop's
+    // family; a hop of the other family cannot take this call.
+    if (t.hop.ip.is_v4() == call.callee.media_ipv6) continue;
     absl::StatusOr<SipRoute> route = RouteToPeer(t);
     absl::StatusOr<SipMessage> fwd = branch.invite->Clone();
     if (!route.ok() || !fwd.ok()) {
@@ -669,9 +668,7 @@ bool Proxy::SendToNextPeer(Call& call, PeerBranch& branch) {
       continue;
     }
     const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
-    const std::string contact =
-        absl::StrCat("sip:", uri.user.empty() ? "" : absl::StrCat(uri.user, "@"), HostForUri(c.ip),
-                     ":", c.parts.port);
+    const std::string contact = PeerRequestUri(t, uri.user);
     if (!fwd->SetRequestUri(contact).ok() ||
         !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6,
                         /*record_route=*/true, txns_.NewBranch())
@@ -712,10 +709,10 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code) {
     return false;
   }
   if (peers_->Failed(branch.current)) {
-    std::fprintf(stderr, "rtplatch-control: peer %s target %s is down (%u failures in a row)\n",
+    std::fprintf(stderr, "rtplatch-control: peer %s hop %s is down (%u failures in a row)\n",
                  peers_->peer(branch.current.peer).name.c_str(),
-                 peers_->target(branch.current).uri.c_str(),
-                 peers_->health(branch.current).failures_in_a_row);
+                 branch.current.hop.ToString().c_str(),
+                 peers_->hop(branch.current)->failures_in_a_row);
   }
   Call* call = calls_.Find(ctx.call_id);
   if (call != nullptr && !call->cancelled && SendToNextPeer(*call, branch)) {
@@ -726,8 +723,27 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code) {
   return false;
 }
 
-absl::StatusOr<SipRoute> Proxy::RouteToPeer(PeerTargetRef target) const {
-  return RouteToUri(peers_->target(target).parts);
+absl::StatusOr<SipRoute> Proxy::RouteToPeer(const PeerTargetRef& target) const {
+  const PeerHopHealth* health = peers_->hop(target);
+  if (health == nullptr) return absl::UnavailableError("DNS no longer lists this hop");
+  const SipHop& hop = health->hop;
+  UriParts uri;
+  uri.host = hop.endpoint.ip.ToString();
+  uri.port = hop.endpoint.port;
+  uri.transport = hop.transport == SipTransportKind::kTcp ? "tcp" : "";
+  return RouteToUri(uri);
+}
+
+std::string Proxy::PeerRequestUri(const PeerTargetRef& target, absl::string_view user) const {
+  // A named peer keeps its name (its domain, as it expects to be called);
+  // an address target gets the address and port of the hop.
+  const PeerTargetConfig& c = peers_->target(target);
+  const std::string who = user.empty() ? "" : absl::StrCat(user, "@");
+  if (!c.ip) {
+    return absl::StrCat("sip:", who, c.parts.host,
+                        c.parts.port_given ? absl::StrCat(":", c.parts.port) : "");
+  }
+  return absl::StrCat("sip:", who, HostForUri(target.hop.ip), ":", target.hop.port);
 }
 
 void Proxy::RespondToError(SipTxnId txn, const absl::Status& error) {
@@ -843,9 +859,9 @@ bool Proxy::OwnOptionsAnswered(const ClientContext& ctx, int code) {
   if (ctx.peer_probe) {
     if (code >= 200 && peers_->ProbeDone(*ctx.peer_probe, code)) {
       ++counters_.peers_recovered;
-      std::fprintf(stderr, "rtplatch-control: peer %s target %s is up (answered OPTIONS %d)\n",
+      std::fprintf(stderr, "rtplatch-control: peer %s hop %s is up (answered OPTIONS %d)\n",
                    peers_->peer(ctx.peer_probe->peer).name.c_str(),
-                   peers_->target(*ctx.peer_probe).uri.c_str(), code);
+                   ctx.peer_probe->hop.ToString().c_str(), code);
     }
     return true;
   }
@@ -1092,13 +1108,25 @@ void Proxy::PeerTimers() {
                  {WarningHeader("no peer of the route answered")});
   }
   for (PeerTargetRef t : peers_->ProbesDue(now_ms)) SendPeerProbe(t);
+  if (locator_ == nullptr) return;
+  for (PeerTargetRef t : peers_->LocationsDue(now_ms)) {
+    locator_->Locate(peers_->target(t).parts,
+                     [this, t](absl::StatusOr<std::vector<SipHop>> hops) {
+                       if (!hops.ok()) {
+                         std::fprintf(stderr, "rtplatch-control: peer %s target %s: %s\n",
+                                      peers_->peer(t.peer).name.c_str(),
+                                      peers_->target(t).uri.c_str(),
+                                      std::string(hops.status().message()).c_str());
+                       }
+                       peers_->Located(t, hops, NowMs());
+                     });
+  }
 }
 
-void Proxy::SendPeerProbe(PeerTargetRef target) {
+void Proxy::SendPeerProbe(const PeerTargetRef& target) {
   absl::StatusOr<SipRoute> route = RouteToPeer(target);
   const uint64_t n = ++qualify_counter_;
-  const PeerTargetConfig& c = peers_->target(target);
-  const std::string uri = absl::StrCat("sip:", HostForUri(c.ip), ":", c.parts.port);
+  const std::string uri = PeerRequestUri(target, "");
   auto options = OwnRequest(
       absl::StrCat("OPTIONS ", uri, " SIP/2.0"),
       absl::StrCat("From: <sip:peer-probe@", config_.domain, ">;tag=p", absl::Hex(n),

@@ -166,11 +166,13 @@ class Proxy : public SipTransactions::Listener {
     event_filter_ = std::move(filter);
   }
   void OnDataplaneConnected();
-  // The carrier edge: peers (trusted sources, targets, health) and the
-  // dial plan to them; both borrowed, nullptr: none.
-  void set_edge(PeerSet* peers, const DialPlan* dial_plan) {
+  // The carrier edge: peers (trusted sources, targets, health), the dial
+  // plan to them and the locator of named targets (RFC 3263); borrowed,
+  // nullptr: none (no locator: named targets stay without hops).
+  void set_edge(PeerSet* peers, const DialPlan* dial_plan, SipLocator* locator = nullptr) {
     peers_ = peers;
     dial_plan_ = dial_plan;
+    locator_ = locator;
   }
 
   nlohmann::json CallsJson() const;
@@ -245,8 +247,10 @@ class Proxy : public SipTransactions::Listener {
   // Targets that did not answer in time (no 100 even) lose the call to
   // the next one; down targets are probed.
   void PeerTimers();
-  void SendPeerProbe(PeerTargetRef target);
-  absl::StatusOr<SipRoute> RouteToPeer(PeerTargetRef target) const;
+  void SendPeerProbe(const PeerTargetRef& target);
+  absl::StatusOr<SipRoute> RouteToPeer(const PeerTargetRef& target) const;
+  // What a request to a peer's hop carries as its Request-URI.
+  std::string PeerRequestUri(const PeerTargetRef& target, absl::string_view user) const;
   // Stores the call, anchors its media and forwards the INVITE.
   // `branch`: the call goes to a peer (the INVITE is sent by
   // SendToNextPeer).
@@ -337,6 +341,7 @@ class Proxy : public SipTransactions::Listener {
   std::function<bool(const DataplaneEvent&)> event_filter_;
   PeerSet* peers_ = nullptr;
   const DialPlan* dial_plan_ = nullptr;
+  SipLocator* locator_ = nullptr;
   absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID
   // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
   absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;

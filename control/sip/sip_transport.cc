@@ -169,6 +169,8 @@ absl::Status SipTransport::WakeOnReadable(int fd) {
   return absl::OkStatus();
 }
 
+void SipTransport::StopWaking(int fd) { (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
 absl::Status SipTransport::AddListen(const Endpoint& ep) {
   sockaddr_storage ss;
   socklen_t len = ToSockaddr(ep, &ss);

@@ -102,6 +102,8 @@ class SipTransport {
   // here) is readable, so another socket of the loop (the ng server's)
   // is served at once instead of after the wait's timeout.
   absl::Status WakeOnReadable(int fd);
+  // Undoes WakeOnReadable (the socket is about to close).
+  void StopWaking(int fd);
 
   const SipTransportCounters& counters() const { return counters_; }
   size_t tcp_connection_count() const;

@@ -41,6 +41,28 @@ TEST(ControlConfigTest, PeersAndRoutesMakeTheEdge) {
   EXPECT_THAT(Message(bad.status()), HasSubstr("config: routes[0].peers[0]: no peer named"));
 }
 
+TEST(ControlConfigTest, DnsServersAndLimits) {
+  auto c = ParseControlConfig(
+      R"({"dns": {"servers": ["203.0.113.53", "[2001:db8::53]:5353"], "timeout_ms": 500}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->dns.servers.size(), 2u);
+  EXPECT_EQ(c->dns.servers[0].ToString(), "203.0.113.53:53");
+  EXPECT_EQ(c->dns.servers[1].ToString(), "[2001:db8::53]:5353");
+  EXPECT_EQ(c->dns.timeout_ms, 500u);
+  EXPECT_EQ(c->dns.tries, 2u);
+  auto defaults = ParseControlConfig("{}");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->dns.servers.empty()) << "the system's resolvers";
+  for (const char* bad : {R"({"dns": {"servers": ["dns.example"]}})",
+                          R"({"dns": {"servers": ["0.0.0.0"]}})",
+                          R"({"dns": {"timeout_ms": 1}})", R"({"dns": {"color": 1}})",
+                          R"({"dns": []})"}) {
+    auto r = ParseControlConfig(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(Message(r.status()), HasSubstr("config: dns")) << bad;
+  }
+}
+
 TEST(ControlConfigTest, NgListenBothFamilies) {
   auto c = ParseControlConfig(R"({"ng_listen": ["127.0.0.1:2223", "[::1]:2223"]})");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # rtplatch-control at a carrier's edge (issue 15): our phones call a
-# PSTN-style number that the dial plan sends to the carrier's core, the
-# core calls our phones, and the core's targets fail over and recover.
+# PSTN-style number that the dial plan sends to the carrier's core, found
+# by name in the carrier's DNS (RFC 3263), the core calls our phones, and
+# the core's servers fail over and recover.
 #
 #   carrier_edge_test.sh
 #
 # Network (namespaces; documentation prefixes only):
 #   relay   rtplatch (dataplane + control) at 203.0.113.10, with peer
-#           "core" = targets sip:203.0.113.40 (priority 1) and
-#           sip:203.0.113.41 (priority 2), trusted by those addresses,
-#           and the route "+1" -> core; every other setting shipped
+#           "core" = sip:carrier.example, trusted by 203.0.113.40 and .41,
+#           the route "+1" -> core, and the DNS server below; every other
+#           setting shipped
+#   dns     dnsmasq at 203.0.113.53: carrier.example NAPTR -> SIP+D2U
+#           _sip._udp.carrier.example; SRV priority 10 core1.carrier.example,
+#           priority 20 core2.carrier.example (port 5060); their A records
 #   core1   the carrier core's primary, 203.0.113.40: sipp, the softswitch
 #           answering for +15551234567 with a 600 Hz tone
 #   core2   its secondary, 203.0.113.41 (the same, 700 Hz)
@@ -17,10 +21,13 @@
 #   erin    baresip phone behind MASQUERADE --random-fully (203.0.113.31),
 #           880 Hz
 # Checks:
+#   0. the edge located the core by DNS: two hops, the primary first, and
+#      asked NAPTR, SRV and A (dnsmasq's query log).
 #   1. each phone calls +15551234567@example.test: the primary answers,
 #      both sides hear each other's tone, the call is the peer's in
 #      `rtplatchctl calls`, and the phone's private address never reaches
-#      the core's SDP (media relayed).
+#      the core's SDP (media relayed); the core is called by its name
+#      (Request-URI sip:+15551234567@carrier.example).
 #   2. the core (primary) calls each phone's AOR: it rings without a digest
 #      challenge (the peer is trusted by address), audio both ways; a
 #      stranger's call to the number (at our domain or the carrier's) is
@@ -28,7 +35,7 @@
 #   3. failover: the primary stopped, alice's call completes through the
 #      secondary, after the primary's answer timeout (3 s by default) and
 #      well within the caller's patience.
-#   4. after three such failures the primary is down (`rtplatchctl peers`),
+#   4. after three such failures the primary's hop is down (`rtplatchctl peers`),
 #      the next call goes straight to the secondary (no wait, no attempt at
 #      the primary); the primary answers the OPTIONS probe (every 10 s by
 #      default) and is up again; the next call is the primary's.
@@ -50,18 +57,23 @@ source "$ROOT/scripts/lib/tone_call.sh"
 source "$ROOT/scripts/lib/baresip_phone.sh"
 st_main "$SUITE" "$0" "$@"
 if ! why=$(bp_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
+DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
+if [[ ! -x $DNSMASQ ]]; then echo "SKIP $SUITE: $DNSMASQ not found (dnsmasq-base)"; exit 77; fi
 
 st_init "${RL_PREFIX:-ce$$}"
 D="$ST_DOMAIN"
 CORE1=203.0.113.40
 CORE2=203.0.113.41
+DNS_IP=203.0.113.53
 ST_CONTROL_EXTRA=$(cat <<EOF
-"peers": [{"name": "core",
-           "targets": [{"uri": "sip:$CORE1", "priority": 1},
-                       {"uri": "sip:$CORE2:5060", "priority": 2}]}],
-"routes": [{"prefix": "+1", "peers": ["core"]}]
+"peers": [{"name": "core", "targets": [{"uri": "sip:carrier.example"}],
+           "trusted_sources": ["$CORE1", "$CORE2"]}],
+"routes": [{"prefix": "+1", "peers": ["core"]}],
+"dns": {"servers": ["$DNS_IP"]}
 EOF
 )
+HOP1="UDP $CORE1:5060"
+HOP2="UDP $CORE2:5060"
 # The phones (tone_call.sh's arrays) and the core's two sides, by name;
 # the number is whichever core target takes it (set per call).
 declare -A MAKE=([alice]=sipp [erin]=baresip [core1]=sipp [core2]=sipp)
@@ -75,6 +87,16 @@ declare -A UAC=([core1]=core_uac)
 for u in alice erin; do st_add_user "$u" "${PW[$u]}"; done
 
 st_start_relay || rl_die "relay did not start"
+# The carrier's DNS: the edge's first lookups (as it started) found no
+# server; it asks again every 2 s until it locates the core.
+st_add_public_phone dns dn "$DNS_IP/24"
+rl_spawn dns "$RL_TMP/dnsmasq.log" "$DNSMASQ" --keep-in-foreground --user=root \
+  --no-resolv --no-hosts --no-poll --pid-file= --bind-interfaces --listen-address="$DNS_IP" \
+  --port=53 --log-queries --log-facility=- \
+  --naptr-record=carrier.example,10,10,S,SIP+D2U,,_sip._udp.carrier.example \
+  --srv-host=_sip._udp.carrier.example,core1.carrier.example,5060,10,10 \
+  --srv-host=_sip._udp.carrier.example,core2.carrier.example,5060,20,10 \
+  --host-record=core1.carrier.example,$CORE1 --host-record=core2.carrier.example,$CORE2
 st_add_nat_phone na1 lan1 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24 plain
 st_add_nat_phone na2 lan2 203.0.113.31/24 192.0.2.1/24 192.0.2.2/24 random-fully
 st_add_public_phone core1 c1 "$CORE1/24"
@@ -84,14 +106,19 @@ st_add_public_phone stranger sx 203.0.113.66/24
 TC_SNAP="$RL_TMP/snap.sh"
 printf '#!/bin/sh\nexit 0\n' >"$TC_SNAP"; chmod +x "$TC_SNAP"
 
-peer_state() {  # URI: up | down
+hop_field() {  # HOP FIELD: e.g. "UDP 203.0.113.40:5060" state
   jget "$(cctl peers 2>/dev/null)" \
-    "[t['state'] for p in d['peers'] for t in p['targets'] if t['uri'] == '$1'][0]" 2>/dev/null
+    "[h['$2'] for p in d['peers'] for t in p['targets'] for h in t['hops'] if h['hop'] == '$1'][0]" \
+    2>/dev/null
 }
-peer_attempts() {
-  jget "$(cctl peers 2>/dev/null)" \
-    "[t['attempts'] for p in d['peers'] for t in p['targets'] if t['uri'] == '$1'][0]" 2>/dev/null
+peer_state() { hop_field "$1" state; }
+peer_attempts() { hop_field "$1" attempts; }
+hops_located() {
+  [[ $(jget "$(cctl peers 2>/dev/null)" \
+       "[h['hop'] for h in d['peers'][0]['targets'][0]['hops']] == ['$HOP1', '$HOP2']" \
+       2>/dev/null) == True ]]
 }
+dns_asked() { grep -q "query\[$1\] $2 from" "$RL_TMP/dnsmasq.log"; }
 sip_stat() { jget "$(cctl sip-stats 2>/dev/null)" "d['proxy']['$1']" 2>/dev/null; }
 # The number as the core target TARGET (core1 | core2) answers it.
 number_at() {
@@ -103,8 +130,27 @@ number_at() {
 # The INVITEs a core target's sipp received in its latest UAS run.
 sdp_at_core() { grep -h '^c=IN' "$ST_SIPP_DIR/$1_uas.msg" 2>/dev/null | sort -u | tr '\n' ' '; }
 
+# 0. The core, located by DNS.
+rl_wait_for 20 hops_located
+rl_check core_located_by_dns "hops: $(jget "$(cctl peers 2>/dev/null)" "d['peers'][0]['targets'][0]['hops']" 2>/dev/null)" \
+  hops_located
+for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core1.carrier.example" \
+         "A core2.carrier.example"; do
+  rl_check "dns_asked_${q%% *}_${q#* }" "dnsmasq logged: query[${q% *}] ${q#* }" dns_asked $q
+done
+
 rl_check alice_registered "200 to its REGISTER (digest)" tc_register alice
 rl_check erin_registered "baresip registered (digest)" tc_register erin
+
+# Their NAT timeouts are learned first (the shipped defaults): the
+# learner's OPTIONS probes would otherwise reach a sipp phone's UAS in place
+# of the core's INVITE. sipp alice then registers again, as the 60 s expiry
+# of a binding still learning asks (baresip does so by itself).
+st_wait_learned 30 alice
+rl_check alice_nat_timeout_learned "keepalive interval learned" st_learned alice
+st_wait_learned 120 erin
+rl_check erin_nat_timeout_learned "keepalive interval learned" st_learned erin
+rl_check alice_registered_again "200 to its second REGISTER" tc_register alice
 
 # 1. Our phones call the number: the primary answers.
 number_at core1
@@ -114,11 +160,14 @@ for p in alice erin; do
   tc_check_heard "$n" "$p" "$NUMBER" "$p -> $NUMBER through the primary"
   rl_check "${n}_relayed_sdp" "c= lines the core got: $(sdp_at_core "$n")" \
     bash -c "[[ '$(sdp_at_core "$n")' == *'c=IN IP4 $ST_RELAY_IP'* && '$(sdp_at_core "$n")' != *192.0.2.* ]]"
+  ruri=$(grep -h -m1 '^INVITE ' "$ST_SIPP_DIR/${n}_uas.msg" 2>/dev/null | tr -d '\r')
+  rl_check "${n}_core_called_by_name" "$ruri" \
+    test "$ruri" == "INVITE sip:$NUMBER@carrier.example SIP/2.0"
 done
 rl_check calls_counted_to_peer "calls_to_peers=$(sip_stat calls_to_peers)" \
   test "$(sip_stat calls_to_peers)" -eq 2
-rl_check primary_took_both "primary attempts=$(peer_attempts "sip:$CORE1")" \
-  test "$(peer_attempts "sip:$CORE1")" -eq 2
+rl_check primary_took_both "primary attempts=$(peer_attempts "$HOP1")" \
+  test "$(peer_attempts "$HOP1")" -eq 2
 rl_wait_for 5 st_no_streams_left
 rl_check streams_freed_after_core_calls "$(st_streams_left) streams left" st_no_streams_left
 
@@ -136,7 +185,7 @@ rl_check calls_counted_from_peer "calls_from_peers=$(sip_stat calls_from_peers)"
 # A stranger may not use the edge to reach the carrier: neither the number
 # at our domain (not a local user, and only our users follow the dial
 # plan) nor at the carrier's.
-attempts=$(peer_attempts "sip:$CORE1")
+attempts=$(peer_attempts "$HOP1")
 for to in "$D" carrier.example; do
   st_sipp stranger "stranger_to_${to%%.*}" "$ST_SCENARIOS/sip_proxy_invite_rejected.xml" \
     203.0.113.66:5060 "$ST_RELAY_IP:$ST_SIP_PORT" -key user mallory \
@@ -145,8 +194,8 @@ for to in "$D" carrier.example; do
   got=$(st_msg "stranger_to_${to%%.*}" received '^SIP/2.0 [3-6]' | head -n 1 | tr -d '\r')
   rl_check "stranger_to_${to%%.*}_refused" "to $NUMBER@$to: '$got' (sipp exit $rc)" test "$rc" -eq 0
 done
-rl_check stranger_never_reached_core "primary attempts $attempts -> $(peer_attempts "sip:$CORE1")" \
-  test "$(peer_attempts "sip:$CORE1")" -eq "$attempts"
+rl_check stranger_never_reached_core "primary attempts $attempts -> $(peer_attempts "$HOP1")" \
+  test "$(peer_attempts "$HOP1")" -eq "$attempts"
 
 # 3. Failover: the primary is gone (nothing listens at 203.0.113.40).
 number_at core2
@@ -156,29 +205,29 @@ took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
 tc_check_heard alice_failover alice "$NUMBER" "alice -> $NUMBER through the secondary"
 rl_check failover_counted "peer_no_answer=$(sip_stat peer_no_answer) peer_failovers=$(sip_stat peer_failovers)" \
   test "$(sip_stat peer_no_answer)" -eq 1 -a "$(sip_stat peer_failovers)" -eq 1
-rl_check primary_still_up_after_one_failure "state=$(peer_state "sip:$CORE1")" \
-  test "$(peer_state "sip:$CORE1")" == up
+rl_check primary_still_up_after_one_failure "state=$(peer_state "$HOP1")" \
+  test "$(peer_state "$HOP1")" == up
 
 # 4. Two more failures: down; then straight to the secondary.
 for i in 2 3; do tc_call "alice_failover$i" alice "$NUMBER"; done
-rl_check primary_down_after_three_failures "state=$(peer_state "sip:$CORE1")" \
-  test "$(peer_state "sip:$CORE1")" == down
-attempts=$(peer_attempts "sip:$CORE1")
+rl_check primary_down_after_three_failures "state=$(peer_state "$HOP1")" \
+  test "$(peer_state "$HOP1")" == down
+attempts=$(peer_attempts "$HOP1")
 failovers=$(sip_stat peer_failovers)
 tc_call alice_primary_down alice "$NUMBER"
 tc_check_heard alice_primary_down alice "$NUMBER" "alice -> $NUMBER, primary down"
-rl_check down_primary_not_tried "primary attempts $attempts -> $(peer_attempts "sip:$CORE1"), failovers $failovers -> $(sip_stat peer_failovers)" \
-  test "$(peer_attempts "sip:$CORE1")" -eq "$attempts" -a "$(sip_stat peer_failovers)" -eq "$failovers"
+rl_check down_primary_not_tried "primary attempts $attempts -> $(peer_attempts "$HOP1"), failovers $failovers -> $(sip_stat peer_failovers)" \
+  test "$(peer_attempts "$HOP1")" -eq "$attempts" -a "$(sip_stat peer_failovers)" -eq "$failovers"
 
 # The primary comes back: it answers the next probe, and takes calls again.
 ST_SIPP_TIMEOUT_S=25 st_sipp core1 primary_probe "$ST_SCENARIOS/core_options_uas.xml" \
   "$CORE1:5060" -
 rl_check primary_answered_probe "sipp answered an OPTIONS (exit $?)" \
-  bash -c "grep -q '^OPTIONS sip:$CORE1:5060' '$ST_SIPP_DIR/primary_probe.msg'"
-rl_wait_for 3 bash -c "[[ \$(jget \"\$(cctl peers)\" \"d['peers'][0]['targets'][0]['state']\") == up ]]" \
-  >/dev/null 2>&1
-rl_check primary_up_again "state=$(peer_state "sip:$CORE1") peers_recovered=$(sip_stat peers_recovered)" \
-  test "$(peer_state "sip:$CORE1")" == up
+  bash -c "grep -q '^OPTIONS sip:carrier.example SIP/2.0' '$ST_SIPP_DIR/primary_probe.msg'"
+primary_up() { [[ $(peer_state "$HOP1") == up ]]; }
+rl_wait_for 3 primary_up
+rl_check primary_up_again "state=$(peer_state "$HOP1") peers_recovered=$(sip_stat peers_recovered)" \
+  test "$(peer_state "$HOP1")" == up
 number_at core1
 tc_call alice_primary_back alice "$NUMBER"
 tc_check_heard alice_primary_back alice "$NUMBER" "alice -> $NUMBER, primary back"

@@ -40,7 +40,7 @@ TEST(EdgeConfigTest, ACompleteExample) {
   ASSERT_THAT(core.targets, SizeIs(2));
   EXPECT_EQ(core.targets[0].parts.port, 5070);
   EXPECT_EQ(core.targets[0].weight, 10);
-  EXPECT_EQ(core.targets[1].ip.ToString(), "2001:db8::41");
+  EXPECT_EQ(core.targets[1].ip->ToString(), "2001:db8::41");
   EXPECT_EQ(core.targets[1].parts.port, 5060);
   EXPECT_EQ(core.targets[1].priority, 2);
   EXPECT_EQ(core.media, PeerMedia::kNat);
@@ -59,6 +59,17 @@ TEST(EdgeConfigTest, ACompleteExample) {
   EXPECT_EQ(edge->routes[1].peers, (std::vector<std::string>{"core", "backup"}));
   EXPECT_EQ(edge->routes[2].domain, "carrier.example");
   EXPECT_TRUE(edge->routes[3].is_default);
+}
+
+TEST(EdgeConfigTest, AHostNameTargetIsLocatedByDnsAndNeedsTrustedSources) {
+  absl::StatusOr<EdgeConfig> edge = ParseEdgeConfig(
+      Parse(R"([{"name": "core", "targets": [{"uri": "sip:Carrier.Example"}],
+                 "trusted_sources": ["203.0.113.40/31"]}])"),
+      json());
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  EXPECT_FALSE(edge->peers[0].targets[0].ip.has_value());
+  EXPECT_EQ(edge->peers[0].targets[0].parts.host, "Carrier.Example");
+  EXPECT_FALSE(edge->peers[0].targets[0].parts.port_given) << "RFC 3263: NAPTR and SRV apply";
 }
 
 TEST(EdgeConfigTest, NothingGivenIsNoEdge) {
@@ -84,7 +95,7 @@ TEST(EdgeConfigTest, EveryBadEntryNamesItsField) {
       {R"([{"name": "x", "targets": [{"uri": "tel:+441234"}]}])", "[]",
        "peers[0].targets[0].uri: 'tel:+441234' is not a sip: URI"},
       {R"([{"name": "x", "targets": [{"uri": "sip:core.carrier.example"}]}])", "[]",
-       "peers[0].targets[0].uri: host 'core.carrier.example' must be an IP address"},
+       "peers[0].trusted_sources: required: targets[0] is a host name"},
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1;transport=tcp"}]}])", "[]",
        "peers[0].targets[0].uri: transport 'tcp'"},
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1:99999"}]}])", "[]",

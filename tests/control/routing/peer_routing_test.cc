@@ -54,7 +54,8 @@ class PeerRoutingTest : public ProxyTest {
     return RequestTo(target.source, "INVITE", mark);
   }
 
-  json TargetJson(int index) const { return peers_->ToJson()[0]["targets"][index]; }
+  // The state of target `index`'s one hop.
+  json TargetJson(int index) const { return peers_->ToJson()[0]["targets"][index]["hops"][0]; }
 
   // `d`'s INVITE from a caller outside our domain, to `request_uri_host`.
   std::string ForeignInvite(const Dialog& d, absl::string_view request_uri_host) {

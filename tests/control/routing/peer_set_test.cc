@@ -27,7 +27,7 @@ PeerConfig Peer(const char* name, std::vector<PeerTargetConfig> targets) {
   PeerConfig p;
   p.name = name;
   p.targets = std::move(targets);
-  for (const PeerTargetConfig& t : p.targets) p.trusted_sources.push_back(IpPrefix{t.ip, 128});
+  for (const PeerTargetConfig& t : p.targets) p.trusted_sources.push_back(IpPrefix{*t.ip, 128});
   p.failures_to_down = 2;
   p.probe_interval_s = 10;
   return p;
@@ -43,6 +43,12 @@ RouteConfig Route(std::vector<std::string> peers) {
 std::vector<std::string> Uris(const PeerSet& set, const std::vector<PeerTargetRef>& refs) {
   std::vector<std::string> out;
   for (PeerTargetRef r : refs) out.push_back(set.target(r).uri);
+  return out;
+}
+
+std::vector<std::string> Hops(const PeerSet& set, const std::vector<PeerTargetRef>& refs) {
+  std::vector<std::string> out;
+  for (PeerTargetRef r : refs) out.push_back(r.hop.ToString());
   return out;
 }
 
@@ -91,20 +97,20 @@ TEST(PeerSetTest, WeightsShareTheFirstPlaceInProportion) {
 TEST(PeerSetTest, ARunOfFailuresTakesATargetDownUntilAProbeIsAnswered) {
   PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1), Target("203.0.113.41", 2, 1)})},
               [](uint64_t) { return uint64_t{0}; });
-  const PeerTargetRef primary{0, 0};
+  const PeerTargetRef primary{0, 0, *Endpoint::Parse("203.0.113.40:5060")};
   EXPECT_FALSE(set.Failed(primary));
   set.Succeeded(primary);  // an answer ends the run
   EXPECT_FALSE(set.Failed(primary));
   EXPECT_TRUE(set.Failed(primary)) << "two in a row";
   EXPECT_FALSE(set.Failed(primary)) << "down already";
-  EXPECT_FALSE(set.health(primary).up);
-  EXPECT_EQ(set.health(primary).went_down, 1u);
+  EXPECT_FALSE((*set.hop(primary)).up);
+  EXPECT_EQ((*set.hop(primary)).went_down, 1u);
   // Down targets come after the ones that are up.
   EXPECT_THAT(Uris(set, set.Candidates(Route({"core"}))),
               ElementsAre("sip:203.0.113.41", "sip:203.0.113.40"));
 
   // Probed at once, then every 10 s while no answer brings it back.
-  EXPECT_THAT(set.ProbesDue(1000), ElementsAre(primary));
+  EXPECT_THAT(set.ProbesDue(1000), ElementsAre(primary));  // hop 0
   EXPECT_TRUE(set.ProbesDue(1000).empty()) << "one in flight at a time";
   EXPECT_FALSE(set.ProbeDone(primary, 0));
   EXPECT_TRUE(set.ProbesDue(9000).empty());
@@ -114,24 +120,79 @@ TEST(PeerSetTest, ARunOfFailuresTakesATargetDownUntilAProbeIsAnswered) {
   EXPECT_FALSE(set.ProbeDone(primary, 408));
   EXPECT_THAT(set.ProbesDue(31000), ElementsAre(primary));
   EXPECT_TRUE(set.ProbeDone(primary, 404)) << "any answer but 408/5xx: it is there";
-  EXPECT_TRUE(set.health(primary).up);
+  EXPECT_TRUE((*set.hop(primary)).up);
   EXPECT_TRUE(set.ProbesDue(100000).empty());
-  EXPECT_EQ(set.health(primary).probes_sent, 4u);
+  EXPECT_EQ((*set.hop(primary)).probes_sent, 4u);
   EXPECT_THAT(Uris(set, set.Candidates(Route({"core"}))),
               ElementsAre("sip:203.0.113.40", "sip:203.0.113.41"));
 }
 
-TEST(PeerSetTest, ToJsonShowsEachTargetsState) {
+TEST(PeerSetTest, ANamedTargetsHopsComeFromDnsAndSurviveAFailedLookup) {
+  PeerTargetConfig named;
+  named.uri = "sip:carrier.example";
+  named.parts = *ParseUri(named.uri);
+  PeerSet set({Peer("core", {named, Target("198.51.100.50", 2, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  // Not located yet: only the address target.
+  EXPECT_THAT(Hops(set, set.Candidates(Route({"core"}))), ElementsAre("198.51.100.50:5060"));
+  std::vector<PeerTargetRef> due = set.LocationsDue(1000);
+  ASSERT_EQ(due.size(), 1u) << "named targets only";
+  EXPECT_EQ(due[0].target, 0u);
+  EXPECT_TRUE(set.LocationsDue(1000).empty()) << "one lookup at a time";
+  const std::vector<SipHop> hops = {
+      {SipTransportKind::kUdp, *Endpoint::Parse("203.0.113.40:5070"), "core1.carrier.example"},
+      {SipTransportKind::kUdp, *Endpoint::Parse("203.0.113.41:5060"), "core2.carrier.example"}};
+  set.Located(due[0], hops, 1000);
+  EXPECT_THAT(Hops(set, set.Candidates(Route({"core"}))),
+              ElementsAre("203.0.113.40:5070", "203.0.113.41:5060", "198.51.100.50:5060"));
+  EXPECT_TRUE(set.LocationsDue(1000 + PeerSet::kRelocateMs - 1).empty());
+  due = set.LocationsDue(1000 + PeerSet::kRelocateMs);
+  ASSERT_EQ(due.size(), 1u);
+  set.Located(due[0], absl::UnavailableError("DNS for carrier.example: timeout"), 20000);
+  EXPECT_THAT(Hops(set, set.Candidates(Route({"core"}))),
+              ElementsAre("203.0.113.40:5070", "203.0.113.41:5060", "198.51.100.50:5060"))
+      << "a DNS outage keeps the last hops";
+  EXPECT_EQ(set.ToJson()[0]["targets"][0]["dns_error"], "DNS for carrier.example: timeout");
+  EXPECT_EQ(set.LocationsDue(20000 + PeerSet::kRelocateAfterErrorMs).size(), 1u)
+      << "retried sooner after an error";
+
+  // A hop DNS keeps keeps its health; one it drops is gone.
+  const PeerTargetRef core1{0, 0, *Endpoint::Parse("203.0.113.40:5070")};
+  const PeerTargetRef core2{0, 0, *Endpoint::Parse("203.0.113.41:5060")};
+  set.Attempted(core1);
+  set.Attempted(core2);
+  set.Located({0, 0, Endpoint{}}, std::vector<SipHop>{hops[0]}, 30000);
+  ASSERT_NE(set.hop(core1), nullptr);
+  EXPECT_EQ(set.hop(core1)->attempts, 1u);
+  EXPECT_EQ(set.hop(core2), nullptr);
+  EXPECT_FALSE(set.Failed(core2)) << "a failure of a hop that is gone is ignored";
+}
+
+TEST(PeerSetTest, ToJsonShowsEachHopsState) {
   PeerSet set({Peer("core", {Target("203.0.113.40", 1, 5)})});
-  set.Attempted({0, 0});
-  set.Failed({0, 0});
-  set.Failed({0, 0});
+  const PeerTargetRef hop{0, 0, *Endpoint::Parse("203.0.113.40:5060")};
+  set.Attempted(hop);
+  set.Failed(hop);
+  set.Failed(hop);
   const nlohmann::json j = set.ToJson();
   EXPECT_EQ(j[0]["name"], "core");
-  EXPECT_EQ(j[0]["targets"][0]["state"], "down");
-  EXPECT_EQ(j[0]["targets"][0]["attempts"], 1);
-  EXPECT_EQ(j[0]["targets"][0]["failures"], 2);
   EXPECT_EQ(j[0]["targets"][0]["weight"], 5);
+  const nlohmann::json& h = j[0]["targets"][0]["hops"][0];
+  EXPECT_EQ(h["hop"], "UDP 203.0.113.40:5060");
+  EXPECT_EQ(h["state"], "down");
+  EXPECT_EQ(h["attempts"], 1);
+  EXPECT_EQ(h["failures"], 2);
+}
+
+TEST(PeerSetTest, DownHopsOfEveryPeerComeAfterAllThatAreUp) {
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1), Target("203.0.113.41", 2, 1)}),
+               Peer("backup", {Target("198.51.100.50", 1, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  const PeerTargetRef primary{0, 0, *Endpoint::Parse("203.0.113.40:5060")};
+  set.Failed(primary);
+  set.Failed(primary);
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"core", "backup"}))),
+              ElementsAre("sip:203.0.113.41", "sip:198.51.100.50", "sip:203.0.113.40"));
 }
 
 }  // namespace
