@@ -324,6 +324,7 @@ void Proxy::DeletePair(uint64_t pair, bool wait) {
 
 void Proxy::EndCall(const std::string& call_id) {
   peer_branches_.erase(call_id);
+  forks_.erase(call_id);
   Call* call = calls_.Find(call_id);
   if (call == nullptr) return;
   DeleteMedia(*call);
@@ -421,7 +422,15 @@ void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
   RespondLocal(*invite, 487, "Request Terminated");
   call->cancelled = true;
   DeleteMedia(*call);
-  txns_.Cancel(call->client_invite);
+  CancelBranches(*call);
+}
+
+void Proxy::CancelBranches(const Call& call) {
+  auto fork = forks_.find(call.call_id);
+  if (fork == forks_.end()) return txns_.Cancel(call.client_invite);
+  for (size_t b : fork->second->context.OnCallerCancel()) {
+    if (fork->second->txns[b] != 0) txns_.Cancel(fork->second->txns[b]);
+  }
 }
 
 void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
@@ -467,12 +476,22 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     route = dial_plan_->Match(target->user, target->host, to_us);
   }
   PeerBranch branch;
+  std::vector<CallSide> forks;
   std::optional<SipReply> refused =
       route != nullptr ? FindPeerCallee(*route, *target, call.callee, branch)
-      : to_us          ? FindLocalCallee(target->user, *fwd, call.callee)
-                       : FindRemoteCallee(*target, from_local, request, call.callee);
+      : to_us ? FindLocalCallee(target->user, *fwd, call.callee, invite ? &forks : nullptr)
+              : FindRemoteCallee(*target, from_local, request, call.callee);
   if (refused) return Respond(txn, *refused);
   call.caller = CallerSide(request, in);
+  if (from_peer && invite) ++counters_.calls_from_peers;
+  if (!forks.empty()) {
+    ++counters_.calls_forked;
+    forks.insert(forks.begin(), call.callee);
+    auto fork = std::make_shared<Fork>(forks.size());
+    fork->sides = std::move(forks);
+    ForkContext where{fork, in.transport, !in.source.ip.is_v4()};
+    return StartCall(txn, std::move(call), request, *std::move(fwd), nullptr, &where);
+  }
   if (route != nullptr) {
     call.peer = peers_->peer(branch.candidates.front().peer).name;
     branch.in_transport = in.transport;
@@ -486,7 +505,6 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
       return RespondLocal(txn, 500, "Server Internal Error");
     }
   }
-  if (from_peer && invite) ++counters_.calls_from_peers;
   const SipRoute out = call.callee.route;
   if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
                                       /*record_route=*/invite, txns_.NewBranch());
@@ -514,7 +532,7 @@ std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request) {
 }
 
 std::optional<SipReply> Proxy::FindLocalCallee(absl::string_view user, SipMessage& fwd,
-                                               CallSide& callee) {
+                                               CallSide& callee, std::vector<CallSide>* forks) {
   if (user.empty()) return SipReply{404, "Not Found", {}};
   const std::string aor = absl::StrCat(user, "@", absl::AsciiStrToLower(config_.domain));
   std::vector<Binding> bindings = registrar_.Lookup(aor, now_());
@@ -522,26 +540,49 @@ std::optional<SipReply> Proxy::FindLocalCallee(absl::string_view user, SipMessag
     return SipReply{480, "Temporarily Unavailable",
                     {WarningHeader(absl::StrCat(aor, " has no registered contact"))}};
   }
-  const Binding& b = bindings.front();
-  const NatPolicy& policy = policies_.Select(b.user_agent);
-  callee.aor = aor;
-  callee.contact = b.contact_uri;
-  callee.user_agent = b.user_agent;
-  callee.natted = b.behind_nat;
-  callee.nat_reasons = b.nat_reasons;
-  callee.policy = b.behind_nat ? policy.latch_natted : policy.latch_direct;
-  absl::StatusOr<SipRoute> route = RouteToBinding(b);
-  if (!route.ok()) {
+  // The best binding that can be reached now is the callee; with `forks`
+  // the others of its family ring too.
+  std::optional<absl::Status> first_error;
+  bool found = false;
+  for (const Binding& b : bindings) {
+    absl::StatusOr<CallSide> side = SideOf(b, aor);
+    if (!side.ok()) {
+      if (!first_error) first_error = side.status();
+      continue;
+    }
+    if (!found) {
+      callee = *std::move(side);
+      found = true;
+      if (forks == nullptr) break;
+    } else if (side->media_ipv6 == callee.media_ipv6) {
+      forks->push_back(*std::move(side));
+    }
+  }
+  if (!found) {
     return SipReply{480, "Temporarily Unavailable",
                     {WarningHeader(absl::StrCat("no way to reach ", aor, " now: ",
-                                                route.status().message()))}};
+                                                first_error->message()))}};
   }
-  if (absl::Status s = fwd.SetRequestUri(b.contact_uri); !s.ok()) {
+  if (absl::Status s = fwd.SetRequestUri(callee.contact); !s.ok()) {
     return SipReply{500, "Server Internal Error", {}};
   }
-  callee.route = *route;
-  callee.media_ipv6 = !route->dest.ip.is_v4();
   return std::nullopt;
+}
+
+absl::StatusOr<CallSide> Proxy::SideOf(const Binding& b, const std::string& aor) const {
+  absl::StatusOr<SipRoute> route = RouteToBinding(b);
+  if (!route.ok()) return route.status();
+  const NatPolicy& policy = policies_.Select(b.user_agent);
+  CallSide side;
+  side.aor = aor;
+  side.contact = b.contact_uri;
+  side.user_agent = b.user_agent;
+  side.natted = b.behind_nat;
+  side.nat_reasons = b.nat_reasons;
+  side.policy = b.behind_nat ? policy.latch_natted : policy.latch_direct;
+  side.route = *route;
+  side.media_ipv6 = !route->dest.ip.is_v4();
+  return side;
 }
 
 std::optional<SipReply> Proxy::FindRemoteCallee(const UriParts& target, bool from_local,
@@ -610,7 +651,16 @@ CallSide Proxy::CallerSide(const SipMessage& request, const SipInbound& in) cons
 }
 
 void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd,
-                      PeerBranch* branch) {
+                      PeerBranch* branch, const ForkContext* fork) {
+  if (fork != nullptr) {
+    // One relay leg faces every branch: NAT'd if any of them is.
+    for (const CallSide& side : fork->fork->sides) {
+      if (side.natted && !call.callee.natted) {
+        call.callee.natted = true;
+        call.callee.policy = side.policy;
+      }
+    }
+  }
   call.anchored = Anchored(call);
   call.server_invite = txn;
   const SipRoute out = call.callee.route;
@@ -623,6 +673,15 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
     return RespondToError(txn, s);
   }
   invite_servers_[txn] = call_id;
+  if (fork != nullptr) {
+    forks_[call_id] = fork->fork;
+    if (!SendForks(*stored, fork->fork, fwd, fork->in_transport, fork->in_ipv6)) {
+      EndCall(call_id);
+      ++counters_.calls_failed;
+      RespondLocal(txn, 500, "Server Internal Error");
+    }
+    return;
+  }
   if (branch != nullptr) {
     branch->invite = std::move(fwd);
     PeerBranch& stored_branch = peer_branches_[call_id] = std::move(*branch);
@@ -642,6 +701,103 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   ++counters_.forwarded_requests;
   stored->client_invite = *sent;
   clients_[*sent] = ClientContext{txn, call_id, true, true, true};
+}
+
+bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMessage& fwd,
+                      SipTransportKind in_transport, bool in_ipv6) {
+  bool sent_any = false;
+  for (size_t i = 0; i < fork->sides.size(); ++i) {
+    const CallSide& side = fork->sides[i];
+    absl::StatusOr<SipMessage> branch = fwd.Clone();
+    absl::StatusOr<SipTxnId> sent = absl::InternalError("not sent");
+    if (branch.ok() && branch->SetRequestUri(side.contact).ok() &&
+        PrepareForward(*branch, side.route, in_transport, in_ipv6, /*record_route=*/true,
+                       txns_.NewBranch())
+            .ok()) {
+      sent = txns_.SendRequest(*std::move(branch), side.route);
+    }
+    if (!sent.ok()) {
+      // A branch that cannot leave is a failed branch (its 408).
+      fork->context.OnResponse(i, 0);
+      continue;
+    }
+    ++counters_.forwarded_requests;
+    fork->txns[i] = *sent;
+    if (!sent_any) call.client_invite = *sent;
+    sent_any = true;
+    ClientContext ctx{call.server_invite, call.call_id, true, true, true};
+    ctx.fork = fork;
+    ctx.fork_branch = i;
+    clients_[*sent] = std::move(ctx);
+  }
+  return sent_any;
+}
+
+bool Proxy::ForkBranchAnswered(const ClientContext& ctx, SipMessage& response, int code) {
+  Fork& fork = *ctx.fork;
+  const size_t b = ctx.fork_branch;
+  if (code == 100) return true;  // hop by hop
+  const ForkedInvite::Verdict v = fork.context.OnResponse(b, code);
+  for (size_t c : v.cancel) {
+    if (fork.txns[c] != 0) txns_.Cancel(fork.txns[c]);
+    ++counters_.fork_branches_cancelled;
+  }
+  if (code >= 300 && fork.context.best() == b) {
+    if (absl::StatusOr<SipMessage> copy = response.Clone(); copy.ok()) fork.best = *std::move(copy);
+  }
+  if (v.release) {
+    ++counters_.fork_answers_released;
+    ReleaseAnswer(fork.sides[b], response);
+    return true;
+  }
+  Call* call = calls_.Find(ctx.call_id);
+  if (v.forward && code >= 200 && code < 300 && call != nullptr) {
+    // The winner: the call's callee is this branch's binding from now on.
+    call->callee = fork.sides[b];
+    call->callee.tag = std::string(response.to().tag);
+    call->callee.user_agent = response.user_agent();
+    call->client_invite = fork.txns[b];
+    return false;
+  }
+  if (v.forward) return false;  // a 1xx, or the 6xx that ends every branch
+  if (v.forward_best && fork.best) {
+    ClientContext best = ctx;
+    best.fork = nullptr;  // the generic path, as if it came from one branch
+    SipMessage& answer = *fork.best;
+    RelayResponse(best, answer, answer.status_code());
+  }
+  return true;
+}
+
+void Proxy::ReleaseAnswer(const CallSide& side, const SipMessage& response) {
+  // The 2xx's dialog, ended from here (RFC 3261 16.7 leaves it to the
+  // caller, who would only get a dialog we no longer route).
+  const std::string to = HeaderValue(response, false);
+  const std::string from = HeaderValue(response, true);
+  const uint32_t cseq = response.cseq_number();
+  std::string target = side.contact;
+  if (auto contacts = response.contacts(); !contacts.empty()) target = contacts[0].uri;
+  for (const char* method : {"ACK", "BYE"}) {
+    const bool bye = method[0] == 'B';
+    auto request = OwnRequest(
+        absl::StrCat(method, " ", target, " SIP/2.0"),
+        absl::StrCat("From: ", from, "\r\nTo: ", to, "\r\nCall-ID: ", response.call_id(),
+                     "\r\nCSeq: ", bye ? cseq + 1 : cseq, " ", method, "\r\n"));
+    if (!request.ok()) return;
+    std::optional<SipRoute> route = RouteToSide(side, *request);
+    if (!route) return;
+    if (!bye) {
+      // The ACK of a 2xx is its own transaction: sent, never retransmitted.
+      if (PrepareForward(*request, *route, route->transport, !route->dest.ip.is_v4(), false,
+                         txns_.NewBranch())
+              .ok()) {
+        if (auto bytes = request->Serialize(); bytes.ok()) (void)channels_.send(*bytes, *route);
+      }
+      continue;
+    }
+    auto sent = SendOwnRequest(*std::move(request), *route);
+    if (sent.ok()) clients_[*sent] = ClientContext{0, "", false, false, true};
+  }
 }
 
 bool Proxy::Anchored(const Call& call) const {
@@ -876,7 +1032,12 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   if (code >= 200) clients_.erase(it);
   if (OwnOptionsAnswered(ctx, code)) return;
   if (ctx.peer_branch && PeerBranchAnswered(ctx, code)) return;
+  if (ctx.fork && ForkBranchAnswered(ctx, response, code)) return;
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
+  RelayResponse(ctx, response, code);
+}
+
+void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int code) {
   auto fwd = response.Clone();
   if (!fwd.ok() || !fwd->PopVia().ok()) return;
   if (fwd->via_count() == 0) {
@@ -976,6 +1137,18 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
     return;
   }
   if (ctx.peer_branch && PeerBranchAnswered(ctx, 0)) return;
+  if (ctx.fork) {
+    // A branch that never answered counts as its 408; the caller hears
+    // only when every branch is final.
+    const ForkedInvite::Verdict v = ctx.fork->context.OnResponse(ctx.fork_branch, 0);
+    if (!v.forward_best) return;
+    if (std::optional<SipMessage>& best = ctx.fork->best) {
+      ClientContext plain = ctx;
+      plain.fork = nullptr;
+      return RelayResponse(plain, *best, best->status_code());
+    }
+    // No branch answered at all: the caller's 408 or 503, below.
+  }
   if (ctx.initial) {
     const Call* call = calls_.Find(ctx.call_id);
     // A cancelled call did not fail: its caller chose to end it.
@@ -1057,7 +1230,7 @@ void Proxy::Tick() {
           !call.ring_timeout_sent && now - call.created_at >= config_.max_ringing_s) {
         call.ring_timeout_sent = true;
         ++counters_.calls_ring_timeout;
-        txns_.Cancel(call.client_invite);
+        CancelBranches(call);
       }
     });
   }
@@ -1300,7 +1473,10 @@ nlohmann::json Proxy::StatsJson() const {
             {"peer_failovers", c.peer_failovers},
             {"peer_no_answer", c.peer_no_answer},
             {"peer_probes_sent", c.peer_probes_sent},
-            {"peers_recovered", c.peers_recovered}}},
+            {"peers_recovered", c.peers_recovered},
+            {"calls_forked", c.calls_forked},
+            {"fork_branches_cancelled", c.fork_branches_cancelled},
+            {"fork_answers_released", c.fork_answers_released}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

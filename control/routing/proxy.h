@@ -12,6 +12,9 @@
 //                            popped), to the other phone of the call — its
 //                            source address and socket when it is NAT'd,
 //                            its Contact/Route otherwise
+//   INVITE to a local user   every binding rings (parallel forking, RFC
+//                            3261 16.7): the first 2xx wins, the other
+//                            branches are CANCELled, a 6xx ends them all
 //   INVITE / other           out-of-dialog: callers in our domain
 //                            authenticate (407), a configured peer's
 //                            requests (by source address) are trusted; a
@@ -38,6 +41,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +57,7 @@
 #include "control/nat/nat_policy.h"
 #include "control/registrar/registrar.h"
 #include "control/routing/dial_plan.h"
+#include "control/routing/forked_invite.h"
 #include "control/routing/peer_set.h"
 #include "control/sip/sip_transactions.h"
 #include "control/sip/sip_response.h"
@@ -120,6 +125,9 @@ struct ProxyCounters {
   uint64_t peer_no_answer = 0;      // a target did not answer in time
   uint64_t peer_probes_sent = 0;    // OPTIONS to down targets
   uint64_t peers_recovered = 0;     // down targets that answered a probe
+  uint64_t calls_forked = 0;        // INVITEs that rang several bindings
+  uint64_t fork_branches_cancelled = 0;
+  uint64_t fork_answers_released = 0;  // a second 2xx: ACKed and BYEd
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -182,6 +190,7 @@ class Proxy : public SipTransactions::Listener {
   const KeepaliveLearner& learner() const { return learner_; }
 
  private:
+  struct Fork;
   // What a client transaction forwards for.
   struct ClientContext {
     SipTxnId server = 0;     // 0: our own request (BYE on idle)
@@ -196,8 +205,21 @@ class Proxy : public SipTransactions::Listener {
     uint64_t probe_id = 0;
     // The initial INVITE's branch to a peer target (PeerBranch).
     bool peer_branch = false;
+    // The initial INVITE's branch `fork_branch` of a forked call.
+    std::shared_ptr<Fork> fork;
+    size_t fork_branch = 0;
     // An OPTIONS probe of a down peer target.
     std::optional<PeerTargetRef> peer_probe;
+  };
+
+  // A call to a local user with several bindings: each branch's binding
+  // and transaction, and the best final answer so far.
+  struct Fork {
+    explicit Fork(size_t n) : context(n), txns(n, 0) {}
+    ForkedInvite context;
+    std::vector<CallSide> sides;
+    std::vector<SipTxnId> txns;  // 0: not sent
+    std::optional<SipMessage> best;
   };
 
   // A call routed to a peer: the INVITE as every target gets it (SDP
@@ -225,8 +247,14 @@ class Proxy : public SipTransactions::Listener {
   std::optional<SipReply> AuthorizeCaller(const SipMessage& request);
   // The callee is a registered AOR of ours: its first binding, the
   // Request-URI set to its Contact.
+  // `forks` (nullptr: ring the first binding only) gets the other
+  // bindings that can be reached, of the first one's address family.
   std::optional<SipReply> FindLocalCallee(absl::string_view user, SipMessage& fwd,
-                                          CallSide& callee);
+                                          CallSide& callee,
+                                          std::vector<CallSide>* forks = nullptr);
+  // The callee side a binding of `aor` makes; an error says why it cannot
+  // be reached now.
+  absl::StatusOr<CallSide> SideOf(const Binding& b, const std::string& aor) const;
   // The callee is elsewhere: only our own users may call out, to an address.
   std::optional<SipReply> FindRemoteCallee(const UriParts& target, bool from_local,
                                            const SipMessage& request, CallSide& callee);
@@ -254,8 +282,28 @@ class Proxy : public SipTransactions::Listener {
   // Stores the call, anchors its media and forwards the INVITE.
   // `branch`: the call goes to a peer (the INVITE is sent by
   // SendToNextPeer).
+  // Where a forked call's INVITE came in (for each branch's Via).
+  struct ForkContext {
+    std::shared_ptr<Fork> fork;
+    SipTransportKind in_transport;
+    bool in_ipv6;
+  };
   void StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMessage fwd,
-                 PeerBranch* branch = nullptr);
+                 PeerBranch* branch = nullptr, const ForkContext* fork = nullptr);
+  // A response on its way back (not a 100): the call's state and media,
+  // then the caller.
+  void RelayResponse(const ClientContext& ctx, SipMessage& response, int code);
+  // CANCEL for the call's INVITE: every open branch of a forked call.
+  void CancelBranches(const Call& call);
+  // Rings every side of `fork` (the INVITE `fwd` without our Via); false
+  // when no branch could be sent.
+  bool SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMessage& fwd,
+                 SipTransportKind in_transport, bool in_ipv6);
+  // A fork branch's answer: true when it is consumed here (not the
+  // caller's, or forwarded from here as the best of all branches).
+  bool ForkBranchAnswered(const ClientContext& ctx, SipMessage& response, int code);
+  // ACK and BYE for a 2xx nobody wants (a fork's second answer).
+  void ReleaseAnswer(const CallSide& side, const SipMessage& response);
   // Whether the call's media is relayed: its peer's media policy (or the
   // proxy's), NAT on either leg, or two address families.
   bool Anchored(const Call& call) const;
@@ -343,6 +391,7 @@ class Proxy : public SipTransactions::Listener {
   const DialPlan* dial_plan_ = nullptr;
   SipLocator* locator_ = nullptr;
   absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID
+  absl::flat_hash_map<std::string, std::shared_ptr<Fork>> forks_;  // by Call-ID
   // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
   absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;
   ProxyCounters counters_;
