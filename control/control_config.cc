@@ -176,12 +176,41 @@ absl::Status ParseDns(const json& j, DnsResolverConfig& d) {
   return absl::OkStatus();
 }
 
+absl::Status ParseTls(const json& j, SipTlsConfig& t) {
+  if (!j.is_object()) return FieldError("tls", "must be an object");
+  constexpr absl::string_view kTls = "config: tls.";
+  if (absl::Status s = CheckKnownFields(j, {"certificate", "private_key", "ca_file",
+                                            "require_client_certificate", "min_version"},
+                                        kTls);
+      !s.ok()) {
+    return s;
+  }
+  for (absl::Status s :
+       {ReadStringInto(j, "certificate", kTls, &t.certificate, "a PEM file's path"),
+        ReadStringInto(j, "private_key", kTls, &t.private_key, "a PEM file's path"),
+        ReadStringInto(j, "ca_file", kTls, &t.ca_file),
+        ReadBoolInto(j, "require_client_certificate", kTls, &t.require_client_certificate),
+        ReadChoiceInto(j, "min_version", {"1.2", "1.3"}, kTls, &t.min_version)}) {
+    if (!s.ok()) return s;
+  }
+  if (t.certificate.empty() || t.private_key.empty()) {
+    return FieldError("tls", "needs \"certificate\" and \"private_key\" (PEM files)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseLists(const json& j, ControlConfig& c) {
   if (auto it = j.find("sip_listen"); it != j.end()) {
     if (auto s = ParseListenList(*it, "sip_listen", false, c.sip_listen); !s.ok()) return s;
   }
   if (auto it = j.find("ng_listen"); it != j.end()) {
     if (auto s = ParseListenList(*it, "ng_listen", false, c.ng_listen); !s.ok()) return s;
+  }
+  if (auto it = j.find("tls_listen"); it != j.end()) {
+    if (auto s = ParseListenList(*it, "tls_listen", false, c.tls_listen); !s.ok()) return s;
+    if (!c.tls_listen.empty() && !j.contains("tls")) {
+      return FieldError("tls", "required with tls_listen (certificate and private_key)");
+    }
   }
   // No SIP is the ng-only mode (a media relay for Kamailio or OpenSIPS);
   // neither is nothing to serve.
@@ -215,7 +244,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes", "dns"},
+              "peers", "routes", "dns", "tls_listen", "tls"},
           kWhere);
       !s.ok()) {
     return s;
@@ -247,6 +276,9 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   }
   if (auto it = j.find("dns"); it != j.end()) {
     if (auto s = ParseDns(*it, c.dns); !s.ok()) return s;
+  }
+  if (auto it = j.find("tls"); it != j.end()) {
+    if (auto s = ParseTls(*it, c.tls); !s.ok()) return s;
   }
   const json none;
   auto peers = j.find("peers");

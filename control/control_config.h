@@ -19,6 +19,9 @@
 //     "qualify_interval_s": 0,
 //     "max_ringing_s": 180,
 //     "ng_listen": ["127.0.0.1:2223"]   (rtpengine's ng protocol; none by default)
+//     "tls_listen": ["203.0.113.10:5061"]   (SIP over TLS; none by default)
+//     "tls": {"certificate": PEM, "private_key": PEM, "ca_file": PEM,
+//             "require_client_certificate": false, "min_version": "1.2"}
 //     "ng": {"max_sessions": 0 (none), "delete_delay_s": 30, "timeout_s": 60,
 //            "silent_timeout_s": 3600, "final_timeout_s": 0 (none),
 //            "interfaces": {"NAME": ["IPv4", "IPv6"]} (none)}   (ng_calls.h)
@@ -49,6 +52,7 @@
 #include "control/ng/ng_calls.h"
 #include "control/registrar/registrar.h"
 #include "control/routing/edge_config.h"
+#include "control/sip/sip_tls.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -89,6 +93,9 @@ struct ControlConfig {
   // not served. `ng`: its limits and timeouts, rtpengine's defaults.
   std::vector<Endpoint> ng_listen;
   NgCallsConfig ng;
+  // SIP over TLS on these addresses (TCP, no UDP), with `tls`'s files.
+  std::vector<Endpoint> tls_listen;
+  SipTlsConfig tls;
   RegistrarConfig registrar;        // expires bounds, keepalive interval floor
   nlohmann::json nat_policy = nlohmann::json::object();  // NatPolicyTable::FromJson
   // SIP peers and the dial plan to them; none by default (calls reach only

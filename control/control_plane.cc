@@ -98,6 +98,19 @@ ProxyConfig ProxyConfigFrom(const ControlConfig& config, const Advertised& adver
   for (const Endpoint& ep : config.advertised) pc.local_ports.push_back(ep.port);
   pc.advertised_v4 = advertised.v4;
   pc.advertised_v6 = advertised.v6;
+  // TLS: the listener's address, else the advertised address of its
+  // family at the listener's port.
+  for (const Endpoint& ep : config.tls_listen) {
+    pc.local_ports.push_back(ep.port);
+    const std::optional<Endpoint>& plain = ep.ip.is_v4() ? advertised.v4 : advertised.v6;
+    std::optional<Endpoint>& slot = ep.ip.is_v4() ? pc.advertised_tls_v4 : pc.advertised_tls_v6;
+    if (slot) continue;
+    if (!ep.ip.is_unspecified()) {
+      slot = ep;
+    } else if (plain) {
+      slot = Endpoint{plain->ip, ep.port};
+    }
+  }
   pc.authenticate_calls = config.authenticate;
   pc.anchor_media_always = config.anchor_media_always;
   pc.server_header = config.server_header;
@@ -192,8 +205,14 @@ absl::Status ControlPlane::OpenSip() {
   so.server_header = config_.server_header;
   stateless_ = std::make_unique<StatelessCore>(std::move(so));
 
-  auto transport = SipTransport::Create(config_.sip_listen,
-                                        [this](const SipInbound& in) { OnInbound(in); });
+  if (!config_.tls_listen.empty()) {
+    auto tls = SipTls::Create(config_.tls);
+    if (!tls.ok()) return tls.status();
+    tls_ = *std::move(tls);
+  }
+  auto transport = SipTransport::Create(
+      config_.sip_listen, [this](const SipInbound& in) { OnInbound(in); }, config_.tls_listen,
+      tls_.get());
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
   SipTransport& transport_ref = *transport_;

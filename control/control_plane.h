@@ -79,6 +79,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<DataplaneLink> link_;
   std::unique_ptr<KeepaliveSync> keepalives_;
   std::unique_ptr<StatelessCore> stateless_;
+  std::unique_ptr<SipTls> tls_;  // null without tls_listen
   std::unique_ptr<SipTransport> transport_;
   std::unique_ptr<SipTransactions> transactions_;
   std::unique_ptr<DnsResolver> dns_;

@@ -27,12 +27,13 @@ std::string HostForUri(const IpAddress& ip) {
   return ip.is_v4() ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]");
 }
 
-// The transports this proxy speaks; TLS, WS, WSS and SCTP are refused by
-// name rather than tried over UDP.
+// The transports this proxy speaks; WS, WSS and SCTP are refused by name
+// rather than tried over UDP.
 absl::StatusOr<SipTransportKind> KindOf(Binding::Transport t) {
   switch (t) {
     case Binding::Transport::kUdp: return SipTransportKind::kUdp;
     case Binding::Transport::kTcp: return SipTransportKind::kTcp;
+    case Binding::Transport::kTls: return SipTransportKind::kTls;
     default: break;
   }
   return absl::UnimplementedError(
@@ -120,7 +121,10 @@ bool Proxy::IsOurDomain(absl::string_view host) const {
   return absl::EqualsIgnoreCase(host, config_.domain);
 }
 
-std::optional<Endpoint> Proxy::Advertised(bool ipv6) const {
+std::optional<Endpoint> Proxy::Advertised(bool ipv6, SipTransportKind transport) const {
+  if (transport == SipTransportKind::kTls) {
+    return ipv6 ? config_.advertised_tls_v6 : config_.advertised_tls_v4;
+  }
   return ipv6 ? config_.advertised_v6 : config_.advertised_v4;
 }
 
@@ -128,27 +132,31 @@ absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
                                    SipTransportKind in_transport, bool in_ipv6, bool record_route,
                                    std::string branch) {
   const bool out_ipv6 = !out.dest.ip.is_v4();
-  std::optional<Endpoint> us = Advertised(out_ipv6);
-  if (!us) return absl::FailedPreconditionError("no local address of the destination's family");
-  const bool out_tcp = out.transport == SipTransportKind::kTcp;
+  std::optional<Endpoint> us = Advertised(out_ipv6, out.transport);
+  if (!us) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no local ", SipTransportName(out.transport), " address of the destination's family"));
+  }
   if (record_route) {
     // RFC 5658 double Record-Route when the two sides reach us over
     // different transports or families: each phone gets an entry it can use.
-    auto rr = [](const Endpoint& ep, bool tcp) {
-      return absl::StrCat("<sip:", HostForUri(ep.ip), ":", ep.port, tcp ? ";transport=tcp" : "",
-                          ";lr>");
+    auto rr = [](const Endpoint& ep, SipTransportKind t) {
+      const char* param = t == SipTransportKind::kTcp   ? ";transport=tcp"
+                          : t == SipTransportKind::kTls ? ";transport=tls"
+                                                        : "";
+      return absl::StrCat("<sip:", HostForUri(ep.ip), ":", ep.port, param, ";lr>");
     };
-    const bool in_tcp = in_transport == SipTransportKind::kTcp;
-    if (in_tcp != out_tcp || in_ipv6 != out_ipv6) {
-      std::optional<Endpoint> in_us = Advertised(in_ipv6);
+    if (in_transport != out.transport || in_ipv6 != out_ipv6) {
+      std::optional<Endpoint> in_us = Advertised(in_ipv6, in_transport);
       if (in_us) {
-        if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_tcp)); !s.ok()) return s;
+        if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_transport)); !s.ok()) return s;
       }
     }
-    if (absl::Status s = fwd.PushRecordRoute(rr(*us, out_tcp)); !s.ok()) return s;
+    if (absl::Status s = fwd.PushRecordRoute(rr(*us, out.transport)); !s.ok()) return s;
   }
-  return fwd.PushVia(absl::StrCat("SIP/2.0/", out_tcp ? "TCP" : "UDP", " ", HostForUri(us->ip), ":",
-                                  us->port, ";branch=", branch, ";rport"));
+  return fwd.PushVia(absl::StrCat("SIP/2.0/", SipTransportName(out.transport), " ",
+                                  HostForUri(us->ip), ":", us->port, ";branch=", branch,
+                                  ";rport"));
 }
 
 void Proxy::PopOwnRoutes(SipMessage& request) const {
@@ -162,12 +170,13 @@ void Proxy::PopOwnRoutes(SipMessage& request) const {
 absl::StatusOr<SipRoute> Proxy::RouteToSource(const Binding& b) const {
   absl::StatusOr<SipTransportKind> kind = KindOf(b.transport);
   if (!kind.ok()) return kind.status();
-  std::optional<SipChannelId> channel = *kind == SipTransportKind::kTcp
+  std::optional<SipChannelId> channel = IsStream(*kind)
                                             ? channels_.tcp_connection_to(b.source)
                                             : channels_.udp_socket_for(b.local_socket);
   if (!channel) {
-    return absl::UnavailableError(*kind == SipTransportKind::kTcp
-                                      ? "its TCP connection is gone"
+    return absl::UnavailableError(IsStream(*kind)
+                                      ? absl::StrCat("its ", SipTransportName(*kind),
+                                                     " connection is gone")
                                       : "no UDP socket for the address it registered on");
   }
   return SipRoute{b.source, *kind, *channel};
@@ -195,15 +204,18 @@ absl::StatusOr<SipRoute> Proxy::RouteToUri(const UriParts& uri) const {
   if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat(uri.host, " is not an address"));
   SipRoute r;
   r.dest = Endpoint{*ip, uri.port};
-  if (uri.tcp()) {
+  if (uri.tcp() || uri.tls()) {
+    r.transport = uri.tls() ? SipTransportKind::kTls : SipTransportKind::kTcp;
     auto conn = channels_.tcp_connection_to(r.dest);
     // We do not open connections to phones.
-    if (!conn) return absl::UnavailableError("no TCP connection with it");
-    r.transport = SipTransportKind::kTcp;
+    if (!conn) {
+      return absl::UnavailableError(
+          absl::StrCat("no ", SipTransportName(r.transport), " connection with it"));
+    }
     r.channel = *conn;
     return r;
   }
-  std::optional<Endpoint> us = Advertised(!ip->is_v4());
+  std::optional<Endpoint> us = Advertised(!ip->is_v4(), SipTransportKind::kUdp);
   if (!us) return absl::FailedPreconditionError("no local address of its family");
   auto sock = channels_.udp_socket_for(*us);
   if (!sock) return absl::FailedPreconditionError("no UDP socket of its family");
@@ -212,9 +224,9 @@ absl::StatusOr<SipRoute> Proxy::RouteToUri(const UriParts& uri) const {
 }
 
 std::optional<SipRoute> Proxy::RouteToSide(const CallSide& side, const SipMessage& fwd) const {
-  if (side.natted || side.route.transport == SipTransportKind::kTcp) {
+  if (side.natted || IsStream(side.route.transport)) {
     SipRoute r = side.route;
-    if (r.transport == SipTransportKind::kTcp) {
+    if (IsStream(r.transport)) {
       auto conn = channels_.tcp_connection_to(r.dest);
       if (!conn) return std::nullopt;
       r.channel = *conn;
@@ -393,8 +405,11 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
     return RespondLocal(txn, 403, "Forbidden",
                         {WarningHeader("this registrar serves only its own domain")});
   }
-  const Binding::Transport transport =
-      in.transport == SipTransportKind::kTcp ? Binding::Transport::kTcp : Binding::Transport::kUdp;
+  const Binding::Transport transport = in.transport == SipTransportKind::kTcp
+                                            ? Binding::Transport::kTcp
+                                        : in.transport == SipTransportKind::kTls
+                                            ? Binding::Transport::kTls
+                                            : Binding::Transport::kUdp;
   RegisterResult r = registrar_.HandleRegister(request, in.source, transport, in.local, now_());
   if (r.status_code == 401) ++counters_.auth_challenges;
   keepalives_.Apply(r.changes);

@@ -76,6 +76,9 @@ struct ProxyConfig {
   // reach us at.
   std::optional<Endpoint> advertised_v4;
   std::optional<Endpoint> advertised_v6;
+  // The same for TLS (its own port); unset: no TLS listener.
+  std::optional<Endpoint> advertised_tls_v4;
+  std::optional<Endpoint> advertised_tls_v6;
   // Callers in our domain must answer a 407 challenge.
   bool authenticate_calls = true;
   // Relay every call's media (true), or only where a leg is NAT'd or the
@@ -322,7 +325,8 @@ class Proxy : public SipTransactions::Listener {
   void RespondToError(SipTxnId txn, const absl::Status& error);
   bool IsLocalHost(absl::string_view host, uint16_t port) const;
   bool IsOurDomain(absl::string_view host) const;
-  std::optional<Endpoint> Advertised(bool ipv6) const;
+  std::optional<Endpoint> Advertised(bool ipv6,
+                                     SipTransportKind transport = SipTransportKind::kUdp) const;
   // Via and Record-Route for a request leaving over `out` that came in
   // over `in_transport`/`in_ipv6`.
   absl::Status PrepareForward(SipMessage& fwd, const SipRoute& out, SipTransportKind in_transport,

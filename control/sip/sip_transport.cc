@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -16,12 +19,18 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/socket_address.h"
+#include "common/monotonic_clock.h"
 #include "control/sip/sip_message.h"
 
 namespace rtplatch {
 
 absl::string_view SipTransportName(SipTransportKind t) {
-  return t == SipTransportKind::kUdp ? "UDP" : "TCP";
+  switch (t) {
+    case SipTransportKind::kUdp: return "UDP";
+    case SipTransportKind::kTcp: return "TCP";
+    case SipTransportKind::kTls: return "TLS";
+  }
+  return "?";
 }
 
 namespace {
@@ -106,11 +115,12 @@ Frame FindFrame(absl::string_view buf) {
 }  // namespace
 
 struct SipTransport::Socket {
-  enum class Kind : uint8_t { kUdp, kTcpListener, kTcpConnection };
+  enum class Kind : uint8_t { kUdp, kTcpListener, kTlsListener, kTcpConnection };
 
   Socket(SipChannelId id_in, Kind kind_in, int fd_in, Endpoint local_in)
       : id(id_in), kind(kind_in), fd(fd_in), local(local_in) {}
   ~Socket() {
+    if (ssl != nullptr) SSL_free(ssl);
     if (fd >= 0) ::close(fd);
   }
 
@@ -123,6 +133,13 @@ struct SipTransport::Socket {
   std::string out;        // connections: bytes not yet written
   bool want_write = false;
   bool closing = false;
+  SSL* ssl = nullptr;        // TLS connections
+  bool handshaking = false;  // TLS: no message before the handshake is done
+  int64_t accepted_ms = 0;
+
+  SipTransportKind transport() const {
+    return ssl != nullptr ? SipTransportKind::kTls : SipTransportKind::kTcp;
+  }
 };
 
 SipTransport::SipTransport(int epoll_fd, Handler handler)
@@ -134,14 +151,22 @@ SipTransport::~SipTransport() {
 }
 
 absl::StatusOr<std::unique_ptr<SipTransport>> SipTransport::Create(
-    const std::vector<Endpoint>& listen, Handler handler) {
+    const std::vector<Endpoint>& listen, Handler handler, const std::vector<Endpoint>& tls_listen,
+    const SipTls* tls) {
+  if (!tls_listen.empty() && tls == nullptr) {
+    return absl::InvalidArgumentError("config: tls_listen: needs the \"tls\" certificate and key");
+  }
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) {
     return absl::UnavailableError(absl::StrCat("SIP transport: epoll_create1: ", std::strerror(errno)));
   }
   std::unique_ptr<SipTransport> t(new SipTransport(ep, std::move(handler)));
+  t->tls_ = tls;
   for (const Endpoint& e : listen) {
     if (auto s = t->AddListen(e); !s.ok()) return s;
+  }
+  for (const Endpoint& e : tls_listen) {
+    if (auto s = t->AddTlsListen(e); !s.ok()) return s;
   }
   return t;
 }
@@ -185,14 +210,32 @@ absl::Status SipTransport::AddListen(const Endpoint& ep) {
   if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ErrnoError("UDP bind", ep);
   if (auto s = Register(std::move(udp), EPOLLIN); !s.ok()) return s;
 
+  absl::StatusOr<int> t = StreamListener(ep);
+  if (!t.ok()) return t.status();
+  return Register(std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpListener, *t, ep), EPOLLIN);
+}
+
+absl::Status SipTransport::AddTlsListen(const Endpoint& ep) {
+  absl::StatusOr<int> t = StreamListener(ep);
+  if (!t.ok()) return t.status();
+  return Register(std::make_unique<Socket>(next_id_++, Socket::Kind::kTlsListener, *t, ep), EPOLLIN);
+}
+
+absl::StatusOr<int> SipTransport::StreamListener(const Endpoint& ep) {
+  sockaddr_storage ss;
+  socklen_t len = ToSockaddr(ep, &ss);
+  const int family = ep.ip.is_v4() ? AF_INET : AF_INET6;
+  const int one = 1;
   int t = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (t < 0) return ErrnoError("TCP socket for", ep);
-  auto tcp = std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpListener, t, ep);
   ::setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (family == AF_INET6) ::setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (::bind(t, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ErrnoError("TCP bind", ep);
-  if (::listen(t, SOMAXCONN) != 0) return ErrnoError("TCP listen", ep);
-  return Register(std::move(tcp), EPOLLIN);
+  if (::bind(t, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(t, SOMAXCONN) != 0) {
+    absl::Status s = ErrnoError("TCP bind/listen", ep);
+    ::close(t);
+    return s;
+  }
+  return t;
 }
 
 absl::Status SipTransport::RunOnce(int timeout_ms) {
@@ -213,15 +256,21 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
         OnUdpReadable(s);
         break;
       case Socket::Kind::kTcpListener:
+      case Socket::Kind::kTlsListener:
         OnAccept(s);
         break;
       case Socket::Kind::kTcpConnection:
+        if (s.handshaking) {
+          if (!ContinueHandshake(s)) break;
+          if (s.handshaking) break;
+        }
         if (ev & EPOLLOUT) OnTcpWritable(s);
         if (!s.closing && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))) OnTcpReadable(s);
         break;
     }
   }
   batching_ = false;
+  if (handshaking_ > 0) ExpireHandshakes();
   FlushUdpBatch();
   for (SipChannelId id : to_close_) {
     auto it = sockets_.find(id);
@@ -230,6 +279,11 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
     if (it->second->kind == Socket::Kind::kTcpConnection) {
       --tcp_connections_;
       ++counters_.tcp_closed;
+      if (it->second->handshaking) --handshaking_;
+      if (auto src = connections_by_source_.find(it->second->peer.ip);
+          src != connections_by_source_.end() && --src->second == 0) {
+        connections_by_source_.erase(src);
+      }
       if (auto p = tcp_by_peer_.find(it->second->peer); p != tcp_by_peer_.end() && p->second == id) {
         tcp_by_peer_.erase(p);
       }
@@ -294,37 +348,117 @@ void SipTransport::OnAccept(Socket& s) {
       ::close(fd);
       continue;
     }
+    const Endpoint peer = FromSockaddr(from);
+    size_t& from_source = connections_by_source_[peer.ip];
+    if (from_source >= kMaxConnectionsPerSource) {
+      ++counters_.tcp_rejected_per_source;
+      ::close(fd);
+      continue;
+    }
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpConnection, fd, s.local);
-    conn->peer = FromSockaddr(from);
+    conn->peer = peer;
+    conn->accepted_ms = MonotonicMs();
+    if (s.kind == Socket::Kind::kTlsListener) {
+      conn->ssl = tls_->NewServer(fd);
+      if (conn->ssl == nullptr) {
+        ++counters_.tls_handshake_failures;
+        continue;  // conn closes the socket
+      }
+      conn->handshaking = true;
+    }
     const SipChannelId conn_id = conn->id;
-    const Endpoint peer = conn->peer;
+    const bool tls = conn->ssl != nullptr;
     if (Register(std::move(conn), EPOLLIN | EPOLLRDHUP).ok()) {
       tcp_by_peer_[peer] = conn_id;
       ++tcp_connections_;
-      ++counters_.tcp_accepted;
+      ++from_source;
+      if (tls) {
+        ++counters_.tls_accepted;
+        ++handshaking_;
+      } else {
+        ++counters_.tcp_accepted;
+      }
     }
   }
 }
 
 void SipTransport::OnTcpReadable(Socket& s) {
+  for (;;) {
+    const size_t before = s.in.size();
+    if (!ReadStream(s)) {
+      Close(s.id);  // EOF, reset, or a TLS error
+      return;
+    }
+    if (s.in.size() == before) return;  // nothing more for now
+    if (!DrainTcpInput(s)) {
+      Close(s.id);
+      return;
+    }
+    if (s.closing) return;
+  }
+}
+
+bool SipTransport::ReadStream(Socket& s) {
   char buf[kTcpReadChunk];
   for (;;) {
+    if (s.ssl != nullptr) {
+      ERR_clear_error();
+      const int n = SSL_read(s.ssl, buf, sizeof(buf));
+      if (n > 0) {
+        s.in.append(buf, static_cast<size_t>(n));
+        return true;
+      }
+      const int e = SSL_get_error(s.ssl, n);
+      return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+    }
     ssize_t n = ::read(s.fd, buf, sizeof(buf));
     if (n > 0) {
       s.in.append(buf, static_cast<size_t>(n));
-      if (!DrainTcpInput(s)) {
-        Close(s.id);
-        return;
-      }
-      if (s.closing) return;
-      continue;
+      return true;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0 && errno == EINTR) continue;
-    Close(s.id);  // EOF or reset
-    return;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+bool SipTransport::ContinueHandshake(Socket& s) {
+  ERR_clear_error();
+  const int r = SSL_do_handshake(s.ssl);
+  if (r == 1) {
+    s.handshaking = false;
+    --handshaking_;
+    ++counters_.tls_handshakes;
+    return true;
+  }
+  const int e = SSL_get_error(s.ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    const bool want = e == SSL_ERROR_WANT_WRITE;
+    if (want != s.want_write) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+      ev.data.u64 = s.id;
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
+      s.want_write = want;
+    }
+    return true;
+  }
+  // Not TLS, a certificate we do not trust, a protocol we refuse, or the
+  // client went away mid-handshake.
+  ++counters_.tls_handshake_failures;
+  ERR_clear_error();
+  Close(s.id);
+  return false;
+}
+
+void SipTransport::ExpireHandshakes() {
+  const int64_t now = MonotonicMs();
+  for (auto& [id, s] : sockets_) {
+    if (s->handshaking && !s->closing && now - s->accepted_ms >= tls_handshake_timeout_ms_) {
+      ++counters_.tls_handshake_timeouts;
+      Close(id);
+    }
   }
 }
 
@@ -352,7 +486,7 @@ bool SipTransport::DrainTcpInput(Socket& s) {
     in.bytes = rest.substr(0, f.length);
     in.source = s.peer;
     in.local = s.local;
-    in.transport = SipTransportKind::kTcp;
+    in.transport = s.transport();
     in.channel = s.id;
     handler_(in);  // may Send() on this connection; never erases it
     consumed += f.length;
@@ -392,10 +526,11 @@ absl::Status SipTransport::Send(absl::string_view bytes, const Endpoint& dest,
     }
     return absl::OkStatus();
   }
-  if (s.kind != Socket::Kind::kTcpConnection) {
+  if (s.kind != Socket::Kind::kTcpConnection || s.transport() != transport) {
     ++counters_.send_errors;
-    return absl::InvalidArgumentError(
-        absl::StrCat("SIP transport: channel ", channel, " is not a TCP connection"));
+    return absl::InvalidArgumentError(absl::StrCat("SIP transport: channel ", channel,
+                                                   " is not a ", SipTransportName(transport),
+                                                   " connection"));
   }
   if (!(dest == s.peer)) {
     ++counters_.send_errors;
@@ -418,7 +553,21 @@ void SipTransport::FlushUdpBatch() {
 }
 
 absl::Status SipTransport::FlushTcp(Socket& s) {
-  while (!s.out.empty()) {
+  while (!s.out.empty() && !s.handshaking) {
+    if (s.ssl != nullptr) {
+      ERR_clear_error();
+      const int n = SSL_write(s.ssl, s.out.data(), static_cast<int>(s.out.size()));
+      if (n > 0) {
+        s.out.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      const int e = SSL_get_error(s.ssl, n);
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
+      ++counters_.send_errors;
+      Close(s.id);
+      return absl::UnavailableError(
+          absl::StrCat("SIP transport: TLS write to ", s.peer.ToString(), " failed"));
+    }
     ssize_t n = ::send(s.fd, s.out.data(), s.out.size(), MSG_NOSIGNAL);
     if (n > 0) {
       s.out.erase(0, static_cast<size_t>(n));

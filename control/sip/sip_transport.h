@@ -1,5 +1,9 @@
-// SIP transport for rtplatch-control: UDP sockets and TCP listeners plus
-// their accepted connections, all on one epoll set, driven by one thread.
+// SIP transport for rtplatch-control: UDP sockets, TCP and TLS listeners
+// plus their accepted connections, all on one epoll set, driven by one
+// thread. A TLS connection (sip_tls.h) is a TCP one with OpenSSL between
+// the socket and the framing: non-blocking handshake first (closed, and
+// counted, when it fails or takes longer than the handshake time-out),
+// then the same Content-Length framing and limits.
 //
 // Each listen address gets a UDP socket and a TCP listener. Every complete
 // message is handed to the handler with where it came from and the channel
@@ -28,12 +32,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/sip/sip_tls.h"
 #include "control/sip/udp_send_batch.h"
 
 namespace rtplatch {
 
-enum class SipTransportKind : uint8_t { kUdp, kTcp };
-absl::string_view SipTransportName(SipTransportKind t);  // "UDP", "TCP"
+enum class SipTransportKind : uint8_t { kUdp, kTcp, kTls };
+absl::string_view SipTransportName(SipTransportKind t);  // "UDP", "TCP", "TLS"
+// TCP and TLS: a connection carries the request and its responses.
+inline bool IsStream(SipTransportKind t) { return t != SipTransportKind::kUdp; }
 
 // A UDP socket id or a TCP connection id; ids are never reused.
 using SipChannelId = uint64_t;
@@ -55,6 +62,11 @@ struct SipTransportCounters {
   uint64_t tcp_bad_framing = 0;       // closed: Content-Length unusable
   uint64_t tcp_output_overflow = 0;   // closed: peer does not read
   uint64_t tcp_rejected_full = 0;     // accept refused: kMaxTcpConnections
+  uint64_t tcp_rejected_per_source = 0;  // accept refused: kMaxConnectionsPerSource
+  uint64_t tls_accepted = 0;
+  uint64_t tls_handshakes = 0;        // completed
+  uint64_t tls_handshake_failures = 0;  // closed: not TLS, bad certificate, ...
+  uint64_t tls_handshake_timeouts = 0;  // closed: no handshake in time
   uint64_t send_errors = 0;
 };
 
@@ -64,15 +76,22 @@ class SipTransport {
 
   // A slow reader may leave this much unsent before we give up on it.
   static constexpr size_t kMaxTcpOutputBytes = 1 << 20;
-  // Bounds file descriptors a flood of connects can take.
+  // Bounds file descriptors a flood of connects can take, in total and
+  // from one address (a NAT may hide many phones: generous, but bounded).
   static constexpr size_t kMaxTcpConnections = 4096;
+  static constexpr size_t kMaxConnectionsPerSource = 64;
+  // A TLS client that has not finished its handshake by then is closed.
+  static constexpr int64_t kDefaultTlsHandshakeTimeoutMs = 10'000;
 
   // Binds UDP and TCP on every address (IPv6 sockets are V6ONLY, so
   // 0.0.0.0:5060 and [::]:5060 can both be listed). Errors name the
   // address and the failing call. No address at all is the ng-only
   // control plane: the loop's wait, for the sockets WakeOnReadable adds.
+  // `tls_listen`: TLS listeners (no UDP), with `tls` (borrowed; required
+  // when tls_listen is not empty).
   static absl::StatusOr<std::unique_ptr<SipTransport>> Create(
-      const std::vector<Endpoint>& listen, Handler handler);
+      const std::vector<Endpoint>& listen, Handler handler,
+      const std::vector<Endpoint>& tls_listen = {}, const SipTls* tls = nullptr);
   ~SipTransport();
   SipTransport(const SipTransport&) = delete;
   SipTransport& operator=(const SipTransport&) = delete;
@@ -107,11 +126,19 @@ class SipTransport {
 
   const SipTransportCounters& counters() const { return counters_; }
   size_t tcp_connection_count() const;
+  void set_tls_handshake_timeout_ms(int64_t ms) { tls_handshake_timeout_ms_ = ms; }
 
  private:
   struct Socket;
   SipTransport(int epoll_fd, Handler handler);
   absl::Status AddListen(const Endpoint& ep);
+  absl::Status AddTlsListen(const Endpoint& ep);
+  absl::StatusOr<int> StreamListener(const Endpoint& ep);
+  // TLS: the handshake's next step; false when the connection closed.
+  bool ContinueHandshake(Socket& s);
+  // Reads what the connection has into s.in: false at EOF or an error.
+  bool ReadStream(Socket& s);
+  void ExpireHandshakes();
   void OnUdpReadable(Socket& s);
   void OnAccept(Socket& s);
   void OnTcpReadable(Socket& s);
@@ -130,6 +157,10 @@ class SipTransport {
   absl::flat_hash_map<Endpoint, SipChannelId> tcp_by_peer_;
   std::vector<SipChannelId> to_close_;
   size_t tcp_connections_ = 0;
+  absl::flat_hash_map<IpAddress, size_t> connections_by_source_;
+  const SipTls* tls_ = nullptr;
+  size_t handshaking_ = 0;
+  int64_t tls_handshake_timeout_ms_ = kDefaultTlsHandshakeTimeoutMs;
   SipTransportCounters counters_;
   bool batching_ = false;  // inside RunOnce's event handling
   UdpSendBatch udp_batch_;

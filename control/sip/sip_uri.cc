@@ -12,6 +12,8 @@ namespace rtplatch {
 std::optional<UriParts> PartsOf(const osip_uri_t* u) {
   if (u == nullptr || u->host == nullptr || u->host[0] == '\0') return std::nullopt;
   UriParts p;
+  p.sips = u->scheme != nullptr && absl::EqualsIgnoreCase(u->scheme, "sips");
+  if (p.sips) p.port = kSipsDefaultPort;
   if (u->username != nullptr) p.user = u->username;
   p.host = u->host;
   if (u->port != nullptr) {

@@ -19,9 +19,13 @@ struct UriParts {
   uint16_t port = kSipDefaultPort;
   bool port_given = false;  // the URI named a port (RFC 3263: no SRV lookup)
   std::string transport;    // ;transport=, lower case; "" if absent
+  bool sips = false;        // a sips: URI (RFC 3261 26.2: TLS on every hop)
 
-  bool tcp() const { return transport == "tcp"; }
-  bool supported_transport() const { return transport.empty() || transport == "udp" || tcp(); }
+  bool tcp() const { return transport == "tcp" && !sips; }
+  bool tls() const { return sips || transport == "tls"; }
+  bool supported_transport() const {
+    return transport.empty() || transport == "udp" || transport == "tcp" || tls();
+  }
 };
 
 // nullopt when the URI has no host or a port that is not 1..65535.

@@ -63,6 +63,25 @@ TEST(ControlConfigTest, DnsServersAndLimits) {
   }
 }
 
+TEST(ControlConfigTest, TlsListenNeedsItsFiles) {
+  auto c = ParseControlConfig(R"({"tls_listen": ["203.0.113.10:5061"],
+    "tls": {"certificate": "/etc/rtplatch/tls/cert.pem", "private_key": "/etc/rtplatch/tls/key.pem",
+            "ca_file": "/etc/rtplatch/tls/ca.pem", "require_client_certificate": true}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls_listen[0].ToString(), "203.0.113.10:5061");
+  EXPECT_TRUE(c->tls.require_client_certificate);
+  EXPECT_EQ(c->tls.min_version, "1.2");
+  for (const char* bad :
+       {R"({"tls_listen": ["203.0.113.10:5061"]})",
+        R"({"tls": {"certificate": "c.pem"}})",
+        R"({"tls": {"certificate": "c.pem", "private_key": "k.pem", "min_version": "1.0"}})",
+        R"({"tls": {"certificate": "c.pem", "private_key": "k.pem", "ciphers": "x"}})"}) {
+    auto r = ParseControlConfig(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(Message(r.status()), HasSubstr("config: tls")) << bad;
+  }
+}
+
 TEST(ControlConfigTest, NgListenBothFamilies) {
   auto c = ParseControlConfig(R"({"ng_listen": ["127.0.0.1:2223", "[::1]:2223"]})");
   ASSERT_TRUE(c.ok()) << c.status();
