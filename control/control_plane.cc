@@ -341,14 +341,28 @@ std::string ControlPlane::ShutdownSummary() const {
   for (size_t i = 0; i < kSipDropReasonCount; ++i) {
     absl::StrAppend(&drops, " ", kSipDropReasonNames[i], "=", c.dropped[i]);
   }
+  return absl::StrCat("rtplatch-control: shutting down: ", proxy_->StatsJson().dump(),
+                      "; malformed: responded=", c.responded, " dropped:", drops,
+                      "; transport: ", TransportJson().dump());
+}
+
+nlohmann::json ControlPlane::TransportJson() const {
   const SipTransportCounters& t = transport_->counters();
-  return absl::StrCat(
-      "rtplatch-control: shutting down: ", proxy_->StatsJson().dump(),
-      "; malformed: responded=", c.responded, " dropped:", drops,
-      "; transport: udp_datagrams=", t.udp_datagrams, " tcp_messages=", t.tcp_messages,
-      " tcp_accepted=", t.tcp_accepted, " tcp_oversize=", t.tcp_oversize,
-      " tcp_bad_framing=", t.tcp_bad_framing, " tcp_output_overflow=", t.tcp_output_overflow,
-      " tcp_rejected_full=", t.tcp_rejected_full, " send_errors=", t.send_errors);
+  return {{"udp_datagrams", t.udp_datagrams},
+          {"tcp_messages", t.tcp_messages},
+          {"connections", transport_->tcp_connection_count()},
+          {"tcp_accepted", t.tcp_accepted},
+          {"tcp_closed", t.tcp_closed},
+          {"tcp_oversize", t.tcp_oversize},
+          {"tcp_bad_framing", t.tcp_bad_framing},
+          {"tcp_output_overflow", t.tcp_output_overflow},
+          {"tcp_rejected_full", t.tcp_rejected_full},
+          {"tcp_rejected_per_source", t.tcp_rejected_per_source},
+          {"tls_accepted", t.tls_accepted},
+          {"tls_handshakes", t.tls_handshakes},
+          {"tls_handshake_failures", t.tls_handshake_failures},
+          {"tls_handshake_timeouts", t.tls_handshake_timeouts},
+          {"send_errors", t.send_errors}};
 }
 
 // SipTransactions::Listener: everything goes to the proxy.
@@ -376,6 +390,7 @@ nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(); }
 nlohmann::json ControlPlane::Stats() const {
   nlohmann::json stats = proxy_->StatsJson();
   stats["dns"] = dns_->StatsJson();
+  stats["transport"] = TransportJson();
   if (ng_) {
     nlohmann::json ng = ng_calls_->StatsJson();
     const NgServerCounters& c = ng_->counters();

@@ -68,6 +68,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json Calls() const override;
   nlohmann::json Stats() const override;
   nlohmann::json Peers() const override;
+  // The SIP transport's counters (sip-stats and the shutdown line).
+  nlohmann::json TransportJson() const;
   int64_t Now() const override;
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
 

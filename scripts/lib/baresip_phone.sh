@@ -173,7 +173,10 @@ _bp_on_cleanup() {
 # how often it re-REGISTERs; default 600. BP_MEDIANAT=ice bp_start ...: the
 # phone is a full ICE agent (baresip's ice module, host candidates only:
 # there is no STUN server), offering and answering ICE and checking
-# connectivity before media.)
+# connectivity before media. BP_TLS=CAFILE bp_start ...: SIP over TLS to
+# the relay's TLS port (ST_TLS_PORT, default 5061), the relay's certificate
+# verified against CAFILE; BP_TLS_CERT=PEM adds the phone's own
+# certificate and key, one file.)
 bp_start() {
   local role="$1" name="$2" user="$3" pw="$4" ip="$5" tone="${6:-440}" dir relay listen
   [[ $name =~ ^[a-z0-9_]+$ ]] || rl_die "bp_start: bad phone name '$name'"
@@ -187,6 +190,14 @@ bp_start() {
   BP_PORT[$name]=$_BP_NEXT_PORT; _BP_NEXT_PORT=$(( _BP_NEXT_PORT + 1 ))
   if [[ $ip == *:* ]]; then listen="[$ip]:5060"; relay="[$ST_RELAY_IP6]:$ST_SIP_PORT"
   else listen="$ip:5060"; relay="$ST_RELAY_IP:$ST_SIP_PORT"; fi
+  local tls_lines="" transport=udp
+  if [[ -n ${BP_TLS:-} ]]; then
+    transport=tls
+    if [[ $ip == *:* ]]; then relay="[$ST_RELAY_IP6]:${ST_TLS_PORT:-5061}"
+    else relay="$ST_RELAY_IP:${ST_TLS_PORT:-5061}"; fi
+    tls_lines="sip_cafile		$BP_TLS"
+    [[ -n ${BP_TLS_CERT:-} ]] && tls_lines+=$'\n'"sip_certificate		$BP_TLS_CERT"
+  fi
   local medianat_module="" medianat_param=""
   if [[ -n ${BP_MEDIANAT:-} ]]; then
     [[ -f $BP_MODULE_PATH/${BP_MEDIANAT}.so ]] || rl_die "bp_start: no baresip module ${BP_MEDIANAT}.so"
@@ -221,12 +232,16 @@ module_app		menu.so
 module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:${BP_PORT[$name]}
 snd_path		$dir/rec
+$tls_lines
 # No per-call status line (it rewrites itself with \\r several times a second).
 statmode_default	off
 EOF
   # Everything goes to the relay (outbound proxy); answer at once; PCMA only.
-  printf '<sip:%s@%s>;auth_pass=%s;outbound="sip:%s;transport=udp";answermode=auto;audio_codecs=pcma;regint=%s%s\n' \
-    "$user" "$ST_DOMAIN" "$pw" "$relay" "${BP_REGINT:-600}" "$medianat_param" >"$dir/accounts"
+  local aor_param=""
+  [[ $transport == tls ]] && aor_param=";transport=tls"
+  printf '<sip:%s@%s%s>;auth_pass=%s;outbound="sip:%s;transport=%s";answermode=auto;audio_codecs=pcma;regint=%s%s\n' \
+    "$user" "$ST_DOMAIN" "$aor_param" "$pw" "$relay" "$transport" "${BP_REGINT:-600}" \
+    "$medianat_param" >"$dir/accounts"
   : >"$dir/contacts"
   BP_ROLE[$name]=$role
   BP_EST_SEEN[$name]=0; BP_CLOSED_SEEN[$name]=0; BP_FAILED_SEEN[$name]=0  # a new log
@@ -278,7 +293,7 @@ bp_cmd() {
 }
 
 # Log lines of baresip 1.0's menu module (the UI prints them; events).
-_BP_REGISTERED=': \{[0-9]+/UDP/v[46]\} 2[0-9][0-9] '
+_BP_REGISTERED=': \{[0-9]+/(UDP|TLS)/v[46]\} 2[0-9][0-9] '
 _BP_ESTABLISHED=': Call established: '
 # "Call with PEER terminated": an established call ended (either side).
 # "session closed: REASON": the far end or the network ended a session,
