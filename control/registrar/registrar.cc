@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -389,9 +390,32 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   if (auto it = bindings_.find(aor); it != bindings_.end() && it->second.empty()) {
     bindings_.erase(it);
   }
+  OutboundHeaders(request, contacts, transport, r.headers);
   r.headers.push_back(DateHeader(now));
   r.changes = std::move(changes);
   return Finish(request, source, std::move(r));
+}
+
+void Registrar::OutboundHeaders(const SipMessage& request, const std::vector<SipContact>& contacts,
+                                Binding::Transport transport, std::vector<std::string>& headers) {
+  // RFC 5626 6: a registrar that keeps outbound flows says so with
+  // Require: outbound when the UA supports it and registered a flow.
+  bool supported = false;
+  for (const std::string& v : request.header_values("Supported")) {
+    for (absl::string_view tag : absl::StrSplit(v, ',')) {
+      supported |= absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(tag), "outbound");
+    }
+  }
+  const bool flow = std::any_of(contacts.begin(), contacts.end(),
+                                [](const SipContact& c) { return c.outbound_flow; });
+  if (!supported || !flow) return;
+  headers.push_back("Require: outbound");
+  // A TCP or TLS flow is kept open by the phone's CRLFCRLF pings, at this
+  // interval (RFC 5626 4.4.1); a UDP flow's NAT mapping is the dataplane's
+  // keepalives' job.
+  if (transport == Binding::Transport::kTcp || transport == Binding::Transport::kTls) {
+    headers.push_back(absl::StrCat("Flow-Timer: ", kFlowTimerS));
+  }
 }
 
 std::optional<RegisterResult> Registrar::Authenticate(const SipMessage& request,

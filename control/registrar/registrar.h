@@ -139,6 +139,10 @@ struct AuthCheck {
 
 class Registrar {
  public:
+  // The CRLFCRLF ping interval a TCP/TLS outbound flow is asked for: well
+  // inside the transport's idle time-out and common NATs' TCP timeouts.
+  static constexpr int kFlowTimerS = 120;
+
   // `users`, `store` (nullptr: memory only), `inside` and `policies` are
   // borrowed and must outlive the registrar. Loads the store's bindings.
   static absl::StatusOr<std::unique_ptr<Registrar>> Create(
@@ -214,6 +218,9 @@ class Registrar {
                                              absl::string_view user, absl::string_view domain,
                                              int64_t now);
   // `Contact: *`: every live binding goes.
+  // Require: outbound and Flow-Timer for a REGISTER of an RFC 5626 flow.
+  static void OutboundHeaders(const SipMessage& request, const std::vector<SipContact>& contacts,
+                              Binding::Transport transport, std::vector<std::string>& headers);
   std::optional<Refusal> PlanRemoveAll(const RegisterContext& ctx,
                                        const std::vector<SipContact>& contacts,
                                        RegisterPlan& plan) const;

@@ -635,6 +635,8 @@ std::vector<SipContact> SipMessage::contacts() const {
     if (auto* e = FindParam(&c->gen_params, "expires")) {
       contact.expires = ParseDeltaSeconds(Str(e->gvalue));
     }
+    contact.outbound_flow = FindParam(&c->gen_params, "reg-id") != nullptr &&
+                            FindParam(&c->gen_params, "+sip.instance") != nullptr;
     out.push_back(std::move(contact));
   }
   return out;

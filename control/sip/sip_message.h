@@ -76,6 +76,9 @@ struct SipContact {
   uint16_t port = 0;   // or 5060 (5061 for sips: / transport=tls) if absent
   bool port_explicit = false;
   std::optional<uint32_t> expires;  // the ;expires= header parameter
+  // SIP Outbound (RFC 5626): the contact carries ;reg-id and
+  // ;+sip.instance, one flow of a phone that wants its flows kept.
+  bool outbound_flow = false;
 };
 
 // From / To: name-addr reduced to what the registrar and dialogs key on.

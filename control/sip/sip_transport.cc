@@ -133,6 +133,8 @@ struct SipTransport::Socket {
   std::string out;        // connections: bytes not yet written
   bool want_write = false;
   bool closing = false;
+  int64_t last_activity_ms = 0;  // connections: the last byte read
+  size_t crlf_run = 0;       // CR/LF bytes skipped in a row between messages
   SSL* ssl = nullptr;        // TLS connections
   bool handshaking = false;  // TLS: no message before the handshake is done
   int64_t accepted_ms = 0;
@@ -271,6 +273,14 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
   }
   batching_ = false;
   if (handshaking_ > 0) ExpireHandshakes();
+  if (tcp_connections_ > 0) {
+    const int64_t now = MonotonicMs();
+    // Once a second is fine for a time-out of minutes.
+    if (now - last_idle_scan_ms_ >= 1000) {
+      last_idle_scan_ms_ = now;
+      ExpireIdle(now);
+    }
+  }
   FlushUdpBatch();
   for (SipChannelId id : to_close_) {
     auto it = sockets_.find(id);
@@ -360,6 +370,7 @@ void SipTransport::OnAccept(Socket& s) {
     auto conn = std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpConnection, fd, s.local);
     conn->peer = peer;
     conn->accepted_ms = MonotonicMs();
+    conn->last_activity_ms = conn->accepted_ms;
     if (s.kind == Socket::Kind::kTlsListener) {
       conn->ssl = tls_->NewServer(fd);
       if (conn->ssl == nullptr) {
@@ -392,6 +403,7 @@ void SipTransport::OnTcpReadable(Socket& s) {
       return;
     }
     if (s.in.size() == before) return;  // nothing more for now
+    s.last_activity_ms = MonotonicMs();
     if (!DrainTcpInput(s)) {
       Close(s.id);
       return;
@@ -452,6 +464,16 @@ bool SipTransport::ContinueHandshake(Socket& s) {
   return false;
 }
 
+void SipTransport::ExpireIdle(int64_t now_ms) {
+  for (auto& [id, s] : sockets_) {
+    if (s->kind == Socket::Kind::kTcpConnection && !s->closing &&
+        now_ms - s->last_activity_ms >= idle_timeout_ms_) {
+      ++counters_.idle_closed;
+      Close(id);
+    }
+  }
+}
+
 void SipTransport::ExpireHandshakes() {
   const int64_t now = MonotonicMs();
   for (auto& [id, s] : sockets_) {
@@ -465,10 +487,19 @@ void SipTransport::ExpireHandshakes() {
 bool SipTransport::DrainTcpInput(Socket& s) {
   size_t consumed = 0;
   for (;;) {
-    // Keepalive CRLFs (RFC 5626 3.5.1) between messages are skipped.
+    // Keepalive CRLFs (RFC 5626 3.5.1) between messages are skipped; each
+    // CRLFCRLF ping gets its CRLF pong.
     while (consumed < s.in.size() && (s.in[consumed] == '\r' || s.in[consumed] == '\n')) {
       ++consumed;
+      if (++s.crlf_run == 4) {
+        s.crlf_run = 0;
+        ++counters_.keepalive_pongs;
+        s.out.append("\r\n");
+        (void)FlushTcp(s);
+        if (s.closing) return true;
+      }
     }
+    if (consumed < s.in.size()) s.crlf_run = 0;
     absl::string_view rest = absl::string_view(s.in).substr(consumed);
     if (rest.empty()) break;
     Frame f = FindFrame(rest);

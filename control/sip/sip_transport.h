@@ -13,7 +13,9 @@
 // 18.2.2, RFC 3581).
 //
 // TCP is framed by Content-Length (RFC 3261 18.3). CRLFs between messages
-// (RFC 5626 keepalives) are skipped. A connection is closed, and counted,
+// are skipped; a double CRLF there is an RFC 5626 keepalive ping, answered
+// with a single CRLF (pong). A connection that carries nothing, not even
+// a ping, for the idle time-out is closed (counted). A connection is closed, and counted,
 // when a message would exceed kMaxSipMessageBytes, when its framing cannot
 // be recovered (bad Content-Length), or when its unsent output exceeds
 // kMaxTcpOutputBytes. A bad peer never takes the process down: every error
@@ -67,6 +69,8 @@ struct SipTransportCounters {
   uint64_t tls_handshakes = 0;        // completed
   uint64_t tls_handshake_failures = 0;  // closed: not TLS, bad certificate, ...
   uint64_t tls_handshake_timeouts = 0;  // closed: no handshake in time
+  uint64_t keepalive_pongs = 0;       // CRLF answers to CRLFCRLF pings
+  uint64_t idle_closed = 0;           // closed: nothing for the idle time-out
   uint64_t send_errors = 0;
 };
 
@@ -82,6 +86,9 @@ class SipTransport {
   static constexpr size_t kMaxConnectionsPerSource = 64;
   // A TLS client that has not finished its handshake by then is closed.
   static constexpr int64_t kDefaultTlsHandshakeTimeoutMs = 10'000;
+  // Longer than a NAT'd binding's longest expiry (600 s by default): a
+  // phone that re-registers keeps its connection without keepalives.
+  static constexpr int64_t kDefaultIdleTimeoutMs = 900'000;
 
   // Binds UDP and TCP on every address (IPv6 sockets are V6ONLY, so
   // 0.0.0.0:5060 and [::]:5060 can both be listed). Errors name the
@@ -127,6 +134,7 @@ class SipTransport {
   const SipTransportCounters& counters() const { return counters_; }
   size_t tcp_connection_count() const;
   void set_tls_handshake_timeout_ms(int64_t ms) { tls_handshake_timeout_ms_ = ms; }
+  void set_idle_timeout_ms(int64_t ms) { idle_timeout_ms_ = ms; }
 
  private:
   struct Socket;
@@ -139,6 +147,7 @@ class SipTransport {
   // Reads what the connection has into s.in: false at EOF or an error.
   bool ReadStream(Socket& s);
   void ExpireHandshakes();
+  void ExpireIdle(int64_t now_ms);
   void OnUdpReadable(Socket& s);
   void OnAccept(Socket& s);
   void OnTcpReadable(Socket& s);
@@ -161,6 +170,8 @@ class SipTransport {
   const SipTls* tls_ = nullptr;
   size_t handshaking_ = 0;
   int64_t tls_handshake_timeout_ms_ = kDefaultTlsHandshakeTimeoutMs;
+  int64_t idle_timeout_ms_ = kDefaultIdleTimeoutMs;
+  int64_t last_idle_scan_ms_ = 0;
   SipTransportCounters counters_;
   bool batching_ = false;  // inside RunOnce's event handling
   UdpSendBatch udp_batch_;

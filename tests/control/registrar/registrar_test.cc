@@ -44,6 +44,8 @@ struct Req {
   uint32_t cseq = 1;
   std::string user_agent = "Yealink SIP-T46S 66.86.0.15";
   std::string authorization;  // the value; empty: none
+  std::string supported;      // Supported: value; empty: none
+  Binding::Transport transport = Binding::Transport::kUdp;
 
   std::string Text() const {
     std::string s = absl::StrCat(
@@ -58,6 +60,7 @@ struct Req {
     if (expires) absl::StrAppend(&s, "Expires: ", *expires, "\r\n");
     if (!user_agent.empty()) absl::StrAppend(&s, "User-Agent: ", user_agent, "\r\n");
     if (!authorization.empty()) absl::StrAppend(&s, "Authorization: ", authorization, "\r\n");
+    if (!supported.empty()) absl::StrAppend(&s, "Supported: ", supported, "\r\n");
     absl::StrAppend(&s, "Content-Length: 0\r\n\r\n");
     return s;
   }
@@ -149,7 +152,7 @@ class RegistrarTest : public ::testing::Test {
     EXPECT_TRUE(msg.ok()) << msg.status() << "\n" << req.Text();
     if (!msg.ok()) return {};
     return (reg ? reg : registrar_.get())
-        ->HandleRegister(*msg, source, Binding::Transport::kUdp, local_, now);
+        ->HandleRegister(*msg, source, req.transport, local_, now);
   }
 
   // Challenge, then answer it (as `auth_user`/`password`): what a phone does.
@@ -236,6 +239,40 @@ TEST_F(RegistrarTest, ChallengeThenAuthenticatedRegister) {
   ASSERT_TRUE(stored.ok());
   ASSERT_THAT(*stored, SizeIs(1));
   EXPECT_EQ((*stored)[0], b[0]);
+}
+
+// RFC 5626 6: a phone that registers an outbound flow (reg-id and
+// +sip.instance, Supported: outbound) is told Require: outbound; over TCP
+// or TLS also how often to ping (Flow-Timer); over UDP the dataplane's
+// keepalives keep the mapping.
+TEST_F(RegistrarTest, OutboundFlowsGetRequireAndFlowTimer) {
+  Req req;
+  req.contacts = {"<sip:alice@192.0.2.10:5060;transport=tcp>;reg-id=1;"
+                  "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\""};
+  req.supported = "path, outbound";
+  req.transport = Binding::Transport::kTcp;
+  RegisterResult r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_THAT(HeadersNamed(r, "Require"), ElementsAre("outbound"));
+  EXPECT_THAT(HeadersNamed(r, "Flow-Timer"), ElementsAre("120"));
+  EXPECT_THAT(r.response, HasSubstr("Flow-Timer: 120\r\n"));
+
+  req.transport = Binding::Transport::kUdp;
+  req.call_id = "udp-flow";
+  r = Register(req, nat_source_);
+  ASSERT_EQ(r.status_code, 200);
+  EXPECT_THAT(HeadersNamed(r, "Require"), ElementsAre("outbound"));
+  EXPECT_THAT(HeadersNamed(r, "Flow-Timer"), IsEmpty());
+
+  req.supported = "path";
+  req.call_id = "no-outbound";
+  r = Register(req, nat_source_);
+  EXPECT_THAT(HeadersNamed(r, "Require"), IsEmpty()) << "the phone did not say it supports it";
+  req.supported = "outbound";
+  req.contacts = {"<sip:alice@192.0.2.10:5060>"};
+  req.call_id = "no-flow";
+  r = Register(req, nat_source_);
+  EXPECT_THAT(HeadersNamed(r, "Require"), IsEmpty()) << "no reg-id: no flow";
 }
 
 TEST_F(RegistrarTest, WrongPasswordIsChallengedAgain) {

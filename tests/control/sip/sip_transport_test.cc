@@ -538,6 +538,50 @@ TEST_F(SipTransportTest, TcpResponseGoesBackOverThePhonesConnection) {
   EXPECT_EQ(transport_->TcpConnectionTo(other.local()), other_conn);
 }
 
+// RFC 5626 3.5.1: a CRLFCRLF ping between messages gets a CRLF pong; a
+// single CRLF (a pong, or RFC 3261's keepalive) gets nothing; a ping split
+// across writes is still one ping; messages around them are untouched.
+TEST_F(SipTransportTest, TcpKeepalivePingGetsAPong) {
+  Start({"127.0.0.1"});
+  ASSERT_TRUE(transport_);
+  Client phone = Client::Tcp(kLoopback4, listen_[0]);
+  phone.Write("\r\n\r\n");
+  PumpIdle();
+  EXPECT_EQ(phone.RecvStream(2), "\r\n");
+  phone.Write("\r\n");
+  PumpIdle();
+  EXPECT_EQ(phone.RecvStream(1, /*timeout_ms=*/200), "") << "a lone CRLF is no ping";
+  phone.Write("\r\n");  // completes a ping with the one before
+  PumpIdle();
+  EXPECT_EQ(phone.RecvStream(2), "\r\n");
+  phone.Write(Options() + "\r\n\r\n" + Options(2));
+  ASSERT_TRUE(PumpUntilReceived(2));
+  EXPECT_EQ(received_[0].bytes, Options());
+  EXPECT_EQ(received_[1].bytes, Options(2));
+  EXPECT_EQ(phone.RecvStream(2), "\r\n");
+  EXPECT_EQ(transport_->counters().keepalive_pongs, 3u);
+}
+
+// A connection that carries nothing for the idle time-out is closed and
+// counted; one that keeps pinging stays.
+TEST_F(SipTransportTest, IdleConnectionsAreClosed) {
+  Start({"127.0.0.1"});
+  ASSERT_TRUE(transport_);
+  transport_->set_idle_timeout_ms(1500);
+  Client quiet = Client::Tcp(kLoopback4, listen_[0]);
+  Client pinging = Client::Tcp(kLoopback4, listen_[0]);
+  ASSERT_TRUE(PumpUntil([&] { return transport_->tcp_connection_count() == 2; }));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2800);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pinging.Write("\r\n\r\n");
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(transport_->RunOnce(20).ok());
+  }
+  EXPECT_EQ(transport_->counters().idle_closed, 1u);
+  EXPECT_EQ(transport_->tcp_connection_count(), 1u);
+  EXPECT_FALSE(transport_->TcpConnectionTo(quiet.local()).has_value());
+  EXPECT_TRUE(transport_->TcpConnectionTo(pinging.local()).has_value());
+}
+
 // IPv6 loopback: UDP in and out with v6 endpoints; listening on 127.0.0.1
 // and ::1 on one port (V6ONLY) gives each family its own socket.
 TEST_F(SipTransportTest, Ipv6LoopbackUdpAndTcp) {
