@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -613,6 +614,46 @@ absl::StatusOr<AuthenticatedUser> DigestAuthenticator::VerifyParsedFor(
     return s;
   }
   return AuthenticatedUser{user->user, user->domain, c.algorithm};
+}
+
+}  // namespace rtplatch
+
+namespace rtplatch {
+
+absl::StatusOr<std::string> AnswerDigestChallenge(const SipChallenge& challenge,
+                                                  absl::string_view user,
+                                                  absl::string_view password,
+                                                  absl::string_view method,
+                                                  absl::string_view uri,
+                                                  absl::string_view cnonce) {
+  if (challenge.nonce.empty()) {
+    return absl::InvalidArgumentError("digest challenge: no nonce");
+  }
+  DigestAlgorithm algorithm = DigestAlgorithm::kMd5;
+  if (!challenge.algorithm.empty()) {
+    absl::StatusOr<DigestAlgorithm> a = ParseDigestAlgorithm(challenge.algorithm);
+    if (!a.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("digest challenge: algorithm '", challenge.algorithm, "' is not one we answer"));
+    }
+    algorithm = *a;
+  }
+  bool auth = false;
+  for (absl::string_view q : absl::StrSplit(challenge.qop, ',')) {
+    auth |= absl::StripAsciiWhitespace(q) == "auth";
+  }
+  const std::string ha1 = ComputeHa1(algorithm, user, challenge.realm, password);
+  constexpr absl::string_view kNc = "00000001";
+  const std::string response =
+      auth ? ComputeDigestResponse(algorithm, ha1, challenge.nonce, kNc, cnonce, "auth", method, uri)
+           : ComputeDigestResponse(algorithm, ha1, challenge.nonce, "", "", "", method, uri);
+  std::string out = absl::StrCat("Digest username=\"", user, "\", realm=\"", challenge.realm,
+                                 "\", nonce=\"", challenge.nonce, "\", uri=\"", uri,
+                                 "\", response=\"", response, "\", algorithm=",
+                                 DigestAlgorithmName(algorithm));
+  if (challenge.opaque) absl::StrAppend(&out, ", opaque=\"", *challenge.opaque, "\"");
+  if (auth) absl::StrAppend(&out, ", qop=auth, nc=", kNc, ", cnonce=\"", cnonce, "\"");
+  return out;
 }
 
 }  // namespace rtplatch

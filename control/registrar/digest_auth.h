@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "control/registrar/hmac_sha256.h"
+#include "control/sip/sip_message.h"
 #include "absl/time/time.h"
 
 namespace rtplatch {
@@ -104,6 +105,18 @@ struct DigestCredentials {
   std::string nc;   // 8 hex digits as sent (they enter the hash as text)
   uint32_t nc_value = 0;
 };
+
+// The client's side (our requests to a peer that challenges us): the
+// Authorization / Proxy-Authorization value answering `challenge` for
+// `method` and `uri` (qop=auth when offered, with `cnonce` and nc 1).
+// InvalidArgument for an algorithm we cannot answer (not MD5/SHA-256) or a
+// challenge without nonce.
+absl::StatusOr<std::string> AnswerDigestChallenge(const SipChallenge& challenge,
+                                                  absl::string_view user,
+                                                  absl::string_view password,
+                                                  absl::string_view method,
+                                                  absl::string_view uri,
+                                                  absl::string_view cnonce);
 
 // Parses `Digest name=value, ...`. Errors (InvalidArgument) name the
 // parameter and what is wrong with it; never crashes on any input.

@@ -64,7 +64,7 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
   const std::string prefix = absl::StrCat(kWhere, where, ".");
   if (absl::Status s = CheckKnownFields(j, {"name", "targets", "trusted_sources", "media",
                                             "answer_timeout_ms", "failures_to_down",
-                                            "probe_interval_s"},
+                                            "probe_interval_s", "auth"},
                                         prefix);
       !s.ok()) {
     return s;
@@ -105,6 +105,20 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
     if (!s.ok()) return s;
   }
   p.media = media == "nat" ? PeerMedia::kNat : PeerMedia::kAlways;
+  if (auto it = j.find("auth"); it != j.end()) {
+    const std::string field = absl::StrCat(where, ".auth");
+    const std::string auth_prefix = absl::StrCat(kWhere, field, ".");
+    if (!it->is_object()) return Error(field, "must be {\"username\": .., \"password\": ..}");
+    for (absl::Status s :
+         {CheckKnownFields(*it, {"username", "password"}, auth_prefix),
+          ReadStringInto(*it, "username", auth_prefix, &p.auth_username, "a user name"),
+          ReadStringInto(*it, "password", auth_prefix, &p.auth_password, "a password")}) {
+      if (!s.ok()) return s;
+    }
+    if (p.auth_username.empty() || p.auth_password.empty()) {
+      return Error(field, "needs a username and a password");
+    }
+  }
   return p;
 }
 

@@ -11,7 +11,8 @@
 //                                                when a target is a host name)
 //      "media": "always" | "nat",                (default "always")
 //      "answer_timeout_ms": 3000,                (no response at all: next target)
-//      "failures_to_down": 3, "probe_interval_s": 10}
+//      "failures_to_down": 3, "probe_interval_s": 10,
+//      "auth": {"username": "edge", "password": "..."}}  (for its challenges)
 //   ],
 //   "routes": [
 //     {"prefix": "+44", "peers": ["core"]},
@@ -65,6 +66,10 @@ struct PeerConfig {
   // after the ones that are up, and probed with OPTIONS until it answers.
   uint32_t failures_to_down = 3;
   uint32_t probe_interval_s = 10;
+  // Digest credentials for a peer that challenges our requests (401/407);
+  // empty: its challenges go back to the caller.
+  std::string auth_username;
+  std::string auth_password;
 };
 
 struct RouteConfig {

@@ -828,51 +828,89 @@ bool Proxy::Anchored(const Call& call) const {
 bool Proxy::SendToNextPeer(Call& call, PeerBranch& branch) {
   while (branch.next < branch.candidates.size()) {
     const PeerTargetRef t = branch.candidates[branch.next++];
-    const PeerTargetConfig& c = peers_->target(t);
     // The SDP offered already carries the relay of the first hop's
     // family; a hop of the other family cannot take this call.
     if (t.hop.ip.is_v4() == call.callee.media_ipv6) continue;
-    absl::StatusOr<SipRoute> route = RouteToPeer(t);
-    absl::StatusOr<SipMessage> fwd = branch.invite->Clone();
-    if (!route.ok() || !fwd.ok()) {
-      peers_->Failed(t);
-      continue;
-    }
-    const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
-    const std::string contact = PeerRequestUri(t, uri.user);
-    if (!fwd->SetRequestUri(contact).ok() ||
-        !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6,
-                        /*record_route=*/true, txns_.NewBranch())
-             .ok()) {
-      continue;
-    }
-    absl::StatusOr<SipTxnId> sent = txns_.SendRequest(*std::move(fwd), *route);
-    if (!sent.ok()) {
-      peers_->Failed(t);
-      continue;
-    }
-    peers_->Attempted(t);
-    ++counters_.forwarded_requests;
-    branch.current = t;
-    branch.sent_ms = NowMs();
-    branch.answered = false;
-    call.callee.route = *route;
-    call.callee.contact = contact;
-    call.callee.aor = absl::StrCat(uri.user, "@", c.parts.host);
-    call.client_invite = *sent;
-    ClientContext ctx{call.server_invite, call.call_id, true, true, true};
-    ctx.peer_branch = true;
-    clients_[*sent] = std::move(ctx);
-    return true;
+    branch.authenticated = false;
+    if (SendToHop(call, branch, t, "", "")) return true;
   }
   return false;
 }
 
-bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code) {
+bool Proxy::SendToHop(Call& call, PeerBranch& branch, const PeerTargetRef& t,
+                      absl::string_view auth_header, absl::string_view auth_value) {
+  absl::StatusOr<SipRoute> route = RouteToPeer(t);
+  absl::StatusOr<SipMessage> fwd = branch.invite->Clone();
+  if (!route.ok() || !fwd.ok()) {
+    peers_->Failed(t);
+    return false;
+  }
+  const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
+  const std::string contact = PeerRequestUri(t, uri.user);
+  if (!fwd->SetRequestUri(contact).ok() ||
+      (!auth_header.empty() && !fwd->AddHeader(auth_header, auth_value).ok()) ||
+      !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6,
+                      /*record_route=*/true, txns_.NewBranch())
+           .ok()) {
+    return false;
+  }
+  absl::StatusOr<SipTxnId> sent = txns_.SendRequest(*std::move(fwd), *route);
+  if (!sent.ok()) {
+    peers_->Failed(t);
+    return false;
+  }
+  peers_->Attempted(t);
+  ++counters_.forwarded_requests;
+  branch.current = t;
+  branch.sent_ms = NowMs();
+  branch.answered = false;
+  call.callee.route = *route;
+  call.callee.contact = contact;
+  call.callee.aor = absl::StrCat(uri.user, "@", peers_->target(t).parts.host);
+  call.client_invite = *sent;
+  ClientContext ctx{call.server_invite, call.call_id, true, true, true};
+  ctx.peer_branch = true;
+  clients_[*sent] = std::move(ctx);
+  return true;
+}
+
+bool Proxy::AnswerPeerChallenge(Call& call, PeerBranch& branch, const SipMessage& response) {
+  // A peer that challenges us (a trunk with digest credentials): the same
+  // INVITE again, same hop, CSeq kept (a proxy cannot renumber the
+  // caller's dialog), with our answer; a second challenge is a failure.
+  const PeerConfig& peer = peers_->peer(branch.current.peer);
+  const int code = response.status_code();
+  if (branch.authenticated || peer.auth_username.empty()) return false;
+  std::vector<SipChallenge> challenges = response.challenges(code == 407);
+  if (challenges.empty()) return false;
+  const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
+  absl::StatusOr<std::string> answer =
+      AnswerDigestChallenge(challenges.front(), peer.auth_username, peer.auth_password, "INVITE",
+                            PeerRequestUri(branch.current, uri.user), txns_.NewBranch());
+  if (!answer.ok()) return false;
+  branch.authenticated = true;
+  if (!SendToHop(call, branch, branch.current,
+                 code == 407 ? "Proxy-Authorization" : "Authorization", *answer)) {
+    return false;
+  }
+  branch.authenticated = true;
+  ++counters_.peer_challenges_answered;
+  return true;
+}
+
+bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMessage* response) {
   auto it = peer_branches_.find(ctx.call_id);
   if (it == peer_branches_.end()) return false;
   PeerBranch& branch = it->second;
-  const bool failed = code == 0 || code == 408 || code == 503;
+  if ((code == 401 || code == 407) && response != nullptr) {
+    Call* call = calls_.Find(ctx.call_id);
+    if (call != nullptr && !call->cancelled && AnswerPeerChallenge(*call, branch, *response)) {
+      return true;
+    }
+  }
+  // A challenge we answered already: our credentials are not good there.
+  const bool refused = (code == 401 || code == 407) && branch.authenticated;
+  const bool failed = code == 0 || code == 408 || code == 503 || refused;
   if (!failed) {
     if (!branch.answered) peers_->Succeeded(branch.current);
     branch.answered = true;
@@ -1046,7 +1084,7 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   const int code = response.status_code();
   if (code >= 200) clients_.erase(it);
   if (OwnOptionsAnswered(ctx, code)) return;
-  if (ctx.peer_branch && PeerBranchAnswered(ctx, code)) return;
+  if (ctx.peer_branch && PeerBranchAnswered(ctx, code, &response)) return;
   if (ctx.fork && ForkBranchAnswered(ctx, response, code)) return;
   if (code == 100) return;  // hop by hop (RFC 3261 16.7 step 5)
   RelayResponse(ctx, response, code);
@@ -1151,7 +1189,7 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
     peers_->ProbeDone(*ctx.peer_probe, 0);
     return;
   }
-  if (ctx.peer_branch && PeerBranchAnswered(ctx, 0)) return;
+  if (ctx.peer_branch && PeerBranchAnswered(ctx, 0, nullptr)) return;
   if (ctx.fork) {
     // A branch that never answered counts as its 408; the caller hears
     // only when every branch is final.
@@ -1289,7 +1327,7 @@ void Proxy::PeerTimers() {
     const ClientContext copy = ctx->second;
     clients_.erase(ctx);
     txns_.Abandon(silent_txn);
-    if (PeerBranchAnswered(copy, 0)) continue;
+    if (PeerBranchAnswered(copy, 0, nullptr)) continue;
     ++counters_.calls_failed;
     EndCall(call_id);
     RespondLocal(copy.server, 408, "Request Timeout",
@@ -1489,6 +1527,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"peer_no_answer", c.peer_no_answer},
             {"peer_probes_sent", c.peer_probes_sent},
             {"peers_recovered", c.peers_recovered},
+            {"peer_challenges_answered", c.peer_challenges_answered},
             {"calls_forked", c.calls_forked},
             {"fork_branches_cancelled", c.fork_branches_cancelled},
             {"fork_answers_released", c.fork_answers_released}}},

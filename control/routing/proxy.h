@@ -128,6 +128,7 @@ struct ProxyCounters {
   uint64_t peer_no_answer = 0;      // a target did not answer in time
   uint64_t peer_probes_sent = 0;    // OPTIONS to down targets
   uint64_t peers_recovered = 0;     // down targets that answered a probe
+  uint64_t peer_challenges_answered = 0;  // 401/407 from a peer, INVITE resent
   uint64_t calls_forked = 0;        // INVITEs that rang several bindings
   uint64_t fork_branches_cancelled = 0;
   uint64_t fork_answers_released = 0;  // a second 2xx: ACKed and BYEd
@@ -236,6 +237,7 @@ class Proxy : public SipTransactions::Listener {
     bool in_ipv6 = false;
     int64_t sent_ms = 0;
     bool answered = false;  // the current target sent a response
+    bool authenticated = false;  // our credentials went to the current hop
   };
 
   // The answer to a qualify or a NAT timeout probe, counted or handed to
@@ -274,7 +276,14 @@ class Proxy : public SipTransactions::Listener {
   // A peer target's final answer `code` to the call's INVITE (or 0: its
   // transaction failed): true when the INVITE went on to another target
   // and the answer is not the caller's.
-  bool PeerBranchAnswered(const ClientContext& ctx, int code);
+  bool PeerBranchAnswered(const ClientContext& ctx, int code, const SipMessage* response);
+  // The branch's INVITE to hop `t`, with an Authorization-type header when
+  // `auth_header` is not empty; false when it could not be sent.
+  bool SendToHop(Call& call, PeerBranch& branch, const PeerTargetRef& t,
+                 absl::string_view auth_header, absl::string_view auth_value);
+  // A 401/407 from the branch's peer answered with its credentials: true
+  // when the INVITE went again.
+  bool AnswerPeerChallenge(Call& call, PeerBranch& branch, const SipMessage& response);
   // Targets that did not answer in time (no 100 even) lose the call to
   // the next one; down targets are probed.
   void PeerTimers();

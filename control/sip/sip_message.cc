@@ -687,6 +687,28 @@ std::vector<std::string> SipMessage::header_values(absl::string_view name) const
   return out;
 }
 
+std::vector<SipChallenge> SipMessage::challenges(bool proxy) const {
+  auto unquote = [](const char* s) {
+    absl::string_view v = Str(s);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return std::string(v);
+  };
+  std::vector<SipChallenge> out;
+  const osip_list_t* list = proxy ? &msg_->proxy_authenticates : &msg_->www_authenticates;
+  for (osip_www_authenticate_t* w : OsipList<osip_www_authenticate_t>(list)) {
+    if (w == nullptr || !absl::EqualsIgnoreCase(Str(w->auth_type), "Digest")) continue;
+    SipChallenge c;
+    c.realm = unquote(w->realm);
+    c.nonce = unquote(w->nonce);
+    if (w->opaque != nullptr) c.opaque = unquote(w->opaque);
+    c.algorithm = unquote(w->algorithm);
+    c.qop = unquote(w->qop_options);
+    c.stale = absl::EqualsIgnoreCase(unquote(w->stale), "true");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 std::string SipMessage::user_agent() const {
   std::vector<std::string> ua = header_values("User-Agent");
   if (ua.empty() && !is_request()) ua = header_values("Server");

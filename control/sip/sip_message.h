@@ -81,6 +81,17 @@ struct SipContact {
   bool outbound_flow = false;
 };
 
+// One Digest challenge of a 401 (WWW-Authenticate) or 407
+// (Proxy-Authenticate), its values unquoted.
+struct SipChallenge {
+  std::string realm;
+  std::string nonce;
+  std::optional<std::string> opaque;
+  std::string algorithm;  // "" when absent (MD5)
+  std::string qop;        // the offered options, e.g. "auth,auth-int"
+  bool stale = false;
+};
+
 // From / To: name-addr reduced to what the registrar and dialogs key on.
 struct SipNameAddr {
   std::string uri;
@@ -154,6 +165,8 @@ class SipMessage {
   // Values of a header oSIP2 keeps as "other" (Supported, Require,
   // User-Agent, P-*...), in order; name compared case-insensitively.
   std::vector<std::string> header_values(absl::string_view name) const;
+  // The Digest challenges of a 401 (proxy: false) or 407 (proxy: true).
+  std::vector<SipChallenge> challenges(bool proxy) const;
 
   // ---- mutators (proxying) ----
   // RFC 3581 / RFC 3261 18.2.1 on the top Via, for a request received from

@@ -168,6 +168,34 @@ class DigestAuthTest : public ::testing::TestWithParam<DigestAlgorithm> {
   std::unique_ptr<DigestAuthenticator> auth_;
 };
 
+// Our client side (AnswerDigestChallenge, for peers that challenge us)
+// against our server side: the challenge goes through a 401 as a peer
+// would send it, is parsed by oSIP2 and answered; the authenticator takes
+// the answer, and refuses it for a wrong password or another URI.
+TEST_P(DigestAuthTest, OurAnswerToAChallengeVerifies) {
+  const std::string challenge = Challenge();
+  auto response = SipMessage::Parse(absl::StrCat(
+      "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKc\r\n"
+      "From: <sip:alice@", kRealm, ">;tag=1\r\nTo: <sip:alice@", kRealm, ">;tag=2\r\n"
+      "Call-ID: c\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: ", challenge,
+      "\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  std::vector<SipChallenge> parsed = response->challenges(/*proxy=*/false);
+  ASSERT_EQ(parsed.size(), 1u);
+  EXPECT_EQ(parsed[0].realm, kRealm);
+  absl::StatusOr<std::string> answer = AnswerDigestChallenge(
+      parsed[0], "alice", "wonderland", "REGISTER", kRegisterUri, "0a4f113b");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_TRUE(Verify(*answer).ok()) << Verify(*answer).status() << "\n" << *answer;
+  answer = AnswerDigestChallenge(parsed[0], "alice", "wrong", "REGISTER", kRegisterUri, "x");
+  EXPECT_FALSE(Verify(*answer).ok());
+  answer = AnswerDigestChallenge(parsed[0], "alice", "wonderland", "REGISTER", "sip:other", "x");
+  EXPECT_FALSE(Verify(*answer).ok());
+  SipChallenge odd = parsed[0];
+  odd.algorithm = "AKAv1-MD5";
+  EXPECT_FALSE(AnswerDigestChallenge(odd, "alice", "wonderland", "REGISTER", kRegisterUri, "x").ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Algorithms, DigestAuthTest,
                          ::testing::Values(DigestAlgorithm::kMd5,
                                            DigestAlgorithm::kSha256),

@@ -22,6 +22,7 @@ const char kPeers[] = R"([
    "media": "nat", "answer_timeout_ms": 1500, "failures_to_down": 5,
    "probe_interval_s": 30},
   {"name": "backup", "targets": [{"uri": "sip:198.51.100.50"}],
+   "auth": {"username": "edge", "password": "trunk secret"},
    "trusted_sources": ["198.51.100.0/24", "2001:db8:5::1"]}
 ])";
 const char kRoutes[] = R"([
@@ -53,6 +54,9 @@ TEST(EdgeConfigTest, ACompleteExample) {
   EXPECT_FALSE(core.trusted_sources[0].Contains(*IpAddress::Parse("203.0.113.41")));
   const PeerConfig& backup = edge->peers[1];
   EXPECT_EQ(backup.media, PeerMedia::kAlways);
+  EXPECT_EQ(backup.auth_username, "edge");
+  EXPECT_EQ(backup.auth_password, "trunk secret");
+  EXPECT_TRUE(core.auth_username.empty());
   EXPECT_EQ(backup.answer_timeout_ms, 3000u);
   EXPECT_TRUE(backup.trusted_sources[0].Contains(*IpAddress::Parse("198.51.100.99")));
   ASSERT_THAT(edge->routes, SizeIs(4));
@@ -112,6 +116,10 @@ TEST(EdgeConfigTest, EveryBadEntryNamesItsField) {
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}]},
            {"name": "x", "targets": [{"uri": "sip:192.0.2.2"}]}])",
        "[]", "peers[1].name: 'x' is used twice"},
+      {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}], "auth": {"username": "u"}}])",
+       "[]", "peers[0].auth: needs a username and a password"},
+      {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}], "auth": {"user": "u"}}])", "[]",
+       "peers[0].auth.user: unknown field"},
       {"[]", R"([{"prefix": "+44", "peers": ["nobody"]}])",
        "routes[0].peers[0]: no peer named 'nobody'"},
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}]}])",

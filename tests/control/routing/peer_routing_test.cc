@@ -9,6 +9,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "control/registrar/digest_auth.h"
+#include "control/registrar/users_file.h"
 #include "tests/control/routing/proxy_fixture.h"
 
 namespace rtplatch {
@@ -257,6 +261,58 @@ TEST_F(PeerRoutingTest, MediaPolicyNatRelaysOnlyWhereALegIsNatted) {
   ASSERT_TRUE(invite.has_value());
   EXPECT_THAT(invite->bytes, HasSubstr("c=IN IP4 203.0.113.1"));
   EXPECT_THAT(dataplane_.Requests("allocate"), SizeIs(1));
+}
+
+// A trunk that challenges us: the INVITE goes again to the same hop with
+// our credentials (which the trunk's own authenticator accepts), and the
+// caller never sees the challenge; a second challenge is a failure and the
+// call fails over.
+TEST_F(PeerRoutingTest, APeersChallengeIsAnsweredWithItsCredentials) {
+  json peers = CorePeer();
+  peers[0]["auth"] = {{"username", "edge"}, {"password", "trunk secret"}};
+  ASSERT_NO_FATAL_FAILURE(SetEdge(peers, Routes()));
+  auto trunk_users = UsersFile::Parse("edge@carrier.example:trunk secret\n", "(trunk)");
+  ASSERT_TRUE(trunk_users.ok()) << trunk_users.status();
+  auto trunk = DigestAuthenticator::Create(
+      {.realm = "carrier.example", .secret = "trunk-secret-of-16+bytes"}, **trunk_users);
+  ASSERT_TRUE(trunk.ok()) << trunk.status();
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+
+  Dialog d = NewDialog(kAlice, kPrimary);
+  std::optional<Sent> first = CallNumber(d, kPrimary);
+  ASSERT_TRUE(first.has_value());
+  const absl::Time now = absl::FromUnixSeconds(now_);
+  const std::string challenge = (*trunk)->Challenge(DigestAlgorithm::kSha256, now);
+  size_t mark = sent_.size();
+  Receive(absl::StrReplaceAll(ResponseText(first->bytes, 407, "Proxy Authentication Required", "t1"),
+                              {{"Content-Length: 0", absl::StrCat("Proxy-Authenticate: ", challenge,
+                                                                  "\r\nContent-Length: 0")}}),
+          kPrimary.source);
+  std::optional<Sent> again = RequestTo(kPrimary.source, "INVITE", mark);
+  ASSERT_TRUE(again.has_value()) << "the INVITE goes again with credentials";
+  const SipMessage m = again->Parsed();
+  EXPECT_EQ(m.cseq_number(), first->Parsed().cseq_number()) << "the caller's CSeq is kept";
+  std::vector<std::string> credentials;
+  for (absl::string_view line : absl::StrSplit(again->bytes, "\r\n")) {
+    if (absl::StartsWithIgnoreCase(line, "Proxy-Authorization: ")) {
+      credentials.emplace_back(line.substr(strlen("Proxy-Authorization: ")));
+    }
+  }
+  ASSERT_THAT(credentials, SizeIs(1));
+  absl::StatusOr<AuthenticatedUser> user = (*trunk)->VerifyFor(
+      "edge", "carrier.example", credentials[0], "INVITE", m.request_uri(), now);
+  EXPECT_TRUE(user.ok()) << user.status() << "\n" << credentials[0];
+  EXPECT_THAT(CodesTo(kAlice.source), Not(::testing::Contains(407)));
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["peer_challenges_answered"], 1);
+
+  // Challenged again: our credentials are no good there; next target.
+  mark = sent_.size();
+  Receive(absl::StrReplaceAll(ResponseText(again->bytes, 407, "Proxy Authentication Required", "t2"),
+                              {{"Content-Length: 0", absl::StrCat("Proxy-Authenticate: ", challenge,
+                                                                  "\r\nContent-Length: 0")}}),
+          kPrimary.source);
+  EXPECT_TRUE(RequestTo(kSecondary.source, "INVITE", mark).has_value());
+  EXPECT_THAT(CodesTo(kAlice.source), Not(::testing::Contains(407)));
 }
 
 }  // namespace
