@@ -386,7 +386,7 @@ void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn
 // OperatorView
 std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
 nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
-nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(); }
+nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(MonotonicMs()); }
 nlohmann::json ControlPlane::Stats() const {
   nlohmann::json stats = proxy_->StatsJson();
   stats["dns"] = dns_->StatsJson();

@@ -59,12 +59,32 @@ absl::Status ParseTrusted(const json& j, const std::string& where, PeerConfig& p
   return absl::OkStatus();
 }
 
+absl::Status ParseRegistration(const json& j, const std::string& field, PeerConfig& p) {
+  const std::string prefix = absl::StrCat(kWhere, field, ".");
+  if (!j.is_object()) return Error(field, "must be {\"aor\": \"sip:user@domain\", ...}");
+  PeerRegistrationConfig& r = p.registration;
+  for (absl::Status s :
+       {CheckKnownFields(j, {"aor", "expires", "contact_user"}, prefix),
+        ReadStringInto(j, "aor", prefix, &r.aor, "a sip: URI"),
+        ReadStringInto(j, "contact_user", prefix, &r.contact_user),
+        ReadUnsignedInto(j, "expires", 60, 86400, prefix, &r.expires_s)}) {
+    if (!s.ok()) return s;
+  }
+  std::optional<UriParts> aor = ParseUri(r.aor);
+  if (!absl::StartsWithIgnoreCase(r.aor, "sip:") || !aor || aor->user.empty()) {
+    return Error(absl::StrCat(field, ".aor"),
+                 absl::StrCat("'", r.aor, "' is not a sip: URI with a user"));
+  }
+  if (r.contact_user.empty()) r.contact_user = aor->user;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
   if (!j.is_object()) return Error(where, "must be an object");
   const std::string prefix = absl::StrCat(kWhere, where, ".");
   if (absl::Status s = CheckKnownFields(j, {"name", "targets", "trusted_sources", "media",
                                             "answer_timeout_ms", "failures_to_down",
-                                            "probe_interval_s", "auth"},
+                                            "probe_interval_s", "auth", "register"},
                                         prefix);
       !s.ok()) {
     return s;
@@ -117,6 +137,11 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
     }
     if (p.auth_username.empty() || p.auth_password.empty()) {
       return Error(field, "needs a username and a password");
+    }
+  }
+  if (auto it = j.find("register"); it != j.end()) {
+    if (absl::Status s = ParseRegistration(*it, absl::StrCat(where, ".register"), p); !s.ok()) {
+      return s;
     }
   }
   return p;

@@ -12,7 +12,9 @@
 //      "media": "always" | "nat",                (default "always")
 //      "answer_timeout_ms": 3000,                (no response at all: next target)
 //      "failures_to_down": 3, "probe_interval_s": 10,
-//      "auth": {"username": "edge", "password": "..."}}  (for its challenges)
+//      "auth": {"username": "edge", "password": "..."},  (for its challenges)
+//      "register": {"aor": "sip:edge@carrier.example", "expires": 600,
+//                   "contact_user": "edge"}}   (a trunk that wants REGISTER)
 //   ],
 //   "routes": [
 //     {"prefix": "+44", "peers": ["core"]},
@@ -31,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "common/ip_address.h"
 #include "control/nat/inside_prefixes.h"
+#include "control/routing/peer_registration.h"
 #include "control/sip/sip_uri.h"
 #include "nlohmann/json.hpp"
 
@@ -70,6 +73,9 @@ struct PeerConfig {
   // empty: its challenges go back to the caller.
   std::string auth_username;
   std::string auth_password;
+  // We register with the peer (a trunk that wants REGISTER); its calls to
+  // our Contact are for the local user in their To header.
+  PeerRegistrationConfig registration;
 };
 
 struct RouteConfig {

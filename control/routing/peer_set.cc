@@ -12,6 +12,8 @@ namespace rtplatch {
 PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)> uniform)
     : peers_(std::move(peers)), uniform_(std::move(uniform)) {
   for (const PeerConfig& p : peers_) {
+    registrations_.emplace_back();
+    if (!p.registration.aor.empty()) registrations_.back().emplace(p.registration);
     std::vector<PeerTargetState>& targets = state_.emplace_back(p.targets.size());
     for (size_t t = 0; t < p.targets.size(); ++t) {
       const PeerTargetConfig& c = p.targets[t];
@@ -190,7 +192,7 @@ bool PeerSet::ProbeDone(const PeerTargetRef& t, int code) {
   return true;
 }
 
-nlohmann::json PeerSet::ToJson() const {
+nlohmann::json PeerSet::ToJson(int64_t now_ms) const {
   nlohmann::json out = nlohmann::json::array();
   for (uint32_t p = 0; p < peers_.size(); ++p) {
     nlohmann::json targets = nlohmann::json::array();
@@ -218,7 +220,9 @@ nlohmann::json PeerSet::ToJson() const {
     }
     out.push_back({{"name", peers_[p].name},
                    {"media", peers_[p].media == PeerMedia::kAlways ? "always" : "nat"},
-                   {"targets", std::move(targets)}});
+                   {"targets", std::move(targets)},
+                   {"registration", registrations_[p] ? registrations_[p]->ToJson(now_ms)
+                                                      : nlohmann::json(nullptr)}});
   }
   return out;
 }

@@ -117,8 +117,14 @@ class PeerSet {
   const PeerTargetState& state(const PeerTargetRef& t) const { return state_[t.peer][t.target]; }
   size_t size() const { return peers_.size(); }
 
-  // For `rtplatchctl peers`: each peer with its targets and their hops.
-  nlohmann::json ToJson() const;
+  // Our registration with peer `p`; nullptr when it wants none.
+  PeerRegistration* registration(uint32_t p) {
+    return registrations_[p] ? &*registrations_[p] : nullptr;
+  }
+
+  // For `rtplatchctl peers`: each peer with its targets and their hops,
+  // and its registration at `now_ms`.
+  nlohmann::json ToJson(int64_t now_ms = 0) const;
 
  private:
   PeerHopHealth* MutableHop(const PeerTargetRef& t);
@@ -127,6 +133,7 @@ class PeerSet {
 
   std::vector<PeerConfig> peers_;
   std::vector<std::vector<PeerTargetState>> state_;
+  std::vector<std::optional<PeerRegistration>> registrations_;
   std::function<uint64_t(uint64_t)> uniform_;
 };
 

@@ -453,6 +453,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   auto target = PartsOf(request.osip().req_uri);
   if (!target) return RespondLocal(txn, 416, "Unsupported URI Scheme");
   const bool to_us = IsOurDomain(target->host) || IsLocalHost(target->host, target->port);
+  TrunkTarget(request, in, *target);
   if (method == "OPTIONS" && to_us && target->user.empty()) {
     return RespondLocal(txn, 200, "OK",
                         {"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE",
@@ -535,6 +536,18 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     return;
   }
   StartCall(txn, std::move(call), request, *std::move(fwd));
+}
+
+void Proxy::TrunkTarget(const SipMessage& request, const SipInbound& in, UriParts& target) const {
+  // A trunk we register with calls our Contact (its user is ours to
+  // choose); the number it calls is in To.
+  if (peers_ == nullptr) return;
+  std::optional<uint32_t> p = peers_->FromSource(in.source.ip);
+  if (!p) return;
+  const PeerRegistrationConfig& r = peers_->peer(*p).registration;
+  if (r.aor.empty() || target.user != r.contact_user) return;
+  const std::string to_user = request.to().user;
+  if (!to_user.empty()) target.user = to_user;
 }
 
 std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request) {
@@ -1083,6 +1096,10 @@ void Proxy::OnResponse(SipTxnId txn, SipMessage& response) {
   const ClientContext ctx = it->second;
   const int code = response.status_code();
   if (code >= 200) clients_.erase(it);
+  if (ctx.peer_register) {
+    if (code >= 200) PeerRegisterAnswered(ctx, &response);
+    return;
+  }
   if (OwnOptionsAnswered(ctx, code)) return;
   if (ctx.peer_branch && PeerBranchAnswered(ctx, code, &response)) return;
   if (ctx.fork && ForkBranchAnswered(ctx, response, code)) return;
@@ -1189,6 +1206,7 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
     peers_->ProbeDone(*ctx.peer_probe, 0);
     return;
   }
+  if (ctx.peer_register) return PeerRegisterAnswered(ctx, nullptr);
   if (ctx.peer_branch && PeerBranchAnswered(ctx, 0, nullptr)) return;
   if (ctx.fork) {
     // A branch that never answered counts as its 408; the caller hears
@@ -1334,6 +1352,10 @@ void Proxy::PeerTimers() {
                  {WarningHeader("no peer of the route answered")});
   }
   for (PeerTargetRef t : peers_->ProbesDue(now_ms)) SendPeerProbe(t);
+  for (uint32_t p = 0; p < peers_->size(); ++p) {
+    PeerRegistration* r = peers_->registration(p);
+    if (r != nullptr && r->Due(now_ms)) SendPeerRegister(p, std::nullopt);
+  }
   if (locator_ == nullptr) return;
   for (PeerTargetRef t : peers_->LocationsDue(now_ms)) {
     locator_->Locate(peers_->target(t).parts,
@@ -1346,6 +1368,96 @@ void Proxy::PeerTimers() {
                        }
                        peers_->Located(t, hops, NowMs());
                      });
+  }
+}
+
+void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
+                             absl::string_view auth_header, absl::string_view auth_value) {
+  PeerRegistration& r = *peers_->registration(p);
+  const int64_t now_ms = NowMs();
+  if (!hop) {
+    RouteConfig only;
+    only.peers = {peers_->peer(p).name};
+    std::vector<PeerTargetRef> hops = peers_->Candidates(only);
+    if (hops.empty()) {
+      r.Sent(now_ms);
+      r.Answered(0, 0, "no hop: the peer is not located yet", now_ms);
+      return;
+    }
+    hop = hops.front();
+  }
+  absl::StatusOr<SipRoute> route = RouteToPeer(*hop);
+  std::optional<Endpoint> us =
+      route.ok() ? Advertised(!route->dest.ip.is_v4(), route->transport) : std::nullopt;
+  const std::optional<UriParts> aor = ParseUri(r.config().aor);
+  if (!route.ok() || !us || !aor) {
+    r.Sent(now_ms);
+    r.Answered(0, 0, route.ok() ? "no local address for it" : std::string(route.status().message()),
+               now_ms);
+    return;
+  }
+  if (r.call_id().empty()) {
+    r.set_call_id(absl::StrCat("reg-", absl::Hex(absl::HashOf(r.config().aor, NowMs())), "@",
+                               config_.domain));
+  }
+  const uint32_t cseq = r.Sent(now_ms);
+  std::string headers = absl::StrCat(
+      "From: <", r.config().aor, ">;tag=r", absl::Hex(absl::HashOf(r.call_id())), "\r\nTo: <",
+      r.config().aor, ">\r\nCall-ID: ", r.call_id(), "\r\nCSeq: ", cseq,
+      " REGISTER\r\nContact: <sip:", r.config().contact_user, "@", HostForUri(us->ip), ":",
+      us->port, ">\r\nExpires: ", r.config().expires_s, "\r\n");
+  if (!auth_header.empty()) absl::StrAppend(&headers, auth_header, ": ", auth_value, "\r\n");
+  auto request = OwnRequest(absl::StrCat("REGISTER sip:", aor->host, " SIP/2.0"), headers);
+  absl::StatusOr<SipTxnId> sent = request.ok() ? SendOwnRequest(*std::move(request), *route)
+                                               : absl::StatusOr<SipTxnId>(request.status());
+  if (!sent.ok()) {
+    r.Answered(0, 0, std::string(sent.status().message()), now_ms);
+    return;
+  }
+  ++counters_.peer_registers_sent;
+  ClientContext ctx;
+  ctx.peer_register = p;
+  ctx.register_hop = *hop;
+  ctx.register_authenticated = !auth_header.empty();
+  clients_[*sent] = std::move(ctx);
+}
+
+void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* response) {
+  const uint32_t p = *ctx.peer_register;
+  PeerRegistration& r = *peers_->registration(p);
+  const int64_t now_ms = NowMs();
+  const int code = response != nullptr ? response->status_code() : 0;
+  const PeerConfig& peer = peers_->peer(p);
+  if ((code == 401 || code == 407) && !ctx.register_authenticated &&
+      !peer.auth_username.empty()) {
+    std::vector<SipChallenge> challenges = response->challenges(code == 407);
+    const std::optional<UriParts> aor = ParseUri(r.config().aor);
+    if (!challenges.empty() && aor) {
+      absl::StatusOr<std::string> answer = AnswerDigestChallenge(
+          challenges.front(), peer.auth_username, peer.auth_password, "REGISTER",
+          absl::StrCat("sip:", aor->host), txns_.NewBranch());
+      if (answer.ok()) {
+        r.Challenged();
+        return SendPeerRegister(p, ctx.register_hop,
+                                code == 407 ? "Proxy-Authorization" : "Authorization", *answer);
+      }
+    }
+  }
+  // The expiry the peer granted: our Contact's, else Expires, else ours.
+  uint32_t granted = 0;
+  if (code >= 200 && code < 300) {
+    granted = r.config().expires_s;
+    if (std::optional<uint32_t> e = response->expires()) granted = *e;
+    for (const SipContact& c : response->contacts()) {
+      if (c.user == r.config().contact_user && c.expires) granted = *c.expires;
+    }
+  }
+  const std::string error =
+      code == 0 ? "no answer" : code >= 300 ? absl::StrCat("answered ", code) : "";
+  r.Answered(code, granted, error, now_ms);
+  if (code >= 300 || code == 0) {
+    std::fprintf(stderr, "rtplatch-control: peer %s: REGISTER %s\n", peer.name.c_str(),
+                 error.c_str());
   }
 }
 
@@ -1528,6 +1640,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"peer_probes_sent", c.peer_probes_sent},
             {"peers_recovered", c.peers_recovered},
             {"peer_challenges_answered", c.peer_challenges_answered},
+            {"peer_registers_sent", c.peer_registers_sent},
             {"calls_forked", c.calls_forked},
             {"fork_branches_cancelled", c.fork_branches_cancelled},
             {"fork_answers_released", c.fork_answers_released}}},

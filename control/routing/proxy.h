@@ -129,6 +129,7 @@ struct ProxyCounters {
   uint64_t peer_probes_sent = 0;    // OPTIONS to down targets
   uint64_t peers_recovered = 0;     // down targets that answered a probe
   uint64_t peer_challenges_answered = 0;  // 401/407 from a peer, INVITE resent
+  uint64_t peer_registers_sent = 0;
   uint64_t calls_forked = 0;        // INVITEs that rang several bindings
   uint64_t fork_branches_cancelled = 0;
   uint64_t fork_answers_released = 0;  // a second 2xx: ACKed and BYEd
@@ -214,6 +215,11 @@ class Proxy : public SipTransactions::Listener {
     size_t fork_branch = 0;
     // An OPTIONS probe of a down peer target.
     std::optional<PeerTargetRef> peer_probe;
+    // Our REGISTER to peer `peer_register` (at hop register_hop), and
+    // whether it carried our answer to a challenge already.
+    std::optional<uint32_t> peer_register;
+    PeerTargetRef register_hop;
+    bool register_authenticated = false;
   };
 
   // A call to a local user with several bindings: each branch's binding
@@ -250,6 +256,9 @@ class Proxy : public SipTransactions::Listener {
   // HandleOutOfDialog's steps; each returns the reply that refuses the
   // request, or nullopt to go on.
   std::optional<SipReply> AuthorizeCaller(const SipMessage& request);
+  // A call from a trunk we register with, to our Contact: the target user
+  // becomes the To header's (the number it calls).
+  void TrunkTarget(const SipMessage& request, const SipInbound& in, UriParts& target) const;
   // The callee is a registered AOR of ours: its first binding, the
   // Request-URI set to its Contact.
   // `forks` (nullptr: ring the first binding only) gets the other
@@ -288,6 +297,12 @@ class Proxy : public SipTransactions::Listener {
   // the next one; down targets are probed.
   void PeerTimers();
   void SendPeerProbe(const PeerTargetRef& target);
+  // Our REGISTER to peer `p` (at `hop`, or its first hop that is up), with
+  // an Authorization-type header when answering a challenge.
+  void SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
+                        absl::string_view auth_header = "", absl::string_view auth_value = "");
+  // The peer's answer to our REGISTER (nullptr: none came).
+  void PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* response);
   absl::StatusOr<SipRoute> RouteToPeer(const PeerTargetRef& target) const;
   // What a request to a peer's hop carries as its Request-URI.
   std::string PeerRequestUri(const PeerTargetRef& target, absl::string_view user) const;

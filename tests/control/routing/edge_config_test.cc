@@ -23,6 +23,7 @@ const char kPeers[] = R"([
    "probe_interval_s": 30},
   {"name": "backup", "targets": [{"uri": "sip:198.51.100.50"}],
    "auth": {"username": "edge", "password": "trunk secret"},
+   "register": {"aor": "sip:edge@carrier.example", "expires": 300},
    "trusted_sources": ["198.51.100.0/24", "2001:db8:5::1"]}
 ])";
 const char kRoutes[] = R"([
@@ -57,6 +58,10 @@ TEST(EdgeConfigTest, ACompleteExample) {
   EXPECT_EQ(backup.auth_username, "edge");
   EXPECT_EQ(backup.auth_password, "trunk secret");
   EXPECT_TRUE(core.auth_username.empty());
+  EXPECT_EQ(backup.registration.aor, "sip:edge@carrier.example");
+  EXPECT_EQ(backup.registration.contact_user, "edge") << "the AOR's user by default";
+  EXPECT_EQ(backup.registration.expires_s, 300u);
+  EXPECT_TRUE(core.registration.aor.empty());
   EXPECT_EQ(backup.answer_timeout_ms, 3000u);
   EXPECT_TRUE(backup.trusted_sources[0].Contains(*IpAddress::Parse("198.51.100.99")));
   ASSERT_THAT(edge->routes, SizeIs(4));
@@ -120,6 +125,10 @@ TEST(EdgeConfigTest, EveryBadEntryNamesItsField) {
        "[]", "peers[0].auth: needs a username and a password"},
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}], "auth": {"user": "u"}}])", "[]",
        "peers[0].auth.user: unknown field"},
+      {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}], "register": {"aor": "sip:carrier.example"}}])",
+       "[]", "peers[0].register.aor: 'sip:carrier.example' is not a sip: URI with a user"},
+      {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}], "register": {"aor": "sip:e@c.example", "expires": 5}}])",
+       "[]", "peers[0].register.expires"},
       {"[]", R"([{"prefix": "+44", "peers": ["nobody"]}])",
        "routes[0].peers[0]: no peer named 'nobody'"},
       {R"([{"name": "x", "targets": [{"uri": "sip:192.0.2.1"}]}])",

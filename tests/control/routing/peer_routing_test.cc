@@ -315,6 +315,74 @@ TEST_F(PeerRoutingTest, APeersChallengeIsAnsweredWithItsCredentials) {
   EXPECT_THAT(CodesTo(kAlice.source), Not(::testing::Contains(407)));
 }
 
+// A trunk that wants us registered: REGISTER at once to its first hop,
+// its challenge answered, registered for what it granted, refreshed at
+// half of it; its calls to our Contact reach the local user in To.
+TEST_F(PeerRoutingTest, WeRegisterWithATrunkThatWantsIt) {
+  json peers = CorePeer();
+  peers[0]["auth"] = {{"username", "edge"}, {"password", "trunk secret"}};
+  peers[0]["register"] = {{"aor", "sip:edge@carrier.example"}, {"expires", 600}};
+  ASSERT_NO_FATAL_FAILURE(SetEdge(peers, Routes()));
+  auto trunk_users = UsersFile::Parse("edge@carrier.example:trunk secret\n", "(trunk)");
+  ASSERT_TRUE(trunk_users.ok());
+  auto trunk = DigestAuthenticator::Create(
+      {.realm = "carrier.example", .secret = "trunk-secret-of-16+bytes"}, **trunk_users);
+  ASSERT_TRUE(trunk.ok());
+
+  size_t mark = sent_.size();
+  TickFor(100);
+  std::optional<Sent> reg = RequestTo(kPrimary.source, "REGISTER", mark);
+  ASSERT_TRUE(reg.has_value());
+  SipMessage m = reg->Parsed();
+  EXPECT_EQ(m.request_uri(), "sip:carrier.example");
+  EXPECT_THAT(reg->bytes, HasSubstr("Contact: <sip:edge@198.51.100.1:5060>"));
+  EXPECT_THAT(reg->bytes, HasSubstr("Expires: 600"));
+
+  const absl::Time now = absl::FromUnixSeconds(now_);
+  const std::string challenge = (*trunk)->Challenge(DigestAlgorithm::kMd5, now);
+  mark = sent_.size();
+  Receive(absl::StrReplaceAll(ResponseText(reg->bytes, 401, "Unauthorized", "t"),
+                              {{"Content-Length: 0", absl::StrCat("WWW-Authenticate: ", challenge,
+                                                                  "\r\nContent-Length: 0")}}),
+          kPrimary.source);
+  std::optional<Sent> again = RequestTo(kPrimary.source, "REGISTER", mark);
+  ASSERT_TRUE(again.has_value()) << "answered with our credentials";
+  m = again->Parsed();
+  EXPECT_EQ(m.cseq_number(), reg->Parsed().cseq_number() + 1);
+  EXPECT_EQ(m.call_id(), reg->Parsed().call_id());
+  std::string credentials;
+  for (absl::string_view line : absl::StrSplit(again->bytes, "\r\n")) {
+    if (absl::StartsWith(line, "Authorization: ")) credentials = std::string(line.substr(15));
+  }
+  EXPECT_TRUE((*trunk)->VerifyFor("edge", "carrier.example", credentials, "REGISTER",
+                                  "sip:carrier.example", now).ok())
+      << credentials;
+  Receive(absl::StrReplaceAll(ResponseText(again->bytes, 200, "OK", "t"),
+                              {{"Content-Length: 0",
+                                "Contact: <sip:edge@198.51.100.1:5060>;expires=300\r\n"
+                                "Content-Length: 0"}}),
+          kPrimary.source);
+  json registration = peers_->ToJson(now_ms_)[0]["registration"];
+  EXPECT_EQ(registration["state"], "registered") << registration.dump();
+  EXPECT_EQ(registration["expires_in_s"], 300);
+
+  mark = sent_.size();
+  TickFor(140'000);
+  EXPECT_FALSE(RequestTo(kPrimary.source, "REGISTER", mark).has_value()) << "not before half";
+  TickFor(11'000);
+  EXPECT_TRUE(RequestTo(kPrimary.source, "REGISTER", mark).has_value()) << "refreshed at 150 s";
+
+  // The trunk calls our Contact for alice's number.
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+  Dialog d = NewDialog(kPrimary, kAlice);
+  mark = sent_.size();
+  Receive(absl::StrReplaceAll(InviteText(d, Sdp(kPrimary, 1)),
+                              {{"INVITE sip:alice@example.com", "INVITE sip:edge@198.51.100.1:5060"}}),
+          kPrimary.source);
+  EXPECT_TRUE(RequestTo(kAlice.source, "INVITE", mark).has_value())
+      << ::testing::PrintToString(CodesTo(kPrimary.source, mark));
+}
+
 }  // namespace
 }  // namespace proxy_fixture
 }  // namespace rtplatch

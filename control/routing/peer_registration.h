@@ -1,0 +1,62 @@
+// Our registration with a peer that wants one (a trunk that sends us calls
+// only while we are registered): when to send the next REGISTER, what the
+// peer last said, and how long the binding holds. The proxy sends the
+// messages; this is the bookkeeping, driven by time and answers.
+//
+//   not registered  REGISTER now, then after each failure every kRetryMs
+//   200             registered for the expiry the peer granted; refreshed
+//                   at half of it (at least kMinRefreshMs apart)
+//   401/407         answered once with the peer's credentials (the
+//                   proxy's part); a second one is a failure
+//   other answer    a failure (last_code / last_error), retried
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace rtplatch {
+
+struct PeerRegistrationConfig {
+  std::string aor;           // "sip:edge@carrier.example"; empty: no registration
+  std::string contact_user;  // the user part of our Contact (default: the AOR's)
+  uint32_t expires_s = 600;
+};
+
+class PeerRegistration {
+ public:
+  static constexpr int64_t kRetryMs = 30'000;
+  static constexpr int64_t kMinRefreshMs = 10'000;
+
+  explicit PeerRegistration(PeerRegistrationConfig config) : config_(std::move(config)) {}
+
+  // A REGISTER should go now (none in flight, and its time has come).
+  bool Due(int64_t now_ms) const { return !in_flight_ && now_ms >= next_ms_; }
+  // A REGISTER went out (CSeq increments per request).
+  uint32_t Sent(int64_t now_ms);
+  // Its final answer: `code` (0: no answer), and the expiry granted by a 200.
+  void Answered(int code, uint32_t granted_s, const std::string& error, int64_t now_ms);
+  // A challenge is being answered: the next REGISTER goes at once.
+  void Challenged() { in_flight_ = false; }
+
+  bool registered(int64_t now_ms) const { return registered_until_ms_ > now_ms; }
+  const PeerRegistrationConfig& config() const { return config_; }
+  const std::string& call_id() const { return call_id_; }
+  void set_call_id(std::string id) { call_id_ = std::move(id); }
+  nlohmann::json ToJson(int64_t now_ms) const;
+
+ private:
+  PeerRegistrationConfig config_;
+  std::string call_id_;
+  uint32_t cseq_ = 0;
+  bool in_flight_ = false;
+  int64_t next_ms_ = 0;
+  int64_t registered_until_ms_ = 0;
+  int last_code_ = 0;
+  std::string last_error_;
+  uint64_t sent_ = 0;
+  uint64_t failures_ = 0;
+};
+
+}  // namespace rtplatch
