@@ -491,6 +491,13 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (dial_plan_ != nullptr && from_local && !(to_us && IsLocalUser(target->user))) {
     route = dial_plan_->Match(target->user, target->host, to_us);
   }
+  const Arrival arrival{in.transport, !in.source.ip.is_v4()};
+  if (route == nullptr && !to_us && from_local && locator_ != nullptr &&
+      !IpAddress::Parse(target->host).ok()) {
+    // A host name: located first (RFC 3263), then forwarded.
+    call.caller = CallerSide(request, in);
+    return LocateRemote(txn, request, *std::move(fwd), std::move(call), arrival, *target);
+  }
   PeerBranch branch;
   std::vector<CallSide> forks;
   std::optional<SipReply> refused =
@@ -500,42 +507,92 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (refused) return Respond(txn, *refused);
   call.caller = CallerSide(request, in);
   if (from_peer && invite) ++counters_.calls_from_peers;
+  Forward(txn, request, *std::move(fwd), std::move(call), arrival,
+          route != nullptr ? &branch : nullptr, std::move(forks));
+}
+
+void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
+                    const Arrival& arrival, PeerBranch* branch, std::vector<CallSide> forks) {
+  const bool invite = request.method() == "INVITE";
   if (!forks.empty()) {
     ++counters_.calls_forked;
     forks.insert(forks.begin(), call.callee);
     auto fork = std::make_shared<Fork>(forks.size());
     fork->sides = std::move(forks);
-    ForkContext where{fork, in.transport, !in.source.ip.is_v4()};
-    return StartCall(txn, std::move(call), request, *std::move(fwd), nullptr, &where);
+    ForkContext where{fork, arrival.transport, arrival.ipv6};
+    return StartCall(txn, std::move(call), request, std::move(fwd), nullptr, &where);
   }
-  if (route != nullptr) {
-    call.peer = peers_->peer(branch.candidates.front().peer).name;
-    branch.in_transport = in.transport;
-    branch.in_ipv6 = !in.source.ip.is_v4();
+  if (branch != nullptr) {
+    call.peer = peers_->peer(branch->candidates.front().peer).name;
+    branch->in_transport = arrival.transport;
+    branch->in_ipv6 = arrival.ipv6;
     if (invite) {
       ++counters_.calls_to_peers;
-      return StartCall(txn, std::move(call), request, *std::move(fwd), &branch);
+      return StartCall(txn, std::move(call), request, std::move(fwd), branch);
     }
     // Other requests (MESSAGE, OPTIONS to a number) go to the first target.
-    if (!fwd->SetRequestUri(call.callee.contact).ok()) {
+    if (!fwd.SetRequestUri(call.callee.contact).ok()) {
       return RespondLocal(txn, 500, "Server Internal Error");
     }
   }
   const SipRoute out = call.callee.route;
-  if (absl::Status s = PrepareForward(*fwd, out, in.transport, !in.source.ip.is_v4(),
+  if (absl::Status s = PrepareForward(fwd, out, arrival.transport, arrival.ipv6,
                                       /*record_route=*/invite, txns_.NewBranch());
       !s.ok()) {
     return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
   }
   if (!invite) {
     // MESSAGE, OPTIONS to a user, SUBSCRIBE...: forwarded, no call state.
-    auto sent = txns_.SendRequest(*std::move(fwd), out);
+    auto sent = txns_.SendRequest(std::move(fwd), out);
     if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
     ++counters_.forwarded_requests;
     clients_[*sent] = ClientContext{txn, "", false, false, true};
     return;
   }
-  StartCall(txn, std::move(call), request, *std::move(fwd));
+  StartCall(txn, std::move(call), request, std::move(fwd));
+}
+
+void Proxy::LocateRemote(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
+                         const Arrival& arrival, const UriParts& target) {
+  absl::StatusOr<SipMessage> copy = request.Clone();
+  if (!copy.ok()) return RespondLocal(txn, 500, "Server Internal Error");
+  const uint64_t id = ++lookup_counter_;
+  ++counters_.dns_lookups;
+  lookups_.emplace(id, PendingLookup{txn, *std::move(copy), std::move(fwd), std::move(call),
+                                     arrival, target});
+  locator_->Locate(target, [this, id](absl::StatusOr<std::vector<SipHop>> hops) {
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;
+    PendingLookup p = std::move(it->second);
+    lookups_.erase(it);
+    // The caller may have given up while we looked (CANCEL: 487 sent).
+    if (txns_.HasFinalResponse(p.txn)) return;
+    std::optional<SipRoute> route;
+    if (hops.ok()) {
+      for (const SipHop& hop : *hops) {
+        UriParts uri = p.target;
+        uri.host = hop.endpoint.ip.ToString();
+        uri.port = hop.endpoint.port;
+        if (absl::StatusOr<SipRoute> r = RouteToUri(uri); r.ok()) {
+          route = *r;
+          break;
+        }
+      }
+    }
+    if (!route) {
+      ++counters_.dns_failures;
+      const std::string why = hops.ok() ? "no hop we can reach" : std::string(hops.status().message());
+      return RespondLocal(p.txn, hops.ok() || absl::IsNotFound(hops.status()) ? 404 : 503,
+                          hops.ok() || absl::IsNotFound(hops.status()) ? "Not Found"
+                                                                      : "Service Unavailable",
+                          {WarningHeader(absl::StrCat("cannot route there: ", why))});
+    }
+    p.call.callee.aor = absl::StrCat(p.target.user, "@", p.target.host);
+    p.call.callee.contact = p.request.request_uri();
+    p.call.callee.route = *route;
+    p.call.callee.media_ipv6 = !route->dest.ip.is_v4();
+    Forward(p.txn, p.request, std::move(p.fwd), std::move(p.call), p.arrival, nullptr, {});
+  });
 }
 
 void Proxy::TrunkTarget(const SipMessage& request, const SipInbound& in, UriParts& target) const {
@@ -1641,6 +1698,8 @@ nlohmann::json Proxy::StatsJson() const {
             {"peers_recovered", c.peers_recovered},
             {"peer_challenges_answered", c.peer_challenges_answered},
             {"peer_registers_sent", c.peer_registers_sent},
+            {"dns_lookups", c.dns_lookups},
+            {"dns_failures", c.dns_failures},
             {"calls_forked", c.calls_forked},
             {"fork_branches_cancelled", c.fork_branches_cancelled},
             {"fork_answers_released", c.fork_answers_released}}},

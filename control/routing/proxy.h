@@ -130,6 +130,8 @@ struct ProxyCounters {
   uint64_t peers_recovered = 0;     // down targets that answered a probe
   uint64_t peer_challenges_answered = 0;  // 401/407 from a peer, INVITE resent
   uint64_t peer_registers_sent = 0;
+  uint64_t dns_lookups = 0;   // requests to host names that waited for DNS
+  uint64_t dns_failures = 0;  // of which could not be routed (404/503)
   uint64_t calls_forked = 0;        // INVITEs that rang several bindings
   uint64_t fork_branches_cancelled = 0;
   uint64_t fork_answers_released = 0;  // a second 2xx: ACKed and BYEd
@@ -279,6 +281,20 @@ class Proxy : public SipTransactions::Listener {
   // A local user: in the users file or registered now.
   bool IsLocalUser(absl::string_view user) const;
   CallSide CallerSide(const SipMessage& request, const SipInbound& in) const;
+  // How a request came in, as its forwarding needs it.
+  struct Arrival {
+    SipTransportKind transport;
+    bool ipv6;
+  };
+  // HandleOutOfDialog's second half, once the callee is known: forks,
+  // peer branches or one forward; the call starts for an INVITE.
+  void Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
+               const Arrival& arrival, PeerBranch* branch, std::vector<CallSide> forks);
+  // Our caller's request to a host name: located by DNS (RFC 3263), then
+  // forwarded to its first reachable hop; 404 when the name has no SIP
+  // server, 503 when DNS failed.
+  void LocateRemote(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
+                    const Arrival& arrival, const UriParts& target);
   // Sends the call's INVITE to the branch's next target that can be
   // reached; false when none is left.
   bool SendToNextPeer(Call& call, PeerBranch& branch);
@@ -420,6 +436,17 @@ class Proxy : public SipTransactions::Listener {
   SipLocator* locator_ = nullptr;
   absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID
   absl::flat_hash_map<std::string, std::shared_ptr<Fork>> forks_;  // by Call-ID
+  // Requests waiting for DNS (LocateRemote), by lookup id.
+  struct PendingLookup {
+    SipTxnId txn;
+    SipMessage request;
+    SipMessage fwd;
+    Call call;
+    Arrival arrival;
+    UriParts target;
+  };
+  absl::flat_hash_map<uint64_t, PendingLookup> lookups_;
+  uint64_t lookup_counter_ = 0;
   // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
   absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;
   ProxyCounters counters_;

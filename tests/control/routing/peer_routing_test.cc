@@ -9,7 +9,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "absl/strings/str_split.h"
+#include "control/dns/sip_locator.h"
 #include "absl/time/time.h"
 #include "control/registrar/digest_auth.h"
 #include "control/registrar/users_file.h"
@@ -43,6 +46,37 @@ json Routes() {
   return json::array({{{"prefix", "+1"}, {"peers", {"core"}}},
                       {{"prefix", "+1555999"}, {"peers", {"core"}}}});
 }
+
+// DNS answers from a table after the asker returns; anything else is a
+// negative answer, `failing` names fail.
+class TableDns : public DnsQuerier {
+ public:
+  void Query(const std::string& name, DnsType type, Callback done) override {
+    absl::StatusOr<DnsRecords> r;
+    if (std::find(failing.begin(), failing.end(), name) != failing.end()) {
+      r = absl::UnavailableError("DNS: timeout");
+    } else if (auto it = table.find({name, type}); it != table.end()) {
+      r = it->second;
+    } else {
+      DnsRecords negative;
+      negative.negative = true;
+      r = negative;
+    }
+    pending_.emplace_back(std::move(done), std::move(r));
+  }
+  void Run() {
+    while (!pending_.empty()) {
+      auto batch = std::move(pending_);
+      pending_.clear();
+      for (auto& [done, r] : batch) done(r);
+    }
+  }
+  std::map<std::pair<std::string, DnsType>, DnsRecords> table;
+  std::vector<std::string> failing;
+
+ private:
+  std::vector<std::pair<Callback, absl::StatusOr<DnsRecords>>> pending_;
+};
 
 class PeerRoutingTest : public ProxyTest {
  protected:
@@ -381,6 +415,55 @@ TEST_F(PeerRoutingTest, WeRegisterWithATrunkThatWantsIt) {
           kPrimary.source);
   EXPECT_TRUE(RequestTo(kAlice.source, "INVITE", mark).has_value())
       << ::testing::PrintToString(CodesTo(kPrimary.source, mark));
+}
+
+// Our user calls someone at another domain, by name: the proxy locates it
+// (RFC 3263) without blocking, then forwards; a name without SIP is 404, a
+// DNS failure 503.
+TEST_F(PeerRoutingTest, AHostNameIsLocatedByDnsBeforeTheRequestGoes) {
+  TableDns dns;
+  SipLocator locator(dns, {SipTransportKind::kUdp});
+  DnsRecords srv;
+  srv.srv = {{10, 0, 5070, "sip.far.example"}};
+  dns.table[{"_sip._udp.far.example", DnsType::kSrv}] = srv;
+  DnsRecords a;
+  a.addresses = {*IpAddress::Parse("198.51.100.77")};
+  dns.table[{"sip.far.example", DnsType::kA}] = a;
+  proxy_->set_edge(peers_.get(), dial_plan_.get(), &locator);
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+  const Phone kFar{"zoe", "198.51.100.77:5070", Ep("198.51.100.77:5070"), "198.51.100.77", 9100};
+
+  Dialog d = NewDialog(kAlice, kFar);
+  size_t mark = sent_.size();
+  Receive(absl::StrReplaceAll(InviteText(d, Sdp(kAlice, 1)),
+                              {{"INVITE sip:zoe@example.com", "INVITE sip:zoe@far.example"}}),
+          kAlice.source);
+  EXPECT_FALSE(RequestTo(kFar.source, "INVITE", mark).has_value()) << "waits for DNS";
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(100));
+  dns.Run();
+  std::optional<Sent> invite = RequestTo(kFar.source, "INVITE", mark);
+  ASSERT_TRUE(invite.has_value()) << ::testing::PrintToString(CodesTo(kAlice.source, mark));
+  EXPECT_EQ(invite->Parsed().request_uri(), "sip:zoe@far.example");
+  EXPECT_THAT(invite->bytes, HasSubstr("c=IN IP4 203.0.113.1"));
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["dns_lookups"], 1);
+
+  Dialog nowhere = NewDialog(kAlice, kFar);
+  mark = sent_.size();
+  Receive(absl::StrReplaceAll(InviteText(nowhere, Sdp(kAlice, 1)),
+                              {{"INVITE sip:zoe@example.com", "INVITE sip:zoe@nowhere.example"}}),
+          kAlice.source);
+  dns.Run();
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(100, 404));
+
+  dns.failing = {"down.example", "_sip._udp.down.example"};
+  Dialog down = NewDialog(kAlice, kFar);
+  mark = sent_.size();
+  Receive(absl::StrReplaceAll(InviteText(down, Sdp(kAlice, 1)),
+                              {{"INVITE sip:zoe@example.com", "INVITE sip:zoe@down.example"}}),
+          kAlice.source);
+  dns.Run();
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(100, 503));
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["dns_failures"], 2);
 }
 
 }  // namespace
