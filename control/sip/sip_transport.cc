@@ -446,14 +446,7 @@ bool SipTransport::ContinueHandshake(Socket& s) {
   }
   const int e = SSL_get_error(s.ssl, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    const bool want = e == SSL_ERROR_WANT_WRITE;
-    if (want != s.want_write) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
-      ev.data.u64 = s.id;
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
-      s.want_write = want;
-    }
+    WantWrite(s, e == SSL_ERROR_WANT_WRITE);
     return true;
   }
   // Not TLS, a certificate we do not trust, a protocol we refuse, or the
@@ -611,15 +604,17 @@ absl::Status SipTransport::FlushTcp(Socket& s) {
     Close(s.id);
     return err;
   }
-  const bool want = !s.out.empty();
-  if (want != s.want_write) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
-    ev.data.u64 = s.id;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
-    s.want_write = want;
-  }
+  WantWrite(s, !s.out.empty());
   return absl::OkStatus();
+}
+
+void SipTransport::WantWrite(Socket& s, bool want) {
+  if (want == s.want_write) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  ev.data.u64 = s.id;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, s.fd, &ev);
+  s.want_write = want;
 }
 
 void SipTransport::OnTcpWritable(Socket& s) { (void)FlushTcp(s); }

@@ -155,6 +155,8 @@ class SipTransport {
   // Delivers every complete message in s.in; false: framing lost, close.
   bool DrainTcpInput(Socket& s);
   absl::Status FlushTcp(Socket& s);
+  // Writable events wanted on connection `s` or not (epoll interest).
+  void WantWrite(Socket& s, bool want);
   void FlushUdpBatch();
   void Close(SipChannelId id);
   absl::Status Register(std::unique_ptr<Socket> s, uint32_t events);

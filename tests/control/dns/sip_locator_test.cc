@@ -4,6 +4,8 @@
 // fallbacks, the bounds and the errors.
 #include "control/dns/sip_locator.h"
 
+#include "tests/control/dns/table_dns.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,41 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// Answers from a table after the asker returns, as the resolver does; a
-// name/type not in the table is a negative answer; `failing` ones fail.
-class FakeQuerier : public DnsQuerier {
- public:
-  void Query(const std::string& name, DnsType type, Callback done) override {
-    asked.push_back(absl::StrCat(DnsTypeName(type), " ", name));
-    pending_.emplace_back(std::move(done), Answer(name, type));
-  }
-  // Runs what is due, and what that asks for, until nothing is left.
-  void Run() {
-    while (!pending_.empty()) {
-      auto batch = std::move(pending_);
-      pending_.clear();
-      for (auto& [done, result] : batch) done(result);
-    }
-  }
-
-  std::map<std::pair<std::string, DnsType>, DnsRecords> table;
-  std::vector<std::string> failing;
-  std::vector<std::string> asked;
-
- private:
-  absl::StatusOr<DnsRecords> Answer(const std::string& name, DnsType type) {
-    if (std::find(failing.begin(), failing.end(), name) != failing.end()) {
-      return absl::UnavailableError("DNS A query: Timeout while contacting DNS servers");
-    }
-    auto it = table.find({name, type});
-    if (it != table.end()) return it->second;
-    DnsRecords negative;
-    negative.negative = true;
-    negative.ttl_s = 30;
-    return negative;
-  }
-  std::vector<std::pair<Callback, absl::StatusOr<DnsRecords>>> pending_;
-};
+using FakeQuerier = testing::TableDns;
 
 DnsRecords Addresses(std::vector<const char*> ips) {
   DnsRecords r;

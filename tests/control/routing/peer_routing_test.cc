@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_split.h"
 #include "control/dns/sip_locator.h"
+#include "tests/control/dns/table_dns.h"
 #include "absl/time/time.h"
 #include "control/registrar/digest_auth.h"
 #include "control/registrar/users_file.h"
@@ -47,36 +48,7 @@ json Routes() {
                       {{"prefix", "+1555999"}, {"peers", {"core"}}}});
 }
 
-// DNS answers from a table after the asker returns; anything else is a
-// negative answer, `failing` names fail.
-class TableDns : public DnsQuerier {
- public:
-  void Query(const std::string& name, DnsType type, Callback done) override {
-    absl::StatusOr<DnsRecords> r;
-    if (std::find(failing.begin(), failing.end(), name) != failing.end()) {
-      r = absl::UnavailableError("DNS: timeout");
-    } else if (auto it = table.find({name, type}); it != table.end()) {
-      r = it->second;
-    } else {
-      DnsRecords negative;
-      negative.negative = true;
-      r = negative;
-    }
-    pending_.emplace_back(std::move(done), std::move(r));
-  }
-  void Run() {
-    while (!pending_.empty()) {
-      auto batch = std::move(pending_);
-      pending_.clear();
-      for (auto& [done, r] : batch) done(r);
-    }
-  }
-  std::map<std::pair<std::string, DnsType>, DnsRecords> table;
-  std::vector<std::string> failing;
-
- private:
-  std::vector<std::pair<Callback, absl::StatusOr<DnsRecords>>> pending_;
-};
+using testing::TableDns;
 
 class PeerRoutingTest : public ProxyTest {
  protected:
