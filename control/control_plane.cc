@@ -231,6 +231,10 @@ absl::Status ControlPlane::OpenSip() {
     return transport_ref.TcpConnectionTo(peer);
   };
   channels.send = send;
+  channels.connect = [&transport_ref](const Endpoint& dest, SipTransportKind t,
+                                      const std::string& host) {
+    return transport_ref.Connect(dest, t, host);
+  };
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
@@ -245,10 +249,11 @@ absl::Status ControlPlane::OpenSip() {
                                  });
   if (!dns.ok()) return dns.status();
   dns_ = *std::move(dns);
-  // Peers are reached over UDP (TCP and TLS connections of our own come
-  // with the connection-oriented transports).
-  locator_ = std::make_unique<SipLocator>(*dns_, std::vector<SipTransportKind>{
-                                                     SipTransportKind::kUdp});
+  // Peers over UDP, or over TCP and TLS connections we open (TLS only with
+  // our certificate configured).
+  std::vector<SipTransportKind> transports = {SipTransportKind::kUdp, SipTransportKind::kTcp};
+  if (tls_) transports.push_back(SipTransportKind::kTls);
+  locator_ = std::make_unique<SipLocator>(*dns_, std::move(transports));
   peers_ = std::make_unique<PeerSet>(config_.edge.peers);
   dial_plan_ = std::make_unique<DialPlan>(config_.edge.routes);
   proxy_->set_edge(peers_.get(), dial_plan_.get(), locator_.get());

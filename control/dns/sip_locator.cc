@@ -32,12 +32,14 @@ namespace {
 std::optional<SipTransportKind> NaptrTransport(absl::string_view service) {
   if (service == "SIP+D2U") return SipTransportKind::kUdp;
   if (service == "SIP+D2T") return SipTransportKind::kTcp;
+  if (service == "SIPS+D2T") return SipTransportKind::kTls;
   return std::nullopt;
 }
 
 std::optional<SipTransportKind> UriTransport(absl::string_view t) {
   if (t == "udp") return SipTransportKind::kUdp;
   if (t == "tcp") return SipTransportKind::kTcp;
+  if (t == "tls") return SipTransportKind::kTls;
   return std::nullopt;
 }
 
@@ -54,7 +56,12 @@ SipLocator::SipLocator(DnsQuerier& dns, std::vector<SipTransportKind> transports
 }
 
 std::string SipLocator::SrvName(SipTransportKind t, absl::string_view host) {
-  return absl::StrCat(t == SipTransportKind::kTcp ? "_sip._tcp." : "_sip._udp.", host);
+  switch (t) {
+    case SipTransportKind::kTcp: return absl::StrCat("_sip._tcp.", host);
+    case SipTransportKind::kTls: return absl::StrCat("_sips._tcp.", host);
+    case SipTransportKind::kUdp: break;
+  }
+  return absl::StrCat("_sip._udp.", host);
 }
 
 bool SipLocator::Speaks(SipTransportKind t) const {
@@ -68,7 +75,12 @@ void SipLocator::Locate(const UriParts& uri, Callback done) {
   if (!job->uri.host.empty() && job->uri.host.back() == '.') job->uri.host.pop_back();
   job->done = std::move(done);
   std::optional<SipTransportKind> given;
-  if (!uri.transport.empty()) {
+  if (uri.sips) {
+    given = SipTransportKind::kTls;
+    if (!Speaks(*given)) {
+      return job->done(absl::InvalidArgumentError("a sips: URI needs TLS, which is not configured"));
+    }
+  } else if (!uri.transport.empty()) {
     given = UriTransport(uri.transport);
     if (!given || !Speaks(*given)) {
       return job->done(absl::InvalidArgumentError(

@@ -34,9 +34,9 @@ absl::StatusOr<PeerTargetConfig> ParseTarget(const json& j, const std::string& w
   }
   std::optional<UriParts> parts = ParseUri(t.uri);
   if (!parts) return Error(field, absl::StrCat("'", t.uri, "' is not a valid SIP URI"));
-  if (!parts->transport.empty() && parts->transport != "udp") {
+  if (!parts->supported_transport()) {
     return Error(field, absl::StrCat("transport '", parts->transport,
-                                     "': peers are reached over UDP in this version"));
+                                     "': peers are reached over UDP, TCP or TLS"));
   }
   if (absl::StatusOr<IpAddress> ip = IpAddress::Parse(parts->host); ip.ok()) t.ip = *ip;
   t.parts = *std::move(parts);

@@ -19,7 +19,10 @@ PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)
       const PeerTargetConfig& c = p.targets[t];
       if (c.ip) {
         PeerHopHealth& h = targets[t].hops.emplace_back();
-        h.hop = SipHop{SipTransportKind::kUdp, Endpoint{*c.ip, c.parts.port}, c.parts.host};
+        const SipTransportKind t = c.parts.tls()   ? SipTransportKind::kTls
+                                   : c.parts.tcp() ? SipTransportKind::kTcp
+                                                   : SipTransportKind::kUdp;
+        h.hop = SipHop{t, Endpoint{*c.ip, c.parts.port}, c.parts.host};
       }
     }
   }

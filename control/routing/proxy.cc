@@ -1006,6 +1006,13 @@ absl::StatusOr<SipRoute> Proxy::RouteToPeer(const PeerTargetRef& target) const {
   const PeerHopHealth* health = peers_->hop(target);
   if (health == nullptr) return absl::UnavailableError("DNS no longer lists this hop");
   const SipHop& hop = health->hop;
+  if (IsStream(hop.transport)) {
+    // We open (or reuse, RFC 5923) the connection to a peer.
+    if (!channels_.connect) return absl::UnavailableError("no connections can be opened");
+    absl::StatusOr<SipChannelId> channel = channels_.connect(hop.endpoint, hop.transport, hop.host);
+    if (!channel.ok()) return channel.status();
+    return SipRoute{hop.endpoint, hop.transport, *channel};
+  }
   UriParts uri;
   uri.host = hop.endpoint.ip.ToString();
   uri.port = hop.endpoint.port;

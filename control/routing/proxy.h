@@ -144,6 +144,10 @@ class Proxy : public SipTransactions::Listener {
     std::function<std::optional<SipChannelId>(const Endpoint& local)> udp_socket_for;
     // The live TCP connection with a peer.
     std::function<std::optional<SipChannelId>(const Endpoint& peer)> tcp_connection_to;
+    // A TCP or TLS connection we open (or reuse) to a peer; nullptr: none.
+    std::function<absl::StatusOr<SipChannelId>(const Endpoint& dest, SipTransportKind t,
+                                               const std::string& host)>
+        connect;
     // Sends bytes without a transaction (ACK for 2xx, 2xx retransmissions).
     std::function<absl::Status(absl::string_view bytes, const SipRoute& route)> send;
   };

@@ -137,6 +137,7 @@ struct SipTransport::Socket {
   size_t crlf_run = 0;       // CR/LF bytes skipped in a row between messages
   SSL* ssl = nullptr;        // TLS connections
   bool handshaking = false;  // TLS: no message before the handshake is done
+  bool connecting = false;   // ours, before the TCP connection is up
   int64_t accepted_ms = 0;
 
   SipTransportKind transport() const {
@@ -262,6 +263,9 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
         OnAccept(s);
         break;
       case Socket::Kind::kTcpConnection:
+        if (s.connecting) {
+          if (!FinishConnect(s) || s.connecting) break;
+        }
         if (s.handshaking) {
           if (!ContinueHandshake(s)) break;
           if (s.handshaking) break;
@@ -435,6 +439,75 @@ bool SipTransport::ReadStream(Socket& s) {
   }
 }
 
+absl::StatusOr<SipChannelId> SipTransport::Connect(const Endpoint& dest,
+                                                   SipTransportKind transport,
+                                                   const std::string& host) {
+  if (transport == SipTransportKind::kUdp) {
+    return absl::InvalidArgumentError("SIP transport: Connect is for TCP and TLS");
+  }
+  if (auto it = tcp_by_peer_.find(dest); it != tcp_by_peer_.end()) {
+    auto s = sockets_.find(it->second);
+    if (s != sockets_.end() && !s->second->closing && s->second->transport() == transport) {
+      return it->second;
+    }
+  }
+  if (transport == SipTransportKind::kTls && tls_ == nullptr) {
+    return absl::FailedPreconditionError("SIP transport: no TLS configured (\"tls\")");
+  }
+  if (tcp_connections_ >= kMaxTcpConnections) {
+    ++counters_.tcp_rejected_full;
+    return absl::ResourceExhaustedError("SIP transport: too many connections");
+  }
+  const int fd =
+      ::socket(dest.ip.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError("TCP socket to", dest);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_storage ss;
+  const socklen_t len = ToSockaddr(dest, &ss);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    absl::Status s = ErrnoError("TCP connect to", dest);
+    ::close(fd);
+    ++counters_.connect_failures;
+    return s;
+  }
+  auto conn = std::make_unique<Socket>(next_id_++, Socket::Kind::kTcpConnection, fd, Endpoint{});
+  conn->peer = dest;
+  conn->connecting = true;
+  conn->want_write = true;
+  conn->accepted_ms = MonotonicMs();
+  conn->last_activity_ms = conn->accepted_ms;
+  if (transport == SipTransportKind::kTls) {
+    conn->ssl = tls_->NewClient(fd, host);
+    if (conn->ssl == nullptr) return absl::ResourceExhaustedError("SIP transport: no TLS session");
+    conn->handshaking = true;
+  }
+  const SipChannelId id = conn->id;
+  const bool tls = conn->ssl != nullptr;
+  if (absl::Status s = Register(std::move(conn), EPOLLIN | EPOLLOUT | EPOLLRDHUP); !s.ok()) return s;
+  tcp_by_peer_[dest] = id;
+  ++tcp_connections_;
+  ++connections_by_source_[dest.ip];
+  ++counters_.connects;
+  if (tls) ++handshaking_;
+  return id;
+}
+
+bool SipTransport::FinishConnect(Socket& s) {
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+  if (error == EINPROGRESS || error == EALREADY) return true;
+  if (error != 0) {
+    ++counters_.connect_failures;
+    Close(s.id);
+    return false;
+  }
+  s.connecting = false;
+  if (s.ssl == nullptr) return FlushTcp(s).ok() && !s.closing;
+  return true;  // the TLS handshake goes next
+}
+
 bool SipTransport::ContinueHandshake(Socket& s) {
   ERR_clear_error();
   const int r = SSL_do_handshake(s.ssl);
@@ -442,7 +515,8 @@ bool SipTransport::ContinueHandshake(Socket& s) {
     s.handshaking = false;
     --handshaking_;
     ++counters_.tls_handshakes;
-    return true;
+    // What waited for the handshake (a connection we opened) goes now.
+    return FlushTcp(s).ok() && !s.closing;
   }
   const int e = SSL_get_error(s.ssl, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
@@ -577,7 +651,7 @@ void SipTransport::FlushUdpBatch() {
 }
 
 absl::Status SipTransport::FlushTcp(Socket& s) {
-  while (!s.out.empty() && !s.handshaking) {
+  while (!s.out.empty() && !s.handshaking && !s.connecting) {
     if (s.ssl != nullptr) {
       ERR_clear_error();
       const int n = SSL_write(s.ssl, s.out.data(), static_cast<int>(s.out.size()));

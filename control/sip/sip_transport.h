@@ -70,6 +70,8 @@ struct SipTransportCounters {
   uint64_t tls_handshake_failures = 0;  // closed: not TLS, bad certificate, ...
   uint64_t tls_handshake_timeouts = 0;  // closed: no handshake in time
   uint64_t keepalive_pongs = 0;       // CRLF answers to CRLFCRLF pings
+  uint64_t connects = 0;              // connections we opened (TCP or TLS)
+  uint64_t connect_failures = 0;      // closed: the connect failed
   uint64_t idle_closed = 0;           // closed: nothing for the idle time-out
   uint64_t send_errors = 0;
 };
@@ -117,6 +119,15 @@ class SipTransport {
   absl::Status Send(absl::string_view bytes, const Endpoint& dest,
                     SipTransportKind transport, SipChannelId channel);
 
+  // A TCP or TLS connection to `dest`: the live one if there is one (RFC
+  // 5923: either side's connection carries requests both ways), else a new
+  // one, opened without blocking; what is sent on it waits until it (and
+  // its TLS handshake, checking `host` with SNI) is up. A connection that
+  // fails closes (counted), and what waited on it is lost: the client
+  // transaction above times out.
+  absl::StatusOr<SipChannelId> Connect(const Endpoint& dest, SipTransportKind transport,
+                                       const std::string& host);
+
   // The UDP socket bound to `local`, else the first UDP socket of its
   // family (a wildcard bind); nullopt when there is none.
   std::optional<SipChannelId> UdpSocketFor(const Endpoint& local) const;
@@ -144,6 +155,9 @@ class SipTransport {
   absl::StatusOr<int> StreamListener(const Endpoint& ep);
   // TLS: the handshake's next step; false when the connection closed.
   bool ContinueHandshake(Socket& s);
+  // A connection we opened finished connecting (or failed): false when it
+  // closed.
+  bool FinishConnect(Socket& s);
   // Reads what the connection has into s.in: false at EOF or an error.
   bool ReadStream(Socket& s);
   void ExpireHandshakes();

@@ -269,6 +269,24 @@ TEST_F(PeerRoutingTest, MediaPolicyNatRelaysOnlyWhereALegIsNatted) {
   EXPECT_THAT(dataplane_.Requests("allocate"), SizeIs(1));
 }
 
+// A peer reached over TCP: we open the connection and the INVITE goes over
+// it, Via TCP, with Record-Route entries for both transports (RFC 5658).
+TEST_F(PeerRoutingTest, ATcpPeerIsReachedOverAConnectionWeOpen) {
+  json peers = CorePeer();
+  peers[0]["targets"] = json::array({{{"uri", "sip:198.51.100.40;transport=tcp"}}});
+  ASSERT_NO_FATAL_FAILURE(SetEdge(peers, Routes()));
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+  Dialog d = NewDialog(kAlice, kPrimary);
+  std::optional<Sent> invite = CallNumber(d, kPrimary);
+  ASSERT_TRUE(invite.has_value());
+  EXPECT_THAT(connects_, ElementsAre("TCP 198.51.100.40:5060 198.51.100.40"));
+  EXPECT_EQ(invite->route.transport, SipTransportKind::kTcp);
+  EXPECT_EQ(invite->route.channel, kConnectionBase + 1);
+  EXPECT_THAT(invite->bytes, HasSubstr("Via: SIP/2.0/TCP 198.51.100.1:5060"));
+  EXPECT_THAT(invite->Parsed().record_routes(),
+              ElementsAre("<sip:198.51.100.1:5060;transport=tcp;lr>", kRecordRouteV4));
+}
+
 // A trunk that challenges us: the INVITE goes again to the same hop with
 // our credentials (which the trunk's own authenticator accepts), and the
 // caller never sees the challenge; a second challenge is a failure and the

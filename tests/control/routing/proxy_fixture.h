@@ -312,6 +312,16 @@ class ProxyTest : public ::testing::Test {
     channels.tcp_connection_to = [](const Endpoint&) -> std::optional<SipChannelId> {
       return std::nullopt;
     };
+    // Connections we open: one per destination, reused (as the transport
+    // does, RFC 5923), each opening recorded.
+    channels.connect = [this](const Endpoint& dest, SipTransportKind t,
+                              const std::string& host) -> absl::StatusOr<SipChannelId> {
+      const std::string key = absl::StrCat(SipTransportName(t), " ", dest.ToString(), " ", host);
+      auto it = std::find(connects_.begin(), connects_.end(), key);
+      if (it != connects_.end()) return kConnectionBase + 1 + (it - connects_.begin());
+      connects_.push_back(key);
+      return kConnectionBase + connects_.size();
+    };
     channels.send = [this](absl::string_view bytes, const SipRoute& route) {
       sent_.push_back({std::string(bytes), route, true});
       return absl::OkStatus();
@@ -535,6 +545,8 @@ class ProxyTest : public ::testing::Test {
   std::unique_ptr<KeepaliveSync> keepalives_;
   Forwarder forwarder_;
   std::vector<Sent> sent_;
+  static constexpr SipChannelId kConnectionBase = 100;
+  std::vector<std::string> connects_;  // "TLS 198.51.100.40:5061 host"
   std::unique_ptr<SipTransactions> txns_;
   std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<DialPlan> dial_plan_;

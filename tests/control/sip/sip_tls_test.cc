@@ -241,6 +241,69 @@ TEST_F(SipTlsTest, AClientThatNeverHandshakesIsClosedAfterTheTimeout) {
   ::close(fd);
 }
 
+// A connection we open (to a peer): over TLS, the request waits for the
+// handshake, which checks the server's name; the answer comes back over
+// the same connection, which a second Connect reuses (RFC 5923). A server
+// whose certificate does not name the host we asked for is refused; a
+// port nobody listens on is a counted connect failure.
+TEST_F(SipTlsTest, ConnectionsWeOpenCarryRequestsAndAnswers) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  std::vector<std::string> answers;
+  auto client = SipTransport::Create(
+      {}, [&](const SipInbound& in) { answers.push_back(std::string(in.bytes)); }, {},
+      tls_.get());
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto pump = [&](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < deadline) {
+      (void)transport_->RunOnce(2);
+      (void)(*client)->RunOnce(2);
+      if (done()) return true;
+    }
+    return false;
+  };
+  absl::StatusOr<SipChannelId> conn =
+      (*client)->Connect(server_, SipTransportKind::kTls, "edge.example.test");
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  ASSERT_TRUE((*client)->Send(SipText(kRegister), server_, SipTransportKind::kTls, *conn).ok());
+  ASSERT_TRUE(pump([&] { return !received_.empty() && !answers.empty(); }));
+  EXPECT_EQ(transports_[0], SipTransportKind::kTls);
+  EXPECT_THAT(answers[0], HasSubstr("SIP/2.0 200 OK"));
+  absl::StatusOr<SipChannelId> again =
+      (*client)->Connect(server_, SipTransportKind::kTls, "edge.example.test");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *conn) << "the live connection is reused";
+  EXPECT_EQ((*client)->counters().connects, 1u);
+
+  // The wrong name: the handshake fails at our end, nothing is delivered.
+  auto other = SipTransport::Create({}, [](const SipInbound&) {}, {}, tls_.get());
+  ASSERT_TRUE(other.ok());
+  absl::StatusOr<SipChannelId> wrong =
+      (*other)->Connect(server_, SipTransportKind::kTls, "someone-else.example");
+  ASSERT_TRUE(wrong.ok());
+  (void)(*other)->Send(SipText(kRegister), server_, SipTransportKind::kTls, *wrong);
+  const size_t before = received_.size();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while ((*other)->counters().tls_handshake_failures == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    (void)transport_->RunOnce(2);
+    (void)(*other)->RunOnce(2);
+  }
+  EXPECT_EQ((*other)->counters().tls_handshake_failures, 1u);
+  EXPECT_EQ(received_.size(), before);
+
+  // Nobody listens: a counted connect failure.
+  const Endpoint closed{*IpAddress::Parse("127.0.0.1"), 9};
+  absl::StatusOr<SipChannelId> refused = (*other)->Connect(closed, SipTransportKind::kTcp, "");
+  if (refused.ok()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while ((*other)->counters().connect_failures == 0 && std::chrono::steady_clock::now() < until) {
+      (void)(*other)->RunOnce(5);
+    }
+  }
+  EXPECT_EQ((*other)->counters().connect_failures, 1u);
+}
+
 TEST_F(SipTlsTest, BadFilesAreNamedAtStart) {
   SipTlsConfig config;
   config.certificate = certs_.dir() + "/missing.pem";
