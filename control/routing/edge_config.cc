@@ -84,7 +84,8 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
   const std::string prefix = absl::StrCat(kWhere, where, ".");
   if (absl::Status s = CheckKnownFields(j, {"name", "targets", "trusted_sources", "media",
                                             "answer_timeout_ms", "failures_to_down",
-                                            "probe_interval_s", "auth", "register"},
+                                            "probe_interval_s", "auth", "register",
+                                            "trusted_tls_names"},
                                         prefix);
       !s.ok()) {
     return s;
@@ -101,6 +102,16 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
         ParseTarget((*targets)[i], absl::StrCat(where, ".targets[", i, "]"));
     if (!t.ok()) return t.status();
     p.targets.push_back(*std::move(t));
+  }
+  if (auto it = j.find("trusted_tls_names"); it != j.end()) {
+    const std::string field = absl::StrCat(where, ".trusted_tls_names");
+    if (!it->is_array()) return Error(field, "must be a list of certificate names");
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string() || (*it)[i].get<std::string>().empty()) {
+        return Error(absl::StrCat(field, "[", i, "]"), "must be a certificate's name");
+      }
+      p.trusted_tls_names.push_back(absl::AsciiStrToLower((*it)[i].get<std::string>()));
+    }
   }
   if (auto it = j.find("trusted_sources"); it != j.end()) {
     if (absl::Status s = ParseTrusted(*it, absl::StrCat(where, ".trusted_sources"), p); !s.ok()) {

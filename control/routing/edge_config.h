@@ -9,6 +9,8 @@
 //      "trusted_sources": ["203.0.113.40", "203.0.113.41/32"],   (default: the
 //                                                targets' addresses; required
 //                                                when a target is a host name)
+//      "trusted_tls_names": ["core.carrier.example"],  (verified client
+//                                                certificates that are the peer)
 //      "media": "always" | "nat",                (default "always")
 //      "answer_timeout_ms": 3000,                (no response at all: next target)
 //      "failures_to_down": 3, "probe_interval_s": 10,
@@ -61,6 +63,9 @@ struct PeerConfig {
   // Requests from these sources are this peer's: trusted, never
   // challenged. Default: the targets' addresses.
   std::vector<IpPrefix> trusted_sources;
+  // ... or over TLS with a verified client certificate naming one of
+  // these (subjectAltName DNS, else CN; lower case).
+  std::vector<std::string> trusted_tls_names;
   PeerMedia media = PeerMedia::kAlways;
   // An INVITE a target has not answered at all (not even 100) after this
   // long goes to the next target.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtplatch {
@@ -37,6 +38,17 @@ std::optional<uint32_t> PeerSet::FromSource(const IpAddress& source) const {
   for (uint32_t i = 0; i < peers_.size(); ++i) {
     for (const IpPrefix& prefix : peers_[i].trusted_sources) {
       if (prefix.Contains(source)) return i;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> PeerSet::FromCertificate(const std::vector<std::string>& names) const {
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    for (const std::string& trusted : peers_[i].trusted_tls_names) {
+      for (const std::string& name : names) {
+        if (absl::EqualsIgnoreCase(name, trusted)) return i;
+      }
     }
   }
   return std::nullopt;

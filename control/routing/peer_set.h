@@ -83,6 +83,9 @@ class PeerSet {
   // The peer a request from `source` belongs to (its trusted_sources);
   // nullopt for anyone else. The first peer listed wins an overlap.
   std::optional<uint32_t> FromSource(const IpAddress& source) const;
+  // The peer whose trusted_tls_names has one of `names` (a verified
+  // client certificate's), or nullopt.
+  std::optional<uint32_t> FromCertificate(const std::vector<std::string>& names) const;
   std::optional<uint32_t> Find(absl::string_view name) const;
 
   // The hops a call on `route` tries, in order (see above).

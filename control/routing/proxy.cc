@@ -471,8 +471,11 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   // Who calls: a configured peer (by its source address) is trusted; our
   // users prove it (RFC 3261 22.3), so no one calls as someone else; calls
   // from elsewhere may only reach our users.
-  const std::optional<uint32_t> from_peer =
+  std::optional<uint32_t> from_peer =
       peers_ != nullptr ? peers_->FromSource(in.source.ip) : std::nullopt;
+  if (!from_peer && peers_ != nullptr && in.tls_names != nullptr) {
+    from_peer = peers_->FromCertificate(*in.tls_names);
+  }
   const bool from_local = !from_peer && IsOurDomain(request.from().host);
   if (from_local && config_.authenticate_calls) {
     if (std::optional<SipReply> refused = AuthorizeCaller(request)) return Respond(txn, *refused);

@@ -104,6 +104,33 @@ SipTls::~SipTls() {
   SSL_CTX_free(client_);
 }
 
+std::vector<std::string> SipTls::VerifiedPeerNames(SSL* ssl) {
+  std::vector<std::string> names;
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return names;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    auto* sans = static_cast<GENERAL_NAMES*>(
+        X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+      if (n->type != GEN_DNS) continue;
+      const ASN1_IA5STRING* dns = n->d.dNSName;
+      names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                         static_cast<size_t>(ASN1_STRING_length(dns)));
+    }
+    GENERAL_NAMES_free(sans);
+    if (names.empty()) {
+      char cn[256];
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                    sizeof(cn)) > 0) {
+        names.emplace_back(cn);
+      }
+    }
+  }
+  X509_free(cert);
+  return names;
+}
+
 SSL* SipTls::NewServer(int fd) const {
   SSL* ssl = SSL_new(server_);
   if (ssl == nullptr) return nullptr;

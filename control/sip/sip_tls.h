@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -43,6 +44,10 @@ class SipTls {
   // A client-side SSL on connected socket `fd` for `host` (SNI, and the
   // name its certificate must carry).
   SSL* NewClient(int fd, const std::string& host) const;
+
+  // The names of the certificate the other side presented, if it passed
+  // verification: its subjectAltName DNS names, else its subject CN.
+  static std::vector<std::string> VerifiedPeerNames(SSL* ssl);
 
   // The last OpenSSL error on this thread, as text ("" if none); clears
   // the queue.

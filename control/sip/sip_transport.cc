@@ -136,6 +136,7 @@ struct SipTransport::Socket {
   int64_t last_activity_ms = 0;  // connections: the last byte read
   size_t crlf_run = 0;       // CR/LF bytes skipped in a row between messages
   SSL* ssl = nullptr;        // TLS connections
+  std::vector<std::string> tls_names;  // its verified certificate's names
   bool handshaking = false;  // TLS: no message before the handshake is done
   bool connecting = false;   // ours, before the TCP connection is up
   int64_t accepted_ms = 0;
@@ -515,6 +516,7 @@ bool SipTransport::ContinueHandshake(Socket& s) {
     s.handshaking = false;
     --handshaking_;
     ++counters_.tls_handshakes;
+    s.tls_names = SipTls::VerifiedPeerNames(s.ssl);
     // What waited for the handshake (a connection we opened) goes now.
     return FlushTcp(s).ok() && !s.closing;
   }
@@ -586,6 +588,7 @@ bool SipTransport::DrainTcpInput(Socket& s) {
     in.local = s.local;
     in.transport = s.transport();
     in.channel = s.id;
+    if (!s.tls_names.empty()) in.tls_names = &s.tls_names;
     handler_(in);  // may Send() on this connection; never erases it
     consumed += f.length;
     if (s.closing) return true;

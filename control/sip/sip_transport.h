@@ -53,6 +53,9 @@ struct SipInbound {
   Endpoint local;           // the address the socket is bound to
   SipTransportKind transport = SipTransportKind::kUdp;
   SipChannelId channel = 0;
+  // TLS: the names (subjectAltName DNS entries, else the CN) of the
+  // certificate the client presented and we verified; null otherwise.
+  const std::vector<std::string>* tls_names = nullptr;
 };
 
 struct SipTransportCounters {

@@ -233,6 +233,29 @@ TEST_F(PeerRoutingTest, APeersCallReachesALocalPhoneAndIsNotChallenged) {
   EXPECT_EQ(proxy_->StatsJson()["proxy"]["calls_from_peers"], 1);
 }
 
+// A peer known by its TLS certificate: its call from an address not in
+// trusted_sources is trusted (not challenged, reaches the local phone);
+// the same call with another certificate is not the peer's.
+TEST_F(PeerRoutingTest, APeerIsKnownByItsVerifiedCertificate) {
+  json peers = CorePeer();
+  peers[0]["trusted_tls_names"] = {"core.carrier.example"};
+  ASSERT_NO_FATAL_FAILURE(SetEdge(peers, Routes()));
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  const Phone kCoreTls{"+15550009999", "198.51.100.44:5061", Ep("198.51.100.44:5061"),
+                       "198.51.100.44", 8100};
+  const std::vector<std::string> names = {"core.carrier.example"};
+  Dialog d = NewDialog(kCoreTls, kBob);
+  Receive(InviteText(d, Sdp(kCoreTls, 1)), kCoreTls.source, &names);
+  json calls = proxy_->CallsJson();
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0]["peer"], "core");
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["calls_from_peers"], 1);
+  const std::vector<std::string> other = {"mallory.example"};
+  Dialog d2 = NewDialog(kCoreTls, kBob);
+  Receive(InviteText(d2, Sdp(kCoreTls, 1)), kCoreTls.source, &other);
+  EXPECT_EQ(proxy_->StatsJson()["proxy"]["calls_from_peers"], 1) << "not the peer";
+}
+
 TEST_F(PeerRoutingTest, NeitherAPeerNorAStrangerMayCallThroughToAnotherPeer) {
   for (const Phone* caller : {&kPrimary, &kStranger}) {
     Dialog d = NewDialog(*caller, kSecondary);

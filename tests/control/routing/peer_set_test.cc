@@ -64,6 +64,15 @@ TEST(PeerSetTest, SourcesAreMatchedToTheirPeer) {
   EXPECT_EQ(set.Find("nobody"), std::nullopt);
 }
 
+TEST(PeerSetTest, VerifiedCertificateNamesAreMatchedToTheirPeer) {
+  PeerConfig core = Peer("core", {Target("203.0.113.40", 1, 1)});
+  core.trusted_tls_names = {"core.carrier.example"};
+  PeerSet set({Peer("other", {Target("198.51.100.9", 1, 1)}), core});
+  EXPECT_EQ(set.FromCertificate({"edge.example", "Core.Carrier.Example"}), 1u);
+  EXPECT_EQ(set.FromCertificate({"mallory.example"}), std::nullopt);
+  EXPECT_EQ(set.FromCertificate({}), std::nullopt);
+}
+
 TEST(PeerSetTest, LowerPriorityFirstThenTheRoutesNextPeer) {
   PeerSet set({Peer("core", {Target("203.0.113.42", 3, 1), Target("203.0.113.40", 1, 1),
                              Target("203.0.113.41", 2, 1)}),

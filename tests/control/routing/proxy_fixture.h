@@ -375,7 +375,9 @@ class ProxyTest : public ::testing::Test {
 
   // One datagram from `source` to our socket of its family, then what the
   // event loop does after each round: the posted dataplane requests settle.
-  void Receive(const std::string& text, const Endpoint& source) {
+  // `tls_names`: it came over TLS with a client certificate of these names.
+  void Receive(const std::string& text, const Endpoint& source,
+               const std::vector<std::string>* tls_names = nullptr) {
     absl::StatusOr<SipMessage> m = SipMessage::Parse(text);
     ASSERT_TRUE(m.ok()) << m.status() << "\n" << text;
     SipInbound in;
@@ -384,6 +386,10 @@ class ProxyTest : public ::testing::Test {
     in.local = source.ip.is_v4() ? kSipV4 : kSipV6;
     in.transport = SipTransportKind::kUdp;
     in.channel = source.ip.is_v4() ? kUdpV4 : kUdpV6;
+    if (tls_names != nullptr) {
+      in.transport = SipTransportKind::kTls;
+      in.tls_names = tls_names;
+    }
     txns_->Receive(*std::move(m), in);
     link_->Settle();
   }

@@ -140,6 +140,7 @@ class SipTlsTest : public ::testing::Test {
   void OnMessage(const SipInbound& in) {
     received_.push_back(std::string(in.bytes));
     transports_.push_back(in.transport);
+    names_.push_back(in.tls_names != nullptr ? *in.tls_names : std::vector<std::string>{});
     if (answer_) {
       (void)transport_->Send(SipText("SIP/2.0 200 OK\nContent-Length: 0\n"), in.source,
                              in.transport, in.channel);
@@ -162,6 +163,7 @@ class SipTlsTest : public ::testing::Test {
   Endpoint server_;
   std::vector<std::string> received_;
   std::vector<SipTransportKind> transports_;
+  std::vector<std::vector<std::string>> names_;  // the client certificate's, per message
   bool answer_ = true;
 };
 
@@ -175,6 +177,7 @@ TEST_F(SipTlsTest, APhonesRegisterArrivesOverTlsAndTheAnswerGoesBack) {
   ASSERT_TRUE(Pump([&] { return !received_.empty(); }));
   EXPECT_THAT(received_[0], HasSubstr("REGISTER sip:example.test"));
   EXPECT_EQ(transports_[0], SipTransportKind::kTls);
+  EXPECT_TRUE(names_[0].empty()) << "no client certificate, no name";
   std::string reply;
   ASSERT_TRUE(Pump([&] { return !(reply += phone.Read()).empty(); }));
   EXPECT_THAT(reply, HasSubstr("SIP/2.0 200 OK"));
@@ -191,6 +194,8 @@ TEST_F(SipTlsTest, ClientCertificatesMustComeFromOurCaWhenRequired) {
     ASSERT_EQ(state, 1);
     ASSERT_TRUE(peer.Write(SipText(kRegister)));
     EXPECT_TRUE(Pump([&] { return !received_.empty(); })) << "a trusted certificate gets in";
+    ASSERT_FALSE(names_.empty());
+    EXPECT_EQ(names_[0], std::vector<std::string>{"phone"}) << "its verified name reaches SIP";
   }
   for (const std::string& cert : {certs_.stranger_cert(), std::string()}) {
     const uint64_t failures = transport_->counters().tls_handshake_failures;
