@@ -300,7 +300,11 @@ absl::Status ControlPlane::RunOnce() {
   const int64_t now_ms = MonotonicMs();
   // The ng and DNS sockets are in the SIP transport's wait set: served at once.
   if (ng_) ng_->Poll(now_ms);
-  dns_->Poll();
+  {
+    // DNS answers send requests outside any listener call.
+    SipTransactions::Batch batch(*transactions_);
+    dns_->Poll();
+  }
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
     last_timers_ms_ = now_ms;
@@ -310,6 +314,7 @@ absl::Status ControlPlane::RunOnce() {
   if (now_ms - last_tick_ms_ >= kTickPeriodMs) {
     last_tick_ms_ = now_ms;
     (void)link_->EnsureConnected();
+    SipTransactions::Batch batch(*transactions_);  // Tick sends requests too
     proxy_->Tick();
     ng_calls_->Tick();
   }

@@ -31,8 +31,9 @@ class PeerRegistration {
 
   explicit PeerRegistration(PeerRegistrationConfig config) : config_(std::move(config)) {}
 
-  // A REGISTER should go now (none in flight, and its time has come).
-  bool Due(int64_t now_ms) const { return !in_flight_ && now_ms >= next_ms_; }
+  // A REGISTER should go now: its time has come (a REGISTER in flight
+  // without an answer for kRetryMs counts as lost).
+  bool Due(int64_t now_ms) const { return now_ms >= next_ms_; }
   // A REGISTER went out (CSeq increments per request).
   uint32_t Sent(int64_t now_ms);
   // Its final answer: `code` (0: no answer), and the expiry granted by a 200.

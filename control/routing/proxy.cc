@@ -573,10 +573,23 @@ void Proxy::LocateRemote(SipTxnId txn, const SipMessage& request, SipMessage fwd
     std::optional<SipRoute> route;
     if (hops.ok()) {
       for (const SipHop& hop : *hops) {
-        UriParts uri = p.target;
-        uri.host = hop.endpoint.ip.ToString();
-        uri.port = hop.endpoint.port;
-        if (absl::StatusOr<SipRoute> r = RouteToUri(uri); r.ok()) {
+        absl::StatusOr<SipRoute> r = absl::UnavailableError("no connections can be opened");
+        if (IsStream(hop.transport)) {
+          // Found over TCP or TLS: we open the connection (RFC 3263).
+          if (channels_.connect) {
+            absl::StatusOr<SipChannelId> c =
+                channels_.connect(hop.endpoint, hop.transport, hop.host);
+            r = c.ok() ? absl::StatusOr<SipRoute>(SipRoute{hop.endpoint, hop.transport, *c})
+                       : absl::StatusOr<SipRoute>(c.status());
+          }
+        } else {
+          UriParts uri = p.target;
+          uri.host = hop.endpoint.ip.ToString();
+          uri.port = hop.endpoint.port;
+          uri.transport.clear();
+          r = RouteToUri(uri);
+        }
+        if (r.ok()) {
           route = *r;
           break;
         }
@@ -848,7 +861,14 @@ bool Proxy::ForkBranchAnswered(const ClientContext& ctx, SipMessage& response, i
     return false;
   }
   if (v.forward) return false;  // a 1xx, or the 6xx that ends every branch
-  if (v.forward_best && fork.best) {
+  if (v.forward_best) {
+    if (!fork.best) {
+      // The best "answer" was a branch that never answered: a 408 of ours.
+      if (call != nullptr && !call->cancelled) ++counters_.calls_failed;
+      EndCall(ctx.call_id);
+      RespondLocal(ctx.server, 408, "Request Timeout");
+      return true;
+    }
     ClientContext best = ctx;
     best.fork = nullptr;  // the generic path, as if it came from one branch
     SipMessage& answer = *fork.best;
@@ -940,6 +960,9 @@ bool Proxy::SendToHop(Call& call, PeerBranch& branch, const PeerTargetRef& t,
   call.callee.route = *route;
   call.callee.contact = contact;
   call.callee.aor = absl::StrCat(uri.user, "@", peers_->target(t).parts.host);
+  // A new hop is a new callee: the last one's early dialog is not its.
+  call.callee.tag.clear();
+  call.callee.user_agent.clear();
   call.client_invite = *sent;
   ClientContext ctx{call.server_invite, call.call_id, true, true, true};
   ctx.peer_branch = true;
@@ -977,7 +1000,8 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
   PeerBranch& branch = it->second;
   if ((code == 401 || code == 407) && response != nullptr) {
     Call* call = calls_.Find(ctx.call_id);
-    if (call != nullptr && !call->cancelled && AnswerPeerChallenge(*call, branch, *response)) {
+    if (call != nullptr && !call->cancelled && !call->ring_timeout_sent &&
+        AnswerPeerChallenge(*call, branch, *response)) {
       return true;
     }
   }
@@ -997,7 +1021,8 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
                  peers_->hop(branch.current)->failures_in_a_row);
   }
   Call* call = calls_.Find(ctx.call_id);
-  if (call != nullptr && !call->cancelled && SendToNextPeer(*call, branch)) {
+  if (call != nullptr && !call->cancelled && !call->ring_timeout_sent &&
+      SendToNextPeer(*call, branch)) {
     ++counters_.peer_failovers;
     return true;
   }
@@ -1308,7 +1333,7 @@ void Proxy::OnTransactionEnd(SipTxnId txn) {
   invite_servers_.erase(txn);
 }
 
-void Proxy::OnStrayResponse(SipMessage& response, const SipInbound&) {
+void Proxy::OnStrayResponse(SipMessage& response, const SipInbound& in) {
   // A 2xx retransmission from the callee after its INVITE transaction
   // ended (RFC 3261 16.7): only if the top Via is ours, back to the phone
   // that sent the request.
@@ -1320,6 +1345,26 @@ void Proxy::OnStrayResponse(SipMessage& response, const SipInbound&) {
   Call* call = calls_.Find(response.call_id());
   if (call == nullptr) {
     ++counters_.dropped;
+    return;
+  }
+  // Only the callee's own dialog goes on to the caller. An answer from a
+  // branch we left (a silent peer hop that woke up): a 2xx is released
+  // here, anything else dropped.
+  const bool from_caller_side = response.from().tag == call->caller.tag;
+  // (While the call rings its live branch has a transaction, so a stray
+  // answer then is from a branch we left too.)
+  const bool other_dialog = call->state != Call::State::kConfirmed ||
+                            (!call->callee.tag.empty() && response.to().tag != call->callee.tag);
+  if (from_caller_side && other_dialog) {
+    ++counters_.dropped;
+    const int code = response.status_code();
+    if (code >= 200 && code < 300) {
+      CallSide late;
+      late.natted = true;  // answer where it came from
+      late.route = SipRoute{in.source, in.transport, in.channel};
+      ++counters_.fork_answers_released;
+      ReleaseAnswer(late, response);
+    }
     return;
   }
   if (!ForwardStrayResponse(*call, response)) ++counters_.stray_unforwardable;
@@ -1413,7 +1458,7 @@ void Proxy::PeerTimers() {
     clients_.erase(ctx);
     txns_.Abandon(silent_txn);
     if (PeerBranchAnswered(copy, 0, nullptr)) continue;
-    ++counters_.calls_failed;
+    if (!call->cancelled) ++counters_.calls_failed;
     EndCall(call_id);
     RespondLocal(copy.server, 408, "Request Timeout",
                  {WarningHeader("no peer of the route answered")});

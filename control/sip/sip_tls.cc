@@ -83,6 +83,10 @@ absl::StatusOr<std::unique_ptr<SipTls>> SipTls::Create(const SipTlsConfig& confi
   }
   // A client's certificate, when presented, must chain to the CA; phones
   // usually present none.
+  // Resumed sessions need an id context once peers are verified, or
+  // OpenSSL refuses a returning client's handshake.
+  static constexpr unsigned char kSessionContext[] = "rtplatch-sip";
+  SSL_CTX_set_session_id_context(tls->server_, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_verify(tls->server_,
                      SSL_VERIFY_PEER | (config.require_client_certificate
                                             ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT

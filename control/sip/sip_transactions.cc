@@ -155,6 +155,15 @@ SipTransactions::Txn* SipTransactions::Find(SipTxnId id) const {
 // Listener calls may re-enter (respond from OnRequest, send from
 // OnResponse); transactions are freed, and timeouts reported, only when the
 // outermost call ends, so no caller holds a freed transaction.
+SipTransactions::Batch::Batch(SipTransactions& t) : t_(t) { ++t_.depth_; }
+SipTransactions::Batch::~Batch() {
+  if (t_.depth_ == 1) {
+    t_.FlushPending();
+    t_.Reap();
+  }
+  --t_.depth_;
+}
+
 SipTransactions::Scope::Scope(SipTransactions& t) : t_(t) { ++t_.depth_; }
 SipTransactions::Scope::~Scope() {
   if (t_.depth_ == 1) {

@@ -149,6 +149,18 @@ class SipTransactions {
   // Whether a server transaction has sent a final response.
   bool HasFinalResponse(SipTxnId txn) const;
 
+  // While one lives, listener calls (a send that failed at once, a
+  // response) wait until it ends: code that sends requests outside a
+  // listener call (timers, DNS answers) records its transactions first.
+  class Batch {
+   public:
+    explicit Batch(SipTransactions& t);
+    ~Batch();
+
+   private:
+    SipTransactions& t_;
+  };
+
   // Runs oSIP2's timers and the events they produce; call every few ms.
   void RunTimers();
 

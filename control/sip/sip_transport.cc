@@ -127,7 +127,7 @@ struct SipTransport::Socket {
   const SipChannelId id;
   const Kind kind;
   const int fd;
-  const Endpoint local;
+  Endpoint local;         // connections we open: learnt once connected
   Endpoint peer;          // connections only
   std::string in;         // connections: bytes not yet framed
   std::string out;        // connections: bytes not yet written
@@ -137,6 +137,7 @@ struct SipTransport::Socket {
   size_t crlf_run = 0;       // CR/LF bytes skipped in a row between messages
   SSL* ssl = nullptr;        // TLS connections
   std::vector<std::string> tls_names;  // its verified certificate's names
+  std::string tls_host;      // ours: the name the server's certificate was checked for
   bool handshaking = false;  // TLS: no message before the handshake is done
   bool connecting = false;   // ours, before the TCP connection is up
   int64_t accepted_ms = 0;
@@ -277,7 +278,7 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
     }
   }
   batching_ = false;
-  if (handshaking_ > 0) ExpireHandshakes();
+  if (handshaking_ > 0 || connecting_ > 0) ExpireHandshakes();
   if (tcp_connections_ > 0) {
     const int64_t now = MonotonicMs();
     // Once a second is fine for a time-out of minutes.
@@ -295,6 +296,7 @@ absl::Status SipTransport::RunOnce(int timeout_ms) {
       --tcp_connections_;
       ++counters_.tcp_closed;
       if (it->second->handshaking) --handshaking_;
+      if (it->second->connecting) --connecting_;
       if (auto src = connections_by_source_.find(it->second->peer.ip);
           src != connections_by_source_.end() && --src->second == 0) {
         connections_by_source_.erase(src);
@@ -364,8 +366,8 @@ void SipTransport::OnAccept(Socket& s) {
       continue;
     }
     const Endpoint peer = FromSockaddr(from);
-    size_t& from_source = connections_by_source_[peer.ip];
-    if (from_source >= kMaxConnectionsPerSource) {
+    auto counted = connections_by_source_.find(peer.ip);
+    if (counted != connections_by_source_.end() && counted->second >= kMaxConnectionsPerSource) {
       ++counters_.tcp_rejected_per_source;
       ::close(fd);
       continue;
@@ -389,7 +391,7 @@ void SipTransport::OnAccept(Socket& s) {
     if (Register(std::move(conn), EPOLLIN | EPOLLRDHUP).ok()) {
       tcp_by_peer_[peer] = conn_id;
       ++tcp_connections_;
-      ++from_source;
+      ++connections_by_source_[peer.ip];
       if (tls) {
         ++counters_.tls_accepted;
         ++handshaking_;
@@ -448,7 +450,10 @@ absl::StatusOr<SipChannelId> SipTransport::Connect(const Endpoint& dest,
   }
   if (auto it = tcp_by_peer_.find(dest); it != tcp_by_peer_.end()) {
     auto s = sockets_.find(it->second);
-    if (s != sockets_.end() && !s->second->closing && s->second->transport() == transport) {
+    // TLS: only a connection we opened and checked for this very name
+    // (RFC 5923 wants the alias authenticated); TCP: any live one.
+    if (s != sockets_.end() && !s->second->closing && s->second->transport() == transport &&
+        (transport == SipTransportKind::kTcp || s->second->tls_host == host)) {
       return it->second;
     }
   }
@@ -479,6 +484,7 @@ absl::StatusOr<SipChannelId> SipTransport::Connect(const Endpoint& dest,
   conn->accepted_ms = MonotonicMs();
   conn->last_activity_ms = conn->accepted_ms;
   if (transport == SipTransportKind::kTls) {
+    conn->tls_host = host;
     conn->ssl = tls_->NewClient(fd, host);
     if (conn->ssl == nullptr) return absl::ResourceExhaustedError("SIP transport: no TLS session");
     conn->handshaking = true;
@@ -490,6 +496,7 @@ absl::StatusOr<SipChannelId> SipTransport::Connect(const Endpoint& dest,
   ++tcp_connections_;
   ++connections_by_source_[dest.ip];
   ++counters_.connects;
+  ++connecting_;
   if (tls) ++handshaking_;
   return id;
 }
@@ -505,6 +512,13 @@ bool SipTransport::FinishConnect(Socket& s) {
     return false;
   }
   s.connecting = false;
+  --connecting_;
+  // Where messages on it "arrived" (the registrar and logs read it).
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof(local);
+  if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0) {
+    s.local = FromSockaddr(local);
+  }
   if (s.ssl == nullptr) return FlushTcp(s).ok() && !s.closing;
   return true;  // the TLS handshake goes next
 }
@@ -546,7 +560,11 @@ void SipTransport::ExpireIdle(int64_t now_ms) {
 void SipTransport::ExpireHandshakes() {
   const int64_t now = MonotonicMs();
   for (auto& [id, s] : sockets_) {
-    if (s->handshaking && !s->closing && now - s->accepted_ms >= tls_handshake_timeout_ms_) {
+    if (s->closing || now - s->accepted_ms < tls_handshake_timeout_ms_) continue;
+    if (s->connecting) {
+      ++counters_.connect_failures;  // no answer to our SYN in time
+      Close(id);
+    } else if (s->handshaking) {
       ++counters_.tls_handshake_timeouts;
       Close(id);
     }
@@ -558,15 +576,25 @@ bool SipTransport::DrainTcpInput(Socket& s) {
   for (;;) {
     // Keepalive CRLFs (RFC 5626 3.5.1) between messages are skipped; each
     // CRLFCRLF ping gets its CRLF pong.
+    bool pong = false;
     while (consumed < s.in.size() && (s.in[consumed] == '\r' || s.in[consumed] == '\n')) {
       ++consumed;
       if (++s.crlf_run == 4) {
         s.crlf_run = 0;
+        // A peer that pings and never reads gets no more than Send's
+        // limit of our output.
+        if (s.out.size() + 2 > kMaxTcpOutputBytes) {
+          ++counters_.tcp_output_overflow;
+          return false;
+        }
         ++counters_.keepalive_pongs;
         s.out.append("\r\n");
-        (void)FlushTcp(s);
-        if (s.closing) return true;
+        pong = true;
       }
+    }
+    if (pong) {
+      (void)FlushTcp(s);
+      if (s.closing) return true;
     }
     if (consumed < s.in.size()) s.crlf_run = 0;
     absl::string_view rest = absl::string_view(s.in).substr(consumed);

@@ -188,6 +188,7 @@ class SipTransport {
   absl::flat_hash_map<IpAddress, size_t> connections_by_source_;
   const SipTls* tls_ = nullptr;
   size_t handshaking_ = 0;
+  size_t connecting_ = 0;  // connections we opened, not up yet
   int64_t tls_handshake_timeout_ms_ = kDefaultTlsHandshakeTimeoutMs;
   int64_t idle_timeout_ms_ = kDefaultIdleTimeoutMs;
   int64_t last_idle_scan_ms_ = 0;

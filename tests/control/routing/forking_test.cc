@@ -137,6 +137,23 @@ TEST_F(ForkingTest, WhenEveryPhoneFailsTheCallerGetsTheBestAnswer) {
   EXPECT_THAT(proxy_->CallsJson(), IsEmpty());
 }
 
+// A branch that never got an answer (its 408 is ours) and one that declines:
+// the caller still gets a final answer and the call ends.
+TEST_F(ForkingTest, ASilentBranchAndABusyOneStillEndTheCall) {
+  unreachable_ = kBob.source;  // the mobile's INVITE cannot leave
+  Dialog d = NewDialog(kAlice, kBob);
+  std::optional<Sent> mobile, desk;
+  Ring(d, &mobile, &desk);
+  ASSERT_FALSE(mobile.has_value());
+  ASSERT_TRUE(desk.has_value());
+  Answer(*desk, kBobDesk, 486, "Busy Here", "d");
+  std::vector<int> codes = CodesTo(kAlice.source);
+  ASSERT_FALSE(codes.empty());
+  EXPECT_GE(codes.back(), 400) << "a final answer reached alice";
+  EXPECT_THAT(proxy_->CallsJson(), IsEmpty());
+  EXPECT_THAT(dataplane_.Requests("delete"), SizeIs(1));
+}
+
 TEST_F(ForkingTest, TheCallersCancelReachesEveryBranch) {
   Dialog d = NewDialog(kAlice, kBob);
   std::optional<Sent> mobile, desk;

@@ -165,6 +165,27 @@ TEST_F(PeerRoutingTest, ATargetThatSaysNothingLosesTheCallAfterItsAnswerTimeout)
   EXPECT_EQ(TargetJson(0)["failures"], 1);
 }
 
+// The silent hop wakes up after the call moved on: its answers are not
+// the caller's; its 2xx is ACKed and BYEd here, and the call's relay
+// still faces the hop that took it.
+TEST_F(PeerRoutingTest, AnAbandonedHopsLateAnswerIsNotTheCallers) {
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+  Dialog d = NewDialog(kAlice, kPrimary);
+  std::optional<Sent> first = CallNumber(d, kPrimary);
+  ASSERT_TRUE(first.has_value());
+  TickFor(2100);
+  size_t mark = sent_.size();
+  ASSERT_EQ(proxy_->StatsJson()["proxy"]["peer_no_answer"], 1);
+  const size_t to_alice = CodesTo(kAlice.source).size();
+  CalleeResponds(d, *first, 180, "Ringing");
+  CalleeResponds(d, *first, 200, "OK", Sdp(kPrimary, 1));
+  EXPECT_EQ(CodesTo(kAlice.source).size(), to_alice) << "nothing of it reached alice";
+  EXPECT_TRUE(RequestTo(kPrimary.source, "ACK", mark).has_value());
+  EXPECT_TRUE(RequestTo(kPrimary.source, "BYE", mark).has_value());
+  EXPECT_THAT(proxy_->CallsJson(), SizeIs(1));
+  EXPECT_EQ(proxy_->CallsJson()[0]["state"], "calling") << "still waiting for the secondary";
+}
+
 TEST_F(PeerRoutingTest, WhenEveryTargetFailsTheCallerGetsTheLastAnswer) {
   ASSERT_NO_FATAL_FAILURE(Register(kAlice));
   Dialog d = NewDialog(kAlice, kPrimary);

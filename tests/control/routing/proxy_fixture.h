@@ -285,6 +285,9 @@ class ProxyTest : public ::testing::Test {
 
     auto txns = SipTransactions::Create(
         forwarder_, [this](absl::string_view bytes, const SipRoute& route) {
+          if (unreachable_ && route.dest == *unreachable_) {
+            return absl::UnavailableError("test: network unreachable");
+          }
           sent_.push_back({std::string(bytes), route, false});
           return absl::OkStatus();
         });
@@ -551,6 +554,8 @@ class ProxyTest : public ::testing::Test {
   std::unique_ptr<KeepaliveSync> keepalives_;
   Forwarder forwarder_;
   std::vector<Sent> sent_;
+  // Sends to this address fail at once (a transport error).
+  std::optional<Endpoint> unreachable_;
   static constexpr SipChannelId kConnectionBase = 100;
   std::vector<std::string> connects_;  // "TLS 198.51.100.40:5061 host"
   std::unique_ptr<SipTransactions> txns_;
