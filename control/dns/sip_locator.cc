@@ -1,11 +1,10 @@
 #include "control/dns/sip_locator.h"
 
 #include <algorithm>
-#include <map>
 #include <memory>
 #include <utility>
 
-#include "absl/random/random.h"
+#include "control/dns/srv_order.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -47,13 +46,9 @@ std::optional<SipTransportKind> UriTransport(absl::string_view t) {
 
 SipLocator::SipLocator(DnsQuerier& dns, std::vector<SipTransportKind> transports,
                        std::function<uint64_t(uint64_t)> uniform)
-    : dns_(dns), transports_(std::move(transports)), uniform_(std::move(uniform)) {
-  if (!uniform_) {
-    uniform_ = [gen = std::make_shared<absl::BitGen>()](uint64_t n) {
-      return absl::Uniform<uint64_t>(*gen, 0, n);
-    };
-  }
-}
+    : dns_(dns),
+      transports_(std::move(transports)),
+      uniform_(uniform ? std::move(uniform) : DefaultUniformDraw()) {}
 
 std::string SipLocator::SrvName(SipTransportKind t, absl::string_view host) {
   switch (t) {
@@ -164,23 +159,12 @@ void SipLocator::SrvTargets(std::shared_ptr<Job> job, SipTransportKind t,
                             std::vector<SrvRecord> records, std::function<void()> then) {
   // RFC 2782: a single record with target "." means no service here.
   std::erase_if(records, [](const SrvRecord& r) { return r.target.empty() || r.target == "."; });
-  std::map<uint16_t, std::vector<SrvRecord>> by_priority;
-  for (SrvRecord& r : records) by_priority[r.priority].push_back(std::move(r));
+  std::vector<std::pair<uint16_t, uint16_t>> keys;
+  for (const SrvRecord& r : records) keys.emplace_back(r.priority, r.weight);
   auto ordered = std::make_shared<std::vector<SrvRecord>>();
-  for (auto& [priority, group] : by_priority) {
-    while (!group.empty() && ordered->size() < kMaxSrvTargets) {
-      uint64_t total = 0;
-      for (const SrvRecord& r : group) total += r.weight;
-      size_t chosen = 0;
-      if (total == 0) {
-        chosen = uniform_(group.size());
-      } else {
-        uint64_t draw = uniform_(total);
-        while (draw >= group[chosen].weight) draw -= group[chosen++].weight;
-      }
-      ordered->push_back(std::move(group[chosen]));
-      group.erase(group.begin() + static_cast<ptrdiff_t>(chosen));
-    }
+  for (size_t i : SrvOrder(keys, uniform_)) {
+    if (ordered->size() == kMaxSrvTargets) break;
+    ordered->push_back(std::move(records[i]));
   }
   SrvStep(job, t, ordered, 0, std::move(then));
 }

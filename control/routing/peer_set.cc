@@ -1,10 +1,9 @@
 #include "control/routing/peer_set.h"
 
 #include <algorithm>
-#include <map>
 #include <utility>
 
-#include "absl/random/random.h"
+#include "control/dns/srv_order.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -27,11 +26,7 @@ PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)
       }
     }
   }
-  if (!uniform_) {
-    uniform_ = [gen = std::make_shared<absl::BitGen>()](uint64_t n) {
-      return absl::Uniform<uint64_t>(*gen, 0, n);
-    };
-  }
+  if (!uniform_) uniform_ = DefaultUniformDraw();
 }
 
 std::optional<uint32_t> PeerSet::FromSource(const IpAddress& source) const {
@@ -62,31 +57,10 @@ std::optional<uint32_t> PeerSet::Find(absl::string_view name) const {
 }
 
 std::vector<uint32_t> PeerSet::OrderedTargets(uint32_t p) {
-  std::map<uint16_t, std::vector<uint32_t>> by_priority;
-  for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
-    by_priority[peers_[p].targets[t].priority].push_back(t);
-  }
+  std::vector<std::pair<uint16_t, uint16_t>> keys;
+  for (const PeerTargetConfig& t : peers_[p].targets) keys.emplace_back(t.priority, t.weight);
   std::vector<uint32_t> out;
-  for (auto& [priority, targets] : by_priority) {
-    // RFC 2782: each next target with probability proportional to its
-    // weight; weight 0 only once every remaining weight is 0.
-    while (!targets.empty()) {
-      uint64_t total = 0;
-      for (uint32_t t : targets) total += peers_[p].targets[t].weight;
-      size_t chosen = 0;
-      if (total == 0) {
-        chosen = uniform_(targets.size());
-      } else {
-        uint64_t r = uniform_(total);
-        while (r >= peers_[p].targets[targets[chosen]].weight) {
-          r -= peers_[p].targets[targets[chosen]].weight;
-          ++chosen;
-        }
-      }
-      out.push_back(targets[chosen]);
-      targets.erase(targets.begin() + static_cast<ptrdiff_t>(chosen));
-    }
-  }
+  for (size_t t : SrvOrder(keys, uniform_)) out.push_back(static_cast<uint32_t>(t));
   return out;
 }
 
