@@ -573,23 +573,7 @@ void Proxy::LocateRemote(SipTxnId txn, const SipMessage& request, SipMessage fwd
     std::optional<SipRoute> route;
     if (hops.ok()) {
       for (const SipHop& hop : *hops) {
-        absl::StatusOr<SipRoute> r = absl::UnavailableError("no connections can be opened");
-        if (IsStream(hop.transport)) {
-          // Found over TCP or TLS: we open the connection (RFC 3263).
-          if (channels_.connect) {
-            absl::StatusOr<SipChannelId> c =
-                channels_.connect(hop.endpoint, hop.transport, hop.host);
-            r = c.ok() ? absl::StatusOr<SipRoute>(SipRoute{hop.endpoint, hop.transport, *c})
-                       : absl::StatusOr<SipRoute>(c.status());
-          }
-        } else {
-          UriParts uri = p.target;
-          uri.host = hop.endpoint.ip.ToString();
-          uri.port = hop.endpoint.port;
-          uri.transport.clear();
-          r = RouteToUri(uri);
-        }
-        if (r.ok()) {
+        if (absl::StatusOr<SipRoute> r = RouteToHop(hop); r.ok()) {
           route = *r;
           break;
         }
@@ -984,12 +968,13 @@ bool Proxy::AnswerPeerChallenge(Call& call, PeerBranch& branch, const SipMessage
       AnswerDigestChallenge(challenges.front(), peer.auth_username, peer.auth_password, "INVITE",
                             PeerRequestUri(branch.current, uri.user), txns_.NewBranch());
   if (!answer.ok()) return false;
+  // Set before the send: if it cannot go, the challenge counts as the
+  // hop's failure (PeerBranchAnswered), not as an answer for the caller.
   branch.authenticated = true;
   if (!SendToHop(call, branch, branch.current,
                  code == 407 ? "Proxy-Authorization" : "Authorization", *answer)) {
     return false;
   }
-  branch.authenticated = true;
   ++counters_.peer_challenges_answered;
   return true;
 }
@@ -1033,9 +1018,12 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
 absl::StatusOr<SipRoute> Proxy::RouteToPeer(const PeerTargetRef& target) const {
   const PeerHopHealth* health = peers_->hop(target);
   if (health == nullptr) return absl::UnavailableError("DNS no longer lists this hop");
-  const SipHop& hop = health->hop;
+  return RouteToHop(health->hop);
+}
+
+absl::StatusOr<SipRoute> Proxy::RouteToHop(const SipHop& hop) const {
   if (IsStream(hop.transport)) {
-    // We open (or reuse, RFC 5923) the connection to a peer.
+    // We open (or reuse, RFC 5923) the connection.
     if (!channels_.connect) return absl::UnavailableError("no connections can be opened");
     absl::StatusOr<SipChannelId> channel = channels_.connect(hop.endpoint, hop.transport, hop.host);
     if (!channel.ok()) return channel.status();
@@ -1044,7 +1032,6 @@ absl::StatusOr<SipRoute> Proxy::RouteToPeer(const PeerTargetRef& target) const {
   UriParts uri;
   uri.host = hop.endpoint.ip.ToString();
   uri.port = hop.endpoint.port;
-  uri.transport = hop.transport == SipTransportKind::kTcp ? "tcp" : "";
   return RouteToUri(uri);
 }
 

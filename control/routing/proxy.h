@@ -324,6 +324,9 @@ class Proxy : public SipTransactions::Listener {
   // The peer's answer to our REGISTER (nullptr: none came).
   void PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* response);
   absl::StatusOr<SipRoute> RouteToPeer(const PeerTargetRef& target) const;
+  // A located hop: over UDP from our socket of its family, over TCP/TLS a
+  // connection we open or reuse.
+  absl::StatusOr<SipRoute> RouteToHop(const SipHop& hop) const;
   // What a request to a peer's hop carries as its Request-URI.
   std::string PeerRequestUri(const PeerTargetRef& target, absl::string_view user) const;
   // Stores the call, anchors its media and forwards the INVITE.
