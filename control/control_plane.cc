@@ -238,6 +238,15 @@ absl::Status ControlPlane::OpenSip() {
   proxy_ = std::make_unique<Proxy>(std::move(pc), *registrar_, *link_, *keepalives_,
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
+  if (absl::Status s = OpenEdge(); !s.ok()) return s;
+  NgCalls& ng_calls = *ng_calls_;
+  proxy_->set_event_filter(
+      [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::OpenEdge() {
+  SipTransport& transport_ref = *transport_;
   // DNS for named peers: c-ares's sockets wake the loop like SIP's.
   auto dns = DnsResolver::Create(config_.dns, MonotonicMs,
                                  [&transport_ref](int fd, bool read, bool write) {
@@ -257,9 +266,6 @@ absl::Status ControlPlane::OpenSip() {
   peers_ = std::make_unique<PeerSet>(config_.edge.peers);
   dial_plan_ = std::make_unique<DialPlan>(config_.edge.routes);
   proxy_->set_edge(peers_.get(), dial_plan_.get(), locator_.get());
-  NgCalls& ng_calls = *ng_calls_;
-  proxy_->set_event_filter(
-      [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
   return absl::OkStatus();
 }
 

@@ -50,6 +50,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   explicit ControlPlane(ControlConfig config);
   absl::Status OpenRegistrar();
   absl::Status OpenSip();
+  // The carrier edge: DNS (on the SIP loop), the locator, peers, dial plan.
+  absl::Status OpenEdge();
   absl::Status OpenOperatorSocket();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
