@@ -36,6 +36,8 @@ source "$ROOT/scripts/lib/sip_testbed.sh"
 source "$ROOT/scripts/lib/tone_call.sh"
 # shellcheck source=scripts/lib/baresip_phone.sh
 source "$ROOT/scripts/lib/baresip_phone.sh"
+# shellcheck source=scripts/lib/test_certs.sh
+source "$ROOT/scripts/lib/test_certs.sh"
 st_main "$SUITE" "$0" "$@"
 if ! why=$(bp_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
 command -v openssl >/dev/null || { echo "SKIP $SUITE: openssl not found"; exit 77; }
@@ -45,23 +47,8 @@ D="$ST_DOMAIN"
 TLS="$RL_TMP/tls"
 mkdir -p "$TLS"
 
-# cert NAME ISSUER SUBJECT_ALT_NAMES: a P-256 key and a certificate for it
-# signed by ISSUER's key ("-": self-signed CA).
-cert() {
-  local name="$1" issuer="$2" san="$3" ext="$TLS/$1.ext"
-  openssl ecparam -name prime256v1 -genkey -noout -out "$TLS/$name.key" 2>/dev/null || return 1
-  if [[ $issuer == - ]]; then
-    openssl req -x509 -new -key "$TLS/$name.key" -subj "/CN=$name" -days 2 \
-      -addext basicConstraints=critical,CA:TRUE -out "$TLS/$name.pem" 2>/dev/null
-    return
-  fi
-  printf 'basicConstraints=CA:FALSE\n%s\n' "${san:+subjectAltName=$san}" >"$ext"
-  openssl req -new -key "$TLS/$name.key" -subj "/CN=$name" -out "$TLS/$name.csr" 2>/dev/null &&
-    openssl x509 -req -in "$TLS/$name.csr" -CA "$TLS/$issuer.pem" -CAkey "$TLS/$issuer.key" \
-      -CAcreateserial -days 2 -extfile "$ext" -out "$TLS/$name.pem" 2>/dev/null
-}
-cert ca - "" && cert other_ca - "" && cert relay ca "IP:$ST_RELAY_IP,DNS:$D" &&
-  cert mallory other_ca "" || rl_die "openssl could not make the test certificates"
+tc_cert "$TLS" ca - "" && tc_cert "$TLS" other_ca - "" &&
+  tc_cert "$TLS" relay ca "IP:$ST_RELAY_IP,DNS:$D" && tc_cert "$TLS" mallory other_ca "" || rl_die "openssl could not make the test certificates"
 cat "$TLS/mallory.pem" "$TLS/mallory.key" >"$TLS/mallory-both.pem"
 
 ST_CONTROL_EXTRA=$(cat <<EOF
