@@ -3,7 +3,7 @@
 # and certificates it signs, made with the openssl CLI in a directory of
 # the suite's own, valid for two days.
 #
-#   tc_cert DIR NAME ISSUER SUBJECT_ALT_NAMES
+#   ct_cert DIR NAME ISSUER SUBJECT_ALT_NAMES
 #       DIR/NAME.key (P-256) and DIR/NAME.pem: ISSUER "-" makes a
 #       self-signed CA; otherwise signed by DIR/ISSUER.{pem,key}, with the
 #       subjectAltName given (e.g. "IP:203.0.113.10,DNS:example.test",
@@ -12,7 +12,7 @@
 [[ -n ${_TEST_CERTS_SH_LOADED:-} ]] && return 0
 _TEST_CERTS_SH_LOADED=1
 
-tc_cert() {
+ct_cert() {
   local dir="$1" name="$2" issuer="$3" san="$4" ext="$1/$2.ext"
   openssl ecparam -name prime256v1 -genkey -noout -out "$dir/$name.key" 2>/dev/null || return 1
   if [[ $issuer == - ]]; then

@@ -47,8 +47,8 @@ D="$ST_DOMAIN"
 TLS="$RL_TMP/tls"
 mkdir -p "$TLS"
 
-tc_cert "$TLS" ca - "" && tc_cert "$TLS" other_ca - "" &&
-  tc_cert "$TLS" relay ca "IP:$ST_RELAY_IP,DNS:$D" && tc_cert "$TLS" mallory other_ca "" || rl_die "openssl could not make the test certificates"
+ct_cert "$TLS" ca - "" && ct_cert "$TLS" other_ca - "" &&
+  ct_cert "$TLS" relay ca "IP:$ST_RELAY_IP,DNS:$D" && ct_cert "$TLS" mallory other_ca "" || rl_die "openssl could not make the test certificates"
 cat "$TLS/mallory.pem" "$TLS/mallory.key" >"$TLS/mallory-both.pem"
 
 ST_CONTROL_EXTRA=$(cat <<EOF
