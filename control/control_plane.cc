@@ -199,6 +199,9 @@ absl::Status ControlPlane::OpenSip() {
   keepalives_ = std::make_unique<KeepaliveSync>(*link_, ko);
 
   ProxyConfig pc = ProxyConfigFrom(config_, advertised);
+  auto tokens = FlowTokens::WithRandomKey();  // SIP Outbound's
+  if (!tokens.ok()) return tokens.status();
+  pc.flow_tokens = *std::move(tokens);
   StatelessCore::Options so;
   so.local_addresses = pc.local_addresses;
   so.local_ports = pc.local_ports;

@@ -33,6 +33,9 @@ struct CallSide {
   LatchPolicy policy = LatchPolicy::kLearn;
   bool media_ipv6 = false; // the family of its relay leg
   uint32_t cseq = 0;       // highest CSeq it sent in this dialog
+  // RFC 5626 flow token of the flow it reaches us over, for our
+  // Record-Route entry facing it; empty: no outbound flow.
+  std::string flow_token;
 };
 
 // One m= line's relay: leg a faces the caller, leg b the callee.

@@ -23,6 +23,13 @@
 namespace rtplatch {
 namespace {
 
+// The Proxy's own key when the config brings none (unit tests; the
+// control plane always brings one and does not start without it).
+FlowTokens RandomFlowTokens() {
+  absl::StatusOr<FlowTokens> t = FlowTokens::WithRandomKey();
+  return t.ok() ? *std::move(t) : FlowTokens(FlowTokens::Key{});
+}
+
 std::string HostForUri(const IpAddress& ip) {
   return ip.is_v4() ? ip.ToString() : absl::StrCat("[", ip.ToString(), "]");
 }
@@ -74,6 +81,7 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
              const NatPolicyTable& policies, SipTransactions& transactions,
              Channels channels, std::function<int64_t()> now, std::function<int64_t()> now_ms)
     : config_(std::move(config)),
+      flow_tokens_(config_.flow_tokens ? *config_.flow_tokens : RandomFlowTokens()),
       registrar_(registrar),
       link_(link),
       keepalives_(keepalives),
@@ -129,42 +137,90 @@ std::optional<Endpoint> Proxy::Advertised(bool ipv6, SipTransportKind transport)
 }
 
 absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
-                                   SipTransportKind in_transport, bool in_ipv6, bool record_route,
-                                   std::string branch) {
+                                   SipTransportKind in_transport, bool in_ipv6,
+                                   const RecordRouteFlows* record_route, std::string branch) {
   const bool out_ipv6 = !out.dest.ip.is_v4();
   std::optional<Endpoint> us = Advertised(out_ipv6, out.transport);
   if (!us) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no local ", SipTransportName(out.transport), " address of the destination's family"));
   }
-  if (record_route) {
+  if (record_route != nullptr) {
     // RFC 5658 double Record-Route when the two sides reach us over
-    // different transports or families: each phone gets an entry it can use.
-    auto rr = [](const Endpoint& ep, SipTransportKind t) {
+    // different transports or families: each phone gets an entry it can
+    // use; and when both are on outbound flows: each entry its token.
+    auto rr = [](const Endpoint& ep, SipTransportKind t, absl::string_view token) {
       const char* param = t == SipTransportKind::kTcp   ? ";transport=tcp"
                           : t == SipTransportKind::kTls ? ";transport=tls"
                                                         : "";
-      return absl::StrCat("<sip:", HostForUri(ep.ip), ":", ep.port, param, ";lr>");
+      return absl::StrCat("<sip:", token, token.empty() ? "" : "@", HostForUri(ep.ip), ":",
+                          ep.port, param, ";lr>");
     };
-    if (in_transport != out.transport || in_ipv6 != out_ipv6) {
+    const bool two_flows = !record_route->in.empty() && !record_route->out.empty();
+    if (in_transport != out.transport || in_ipv6 != out_ipv6 || two_flows) {
       std::optional<Endpoint> in_us = Advertised(in_ipv6, in_transport);
       if (in_us) {
-        if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_transport)); !s.ok()) return s;
+        if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_transport, record_route->in));
+            !s.ok()) {
+          return s;
+        }
       }
+      if (absl::Status s = fwd.PushRecordRoute(rr(*us, out.transport, record_route->out));
+          !s.ok()) {
+        return s;
+      }
+    } else {
+      const std::string& token = record_route->in.empty() ? record_route->out : record_route->in;
+      if (absl::Status s = fwd.PushRecordRoute(rr(*us, out.transport, token)); !s.ok()) return s;
     }
-    if (absl::Status s = fwd.PushRecordRoute(rr(*us, out.transport)); !s.ok()) return s;
   }
   return fwd.PushVia(absl::StrCat("SIP/2.0/", SipTransportName(out.transport), " ",
                                   HostForUri(us->ip), ":", us->port, ";branch=", branch,
                                   ";rport"));
 }
 
-void Proxy::PopOwnRoutes(SipMessage& request) const {
+std::vector<std::string> Proxy::PopOwnRoutes(SipMessage& request) const {
+  std::vector<std::string> users;
   for (int guard = 0; guard < 4; ++guard) {
     std::optional<SipContact> top = request.top_route();
-    if (!top || !IsLocalHost(top->host, top->port)) return;
+    if (!top || !IsLocalHost(top->host, top->port)) break;
+    if (!top->user.empty()) users.push_back(top->user);
     request.PopRoute();
   }
+  return users;
+}
+
+std::string Proxy::FlowTokenOf(const SipInbound& in) const {
+  return flow_tokens_.Encode(SipFlow{in.transport, in.source, in.local});
+}
+
+absl::StatusOr<SipRoute> Proxy::InDialogRoute(const CallSide& sender, const CallSide& target,
+                                              SipMessage& fwd, const SipInbound& in) {
+  for (const std::string& user : PopOwnRoutes(fwd)) {
+    std::optional<SipFlow> flow = flow_tokens_.Decode(user);
+    if (!flow) {
+      ++counters_.flow_token_refused;
+      return absl::PermissionDeniedError("not our flow token");
+    }
+    // Our entry facing the sender (also when it came back on a new
+    // connection): not where the request goes.
+    if (user == sender.flow_token ||
+        (flow->transport == in.transport && flow->remote == in.source)) {
+      continue;
+    }
+    std::optional<SipChannelId> channel = IsStream(flow->transport)
+                                              ? channels_.tcp_connection_to(flow->remote)
+                                              : channels_.udp_socket_for(flow->local);
+    if (!channel) {
+      ++counters_.flow_failed;
+      return absl::UnavailableError("the flow is gone");
+    }
+    ++counters_.flow_token_routed;
+    return SipRoute{flow->remote, flow->transport, *channel};
+  }
+  std::optional<SipRoute> out = RouteToSide(target, fwd);
+  if (!out) return absl::NotFoundError("no route to the other side");
+  return *out;
 }
 
 absl::StatusOr<SipRoute> Proxy::RouteToSource(const Binding& b) const {
@@ -358,7 +414,7 @@ absl::StatusOr<SipMessage> Proxy::OwnRequest(absl::string_view start_line,
 
 absl::StatusOr<SipTxnId> Proxy::SendOwnRequest(SipMessage request, const SipRoute& route) {
   if (absl::Status s = PrepareForward(request, route, route.transport, !route.dest.ip.is_v4(),
-                                      /*record_route=*/false, txns_.NewBranch());
+                                      /*record_route=*/nullptr, txns_.NewBranch());
       !s.ok()) {
     return s;
   }
@@ -539,8 +595,9 @@ void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Cal
     }
   }
   const SipRoute out = call.callee.route;
+  const RecordRouteFlows flows{call.caller.flow_token, call.callee.flow_token};
   if (absl::Status s = PrepareForward(fwd, out, arrival.transport, arrival.ipv6,
-                                      /*record_route=*/invite, txns_.NewBranch());
+                                      invite ? &flows : nullptr, txns_.NewBranch());
       !s.ok()) {
     return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
   }
@@ -667,6 +724,11 @@ absl::StatusOr<CallSide> Proxy::SideOf(const Binding& b, const std::string& aor)
   side.policy = b.behind_nat ? policy.latch_natted : policy.latch_direct;
   side.route = *route;
   side.media_ipv6 = !route->dest.ip.is_v4();
+  // A TCP/TLS phone is reached only over its connection: in-dialog
+  // requests to it follow the flow token in our Record-Route.
+  if (IsStream(route->transport)) {
+    side.flow_token = flow_tokens_.Encode(SipFlow{route->transport, b.source, b.local_socket});
+  }
   return side;
 }
 
@@ -731,7 +793,12 @@ CallSide Proxy::CallerSide(const SipMessage& request, const SipInbound& in) cons
   caller.policy = decision.media_latch;
   caller.cseq = request.cseq_number();
   caller.media_ipv6 = !in.source.ip.is_v4();
-  if (auto contacts = request.contacts(); !contacts.empty()) caller.contact = contacts[0].uri;
+  if (auto contacts = request.contacts(); !contacts.empty()) {
+    caller.contact = contacts[0].uri;
+    // RFC 5626 5.3: a UA on an outbound flow gets its dialog's requests
+    // back over that flow, named by the token in our Record-Route.
+    if (contacts[0].ob) caller.flow_token = FlowTokenOf(in);
+  }
   return caller;
 }
 
@@ -795,9 +862,9 @@ bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMe
     const CallSide& side = fork->sides[i];
     absl::StatusOr<SipMessage> branch = fwd.Clone();
     absl::StatusOr<SipTxnId> sent = absl::InternalError("not sent");
+    const RecordRouteFlows flows{call.caller.flow_token, side.flow_token};
     if (branch.ok() && branch->SetRequestUri(side.contact).ok() &&
-        PrepareForward(*branch, side.route, in_transport, in_ipv6, /*record_route=*/true,
-                       txns_.NewBranch())
+        PrepareForward(*branch, side.route, in_transport, in_ipv6, &flows, txns_.NewBranch())
             .ok()) {
       sent = txns_.SendRequest(*std::move(branch), side.route);
     }
@@ -880,7 +947,7 @@ void Proxy::ReleaseAnswer(const CallSide& side, const SipMessage& response) {
     if (!route) return;
     if (!bye) {
       // The ACK of a 2xx is its own transaction: sent, never retransmitted.
-      if (PrepareForward(*request, *route, route->transport, !route->dest.ip.is_v4(), false,
+      if (PrepareForward(*request, *route, route->transport, !route->dest.ip.is_v4(), nullptr,
                          txns_.NewBranch())
               .ok()) {
         if (auto bytes = request->Serialize(); bytes.ok()) (void)channels_.send(*bytes, *route);
@@ -924,10 +991,11 @@ bool Proxy::SendToHop(Call& call, PeerBranch& branch, const PeerTargetRef& t,
   }
   const UriParts uri = *PartsOf(branch.invite->osip().req_uri);
   const std::string contact = PeerRequestUri(t, uri.user);
+  const RecordRouteFlows flows{call.caller.flow_token, ""};
   if (!fwd->SetRequestUri(contact).ok() ||
       (!auth_header.empty() && !fwd->AddHeader(auth_header, auth_value).ok()) ||
-      !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6,
-                      /*record_route=*/true, txns_.NewBranch())
+      !PrepareForward(*fwd, *route, branch.in_transport, branch.in_ipv6, &flows,
+                      txns_.NewBranch())
            .ok()) {
     return false;
   }
@@ -1081,10 +1149,18 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
   auto fwd = request.Clone();
   if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
-  PopOwnRoutes(*fwd);
-  std::optional<SipRoute> out = RouteToSide(target, *fwd);
-  if (!out) return RespondLocal(txn, 480, "Temporarily Unavailable");
-  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, txns_.NewBranch())
+  absl::StatusOr<SipRoute> out = InDialogRoute(sender, target, *fwd, in);
+  if (!out.ok()) {
+    switch (out.status().code()) {
+      case absl::StatusCode::kPermissionDenied:
+        return RespondLocal(txn, 403, "Forbidden");
+      case absl::StatusCode::kUnavailable:
+        return RespondLocal(txn, 430, "Flow Failed");
+      default:
+        return RespondLocal(txn, 480, "Temporarily Unavailable");
+    }
+  }
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), nullptr, txns_.NewBranch())
            .ok()) {
     return RespondLocal(txn, 500, "Server Internal Error");
   }
@@ -1118,18 +1194,18 @@ void Proxy::OnStrayAck(SipMessage& ack, const SipInbound& in) {
 
 bool Proxy::ForwardStrayAck(Call& call, SipMessage& ack, const SipInbound& in) {
   const bool from_caller = ack.from().tag == call.caller.tag;
+  const CallSide& sender = from_caller ? call.caller : call.callee;
   CallSide& target = from_caller ? call.callee : call.caller;
   (void)ack.ApplyReceivedAndRport(in.source);
   auto fwd = ack.Clone();
   if (!fwd.ok() || fwd->DecrementMaxForwards() < 0) return false;
-  PopOwnRoutes(*fwd);
-  std::optional<SipRoute> out = RouteToSide(target, *fwd);
-  if (!out) return false;
+  absl::StatusOr<SipRoute> out = InDialogRoute(sender, target, *fwd, in);
+  if (!out.ok()) return false;
   // Stateless forwarding needs a branch that is the same for a
   // retransmitted ACK (RFC 3261 16.11): a hash of the incoming one.
   const std::string branch = absl::StrFormat(
       "z9hG4bKa%016x", absl::HashOf(ack.top_via().branch, ack.call_id(), ack.cseq_number()));
-  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), false, branch).ok()) {
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), nullptr, branch).ok()) {
     return false;
   }
   if (!ApplySdp(call, from_caller, ack, *fwd).ok()) return false;
@@ -1723,6 +1799,9 @@ nlohmann::json Proxy::StatsJson() const {
             {"dropped", c.dropped},
             {"stray_unforwardable", c.stray_unforwardable},
             {"in_dialog_unknown", c.in_dialog_unknown},
+            {"flow_token_routed", c.flow_token_routed},
+            {"flow_token_refused", c.flow_token_refused},
+            {"flow_failed", c.flow_failed},
             {"pairs_allocated", c.pairs_allocated},
             {"pairs_deleted", c.pairs_deleted},
             {"pair_delete_failures", c.pair_delete_failures},

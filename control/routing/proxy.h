@@ -59,6 +59,7 @@
 #include "control/routing/dial_plan.h"
 #include "control/routing/forked_invite.h"
 #include "control/routing/peer_set.h"
+#include "control/sip/flow_token.h"
 #include "control/sip/sip_transactions.h"
 #include "control/sip/sip_response.h"
 #include "control/sip/sip_transport.h"
@@ -92,6 +93,8 @@ struct ProxyConfig {
   // RFC 3261 timer C: an INVITE branch still unanswered after this long is
   // CANCELled (the caller gets 487 and the call's streams go).
   uint32_t max_ringing_s = 180;
+  // Our SIP Outbound flow tokens (their key); unset: the Proxy makes one.
+  std::optional<FlowTokens> flow_tokens;
 };
 
 struct ProxyCounters {
@@ -113,6 +116,11 @@ struct ProxyCounters {
   // forwarded (no route, rewrite or serialisation failed).
   uint64_t stray_unforwardable = 0;
   uint64_t in_dialog_unknown = 0;   // 481
+  // RFC 5626 5.3: in-dialog requests routed by the flow token in our
+  // Route entry; tokens refused (not ours: 403); flows gone (430).
+  uint64_t flow_token_routed = 0;
+  uint64_t flow_token_refused = 0;
+  uint64_t flow_failed = 0;
   uint64_t pairs_allocated = 0;
   uint64_t pairs_deleted = 0;
   uint64_t pair_delete_failures = 0;  // the dataplane refused or did not answer
@@ -374,12 +382,30 @@ class Proxy : public SipTransactions::Listener {
   bool IsOurDomain(absl::string_view host) const;
   std::optional<Endpoint> Advertised(bool ipv6,
                                      SipTransportKind transport = SipTransportKind::kUdp) const;
-  // Via and Record-Route for a request leaving over `out` that came in
-  // over `in_transport`/`in_ipv6`.
+  // The flow tokens of our Record-Route entries (RFC 5626 5.3): facing
+  // the side the request came from (in) and the side it goes to (out);
+  // empty: that side is not on an outbound flow.
+  struct RecordRouteFlows {
+    std::string in;
+    std::string out;
+  };
+  // Via, and Record-Route unless `record_route` is null, for a request
+  // leaving over `out` that came in over `in_transport`/`in_ipv6`.
   absl::Status PrepareForward(SipMessage& fwd, const SipRoute& out, SipTransportKind in_transport,
-                              bool in_ipv6, bool record_route, std::string branch);
-  // Our own Route entries at the top of an in-dialog request.
-  void PopOwnRoutes(SipMessage& request) const;
+                              bool in_ipv6, const RecordRouteFlows* record_route,
+                              std::string branch);
+  // Our own Route entries at the top of an in-dialog request, removed;
+  // returns their user parts (flow tokens, where we wrote one).
+  std::vector<std::string> PopOwnRoutes(SipMessage& request) const;
+  // Where an in-dialog request from `sender` goes next: over the flow a
+  // token in our Route names (unless it is the sender's own: its token, or
+  // the flow the request came in over), else to the call's `target`.
+  // Errors: PermissionDenied (a token not ours: 403), Unavailable (its
+  // flow is gone: 430), NotFound (no route: 480).
+  absl::StatusOr<SipRoute> InDialogRoute(const CallSide& sender, const CallSide& target,
+                                         SipMessage& fwd, const SipInbound& in);
+  // The flow `in` arrived over, as a token.
+  std::string FlowTokenOf(const SipInbound& in) const;
   // The route to a phone of a call right now (TCP: its live connection).
   std::optional<SipRoute> RouteToSide(const CallSide& side, const SipMessage& fwd) const;
   // Where a binding registered from: its source, over the socket it used
@@ -414,6 +440,7 @@ class Proxy : public SipTransactions::Listener {
   int64_t NowMs() const { return now_ms_ ? now_ms_() : now_() * 1000; }
 
   ProxyConfig config_;
+  FlowTokens flow_tokens_;
   Registrar& registrar_;
   DataplaneLink& link_;
   KeepaliveSync& keepalives_;

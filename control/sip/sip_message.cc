@@ -637,6 +637,8 @@ std::vector<SipContact> SipMessage::contacts() const {
     }
     contact.outbound_flow = FindParam(&c->gen_params, "reg-id") != nullptr &&
                             FindParam(&c->gen_params, "+sip.instance") != nullptr;
+    osip_uri_param_t* ob = nullptr;
+    contact.ob = osip_uri_uparam_get_byname(c->url, const_cast<char*>("ob"), &ob) == OSIP_SUCCESS;
     out.push_back(std::move(contact));
   }
   return out;

@@ -79,6 +79,9 @@ struct SipContact {
   // SIP Outbound (RFC 5626): the contact carries ;reg-id and
   // ;+sip.instance, one flow of a phone that wants its flows kept.
   bool outbound_flow = false;
+  // The URI's ;ob (RFC 5626 5.3): the UA sent this dialog-forming request
+  // over an outbound flow; in-dialog requests must come back over it.
+  bool ob = false;
 };
 
 // One Digest challenge of a 401 (WWW-Authenticate) or 407

@@ -483,6 +483,69 @@ TEST_F(ProxyTest, ExpiredRegistrationIsNotRungAndItsKeepaliveGoes) {
   EXPECT_THAT(dataplane_.Requests("allocate"), IsEmpty());
 }
 
+// ---------------------------------------------------------------------------
+// SIP Outbound flow tokens (RFC 5626 5.3)
+
+// Behind a NAT, on an outbound flow: ;ob in the Contact of her requests.
+const Phone kOlive{"olive", "192.0.2.11:5060;ob", Ep("203.0.113.11:40100"), "192.0.2.11", 4100};
+
+// A request the callee sends inside the dialog, along the route set it
+// learnt from the INVITE (Record-Route in order, RFC 3261 12.1.1).
+std::string CalleeRequestText(const Dialog& d, absl::string_view method, uint32_t cseq,
+                              absl::string_view route) {
+  return SipText(absl::StrCat(
+      method, " ", d.caller->contact(), " SIP/2.0\n",
+      "Via: SIP/2.0/UDP ", d.callee->declared, ";branch=z9hG4bKcallee", cseq, ";rport\n",
+      "Max-Forwards: 70\n",
+      "Route: ", route, "\n",
+      "From: <", d.callee->aor_uri(), ">;tag=", d.callee_tag, "\n",
+      "To: <", d.caller->aor_uri(), ">;tag=", d.caller->tag(), "\n",
+      "Call-ID: ", d.call_id, "\n",
+      "CSeq: ", cseq, " ", method, "\n"));
+}
+
+TEST_F(ProxyTest, OutboundCallersRecordRouteCarriesAFlowTokenThatBringsTheCalleesRequestsBack) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kOlive, kBob);
+  ASSERT_NO_FATAL_FAILURE(Establish(d));
+  ASSERT_THAT(d.route, SizeIs(1));
+  EXPECT_THAT(d.route[0], ::testing::MatchesRegex(
+                              "<sip:[A-Za-z0-9_-]{67}@198\\.51\\.100\\.1:5060;lr>"));
+
+  // Her own requests carry her token: not where they go (bob gets them).
+  std::optional<Sent> reinvite;
+  ASSERT_NO_FATAL_FAILURE(ReInvite(d, Sdp(kOlive, 2), Sdp(kBob, 2), &reinvite));
+  EXPECT_EQ(proxy_->counters().flow_token_routed, 0u);
+
+  // Bob's BYE: over the flow the token names, her NAT's public side.
+  const size_t mark = sent_.size();
+  Receive(CalleeRequestText(d, "BYE", 7, d.route[0]), kBob.source);
+  std::optional<Sent> bye = RequestTo(kOlive.source, "BYE", mark);
+  ASSERT_TRUE(bye.has_value()) << ::testing::PrintToString(CodesTo(kBob.source, mark));
+  EXPECT_EQ(bye->route.channel, kUdpV4);
+  EXPECT_EQ(bye->route.transport, SipTransportKind::kUdp);
+  EXPECT_THAT(bye->Parsed().routes(), IsEmpty()) << "our own Route entry is popped";
+  EXPECT_EQ(proxy_->counters().flow_token_routed, 1u);
+}
+
+TEST_F(ProxyTest, ForgedFlowTokenIsRefused403AndTheCallStays) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kOlive, kBob);
+  ASSERT_NO_FATAL_FAILURE(Establish(d));
+  ASSERT_THAT(d.route, SizeIs(1));
+  // One character of the token changed (it starts after "<sip:").
+  std::string forged = d.route[0];
+  forged[8] = forged[8] == 'A' ? 'B' : 'A';
+
+  const size_t mark = sent_.size();
+  Receive(CalleeRequestText(d, "BYE", 7, forged), kBob.source);
+  EXPECT_THAT(CodesTo(kBob.source, mark), ElementsAre(403));
+  EXPECT_FALSE(RequestTo(kOlive.source, "BYE", mark).has_value());
+  EXPECT_EQ(proxy_->counters().flow_token_refused, 1u);
+  EXPECT_THAT(proxy_->CallsJson(), SizeIs(1)) << "a refused request ends nothing";
+  EXPECT_THAT(dataplane_.Requests("delete"), IsEmpty());
+}
+
 }  // namespace
 }  // namespace proxy_fixture
 }  // namespace rtplatch
