@@ -366,22 +366,9 @@ std::string ControlPlane::ShutdownSummary() const {
 }
 
 nlohmann::json ControlPlane::TransportJson() const {
-  const SipTransportCounters& t = transport_->counters();
-  return {{"udp_datagrams", t.udp_datagrams},
-          {"tcp_messages", t.tcp_messages},
-          {"connections", transport_->tcp_connection_count()},
-          {"tcp_accepted", t.tcp_accepted},
-          {"tcp_closed", t.tcp_closed},
-          {"tcp_oversize", t.tcp_oversize},
-          {"tcp_bad_framing", t.tcp_bad_framing},
-          {"tcp_output_overflow", t.tcp_output_overflow},
-          {"tcp_rejected_full", t.tcp_rejected_full},
-          {"tcp_rejected_per_source", t.tcp_rejected_per_source},
-          {"tls_accepted", t.tls_accepted},
-          {"tls_handshakes", t.tls_handshakes},
-          {"tls_handshake_failures", t.tls_handshake_failures},
-          {"tls_handshake_timeouts", t.tls_handshake_timeouts},
-          {"send_errors", t.send_errors}};
+  nlohmann::json j = {{"connections", transport_->tcp_connection_count()}};
+  for (const auto& [name, value] : transport_->counters().Named()) j[std::string(name)] = value;
+  return j;
 }
 
 // SipTransactions::Listener: everything goes to the proxy.

@@ -33,6 +33,27 @@ absl::string_view SipTransportName(SipTransportKind t) {
   return "?";
 }
 
+std::vector<std::pair<absl::string_view, uint64_t>> SipTransportCounters::Named() const {
+  return {{"udp_datagrams", udp_datagrams},
+          {"tcp_messages", tcp_messages},
+          {"tcp_accepted", tcp_accepted},
+          {"tcp_closed", tcp_closed},
+          {"tcp_oversize", tcp_oversize},
+          {"tcp_bad_framing", tcp_bad_framing},
+          {"tcp_output_overflow", tcp_output_overflow},
+          {"tcp_rejected_full", tcp_rejected_full},
+          {"tcp_rejected_per_source", tcp_rejected_per_source},
+          {"tls_accepted", tls_accepted},
+          {"tls_handshakes", tls_handshakes},
+          {"tls_handshake_failures", tls_handshake_failures},
+          {"tls_handshake_timeouts", tls_handshake_timeouts},
+          {"keepalive_pongs", keepalive_pongs},
+          {"connects", connects},
+          {"connect_failures", connect_failures},
+          {"idle_closed", idle_closed},
+          {"send_errors", send_errors}};
+}
+
 namespace {
 
 // Events handled per epoll_wait, and datagrams read per ready UDP socket

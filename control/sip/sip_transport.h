@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -77,6 +78,11 @@ struct SipTransportCounters {
   uint64_t connect_failures = 0;      // closed: the connect failed
   uint64_t idle_closed = 0;           // closed: nothing for the idle time-out
   uint64_t send_errors = 0;
+
+  // Every counter above with the name `rtplatchctl sip-stats` shows it
+  // under (its "transport" object), in declaration order: one list, so a
+  // counter cannot be kept but never shown.
+  std::vector<std::pair<absl::string_view, uint64_t>> Named() const;
 };
 
 class SipTransport {

@@ -14,14 +14,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/socket_address.h"
@@ -622,6 +627,33 @@ TEST_F(SipTransportTest, Ipv6LoopbackUdpAndTcp) {
   EXPECT_EQ(received_[1].local, v6);
   EXPECT_EQ(std::optional<SipChannelId>(received_[1].channel),
             transport_->TcpConnectionTo(tcp_phone.local()));
+}
+
+// sip-stats shows the transport counters by Named(): every counter is
+// there exactly once (the connects and connect_failures of connections we
+// open to peers were counted but not shown), each under its own name.
+TEST(SipTransportCountersTest, EveryCounterIsNamedOnce) {
+  static_assert(std::is_trivially_copyable_v<SipTransportCounters>);
+  static_assert(sizeof(SipTransportCounters) % sizeof(uint64_t) == 0);
+  std::array<uint64_t, sizeof(SipTransportCounters) / sizeof(uint64_t)> distinct;
+  std::iota(distinct.begin(), distinct.end(), 1);
+  SipTransportCounters counters;
+  std::memcpy(&counters, distinct.data(), sizeof counters);
+
+  const std::vector<std::pair<absl::string_view, uint64_t>> named = counters.Named();
+  std::set<uint64_t> values;
+  std::set<absl::string_view> names;
+  for (const auto& [name, value] : named) {
+    values.insert(value);
+    names.insert(name);
+  }
+  EXPECT_EQ(values, std::set<uint64_t>(distinct.begin(), distinct.end()));
+  EXPECT_EQ(names.size(), distinct.size());
+  EXPECT_THAT(named, ::testing::Contains(::testing::Pair("connects", counters.connects)));
+  EXPECT_THAT(named,
+              ::testing::Contains(::testing::Pair("connect_failures", counters.connect_failures)));
+  EXPECT_THAT(named, ::testing::Contains(::testing::Pair("tls_handshake_failures",
+                                                         counters.tls_handshake_failures)));
 }
 
 }  // namespace
