@@ -119,12 +119,15 @@ absl::StatusOr<PeerConfig> ParsePeer(const json& j, const std::string& where) {
     }
   } else {
     for (size_t i = 0; i < p.targets.size(); ++i) {
-      if (!p.targets[i].ip) {
+      if (p.targets[i].ip) {
+        p.trusted_sources.push_back(IpPrefix{*p.targets[i].ip, 128});
+      } else if (p.trusted_tls_names.empty()) {
+        // A peer known by its certificate needs no address for its name.
         return Error(absl::StrCat(where, ".trusted_sources"),
                      absl::StrCat("required: targets[", i, "] is a host name, so the addresses "
-                                  "the peer's requests come from must be listed"));
+                                  "the peer's requests come from must be listed (or its "
+                                  "trusted_tls_names)"));
       }
-      p.trusted_sources.push_back(IpPrefix{*p.targets[i].ip, 128});
     }
   }
   std::string media = "always";

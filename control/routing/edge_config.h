@@ -8,7 +8,8 @@
 //                  {"uri": "sip:203.0.113.41:5060", "priority": 2}],
 //      "trusted_sources": ["203.0.113.40", "203.0.113.41/32"],   (default: the
 //                                                targets' addresses; required
-//                                                when a target is a host name)
+//                                                when a target is a host name,
+//                                                unless trusted_tls_names)
 //      "trusted_tls_names": ["core.carrier.example"],  (verified client
 //                                                certificates that are the peer)
 //      "media": "always" | "nat",                (default "always")
@@ -61,7 +62,8 @@ struct PeerConfig {
   std::string name;
   std::vector<PeerTargetConfig> targets;
   // Requests from these sources are this peer's: trusted, never
-  // challenged. Default: the targets' addresses.
+  // challenged. Default: the targets' addresses (those given as addresses
+  // when the peer has trusted_tls_names).
   std::vector<IpPrefix> trusted_sources;
   // ... or over TLS with a verified client certificate naming one of
   // these (subjectAltName DNS, else CN; lower case).

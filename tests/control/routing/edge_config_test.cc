@@ -81,6 +81,24 @@ TEST(EdgeConfigTest, AHostNameTargetIsLocatedByDnsAndNeedsTrustedSources) {
   EXPECT_FALSE(edge->peers[0].targets[0].parts.port_given) << "RFC 3263: NAPTR and SRV apply";
 }
 
+// A TLS peer known by its client certificate's name may be reached by
+// name without listing addresses: the certificate is its trust, from any
+// address. Address targets are still trusted by default.
+TEST(EdgeConfigTest, AHostNameTargetOfAPeerKnownByCertificateNeedsNoTrustedSources) {
+  absl::StatusOr<EdgeConfig> edge = ParseEdgeConfig(
+      Parse(R"([{"name": "core",
+                 "targets": [{"uri": "sip:core.carrier.example:5061;transport=tls"},
+                             {"uri": "sip:198.51.100.50:5061;transport=tls"}],
+                 "trusted_tls_names": ["Core.Carrier.Example"]}])"),
+      json());
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  const PeerConfig& core = edge->peers[0];
+  EXPECT_EQ(core.trusted_tls_names, (std::vector<std::string>{"core.carrier.example"}));
+  ASSERT_THAT(core.trusted_sources, SizeIs(1));
+  EXPECT_TRUE(core.trusted_sources[0].Contains(*IpAddress::Parse("198.51.100.50")));
+  EXPECT_FALSE(core.trusted_sources[0].Contains(*IpAddress::Parse("198.51.100.51")));
+}
+
 TEST(EdgeConfigTest, NothingGivenIsNoEdge) {
   absl::StatusOr<EdgeConfig> edge = ParseEdgeConfig(json(), json());
   ASSERT_TRUE(edge.ok());
