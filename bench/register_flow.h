@@ -1,0 +1,60 @@
+// A phone's digest REGISTER over its own connection, as the bench's load
+// generator plays it: REGISTER, 401 with an MD5 challenge, REGISTER with
+// Authorization (same Call-ID, next CSeq), 200. One transaction at a time
+// per connection, as a phone registers. Answers that belong to an earlier,
+// abandoned transaction (another Call-ID or CSeq) are ignored.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+
+namespace rtplatch::bench {
+
+struct Phone {
+  std::string user;
+  std::string password;
+};
+
+enum class FlowOutcome { kPending, kCompleted, kFailed };
+
+struct FlowStep {
+  FlowOutcome outcome = FlowOutcome::kPending;
+  std::string send;   // the next request, when there is one
+  std::string error;  // why it failed
+};
+
+class RegisterFlow {
+ public:
+  // `via_host_port`: the connection's local address (Via sent-by and
+  // Contact: neither server sees NAT); `tag`: unique per connection.
+  RegisterFlow(std::string domain, std::string via_host_port, std::string tag)
+      : domain_(std::move(domain)), via_host_port_(std::move(via_host_port)),
+        tag_(std::move(tag)) {}
+
+  bool busy() const { return state_ != State::kIdle; }
+  // Starts a transaction for `phone` (which must outlive it): the first
+  // REGISTER, to be sent.
+  std::string Start(const Phone& phone, uint64_t transaction);
+  // A message read from the connection.
+  FlowStep OnMessage(absl::string_view message);
+  // Gives up on the running transaction (timed out).
+  void Abandon() { state_ = State::kIdle; }
+
+ private:
+  enum class State { kIdle, kAwaitChallenge, kAwaitOk };
+  std::string Request(int cseq, absl::string_view authorization) const;
+  FlowStep Fail(std::string error);
+
+  const std::string domain_;
+  const std::string via_host_port_;
+  const std::string tag_;
+  State state_ = State::kIdle;
+  const Phone* phone_ = nullptr;
+  std::string call_id_;
+  uint64_t transaction_ = 0;
+};
+
+}  // namespace rtplatch::bench
