@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """SIP control-plane benchmark: rtplatch-control against Kamailio 5.6 +
-rtpengine, in the same run, driven by sipp over UDP on 127.0.0.1.
+rtpengine, in the same run, driven by sipp over UDP on 127.0.0.1 (and over
+TLS by bench/tls_register_load, sipp having no TLS in Debian).
 
 Scenarios (sipp XML in bench/sipp/):
 
@@ -15,13 +16,36 @@ Scenarios (sipp XML in bench/sipp/):
                    -> 200; the server relays media (Kamailio:
                    rtpengine_offer/answer/delete against rtpengine; rtplatch:
                    its dataplane). No RTP flows.
+  call_peer        a phone of our domain calls a number, +1555NNNNNNN at
+                   bench.example (the next of a CSV), which is no local
+                   user: the server's dial plan (prefix +1) sends it to the
+                   carrier core, a sipp UAS on CORE_HOST:CORE_PORT (no
+                   registration), media relayed as in `call`. rtplatch:
+                   "peers" + "routes" (peer "core", media "always");
+                   Kamailio: the dispatcher module (ds_select_dst, priority
+                   order with failover) for R-URIs matching ^\+1. The
+                   caller is treated as in `call`: INVITEs are not
+                   challenged by either server; both check that it is from
+                   our domain and not the core.
+  register_tls     register_auth over TLS, each phone keeping its
+                   connection: bench/tls_register_load (C++, OpenSSL) opens
+                   TLS_CONNECTIONS connections from TLS_SOURCES addresses
+                   (127.0.1.1...) before the step and sends every REGISTER
+                   of the step over them, one transaction at a time per
+                   connection (REGISTER, 401, REGISTER with MD5 digest,
+                   200; the register_auth users and passwords). TLS 1.2+
+                   with a certificate of a CA made here with openssl.
+                   rtplatch: tls_listen + tls (shipped TLS defaults);
+                   Kamailio: tls module, its default config's TCP/TLS
+                   settings, TLS workers = UDP workers.
 
 For each scenario and each server (started fresh for the scenario) the
 harness ramps sipp's call rate: steps of STEP_S seconds (-m rate*STEP_S),
 doubling while a step passes, then bisecting between the last pass and the
 first failure. A step passes when at most 1 % of its calls failed or timed
-out (sipp's FailedCall plus calls that never finished) and sipp completed
-calls at >= 90 % of the target rate (a server that queues does not pass by
+out (sipp's FailedCall plus calls that never finished; for register_tls
+the generator's failed, timed-out and never-started transactions) and the
+load generator completed calls at >= 90 % of the target rate (a server that queues does not pass by
 answering late). The best passing target rate is the server's figure; a
 server that fails its first step (or does not start) scores 0. One line per
 scenario goes to stdout:
@@ -38,12 +62,16 @@ rtplatch-control plus rtplatch-dataplane (both EAL lcores on core 1; its
 busy-polling forwarding lcore is set to SCHED_IDLE and its process's
 autogroup to nice 19, so it only takes time core 1 would otherwise idle
 away: in a deployment it has its own core, and
-without RTP it has nothing to do). sipp (UAC and UAS) runs on core 0.
+without RTP it has nothing to do). sipp (UAC and UAS) and
+tls_register_load (one thread) run on core 0.
 
-Ports, all on 127.0.0.1: Kamailio 15060, rtpengine ng 22222 and media
-30000-39999; rtplatch 25060, its dataplane's relay ports 40000-49999; sipp
-17060 (UAC) and 17061 (UAS). Every process started here is killed by PID
-on exit, also on ^C and on failure.
+Ports, on 127.0.0.1: Kamailio 15060 (TLS 15061), rtpengine ng 22222 and
+media 30000-39999; rtplatch 25060 (TLS 25061), its dataplane's relay ports
+40000-49999; sipp 17060 (UAC) and 17061 (UAS). The core of call_peer is at
+127.0.0.2:17062: rtplatch knows a peer's requests by their source address,
+and the phones are at 127.0.0.1. The TLS phones connect from 127.0.1.1-8.
+Every process started here is killed by PID on exit, also on ^C and on
+failure.
 """
 
 import argparse
@@ -70,6 +98,7 @@ SIPP_DIR = os.path.join(HERE, "sipp")
 KAMAILIO_CFG = os.path.join(HERE, "kamailio", "kamailio.cfg")
 RTPENGINE_CONF = os.path.join(HERE, "kamailio", "rtpengine.conf")
 DEFAULT_CONTROL = os.path.join(REPO, "build", "control", "rtplatch-control")
+DEFAULT_TLS_LOAD = os.path.join(REPO, "build", "bench", "tls_register_load")
 
 HOST = "127.0.0.1"        # sipp and both servers: loopback only
 DOMAIN = "bench.example"
@@ -80,10 +109,27 @@ RTPLATCH_PORT_MIN, RTPLATCH_PORT_MAX = 40000, 49999  # as many as rtpengine's
 UAC_PORT = 17060
 UAS_PORT = 17061
 UAS_USER = "bench-uas"
+CORE_HOST = "127.0.0.2"   # call_peer's carrier core (sipp UAS)
+CORE_PORT = 17062
+PEER_PREFIX = "+1"        # the dial plan's route to the core
+PEER_NUMBERS = 1000       # +15550000000... dialled in turn
+KAMAILIO_TLS_PORT = 15061
+RTPLATCH_TLS_PORT = 25061
+TLS_CONNECTIONS = 256     # persistent, one per phone line, reused all step
+TLS_SOURCES = 8           # local addresses: 32 connections each (rtplatch
+                          # takes 64 per address by default)
+TLS_BIND = "127.0.1.1"    # the first of them
 SERVER_CPU = "1"
 SIPP_CPU = "0"
 
-SCENARIOS = ("register_noauth", "register_auth", "call")
+SCENARIOS = ("register_noauth", "register_auth", "call", "call_peer", "register_tls")
+# The sipp UAC of each sipp scenario: its XML and the Users attribute
+# naming its injection file.
+SIPP_UAC = {"register_noauth": ("register_noauth.xml", "csv"),
+            "register_auth": ("register_auth.xml", "csv"),
+            "call": ("call_uac.xml", "callee_csv"),
+            "call_peer": ("call_uac.xml", "numbers_csv")}
+AUTH_SCENARIOS = ("register_auth", "register_tls")
 MAX_FAILED_FRACTION = 0.01
 MIN_RATE_FRACTION = 0.90  # completed calls/s over the target rate
 START_RATE = 250          # calls/s of the first step
@@ -105,6 +151,9 @@ OTHERS_WARN = 0.10        # share of core 1 taken by others: figures disturbed
 # workers reach (REGISTER does not block on rtpengine). Kamailio gets its
 # best configuration, not the literal one-core one.
 KAMAILIO_CHILDREN = 4
+# Its TCP/TLS workers (register_tls): as many, for the same reason of
+# giving it its best; REGISTER over TLS blocks on nothing either way.
+KAMAILIO_TCP_CHILDREN = KAMAILIO_CHILDREN
 KAMAILIO_SHM_MB = 512
 KAMAILIO_PKG_MB = 32
 
@@ -234,6 +283,18 @@ class Users:
         self.callee_csv = os.path.join(d, "callee.csv")
         with open(self.callee_csv, "w") as f:
             f.write("SEQUENTIAL\n%s;%s\n" % (UAS_USER, DOMAIN))
+        # call_peer: numbers no user has, in the core's dial plan
+        self.numbers_csv = os.path.join(d, "numbers.csv")
+        with open(self.numbers_csv, "w") as f:
+            f.write("SEQUENTIAL\n")
+            for i in range(PEER_NUMBERS):
+                f.write("%s555%07d;%s\n" % (PEER_PREFIX, i, DOMAIN))
+        # register_tls: bench/tls_register_load reads "user password" lines
+        self.tls_users = os.path.join(d, "tls-users")
+        fd = os.open(self.tls_users, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for u, pw in self.users:
+                f.write("%s %s\n" % (u, pw))
         # rtplatch: docs/users-file.md, stored MD5 HA1 (sipp digests MD5 only)
         self.users_file = os.path.join(d, "users")
         fd = os.open(self.users_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -252,6 +313,39 @@ class Users:
                 f.write("%d:%s:0:0:%s:0\n" % (i, u, pw))
 
 
+class Certificates:
+    """A throwaway CA and the servers' certificate it signs (P-256, valid
+    two days, subjectAltName DNS:DOMAIN and IP:HOST), made with the openssl
+    CLI as tests/integration/tls_phone_test.sh makes its own. Both servers
+    present the same certificate; the TLS phones trust the CA."""
+
+    def __init__(self, tmpdir):
+        d = os.path.join(tmpdir, "tls")
+        os.makedirs(d, exist_ok=True)
+        self.ca = os.path.join(d, "ca.pem")
+        self.certificate = os.path.join(d, "server.pem")
+        self.private_key = os.path.join(d, "server.key")
+        ca_key = os.path.join(d, "ca.key")
+        csr = os.path.join(d, "server.csr")
+        ext = os.path.join(d, "server.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nsubjectAltName=DNS:%s,IP:%s\n" % (DOMAIN, HOST))
+        for argv in (
+                ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", ca_key],
+                ["req", "-x509", "-new", "-key", ca_key, "-subj", "/CN=bench-ca", "-days", "2",
+                 "-addext", "basicConstraints=critical,CA:TRUE", "-out", self.ca],
+                ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
+                 self.private_key],
+                ["req", "-new", "-key", self.private_key, "-subj", "/CN=%s" % DOMAIN,
+                 "-out", csr],
+                ["x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", self.certificate]):
+            p = subprocess.run(["openssl"] + argv, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise BenchError("openssl %s: %s" % (" ".join(argv[:2]), p.stderr.strip()))
+
+
 # --- servers ----------------------------------------------------------------------
 
 class Server:
@@ -259,10 +353,12 @@ class Server:
 
     name = "?"
     port = 0
+    tls_port = 0
 
-    def __init__(self, args, users):
+    def __init__(self, args, users, certificates):
         self.args = args
         self.users = users
+        self.certificates = certificates
         self.procs = []
 
     def start(self, scenario):
@@ -306,6 +402,7 @@ class KamailioServer(Server):
 
     name = "kamailio"
     port = KAMAILIO_PORT
+    tls_port = KAMAILIO_TLS_PORT
 
     def start(self, scenario):
         a = self.args
@@ -327,19 +424,49 @@ class KamailioServer(Server):
                    'RTPENGINE_SOCK="udp:%s:%d"' % (HOST, RTPENGINE_NG_PORT),
                    'BENCH_DB_URL="text://%s"' % self.users.kamailio_db,
                    'BENCH_USRLOC_DB_URL="sqlite://%s"' % usrloc_db]
-        if scenario == "register_auth":
+        if scenario in AUTH_SCENARIOS:
             defines.append("WITH_AUTH")
+        listen = ["udp:%s:%d" % (HOST, self.port)]
+        if scenario == "call_peer":
+            defines += ["WITH_PEERS", 'BENCH_DISPATCHER_LIST="%s"' % self.dispatcher_list()]
+        if scenario == "register_tls":
+            defines += ["WITH_TLS", 'BENCH_TLS_CFG="%s"' % self.tls_cfg(),
+                        "BENCH_TCP_CHILDREN=%d" % a.kamailio_tcp_children]
+            listen.append("tls:%s:%d" % (HOST, self.tls_port))
         argv = (pinned(SERVER_CPU) +
-                [a.kamailio, "-DD", "-E", "-f", KAMAILIO_CFG,
-                 "-l", "udp:%s:%d" % (HOST, self.port), "-n", str(a.kamailio_children),
+                [a.kamailio, "-DD", "-E", "-f", KAMAILIO_CFG, "-n", str(a.kamailio_children),
                  "-m", str(KAMAILIO_SHM_MB), "-M", str(KAMAILIO_PKG_MB),
                  "-Y", rundir, "-P", os.path.join(rundir, "kamailio.pid")])
+        for sock in listen:
+            argv += ["-l", sock]
         for d in defines:
             argv += ["-A", d]
         klog = self.log("kamailio-" + scenario)
         kamailio = start_logged(argv, klog)
         self.procs.append(kamailio)
         sip_ping(self.port, kamailio, "kamailio", klog)
+
+    def dispatcher_list(self):
+        """The dispatcher's set 1: the carrier core (setid destination
+        flags priority)."""
+        path = os.path.join(self.args.tmpdir, "kamailio-dispatcher.list")
+        with open(path, "w") as f:
+            f.write("1 sip:%s:%d 0 1\n" % (CORE_HOST, CORE_PORT))
+        return path
+
+    def tls_cfg(self):
+        """The tls module's profiles: the bench's certificate, TLS 1.2 or
+        later (rtplatch's floor too), client certificates neither required
+        nor verified (phones present none)."""
+        c = self.certificates
+        path = os.path.join(self.args.tmpdir, "kamailio-tls.cfg")
+        with open(path, "w") as f:
+            f.write("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                    "require_certificate = no\nprivate_key = %s\ncertificate = %s\n"
+                    "ca_list = %s\n\n[client:default]\nmethod = TLSv1.2+\n"
+                    "verify_certificate = no\nrequire_certificate = no\n"
+                    % (c.private_key, c.certificate, c.ca))
+        return path
 
     def ng_ping(self, p, log_path):
         """Waits for rtpengine's ng socket to answer `ping` (bencode)."""
@@ -369,6 +496,7 @@ class RtplatchServer(Server):
 
     name = "rtplatch"
     port = RTPLATCH_PORT
+    tls_port = RTPLATCH_TLS_PORT
 
     def start(self, scenario):
         a = self.args
@@ -401,11 +529,16 @@ class RtplatchServer(Server):
 
         cfg = os.path.join(a.tmpdir, "control-%s.json" % scenario)
         with open(cfg, "w") as f:
-            json.dump(control_config(self.port, dp_sock,
-                                     os.path.join(a.tmpdir, "control-%s.sock" % scenario),
-                                     self.users.users_file,
-                                     os.path.join(a.tmpdir, "bindings-%s.sqlite" % scenario),
-                                     scenario == "register_auth"), f, indent=1)
+            config = control_config(self.port, dp_sock,
+                                    os.path.join(a.tmpdir, "control-%s.sock" % scenario),
+                                    self.users.users_file,
+                                    os.path.join(a.tmpdir, "bindings-%s.sqlite" % scenario),
+                                    scenario in AUTH_SCENARIOS)
+            if scenario == "call_peer":
+                config.update(edge_config())
+            if scenario == "register_tls":
+                config.update(tls_config(self.tls_port, self.certificates))
+            json.dump(config, f, indent=1)
         clog = self.log("control-" + scenario)
         control = start_logged(pinned(SERVER_CPU) + [a.control, "--config", cfg], clog)
         self.procs.append(control)
@@ -447,8 +580,8 @@ def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
       users_file    docs/users-file.md
       database      the registrar's SQLite binding store
       authenticate  false: REGISTER and INVITE are not challenged (the
-                    register_noauth and call scenarios, as Kamailio's config
-                    does for them); true: digest.
+                    register_noauth, call and call_peer scenarios, as
+                    Kamailio's config does for them); true: digest.
     """
     return {
         "sip_listen": ["%s:%d" % (HOST, port)],
@@ -459,6 +592,32 @@ def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
         "users_file": users_file,
         "database": database,
         "authenticate": require_auth,
+    }
+
+
+def edge_config():
+    """call_peer: the carrier core as a peer, and the dial plan's route to
+    it (docs/control-plane.md, "The carrier edge"). Trusted by its address,
+    every other peer setting shipped (media "always", 3 s answer timeout,
+    failover, health)."""
+    return {
+        "peers": [{"name": "core",
+                   "targets": [{"uri": "sip:%s:%d" % (CORE_HOST, CORE_PORT)}],
+                   "trusted_sources": [CORE_HOST],
+                   "media": "always"}],
+        "routes": [{"prefix": PEER_PREFIX, "peers": ["core"]}],
+    }
+
+
+def tls_config(port, certificates):
+    """register_tls: a TLS listener with the bench's certificate
+    (docs/control-plane.md, "TLS, TCP and SIP Outbound"); every other TLS
+    setting shipped (TLS 1.2+, connection limits, time-outs)."""
+    return {
+        "tls_listen": ["%s:%d" % (HOST, port)],
+        "tls": {"certificate": certificates.certificate,
+                "private_key": certificates.private_key,
+                "ca_file": certificates.ca},
     }
 
 
@@ -496,10 +655,10 @@ class SippRun:
         return max(0, self.calls - self.successful - self.failed)
 
 
-def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None):
+def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None, local_host=HOST):
     argv = (pinned(SIPP_CPU) +
             [args.sipp, "-sf", os.path.join(SIPP_DIR, scenario_xml),
-             "-i", HOST, "-p", str(local_port), "-t", "u1",
+             "-i", local_host, "-p", str(local_port), "-t", "u1",
              "-buff_size", str(4 << 20), "-recv_timeout", str(RECV_TIMEOUT_MS),
              "-nostdin", "-trace_err", "-max_log_size", str(8 << 20)])
     if scenario_xml.startswith("register"):
@@ -588,23 +747,83 @@ class Uas:
         Processes.stop(self.p, grace_s=3.0)
 
 
+class CoreUas:
+    """The carrier core of call_peer: a sipp UAS at CORE_HOST:CORE_PORT
+    answering the calls the server routes to it (no registration: the
+    servers know it from their peer and dispatcher configs)."""
+
+    def __init__(self, args, server, n):
+        tag = "%s-core-%d" % (server.name, n)
+        self.log_path = os.path.join(args.tmpdir, "sipp-%s.log" % tag)
+        self.p = start_logged(sipp_argv(args, "call_uas.xml", CORE_PORT, local_host=CORE_HOST) +
+                              ["-error_file", os.path.join(args.tmpdir, "sipp-%s.err" % tag)],
+                              self.log_path)
+        time.sleep(0.3)
+        check_alive(self.p, "sipp core UAS", self.log_path)
+
+    def stop(self):
+        Processes.stop(self.p, grace_s=3.0)
+
+
+# --- TLS phones -------------------------------------------------------------------
+
+def run_tls_load(args, server, users, rate, calls, tag):
+    """register_tls: bench/tls_register_load for `calls` transactions at
+    `rate`/s against the server's TLS port; a SippRun (its wall and CPU
+    time cover the transactions, not the handshakes before them)."""
+    out = os.path.join(args.tmpdir, "tls-load-%s.json" % tag)
+    err = os.path.join(args.tmpdir, "tls-load-%s.err" % tag)
+    argv = (pinned(SIPP_CPU) +
+            [args.tls_load, "--server", "%s:%d" % (HOST, server.tls_port),
+             "--server-name", DOMAIN, "--ca", server.certificates.ca,
+             "--users", users.tls_users, "--domain", DOMAIN,
+             "--rate", str(rate), "--count", str(calls),
+             "--connections", str(args.tls_connections), "--sources", str(TLS_SOURCES),
+             "--bind", TLS_BIND, "--timeout-ms", str(RECV_TIMEOUT_MS)])
+    limit = calls / rate + 3 * RECV_TIMEOUT_MS / 1000 + 45  # + handshakes
+    with open(out, "w") as outf, open(err, "w") as errf:
+        p = PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=outf, stderr=errf)
+        try:
+            p.wait(limit)
+        except subprocess.TimeoutExpired:
+            raise BenchError("tls_register_load %s did not finish" % tag)
+        finally:
+            Processes.stop(p, grace_s=3.0)
+            PROCS.procs.remove(p)
+    try:
+        with open(out) as f:
+            r = json.loads(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        raise BenchError("tls_register_load %s (status %s) printed no report\n%s"
+                         % (tag, p.returncode, log_tail(err)))
+    if r["first_error"]:
+        log("%s register_tls: %d connections (%d lost); first error: %s"
+            % (server.name, r["connections"], r["connections_lost"], r["first_error"]))
+    # Never-started transactions count as unfinished (calls - started).
+    return SippRun(r["started"], r["completed"], r["failed"], 0, r["wall_s"], r["cpu_s"])
+
+
 # --- the ramp ---------------------------------------------------------------------
 
 def step(args, server, scenario, users, rate, n):
     """One step at `rate`; True if it passed."""
     calls = max(1, int(rate * args.step_s))
-    inf = users.callee_csv if scenario == "call" else users.csv
-    xml = "call_uac.xml" if scenario == "call" else scenario + ".xml"
+    tag = "%s-%s-%d" % (server.name, scenario, n)
     # A fresh callee per step: after an overloaded step the old one is
     # still busy with the aborted calls' retransmissions, and every later
     # step would measure that instead of the server.
-    uas = Uas(args, server, users, n) if scenario == "call" else None
+    uas = (Uas(args, server, users, n) if scenario == "call" else
+           CoreUas(args, server, n) if scenario == "call_peer" else None)
     try:
         srv0 = cpu_seconds(server.pids())
         core0 = core_busy_seconds(SERVER_CPU)
         t0 = time.monotonic()
-        r = run_sipp(args, xml, server.port, UAC_PORT, inf, rate, calls,
-                     "%s-%s-%d" % (server.name, scenario, n))
+        if scenario == "register_tls":
+            r = run_tls_load(args, server, users, rate, calls, tag)
+        else:
+            xml, inf = SIPP_UAC[scenario]
+            r = run_sipp(args, xml, server.port, UAC_PORT, getattr(users, inf), rate, calls,
+                         tag)
         wall = time.monotonic() - t0
     finally:
         if uas:
@@ -615,17 +834,18 @@ def step(args, server, scenario, users, rate, n):
     done_rate = r.successful / r.wall_s if r.wall_s > 0 else 0
     ok = bad <= MAX_FAILED_FRACTION * calls and done_rate >= MIN_RATE_FRACTION * rate
     sipp_share = r.cpu_s / r.wall_s if r.wall_s else 0
+    generator = "tls_register_load" if scenario == "register_tls" else "sipp UAC"
     log("%s %s step %d: %d/s x %d calls: %d ok, %d failed, %d unfinished, %d retrans; "
-        "%.0f completed/s; server CPU %.0f%% of core %s (others %.0f%%), sipp UAC %.0f%% "
+        "%.0f completed/s; server CPU %.0f%% of core %s (others %.0f%%), %s %.0f%% "
         "of core %s -> %s"
         % (server.name, scenario, n, rate, calls, r.successful, r.failed,
            r.unfinished + max(0, calls - r.calls), r.retrans, done_rate,
-           100 * srv / wall if wall else 0, SERVER_CPU, 100 * others, 100 * sipp_share,
-           SIPP_CPU,
+           100 * srv / wall if wall else 0, SERVER_CPU, 100 * others, generator,
+           100 * sipp_share, SIPP_CPU,
            "pass" if ok else "FAIL"))
     if sipp_share >= SIPP_SATURATED:
-        log("WARNING: sipp saturated core %s at %d/s; this step measures the load "
-            "generator, not %s" % (SIPP_CPU, rate, server.name))
+        log("WARNING: %s saturated core %s at %d/s; this step measures the load "
+            "generator, not %s" % (generator, SIPP_CPU, rate, server.name))
     if others > OTHERS_WARN:
         log("WARNING: other processes took %.0f%% of core %s during this step; %s's "
             "figure is low" % (100 * others, SERVER_CPU, server.name))
@@ -686,6 +906,13 @@ def parse_args(argv):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kamailio-children", type=int, default=KAMAILIO_CHILDREN,
                     help="Kamailio UDP workers (-n, default %(default)s)")
+    ap.add_argument("--kamailio-tcp-children", type=int, default=KAMAILIO_TCP_CHILDREN,
+                    help="Kamailio TCP/TLS workers (register_tls, default %(default)s)")
+    ap.add_argument("--tls-connections", type=int, default=TLS_CONNECTIONS,
+                    help="register_tls: persistent TLS connections (default %%(default)s, "
+                    "at most 64 per each of the %d source addresses)" % TLS_SOURCES)
+    ap.add_argument("--tls-load", default=DEFAULT_TLS_LOAD,
+                    help="bench/tls_register_load binary (built with the tree)")
     ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
     ap.add_argument("--control", default=DEFAULT_CONTROL)
     ap.add_argument("--kamailio", default=shutil.which("kamailio", path="/usr/sbin:/usr/bin")
@@ -725,9 +952,13 @@ def main(argv=None):
                 log("%s not found (scripts/setup installs sip-tester, kamailio, "
                     "rtpengine-daemon)" % tool)
                 return 2
+        if "register_tls" in args.scenarios and not os.access(args.tls_load, os.X_OK):
+            log("no %s (ninja -C build builds it with the tree)" % args.tls_load)
+            return 2
         users = Users(args.tmpdir, args.users, args.seed)
-        servers = {"kamailio": KamailioServer(args, users),
-                   "rtplatch": RtplatchServer(args, users)}
+        certificates = Certificates(args.tmpdir) if "register_tls" in args.scenarios else None
+        servers = {"kamailio": KamailioServer(args, users, certificates),
+                   "rtplatch": RtplatchServer(args, users, certificates)}
         for scenario in args.scenarios:
             got = {}
             for name in ("kamailio", "rtplatch"):
