@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -18,6 +19,7 @@ constexpr size_t kHeaderBytes = 12;
 // Answer records, CNAMEs included, a message may carry before it is
 // refused: a huge answer is an attack or a broken server, not a peer list.
 constexpr size_t kMaxAnswerRecords = 2 * kMaxDnsRecords;
+constexpr uint16_t kTypeCname = 5;
 constexpr uint16_t kTypeSoa = 6;
 
 uint16_t Read16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
@@ -29,20 +31,36 @@ absl::Status Malformed(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("malformed DNS answer: ", why));
 }
 
-// The length of the (possibly compressed) name at `at`, checked by
-// c-ares (pointer loops included).
-absl::StatusOr<size_t> NameLength(const uint8_t* data, size_t size, size_t at) {
+std::string Name(const char* s) {
+  std::string n = absl::AsciiStrToLower(s == nullptr ? "" : s);
+  if (!n.empty() && n.back() == '.') n.pop_back();
+  return n;
+}
+
+struct EncodedName {
+  std::string name;  // lower case, no trailing dot
+  size_t length = 0;  // bytes at `at` (a pointer counts 2)
+};
+
+// The (possibly compressed) name at `at`, checked by c-ares (pointer
+// loops included).
+absl::StatusOr<EncodedName> ReadName(const uint8_t* data, size_t size, size_t at) {
   if (at >= size) return Malformed("a name runs past the end");
   char* name = nullptr;
   long encoded = 0;  // NOLINT(runtime/int): c-ares's type
   if (ares_expand_name(data + at, data, static_cast<int>(size), &name, &encoded) != ARES_SUCCESS) {
     return Malformed("a name does not decode");
   }
+  EncodedName out{Name(name), static_cast<size_t>(encoded)};
   ares_free_string(name);
-  if (encoded <= 0 || at + static_cast<size_t>(encoded) > size) {
-    return Malformed("a name runs past the end");
-  }
-  return static_cast<size_t>(encoded);
+  if (encoded <= 0 || at + out.length > size) return Malformed("a name runs past the end");
+  return out;
+}
+
+absl::StatusOr<size_t> NameLength(const uint8_t* data, size_t size, size_t at) {
+  absl::StatusOr<EncodedName> n = ReadName(data, size, at);
+  if (!n.ok()) return n.status();
+  return n->length;
 }
 
 struct Walk {
@@ -50,14 +68,16 @@ struct Walk {
   size_t answers = 0;
   uint32_t min_ttl = kMaxDnsTtlS;
   std::optional<uint32_t> negative_ttl;  // from the authority's SOA
+  std::string qname;
+  absl::flat_hash_map<std::string, std::string> aliases;  // the answer's CNAMEs
 };
 
 // One resource record at `at`: its TTL into the walk, `at` past it.
 absl::Status WalkRecord(const uint8_t* data, size_t size, size_t& at, bool answer,
                         Walk& walk) {
-  absl::StatusOr<size_t> name = NameLength(data, size, at);
-  if (!name.ok()) return name.status();
-  at += *name;
+  absl::StatusOr<EncodedName> owner = ReadName(data, size, at);
+  if (!owner.ok()) return owner.status();
+  at += owner->length;
   if (at + 10 > size) return Malformed("a record header is cut short");
   const uint16_t type = Read16(data + at);
   const uint32_t ttl = std::min(Read32(data + at + 4), kMaxDnsTtlS);
@@ -65,6 +85,15 @@ absl::Status WalkRecord(const uint8_t* data, size_t size, size_t& at, bool answe
   at += 10;
   if (at + rdlength > size) return Malformed("a record's data runs past the end");
   if (answer) walk.min_ttl = std::min(walk.min_ttl, ttl);
+  if (answer && type == kTypeCname) {
+    absl::StatusOr<EncodedName> target = ReadName(data, size, at);
+    if (!target.ok()) return target.status();
+    if (target->length > rdlength) return Malformed("a CNAME runs past its record");
+    auto [alias, added] = walk.aliases.try_emplace(owner->name, target->name);
+    if (!added && alias->second != target->name) {
+      return Malformed(absl::StrCat("two CNAMEs for ", owner->name));
+    }
+  }
   if (!answer && type == kTypeSoa) {
     // MNAME, RNAME, then SERIAL REFRESH RETRY EXPIRE MINIMUM.
     size_t p = at;
@@ -77,6 +106,22 @@ absl::Status WalkRecord(const uint8_t* data, size_t size, size_t& at, bool answe
     walk.negative_ttl = std::min(ttl, Read32(data + p + 16));
   }
   at += rdlength;
+  return absl::OkStatus();
+}
+
+// The CNAMEs from the asked name on: no loop, at most kMaxCnameChain.
+// c-ares follows any chain the message holds; a loop or a chain this long
+// is a broken or hostile zone, not an alias for a server.
+absl::Status CheckAliases(const Walk& walk) {
+  std::string name = walk.qname;
+  size_t steps = 0;
+  for (auto it = walk.aliases.find(name); it != walk.aliases.end(); it = walk.aliases.find(name)) {
+    if (++steps > walk.aliases.size()) return Malformed(absl::StrCat("a CNAME loop at ", name));
+    if (steps > kMaxCnameChain) {
+      return Malformed(absl::StrCat("a CNAME chain longer than ", kMaxCnameChain));
+    }
+    name = it->second;
+  }
   return absl::OkStatus();
 }
 
@@ -93,9 +138,10 @@ absl::StatusOr<Walk> WalkMessage(const uint8_t* data, size_t size) {
   }
   if (questions != 1) return Malformed(absl::StrCat(questions, " questions"));
   size_t at = kHeaderBytes;
-  absl::StatusOr<size_t> qname = NameLength(data, size, at);
+  absl::StatusOr<EncodedName> qname = ReadName(data, size, at);
   if (!qname.ok()) return qname.status();
-  at += *qname + 4;
+  walk.qname = std::move(qname->name);
+  at += qname->length + 4;
   if (at > size) return Malformed("the question is cut short");
   for (size_t i = 0; i < walk.answers; ++i) {
     if (absl::Status s = WalkRecord(data, size, at, true, walk); !s.ok()) return s;
@@ -103,13 +149,8 @@ absl::StatusOr<Walk> WalkMessage(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < authority && i < kMaxAnswerRecords; ++i) {
     if (absl::Status s = WalkRecord(data, size, at, false, walk); !s.ok()) return s;
   }
+  if (absl::Status s = CheckAliases(walk); !s.ok()) return s;
   return walk;
-}
-
-std::string Name(const char* s) {
-  std::string n = absl::AsciiStrToLower(s == nullptr ? "" : s);
-  if (!n.empty() && n.back() == '.') n.pop_back();
-  return n;
 }
 
 absl::Status ReadAddresses(DnsType type, const uint8_t* data, size_t size, DnsRecords& out) {

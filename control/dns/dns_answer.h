@@ -4,8 +4,10 @@
 //
 // The record data is read by c-ares's parsers; the TTLs, the response code
 // and the negative TTL (RFC 2308: the SOA's TTL capped by its MINIMUM) by a
-// walk of the message that checks every length against the buffer. An
-// answer that does not parse is an error, never a partial record set.
+// walk of the message that checks every length against the buffer and
+// follows the answer's CNAMEs from the asked name (no loop, a bounded
+// chain). An answer that does not parse is an error, never a partial
+// record set.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,9 @@ struct DnsRecords {
 
 // The bounds an answer must keep: anything beyond is malformed, not cut.
 inline constexpr size_t kMaxDnsRecords = 64;
+// CNAMEs from the asked name to its records (a SIP server's name needs one
+// or two; resolvers give up at 8 to 16). A loop is malformed too.
+inline constexpr size_t kMaxCnameChain = 8;
 inline constexpr uint32_t kMaxDnsTtlS = 86400;
 // A negative answer without an SOA to say how long it holds.
 inline constexpr uint32_t kDefaultNegativeTtlS = 30;

@@ -1,7 +1,7 @@
 // Reading DNS answers (control/dns/dns_answer.h): records and TTLs of each
 // type, negative answers and their TTL (RFC 2308), and malformed messages
-// refused: cut short anywhere, pointer loops, too many records, random
-// damage.
+// refused: cut short anywhere, pointer loops, too many records, CNAME
+// loops and over-long CNAME chains, random damage.
 #include "control/dns/dns_answer.h"
 
 #include <gmock/gmock.h>
@@ -51,6 +51,60 @@ TEST(DnsAnswerTest, AnAliasChainCountsItsTtlToo) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_THAT(r->addresses, SizeIs(1));
   EXPECT_EQ(r->ttl_s, 30u);
+}
+
+TEST(DnsAnswerTest, ACnameLoopIsRefused) {
+  DnsMessage two(1, "a.carrier.example", 1);
+  two.Cname("a.carrier.example", 60, "b.carrier.example")
+      .Cname("b.carrier.example", 60, "a.carrier.example");
+  absl::StatusOr<DnsRecords> r = Parse(DnsType::kA, two);
+  ASSERT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("CNAME loop"));
+
+  DnsMessage self(2, "_sip._udp.carrier.example", 33);
+  self.Cname("_sip._udp.carrier.example", 60, "_SIP._udp.carrier.example.");
+  r = Parse(DnsType::kSrv, self);
+  EXPECT_THAT(r.status().message(), HasSubstr("CNAME loop")) << r.status();
+}
+
+// A chain of `n` CNAMEs from the asked name c0 to cn, which has an A.
+DnsMessage Chain(size_t n) {
+  DnsMessage m(1, "c0.carrier.example", 1);
+  for (size_t i = 0; i < n; ++i) {
+    m.Cname(absl::StrCat("c", i, ".carrier.example"), 60, absl::StrCat("c", i + 1, ".carrier.example"));
+  }
+  m.A(absl::StrCat("c", n, ".carrier.example"), 60, kCore1);
+  return m;
+}
+
+TEST(DnsAnswerTest, ACnameChainLongerThanTheLimitIsRefused) {
+  absl::StatusOr<DnsRecords> r = Parse(DnsType::kA, Chain(kMaxCnameChain));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_THAT(r->addresses, SizeIs(1));
+  EXPECT_EQ(r->addresses[0].ToString(), "203.0.113.40");
+
+  // c-ares would follow any chain in the message to its address.
+  for (size_t n : {kMaxCnameChain + 1, size_t{100}}) {
+    r = Parse(DnsType::kA, Chain(n));
+    ASSERT_TRUE(absl::IsInvalidArgument(r.status())) << n << ": " << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr("CNAME chain longer than"));
+  }
+}
+
+TEST(DnsAnswerTest, TwoCnamesForOneNameAreRefused) {
+  DnsMessage m(1, "sip.carrier.example", 1);
+  m.Cname("sip.carrier.example", 60, "core1.carrier.example")
+      .Cname("sip.carrier.example", 60, "core2.carrier.example")
+      .A("core1.carrier.example", 60, kCore1);
+  absl::StatusOr<DnsRecords> r = Parse(DnsType::kA, m);
+  EXPECT_THAT(r.status().message(), HasSubstr("two CNAMEs")) << r.status();
+
+  DnsMessage repeated(2, "sip.carrier.example", 1);
+  repeated.Cname("sip.carrier.example", 60, "core1.carrier.example")
+      .Cname("sip.carrier.example", 60, "core1.carrier.example")
+      .A("core1.carrier.example", 60, kCore1);
+  r = Parse(DnsType::kA, repeated);
+  ASSERT_TRUE(r.ok()) << "the same alias twice is not a conflict: " << r.status();
 }
 
 TEST(DnsAnswerTest, SrvAndNaptr) {
