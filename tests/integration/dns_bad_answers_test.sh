@@ -173,6 +173,7 @@ for b in "${BAD[@]}"; do
   IFS=: read -r name _ want <<<"$b"
   err=$(target_field "$name" dns_error)
   hops=$(target_field "$name" hops)
+  # shellcheck disable=SC2016  # bash -c's own arguments
   rl_check "${name}_unlocated" "hops=$hops lookups=$(target_field "$name" dns_lookups) dns_error='$err'" \
     bash -c '[[ $0 == "[]" && $1 =~ $2 ]]' "$hops" "$err" "$want"
 done
