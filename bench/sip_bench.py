@@ -145,6 +145,7 @@ USERS = 20000             # users in the CSV; sipp wraps around (re-REGISTER)
 STARTUP_TIMEOUT_S = 60
 SIPP_SATURATED = 0.95     # share of core 0 above which sipp is the limit
 OTHERS_WARN = 0.10        # share of core 1 taken by others: figures disturbed
+SERVER_RESTARTS = 2       # per step, for a server that crashed (checked_step)
 # Kamailio UDP workers. More than the one core because a worker blocks on
 # each rtpengine round trip (offer, answer, delete): with 1 worker the call
 # scenario idles the core at ~40 % and peaks at about a third of what 4
@@ -182,6 +183,18 @@ def descendants(pids):
         out.append(p)
         todo.extend(children.get(p, ()))
     return out
+
+
+def live_process_count(pids):
+    """pids and their descendants that are not zombies."""
+    n = 0
+    for p in descendants(pids):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                n += f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            pass
+    return n
 
 
 def cpu_seconds(pids):
@@ -360,6 +373,7 @@ class Server:
         self.users = users
         self.certificates = certificates
         self.procs = []
+        self.log_paths = []
 
     def start(self, scenario):
         raise NotImplementedError
@@ -367,8 +381,15 @@ class Server:
     def pids(self):
         return [p.pid for p in self.procs if p.poll() is None]
 
+    def census(self):
+        """Counts the server's processes once started (Kamailio's workers
+        are forked, and a crashed one is not always followed by its main
+        process at once): alive() wants them all."""
+        self.process_count = live_process_count(self.pids())
+
     def alive(self):
-        return all(p.poll() is None for p in self.procs)
+        return (all(p.poll() is None for p in self.procs) and
+                live_process_count(self.pids()) >= getattr(self, "process_count", 0))
 
     def stop(self):
         for p in reversed(self.procs):
@@ -376,7 +397,14 @@ class Server:
         self.procs = []
 
     def log(self, what):
-        return os.path.join(self.args.tmpdir, "%s-%s.log" % (self.name, what))
+        path = os.path.join(self.args.tmpdir, "%s-%s.log" % (self.name, what))
+        if path not in self.log_paths:
+            self.log_paths.append(path)
+        return path
+
+    def log_tails(self):
+        return "\n".join("%s:\n%s" % (os.path.basename(p), log_tail(p)) for p in self.log_paths
+                         if os.path.exists(p))
 
 
 KAMAILIO_SQLITE_SCHEMA = "/usr/share/kamailio/db_sqlite"
@@ -850,19 +878,47 @@ def step(args, server, scenario, users, rate, n):
         log("WARNING: other processes took %.0f%% of core %s during this step; %s's "
             "figure is low" % (100 * others, SERVER_CPU, server.name))
     if not server.alive():
-        raise BenchError("%s died during the step" % server.name)
+        raise ServerDied("%s died during the step" % server.name)
     return ok
+
+
+class ServerDied(BenchError):
+    pass
+
+
+def checked_step(args, server, scenario, users, rate, n):
+    """step(); a server that died during it is started again and the step
+    run again, up to SERVER_RESTARTS times per step. Debian's Kamailio
+    5.6.3 tls module crashes now and then when many TLS connections open at
+    once with OpenSSL 3 (kamailio issue 3791; the `tls_threads_mode` fix
+    came in later versions): its figure is its throughput, not the crash.
+    Every restart is logged with the dead server's log tail."""
+    for attempt in range(SERVER_RESTARTS + 1):
+        try:
+            return step(args, server, scenario, users, rate, n)
+        except ServerDied as e:
+            if attempt == SERVER_RESTARTS:
+                raise
+            log("WARNING: %s %s step %d: %s; restarting it and running the step again "
+                "(restart %d of %d)\n%s" % (server.name, scenario, n, e, attempt + 1,
+                                            SERVER_RESTARTS, server.log_tails()))
+            server.stop()
+            time.sleep(SETTLE_S)
+            server.start(scenario)
+            server.census()
+    return False
 
 
 def ramp(args, server, scenario, users):
     """Best passing rate (calls/s) of `server` in `scenario`; 0 if none."""
     try:
         server.start(scenario)
+        server.census()
         best, worst_fail, n = 0, None, 0
         rate = args.start_rate
         while rate <= args.max_rate:
             n += 1
-            if step(args, server, scenario, users, rate, n):
+            if checked_step(args, server, scenario, users, rate, n):
                 best = rate
                 rate *= 4 if args.quick else 2
             else:
@@ -878,7 +934,7 @@ def ramp(args, server, scenario, users):
                 break
             time.sleep(SETTLE_S)
             n += 1
-            if step(args, server, scenario, users, rate, n):
+            if checked_step(args, server, scenario, users, rate, n):
                 best = rate
             else:
                 worst_fail = rate
