@@ -402,9 +402,9 @@ class Server:
             self.log_paths.append(path)
         return path
 
-    def log_tails(self):
+    def log_tails(self, scenario):
         return "\n".join("%s:\n%s" % (os.path.basename(p), log_tail(p)) for p in self.log_paths
-                         if os.path.exists(p))
+                         if p.endswith("-%s.log" % scenario) and os.path.exists(p))
 
 
 KAMAILIO_SQLITE_SCHEMA = "/usr/share/kamailio/db_sqlite"
@@ -889,9 +889,11 @@ class ServerDied(BenchError):
 def checked_step(args, server, scenario, users, rate, n):
     """step(); a server that died during it is started again and the step
     run again, up to SERVER_RESTARTS times per step. Debian's Kamailio
-    5.6.3 tls module crashes now and then when many TLS connections open at
-    once with OpenSSL 3 (kamailio issue 3791; the `tls_threads_mode` fix
-    came in later versions): its figure is its throughput, not the crash.
+    5.6.3 tls module with OpenSSL 3 crashes now and then between steps of
+    register_tls, as one step's 256 connections close and the next one's
+    open (a TLS worker's shared memory overwritten from tls_init.c:323,
+    kamailio issue 3791; the `tls_threads_mode` setting that avoids it came
+    with 5.7.5 and 5.8): its figure is its throughput, not the crash.
     Every restart is logged with the dead server's log tail."""
     for attempt in range(SERVER_RESTARTS + 1):
         try:
@@ -901,7 +903,7 @@ def checked_step(args, server, scenario, users, rate, n):
                 raise
             log("WARNING: %s %s step %d: %s; restarting it and running the step again "
                 "(restart %d of %d)\n%s" % (server.name, scenario, n, e, attempt + 1,
-                                            SERVER_RESTARTS, server.log_tails()))
+                                            SERVER_RESTARTS, server.log_tails(scenario)))
             server.stop()
             time.sleep(SETTLE_S)
             server.start(scenario)
