@@ -1399,7 +1399,13 @@ void Proxy::OnTransactionEnd(SipTxnId txn) {
 void Proxy::OnStrayResponse(SipMessage& response, const SipInbound& in) {
   // A 2xx retransmission from the callee after its INVITE transaction
   // ended (RFC 3261 16.7): only if the top Via is ours, back to the phone
-  // that sent the request.
+  // that sent the request. A provisional response after the final one
+  // (sent late by a next hop with several workers) is not forwarded
+  // (16.7 step 5).
+  if (response.status_code() < 200) {
+    ++counters_.dropped;
+    return;
+  }
   const SipVia via = response.top_via();
   if (!IsLocalHost(via.host, via.port)) {
     ++counters_.dropped;

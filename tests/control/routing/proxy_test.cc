@@ -393,6 +393,24 @@ TEST_F(ProxyTest, ByeAfterAnswerFreesThePair) {
   EXPECT_EQ(proxy_->counters().calls_ended_bye, 1u);
 }
 
+// RFC 3261 16.7 step 5: once the caller has its final answer, only 2xx
+// responses go on. A provisional response the callee's side sends late (a
+// carrier's Kamailio whose two UDP workers relayed its softswitch's 180
+// after its 200: tls_peer_test.sh) is dropped, not sent to the caller.
+TEST_F(ProxyTest, ProvisionalAfterTheAnswerIsNotForwarded) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  Dialog d = NewDialog(kAlice, kBob);
+  std::optional<Sent> invite;
+  ASSERT_NO_FATAL_FAILURE(Invite(d, &invite));
+  CalleeResponds(d, *invite, 200, "OK", Sdp(*d.callee, 1));
+  ASSERT_TRUE(ResponseTo(kAlice.source, 200).has_value());
+  const size_t mark = sent_.size();
+  CalleeResponds(d, *invite, 180, "Ringing");
+  EXPECT_THAT(CodesTo(kAlice.source, mark), IsEmpty());
+  CalleeResponds(d, *invite, 200, "OK", Sdp(*d.callee, 1));
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(200)) << "a 2xx retransmission still goes";
+}
+
 TEST_F(ProxyTest, ByeWhileTheDataplaneIsGoneCountsTheFailedDelete) {
   ASSERT_NO_FATAL_FAILURE(Register(kBob));
   Dialog d = NewDialog(kAlice, kBob);
