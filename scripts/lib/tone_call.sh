@@ -24,6 +24,9 @@
 #                                   CALL_OK (0 connected and ended
 #                                   cleanly), HEARD_BY_CALLEE and
 #                                   HEARD_BY_CALLER (tone.py verdicts)
+#   tc_alias NAME PHONE             NAME (e.g. a number a core answers)
+#                                   is PHONE as a callee: its MAKE, ROLE,
+#                                   ADDR, EP and TONE
 #   tc_check_heard NAME CALLER CALLEE DETAIL
 #                                   the checks every call gets: connected,
 #                                   each side heard the other's tone
@@ -95,6 +98,14 @@ tc_call() {
   CALL_OK=$rc
   HEARD_BY_CALLEE=$(st_heard "${name}_callee" "${TONE[$caller]}")
   HEARD_BY_CALLER=$(st_heard "${name}_caller" "${TONE[$callee]}")
+}
+
+tc_alias() {
+  local a
+  for a in MAKE ROLE ADDR EP TONE; do
+    local -n arr=$a
+    arr[$1]=${arr[$2]}
+  done
 }
 
 tc_check_heard() {

@@ -55,10 +55,11 @@ source "$ROOT/scripts/lib/sip_testbed.sh"
 source "$ROOT/scripts/lib/tone_call.sh"
 # shellcheck source=scripts/lib/baresip_phone.sh
 source "$ROOT/scripts/lib/baresip_phone.sh"
+# shellcheck source=scripts/lib/carrier_dns.sh
+source "$ROOT/scripts/lib/carrier_dns.sh"
 st_main "$SUITE" "$0" "$@"
 if ! why=$(bp_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
-DNSMASQ=${DNSMASQ:-/usr/sbin/dnsmasq}
-if [[ ! -x $DNSMASQ ]]; then echo "SKIP $SUITE: $DNSMASQ not found (dnsmasq-base)"; exit 77; fi
+if ! why=$(cd_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
 
 st_init "${RL_PREFIX:-ce$$}"
 D="$ST_DOMAIN"
@@ -90,10 +91,7 @@ st_start_relay || rl_die "relay did not start"
 # The carrier's DNS: the edge's first lookups (as it started) found no
 # server; it asks again every 2 s until it locates the core.
 st_add_public_phone dns dn "$DNS_IP/24"
-rl_spawn dns "$RL_TMP/dnsmasq.log" "$DNSMASQ" --keep-in-foreground --user=root \
-  --no-resolv --no-hosts --no-poll --pid-file= --bind-interfaces --listen-address="$DNS_IP" \
-  --port=53 --log-queries --log-facility=- \
-  --naptr-record=carrier.example,10,10,S,SIP+D2U,,_sip._udp.carrier.example \
+cd_start dns "$DNS_IP" --naptr-record=carrier.example,10,10,S,SIP+D2U,,_sip._udp.carrier.example \
   --srv-host=_sip._udp.carrier.example,core1.carrier.example,5060,10,10 \
   --srv-host=_sip._udp.carrier.example,core2.carrier.example,5060,20,10 \
   --host-record=core1.carrier.example,$CORE1 --host-record=core2.carrier.example,$CORE2
@@ -118,15 +116,7 @@ hops_located() {
        "[h['hop'] for h in d['peers'][0]['targets'][0]['hops']] == ['$HOP1', '$HOP2']" \
        2>/dev/null) == True ]]
 }
-dns_asked() { grep -q "query\[$1\] $2 from" "$RL_TMP/dnsmasq.log"; }
 sip_stat() { jget "$(cctl sip-stats 2>/dev/null)" "d['proxy']['$1']" 2>/dev/null; }
-# The number as the core target TARGET (core1 | core2) answers it.
-number_at() {
-  for a in MAKE ROLE ADDR EP TONE; do
-    declare -n arr=$a
-    arr[$NUMBER]=${arr[$1]}
-  done
-}
 # The INVITEs a core target's sipp received in its latest UAS run.
 sdp_at_core() { grep -h '^c=IN' "$ST_SIPP_DIR/$1_uas.msg" 2>/dev/null | sort -u | tr '\n' ' '; }
 
@@ -136,7 +126,7 @@ rl_check core_located_by_dns "hops: $(jget "$(cctl peers 2>/dev/null)" "d['peers
   hops_located
 for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core1.carrier.example" \
          "A core2.carrier.example"; do
-  rl_check "dns_asked_${q%% *}_${q#* }" "dnsmasq logged: query[${q% *}] ${q#* }" dns_asked $q
+  rl_check "dns_asked_${q%% *}_${q#* }" "dnsmasq logged: query[${q% *}] ${q#* }" cd_asked $q
 done
 
 rl_check alice_registered "200 to its REGISTER (digest)" tc_register alice
@@ -153,7 +143,7 @@ rl_check erin_nat_timeout_learned "keepalive interval learned" st_learned erin
 rl_check alice_registered_again "200 to its second REGISTER" tc_register alice
 
 # 1. Our phones call the number: the primary answers.
-number_at core1
+tc_alias "$NUMBER" core1
 for p in alice erin; do
   n="${p}_to_core"
   tc_call "$n" "$p" "$NUMBER"
@@ -198,7 +188,7 @@ rl_check stranger_never_reached_core "primary attempts $attempts -> $(peer_attem
   test "$(peer_attempts "$HOP1")" -eq "$attempts"
 
 # 3. Failover: the primary is gone (nothing listens at 203.0.113.40).
-number_at core2
+tc_alias "$NUMBER" core2
 start=$(date +%s.%N)
 tc_call alice_failover alice "$NUMBER"
 took=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
@@ -228,7 +218,7 @@ primary_up() { [[ $(peer_state "$HOP1") == up ]]; }
 rl_wait_for 3 primary_up
 rl_check primary_up_again "state=$(peer_state "$HOP1") peers_recovered=$(sip_stat peers_recovered)" \
   test "$(peer_state "$HOP1")" == up
-number_at core1
+tc_alias "$NUMBER" core1
 tc_call alice_primary_back alice "$NUMBER"
 tc_check_heard alice_primary_back alice "$NUMBER" "alice -> $NUMBER, primary back"
 rl_wait_for 5 st_no_streams_left
