@@ -1,7 +1,5 @@
 #include "bench/sip_digest_md5.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -10,22 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "control/registrar/digest_auth.h"
 
 namespace rtplatch::bench {
 namespace {
-
-std::string Md5Hex(absl::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_md5(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(2 * length, '0');
-  for (unsigned int i = 0; i < length; ++i) {
-    hex[2 * i] = kHex[digest[i] >> 4];
-    hex[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return hex;
-}
 
 // Splits `name=value, name="quoted, value"` into pairs; names lower-cased,
 // quotes removed.
@@ -89,15 +75,15 @@ std::optional<DigestChallenge> FindMd5Challenge(const std::vector<absl::string_v
 std::string AnswerMd5(const DigestChallenge& challenge, const DigestCredentials& credentials,
                       absl::string_view method, absl::string_view uri, absl::string_view cnonce,
                       uint32_t nonce_count) {
+  // The server's own digest arithmetic (control/registrar/digest_auth):
+  // the answer is checked by Kamailio as well in the same run.
   const std::string ha1 =
-      Md5Hex(absl::StrCat(credentials.user, ":", challenge.realm, ":", credentials.password));
-  const std::string ha2 = Md5Hex(absl::StrCat(method, ":", uri));
+      ComputeHa1(DigestAlgorithm::kMd5, credentials.user, challenge.realm, credentials.password);
   char nc[9];
   std::snprintf(nc, sizeof nc, "%08x", nonce_count);
   const std::string response =
-      challenge.qop_auth
-          ? Md5Hex(absl::StrCat(ha1, ":", challenge.nonce, ":", nc, ":", cnonce, ":auth:", ha2))
-          : Md5Hex(absl::StrCat(ha1, ":", challenge.nonce, ":", ha2));
+      ComputeDigestResponse(DigestAlgorithm::kMd5, ha1, challenge.nonce, nc, cnonce,
+                            challenge.qop_auth ? "auth" : "", method, uri);
   std::string answer = absl::StrCat("Digest username=\"", credentials.user, "\", realm=\"",
                                     challenge.realm, "\", nonce=\"", challenge.nonce,
                                     "\", uri=\"", uri, "\", response=\"", response,
