@@ -16,8 +16,14 @@
 #   alg     MASQUERADE + kernel SIP ALG (nf_nat_sip) 203.0.113.33 / .38
 #   pub     no NAT, on the internet segment          203.0.113.21 / .22
 #   v6      IPv6, no NAT                             2001:db8::40 / ::41
+#   tls     baresip over TLS (port 5061), MASQUERADE      - / .39
 #   carol   sipp, behind her own MASQUERADE (.34): the "other LAN" callee
 #   bob     sipp, public (.20): the far end of the public calls
+#   core    the carrier's core (.50): a sipp softswitch that answers
+#           +15551234567 and calls our phones; rtplatch finds it by name
+#           (peer "core" = sip:carrier.example, route "+1") in the
+#           carrier's DNS
+#   dns     dnsmasq (.53): carrier.example NAPTR -> SRV -> A of the core
 # Each make (sipp, baresip; --makes picks) has one phone in each of
 # plain..v6, each sending its own tone (PCMA). For every phone:
 #   1. REGISTER with digest; the operator view shows it NAT'd with reasons
@@ -33,6 +39,10 @@
 #      short and double then wait past their NAT's UDP timeout, so that
 #      call only rings if the keepalives held the binding. All on the
 #      shipped defaults: no keepalive setting is tuned here.
+#   2b. a call to +15551234567 (routed to the carrier's core, found by
+#      DNS) and a call from the core to the phone's AOR (a trusted peer:
+#      no challenge); the TLS phone is reached over its own connection,
+#      kept open by itself (no dataplane keepalive: those are UDP only).
 #   3. in every call each side records what it receives and must hear the
 #      other's tone (tone.py: dominant frequency, purity, level), and the
 #      dataplane counts >100 relayed packets each way.
@@ -40,12 +50,12 @@
 #      both ways again after the resume; after each BYE no stream is left.
 #   5. negative control (short variant): with the phone's keepalive target
 #      removed, bob's call after two NAT timeouts never reaches the phone.
-# Then a table: phone, make, NAT, NAT detected (why), keepalive, the three
+# Then a table: phone, make, NAT, NAT detected (why), keepalive, the five
 # calls, audio each way, hold/resume, streams freed.
 #
 # Output: "PASS name" / "FAIL name" per check, the table, then
 # "e2e_phones: N passed, N failed". Exit 0 all passed, 1 any failure,
-# 77 skipped (not root, or binaries/sipp/tcpdump/numpy missing).
+# 77 skipped (not root, or binaries/sipp/tcpdump/numpy/dnsmasq missing).
 
 set -u -o pipefail
 
@@ -66,7 +76,12 @@ if [[ ${1:-} == --makes ]]; then MAKES="$2"; shift 2; fi
 source "$ROOT/scripts/lib/sip_testbed.sh"
 # shellcheck source=scripts/lib/tone_call.sh
 source "$ROOT/scripts/lib/tone_call.sh"
+# shellcheck source=scripts/lib/carrier_dns.sh
+source "$ROOT/scripts/lib/carrier_dns.sh"
+# shellcheck source=scripts/lib/test_certs.sh
+source "$ROOT/scripts/lib/test_certs.sh"
 st_main "$SUITE" "$0" "$@"
+if ! why=$(cd_missing); then echo "SKIP $SUITE: $why"; exit 77; fi
 if [[ " $MAKES " == *" baresip "* ]]; then
   # shellcheck source=scripts/lib/baresip_phone.sh
   source "$ROOT/scripts/lib/baresip_phone.sh"
@@ -80,26 +95,48 @@ ST_PORT_MAX=31999
 ST_REGISTRAR_JSON='{}'
 RELAY4="$ST_RELAY_IP:$ST_SIP_PORT"
 RELAY6="[$ST_RELAY_IP6]:$ST_SIP_PORT"
+NUMBER=+15551234567
+CORE_IP=203.0.113.50
+DNS_IP=203.0.113.53
+TLS="$RL_TMP/tls"
+mkdir -p "$TLS"
+ct_cert "$TLS" ca - "" && ct_cert "$TLS" relay ca "IP:$ST_RELAY_IP,DNS:$D" \
+  || rl_die "openssl could not make the test certificates"
+# The carrier's core as a peer and the relay's TLS listener; everything
+# else shipped.
+ST_CONTROL_EXTRA=$(cat <<EOF
+"peers": [{"name": "core", "targets": [{"uri": "sip:carrier.example"}],
+           "trusted_sources": ["$CORE_IP"]}],
+"routes": [{"prefix": "+1", "peers": ["core"]}],
+"dns": {"servers": ["$DNS_IP"]},
+"tls_listen": ["$ST_RELAY_IP:5061"],
+"tls": {"certificate": "$TLS/relay.pem", "private_key": "$TLS/relay.key",
+        "ca_file": "$TLS/ca.pem"}
+EOF
+)
 
-read -r -a VARIANTS <<<"${E2E_VARIANTS:-plain rand short double alg pub v6}"
-declare -A NAT_LABEL=([plain]="MASQUERADE" [rand]="MASQUERADE random-fully"
+read -r -a VARIANTS <<<"${E2E_VARIANTS:-plain rand short double alg pub v6 tls}"
+declare -A NAT_LABEL=([plain]="MASQUERADE" [rand]="MASQUERADE random-fully" [tls]="MASQUERADE (TLS)"
   [short]="MASQUERADE, UDP ${NAT_TIMEOUT_S} s" [double]="2 NATs, outer UDP ${NAT_TIMEOUT_S} s"
   [alg]="MASQUERADE + SIP ALG" [pub]="none (public)" [v6]="none (IPv6)")
 declare -A NAT_EXPECTED=([plain]=True [rand]=True [short]=True [double]=True [alg]=False
-  [pub]=False [v6]=False)
+  [pub]=False [v6]=False [tls]=True)
 # The variants whose NAT forgets a mapping after NAT_TIMEOUT_S of silence.
 is_short() { [[ $1 == short || $1 == double ]]; }
+# Only baresip speaks TLS here (Debian's sipp 3.6.1 is built without
+# OpenSSL).
+has_variant() { [[ $2 != tls || $1 == baresip ]]; }
 # Each phone has a host (namespace) of its own: behind NATs, one NAT per
 # phone (roles: NAT, LAN), LANs all 192.0.2.0/24 with the phone at .2.
 # double: the phone's own NAT (NAT_ROLE) sits in the LAN of the outer one
 # (OUTER_ROLE), 198.51.100.0/24 between them.
 declare -A NAT_ROLE=([splain]=npl [srand]=nrf [sshort]=nto [sdouble]=ndi [salg]=nal
-  [bplain]=mpl [brand]=mrf [bshort]=mto [bdouble]=mdi [balg]=mal)
+  [bplain]=mpl [brand]=mrf [bshort]=mto [bdouble]=mdi [balg]=mal [btls]=mtl)
 declare -A OUTER_ROLE=([sdouble]=ndo [bdouble]=mdo)
 declare -A NAT_OUT=([splain]=203.0.113.30 [srand]=203.0.113.31 [sshort]=203.0.113.32
   [salg]=203.0.113.33 [sdouble]=203.0.113.43 [bplain]=203.0.113.35 [brand]=203.0.113.36
-  [bshort]=203.0.113.37 [balg]=203.0.113.38 [bdouble]=203.0.113.44)
-declare -A NAT_VARIANT=([plain]=plain [rand]=random-fully [short]=plain [alg]=sip-alg)
+  [bshort]=203.0.113.37 [balg]=203.0.113.38 [bdouble]=203.0.113.44 [btls]=203.0.113.39)
+declare -A NAT_VARIANT=([plain]=plain [rand]=random-fully [short]=plain [alg]=sip-alg [tls]=plain)
 declare -A MAKE_PUB=([sipp]=203.0.113.21 [baresip]=203.0.113.22)
 declare -A MAKE_V6=([sipp]="203.0.113.40 2001:db8::40" [baresip]="203.0.113.41 2001:db8::41")
 declare -A MAKE_TAG=([sipp]=s [baresip]=b)
@@ -114,6 +151,7 @@ PHONES=()
 tone=400
 for make in $MAKES; do
   for v in "${VARIANTS[@]}"; do
+    has_variant "$make" "$v" || continue
     p="${MAKE_TAG[$make]}$v"
     PHONES+=("$p"); MAKE[$p]=$make; VARIANT[$p]=$v
     case $v in
@@ -134,6 +172,11 @@ st_add_user bob "${PW[bob]}"; st_add_user carol "${PW[carol]}"
 ROLE[bob]=pb; ADDR[bob]=$BOB_IP; EP[bob]=$BOB; REMOTE[bob]=$RELAY4; TONE[bob]=$BOB_TONE; MAKE[bob]=sipp
 ROLE[carol]=lca; ADDR[carol]=$CAROL_IP; EP[carol]=$CAROL; REMOTE[carol]=$RELAY4
 TONE[carol]=$CAROL_TONE; MAKE[carol]=sipp
+# The core: answers the number, calls with a trusted peer's INVITE.
+ROLE[core]=co; ADDR[core]=$CORE_IP; EP[core]="$CORE_IP:5060"; REMOTE[core]=$RELAY4
+TONE[core]=600; MAKE[core]=sipp; PW[core]=-
+declare -A UAC=([core]=core_uac)
+tc_alias "$NUMBER" core
 
 st_start_relay || rl_die "relay did not start"
 for p in "${PHONES[@]}"; do
@@ -151,6 +194,11 @@ for p in "${PHONES[@]}"; do
 done
 st_add_nat_phone nca lca 203.0.113.34/24 192.0.2.1/24 192.0.2.2/24 plain
 st_add_public_phone pb pb "$BOB_IP/24"
+st_add_public_phone co co "$CORE_IP/24"
+st_add_public_phone dn dn "$DNS_IP/24"
+cd_start dn "$DNS_IP" --naptr-record=carrier.example,10,10,S,SIP+D2U,,_sip._udp.carrier.example \
+  --srv-host=_sip._udp.carrier.example,core.carrier.example,5060,10,10 \
+  --host-record=core.carrier.example,$CORE_IP
 for p in "${PHONES[@]}"; do
   [[ ${VARIANT[$p]} == v6 ]] || continue
   rl_wait_for 10 rl_exec "${ROLE[$p]}" ping -6 -c1 -W1 "$ST_RELAY_IP6" \
@@ -293,7 +341,7 @@ refresh_far_ends() {
 }
 
 # Cells of the table, per phone.
-declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB AUDIO_OUT AUDIO_IN HOLD FREED NEG
+declare -A VERDICT KA TO_LAN TO_PUB FROM_PUB TO_CORE FROM_CORE AUDIO_OUT AUDIO_IN HOLD FREED NEG
 cell() { [[ $1 == 0 ]] && echo ok || echo FAILED; }
 heard() { grep -q '^tone ' <<<"$1"; }
 
@@ -305,7 +353,7 @@ st_register "${ROLE[carol]}" reg_carol "$CAROL" "$RELAY4" carol "${PW[carol]}" \
 for p in "${PHONES[@]}"; do
   v=${VARIANT[$p]}
   refresh_far_ends "$p"
-  tc_register "$p"
+  if [[ $v == tls ]]; then BP_TLS="$TLS/ca.pem" tc_register "$p"; else tc_register "$p"; fi
   rl_check "${p}_registered" "${MAKE[$p]} behind ${NAT_LABEL[$v]}" test $? -eq 0
   b=$(cctl registration "$p@$D" 2>/dev/null)
   natted=$(jget "$b" "d['bindings'][0]['behind_nat']" 2>/dev/null)
@@ -313,17 +361,27 @@ for p in "${PHONES[@]}"; do
   ka=$(jget "$b" "d['bindings'][0]['keepalive_interval_ms']" 2>/dev/null)
   rl_check "${p}_nat_verdict" "behind_nat=$natted ($reasons), want ${NAT_EXPECTED[$v]}" \
     test "$natted" == "${NAT_EXPECTED[$v]}"
+  learning=$(jget "$b" "d['bindings'][0]['keepalive_learning']" 2>/dev/null)
+  VERDICT[$p]="no"
   if [[ $natted == True ]]; then
     n=$(tr ',' '\n' <<<"$reasons" | grep -c .)
     VERDICT[$p]="yes: ${reasons%%,*}$( ((n > 1)) && echo " +$((n - 1))")"
-    learning=$(jget "$b" "d['bindings'][0]['keepalive_learning']" 2>/dev/null)
+  fi
+  KA[$p]=$([[ -n $ka && $ka != 0 && $ka != None ]] && echo "$((ka / 1000)) s" || echo "none")
+  if [[ $v == tls ]]; then
+    # Its TLS connection is its binding: nothing to learn, no UDP
+    # keepalives from the NIC; it keeps the connection open itself.
+    transport=$(jget "$b" "d['bindings'][0]['transport']" 2>/dev/null)
+    source0=$(jget "$b" "d['bindings'][0]['source']" 2>/dev/null)
+    rl_check "${p}_keeps_its_own_connection" \
+      "transport=$transport learning=$learning, dataplane target '$(target_interval "$p")'" \
+      test "$transport" == tls -a "$learning" == False -a -z "$(target_interval "$p")"
+    KA[$p]="phone's (TLS)"
+  elif [[ $natted == True ]]; then
     rl_check "${p}_nat_timeout_being_learned" \
       "learning=$learning, ceiling ${ka:-none} ms, dataplane target '$(target_interval "$p")'" \
       test "$learning" == True -a "${ka:-0}" -eq 25000
-  else
-    VERDICT[$p]="no"
   fi
-  KA[$p]=$([[ -n $ka && $ka != 0 && $ka != None ]] && echo "$((ka / 1000)) s" || echo "none")
   out_ok=0; in_ok=0
 
   call "${p}_lan" "$p" carol; check_call "${p}_lan" "$p" carol
@@ -334,7 +392,12 @@ for p in "${PHONES[@]}"; do
   TO_PUB[$p]=$(cell "$CALL_OK")
   heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
 
-  [[ $natted == True ]] && learned_then_refreshed "$p"
+  # To the carrier's core: the dial plan's "+1" route, the core by DNS.
+  call "${p}_core" "$p" "$NUMBER"; check_call "${p}_core" "$p" "$NUMBER"
+  TO_CORE[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
+
+  [[ $natted == True && $v != tls ]] && learned_then_refreshed "$p"
   if is_short "$v"; then
     # Several NAT timeouts of silence from the phone: only the relay's
     # keepalives keep its mapping (the negative control below shows the
@@ -349,6 +412,16 @@ for p in "${PHONES[@]}"; do
   rl_check "${p}_in_audio_after_resume" "relayed after resume bob->$p $ra, $p->bob $rb" \
     test "$ra" -gt "$MIN_PACKETS" -a "$rb" -gt "$MIN_PACKETS"
   HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
+
+  # From the carrier's core (a trusted peer: no challenge) to the AOR.
+  call "core_$p" core "$p"; check_call "core_$p" core "$p"
+  FROM_CORE[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
+  if [[ $v == tls ]]; then
+    source1=$(binding_field "$p" source)
+    rl_check "${p}_one_connection_throughout" "binding source $source0 -> $source1" \
+      test -n "$source0" -a "$source0" == "$source1"
+  fi
   AUDIO_OUT[$p]=$(cell $out_ok); AUDIO_IN[$p]=$(cell $in_ok)
   FREED[$p]=$(st_no_streams_left && echo yes || echo NO)
   NEG[$p]="-"
@@ -356,23 +429,31 @@ for p in "${PHONES[@]}"; do
   [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"
 done
 
+# Every ->core call went to the core by name: the relay asked the carrier's DNS.
+for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core.carrier.example"; do
+  rl_check "core_located_by_dns_${q%% *}" "dnsmasq logged: query[${q% *}] ${q#* }" cd_asked $q
+done
+
 echo
-fmt='%-8s %-7s %-28s %-38s %-12s %-6s %-6s %-6s %-9s %-9s %-7s %-6s %-8s\n'
+fmt='%-8s %-7s %-28s %-38s %-13s %-6s %-6s %-6s %-6s %-6s %-9s %-9s %-7s %-6s %-8s\n'
 # shellcheck disable=SC2059  # the format is ours
-printf "$fmt" phone make "NAT" "NAT detected (why)" keepalive "->LAN" "->pub" "<-pub" \
-  "audio out" "audio in" hold freed "no KA"
+printf "$fmt" phone make "NAT" "NAT detected (why)" keepalive "->LAN" "->pub" "<-pub" "->core" \
+  "<-core" "audio out" "audio in" hold freed "no KA"
 for p in "${PHONES[@]}"; do
   # shellcheck disable=SC2059
   printf "$fmt" "$p" "${MAKE[$p]}" "${NAT_LABEL[${VARIANT[$p]}]}" "${VERDICT[$p]}" "${KA[$p]}" \
-    "${TO_LAN[$p]}" "${TO_PUB[$p]}" "${FROM_PUB[$p]}" "${AUDIO_OUT[$p]}" "${AUDIO_IN[$p]}" \
+    "${TO_LAN[$p]}" "${TO_PUB[$p]}" "${FROM_PUB[$p]}" "${TO_CORE[$p]}" "${FROM_CORE[$p]}" \
+    "${AUDIO_OUT[$p]}" "${AUDIO_IN[$p]}" \
     "${HOLD[$p]}" "${FREED[$p]}" "${NEG[$p]}"
 done
-echo "->LAN: call to carol behind another NAT; ->pub / <-pub: call to / from bob (public)."
+echo "->LAN: call to carol behind another NAT; ->pub / <-pub: call to / from bob (public);"
+echo "->core / <-core: call to $NUMBER (the carrier's core, found by DNS) / from the core."
 echo "audio out / in: the far end heard this phone's tone / this phone heard the far end's,"
-echo "in all three calls (dominant frequency of the received RTP); hold: audio both ways after"
+echo "in all five calls (dominant frequency of the received RTP); hold: audio both ways after"
 echo "a hold and resume; freed: no dataplane stream left after the BYEs; no KA: with its"
 echo "keepalives removed, bob's call after two NAT timeouts never reached the phone."
-echo "keepalive: the interval learned for the phone's NAT on the shipped defaults, and why."
+echo "keepalive: the interval learned for the phone's NAT on the shipped defaults, and why;"
+echo "a TLS phone keeps its own connection open (NIC keepalives are UDP only)."
 echo
 
 rl_summary "$SUITE"
