@@ -244,7 +244,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes", "dns", "tls_listen", "tls"},
+              "peers", "routes", "dns", "tls_listen", "tls", "guard"},
           kWhere);
       !s.ok()) {
     return s;
@@ -279,6 +279,11 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   }
   if (auto it = j.find("tls"); it != j.end()) {
     if (auto s = ParseTls(*it, c.tls); !s.ok()) return s;
+  }
+  if (auto it = j.find("guard"); it != j.end()) {
+    absl::StatusOr<SipGuardConfig> guard = ParseSipGuardConfig(*it);
+    if (!guard.ok()) return guard.status();
+    c.guard = *std::move(guard);
   }
   const json none;
   auto peers = j.find("peers");

@@ -33,6 +33,7 @@
 //     "peers": [...], "routes": [...]   (the carrier edge: routing/edge_config.h)
 //     "dns": {"servers": ["192.0.2.53:53"] (default: /etc/resolv.conf's),
 //             "timeout_ms": 2000, "tries": 2, "max_cache_entries": 100000}
+//     "guard": {...}   (rate limits, bans, scanners: guard/sip_guard_config.h)
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
@@ -47,6 +48,7 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/dns/dns_resolver.h"
+#include "control/guard/sip_guard_config.h"
 #include "control/nat/inside_prefixes.h"
 #include "control/nat/nat_policy.h"
 #include "control/ng/ng_calls.h"
@@ -103,6 +105,8 @@ struct ControlConfig {
   EdgeConfig edge;
   // The DNS servers and limits for named peers (c-ares, control/dns/).
   DnsResolverConfig dns;
+  // Flood, password-guessing and scanner defences (control/guard/).
+  SipGuardConfig guard;
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

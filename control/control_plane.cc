@@ -242,6 +242,7 @@ absl::Status ControlPlane::OpenSip() {
                                    config_.inside_prefixes, *policies_, *transactions_,
                                    std::move(channels), UnixNow, MonotonicMs);
   if (absl::Status s = OpenEdge(); !s.ok()) return s;
+  OpenGuard();
   NgCalls& ng_calls = *ng_calls_;
   proxy_->set_event_filter(
       [&ng_calls](const DataplaneEvent& e) { return ng_calls.OnDataplaneEvent(e); });
@@ -272,6 +273,14 @@ absl::Status ControlPlane::OpenEdge() {
   return absl::OkStatus();
 }
 
+void ControlPlane::OpenGuard() {
+  if (!config_.guard.enabled) return;
+  const PeerSet* peers = peers_.get();
+  guard_ = std::make_unique<SipGuard>(
+      config_.guard, [peers](const IpAddress& ip) { return peers->FromSource(ip).has_value(); });
+  proxy_->set_guard(guard_.get());
+}
+
 absl::Status ControlPlane::OpenOperatorSocket() {
   OperatorView& view = *this;
   operator_commands_ = std::make_unique<OperatorCommands>(view);
@@ -287,6 +296,13 @@ absl::Status ControlPlane::OpenOperatorSocket() {
 }
 
 void ControlPlane::OnInbound(const SipInbound& in) {
+  // Banned, flooding and scanner sources cost no parse. A peer trusted by
+  // its certificate is exempt like one trusted by its address.
+  const bool certified_peer = in.tls_names != nullptr && peers_->FromCertificate(*in.tls_names);
+  if (guard_ && !certified_peer &&
+      guard_->Inspect(in.bytes, in.source.ip, MonotonicMs()) != GuardVerdict::kPass) {
+    return;
+  }
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,
@@ -326,6 +342,7 @@ absl::Status ControlPlane::RunOnce() {
     SipTransactions::Batch batch(*transactions_);  // Tick sends requests too
     proxy_->Tick();
     ng_calls_->Tick();
+    if (guard_) guard_->Tick(now_ms);
   }
   return absl::OkStatus();
 }
@@ -397,6 +414,7 @@ nlohmann::json ControlPlane::Stats() const {
   nlohmann::json stats = proxy_->StatsJson();
   stats["dns"] = dns_->StatsJson();
   stats["transport"] = TransportJson();
+  stats["guard"] = GuardJson();
   if (ng_) {
     nlohmann::json ng = ng_calls_->StatsJson();
     const NgServerCounters& c = ng_->counters();
@@ -410,6 +428,41 @@ nlohmann::json ControlPlane::Stats() const {
   return stats;
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
+
+nlohmann::json ControlPlane::GuardJson() const {
+  if (!guard_) return {{"enabled", false}};
+  nlohmann::json j = {{"enabled", true},
+                      {"bans", guard_->bans().size()},
+                      {"bans_evicted", guard_->bans().evicted()},
+                      {"sources_tracked", guard_->rates().tracked()},
+                      {"sources_untracked", guard_->rates().untracked()}};
+  for (const auto& [name, value] : guard_->counters().Named()) j[std::string(name)] = value;
+  return j;
+}
+
+nlohmann::json ControlPlane::Bans() const {
+  nlohmann::json list = nlohmann::json::array();
+  if (!guard_) return list;
+  const int64_t now = MonotonicMs();
+  for (const SourceBan& b : guard_->bans().Live(now)) {
+    list.push_back({{"source", b.source.ToString()},
+                    {"reason", b.reason},
+                    {"banned_s_ago", (now - b.since_ms) / 1000},
+                    {"ends_in_s", (b.until_ms - now + 999) / 1000},
+                    {"dropped", b.dropped}});
+  }
+  return list;
+}
+
+absl::StatusOr<nlohmann::json> ControlPlane::Unban(const IpAddress& source) {
+  if (!guard_) return absl::NotFoundError("guard: off (\"guard\": {\"enabled\": false})");
+  if (!guard_->bans().Unban(source)) {
+    return absl::NotFoundError(absl::StrCat("source: ", source.ToString(), " is not banned"));
+  }
+  std::fprintf(stderr, "rtplatch-control: guard: %s unbanned by the operator\n",
+               source.ToString().c_str());
+  return nlohmann::json{{"unbanned", source.ToString()}};
+}
 absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {
   if (!ng_) return absl::NotFoundError("ng: not served (no ng_listen in the config)");
   ng_calls_->set_draining(on);

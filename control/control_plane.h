@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/control_server.h"
 #include "control/control_config.h"
+#include "control/guard/sip_guard.h"
 #include "control/media/dataplane_link.h"
 #include "control/media/keepalive_sync.h"
 #include "control/nat/nat_policy.h"
@@ -52,6 +53,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   absl::Status OpenSip();
   // The carrier edge: DNS (on the SIP loop), the locator, peers, dial plan.
   absl::Status OpenEdge();
+  // The front door's defences, exempting the carrier's trusted peers.
+  void OpenGuard();
   absl::Status OpenOperatorSocket();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
@@ -74,6 +77,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json TransportJson() const;
   int64_t Now() const override;
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
+  nlohmann::json Bans() const override;
+  absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
+  nlohmann::json GuardJson() const;
 
   const ControlConfig config_;
   std::unique_ptr<UsersFile> users_;
@@ -91,6 +97,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<PeerSet> peers_;
   std::unique_ptr<DialPlan> dial_plan_;
   std::unique_ptr<Proxy> proxy_;
+  std::unique_ptr<SipGuard> guard_;  // null when the config turns it off
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;
   std::unique_ptr<NgCalls> ng_calls_;

@@ -551,6 +551,26 @@ void RenderCall(const json& call) {
   }
 }
 
+// One row per banned source: who, why, for how much longer.
+void RenderBans(const json& result) {
+  const json& bans = Field(result, "bans");
+  Table table;
+  for (const char* c : {"source", "reason", "banned_s_ago", "ends_in_s", "dropped"}) {
+    table.columns.push_back({c});
+  }
+  if (bans.is_array()) {
+    for (const json& b : bans) {
+      std::vector<std::string>& r = table.rows.emplace_back();
+      for (const char* c : {"source", "reason", "banned_s_ago", "ends_in_s", "dropped"}) {
+        r.push_back(ListCell(Field(b, c)));
+      }
+    }
+  }
+  PrintTable(table);
+  const size_t n = bans.is_array() ? bans.size() : 0;
+  std::cout << n << (n == 1 ? " source banned\n" : " sources banned\n");
+}
+
 void RenderSipStats(const json& result) {
   PrintTable(KeyValues(result, {}));
 }
@@ -818,6 +838,10 @@ absl::StatusOr<json> BuildCall(const ParsedArgs& args) {
   return json{{"call_id", args.positional[0]}};
 }
 
+absl::StatusOr<json> BuildUnban(const ParsedArgs& args) {
+  return json{{"source", args.positional[0]}};
+}
+
 absl::StatusOr<json> BuildNgDrain(const ParsedArgs& args) {
   const std::string& v = args.positional[0];
   if (v != "on" && v != "off") return absl::InvalidArgumentError("ng-drain: on or off");
@@ -956,6 +980,13 @@ std::vector<Command> ControlPlaneCommands() {
        .description = "control plane: the ng server takes no new calls (Kamailio tries "
                       "its next node) while on; calls in progress go on",
        .positionals = 1, .build = BuildNgDrain, .control_plane = true},
+      {.name = "bans", .protocol = "bans", .synopsis = "",
+       .description = "control plane: sources the guard banned (flood, failed "
+                      "authentication), why and for how much longer",
+       .render = RenderBans, .control_plane = true},
+      {.name = "unban", .protocol = "unban", .synopsis = "ADDRESS",
+       .description = "control plane: lift the guard's ban on one source address",
+       .positionals = 1, .build = BuildUnban, .control_plane = true},
   };
 }
 

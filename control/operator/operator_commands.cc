@@ -81,6 +81,9 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
        "SIP peers: each target's state (up/down), attempts, failures, probes"},
       {"ng_drain", &OperatorCommands::NgDrain, {"on"},
        "ng server: take no new calls while on (true|false); calls in progress go on"},
+      {"bans", &OperatorCommands::Bans, {},
+       "sources banned by the guard (flood, failed authentication): why, until when"},
+      {"unban", &OperatorCommands::Unban, {"source"}, "lift the ban on one source address"},
   };
   return kTable;
 }
@@ -234,6 +237,22 @@ absl::StatusOr<json> OperatorCommands::Stats(const json&) const {
 
 absl::StatusOr<json> OperatorCommands::Peers(const json&) const {
   return json{{"peers", view_.Peers()}};
+}
+
+absl::StatusOr<json> OperatorCommands::Bans(const json&) const {
+  json bans = view_.Bans();
+  const size_t n = bans.size();
+  return json{{"bans", std::move(bans)}, {"total", n}};
+}
+
+absl::StatusOr<json> OperatorCommands::Unban(const json& r) const {
+  absl::StatusOr<std::string> text = RequiredString(r, "source");
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> source = IpAddress::Parse(*text);
+  if (!source.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("source: '", *text, "' is not an address"));
+  }
+  return view_.Unban(*source);
 }
 
 }  // namespace rtplatch

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/ip_address.h"
 #include "common/json_protocol.h"
 #include "control/registrar/binding_store.h"
 #include "nlohmann/json.hpp"
@@ -52,6 +53,11 @@ class OperatorView {
   // while `on`; calls in progress go on. Returns {"draining":bool,
   // "calls":N}, or NotFound when no ng server runs.
   virtual absl::StatusOr<nlohmann::json> SetNgDraining(bool on) = 0;
+  // JSON array of the sources banned now ({"source", "reason",
+  // "banned_s_ago", "ends_in_s", "dropped"}), the one ending last first.
+  virtual nlohmann::json Bans() const = 0;
+  // Lifts the ban on `source`: {"unbanned": "..."}, or NotFound.
+  virtual absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) = 0;
 };
 
 // A binding as `registrations` and `registration` show it; expires_in is
@@ -88,6 +94,8 @@ class OperatorCommands {
   absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
   absl::StatusOr<json> Peers(const json&) const;
+  absl::StatusOr<json> Bans(const json&) const;
+  absl::StatusOr<json> Unban(const json&) const;
 
   absl::StatusOr<json> CallList() const;
 

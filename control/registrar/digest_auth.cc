@@ -55,6 +55,12 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// An HA1 no password hashes to in practice (hex of the algorithm's length),
+// for the digest an unknown user's attempt costs.
+std::string DecoyHa1(DigestAlgorithm algorithm) {
+  return std::string(algorithm == DigestAlgorithm::kSha256 ? 64 : 32, '0');
+}
+
 // ---- Authorization header tokenizer (RFC 7235 §2.1 auth-param list) ----
 
 bool IsLws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -576,20 +582,16 @@ absl::StatusOr<AuthenticatedUser> DigestAuthenticator::VerifyParsedFor(
   absl::StatusOr<int64_t> issued_at = NonceIssuedAt(c.nonce);
   if (!issued_at.ok()) return issued_at.status();
 
+  // An unknown user, or one without a secret for this algorithm, costs the
+  // same digest as a known one and gets the same answer: a guesser learns
+  // nothing about which user names exist.
   const UserCredential* user = users_.Find(c.username, c.realm);
-  if (user == nullptr) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "digest auth: unknown user ", Echo(c.username), " in realm '", c.realm, "'"));
-  }
-  std::optional<std::string> ha1 = user->Ha1(c.algorithm);
-  if (!ha1.has_value()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "digest auth: user ", Echo(c.username), " has no ",
-        DigestAlgorithmName(c.algorithm), " credential"));
-  }
-  std::string expected = ComputeDigestResponse(
-      c.algorithm, *ha1, c.nonce, c.nc, c.cnonce, c.qop, method, c.uri);
-  if (expected.empty() || !ConstantTimeEquals(c.response, expected)) {
+  std::optional<std::string> ha1;
+  if (user != nullptr) ha1 = user->Ha1(c.algorithm);
+  std::string expected = ComputeDigestResponse(c.algorithm, ha1.value_or(DecoyHa1(c.algorithm)),
+                                               c.nonce, c.nc, c.cnonce, c.qop, method, c.uri);
+  const bool matches = !expected.empty() && ConstantTimeEquals(c.response, expected);
+  if (!ha1.has_value() || !matches) {
     return absl::UnauthenticatedError(absl::StrCat(
         "digest auth: wrong response for user ", Echo(c.username),
         " (password, realm, method or uri differ)"));

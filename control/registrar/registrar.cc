@@ -231,7 +231,7 @@ Registrar::DigestVerdict Registrar::CheckDigest(const SipMessage& request, bool 
     case absl::StatusCode::kPermissionDenied:
       return {DigestVerdict::kForbidden, false, std::move(why)};
     default:
-      return {DigestVerdict::kChallenge, false, std::move(why)};
+      return {DigestVerdict::kChallenge, false, std::move(why), /*failed=*/true};
   }
 }
 
@@ -258,6 +258,7 @@ AuthCheck Registrar::AuthorizeRequest(const SipMessage& request, int64_t now) {
       r.status_code = 407;
       r.reason = "Proxy Authentication Required";
       r.headers = ChallengeHeaders("Proxy-Authenticate", from.user, v.stale, now);
+      r.auth_failed = v.failed;
       break;
   }
   return r;
@@ -433,7 +434,9 @@ std::optional<RegisterResult> Registrar::Authenticate(const SipMessage& request,
     case DigestVerdict::kChallenge:
       break;
   }
-  return Challenge(request, source, user, v.stale, std::move(v.error), now);
+  RegisterResult r = Challenge(request, source, user, v.stale, std::move(v.error), now);
+  r.auth_failed = v.failed;
+  return r;
 }
 
 std::optional<Registrar::Refusal> Registrar::PlanRemoveAll(const RegisterContext& ctx,

@@ -124,6 +124,9 @@ struct RegisterResult {
   std::vector<BindingChange> changes;
   // Why the request was refused (for logs and the Warning header).
   std::string error;
+  // Credentials were given and were wrong (a wrong password or an unknown
+  // user): what a password guesser's attempts look like (control/guard/).
+  bool auth_failed = false;
 };
 
 // The verdict on a request that acts for one of our users (INVITE and
@@ -135,6 +138,7 @@ struct AuthCheck {
   std::string reason;
   std::vector<std::string> headers;  // Proxy-Authenticate lines
   std::string error;                 // why (logs, Warning)
+  bool auth_failed = false;          // as RegisterResult's
 };
 
 class Registrar {
@@ -195,6 +199,7 @@ class Registrar {
     enum Kind : uint8_t { kOk, kBadRequest, kForbidden, kChallenge } kind;
     bool stale = false;  // kChallenge: the nonce expired, the rest was right
     std::string error;
+    bool failed = false;  // kChallenge: credentials given, and wrong
   };
   DigestVerdict CheckDigest(const SipMessage& request, bool proxy, absl::string_view user,
                             absl::string_view domain, int64_t now);

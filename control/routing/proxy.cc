@@ -14,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "control/media/pair_repush.h"
 #include "control/nat/nat_detector.h"
 #include "control/sdp/sdp.h"
@@ -22,6 +24,33 @@
 
 namespace rtplatch {
 namespace {
+
+// The Warning of the 403 that ends a password guesser's run (it is banned
+// from now on); the same whichever limit it reached.
+constexpr absl::string_view kGuardRefusal = "too many failed authentications";
+
+// Option tags (RFC 3261 19.2) the proxy and registrar understand: the
+// Supported of our OPTIONS answer.
+constexpr absl::string_view kUnderstoodOptionTags[] = {"path", "outbound"};
+
+// The option tags in `values` (comma lists, as Require and Proxy-Require
+// carry them) that we do not understand, each once, in order.
+std::vector<std::string> UnknownOptionTags(const std::vector<std::string>& values) {
+  std::vector<std::string> unknown;
+  for (const std::string& v : values) {
+    for (absl::string_view tag : absl::StrSplit(v, ',')) {
+      tag = absl::StripAsciiWhitespace(tag);
+      if (tag.empty()) continue;
+      const bool understood =
+          std::any_of(std::begin(kUnderstoodOptionTags), std::end(kUnderstoodOptionTags),
+                      [tag](absl::string_view k) { return absl::EqualsIgnoreCase(tag, k); });
+      if (!understood && std::find(unknown.begin(), unknown.end(), tag) == unknown.end()) {
+        unknown.emplace_back(tag);
+      }
+    }
+  }
+  return unknown;
+}
 
 // The Proxy's own key when the config brings none (unit tests; the
 // control plane always brings one and does not start without it).
@@ -448,10 +477,36 @@ void Proxy::OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   // every response goes back to the source address and port.
   (void)request.ApplyReceivedAndRport(in.source, /*force_rport=*/true);
   const std::string method = request.method();
+  if (method != "ACK" && method != "CANCEL") {
+    if (std::optional<SipReply> refused = CheckExtensions(request, method)) {
+      return Respond(txn, *refused);
+    }
+  }
   if (method == "REGISTER") return HandleRegister(txn, request, in);
   if (method == "CANCEL") return HandleCancel(txn, request);
   if (!request.to().tag.empty()) return HandleInDialog(txn, request, in);
   HandleOutOfDialog(txn, request, in);
+}
+
+std::optional<SipReply> Proxy::CheckExtensions(const SipMessage& request,
+                                               absl::string_view method) {
+  std::vector<std::string> unknown = UnknownOptionTags(request.header_values("Proxy-Require"));
+  // Require binds the UAS: here the registrar and the OPTIONS answered for
+  // the server itself; a proxy forwards it untouched.
+  auto target = PartsOf(request.osip().req_uri);
+  const bool answered_here =
+      method == "REGISTER" || (method == "OPTIONS" && target && target->user.empty() &&
+                               (IsOurDomain(target->host) || IsLocalHost(target->host, target->port)));
+  if (answered_here) {
+    for (std::string& tag : UnknownOptionTags(request.header_values("Require"))) {
+      if (std::find(unknown.begin(), unknown.end(), tag) == unknown.end()) {
+        unknown.push_back(std::move(tag));
+      }
+    }
+  }
+  if (unknown.empty()) return std::nullopt;
+  ++counters_.bad_extensions;
+  return SipReply{420, "Bad Extension", {absl::StrCat("Unsupported: ", absl::StrJoin(unknown, ", "))}};
 }
 
 void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in) {
@@ -467,6 +522,9 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
                                             ? Binding::Transport::kTls
                                             : Binding::Transport::kUdp;
   RegisterResult r = registrar_.HandleRegister(request, in.source, transport, in.local, now_());
+  if (GuardRefuses(r.auth_failed, in.source.ip, request.to().user)) {
+    return RespondLocal(txn, 403, "Forbidden", {WarningHeader(kGuardRefusal)});
+  }
   if (r.status_code == 401) ++counters_.auth_challenges;
   keepalives_.Apply(r.changes);
   learner_.Apply(r.changes, NowMs());
@@ -534,7 +592,9 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   }
   const bool from_local = !from_peer && IsOurDomain(request.from().host);
   if (from_local && config_.authenticate_calls) {
-    if (std::optional<SipReply> refused = AuthorizeCaller(request)) return Respond(txn, *refused);
+    if (std::optional<SipReply> refused = AuthorizeCaller(request, in.source.ip)) {
+      return Respond(txn, *refused);
+    }
     fwd->RemoveProxyAuthorizations(config_.domain);
   }
 
@@ -664,9 +724,17 @@ void Proxy::TrunkTarget(const SipMessage& request, const SipInbound& in, UriPart
   if (!to_user.empty()) target.user = to_user;
 }
 
-std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request) {
+bool Proxy::GuardRefuses(bool auth_failed, const IpAddress& source, absl::string_view user) {
+  return auth_failed && guard_ != nullptr && guard_->AuthFailed(source, user, NowMs());
+}
+
+std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request,
+                                               const IpAddress& source) {
   AuthCheck auth = registrar_.AuthorizeRequest(request, now_());
   if (auth.authorized) return std::nullopt;
+  if (GuardRefuses(auth.auth_failed, source, request.from().user)) {
+    return SipReply{403, "Forbidden", {WarningHeader(kGuardRefusal)}};
+  }
   if (auth.status_code == 407) ++counters_.auth_challenges;
   SipReply reply{auth.status_code, auth.reason, auth.headers};
   if (auth.status_code != 407) reply.headers.push_back(WarningHeader(auth.error));
@@ -1790,6 +1858,7 @@ nlohmann::json Proxy::StatsJson() const {
           {"dataplane_last_error", link_.last_error()},
           {"proxy",
            {{"requests", c.requests},
+            {"bad_extensions", c.bad_extensions},
             {"registers", c.registers},
             {"invites", c.invites},
             {"calls_connected", c.calls_connected},

@@ -64,6 +64,7 @@
 #include "control/sip/sip_response.h"
 #include "control/sip/sip_transport.h"
 #include "control/sip/sip_uri.h"
+#include "control/guard/sip_guard.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -107,6 +108,7 @@ struct ProxyCounters {
   uint64_t calls_ended_bye = 0;
   uint64_t calls_ended_idle = 0;
   uint64_t auth_challenges = 0;
+  uint64_t bad_extensions = 0;      // 420: an option tag we do not understand
   uint64_t rejected_dataplane = 0;  // 503: dataplane unreachable or out of ports
   uint64_t forwarded_requests = 0;
   uint64_t forwarded_responses = 0;
@@ -201,6 +203,9 @@ class Proxy : public SipTransactions::Listener {
     dial_plan_ = dial_plan;
     locator_ = locator;
   }
+  // The front door's defences (borrowed; nullptr: none): told of every
+  // failed digest, it may turn the challenge into 403 and ban the source.
+  void set_guard(SipGuard* guard) { guard_ = guard; }
 
   nlohmann::json CallsJson() const;
   nlohmann::json StatsJson() const;
@@ -264,12 +269,19 @@ class Proxy : public SipTransactions::Listener {
   // the learner: true when `ctx` was one of those (nothing to forward).
   bool OwnOptionsAnswered(const ClientContext& ctx, int code);
   void HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in);
+  // RFC 3261 16.3 step 5 and 8.2.2.3: the 420 for option tags in
+  // Proxy-Require (any request) or Require (one we answer ourselves) that
+  // we do not understand; nullopt to go on.
+  std::optional<SipReply> CheckExtensions(const SipMessage& request, absl::string_view method);
   void HandleCancel(SipTxnId txn, SipMessage& request);
   void HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
   void HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
   // HandleOutOfDialog's steps; each returns the reply that refuses the
   // request, or nullopt to go on.
-  std::optional<SipReply> AuthorizeCaller(const SipMessage& request);
+  std::optional<SipReply> AuthorizeCaller(const SipMessage& request, const IpAddress& source);
+  // A failed digest of `user` from `source`, told to the guard; true when
+  // the guard banned the source and the request gets 403.
+  bool GuardRefuses(bool auth_failed, const IpAddress& source, absl::string_view user);
   // A call from a trunk we register with, to our Contact: the target user
   // becomes the To header's (the number it calls).
   void TrunkTarget(const SipMessage& request, const SipInbound& in, UriParts& target) const;
@@ -466,6 +478,7 @@ class Proxy : public SipTransactions::Listener {
   KeepaliveLearner learner_;
   std::function<bool(const DataplaneEvent&)> event_filter_;
   PeerSet* peers_ = nullptr;
+  SipGuard* guard_ = nullptr;
   const DialPlan* dial_plan_ = nullptr;
   SipLocator* locator_ = nullptr;
   absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID

@@ -70,6 +70,18 @@ class FakeView : public OperatorView {
     draining = on;
     return json{{"draining", on}, {"calls", 2}};
   }
+  json Bans() const override { return bans; }
+  absl::StatusOr<json> Unban(const IpAddress& source) override {
+    for (size_t i = 0; i < bans.size(); ++i) {
+      if (bans[i]["source"] == source.ToString()) {
+        bans.erase(i);
+        return json{{"unbanned", source.ToString()}};
+      }
+    }
+    return absl::NotFoundError(absl::StrCat("source: ", source.ToString(), " is not banned"));
+  }
+
+  json bans = json::array();
 
   bool ng_served = true;
   bool draining = false;
@@ -175,6 +187,20 @@ TEST_F(OperatorCommandsTest, NgDrainTurnsOnAndOff) {
   EXPECT_EQ(refused["code"], "not_found") << refused;
 }
 
+TEST_F(OperatorCommandsTest, BansListsTheGuardsBansAndUnbanLiftsOne) {
+  view_.bans = json::array({{{"source", "203.0.113.66"}, {"reason", "flood"}},
+                            {{"source", "2001:db8::66"}, {"reason", "auth"}}});
+  json r = Ok("bans");
+  EXPECT_EQ(r["total"], 2);
+  EXPECT_EQ(r["bans"][1]["reason"], "auth");
+  EXPECT_EQ(Ok("unban", {{"source", "2001:db8::66"}})["unbanned"], "2001:db8::66");
+  EXPECT_EQ(Ok("bans")["total"], 1);
+  EXPECT_EQ(Err("unban", {{"source", "2001:db8::66"}})["code"], "not_found");
+  EXPECT_EQ(Err("unban", {{"source", "example.test"}})["message"],
+            "source: 'example.test' is not an address");
+  EXPECT_EQ(Err("unban")["code"], "invalid_argument");
+}
+
 TEST_F(OperatorCommandsTest, Version) {
   json r = Ok("version");
   EXPECT_EQ(r["protocol"], 1);
@@ -190,7 +216,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "peers", "ng_drain"));
+                                 "call", "stats", "peers", "ng_drain", "bans", "unban"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "offset", "limit"}));
 }

@@ -40,6 +40,10 @@ class FakeView : public OperatorView {
   absl::StatusOr<json> SetNgDraining(bool) override {
     return absl::NotFoundError("ng: not served");
   }
+  json Bans() const override { return json::array(); }
+  absl::StatusOr<json> Unban(const IpAddress&) override {
+    return absl::NotFoundError("not banned");
+  }
 
   std::vector<Binding> bindings;
   json calls = json::array();

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 
 namespace rtplatch {
 namespace {
@@ -250,7 +251,9 @@ TEST_P(DigestAuthTest, Ha1OnlyUserCannotAnswerTheOtherAlgorithm) {
   auto user = Verify(Respond(Challenge(), {.user = "carol", .password = "s3cret"}),
                      kT0, "carol");
   EXPECT_EQ(user.status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_TRUE(absl::StrContains(user.status().message(), "no ")) << user.status();
+  // The same answer as a wrong password: which secrets a user has is not
+  // for a guesser to learn.
+  EXPECT_TRUE(absl::StrContains(user.status().message(), "wrong response")) << user.status();
 }
 
 TEST_P(DigestAuthTest, WrongPasswordRejected) {
@@ -271,6 +274,16 @@ TEST_P(DigestAuthTest, UnknownUserRejected) {
   auto user = Verify(Respond(Challenge(), {.user = "mallory"}), kT0, "mallory");
   EXPECT_EQ(user.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_TRUE(absl::StrContains(user.status().message(), "mallory"));
+}
+
+// A guesser must not learn which user names exist (issue 16): an unknown
+// user's attempt is answered exactly as a known user's wrong password.
+TEST_P(DigestAuthTest, UnknownUserGetsTheAnswerOfAWrongPassword) {
+  auto unknown = Verify(Respond(Challenge(), {.user = "mallory"}), kT0, "mallory");
+  auto wrong = Verify(Respond(Challenge(), {.password = "guess"}));
+  EXPECT_EQ(unknown.status().code(), wrong.status().code());
+  EXPECT_EQ(absl::StrReplaceAll(unknown.status().message(), {{"mallory", "USER"}}),
+            absl::StrReplaceAll(wrong.status().message(), {{"alice", "USER"}}));
 }
 
 TEST_P(DigestAuthTest, WrongMethodOrUriRejected) {

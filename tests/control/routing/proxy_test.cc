@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_replace.h"
 #include "tests/control/routing/proxy_fixture.h"
 
 namespace rtplatch {
@@ -562,6 +563,52 @@ TEST_F(ProxyTest, ForgedFlowTokenIsRefused403AndTheCallStays) {
   EXPECT_EQ(proxy_->counters().flow_token_refused, 1u);
   EXPECT_THAT(proxy_->CallsJson(), SizeIs(1)) << "a refused request ends nothing";
   EXPECT_THAT(dataplane_.Requests("delete"), IsEmpty());
+}
+
+// ---------------------------------------------------------------------------
+// RFC 3261 extensions (issue 16)
+
+std::string WithHeader(std::string text, absl::string_view header) {
+  return absl::StrReplaceAll(text, {{"User-Agent:", absl::StrCat(header, "\r\nUser-Agent:")}});
+}
+
+// 16.3 step 5: a Proxy-Require tag we do not understand is refused with
+// 420 listing it in Unsupported, whatever the request; tags we do
+// understand (path, outbound) pass.
+TEST_F(ProxyTest, AnUnknownProxyRequireTagIsRefusedWith420) {
+  const size_t mark = sent_.size();
+  Receive(WithHeader(RegisterText(kBob), "Proxy-Require: path, sec-agree, X-Foo, sec-agree"),
+          kBob.source);
+  ASSERT_THAT(CodesTo(kBob.source, mark), ElementsAre(420));
+  std::optional<Sent> r = ResponseTo(kBob.source, 420, "REGISTER");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_THAT(r->Parsed().header_values("Unsupported"), ElementsAre("sec-agree", "X-Foo"));
+  EXPECT_EQ(proxy_->counters().bad_extensions, 1u);
+  EXPECT_THAT(registrar_->Lookup("bob@example.com", now_), IsEmpty());
+
+  const size_t mark2 = sent_.size();
+  Receive(WithHeader(RegisterText(kBob, 2), "Proxy-Require: outbound"), kBob.source);
+  EXPECT_THAT(CodesTo(kBob.source, mark2), ElementsAre(200));
+}
+
+// 8.2.2.3: Require binds the server that answers: the registrar refuses
+// what it does not understand; a proxied INVITE carries Require on to the
+// callee untouched (the callee's UA decides).
+TEST_F(ProxyTest, RequireIsCheckedOnlyByTheServerThatAnswers) {
+  const size_t mark = sent_.size();
+  Receive(WithHeader(RegisterText(kBob, 5), "Require: gruu"), kBob.source);
+  ASSERT_THAT(CodesTo(kBob.source, mark), ElementsAre(420));
+  EXPECT_THAT(ResponseTo(kBob.source, 420, "REGISTER")->Parsed().header_values("Unsupported"),
+              ElementsAre("gruu"));
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+
+  Dialog d = NewDialog(kAlice, kBob);
+  const size_t before = sent_.size();
+  Receive(WithHeader(InviteText(d, Sdp(kAlice, 1)), "Require: 100rel"), kAlice.source);
+  std::optional<Sent> fwd = RequestTo(kBob.source, "INVITE", before);
+  ASSERT_TRUE(fwd.has_value()) << ::testing::PrintToString(CodesTo(kAlice.source, before));
+  EXPECT_THAT(fwd->Parsed().header_values("Require"), ElementsAre("100rel"));
 }
 
 }  // namespace
