@@ -105,7 +105,9 @@ absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
       {"keepalive_initial_interval_ms", &r.keepalive_initial_interval_ms, 0, 86400000},
       {"keepalive_min_interval_ms", &r.keepalive_min_interval_ms, 100, 86400000},
   };
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Not a structured binding: clang before 16 cannot capture one.
+    const std::string& key = item.key();
     if (std::none_of(std::begin(fields), std::end(fields),
                      [&](const Field& f) { return key == f.name; })) {
       return FieldError(absl::StrCat("registrar.", key), "unknown field (typo?)");

@@ -22,6 +22,8 @@ BencodeValue BencodeValue::String(std::string v) {
   return b;
 }
 
+BencodeValue BencodeValue::List() { return List({}); }
+
 BencodeValue BencodeValue::List(std::vector<BencodeValue> items) {
   BencodeValue b;
   b.type_ = Type::kList;

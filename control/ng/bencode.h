@@ -38,10 +38,14 @@ class BencodeValue {
  public:
   enum class Type : uint8_t { kInteger, kString, kList, kDictionary };
 
-  BencodeValue() : type_(Type::kDictionary) {}
+  BencodeValue();
   static BencodeValue Integer(int64_t v);
   static BencodeValue String(std::string v);
-  static BencodeValue List(std::vector<BencodeValue> items = {});
+  // Two overloads, not a default argument: `= {}` here would need
+  // BencodeEntry complete already (clang 14 with libstdc++ 12), as the
+  // constructor's definition does (below BencodeEntry).
+  static BencodeValue List();
+  static BencodeValue List(std::vector<BencodeValue> items);
   static BencodeValue Dictionary();
 
   Type type() const { return type_; }
@@ -76,6 +80,8 @@ struct BencodeEntry {
   BencodeValue value;
   friend bool operator==(const BencodeEntry&, const BencodeEntry&) = default;
 };
+
+inline BencodeValue::BencodeValue() : type_(Type::kDictionary) {}
 
 // The one value `text` holds, all of it.
 absl::StatusOr<BencodeValue> DecodeBencode(absl::string_view text);
