@@ -1,0 +1,47 @@
+// The stateless core (control/sip/stateless_core.h): one datagram in, at
+// most one reply out, from any bytes, over UDP and over a stream
+// transport. A reply it builds must parse as SIP again.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+#include "control/sip/sip_message.h"
+#include "control/sip/stateless_core.h"
+#include "control/sip/sip_transport.h"
+
+namespace rtplatch {
+namespace {
+
+StatelessCore::Options CoreOptions() {
+  StatelessCore::Options o;
+  o.local_addresses = {*IpAddress::Parse("203.0.113.10"), *IpAddress::Parse("2001:db8::10")};
+  o.local_ports = {5060};
+  o.server_header = "rtplatch-fuzz";
+  return o;
+}
+
+void HandleOver(StatelessCore& core, absl::string_view bytes, SipTransportKind transport) {
+  SipInbound in;
+  in.bytes = bytes;
+  in.source = *Endpoint::Parse("203.0.113.30:40001");
+  in.local = *Endpoint::Parse("203.0.113.10:5060");
+  in.transport = transport;
+  in.channel = 1;
+  std::optional<SipOutbound> reply = core.Handle(in);
+  // Our own reply is our responsibility: it must be SIP a phone can read.
+  if (reply.has_value() && !SipMessage::ParseLenient(reply->bytes).ok()) std::abort();
+}
+
+}  // namespace
+}  // namespace rtplatch
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static rtplatch::StatelessCore core(rtplatch::CoreOptions());
+  absl::string_view bytes(reinterpret_cast<const char*>(data), size);
+  rtplatch::HandleOver(core, bytes, rtplatch::SipTransportKind::kUdp);
+  rtplatch::HandleOver(core, bytes, rtplatch::SipTransportKind::kTcp);
+  return 0;
+}
