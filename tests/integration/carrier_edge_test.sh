@@ -136,11 +136,15 @@ rl_check erin_registered "baresip registered (digest)" tc_register erin
 # learner's OPTIONS probes would otherwise reach a sipp phone's UAS in place
 # of the core's INVITE. sipp alice then registers again, as the 60 s expiry
 # of a binding still learning asks (baresip does so by itself).
+# alice registers again at once: her first binding (60 s, while learning)
+# would expire while erin's learning runs, and a new binding starts
+# learning afresh, its probes landing on her UAS.
 st_wait_learned 30 alice
 rl_check alice_nat_timeout_learned "keepalive interval learned" st_learned alice
+rl_check alice_registered_again "200 to its second REGISTER" tc_register alice
 st_wait_learned 120 erin
 rl_check erin_nat_timeout_learned "keepalive interval learned" st_learned erin
-rl_check alice_registered_again "200 to its second REGISTER" tc_register alice
+rl_check alice_still_learned "her refreshed binding kept its interval" st_learned alice
 
 # 1. Our phones call the number: the primary answers.
 tc_alias "$NUMBER" core1

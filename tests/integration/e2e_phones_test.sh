@@ -430,7 +430,8 @@ for p in "${PHONES[@]}"; do
 done
 
 # Every ->core call went to the core by name: the relay asked the carrier's DNS.
-for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core.carrier.example"; do
+for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core.carrier.example" \
+         "AAAA core.carrier.example"; do
   rl_check "core_located_by_dns_${q%% *}" "dnsmasq logged: query[${q% *}] ${q#* }" cd_asked $q
 done
 
