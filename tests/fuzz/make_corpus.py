@@ -7,14 +7,15 @@ the integration tests (their [placeholders] filled in), and a few seeds
 written here where the tests build their input in code (DNS messages,
 control socket sessions, digest credentials). Each seed is one file named
 by its content's SHA-1, as libFuzzer names corpus files; a seed longer
-than MAX_SEED_BYTES is left out (the corpora are committed).
+than MAX_SEED_BYTES is left out (the corpora are committed). Seeds
+already in a corpus stay: inputs the fuzzers found (reproducers) live there
+too.
 
 usage: make_corpus.py [ROOT]   (writes ROOT/tests/fuzz/corpus/<target>/)
 """
 import hashlib
 import pathlib
 import re
-import shutil
 import struct
 import sys
 
@@ -249,8 +250,7 @@ def dns_seeds():
 
 
 def write_corpus(directory, seeds):
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     count = 0
     for seed in seeds:
         if not seed or len(seed) > MAX_SEED_BYTES:
