@@ -74,6 +74,20 @@ absl::Status FieldError(absl::string_view where, absl::string_view field, absl::
   return absl::InvalidArgumentError(absl::StrCat(where, field, ": ", why));
 }
 
+absl::StatusOr<std::vector<std::string>> ReadStringList(const nlohmann::json& value,
+                                                        absl::string_view where,
+                                                        absl::string_view field) {
+  if (!value.is_array()) return FieldError(where, field, "must be a list of strings");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!value[i].is_string() || value[i].get<std::string>().empty()) {
+      return FieldError(where, absl::StrCat(field, "[", i, "]"), "must be a non-empty string");
+    }
+    out.push_back(value[i].get<std::string>());
+  }
+  return out;
+}
+
 namespace {
 
 // A JSON integer as unsigned; nullopt for a negative one. (Numbers parsed

@@ -99,6 +99,11 @@ absl::Status ReadBoolInto(const nlohmann::json& j, absl::string_view field, absl
 absl::Status ReadStringInto(const nlohmann::json& j, absl::string_view field,
                             absl::string_view where, std::string* out,
                             absl::string_view non_empty = "");
+// A list of non-empty strings (sip_listen, exempt, ...); errors
+// "<where><field>: must be a list of strings" or "<where><field>[i]: ...".
+absl::StatusOr<std::vector<std::string>> ReadStringList(const nlohmann::json& value,
+                                                        absl::string_view where,
+                                                        absl::string_view field);
 // One of `choices`, else "must be \"a\" or \"b\"".
 absl::Status ReadChoiceInto(const nlohmann::json& j, absl::string_view field,
                             std::initializer_list<absl::string_view> choices,

@@ -23,15 +23,7 @@ absl::Status FieldError(absl::string_view field, absl::string_view why) {
 // A list of non-empty strings, e.g. sip_listen or inside_prefixes.
 absl::StatusOr<std::vector<std::string>> ReadStringList(const json& value,
                                                         absl::string_view key) {
-  if (!value.is_array()) return FieldError(key, "must be a list of strings");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (!value[i].is_string() || value[i].get<std::string>().empty()) {
-      return FieldError(absl::StrCat(key, "[", i, "]"), "must be a non-empty string");
-    }
-    out.push_back(value[i].get<std::string>());
-  }
-  return out;
+  return rtplatch::ReadStringList(value, kWhere, key);
 }
 
 // "interfaces": {"NAME": ["IPv4", "IPv6"], ...}: one address of each

@@ -22,7 +22,19 @@ SipGuard::SipGuard(SipGuardConfig config, std::function<bool(const IpAddress&)> 
       rates_(config_.rates),
       auth_(config_.auth) {}
 
+namespace {
+
+// 127.0.0.0/8 or ::1: a process on this host (a monitoring agent, a
+// co-located proxy); nothing from the network arrives with such a source.
+bool IsLoopback(const IpAddress& a) {
+  static const IpAddress kV6Loopback = *IpAddress::Parse("::1");
+  return a.is_v4() ? (a.v4_host_order() >> 24) == 127 : a == kV6Loopback;
+}
+
+}  // namespace
+
 bool SipGuard::Exempt(const IpAddress& source) const {
+  if (IsLoopback(source)) return true;
   for (const IpPrefix& p : config_.exempt) {
     if (p.Contains(source)) return true;
   }

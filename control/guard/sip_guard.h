@@ -8,8 +8,8 @@
 // lookup for the ban list, one for the rate counters, and for requests a
 // scan of the header lines for User-Agent. AuthFailed() is told of every
 // failed digest by the proxy; when it says so the request gets 403 and the
-// source is banned. The carrier's trusted peers and the exempt prefixes
-// are never limited or banned.
+// source is banned. The carrier's trusted peers, loopback (this host's
+// own processes) and the exempt prefixes are never limited or banned.
 #pragma once
 
 #include <cstdint>

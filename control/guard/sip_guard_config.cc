@@ -10,30 +10,18 @@ namespace {
 constexpr absl::string_view kWhere = "config: guard.";
 
 absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(kWhere, field, ": ", why));
-}
-
-absl::StatusOr<std::vector<std::string>> Strings(const nlohmann::json& j, absl::string_view field) {
-  if (!j.is_array()) return FieldError(field, "must be a list of strings");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < j.size(); ++i) {
-    if (!j[i].is_string() || j[i].get<std::string>().empty()) {
-      return FieldError(absl::StrCat(field, "[", i, "]"), "must be a non-empty string");
-    }
-    out.push_back(j[i].get<std::string>());
-  }
-  return out;
+  return rtplatch::FieldError(kWhere, field, why);
 }
 
 absl::Status ReadLists(const nlohmann::json& j, SipGuardConfig& c) {
   if (auto it = j.find("scanner_user_agents"); it != j.end()) {
-    auto agents = Strings(*it, "scanner_user_agents");
+    auto agents = ReadStringList(*it, kWhere, "scanner_user_agents");
     if (!agents.ok()) return agents.status();
     c.scanner_user_agents.clear();
     for (const std::string& a : *agents) c.scanner_user_agents.push_back(absl::AsciiStrToLower(a));
   }
   if (auto it = j.find("exempt"); it != j.end()) {
-    auto prefixes = Strings(*it, "exempt");
+    auto prefixes = ReadStringList(*it, kWhere, "exempt");
     if (!prefixes.ok()) return prefixes.status();
     for (size_t i = 0; i < prefixes->size(); ++i) {
       absl::StatusOr<IpPrefix> p = IpPrefix::Parse((*prefixes)[i]);

@@ -101,7 +101,10 @@ std::optional<SipOutbound> StatelessCore::Reply(SipMessage& request, const SipIn
     return Drop(SipDropReason::kMissingHeaders);
   }
   auto out = BuildResponse(request, code, reason, options_.server_header, extra_headers);
-  if (!out.ok()) return Drop(SipDropReason::kBuildFailed);
+  // Lines echoed from bad input (a bare CR inside a header, a To ending in
+  // ';') can make a reply no parser reads, ours included: found by
+  // fuzzing. Such a reply is not sent.
+  if (!out.ok() || !SipMessage::Parse(*out).ok()) return Drop(SipDropReason::kBuildFailed);
 
   ++counters_.responded;
   if (code >= 200 && code < 300) ++counters_.responded_2xx;

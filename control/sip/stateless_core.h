@@ -38,7 +38,8 @@ namespace rtplatch {
   X(kStrayResponse, "stray_response",                                       \
     "a response, and no transaction exists to take it")                    \
   X(kAck, "ack", "ACK is never answered")                                   \
-  X(kBuildFailed, "build_failed", "a reply could not be serialised")
+  X(kBuildFailed, "build_failed",                                           \
+    "a reply could not be serialised, or would not parse (echoed lines)")
 
 enum class SipDropReason : uint8_t {
 #define RTPLATCH_SIP_DROP_ENUM(id, name, help) id,

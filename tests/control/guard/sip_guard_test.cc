@@ -63,6 +63,20 @@ TEST(SipGuard, TrustedPeersAndExemptPrefixesAreNeverLimited) {
   for (int i = 0; i < 10; ++i) EXPECT_FALSE(g.AuthFailed(Ip("198.51.100.9"), "alice", i));
 }
 
+// A process on this host (monitoring, a co-located proxy, the benches)
+// is never limited: no datagram from the network has a loopback source.
+TEST(SipGuard, LoopbackIsNeverLimited) {
+  SipGuard g(Config(), nullptr);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(g.Inspect(Request("INVITE"), Ip("127.0.0.1"), i), GuardVerdict::kPass);
+    ASSERT_EQ(g.Inspect(Request("INVITE"), Ip("127.3.4.5"), i), GuardVerdict::kPass);
+    ASSERT_EQ(g.Inspect(Request("INVITE"), Ip("::1"), i), GuardVerdict::kPass);
+  }
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("203.0.113.66"), 0), GuardVerdict::kPass);
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("203.0.113.66"), 1), GuardVerdict::kPass);
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("203.0.113.66"), 2), GuardVerdict::kFlood);
+}
+
 TEST(SipGuard, ScannersAreDroppedWhateverTheCaseOfTheirUserAgent) {
   SipGuard g(Config(), nullptr);
   EXPECT_EQ(g.Inspect(Request("OPTIONS", "friendly-scanner"), Ip("203.0.113.66"), 0),

@@ -350,6 +350,56 @@ CSeq: 1 ACK
   EXPECT_EQ(core.counters().responded, 0u);
 }
 
+// Found by fuzzing (tests/fuzz/corpus/stateless_core/773eb7eb...,
+// 60050868...): bad lines echoed into a reply (a bare CR inside a header,
+// a To ending in ';' that gains ";;tag=") made replies oSIP2 refuses.
+// Every reply sent parses; one that would not is a counted drop.
+TEST(StatelessCoreTest, AReplyThatWouldNotParseIsNotSent) {
+  const std::string inputs[] = {
+      std::string("OPTIONS sip:bob@example.com SIP/2.0\r\n"
+      "v: SIP/2.0/UDP 192.0 SIP/2.0\r\n"
+      ";\xa0\x8d\x9e\x91\x9c\x97\xc2\x85" "9hG4bK1;rpUDP 198allow-eve.51.100.1;branch=z9hG4bKa,\x02 SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKb\r\n"
+      "f: \"Alice, A.\" <siP:alice@example.com>;tag=abc\r\n"
+      "t: <sip:bob@%xample.com>\r\n"
+      " x =y;\r\n"
+      "i: call-1@192.0.2.10\r\n"
+      "CSeq: 5 OPTIONS\r\n"
+      "Max-Forwards: 70\r\n"
+      "Content-Length: 0\r\n"
+      "\r\n", 332),
+      std::string("OPTIONS sip:bob@sip.example.co\rm SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS 198.51\xd2\xce\xcf\xcf\xd1\xc8\xc4\x96ranch=z9hG4bKtls1\r\n"
+      "From: <sips:frank@sip.example.com>;tag=f1\r\n"
+      "To: <sips:bob@sip.example.com>\r\n"
+      "Call-ID: 401-options-1\r\n"
+      "CSeq: 7 OPTIONS\r\n"
+      "Contact: <sips:frank@198.51.100.7>, <sip:1frank@198.51.100.7;transport=tls>PTIONS sip:20tcp SIP/2.0\r\n"
+      "Via: SIP/2.0/TC\r :?2.\xbe" "com SIP/2.0\r\n"
+      "v: SIP/6.0/UDP 19mple.com SIP\r :?2.\xbe\xbe\xbe\xbe\xbe/2.0\r\n"
+      "v: SIP/2./mple.coe.com SIP/2/0\r\n"
+      "v: SIP/3.0/UDP 19mple.com SIP/2.0\r\n"
+      "v: SIP/2./mple.com SIP/2.0\r\n"
+      "v: SIP/3.0/UDP 19mple.com SIP/2.0\r\n"
+      "v: $SIP/1.0/UDP 19..1.10m SIP/2.0\r\n"
+      "v: SIP/3.0/UDP 19mple.com SIP/2.0\r\n"
+      "v: $SIP/2.0/UDP 19..1.1./mple.coe.com SIP/2/0\r\n"
+      "v: SIP/3.0/UDP 19mple.com SIP/2.0\r\r\n"
+      "Content-Length: 0\r\n"
+      "\r\n", 694),
+  };
+  for (const std::string& bytes : inputs) {
+    StatelessCore core(CoreOptions());
+    std::optional<SipOutbound> out = core.Handle(Inbound(bytes, "203.0.113.30:40001"));
+    if (out) {
+      EXPECT_TRUE(SipMessage::Parse(out->bytes).ok()) << out->bytes;
+    } else {
+      EXPECT_GE(core.counters().drops(SipDropReason::kBuildFailed) +
+                    core.counters().drops(SipDropReason::kMissingHeaders),
+                1u);
+    }
+  }
+}
+
 TEST(StatelessCoreTest, NoServerHeaderWhenUnset) {
   StatelessCore::Options o = CoreOptions();
   o.server_header.clear();
