@@ -298,8 +298,7 @@ absl::Status ControlPlane::OpenOperatorSocket() {
 void ControlPlane::OnInbound(const SipInbound& in) {
   // Banned, flooding and scanner sources cost no parse. A peer trusted by
   // its certificate is exempt like one trusted by its address.
-  const bool certified_peer = in.tls_names != nullptr && peers_->FromCertificate(*in.tls_names);
-  if (guard_ && !certified_peer &&
+  if (guard_ && !(in.tls_names != nullptr && peers_->FromCertificate(*in.tls_names)) &&
       guard_->Inspect(in.bytes, in.source.ip, MonotonicMs()) != GuardVerdict::kPass) {
     return;
   }

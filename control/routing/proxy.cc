@@ -33,6 +33,13 @@ constexpr absl::string_view kGuardRefusal = "too many failed authentications";
 // Supported of our OPTIONS answer.
 constexpr absl::string_view kUnderstoodOptionTags[] = {"path", "outbound"};
 
+// Our OPTIONS answer's Supported: the tags above.
+const std::string& SupportedHeader() {
+  static const std::string kHeader =
+      absl::StrCat("Supported: ", absl::StrJoin(kUnderstoodOptionTags, ", "));
+  return kHeader;
+}
+
 // The option tags in `values` (comma lists, as Require and Proxy-Require
 // carry them) that we do not understand, each once, in order.
 std::vector<std::string> UnknownOptionTags(const std::vector<std::string>& values) {
@@ -490,20 +497,16 @@ void Proxy::OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) {
 
 std::optional<SipReply> Proxy::CheckExtensions(const SipMessage& request,
                                                absl::string_view method) {
-  std::vector<std::string> unknown = UnknownOptionTags(request.header_values("Proxy-Require"));
+  std::vector<std::string> tags = request.header_values("Proxy-Require");
   // Require binds the UAS: here the registrar and the OPTIONS answered for
   // the server itself; a proxy forwards it untouched.
   auto target = PartsOf(request.osip().req_uri);
-  const bool answered_here =
-      method == "REGISTER" || (method == "OPTIONS" && target && target->user.empty() &&
-                               (IsOurDomain(target->host) || IsLocalHost(target->host, target->port)));
+  const bool answered_here = method == "REGISTER" || (method == "OPTIONS" && target &&
+                                                      target->user.empty() && IsUs(*target));
   if (answered_here) {
-    for (std::string& tag : UnknownOptionTags(request.header_values("Require"))) {
-      if (std::find(unknown.begin(), unknown.end(), tag) == unknown.end()) {
-        unknown.push_back(std::move(tag));
-      }
-    }
+    for (std::string& tag : request.header_values("Require")) tags.push_back(std::move(tag));
   }
+  const std::vector<std::string> unknown = UnknownOptionTags(tags);
   if (unknown.empty()) return std::nullopt;
   ++counters_.bad_extensions;
   return SipReply{420, "Bad Extension", {absl::StrCat("Unsupported: ", absl::StrJoin(unknown, ", "))}};
@@ -512,7 +515,7 @@ std::optional<SipReply> Proxy::CheckExtensions(const SipMessage& request,
 void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   ++counters_.registers;
   auto parts = PartsOf(request.osip().req_uri);
-  if (parts && !IsOurDomain(parts->host) && !IsLocalHost(parts->host, parts->port)) {
+  if (parts && !IsUs(*parts)) {
     return RespondLocal(txn, 403, "Forbidden",
                         {WarningHeader("this registrar serves only its own domain")});
   }
@@ -566,12 +569,12 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   const std::string method = request.method();
   auto target = PartsOf(request.osip().req_uri);
   if (!target) return RespondLocal(txn, 416, "Unsupported URI Scheme");
-  const bool to_us = IsOurDomain(target->host) || IsLocalHost(target->host, target->port);
+  const bool to_us = IsUs(*target);
   TrunkTarget(request, in, *target);
   if (method == "OPTIONS" && to_us && target->user.empty()) {
     return RespondLocal(txn, 200, "OK",
                         {"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE",
-                         "Accept: application/sdp", "Supported: path, outbound"});
+                         "Accept: application/sdp", SupportedHeader()});
   }
   const bool invite = method == "INVITE";
   if (invite) {

@@ -392,6 +392,10 @@ class Proxy : public SipTransactions::Listener {
   void RespondToError(SipTxnId txn, const absl::Status& error);
   bool IsLocalHost(absl::string_view host, uint16_t port) const;
   bool IsOurDomain(absl::string_view host) const;
+  // The URI names this server: our domain or one of our addresses.
+  bool IsUs(const UriParts& uri) const {
+    return IsOurDomain(uri.host) || IsLocalHost(uri.host, uri.port);
+  }
   std::optional<Endpoint> Advertised(bool ipv6,
                                      SipTransportKind transport = SipTransportKind::kUdp) const;
   // The flow tokens of our Record-Route entries (RFC 5626 5.3): facing
