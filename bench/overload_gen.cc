@@ -1,0 +1,398 @@
+// The traffic side of `scripts/bench overload` for rtplatch
+// (bench/overload.py): a DPDK program on a net_memif port, the peer of the
+// dataplane's media port, playing a NIC's wire. It offers RTP for N
+// streams, interleaved (every stream once per round, the order shuffled
+// each round as independent phones interleave), paced at a target rate;
+// whatever the memif ring does not take is LOST and counted, never
+// retried, as a NIC's full rx ring drops (imissed). Everything the
+// dataplane relays back is counted per stream (by SSRC = stream index,
+// only packets tagged with the current phase). Optionally it also sprays
+// packets from random non-latched sources at relay ports.
+//
+//   overload_gen <EAL args> -- --targets FILE
+//
+// FILE: one line per stream, "stream SRC_IP SRC_PORT DST_IP DST_PORT",
+// then one per spray target, "spray DST_IP DST_PORT". Commands on stdin,
+// one per line, each answered by one JSON line on stdout:
+//   phase ID RATE_PPS SECONDS [SPRAY_PPS]   (RATE_PPS 0: as fast as it can)
+//   quit
+// {"phase":ID,"seconds":S,"offered":[...per stream],"received":[...],
+//  "accepted":A,"spray_offered":P,"spray_accepted":Q,"stray":R}
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kPoolMbufs = 16383;
+constexpr uint16_t kRingDescriptors = 1024;
+constexpr uint32_t kDefaultPayloadBytes = 160;  // 20 ms of PCMA
+uint32_t g_payload_bytes = kDefaultPayloadBytes;
+constexpr uint32_t kHeaderBytes = 14 + 20 + 8 + 12;
+constexpr uint32_t kPhaseTagOffset = kHeaderBytes;  // first payload byte
+constexpr uint32_t kSsrcOffset = 14 + 20 + 8 + 8;
+// After a phase's last send, relayed packets still in the rings arrive.
+constexpr double kDrainSeconds = 0.2;
+// Packets due but not yet sent beyond which the rest are skipped.
+constexpr uint64_t kMaxBacklog = 4 * kBurst;
+// Sprayers' SSRCs never equal a stream's (stream SSRCs are its index).
+constexpr uint32_t kSpraySsrcBase = 0x80000000u;
+
+struct Stream {
+  uint8_t header[kHeaderBytes];  // Ethernet + IPv4 + UDP (no checksum) + RTP
+  uint16_t seq = 0;
+};
+
+struct SprayTarget {
+  uint32_t ip;  // network order
+  uint16_t port;
+};
+
+struct PhaseCounts {
+  std::vector<uint64_t> offered, received;
+  uint64_t accepted = 0, spray_offered = 0, spray_accepted = 0, stray = 0;
+  uint64_t skipped = 0;  // due while the generator was off the CPU: not offered
+};
+
+uint64_t XorShift(uint64_t& s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+uint16_t Ipv4Checksum(const uint8_t* ip) {
+  uint32_t sum = 0;
+  for (int i = 0; i < 20; i += 2) sum += (uint32_t{ip[i]} << 8) | ip[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// Ethernet + IPv4 + UDP + RTP header from src to dst with this SSRC.
+void BuildHeader(uint8_t* h, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
+                 uint16_t dst_port, uint32_t ssrc) {
+  static const uint8_t kMacs[12] = {2, 0, 0, 0, 0, 0x10, 2, 0, 0, 0, 0, 1};
+  std::memset(h, 0, kHeaderBytes);
+  std::memcpy(h, kMacs, 12);
+  h[12] = 0x08;
+  uint8_t* ip = h + 14;
+  ip[0] = 0x45;
+  ip[1] = 0xb8;
+  const uint16_t total = htons(static_cast<uint16_t>(20 + 8 + 12 + g_payload_bytes));
+  std::memcpy(ip + 2, &total, 2);
+  ip[8] = 64;
+  ip[9] = 17;
+  std::memcpy(ip + 12, &src_ip, 4);
+  std::memcpy(ip + 16, &dst_ip, 4);
+  const uint16_t check = htons(Ipv4Checksum(ip));
+  std::memcpy(ip + 10, &check, 2);
+  uint8_t* udp = ip + 20;
+  const uint16_t ports[3] = {htons(src_port), htons(dst_port), htons(static_cast<uint16_t>(8 + 12 + g_payload_bytes))};
+  std::memcpy(udp, ports, 6);
+  uint8_t* rtp = udp + 8;
+  rtp[0] = 0x80;
+  rtp[1] = 8;  // PCMA
+  const uint32_t be_ssrc = htonl(ssrc);
+  std::memcpy(rtp + 8, &be_ssrc, 4);
+}
+
+bool ParseIp(const std::string& text, uint32_t* ip) {
+  in_addr a;
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
+  *ip = a.s_addr;
+  return true;
+}
+
+bool LoadTargets(const std::string& path, std::vector<Stream>* streams,
+                 std::vector<SprayTarget>* sprays) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string kind, a, b;
+    uint32_t pa = 0, pb = 0, ia = 0, ib = 0;
+    f >> kind;
+    if (kind == "stream" && f >> a >> pa >> b >> pb && ParseIp(a, &ia) && ParseIp(b, &ib)) {
+      Stream s;
+      BuildHeader(s.header, ia, static_cast<uint16_t>(pa), ib, static_cast<uint16_t>(pb),
+                  static_cast<uint32_t>(streams->size()));
+      streams->push_back(s);
+    } else if (kind == "spray" && f >> b >> pb && ParseIp(b, &ib)) {
+      sprays->push_back({ib, static_cast<uint16_t>(pb)});
+    } else if (!kind.empty()) {
+      std::fprintf(stderr, "overload_gen: bad line in %s: %s\n", path.c_str(), line.c_str());
+      return false;
+    }
+  }
+  return !streams->empty();
+}
+
+// One port, one queue each way, one lcore: sends and counts.
+class Generator {
+ public:
+  Generator(uint16_t port, rte_mempool* pool, std::vector<Stream> streams,
+            std::vector<SprayTarget> sprays)
+      : port_(port), pool_(pool), streams_(std::move(streams)), sprays_(std::move(sprays)) {
+    for (uint32_t i = 0; i < streams_.size(); ++i) order_.push_back(i);
+  }
+
+  PhaseCounts RunPhase(uint8_t id, double rate_pps, double seconds, double spray_pps);
+
+ private:
+  void Receive(uint8_t phase, PhaseCounts& c);
+  void SendBurst(uint8_t phase, uint16_t legit, uint16_t spray, PhaseCounts& c);
+  void FillStream(rte_mbuf* m, uint8_t phase, PhaseCounts& c, int32_t* tag);
+  void FillSpray(rte_mbuf* m);
+  uint32_t NextStream();
+
+  const uint16_t port_;
+  rte_mempool* const pool_;
+  std::vector<Stream> streams_;
+  std::vector<SprayTarget> sprays_;
+  std::vector<uint32_t> order_;  // this round's order of streams
+  size_t next_in_round_ = 0;
+  uint64_t rng_ = 0x9e3779b97f4a7c15ull;
+  rte_mbuf* spare_[kBurst];  // mbufs the ring refused, written again next burst
+  uint16_t spare_count_ = 0;
+};
+
+uint32_t Generator::NextStream() {
+  if (next_in_round_ == order_.size()) {
+    next_in_round_ = 0;
+    for (size_t i = order_.size() - 1; i > 0; --i) {
+      std::swap(order_[i], order_[XorShift(rng_) % (i + 1)]);
+    }
+  }
+  return order_[next_in_round_++];
+}
+
+void Generator::FillStream(rte_mbuf* m, uint8_t phase, PhaseCounts& c, int32_t* tag) {
+  const uint32_t i = NextStream();
+  Stream& s = streams_[i];
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memcpy(f, s.header, kHeaderBytes);
+  const uint16_t seq = htons(s.seq++);
+  std::memcpy(f + 14 + 20 + 8 + 2, &seq, 2);
+  f[kPhaseTagOffset] = phase;
+  ++c.offered[i];
+  *tag = static_cast<int32_t>(i);
+}
+
+// From 192.0.2.0/24 (the streams' peers are elsewhere), a random port and
+// SSRC, to a random spray target.
+void Generator::FillSpray(rte_mbuf* m) {
+  const uint64_t r = XorShift(rng_);
+  const SprayTarget& t = sprays_[r % sprays_.size()];
+  const uint32_t src = htonl(0xc0000200u | static_cast<uint32_t>(1 + (r >> 32) % 254));
+  BuildHeader(rte_pktmbuf_mtod(m, uint8_t*), src, static_cast<uint16_t>(1024 + (r >> 16) % 60000),
+              t.ip, t.port, kSpraySsrcBase | static_cast<uint32_t>(r >> 40));
+}
+
+// `legit` stream packets and `spray` sprayed ones, interleaved; what the
+// ring refuses is lost (its mbufs kept for the next burst).
+void Generator::SendBurst(uint8_t phase, uint16_t legit, uint16_t spray, PhaseCounts& c) {
+  const uint16_t n = legit + spray;
+  rte_mbuf* pkts[kBurst];
+  int32_t tags[kBurst];  // stream index, or -1 for a sprayed packet
+  uint16_t have = spare_count_;
+  std::memcpy(pkts, spare_, sizeof(rte_mbuf*) * have);
+  spare_count_ = 0;
+  if (have < n && rte_pktmbuf_alloc_bulk(pool_, pkts + have, n - have) != 0) {
+    for (uint16_t i = 0; i < have; ++i) spare_[spare_count_++] = pkts[i];
+    return;  // pool empty for now: nothing offered
+  }
+  for (uint16_t i = n; i < have; ++i) rte_pktmbuf_free(pkts[i]);
+  uint16_t sprayed = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    m->data_len = m->pkt_len = kHeaderBytes + g_payload_bytes;
+    // Spread the spray evenly through the burst.
+    if (sprayed * n < spray * (i + 1u)) {
+      FillSpray(m);
+      tags[i] = -1;
+      ++sprayed;
+    } else {
+      FillStream(m, phase, c, &tags[i]);
+    }
+  }
+  const uint16_t sent = rte_eth_tx_burst(port_, 0, pkts, n);
+  for (uint16_t i = 0; i < sent; ++i) tags[i] < 0 ? ++c.spray_accepted : ++c.accepted;
+  c.spray_offered += spray;
+  for (uint16_t i = sent; i < n; ++i) spare_[spare_count_++] = pkts[i];
+}
+
+void Generator::Receive(uint8_t phase, PhaseCounts& c) {
+  rte_mbuf* pkts[kBurst];
+  uint16_t n;
+  do {
+    n = rte_eth_rx_burst(port_, 0, pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint8_t* f = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+      uint32_t ssrc = 0;
+      if (rte_pktmbuf_data_len(pkts[i]) >= kHeaderBytes + 1) {
+        std::memcpy(&ssrc, f + kSsrcOffset, 4);
+        ssrc = ntohl(ssrc);
+      }
+      if (rte_pktmbuf_data_len(pkts[i]) >= kHeaderBytes + 1 && ssrc < streams_.size() &&
+          f[kPhaseTagOffset] == phase) {
+        ++c.received[ssrc];
+      } else {
+        ++c.stray;
+      }
+    }
+    rte_pktmbuf_free_bulk(pkts, n);
+  } while (n == kBurst);
+}
+
+PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, double spray_pps) {
+  PhaseCounts c;
+  c.offered.assign(streams_.size(), 0);
+  c.received.assign(streams_.size(), 0);
+  if (sprays_.empty()) spray_pps = 0;
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const uint64_t start = rte_get_tsc_cycles();
+  const uint64_t end = start + static_cast<uint64_t>(seconds * hz);
+  uint64_t legit_sent = 0, spray_sent = 0;
+  for (uint64_t now = start; now < end; now = rte_get_tsc_cycles()) {
+    Receive(id, c);
+    const double t = static_cast<double>(now - start) / hz;
+    // Due so far on the wire; flat out (rate 0) always has a burst due.
+    uint64_t legit_due = rate_pps > 0 ? static_cast<uint64_t>(rate_pps * t) - legit_sent : kBurst;
+    uint64_t spray_due = static_cast<uint64_t>(spray_pps * t) - spray_sent;
+    // A wire does not catch up: after the generator lost the CPU for a
+    // while, what fell due meanwhile is skipped (never offered), not
+    // blasted at the relay faster than the target rate.
+    if (legit_due > kMaxBacklog) {
+      c.skipped += legit_due - kMaxBacklog;
+      legit_sent += legit_due - kMaxBacklog;
+      legit_due = kMaxBacklog;
+    }
+    if (spray_due > kMaxBacklog) {
+      spray_sent += spray_due - kMaxBacklog;
+      spray_due = kMaxBacklog;
+    }
+    while (legit_due + spray_due > 0) {
+      const uint64_t total = legit_due + spray_due;
+      const uint64_t n = total < kBurst ? total : kBurst;
+      const uint16_t spray = static_cast<uint16_t>(n * spray_due / total);
+      const uint16_t legit = static_cast<uint16_t>(n - spray);
+      SendBurst(id, legit, spray, c);
+      legit_sent += legit;
+      spray_sent += spray;
+      legit_due -= legit;
+      spray_due -= spray;
+      if (rate_pps <= 0) break;
+      Receive(id, c);
+    }
+  }
+  const uint64_t drain_end = rte_get_tsc_cycles() + static_cast<uint64_t>(kDrainSeconds * hz);
+  while (rte_get_tsc_cycles() < drain_end) Receive(id, c);
+  return c;
+}
+
+void PrintCounts(uint8_t id, double seconds, const PhaseCounts& c) {
+  auto list = [](const std::vector<uint64_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) s += ',';
+      s += std::to_string(v[i]);
+    }
+    return s + "]";
+  };
+  std::printf("{\"phase\":%u,\"seconds\":%.3f,\"accepted\":%llu,\"spray_offered\":%llu,"
+              "\"spray_accepted\":%llu,\"stray\":%llu,\"skipped\":%llu,\"offered\":%s,"
+              "\"received\":%s}\n",
+              id, seconds, static_cast<unsigned long long>(c.accepted),
+              static_cast<unsigned long long>(c.spray_offered),
+              static_cast<unsigned long long>(c.spray_accepted),
+              static_cast<unsigned long long>(c.stray),
+              static_cast<unsigned long long>(c.skipped), list(c.offered).c_str(),
+              list(c.received).c_str());
+  std::fflush(stdout);
+}
+
+bool StartPort(uint16_t port, rte_mempool* pool) {
+  rte_eth_conf conf{};
+  uint16_t rxd = kRingDescriptors, txd = kRingDescriptors;
+  if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
+      rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd) != 0 ||
+      rte_eth_rx_queue_setup(port, 0, rxd, rte_eth_dev_socket_id(port), nullptr, pool) != 0 ||
+      rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), nullptr) != 0 ||
+      rte_eth_dev_start(port) != 0) {
+    return false;
+  }
+  // The memif peer (the dataplane) must be connected before a phase.
+  for (int i = 0; i < 300; ++i) {
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(port, &link);
+    if (link.link_status == RTE_ETH_LINK_UP) return true;
+    rte_delay_ms(100);
+  }
+  std::fprintf(stderr, "overload_gen: memif link not up after 30 s\n");
+  return false;
+}
+
+// Commands from stdin until "quit" or end of input.
+void Serve(Generator& gen) {
+  char line[256];
+  while (std::fgets(line, sizeof(line), stdin) != nullptr) {
+    unsigned id = 0;
+    double rate = 0, seconds = 0, spray = 0;
+    if (std::strncmp(line, "quit", 4) == 0) break;
+    if (std::sscanf(line, "phase %u %lf %lf %lf", &id, &rate, &seconds, &spray) < 3 || id > 255) {
+      std::fprintf(stderr, "overload_gen: bad command: %s", line);
+      std::printf("{\"error\":\"bad command\"}\n");
+      std::fflush(stdout);
+      continue;
+    }
+    PrintCounts(static_cast<uint8_t>(id), seconds,
+                gen.RunPhase(static_cast<uint8_t>(id), rate, seconds, spray));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int eal = rte_eal_init(argc, argv);
+  if (eal < 0) {
+    std::fprintf(stderr, "overload_gen: EAL init failed\n");
+    return 1;
+  }
+  std::string targets;
+  for (int i = eal + 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--targets") == 0) targets = argv[i + 1];
+    if (std::strcmp(argv[i], "--payload") == 0) g_payload_bytes = std::atoi(argv[i + 1]);
+  }
+  std::vector<Stream> streams;
+  std::vector<SprayTarget> sprays;
+  if (targets.empty() || !LoadTargets(targets, &streams, &sprays)) {
+    std::fprintf(stderr, "usage: overload_gen <EAL args> -- --targets FILE (with streams)\n");
+    return 2;
+  }
+  rte_mempool* pool = rte_pktmbuf_pool_create("overload_gen", kPoolMbufs, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  if (pool == nullptr || rte_eth_dev_count_avail() < 1 || !StartPort(0, pool)) {
+    std::fprintf(stderr, "overload_gen: port 0 (net_memif) did not start\n");
+    return 1;
+  }
+  std::printf("{\"ready\":true,\"streams\":%zu,\"spray_targets\":%zu}\n", streams.size(),
+              sprays.size());
+  std::fflush(stdout);
+  Generator gen(0, pool, std::move(streams), std::move(sprays));
+  Serve(gen);
+  rte_eth_dev_stop(0);
+  rte_eth_dev_close(0);
+  rte_eal_cleanup();
+  return 0;
+}
