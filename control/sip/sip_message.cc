@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "control/sip/sip_response.h"
+#include "control/sip/sip_serialize.h"
 
 namespace rtplatch {
 namespace {
@@ -252,6 +253,28 @@ size_t FindHeaderBlockEnd(absl::string_view text, size_t* body_start) {
   return absl::string_view::npos;
 }
 
+// The header block (and its empty line) as oSIP2 gets it: without its
+// Content-Length lines, so oSIP2 parses no body (sip_serialize.h says why);
+// the body, framed by ScanHeaders' Content-Length, stays with us.
+std::string HeadersForOsip(absl::string_view head) {
+  std::string out;
+  out.reserve(head.size());
+  bool content_length = false;  // the current header, folded lines included
+  for (size_t pos = 0; pos < head.size();) {
+    const size_t eol = std::min(head.find('\n', pos), head.size() - 1) + 1;
+    const absl::string_view line = head.substr(pos, eol - pos);
+    if (line[0] != ' ' && line[0] != '\t') {
+      const size_t colon = line.find(':');
+      content_length = pos > 0 && colon != absl::string_view::npos &&
+                       SipHeaderNameIs(absl::StripAsciiWhitespace(line.substr(0, colon)),
+                                       "Content-Length", "l");
+    }
+    if (!content_length) absl::StrAppend(&out, line);
+    pos = eol;
+  }
+  return out;
+}
+
 std::vector<SipHeader> MissingMandatoryHeaders(const osip_message_t& o) {
   std::vector<SipHeader> missing;
   if (osip_list_size(&o.vias) <= 0) missing.push_back(SipHeader::kVia);
@@ -440,12 +463,14 @@ absl::StatusOr<SipMessage> SipMessage::ParseImpl(absl::string_view bytes,
                                   : "empty message (only CR/LF: a keep-alive)");
   }
   const absl::string_view text = bytes.substr(start);
-  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
-    return SipError(absl::StrCat("NUL byte at offset ", start + nul));
-  }
-
   size_t body_start = 0;
   const size_t header_end = FindHeaderBlockEnd(text, &body_start);
+  // oSIP2 reads the start line and headers as C strings, so no NUL there;
+  // the body may hold any byte (S/MIME): oSIP2 never sees it.
+  if (const size_t nul = text.substr(0, header_end).find('\0');
+      nul != absl::string_view::npos) {
+    return SipError(absl::StrCat("NUL byte at offset ", start + nul, " (in the headers)"));
+  }
   absl::string_view start_line = text.substr(0, text.find('\n'));
   if (!start_line.empty() && start_line.back() == '\r') start_line.remove_suffix(1);
   if (absl::Status s = CheckStartLine(start_line); !s.ok()) return s;
@@ -470,9 +495,8 @@ absl::StatusOr<SipMessage> SipMessage::ParseImpl(absl::string_view bytes,
     return absl::ResourceExhaustedError("SIP: out of memory");
   }
   OsipPtr msg(raw);
-  // Only the header block and the declared body: oSIP2 wants its input
-  // NUL-terminated, which std::string guarantees.
-  const std::string input(text.substr(0, body_start + body.size()));
+  // NUL-terminated, as oSIP2 wants (std::string guarantees it).
+  const std::string input = HeadersForOsip(text.substr(0, body_start));
   if (const int rc = osip_message_parse(msg.get(), input.data(), input.size());
       rc != OSIP_SUCCESS) {
     return SipError(absl::StrCat("malformed message (oSIP2 error ", rc,
@@ -482,6 +506,7 @@ absl::StatusOr<SipMessage> SipMessage::ParseImpl(absl::string_view bytes,
                           : msg->status_code < 100) {
     return SipError(absl::StrCat("malformed start line ", Quote(start_line)));
   }
+  if (absl::Status s = SetOpaqueBody(msg.get(), body); !s.ok()) return s;
 
   SipMessage m(std::move(msg), std::string(body));
   m.missing_ = MissingMandatoryHeaders(*m.msg_);
@@ -862,13 +887,8 @@ void SipMessage::PopRoute() {
 }
 
 absl::Status SipMessage::SetBody(absl::string_view body, absl::string_view content_type) {
-  osip_list_special_free(&msg_->bodies, reinterpret_cast<void (*)(void*)>(osip_body_free));
-  osip_content_length_free(msg_->content_length);
-  msg_->content_length = nullptr;
+  if (absl::Status s = SetOpaqueBody(msg_.get(), body); !s.ok()) return s;
   if (!body.empty()) {
-    if (osip_message_set_body(msg_.get(), body.data(), body.size()) != OSIP_SUCCESS) {
-      return absl::InternalError("SIP: could not set body");
-    }
     osip_content_type_free(msg_->content_type);
     msg_->content_type = nullptr;
     const std::string ct(content_type);
@@ -876,7 +896,6 @@ absl::Status SipMessage::SetBody(absl::string_view body, absl::string_view conte
       return SipError(absl::StrCat("bad Content-Type ", Quote(ct)));
     }
   }
-  osip_message_set_content_length(msg_.get(), absl::StrCat(body.size()).c_str());
   body_ = std::string(body);
   osip_message_force_update(msg_.get());
   return absl::OkStatus();
@@ -909,17 +928,9 @@ absl::Status SipMessage::AddHeader(absl::string_view name, absl::string_view val
 
 osip_message* SipMessage::ReleaseOsip() && { return msg_.release(); }
 
+// const: the tree is changed only while SerializeSipMessage runs.
 absl::StatusOr<std::string> SipMessage::Serialize() const {
-  char* out = nullptr;
-  size_t len = 0;
-  if (const int rc = osip_message_to_str(msg_.get(), &out, &len);
-      rc != OSIP_SUCCESS || out == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("SIP: could not serialise message (oSIP2 error ", rc, ")"));
-  }
-  std::string bytes(out, len);
-  osip_free(out);
-  return bytes;
+  return SerializeSipMessage(msg_.get());
 }
 
 }  // namespace rtplatch

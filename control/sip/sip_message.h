@@ -3,15 +3,18 @@
 // proxy and NAT detection read, and the few mutators proxying needs.
 //
 // Parsing never trusts the input: it is capped at kMaxSipMessageBytes, NUL
-// bytes are refused before oSIP2 sees them (oSIP2 works on C strings), the
-// start line is checked by hand so "not SIP" and "truncated" get their own
-// errors, header lines and parameters/list items are bounded (256 lines,
-// 128 per header, 1024 in all: oSIP2 builds its lists in O(n^2), so an
-// unbounded 64 KiB datagram costs a second of CPU), and every field an
-// accessor converts (Via port, rport, CSeq number, Expires, Contact
-// expires) is validated once here, so accessors cannot fail. Every input
-// error is an InvalidArgumentError whose message starts "SIP: " and quotes
-// (escaped, shortened) the offending input.
+// bytes in the start line and headers are refused before oSIP2 sees them
+// (oSIP2 works on C strings), the body never reaches oSIP2's parser (it may
+// hold any byte, e.g. an S/MIME signature; it is kept opaque and written
+// back byte for byte: sip_serialize.h), the start line is checked by hand so
+// "not SIP" and "truncated" get their own errors, header lines and
+// parameters/list items are bounded (256 lines, 128 per header, 1024 in all:
+// oSIP2 builds its lists in O(n^2), so an unbounded 64 KiB datagram costs a
+// second of CPU), and every field an accessor converts (Via port, rport,
+// CSeq number, Expires, Contact expires) is validated once here, so
+// accessors cannot fail. Every input error is an InvalidArgumentError whose
+// message starts "SIP: " and quotes (escaped, shortened) the offending
+// input.
 //
 // Two entry points:
 //   Parse        - a message the control plane can act on: it also has
@@ -162,8 +165,8 @@ class SipMessage {
   std::optional<uint32_t> expires() const;  // the Expires header
   std::string content_type() const;  // "application/sdp"; empty if absent
   bool has_sdp_body() const;         // Content-Type application/sdp, body
-  // The body as received (bytes after the header block, cut at
-  // Content-Length when present).
+  // The body as received, any bytes (after the header block, cut at
+  // Content-Length when present, else at the datagram's end).
   const std::string& body() const { return body_; }
   // Values of a header oSIP2 keeps as "other" (Supported, Require,
   // User-Agent, P-*...), in order; name compared case-insensitively.
@@ -210,7 +213,7 @@ class SipMessage {
   // messages of its events); the SipMessage is empty afterwards.
   osip_message* ReleaseOsip() &&;
 
-  // The message as bytes (after any mutation).
+  // The message as bytes (after any mutation); the body byte for byte.
   absl::StatusOr<std::string> Serialize() const;
 
   // The header lines a response copies from its request (RFC 3261

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "common/monotonic_clock.h"
 #include "control/sip/sip_response.h"
+#include "control/sip/sip_serialize.h"
 
 namespace rtplatch {
 
@@ -593,16 +594,14 @@ int SipTransactions::OnOsipSend(osip_transaction_t* tr, osip_message_t* msg, cha
   auto* txn = static_cast<Txn*>(osip_transaction_get_your_instance(tr));
   if (txn == nullptr || msg == nullptr) return -1;
   SipTransactions* self = Self(tr);
-  char* out = nullptr;
-  size_t len = 0;
-  if (osip_message_to_str(msg, &out, &len) != OSIP_SUCCESS || out == nullptr) {
+  // Not osip_message_to_str: it would re-frame a multipart body.
+  absl::StatusOr<std::string> bytes = SerializeSipMessage(msg);
+  if (!bytes.ok()) {
     ++self->counters_.send_errors;
     return -1;
   }
-  const absl::string_view bytes(out, len);
-  if (txn->server && !txn->invite) txn->last_sent = std::string(bytes);
-  const absl::Status s = self->sender_(bytes, txn->route);
-  osip_free(out);
+  if (txn->server && !txn->invite) txn->last_sent = *bytes;
+  const absl::Status s = self->sender_(*bytes, txn->route);
   if (!s.ok()) {
     ++self->counters_.send_errors;
     return -1;

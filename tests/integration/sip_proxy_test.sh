@@ -34,6 +34,8 @@
 #   hold_*       re-INVITE sendonly, then c=0.0.0.0, then resume: SDP still
 #                on the relay, same stream pairs and relay ports throughout
 #   malformed_*  truncated INVITE -> 400, the control plane keeps serving
+#   signed_message_*  an S/MIME MESSAGE with a binary body reaches bob byte
+#                for byte (issue 16); his 200 comes back
 #   reject_*     480 for a user without binding, 403 for relaying to a
 #                foreign domain from outside
 #
@@ -396,6 +398,70 @@ PY
   rl_check malformed_register_after_200 "sipp exit $?" test "$?" == 0
 }
 
+# Issue 16: an S/MIME-signed MESSAGE (multipart/signed with a binary
+# signature: NUL, bare CR and LF, an empty line) from outside reaches bob
+# (a socket at his registered Contact) with its body byte for byte, and
+# bob's 200 comes back.
+test_signed_message() {
+  local out
+  out=$(rl_exec pub python3 - "$BOB_IP" "$RELAY" "$D" <<'PY'
+import socket, sys, time
+me, relay, domain = sys.argv[1], sys.argv[2], sys.argv[3]
+bob = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+bob.bind((me, 5060))
+uac = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+uac.bind((me, 5091))
+sig = b"\x30\x82\x01\x00\x00\x06\x09*\x86H\x86\xf7\r\x01\x07\x02\xa0\nCR\rLF\n\r\n\r\nNUL\x00\x00\xff"
+body = (b"--b42\r\nContent-Type: text/plain\r\n\r\nMeet me at noon.\r\n\r\n--b42\r\n"
+        b"Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+        b"Content-Transfer-Encoding: binary\r\n\r\n" + sig + b"\r\n--b42--\r\n")
+head = ("MESSAGE sip:bob@%s SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP %s:5091;branch=z9hG4bK-smime-1;rport\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:mallory@foreign.test>;tag=m1\r\n"
+        "To: <sip:bob@%s>\r\n"
+        "Call-ID: smime-1@test\r\n"
+        "CSeq: 1 MESSAGE\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/signed;protocol=\"application/pkcs7-signature\";"
+        "micalg=sha-256;boundary=b42\r\n"
+        "Content-Length: %d\r\n\r\n" % (domain, me, domain, len(body)))
+uac.sendto(head.encode() + body, (relay, 5060))
+bob.settimeout(0.5)
+got, deadline = None, time.time() + 4
+while got is None and time.time() < deadline:
+    try:
+        data, src = bob.recvfrom(65535)
+    except socket.timeout:
+        continue
+    if data.startswith(b"MESSAGE "):
+        got = (data, src)
+if got is None:
+    print("NO-MESSAGE"); sys.exit()
+data, src = got
+h, _, b = data.partition(b"\r\n\r\n")
+lines = h.split(b"\r\n")
+cl = [l.split(b":", 1)[1].strip() for l in lines if l.lower().startswith(b"content-length:")]
+print("BODY-SAME" if b == body and cl == [str(len(body)).encode()] else
+      "BODY-DIFF sent %d got %d content-length %r" % (len(body), len(b), cl))
+echo = [l for l in lines[1:] if l.split(b":")[0].lower() in (b"via", b"from", b"call-id", b"cseq")]
+to = [l for l in lines if l.lower().startswith(b"to:")][0] + b";tag=b1"
+bob.sendto(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(echo + [to]) + b"\r\nContent-Length: 0\r\n\r\n", src)
+uac.settimeout(3)
+try:
+    while True:
+        r, _ = uac.recvfrom(65535)
+        if not r.startswith(b"SIP/2.0 1"):
+            print(r.split(b"\r\n")[0].decode(errors="replace")); break
+except socket.timeout:
+    print("NO-ANSWER")
+PY
+)
+  printf '%s\n' "$out" >"$ST_SIPP_DIR/signed_message.txt"
+  rl_check signed_message_body_byte_for_byte "$(head -1 <<<"$out")" has "$out" '^BODY-SAME$'
+  rl_check signed_message_200_back "$(tail -1 <<<"$out")" has "$out" '^SIP/2.0 200 '
+}
+
 test_rejected() {
   local m
   # dave is a user of ours but has no binding: 480.
@@ -425,6 +491,7 @@ test_call_public_to_nat
 test_cancel
 test_hold
 test_malformed
+test_signed_message
 test_rejected
 rl_check control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 rl_check dataplane_still_running "pid $DP_PID" kill -0 "$DP_PID"

@@ -568,6 +568,37 @@ TEST_F(ProxyTest, ForgedFlowTokenIsRefused403AndTheCallStays) {
 // ---------------------------------------------------------------------------
 // RFC 3261 extensions (issue 16)
 
+// Issue 16: a MESSAGE signed with S/MIME (multipart/signed, a binary
+// signature with NUL, bare CR and LF, an empty line) reaches the callee with
+// its body byte for byte, and the callee's answer comes back.
+TEST_F(ProxyTest, MessageWithABinarySignedBodyIsRelayedByteForByte) {
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  const std::string body = testing::SignedBody();
+  const std::string message = SipText(
+      absl::StrCat("MESSAGE ", kBob.aor_uri(), " SIP/2.0\n",
+                   "Via: SIP/2.0/UDP ", kAlice.declared, ";branch=z9hG4bKsmime1;rport\n",
+                   "Max-Forwards: 70\n",
+                   "From: <", kAlice.aor_uri(), ">;tag=", kAlice.tag(), "\n",
+                   "To: <", kBob.aor_uri(), ">\n",
+                   "Call-ID: smime-1@test\n",
+                   "CSeq: 1 MESSAGE\n",
+                   "MIME-Version: 1.0\n",
+                   "Content-Type: ", testing::kSignedContentType, "\n"),
+      body);
+  const size_t mark = sent_.size();
+  Receive(message, kAlice.source);
+  std::optional<Sent> fwd = RequestTo(kBob.source, "MESSAGE", mark);
+  ASSERT_TRUE(fwd.has_value()) << ::testing::PrintToString(CodesTo(kAlice.source, mark));
+  EXPECT_FALSE(fwd->stateless);
+  EXPECT_TRUE(absl::EndsWith(
+      fwd->bytes, absl::StrCat("\r\nContent-Length: ", body.size(), "\r\n\r\n", body)));
+  EXPECT_EQ(fwd->Parsed().body(), body);
+  EXPECT_EQ(fwd->Parsed().via_count(), 2u);
+
+  Receive(ResponseText(fwd->bytes, 200, "OK", kBob.tag()), kBob.source);
+  EXPECT_THAT(CodesTo(kAlice.source, mark), ElementsAre(200));
+}
+
 std::string WithHeader(std::string text, absl::string_view header) {
   return absl::StrReplaceAll(text, {{"User-Agent:", absl::StrCat(header, "\r\nUser-Agent:")}});
 }

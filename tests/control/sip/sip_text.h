@@ -47,4 +47,28 @@ a=sendrecv
 )");
 }
 
+// An S/MIME signed body (RFC 5751 multipart/signed, as RFC 3261 23 uses
+// it) whose binary signature holds NUL, bare CR, bare LF and an empty line
+// ("\r\n\r\n"): only Content-Length frames it, and a relay must pass it
+// on byte for byte or the signature no longer verifies.
+inline constexpr char kSignedContentType[] =
+    "multipart/signed;protocol=\"application/pkcs7-signature\";micalg=sha-256;"
+    "boundary=boundary42";
+
+inline std::string SignedBody() {
+  static constexpr char kSignature[] =
+      "\x30\x82\x01\x00\x00\x06\x09*\x86H\x86\xf7\r\x01\x07\x02\xa0\n"
+      "bare CR\rbare LF\nempty line\r\n\r\nNUL\x00\x00" "end\xff\r\r\n\n";
+  return absl::StrCat(
+      "--boundary42\r\n"
+      "Content-Type: text/plain\r\n\r\n"
+      "Meet me at noon.\r\n\r\n"
+      "--boundary42\r\n"
+      "Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+      "Content-Transfer-Encoding: binary\r\n"
+      "Content-Disposition: attachment; handling=required; filename=smime.p7s\r\n\r\n",
+      absl::string_view(kSignature, sizeof(kSignature) - 1),
+      "\r\n--boundary42--\r\n");
+}
+
 }  // namespace rtplatch::testing

@@ -5,9 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/sip/sip_response.h"
+#include "tests/control/sip/sip_text.h"
 #include "gtest/gtest.h"
 
 namespace rtplatch {
@@ -263,6 +265,27 @@ TEST_F(SipTransactionsTest, ClientInviteDeliversResponsesAndAcksFailures) {
   // A retransmitted 486 is absorbed (ACK again), not delivered.
   Deliver(Response(486, "Busy Here", branch, 1, "INVITE"));
   EXPECT_EQ(recorder_.responses.size(), 2u);
+}
+
+// What oSIP2's transaction sends (OnOsipSend) carries the body exactly:
+// an S/MIME signature (sip_text.h) would not verify otherwise.
+TEST_F(SipTransactionsTest, ARequestGoesOutWithItsBinaryBodyByteForByte) {
+  const std::string branch = txns_->NewBranch();
+  const std::string body = testing::SignedBody();
+  auto m = SipMessage::Parse(testing::SipText(
+      absl::StrCat("MESSAGE sip:bob@192.0.2.20:5070 SIP/2.0\n",
+                   "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=", branch, "\n",
+                   "From: <sip:alice@example.org>;tag=a1\nTo: <sip:bob@example.org>\n",
+                   "Call-ID: smime@192.0.2.10\nCSeq: 1 MESSAGE\nMax-Forwards: 69\n",
+                   "MIME-Version: 1.0\nContent-Type: ", testing::kSignedContentType, "\n"),
+      body));
+  ASSERT_TRUE(m.ok()) << m.status();
+  SipRoute route{Endpoint{*IpAddress::Parse("192.0.2.20"), 5070}, SipTransportKind::kUdp, 3};
+  ASSERT_TRUE(txns_->SendRequest(*std::move(m), route).ok());
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_TRUE(absl::EndsWith(
+      sent_[0].bytes, absl::StrCat("\r\nContent-Length: ", body.size(), "\r\n\r\n", body)))
+      << absl::CEscape(sent_[0].bytes);
 }
 
 TEST_F(SipTransactionsTest, A2xxRetransmissionAfterTheInviteEndedIsStray) {
