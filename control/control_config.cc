@@ -238,7 +238,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes", "dns", "tls_listen", "tls", "guard"},
+              "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload"},
           kWhere);
       !s.ok()) {
     return s;
@@ -278,6 +278,11 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
     absl::StatusOr<SipGuardConfig> guard = ParseSipGuardConfig(*it);
     if (!guard.ok()) return guard.status();
     c.guard = *std::move(guard);
+  }
+  if (auto it = j.find("overload"); it != j.end()) {
+    absl::StatusOr<OverloadConfig> overload = ParseOverloadConfig(*it);
+    if (!overload.ok()) return overload.status();
+    c.overload = *overload;
   }
   const json none;
   auto peers = j.find("peers");

@@ -34,6 +34,8 @@
 //     "dns": {"servers": ["192.0.2.53:53"] (default: /etc/resolv.conf's),
 //             "timeout_ms": 2000, "tries": 2, "max_cache_entries": 100000}
 //     "guard": {...}   (rate limits, bans, scanners: guard/sip_guard_config.h)
+//     "overload": {...}   (load shedding of the control plane itself:
+//                   guard/overload_config.h)
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
@@ -48,6 +50,7 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/dns/dns_resolver.h"
+#include "control/guard/overload_config.h"
 #include "control/guard/sip_guard_config.h"
 #include "control/nat/inside_prefixes.h"
 #include "control/nat/nat_policy.h"
@@ -107,6 +110,8 @@ struct ControlConfig {
   DnsResolverConfig dns;
   // Flood, password-guessing and scanner defences (control/guard/).
   SipGuardConfig guard;
+  // Shedding when the control plane itself is over capacity (control/guard/).
+  OverloadConfig overload;
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

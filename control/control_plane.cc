@@ -274,11 +274,38 @@ absl::Status ControlPlane::OpenEdge() {
 }
 
 void ControlPlane::OpenGuard() {
+  if (config_.overload.enabled) shedder_ = std::make_unique<OverloadShedder>(config_.overload);
   if (!config_.guard.enabled) return;
   const PeerSet* peers = peers_.get();
   guard_ = std::make_unique<SipGuard>(
       config_.guard, [peers](const IpAddress& ip) { return peers->FromSource(ip).has_value(); });
   proxy_->set_guard(guard_.get());
+}
+
+void ControlPlane::LogOverloadChange(bool was_overloaded) const {
+  if (shedder_->overloaded() == was_overloaded) return;
+  std::fprintf(stderr, "rtplatch-control: overload: %s (shortest queueing delay %lld ms)\n",
+               was_overloaded ? "over: serving everything again"
+                              : "shedding: 503 to new calls, out-of-dialog requests dropped",
+               static_cast<long long>(shedder_->last_interval_min_ms()));
+}
+
+bool ControlPlane::AdmitUnderLoad(const SipInbound& in, int64_t now_ms) {
+  const bool was_overloaded = shedder_->overloaded();
+  if (in.queued_ms >= 0) shedder_->Observe(in.queued_ms, now_ms);
+  LogOverloadChange(was_overloaded);
+  switch (shedder_->Decide(in.bytes, now_ms)) {
+    case ShedVerdict::kPass:
+      return true;
+    case ShedVerdict::kDrop:
+      return false;
+    case ShedVerdict::kRefuse:
+      break;
+  }
+  std::optional<SipOutbound> reply =
+      stateless_->RefuseForOverload(in, shedder_->config().retry_after_s);
+  if (reply) (void)transport_->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
+  return false;
 }
 
 absl::Status ControlPlane::OpenOperatorSocket() {
@@ -298,10 +325,13 @@ absl::Status ControlPlane::OpenOperatorSocket() {
 void ControlPlane::OnInbound(const SipInbound& in) {
   // Banned, flooding and scanner sources cost no parse. A peer trusted by
   // its certificate is exempt like one trusted by its address.
+  const int64_t now_ms = MonotonicMs();
   if (guard_ && !(in.tls_names != nullptr && peers_->FromCertificate(*in.tls_names)) &&
-      guard_->Inspect(in.bytes, in.source.ip, MonotonicMs()) != GuardVerdict::kPass) {
+      guard_->Inspect(in.bytes, in.source.ip, now_ms) != GuardVerdict::kPass) {
     return;
   }
+  // Over capacity, new work is shed before it costs a parse.
+  if (shedder_ && !AdmitUnderLoad(in, now_ms)) return;
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,
@@ -342,6 +372,11 @@ absl::Status ControlPlane::RunOnce() {
     proxy_->Tick();
     ng_calls_->Tick();
     if (guard_) guard_->Tick(now_ms);
+    if (shedder_) {
+      const bool was_overloaded = shedder_->overloaded();
+      shedder_->Tick(now_ms, transport_->udp_drained());
+      LogOverloadChange(was_overloaded);
+    }
   }
   return absl::OkStatus();
 }
@@ -414,6 +449,7 @@ nlohmann::json ControlPlane::Stats() const {
   stats["dns"] = dns_->StatsJson();
   stats["transport"] = TransportJson();
   stats["guard"] = GuardJson();
+  stats["overload"] = OverloadJson();
   if (ng_) {
     nlohmann::json ng = ng_calls_->StatsJson();
     const NgServerCounters& c = ng_->counters();
@@ -439,12 +475,21 @@ nlohmann::json ControlPlane::GuardJson() const {
   return j;
 }
 
+nlohmann::json ControlPlane::OverloadJson() const {
+  if (!shedder_) return {{"enabled", false}};
+  nlohmann::json j = {{"enabled", true},
+                      {"overloaded", shedder_->overloaded()},
+                      {"admitted_calls", shedder_->admitted_calls()}};
+  for (const auto& [name, value] : shedder_->counters().Named()) j[std::string(name)] = value;
+  return j;
+}
+
 nlohmann::json ControlPlane::Bans() const {
   nlohmann::json list = nlohmann::json::array();
   if (!guard_) return list;
   const int64_t now = MonotonicMs();
   for (const SourceBan& b : guard_->bans().Live(now)) {
-    list.push_back({{"source", b.source.ToString()},
+    list.push_back({{"source", GuardedSourceName(b.source)},
                     {"reason", b.reason},
                     {"banned_s_ago", (now - b.since_ms) / 1000},
                     {"ends_in_s", (b.until_ms - now + 999) / 1000},
@@ -455,12 +500,13 @@ nlohmann::json ControlPlane::Bans() const {
 
 absl::StatusOr<nlohmann::json> ControlPlane::Unban(const IpAddress& source) {
   if (!guard_) return absl::NotFoundError("guard: off (\"guard\": {\"enabled\": false})");
-  if (!guard_->bans().Unban(source)) {
-    return absl::NotFoundError(absl::StrCat("source: ", source.ToString(), " is not banned"));
+  // An IPv6 address lifts the ban on its /64, as it was banned.
+  const std::string name = GuardedSourceName(GuardedSource(source));
+  if (!guard_->bans().Unban(GuardedSource(source))) {
+    return absl::NotFoundError(absl::StrCat("source: ", name, " is not banned"));
   }
-  std::fprintf(stderr, "rtplatch-control: guard: %s unbanned by the operator\n",
-               source.ToString().c_str());
-  return nlohmann::json{{"unbanned", source.ToString()}};
+  std::fprintf(stderr, "rtplatch-control: guard: %s unbanned by the operator\n", name.c_str());
+  return nlohmann::json{{"unbanned", name}};
 }
 absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {
   if (!ng_) return absl::NotFoundError("ng: not served (no ng_listen in the config)");

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/control_server.h"
 #include "control/control_config.h"
+#include "control/guard/overload_shedder.h"
 #include "control/guard/sip_guard.h"
 #include "control/media/dataplane_link.h"
 #include "control/media/keepalive_sync.h"
@@ -55,6 +56,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   absl::Status OpenEdge();
   // The front door's defences, exempting the carrier's trusted peers.
   void OpenGuard();
+  // False: the message was shed (dropped, or refused with 503).
+  bool AdmitUnderLoad(const SipInbound& in, int64_t now_ms);
+  void LogOverloadChange(bool was_overloaded) const;
   absl::Status OpenOperatorSocket();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
@@ -80,6 +84,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json Bans() const override;
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
   nlohmann::json GuardJson() const;
+  nlohmann::json OverloadJson() const;
 
   const ControlConfig config_;
   std::unique_ptr<UsersFile> users_;
@@ -98,6 +103,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<DialPlan> dial_plan_;
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<SipGuard> guard_;  // null when the config turns it off
+  std::unique_ptr<OverloadShedder> shedder_;  // likewise
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;
   std::unique_ptr<NgCalls> ng_calls_;

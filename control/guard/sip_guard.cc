@@ -1,5 +1,6 @@
 #include "control/guard/sip_guard.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -41,13 +42,25 @@ bool SipGuard::Exempt(const IpAddress& source) const {
   return trusted_ && trusted_(source);
 }
 
-GuardVerdict SipGuard::Inspect(absl::string_view bytes, const IpAddress& source,
+IpAddress GuardedSource(const IpAddress& source) {
+  if (source.is_v4()) return source;
+  IpAddress prefix = source;
+  std::memset(prefix.mutable_bytes() + 8, 0, 8);
+  return prefix;
+}
+
+std::string GuardedSourceName(const IpAddress& guarded) {
+  return guarded.is_v4() ? guarded.ToString() : absl::StrCat(guarded.ToString(), "/64");
+}
+
+GuardVerdict SipGuard::Inspect(absl::string_view bytes, const IpAddress& real_source,
                                int64_t now_ms) {
+  const IpAddress source = GuardedSource(real_source);
   if (bans_.Drops(source, now_ms)) {
     ++counters_.dropped_banned;
     return GuardVerdict::kBanned;
   }
-  if (Exempt(source)) return GuardVerdict::kPass;
+  if (Exempt(real_source)) return GuardVerdict::kPass;
   const SipRequestClass cls = ClassifySipBytes(bytes);
   if (!rates_.Admit(source, cls, now_ms)) {
     ++counters_.dropped_flood;
@@ -64,9 +77,12 @@ GuardVerdict SipGuard::Inspect(absl::string_view bytes, const IpAddress& source,
   return GuardVerdict::kPass;
 }
 
-bool SipGuard::AuthFailed(const IpAddress& source, absl::string_view user, int64_t now_ms) {
+bool SipGuard::AuthFailed(const IpAddress& real_source, absl::string_view user,
+                          int64_t now_ms) {
   ++counters_.auth_failures;
-  if (Exempt(source) || !auth_.Failed(source, user, now_ms)) return false;
+  if (Exempt(real_source)) return false;
+  const IpAddress source = GuardedSource(real_source);
+  if (!auth_.Failed(source, user, now_ms)) return false;
   ++counters_.auth_bans;
   bans_.Ban(source, now_ms, config_.auth_ban_ms,
             absl::StrCat("auth: ", config_.auth.per_source, " failures from the source or ",

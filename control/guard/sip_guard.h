@@ -10,6 +10,10 @@
 // failed digest by the proxy; when it says so the request gets 403 and the
 // source is banned. The carrier's trusted peers, loopback (this host's
 // own processes) and the exempt prefixes are never limited or banned.
+//
+// An IPv6 source is its /64 (GuardedSource): one subscriber's line gets a
+// /64 or more, so counting single addresses would let one attacker send
+// from 2^64 of them, past every limit and through the rate table.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +75,12 @@ class SipGuard {
   AuthFailureLimiter auth_;
   SipGuardCounters counters_;
 };
+
+// What the guard counts, limits and bans for a source: an IPv4 address
+// itself, an IPv6 address's /64.
+IpAddress GuardedSource(const IpAddress& source);
+// "192.0.2.7" or "2001:db8:1:2::/64".
+std::string GuardedSourceName(const IpAddress& guarded);
 
 // The value of the first User-Agent header line of a raw SIP message, up
 // to the end of its line; empty if there is none before the body.

@@ -11,7 +11,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -70,6 +72,32 @@ constexpr size_t kTcpReadChunk = 16 * 1024;
 // drop costs a 500 ms retransmission. SO_RCVBUFFORCE (root or
 // CAP_NET_ADMIN) goes past net.core.rmem_max; otherwise rmem_max caps it.
 constexpr int kUdpReceiveBufferBytes = 8 * 1024 * 1024;
+
+// Each datagram carries the time the kernel queued it (SO_TIMESTAMPNS):
+// how long it waited is the control plane's load (overload_shedder.h).
+void AskForReceiveTimestamps(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+}
+
+int64_t RealtimeNs() {
+  timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+// How long the datagram of `h` waited in the socket's queue, in ms; -1
+// without a timestamp.
+int64_t QueuedMs(const msghdr& h, int64_t now_ns) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec ts;
+    std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+    const int64_t queued_ns = now_ns - (int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
+    return std::max<int64_t>(queued_ns, 0) / 1'000'000;
+  }
+  return -1;
+}
 
 void EnlargeReceiveBuffer(int fd) {
   const int bytes = kUdpReceiveBufferBytes;
@@ -233,6 +261,7 @@ absl::Status SipTransport::AddListen(const Endpoint& ep) {
   auto udp = std::make_unique<Socket>(next_id_++, Socket::Kind::kUdp, u, ep);
   if (family == AF_INET6) ::setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   EnlargeReceiveBuffer(u);
+  AskForReceiveTimestamps(u);
   if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ErrnoError("UDP bind", ep);
   if (auto s = Register(std::move(udp), EPOLLIN); !s.ok()) return s;
 
@@ -348,6 +377,7 @@ void SipTransport::OnUdpReadable(Socket& s) {
   static sockaddr_storage froms[kUdpBatch];
   static iovec iovs[kUdpBatch];
   static mmsghdr msgs[kUdpBatch];
+  alignas(cmsghdr) static char controls[kUdpBatch][CMSG_SPACE(sizeof(timespec))];
   for (int reads = 0; reads < kUdpReadsPerRound;) {
     for (int i = 0; i < kUdpBatch; ++i) {
       iovs[i] = iovec{bufs[i], sizeof(bufs[i])};
@@ -356,13 +386,18 @@ void SipTransport::OnUdpReadable(Socket& s) {
       msgs[i].msg_hdr.msg_namelen = sizeof(froms[i]);
       msgs[i].msg_hdr.msg_iov = &iovs[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = controls[i];
+      msgs[i].msg_hdr.msg_controllen = sizeof(controls[i]);
     }
     const int n = ::recvmmsg(s.fd, msgs, kUdpBatch, MSG_DONTWAIT, nullptr);
+    udp_drained_ = n < kUdpBatch;
     if (n <= 0) return;  // EAGAIN, or an ICMP error reported on the socket
+    const int64_t now_ns = RealtimeNs();
     for (int i = 0; i < n; ++i) {
       ++counters_.udp_datagrams;
       SipInbound in;
       in.bytes = absl::string_view(bufs[i], msgs[i].msg_len);
+      in.queued_ms = QueuedMs(msgs[i].msg_hdr, now_ns);
       in.source = FromSockaddr(froms[i]);
       in.local = s.local;
       in.transport = SipTransportKind::kUdp;

@@ -54,6 +54,9 @@ struct SipInbound {
   Endpoint local;           // the address the socket is bound to
   SipTransportKind transport = SipTransportKind::kUdp;
   SipChannelId channel = 0;
+  // UDP: how long the datagram waited in the kernel's socket queue before
+  // we read it (the control plane's load); -1 when unknown (TCP, TLS).
+  int64_t queued_ms = -1;
   // TLS: the names (subjectAltName DNS entries, else the CN) of the
   // certificate the client presented and we verified; null otherwise.
   const std::vector<std::string>* tls_names = nullptr;
@@ -137,6 +140,10 @@ class SipTransport {
   absl::StatusOr<SipChannelId> Connect(const Endpoint& dest, SipTransportKind transport,
                                        const std::string& host);
 
+  // False when the last read of a UDP socket stopped at the per-round cap
+  // with datagrams left in its queue.
+  bool udp_drained() const { return udp_drained_; }
+
   // The UDP socket bound to `local`, else the first UDP socket of its
   // family (a wildcard bind); nullopt when there is none.
   std::optional<SipChannelId> UdpSocketFor(const Endpoint& local) const;
@@ -199,6 +206,7 @@ class SipTransport {
   int64_t idle_timeout_ms_ = kDefaultIdleTimeoutMs;
   int64_t last_idle_scan_ms_ = 0;
   SipTransportCounters counters_;
+  bool udp_drained_ = true;
   bool batching_ = false;  // inside RunOnce's event handling
   UdpSendBatch udp_batch_;
 };

@@ -113,20 +113,45 @@ std::optional<SipOutbound> StatelessCore::Reply(SipMessage& request, const SipIn
   return SipOutbound{*std::move(out), in.source, in.transport, in.channel};
 }
 
+std::optional<SipMessage> StatelessCore::SalvagedRequest(const SipInbound& in) {
+  if (absl::StartsWith(in.bytes, "SIP/")) {
+    Drop(SipDropReason::kStrayResponse);
+    return std::nullopt;
+  }
+  std::string salvaged = SalvageReplyHeaders(in.bytes);
+  if (salvaged.empty()) {
+    Drop(SipDropReason::kNotSip);
+    return std::nullopt;
+  }
+  auto request = SipMessage::ParseLenient(salvaged);
+  if (!request.ok() || !request->missing_mandatory_headers().empty()) {
+    Drop(SipDropReason::kMissingHeaders);
+    return std::nullopt;
+  }
+  if (request->cseq_method() == "ACK") {
+    Drop(SipDropReason::kAck);
+    return std::nullopt;
+  }
+  return *std::move(request);
+}
+
+std::optional<SipOutbound> StatelessCore::RefuseForOverload(const SipInbound& in,
+                                                            uint32_t retry_after_s) {
+  ++counters_.received;
+  std::optional<SipMessage> request = SalvagedRequest(in);
+  if (!request) return std::nullopt;
+  return Reply(*request, in, 503, "Service Unavailable",
+               {absl::StrCat("Retry-After: ", retry_after_s)});
+}
+
 std::optional<SipOutbound> StatelessCore::Handle(const SipInbound& in) {
   ++counters_.received;
   auto parsed = SipMessage::ParseLenient(in.bytes);
   if (!parsed.ok()) {
     // Malformed or truncated. A reply needs a request and the five
     // headers; salvage those lines and answer 400 with the reason.
-    if (absl::StartsWith(in.bytes, "SIP/")) return Drop(SipDropReason::kStrayResponse);
-    std::string salvaged = SalvageReplyHeaders(in.bytes);
-    if (salvaged.empty()) return Drop(SipDropReason::kNotSip);
-    auto request = SipMessage::ParseLenient(salvaged);
-    if (!request.ok() || !request->missing_mandatory_headers().empty()) {
-      return Drop(SipDropReason::kMissingHeaders);
-    }
-    if (request->cseq_method() == "ACK") return Drop(SipDropReason::kAck);
+    std::optional<SipMessage> request = SalvagedRequest(in);
+    if (!request) return std::nullopt;
     std::string why(parsed.status().message());
     return Reply(*request, in, 400, "Bad Request",
                  {WarningHeader(why)});

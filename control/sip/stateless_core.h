@@ -95,6 +95,10 @@ class StatelessCore {
 
   // The reply to `in`, or nullopt (counted in counters().dropped).
   std::optional<SipOutbound> Handle(const SipInbound& in);
+  // 503 Service Unavailable with Retry-After to request `in`, built from
+  // its raw Via/From/To/Call-ID/CSeq lines without parsing the rest (the
+  // overload shedder's answer: it must cost less than serving).
+  std::optional<SipOutbound> RefuseForOverload(const SipInbound& in, uint32_t retry_after_s);
 
   const StatelessCoreCounters& counters() const { return counters_; }
 
@@ -104,6 +108,9 @@ class StatelessCore {
                                    absl::string_view reason,
                                    const std::vector<std::string>& extra_headers);
   std::optional<SipOutbound> Drop(SipDropReason r);
+  // The request made of `in`'s salvaged reply headers; nullopt (counted)
+  // when they are not there.
+  std::optional<SipMessage> SalvagedRequest(const SipInbound& in);
 
   const Options options_;
   StatelessCoreCounters counters_;

@@ -41,6 +41,18 @@ TEST(ControlConfigTest, PeersAndRoutesMakeTheEdge) {
   EXPECT_THAT(Message(bad.status()), HasSubstr("config: routes[0].peers[0]: no peer named"));
 }
 
+TEST(ControlConfigTest, OverloadSheddingIsOnByDefaultAndConfigurable) {
+  auto defaults = ParseControlConfig("{}");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_TRUE(defaults->overload.enabled);
+  auto c = ParseControlConfig(R"({"overload": {"retry_after_s": 20}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->overload.retry_after_s, 20u);
+  auto bad = ParseControlConfig(R"({"overload": {"leave_delay_ms": 500}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(Message(bad.status()), HasSubstr("config: overload.leave_delay_ms"));
+}
+
 TEST(ControlConfigTest, DnsServersAndLimits) {
   auto c = ParseControlConfig(
       R"({"dns": {"servers": ["203.0.113.53", "[2001:db8::53]:5353"], "timeout_ms": 500}})");

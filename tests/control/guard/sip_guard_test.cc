@@ -107,6 +107,34 @@ TEST(SipGuard, AGuesserGets403AndABanAtItsLimit) {
   EXPECT_EQ(g.counters().auth_bans, 1u);
 }
 
+TEST(SipGuard, AnIpv6AttackerIsLimitedAndBannedByItsSlash64) {
+  SipGuard g(Config(), nullptr);
+  // Every request from a new address of the same /64: one source.
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("2001:db8:66:1::a"), 0), GuardVerdict::kPass);
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("2001:db8:66:1::b"), 1), GuardVerdict::kPass);
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("2001:db8:66:1:ffff::c"), 2), GuardVerdict::kFlood);
+  EXPECT_EQ(g.Inspect(Request("OPTIONS"), Ip("2001:db8:66:1::d"), 3), GuardVerdict::kBanned);
+  std::vector<SourceBan> live = g.bans().Live(4);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(GuardedSourceName(live[0].source), "2001:db8:66:1::/64");
+  // The neighbouring /64 is another subscriber.
+  EXPECT_EQ(g.Inspect(Request("INVITE"), Ip("2001:db8:66:2::a"), 4), GuardVerdict::kPass);
+  EXPECT_EQ(g.rates().tracked(), 2u);
+}
+
+TEST(SipGuard, AGuesserRotatingIpv6AddressesIsCountedByItsSlash64) {
+  SipGuard g(Config(), nullptr);
+  EXPECT_FALSE(g.AuthFailed(Ip("2001:db8:68::1"), "alice", 0));
+  EXPECT_TRUE(g.AuthFailed(Ip("2001:db8:68::2"), "alice", 1));
+  EXPECT_EQ(g.Inspect(Request("REGISTER"), Ip("2001:db8:68::3"), 2), GuardVerdict::kBanned);
+}
+
+TEST(GuardedSource, Ipv4IsItselfAndIpv6ItsSlash64) {
+  EXPECT_EQ(GuardedSource(Ip("192.0.2.7")), Ip("192.0.2.7"));
+  EXPECT_EQ(GuardedSource(Ip("2001:db8:1:2:3:4:5:6")), Ip("2001:db8:1:2::"));
+  EXPECT_EQ(GuardedSourceName(Ip("192.0.2.7")), "192.0.2.7");
+}
+
 TEST(SniffUserAgent, FindsTheHeaderInAnyCaseAndStopsAtTheBody) {
   EXPECT_EQ(SniffUserAgent("OPTIONS sip:x SIP/2.0\r\nuser-agent :  sipcli/v1.8 \r\n\r\n"),
             "sipcli/v1.8");

@@ -48,6 +48,7 @@ struct Received {
   Endpoint local;
   SipTransportKind transport;
   SipChannelId channel;
+  int64_t queued_ms;
 };
 
 // Whether this machine lets a socket bind `ip` (::1 may be disabled).
@@ -183,7 +184,8 @@ class SipTransportTest : public ::testing::Test {
 
   void OnMessage(const SipInbound& in) {
     received_.push_back(
-        Received{std::string(in.bytes), in.source, in.local, in.transport, in.channel});
+        Received{std::string(in.bytes), in.source, in.local, in.transport, in.channel,
+                 in.queued_ms});
     if (on_message_) on_message_(in);
   }
 
@@ -286,6 +288,25 @@ TEST_F(SipTransportTest, UdpDatagramReachesHandlerWithSourceLocalAndChannel) {
       << "the channel is the UDP socket of the listen address";
   EXPECT_EQ(transport_->counters().udp_datagrams, 1u);
   EXPECT_EQ(transport_->counters().tcp_messages, 0u);
+}
+
+// The time a datagram waited in the socket's queue is the control plane's
+// load (overload_shedder.h): measured from the kernel's receive timestamp.
+TEST_F(SipTransportTest, UdpDatagramCarriesHowLongItWaitedInTheQueue) {
+  Start({"127.0.0.1"});
+  ASSERT_TRUE(transport_);
+  Client phone = Client::Udp(kLoopback4);
+  phone.SendTo(Options(), listen_[0]);
+  ::usleep(120'000);  // the datagram waits in the queue, unread
+  ASSERT_TRUE(PumpUntilReceived(1));
+  ASSERT_EQ(received_.size(), 1u);
+  EXPECT_GE(received_[0].queued_ms, 120);
+  EXPECT_LT(received_[0].queued_ms, 10'000);
+  // Read at once: (almost) no wait.
+  phone.SendTo(Options(), listen_[0]);
+  ASSERT_TRUE(PumpUntilReceived(2));
+  EXPECT_GE(received_[1].queued_ms, 0);
+  EXPECT_LT(received_[1].queued_ms, 100);
 }
 
 // A response sent from the handler waits for the round's batch; a request

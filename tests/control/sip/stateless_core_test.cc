@@ -204,6 +204,36 @@ Contact: <sip:alice@192.168.1.20:5062>
   EXPECT_EQ(core.counters().responded_5xx, 1u);
 }
 
+TEST(StatelessCoreTest, AnInviteShedForOverloadGets503WithRetryAfterFromItsRawLines) {
+  StatelessCore core(CoreOptions());
+  std::string text = SipText(R"(
+INVITE sip:bob@sip.example.com SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5062;branch=z9hG4bK-shed;rport
+From: <sip:alice@sip.example.com>;tag=f-9
+To: <sip:bob@sip.example.com>
+Call-ID: shed-1
+CSeq: 7 INVITE
+Contact: <sip:alice@192.168.1.20:5062>
+Content-Type: application/sdp
+Content-Length: 3
+
+v=0)");
+  auto out = core.RefuseForOverload(Inbound(text, "203.0.113.30:40001"), 5);
+  auto reply = ParseReply(out);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->status_code(), 503);
+  EXPECT_THAT(out->bytes, HasSubstr("\r\nRetry-After: 5\r\n"));
+  EXPECT_EQ(reply->call_id(), "shed-1");
+  EXPECT_EQ(reply->cseq_method(), "INVITE");
+  EXPECT_EQ(reply->top_via().branch, "z9hG4bK-shed");
+  EXPECT_EQ(reply->top_via().rport, std::optional<uint16_t>(40001));
+  EXPECT_EQ(out->dest, Ep("203.0.113.30:40001"));
+  EXPECT_EQ(core.counters().responded_5xx, 1u);
+  // Nothing to answer from: a counted drop.
+  EXPECT_FALSE(core.RefuseForOverload(Inbound("INVITE x", "203.0.113.30:40001"), 5));
+  EXPECT_EQ(core.counters().drops(SipDropReason::kNotSip), 1u);
+}
+
 TEST(StatelessCoreTest, TruncatedRequestGets400WithReasonAndRport) {
   StatelessCore core(CoreOptions());
   // Content-Length promises more body than arrived (a UDP datagram cut

@@ -1,0 +1,87 @@
+#include "control/guard/raw_sip_head.h"
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace rtplatch {
+namespace {
+
+// The header's value if `line` is header `name` (or its compact form),
+// in any case, with optional whitespace before the colon.
+bool HeaderValue(absl::string_view line, absl::string_view name, absl::string_view compact,
+                 absl::string_view* value) {
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return false;
+  const absl::string_view n = absl::StripTrailingAsciiWhitespace(line.substr(0, colon));
+  if (!absl::EqualsIgnoreCase(n, name) && !absl::EqualsIgnoreCase(n, compact)) return false;
+  *value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  return true;
+}
+
+// The part of a name-addr after the <URI> (and a quoted display name),
+// where header parameters live; all of it for a bare addr-spec.
+absl::string_view HeaderParams(absl::string_view value) {
+  size_t i = 0;
+  bool quoted = false;
+  for (; i < value.size(); ++i) {
+    const char c = value[i];
+    if (quoted) {
+      if (c == '\\') ++i;
+      else if (c == '"') quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == '<') {
+      const size_t close = value.find('>', i);
+      return close == absl::string_view::npos ? absl::string_view() : value.substr(close + 1);
+    }
+  }
+  return value;
+}
+
+}  // namespace
+
+bool ToValueHasTag(absl::string_view value) {
+  std::vector<absl::string_view> params = absl::StrSplit(HeaderParams(value), ';');
+  for (size_t i = 1; i < params.size(); ++i) {  // [0] is the URI or nothing
+    absl::string_view p = absl::StripAsciiWhitespace(params[i]);
+    if (!absl::StartsWithIgnoreCase(p, "tag")) continue;
+    p = absl::StripLeadingAsciiWhitespace(p.substr(3));
+    if (absl::ConsumePrefix(&p, "=") && !absl::StripAsciiWhitespace(p).empty()) return true;
+  }
+  return false;
+}
+
+RawSipHead SniffSipHead(absl::string_view bytes) {
+  RawSipHead head;
+  bytes = absl::StripLeadingAsciiWhitespace(bytes);
+  const size_t first_end = bytes.find('\n');
+  const absl::string_view start = bytes.substr(0, first_end);
+  if (absl::StartsWith(start, "SIP/")) {
+    head.is_response = true;
+  } else {
+    head.method = start.substr(0, start.find(' '));
+    if (head.method.size() == start.size()) head.method = {};  // no request line
+  }
+  size_t pos = first_end;
+  while (pos != absl::string_view::npos && pos + 1 < bytes.size()) {
+    absl::string_view line = bytes.substr(pos + 1);
+    const size_t end = line.find('\n');
+    line = line.substr(0, end);
+    absl::ConsumeSuffix(&line, "\r");
+    if (line.empty()) break;  // the end of the headers
+    absl::string_view value;
+    if (HeaderValue(line, "To", "t", &value)) {
+      head.to_tag = head.to_tag || ToValueHasTag(value);
+    } else if (head.call_id.empty() && HeaderValue(line, "Call-ID", "i", &value)) {
+      head.call_id = value;
+    }
+    pos = end == absl::string_view::npos ? end : pos + 1 + end;
+  }
+  return head;
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,28 @@
+// What the first lines of a raw SIP message say, read without parsing it:
+// enough for the overload shedder (overload_shedder.h) to tell a new call
+// from a request inside an established dialog, at a fraction of a parse's
+// cost. Never fails: what cannot be read is left empty, and an empty
+// method or Call-ID makes the caller treat the message as "not a request
+// we know", never as in-dialog.
+#pragma once
+
+#include "absl/strings/string_view.h"
+
+namespace rtplatch {
+
+struct RawSipHead {
+  bool is_response = false;   // starts with "SIP/"
+  absl::string_view method;   // a request's first word; empty otherwise
+  absl::string_view call_id;  // the Call-ID (or "i") value, trimmed
+  bool to_tag = false;        // the To (or "t") header has a tag parameter
+};
+
+// Views into `bytes`; only the header block is read.
+RawSipHead SniffSipHead(absl::string_view bytes);
+
+// True if a To header value (after its colon) carries a tag parameter:
+// a header parameter, so one inside the <URI> or a quoted display name
+// does not count.
+bool ToValueHasTag(absl::string_view value);
+
+}  // namespace rtplatch
