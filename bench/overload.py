@@ -305,6 +305,7 @@ def parse_args(argv):
     ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
     ap.add_argument("--gen", default=DEFAULT_GEN)
     ap.add_argument("--rtpengine", default="rtpengine")
+    ap.add_argument("--udp-gen", default=os.path.join(REPO, "build", "bench", "overload_udp_gen"))
     ap.add_argument("--nice", type=int, default=-10)
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep-tmp", action="store_true")
