@@ -1,11 +1,11 @@
 // The relay's common case in one pass: an IPv4 RTP (or RTCP) packet from
 // the locked peer of a flow this lcore owns, relayed to an IPv4 peer whose
 // next hop is known. Inlined into the burst loop; everything else (learning,
-// latching, drops, IPv6, IP options, holds, solicits) goes through
-// ProcessClassified, whose verdict for these packets is the same: a
-// locked flow's peer is forwarded (DecideLatch), ApplyLatch changes
-// nothing, and a packet of 12 bytes or more with version 2 passes
-// ParseMedia whether RTP or RTCP.
+// latching, drops, IPv6, IP options, bytes after the UDP datagram, holds,
+// solicits) goes through ProcessClassified, whose verdict for these
+// packets is the same: a locked flow's peer is forwarded (DecideLatch),
+// ApplyLatch changes nothing, and a packet of 12 bytes or more with
+// version 2 passes ParseMedia whether RTP or RTCP.
 //
 // The rewrite is RewriteFrame's IPv4 in-place case with the address
 // change summed once for both checksums (the UDP pseudo-header holds the
@@ -52,6 +52,11 @@ inline bool ForwardLockedV4(FastPathContext& ctx, uint8_t* frame, const RelayPac
       pkt.udp_length < kUdpHeaderLen + kMinMedia) {
     return false;
   }
+  // Bytes after the UDP datagram: only the full path rewrites the total
+  // length (to the datagram, which is all that is sent).
+  uint16_t total;
+  std::memcpy(&total, frame + kEtherHeaderLen + 2, 2);
+  if (ntohs(total) != kIpv4HeaderLen + pkt.udp_length) return false;
   if (ctx.lcore_count > 1 && OwnerIndexOf(pkt.slot, ctx.lcore_count) != ctx.lcore_index) {
     return false;
   }

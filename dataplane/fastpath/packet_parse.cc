@@ -56,11 +56,16 @@ FrameClass ClassifyV6(const uint8_t* ip, uint32_t l3_len, const FlowTable& table
   if (slot == kNoSlot) return FrameClass::kException;
   uint32_t udp_len = Load16(udp + 4);
   if (udp_len < kUdpHeaderLen || udp_len > payload) return FrameClass::kMalformed;
+  // An IPv4-mapped source (::ffff:a.b.c.d) never appears on the wire (RFC
+  // 4291 2.5.5.2); latched, it would read as IPv4 and the partner's media
+  // would leave as IPv4 from this IPv6 relay address (found by the
+  // fast_path fuzz target).
+  out->src_ip = IpAddress::FromV6Bytes(ip + 8);
+  if (out->src_ip.is_v4()) return FrameClass::kMalformed;
   out->slot = slot;
   out->udp_offset = kEtherHeaderLen + kIpv6HeaderLen;
   out->udp_length = static_cast<uint16_t>(udp_len);
   out->is_v6 = true;
-  out->src_ip = IpAddress::FromV6Bytes(ip + 8);
   out->src_port = Load16(udp);
   return FrameClass::kRelay;
 }

@@ -55,19 +55,25 @@ void RewriteUdp(uint8_t* udp, uint16_t udp_len, const uint8_t* old_src,
   std::memcpy(udp + 6, &c, 2);
 }
 
-// IPv4 with a plain 20-byte header to IPv4: patch TTL and addresses,
-// adjusting the header checksum by the words that changed (RFC 1624).
-void RewriteIpv4InPlace(uint8_t* ip, const EgressHeaders& e) {
-  uint16_t old_ttl_proto, stored;
+// IPv4 with a plain 20-byte header to IPv4: patch total length, TTL and
+// addresses, adjusting the header checksum by the words that changed (RFC
+// 1624). The total length changes when the IP payload ran past the UDP
+// datagram: only the datagram is sent (found by the fast_path fuzz target).
+void RewriteIpv4InPlace(uint8_t* ip, uint16_t udp_len, const EgressHeaders& e) {
+  uint16_t old_total, old_ttl_proto, stored;
   uint32_t old_src, old_dst, new_src, new_dst;
+  std::memcpy(&old_total, ip + 2, 2);
   std::memcpy(&old_ttl_proto, ip + 8, 2);
   std::memcpy(&stored, ip + 10, 2);
   std::memcpy(&old_src, ip + 12, 4);
   std::memcpy(&old_dst, ip + 16, 4);
   std::memcpy(&new_src, e.src_ip.v4_bytes(), 4);
   std::memcpy(&new_dst, e.dst_ip.v4_bytes(), 4);
+  const uint16_t new_total = htons(static_cast<uint16_t>(kIpv4HeaderLen + udp_len));
   const uint16_t new_ttl_proto = htons(static_cast<uint16_t>((kRelayTtl << 8) | kIpProtoUdp));
   uint32_t sum = static_cast<uint16_t>(~stored);
+  sum += static_cast<uint16_t>(~old_total);
+  sum += new_total;
   sum += static_cast<uint16_t>(~old_ttl_proto);
   sum += new_ttl_proto;
   sum = ChecksumSub32(sum, old_src);
@@ -75,6 +81,7 @@ void RewriteIpv4InPlace(uint8_t* ip, const EgressHeaders& e) {
   sum = ChecksumAdd32(sum, new_src);
   sum = ChecksumAdd32(sum, new_dst);
   const uint16_t c = ChecksumFinish(sum);
+  std::memcpy(ip + 2, &new_total, 2);
   std::memcpy(ip + 8, &new_ttl_proto, 2);
   std::memcpy(ip + 10, &c, 2);
   std::memcpy(ip + 12, &new_src, 4);
@@ -106,7 +113,7 @@ RewriteResult RewriteFrame(uint8_t* frame, uint16_t headroom,
   uint8_t* start = frame + delta;
   uint8_t* out_l3 = start + kEtherHeaderLen;
   if (delta == 0 && !in_v6 && !out_v6) {
-    RewriteIpv4InPlace(out_l3, e);
+    RewriteIpv4InPlace(out_l3, packet.udp_length, e);
   } else if (out_v6) {
     WriteIpv6(out_l3, tos, packet.udp_length, e);
   } else {

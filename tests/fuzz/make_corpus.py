@@ -14,10 +14,13 @@ too.
 usage: make_corpus.py [ROOT]   (writes ROOT/tests/fuzz/corpus/<target>/)
 """
 import hashlib
+import hmac
+import ipaddress
 import pathlib
 import re
 import struct
 import sys
+import zlib
 
 MAX_SEED_BYTES = 4096
 SIP_START = re.compile(rb"^([A-Z]+ \S+ SIP/2\.0|SIP/2\.0 \d{3} )")
@@ -249,6 +252,151 @@ def dns_seeds():
     yield dns_message(2, host, 1, [])
 
 
+# fast_path: four control bytes (tests/fuzz/dataplane/fastpath/
+# fast_path_fuzz.cc: flags, target, source, time), then an Ethernet frame
+# to the streams that target allocates at fixed relay ports.
+FIX_CHECKSUMS, RETARGET, SIGN_STUN, NO_UDP_CHECKSUM = 1 << 3, 1 << 1, 1 << 4, 1 << 5
+RELAY_MAC, PEER_MAC = bytes([2, 0, 0, 0, 0, 0x10]), bytes([2, 0, 0, 0, 0, 1])
+ICE = {"FzAaUfrg": b"fuzzpasswordfuzzpassword", "FzBbUfrg": b"anotherpasswordanotherpw",
+       "FzCcUfrg": b"fuzzpasswordfuzzpassword"}
+
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def udp_frame(src, dst, payload, ip_options=b"", udp_checksum=True):
+    """Ethernet + IPv4/IPv6 + UDP from (ip, port) to (ip, port)."""
+    s_ip, d_ip = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+    pseudo = s_ip.packed + d_ip.packed + struct.pack("!HH", 17, len(udp))
+    c = checksum(pseudo + udp) or 0xFFFF
+    if udp_checksum or s_ip.version == 6:
+        udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+    if s_ip.version == 6:
+        ip = struct.pack("!IHBB", 0x6B800000, len(udp), 17, 60) + s_ip.packed + d_ip.packed
+        return RELAY_MAC + PEER_MAC + b"\x86\xdd" + ip + udp
+    ihl = 5 + len(ip_options) // 4
+    ip = struct.pack("!BBHHHBBH", 0x40 | ihl, 0xB8, 4 * ihl + len(udp), 0, 0, 60, 17, 0)
+    ip += s_ip.packed + d_ip.packed + ip_options
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    return RELAY_MAC + PEER_MAC + b"\x08\x00" + ip + udp
+
+
+def rtp(seq=1, ssrc=0x11223344, second=0):
+    return struct.pack("!BBHII", 0x80, second, seq, 160 * seq, ssrc) + bytes(range(160))
+
+
+def rtcp_sr(ssrc=0x11223344):
+    return struct.pack("!BBHIIIIII", 0x80, 200, 6, ssrc, 0, 0, 0, 0, 0)
+
+
+def stun_attribute(kind, value):
+    return struct.pack("!HH", kind, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def stun_request(ufrag, pwd):
+    """An ICE check as tests/dataplane/fastpath/stun_request_builder.h builds it."""
+    attrs = (stun_attribute(0x0006, ufrag.encode() + b":peer")
+             + stun_attribute(0x0024, bytes([0x6E, 0, 1, 0xFF]))
+             + stun_attribute(0x802A, bytes([1, 1, 2, 3, 5, 8, 13, 21]))
+             + stun_attribute(0x0025, b""))
+    def header(length):
+        return struct.pack("!HHI", 1, length, 0x2112A442) + bytes(range(1, 13))
+    mac = hmac.new(pwd, header(len(attrs) + 24) + attrs, "sha1").digest()
+    body = attrs + stun_attribute(0x0008, mac)
+    crc = (zlib.crc32(header(len(body) + 8) + body) ^ 0x5354554E) & 0xFFFFFFFF
+    return header(len(body) + 8) + body + stun_attribute(0x8028, struct.pack("!I", crc))
+
+
+V4, V6 = "203.0.113.10", "2001:db8::10"
+# (from, to, payload): each stream's traffic from its phones, and strangers.
+FAST_PATH_FRAMES = [
+    (("203.0.113.30", 31000), (V4, 20000), rtp(4)),      # pair 0 a: its locked peer
+    (("203.0.113.30", 31001), (V4, 20001), rtcp_sr()),   # its RTCP
+    (("203.0.113.66", 40000), (V4, 20000), rtp(9, 99)),  # a sprayer
+    (("203.0.113.20", 5000), (V4, 20004), rtp()),        # pair 0 b: its SDP peer
+    (("203.0.113.31", 32000), (V4, 20002), rtp(2)),      # pair 1 a: learning
+    (("2001:db8::20", 5000), (V6, 20006), rtp()),        # pair 1 b: IPv6 to IPv4
+    (("203.0.113.21", 6002), (V4, 20008), rtp(4)),       # pair 2 a: strict, locked
+    (("203.0.113.21", 6000), (V4, 20008), rtp(5)),       # its signalled address
+    (("203.0.113.22", 7000), (V4, 20012), rtp()),        # pair 2 b: asymmetric
+    (("2001:db8::30", 33000), (V6, 20010), rtp(4)),      # pair 3 a: IPv6, locked
+    (("2001:db8::30", 33000), (V6, 20010), rtcp_sr()),   # its muxed RTCP
+    (("2001:db8::20", 5002), (V6, 20014), rtp(2)),       # pair 3 b: learning
+    (("203.0.113.30", 31000), (V4, 20016), rtp()),       # pair 4 a: held (no partner peer)
+    (("203.0.113.30", 31000), (V4, 20018), rtp()),       # pair 5 a: solicits the next hop
+    (("203.0.113.30", 31000), (V4, 20024), rtp()),       # pair 6: deleted
+    (("203.0.113.30", 31000), (V4, 20040), rtp()),       # never allocated
+    (("203.0.113.30", 5060), (V4, 5060), b"OPTIONS sip:x SIP/2.0\r\n\r\n"),  # the kernel's
+    (("2001:db8::30", 33000), (V6, 20010), stun_request("FzAaUfrg", ICE["FzAaUfrg"])),
+    (("2001:db8::30", 33001), (V6, 20011), stun_request("FzAaUfrg", ICE["FzAaUfrg"])),
+    (("2001:db8::20", 5002), (V6, 20014), stun_request("FzBbUfrg", b"wrongpasswordwrongpassw")),
+    (("203.0.113.30", 31000), (V4, 20016), stun_request("FzCcUfrg", ICE["FzCcUfrg"])),
+    (("203.0.113.30", 31000), (V4, 20000), stun_request("FzAaUfrg", ICE["FzAaUfrg"])),
+]
+
+# The relay address of each of the fuzz target's targets (RTP and RTCP of
+# pairs 0-6, legs a and b; then an unallocated port and 5060).
+FAST_PATH_TARGETS = [V4] * 6 + [V6] * 2 + [V4] * 4 + [V6] * 8 + [V4] * 10
+
+
+def fast_path_seeds():
+    arp = RELAY_MAC + PEER_MAC + b"\x08\x06" + bytes.fromhex("0001080006040001") + PEER_MAC \
+        + bytes([203, 0, 113, 30]) + bytes(6) + bytes([203, 0, 113, 10])
+    yield bytes(4) + arp
+    for i, (src, dst, payload) in enumerate(FAST_PATH_FRAMES):
+        frame = udp_frame(src, dst, payload)
+        yield bytes([0, 0, 0, 0]) + frame
+        yield bytes([0, 0, 0, 30]) + frame                         # past the silence
+        yield bytes([i & 1, 0, 0, 60]) + frame                     # other lcore, window over
+        yield bytes([FIX_CHECKSUMS | SIGN_STUN, 0, 0, 0]) + frame
+        for cut in (13, 14, 33, 34, 41, 42, 53, 54, 61, 62, len(frame) - 1):
+            if cut < len(frame):
+                yield bytes(4) + frame[:cut]
+    # Any stream (byte 1: the fuzz target's list) from its peer, its peer's
+    # other port, its signalled address, or a sprayer.
+    for target, relay in enumerate(FAST_PATH_TARGETS):
+        src = ("2001:db8::30", 1) if relay == V6 else ("203.0.113.30", 1)
+        for source in (1, 2, 3, 4):
+            yield bytes([RETARGET | FIX_CHECKSUMS, target, source, 0]) + \
+                udp_frame(src, (relay, 1), rtp())
+        yield bytes([RETARGET | FIX_CHECKSUMS | SIGN_STUN, target, 1, 0]) + udp_frame(
+            src, (relay, 1), stun_request("FzAaUfrg", ICE["FzAaUfrg"]))
+    peer, to = ("203.0.113.30", 31000), (V4, 20000)
+    yield bytes(4) + udp_frame(peer, to, rtp(5), ip_options=b"\x01\x01\x01\x00")
+    yield bytes(4) + udp_frame(peer, to, rtp(6), udp_checksum=False)
+    yield bytes([FIX_CHECKSUMS | NO_UDP_CHECKSUM, 0, 0, 0]) + udp_frame(("203.0.113.20", 5000),
+                                                                       (V4, 20004), rtp())
+
+
+# sip_guard: three control bytes (tests/fuzz/control/guard/
+# sip_guard_fuzz.cc: rounds and flags, first source, stride and time
+# step), then a datagram; each SIP seed gets one of these.
+SIP_GUARD_CONTROLS = [bytes([0, 0, 0]), bytes([63, 0, 0x10]), bytes([63, 3, 0x11]),
+                      bytes([0xFF, 5, 0x31]), bytes([0x7F, 24, 0x01]), bytes([0xBF, 20, 0xF3])]
+SCANNER_SEEDS = [
+    b"OPTIONS sip:100@203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66:5060\r\n"
+    b"User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n",
+    b"REGISTER sip:203.0.113.10 SIP/2.0\r\nuser-agent :  SIPVicious 0.3\r\n\r\n",
+    b"INVITE sip:0041@203.0.113.10 SIP/2.0\nUser-Agent:sipcli/v1.8\n\nv=0\n",
+    b"SIP/2.0 200 OK\r\nUser-Agent: friendly-scanner\r\n\r\n",
+]
+
+
+def sip_guard_seeds(sip):
+    for i, message in enumerate(list(sip) + SCANNER_SEEDS):
+        yield SIP_GUARD_CONTROLS[i % len(SIP_GUARD_CONTROLS)] + message
+    for control in SIP_GUARD_CONTROLS:
+        for message in SCANNER_SEEDS:
+            yield control + message
+
+
 def write_corpus(directory, seeds):
     directory.mkdir(parents=True, exist_ok=True)
     count = 0
@@ -288,6 +436,8 @@ def main():
         "ng_message": list(literals_of(root, "tests/control/ng/*_test.cc",
                                        lambda l: ng_datagram.match(l) is not None)),
         "dns_answer": list(dns_seeds()),
+        "fast_path": list(fast_path_seeds()),
+        "sip_guard": list(sip_guard_seeds(sip)),
     }
     for name, seeds in corpora.items():
         n = write_corpus(root / "tests/fuzz/corpus" / name, seeds)

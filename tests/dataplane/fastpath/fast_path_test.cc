@@ -354,6 +354,27 @@ TEST_F(FastPathTest, Ipv6PhoneTalksToIpv4NatPhone) {
   EXPECT_TRUE(v6.out.udp_checksum_ok && v6.out.ip_checksum_ok);
 }
 
+// A spoofer sends to an IPv6 relay port from an IPv4-mapped address
+// (::ffff:203.0.113.66): had it latched, its partner's media would leave
+// as IPv4 from the IPv6 relay address (source 0.0.0.16) to 203.0.113.66.
+// Dropped as malformed; the stream stays free for its phone. Found by the
+// fast_path fuzz target.
+TEST_F(FastPathTest, Ipv4MappedSourceNeverLatchesAnIpv6Stream) {
+  PairView p = Allocate({true, Ep("[2001:db8::20]:6000")}, {false, Ep("203.0.113.20:5000")});
+  RtpSpec spec{Ip("2001:db8::66"), p.a.relay.ip, 40000, p.a.relay.port};
+  buf_ = BuildRtpFrame(spec, kHeadroom);
+  std::memcpy(buf_.data() + kHeadroom + 14 + 8, Ip("::ffff:203.0.113.66").bytes(), 16);
+  const PacketVerdict v = ProcessFrame(ctx_, buf_.data() + kHeadroom,
+                                       static_cast<uint32_t>(buf_.size() - kHeadroom),
+                                       kHeadroom, 0);
+  EXPECT_EQ(v.action, PacketAction::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kMalformed);
+  EXPECT_EQ(table_->Snapshot(p.a.relay.port - 20000 + 100).state, LatchState::kUnlatched);
+  Sent phone = Send("[2001:db8::20]:6000", p.a.relay, 10 * kMs);
+  ASSERT_EQ(phone.verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(phone.out.dst, Ip("203.0.113.20"));
+}
+
 TEST_F(FastPathTest, RtcpPortIsRelayedToPartnerRtcpPort) {
   PairView p = Allocate({false, Ep("192.0.2.2:4000")}, {false, Ep("203.0.113.20:5000")});
   ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, 0).verdict.action, PacketAction::kTransmit);
@@ -579,6 +600,36 @@ TEST_F(ForwardLockedTest, IPv6AndUnknownNextHopsGoTheFullWay) {
   RtpSpec to_dark{Ip("203.0.113.30"), dark.a.relay.ip, 31000, dark.a.relay.port};
   buf = Frame(to_dark);
   EXPECT_FALSE(Forward(buf, 100 * kMs, &len)) << "next hop unknown";
+}
+
+// A locked peer's packet whose IP payload runs past its UDP datagram:
+// the one-pass path leaves it to the full path, which sends the datagram
+// with the total length cut to it (found by the fast_path fuzz target).
+TEST_F(ForwardLockedTest, BytesAfterTheUdpDatagramGoTheFullWay) {
+  PairView p = LockedPair();
+  RtpSpec spec{Ip("203.0.113.30"), p.a.relay.ip, 31000, p.a.relay.port};
+  std::vector<uint8_t> buf = Frame(spec);
+  buf.push_back(0xee);  // one byte more in the IP payload than in the datagram
+  uint8_t* ip = buf.data() + kHeadroom + 14;
+  const uint32_t total = ((ip[2] << 8) | ip[3]) + 1;
+  ip[2] = static_cast<uint8_t>(total >> 8);
+  ip[3] = static_cast<uint8_t>(total);
+  ip[10] = ip[11] = 0;
+  const uint16_t c = static_cast<uint16_t>(~testing::Fold(testing::Sum16(ip, 20)));
+  ip[10] = static_cast<uint8_t>(c >> 8);
+  ip[11] = static_cast<uint8_t>(c);
+  uint32_t len = 0;
+  EXPECT_FALSE(Forward(buf, 100 * kMs, &len));
+
+  const PacketVerdict v = ProcessFrame(ctx_, buf.data() + kHeadroom,
+                                       static_cast<uint32_t>(buf.size() - kHeadroom), kHeadroom,
+                                       100 * kMs);
+  ASSERT_EQ(v.action, PacketAction::kTransmit);
+  EXPECT_EQ(v.length, total - 1 + 14);
+  EXPECT_EQ((ip[2] << 8) | ip[3], total - 1);
+  testing::DecodedFrame out = DecodeFrame(buf.data() + kHeadroom, v.length);
+  EXPECT_TRUE(out.ip_checksum_ok);
+  EXPECT_TRUE(out.udp_checksum_ok);
 }
 
 TEST_F(ForwardLockedTest, ANeighborsNewMacIsUsedAtOnce) {

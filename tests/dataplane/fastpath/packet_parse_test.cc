@@ -300,6 +300,17 @@ TEST_P(ClassifyV6Test, V4MappedDestinationIsNotARelayAddress) {
   EXPECT_EQ(Classify(f), FrameClass::kException);
 }
 
+// An IPv6 packet from an IPv4-mapped source (::ffff:a.b.c.d), which
+// never appears on the wire: a stream latched to it would send its
+// partner's media as IPv4 from an IPv6 relay address. Found by the
+// fast_path fuzz target (seed 298069e8...).
+TEST_P(ClassifyV6Test, V4MappedSourceIsMalformed) {
+  auto f = Frame(20050);
+  const IpAddress mapped = Ip("::ffff:203.0.113.66");
+  std::memcpy(ip(f) + 8, mapped.bytes(), 16);
+  EXPECT_EQ(Classify(f), FrameClass::kMalformed);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     V6, ClassifyV6Test,
     ::testing::Values(Family{"v6", true, "2001:db8::7", "2001:db8::11", 3, "2001:db8::99", 58}),

@@ -96,6 +96,39 @@ TEST(RewriteTest, V4ToV6WithoutHeadroomIsRefused) {
   EXPECT_FALSE(RewriteFrame(buf.data(), /*headroom=*/0, pkt, e).ok);
 }
 
+// The IP payload runs 8 bytes past the UDP datagram (its total length
+// says so, its UDP length does not): only the datagram is sent, so the
+// sent total length must be the datagram's, its checksum still right.
+// Found by the fast_path fuzz target (crash-01982cc0...).
+TEST(RewriteTest, BytesAfterTheUdpDatagramAreNotCountedInTheSentTotalLength) {
+  auto table = MakeTable();
+  std::vector<uint8_t> buf = BuildRtpFrame({Ip("198.51.100.7"), Ip("203.0.113.10"), 31000, 20000});
+  const uint32_t udp_len = (buf[14 + 20 + 4] << 8) | buf[14 + 20 + 5];
+  buf.resize(buf.size() + 8, 0xee);
+  uint8_t* ip = buf.data() + 14;
+  const uint32_t total = 20 + udp_len + 8;
+  ip[2] = static_cast<uint8_t>(total >> 8);
+  ip[3] = static_cast<uint8_t>(total);
+  ip[10] = ip[11] = 0;
+  const uint16_t c = static_cast<uint16_t>(~testing::Fold(testing::Sum16(ip, 20)));
+  ip[10] = static_cast<uint8_t>(c >> 8);
+  ip[11] = static_cast<uint8_t>(c);
+  RelayPacket pkt;
+  ASSERT_EQ(ClassifyFrame(buf.data(), buf.size(), *table, &pkt), FrameClass::kRelay);
+
+  EgressHeaders e{testing::kRelayMac, testing::kPeerMac, Ip("203.0.113.10"), Ip("192.0.2.2"),
+                  20002, 5004};
+  RewriteResult r = RewriteFrame(buf.data(), /*headroom=*/0, pkt, e);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.length, 14 + 20 + udp_len);
+  EXPECT_EQ((ip[2] << 8) | ip[3], 20 + udp_len);
+  testing::DecodedFrame d = DecodeFrame(buf.data(), r.length);
+  ASSERT_TRUE(d.ok);
+  EXPECT_TRUE(d.ip_checksum_ok);
+  EXPECT_TRUE(d.udp_checksum_ok);
+  EXPECT_EQ(d.payload.size(), udp_len - 8);
+}
+
 class ClassifyTest : public ::testing::Test {
  protected:
   FrameClass Classify(std::vector<uint8_t>& f) {
