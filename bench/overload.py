@@ -318,6 +318,11 @@ def main(argv=None):
     args = parse_args(argv)
     own_tmp = throughput.start_run(args)
     failed = False
+    for tool in (args.gen, args.udp_gen):
+        if not os.access(tool, os.X_OK):
+            log("no %s (ninja -C build builds it)" % tool)
+            throughput.end_run(args, own_tmp)
+            return 2
     try:
         if not args.skip_rtplatch:
             try:
