@@ -209,8 +209,9 @@ BENCHMARK(BM_ForwardLocked)->Arg(1000)->Arg(100000)->Arg(1000000);
 
 // A flood at relay ports from non-latched sources (RTP Bleed spraying,
 // issue 16): what the lcore spends on each such packet, the same steps as
-// for a relayed one (classify, the locked-peer check, then the full
-// decision, which drops it). Arg 0: the packet goes to a latched stream's
+// for a relayed one (classify, the locked-peer check, the sprayer check
+// of forward_locked.h, and for an unallocated port the full decision,
+// which drops it). Arg 0: the packet goes to a latched stream's
 // port from a source that is not its peer (not_latched_peer); arg 1: to a
 // relay port with no stream (unknown_stream). Frames from random sources
 // in 192.0.2.0/24, random ports and SSRCs; headers restored each time as
@@ -254,6 +255,11 @@ void BM_SprayedPacket(benchmark::State& state) {
     if (cls == FrameClass::kRelay && ForwardLockedV4(ctx, frame, pkt, 2'000'000, &out_len)) {
       state.SkipWithError("a sprayed packet was forwarded");
       break;
+    }
+    DropReason reason;
+    if (cls == FrameClass::kRelay && DropNotLatchedPeer(ctx, frame, pkt, 2'000'000, &reason)) {
+      benchmark::DoNotOptimize(reason);
+      continue;
     }
     PacketVerdict v = ProcessClassified(ctx, frame, len, kHeadroom, 2'000'000, cls, pkt);
     benchmark::DoNotOptimize(v);

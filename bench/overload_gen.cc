@@ -45,7 +45,7 @@ constexpr uint32_t kSsrcOffset = 14 + 20 + 8 + 8;
 // After a phase's last send, relayed packets still in the rings arrive.
 constexpr double kDrainSeconds = 0.2;
 // Packets due but not yet sent beyond which the rest are skipped.
-constexpr uint64_t kMaxBacklog = 4 * kBurst;
+constexpr uint64_t kMaxBacklog = 8 * kBurst;
 // Sprayers' SSRCs never equal a stream's (stream SSRCs are its index).
 constexpr uint32_t kSpraySsrcBase = 0x80000000u;
 
@@ -282,6 +282,10 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
       spray_sent += spray_due - kMaxBacklog;
       spray_due = kMaxBacklog;
     }
+    // Whole bursts only (a few microseconds of the wire at these rates):
+    // a burst's fixed cost spread over a handful of packets would keep a
+    // paced generator below its flat-out rate.
+    if (legit_due + spray_due < kBurst && rate_pps * seconds >= kBurst) continue;
     while (legit_due + spray_due > 0) {
       const uint64_t total = legit_due + spray_due;
       const uint64_t n = total < kBurst ? total : kBurst;

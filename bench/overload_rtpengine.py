@@ -12,10 +12,11 @@ prefix and always removed:
 500 calls are set up over ng (offer from A, answer from B); both legs of
 every call send, so the same 1 000 streams as on rtplatch. Phases as on
 rtplatch, at rtpengine's own capacity C: 1.5 x C, 3 x C, 0.5 x C. C is
-measured flat out as on rtplatch, but on 500 calls of its own, deleted
-afterwards: flat out, rtpengine strikes every call's socket five times
-within a second and then discards what those calls send, for good; the
-overload phases get 500 fresh calls.
+the most it relays in a ramp of paced steps, on 500 calls of its own,
+deleted afterwards: flat out, rtpengine strikes every call's socket five
+times within a second and then discards what those calls send, for good,
+so a flat-out phase measures how fast it mutes; the overload phases get
+500 fresh calls.
 
   ip netns exec <p>r python3 overload_rtpengine.py --ng-setup|--ng-delete CALLS PREFIX
                                                                    (internal)
@@ -38,6 +39,7 @@ RELAY_IP = "203.0.113.1"
 A_IP, B_IP, PHONE_PORT = "198.51.100.2", "192.0.2.2", 4000
 NG = ("127.0.0.1", 2223)
 CALLS = 500
+CALIBRATION_STEPS = [50000 + 25000 * i for i in range(15)]  # packets/s
 DEFAULT_UDP_GEN = os.path.join(throughput.REPO, "build", "bench", "overload_udp_gen")
 
 
@@ -243,16 +245,23 @@ def stop_generator(gen):
 
 
 def calibrate(args, bed, rlog):
-    """rtpengine's capacity C: what it relays flat out, on calls of their
-    own (flat out strikes and mutes them: they are deleted afterwards and
-    the overload phases get fresh calls)."""
+    """rtpengine's capacity C: the most it relays in a ramp of paced steps
+    (CALIBRATION_STEPS, until a step loses over a fifth), on calls of their
+    own, deleted afterwards. Not one flat-out phase as on rtplatch:
+    rtpengine strikes and mutes calls within a second, so what it relays
+    over a flat-out phase depends on how fast it mutes them."""
     gen = generator_for(args, bed, rlog, "calibration")
+    capacity = 0.0
     try:
-        r, s = phase(gen, bed, 2, "capacity", 0, args.seconds["capacity"])
+        for i, rate in enumerate(CALIBRATION_STEPS):
+            r, s = phase(gen, bed, 10 + i, "ramp%.0fk" % (rate / 1e3), rate,
+                         args.seconds["capacity"] / 4)
+            capacity = max(capacity, s["received"] / r["seconds"])
+            if s["loss_mean_pct"] > 20:
+                break
     finally:
         stop_generator(gen)
     ng(args, bed, rlog, "delete", "calibration")
-    capacity = s["received"] / r["seconds"]
     log("rtpengine: capacity C = %.3f Mpps" % (capacity / 1e6))
     return capacity
 

@@ -221,6 +221,7 @@ PhaseCounts UdpGenerator::RunPhase(uint8_t id, double rate_pps, double seconds) 
       sent += due - kMaxBacklog;
       due = kMaxBacklog;
     }
+    if (due < kBurst && rate_pps * seconds >= kBurst) continue;  // whole bursts, as overload_gen
     while (due > 0) {
       const int n = static_cast<int>(due < kBurst ? due : kBurst);
       SendBurst(id, n, c);

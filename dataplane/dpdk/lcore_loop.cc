@@ -125,6 +125,12 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
       media.pkts[media.count++] = m;
       continue;
     }
+    DropReason sprayed;
+    if (classes[i] == FrameClass::kRelay &&
+        DropNotLatchedPeer(ctx.fast, frame, relay[i], now_ns, &sprayed)) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
     PacketVerdict v = ProcessClassified(ctx.fast, frame, rte_pktmbuf_data_len(m),
                                         rte_pktmbuf_headroom(m), now_ns, classes[i], relay[i]);
     switch (v.action) {

@@ -1,6 +1,6 @@
-// The relay's common case in one pass: an IPv4 RTP (or RTCP) packet from
-// the locked peer of a flow this lcore owns, relayed to an IPv4 peer whose
-// next hop is known. Inlined into the burst loop; everything else (learning,
+// The relay's two common cases, each in one pass. First, an IPv4 RTP (or
+// RTCP) packet from the locked peer of a flow this lcore owns, relayed to
+// an IPv4 peer whose next hop is known. Inlined into the burst loop; everything else (learning,
 // latching, drops, IPv6, IP options, bytes after the UDP datagram, holds,
 // solicits) goes through ProcessClassified, whose verdict for these
 // packets is the same: a locked flow's peer is forwarded (DecideLatch),
@@ -111,6 +111,35 @@ inline bool ForwardLockedV4(FastPathContext& ctx, uint8_t* frame, const RelayPac
   RelaxedStore(flow.packets, flow.packets + 1);
   RelaxedStore(flow.bytes, flow.bytes + (pkt.udp_length - kUdpHeaderLen));
   *out_len = kPlainUdpOffset + pkt.udp_length;
+  return true;
+}
+
+// The common case of a flood at relay ports (RTP Bleed spraying, issue
+// 16): an RTP or RTCP packet (version 2, 12 bytes or more) at a locked
+// flow this lcore owns, from a source that is not its peer, while the peer
+// is not silent. ProcessClassified drops it too (DecideLatch: nothing
+// moves a locked flow before the relatch silence) with the same reason;
+// this reaches that verdict without the full decision. True: dropped and
+// counted under `*reason`. False: nothing counted; take the full path.
+inline bool DropNotLatchedPeer(FastPathContext& ctx, const uint8_t* frame, const RelayPacket& pkt,
+                               uint64_t now_ns, DropReason* reason) {
+  constexpr uint32_t kMinMedia = 12;  // an RTP header; covers RTCP's 8
+  if (pkt.udp_length < kUdpHeaderLen + kMinMedia) return false;
+  if (ctx.lcore_count > 1 && OwnerIndexOf(pkt.slot, ctx.lcore_count) != ctx.lcore_index) {
+    return false;
+  }
+  Flow& flow = ctx.table->at(pkt.slot);
+  if (flow.state != LatchState::kLocked || flow.policy == LatchPolicy::kAsymmetric ||
+      (flow.peer_port == pkt.src_port && flow.peer_ip == pkt.src_ip) ||
+      now_ns - flow.last_rx_ns >= ctx.latch.relatch_silence_ns ||
+      (frame[pkt.udp_offset + kUdpHeaderLen] >> 6) != 2) {
+    return false;
+  }
+  const bool from_signalled_ip =
+      !flow.expected_ip.is_unspecified() && flow.expected_ip == pkt.src_ip;
+  *reason = from_signalled_ip ? DropReason::kLearningWindowClosed : DropReason::kNotLatchedPeer;
+  RelaxedStore(flow.drops, flow.drops + 1);
+  ctx.counters->Drop(*reason);
   return true;
 }
 

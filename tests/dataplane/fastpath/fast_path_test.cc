@@ -138,6 +138,47 @@ TEST_F(FastPathTest, RtpBleedAttackerGetsNothingAndIsCounted) {
   EXPECT_EQ(Send("203.0.113.20:5000", p.b.relay, 200 * kMs).out.dst, Ip("203.0.113.30"));
 }
 
+// Media overload (issue 16): the NIC's full ring thins a stream (here one
+// packet in three gets through, and once nothing for longer than the
+// relatch silence) while sprayers flood both relay ports. Every packet of
+// the latched peer that arrives is relayed, nothing of the spray is, the
+// latch never moves, and after the outage the stream flows again at once.
+TEST_F(FastPathTest, OverloadThinsAStreamButNeverMutesOrRelatchesIt) {
+  PairView p = Allocate({false, Ep("203.0.113.30:31000")}, {false, Ep("203.0.113.20:5000")});
+  for (int i = 0; i < 3; ++i) {  // lock both legs (window: 3 packets)
+    ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, i * 20 * kMs).verdict.action,
+              PacketAction::kTransmit);
+    ASSERT_EQ(Send("203.0.113.20:5000", p.b.relay, i * 20 * kMs, 9).verdict.action,
+              PacketAction::kTransmit);
+  }
+  std::mt19937 rng(16);
+  auto spray = [&](uint64_t now) {
+    const std::string from = "192.0.2." + std::to_string(1 + rng() % 254) + ":" +
+                             std::to_string(1024 + rng() % 60000);
+    const Endpoint& to = rng() % 2 ? p.a.relay : p.b.relay;
+    EXPECT_EQ(Send(from.c_str(), to, now, static_cast<uint32_t>(rng())).verdict.action,
+              PacketAction::kDrop);
+  };
+  uint64_t now = 100 * kMs;
+  for (int i = 0; i < 500; ++i, now += 60 * kMs) {  // 30 s at a third of 50 packets/s
+    for (int k = 0; k < 20; ++k) spray(now);
+    ASSERT_EQ(Send("203.0.113.30:31000", p.a.relay, now).verdict.action, PacketAction::kTransmit);
+    ASSERT_EQ(Send("203.0.113.20:5000", p.b.relay, now, 9).verdict.action,
+              PacketAction::kTransmit);
+  }
+  // An outage longer than the relatch silence (500 ms here), sprayed.
+  for (int i = 0; i < 100; ++i, now += 10 * kMs) spray(now);
+  EXPECT_EQ(Send("203.0.113.30:31000", p.a.relay, now).verdict.action, PacketAction::kTransmit);
+  EXPECT_EQ(Send("203.0.113.20:5000", p.b.relay, now, 9).verdict.action, PacketAction::kTransmit);
+  for (uint64_t stream : {p.a.stream, p.b.stream}) {
+    const StreamView v = *registry_->Query(stream, now);
+    EXPECT_EQ(v.rtp.relatches, 0u);
+    EXPECT_EQ(v.rtp.state, LatchState::kLocked);
+    EXPECT_EQ(v.rtp.packets, 3u + 500 + 1);
+  }
+  EXPECT_EQ(Dropped(DropReason::kNotLatchedPeer), 500u * 20 + 100);
+}
+
 TEST_F(FastPathTest, UnknownStreamAndNonRtpAreDroppedByReason) {
   EXPECT_EQ(Send("203.0.113.30:31000", Ep("203.0.113.10:20050"), 0).verdict.reason,
             DropReason::kUnknownStream);
@@ -643,6 +684,56 @@ TEST_F(ForwardLockedTest, ANeighborsNewMacIsUsedAtOnce) {
   buf = Frame(spec);
   ASSERT_TRUE(Forward(buf, 120 * kMs, &len));
   EXPECT_EQ(0, std::memcmp(buf.data() + kHeadroom, moved, 6));
+}
+
+// A sprayed packet at a locked flow: DropNotLatchedPeer drops what the
+// full path drops, with the same reason and counts, and leaves every other
+// case (the peer, a silent peer's successor, STUN, a short packet) to it.
+TEST_F(ForwardLockedTest, SprayerDropIsTheFullPathsVerdict) {
+  PairView p = LockedPair();  // a: signalled 192.0.2.2, locked to 203.0.113.30:31000
+  struct Case {
+    const char* from;
+    uint64_t now;
+    uint8_t first_byte;
+    bool dropped_fast;
+  };
+  const Case cases[] = {
+      {"198.51.100.9:40000", 100 * kMs, 0x80, true},   // a sprayer
+      {"192.0.2.2:4002", 100 * kMs, 0x80, true},       // the SDP address, too late
+      {"203.0.113.30:31000", 100 * kMs, 0x80, false},  // the peer: forwarded
+      {"198.51.100.9:40000", 100 * kMs, 0x00, false},  // not RTP (STUN's top bits)
+      {"198.51.100.9:40000", 5000 * kMs, 0x80, false},  // the peer fell silent
+  };
+  for (const Case& c : cases) {
+    auto colon = std::string(c.from).rfind(':');
+    RtpSpec spec{Ip(std::string(c.from).substr(0, colon).c_str()), p.a.relay.ip,
+                 static_cast<uint16_t>(std::stoi(std::string(c.from).substr(colon + 1))),
+                 p.a.relay.port};
+    spec.first_byte = c.first_byte;
+    spec.ssrc = 0x5eed;
+    std::vector<uint8_t> buf = Frame(spec);
+    const uint32_t len = static_cast<uint32_t>(buf.size() - kHeadroom);
+    RelayPacket pkt;
+    ASSERT_EQ(ClassifyFrame(buf.data() + kHeadroom, len, *table_, &pkt), FrameClass::kRelay);
+    const LcoreCounters before = counters_;
+    const uint64_t flow_drops = table_->at(pkt.slot).drops;
+    DropReason reason{};
+    const bool fast = DropNotLatchedPeer(ctx_, buf.data() + kHeadroom, pkt, c.now, &reason);
+    EXPECT_EQ(fast, c.dropped_fast) << c.from;
+    if (!fast) {
+      EXPECT_EQ(counters_.drops, before.drops) << c.from;
+      continue;
+    }
+    // The full path, on the same frame and state, from the same counts.
+    const LcoreCounters after_fast = counters_;
+    counters_ = before;
+    table_->at(pkt.slot).drops = flow_drops;
+    const PacketVerdict full = ProcessFrame(ctx_, buf.data() + kHeadroom, len, kHeadroom, c.now);
+    EXPECT_EQ(full.action, PacketAction::kDrop) << c.from;
+    EXPECT_EQ(full.reason, reason) << c.from;
+    EXPECT_EQ(counters_.drops, after_fast.drops) << c.from;
+    EXPECT_EQ(table_->at(pkt.slot).drops, flow_drops + 1);
+  }
 }
 
 TEST(NextHopCacheTest, AnEntryHoldsOnlyAtItsVersionAndForItsAddress) {
