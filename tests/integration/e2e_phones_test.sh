@@ -29,27 +29,31 @@
 #   1. REGISTER with digest; the operator view shows it NAT'd with reasons
 #      (plain, rand, short, double) or not NAT'd (alg: the ALG fixed the
 #      message; pub; v6). A NAT'd phone's NAT timeout is being learned:
-#      no dataplane keepalive target yet.
-#   2. a call to carol (LAN to LAN), a call to bob (to the public phone),
-#      and a call from bob (into the NAT: the case NAT breaks). Before
-#      bob's call a NAT'd phone's interval must be learned (and below the
-#      NAT's timeout for short and double; a baresip phone, which answers
-#      the probes, keeps 25 s behind a NAT with the kernel's long
-#      timeouts) and the phone has re-registered as its 60 s expiry asks;
-#      short and double then wait past their NAT's UDP timeout, so that
-#      call only rings if the keepalives held the binding. All on the
+#      no dataplane keepalive target yet. Every phone registers before any
+#      call, so all NAT timeouts are learned at once while the phones are
+#      quiet.
+#   2. a NAT'd phone's interval must be learned (and below the NAT's
+#      timeout for short and double; a baresip phone, which answers the
+#      probes, keeps 25 s behind a NAT with the kernel's long timeouts),
+#      and the phone re-registers as its 60 s expiry asks. Then every phone
+#      is silent for two short-NAT timeouts, so the calls into short and
+#      double only ring if the keepalives held the binding. All on the
 #      shipped defaults: no keepalive setting is tuned here.
-#   2b. a call to +15551234567 (routed to the carrier's core, found by
-#      DNS) and a call from the core to the phone's AOR (a trusted peer:
-#      no challenge); the TLS phone is reached over its own connection,
-#      kept open by itself (no dataplane keepalive: those are UDP only).
-#   3. in every call each side records what it receives and must hear the
+#   3. a call from bob (into the NAT: the case NAT breaks) and a call from
+#      the carrier's core to the phone's AOR (a trusted peer: no
+#      challenge); then a call to carol (LAN to LAN), a call to bob (to
+#      the public phone), and a call to +15551234567 (routed to the
+#      carrier's core, found by DNS). The TLS phone is reached over its
+#      own connection, kept open by itself (no dataplane keepalive: those
+#      are UDP only).
+#   4. in every call each side records what it receives and must hear the
 #      other's tone (tone.py: dominant frequency, purity, level), and the
-#      dataplane counts >100 relayed packets each way.
-#   4. bob's call holds (a=sendonly) and resumes the call; audio must flow
-#      both ways again after the resume; after each BYE no stream is left.
+#      dataplane counts >100 relayed packets each way. bob's call holds
+#      (a=sendonly) and resumes the call; audio must flow both ways again
+#      after the resume; after each BYE no stream is left.
 #   5. negative control (short variant): with the phone's keepalive target
-#      removed, bob's call after two NAT timeouts never reaches the phone.
+#      removed, bob's call after two NAT timeouts never reaches the phone
+#      (one wait for all of them).
 # Then a table: phone, make, NAT, NAT detected (why), keepalive, the five
 # calls, audio each way, hold/resume, streams freed.
 #
@@ -244,28 +248,34 @@ check_call() {
   rl_check "${name}_streams_freed" "$(st_streams_left) streams left after BYE" st_no_streams_left
 }
 
-# negative_control PHONE: the same phone without the relay's keepalives.
-# Removes its keepalive target from the dataplane, waits twice the NAT's
-# UDP timeout, and has bob call it: the INVITE must die at the NAT (the
-# phone never sees it; bob cancels after 4 s) and the attempt must leave no
-# stream behind once the branch times out. Sets NEG_CELL.
-negative_control() {
-  local p="$1" id uas="" before=0 got rc
+# negative_control_prepare PHONE: the same phone without the relay's
+# keepalives: removes its keepalive target from the dataplane (a baresip
+# phone's INVITEs seen so far are counted, to tell a new one). After twice
+# the NAT's UDP timeout (one wait for every such phone), negative_control
+# has bob call it: the INVITE must die at the NAT (the phone never sees it;
+# bob cancels after 4 s) and the attempt must leave no stream behind once
+# the branch times out. Sets NEG[PHONE].
+declare -A NEG_BEFORE
+negative_control_prepare() {
+  local p="$1" id
   id=$(jget "$(dctl keepalives)" \
     "next((k['id'] for k in d['keepalives'] if k.get('label') == 'rc-ka:$p@$D'), '')")
   rl_check "${p}_keepalive_removed" "target '${id}'" dctl keepalive-remove "${id:-none}"
-  rl_log "$p: keepalives off, waiting $((NAT_TIMEOUT_S * 2)) s before bob calls (must not ring)"
-  sleep $((NAT_TIMEOUT_S * 2))
+  if [[ ${MAKE[$p]} == baresip ]]; then
+    # Its log traces every SIP message; the calls from bob before this one
+    # show an INVITE is seen there when one arrives.
+    NEG_BEFORE[$p]=$(bp_count "$p" '^INVITE sip:')
+    rl_check "${p}_invites_visible_in_its_log" "${NEG_BEFORE[$p]} so far" test "${NEG_BEFORE[$p]}" -gt 0
+  fi
+}
+
+negative_control() {
+  local p="$1" uas="" got rc
   if [[ ${MAKE[$p]} == sipp ]]; then
     ST_SIPP_TIMEOUT_S=10 st_sipp_bg "${ROLE[$p]}" "${p}_neg_uas" \
       "$(st_tone_scenario "$SCN/e2e_uas.xml" "${TONE[$p]}")" "${EP[$p]}" - -key user "$p" -mp 42000
     uas=$ST_SIPP_PID
     st_sipp_ready "${ROLE[$p]}" 5060 || rl_log "UAS ${p}_neg_uas not bound"
-  else
-    # Its log traces every SIP message; the call from bob before this one
-    # shows an INVITE is seen there when one arrives.
-    before=$(bp_count "$p" '^INVITE sip:')
-    rl_check "${p}_invites_visible_in_its_log" "$before so far" test "$before" -gt 0
   fi
   # From another port of bob's host: the INVITE's final response (when the
   # dead branch times out) and its retransmissions must not land on the
@@ -279,14 +289,14 @@ negative_control() {
     st_sipp_wait "$uas" >/dev/null
     got=$(st_msg_count "${p}_neg_uas" received '^INVITE ')
   else
-    got=$(( $(bp_count "$p" '^INVITE sip:') - before ))
+    got=$(( $(bp_count "$p" '^INVITE sip:') - ${NEG_BEFORE[$p]:-0} ))
   fi
   rl_check "${p}_unreachable_without_keepalives" "INVITEs that reached $p: $got" test "$got" -eq 0
   # The call's streams are freed with the CANCEL (the dead branch times out
   # in the background).
   rl_wait_for 3 st_no_streams_left
   rl_check "${p}_no_keepalive_streams_freed" "$(st_streams_left) streams left" st_no_streams_left
-  NEG_CELL=$( ((rc == 0 && got == 0)) && echo "lost ok" || echo FAILED)
+  NEG[$p]=$( ((rc == 0 && got == 0)) && echo "lost ok" || echo FAILED)
 }
 
 # target_interval PHONE: its dataplane keepalive target's interval ('' if none).
@@ -300,7 +310,8 @@ _learned() { [[ $(binding_field "$1" keepalive_learning) == False ]]; }
 # learned_then_refreshed PHONE: waits for the NAT timeout learning of a
 # NAT'd phone to end and checks its outcome; then the phone re-registers as
 # a phone does before its (60 s, while learning) expiry: a sipp phone by
-# another REGISTER, a baresip phone by its own refresh. That REGISTER opens
+# another REGISTER, a baresip phone by its own refresh (seen, once it came,
+# in the binding's longer expiry). That REGISTER opens
 # the mapping again if the probe that found its end closed it. Sets KA.
 learned_then_refreshed() {
   local p="$1" v=${VARIANT[$1]} ka why target seen
@@ -323,12 +334,13 @@ learned_then_refreshed() {
   case ${MAKE[$p]} in
     sipp) st_register "${ROLE[$p]}" "rereg_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
             || rl_log "$p: re-REGISTER failed" ;;
-    baresip) seen=$(binding_field "$p" cseq)
-             rl_wait_for 70 _refreshed "$p" "$seen" \
+    baresip) rl_wait_for 70 _refreshed_since_learned "$p" \
                || rl_log "$p: no REGISTER refresh within 70 s" ;;
   esac
 }
-_refreshed() { local c; c=$(binding_field "$1" cseq); [[ -n $c && $c != "$2" ]]; }
+# A REGISTER since the learning ended got the long expiry (while learning,
+# at most 60 s): it may have come long before we look.
+_refreshed_since_learned() { local e; e=$(binding_field "$1" expires_in); [[ -n $e && $e -gt 60 ]]; }
 
 # refresh_far_ends: bob and carol re-register, as their phones' refresh
 # timers would over a run this long (carol is NAT'd: her first expiry is
@@ -350,9 +362,17 @@ st_register "${ROLE[bob]}" reg_bob "$BOB" "$RELAY4" bob "${PW[bob]}" || rl_log "
 st_register "${ROLE[carol]}" reg_carol "$CAROL" "$RELAY4" carol "${PW[carol]}" \
   || rl_log "carol did not register"
 
-for p in "${PHONES[@]}"; do
+# 1. Every phone registers first, so that the NAT timeouts of all of them
+# are learned at once, while they are quiet (a call restarts the gaps).
+# baresip phones first: they refresh their bindings themselves, while a
+# sipp phone's 60 s (while learning) must not run out before step 2
+# re-registers it.
+declare -A NATTED SOURCE0
+reg_order=()
+for p in "${PHONES[@]}"; do [[ ${MAKE[$p]} == baresip ]] && reg_order+=("$p"); done
+for p in "${PHONES[@]}"; do [[ ${MAKE[$p]} != baresip ]] && reg_order+=("$p"); done
+for p in "${reg_order[@]}"; do
   v=${VARIANT[$p]}
-  refresh_far_ends "$p"
   if [[ $v == tls ]]; then BP_TLS="$TLS/ca.pem" tc_register "$p"; else tc_register "$p"; fi
   rl_check "${p}_registered" "${MAKE[$p]} behind ${NAT_LABEL[$v]}" test $? -eq 0
   b=$(cctl registration "$p@$D" 2>/dev/null)
@@ -362,6 +382,7 @@ for p in "${PHONES[@]}"; do
   rl_check "${p}_nat_verdict" "behind_nat=$natted ($reasons), want ${NAT_EXPECTED[$v]}" \
     test "$natted" == "${NAT_EXPECTED[$v]}"
   learning=$(jget "$b" "d['bindings'][0]['keepalive_learning']" 2>/dev/null)
+  NATTED[$p]=$natted
   VERDICT[$p]="no"
   if [[ $natted == True ]]; then
     n=$(tr ',' '\n' <<<"$reasons" | grep -c .)
@@ -372,7 +393,7 @@ for p in "${PHONES[@]}"; do
     # Its TLS connection is its binding: nothing to learn, no UDP
     # keepalives from the NIC; it keeps the connection open itself.
     transport=$(jget "$b" "d['bindings'][0]['transport']" 2>/dev/null)
-    source0=$(jget "$b" "d['bindings'][0]['source']" 2>/dev/null)
+    SOURCE0[$p]=$(jget "$b" "d['bindings'][0]['source']" 2>/dev/null)
     rl_check "${p}_keeps_its_own_connection" \
       "transport=$transport learning=$learning, dataplane target '$(target_interval "$p")'" \
       test "$transport" == tls -a "$learning" == False -a -z "$(target_interval "$p")"
@@ -382,7 +403,48 @@ for p in "${PHONES[@]}"; do
       "learning=$learning, ceiling ${ka:-none} ms, dataplane target '$(target_interval "$p")'" \
       test "$learning" == True -a "${ka:-0}" -eq 25000
   fi
+done
+
+# 2. Each NAT'd phone's interval is learned; it re-registers as its 60 s
+# expiry (while learning) asks.
+for p in "${PHONES[@]}"; do
+  [[ ${NATTED[$p]} == True && ${VARIANT[$p]} != tls ]] && learned_then_refreshed "$p"
+done
+
+# The sipp phones refresh their registrations, as their timers would (the
+# calls below outlast the first expiry); the baresip phones refresh
+# themselves.
+for p in "${PHONES[@]}"; do
+  [[ ${MAKE[$p]} == sipp ]] || continue
+  st_register "${ROLE[$p]}" "refresh_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
+    || rl_log "$p: refresh REGISTER failed"
+done
+
+# 3. Several NAT timeouts of silence from every phone: only the relay's
+# keepalives keep the short NATs' mappings (the negative controls at the
+# end show the mappings die without them). The calls into the phones come
+# first.
+rl_log "waiting $((NAT_TIMEOUT_S * 2)) s (twice the short NATs' UDP timeout) before the calls"
+sleep $((NAT_TIMEOUT_S * 2))
+
+# 4. The calls, phone by phone: into it first, then out of it.
+for p in "${PHONES[@]}"; do
+  v=${VARIANT[$p]}
+  refresh_far_ends "$p"
   out_ok=0; in_ok=0
+
+  call "${p}_in" bob "$p" hold; check_call "${p}_in" bob "$p"
+  FROM_PUB[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
+  ra=${RESUMED%/*}; rb=${RESUMED#*/}
+  rl_check "${p}_in_audio_after_resume" "relayed after resume bob->$p $ra, $p->bob $rb" \
+    test "$ra" -gt "$MIN_PACKETS" -a "$rb" -gt "$MIN_PACKETS"
+  HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
+
+  # From the carrier's core (a trusted peer: no challenge) to the AOR.
+  call "core_$p" core "$p"; check_call "core_$p" core "$p"
+  FROM_CORE[$p]=$(cell "$CALL_OK")
+  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
 
   call "${p}_lan" "$p" carol; check_call "${p}_lan" "$p" carol
   TO_LAN[$p]=$(cell "$CALL_OK")
@@ -397,37 +459,27 @@ for p in "${PHONES[@]}"; do
   TO_CORE[$p]=$(cell "$CALL_OK")
   heard "$HEARD_BY_CALLEE" || out_ok=1; heard "$HEARD_BY_CALLER" || in_ok=1
 
-  [[ $natted == True && $v != tls ]] && learned_then_refreshed "$p"
-  if is_short "$v"; then
-    # Several NAT timeouts of silence from the phone: only the relay's
-    # keepalives keep its mapping (the negative control below shows the
-    # mapping dies without them).
-    rl_log "$p: waiting $((NAT_TIMEOUT_S * 2)) s (twice the NAT's UDP timeout) before bob calls"
-    sleep $((NAT_TIMEOUT_S * 2))
-  fi
-  call "${p}_in" bob "$p" hold; check_call "${p}_in" bob "$p"
-  FROM_PUB[$p]=$(cell "$CALL_OK")
-  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
-  ra=${RESUMED%/*}; rb=${RESUMED#*/}
-  rl_check "${p}_in_audio_after_resume" "relayed after resume bob->$p $ra, $p->bob $rb" \
-    test "$ra" -gt "$MIN_PACKETS" -a "$rb" -gt "$MIN_PACKETS"
-  HOLD[$p]=$( ((ra > MIN_PACKETS && rb > MIN_PACKETS)) && echo ok || echo FAILED)
-
-  # From the carrier's core (a trusted peer: no challenge) to the AOR.
-  call "core_$p" core "$p"; check_call "core_$p" core "$p"
-  FROM_CORE[$p]=$(cell "$CALL_OK")
-  heard "$HEARD_BY_CALLEE" || in_ok=1; heard "$HEARD_BY_CALLER" || out_ok=1
   if [[ $v == tls ]]; then
     source1=$(binding_field "$p" source)
-    rl_check "${p}_one_connection_throughout" "binding source $source0 -> $source1" \
-      test -n "$source0" -a "$source0" == "$source1"
+    rl_check "${p}_one_connection_throughout" "binding source ${SOURCE0[$p]} -> $source1" \
+      test -n "${SOURCE0[$p]}" -a "${SOURCE0[$p]}" == "$source1"
   fi
   AUDIO_OUT[$p]=$(cell $out_ok); AUDIO_IN[$p]=$(cell $in_ok)
   FREED[$p]=$(st_no_streams_left && echo yes || echo NO)
   NEG[$p]="-"
-  if [[ $v == short ]]; then negative_control "$p"; NEG[$p]=$NEG_CELL; fi
-  [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"
 done
+
+# 5. Negative controls (the short variant): the keepalives of all of them
+# removed, one wait of two NAT timeouts, then bob calls each.
+short_phones=()
+for p in "${PHONES[@]}"; do [[ ${VARIANT[$p]} == short ]] && short_phones+=("$p"); done
+if (( ${#short_phones[@]} )); then
+  for p in "${short_phones[@]}"; do negative_control_prepare "$p"; done
+  rl_log "keepalives off for ${short_phones[*]}: waiting $((NAT_TIMEOUT_S * 2)) s before bob calls (must not ring)"
+  sleep $((NAT_TIMEOUT_S * 2))
+  for p in "${short_phones[@]}"; do negative_control "$p"; done
+fi
+for p in "${PHONES[@]}"; do [[ ${MAKE[$p]} == baresip ]] && bp_stop "$p"; done
 
 # Every ->core call went to the core by name: the relay asked the carrier's DNS.
 for q in "NAPTR carrier.example" "SRV _sip._udp.carrier.example" "A core.carrier.example" \
