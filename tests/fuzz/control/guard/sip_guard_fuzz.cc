@@ -35,8 +35,8 @@ constexpr uint8_t kRoundsMask = 0x3f;
 constexpr uint8_t kAuthFailures = 1 << 6;  // each round: a failed digest for "alice"
 constexpr uint8_t kTick = 1 << 7;          // each round: the once-a-second sweep
 
-// More sources than the rate limiter tracks, of both families, and the
-// ones it never limits.
+// More sources than the rate limiter tracks, of both families (IPv6 ones
+// counted by their /64), and the ones it never limits.
 const char* const kSources[] = {
     "203.0.113.1",  "203.0.113.2",  "203.0.113.3",  "203.0.113.4",  "203.0.113.5",
     "203.0.113.6",  "203.0.113.7",  "203.0.113.8",  "203.0.113.9",  "203.0.113.10",
@@ -44,7 +44,8 @@ const char* const kSources[] = {
     "203.0.113.16", "203.0.113.17", "203.0.113.18", "203.0.113.19", "203.0.113.20",
     "2001:db8::1",  "2001:db8::2",  "2001:db8::3",  "2001:db8::4",
     "127.0.0.1",    "::1",          "198.51.100.7",  // loopback, exempt prefix
-    "192.0.2.50",                                    // the trusted peer
+    "192.0.2.50",                                    // the trusted peers
+    "2001:db8:5::1",  "2001:db8:5::66",              // one of them, a stranger in its /64
 };
 constexpr size_t kSourceCount = sizeof(kSources) / sizeof(kSources[0]);
 
@@ -69,8 +70,8 @@ SipGuardConfig Config() {
 }
 
 bool Trusted(const IpAddress& ip) {
-  static const IpAddress kTrusted = Ip("192.0.2.50");
-  return ip == kTrusted;
+  static const IpAddress kTrusted4 = Ip("192.0.2.50"), kTrusted6 = Ip("2001:db8:5::1");
+  return ip == kTrusted4 || ip == kTrusted6;
 }
 
 bool NeverLimited(const IpAddress& ip) {
