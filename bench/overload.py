@@ -5,14 +5,17 @@ relays, spread over 1 000 streams; how the loss falls on the streams.
   scripts/bench overload [--quick] [--skip-rtpengine] [--skip-rtplatch]
 
 rtplatch: rtplatch-dataplane, one forwarding lcore on core 1, its media
-port a net_memif; bench/overload_gen (DPDK, core 0) is the memif's other
-end and plays the wire: 1 000 streams (500 pairs, both legs sending, each
-stream from its own fixed source, latched first), interleaved, paced; what
-the ring refuses is lost (a NIC's imissed), never retried. Phases: flat
-out (the capacity C), 1.5 x C, 3 x C, then 0.5 x C (recovery: every
-stream must get through at once), then spraying: 0.5 x C of the streams
-plus sprayed packets from random non-latched sources at the streams'
-relay ports and at unallocated ones (--spray-x, times C).
+port a net_memif (server, the dataplane's own defaults); bench/overload_gen
+(DPDK, core 0) is the memif's client in zero-copy mode (its hugepage mbufs
+are the shared buffers, so it copies nothing; the dataplane's side copies
+in and out as with any client) and plays the wire: 1 000 streams (500
+pairs, both legs sending, each stream from its own fixed source, latched
+first), interleaved, paced; what the ring refuses is lost (a NIC's
+imissed), never retried. Phases: flat out (the capacity C), 1.5 x C,
+3 x C, then 0.5 x C (recovery: every stream must get through at once),
+then spraying: 0.5 x C of the streams plus sprayed packets from random
+non-latched sources at the streams' relay ports and at unallocated ones
+(--spray-x, times C).
 
 rtpengine (bench/overload_rtpengine.py): the same pattern through
 rtpengine 10.5 userspace, one worker thread, the whole process on core 1,
@@ -107,14 +110,41 @@ def write_targets(path, relays):
             f.write("spray %s %d\n" % (RELAY_ADDRESS, FIRST_UNALLOCATED_PORT + 2 * i))
 
 
+# The generator's memory: 2 MB hugepages (scripts/bench overload reserves
+# them for the run), one file for all of it, as memif zero-copy needs.
+GEN_MEMORY_MB = 128
+
+
+def generator_eal(prefix, memif_sock):
+    """overload_gen's EAL arguments: core 0, the memif client in zero-copy
+    mode (its own mbufs are the shared buffers; no copy on its side).
+    The dataplane's side of the memif is untouched: the server copies in
+    and out whatever the client does."""
+    vdev = ("net_memif0,role=client,socket=%s,socket-abstract=no,zero-copy=yes"
+            % memif_sock)
+    return ["-l", "0", "--in-memory", "--single-file-segments", "-m", str(GEN_MEMORY_MB),
+            "--no-pci", "--file-prefix", prefix, "--vdev", vdev]
+
+
+def free_hugepages():
+    try:
+        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
 class GeneratorProcess:
     """overload_gen on core 0, driven one phase at a time over stdin."""
 
     def __init__(self, args, targets_path, memif_sock):
         self.prefix = "rtplovgen%d" % os.getpid()
-        vdev = "net_memif0,role=client,socket=%s,socket-abstract=no" % memif_sock
+        if free_hugepages() * 2 < GEN_MEMORY_MB:
+            raise BenchError("overload_gen needs %d MB of free 2 MB hugepages, %d free "
+                             "(scripts/bench overload reserves them)"
+                             % (GEN_MEMORY_MB, free_hugepages()))
         argv = (throughput.nice_prefix(args.nice) + [args.gen] +
-                dataplane_launch.eal_args("0", self.prefix, [vdev], 512) +
+                generator_eal(self.prefix, memif_sock) +
                 ["--", "--targets", targets_path, "--payload", str(args.payload)])
         self.log_path = os.path.join(args.tmpdir, "overload_gen.log")
         self.p = PROCS.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -122,6 +152,9 @@ class GeneratorProcess:
         ready = self._reply(60)
         if not ready.get("ready"):
             raise BenchError("overload_gen did not start: %s" % ready)
+        if not ready.get("zero_copy"):
+            raise BenchError("overload_gen's memif is not zero-copy")
+        log("overload_gen: memif client, zero-copy, %d MB of hugepages" % GEN_MEMORY_MB)
 
     def _reply(self, timeout):
         line = self.p.stdout.readline()

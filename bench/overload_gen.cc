@@ -9,6 +9,11 @@
 // only packets tagged with the current phase). Optionally it also sprays
 // packets from random non-latched sources at relay ports.
 //
+// Meant to run as the memif client with zero-copy=yes (hugepage memory,
+// --single-file-segments): its own mbufs are the shared buffers, so it
+// copies nothing, and only the per-packet fields are written into them.
+// The dataplane (the memif server) copies in and out as it always does.
+//
 //   overload_gen <EAL args> -- --targets FILE
 //
 // FILE: one line per stream, "stream SRC_IP SRC_PORT DST_IP DST_PORT",
@@ -18,12 +23,17 @@
 //   quit
 // {"phase":ID,"seconds":S,"offered":[...per stream],"received":[...],
 //  "accepted":A,"spray_offered":P,"spray_accepted":Q,"stray":R}
+// The first line says {"ready":true,...,"zero_copy":Z}.
 #include <arpa/inet.h>
+#include <emmintrin.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,7 +45,9 @@
 namespace {
 
 constexpr uint16_t kBurst = 32;
-constexpr uint32_t kPoolMbufs = 16383;
+// Two rings of 1 024 in flight, a burst and the cache: a small pool keeps
+// the buffers both cores touch few (the ring cycles through all of them).
+constexpr uint32_t kPoolMbufs = 4095;
 constexpr uint16_t kRingDescriptors = 1024;
 constexpr uint32_t kDefaultPayloadBytes = 160;  // 20 ms of PCMA
 uint32_t g_payload_bytes = kDefaultPayloadBytes;
@@ -44,19 +56,41 @@ constexpr uint32_t kPhaseTagOffset = kHeaderBytes;  // first payload byte
 constexpr uint32_t kSsrcOffset = 14 + 20 + 8 + 8;
 // After a phase's last send, relayed packets still in the rings arrive.
 constexpr double kDrainSeconds = 0.2;
-// Packets due but not yet sent beyond which the rest are skipped.
-constexpr uint64_t kMaxBacklog = 8 * kBurst;
+// Packets due but not yet sent beyond which the rest are skipped: what
+// falls due in kCatchUpSeconds (at least 32 bursts). A shorter stall of
+// the generator (an interrupt, a long receive) is caught up in whole
+// bursts; a lost CPU slice (milliseconds) is skipped.
+constexpr uint64_t kMinBacklog = 32 * kBurst;
+constexpr double kCatchUpSeconds = 200e-6;
 // Sprayers' SSRCs never equal a stream's (stream SSRCs are its index).
 constexpr uint32_t kSpraySsrcBase = 0x80000000u;
 
+// Ethernet + IPv4 + UDP (no checksum) + RTP, padded to one cache line so
+// it is copied as four 16-byte moves (the payload bytes it covers are
+// don't-care, the phase tag is written after it).
 struct Stream {
-  uint8_t header[kHeaderBytes];  // Ethernet + IPv4 + UDP (no checksum) + RTP
+  alignas(64) uint8_t header[64] = {};
   uint16_t seq = 0;
 };
 
+// Ask for the line for writing: the relay's core last held it.
+inline void PrefetchForWrite(const void* p) {
+  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+}
+
+inline void CopyLine(uint8_t* dst, const uint8_t* src) {
+  for (int i = 0; i < 64; i += 16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm_load_si128(reinterpret_cast<const __m128i*>(src + i)));
+  }
+}
+
+// A sprayed packet's header with source 192.0.2.0, and its IPv4 header
+// sum without the checksum: per packet only the source's last byte, port,
+// SSRC and the checksum are written.
 struct SprayTarget {
-  uint32_t ip;  // network order
-  uint16_t port;
+  uint8_t header[kHeaderBytes];
+  uint32_t ip_sum;
 };
 
 struct PhaseCounts {
@@ -72,12 +106,23 @@ uint64_t XorShift(uint64_t& s) {
   return s;
 }
 
-uint16_t Ipv4Checksum(const uint8_t* ip) {
+// Unbiased enough and without a division: x's high half scaled to [0, n).
+uint32_t Below(uint64_t x, uint32_t n) {
+  return static_cast<uint32_t>(((x >> 32) * n) >> 32);
+}
+
+uint32_t Ipv4Sum(const uint8_t* ip) {
   uint32_t sum = 0;
   for (int i = 0; i < 20; i += 2) sum += (uint32_t{ip[i]} << 8) | ip[i + 1];
+  return sum;
+}
+
+uint16_t FoldChecksum(uint32_t sum) {
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum);
 }
+
+uint16_t Ipv4Checksum(const uint8_t* ip) { return FoldChecksum(Ipv4Sum(ip)); }
 
 // Ethernet + IPv4 + UDP + RTP header from src to dst with this SSRC.
 void BuildHeader(uint8_t* h, uint32_t src_ip, uint16_t src_port, uint32_t dst_ip,
@@ -129,7 +174,11 @@ bool LoadTargets(const std::string& path, std::vector<Stream>* streams,
                   static_cast<uint32_t>(streams->size()));
       streams->push_back(s);
     } else if (kind == "spray" && f >> b >> pb && ParseIp(b, &ib)) {
-      sprays->push_back({ib, static_cast<uint16_t>(pb)});
+      SprayTarget t;
+      BuildHeader(t.header, htonl(0xc0000200u), 0, ib, static_cast<uint16_t>(pb), 0);
+      t.header[14 + 10] = t.header[14 + 11] = 0;
+      t.ip_sum = Ipv4Sum(t.header + 14);
+      sprays->push_back(t);
     } else if (!kind.empty()) {
       std::fprintf(stderr, "overload_gen: bad line in %s: %s\n", path.c_str(), line.c_str());
       return false;
@@ -163,7 +212,11 @@ class Generator {
   std::vector<uint32_t> order_;  // this round's order of streams
   size_t next_in_round_ = 0;
   uint64_t rng_ = 0x9e3779b97f4a7c15ull;
-  rte_mbuf* spare_[kBurst];  // mbufs the ring refused, written again next burst
+  bool TopUp(uint16_t want);
+
+  // The next burst's mbufs: refused ones (written again) and fresh ones
+  // allocated a burst ahead, their first line already asked for.
+  rte_mbuf* spare_[kBurst];
   uint16_t spare_count_ = 0;
 };
 
@@ -171,17 +224,19 @@ uint32_t Generator::NextStream() {
   if (next_in_round_ == order_.size()) {
     next_in_round_ = 0;
     for (size_t i = order_.size() - 1; i > 0; --i) {
-      std::swap(order_[i], order_[XorShift(rng_) % (i + 1)]);
+      std::swap(order_[i], order_[Below(XorShift(rng_), static_cast<uint32_t>(i + 1))]);
     }
   }
   return order_[next_in_round_++];
 }
 
+// The stream's prebuilt header, its sequence number and the phase tag:
+// the first cache line of the buffer, nothing else.
 void Generator::FillStream(rte_mbuf* m, uint8_t phase, PhaseCounts& c, int32_t* tag) {
   const uint32_t i = NextStream();
   Stream& s = streams_[i];
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-  std::memcpy(f, s.header, kHeaderBytes);
+  CopyLine(f, s.header);
   const uint16_t seq = htons(s.seq++);
   std::memcpy(f + 14 + 20 + 8 + 2, &seq, 2);
   f[kPhaseTagOffset] = phase;
@@ -193,26 +248,39 @@ void Generator::FillStream(rte_mbuf* m, uint8_t phase, PhaseCounts& c, int32_t* 
 // SSRC, to a random spray target.
 void Generator::FillSpray(rte_mbuf* m) {
   const uint64_t r = XorShift(rng_);
-  const SprayTarget& t = sprays_[r % sprays_.size()];
-  const uint32_t src = htonl(0xc0000200u | static_cast<uint32_t>(1 + (r >> 32) % 254));
-  BuildHeader(rte_pktmbuf_mtod(m, uint8_t*), src, static_cast<uint16_t>(1024 + (r >> 16) % 60000),
-              t.ip, t.port, kSpraySsrcBase | static_cast<uint32_t>(r >> 40));
+  const SprayTarget& t = sprays_[Below(r, static_cast<uint32_t>(sprays_.size()))];
+  uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+  std::memcpy(f, t.header, kHeaderBytes);
+  const uint8_t src_last = static_cast<uint8_t>(1 + (r >> 8) % 254);
+  f[14 + 15] = src_last;
+  const uint16_t check = htons(FoldChecksum(t.ip_sum + src_last));
+  std::memcpy(f + 14 + 10, &check, 2);
+  const uint16_t sport = htons(static_cast<uint16_t>(1024 + (r >> 16) % 60000));
+  std::memcpy(f + 14 + 20, &sport, 2);
+  const uint32_t ssrc = htonl(kSpraySsrcBase | static_cast<uint32_t>(r >> 40));
+  std::memcpy(f + kSsrcOffset, &ssrc, 4);
+}
+
+// At least `want` mbufs ready in spare_; false if the pool is empty.
+bool Generator::TopUp(uint16_t want) {
+  if (spare_count_ >= want) return true;
+  if (rte_pktmbuf_alloc_bulk(pool_, spare_ + spare_count_, want - spare_count_) != 0) {
+    return false;
+  }
+  for (uint16_t i = spare_count_; i < want; ++i) {
+    PrefetchForWrite(rte_pktmbuf_mtod(spare_[i], void*));
+  }
+  spare_count_ = want;
+  return true;
 }
 
 // `legit` stream packets and `spray` sprayed ones, interleaved; what the
 // ring refuses is lost (its mbufs kept for the next burst).
 void Generator::SendBurst(uint8_t phase, uint16_t legit, uint16_t spray, PhaseCounts& c) {
   const uint16_t n = legit + spray;
-  rte_mbuf* pkts[kBurst];
+  if (!TopUp(n)) return;  // pool empty for now: nothing offered
+  rte_mbuf** pkts = spare_;
   int32_t tags[kBurst];  // stream index, or -1 for a sprayed packet
-  uint16_t have = spare_count_;
-  std::memcpy(pkts, spare_, sizeof(rte_mbuf*) * have);
-  spare_count_ = 0;
-  if (have < n && rte_pktmbuf_alloc_bulk(pool_, pkts + have, n - have) != 0) {
-    for (uint16_t i = 0; i < have; ++i) spare_[spare_count_++] = pkts[i];
-    return;  // pool empty for now: nothing offered
-  }
-  for (uint16_t i = n; i < have; ++i) rte_pktmbuf_free(pkts[i]);
   uint16_t sprayed = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -229,23 +297,30 @@ void Generator::SendBurst(uint8_t phase, uint16_t legit, uint16_t spray, PhaseCo
   const uint16_t sent = rte_eth_tx_burst(port_, 0, pkts, n);
   for (uint16_t i = 0; i < sent; ++i) tags[i] < 0 ? ++c.spray_accepted : ++c.accepted;
   c.spray_offered += spray;
-  for (uint16_t i = sent; i < n; ++i) spare_[spare_count_++] = pkts[i];
+  // The refused and the unused stay, in front; the next burst's are
+  // allocated now so their lines arrive while we receive.
+  spare_count_ -= sent;
+  std::memmove(spare_, spare_ + sent, sizeof(rte_mbuf*) * spare_count_);
+  TopUp(kBurst);
 }
 
+// Counted by SSRC (the stream's index) and the phase tag, both in the
+// first line of the buffer, which the relay's core just wrote: all of a
+// burst's lines are requested before any is read.
 void Generator::Receive(uint8_t phase, PhaseCounts& c) {
   rte_mbuf* pkts[kBurst];
   uint16_t n;
   do {
     n = rte_eth_rx_burst(port_, 0, pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (uint16_t i = 0; i < n; ++i) {
       const uint8_t* f = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
-      uint32_t ssrc = 0;
-      if (rte_pktmbuf_data_len(pkts[i]) >= kHeaderBytes + 1) {
+      uint32_t ssrc = UINT32_MAX;
+      if (rte_pktmbuf_data_len(pkts[i]) > kHeaderBytes && f[kPhaseTagOffset] == phase) {
         std::memcpy(&ssrc, f + kSsrcOffset, 4);
         ssrc = ntohl(ssrc);
       }
-      if (rte_pktmbuf_data_len(pkts[i]) >= kHeaderBytes + 1 && ssrc < streams_.size() &&
-          f[kPhaseTagOffset] == phase) {
+      if (ssrc < streams_.size()) {
         ++c.received[ssrc];
       } else {
         ++c.stray;
@@ -264,6 +339,8 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
   const uint64_t start = rte_get_tsc_cycles();
   const uint64_t end = start + static_cast<uint64_t>(seconds * hz);
   uint64_t legit_sent = 0, spray_sent = 0;
+  const uint64_t max_backlog =
+      std::max(kMinBacklog, static_cast<uint64_t>((rate_pps + spray_pps) * kCatchUpSeconds));
   for (uint64_t now = start; now < end; now = rte_get_tsc_cycles()) {
     Receive(id, c);
     const double t = static_cast<double>(now - start) / hz;
@@ -273,14 +350,14 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
     // A wire does not catch up: after the generator lost the CPU for a
     // while, what fell due meanwhile is skipped (never offered), not
     // blasted at the relay faster than the target rate.
-    if (legit_due > kMaxBacklog) {
-      c.skipped += legit_due - kMaxBacklog;
-      legit_sent += legit_due - kMaxBacklog;
-      legit_due = kMaxBacklog;
+    if (legit_due > max_backlog) {
+      c.skipped += legit_due - max_backlog;
+      legit_sent += legit_due - max_backlog;
+      legit_due = max_backlog;
     }
-    if (spray_due > kMaxBacklog) {
-      spray_sent += spray_due - kMaxBacklog;
-      spray_due = kMaxBacklog;
+    if (spray_due > max_backlog) {
+      spray_sent += spray_due - max_backlog;
+      spray_due = max_backlog;
     }
     // Whole bursts only (a few microseconds of the wire at these rates):
     // a burst's fixed cost spread over a handful of packets would keep a
@@ -347,6 +424,16 @@ bool StartPort(uint16_t port, rte_mempool* pool) {
   return false;
 }
 
+// Whether the memif runs zero-copy: only then does its receive ring hold
+// the generator's own mbufs (refilled on the first rx call), while a
+// copying memif takes none until a packet arrives.
+bool ZeroCopy(uint16_t port, rte_mempool* pool) {
+  rte_mbuf* pkts[kBurst];
+  const uint16_t n = rte_eth_rx_burst(port, 0, pkts, kBurst);
+  rte_pktmbuf_free_bulk(pkts, n);
+  return rte_mempool_in_use_count(pool) >= kBurst;
+}
+
 // Commands from stdin until "quit" or end of input.
 void Serve(Generator& gen) {
   char line[256];
@@ -390,8 +477,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "overload_gen: port 0 (net_memif) did not start\n");
     return 1;
   }
-  std::printf("{\"ready\":true,\"streams\":%zu,\"spray_targets\":%zu}\n", streams.size(),
-              sprays.size());
+  std::printf("{\"ready\":true,\"streams\":%zu,\"spray_targets\":%zu,\"zero_copy\":%s}\n",
+              streams.size(), sprays.size(), ZeroCopy(0, pool) ? "true" : "false");
   std::fflush(stdout);
   Generator gen(0, pool, std::move(streams), std::move(sprays));
   Serve(gen);
