@@ -42,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/json_count_list.h"
+
 namespace {
 
 constexpr uint16_t kBurst = 32;
@@ -383,14 +385,6 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
 }
 
 void PrintCounts(uint8_t id, double seconds, const PhaseCounts& c) {
-  auto list = [](const std::vector<uint64_t>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i > 0) s += ',';
-      s += std::to_string(v[i]);
-    }
-    return s + "]";
-  };
   std::printf("{\"phase\":%u,\"seconds\":%.3f,\"accepted\":%llu,\"spray_offered\":%llu,"
               "\"spray_accepted\":%llu,\"stray\":%llu,\"skipped\":%llu,\"offered\":%s,"
               "\"received\":%s}\n",
@@ -398,8 +392,9 @@ void PrintCounts(uint8_t id, double seconds, const PhaseCounts& c) {
               static_cast<unsigned long long>(c.spray_offered),
               static_cast<unsigned long long>(c.spray_accepted),
               static_cast<unsigned long long>(c.stray),
-              static_cast<unsigned long long>(c.skipped), list(c.offered).c_str(),
-              list(c.received).c_str());
+              static_cast<unsigned long long>(c.skipped),
+              rtplatch::JsonCountList(c.offered).c_str(),
+              rtplatch::JsonCountList(c.received).c_str());
   std::fflush(stdout);
 }
 

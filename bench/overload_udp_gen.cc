@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/json_count_list.h"
+
 namespace {
 
 constexpr int kBurst = 64;
@@ -234,20 +236,13 @@ PhaseCounts UdpGenerator::RunPhase(uint8_t id, double rate_pps, double seconds) 
 }
 
 void PrintCounts(unsigned id, double seconds, const PhaseCounts& c) {
-  auto list = [](const std::vector<uint64_t>& v) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (i > 0) s += ',';
-      s += std::to_string(v[i]);
-    }
-    return s + "]";
-  };
   std::printf("{\"phase\":%u,\"seconds\":%.3f,\"accepted\":0,\"spray_offered\":0,"
               "\"spray_accepted\":0,\"stray\":%llu,\"skipped\":%llu,\"offered\":%s,"
               "\"received\":%s}\n",
               id, seconds, static_cast<unsigned long long>(c.stray),
-              static_cast<unsigned long long>(c.skipped), list(c.offered).c_str(),
-              list(c.received).c_str());
+              static_cast<unsigned long long>(c.skipped),
+              rtplatch::JsonCountList(c.offered).c_str(),
+              rtplatch::JsonCountList(c.received).c_str());
   std::fflush(stdout);
 }
 
