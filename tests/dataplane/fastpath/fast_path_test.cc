@@ -653,12 +653,7 @@ TEST_F(ForwardLockedTest, BytesAfterTheUdpDatagramGoTheFullWay) {
   buf.push_back(0xee);  // one byte more in the IP payload than in the datagram
   uint8_t* ip = buf.data() + kHeadroom + 14;
   const uint32_t total = ((ip[2] << 8) | ip[3]) + 1;
-  ip[2] = static_cast<uint8_t>(total >> 8);
-  ip[3] = static_cast<uint8_t>(total);
-  ip[10] = ip[11] = 0;
-  const uint16_t c = static_cast<uint16_t>(~testing::Fold(testing::Sum16(ip, 20)));
-  ip[10] = static_cast<uint8_t>(c >> 8);
-  ip[11] = static_cast<uint8_t>(c);
+  testing::SetIpv4TotalLength(ip, static_cast<uint16_t>(total));
   uint32_t len = 0;
   EXPECT_FALSE(Forward(buf, 100 * kMs, &len));
 

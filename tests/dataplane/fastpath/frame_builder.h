@@ -43,6 +43,16 @@ struct RtpSpec {
 };
 
 // `headroom` bytes of zero precede the frame in the returned buffer.
+// Writes an IPv4 header's total length and its checksum to match.
+inline void SetIpv4TotalLength(uint8_t* ip, uint16_t total) {
+  ip[2] = static_cast<uint8_t>(total >> 8);
+  ip[3] = static_cast<uint8_t>(total);
+  ip[10] = ip[11] = 0;
+  const uint16_t c = static_cast<uint16_t>(~Fold(Sum16(ip, 20)));
+  ip[10] = static_cast<uint8_t>(c >> 8);
+  ip[11] = static_cast<uint8_t>(c);
+}
+
 inline std::vector<uint8_t> BuildRtpFrame(const RtpSpec& s, size_t headroom = 0) {
   const bool v6 = !s.src.is_v4();
   const size_t l3 = v6 ? 40 : 20;
@@ -66,16 +76,11 @@ inline std::vector<uint8_t> BuildRtpFrame(const RtpSpec& s, size_t headroom = 0)
   } else {
     ip[0] = 0x45;
     ip[1] = s.tos;
-    uint16_t total = static_cast<uint16_t>(20 + udp_len);
-    ip[2] = static_cast<uint8_t>(total >> 8);
-    ip[3] = static_cast<uint8_t>(total);
     ip[8] = 60;
     ip[9] = 17;
     std::memcpy(ip + 12, s.src.v4_bytes(), 4);
     std::memcpy(ip + 16, s.dst.v4_bytes(), 4);
-    uint16_t c = static_cast<uint16_t>(~Fold(Sum16(ip, 20)));
-    ip[10] = static_cast<uint8_t>(c >> 8);
-    ip[11] = static_cast<uint8_t>(c);
+    SetIpv4TotalLength(ip, static_cast<uint16_t>(20 + udp_len));
   }
   uint8_t* udp = ip + l3;
   udp[0] = static_cast<uint8_t>(s.src_port >> 8);

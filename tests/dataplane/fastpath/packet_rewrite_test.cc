@@ -107,12 +107,7 @@ TEST(RewriteTest, BytesAfterTheUdpDatagramAreNotCountedInTheSentTotalLength) {
   buf.resize(buf.size() + 8, 0xee);
   uint8_t* ip = buf.data() + 14;
   const uint32_t total = 20 + udp_len + 8;
-  ip[2] = static_cast<uint8_t>(total >> 8);
-  ip[3] = static_cast<uint8_t>(total);
-  ip[10] = ip[11] = 0;
-  const uint16_t c = static_cast<uint16_t>(~testing::Fold(testing::Sum16(ip, 20)));
-  ip[10] = static_cast<uint8_t>(c >> 8);
-  ip[11] = static_cast<uint8_t>(c);
+  testing::SetIpv4TotalLength(ip, static_cast<uint16_t>(total));
   RelayPacket pkt;
   ASSERT_EQ(ClassifyFrame(buf.data(), buf.size(), *table, &pkt), FrameClass::kRelay);
 
