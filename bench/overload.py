@@ -225,14 +225,14 @@ class RtplatchRun:
         rx = throughput.total_of(s2, "rx") - throughput.total_of(s1, "rx")
         log("rtplatch %-9s: offered %.3f Mpps (target %s), ring took %.3f Mpps, relayed %.3f "
             "Mpps (dataplane rx %.3f, tx %.3f), spray offered %.3f took %.3f Mpps, lcore %.0f%% "
-            "busy, loss mean %.2f%% max %.2f%%, muted %d, drops %s, stray %d, skipped %d"
+            "busy, loss mean %.2f%% max %.2f%%, muted %d, drops %s, stray %d, deferred %d"
             % (name, summary["offered"] / wall / 1e6,
                "flat out" if rate_pps <= 0 else "%.3f" % (rate_pps / 1e6),
                r["accepted"] / wall / 1e6, summary["received"] / wall / 1e6, rx / wall / 1e6,
                relayed / wall / 1e6, r["spray_offered"] / wall / 1e6,
                r["spray_accepted"] / wall / 1e6, busy_pct(s1, s2), summary["loss_mean_pct"],
                summary["loss_max_pct"], summary["streams_muted"], drops_delta(s1, s2) or "none",
-               r["stray"], r["skipped"]))
+               r["stray"], r["deferred"]))
         return r, summary
 
     def latch(self):

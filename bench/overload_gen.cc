@@ -58,12 +58,15 @@ constexpr uint32_t kPhaseTagOffset = kHeaderBytes;  // first payload byte
 constexpr uint32_t kSsrcOffset = 14 + 20 + 8 + 8;
 // After a phase's last send, relayed packets still in the rings arrive.
 constexpr double kDrainSeconds = 0.2;
-// Packets due but not yet sent beyond which the rest are skipped: what
+// Packets due but not yet sent beyond which the rest are deferred: what
 // falls due in kCatchUpSeconds (at least 32 bursts). A shorter stall of
 // the generator (an interrupt, a long receive) is caught up in whole
-// bursts; a lost CPU slice (milliseconds) is skipped.
+// bursts at once; what fell due in a lost CPU slice (milliseconds) is
+// made up later at no more than kMakeUpShare of the rate on top, so the
+// phase offers its rate on average and never more than 1.1 x of it.
 constexpr uint64_t kMinBacklog = 32 * kBurst;
 constexpr double kCatchUpSeconds = 200e-6;
+constexpr double kMakeUpShare = 0.1;
 // Sprayers' SSRCs never equal a stream's (stream SSRCs are its index).
 constexpr uint32_t kSpraySsrcBase = 0x80000000u;
 
@@ -98,7 +101,7 @@ struct SprayTarget {
 struct PhaseCounts {
   std::vector<uint64_t> offered, received;
   uint64_t accepted = 0, spray_offered = 0, spray_accepted = 0, stray = 0;
-  uint64_t skipped = 0;  // due while the generator was off the CPU: not offered
+  uint64_t deferred = 0;  // due while the generator was off the CPU: offered later
 };
 
 uint64_t XorShift(uint64_t& s) {
@@ -343,18 +346,23 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
   uint64_t legit_sent = 0, spray_sent = 0;
   const uint64_t max_backlog =
       std::max(kMinBacklog, static_cast<uint64_t>((rate_pps + spray_pps) * kCatchUpSeconds));
+  // What the wire may have carried by now: the schedule, or after a
+  // stall, the schedule's pace plus kMakeUpShare until it is back on it.
+  double legit_limit = 0, last_t = 0;
   for (uint64_t now = start; now < end; now = rte_get_tsc_cycles()) {
     Receive(id, c);
     const double t = static_cast<double>(now - start) / hz;
+    legit_limit = std::min(rate_pps * t, legit_limit + (1 + kMakeUpShare) * rate_pps * (t - last_t));
+    last_t = t;
     // Due so far on the wire; flat out (rate 0) always has a burst due.
-    uint64_t legit_due = rate_pps > 0 ? static_cast<uint64_t>(rate_pps * t) - legit_sent : kBurst;
+    uint64_t legit_due = rate_pps > 0 ? static_cast<uint64_t>(legit_limit) - legit_sent : kBurst;
     uint64_t spray_due = static_cast<uint64_t>(spray_pps * t) - spray_sent;
-    // A wire does not catch up: after the generator lost the CPU for a
-    // while, what fell due meanwhile is skipped (never offered), not
-    // blasted at the relay faster than the target rate.
-    if (legit_due > max_backlog) {
-      c.skipped += legit_due - max_backlog;
-      legit_sent += legit_due - max_backlog;
+    // A wire does not catch up at once: after the generator lost the CPU
+    // for a while, what fell due meanwhile is deferred (made up at the
+    // pace above), not blasted at the relay faster than the target rate.
+    if (rate_pps > 0 && legit_due > max_backlog) {
+      c.deferred += legit_due - max_backlog;
+      legit_limit = static_cast<double>(legit_sent + max_backlog);
       legit_due = max_backlog;
     }
     if (spray_due > max_backlog) {
@@ -386,13 +394,13 @@ PhaseCounts Generator::RunPhase(uint8_t id, double rate_pps, double seconds, dou
 
 void PrintCounts(uint8_t id, double seconds, const PhaseCounts& c) {
   std::printf("{\"phase\":%u,\"seconds\":%.3f,\"accepted\":%llu,\"spray_offered\":%llu,"
-              "\"spray_accepted\":%llu,\"stray\":%llu,\"skipped\":%llu,\"offered\":%s,"
+              "\"spray_accepted\":%llu,\"stray\":%llu,\"deferred\":%llu,\"offered\":%s,"
               "\"received\":%s}\n",
               id, seconds, static_cast<unsigned long long>(c.accepted),
               static_cast<unsigned long long>(c.spray_offered),
               static_cast<unsigned long long>(c.spray_accepted),
               static_cast<unsigned long long>(c.stray),
-              static_cast<unsigned long long>(c.skipped),
+              static_cast<unsigned long long>(c.deferred),
               rtplatch::JsonCountList(c.offered).c_str(),
               rtplatch::JsonCountList(c.received).c_str());
   std::fflush(stdout);
