@@ -266,7 +266,7 @@ def sip_ping(port, p, what, log_path, timeout=STARTUP_TIMEOUT_S):
             if time.monotonic() > deadline:
                 raise BenchError("%s: OPTIONS to %s:%d: %s after %d s\n%s"
                                  % (what, HOST, port, first, timeout, log_tail(log_path)))
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
         s.close()
 
@@ -440,14 +440,24 @@ class KamailioServer(Server):
                                   "--config-section=rtpengine"], rlog)
         self.procs.append(rtpengine)
         self.ng_ping(rtpengine, rlog)
+        self.start_kamailio(scenario, fresh_usrloc=True)
+
+    def usrloc_db(self, scenario):
+        return os.path.join(self.args.tmpdir, "kamailio-usrloc-%s.sqlite" % scenario)
+
+    def start_kamailio(self, scenario, fresh_usrloc):
+        """Kamailio alone (rtpengine is up), on a fresh usrloc database or
+        on the one it left (a restart)."""
+        a = self.args
         rundir = os.path.join(a.tmpdir, "kamailio-run")
         os.makedirs(rundir, exist_ok=True)
         # usrloc persists to SQLite (write-back, flushed every second) as
         # rtplatch-control persists its bindings (group commit per event-loop
         # round): both keep their registrations across a restart. This is
         # Kamailio's stock WITH_USRLOCDB setup (db_mode 2) on db_sqlite.
-        usrloc_db = os.path.join(a.tmpdir, "kamailio-usrloc-%s.sqlite" % scenario)
-        make_kamailio_usrloc_db(usrloc_db)
+        usrloc_db = self.usrloc_db(scenario)
+        if fresh_usrloc:
+            make_kamailio_usrloc_db(usrloc_db)
         defines = ['BENCH_DOMAIN="%s"' % DOMAIN,
                    'RTPENGINE_SOCK="udp:%s:%d"' % (HOST, RTPENGINE_NG_PORT),
                    'BENCH_DB_URL="text://%s"' % self.users.kamailio_db,
@@ -463,13 +473,14 @@ class KamailioServer(Server):
             listen.append("tls:%s:%d" % (HOST, self.tls_port))
         argv = (pinned(SERVER_CPU) +
                 [a.kamailio, "-DD", "-E", "-f", KAMAILIO_CFG, "-n", str(a.kamailio_children),
-                 "-m", str(KAMAILIO_SHM_MB), "-M", str(KAMAILIO_PKG_MB),
+                 "-m", str(getattr(a, "kamailio_shm_mb", KAMAILIO_SHM_MB)),
+                 "-M", str(KAMAILIO_PKG_MB),
                  "-Y", rundir, "-P", os.path.join(rundir, "kamailio.pid")])
         for sock in listen:
             argv += ["-l", sock]
         for d in defines:
             argv += ["-A", d]
-        klog = self.log("kamailio-" + scenario)
+        klog = self.log("kamailio-" + scenario + ("" if fresh_usrloc else "-restart"))
         kamailio = start_logged(argv, klog)
         self.procs.append(kamailio)
         sip_ping(self.port, kamailio, "kamailio", klog)
