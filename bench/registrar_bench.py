@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""The registrar at scale (issue 17): N digest users registered through
+sipp over UDP on 127.0.0.1, then, in the same run, what a node holding
+them costs.
+
+  scripts/bench registrar [--bindings N] [--quick] [--skip-kamailio]
+
+Placement as in scripts/bench sip: the server on core 1 (rtplatch-control
+and its dataplane on net_null, the forwarding lcore SCHED_IDLE; or
+Kamailio 5.6 with usrloc written back to SQLite every second, as the SIP
+bench configures it), sipp, rtplatchctl and the SIP pinger on core 0.
+Every user has its own password; sipp answers the 401 of every REGISTER
+(Expires 3600).
+
+Measured, in this order, on rtplatch:
+  register_cpu_us   CPU of rtplatch-control per completed refresh
+                    (REGISTER, 401, REGISTER with digest, 200) at a fixed
+                    rate well below capacity: first with 10 000 bindings
+                    registered, then with N (users spread over all N)
+  bytes_per_binding growth of rtplatch-control's resident memory from
+                    before the first REGISTER to N registered, over N
+  list_stall_ms     the worst round trip of a SIP OPTIONS sent every
+                    PING_INTERVAL_S while `rtplatchctl registrations
+                    --limit 10` and `rtplatchctl registration AOR` run
+                    (three times each); a ping unanswered counts as its
+                    timeout
+  storm_goodput_pct refreshes of all N users offered at twice the
+                    capacity (capacity: the highest rate passing the SIP
+                    bench's step test, at most 1 % failed and 90 % of the
+                    target completed, found by doubling and bisecting
+                    twice): completed refreshes per second
+                    over the storm's steady part (sipp's per-second stats,
+                    its first second left out), as a share of capacity
+  restart_s         kill -9, then every binding's expiry moved to one
+                    second EXPIRE_AFTER_S ahead (in the SQLite store, the
+                    way a mass expiry is staged), then the time from exec
+                    to the first OPTIONS answered; the log's loaded count
+                    must be N (nothing lost)
+  expiry_stall_ms   the worst OPTIONS round trip from one second before
+                    that expiry second to EXPIRY_WINDOW_S after it, by
+                    when every binding must be gone
+
+Kamailio gets the same registration, storm and kill -9 + restart: its
+bytes_per_binding (from the PSS of all its processes: usrloc lives in
+shared memory), restart_s (exec to first OPTIONS answered, usrloc loaded
+from SQLite), storm_goodput_pct at twice its own capacity, and kept: the
+rows its SQLite held after kill -9, of N.
+
+Lines on stdout (names fixed):
+  registrar bindings=N bytes_per_binding=B restart_s=R list_stall_ms=L expiry_stall_ms=E register_cpu_us=C storm_goodput_pct=G
+  registrar_scaling register_cpu_us_10k=C0 register_cpu_us=C ratio=R
+  registrar_kamailio bindings=N bytes_per_binding=B restart_s=R storm_goodput_pct=G kept=K
+Targets at N = 1 000 000 (issue 17): B <= 600, R < 5, L < 10, E < 10,
+G >= 90, ratio <= 1.2. Detail goes to stderr. Exit status 1 if the run
+broke (a server died, registrations failed), not if a target was missed.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "lib"))
+import sip_bench as sb  # noqa: E402
+import throughput  # noqa: E402
+from throughput import BenchError, PROCS, Processes, log, log_tail  # noqa: E402
+
+DEFAULT_CTL = os.path.join(throughput.REPO, "build", "control", "rtplatchctl")
+SCENARIO = "register_auth"
+SCALING_BASE = 10000        # register_cpu_us is also measured at this size
+REGISTER_RATE = 8000        # registrations/s while filling: well below capacity
+REFRESH_RATE = 6000         # the rate register_cpu_us is measured at
+REFRESH_S = 8.0
+CAPACITY_START = 4000       # refreshes/s of the capacity ramp's first step
+CAPACITY_STEP_S = 3.0
+CAPACITY_BISECTIONS = 2
+STORM_S = 12.0
+QUICK = {"bindings": 100000, "refresh_s": 4.0, "storm_s": 6.0, "step_s": 2.0}
+PING_INTERVAL_S = 0.002     # 500 OPTIONS a second
+PING_TIMEOUT_S = 2.0        # an unanswered ping counts as this
+EXPIRE_AFTER_S = 20         # past the restart, so all expire in one second
+EXPIRY_WINDOW_S = 15        # every binding must be gone by then
+KAMAILIO_SHM_MB = 4096      # usrloc at a million contacts (512 MB in the SIP bench)
+
+
+# --- the SIP pinger ---------------------------------------------------------------
+
+class Pinger(threading.Thread):
+    """OPTIONS to the server every PING_INTERVAL_S from core 0; keeps
+    (sent_at, round trip) for each, an unanswered one as PING_TIMEOUT_S."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.samples = []         # (sent_at, rtt_s)
+        self.pending = {}         # cseq -> sent_at
+        self.stop_flag = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((sb.HOST, 0))
+        self.sock.setblocking(False)
+        self.me = self.sock.getsockname()[1]
+
+    def message(self, n):
+        return ("OPTIONS sip:%s:%d SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-rp-%d;rport\r\n"
+                "From: <sip:pinger@%s>;tag=rp%d\r\nTo: <sip:%s:%d>\r\n"
+                "Call-ID: rp-%d@bench\r\nCSeq: %d OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n"
+                % (sb.HOST, self.port, sb.HOST, self.me, n, sb.DOMAIN, n, sb.HOST,
+                   self.port, os.getpid(), n)).encode()
+
+    def run(self):
+        os.sched_setaffinity(0, {int(sb.SIPP_CPU)})
+        n = 0
+        next_send = time.monotonic()
+        while not self.stop_flag.is_set():
+            now = time.monotonic()
+            if now >= next_send:
+                n += 1
+                self.pending[n] = now
+                try:
+                    self.sock.sendto(self.message(n), (sb.HOST, self.port))
+                except OSError:
+                    pass
+                next_send += PING_INTERVAL_S
+                if next_send < now:
+                    next_send = now + PING_INTERVAL_S
+            self.receive()
+            while self.pending:  # oldest first (insertion order)
+                cseq, sent = next(iter(self.pending.items()))
+                if now - sent <= PING_TIMEOUT_S:
+                    break
+                del self.pending[cseq]
+                self.samples.append((sent, PING_TIMEOUT_S))
+            time.sleep(max(0.0, min(0.0005, next_send - time.monotonic())))
+
+    def receive(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (BlockingIOError, ConnectionRefusedError):
+                return
+            now = time.monotonic()
+            for line in data.split(b"\r\n"):
+                if line.lower().startswith(b"cseq:"):
+                    try:
+                        cseq = int(line.split()[1])
+                    except (IndexError, ValueError):
+                        break
+                    sent = self.pending.pop(cseq, None)
+                    if sent is not None:
+                        self.samples.append((sent, now - sent))
+                    break
+
+    def worst_ms(self, t0, t1):
+        """The worst round trip of pings sent in [t0, t1], ms."""
+        rtts = [r for s, r in self.samples if t0 <= s <= t1]
+        return 1000.0 * max(rtts) if rtts else float("nan")
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(5)
+        self.sock.close()
+
+
+# --- users and sipp ------------------------------------------------------------------
+
+def write_csv(path, users):
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for u, pw in users:
+            f.write("%s;[authentication username=%s password=%s];%s\n" % (u, u, pw, sb.DOMAIN))
+    return path
+
+
+def sipp_register(args, server, csv, rate, calls, tag):
+    """sipp register_auth for `calls` users of `csv` at `rate`; SippRun."""
+    return sb.run_sipp(args, "register_auth.xml", server.port, sb.UAC_PORT, csv, rate, calls, tag)
+
+
+def fill(args, server, csv, count, tag):
+    """Registers `count` users; every one must succeed."""
+    t0 = time.monotonic()
+    r = sipp_register(args, server, csv, args.register_rate, count, tag)
+    log("%s: %d registrations at %d/s in %.1f s: %d ok, %d failed, %d retransmissions"
+        % (server.name, count, args.register_rate, time.monotonic() - t0, r.successful,
+           r.failed, r.retrans))
+    if r.successful != count:
+        raise BenchError("%s: %d of %d registrations failed" % (server.name, count - r.successful,
+                                                                 count))
+
+
+def cpu_per_refresh_us(args, server, csv, tag):
+    """CPU of the SIP server's processes per completed refresh, µs."""
+    calls = int(REFRESH_RATE * args.refresh_s)
+    pids = server.sip_pids()
+    c0 = sb.cpu_seconds(pids)
+    r = sipp_register(args, server, csv, REFRESH_RATE, calls, tag)
+    used = sb.cpu_seconds(pids) - c0
+    if r.successful < 0.99 * calls:
+        raise BenchError("%s: %d of %d refreshes at %d/s failed" % (server.name,
+                         calls - r.successful, calls, REFRESH_RATE))
+    us = 1e6 * used / max(1, r.successful)
+    log("%s: %s: %.1f us of CPU per refresh (%d at %d/s, %.2f s of CPU)"
+        % (server.name, tag, us, r.successful, REFRESH_RATE, used))
+    return us
+
+
+def capacity_per_s(args, server, users):
+    """The highest refresh rate (of all N users in turn) that passes the
+    SIP bench's step test: at most 1 % failed and at least 90 % of the
+    target completed per second. Doubling from CAPACITY_START, then
+    bisecting twice."""
+    best, fail, n, rate = 0, None, 0, CAPACITY_START
+    while fail is None and rate <= sb.MAX_RATE:
+        n += 1
+        if sb.step(args, server, SCENARIO, users, rate, n):
+            best, rate = rate, rate * 2
+        else:
+            fail = rate
+        time.sleep(sb.SETTLE_S)
+    for _ in range(0 if fail is None or best == 0 else CAPACITY_BISECTIONS):
+        rate = int(round((best + fail) / 2 / 100.0)) * 100
+        if rate <= best or rate >= fail:
+            break
+        n += 1
+        if sb.step(args, server, SCENARIO, users, rate, n):
+            best = rate
+        else:
+            fail = rate
+        time.sleep(sb.SETTLE_S)
+    if best == 0:
+        raise BenchError("%s passed no step from %d/s" % (server.name, CAPACITY_START))
+    log("%s: capacity %d refreshes/s" % (server.name, best))
+    return best
+
+
+def storm_goodput_pct(args, server, csv, capacity, tag):
+    """Refreshes offered at 2 x capacity for storm_s; completed per
+    second over the steady part, % of capacity."""
+    rate = int(2 * capacity)
+    calls = int(rate * args.storm_s)
+    stat = os.path.join(args.tmpdir, "sipp-%s.csv" % tag)
+    r = sipp_register(args, server, csv, rate, calls, tag)
+    t_ok = [(elapsed_s(row), sb.stat_int(row, "SuccessfulCall(C)")) for row in stat_rows(stat)]
+    t_ok = [x for x in t_ok if 1.0 <= x[0] <= args.storm_s + 0.5]
+    if len(t_ok) < 2:
+        raise BenchError("%s: storm: too few sipp stat rows in %s" % (server.name, stat))
+    per_s = (t_ok[-1][1] - t_ok[0][1]) / (t_ok[-1][0] - t_ok[0][0])
+    log("%s: storm offered %d/s (sipp sent %d of %d in %.1f s): %.0f completed/s, %d failed, "
+        "%d retransmissions; capacity %.0f/s"
+        % (server.name, rate, r.calls, calls, r.wall_s, per_s, r.failed, r.retrans, capacity))
+    return 100.0 * per_s / capacity
+
+
+def elapsed_s(row):
+    """sipp's ElapsedTime(C), HH:MM:SS:microseconds, in seconds."""
+    parts = [int(x) for x in row.get("ElapsedTime(C)", "0:0:0:0").split(":")]
+    h, m, sec, us = (parts + [0, 0, 0, 0])[:4]
+    return 3600 * h + 60 * m + sec + us / 1e6
+
+
+def stat_rows(path):
+    with open(path, errors="replace") as f:
+        rows = [line.rstrip("\n").split(";") for line in f if line.strip()]
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def pss_bytes(pids):
+    total = 0
+    for p in sb.descendants(pids):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+# --- rtplatch ---------------------------------------------------------------------------
+
+class Rtplatch(sb.RtplatchServer):
+    """The SIP bench's rtplatch, whose control plane can be killed and
+    started again alone on the same config and store."""
+
+    def control(self):
+        return self.procs[-1]
+
+    def sip_pids(self):
+        """rtplatch-control alone: the dataplane's forwarding lcore takes
+        whatever core 1 leaves idle (SCHED_IDLE), REGISTER or not."""
+        return [self.control().pid]
+
+    def database(self):
+        return os.path.join(self.args.tmpdir, "bindings-%s.sqlite" % SCENARIO)
+
+    def ctl(self, *argv):
+        """rtplatchctl on the control socket from core 0; (seconds, output)."""
+        sock = os.path.join(self.args.tmpdir, "control-%s.sock" % SCENARIO)
+        t0 = time.monotonic()
+        p = subprocess.run(sb.pinned(sb.SIPP_CPU) + [self.args.ctl, "--control-socket", sock,
+                           "--json"] + list(argv), capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise BenchError("rtplatchctl %s: %s" % (" ".join(argv), p.stderr.strip()))
+        return time.monotonic() - t0, p.stdout
+
+    def registered(self):
+        return int(json.loads(self.ctl("registrations", "--limit", "1")[1])["total"])
+
+    def kill9_and_restart(self, expire_at):
+        """kill -9 of the control plane; every binding to expire at
+        `expire_at`; start again. Returns seconds to the first answer."""
+        c = self.control()
+        os.kill(c.pid, signal.SIGKILL)
+        c.wait()
+        self.procs.remove(c)
+        PROCS.procs.remove(c)
+        db = sqlite3.connect(self.database())
+        try:
+            db.execute("UPDATE bindings SET expires_at = ?", (expire_at,))
+            db.commit()
+        finally:
+            db.close()
+        cfg = os.path.join(self.args.tmpdir, "control-%s.json" % SCENARIO)
+        clog = self.log("control-restart")
+        t0 = time.monotonic()
+        control = sb.start_logged(sb.pinned(sb.SERVER_CPU) + [self.args.control, "--config", cfg],
+                                  clog)
+        self.procs.append(control)
+        wait_answering(self.port, control, clog)
+        return time.monotonic() - t0, clog
+
+
+def wait_answering(port, p, log_path, timeout=120):
+    """Polls OPTIONS every 10 ms until answered."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((sb.HOST, 0))
+    s.settimeout(0.01)
+    me = s.getsockname()[1]
+    deadline = time.monotonic() + timeout
+    n = 0
+    try:
+        while time.monotonic() < deadline:
+            sb.check_alive(p, "server", log_path)
+            n += 1
+            s.sendto(("OPTIONS sip:%s:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-w%d;"
+                      "rport\r\nFrom: <sip:w@%s>;tag=w%d\r\nTo: <sip:%s:%d>\r\nCall-ID: w%d-%d\r\n"
+                      "CSeq: %d OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                      % (sb.HOST, port, sb.HOST, me, n, sb.DOMAIN, n, sb.HOST, port, os.getpid(),
+                         n, n)).encode(), (sb.HOST, port))
+            try:
+                while True:
+                    if s.recv(65536).startswith(b"SIP/2.0 200"):
+                        return
+            except (socket.timeout, ConnectionRefusedError):
+                pass
+    finally:
+        s.close()
+    raise BenchError("no answer to OPTIONS on port %d in %d s\n%s" % (port, timeout,
+                                                                      log_tail(log_path)))
+
+
+def loaded_count(log_path):
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            if " bindings loaded" in line:
+                return int(line.split(" bindings loaded")[0].rsplit(" ", 1)[1])
+    raise BenchError("no 'bindings loaded' line in %s" % log_path)
+
+
+def spread(users, count):
+    """`count` users spread evenly over all of them."""
+    step = max(1, len(users) // count)
+    return users[::step][:count]
+
+
+def run_rtplatch(args, users):
+    n = len(users.users)
+    base = min(SCALING_BASE, n)
+    server = Rtplatch(args, users, None)
+    server.start(SCENARIO)
+    control = server.control()
+    d = args.tmpdir
+    rss0 = rss_bytes(control.pid)
+    fill(args, server, write_csv(os.path.join(d, "first.csv"), users.users[:base]), base, "fill-1")
+    c0 = cpu_per_refresh_us(args, server, write_csv(os.path.join(d, "refresh-base.csv"),
+                                                     users.users[:base]), "refresh-%d" % base)
+    if n > base:
+        fill(args, server, write_csv(os.path.join(d, "rest.csv"), users.users[base:]), n - base,
+             "fill-2")
+    rss1 = rss_bytes(control.pid)
+    bpb = (rss1 - rss0) / n
+    log("rtplatch: resident %.1f MB before, %.1f MB with %d bindings: %.0f bytes per binding"
+        % (rss0 / 1e6, rss1 / 1e6, n, bpb))
+    c = cpu_per_refresh_us(args, server, write_csv(os.path.join(d, "refresh-spread.csv"),
+                                                   spread(users.users, base)), "refresh-%d" % n)
+
+    pinger = Pinger(server.port)
+    pinger.start()
+    try:
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        log("rtplatch: worst OPTIONS round trip in a quiet second before them: %.1f ms"
+            % pinger.worst_ms(t0 - 1.0, t0))
+        for i in range(3):
+            s1, _ = server.ctl("registrations", "--limit", "10")
+            aor = "%s@%s" % (users.users[random.randrange(n)][0], sb.DOMAIN)
+            s2, _ = server.ctl("registration", aor)
+            log("rtplatch: registrations --limit 10 took %.3f s, registration AOR %.3f s"
+                % (s1, s2))
+        time.sleep(0.2)
+        list_stall = pinger.worst_ms(t0, time.monotonic())
+        log("rtplatch: worst OPTIONS round trip while they ran: %.1f ms" % list_stall)
+
+        capacity = capacity_per_s(args, server, users)
+        goodput = storm_goodput_pct(args, server, users.csv, capacity, "storm")
+        log("rtplatch: resident %.1f MB after the storm" % (rss_bytes(server.control().pid) / 1e6))
+        time.sleep(1.0)  # the storm's last retransmissions
+
+        expire_at = int(time.time()) + EXPIRE_AFTER_S
+        restart_s, clog = server.kill9_and_restart(expire_at)
+        loaded = loaded_count(clog)
+        log("rtplatch: kill -9 and restart: answering after %.2f s, %d of %d bindings loaded"
+            % (restart_s, loaded, n))
+        if loaded != n:
+            raise BenchError("rtplatch lost %d bindings across kill -9" % (n - loaded))
+        # The window: from the second before the expiry to EXPIRY_WINDOW_S
+        # after it; no operator command runs in it (a list would stall SIP
+        # itself), the count is read after it.
+        window_start = time.monotonic() + (expire_at - 1 - time.time())
+        while time.time() < expire_at + EXPIRY_WINDOW_S:
+            time.sleep(0.1)
+        expiry_stall = pinger.worst_ms(window_start, time.monotonic())
+        left = server.registered()
+        log("rtplatch: %d of %d bindings left %d s after their expiry second; worst OPTIONS "
+            "round trip from the second before: %.1f ms" % (left, n, EXPIRY_WINDOW_S, expiry_stall))
+        if left:
+            raise BenchError("%d bindings outlived their expiry by %d s" % (left, EXPIRY_WINDOW_S))
+    finally:
+        pinger.finish()
+        server.stop()
+    print("registrar bindings=%d bytes_per_binding=%.0f restart_s=%.2f list_stall_ms=%.1f "
+          "expiry_stall_ms=%.1f register_cpu_us=%.1f storm_goodput_pct=%.1f"
+          % (n, bpb, restart_s, list_stall, expiry_stall, c, goodput), flush=True)
+    print("registrar_scaling register_cpu_us_%dk=%.1f register_cpu_us=%.1f ratio=%.2f"
+          % (base // 1000, c0, c, c / c0), flush=True)
+
+
+# --- Kamailio ---------------------------------------------------------------------------
+
+def run_kamailio(args, users):
+    n = len(users.users)
+    args.kamailio_shm_mb = KAMAILIO_SHM_MB
+    server = sb.KamailioServer(args, users, None)
+    server.sip_pids = server.pids  # Kamailio and its workers (rtpengine idles)
+    server.start(SCENARIO)
+    try:
+        pss0 = pss_bytes(server.pids())
+        fill(args, server, users.csv, n, "k-fill")
+        time.sleep(2.0)  # usrloc's write-back timer
+        bpb = (pss_bytes(server.pids()) - pss0) / n
+        log("kamailio: PSS %.1f MB before, %.1f MB with %d contacts: %.0f bytes per binding"
+            % (pss0 / 1e6, (pss0 + bpb * n) / 1e6, n, bpb))
+        c = cpu_per_refresh_us(args, server, write_csv(os.path.join(args.tmpdir, "k-refresh.csv"),
+                                                       spread(users.users, SCALING_BASE)),
+                               "k-refresh")
+        goodput = storm_goodput_pct(args, server, users.csv, capacity_per_s(args, server, users),
+                                    "k-storm")
+        time.sleep(1.0)
+        kamailio = server.procs.pop()  # after rtpengine
+        for p in sb.descendants([kamailio.pid]):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        kamailio.wait()
+        db = sqlite3.connect(server.usrloc_db(SCENARIO))
+        kept = db.execute("SELECT COUNT(*) FROM location").fetchone()[0]
+        db.close()
+        t0 = time.monotonic()
+        server.start_kamailio(SCENARIO, fresh_usrloc=False)  # returns once answering
+        restart_s = time.monotonic() - t0
+        log("kamailio: kill -9: %d of %d rows in SQLite; restart answering after %.2f s"
+            % (kept, n, restart_s))
+    finally:
+        server.stop()
+    print("registrar_kamailio bindings=%d bytes_per_binding=%.0f restart_s=%.2f "
+          "storm_goodput_pct=%.1f kept=%d" % (n, bpb, restart_s, goodput, kept), flush=True)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="the registrar at scale (see module docstring)")
+    ap.add_argument("--bindings", type=int)
+    ap.add_argument("--quick", action="store_true", help="%d bindings, short phases"
+                    % QUICK["bindings"])
+    ap.add_argument("--skip-kamailio", action="store_true")
+    ap.add_argument("--skip-rtplatch", action="store_true")
+    ap.add_argument("--register-rate", type=int, default=REGISTER_RATE)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
+    ap.add_argument("--control", default=sb.DEFAULT_CONTROL)
+    ap.add_argument("--ctl", default=DEFAULT_CTL)
+    ap.add_argument("--kamailio", default=shutil.which("kamailio", path="/usr/sbin:/usr/bin")
+                    or "kamailio")
+    ap.add_argument("--rtpengine", default=shutil.which("rtpengine") or "rtpengine")
+    ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp")
+    ap.add_argument("--tmpdir")
+    ap.add_argument("--keep-tmp", action="store_true")
+    args = ap.parse_args(argv)
+    if args.bindings is None:
+        args.bindings = QUICK["bindings"] if args.quick else 1000000
+    args.refresh_s = QUICK["refresh_s"] if args.quick else REFRESH_S
+    args.storm_s = QUICK["storm_s"] if args.quick else STORM_S
+    args.step_s = QUICK["step_s"] if args.quick else CAPACITY_STEP_S
+    # What sip_bench's servers read from args.
+    args.kamailio_children = sb.KAMAILIO_CHILDREN
+    args.kamailio_tcp_children = sb.KAMAILIO_TCP_CHILDREN
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    own_tmp = throughput.start_run(args)
+    failed = False
+    try:
+        t0 = time.monotonic()
+        users = sb.Users(args.tmpdir, args.bindings, args.seed)
+        log("%d users written in %.1f s" % (args.bindings, time.monotonic() - t0))
+        for name, run in (("rtplatch", run_rtplatch), ("kamailio", run_kamailio)):
+            if getattr(args, "skip_" + name):
+                continue
+            try:
+                run(args, users)
+            except BenchError as e:
+                log("FAILED: %s: %s" % (name, e))
+                failed = True
+    finally:
+        throughput.end_run(args, own_tmp)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
