@@ -32,6 +32,8 @@ constexpr size_t kMaxEchoBytes = 64;
 constexpr size_t kNonceMacBytes = 16;
 constexpr size_t kStampHexDigits = 16;  // issued-at, unix seconds
 constexpr size_t kSaltHexDigits = 16;   // makes nonces of one second differ
+// The nonce-count ring's first size (8 KB); it grows with the load.
+constexpr size_t kInitialTrackedNonces = 4096;
 constexpr size_t kNonceHexDigits =
     kStampHexDigits + kSaltHexDigits + 2 * kNonceMacBytes;
 // A nonce from the future (clock stepped back) is still ours; accept one
@@ -454,7 +456,9 @@ DigestAuthenticator::DigestAuthenticator(DigestAuthOptions options,
       nonce_key_(std::move(nonce_key)),
       opaque_(absl::BytesToHexString(
           nonce_key_.Mac(absl::StrCat("rtplatch opaque v1\n", options_.realm)).substr(0, 16))),
-      next_salt_(salt_seed) {}
+      salt_seed_(salt_seed),
+      nonce_counts_(absl::ToInt64Seconds(options_.nonce_lifetime), kInitialTrackedNonces,
+                    options_.max_tracked_nonces) {}
 
 std::string DigestAuthenticator::NonceMac(absl::string_view stamp_and_salt) const {
   std::string mac = nonce_key_.Mac(
@@ -464,7 +468,7 @@ std::string DigestAuthenticator::NonceMac(absl::string_view stamp_and_salt) cons
 }
 
 std::string DigestAuthenticator::MakeNonce(absl::Time now) {
-  const uint64_t salt = next_salt_++;
+  const uint64_t salt = salt_seed_ + nonce_counts_.Issue(absl::ToUnixSeconds(now));
   std::string stamp_and_salt = absl::StrFormat(
       "%016x%016x", static_cast<uint64_t>(absl::ToUnixSeconds(now)), salt);
   return absl::StrCat(stamp_and_salt, NonceMac(stamp_and_salt));
@@ -510,47 +514,23 @@ std::vector<std::string> DigestAuthenticator::Challenges(
   return out;
 }
 
-absl::Status DigestAuthenticator::ConsumeNonceCount(absl::string_view nonce,
-                                                    int64_t issued_at,
-                                                    uint32_t nc, absl::Time now) {
+absl::Status DigestAuthenticator::ConsumeNonceCount(absl::string_view nonce, uint32_t nc) {
   uint64_t salt = 0;
   if (!absl::SimpleHexAtoi(nonce.substr(kStampHexDigits, kSaltHexDigits), &salt)) {
     return absl::UnauthenticatedError("digest auth: nonce has a bad salt");
   }
-  const int64_t now_s = absl::ToUnixSeconds(now);
-  const int64_t lifetime_s = absl::ToInt64Seconds(options_.nonce_lifetime);
-  // Expired nonces are answered stale whatever their nc; stop tracking them.
-  while (!seen_order_.empty()) {
-    auto it = seen_.find(seen_order_.front());
-    if (it != seen_.end() && now_s - it->second.issued_at <= lifetime_s) break;
-    if (it != seen_.end()) seen_.erase(it);
-    seen_order_.pop_front();
+  switch (nonce_counts_.Consume(salt - salt_seed_, nc)) {
+    case NonceCountWindow::Verdict::kAccepted:
+      return absl::OkStatus();
+    case NonceCountWindow::Verdict::kReplayed:
+      return absl::UnauthenticatedError(
+          absl::StrFormat("digest auth: nonce-count %08x replayed", nc));
+    case NonceCountWindow::Verdict::kForgotten:
+      break;
   }
-  if (auto it = seen_.find(salt); it != seen_.end()) {
-    if (nc <= it->second.highest_nc) {
-      return absl::UnauthenticatedError(absl::StrFormat(
-          "digest auth: nonce-count %08x replayed (highest seen %08x)", nc,
-          it->second.highest_nc));
-    }
-    it->second.highest_nc = nc;
-    return absl::OkStatus();
-  }
-  if (issued_at <= forgotten_up_to_) {
-    return absl::DeadlineExceededError(
-        "digest auth: nonce is no longer tracked (nonce table full); a fresh "
-        "nonce is needed");
-  }
-  while (seen_.size() >= options_.max_tracked_nonces && !seen_order_.empty()) {
-    auto it = seen_.find(seen_order_.front());
-    if (it != seen_.end()) {
-      forgotten_up_to_ = std::max(forgotten_up_to_, it->second.issued_at);
-      seen_.erase(it);
-    }
-    seen_order_.pop_front();
-  }
-  seen_.emplace(salt, SeenNonce{nc, issued_at});
-  seen_order_.push_back(salt);
-  return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      "digest auth: nonce is not tracked (issued before a restart, worn out, or forgotten "
+      "beyond max_tracked_nonces); a fresh nonce is needed");
 }
 
 absl::StatusOr<AuthenticatedUser> DigestAuthenticator::VerifyFor(
@@ -611,8 +591,7 @@ absl::StatusOr<AuthenticatedUser> DigestAuthenticator::VerifyParsedFor(
         "digest auth: nonce issued ", age, " s ago has expired (lifetime ",
         absl::ToInt64Seconds(options_.nonce_lifetime), " s)"));
   }
-  if (absl::Status s = ConsumeNonceCount(c.nonce, *issued_at, c.nc_value, now);
-      !s.ok()) {
+  if (absl::Status s = ConsumeNonceCount(c.nonce, c.nc_value); !s.ok()) {
     return s;
   }
   return AuthenticatedUser{user->user, user->domain, c.algorithm};

@@ -7,7 +7,8 @@
 // HMAC-SHA-256 over both (and the realm) under a server secret. Any process
 // holding the secret can tell its own nonces from forged or edited ones and
 // how old they are, without remembering them. Only replay protection needs
-// state: the highest nonce-count seen per nonce, in a bounded table.
+// state: the highest nonce-count seen per nonce, two bytes a nonce in a
+// ring sized for the challenge rate (nonce_count_window.h).
 //
 // A retransmitted request carries the same nc and is refused as a replay
 // here; SIP's transaction layer (oSIP2) answers retransmissions from its
@@ -20,17 +21,16 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "control/registrar/hmac_sha256.h"
+#include "control/registrar/nonce_count_window.h"
 #include "control/sip/sip_message.h"
 #include "absl/time/time.h"
 
@@ -127,10 +127,12 @@ struct DigestAuthOptions {
   std::string realm;   // the SIP domain (lowercased); HA1s are computed with it
   std::string secret;  // nonce key, >= 16 bytes; GenerateNonceSecret()
   absl::Duration nonce_lifetime = absl::Minutes(5);
-  // Nonces whose highest nc is remembered. When full the earliest-used is
-  // forgotten and every nonce issued up to its issue time is answered
-  // stale, so a forgotten nonce can never be replayed.
-  size_t max_tracked_nonces = 65536;
+  // The most nonces whose highest nc is remembered (2 bytes each): the
+  // ring grows to this as the challenge rate times the lifetime needs
+  // (16 777 216: 32 MB, a lifetime of 300 s at 55 000 challenges a
+  // second). Beyond it the oldest are forgotten and answered stale, so a
+  // forgotten nonce can never be replayed.
+  size_t max_tracked_nonces = size_t{1} << 24;
 };
 
 // A fresh random secret (32 bytes) for DigestAuthOptions::secret. A restart
@@ -214,28 +216,19 @@ class DigestAuthenticator {
   absl::StatusOr<int64_t> NonceIssuedAt(absl::string_view nonce) const;
   std::string NonceMac(absl::string_view stamp_and_salt) const;
   // Accepts nc for the nonce if it is higher than any seen, recording it.
-  // `nonce` must be one NonceIssuedAt accepted: it is tracked by its salt
-  // (unique per nonce issued), not its text.
-  absl::Status ConsumeNonceCount(absl::string_view nonce, int64_t issued_at,
-                                 uint32_t nc, absl::Time now);
+  // `nonce` must be one NonceIssuedAt accepted: it is tracked by its
+  // number (its salt minus this process's salt seed), not its text.
+  absl::Status ConsumeNonceCount(absl::string_view nonce, uint32_t nc);
 
   const DigestAuthOptions options_;
   const CredentialSource& users_;
   const HmacSha256 nonce_key_;  // keyed with options_.secret
   const std::string opaque_;
 
-  struct SeenNonce {
-    uint32_t highest_nc;
-    int64_t issued_at;
-  };
   // No lock: the authenticator has one owner, the control plane's event
   // loop thread, like everything else in rtplatch-control.
-  uint64_t next_salt_;
-  // By nonce salt: fixed-size keys, no copy of the nonce text per REGISTER.
-  absl::flat_hash_map<uint64_t, SeenNonce> seen_;
-  std::deque<uint64_t> seen_order_;  // first use
-  // Nonces issued at or before this time whose nc is no longer tracked.
-  int64_t forgotten_up_to_ = -1;
+  const uint64_t salt_seed_;  // nonce number n has salt salt_seed_ + n
+  NonceCountWindow nonce_counts_;
 };
 
 }  // namespace rtplatch

@@ -446,26 +446,44 @@ TEST_P(DigestAuthTest, UppercaseResponseHexAccepted) {
 TEST(DigestAuthNonceTableTest, ForgottenNonceIsAnsweredStaleNotReplayable) {
   FakeUsers users;
   users.Add({.user = "alice", .domain = kRealm, .password = "wonderland"});
+  // The smallest ring: one page of nonces.
   auto auth = DigestAuthenticator::Create(
-      {.realm = kRealm, .secret = kSecret, .max_tracked_nonces = 2}, users);
+      {.realm = kRealm, .secret = kSecret, .max_tracked_nonces = 1}, users);
   ASSERT_TRUE(auth.ok());
   auto verify = [&](const std::string& challenge, const char* nc) {
     return (*auth)->VerifyFor("alice", kRealm, Respond(challenge, {.nc = nc}),
                               "REGISTER", kRegisterUri, kT0 + absl::Seconds(2));
   };
   std::string a = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0);
-  std::string b = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0);
-  std::string c = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0);
   ASSERT_TRUE(verify(a, "00000001").ok());
-  ASSERT_TRUE(verify(b, "00000001").ok());
-  ASSERT_TRUE(verify(c, "00000001").ok());  // table full: a is forgotten
+  std::string c;
+  for (size_t i = 0; i < NonceCountWindow::kPageSize; ++i) {
+    c = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0);  // the ring is full: a is forgotten
+  }
+  ASSERT_TRUE(verify(c, "00000001").ok());
   // Replaying a's first response cannot succeed once a is forgotten.
   EXPECT_TRUE(IsStaleNonce(verify(a, "00000001").status()));
   EXPECT_TRUE(IsStaleNonce(verify(a, "00000002").status()));
   // Tracked ones still count; a nonce issued later is fine.
   EXPECT_TRUE(verify(c, "00000002").ok());
+  EXPECT_FALSE(verify(c, "00000002").ok());
   std::string d = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0 + absl::Seconds(1));
   EXPECT_TRUE(verify(d, "00000001").ok());
+}
+
+// Issue 17: a storm of challenges within one nonce lifetime. With the
+// shipped maximum every nonce stays tracked, so none is answered stale.
+TEST(DigestAuthNonceTableTest, StormOfChallengesIsNeverAnsweredStale) {
+  FakeUsers users;
+  users.Add({.user = "alice", .domain = kRealm, .password = "wonderland"});
+  auto auth = DigestAuthenticator::Create({.realm = kRealm, .secret = kSecret}, users);
+  ASSERT_TRUE(auth.ok());
+  const std::string first = (*auth)->Challenge(DigestAlgorithm::kMd5, kT0);
+  for (int i = 0; i < 100000; ++i) (void)(*auth)->Challenge(DigestAlgorithm::kMd5, kT0);
+  EXPECT_TRUE((*auth)
+                  ->VerifyFor("alice", kRealm, Respond(first, {.nc = "00000001"}), "REGISTER",
+                              kRegisterUri, kT0 + absl::Seconds(2))
+                  .ok());
 }
 
 TEST(DigestAuthChallengesTest, StrongestFirstSharingOneNonce) {
