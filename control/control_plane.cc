@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/monotonic_clock.h"
+#include "control/guard/raw_response.h"
 
 namespace rtplatch {
 namespace {
@@ -292,15 +293,26 @@ void ControlPlane::LogOverloadChange(bool was_overloaded) const {
 
 bool ControlPlane::AdmitUnderLoad(const SipInbound& in, int64_t now_ms) {
   const bool was_overloaded = shedder_->overloaded();
-  if (in.queued_ms >= 0) shedder_->Observe(in.queued_ms, now_ms);
+  if (in.queued_ms >= 0 || in.dropped_before > 0) {
+    shedder_->Observe(in.queued_ms, in.dropped_before, now_ms);
+  }
   LogOverloadChange(was_overloaded);
-  switch (shedder_->Decide(in.bytes, now_ms)) {
+  switch (shedder_->Decide(in.bytes, in.queued_ms, now_ms)) {
     case ShedVerdict::kPass:
       return true;
     case ShedVerdict::kDrop:
       return false;
     case ShedVerdict::kRefuse:
       break;
+  }
+  const std::string retry_after = absl::StrCat("Retry-After: ", shedder_->config().retry_after_s);
+  // From the raw lines at a fraction of a parse; through the parser
+  // (stateless_core.h) for what is not a plain request.
+  if (std::optional<std::string> raw =
+          RawStatelessResponse(in.bytes, in.source, 503, "Service Unavailable",
+                               config_.server_header, {retry_after})) {
+    (void)transport_->Send(*raw, in.source, in.transport, in.channel);
+    return false;
   }
   std::optional<SipOutbound> reply =
       stateless_->RefuseForOverload(in, shedder_->config().retry_after_s);

@@ -78,6 +78,9 @@ RawSipHead SniffSipHead(absl::string_view bytes) {
       head.to_tag = head.to_tag || ToValueHasTag(value);
     } else if (head.call_id.empty() && HeaderValue(line, "Call-ID", "i", &value)) {
       head.call_id = value;
+    } else if (HeaderValue(line, "Authorization", "Authorization", &value) ||
+               HeaderValue(line, "Proxy-Authorization", "Proxy-Authorization", &value)) {
+      head.credentials = true;
     }
     pos = end == absl::string_view::npos ? end : pos + 1 + end;
   }

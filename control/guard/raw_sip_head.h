@@ -15,6 +15,9 @@ struct RawSipHead {
   absl::string_view method;   // a request's first word; empty otherwise
   absl::string_view call_id;  // the Call-ID (or "i") value, trimmed
   bool to_tag = false;        // the To (or "t") header has a tag parameter
+  // An Authorization or Proxy-Authorization header: the request answers
+  // a challenge (its check is the parse's, not this).
+  bool credentials = false;
 };
 
 // Views into `bytes`; only the header block is read.

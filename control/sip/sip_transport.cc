@@ -37,6 +37,7 @@ absl::string_view SipTransportName(SipTransportKind t) {
 
 std::vector<std::pair<absl::string_view, uint64_t>> SipTransportCounters::Named() const {
   return {{"udp_datagrams", udp_datagrams},
+          {"udp_queue_overflows", udp_queue_overflows},
           {"tcp_messages", tcp_messages},
           {"tcp_accepted", tcp_accepted},
           {"tcp_closed", tcp_closed},
@@ -75,9 +76,13 @@ constexpr int kUdpReceiveBufferBytes = 8 * 1024 * 1024;
 
 // Each datagram carries the time the kernel queued it (SO_TIMESTAMPNS):
 // how long it waited is the control plane's load (overload_shedder.h).
+// And the count of datagrams the kernel dropped on the socket because its
+// queue was full (SO_RXQ_OVFL): the surest sign of overload, which a queue
+// shorter than the shedder's delay threshold never shows as a delay.
 void AskForReceiveTimestamps(int fd) {
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 }
 
 int64_t RealtimeNs() {
@@ -95,6 +100,17 @@ int64_t QueuedMs(const msghdr& h, int64_t now_ns) {
     std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
     const int64_t queued_ns = now_ns - (int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
     return std::max<int64_t>(queued_ns, 0) / 1'000'000;
+  }
+  return -1;
+}
+
+// The socket's drop count carried by `h` (SO_RXQ_OVFL); -1 without one.
+int64_t SocketDrops(const msghdr& h) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
+    uint32_t drops;
+    std::memcpy(&drops, CMSG_DATA(c), sizeof(drops));
+    return drops;
   }
   return -1;
 }
@@ -184,6 +200,7 @@ struct SipTransport::Socket {
   bool closing = false;
   int64_t last_activity_ms = 0;  // connections: the last byte read
   size_t crlf_run = 0;       // CR/LF bytes skipped in a row between messages
+  uint32_t kernel_drops = 0;  // UDP: the kernel's SO_RXQ_OVFL count last read
   SSL* ssl = nullptr;        // TLS connections
   std::vector<std::string> tls_names;  // its verified certificate's names
   std::string tls_host;      // ours: the name the server's certificate was checked for
@@ -377,7 +394,8 @@ void SipTransport::OnUdpReadable(Socket& s) {
   static sockaddr_storage froms[kUdpBatch];
   static iovec iovs[kUdpBatch];
   static mmsghdr msgs[kUdpBatch];
-  alignas(cmsghdr) static char controls[kUdpBatch][CMSG_SPACE(sizeof(timespec))];
+  alignas(cmsghdr) static char
+      controls[kUdpBatch][CMSG_SPACE(sizeof(timespec)) + CMSG_SPACE(sizeof(uint32_t))];
   for (int reads = 0; reads < kUdpReadsPerRound;) {
     for (int i = 0; i < kUdpBatch; ++i) {
       iovs[i] = iovec{bufs[i], sizeof(bufs[i])};
@@ -398,6 +416,12 @@ void SipTransport::OnUdpReadable(Socket& s) {
       SipInbound in;
       in.bytes = absl::string_view(bufs[i], msgs[i].msg_len);
       in.queued_ms = QueuedMs(msgs[i].msg_hdr, now_ns);
+      // The kernel's count wraps at 2^32 and is only sent once non-zero.
+      if (const int64_t drops = SocketDrops(msgs[i].msg_hdr); drops >= 0) {
+        in.dropped_before = static_cast<uint32_t>(drops - s.kernel_drops);
+        counters_.udp_queue_overflows += in.dropped_before;
+        s.kernel_drops = static_cast<uint32_t>(drops);
+      }
       in.source = FromSockaddr(froms[i]);
       in.local = s.local;
       in.transport = SipTransportKind::kUdp;

@@ -57,6 +57,9 @@ struct SipInbound {
   // UDP: how long the datagram waited in the kernel's socket queue before
   // we read it (the control plane's load); -1 when unknown (TCP, TLS).
   int64_t queued_ms = -1;
+  // UDP: datagrams the kernel dropped on this socket (its queue full)
+  // since the one read before this.
+  uint32_t dropped_before = 0;
   // TLS: the names (subjectAltName DNS entries, else the CN) of the
   // certificate the client presented and we verified; null otherwise.
   const std::vector<std::string>* tls_names = nullptr;
@@ -64,6 +67,7 @@ struct SipInbound {
 
 struct SipTransportCounters {
   uint64_t udp_datagrams = 0;
+  uint64_t udp_queue_overflows = 0;  // dropped by the kernel: the socket's queue was full
   uint64_t tcp_messages = 0;
   uint64_t tcp_accepted = 0;
   uint64_t tcp_closed = 0;            // by the peer or by us, any reason

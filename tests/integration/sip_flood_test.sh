@@ -183,11 +183,12 @@ rl_check shedding_engaged "overloads=$(overload overloads) max_delay_ms=$(overlo
   test "$(overload overloads)" -ge 1
 rl_check in_dialog_passed_while_shedding "passed_in_dialog=$(overload passed_in_dialog)" \
   test "$(overload passed_in_dialog)" -ge 3
-rl_check new_invites_got_503_retry_after "$swarm" \
+rl_check new_requests_got_503_retry_after "$swarm" \
   test "$(swarm_field answered_503)" -ge 100 -a \
   "$(swarm_field with_retry_after)" -eq "$(swarm_field answered_503)"
-rl_check registers_dropped_counted "dropped_registers=$(overload dropped_registers) refused_invites=$(overload refused_invites)" \
-  test "$(overload dropped_registers)" -ge 100 -a "$(overload refused_invites)" -ge "$(swarm_field answered_503)"
+rl_check registers_refused_counted "refused_registers=$(overload refused_registers) refused_invites=$(overload refused_invites)" \
+  test "$(overload refused_registers)" -ge 100 -a \
+  "$(($(overload refused_invites) + $(overload refused_registers)))" -ge "$(swarm_field answered_503)"
 rl_check swarm_not_banned "flood_bans=$(guard flood_bans) (16384 sources, each within its limits)" \
   test "$(guard flood_bans)" -eq 3
 rl_check shedding_ends "the queue drained within 20 s of the swarm's end" rl_wait_for 20 drained

@@ -17,6 +17,20 @@ TEST(SniffSipHead, ANewInviteHasAMethodACallIdAndNoToTag) {
   EXPECT_EQ(h.method, "INVITE");
   EXPECT_EQ(h.call_id, "c1@192.0.2.2");
   EXPECT_FALSE(h.to_tag);  // neither the display name, the URI nor the body count
+  EXPECT_FALSE(h.credentials);
+}
+
+TEST(SniffSipHead, CredentialsInEitherHeaderAndAnyCase) {
+  EXPECT_TRUE(SniffSipHead("REGISTER sip:example.test SIP/2.0\r\n"
+                           "authorization : Digest username=\"bob\"\r\n\r\n")
+                  .credentials);
+  EXPECT_TRUE(SniffSipHead("INVITE sip:b@example.test SIP/2.0\r\n"
+                           "Proxy-Authorization: Digest username=\"a\"\r\n\r\n")
+                  .credentials);
+  // Only the header block counts, and only those two names.
+  EXPECT_FALSE(SniffSipHead("REGISTER sip:example.test SIP/2.0\r\n"
+                            "Authorization-Info: x\r\n\r\nAuthorization: y\r\n")
+                   .credentials);
 }
 
 TEST(SniffSipHead, AnInDialogRequestHasAToTagInCompactFormAndAnyCase) {

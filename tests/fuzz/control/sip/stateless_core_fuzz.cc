@@ -1,13 +1,16 @@
 // The stateless core (control/sip/stateless_core.h): one datagram in, at
 // most one reply out, from any bytes, over UDP and over a stream
 // transport; every reply must parse again (corpus seeds 773eb7eb...,
-// 60050868... once got a 400 and a 501 that did not).
+// 60050868... once got a 400 and a 501 that did not). So must the
+// overload shedder's 503 built from the raw lines (control/guard/
+// raw_response.h), whenever it builds one.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/guard/raw_response.h"
 #include "control/sip/sip_message.h"
 #include "control/sip/stateless_core.h"
 #include "control/sip/sip_transport.h"
@@ -32,6 +35,10 @@ void HandleOver(StatelessCore& core, absl::string_view bytes, SipTransportKind t
   in.channel = 1;
   std::optional<SipOutbound> reply = core.Handle(in);
   if (reply && !SipMessage::Parse(reply->bytes).ok()) __builtin_trap();
+  std::optional<std::string> refusal =
+      RawStatelessResponse(bytes, in.source, 503, "Service Unavailable", "rtplatch-fuzz",
+                           {"Retry-After: 5"});
+  if (refusal && !SipMessage::Parse(*refusal).ok()) __builtin_trap();
 }
 
 }  // namespace
