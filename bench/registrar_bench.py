@@ -246,9 +246,9 @@ def capacity_per_s(args, server, users):
 
 
 def storm_goodput_pct(args, server, csv, capacity, tag):
-    """Refreshes offered at 2 x capacity for storm_s; completed per
-    second over the steady part, % of capacity."""
-    rate = int(2 * capacity)
+    """Refreshes offered at storm_x (2) x capacity for storm_s; completed
+    per second over the steady part, % of capacity."""
+    rate = int(args.storm_x * capacity)
     calls = int(rate * args.storm_s)
     stat = os.path.join(args.tmpdir, "sipp-%s.csv" % tag)
     # A 503 ends a call (a phone backs off), not logged as unexpected.
@@ -521,6 +521,8 @@ def parse_args(argv):
     ap.add_argument("--skip-kamailio", action="store_true")
     ap.add_argument("--skip-rtplatch", action="store_true")
     ap.add_argument("--register-rate", type=int, default=REGISTER_RATE)
+    ap.add_argument("--storm-x", type=float, default=2.0,
+                    help="the storm's offered rate over capacity (default 2)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
     ap.add_argument("--control", default=sb.DEFAULT_CONTROL)
