@@ -1,5 +1,6 @@
 #include "bench/register_flow.h"
 
+#include <fstream>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -16,6 +17,16 @@ constexpr int kExpiresS = 3600;
 
 }  // namespace
 
+absl::StatusOr<std::vector<Phone>> LoadPhones(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--users '", path, "': cannot open"));
+  std::vector<Phone> users;
+  Phone phone;
+  while (in >> phone.user >> phone.password) users.push_back(phone);
+  if (users.empty()) return absl::InvalidArgumentError(absl::StrCat("--users '", path, "': empty"));
+  return users;
+}
+
 std::string RegisterFlow::Start(const Phone& phone, uint64_t transaction) {
   phone_ = &phone;
   transaction_ = transaction;
@@ -27,16 +38,18 @@ std::string RegisterFlow::Start(const Phone& phone, uint64_t transaction) {
 std::string RegisterFlow::Request(int cseq, absl::string_view authorization) const {
   std::string request = absl::StrCat(
       "REGISTER sip:", domain_, " SIP/2.0\r\n",
-      "Via: SIP/2.0/TLS ", via_host_port_, ";branch=z9hG4bK-", tag_, "-", transaction_, "-", cseq,
+      "Via: SIP/2.0/", transport_, " ", via_host_port_, ";branch=z9hG4bK-", tag_, "-", transaction_,
+      "-", cseq,
       ";rport\r\n",
       "Max-Forwards: 70\r\n",
       "From: <sip:", phone_->user, "@", domain_, ">;tag=", tag_, "t", transaction_, "\r\n",
       "To: <sip:", phone_->user, "@", domain_, ">\r\n",
       "Call-ID: ", call_id_, "\r\n",
       "CSeq: ", cseq, " REGISTER\r\n",
-      "Contact: <sip:", phone_->user, "@", via_host_port_, ";transport=tls>\r\n",
+      "Contact: <sip:", phone_->user, "@", via_host_port_,
+      transport_ == "TLS" ? ";transport=tls" : "", ">\r\n",
       "Expires: ", kExpiresS, "\r\n",
-      "User-Agent: rtplatch-tls-register-load\r\n");
+      "User-Agent: rtplatch-bench-register-load\r\n");
   if (!authorization.empty()) absl::StrAppend(&request, "Authorization: ", authorization, "\r\n");
   absl::StrAppend(&request, "Content-Length: 0\r\n\r\n");
   return request;

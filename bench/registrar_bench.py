@@ -8,7 +8,8 @@ them costs.
 Placement as in scripts/bench sip: the server on core 1 (rtplatch-control
 and its dataplane on net_null, the forwarding lcore SCHED_IDLE; or
 Kamailio 5.6 with usrloc written back to SQLite every second, as the SIP
-bench configures it), sipp, rtplatchctl and the SIP pinger on core 0.
+bench configures it), sipp, bench/udp_register_storm, rtplatchctl and the
+SIP pinger on core 0.
 Every user has its own password; sipp answers the 401 of every REGISTER
 (Expires 3600).
 
@@ -24,13 +25,14 @@ Measured, in this order, on rtplatch:
                     --limit 10` and `rtplatchctl registration AOR` run
                     (three times each); a ping unanswered counts as its
                     timeout
-  storm_goodput_pct refreshes of all N users offered at twice the
-                    capacity (capacity: the highest rate passing the SIP
-                    bench's step test, at most 1 % failed and 90 % of the
-                    target completed, found by doubling and bisecting
-                    twice): completed refreshes per second
-                    over the storm's steady part (sipp's per-second stats,
-                    its first second left out), as a share of capacity
+  storm_goodput_pct refreshes of all N users in turn, offered at
+                    --storm-x (2) times the capacity (the highest rate
+                    passing the SIP bench's step test, at most 1 % failed
+                    and 90 % of the target completed, found by doubling
+                    and bisecting twice) by bench/udp_register_storm (sipp
+                    saturates core 0 above about 1.3 x): completed
+                    refreshes per second over the storm's steady part
+                    (its first second left out), as a share of capacity
   restart_s         kill -9, then every binding's expiry moved to one
                     second EXPIRE_AFTER_S ahead (in the SQLite store, the
                     way a mass expiry is staged), then the time from exec
@@ -75,6 +77,7 @@ import throughput  # noqa: E402
 from throughput import BenchError, PROCS, Processes, log, log_tail  # noqa: E402
 
 DEFAULT_CTL = os.path.join(throughput.REPO, "build", "control", "rtplatchctl")
+DEFAULT_STORM = os.path.join(throughput.REPO, "build", "bench", "udp_register_storm")
 SCENARIO = "register_auth"
 SCALING_BASE = 10000        # register_cpu_us is also measured at this size
 REGISTER_RATE = 8000        # registrations/s while filling: well below capacity
@@ -182,10 +185,9 @@ def write_csv(path, users):
     return path
 
 
-def sipp_register(args, server, csv, rate, calls, tag, xml="register_auth.xml"):
+def sipp_register(args, server, csv, rate, calls, tag):
     """sipp register_auth for `calls` users of `csv` at `rate`; SippRun."""
-    return sb.run_sipp(args, xml, server.port, sb.UAC_PORT, csv, rate, calls, tag,
-                       trace_err=xml != "register_storm.xml")
+    return sb.run_sipp(args, "register_auth.xml", server.port, sb.UAC_PORT, csv, rate, calls, tag)
 
 
 def fill(args, server, csv, count, tag):
@@ -245,36 +247,44 @@ def capacity_per_s(args, server, users):
     return best
 
 
-def storm_goodput_pct(args, server, csv, capacity, tag):
-    """Refreshes offered at storm_x (2) x capacity for storm_s; completed
-    per second over the steady part, % of capacity."""
+def storm_goodput_pct(args, server, users, capacity, tag):
+    """Refreshes of all N users in turn, offered at storm_x (2) x capacity
+    for storm_s by bench/udp_register_storm on core 0 (sipp saturates
+    that core above about 1.3 x); completed per second over the steady
+    part (its first second left out), % of capacity."""
     rate = int(args.storm_x * capacity)
-    calls = int(rate * args.storm_s)
-    stat = os.path.join(args.tmpdir, "sipp-%s.csv" % tag)
-    # A 503 ends a call (a phone backs off), not logged as unexpected.
-    r = sipp_register(args, server, csv, rate, calls, tag, xml="register_storm.xml")
-    t_ok = [(elapsed_s(row), sb.stat_int(row, "SuccessfulCall(C)")) for row in stat_rows(stat)]
-    t_ok = [x for x in t_ok if 1.0 <= x[0] <= args.storm_s + 0.5]
-    if len(t_ok) < 2:
-        raise BenchError("%s: storm: too few sipp stat rows in %s" % (server.name, stat))
-    per_s = (t_ok[-1][1] - t_ok[0][1]) / (t_ok[-1][0] - t_ok[0][0])
-    log("%s: storm offered %d/s (sipp sent %d of %d in %.1f s): %.0f completed/s, %d failed, "
-        "%d retransmissions; capacity %.0f/s"
-        % (server.name, rate, r.calls, calls, r.wall_s, per_s, r.failed, r.retrans, capacity))
+    out = os.path.join(args.tmpdir, "storm-%s.jsonl" % tag)
+    argv = sb.pinned(sb.SIPP_CPU) + [
+        # From sipp's address: the same Contact, so each is a refresh.
+        args.storm, "--server", "%s:%d" % (sb.HOST, server.port), "--users", users.tls_users,
+        "--bind", sb.HOST, "--port", str(sb.UAC_PORT),
+        "--domain", sb.DOMAIN, "--rate", str(rate), "--seconds", str(args.storm_s),
+        "--timeout-ms", str(sb.RECV_TIMEOUT_MS)]
+    with open(out, "w") as f:
+        p = PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+    try:
+        p.wait(args.storm_s + 3 * sb.RECV_TIMEOUT_MS / 1000 + 30)
+    except subprocess.TimeoutExpired:
+        raise BenchError("udp_register_storm did not finish\n%s" % log_tail(out))
+    finally:
+        Processes.stop(p, grace_s=2.0)
+        PROCS.procs.remove(p)
+    try:
+        rows = [json.loads(line) for line in open(out) if line.startswith("{")]
+    except ValueError:
+        raise BenchError("udp_register_storm: bad output\n%s" % log_tail(out))
+    window = [r for r in rows if not r.get("done") and 1.0 <= r["t"] <= args.storm_s + 0.5]
+    if len(window) < 2 or not rows[-1].get("done"):
+        raise BenchError("udp_register_storm: too few reports in %s\n%s" % (out, log_tail(out)))
+    per_s = ((window[-1]["completed"] - window[0]["completed"]) /
+             (window[-1]["t"] - window[0]["t"]))
+    d = rows[-1]
+    log("%s: storm offered %d/s for %.0f s (generator CPU %.1f s in %.1f s): %.0f completed/s; "
+        "of %d: %d completed, %d refused (503), %d failed, %d timed out, %d retransmissions; "
+        "capacity %.0f/s" % (server.name, rate, args.storm_s, d["cpu_s"], d["wall_s"], per_s,
+                             d["started"], d["completed"], d["refused"], d["failed"],
+                             d["timed_out"], d["retransmissions"], capacity))
     return 100.0 * per_s / capacity
-
-
-def elapsed_s(row):
-    """sipp's ElapsedTime(C), HH:MM:SS:microseconds, in seconds."""
-    parts = [int(x) for x in row.get("ElapsedTime(C)", "0:0:0:0").split(":")]
-    h, m, sec, us = (parts + [0, 0, 0, 0])[:4]
-    return 3600 * h + 60 * m + sec + us / 1e6
-
-
-def stat_rows(path):
-    with open(path, errors="replace") as f:
-        rows = [line.rstrip("\n").split(";") for line in f if line.strip()]
-    return [dict(zip(rows[0], r)) for r in rows[1:]]
 
 
 def rss_bytes(pid):
@@ -434,7 +444,7 @@ def run_rtplatch(args, users):
         log("rtplatch: worst OPTIONS round trip while they ran: %.1f ms" % list_stall)
 
         capacity = capacity_per_s(args, server, users)
-        goodput = storm_goodput_pct(args, server, users.csv, capacity, "storm")
+        goodput = storm_goodput_pct(args, server, users, capacity, "storm")
         stats = json.loads(server.ctl("sip-stats")[1])
         log("rtplatch: after the storm: overload %s" % json.dumps(stats.get("overload")))
         log("rtplatch: after the storm: sip-stats %s" % json.dumps(
@@ -489,7 +499,7 @@ def run_kamailio(args, users):
         c = cpu_per_refresh_us(args, server, write_csv(os.path.join(args.tmpdir, "k-refresh.csv"),
                                                        spread(users.users, SCALING_BASE)),
                                "k-refresh")
-        goodput = storm_goodput_pct(args, server, users.csv, capacity_per_s(args, server, users),
+        goodput = storm_goodput_pct(args, server, users, capacity_per_s(args, server, users),
                                     "k-storm")
         time.sleep(1.0)
         kamailio = server.procs.pop()  # after rtpengine
@@ -527,6 +537,7 @@ def parse_args(argv):
     ap.add_argument("--dataplane", default=throughput.DEFAULT_DATAPLANE)
     ap.add_argument("--control", default=sb.DEFAULT_CONTROL)
     ap.add_argument("--ctl", default=DEFAULT_CTL)
+    ap.add_argument("--storm", default=DEFAULT_STORM, help="bench/udp_register_storm binary")
     ap.add_argument("--kamailio", default=shutil.which("kamailio", path="/usr/sbin:/usr/bin")
                     or "kamailio")
     ap.add_argument("--rtpengine", default=shutil.which("rtpengine") or "rtpengine")

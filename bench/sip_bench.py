@@ -694,14 +694,12 @@ class SippRun:
         return max(0, self.calls - self.successful - self.failed)
 
 
-def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None, local_host=HOST,
-              trace_err=True):
+def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None, local_host=HOST):
     argv = (pinned(SIPP_CPU) +
             [args.sipp, "-sf", os.path.join(SIPP_DIR, scenario_xml),
              "-i", local_host, "-p", str(local_port), "-t", "u1",
-             "-buff_size", str(4 << 20), "-recv_timeout", str(RECV_TIMEOUT_MS), "-nostdin"])
-    if trace_err:
-        argv += ["-trace_err", "-max_log_size", str(8 << 20)]
+             "-buff_size", str(4 << 20), "-recv_timeout", str(RECV_TIMEOUT_MS),
+             "-nostdin", "-trace_err", "-max_log_size", str(8 << 20)])
     if scenario_xml.startswith("register"):
         # a REGISTER that failed is over: no BYE for it
         argv += ["-default_behaviors", "all,-bye"]
@@ -715,19 +713,17 @@ def sipp_argv(args, scenario_xml, local_port, inf=None, remote_port=None, local_
     return argv
 
 
-def run_sipp(args, scenario_xml, remote_port, local_port, inf, rate, calls, tag, trace_err=True):
-    """Runs a sipp UAC for `calls` calls at `rate` calls/s; SippRun.
-    trace_err=False: no log of unexpected messages (a storm's thousands a
-    second would cost the generator more than the calls)."""
+def run_sipp(args, scenario_xml, remote_port, local_port, inf, rate, calls, tag):
+    """Runs a sipp UAC for `calls` calls at `rate` calls/s; SippRun."""
     stat = os.path.join(args.tmpdir, "sipp-%s.csv" % tag)
     err = os.path.join(args.tmpdir, "sipp-%s.err" % tag)
     out = os.path.join(args.tmpdir, "sipp-%s.log" % tag)
     nominal = calls / rate
-    argv = (sipp_argv(args, scenario_xml, local_port, inf, remote_port, trace_err=trace_err) +
+    argv = (sipp_argv(args, scenario_xml, local_port, inf, remote_port) +
             ["-r", str(rate), "-rp", "1000", "-m", str(calls),
              "-l", str(max(100, int(rate * RECV_TIMEOUT_MS / 1000 * 1.5))),
              "-timeout", "%ds" % int(nominal + 3 * RECV_TIMEOUT_MS / 1000 + 5),
-             "-trace_stat", "-stf", stat, "-fd", "1"] + (["-error_file", err] if trace_err else []))
+             "-trace_stat", "-stf", stat, "-fd", "1", "-error_file", err])
     t0 = time.monotonic()
     p = start_logged(argv, out)
     cpu0 = 0.0

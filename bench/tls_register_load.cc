@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/load_clock.h"
 #include "bench/register_flow.h"
 #include "bench/tls_client_connection.h"
 
@@ -50,19 +51,6 @@ constexpr int64_t kNsPerMs = 1'000'000;
 constexpr int kMaxEvents = 256;
 // Timeouts are looked for this often: far below --timeout-ms.
 constexpr int64_t kTimeoutScanNs = 50 * kNsPerMs;
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-double CpuSeconds() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
 
 struct Options {
   std::string server;
@@ -114,16 +102,6 @@ absl::StatusOr<sockaddr_in> ParseIpv4(const std::string& host, int port) {
     return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: '", host, "'"));
   }
   return address;
-}
-
-absl::StatusOr<std::vector<Phone>> LoadUsers(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--users '", path, "': cannot open"));
-  std::vector<Phone> users;
-  Phone phone;
-  while (in >> phone.user >> phone.password) users.push_back(phone);
-  if (users.empty()) return absl::InvalidArgumentError(absl::StrCat("--users '", path, "': empty"));
-  return users;
 }
 
 // One connection and the phones behind it.
@@ -401,7 +379,7 @@ int Main(int argc, char** argv) {
   }
   // A server that closes a connection must not kill us in SSL_write.
   signal(SIGPIPE, SIG_IGN);
-  absl::StatusOr<std::vector<Phone>> users = LoadUsers(options.users);
+  absl::StatusOr<std::vector<Phone>> users = LoadPhones(options.users);
   const size_t colon = options.server.rfind(':');
   int port = 0;
   absl::StatusOr<sockaddr_in> server =
