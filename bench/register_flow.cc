@@ -30,7 +30,7 @@ absl::StatusOr<std::vector<Phone>> LoadPhones(const std::string& path) {
 std::string RegisterFlow::Start(const Phone& phone, uint64_t transaction) {
   phone_ = &phone;
   transaction_ = transaction;
-  call_id_ = absl::StrCat(tag_, "-", transaction, "@tls-load");
+  call_id_ = absl::StrCat(tag_, "-", transaction, "@bench-load");
   state_ = State::kAwaitChallenge;
   return Request(1, "");
 }
