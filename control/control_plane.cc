@@ -454,6 +454,10 @@ void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn
 
 // OperatorView
 std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
+
+std::vector<Binding> ControlPlane::RegistrationsOf(absl::string_view aor, int64_t now) const {
+  return registrar_->Lookup(aor, now);
+}
 nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
 nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(MonotonicMs()); }
 nlohmann::json ControlPlane::Stats() const {

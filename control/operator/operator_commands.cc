@@ -153,12 +153,11 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
   auto page = ParsePage(r);
   if (!page.ok()) return page.status();
 
-  const std::optional<std::string> want_aor =
-      aor->has_value() ? std::optional(NormalizeAor(**aor)) : std::nullopt;
   const int64_t now = view_.Now();
-  std::vector<Binding> all = LiveBindings(view_, now);
+  // One AOR by its key; the whole table only for a list across AORs.
+  std::vector<Binding> all = aor->has_value() ? view_.RegistrationsOf(NormalizeAor(**aor), now)
+                                              : LiveBindings(view_, now);
   std::erase_if(all, [&](const Binding& b) {
-    if (want_aor && b.aor != *want_aor) return true;
     if (natted->has_value() && b.behind_nat != **natted) return true;
     if (user_agent->has_value() && !absl::StrContains(b.user_agent, **user_agent)) return true;
     return false;
@@ -175,8 +174,8 @@ absl::StatusOr<json> OperatorCommands::Registration(const json& r) const {
   const std::string want = NormalizeAor(*aor);
   const int64_t now = view_.Now();
   json bindings = json::array();
-  for (const Binding& b : LiveBindings(view_, now)) {
-    if (b.aor == want) bindings.push_back(RegistrationJson(b, now));
+  for (const Binding& b : view_.RegistrationsOf(want, now)) {
+    bindings.push_back(RegistrationJson(b, now));
   }
   if (bindings.empty()) {
     return absl::NotFoundError(absl::StrCat("aor: no live registration for '", want, "'"));

@@ -38,6 +38,10 @@ class OperatorView {
   virtual ~OperatorView() = default;
   // Bindings not expired at `now` (unix seconds), in any order.
   virtual std::vector<Binding> Registrations(int64_t now) const = 0;
+  // One AOR's bindings not expired at `now`, found by its key (what it
+  // costs is that AOR's, not every binding's), highest q first, then
+  // latest expiry.
+  virtual std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const = 0;
   // JSON array of call objects, each with at least a string "call_id"
   // ({"call_id":..,"state":..,"caller":..,"callee":..,"legs":[...],
   // "pairs":[...],...}), in the order `calls` should list them.

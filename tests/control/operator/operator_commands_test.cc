@@ -53,8 +53,24 @@ class FakeView : public OperatorView {
   std::vector<Binding> Registrations(int64_t now) const override {
     if (throw_) throw std::runtime_error("view exploded");
     last_now_ = now;
+    ++full_lists;
     return bindings;
   }
+  // As the registrar's Lookup: the AOR's live ones, its order.
+  std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override {
+    if (throw_) throw std::runtime_error("view exploded");
+    last_now_ = now;
+    std::vector<Binding> out;
+    for (const Binding& b : bindings) {
+      if (b.aor == aor && b.expires_at > now) out.push_back(b);
+    }
+    std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
+      return std::forward_as_tuple(b.q_milli, b.expires_at, a.contact_uri) <
+             std::forward_as_tuple(a.q_milli, a.expires_at, b.contact_uri);
+    });
+    return out;
+  }
+  mutable int full_lists = 0;
   json Calls() const override {
     if (throw_) throw std::runtime_error("view exploded");
     return calls;
@@ -331,6 +347,16 @@ TEST_F(OperatorCommandsTest, RegistrationListsOneAorsBindingsBestFirst) {
   EXPECT_THAT(Contacts(r["bindings"]),
               ElementsAre("sip:alice@198.51.100.2", "sip:alice@192.0.2.10;ob"));
   EXPECT_EQ(r["bindings"][1]["q"], 0.5);
+}
+
+// Issue 17: one AOR costs that AOR's bindings, found by key, never a copy
+// and sort of the whole table (which stalled SIP for 0.16 s at 100 000).
+TEST_F(OperatorCommandsTest, OneAorIsLookedUpByKeyNotByListingEveryBinding) {
+  Ok("registration", {{"aor", "alice@example.com"}});
+  Ok("registrations", {{"aor", "alice@example.com"}, {"natted", true}});
+  EXPECT_EQ(view_.full_lists, 0);
+  Ok("registrations");
+  EXPECT_EQ(view_.full_lists, 1);
 }
 
 TEST_F(OperatorCommandsTest, RegistrationOfAnUnknownOrExpiredAorIsNotFound) {

@@ -33,6 +33,11 @@ constexpr int64_t kNow = 1'700'000'000;
 class FakeView : public OperatorView {
  public:
   std::vector<Binding> Registrations(int64_t) const override { return bindings; }
+  std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t) const override {
+    std::vector<Binding> out = bindings;
+    std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
+    return out;
+  }
   json Calls() const override { return calls; }
   json Stats() const override { return {{"requests", 5}}; }
   json Peers() const override { return json::array(); }

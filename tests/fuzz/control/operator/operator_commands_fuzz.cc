@@ -46,6 +46,11 @@ class FixedView : public OperatorView {
             MakeBinding("alice@example.com", "sip:alice@198.51.100.2", false),
             MakeBinding("bob@example.com", "sips:bob@192.0.2.20", true)};
   }
+  std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override {
+    std::vector<Binding> out = Registrations(now);
+    std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
+    return out;
+  }
   json Calls() const override {
     return json::array({{{"call_id", "a84b4c76e66710"}, {"state", "confirmed"},
                          {"caller", "alice@example.com"}, {"callee", "bob@example.com"},
