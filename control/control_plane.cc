@@ -458,6 +458,13 @@ std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return reg
 std::vector<Binding> ControlPlane::RegistrationsOf(absl::string_view aor, int64_t now) const {
   return registrar_->Lookup(aor, now);
 }
+
+std::vector<Binding> ControlPlane::RegistrationsPage(size_t offset, size_t limit,
+                                                     int64_t now) const {
+  return registrar_->Page(offset, limit, now);
+}
+
+size_t ControlPlane::RegistrationCount() const { return registrar_->binding_count(); }
 nlohmann::json ControlPlane::Calls() const { return proxy_->CallsJson(); }
 nlohmann::json ControlPlane::Peers() const { return peers_->ToJson(MonotonicMs()); }
 nlohmann::json ControlPlane::Stats() const {

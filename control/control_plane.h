@@ -75,6 +75,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   // OperatorView
   std::vector<Binding> Registrations(int64_t now) const override;
   std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override;
+  std::vector<Binding> RegistrationsPage(size_t offset, size_t limit, int64_t now) const override;
+  size_t RegistrationCount() const override;
   nlohmann::json Calls() const override;
   nlohmann::json Stats() const override;
   nlohmann::json Peers() const override;

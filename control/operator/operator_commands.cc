@@ -154,7 +154,15 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
   if (!page.ok()) return page.status();
 
   const int64_t now = view_.Now();
-  // One AOR by its key; the whole table only for a list across AORs.
+  if (!aor->has_value() && !natted->has_value() && !user_agent->has_value()) {
+    // No filter: a page of the ordered table, costing the page.
+    json list = json::array();
+    for (const Binding& b : view_.RegistrationsPage(page->offset, page->limit, now)) {
+      list.push_back(RegistrationJson(b, now));
+    }
+    return json{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
+  }
+  // One AOR by its key; the whole table only for a filter across AORs.
   std::vector<Binding> all = aor->has_value() ? view_.RegistrationsOf(NormalizeAor(**aor), now)
                                               : LiveBindings(view_, now);
   std::erase_if(all, [&](const Binding& b) {

@@ -42,6 +42,13 @@ class OperatorView {
   // costs is that AOR's, not every binding's), highest q first, then
   // latest expiry.
   virtual std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const = 0;
+  // Live bindings in the operator's order (by AOR, then highest q, then
+  // latest expiry), `limit` of them after the first `offset`, costing the
+  // AORs walked; and how many bindings there are (live, or expired within
+  // the last second and not yet pruned).
+  virtual std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
+                                                 int64_t now) const = 0;
+  virtual size_t RegistrationCount() const = 0;
   // JSON array of call objects, each with at least a string "call_id"
   // ({"call_id":..,"state":..,"caller":..,"callee":..,"legs":[...],
   // "pairs":[...],...}), in the order `calls` should list them.

@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Create(
     absl::StatusOr<std::vector<Binding>> all = store->LoadAll(0);
     if (!all.ok()) return all.status();
     for (Binding& b : *all) r->bindings_[b.aor].push_back(std::move(b));
+    for (const auto& [aor, list] : r->bindings_) r->Reindex(aor, 0, list.size());
   }
   return r;
 }
@@ -539,6 +540,7 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
     if (absl::Status s = store_->ApplyRegister(aor, plan.upserts, plan.removed); !s.ok()) return s;
   }
   std::vector<Binding>& stored = bindings_[aor];
+  const size_t before = stored.size();
   for (const std::string& uri : plan.removed) {
     std::erase_if(stored, [&](const Binding& o) { return o.contact_uri == uri; });
   }
@@ -551,7 +553,29 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
       stored.push_back(std::move(b));
     }
   }
+  Reindex(aor, before, stored.size());
   return absl::OkStatus();
+}
+
+void Registrar::Reindex(const std::string& aor, size_t before, size_t after) {
+  binding_count_ += after;
+  binding_count_ -= before;
+  if (before == 0 && after > 0) aor_order_.insert(aor);
+  if (before > 0 && after == 0) aor_order_.erase(aor);
+}
+
+std::vector<Binding> Registrar::Page(size_t offset, size_t limit, int64_t now) const {
+  std::vector<Binding> out;
+  for (auto aor = aor_order_.begin(); aor != aor_order_.end() && out.size() < limit; ++aor) {
+    for (Binding& b : Lookup(*aor, now)) {
+      if (offset > 0) {
+        --offset;
+      } else if (out.size() < limit) {
+        out.push_back(std::move(b));
+      }
+    }
+  }
+  return out;
 }
 
 const std::string& Registrar::DateHeader(int64_t now) {
@@ -624,6 +648,7 @@ bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_u
   if (store_ != nullptr && !store_->Remove(aor, contact_uri).ok()) return false;
   if (removed != nullptr) *removed = std::move(*b);
   list.erase(b);
+  Reindex(it->first, list.size() + 1, list.size());
   if (list.empty()) bindings_.erase(it);
   return true;
 }
@@ -632,6 +657,7 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
   size_t n = 0;
   for (auto it = bindings_.begin(); it != bindings_.end();) {
     std::vector<Binding>& list = it->second;
+    const size_t before = list.size();
     auto keep_end = std::stable_partition(list.begin(), list.end(),
                                           [now](const Binding& b) { return b.expires_at > now; });
     for (auto e = keep_end; e != list.end(); ++e) {
@@ -643,6 +669,7 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
       if (expired != nullptr) expired->push_back(std::move(*e));
     }
     list.erase(keep_end, list.end());
+    Reindex(it->first, before, list.size());
     if (list.empty()) {
       bindings_.erase(it++);
     } else {

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -166,6 +167,13 @@ class Registrar {
   bool HasUser(absl::string_view user) const { return users_.Find(user, config_.domain) != nullptr; }
   // Every live binding (e.g. to push keepalive targets after a restart).
   std::vector<Binding> All(int64_t now) const;
+  // Live bindings in the operator's order (by AOR, then as Lookup ranks
+  // them), `limit` of them after the first `offset`: what it costs is the
+  // AORs walked, not every binding.
+  std::vector<Binding> Page(size_t offset, size_t limit, int64_t now) const;
+  // Bindings held, counting those expired but not yet pruned (at most a
+  // second's worth).
+  size_t binding_count() const { return binding_count_; }
   // Records a keepalive decision taken after the REGISTER (the NAT
   // timeout learner's): the binding's interval, learning state and reason,
   // in memory and the store. The change (kRefreshed, keepalive_changed
@@ -246,8 +254,17 @@ class Registrar {
   BindingStore* store_;
   const InsidePrefixes& inside_;
   const NatPolicyTable& policies_;
+  // Keeps aor_order_ and binding_count_ as an AOR went from `before`
+  // bindings to `after`.
+  void Reindex(const std::string& aor, size_t before, size_t after);
+
   // AOR -> its bindings (unordered; Lookup sorts).
   absl::flat_hash_map<std::string, std::vector<Binding>> bindings_;
+  // The AORs with bindings, in order: operator pages walk it. Touched
+  // when an AOR gains its first binding or loses its last, not on a
+  // refresh.
+  absl::btree_set<std::string> aor_order_;
+  size_t binding_count_ = 0;
   int64_t date_second_ = -1;  // the second date_header_ shows
   std::string date_header_;
 };

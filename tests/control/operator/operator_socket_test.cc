@@ -38,6 +38,14 @@ class FakeView : public OperatorView {
     std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
     return out;
   }
+  std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
+                                         int64_t now) const override {
+    std::vector<Binding> all = Registrations(now);
+    all.erase(all.begin(), all.begin() + static_cast<ptrdiff_t>(std::min(offset, all.size())));
+    if (all.size() > limit) all.resize(limit);
+    return all;
+  }
+  size_t RegistrationCount() const override { return Registrations(0).size(); }
   json Calls() const override { return calls; }
   json Stats() const override { return {{"requests", 5}}; }
   json Peers() const override { return json::array(); }

@@ -709,6 +709,49 @@ TEST_F(RegistrarTest, PruneExpiredAlsoPrunesTheStore) {
   EXPECT_THAT(*all, IsEmpty());
 }
 
+std::vector<std::string> ContactsOf(const std::vector<Binding>& bindings) {
+  std::vector<std::string> out;
+  for (const Binding& b : bindings) out.push_back(b.contact_uri);
+  return out;
+}
+
+// Issue 17: the operator's pages walk the AORs in order (no copy and sort
+// of the table), and the count follows every change, a restart included.
+TEST_F(RegistrarTest, PagesWalkAorsInOrderAndTheCountFollowsChanges) {
+  Req bob;
+  bob.user = "bob";
+  bob.contacts = {"<sip:bob@192.0.2.20:5060>"};
+  bob.call_id = "bob-1@192.0.2.20";
+  ASSERT_EQ(Register(bob, Ep("203.0.113.31:31000")).status_code, 200);
+  Req alice;
+  alice.contacts = {"<sip:alice@192.0.2.10:5062>", "<sip:alice@192.0.2.10:5060>"};
+  ASSERT_EQ(Register(alice, nat_source_).status_code, 200);
+  EXPECT_EQ(registrar_->binding_count(), 3u);
+  EXPECT_THAT(ContactsOf(registrar_->Page(0, 10, kNow)),
+              ElementsAre("sip:alice@192.0.2.10:5060", "sip:alice@192.0.2.10:5062",
+                          "sip:bob@192.0.2.20:5060"));  // as Lookup ranks, then by AOR
+  EXPECT_THAT(ContactsOf(registrar_->Page(1, 1, kNow)), ElementsAre("sip:alice@192.0.2.10:5062"));
+  EXPECT_THAT(registrar_->Page(3, 10, kNow), IsEmpty());
+  EXPECT_THAT(registrar_->Page(0, 0, kNow), IsEmpty());
+
+  // A refresh changes nothing; a removal does.
+  alice.cseq = 2;
+  ASSERT_EQ(Register(alice, nat_source_).status_code, 200);
+  EXPECT_EQ(registrar_->binding_count(), 3u);
+  Binding removed;
+  ASSERT_TRUE(registrar_->RemoveBinding("bob@example.com", "sip:bob@192.0.2.20:5060", &removed));
+  EXPECT_EQ(registrar_->binding_count(), 2u);
+
+  // Reloaded after a restart, then pruned.
+  registrar_.reset();
+  registrar_ = MakeRegistrar();
+  EXPECT_EQ(registrar_->binding_count(), 2u);
+  EXPECT_THAT(registrar_->Page(0, 10, kNow), SizeIs(2));
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 7200), 2u);
+  EXPECT_EQ(registrar_->binding_count(), 0u);
+  EXPECT_THAT(registrar_->Page(0, 10, kNow), IsEmpty());
+}
+
 TEST_F(RegistrarTest, CreateRejectsBadConfig) {
   RegistrarConfig bad = config_;
   bad.domain = "";

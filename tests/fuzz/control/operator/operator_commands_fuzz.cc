@@ -51,6 +51,14 @@ class FixedView : public OperatorView {
     std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
     return out;
   }
+  std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
+                                         int64_t now) const override {
+    std::vector<Binding> all = Registrations(now);
+    all.erase(all.begin(), all.begin() + static_cast<ptrdiff_t>(std::min(offset, all.size())));
+    if (all.size() > limit) all.resize(limit);
+    return all;
+  }
+  size_t RegistrationCount() const override { return Registrations(0).size(); }
   json Calls() const override {
     return json::array({{{"call_id", "a84b4c76e66710"}, {"state", "confirmed"},
                          {"caller", "alice@example.com"}, {"callee", "bob@example.com"},
