@@ -2,6 +2,7 @@
 // and paging, every error path, and a table of malformed requests that must
 // each come back as one error reply naming the bad input (never a throw).
 #include "control/operator/operator_commands.h"
+#include "tests/control/operator/view_slices.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -58,24 +59,11 @@ class FakeView : public OperatorView {
   }
   // As the registrar's Lookup: the AOR's live ones, its order.
   std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override {
-    if (throw_) throw std::runtime_error("view exploded");
-    last_now_ = now;
-    std::vector<Binding> out;
-    for (const Binding& b : bindings) {
-      if (b.aor == aor && b.expires_at > now) out.push_back(b);
-    }
-    std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
-      return std::forward_as_tuple(b.q_milli, b.expires_at, a.contact_uri) <
-             std::forward_as_tuple(a.q_milli, a.expires_at, b.contact_uri);
-    });
-    return out;
+    return BindingsOfAor(LiveSorted(now), aor);
   }
   std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
                                          int64_t now) const override {
-    std::vector<Binding> live = LiveSorted(now);
-    live.erase(live.begin(), live.begin() + static_cast<ptrdiff_t>(std::min(offset, live.size())));
-    if (live.size() > limit) live.resize(limit);
-    return live;
+    return SliceOf(LiveSorted(now), offset, limit);
   }
   size_t RegistrationCount() const override { return LiveSorted(now).size(); }
   // By AOR, then as the registrar ranks an AOR's bindings.

@@ -20,6 +20,7 @@
 #include "common/control_server.h"
 #include "common/control_client.h"
 #include "control/operator/operator_commands.h"
+#include "tests/control/operator/view_slices.h"
 
 namespace rtplatch {
 namespace {
@@ -30,22 +31,9 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kNow = 1'700'000'000;
 
-class FakeView : public OperatorView {
+class FakeView : public SlicedRegistrationsView {
  public:
   std::vector<Binding> Registrations(int64_t) const override { return bindings; }
-  std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t) const override {
-    std::vector<Binding> out = bindings;
-    std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
-    return out;
-  }
-  std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
-                                         int64_t now) const override {
-    std::vector<Binding> all = Registrations(now);
-    all.erase(all.begin(), all.begin() + static_cast<ptrdiff_t>(std::min(offset, all.size())));
-    if (all.size() > limit) all.resize(limit);
-    return all;
-  }
-  size_t RegistrationCount() const override { return Registrations(0).size(); }
   json Calls() const override { return calls; }
   json Stats() const override { return {{"requests", 5}}; }
   json Peers() const override { return json::array(); }

@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/operator/operator_commands.h"
+#include "tests/control/operator/view_slices.h"
 #include "control/registrar/binding_store.h"
 #include "nlohmann/json.hpp"
 
@@ -39,26 +40,13 @@ Binding MakeBinding(std::string aor, std::string contact, bool natted) {
   return b;
 }
 
-class FixedView : public OperatorView {
+class FixedView : public SlicedRegistrationsView {
  public:
   std::vector<Binding> Registrations(int64_t) const override {
     return {MakeBinding("alice@example.com", "sip:alice@192.0.2.10;ob", true),
             MakeBinding("alice@example.com", "sip:alice@198.51.100.2", false),
             MakeBinding("bob@example.com", "sips:bob@192.0.2.20", true)};
   }
-  std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override {
-    std::vector<Binding> out = Registrations(now);
-    std::erase_if(out, [aor](const Binding& b) { return b.aor != aor; });
-    return out;
-  }
-  std::vector<Binding> RegistrationsPage(size_t offset, size_t limit,
-                                         int64_t now) const override {
-    std::vector<Binding> all = Registrations(now);
-    all.erase(all.begin(), all.begin() + static_cast<ptrdiff_t>(std::min(offset, all.size())));
-    if (all.size() > limit) all.resize(limit);
-    return all;
-  }
-  size_t RegistrationCount() const override { return Registrations(0).size(); }
   json Calls() const override {
     return json::array({{{"call_id", "a84b4c76e66710"}, {"state", "confirmed"},
                          {"caller", "alice@example.com"}, {"callee", "bob@example.com"},
