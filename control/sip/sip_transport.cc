@@ -91,28 +91,32 @@ int64_t RealtimeNs() {
   return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
 }
 
+// The SOL_SOCKET control message of `type` that came with `h`, or null.
+const cmsghdr* SocketControl(const msghdr& h, int type) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == type) return c;
+  }
+  return nullptr;
+}
+
 // How long the datagram of `h` waited in the socket's queue, in ms; -1
 // without a timestamp.
 int64_t QueuedMs(const msghdr& h, int64_t now_ns) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-    timespec ts;
-    std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-    const int64_t queued_ns = now_ns - (int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
-    return std::max<int64_t>(queued_ns, 0) / 1'000'000;
-  }
-  return -1;
+  const cmsghdr* c = SocketControl(h, SCM_TIMESTAMPNS);
+  if (c == nullptr) return -1;
+  timespec ts;
+  std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+  const int64_t queued_ns = now_ns - (int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec);
+  return std::max<int64_t>(queued_ns, 0) / 1'000'000;
 }
 
 // The socket's drop count carried by `h` (SO_RXQ_OVFL); -1 without one.
 int64_t SocketDrops(const msghdr& h) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
-    uint32_t drops;
-    std::memcpy(&drops, CMSG_DATA(c), sizeof(drops));
-    return drops;
-  }
-  return -1;
+  const cmsghdr* c = SocketControl(h, SO_RXQ_OVFL);
+  if (c == nullptr) return -1;
+  uint32_t drops;
+  std::memcpy(&drops, CMSG_DATA(c), sizeof(drops));
+  return drops;
 }
 
 void EnlargeReceiveBuffer(int fd) {
