@@ -360,7 +360,10 @@ void ControlPlane::OnInbound(const SipInbound& in) {
 absl::Status ControlPlane::RunOnce() {
   const SipTransportCounters& c = transport_->counters();
   const uint64_t before = c.udp_datagrams + c.tcp_messages;
-  if (absl::Status s = transport_->RunOnce(kPollTimeoutMs); !s.ok()) return s;
+  // Expired bindings still to prune: look at the sockets and come back.
+  if (absl::Status s = transport_->RunOnce(prune_pending_ ? 0 : kPollTimeoutMs); !s.ok()) {
+    return s;
+  }
   // The round's posted dataplane updates and deletes: one wait for all.
   link_->Settle();
   const int64_t now_ms = MonotonicMs();
@@ -371,6 +374,7 @@ absl::Status ControlPlane::RunOnce() {
     SipTransactions::Batch batch(*transactions_);
     dns_->Poll();
   }
+  prune_pending_ = proxy_->PruneExpired(Proxy::kPruneSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
     last_timers_ms_ = now_ms;
@@ -413,7 +417,7 @@ std::string ControlPlane::StartupSummary() const {
   }
   return absl::StrCat("rtplatch-control: listening on ", listening, ", domain '",
                       absl::AsciiStrToLower(config_.domain), "', ",
-                      registrar_->All(UnixNow()).size(), " bindings loaded, dataplane ",
+                      registrar_->binding_count(), " bindings loaded, dataplane ",
                       link_->connected() ? "connected" : "not connected (retrying)");
 }
 

@@ -387,6 +387,9 @@ absl::Status BindingStore::Prepare() {
        absl::StrCat("SELECT ", kColumns,
                     " FROM bindings WHERE expires_at > ?1 "
                     "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
+      // In the table's own order: sorting a million rows would cost the
+      // restart seconds, and the registrar orders what it loads itself.
+      {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM bindings")},
       {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
       {&savepoint_, "SAVEPOINT change"},
       {&release_, "RELEASE change"},
@@ -513,6 +516,15 @@ absl::Status BindingStore::RemoveAll(absl::string_view aor) {
 absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op,
                                                             sqlite3_stmt* s) {
   std::vector<Binding> out;
+  if (absl::Status read = EachRow(op, s, [&](Binding& b) { out.push_back(std::move(b)); });
+      !read.ok()) {
+    return read;
+  }
+  return out;
+}
+
+absl::Status BindingStore::EachRow(absl::string_view op, sqlite3_stmt* s,
+                                   absl::FunctionRef<void(Binding&)> fn) {
   int step;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     Binding b;
@@ -568,10 +580,10 @@ absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op
     if (q < 0 || q > 1000) return bad(absl::StrCat("q ", q, "/1000 out of range"));
     b.q_milli = static_cast<uint16_t>(q);
     b.keepalive_learning = sqlite3_column_int64(s, 16) != 0;
-    out.push_back(std::move(b));
+    fn(b);
   }
   if (step != SQLITE_DONE) return SqliteError(op);
-  return out;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Binding>> BindingStore::Lookup(absl::string_view aor,
@@ -590,6 +602,12 @@ absl::StatusOr<std::vector<Binding>> BindingStore::LoadAll(int64_t now) {
   StmtUse use(s);
   if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) return SqliteError("load all");
   return ReadRows("load all", s);
+}
+
+absl::Status BindingStore::LoadEach(absl::FunctionRef<void(const Binding&)> fn) {
+  sqlite3_stmt* s = load_each_.get();
+  StmtUse use(s);
+  return EachRow("load all", s, [&](Binding& b) { fn(b); });
 }
 
 absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {

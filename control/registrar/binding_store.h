@@ -97,6 +97,9 @@ class BindingStore {
   absl::StatusOr<std::vector<Binding>> Lookup(absl::string_view aor, int64_t now);
   // Every binding not expired at `now`, by AOR: what a restart reloads.
   absl::StatusOr<std::vector<Binding>> LoadAll(int64_t now);
+  // Every binding stored, expired or not, one at a time: a restart with a
+  // million of them never holds a second copy of the table.
+  absl::Status LoadEach(absl::FunctionRef<void(const Binding&)> fn);
   // Deletes bindings with expires_at <= now; returns how many. A scan of
   // the table (there is no expiry index): the registrar removes the
   // expired bindings it holds by key instead.
@@ -133,6 +136,10 @@ class BindingStore {
   absl::Status RemoveRow(absl::string_view aor, absl::string_view contact_uri);
   absl::StatusOr<std::vector<Binding>> ReadRows(absl::string_view op,
                                                 sqlite3_stmt* stmt);
+  // The rows of `stmt`, each read into a Binding; the first row that does
+  // not read back stops it with DataLoss.
+  absl::Status EachRow(absl::string_view op, sqlite3_stmt* stmt,
+                       absl::FunctionRef<void(Binding&)> fn);
 
   const std::string path_;
   // Declared before the statements so they are finalized first.
@@ -143,6 +150,7 @@ class BindingStore {
   Stmt remove_all_;
   Stmt lookup_;
   Stmt load_all_;
+  Stmt load_each_;
   Stmt prune_;
   // Group commit's per-change savepoint, prepared once: sqlite3_exec
   // would parse the SQL text on every REGISTER.

@@ -115,10 +115,8 @@ absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Create(
   if (store != nullptr) {
     // Everything stored, expired or not (there is no clock here): Lookup
     // skips expired bindings and PruneExpired removes them.
-    absl::StatusOr<std::vector<Binding>> all = store->LoadAll(0);
-    if (!all.ok()) return all.status();
-    for (Binding& b : *all) r->bindings_[b.aor].push_back(std::move(b));
-    for (const auto& [aor, list] : r->bindings_) r->Reindex(aor, 0, list.size());
+    absl::Status loaded = store->LoadEach([&](const Binding& b) { r->table_.Put(b); });
+    if (!loaded.ok()) return loaded;
   }
   return r;
 }
@@ -344,8 +342,7 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
 
   // ---- 3. NAT (design.md rule 1) for the whole request ----
   const std::string aor = absl::StrCat(to.user, "@", domain);
-  const std::vector<Binding> no_bindings;
-  const auto found = bindings_.find(aor);
+  const std::vector<Binding> current = table_.Get(aor);
   std::string user_agent = request.user_agent();
   const NatVerdict verdict = DetectNat(request, source, inside_);
   NatDecision decision = policies_.Decide(user_agent, verdict);
@@ -357,7 +354,7 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
                             local_socket,
                             now,
                             aor,
-                            found != bindings_.end() ? found->second : no_bindings,
+                            current,
                             std::move(user_agent),
                             std::move(decision),
                             std::move(nat_reasons),
@@ -389,9 +386,6 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   r.status_code = 200;
   r.reason = "OK";
   for (const Binding& b : Lookup(aor, now)) r.headers.push_back(ContactLine(b, now));
-  if (auto it = bindings_.find(aor); it != bindings_.end() && it->second.empty()) {
-    bindings_.erase(it);
-  }
   OutboundHeaders(request, contacts, transport, r.headers);
   r.headers.push_back(DateHeader(now));
   r.changes = std::move(changes);
@@ -539,42 +533,23 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
   if (store_ != nullptr) {
     if (absl::Status s = store_->ApplyRegister(aor, plan.upserts, plan.removed); !s.ok()) return s;
   }
-  std::vector<Binding>& stored = bindings_[aor];
-  const size_t before = stored.size();
-  for (const std::string& uri : plan.removed) {
-    std::erase_if(stored, [&](const Binding& o) { return o.contact_uri == uri; });
-  }
-  for (Binding& b : plan.upserts) {
-    auto it = std::find_if(stored.begin(), stored.end(),
-                           [&](const Binding& o) { return o.contact_uri == b.contact_uri; });
-    if (it != stored.end()) {
-      *it = std::move(b);
-    } else {
-      stored.push_back(std::move(b));
-    }
-  }
-  Reindex(aor, before, stored.size());
+  for (const std::string& uri : plan.removed) table_.Remove(aor, uri);
+  for (const Binding& b : plan.upserts) table_.Put(b);
   return absl::OkStatus();
-}
-
-void Registrar::Reindex(const std::string& aor, size_t before, size_t after) {
-  binding_count_ += after;
-  binding_count_ -= before;
-  if (before == 0 && after > 0) aor_order_.insert(aor);
-  if (before > 0 && after == 0) aor_order_.erase(aor);
 }
 
 std::vector<Binding> Registrar::Page(size_t offset, size_t limit, int64_t now) const {
   std::vector<Binding> out;
-  for (auto aor = aor_order_.begin(); aor != aor_order_.end() && out.size() < limit; ++aor) {
-    for (Binding& b : Lookup(*aor, now)) {
+  table_.ForEachAor([&](absl::string_view aor) {
+    for (Binding& b : Lookup(aor, now)) {
       if (offset > 0) {
         --offset;
       } else if (out.size() < limit) {
         out.push_back(std::move(b));
       }
     }
-  }
+    return out.size() < limit;
+  });
   return out;
 }
 
@@ -587,12 +562,8 @@ const std::string& Registrar::DateHeader(int64_t now) {
 }
 
 std::vector<Binding> Registrar::Lookup(absl::string_view aor, int64_t now) const {
-  std::vector<Binding> out;
-  auto it = bindings_.find(aor);
-  if (it == bindings_.end()) return out;
-  for (const Binding& b : it->second) {
-    if (b.expires_at > now) out.push_back(b);
-  }
+  std::vector<Binding> out = table_.Get(aor);
+  std::erase_if(out, [now](const Binding& b) { return b.expires_at <= now; });
   std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
     if (a.q_milli != b.q_milli) return a.q_milli > b.q_milli;
     if (a.expires_at != b.expires_at) return a.expires_at > b.expires_at;
@@ -603,78 +574,53 @@ std::vector<Binding> Registrar::Lookup(absl::string_view aor, int64_t now) const
 
 std::vector<Binding> Registrar::All(int64_t now) const {
   std::vector<Binding> out;
-  for (const auto& [aor, list] : bindings_) {
-    for (const Binding& b : list) {
-      if (b.expires_at > now) out.push_back(b);
-    }
-  }
-  std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
-    return std::tie(a.aor, a.contact_uri) < std::tie(b.aor, b.contact_uri);
-  });
+  ForEachLive(now, [&](const Binding& b) { out.push_back(b); });
   return out;
+}
+
+void Registrar::ForEachLive(int64_t now, absl::FunctionRef<void(const Binding&)> fn) const {
+  table_.ForEachOrdered([&](const Binding& b) {
+    if (b.expires_at > now) fn(b);
+    return true;
+  });
 }
 
 std::optional<BindingChange> Registrar::SetKeepalive(absl::string_view aor,
                                                      absl::string_view contact_uri,
                                                      uint32_t interval_ms, bool learning,
                                                      std::string reason) {
-  auto it = bindings_.find(aor);
-  if (it == bindings_.end()) return std::nullopt;
-  auto b = std::find_if(it->second.begin(), it->second.end(),
-                        [&](const Binding& x) { return x.contact_uri == contact_uri; });
-  if (b == it->second.end()) return std::nullopt;
+  std::optional<Binding> b = table_.Find(aor, contact_uri);
+  if (!b) return std::nullopt;
   BindingChange change;
   change.kind = BindingChange::Kind::kRefreshed;
   change.previous = *b;
-  change.binding = *b;
+  change.binding = *std::move(b);
   change.binding.keepalive_interval_ms = interval_ms;
   change.binding.keepalive_learning = learning;
   change.binding.keepalive_reason = std::move(reason);
   if (store_ != nullptr && !store_->Upsert(change.binding).ok()) return std::nullopt;
-  change.keepalive_changed = interval_ms != b->keepalive_interval_ms ||
-                             learning != b->keepalive_learning;
-  *b = change.binding;
+  change.keepalive_changed = interval_ms != change.previous.keepalive_interval_ms ||
+                             learning != change.previous.keepalive_learning;
+  table_.Put(change.binding);
   return change;
 }
 
 bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_uri,
                               Binding* removed) {
-  auto it = bindings_.find(aor);
-  if (it == bindings_.end()) return false;
-  std::vector<Binding>& list = it->second;
-  auto b = std::find_if(list.begin(), list.end(),
-                        [&](const Binding& x) { return x.contact_uri == contact_uri; });
-  if (b == list.end()) return false;
+  if (!table_.Find(aor, contact_uri)) return false;
   if (store_ != nullptr && !store_->Remove(aor, contact_uri).ok()) return false;
-  if (removed != nullptr) *removed = std::move(*b);
-  list.erase(b);
-  Reindex(it->first, list.size() + 1, list.size());
-  if (list.empty()) bindings_.erase(it);
-  return true;
+  return table_.Remove(aor, contact_uri, removed);
 }
 
-size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired) {
-  size_t n = 0;
-  for (auto it = bindings_.begin(); it != bindings_.end();) {
-    std::vector<Binding>& list = it->second;
-    const size_t before = list.size();
-    auto keep_end = std::stable_partition(list.begin(), list.end(),
-                                          [now](const Binding& b) { return b.expires_at > now; });
-    for (auto e = keep_end; e != list.end(); ++e) {
-      ++n;
-      // By key, not a scan for expires_at: the store keeps no expiry
-      // index. A failure leaves a row that the next restart loads as
-      // expired and prunes again.
-      if (store_ != nullptr) (void)store_->Remove(e->aor, e->contact_uri);
-      if (expired != nullptr) expired->push_back(std::move(*e));
-    }
-    list.erase(keep_end, list.end());
-    Reindex(it->first, before, list.size());
-    if (list.empty()) {
-      bindings_.erase(it++);
-    } else {
-      ++it;
-    }
+size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_t budget) {
+  std::vector<Binding> taken;
+  const size_t n = table_.TakeExpired(now, budget, taken);
+  for (Binding& b : taken) {
+    // By key, not a scan for expires_at: the store keeps no expiry
+    // index. A failure leaves a row that the next restart loads as
+    // expired and prunes again.
+    if (store_ != nullptr) (void)store_->Remove(b.aor, b.contact_uri);
+    if (expired != nullptr) expired->push_back(std::move(b));
   }
   return n;
 }

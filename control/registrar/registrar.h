@@ -46,12 +46,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
 #include "control/registrar/binding_store.h"
+#include "control/registrar/binding_table.h"
 #include "control/registrar/digest_auth.h"
 #include "control/nat/inside_prefixes.h"
 #include "control/nat/nat_policy.h"
@@ -165,15 +165,18 @@ class Registrar {
   std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
   // Whether `user` is in the users file (registered or not).
   bool HasUser(absl::string_view user) const { return users_.Find(user, config_.domain) != nullptr; }
-  // Every live binding (e.g. to push keepalive targets after a restart).
+  // Every live binding by (AOR, Contact): a copy of the whole table, for
+  // tests and small sets; the control plane walks with ForEachLive.
   std::vector<Binding> All(int64_t now) const;
+  // Calls `fn` for every live binding, in (AOR, Contact) order.
+  void ForEachLive(int64_t now, absl::FunctionRef<void(const Binding&)> fn) const;
   // Live bindings in the operator's order (by AOR, then as Lookup ranks
   // them), `limit` of them after the first `offset`: what it costs is the
   // AORs walked, not every binding.
   std::vector<Binding> Page(size_t offset, size_t limit, int64_t now) const;
   // Bindings held, counting those expired but not yet pruned (at most a
   // second's worth).
-  size_t binding_count() const { return binding_count_; }
+  size_t binding_count() const { return table_.size(); }
   // Records a keepalive decision taken after the REGISTER (the NAT
   // timeout learner's): the binding's interval, learning state and reason,
   // in memory and the store. The change (kRefreshed, keepalive_changed
@@ -185,9 +188,14 @@ class Registrar {
   // Removes one binding (a qualify found it dead); the removed binding goes
   // to `removed`. False if there was none.
   bool RemoveBinding(absl::string_view aor, absl::string_view contact_uri, Binding* removed);
-  // Drops bindings with expires_at <= now (memory and store); the dropped
-  // ones go to `expired` when given, so their keepalives can be removed.
-  size_t PruneExpired(int64_t now, std::vector<Binding>* expired = nullptr);
+  // Drops bindings with expires_at <= now (memory and store), at most
+  // `budget` of them, earliest first; the dropped ones go to `expired` when
+  // given, so their keepalives can be removed. What it costs is the
+  // bindings dropped: the event loop calls it with a small budget every
+  // round while HasExpired, so a mass expiry never stalls SIP.
+  size_t PruneExpired(int64_t now, std::vector<Binding>* expired = nullptr,
+                      size_t budget = SIZE_MAX);
+  bool HasExpired(int64_t now) const { return table_.HasExpired(now); }
 
   const RegistrarConfig& config() const { return config_; }
 
@@ -254,17 +262,8 @@ class Registrar {
   BindingStore* store_;
   const InsidePrefixes& inside_;
   const NatPolicyTable& policies_;
-  // Keeps aor_order_ and binding_count_ as an AOR went from `before`
-  // bindings to `after`.
-  void Reindex(const std::string& aor, size_t before, size_t after);
 
-  // AOR -> its bindings (unordered; Lookup sorts).
-  absl::flat_hash_map<std::string, std::vector<Binding>> bindings_;
-  // The AORs with bindings, in order: operator pages walk it. Touched
-  // when an AOR gains its first binding or loses its last, not on a
-  // refresh.
-  absl::btree_set<std::string> aor_order_;
-  size_t binding_count_ = 0;
+  BindingTable table_;
   int64_t date_second_ = -1;  // the second date_header_ shows
   std::string date_header_;
 };

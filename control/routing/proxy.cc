@@ -130,7 +130,11 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
       learner_({.floor_ms = registrar.config().keepalive_min_interval_ms}, registrar, keepalives,
                [this](const Binding& b, uint64_t id) { return SendProbe(b, id); }) {
   // Bindings still learning when the previous process stopped start over.
-  learner_.Resume(registrar_.All(now_()), NowMs());
+  std::vector<Binding> learning;
+  registrar_.ForEachLive(now_(), [&](const Binding& b) {
+    if (b.keepalive_learning) learning.push_back(b);
+  });
+  learner_.Resume(learning, NowMs());
 }
 
 void Proxy::OnTraffic(const Endpoint& source) { learner_.HeardFrom(source, NowMs()); }
@@ -1532,15 +1536,19 @@ bool Proxy::ForwardStrayResponse(Call& call, SipMessage& response) {
 // ---------------------------------------------------------------------------
 // Periodic work and the dataplane
 
+bool Proxy::PruneExpired(size_t budget) {
+  const int64_t now = now_();
+  if (!registrar_.HasExpired(now)) return false;
+  std::vector<Binding> expired;
+  registrar_.PruneExpired(now, &expired, budget);
+  keepalives_.Removed(expired);
+  learner_.Removed(expired);
+  return registrar_.HasExpired(now);
+}
+
 void Proxy::Tick() {
   const int64_t now = now_();
-  if (now != last_prune_) {
-    last_prune_ = now;
-    std::vector<Binding> expired;
-    registrar_.PruneExpired(now, &expired);
-    keepalives_.Removed(expired);
-    learner_.Removed(expired);
-  }
+  (void)PruneExpired(kPruneSlice);
   learner_.Tick(NowMs());
   AbandonSettledProbes();
   if (peers_ != nullptr) PeerTimers();
@@ -1741,11 +1749,11 @@ void Proxy::Qualify(int64_t now) {
     qualify_round_started_ = now;
     qualify_queue_.clear();
     qualify_cursor_ = 0;
-    for (Binding& b : registrar_.All(now)) {
+    registrar_.ForEachLive(now, [&](const Binding& b) {
       // A binding whose NAT timeout is being learned is probed already;
       // a qualify's answer would also cut the learner's silent gaps short.
-      if (b.behind_nat && !b.keepalive_learning) qualify_queue_.push_back(std::move(b));
-    }
+      if (b.behind_nat && !b.keepalive_learning) qualify_queue_.push_back(b);
+    });
   }
   // Tick runs ten times a second: a slice per tick spreads the round over
   // a tenth of the interval, so answers are in long before the next round.
@@ -1839,7 +1847,11 @@ void Proxy::OnDataplaneConnected() {
     calls_.IndexPairs(call);
   });
   for (uint64_t pair : repush.Strangers()) DeletePair(pair, /*wait=*/true);
-  keepalives_.ReinstallAll(registrar_.All(now_()));
+  std::vector<Binding> targets;
+  registrar_.ForEachLive(now_(), [&](const Binding& b) {
+    if (b.keepalive_interval_ms != 0) targets.push_back(b);
+  });
+  keepalives_.ReinstallAll(targets);
 }
 
 nlohmann::json Proxy::CallsJson() const {

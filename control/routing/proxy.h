@@ -184,9 +184,15 @@ class Proxy : public SipTransactions::Listener {
   void OnClientFailure(SipTxnId txn, bool timeout) override;
   void OnTransactionEnd(SipTxnId txn) override;
 
-  // Periodic work: prune expired bindings, dataplane events. Call every
-  // few hundred ms.
+  // Periodic work: prune expired bindings (a slice), dataplane events.
+  // Call every few hundred ms.
   void Tick();
+  // Drops up to `budget` expired bindings and their keepalive targets;
+  // true if more are due. The event loop calls it every round while it
+  // says so: a mass expiry is worked off between SIP reads, a slice at a
+  // time, never in one stall.
+  bool PruneExpired(size_t budget);
+  static constexpr size_t kPruneSlice = 256;
   // The dataplane (re)connected: reconcile its streams and keepalive
   // targets with ours.
   // Dataplane events `filter` returns true for belong to another owner
@@ -470,7 +476,6 @@ class Proxy : public SipTransactions::Listener {
   CallTable calls_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
   absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
-  int64_t last_prune_ = 0;
   int64_t last_ring_check_ = 0;
   // Qualify rounds: a snapshot of the NAT'd bindings, worked through a
   // slice per tick so a million bindings never stall the loop.

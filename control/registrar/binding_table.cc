@@ -1,0 +1,260 @@
+#include "control/registrar/binding_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace rtplatch {
+namespace {
+
+constexpr int kTextFields = 3;  // AOR, Contact, Call-ID
+
+bool KeyLess(absl::string_view a_aor, absl::string_view a_contact, absl::string_view b_aor,
+             absl::string_view b_contact) {
+  if (a_aor != b_aor) return a_aor < b_aor;
+  return a_contact < b_contact;
+}
+
+}  // namespace
+
+size_t BindingTable::AorHash::operator()(Id id) const { return (*this)(table->AorOf(id)); }
+size_t BindingTable::AorHash::operator()(absl::string_view aor) const {
+  return absl::Hash<absl::string_view>{}(aor);
+}
+bool BindingTable::AorEq::operator()(Id a, Id b) const {
+  return table->AorOf(a) == table->AorOf(b);
+}
+bool BindingTable::AorEq::operator()(Id a, absl::string_view b) const {
+  return table->AorOf(a) == b;
+}
+bool BindingTable::AorEq::operator()(absl::string_view a, Id b) const {
+  return a == table->AorOf(b);
+}
+bool BindingTable::OrderLess::operator()(Id a, Id b) const {
+  return (*this)(a, table->KeyOf(b));
+}
+bool BindingTable::OrderLess::operator()(Id a, const Key& b) const {
+  const Key k = table->KeyOf(a);
+  return KeyLess(k.aor, k.contact, b.aor, b.contact);
+}
+bool BindingTable::OrderLess::operator()(const Key& a, Id b) const {
+  const Key k = table->KeyOf(b);
+  return KeyLess(a.aor, a.contact, k.aor, k.contact);
+}
+
+BindingTable::BindingTable()
+    : aor_heads_(0, AorHash{this}, AorEq{this}), order_(OrderLess{this}) {}
+
+absl::string_view BindingTable::TextField(Id id, int field) const {
+  const char* text = R(id).text.get();
+  uint32_t len[kTextFields];
+  std::memcpy(len, text, sizeof(len));
+  size_t offset = sizeof(len);
+  for (int i = 0; i < field; ++i) offset += len[i];
+  return {text + offset, len[field]};
+}
+
+uint64_t BindingTable::ExpiryKey(int64_t expires_at, Id id) {
+  const auto seconds = static_cast<uint64_t>(std::clamp<int64_t>(expires_at, 0, UINT32_MAX));
+  return seconds << 32 | id;
+}
+
+BindingTable::Id BindingTable::FindId(absl::string_view aor,
+                                      absl::string_view contact_uri) const {
+  const auto head = aor_heads_.find(aor);
+  if (head == aor_heads_.end()) return kNone;
+  for (Id id = *head; id != kNone; id = R(id).next) {
+    if (ContactOf(id) == contact_uri) return id;
+  }
+  return kNone;
+}
+
+BindingTable::Id BindingTable::Allocate() {
+  if (!free_.empty()) {
+    const Id id = free_.back();
+    free_.pop_back();
+    return id;
+  }
+  if (allocated_ % kChunk == 0) chunks_.push_back(std::make_unique<Record[]>(kChunk));
+  return allocated_++;
+}
+
+uint32_t BindingTable::SocketIndex(const Endpoint& socket) {
+  const auto [it, added] = socket_index_.try_emplace(socket, sockets_.size());
+  if (added) sockets_.push_back(socket);
+  return it->second;
+}
+
+void BindingTable::Assign(Id id, const Binding& b) {
+  Record& r = R(id);
+  const uint32_t len[kTextFields] = {static_cast<uint32_t>(b.aor.size()),
+                                     static_cast<uint32_t>(b.contact_uri.size()),
+                                     static_cast<uint32_t>(b.call_id.size())};
+  auto text = std::make_unique_for_overwrite<char[]>(sizeof(len) + len[0] + len[1] + len[2]);
+  char* out = text.get();
+  std::memcpy(out, len, sizeof(len));
+  out += sizeof(len);
+  for (absl::string_view field : {absl::string_view(b.aor), absl::string_view(b.contact_uri),
+                                  absl::string_view(b.call_id)}) {
+    std::memcpy(out, field.data(), field.size());
+    out += field.size();
+  }
+  r.text = std::move(text);
+  // Interned before the old ones are released: an unchanged string keeps
+  // its entry instead of being freed and added again.
+  const StringPool::Id user_agent = strings_.Intern(b.user_agent);
+  const StringPool::Id nat_reasons = strings_.Intern(absl::StrJoin(b.nat_reasons, "\n"));
+  const StringPool::Id keepalive_reason = strings_.Intern(b.keepalive_reason);
+  strings_.Release(r.user_agent);
+  strings_.Release(r.nat_reasons);
+  strings_.Release(r.keepalive_reason);
+  r.user_agent = user_agent;
+  r.nat_reasons = nat_reasons;
+  r.keepalive_reason = keepalive_reason;
+  r.expires_at = b.expires_at;
+  r.cseq = b.cseq;
+  r.keepalive_interval_ms = b.keepalive_interval_ms;
+  r.source = b.source;
+  r.q_milli = b.q_milli;
+  r.local_socket = SocketIndex(b.local_socket);
+  r.transport = b.transport;
+  r.behind_nat = b.behind_nat;
+  r.keepalive_learning = b.keepalive_learning;
+}
+
+void BindingTable::Put(const Binding& binding) {
+  if (const Id id = FindId(binding.aor, binding.contact_uri); id != kNone) {
+    if (R(id).expires_at != binding.expires_at) {
+      expiry_.erase(ExpiryKey(R(id).expires_at, id));
+      expiry_.insert(ExpiryKey(binding.expires_at, id));
+    }
+    Assign(id, binding);
+    return;
+  }
+  const Id id = Allocate();
+  Assign(id, binding);
+  R(id).next = kNone;
+  if (const auto head = aor_heads_.find(binding.aor); head == aor_heads_.end()) {
+    aor_heads_.insert(id);
+  } else {
+    // At the chain's end: the AOR's bindings keep the order they came in.
+    Id tail = *head;
+    while (R(tail).next != kNone) tail = R(tail).next;
+    R(tail).next = id;
+  }
+  order_.insert(id);
+  expiry_.insert(ExpiryKey(binding.expires_at, id));
+  ++size_;
+}
+
+void BindingTable::Unlink(Id id) {
+  const auto head = aor_heads_.find(AorOf(id));
+  if (*head == id) {
+    aor_heads_.erase(head);
+    if (R(id).next != kNone) aor_heads_.insert(R(id).next);
+  } else {
+    Id prev = *head;
+    while (R(prev).next != id) prev = R(prev).next;
+    R(prev).next = R(id).next;
+  }
+  order_.erase(id);
+  expiry_.erase(ExpiryKey(R(id).expires_at, id));
+}
+
+void BindingTable::Free(Id id) {
+  Record& r = R(id);
+  strings_.Release(r.user_agent);
+  strings_.Release(r.nat_reasons);
+  strings_.Release(r.keepalive_reason);
+  r = Record{};
+  free_.push_back(id);
+  --size_;
+}
+
+bool BindingTable::Remove(absl::string_view aor, absl::string_view contact_uri,
+                          Binding* removed) {
+  const Id id = FindId(aor, contact_uri);
+  if (id == kNone) return false;
+  if (removed != nullptr) *removed = Materialize(id);
+  Unlink(id);
+  Free(id);
+  return true;
+}
+
+Binding BindingTable::Materialize(Id id) const {
+  const Record& r = R(id);
+  Binding b;
+  b.aor = std::string(AorOf(id));
+  b.contact_uri = std::string(ContactOf(id));
+  b.call_id = std::string(TextField(id, 2));
+  b.expires_at = r.expires_at;
+  b.cseq = r.cseq;
+  b.user_agent = std::string(strings_.Get(r.user_agent));
+  b.source = r.source;
+  b.transport = r.transport;
+  b.local_socket = sockets_[r.local_socket];
+  b.behind_nat = r.behind_nat;
+  if (const absl::string_view reasons = strings_.Get(r.nat_reasons); !reasons.empty()) {
+    b.nat_reasons = absl::StrSplit(reasons, '\n');
+  }
+  b.keepalive_interval_ms = r.keepalive_interval_ms;
+  b.keepalive_reason = std::string(strings_.Get(r.keepalive_reason));
+  b.keepalive_learning = r.keepalive_learning;
+  b.q_milli = r.q_milli;
+  return b;
+}
+
+std::vector<Binding> BindingTable::Get(absl::string_view aor) const {
+  std::vector<Binding> out;
+  const auto head = aor_heads_.find(aor);
+  if (head == aor_heads_.end()) return out;
+  for (Id id = *head; id != kNone; id = R(id).next) out.push_back(Materialize(id));
+  return out;
+}
+
+std::optional<Binding> BindingTable::Find(absl::string_view aor,
+                                          absl::string_view contact_uri) const {
+  const Id id = FindId(aor, contact_uri);
+  if (id == kNone) return std::nullopt;
+  return Materialize(id);
+}
+
+bool BindingTable::HasExpired(int64_t now) const {
+  if (expiry_.empty()) return false;
+  return R(static_cast<Id>(*expiry_.begin())).expires_at <= now;
+}
+
+size_t BindingTable::TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out) {
+  size_t taken = 0;
+  while (taken < budget && HasExpired(now)) {
+    const auto id = static_cast<Id>(*expiry_.begin());
+    out.push_back(Materialize(id));
+    Unlink(id);
+    Free(id);
+    ++taken;
+  }
+  return taken;
+}
+
+void BindingTable::ForEachAor(absl::FunctionRef<bool(absl::string_view aor)> fn) const {
+  absl::string_view last;
+  bool first = true;
+  for (const Id id : order_) {
+    const absl::string_view aor = AorOf(id);
+    if (!first && aor == last) continue;
+    first = false;
+    last = aor;
+    if (!fn(aor)) return;
+  }
+}
+
+void BindingTable::ForEachOrdered(absl::FunctionRef<bool(const Binding&)> fn) const {
+  for (const Id id : order_) {
+    if (!fn(Materialize(id))) return;
+  }
+}
+
+}  // namespace rtplatch

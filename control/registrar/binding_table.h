@@ -1,0 +1,144 @@
+// Every binding the registrar holds, stored compactly enough for a million
+// phones on one node (issue 17), with the three ways the registrar reaches
+// them each costing what it touches, never a walk of the whole table:
+//   by AOR            a hash of AOR -> the AOR's first record, then a short
+//                     chain (REGISTER, Lookup for an INVITE)
+//   in order          (aor, contact) ascending (the operator's pages)
+//   by expiry         earliest first, taken in bounded slices (a mass
+//                     expiry is pruned between SIP reads, not in one stall)
+//
+// A record is about 70 bytes plus one allocation for the AOR, Contact and
+// Call-ID together; the strings many bindings share (User-Agent, NAT
+// reasons, keepalive reason) are interned (string_pool.h), the local
+// socket is an index into the few we listen on. Bindings go in and come
+// out as `Binding` values; nothing outside sees a record.
+//
+// Not thread-safe: one owner (the registrar).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+#include "control/registrar/binding_store.h"
+#include "control/registrar/string_pool.h"
+
+namespace rtplatch {
+
+class BindingTable {
+ public:
+  BindingTable();
+  BindingTable(const BindingTable&) = delete;
+  BindingTable& operator=(const BindingTable&) = delete;
+
+  // Inserts the binding, or replaces the one with its (aor, contact_uri).
+  void Put(const Binding& binding);
+  // Removes (aor, contact_uri); the binding goes to `removed` when given.
+  // False if there was none.
+  bool Remove(absl::string_view aor, absl::string_view contact_uri, Binding* removed = nullptr);
+  // The AOR's bindings, expired or not, in the order they were first put.
+  std::vector<Binding> Get(absl::string_view aor) const;
+  std::optional<Binding> Find(absl::string_view aor, absl::string_view contact_uri) const;
+  // Bindings held, expired ones not yet taken included.
+  size_t size() const { return size_; }
+
+  // Whether a binding with expires_at <= now is held.
+  bool HasExpired(int64_t now) const;
+  // Removes up to `budget` bindings with expires_at <= now, earliest
+  // first, appending them to `out`; returns how many.
+  size_t TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out);
+
+  // The AORs in ascending order, each once, until `fn` returns false.
+  void ForEachAor(absl::FunctionRef<bool(absl::string_view aor)> fn) const;
+  // Every binding in (aor, contact) order, until `fn` returns false.
+  void ForEachOrdered(absl::FunctionRef<bool(const Binding&)> fn) const;
+
+ private:
+  using Id = uint32_t;
+  static constexpr Id kNone = UINT32_MAX;
+
+  struct Record {
+    // The AOR, Contact and Call-ID, each after a 4-byte length; null: a
+    // free slot.
+    std::unique_ptr<char[]> text;
+    int64_t expires_at = 0;
+    uint32_t cseq = 0;
+    uint32_t keepalive_interval_ms = 0;
+    Id next = kNone;  // the AOR's next record
+    StringPool::Id user_agent = StringPool::kEmpty;
+    StringPool::Id nat_reasons = StringPool::kEmpty;  // joined by '\n'
+    StringPool::Id keepalive_reason = StringPool::kEmpty;
+    Endpoint source;
+    uint16_t q_milli = 1000;
+    uint32_t local_socket = 0;  // index into sockets_
+    Binding::Transport transport = Binding::Transport::kUdp;
+    bool behind_nat = false;
+    bool keepalive_learning = false;
+  };
+  struct Key {
+    absl::string_view aor;
+    absl::string_view contact;
+  };
+  // The hash set of AORs holds record ids; these read the AOR from the
+  // record, and take a string_view for lookups.
+  struct AorHash {
+    using is_transparent = void;
+    const BindingTable* table;
+    size_t operator()(Id id) const;
+    size_t operator()(absl::string_view aor) const;
+  };
+  struct AorEq {
+    using is_transparent = void;
+    const BindingTable* table;
+    bool operator()(Id a, Id b) const;
+    bool operator()(Id a, absl::string_view b) const;
+    bool operator()(absl::string_view a, Id b) const;
+  };
+  struct OrderLess {
+    using is_transparent = void;
+    const BindingTable* table;
+    bool operator()(Id a, Id b) const;
+    bool operator()(Id a, const Key& b) const;
+    bool operator()(const Key& a, Id b) const;
+  };
+
+  absl::string_view TextField(Id id, int field) const;
+  absl::string_view AorOf(Id id) const { return TextField(id, 0); }
+  absl::string_view ContactOf(Id id) const { return TextField(id, 1); }
+  Key KeyOf(Id id) const { return {AorOf(id), ContactOf(id)}; }
+  static uint64_t ExpiryKey(int64_t expires_at, Id id);
+
+  Id FindId(absl::string_view aor, absl::string_view contact_uri) const;
+  Id Allocate();
+  // Writes `binding` into the record, releasing what it held before.
+  void Assign(Id id, const Binding& binding);
+  void Free(Id id);
+  void Unlink(Id id);
+  Binding Materialize(Id id) const;
+  Record& R(Id id) { return chunks_[id / kChunk][id % kChunk]; }
+  const Record& R(Id id) const { return chunks_[id / kChunk][id % kChunk]; }
+  uint32_t SocketIndex(const Endpoint& socket);
+
+  // Records in fixed chunks: growing never moves them (a vector would
+  // copy a million records and hold twice their memory while it does).
+  static constexpr Id kChunk = 4096;
+  std::vector<std::unique_ptr<Record[]>> chunks_;
+  Id allocated_ = 0;  // ids handed out so far, free ones included
+  std::vector<Id> free_;
+  size_t size_ = 0;
+  absl::flat_hash_set<Id, AorHash, AorEq> aor_heads_;
+  absl::btree_set<Id, OrderLess> order_;
+  absl::btree_set<uint64_t> expiry_;  // expires_at << 32 | id
+  StringPool strings_;
+  std::vector<Endpoint> sockets_;
+  absl::flat_hash_map<Endpoint, uint32_t> socket_index_;
+};
+
+}  // namespace rtplatch

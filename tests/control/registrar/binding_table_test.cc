@@ -1,0 +1,190 @@
+#include "control/registrar/binding_table.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+
+namespace rtplatch {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+Endpoint Ep(absl::string_view text) { return *Endpoint::Parse(text); }
+
+Binding Make(absl::string_view aor, absl::string_view contact, int64_t expires_at) {
+  Binding b;
+  b.aor = std::string(aor);
+  b.contact_uri = std::string(contact);
+  b.expires_at = expires_at;
+  b.call_id = absl::StrCat("call-", aor, "-", contact);
+  b.cseq = 7;
+  b.user_agent = "Yealink SIP-T46S 66.86.0.15";
+  b.source = Ep("203.0.113.9:40000");
+  b.local_socket = Ep("192.0.2.1:5060");
+  return b;
+}
+
+std::vector<std::string> Contacts(const std::vector<Binding>& list) {
+  std::vector<std::string> out;
+  for (const Binding& b : list) out.push_back(b.contact_uri);
+  return out;
+}
+
+TEST(BindingTableTest, EveryFieldComesBackAsItWentIn) {
+  BindingTable table;
+  Binding b = Make("alice@example.com", "sip:alice@198.51.100.7:5062;ob", 1700000600);
+  b.transport = Binding::Transport::kTls;
+  b.source = Ep("[2001:db8::7]:5061");
+  b.behind_nat = true;
+  b.nat_reasons = {"contact_private", "source_port_differs"};
+  b.keepalive_interval_ms = 25000;
+  b.keepalive_reason = "learned: NAT timeout 30 s";
+  b.keepalive_learning = true;
+  b.q_milli = 500;
+  b.cseq = 4294967295u;
+  table.Put(b);
+  EXPECT_EQ(table.Find("alice@example.com", "sip:alice@198.51.100.7:5062;ob"), b);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_FALSE(table.Find("alice@example.com", "sip:other@198.51.100.7"));
+  EXPECT_FALSE(table.Find("bob@example.com", "sip:alice@198.51.100.7:5062;ob"));
+}
+
+TEST(BindingTableTest, PuttingTheSameKeyAgainReplacesIt) {
+  BindingTable table;
+  table.Put(Make("alice@example.com", "sip:a@198.51.100.7", 100));
+  Binding refreshed = Make("alice@example.com", "sip:a@198.51.100.7", 400);
+  refreshed.call_id = "a-much-longer-call-id-than-before@198.51.100.7";
+  refreshed.user_agent = "";
+  refreshed.cseq = 8;
+  table.Put(refreshed);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.Find("alice@example.com", "sip:a@198.51.100.7"), refreshed);
+  // The refresh moved its expiry: not taken at the old second.
+  std::vector<Binding> taken;
+  EXPECT_EQ(table.TakeExpired(100, 10, taken), 0u);
+  EXPECT_EQ(table.TakeExpired(400, 10, taken), 1u);
+}
+
+TEST(BindingTableTest, AnAorsBindingsComeInTheOrderTheyWerePut) {
+  BindingTable table;
+  for (const char* c : {"sip:c@198.51.100.1", "sip:a@198.51.100.1", "sip:b@198.51.100.1"}) {
+    table.Put(Make("alice@example.com", c, 100));
+  }
+  table.Put(Make("bob@example.com", "sip:b@198.51.100.2", 100));
+  EXPECT_THAT(Contacts(table.Get("alice@example.com")),
+              ElementsAre("sip:c@198.51.100.1", "sip:a@198.51.100.1", "sip:b@198.51.100.1"));
+  EXPECT_THAT(table.Get("carol@example.com"), IsEmpty());
+}
+
+TEST(BindingTableTest, RemovingTheFirstMiddleOrLastOfAnAorKeepsTheRest) {
+  BindingTable table;
+  for (const char* c : {"sip:1@198.51.100.1", "sip:2@198.51.100.1", "sip:3@198.51.100.1",
+                        "sip:4@198.51.100.1"}) {
+    table.Put(Make("alice@example.com", c, 100));
+  }
+  Binding removed;
+  EXPECT_TRUE(table.Remove("alice@example.com", "sip:1@198.51.100.1", &removed));
+  EXPECT_EQ(removed.contact_uri, "sip:1@198.51.100.1");
+  EXPECT_TRUE(table.Remove("alice@example.com", "sip:3@198.51.100.1"));
+  EXPECT_TRUE(table.Remove("alice@example.com", "sip:4@198.51.100.1"));
+  EXPECT_FALSE(table.Remove("alice@example.com", "sip:4@198.51.100.1"));
+  EXPECT_FALSE(table.Remove("nobody@example.com", "sip:2@198.51.100.1"));
+  EXPECT_THAT(Contacts(table.Get("alice@example.com")), ElementsAre("sip:2@198.51.100.1"));
+  EXPECT_TRUE(table.Remove("alice@example.com", "sip:2@198.51.100.1"));
+  EXPECT_THAT(table.Get("alice@example.com"), IsEmpty());
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(BindingTableTest, ExpiredBindingsAreTakenEarliestFirstWithinTheBudget) {
+  BindingTable table;
+  table.Put(Make("c@example.com", "sip:c@198.51.100.1", 30));
+  table.Put(Make("a@example.com", "sip:a@198.51.100.1", 10));
+  table.Put(Make("b@example.com", "sip:b@198.51.100.1", 20));
+  table.Put(Make("d@example.com", "sip:d@198.51.100.1", 90));
+  EXPECT_FALSE(table.HasExpired(9));
+  EXPECT_TRUE(table.HasExpired(10));
+  std::vector<Binding> taken;
+  EXPECT_EQ(table.TakeExpired(50, 2, taken), 2u);
+  EXPECT_THAT(Contacts(taken), ElementsAre("sip:a@198.51.100.1", "sip:b@198.51.100.1"));
+  EXPECT_TRUE(table.HasExpired(50));
+  EXPECT_EQ(table.TakeExpired(50, 2, taken), 1u);
+  EXPECT_FALSE(table.HasExpired(50));
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_FALSE(table.Find("b@example.com", "sip:b@198.51.100.1"));
+}
+
+TEST(BindingTableTest, WalksInAorThenContactOrderAndStopsWhenAsked) {
+  BindingTable table;
+  table.Put(Make("bob@example.com", "sip:z@198.51.100.1", 100));
+  table.Put(Make("alice@example.com", "sip:y@198.51.100.1", 100));
+  table.Put(Make("bob@example.com", "sip:a@198.51.100.1", 100));
+  table.Put(Make("carol@example.com", "sip:c@198.51.100.1", 100));
+  std::vector<std::string> aors;
+  table.ForEachAor([&](absl::string_view aor) {
+    aors.emplace_back(aor);
+    return true;
+  });
+  EXPECT_THAT(aors, ElementsAre("alice@example.com", "bob@example.com", "carol@example.com"));
+  std::vector<std::string> keys;
+  table.ForEachOrdered([&](const Binding& b) {
+    keys.push_back(absl::StrCat(b.aor, " ", b.contact_uri));
+    return keys.size() < 3;
+  });
+  EXPECT_THAT(keys, ElementsAre("alice@example.com sip:y@198.51.100.1",
+                                "bob@example.com sip:a@198.51.100.1",
+                                "bob@example.com sip:z@198.51.100.1"));
+}
+
+// Random puts, removes and expiries against a std::map: whatever the
+// order, freed records reused and chains relinked, the table holds what
+// the map holds.
+TEST(BindingTableTest, AgreesWithASimpleMapThroughRandomChanges) {
+  BindingTable table;
+  std::map<std::pair<std::string, std::string>, Binding> model;
+  std::mt19937 rng(17);
+  int64_t now = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string aor = absl::StrCat("u", rng() % 40, "@example.com");
+    const std::string contact = absl::StrCat("sip:c", rng() % 4, "@198.51.100.1");
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        Binding b = Make(aor, contact, now + 1 + rng() % 50);
+        b.user_agent = absl::StrCat("agent ", rng() % 3);
+        table.Put(b);
+        model[{aor, contact}] = b;
+        break;
+      }
+      case 2:
+        EXPECT_EQ(table.Remove(aor, contact), model.erase({aor, contact}) == 1);
+        break;
+      case 3: {
+        ++now;
+        std::vector<Binding> taken;
+        table.TakeExpired(now, 3, taken);
+        for (const Binding& b : taken) {
+          EXPECT_LE(b.expires_at, now);
+          EXPECT_EQ(model.erase({b.aor, b.contact_uri}), 1u);
+        }
+        break;
+      }
+    }
+    ASSERT_EQ(table.size(), model.size()) << "step " << step;
+  }
+  std::vector<Binding> walked;
+  table.ForEachOrdered([&](const Binding& b) {
+    walked.push_back(b);
+    return true;
+  });
+  std::vector<Binding> expected;
+  for (const auto& [key, b] : model) expected.push_back(b);
+  EXPECT_EQ(walked, expected);
+}
+
+}  // namespace
+}  // namespace rtplatch
