@@ -565,9 +565,9 @@ absl::StatusOr<AuthenticatedUser> DigestAuthenticator::VerifyParsedFor(
   // An unknown user, or one without a secret for this algorithm, costs the
   // same digest as a known one and gets the same answer: a guesser learns
   // nothing about which user names exist.
-  const UserCredential* user = users_.Find(c.username, c.realm);
+  const std::optional<UserCredential> user = users_.Find(c.username, c.realm);
   std::optional<std::string> ha1;
-  if (user != nullptr) ha1 = user->Ha1(c.algorithm);
+  if (user) ha1 = user->Ha1(c.algorithm);
   std::string expected = ComputeDigestResponse(c.algorithm, ha1.value_or(DecoyHa1(c.algorithm)),
                                                c.nonce, c.nc, c.cnonce, c.qop, method, c.uri);
   const bool matches = !expected.empty() && ConstantTimeEquals(c.response, expected);

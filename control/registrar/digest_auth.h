@@ -84,10 +84,10 @@ struct UserCredential {
 class CredentialSource {
  public:
   virtual ~CredentialSource() = default;
-  // nullptr when there is no such user; `domain` is matched
-  // case-insensitively. The pointer lives as long as the source.
-  virtual const UserCredential* Find(absl::string_view user,
-                                     absl::string_view domain) const = 0;
+  // nullopt when there is no such user; `domain` is matched
+  // case-insensitively.
+  virtual std::optional<UserCredential> Find(absl::string_view user,
+                                             absl::string_view domain) const = 0;
 };
 
 // The parameters of one Digest credential (Authorization header value).

@@ -186,7 +186,7 @@ std::vector<std::string> Registrar::ChallengeHeaders(absl::string_view header,
   // cannot answer SHA-256); unknown users get both, so probing for
   // usernames learns nothing.
   std::vector<DigestAlgorithm> algorithms;
-  if (const UserCredential* cred = users_.Find(user, config_.domain)) {
+  if (const std::optional<UserCredential> cred = users_.Find(user, config_.domain)) {
     for (DigestAlgorithm a : {DigestAlgorithm::kSha256, DigestAlgorithm::kMd5}) {
       if (cred->Supports(a)) algorithms.push_back(a);
     }

@@ -164,7 +164,7 @@ class Registrar {
   // first, then latest expiry.
   std::vector<Binding> Lookup(absl::string_view aor, int64_t now) const;
   // Whether `user` is in the users file (registered or not).
-  bool HasUser(absl::string_view user) const { return users_.Find(user, config_.domain) != nullptr; }
+  bool HasUser(absl::string_view user) const { return users_.Find(user, config_.domain).has_value(); }
   // Every live binding by (AOR, Contact): a copy of the whole table, for
   // tests and small sets; the control plane walks with ForEachLive.
   std::vector<Binding> All(int64_t now) const;

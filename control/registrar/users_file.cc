@@ -2,11 +2,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -104,10 +106,29 @@ absl::StatusOr<UserCredential> ParseLine(absl::string_view line) {
     }
     cred.password = std::string(secret);
   }
+  // The compact table keeps each length in 16 bits.
+  if (cred.user.size() > UINT16_MAX || cred.domain.size() > UINT16_MAX ||
+      (cred.password && cred.password->size() > UINT16_MAX)) {
+    return absl::InvalidArgumentError("user, domain or password longer than 65535 bytes");
+  }
   return cred;
 }
 
 }  // namespace
+
+size_t UsersFile::KeyHash::operator()(uint32_t record) const {
+  return (*this)(file->KeyOf(record));
+}
+size_t UsersFile::KeyHash::operator()(absl::string_view key) const {
+  return absl::Hash<absl::string_view>{}(key);
+}
+
+UsersFile::UsersFile() : index_(0, KeyHash{this}, KeyEq{this}) {}
+
+absl::string_view UsersFile::KeyOf(uint32_t record) const {
+  const Record& r = records_[record];
+  return absl::string_view(arena_).substr(r.offset, r.user_len + 1u + r.domain_len);
+}
 
 absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -115,58 +136,114 @@ absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Load(const std::string& pa
     return absl::NotFoundError(absl::StrCat("users file ", path,
                                             ": cannot open: ", std::strerror(errno)));
   }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
+  // Read straight into one string: a stream buffer and its copy would
+  // double a million-user file's peak.
+  std::string contents;
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > 0) {
+    contents.resize(static_cast<size_t>(size));
+    in.read(contents.data(), size);
+  }
+  if (in.bad() || size < 0 || in.gcount() != std::max<std::streamoff>(size, 0)) {
     return absl::DataLossError(absl::StrCat("users file ", path, ": read failed"));
   }
-  return Parse(contents.str(), path);
+  return Parse(contents, path);
+}
+
+bool UsersFile::Add(const UserCredential& cred, uint32_t* first) {
+  Record r;
+  r.offset = static_cast<uint32_t>(arena_.size());
+  r.user_len = static_cast<uint16_t>(cred.user.size());
+  r.domain_len = static_cast<uint16_t>(cred.domain.size());
+  absl::StrAppend(&arena_, cred.user, "@", cred.domain);
+  if (cred.ha1_md5 || cred.ha1_sha256) {
+    r.kind = cred.ha1_md5 ? SecretKind::kHa1Md5 : SecretKind::kHa1Sha256;
+    const std::string bytes = absl::HexStringToBytes(cred.ha1_md5 ? *cred.ha1_md5
+                                                                  : *cred.ha1_sha256);
+    arena_ += bytes;
+    r.secret_len = static_cast<uint16_t>(bytes.size());
+  } else {
+    r.kind = SecretKind::kPassword;
+    arena_ += *cred.password;
+    r.secret_len = static_cast<uint16_t>(cred.password->size());
+  }
+  records_.push_back(r);
+  const auto [it, added] = index_.insert(static_cast<uint32_t>(records_.size() - 1));
+  if (!added) {
+    *first = *it;
+    records_.pop_back();
+    arena_.resize(r.offset);
+  }
+  return added;
 }
 
 absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Parse(
     absl::string_view contents, absl::string_view source_name) {
   std::unique_ptr<UsersFile> file(new UsersFile());
-  absl::flat_hash_map<std::string, int> first_line;  // key → line number
+  std::vector<int> line_of;  // record -> its line, for duplicate errors
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(contents, '\n')) {
     ++line_number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || absl::StartsWith(line, "#")) continue;
     absl::StatusOr<UserCredential> cred = ParseLine(line);
+    if (cred.ok() && file->arena_.size() + line.size() + 1 > UINT32_MAX) {
+      cred = absl::ResourceExhaustedError("the file holds more than 4 GiB of users");
+    }
     if (!cred.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "users file ", source_name, " line ", line_number, ": ",
           cred.status().message()));
     }
-    std::string key = absl::StrCat(cred->user, "@", cred->domain);
-    auto [it, inserted] = first_line.emplace(key, line_number);
-    if (!inserted) {
+    uint32_t first = 0;
+    if (!file->Add(*cred, &first)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "users file ", source_name, " line ", line_number, ": duplicate user ",
-          key, " (first defined on line ", it->second, ")"));
+          cred->user, "@", cred->domain, " (first defined on line ", line_of[first], ")"));
     }
-    file->users_.emplace(std::move(key), *std::move(cred));
+    line_of.push_back(line_number);
   }
+  file->arena_.shrink_to_fit();
+  file->records_.shrink_to_fit();
   return file;
 }
 
-const UserCredential* UsersFile::Find(absl::string_view user,
-                                      absl::string_view domain) const {
+std::optional<UserCredential> UsersFile::Find(absl::string_view user,
+                                              absl::string_view domain) const {
   // "user@domain" with the domain lowercased, built on the stack: this
   // runs for every challenge and every digest checked.
   char key[512];
   const size_t n = user.size() + 1 + domain.size();
+  std::string long_key;
+  absl::string_view lookup;
   if (n > sizeof(key)) {
-    auto it = users_.find(absl::StrCat(user, "@", absl::AsciiStrToLower(domain)));
-    return it == users_.end() ? nullptr : &it->second;
+    long_key = absl::StrCat(user, "@", absl::AsciiStrToLower(domain));
+    lookup = long_key;
+  } else {
+    std::memcpy(key, user.data(), user.size());
+    key[user.size()] = '@';
+    for (size_t i = 0; i < domain.size(); ++i) {
+      key[user.size() + 1 + i] = absl::ascii_tolower(static_cast<unsigned char>(domain[i]));
+    }
+    lookup = absl::string_view(key, n);
   }
-  std::memcpy(key, user.data(), user.size());
-  key[user.size()] = '@';
-  for (size_t i = 0; i < domain.size(); ++i) {
-    key[user.size() + 1 + i] = absl::ascii_tolower(static_cast<unsigned char>(domain[i]));
+  const auto it = index_.find(lookup);
+  if (it == index_.end()) return std::nullopt;
+  const Record& r = records_[*it];
+  const absl::string_view text(arena_.data() + r.offset,
+                               r.user_len + 1u + r.domain_len + r.secret_len);
+  UserCredential cred;
+  cred.user = std::string(text.substr(0, r.user_len));
+  cred.domain = std::string(text.substr(r.user_len + 1u, r.domain_len));
+  const absl::string_view secret = text.substr(r.user_len + 1u + r.domain_len);
+  switch (r.kind) {
+    case SecretKind::kPassword: cred.password = std::string(secret); break;
+    case SecretKind::kHa1Md5: cred.ha1_md5 = absl::BytesToHexString(secret); break;
+    case SecretKind::kHa1Sha256: cred.ha1_sha256 = absl::BytesToHexString(secret); break;
   }
-  auto it = users_.find(absl::string_view(key, n));
-  return it == users_.end() ? nullptr : &it->second;
+  return cred;
 }
 
 }  // namespace rtplatch

@@ -27,10 +27,11 @@ class FakeUsers : public CredentialSource {
     std::string key = absl::StrCat(cred.user, "@", cred.domain);
     users_[key] = std::move(cred);
   }
-  const UserCredential* Find(absl::string_view user,
-                             absl::string_view domain) const override {
+  std::optional<UserCredential> Find(absl::string_view user,
+                                     absl::string_view domain) const override {
     auto it = users_.find(absl::StrCat(user, "@", absl::AsciiStrToLower(domain)));
-    return it == users_.end() ? nullptr : &it->second;
+    if (it == users_.end()) return std::nullopt;
+    return it->second;
   }
 
  private:

@@ -49,21 +49,21 @@ TEST(UsersFileTest, ParsesEveryEntryForm) {
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ((*file)->size(), 6u);
 
-  const UserCredential* alice = (*file)->Find("alice", "example.com");
-  ASSERT_NE(alice, nullptr);
+  const std::optional<UserCredential> alice = (*file)->Find("alice", "example.com");
+  ASSERT_TRUE(alice);
   EXPECT_EQ(alice->password, "wonderland");
   EXPECT_FALSE(alice->ha1_md5.has_value());
 
-  const UserCredential* bob = (*file)->Find("bob", "example.com");
-  ASSERT_NE(bob, nullptr);
+  const std::optional<UserCredential> bob = (*file)->Find("bob", "example.com");
+  ASSERT_TRUE(bob);
   EXPECT_EQ(bob->domain, "example.com");
   EXPECT_EQ(bob->ha1_md5, kMd5Ha1);
   EXPECT_FALSE(bob->password.has_value());
   EXPECT_TRUE(bob->Supports(DigestAlgorithm::kMd5));
   EXPECT_FALSE(bob->Supports(DigestAlgorithm::kSha256));
 
-  const UserCredential* carol = (*file)->Find("carol", "example.com");
-  ASSERT_NE(carol, nullptr);
+  const std::optional<UserCredential> carol = (*file)->Find("carol", "example.com");
+  ASSERT_TRUE(carol);
   EXPECT_EQ(carol->ha1_sha256, kSha256Ha1) << "hex is stored lowercase";
   EXPECT_EQ(carol->Ha1(DigestAlgorithm::kSha256), kSha256Ha1);
   EXPECT_EQ(carol->Ha1(DigestAlgorithm::kMd5), std::nullopt);
@@ -71,17 +71,17 @@ TEST(UsersFileTest, ParsesEveryEntryForm) {
   EXPECT_EQ((*file)->Find("dave", "example.com")->password, "md5:not-a-hash");
   EXPECT_EQ((*file)->Find("erin", "example.com")->password,
             "pa:ss#word with spaces");
-  ASSERT_NE((*file)->Find("frank", "[2001:db8::1]"), nullptr);
+  ASSERT_TRUE((*file)->Find("frank", "[2001:db8::1]"));
   EXPECT_EQ((*file)->Find("frank", "[2001:db8::1]")->password, "secret");
 }
 
 TEST(UsersFileTest, DomainsMatchCaseInsensitivelyUsersDoNot) {
   auto file = Parse("alice@example.com:pw\n");
   ASSERT_TRUE(file.ok());
-  EXPECT_NE((*file)->Find("alice", "EXAMPLE.com"), nullptr);
-  EXPECT_EQ((*file)->Find("Alice", "example.com"), nullptr);
-  EXPECT_EQ((*file)->Find("alice", "example.org"), nullptr);
-  EXPECT_EQ((*file)->Find("alice@example.com", ""), nullptr);
+  EXPECT_TRUE((*file)->Find("alice", "EXAMPLE.com"));
+  EXPECT_FALSE((*file)->Find("Alice", "example.com"));
+  EXPECT_FALSE((*file)->Find("alice", "example.org"));
+  EXPECT_FALSE((*file)->Find("alice@example.com", ""));
 }
 
 TEST(UsersFileTest, PasswordEntryAnswersBothAlgorithms) {
@@ -91,7 +91,7 @@ TEST(UsersFileTest, PasswordEntryAnswersBothAlgorithms) {
   ASSERT_FALSE(file.ok());
   file = Parse("alice@example.com:wonderland\n");
   ASSERT_TRUE(file.ok());
-  const UserCredential* alice = (*file)->Find("alice", "example.com");
+  const std::optional<UserCredential> alice = (*file)->Find("alice", "example.com");
   EXPECT_EQ(alice->Ha1(DigestAlgorithm::kMd5),
             ComputeHa1(DigestAlgorithm::kMd5, "alice", "example.com", "wonderland"));
   EXPECT_EQ(alice->Ha1(DigestAlgorithm::kSha256),
@@ -158,7 +158,7 @@ TEST_F(UsersFileLoadTest, LoadsFromDisk) {
   std::ofstream(path) << "alice@example.com:wonderland\n";
   auto file = UsersFile::Load(path);
   ASSERT_TRUE(file.ok()) << file.status();
-  EXPECT_NE((*file)->Find("alice", "example.com"), nullptr);
+  EXPECT_TRUE((*file)->Find("alice", "example.com"));
 }
 
 TEST_F(UsersFileLoadTest, ErrorsNameThePath) {
@@ -203,6 +203,48 @@ TEST(UsersFileTest, ServesAsTheAuthenticatorsCredentialSource) {
   auto user = (*auth)->VerifyFor("bob", "example.com", header, "REGISTER",
                                  "sip:example.com", now);
   EXPECT_TRUE(user.ok()) << user.status();
+}
+
+}  // namespace
+}  // namespace rtplatch
+
+namespace rtplatch {
+namespace {
+
+TEST(UsersFileTest, EveryOneOfManyUsersIsFoundWithItsOwnSecret) {
+  std::string contents;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string user = absl::StrCat("u", i);
+    if (i % 2 == 0) {
+      absl::StrAppend(&contents, user, "@example.com:md5:",
+                      ComputeHa1(DigestAlgorithm::kMd5, user, "example.com", "pw"), "\n");
+    } else {
+      absl::StrAppend(&contents, user, "@example.com:pw", i, "\n");
+    }
+  }
+  auto file = UsersFile::Parse(contents, "many");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->size(), 20000u);
+  for (int i = 0; i < 20000; i += 997) {
+    const std::string user = absl::StrCat("u", i);
+    const std::optional<UserCredential> cred = (*file)->Find(user, "EXAMPLE.COM");
+    ASSERT_TRUE(cred) << user;
+    EXPECT_EQ(cred->user, user);
+    EXPECT_EQ(cred->Ha1(DigestAlgorithm::kMd5),
+              ComputeHa1(DigestAlgorithm::kMd5, user, "example.com",
+                         i % 2 == 0 ? "pw" : absl::StrCat("pw", i)));
+  }
+  EXPECT_FALSE((*file)->Find("u20000", "example.com"));
+}
+
+TEST(UsersFileTest, APasswordTooLongForTheTableIsRefusedWithItsLine) {
+  auto file = UsersFile::Parse(
+      absl::StrCat("alice@example.com:ok\nbob@example.com:", std::string(70000, 'x'), "\n"),
+      "long");
+  ASSERT_FALSE(file.ok());
+  EXPECT_TRUE(absl::StrContains(file.status().message(),
+                                 "line 2: user, domain or password longer than 65535"))
+      << file.status();
 }
 
 }  // namespace

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       rtplatch::UsersFile::Parse(contents, "users.fuzz");
   if (!users.ok()) return 0;
   for (absl::string_view domain : {"example.com", "EXAMPLE.COM", "[2001:db8::1]"}) {
-    const rtplatch::UserCredential* alice = (*users)->Find("alice", domain);
-    if (alice == nullptr) continue;
+    const std::optional<rtplatch::UserCredential> alice = (*users)->Find("alice", domain);
+    if (!alice) continue;
     (void)alice->Ha1(DigestAlgorithm::kMd5);
     (void)alice->Ha1(DigestAlgorithm::kSha256);
   }
