@@ -282,6 +282,10 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
     return s;
   }
   if (absl::Status s = store->Prepare(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<WalCheckpointer>> checkpointer =
+      WalCheckpointer::Start(path, store->db_.get());
+  if (!checkpointer.ok()) return checkpointer.status();
+  store->checkpointer_ = *std::move(checkpointer);
   return store;
 }
 

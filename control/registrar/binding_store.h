@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/ip_address.h"
+#include "control/registrar/wal_checkpointer.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -104,6 +105,8 @@ class BindingStore {
   // the table (there is no expiry index): the registrar removes the
   // expired bindings it holds by key instead.
   absl::StatusOr<int> PruneExpired(int64_t now);
+  // Checkpoints done off the event loop (wal_checkpointer.h).
+  const WalCheckpointer& checkpointer() const { return *checkpointer_; }
 
  private:
   struct DbCloser {
@@ -158,6 +161,8 @@ class BindingStore {
   Stmt release_;
   Stmt rollback_to_;
   absl::Status Step(absl::string_view op, sqlite3_stmt* stmt);
+  // After db_: stopped before the connection closes.
+  std::unique_ptr<WalCheckpointer> checkpointer_;
 };
 
 }  // namespace rtplatch
