@@ -303,6 +303,12 @@ absl::Status BindingStore::Configure() {
   // journal_mode answers with the mode in force; anything but "wal" (e.g.
   // a filesystem without shared memory) is reported rather than ignored.
   // This is also the first read of the file, where "not a database" shows.
+  // 1 KiB pages for a new file (an existing one keeps its own): a
+  // refresh rewrites one row somewhere in a million, and every byte of
+  // the page it sits in is written to the WAL and copied again by the
+  // checkpoint; with 4 KiB pages that made a refresh at 1 000 000
+  // bindings cost 14 us of SQLite against 12 at 1 KiB (2.3 at 10 000).
+  if (absl::Status s = Exec("set page size", "PRAGMA page_size=1024"); !s.ok()) return s;
   absl::StatusOr<std::string> mode = QueryText("set WAL mode", "PRAGMA journal_mode=WAL");
   if (!mode.ok()) return mode.status();
   if (*mode != "wal") {
@@ -312,9 +318,11 @@ absl::Status BindingStore::Configure() {
   // In WAL mode NORMAL still never corrupts the database and keeps every
   // commit across a process crash; only an OS crash may lose the latest.
   if (absl::Status s = Exec("set synchronous", "PRAGMA synchronous=NORMAL"); !s.ok()) return s;
-  // 64 MiB of page cache: a million bindings' pages stay in memory, so an
-  // upsert does not read its b-tree pages back from the file.
-  return Exec("set cache size", "PRAGMA cache_size=-65536");
+  // 128 MiB of page cache: most of a million bindings' pages (about 150
+  // MB of file) stay in memory, so an upsert rarely reads its page back
+  // from the file; at 100 000 bindings the whole file fits and the cache
+  // holds only what the file has.
+  return Exec("set cache size", "PRAGMA cache_size=-131072");
 }
 
 absl::Status BindingStore::CheckIntegrity() {
