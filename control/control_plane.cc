@@ -469,7 +469,10 @@ void ControlPlane::OnClientFailure(SipTxnId txn, bool timeout) {
 void ControlPlane::OnTransactionEnd(SipTxnId txn) { proxy_->OnTransactionEnd(txn); }
 
 // OperatorView
-std::vector<Binding> ControlPlane::Registrations(int64_t now) const { return registrar_->All(now); }
+std::string ControlPlane::ScanRegistrations(absl::string_view after, size_t budget, int64_t now,
+                                            absl::FunctionRef<void(const Binding&)> fn) const {
+  return registrar_->ScanLive(after, budget, now, fn);
+}
 
 std::vector<Binding> ControlPlane::RegistrationsOf(absl::string_view aor, int64_t now) const {
   return registrar_->Lookup(aor, now);

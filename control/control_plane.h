@@ -73,7 +73,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   void OnTransactionEnd(SipTxnId txn) override;
 
   // OperatorView
-  std::vector<Binding> Registrations(int64_t now) const override;
+  std::string ScanRegistrations(absl::string_view after, size_t budget, int64_t now,
+                                absl::FunctionRef<void(const Binding&)> fn) const override;
   std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override;
   std::vector<Binding> RegistrationsPage(size_t offset, size_t limit, int64_t now) const override;
   size_t RegistrationCount() const override;

@@ -425,6 +425,11 @@ void RenderRegistrations(const json& result) {
   } else {
     std::cout << shown << (shown == 1 ? " registration\n" : " registrations\n");
   }
+  // A filter across AORs looked at a slice of the table: where to go on.
+  if (const json& next = Field(result, "next"); next.is_string()) {
+    std::cout << "more may match after " << next.get<std::string>() << " (use --after "
+              << next.get<std::string>() << ")\n";
+  }
 }
 
 void RenderRegistration(const json& result) {
@@ -815,6 +820,7 @@ absl::StatusOr<json> BuildRegistrations(const ParsedArgs& args) {
   json out = json::object();
   if (auto s = CopyFlag(args, "aor", "aor", out); !s.ok()) return s;
   if (auto s = CopyFlag(args, "user-agent", "user_agent", out); !s.ok()) return s;
+  if (auto s = CopyFlag(args, "after", "after", out); !s.ok()) return s;
   if (args.Has("natted")) out["natted"] = true;
   for (absl::string_view f : {"limit", "offset"}) {
     if (auto s = CopyNumberFlag(args, f, out); !s.ok()) return s;
@@ -955,9 +961,9 @@ std::vector<Command> DataplaneCommands() {
 std::vector<Command> ControlPlaneCommands() {
   return {
       {.name = "registrations", .protocol = "registrations",
-       .synopsis = "[--aor AOR] [--natted] [--user-agent S] [--limit N] [--offset N]",
+       .synopsis = "[--aor AOR] [--natted] [--user-agent S] [--after AOR] [--limit N] [--offset N]",
        .description = "control plane: table of registered contacts",
-       .value_flags = {"aor", "user-agent", "limit", "offset"},
+       .value_flags = {"aor", "user-agent", "after", "limit", "offset"},
        .switch_flags = {"natted"}, .build = BuildRegistrations,
        .render = RenderRegistrations, .control_plane = true},
       {.name = "registration", .protocol = "registration", .synopsis = "AOR",

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
@@ -36,8 +37,13 @@ inline constexpr int kOperatorProtocolVersion = kJsonProtocolVersion;
 class OperatorView {
  public:
   virtual ~OperatorView() = default;
-  // Bindings not expired at `now` (unix seconds), in any order.
-  virtual std::vector<Binding> Registrations(int64_t now) const = 0;
+  // Live bindings (not expired at `now`, unix seconds) in the operator's
+  // order, AOR by AOR from the first AOR after `after` (from the start
+  // when empty), until about `budget` have been looked at; returns the
+  // last AOR looked at, or "" when the end was reached (Registrar::
+  // ScanLive).
+  virtual std::string ScanRegistrations(absl::string_view after, size_t budget, int64_t now,
+                                        absl::FunctionRef<void(const Binding&)> fn) const = 0;
   // One AOR's bindings not expired at `now`, found by its key (what it
   // costs is that AOR's, not every binding's), highest q first, then
   // latest expiry.
@@ -77,6 +83,10 @@ nlohmann::json RegistrationJson(const Binding& binding, int64_t now);
 
 class OperatorCommands {
  public:
+  // Bindings a filter across AORs looks at in one call: a few
+  // milliseconds of the SIP loop.
+  static constexpr size_t kFilterScanBudget = 4096;
+
   explicit OperatorCommands(OperatorView& view) : view_(view) {}
 
   // One request line to one reply line (without '\n'); never throws.

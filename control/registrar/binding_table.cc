@@ -239,11 +239,12 @@ size_t BindingTable::TakeExpired(int64_t now, size_t budget, std::vector<Binding
   return taken;
 }
 
-void BindingTable::ForEachAor(absl::FunctionRef<bool(absl::string_view aor)> fn) const {
+void BindingTable::ForEachAor(absl::string_view after,
+                              absl::FunctionRef<bool(absl::string_view aor)> fn) const {
   absl::string_view last;
   bool first = true;
-  for (const Id id : order_) {
-    const absl::string_view aor = AorOf(id);
+  for (auto it = order_.lower_bound(AfterAor{after}); it != order_.end(); ++it) {
+    const absl::string_view aor = AorOf(*it);
     if (!first && aor == last) continue;
     first = false;
     last = aor;

@@ -55,8 +55,10 @@ class BindingTable {
   // first, appending them to `out`; returns how many.
   size_t TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out);
 
-  // The AORs in ascending order, each once, until `fn` returns false.
-  void ForEachAor(absl::FunctionRef<bool(absl::string_view aor)> fn) const;
+  // The AORs after `after` (all of them when empty) in ascending order,
+  // each once, until `fn` returns false; starting costs a seek, not a walk.
+  void ForEachAor(absl::string_view after,
+                  absl::FunctionRef<bool(absl::string_view aor)> fn) const;
   // Every binding in (aor, contact) order, until `fn` returns false.
   void ForEachOrdered(absl::FunctionRef<bool(const Binding&)> fn) const;
 
@@ -86,6 +88,10 @@ class BindingTable {
     absl::string_view aor;
     absl::string_view contact;
   };
+  // Sorts right after every binding of `aor`: where a walk resumes.
+  struct AfterAor {
+    absl::string_view aor;
+  };
   // The hash set of AORs holds record ids; these read the AOR from the
   // record, and take a string_view for lookups.
   struct AorHash {
@@ -107,6 +113,8 @@ class BindingTable {
     bool operator()(Id a, Id b) const;
     bool operator()(Id a, const Key& b) const;
     bool operator()(const Key& a, Id b) const;
+    bool operator()(Id a, const AfterAor& b) const { return table->AorOf(a) <= b.aor; }
+    bool operator()(const AfterAor& a, Id b) const { return a.aor < table->AorOf(b); }
   };
 
   absl::string_view TextField(Id id, int field) const;

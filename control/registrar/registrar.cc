@@ -540,7 +540,7 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
 
 std::vector<Binding> Registrar::Page(size_t offset, size_t limit, int64_t now) const {
   std::vector<Binding> out;
-  table_.ForEachAor([&](absl::string_view aor) {
+  table_.ForEachAor("", [&](absl::string_view aor) {
     for (Binding& b : Lookup(aor, now)) {
       if (offset > 0) {
         --offset;
@@ -570,6 +570,25 @@ std::vector<Binding> Registrar::Lookup(absl::string_view aor, int64_t now) const
     return a.contact_uri < b.contact_uri;
   });
   return out;
+}
+
+std::string Registrar::ScanLive(absl::string_view after, size_t budget, int64_t now,
+                                absl::FunctionRef<void(const Binding&)> fn) const {
+  size_t looked = 0;
+  std::string last;
+  bool stopped = false;
+  table_.ForEachAor(after, [&](absl::string_view aor) {
+    if (looked >= budget) {
+      stopped = true;
+      return false;
+    }
+    const std::vector<Binding> live = Lookup(aor, now);
+    for (const Binding& b : live) fn(b);
+    looked += std::max<size_t>(1, live.size());
+    last = std::string(aor);
+    return true;
+  });
+  return stopped ? last : "";
 }
 
 std::vector<Binding> Registrar::All(int64_t now) const {

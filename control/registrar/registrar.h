@@ -174,6 +174,13 @@ class Registrar {
   // them), `limit` of them after the first `offset`: what it costs is the
   // AORs walked, not every binding.
   std::vector<Binding> Page(size_t offset, size_t limit, int64_t now) const;
+  // Live bindings of the AORs after `after` (from the first when empty),
+  // AOR by AOR in Page's order, until about `budget` bindings have been
+  // looked at (an AOR is never split). Returns the last AOR looked at, to
+  // go on from, or "" when the walk reached the end: a filter across AORs
+  // costs a slice, not the table.
+  std::string ScanLive(absl::string_view after, size_t budget, int64_t now,
+                       absl::FunctionRef<void(const Binding&)> fn) const;
   // Bindings held, counting those expired but not yet pruned (at most a
   // second's worth).
   size_t binding_count() const { return table_.size(); }

@@ -1744,24 +1744,26 @@ void Proxy::SendPeerProbe(const PeerTargetRef& target) {
 }
 
 void Proxy::Qualify(int64_t now) {
-  if (qualify_cursor_ >= qualify_queue_.size()) {
+  if (!qualify_in_round_) {
     if (now - qualify_round_started_ < config_.qualify_interval_s) return;
     qualify_round_started_ = now;
-    qualify_queue_.clear();
-    qualify_cursor_ = 0;
-    registrar_.ForEachLive(now, [&](const Binding& b) {
-      // A binding whose NAT timeout is being learned is probed already;
-      // a qualify's answer would also cut the learner's silent gaps short.
-      if (b.behind_nat && !b.keepalive_learning) qualify_queue_.push_back(b);
-    });
+    qualify_in_round_ = true;
+    qualify_after_.clear();
   }
   // Tick runs ten times a second: a slice per tick spreads the round over
-  // a tenth of the interval, so answers are in long before the next round.
+  // a tenth of the interval, so answers are in long before the next round;
+  // each slice walks on from the last AOR, never the whole table.
   const size_t ticks = std::max<size_t>(1, config_.qualify_interval_s);
-  const size_t slice = std::max<size_t>(1, qualify_queue_.size() / ticks + 1);
-  for (size_t i = 0; i < slice && qualify_cursor_ < qualify_queue_.size(); ++i) {
-    SendQualify(qualify_queue_[qualify_cursor_++]);
-  }
+  const size_t slice = std::max<size_t>(1, registrar_.binding_count() / ticks + 1);
+  std::vector<Binding> due;
+  qualify_after_ = registrar_.ScanLive(qualify_after_, slice, now, [&](const Binding& b) {
+    // A binding whose NAT timeout is being learned is probed already;
+    // a qualify's answer would also cut the learner's silent gaps short.
+    if (b.behind_nat && !b.keepalive_learning) due.push_back(b);
+  });
+  if (qualify_after_.empty()) qualify_in_round_ = false;
+  // Sent after the walk: a send that fails at once may remove a binding.
+  for (const Binding& b : due) SendQualify(b);
 }
 
 void Proxy::SendQualify(const Binding& b) {

@@ -477,10 +477,11 @@ class Proxy : public SipTransactions::Listener {
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
   absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
   int64_t last_ring_check_ = 0;
-  // Qualify rounds: a snapshot of the NAT'd bindings, worked through a
-  // slice per tick so a million bindings never stall the loop.
-  std::vector<Binding> qualify_queue_;
-  size_t qualify_cursor_ = 0;
+  // Qualify rounds: a walk of the bindings in AOR order, a slice per tick
+  // from the last AOR qualified, so a million bindings never stall the
+  // loop nor get copied.
+  bool qualify_in_round_ = false;
+  std::string qualify_after_;
   int64_t qualify_round_started_ = 0;
   uint64_t qualify_counter_ = 0;
   absl::flat_hash_map<std::string, bool> qualify_pending_;

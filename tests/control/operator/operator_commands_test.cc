@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace rtplatch {
 namespace {
@@ -51,11 +52,10 @@ Binding MakeBinding(std::string aor, std::string contact, int64_t expires_in,
 
 class FakeView : public OperatorView {
  public:
-  std::vector<Binding> Registrations(int64_t now) const override {
-    if (throw_) throw std::runtime_error("view exploded");
-    last_now_ = now;
-    ++full_lists;
-    return bindings;
+  std::string ScanRegistrations(absl::string_view after, size_t budget, int64_t now,
+                                absl::FunctionRef<void(const Binding&)> fn) const override {
+    ++scans;
+    return ScanSorted(LiveSorted(now), after, budget, fn);
   }
   // As the registrar's Lookup: the AOR's live ones, its order.
   std::vector<Binding> RegistrationsOf(absl::string_view aor, int64_t now) const override {
@@ -74,13 +74,9 @@ class FakeView : public OperatorView {
     for (const Binding& b : bindings) {
       if (b.expires_at > at) out.push_back(b);
     }
-    std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
-      return std::forward_as_tuple(a.aor, b.q_milli, b.expires_at, a.contact_uri) <
-             std::forward_as_tuple(b.aor, a.q_milli, a.expires_at, b.contact_uri);
-    });
-    return out;
+    return OperatorOrder(std::move(out));
   }
-  mutable int full_lists = 0;
+  mutable int scans = 0;
   json Calls() const override {
     if (throw_) throw std::runtime_error("view exploded");
     return calls;
@@ -244,7 +240,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
                                  "call", "stats", "peers", "ng_drain", "bans", "unban"));
   EXPECT_EQ(r["commands"][2]["args"],
-            json::array({"aor", "natted", "user_agent", "offset", "limit"}));
+            json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
 }
 
 TEST_F(OperatorCommandsTest, RegistrationsListsLiveBindingsSortedByAorThenRank) {
@@ -364,13 +360,42 @@ TEST_F(OperatorCommandsTest, RegistrationListsOneAorsBindingsBestFirst) {
 TEST_F(OperatorCommandsTest, OneAorIsLookedUpByKeyNotByListingEveryBinding) {
   Ok("registration", {{"aor", "alice@example.com"}});
   Ok("registrations", {{"aor", "alice@example.com"}, {"natted", true}});
-  EXPECT_EQ(view_.full_lists, 0);
+  EXPECT_EQ(view_.scans, 0);
   // Nor does a page of the whole table: it is the registrar's ordered walk.
   Ok("registrations", {{"limit", 10}});
-  EXPECT_EQ(view_.full_lists, 0);
-  // A filter across AORs still scans the table.
+  EXPECT_EQ(view_.scans, 0);
+  // A filter across AORs scans, a slice at a time (next test).
   Ok("registrations", {{"natted", true}});
-  EXPECT_EQ(view_.full_lists, 1);
+  EXPECT_EQ(view_.scans, 1);
+}
+
+// Issue 17: a filter across AORs looks at about kFilterScanBudget bindings
+// a call and says where to go on; following `next` finds every match once.
+TEST_F(OperatorCommandsTest, AFilterAcrossAorsLooksAtASliceAndSaysWhereToGoOn) {
+  const size_t n = OperatorCommands::kFilterScanBudget * 2 + 100;
+  view_.bindings.clear();
+  for (size_t i = 0; i < n; ++i) {
+    view_.bindings.push_back(MakeBinding(absl::StrFormat("u%06d@example.com", i),
+                                         absl::StrFormat("sip:u%06d@192.0.2.10", i), 600,
+                                         /*natted=*/i % 3 == 0, "Yealink"));
+  }
+  std::vector<std::string> found;
+  std::string after;
+  int calls = 0;
+  do {
+    json request = {{"natted", true}, {"limit", 100000}};
+    if (!after.empty()) request["after"] = after;
+    json r = Ok("registrations", request);
+    ++calls;
+    EXPECT_EQ(r["total"], r["registrations"].size());
+    for (const json& b : r["registrations"]) found.push_back(b["aor"]);
+    after = r.contains("next") ? r["next"].get<std::string>() : "";
+  } while (!after.empty() && calls < 10);
+  EXPECT_EQ(calls, 3);
+  ASSERT_EQ(found.size(), (n + 2) / 3);
+  for (size_t i = 0; i < found.size(); ++i) {
+    EXPECT_EQ(found[i], absl::StrFormat("u%06d@example.com", 3 * i));
+  }
 }
 
 TEST_F(OperatorCommandsTest, RegistrationOfAnUnknownOrExpiredAorIsNotFound) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/control/registrar/scratch_dir.h"
 
 namespace rtplatch {
 namespace {
@@ -33,12 +34,9 @@ struct Family {
 class BindingStoreTest : public ::testing::TestWithParam<Family> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/binding_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
     path_ = dir_ + "/bindings.db";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<BindingStore> OpenStore() {
     auto store = BindingStore::Open(path_);
@@ -68,7 +66,8 @@ class BindingStoreTest : public ::testing::TestWithParam<Family> {
     return b;
   }
 
-  std::string dir_;
+  ScratchDir scratch_{"binding_store_test"};
+  const std::string dir_ = scratch_.path();
   std::string path_;
 };
 

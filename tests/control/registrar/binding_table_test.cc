@@ -125,11 +125,21 @@ TEST(BindingTableTest, WalksInAorThenContactOrderAndStopsWhenAsked) {
   table.Put(Make("bob@example.com", "sip:a@198.51.100.1", 100));
   table.Put(Make("carol@example.com", "sip:c@198.51.100.1", 100));
   std::vector<std::string> aors;
-  table.ForEachAor([&](absl::string_view aor) {
+  table.ForEachAor("", [&](absl::string_view aor) {
     aors.emplace_back(aor);
     return true;
   });
   EXPECT_THAT(aors, ElementsAre("alice@example.com", "bob@example.com", "carol@example.com"));
+  // A walk resumes after an AOR, whether or not it is still held.
+  for (const char* after : {"alice@example.com", "b", "bob@example.com"}) {
+    aors.clear();
+    table.ForEachAor(after, [&](absl::string_view aor) {
+      aors.emplace_back(aor);
+      return true;
+    });
+    EXPECT_EQ(aors.back(), "carol@example.com") << after;
+    EXPECT_EQ(aors.size(), std::string(after) == "bob@example.com" ? 1u : 2u) << after;
+  }
   std::vector<std::string> keys;
   table.ForEachOrdered([&](const Binding& b) {
     keys.push_back(absl::StrCat(b.aor, " ", b.contact_uri));

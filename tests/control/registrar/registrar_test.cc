@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "control/registrar/users_file.h"
+#include "tests/control/registrar/scratch_dir.h"
 
 namespace rtplatch {
 namespace {
@@ -103,9 +104,7 @@ std::vector<std::string> HeadersNamed(const RegisterResult& r, absl::string_view
 class RegistrarTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/registrar_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
     auto users = UsersFile::Parse(kUsers, "users");
     ASSERT_TRUE(users.ok()) << users.status();
     users_ = *std::move(users);
@@ -129,7 +128,6 @@ class RegistrarTest : public ::testing::Test {
   void TearDown() override {
     registrar_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // What the NAT timeout learner does once it decided (tests that follow
@@ -173,7 +171,8 @@ class RegistrarTest : public ::testing::Test {
     return Send(req, source, now, reg);
   }
 
-  std::string dir_;
+  ScratchDir scratch_{"registrar_test"};
+  const std::string dir_ = scratch_.path();
   std::unique_ptr<UsersFile> users_;
   InsidePrefixes inside_;
   NatPolicyTable policies_;

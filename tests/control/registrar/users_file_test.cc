@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/control/registrar/scratch_dir.h"
 
 namespace rtplatch {
 namespace {
@@ -144,13 +145,11 @@ TEST(UsersFileTest, ErrorsDoNotEchoPasswords) {
 class UsersFileLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/users_file_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string dir_;
+  ScratchDir scratch_{"users_file_test"};
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(UsersFileLoadTest, LoadsFromDisk) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tests/control/registrar/scratch_dir.h"
 
 namespace rtplatch {
 namespace {
@@ -17,9 +18,7 @@ namespace {
 class WalCheckpointerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rtplatch-wal-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(dir_.empty()) << "mkdtemp failed";
     path_ = dir_ + "/bindings.db";
     ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db_,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -31,7 +30,6 @@ class WalCheckpointerTest : public ::testing::Test {
   }
   void TearDown() override {
     sqlite3_close_v2(db_);
-    std::filesystem::remove_all(dir_);
   }
   void Exec(const std::string& sql) {
     ASSERT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
@@ -51,7 +49,8 @@ class WalCheckpointerTest : public ::testing::Test {
   int next_key_ = 0;
   uintmax_t DatabaseBytes() const { return std::filesystem::file_size(path_); }
 
-  std::string dir_;
+  ScratchDir scratch_{"rtplatch-wal"};
+  const std::string dir_ = scratch_.path();
   std::string path_;
   sqlite3* db_ = nullptr;
 };
