@@ -483,7 +483,9 @@ class KamailioServer(Server):
         klog = self.log("kamailio-" + scenario + ("" if fresh_usrloc else "-restart"))
         kamailio = start_logged(argv, klog)
         self.procs.append(kamailio)
-        sip_ping(self.port, kamailio, "kamailio", klog)
+        # The registrar bench's million accounts load from db_text first.
+        sip_ping(self.port, kamailio, "kamailio", klog,
+                 timeout=getattr(self.args, "kamailio_startup_timeout_s", STARTUP_TIMEOUT_S))
 
     def dispatcher_list(self):
         """The dispatcher's set 1: the carrier core (setid destination

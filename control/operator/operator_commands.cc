@@ -138,17 +138,12 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
   auto page = ParsePage(r);
   if (!page.ok()) return page.status();
 
-  const int64_t now = view_.Now();
-  if (!aor->has_value() && !natted->has_value() && !user_agent->has_value()) {
-    // No filter: a page of the ordered table, costing the page.
-    json list = json::array();
-    for (const Binding& b : view_.RegistrationsPage(page->offset, page->limit, now)) {
-      list.push_back(RegistrationJson(b, now));
-    }
-    return json{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
-  }
   auto after = OptionalString(r, "after");
   if (!after.ok()) return after.status();
+  const int64_t now = view_.Now();
+  if (!aor->has_value() && !natted->has_value() && !user_agent->has_value()) {
+    return RegistrationsPage(*page, *after, now);
+  }
   auto wanted = [&](const Binding& b) {
     return (!natted->has_value() || b.behind_nat == **natted) &&
            (!user_agent->has_value() || absl::StrContains(b.user_agent, **user_agent));
@@ -174,6 +169,34 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
   json reply{{"total", matched.size()}, {"registrations", std::move(list)}};
   if (!next.empty()) reply["next"] = next;
   return reply;
+}
+
+absl::StatusOr<json> OperatorCommands::RegistrationsPage(const Page& page,
+                                                         const std::optional<std::string>& after,
+                                                         int64_t now) const {
+  json list = json::array();
+  if (after.has_value()) {
+    // From a key: the AORs after it, whole, until the page is full.
+    std::string next = view_.ScanRegistrations(*after, page.limit, now, [&](const Binding& b) {
+      list.push_back(RegistrationJson(b, now));
+    });
+    json reply{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
+    if (!next.empty()) reply["next"] = next;
+    return reply;
+  }
+  // An offset is walked AOR by AOR: bounded, so no request stalls SIP
+  // (one past the end walks nothing).
+  if (page.offset >= view_.RegistrationCount()) {
+    return json{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
+  }
+  if (page.offset > kMaxOffset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "offset: at most ", kMaxOffset, " (it is walked); page on with after = the last AOR seen"));
+  }
+  for (const Binding& b : view_.RegistrationsPage(page.offset, page.limit, now)) {
+    list.push_back(RegistrationJson(b, now));
+  }
+  return json{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
 }
 
 absl::StatusOr<json> OperatorCommands::Registration(const json& r) const {

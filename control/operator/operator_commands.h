@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,8 @@ class OperatorCommands {
   // Bindings a filter across AORs looks at in one call: a few
   // milliseconds of the SIP loop.
   static constexpr size_t kFilterScanBudget = 4096;
+  // The largest offset `registrations` walks; beyond it, `after` pages.
+  static constexpr size_t kMaxOffset = 10000;
 
   explicit OperatorCommands(OperatorView& view) : view_(view) {}
 
@@ -109,6 +112,9 @@ class OperatorCommands {
   absl::StatusOr<json> Version(const json&) const;
   absl::StatusOr<json> Help(const json&) const;
   absl::StatusOr<json> Registrations(const json&) const;
+  // registrations without filters: from `after` (a key) or an offset.
+  absl::StatusOr<json> RegistrationsPage(const Page& page, const std::optional<std::string>& after,
+                                         int64_t now) const;
   absl::StatusOr<json> Registration(const json&) const;
   absl::StatusOr<json> Calls(const json&) const;
   absl::StatusOr<json> Call(const json&) const;

@@ -369,6 +369,33 @@ TEST_F(OperatorCommandsTest, OneAorIsLookedUpByKeyNotByListingEveryBinding) {
   EXPECT_EQ(view_.scans, 1);
 }
 
+// Issue 17: pages far into the table go from a key, not an offset: the
+// offset is walked, so a large one is refused with what to do instead.
+TEST_F(OperatorCommandsTest, PagesGoOnFromAnAorAndLargeOffsetsAreRefused) {
+  json first = Ok("registrations", {{"limit", 2}});
+  ASSERT_EQ(first["registrations"].size(), 2u);
+  // After alice (the first AOR): bob's and carol's, whole AORs.
+  json r = Ok("registrations", {{"after", "alice@example.com"}, {"limit", 1}});
+  ASSERT_GE(r["registrations"].size(), 1u);
+  EXPECT_EQ(r["registrations"][0]["aor"], "bob@example.com");
+  EXPECT_EQ(r["next"], "bob@example.com");
+  json last = Ok("registrations", {{"after", "bob@example.com"}, {"limit", 100}});
+  EXPECT_FALSE(last.contains("next")) << last.dump();
+  for (const json& b : last["registrations"]) EXPECT_GT(b["aor"].get<std::string>(), "bob");
+  // Past the end there is nothing to walk; inside a big table, a large
+  // offset is refused.
+  EXPECT_TRUE(Ok("registrations", {{"offset", 1000000}})["registrations"].empty());
+  for (size_t i = 0; i < OperatorCommands::kMaxOffset + 10; ++i) {
+    view_.bindings.push_back(MakeBinding(absl::StrFormat("z%06d@example.com", i),
+                                         "sip:z@192.0.2.10", 600, false, "Yealink"));
+  }
+  json e = Err("registrations", {{"offset", OperatorCommands::kMaxOffset + 1}});
+  EXPECT_EQ(e["code"], "invalid_argument");
+  EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("after"));
+  EXPECT_EQ(Ok("registrations", {{"offset", OperatorCommands::kMaxOffset}})["registrations"].size(),
+            4u + 10);
+}
+
 // Issue 17: a filter across AORs looks at about kFilterScanBudget bindings
 // a call and says where to go on; following `next` finds every match once.
 TEST_F(OperatorCommandsTest, AFilterAcrossAorsLooksAtASliceAndSaysWhereToGoOn) {
