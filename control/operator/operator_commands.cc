@@ -148,25 +148,41 @@ absl::StatusOr<json> OperatorCommands::Registrations(const json& r) const {
     return (!natted->has_value() || b.behind_nat == **natted) &&
            (!user_agent->has_value() || absl::StrContains(b.user_agent, **user_agent));
   };
+  if (!aor->has_value()) return FilteredSlice(*page, after->value_or(""), wanted, now);
+  // One AOR by its key.
   std::vector<Binding> matched;
-  std::string next;
-  if (aor->has_value()) {
-    // One AOR by its key.
-    for (Binding& b : view_.RegistrationsOf(NormalizeAor(**aor), now)) {
-      if (wanted(b)) matched.push_back(std::move(b));
-    }
-  } else {
-    // Across AORs: a bounded slice of the ordered table a call, so the
-    // SIP loop never waits for a scan of a million bindings.
-    next = view_.ScanRegistrations(after->value_or(""), kFilterScanBudget, now,
-                                   [&](const Binding& b) {
-                                     if (wanted(b)) matched.push_back(b);
-                                   });
+  for (Binding& b : view_.RegistrationsOf(NormalizeAor(**aor), now)) {
+    if (wanted(b)) matched.push_back(std::move(b));
   }
   auto [begin, end] = PageSlice(*page, matched.size());
   json list = json::array();
   for (size_t i = begin; i < end; ++i) list.push_back(RegistrationJson(matched[i], now));
-  json reply{{"total", matched.size()}, {"registrations", std::move(list)}};
+  return json{{"total", matched.size()}, {"registrations", std::move(list)}};
+}
+
+absl::StatusOr<json> OperatorCommands::FilteredSlice(
+    const Page& page, absl::string_view after,
+    absl::FunctionRef<bool(const Binding&)> wanted, int64_t now) const {
+  // A bounded slice of the ordered table a call, so the SIP loop never
+  // waits for a scan of a million bindings.
+  std::vector<Binding> matched;
+  std::string next = view_.ScanRegistrations(after, kFilterScanBudget, now, [&](const Binding& b) {
+    if (wanted(b)) matched.push_back(b);
+  });
+  size_t end = matched.size();
+  if (page.limit > 0 && page.offset + page.limit < matched.size()) {
+    // The page ends inside the slice: it takes the rest of its last AOR,
+    // and the next call goes on after that AOR, losing no match.
+    end = page.offset + page.limit;
+    const std::string last = matched[end - 1].aor;
+    while (end < matched.size() && matched[end].aor == last) ++end;
+    if (end < matched.size()) next = last;  // else the slice's own next stands
+  }
+  json list = json::array();
+  for (size_t i = std::min(page.offset, end); i < end; ++i) {
+    list.push_back(RegistrationJson(matched[i], now));
+  }
+  json reply{{"total", end}, {"registrations", std::move(list)}};
   if (!next.empty()) reply["next"] = next;
   return reply;
 }
@@ -176,8 +192,10 @@ absl::StatusOr<json> OperatorCommands::RegistrationsPage(const Page& page,
                                                          int64_t now) const {
   json list = json::array();
   if (after.has_value()) {
-    // From a key: the AORs after it, whole, until the page is full.
-    std::string next = view_.ScanRegistrations(*after, page.limit, now, [&](const Binding& b) {
+    // From a key: the AORs after it, whole, until the page is full (a
+    // page at most kFilterScanBudget long: one call never walks far).
+    const size_t budget = std::clamp<size_t>(page.limit, 1, kFilterScanBudget);
+    std::string next = view_.ScanRegistrations(*after, budget, now, [&](const Binding& b) {
       list.push_back(RegistrationJson(b, now));
     });
     json reply{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};
@@ -193,7 +211,8 @@ absl::StatusOr<json> OperatorCommands::RegistrationsPage(const Page& page,
     return absl::InvalidArgumentError(absl::StrCat(
         "offset: at most ", kMaxOffset, " (it is walked); page on with after = the last AOR seen"));
   }
-  for (const Binding& b : view_.RegistrationsPage(page.offset, page.limit, now)) {
+  for (const Binding& b : view_.RegistrationsPage(
+           page.offset, std::min<size_t>(page.limit, kFilterScanBudget), now)) {
     list.push_back(RegistrationJson(b, now));
   }
   return json{{"total", view_.RegistrationCount()}, {"registrations", std::move(list)}};

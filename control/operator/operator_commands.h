@@ -115,6 +115,10 @@ class OperatorCommands {
   // registrations without filters: from `after` (a key) or an offset.
   absl::StatusOr<json> RegistrationsPage(const Page& page, const std::optional<std::string>& after,
                                          int64_t now) const;
+  // registrations filtered across AORs: a slice of the table from `after`.
+  absl::StatusOr<json> FilteredSlice(const Page& page, absl::string_view after,
+                                     absl::FunctionRef<bool(const Binding&)> wanted,
+                                     int64_t now) const;
   absl::StatusOr<json> Registration(const json&) const;
   absl::StatusOr<json> Calls(const json&) const;
   absl::StatusOr<json> Call(const json&) const;

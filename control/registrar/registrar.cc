@@ -578,7 +578,7 @@ std::string Registrar::ScanLive(absl::string_view after, size_t budget, int64_t 
   std::string last;
   bool stopped = false;
   table_.ForEachAor(after, [&](absl::string_view aor) {
-    if (looked >= budget) {
+    if (looked > 0 && looked >= budget) {  // at least one AOR a call
       stopped = true;
       return false;
     }

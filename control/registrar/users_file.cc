@@ -136,19 +136,26 @@ absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Load(const std::string& pa
     return absl::NotFoundError(absl::StrCat("users file ", path,
                                             ": cannot open: ", std::strerror(errno)));
   }
-  // Read straight into one string: a stream buffer and its copy would
-  // double a million-user file's peak.
+  // A regular file is read straight into one string of its size: a
+  // stream buffer and its copy would double a million-user file's peak.
+  // A pipe (no size) is read in chunks.
   std::string contents;
   in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
+  const std::streamoff size = in.fail() ? -1 : static_cast<std::streamoff>(in.tellg());
+  in.clear();
   in.seekg(0, std::ios::beg);
+  in.clear();
   if (size > 0) {
     contents.resize(static_cast<size_t>(size));
     in.read(contents.data(), size);
+    if (in.gcount() != size) {
+      return absl::DataLossError(absl::StrCat("users file ", path, ": read failed"));
+    }
+  } else {
+    char chunk[65536];
+    while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) contents.append(chunk, in.gcount());
   }
-  if (in.bad() || size < 0 || in.gcount() != std::max<std::streamoff>(size, 0)) {
-    return absl::DataLossError(absl::StrCat("users file ", path, ": read failed"));
-  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat("users file ", path, ": read failed"));
   return Parse(contents, path);
 }
 

@@ -396,6 +396,38 @@ TEST_F(OperatorCommandsTest, PagesGoOnFromAnAorAndLargeOffsetsAreRefused) {
             4u + 10);
 }
 
+// A small page inside a slice: following `next` shows every match once,
+// in order (the page takes the rest of its last AOR).
+TEST_F(OperatorCommandsTest, FollowingNextWithSmallPagesShowsEveryMatchOnce) {
+  view_.bindings.clear();
+  for (int i = 0; i < 300; ++i) {
+    for (int c = 0; c < 1 + i % 3; ++c) {
+      view_.bindings.push_back(MakeBinding(absl::StrFormat("u%04d@example.com", i),
+                                           absl::StrFormat("sip:c%d@192.0.2.10", c), 600,
+                                           /*natted=*/true, "Yealink"));
+    }
+  }
+  std::vector<std::string> found;
+  std::string after;
+  int calls = 0;
+  do {
+    json request = {{"natted", true}, {"limit", 7}};
+    if (!after.empty()) request["after"] = after;
+    json r = Ok("registrations", request);
+    EXPECT_GE(r["registrations"].size(), 1u);
+    for (const json& b : r["registrations"]) {
+      found.push_back(absl::StrCat(b["aor"].get<std::string>(), " ", b["contact"].get<std::string>()));
+    }
+    after = r.contains("next") ? r["next"].get<std::string>() : "";
+  } while (!after.empty() && ++calls < 1000);
+  ASSERT_EQ(found.size(), view_.bindings.size());
+  std::vector<std::string> expected;
+  for (const Binding& b : view_.LiveSorted(kNow)) {
+    expected.push_back(absl::StrCat(b.aor, " ", b.contact_uri));
+  }
+  EXPECT_EQ(found, expected);
+}
+
 // Issue 17: a filter across AORs looks at about kFilterScanBudget bindings
 // a call and says where to go on; following `next` finds every match once.
 TEST_F(OperatorCommandsTest, AFilterAcrossAorsLooksAtASliceAndSaysWhereToGoOn) {

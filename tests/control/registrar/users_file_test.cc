@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -151,6 +153,19 @@ class UsersFileLoadTest : public ::testing::Test {
   ScratchDir scratch_{"users_file_test"};
   const std::string dir_ = scratch_.path();
 };
+
+TEST_F(UsersFileLoadTest, LoadsFromAPipe) {
+  const std::string path = dir_ + "/users.fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  std::string contents;
+  for (int i = 0; i < 5000; ++i) absl::StrAppend(&contents, "u", i, "@example.com:pw", i, "\n");
+  std::thread writer([&] { std::ofstream(path) << contents; });
+  auto file = UsersFile::Load(path);
+  writer.join();
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->size(), 5000u);
+  EXPECT_EQ((*file)->Find("u4999", "example.com")->password, "pw4999");
+}
 
 TEST_F(UsersFileLoadTest, LoadsFromDisk) {
   const std::string path = dir_ + "/users";

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -296,17 +297,26 @@ TEST_F(SipTransportTest, UdpDatagramCarriesHowLongItWaitedInTheQueue) {
   Start({"127.0.0.1"});
   ASSERT_TRUE(transport_);
   Client phone = Client::Udp(kLoopback4);
-  phone.SendTo(Options(), listen_[0]);
-  ::usleep(120'000);  // the datagram waits in the queue, unread
-  ASSERT_TRUE(PumpUntilReceived(1));
-  ASSERT_EQ(received_.size(), 1u);
-  EXPECT_GE(received_[0].queued_ms, 120);
-  EXPECT_LT(received_[0].queued_ms, 10'000);
+  // The datagram waits in the queue, unread. On a loaded machine loopback
+  // delivery can be deferred to ksoftirqd, so the datagram may reach the
+  // queue late and truly wait less: up to three tries, each must stay
+  // under 10 s, one must show the wait.
+  int64_t longest = -1;
+  for (size_t i = 1; i <= 3 && longest < 120; ++i) {
+    phone.SendTo(Options(), listen_[0]);
+    ::usleep(120'000);
+    ASSERT_TRUE(PumpUntilReceived(i));
+    ASSERT_EQ(received_.size(), i);
+    EXPECT_LT(received_.back().queued_ms, 10'000);
+    longest = std::max<int64_t>(longest, received_.back().queued_ms);
+  }
+  EXPECT_GE(longest, 120);
   // Read at once: (almost) no wait.
+  const size_t before = received_.size();
   phone.SendTo(Options(), listen_[0]);
-  ASSERT_TRUE(PumpUntilReceived(2));
-  EXPECT_GE(received_[1].queued_ms, 0);
-  EXPECT_LT(received_[1].queued_ms, 100);
+  ASSERT_TRUE(PumpUntilReceived(before + 1));
+  EXPECT_GE(received_.back().queued_ms, 0);
+  EXPECT_LT(received_.back().queued_ms, 100);
 }
 
 // A response sent from the handler waits for the round's batch; a request
