@@ -258,6 +258,14 @@ check_call() {
 declare -A NEG_BEFORE
 negative_control_prepare() {
   local p="$1" id
+  # A sipp phone refreshes only when this script says so: refreshed here,
+  # as its own timer would have, its binding (600 s once learned) cannot
+  # run out in a slow run before the control is done (one did, 11 min 43 s
+  # after learning).
+  if [[ ${MAKE[$p]} == sipp ]]; then
+    st_register "${ROLE[$p]}" "negrefresh_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
+      || rl_log "$p: refresh REGISTER before the negative control failed"
+  fi
   id=$(jget "$(dctl keepalives)" \
     "next((k['id'] for k in d['keepalives'] if k.get('label') == 'rc-ka:$p@$D'), '')")
   rl_check "${p}_keepalive_removed" "target '${id}'" dctl keepalive-remove "${id:-none}"
