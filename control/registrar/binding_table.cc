@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/hash/hash.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -20,19 +19,6 @@ bool KeyLess(absl::string_view a_aor, absl::string_view a_contact, absl::string_
 
 }  // namespace
 
-size_t BindingTable::AorHash::operator()(Id id) const { return (*this)(table->AorOf(id)); }
-size_t BindingTable::AorHash::operator()(absl::string_view aor) const {
-  return absl::Hash<absl::string_view>{}(aor);
-}
-bool BindingTable::AorEq::operator()(Id a, Id b) const {
-  return table->AorOf(a) == table->AorOf(b);
-}
-bool BindingTable::AorEq::operator()(Id a, absl::string_view b) const {
-  return table->AorOf(a) == b;
-}
-bool BindingTable::AorEq::operator()(absl::string_view a, Id b) const {
-  return a == table->AorOf(b);
-}
 bool BindingTable::OrderLess::operator()(Id a, Id b) const {
   return (*this)(a, table->KeyOf(b));
 }
@@ -46,7 +32,7 @@ bool BindingTable::OrderLess::operator()(const Key& a, Id b) const {
 }
 
 BindingTable::BindingTable()
-    : aor_heads_(0, AorHash{this}, AorEq{this}), order_(OrderLess{this}) {}
+    : order_(OrderLess{this}) {}
 
 absl::string_view BindingTable::TextField(Id id, int field) const {
   const char* text = R(id).text.get();

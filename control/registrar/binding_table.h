@@ -24,10 +24,10 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "control/registrar/binding_store.h"
+#include "control/registrar/id_key_set.h"
 #include "control/registrar/string_pool.h"
 
 namespace rtplatch {
@@ -92,21 +92,6 @@ class BindingTable {
   struct AfterAor {
     absl::string_view aor;
   };
-  // The hash set of AORs holds record ids; these read the AOR from the
-  // record, and take a string_view for lookups.
-  struct AorHash {
-    using is_transparent = void;
-    const BindingTable* table;
-    size_t operator()(Id id) const;
-    size_t operator()(absl::string_view aor) const;
-  };
-  struct AorEq {
-    using is_transparent = void;
-    const BindingTable* table;
-    bool operator()(Id a, Id b) const;
-    bool operator()(Id a, absl::string_view b) const;
-    bool operator()(absl::string_view a, Id b) const;
-  };
   struct OrderLess {
     using is_transparent = void;
     const BindingTable* table;
@@ -141,7 +126,8 @@ class BindingTable {
   Id allocated_ = 0;  // ids handed out so far, free ones included
   std::vector<Id> free_;
   size_t size_ = 0;
-  absl::flat_hash_set<Id, AorHash, AorEq> aor_heads_;
+  // Each AOR's first record, found by the AOR the record holds.
+  IdKeySet<BindingTable, &BindingTable::AorOf> aor_heads_{0, {this}, {this}};
   absl::btree_set<Id, OrderLess> order_;
   absl::btree_set<uint64_t> expiry_;  // expires_at << 32 | id
   StringPool strings_;

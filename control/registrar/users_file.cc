@@ -6,7 +6,6 @@
 #include <fstream>
 #include <utility>
 
-#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -115,15 +114,6 @@ absl::StatusOr<UserCredential> ParseLine(absl::string_view line) {
 }
 
 }  // namespace
-
-size_t UsersFile::KeyHash::operator()(uint32_t record) const {
-  return (*this)(file->KeyOf(record));
-}
-size_t UsersFile::KeyHash::operator()(absl::string_view key) const {
-  return absl::Hash<absl::string_view>{}(key);
-}
-
-UsersFile::UsersFile() : index_(0, KeyHash{this}, KeyEq{this}) {}
 
 absl::string_view UsersFile::KeyOf(uint32_t record) const {
   const Record& r = records_[record];

@@ -42,10 +42,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "control/registrar/digest_auth.h"
+#include "control/registrar/id_key_set.h"
 
 namespace rtplatch {
 
@@ -70,23 +70,8 @@ class UsersFile : public CredentialSource {
     uint16_t secret_len = 0;
     SecretKind kind = SecretKind::kPassword;
   };
-  // The set holds record numbers and hashes their "user@domain" in the
-  // arena; lookups take the key as a string_view.
-  struct KeyHash {
-    using is_transparent = void;
-    const UsersFile* file;
-    size_t operator()(uint32_t record) const;
-    size_t operator()(absl::string_view key) const;
-  };
-  struct KeyEq {
-    using is_transparent = void;
-    const UsersFile* file;
-    bool operator()(uint32_t a, uint32_t b) const { return file->KeyOf(a) == file->KeyOf(b); }
-    bool operator()(uint32_t a, absl::string_view b) const { return file->KeyOf(a) == b; }
-    bool operator()(absl::string_view a, uint32_t b) const { return a == file->KeyOf(b); }
-  };
-
-  UsersFile();
+  UsersFile() = default;
+  // The record's "user@domain" in the arena.
   absl::string_view KeyOf(uint32_t record) const;
   // Adds the line's user; false if the user is there already (`*first`
   // is then that user's record).
@@ -94,7 +79,8 @@ class UsersFile : public CredentialSource {
 
   std::string arena_;
   std::vector<Record> records_;
-  absl::flat_hash_set<uint32_t, KeyHash, KeyEq> index_;
+  // Record numbers by their "user@domain".
+  IdKeySet<UsersFile, &UsersFile::KeyOf> index_{0, {this}, {this}};
 };
 
 }  // namespace rtplatch
