@@ -19,7 +19,13 @@ Measured, in this order, on rtplatch:
                     rate well below capacity: first with 10 000 bindings
                     registered, then with N (users spread over all N);
                     each once the server has gone idle after the fill
-                    (under 3 % of a core over a second, at most 40 s)
+                    (under 3 % of a core over a second, at most 40 s).
+                    Users register in a seeded random order, not in the
+                    order of their names, and refresh in the order they
+                    registered, as phones' timers do: walked in name
+                    order, neighbouring refreshes of the 10 000 would share
+                    SQLite pages and the baseline would measure that
+                    locality rather than the table's size
   bytes_per_binding growth of rtplatch-control's resident memory from
                     before the first REGISTER to N registered, over N
   list_stall_ms     the worst round trip of a SIP OPTIONS sent every
@@ -220,14 +226,35 @@ def settle(server, tag, idle_share=0.03, limit_s=40.0):
     log("%s: %s: idle after %.0f s" % (server.name, tag, time.monotonic() - t0))
 
 
+def start_profile(args, pids, name):
+    """With --profile DIR: perf samples the SIP server's threads while a
+    refresh is measured (DIR/NAME.perf), the means to find what grows with
+    N. Sampling costs CPU too, so a profiled run's figures are not quoted."""
+    if not args.profile:
+        return None
+    os.makedirs(args.profile, exist_ok=True)
+    out = os.path.join(args.profile, name + ".perf")
+    return subprocess.Popen(["perf", "record", "-q", "-F", "999", "-g", "-o", out, "-p",
+                             ",".join(str(p) for p in pids)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(profiler):
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
+
+
 def cpu_per_refresh_us(args, server, csv, tag):
     """CPU of the SIP server's processes per completed refresh, µs."""
     calls = int(REFRESH_RATE * args.refresh_s)
     settle(server, tag)
     pids = server.sip_pids()
+    profiler = start_profile(args, pids, "%s-%s" % (server.name, tag))
     c0 = sb.cpu_seconds(pids)
     r = sipp_register(args, server, csv, REFRESH_RATE, calls, tag)
     used = sb.cpu_seconds(pids) - c0
+    stop_profile(profiler)
     if r.successful < 0.99 * calls:
         raise BenchError("%s: %d of %d refreshes at %d/s failed" % (server.name,
                          calls - r.successful, calls, REFRESH_RATE))
@@ -418,6 +445,14 @@ def loaded_count(log_path):
     raise BenchError("no 'bindings loaded' line in %s" % log_path)
 
 
+def registration_order(users, seed):
+    """The users in the order they register: seeded, unrelated to their
+    names (a population's registration times are)."""
+    order = list(users)
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def spread(users, count):
     """`count` users spread evenly over all of them."""
     step = max(1, len(users) // count)
@@ -427,23 +462,24 @@ def spread(users, count):
 def run_rtplatch(args, users):
     n = len(users.users)
     base = min(SCALING_BASE, n)
+    registered = registration_order(users.users, args.seed)
     server = Rtplatch(args, users, None)
     server.start(SCENARIO)
     control = server.control()
     d = args.tmpdir
     rss0 = rss_bytes(control.pid)
-    fill(args, server, write_csv(os.path.join(d, "first.csv"), users.users[:base]), base, "fill-1")
+    fill(args, server, write_csv(os.path.join(d, "first.csv"), registered[:base]), base, "fill-1")
     c0 = cpu_per_refresh_us(args, server, write_csv(os.path.join(d, "refresh-base.csv"),
-                                                     users.users[:base]), "refresh-%d" % base)
+                                                     registered[:base]), "refresh-%d" % base)
     if n > base:
-        fill(args, server, write_csv(os.path.join(d, "rest.csv"), users.users[base:]), n - base,
+        fill(args, server, write_csv(os.path.join(d, "rest.csv"), registered[base:]), n - base,
              "fill-2")
     rss1 = rss_bytes(control.pid)
     bpb = (rss1 - rss0) / n
     log("rtplatch: resident %.1f MB before, %.1f MB with %d bindings: %.0f bytes per binding"
         % (rss0 / 1e6, rss1 / 1e6, n, bpb))
     c = cpu_per_refresh_us(args, server, write_csv(os.path.join(d, "refresh-spread.csv"),
-                                                   spread(users.users, base)), "refresh-%d" % n)
+                                                   spread(registered, base)), "refresh-%d" % n)
 
     pinger = Pinger(server.port)
     pinger.start()
@@ -513,13 +549,15 @@ def run_kamailio(args, users):
     server.start(SCENARIO)
     try:
         pss0 = pss_bytes(server.pids())
-        fill(args, server, users.csv, n, "k-fill")
+        registered = registration_order(users.users, args.seed)
+        fill(args, server, write_csv(os.path.join(args.tmpdir, "k-fill.csv"), registered), n,
+             "k-fill")
         time.sleep(2.0)  # usrloc's write-back timer
         bpb = (pss_bytes(server.pids()) - pss0) / n
         log("kamailio: PSS %.1f MB before, %.1f MB with %d contacts: %.0f bytes per binding"
             % (pss0 / 1e6, (pss0 + bpb * n) / 1e6, n, bpb))
         c = cpu_per_refresh_us(args, server, write_csv(os.path.join(args.tmpdir, "k-refresh.csv"),
-                                                       spread(users.users, SCALING_BASE)),
+                                                       spread(registered, SCALING_BASE)),
                                "k-refresh")
         goodput = storm_goodput_pct(args, server, users, capacity_per_s(args, server, users),
                                     "k-storm")
@@ -564,6 +602,8 @@ def parse_args(argv):
                     or "kamailio")
     ap.add_argument("--rtpengine", default=shutil.which("rtpengine") or "rtpengine")
     ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="record perf profiles of each refresh measurement into DIR")
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep-tmp", action="store_true")
     args = ap.parse_args(argv)

@@ -368,8 +368,9 @@ void ControlPlane::OnInbound(const SipInbound& in) {
 absl::Status ControlPlane::RunOnce() {
   const SipTransportCounters& c = transport_->counters();
   const uint64_t before = c.udp_datagrams + c.tcp_messages;
-  // Expired bindings still to prune: look at the sockets and come back.
-  if (absl::Status s = transport_->RunOnce(prune_pending_ ? 0 : kPollTimeoutMs); !s.ok()) {
+  // Expired bindings still to prune, or keepalive targets still to
+  // reinstall: look at the sockets and come back.
+  if (absl::Status s = transport_->RunOnce(slices_pending_ ? 0 : kPollTimeoutMs); !s.ok()) {
     return s;
   }
   // The round's posted dataplane updates and deletes: one wait for all.
@@ -382,7 +383,8 @@ absl::Status ControlPlane::RunOnce() {
     SipTransactions::Batch batch(*transactions_);
     dns_->Poll();
   }
-  prune_pending_ = proxy_->PruneExpired(Proxy::kPruneSlice);
+  slices_pending_ = proxy_->PruneExpired(Proxy::kPruneSlice);
+  slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
     last_timers_ms_ = now_ms;

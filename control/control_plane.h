@@ -115,7 +115,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;
-  bool prune_pending_ = false;  // expired bindings wait for the next round
+  // Expired bindings to prune or keepalive targets to reinstall wait for
+  // the next round.
+  bool slices_pending_ = false;
   int64_t last_commit_ms_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "control/media/keepalive_sync.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -111,34 +112,45 @@ void KeepaliveSync::Removed(const std::vector<Binding>& expired) {
 }
 
 void KeepaliveSync::ReinstallAll(const std::vector<Binding>& live) {
+  if (!BeginReinstall()) return;
+  // keepalive_add takes at most 100 000 targets a request.
+  constexpr size_t kBatch = 50000;
+  for (size_t start = 0; start < live.size(); start += kBatch) {
+    const size_t end = std::min(live.size(), start + kBatch);
+    if (!InstallSlice(std::vector<Binding>(live.begin() + start, live.begin() + end))) return;
+  }
+}
+
+bool KeepaliveSync::BeginReinstall() {
   ++counters_.reinstalls;
   ids_.clear();
   auto old = link_.ListKeepalives(kLabelPrefix);
   if (!old.ok() || !link_.RemoveKeepalives(*old).ok()) {
     ++counters_.failures;
-    return;
+    return false;
   }
+  return true;
+}
+
+bool KeepaliveSync::InstallSlice(const std::vector<Binding>& live) {
   std::vector<KeepaliveSpec> specs;
   std::vector<const Binding*> owners;
   for (const Binding& b : live) {
+    if (ids_.contains(Key(b))) continue;
     if (auto spec = SpecFor(b)) {
       specs.push_back(*std::move(spec));
       owners.push_back(&b);
     }
   }
-  // keepalive_add takes at most 100 000 targets a request.
-  constexpr size_t kBatch = 50000;
-  for (size_t start = 0; start < specs.size(); start += kBatch) {
-    const size_t end = std::min(specs.size(), start + kBatch);
-    std::vector<KeepaliveSpec> batch(specs.begin() + start, specs.begin() + end);
-    auto ids = link_.AddKeepalives(batch);
-    if (!ids.ok()) {
-      ++counters_.failures;
-      return;
-    }
-    for (size_t i = 0; i < ids->size(); ++i) ids_[Key(*owners[start + i])] = (*ids)[i];
-    counters_.installed += ids->size();
+  if (specs.empty()) return true;
+  auto ids = link_.AddKeepalives(specs);
+  if (!ids.ok()) {
+    ++counters_.failures;
+    return false;
   }
+  for (size_t i = 0; i < ids->size(); ++i) ids_[Key(*owners[i])] = (*ids)[i];
+  counters_.installed += ids->size();
+  return true;
 }
 
 }  // namespace rtplatch

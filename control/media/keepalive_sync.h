@@ -10,7 +10,9 @@
 // every (re)connection ReinstallAll() removes every target this process
 // family labelled and installs the live set again, so a dataplane restart,
 // a control-plane restart (kill -9 included) and a missed update all end in
-// the same state.
+// the same state. With a million NAT'd phones the live set goes in slices
+// (BeginReinstall, then InstallSlice a loop round), so SIP is served while
+// it does and no copy of the whole set is ever held.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +59,14 @@ class KeepaliveSync {
   void Removed(const std::vector<Binding>& expired);
   // After a (re)connection: replace whatever the dataplane holds.
   void ReinstallAll(const std::vector<Binding>& live);
+  // ReinstallAll in steps: removes our targets and forgets their ids; true
+  // when the dataplane took that (false: counted, the next reconnect
+  // starts over). InstallSlice then installs a slice of the live set (at
+  // most 100 000, one request), skipping bindings that have a target by
+  // then (Apply installed it meanwhile); false when the dataplane refused
+  // or went away.
+  bool BeginReinstall();
+  bool InstallSlice(const std::vector<Binding>& live);
 
   // The dataplane target id of a binding, if installed.
   std::optional<uint64_t> TargetOf(const Binding& b) const;

@@ -1849,11 +1849,22 @@ void Proxy::OnDataplaneConnected() {
     calls_.IndexPairs(call);
   });
   for (uint64_t pair : repush.Strangers()) DeletePair(pair, /*wait=*/true);
-  std::vector<Binding> targets;
-  registrar_.ForEachLive(now_(), [&](const Binding& b) {
-    if (b.keepalive_interval_ms != 0) targets.push_back(b);
+  // The keepalive targets go in slices (ReinstallKeepalives): a million
+  // at once would stop SIP for seconds.
+  reinstall_pending_ = keepalives_.BeginReinstall();
+  reinstall_after_.clear();
+}
+
+bool Proxy::ReinstallKeepalives(size_t budget) {
+  if (!reinstall_pending_) return false;
+  std::vector<Binding> slice;
+  reinstall_after_ = registrar_.ScanLive(reinstall_after_, budget, now_(), [&](const Binding& b) {
+    if (b.keepalive_interval_ms != 0) slice.push_back(b);
   });
-  keepalives_.ReinstallAll(targets);
+  // A refusal or a lost link stops the walk: the next connection starts
+  // it over.
+  reinstall_pending_ = keepalives_.InstallSlice(slice) && !reinstall_after_.empty();
+  return reinstall_pending_;
 }
 
 nlohmann::json Proxy::CallsJson() const {

@@ -193,6 +193,11 @@ class Proxy : public SipTransactions::Listener {
   // time, never in one stall.
   bool PruneExpired(size_t budget);
   static constexpr size_t kPruneSlice = 256;
+  // After a (re)connection, installs the keepalive targets of up to
+  // `budget` more bindings (one dataplane request); true while bindings
+  // are left, and the event loop calls it every round until it says no.
+  bool ReinstallKeepalives(size_t budget);
+  static constexpr size_t kReinstallSlice = 2000;
   // The dataplane (re)connected: reconcile its streams and keepalive
   // targets with ours.
   // Dataplane events `filter` returns true for belong to another owner
@@ -482,6 +487,10 @@ class Proxy : public SipTransactions::Listener {
   // loop nor get copied.
   bool qualify_in_round_ = false;
   std::string qualify_after_;
+  // A keepalive reinstall after a (re)connection: the same kind of walk,
+  // a slice a loop round, from the last AOR installed.
+  bool reinstall_pending_ = false;
+  std::string reinstall_after_;
   int64_t qualify_round_started_ = 0;
   uint64_t qualify_counter_ = 0;
   absl::flat_hash_map<std::string, bool> qualify_pending_;

@@ -258,14 +258,6 @@ check_call() {
 declare -A NEG_BEFORE
 negative_control_prepare() {
   local p="$1" id
-  # A sipp phone refreshes only when this script says so: refreshed here,
-  # as its own timer would have, its binding (600 s once learned) cannot
-  # run out in a slow run before the control is done (one did, 11 min 43 s
-  # after learning).
-  if [[ ${MAKE[$p]} == sipp ]]; then
-    st_register "${ROLE[$p]}" "negrefresh_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
-      || rl_log "$p: refresh REGISTER before the negative control failed"
-  fi
   id=$(jget "$(dctl keepalives)" \
     "next((k['id'] for k in d['keepalives'] if k.get('label') == 'rc-ka:$p@$D'), '')")
   rl_check "${p}_keepalive_removed" "target '${id}'" dctl keepalive-remove "${id:-none}"
@@ -421,12 +413,25 @@ done
 
 # The sipp phones refresh their registrations, as their timers would (the
 # calls below outlast the first expiry); the baresip phones refresh
-# themselves.
-for p in "${PHONES[@]}"; do
-  [[ ${MAKE[$p]} == sipp ]] || continue
-  st_register "${ROLE[$p]}" "refresh_$p" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
-    || rl_log "$p: refresh REGISTER failed"
-done
+# themselves. A sipp phone refreshes only when this script says so: from
+# here on, whenever its last REGISTER is older than REFRESH_DUE_S. A NAT'd
+# binding gets 600 s at most (max_expires_natted), and in slow runs one
+# ran out before its negative control: the late REGISTER then made a new
+# binding whose NAT timeout was being learned again, with no keepalive
+# target to remove.
+REFRESH_DUE_S=240
+declare -A LAST_REGISTER
+refresh_due_sipp_phones() {
+  local p
+  for p in "${PHONES[@]}"; do
+    [[ ${MAKE[$p]} == sipp ]] || continue
+    (( SECONDS - ${LAST_REGISTER[$p]:--1000} >= REFRESH_DUE_S )) || continue
+    st_register "${ROLE[$p]}" "refresh_${p}_$SECONDS" "${EP[$p]}" "${REMOTE[$p]}" "$p" "${PW[$p]}" \
+      || rl_log "$p: refresh REGISTER failed"
+    LAST_REGISTER[$p]=$SECONDS
+  done
+}
+refresh_due_sipp_phones
 
 # 3. Several NAT timeouts of silence from every phone: only the relay's
 # keepalives keep the short NATs' mappings (the negative controls at the
@@ -439,6 +444,7 @@ sleep $((NAT_TIMEOUT_S * 2))
 for p in "${PHONES[@]}"; do
   v=${VARIANT[$p]}
   refresh_far_ends "$p"
+  refresh_due_sipp_phones
   out_ok=0; in_ok=0
 
   call "${p}_in" bob "$p" hold; check_call "${p}_in" bob "$p"
@@ -482,6 +488,7 @@ done
 short_phones=()
 for p in "${PHONES[@]}"; do [[ ${VARIANT[$p]} == short ]] && short_phones+=("$p"); done
 if (( ${#short_phones[@]} )); then
+  refresh_due_sipp_phones
   for p in "${short_phones[@]}"; do negative_control_prepare "$p"; done
   rl_log "keepalives off for ${short_phones[*]}: waiting $((NAT_TIMEOUT_S * 2)) s before bob calls (must not ring)"
   sleep $((NAT_TIMEOUT_S * 2))

@@ -400,6 +400,39 @@ TEST_P(KeepaliveSyncTest, ReinstallAllReplacesOurTargetsAndLeavesOthersAlone) {
   EXPECT_EQ(sync_->counters().failures, 0u);
 }
 
+TEST_P(KeepaliveSyncTest, ReinstallInSlicesSkipsWhatApplyInstalledMeanwhile) {
+  server_->Seed("rc-ka:old@example.com");
+  const Binding alice = NattedBinding(GetParam(), "alice@example.com",
+                                      "sip:alice@192.168.1.20:5060");
+  const Binding bob = NattedBinding(GetParam(), "bob@example.com", "sip:bob@192.168.1.21:5060");
+  const Binding carol = NattedBinding(GetParam(), "carol@example.com",
+                                      "sip:carol@192.168.1.22:5060");
+  ASSERT_TRUE(sync_->BeginReinstall());
+  EXPECT_TRUE(server_->Targets().empty()) << "the predecessor's target is gone at once";
+  ASSERT_TRUE(sync_->InstallSlice({alice}));
+  // Between slices bob registers: Apply installs him before the walk
+  // reaches him, and the walk must not give him a second target.
+  sync_->Apply({Added(bob)});
+  ASSERT_TRUE(sync_->InstallSlice({bob, carol}));
+  std::vector<std::string> labels;
+  for (const auto& [id, t] : server_->Targets()) labels.push_back(t["label"].get<std::string>());
+  EXPECT_EQ(labels, (std::vector<std::string>{"rc-ka:alice@example.com", "rc-ka:bob@example.com",
+                                              "rc-ka:carol@example.com"}));
+  EXPECT_EQ(sync_->size(), 3u);
+  EXPECT_EQ(sync_->counters().installed, 3u);
+  EXPECT_EQ(sync_->counters().reinstalls, 2u) << "SetUp's connection, then ours";
+}
+
+TEST_P(KeepaliveSyncTest, ASliceTheDataplaneCannotTakeSaysSo) {
+  ASSERT_TRUE(sync_->BeginReinstall());
+  server_->Stop();
+  EXPECT_FALSE(sync_->InstallSlice(
+      {NattedBinding(GetParam(), "alice@example.com", "sip:alice@192.168.1.20:5060")}));
+  EXPECT_EQ(sync_->counters().failures, 1u);
+  EXPECT_EQ(sync_->size(), 0u);
+  EXPECT_TRUE(sync_->InstallSlice({})) << "nothing to install asks nothing of the dataplane";
+}
+
 // Heavy (50 001 targets through JSON): one family is enough.
 class KeepaliveSyncBatchTest : public KeepaliveSyncTest {};
 INSTANTIATE_TEST_SUITE_P(Ipv4, KeepaliveSyncBatchTest, ::testing::Values(kV4),

@@ -481,6 +481,32 @@ TEST_F(ProxyTest, Ipv4CallerReachesIpv6CalleeWithMediaBridgedByTheRelay) {
 }
 
 // ---------------------------------------------------------------------------
+// The dataplane (re)connects
+
+TEST_F(ProxyTest, KeepaliveTargetsAreReinstalledInSlicesAfterAReconnect) {
+  ASSERT_NO_FATAL_FAILURE(Register(kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(kBob));
+  // Bob answers one probe; alice none: both end learned, with targets.
+  ASSERT_NO_FATAL_FAILURE(LearnNatTimeout(kBob, /*answered=*/1));
+  const size_t adds_before = dataplane_.Requests("keepalive_add").size();
+  ASSERT_EQ(adds_before, 2u);
+
+  proxy_->OnDataplaneConnected();
+  EXPECT_THAT(dataplane_.Requests("keepalive_add"), SizeIs(adds_before))
+      << "the reconnect itself installs nothing: the loop's slices do";
+  int rounds = 1;
+  while (proxy_->ReinstallKeepalives(/*budget=*/1)) ASSERT_LE(++rounds, 3);
+  EXPECT_FALSE(proxy_->ReinstallKeepalives(1)) << "done stays done";
+  std::vector<json> adds = dataplane_.Requests("keepalive_add");
+  std::vector<std::string> labels;
+  for (size_t i = adds_before; i < adds.size(); ++i) {
+    ASSERT_THAT(adds[i]["targets"], SizeIs(1)) << "one binding a slice";
+    labels.push_back(adds[i]["targets"][0]["label"].get<std::string>());
+  }
+  EXPECT_THAT(labels, ElementsAre("rc-ka:alice@example.com", "rc-ka:bob@example.com"));
+}
+
+// ---------------------------------------------------------------------------
 // The clock
 
 TEST_F(ProxyTest, ExpiredRegistrationIsNotRungAndItsKeepaliveGoes) {
