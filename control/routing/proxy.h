@@ -39,6 +39,7 @@
 // Single-threaded: one owner (the event loop) calls everything.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -193,6 +194,9 @@ class Proxy : public SipTransactions::Listener {
   // time, never in one stall.
   bool PruneExpired(size_t budget);
   static constexpr size_t kPruneSlice = 256;
+  // A slice also ends after this long, looked at every kPruneStep bindings.
+  static constexpr std::chrono::microseconds kPruneSliceTime{2000};
+  static constexpr size_t kPruneStep = 16;
   // After a (re)connection, installs the keepalive targets of up to
   // `budget` more bindings (one dataplane request); true while bindings
   // are left, and the event loop calls it every round until it says no.
