@@ -1,6 +1,8 @@
 #include "control/registrar/wal_checkpointer.h"
 
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -62,6 +64,11 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* /*db*/, const char* /*name*/,
 }
 
 void WalCheckpointer::Run() {
+  // The event loop first: pinned to one core with it, a checkpoint at the
+  // same priority took whole scheduler slices from SIP while a million
+  // bindings expired (a 14.7 ms round trip). At nice 19 it still runs
+  // under full load, a little, and catches up once the loop idles.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kNice);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || wake_; });

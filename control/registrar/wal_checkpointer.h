@@ -45,6 +45,7 @@ class WalCheckpointer {
  private:
   WalCheckpointer(sqlite3* own, sqlite3* writer, int wake_pages);
   static int OnCommit(void* self, sqlite3* db, const char* name, int pages);
+  static constexpr int kNice = 19;  // the thread's, below the event loop's
   void Run();
 
   sqlite3* const own_;

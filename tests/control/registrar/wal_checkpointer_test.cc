@@ -5,9 +5,14 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/control/registrar/scratch_dir.h"
@@ -75,6 +80,34 @@ TEST_F(WalCheckpointerTest, ItsThreadCopiesTheWalIntoTheDatabase) {
   EXPECT_GT(DatabaseBytes(), before + (1u << 20));
   c->reset();  // stops cleanly; the writer goes on with SQLite's own hook
   Write(100);
+}
+
+// The nice value of each of this process's threads (field 19 of its stat).
+std::vector<int> ThreadNiceValues() {
+  std::vector<int> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+    }
+    out.push_back(std::stoi(field));
+  }
+  return out;
+}
+
+TEST_F(WalCheckpointerTest, ItsThreadYieldsToTheEventLoop) {
+  absl::StatusOr<std::unique_ptr<WalCheckpointer>> c = WalCheckpointer::Start(path_, db_, 100);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::vector<int> nice;
+  do {
+    nice = ThreadNiceValues();
+    if (std::count(nice.begin(), nice.end(), 19) == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(std::count(nice.begin(), nice.end(), 19), 1) << "the checkpointer's thread at nice 19";
 }
 
 TEST_F(WalCheckpointerTest, AMissingDatabaseIsAnErrorNamingIt) {
