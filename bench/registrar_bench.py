@@ -215,6 +215,23 @@ def fill(args, server, csv, count, tag):
                                                                  count))
 
 
+def fill_kamailio(args, server, users, tag):
+    """Kamailio at a million does not keep up with the bench's fill rate
+    (16 658 of a million failed at 6 000/s, 406 232 retransmissions). The
+    figures are then per user registered, said in the log, as long as at
+    least 95 % were; returns how many."""
+    t0 = time.monotonic()
+    r = sipp_register(args, server, write_csv(os.path.join(args.tmpdir, tag + ".csv"), users),
+                      args.register_rate, len(users), tag)
+    log("kamailio: %d registrations at %d/s in %.1f s: %d ok, %d failed, %d retransmissions"
+        % (len(users), args.register_rate, time.monotonic() - t0, r.successful, r.failed,
+           r.retrans))
+    if r.successful < 0.95 * len(users):
+        raise BenchError("kamailio: %d of %d registrations failed"
+                         % (len(users) - r.successful, len(users)))
+    return r.successful
+
+
 def settle(server, tag, idle_share=0.03, limit_s=40.0):
     """Waits until the server's processes use under idle_share of a core
     over a second (at most limit_s): what a fill leaves behind (its
@@ -566,8 +583,7 @@ def run_kamailio(args, users):
     try:
         pss0 = pss_bytes(server.pids())
         registered = registration_order(args, users.users)
-        fill(args, server, write_csv(os.path.join(args.tmpdir, "k-fill.csv"), registered), n,
-             "k-fill")
+        n = fill_kamailio(args, server, registered, "k-fill")
         time.sleep(2.0)  # usrloc's write-back timer
         bpb = (pss_bytes(server.pids()) - pss0) / n
         log("kamailio: PSS %.1f MB before, %.1f MB with %d contacts: %.0f bytes per binding"
