@@ -94,5 +94,16 @@ TEST(RawStatelessResponseTest, ShapesTheFuzzerFoundAreLeftToTheParser) {
   }
 }
 
+// The fuzzer's crash-cac988bf... (2026-12-05): refused or not, a 503 must
+// parse again.
+TEST(RawStatelessResponseTest, AnyRefusalBuiltParsesAgain) {
+  const std::string request =
+      "OPTIONS sip:ip.ex SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.7:5030;branchnr1\r\n"
+      "From: <sip:m>;t\r\nTo: <sip:bob@spcom>\r\nCall-ID: no-rport-1\r\n"
+      "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  std::optional<std::string> out = Refuse(request);
+  if (out) EXPECT_TRUE(SipMessage::Parse(*out).ok()) << SipMessage::Parse(*out).status() << *out;
+}
+
 }  // namespace
 }  // namespace rtplatch
