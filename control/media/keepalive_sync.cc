@@ -1,6 +1,5 @@
 #include "control/media/keepalive_sync.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -115,9 +114,9 @@ void KeepaliveSync::ReinstallAll(const std::vector<Binding>& live) {
   if (!BeginReinstall()) return;
   // keepalive_add takes at most 100 000 targets a request.
   constexpr size_t kBatch = 50000;
-  for (size_t start = 0; start < live.size(); start += kBatch) {
-    const size_t end = std::min(live.size(), start + kBatch);
-    if (!InstallSlice(std::vector<Binding>(live.begin() + start, live.begin() + end))) return;
+  const absl::Span<const Binding> all(live);
+  for (size_t start = 0; start < all.size(); start += kBatch) {
+    if (!InstallSlice(all.subspan(start, kBatch))) return;
   }
 }
 
@@ -132,7 +131,7 @@ bool KeepaliveSync::BeginReinstall() {
   return true;
 }
 
-bool KeepaliveSync::InstallSlice(const std::vector<Binding>& live) {
+bool KeepaliveSync::InstallSlice(absl::Span<const Binding> live) {
   std::vector<KeepaliveSpec> specs;
   std::vector<const Binding*> owners;
   for (const Binding& b : live) {

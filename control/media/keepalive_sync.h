@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
 #include "common/ip_address.h"
 #include "control/registrar/binding_store.h"
 #include "control/media/dataplane_link.h"
@@ -57,7 +58,8 @@ class KeepaliveSync {
 
   void Apply(const std::vector<BindingChange>& changes);
   void Removed(const std::vector<Binding>& expired);
-  // After a (re)connection: replace whatever the dataplane holds.
+  // Replaces whatever the dataplane holds with `live`, all at once (a
+  // small set; the proxy, after a (re)connection, takes the steps below).
   void ReinstallAll(const std::vector<Binding>& live);
   // ReinstallAll in steps: removes our targets and forgets their ids; true
   // when the dataplane took that (false: counted, the next reconnect
@@ -66,7 +68,7 @@ class KeepaliveSync {
   // then (Apply installed it meanwhile); false when the dataplane refused
   // or went away.
   bool BeginReinstall();
-  bool InstallSlice(const std::vector<Binding>& live);
+  bool InstallSlice(absl::Span<const Binding> live);
 
   // The dataplane target id of a binding, if installed.
   std::optional<uint64_t> TargetOf(const Binding& b) const;
