@@ -14,23 +14,22 @@
 namespace rtplatch {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 // How long a statement waits for another connection's lock (a second
 // registrar on the same file, or the CLI reading it) before failing.
 constexpr int kBusyTimeoutMs = 2000;
 // Cap on the integrity-check report quoted in an error message.
 constexpr size_t kMaxVerdictBytes = 240;
 
-// The bindings table (version 3). STRICT makes SQLite enforce the column
-// types, so a row read back has the types the reader expects (SQLite >=
-// 3.37). WITHOUT ROWID keeps each row in its primary key's B-tree: a
-// refresh is one in-place update there (plus the expiry index), where a
-// rowid table with a separate key index needed three B-trees touched twice
-// (version 1). Version 3 added keepalive_learning. There is no index on expires_at: the registrar prunes
-// expired bindings by key (it holds them all in memory), so a refresh
-// does not move an index entry as well.
+// The bindings table (version 4): a rowid table in the order bindings
+// arrive, with no index at all (BindingRow says why). STRICT makes SQLite
+// enforce the column types, so a row read back has the types the reader
+// expects (SQLite >= 3.37). Version 1 was a rowid table with a key index,
+// versions 2 and 3 a WITHOUT ROWID table keyed by (aor, contact), 3 with
+// keepalive_learning.
 #define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
   "CREATE TABLE " table " (\n"                                                \
+  "  id                    INTEGER PRIMARY KEY,\n"                            \
   "  aor                   TEXT    NOT NULL,\n"                               \
   "  contact               TEXT    NOT NULL,\n"                               \
   "  expires_at            INTEGER NOT NULL,\n"                               \
@@ -47,31 +46,42 @@ constexpr size_t kMaxVerdictBytes = 240;
   "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
   "  keepalive_reason      TEXT    NOT NULL,\n"                               \
   "  keepalive_learning    INTEGER NOT NULL DEFAULT 0 CHECK (keepalive_learning IN (0, 1)),\n" \
-  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),\n" \
-  "  PRIMARY KEY (aor, contact)\n"                                            \
-  ") STRICT, WITHOUT ROWID;\n"
+  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000)\n" \
+  ") STRICT;\n"
 
 constexpr const char* kCreateSchema =
     RTPLATCH_BINDINGS_COLUMNS("bindings")
-    "INSERT INTO schema_version (version) VALUES (3);\n";
+    "INSERT INTO schema_version (version) VALUES (4);\n";
 
-// Versions 1 (a rowid table) and 2 lack keepalive_learning: copy the rows
-// into a version 3 table (their intervals count as settled, not learning).
-constexpr const char* kMigrateToV3 =
-    RTPLATCH_BINDINGS_COLUMNS("bindings_v3")
-    "INSERT INTO bindings_v3 (aor, contact, expires_at, call_id, cseq, user_agent,"
-    " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
-    " keepalive_interval_ms, keepalive_reason, q_milli)"
-    " SELECT aor, contact, expires_at, call_id, cseq, user_agent,"
-    " source_ip, source_port, transport, local_ip, local_port, behind_nat, nat_reasons,"
-    " keepalive_interval_ms, keepalive_reason, q_milli FROM bindings;\n"
+#define RTPLATCH_V1_COLUMNS                                                    \
+  "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, source_port, " \
+  "transport, local_ip, local_port, behind_nat, nat_reasons, keepalive_interval_ms, " \
+  "keepalive_reason, q_milli"
+
+// Versions 1 and 2 lack keepalive_learning: their intervals count as
+// settled, not learning. The rows go in the order they will next be
+// refreshed (by expiry): the closest a migration gets to the order they
+// arrived in.
+constexpr const char* kMigrateFromV1 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v4")
+    "INSERT INTO bindings_v4 (" RTPLATCH_V1_COLUMNS ") SELECT " RTPLATCH_V1_COLUMNS
+    " FROM bindings ORDER BY expires_at;\n"
     "DROP TABLE bindings;\n"
-    "ALTER TABLE bindings_v3 RENAME TO bindings;\n"
-    "UPDATE schema_version SET version = 3;\n";
+    "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
+    "UPDATE schema_version SET version = 4;\n";
+constexpr const char* kMigrateFromV3 =
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v4")
+    "INSERT INTO bindings_v4 (" RTPLATCH_V1_COLUMNS ", keepalive_learning) SELECT "
+    RTPLATCH_V1_COLUMNS ", keepalive_learning FROM bindings ORDER BY expires_at;\n"
+    "DROP TABLE bindings;\n"
+    "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
+    "UPDATE schema_version SET version = 4;\n";
+#undef RTPLATCH_V1_COLUMNS
 #undef RTPLATCH_BINDINGS_COLUMNS
 
+// What EachRow reads: the row, then the binding.
 constexpr const char* kColumns =
-    "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
+    "id, aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
     "source_port, transport, local_ip, local_port, behind_nat, nat_reasons, "
     "keepalive_interval_ms, keepalive_reason, q_milli, keepalive_learning";
 
@@ -365,8 +375,9 @@ absl::Status BindingStore::MigrateSchema() {
                                             ": schema: schema_version has ", versions.size(),
                                             " rows, expected 1"));
   }
-  if (versions[0] == 1 || versions[0] == 2) {
-    return Exec(absl::StrCat("schema: migrate version ", versions[0], " to 3"), kMigrateToV3);
+  if (versions[0] >= 1 && versions[0] <= 3) {
+    return Exec(absl::StrCat("schema: migrate version ", versions[0], " to ", kSchemaVersion),
+                versions[0] == 3 ? kMigrateFromV3 : kMigrateFromV1);
   }
   if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -378,30 +389,25 @@ absl::Status BindingStore::MigrateSchema() {
 
 absl::Status BindingStore::Prepare() {
   const std::pair<Stmt*, std::string> statements[] = {
-      // A refresh (the common case) updates the row in place; only a new
-      // contact needs the insert (UpsertRow tries them in this order).
+      // WriteRow binds ?1 to the row (NULL for the insert: SQLite gives
+      // it the next row) and ?2... to kColumns' binding columns.
       {&update_,
-       "UPDATE bindings SET expires_at = ?3, call_id = ?4, cseq = ?5, user_agent = ?6, "
-       "source_ip = ?7, source_port = ?8, transport = ?9, local_ip = ?10, local_port = ?11, "
-       "behind_nat = ?12, nat_reasons = ?13, keepalive_interval_ms = ?14, "
-       "keepalive_reason = ?15, q_milli = ?16, keepalive_learning = ?17 WHERE aor = ?1 AND contact = ?2"},
+       "UPDATE bindings SET aor = ?2, contact = ?3, expires_at = ?4, call_id = ?5, cseq = ?6, "
+       "user_agent = ?7, source_ip = ?8, source_port = ?9, transport = ?10, local_ip = ?11, "
+       "local_port = ?12, behind_nat = ?13, nat_reasons = ?14, keepalive_interval_ms = ?15, "
+       "keepalive_reason = ?16, q_milli = ?17, keepalive_learning = ?18 WHERE id = ?1"},
       {&insert_,
        absl::StrCat("INSERT INTO bindings (", kColumns,
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13, ?14, ?15, ?16, ?17)")},
-      {&remove_, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2"},
-      {&remove_all_, "DELETE FROM bindings WHERE aor = ?1"},
-      {&lookup_,
-       absl::StrCat("SELECT ", kColumns,
-                    " FROM bindings WHERE aor = ?1 AND expires_at > ?2 "
-                    "ORDER BY q_milli DESC, expires_at DESC, contact")},
+                    "?12, ?13, ?14, ?15, ?16, ?17, ?18)")},
+      {&remove_, "DELETE FROM bindings WHERE id = ?1"},
       {&load_all_,
        absl::StrCat("SELECT ", kColumns,
                     " FROM bindings WHERE expires_at > ?1 "
                     "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
-      // In the table's own order: sorting a million rows would cost the
-      // restart seconds, and the registrar orders what it loads itself.
-      {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM bindings")},
+      // In the table's own order, which is the order of arrival: sorting a
+      // million rows would cost the restart seconds.
+      {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM bindings ORDER BY id")},
       {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
       {&savepoint_, "SAVEPOINT change"},
       {&release_, "RELEASE change"},
@@ -418,15 +424,15 @@ absl::Status BindingStore::Prepare() {
   return absl::OkStatus();
 }
 
-absl::Status BindingStore::UpsertRow(const Binding& b) {
+absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b) {
   if (b.aor.empty() || b.contact_uri.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "binding store ", path_, ": upsert: empty ",
+        "binding store ", path_, ": write: empty ",
         b.aor.empty() ? "aor" : "contact", " (aor '", b.aor, "')"));
   }
   if (b.q_milli > 1000) {
     return absl::InvalidArgumentError(
-        absl::StrCat("binding store ", path_, ": upsert ", b.aor, " ",
+        absl::StrCat("binding store ", path_, ": write ", b.aor, " ",
                      b.contact_uri, ": q ", b.q_milli, "/1000 is above 1"));
   }
   nlohmann::json reasons = nlohmann::json::array();
@@ -435,132 +441,133 @@ absl::Status BindingStore::UpsertRow(const Binding& b) {
   const std::string reasons_json =
       reasons.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  for (sqlite3_stmt* s : {update_.get(), insert_.get()}) {
-    StmtUse use(s);
-    const int rcs[] = {
-        BindText(s, 1, b.aor),
-        BindText(s, 2, b.contact_uri),
-        sqlite3_bind_int64(s, 3, b.expires_at),
-        BindText(s, 4, b.call_id),
-        sqlite3_bind_int64(s, 5, b.cseq),
-        BindText(s, 6, b.user_agent),
-        BindText(s, 7, b.source.ip.ToString()),
-        sqlite3_bind_int(s, 8, b.source.port),
-        BindText(s, 9, TransportName(b.transport)),
-        BindText(s, 10, b.local_socket.ip.ToString()),
-        sqlite3_bind_int(s, 11, b.local_socket.port),
-        sqlite3_bind_int(s, 12, b.behind_nat ? 1 : 0),
-        BindText(s, 13, reasons_json),
-        sqlite3_bind_int64(s, 14, b.keepalive_interval_ms),
-        BindText(s, 15, b.keepalive_reason),
-        sqlite3_bind_int(s, 16, b.q_milli),
-        sqlite3_bind_int(s, 17, b.keepalive_learning ? 1 : 0),
-    };
-    for (int rc : rcs) {
-      if (rc != SQLITE_OK) return SqliteError(absl::StrCat("upsert ", b.aor));
-    }
-    if (sqlite3_step(s) != SQLITE_DONE) {
-      return SqliteError(absl::StrCat("upsert ", b.aor, " ", b.contact_uri));
-    }
-    if (sqlite3_changes(db_.get()) > 0) break;  // updated: no insert
+  // A row the registrar holds but the file lost (deleted by hand) is
+  // written back where it was: the update changes nothing, the insert
+  // with the same id puts it back.
+  if (row != 0) {
+    if (absl::Status s = StepWrite(update_.get(), row, b, reasons_json); !s.ok()) return s;
+    if (sqlite3_changes(db_.get()) > 0) return absl::OkStatus();
+  }
+  if (absl::Status s = StepWrite(insert_.get(), row, b, reasons_json); !s.ok()) return s;
+  row = sqlite3_last_insert_rowid(db_.get());
+  return absl::OkStatus();
+}
+
+absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Binding& b,
+                                     const std::string& reasons_json) {
+  StmtUse use(s);
+  const int rcs[] = {
+      row != 0 ? sqlite3_bind_int64(s, 1, row) : sqlite3_bind_null(s, 1),
+      BindText(s, 2, b.aor),
+      BindText(s, 3, b.contact_uri),
+      sqlite3_bind_int64(s, 4, b.expires_at),
+      BindText(s, 5, b.call_id),
+      sqlite3_bind_int64(s, 6, b.cseq),
+      BindText(s, 7, b.user_agent),
+      BindText(s, 8, b.source.ip.ToString()),
+      sqlite3_bind_int(s, 9, b.source.port),
+      BindText(s, 10, TransportName(b.transport)),
+      BindText(s, 11, b.local_socket.ip.ToString()),
+      sqlite3_bind_int(s, 12, b.local_socket.port),
+      sqlite3_bind_int(s, 13, b.behind_nat ? 1 : 0),
+      BindText(s, 14, reasons_json),
+      sqlite3_bind_int64(s, 15, b.keepalive_interval_ms),
+      BindText(s, 16, b.keepalive_reason),
+      sqlite3_bind_int(s, 17, b.q_milli),
+      sqlite3_bind_int(s, 18, b.keepalive_learning ? 1 : 0),
+  };
+  for (int rc : rcs) {
+    if (rc != SQLITE_OK) return SqliteError(absl::StrCat("write ", b.aor));
+  }
+  if (sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError(absl::StrCat("write ", b.aor, " ", b.contact_uri));
   }
   return absl::OkStatus();
 }
 
-absl::Status BindingStore::RemoveRow(absl::string_view aor,
-                                        absl::string_view contact_uri) {
+absl::Status BindingStore::RemoveRow(BindingRow row) {
   sqlite3_stmt* s = remove_.get();
   StmtUse use(s);
-  if (BindText(s, 1, aor) != SQLITE_OK || BindText(s, 2, contact_uri) != SQLITE_OK ||
-      sqlite3_step(s) != SQLITE_DONE) {
-    return SqliteError(absl::StrCat("remove ", aor, " ", contact_uri));
+  if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError(absl::StrCat("remove row ", row));
   }
   return absl::OkStatus();
 }
 
-absl::Status BindingStore::Upsert(const Binding& binding) {
-  // UPDATE, else INSERT: one change, in its own transaction or the round's.
-  return InTransaction("upsert", [&] { return UpsertRow(binding); }, true);
+absl::StatusOr<BindingRow> BindingStore::Insert(const Binding& binding) {
+  BindingRow row = 0;
+  if (absl::Status s = InTransaction("insert", [&] { return WriteRow(row, binding); }, true);
+      !s.ok()) {
+    return s;
+  }
+  return row;
 }
 
-absl::Status BindingStore::ApplyRegister(
-    absl::string_view aor, absl::Span<const Binding> upserts,
-    absl::Span<const std::string> removed_contacts) {
-  for (const Binding& b : upserts) {
-    if (b.aor != aor) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "binding store ", path_, ": register ", aor,
-          ": binding for another aor '", b.aor, "'"));
-    }
+absl::Status BindingStore::Update(BindingRow row, const Binding& binding) {
+  if (row <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": update ",
+                                                   binding.aor, ": row ", row, " is not a row"));
   }
-  // UpsertRow's UPDATE-else-INSERT counts as one statement: the UPDATE
+  // UPDATE, else INSERT at the same row: one change, in its own
+  // transaction or the round's.
+  return InTransaction("update", [&] { return WriteRow(row, binding); }, true);
+}
+
+absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
+                                         absl::Span<const Binding> upserts,
+                                         absl::Span<BindingRow> rows) {
+  if (rows.size() != upserts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": register: ",
+                                                   upserts.size(), " bindings but ",
+                                                   rows.size(), " rows"));
+  }
+  // WriteRow's UPDATE-else-INSERT counts as one statement: the UPDATE
   // that found no row changed nothing.
-  const bool single = upserts.size() + removed_contacts.size() == 1;
+  const bool single = upserts.size() + removed.size() == 1;
   return InTransaction("register", [&]() -> absl::Status {
-    for (const std::string& contact : removed_contacts) {
-      if (absl::Status s = RemoveRow(aor, contact); !s.ok()) return s;
+    for (const BindingRow row : removed) {
+      if (absl::Status s = RemoveRow(row); !s.ok()) return s;
     }
-    for (const Binding& b : upserts) {
-      if (absl::Status s = UpsertRow(b); !s.ok()) return s;
+    for (size_t i = 0; i < upserts.size(); ++i) {
+      if (absl::Status s = WriteRow(rows[i], upserts[i]); !s.ok()) return s;
     }
     return absl::OkStatus();
   }, single);
 }
 
-absl::Status BindingStore::Remove(absl::string_view aor,
-                                  absl::string_view contact_uri) {
+absl::Status BindingStore::Remove(BindingRow row) {
   // Joins the round's transaction under group commit: a prune of many
   // bindings is one commit, not one each.
-  return InTransaction("remove", [&] { return RemoveRow(aor, contact_uri); }, true);
-}
-
-absl::Status BindingStore::RemoveAll(absl::string_view aor) {
-  return InTransaction("remove all", [&]() -> absl::Status {
-    sqlite3_stmt* s = remove_all_.get();
-    StmtUse use(s);
-    if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-      return SqliteError(absl::StrCat("remove all ", aor));
-    }
-    return absl::OkStatus();
-  }, true);
-}
-
-absl::StatusOr<std::vector<Binding>> BindingStore::ReadRows(absl::string_view op,
-                                                            sqlite3_stmt* s) {
-  std::vector<Binding> out;
-  if (absl::Status read = EachRow(op, s, [&](Binding& b) { out.push_back(std::move(b)); });
-      !read.ok()) {
-    return read;
-  }
-  return out;
+  return InTransaction("remove", [&] { return RemoveRow(row); }, true);
 }
 
 absl::Status BindingStore::EachRow(absl::string_view op, sqlite3_stmt* s,
-                                   absl::FunctionRef<void(Binding&)> fn) {
+                                   absl::FunctionRef<void(BindingRow, Binding&)> fn) {
   int step;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    const BindingRow row = sqlite3_column_int64(s, 0);
     Binding b;
-    b.aor = ColumnText(s, 0);
-    b.contact_uri = ColumnText(s, 1);
+    b.aor = ColumnText(s, 1);
+    b.contact_uri = ColumnText(s, 2);
     // A row that does not read back is named, not skipped: silently losing
     // a phone's binding is worse than refusing to start.
     auto bad = [&](absl::string_view what) {
-      return absl::DataLossError(absl::StrCat("binding store ", path_, ": ", op,
-                                              ": row (", b.aor, ", ",
-                                              b.contact_uri, "): ", what));
+      return absl::DataLossError(absl::StrCat("binding store ", path_, ": ", op, ": row ",
+                                              row, " (", b.aor, ", ", b.contact_uri,
+                                              "): ", what));
     };
-    b.expires_at = sqlite3_column_int64(s, 2);
-    b.call_id = ColumnText(s, 3);
-    const int64_t cseq = sqlite3_column_int64(s, 4);
+    b.expires_at = sqlite3_column_int64(s, 3);
+    b.call_id = ColumnText(s, 4);
+    const int64_t cseq = sqlite3_column_int64(s, 5);
     if (cseq < 0 || cseq > std::numeric_limits<uint32_t>::max()) {
       return bad(absl::StrCat("cseq ", cseq, " out of range"));
     }
     b.cseq = static_cast<uint32_t>(cseq);
-    b.user_agent = ColumnText(s, 5);
+    b.user_agent = ColumnText(s, 6);
 
     for (auto [ip_col, port_col, endpoint, name] :
-         {std::tuple{6, 7, &b.source, "source"},
-          std::tuple{9, 10, &b.local_socket, "local socket"}}) {
+         {std::tuple{7, 8, &b.source, "source"},
+          std::tuple{10, 11, &b.local_socket, "local socket"}}) {
       absl::StatusOr<IpAddress> ip = IpAddress::Parse(ColumnText(s, ip_col));
       if (!ip.ok()) return bad(absl::StrCat(name, ": ", ip.status().message()));
       const int64_t port = sqlite3_column_int64(s, port_col);
@@ -570,56 +577,51 @@ absl::Status BindingStore::EachRow(absl::string_view op, sqlite3_stmt* s,
       endpoint->ip = *ip;
       endpoint->port = static_cast<uint16_t>(port);
     }
-    absl::StatusOr<Binding::Transport> transport = ParseTransport(ColumnText(s, 8));
+    absl::StatusOr<Binding::Transport> transport = ParseTransport(ColumnText(s, 9));
     if (!transport.ok()) return bad(transport.status().message());
     b.transport = *transport;
-    b.behind_nat = sqlite3_column_int64(s, 11) != 0;
+    b.behind_nat = sqlite3_column_int64(s, 12) != 0;
 
-    nlohmann::json reasons = nlohmann::json::parse(ColumnText(s, 12), nullptr,
+    nlohmann::json reasons = nlohmann::json::parse(ColumnText(s, 13), nullptr,
                                                    /*allow_exceptions=*/false);
     if (!reasons.is_array()) return bad("nat_reasons is not a JSON array");
     for (const nlohmann::json& reason : reasons) {
       if (!reason.is_string()) return bad("nat_reasons holds a non-string");
       b.nat_reasons.push_back(reason.get<std::string>());
     }
-    const int64_t interval = sqlite3_column_int64(s, 13);
+    const int64_t interval = sqlite3_column_int64(s, 14);
     if (interval < 0 || interval > std::numeric_limits<uint32_t>::max()) {
       return bad(absl::StrCat("keepalive interval ", interval, " out of range"));
     }
     b.keepalive_interval_ms = static_cast<uint32_t>(interval);
-    b.keepalive_reason = ColumnText(s, 14);
-    const int64_t q = sqlite3_column_int64(s, 15);
+    b.keepalive_reason = ColumnText(s, 15);
+    const int64_t q = sqlite3_column_int64(s, 16);
     if (q < 0 || q > 1000) return bad(absl::StrCat("q ", q, "/1000 out of range"));
     b.q_milli = static_cast<uint16_t>(q);
-    b.keepalive_learning = sqlite3_column_int64(s, 16) != 0;
-    fn(b);
+    b.keepalive_learning = sqlite3_column_int64(s, 17) != 0;
+    fn(row, b);
   }
   if (step != SQLITE_DONE) return SqliteError(op);
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<Binding>> BindingStore::Lookup(absl::string_view aor,
-                                                          int64_t now) {
-  sqlite3_stmt* s = lookup_.get();
-  StmtUse use(s);
-  const std::string op = absl::StrCat("lookup ", aor);
-  if (BindText(s, 1, aor) != SQLITE_OK || sqlite3_bind_int64(s, 2, now) != SQLITE_OK) {
-    return SqliteError(op);
-  }
-  return ReadRows(op, s);
 }
 
 absl::StatusOr<std::vector<Binding>> BindingStore::LoadAll(int64_t now) {
   sqlite3_stmt* s = load_all_.get();
   StmtUse use(s);
   if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) return SqliteError("load all");
-  return ReadRows("load all", s);
+  std::vector<Binding> out;
+  if (absl::Status read =
+          EachRow("load all", s, [&](BindingRow, Binding& b) { out.push_back(std::move(b)); });
+      !read.ok()) {
+    return read;
+  }
+  return out;
 }
 
-absl::Status BindingStore::LoadEach(absl::FunctionRef<void(const Binding&)> fn) {
+absl::Status BindingStore::LoadEach(absl::FunctionRef<void(BindingRow, const Binding&)> fn) {
   sqlite3_stmt* s = load_each_.get();
   StmtUse use(s);
-  return EachRow("load all", s, [&](Binding& b) { fn(b); });
+  return EachRow("load all", s, [&](BindingRow row, Binding& b) { fn(row, b); });
 }
 
 absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {

@@ -58,6 +58,17 @@ struct Binding {
   friend bool operator==(const Binding&, const Binding&) = default;
 };
 
+// Where a binding is stored: the table's rows are kept in the order
+// bindings arrive, keyed by this id, not by (aor, contact). A phone
+// refreshes on its own timer, so the bindings that arrived together are
+// refreshed together and expire together: a refresh, an expiry or a new
+// binding dirties the few pages its neighbours in time dirty. Keyed by
+// AOR, each of those wrote a page of its own anywhere in the file (at a
+// million bindings, a 200 MB file and a 128 MiB cache). The registrar
+// keeps each binding's row in memory, so no index on the key is needed;
+// it is what keeps (aor, contact) unique. 0 is no row.
+using BindingRow = int64_t;
+
 absl::string_view TransportName(Binding::Transport transport);  // "udp", ...
 absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name);
 
@@ -81,29 +92,31 @@ class BindingStore {
   void set_group_commit(bool on) { group_commit_ = on; }
   absl::Status Flush();
 
-  // Inserts or replaces the binding (aor, contact_uri).
-  absl::Status Upsert(const Binding& binding);
-  // One REGISTER's effect in one transaction: the upserts and the removed
-  // contacts of `aor` land together or not at all. Every upsert must be for
-  // `aor`.
-  absl::Status ApplyRegister(absl::string_view aor,
-                             absl::Span<const Binding> upserts,
-                             absl::Span<const std::string> removed_contacts);
-  // Removing what is not there is not an error.
-  absl::Status Remove(absl::string_view aor, absl::string_view contact_uri);
-  absl::Status RemoveAll(absl::string_view aor);
+  // A new binding, appended as the table's next row; returns its row.
+  absl::StatusOr<BindingRow> Insert(const Binding& binding);
+  // Rewrites the binding stored at `row` (a refresh: the row stays where
+  // it is, beside the bindings that arrived with it).
+  absl::Status Update(BindingRow row, const Binding& binding);
+  // Removing a row that is not there is not an error.
+  absl::Status Remove(BindingRow row);
+  // One REGISTER's effect in one transaction: the rows `removed` go, and
+  // each of `upserts` is written to rows[i], or inserted when rows[i] is
+  // 0 (rows[i] then holds its new row). All of it lands or none of it; on
+  // an error `rows` is not to be used.
+  absl::Status ApplyRegister(absl::Span<const BindingRow> removed,
+                             absl::Span<const Binding> upserts, absl::Span<BindingRow> rows);
 
-  // The AOR's bindings that have not expired at `now` (unix seconds),
-  // highest q first, then latest expiry.
-  absl::StatusOr<std::vector<Binding>> Lookup(absl::string_view aor, int64_t now);
-  // Every binding not expired at `now`, by AOR: what a restart reloads.
+  // Every binding not expired at `now`, by AOR, highest q first, then
+  // latest expiry: a scan and a sort of the whole table, for tools and
+  // tests (the registrar holds its bindings in memory).
   absl::StatusOr<std::vector<Binding>> LoadAll(int64_t now);
-  // Every binding stored, expired or not, one at a time: a restart with a
-  // million of them never holds a second copy of the table.
-  absl::Status LoadEach(absl::FunctionRef<void(const Binding&)> fn);
+  // Every binding stored, expired or not, with its row, in the order they
+  // arrived: a restart with a million of them never holds a second copy
+  // of the table.
+  absl::Status LoadEach(absl::FunctionRef<void(BindingRow, const Binding&)> fn);
   // Deletes bindings with expires_at <= now; returns how many. A scan of
   // the table (there is no expiry index): the registrar removes the
-  // expired bindings it holds by key instead.
+  // expired bindings it holds by row instead.
   absl::StatusOr<int> PruneExpired(int64_t now);
   // Checkpoints done off the event loop (wal_checkpointer.h).
   const WalCheckpointer& checkpointer() const { return *checkpointer_; }
@@ -135,14 +148,19 @@ class BindingStore {
   // commit it needs no savepoint of its own.
   absl::Status InTransaction(absl::string_view op, absl::FunctionRef<absl::Status()> body,
                              bool single_statement = false);
-  absl::Status UpsertRow(const Binding& binding);
-  absl::Status RemoveRow(absl::string_view aor, absl::string_view contact_uri);
-  absl::StatusOr<std::vector<Binding>> ReadRows(absl::string_view op,
-                                                sqlite3_stmt* stmt);
-  // The rows of `stmt`, each read into a Binding; the first row that does
-  // not read back stops it with DataLoss.
+  // Writes `binding` to `row`, or appends it when `row` is 0 (then sets
+  // `row`).
+  absl::Status WriteRow(BindingRow& row, const Binding& binding);
+  // Binds ?1 to `row` (NULL when 0: the insert then takes the next row)
+  // and ?2... to the binding's columns, and steps `s`.
+  absl::Status StepWrite(sqlite3_stmt* s, BindingRow row, const Binding& binding,
+                         const std::string& reasons_json);
+  absl::Status RemoveRow(BindingRow row);
+  // The rows of `stmt` (the row id, then kColumns), each read into a
+  // Binding; the first row that does not read back stops it with
+  // DataLoss.
   absl::Status EachRow(absl::string_view op, sqlite3_stmt* stmt,
-                       absl::FunctionRef<void(Binding&)> fn);
+                       absl::FunctionRef<void(BindingRow, Binding&)> fn);
 
   const std::string path_;
   // Declared before the statements so they are finalized first.
@@ -150,8 +168,6 @@ class BindingStore {
   Stmt update_;
   Stmt insert_;
   Stmt remove_;
-  Stmt remove_all_;
-  Stmt lookup_;
   Stmt load_all_;
   Stmt load_each_;
   Stmt prune_;

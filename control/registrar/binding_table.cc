@@ -43,9 +43,8 @@ absl::string_view BindingTable::TextField(Id id, int field) const {
   return {text + offset, len[field]};
 }
 
-uint64_t BindingTable::ExpiryKey(int64_t expires_at, Id id) {
-  const auto seconds = static_cast<uint64_t>(std::clamp<int64_t>(expires_at, 0, UINT32_MAX));
-  return seconds << 32 | id;
+uint32_t BindingTable::ExpirySeconds(int64_t expires_at) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(expires_at, 0, UINT32_MAX));
 }
 
 BindingTable::Id BindingTable::FindId(absl::string_view aor,
@@ -100,7 +99,7 @@ void BindingTable::Assign(Id id, const Binding& b) {
   r.user_agent = user_agent;
   r.nat_reasons = nat_reasons;
   r.keepalive_reason = keepalive_reason;
-  r.expires_at = b.expires_at;
+  r.expires_at = ExpirySeconds(b.expires_at);
   r.cseq = b.cseq;
   r.keepalive_interval_ms = b.keepalive_interval_ms;
   r.source = b.source;
@@ -111,17 +110,20 @@ void BindingTable::Assign(Id id, const Binding& b) {
   r.keepalive_learning = b.keepalive_learning;
 }
 
-void BindingTable::Put(const Binding& binding) {
+void BindingTable::Put(const Binding& binding, BindingRow row) {
+  const uint32_t expires_at = ExpirySeconds(binding.expires_at);
   if (const Id id = FindId(binding.aor, binding.contact_uri); id != kNone) {
-    if (R(id).expires_at != binding.expires_at) {
+    if (R(id).expires_at != expires_at) {
       expiry_.erase(ExpiryKey(R(id).expires_at, id));
-      expiry_.insert(ExpiryKey(binding.expires_at, id));
+      expiry_.insert(ExpiryKey(expires_at, id));
     }
     Assign(id, binding);
+    R(id).row = row;
     return;
   }
   const Id id = Allocate();
   Assign(id, binding);
+  R(id).row = row;
   R(id).next = kNone;
   if (const auto head = aor_heads_.find(binding.aor); head == aor_heads_.end()) {
     aor_heads_.insert(id);
@@ -132,7 +134,7 @@ void BindingTable::Put(const Binding& binding) {
     R(tail).next = id;
   }
   order_.insert(id);
-  expiry_.insert(ExpiryKey(binding.expires_at, id));
+  expiry_.insert(ExpiryKey(expires_at, id));
   ++size_;
 }
 
@@ -201,6 +203,13 @@ std::vector<Binding> BindingTable::Get(absl::string_view aor) const {
   return out;
 }
 
+std::optional<BindingRow> BindingTable::RowOf(absl::string_view aor,
+                                             absl::string_view contact_uri) const {
+  const Id id = FindId(aor, contact_uri);
+  if (id == kNone) return std::nullopt;
+  return R(id).row;
+}
+
 std::optional<Binding> BindingTable::Find(absl::string_view aor,
                                           absl::string_view contact_uri) const {
   const Id id = FindId(aor, contact_uri);
@@ -213,11 +222,13 @@ bool BindingTable::HasExpired(int64_t now) const {
   return R(static_cast<Id>(*expiry_.begin())).expires_at <= now;
 }
 
-size_t BindingTable::TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out) {
+size_t BindingTable::TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out,
+                                 std::vector<BindingRow>* rows) {
   size_t taken = 0;
   while (taken < budget && HasExpired(now)) {
     const auto id = static_cast<Id>(*expiry_.begin());
     out.push_back(Materialize(id));
+    if (rows != nullptr) rows->push_back(R(id).row);
     Unlink(id);
     Free(id);
     ++taken;

@@ -38,22 +38,27 @@ class BindingTable {
   BindingTable(const BindingTable&) = delete;
   BindingTable& operator=(const BindingTable&) = delete;
 
-  // Inserts the binding, or replaces the one with its (aor, contact_uri).
-  void Put(const Binding& binding);
+  // Inserts the binding, or replaces the one with its (aor, contact_uri);
+  // `row` is where the store keeps it (0: not stored).
+  void Put(const Binding& binding, BindingRow row = 0);
   // Removes (aor, contact_uri); the binding goes to `removed` when given.
   // False if there was none.
   bool Remove(absl::string_view aor, absl::string_view contact_uri, Binding* removed = nullptr);
   // The AOR's bindings, expired or not, in the order they were first put.
   std::vector<Binding> Get(absl::string_view aor) const;
   std::optional<Binding> Find(absl::string_view aor, absl::string_view contact_uri) const;
+  // The store's row for (aor, contact_uri); nullopt if there is no binding.
+  std::optional<BindingRow> RowOf(absl::string_view aor, absl::string_view contact_uri) const;
   // Bindings held, expired ones not yet taken included.
   size_t size() const { return size_; }
 
   // Whether a binding with expires_at <= now is held.
   bool HasExpired(int64_t now) const;
   // Removes up to `budget` bindings with expires_at <= now, earliest
-  // first, appending them to `out`; returns how many.
-  size_t TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out);
+  // first, appending them to `out` (and their rows to `rows`, when given);
+  // returns how many.
+  size_t TakeExpired(int64_t now, size_t budget, std::vector<Binding>& out,
+                     std::vector<BindingRow>* rows = nullptr);
 
   // The AORs after `after` (all of them when empty) in ascending order,
   // each once, until `fn` returns false; starting costs a seek, not a walk.
@@ -70,7 +75,8 @@ class BindingTable {
     // The AOR, Contact and Call-ID, each after a 4-byte length; null: a
     // free slot.
     std::unique_ptr<char[]> text;
-    int64_t expires_at = 0;
+    BindingRow row = 0;
+    uint32_t expires_at = 0;  // unix seconds (ExpirySeconds)
     uint32_t cseq = 0;
     uint32_t keepalive_interval_ms = 0;
     Id next = kNone;  // the AOR's next record
@@ -84,6 +90,9 @@ class BindingTable {
     bool behind_nat = false;
     bool keepalive_learning = false;
   };
+  // A million records: each byte here is a megabyte (issue 17's budget is
+  // 600 bytes a binding, the store's page cache included).
+  static_assert(sizeof(Record) <= 72, "a binding record outgrew 72 bytes");
   struct Key {
     absl::string_view aor;
     absl::string_view contact;
@@ -106,7 +115,12 @@ class BindingTable {
   absl::string_view AorOf(Id id) const { return TextField(id, 0); }
   absl::string_view ContactOf(Id id) const { return TextField(id, 1); }
   Key KeyOf(Id id) const { return {AorOf(id), ContactOf(id)}; }
-  static uint64_t ExpiryKey(int64_t expires_at, Id id);
+  // Unix seconds in 32 bits (until 2106): a binding's expiry clamped to
+  // what a record holds.
+  static uint32_t ExpirySeconds(int64_t expires_at);
+  static uint64_t ExpiryKey(uint32_t expires_at, Id id) {
+    return static_cast<uint64_t>(expires_at) << 32 | id;
+  }
 
   Id FindId(absl::string_view aor, absl::string_view contact_uri) const;
   Id Allocate();

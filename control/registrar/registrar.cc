@@ -115,8 +115,19 @@ absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Create(
   if (store != nullptr) {
     // Everything stored, expired or not (there is no clock here): Lookup
     // skips expired bindings and PruneExpired removes them.
-    absl::Status loaded = store->LoadEach([&](const Binding& b) { r->table_.Put(b); });
+    // A key stored twice (the file edited by hand: the registrar never
+    // writes one) keeps its later row; the earlier goes.
+    std::vector<BindingRow> stale;
+    absl::Status loaded = store->LoadEach([&](BindingRow row, const Binding& b) {
+      if (const std::optional<BindingRow> held = r->table_.RowOf(b.aor, b.contact_uri)) {
+        stale.push_back(*held);
+      }
+      r->table_.Put(b, row);
+    });
     if (!loaded.ok()) return loaded;
+    for (const BindingRow row : stale) {
+      if (absl::Status s = store->Remove(row); !s.ok()) return s;
+    }
   }
   return r;
 }
@@ -530,11 +541,24 @@ Binding Registrar::NewBinding(const RegisterContext& ctx, const std::string& con
 
 absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
   if (plan.upserts.empty() && plan.removed.empty()) return absl::OkStatus();
+  // Each upsert's row: the one it has, 0 for a new binding (the store
+  // appends it).
+  std::vector<BindingRow> rows(plan.upserts.size(), 0);
   if (store_ != nullptr) {
-    if (absl::Status s = store_->ApplyRegister(aor, plan.upserts, plan.removed); !s.ok()) return s;
+    std::vector<BindingRow> removed;
+    for (const std::string& uri : plan.removed) {
+      if (const std::optional<BindingRow> row = table_.RowOf(aor, uri)) removed.push_back(*row);
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      rows[i] = table_.RowOf(aor, plan.upserts[i].contact_uri).value_or(0);
+    }
+    if (absl::Status s = store_->ApplyRegister(removed, plan.upserts, absl::MakeSpan(rows));
+        !s.ok()) {
+      return s;
+    }
   }
   for (const std::string& uri : plan.removed) table_.Remove(aor, uri);
-  for (const Binding& b : plan.upserts) table_.Put(b);
+  for (size_t i = 0; i < rows.size(); ++i) table_.Put(plan.upserts[i], rows[i]);
   return absl::OkStatus();
 }
 
@@ -610,6 +634,7 @@ std::optional<BindingChange> Registrar::SetKeepalive(absl::string_view aor,
                                                      std::string reason) {
   std::optional<Binding> b = table_.Find(aor, contact_uri);
   if (!b) return std::nullopt;
+  const BindingRow row = table_.RowOf(aor, contact_uri).value_or(0);
   BindingChange change;
   change.kind = BindingChange::Kind::kRefreshed;
   change.previous = *b;
@@ -617,29 +642,31 @@ std::optional<BindingChange> Registrar::SetKeepalive(absl::string_view aor,
   change.binding.keepalive_interval_ms = interval_ms;
   change.binding.keepalive_learning = learning;
   change.binding.keepalive_reason = std::move(reason);
-  if (store_ != nullptr && !store_->Upsert(change.binding).ok()) return std::nullopt;
+  if (store_ != nullptr && !store_->Update(row, change.binding).ok()) return std::nullopt;
   change.keepalive_changed = interval_ms != change.previous.keepalive_interval_ms ||
                              learning != change.previous.keepalive_learning;
-  table_.Put(change.binding);
+  table_.Put(change.binding, row);
   return change;
 }
 
 bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_uri,
                               Binding* removed) {
-  if (!table_.Find(aor, contact_uri)) return false;
-  if (store_ != nullptr && !store_->Remove(aor, contact_uri).ok()) return false;
+  const std::optional<BindingRow> row = table_.RowOf(aor, contact_uri);
+  if (!row) return false;
+  if (store_ != nullptr && !store_->Remove(*row).ok()) return false;
   return table_.Remove(aor, contact_uri, removed);
 }
 
 size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_t budget) {
   std::vector<Binding> taken;
-  const size_t n = table_.TakeExpired(now, budget, taken);
-  for (Binding& b : taken) {
-    // By key, not a scan for expires_at: the store keeps no expiry
+  std::vector<BindingRow> rows;
+  const size_t n = table_.TakeExpired(now, budget, taken, &rows);
+  for (size_t i = 0; i < n; ++i) {
+    // By row, not a scan for expires_at: the store keeps no expiry
     // index. A failure leaves a row that the next restart loads as
     // expired and prunes again.
-    if (store_ != nullptr) (void)store_->Remove(b.aor, b.contact_uri);
-    if (expired != nullptr) expired->push_back(std::move(b));
+    if (store_ != nullptr) (void)store_->Remove(rows[i]);
+    if (expired != nullptr) expired->push_back(std::move(taken[i]));
   }
   return n;
 }

@@ -66,6 +66,30 @@ class BindingStoreTest : public ::testing::TestWithParam<Family> {
     return b;
   }
 
+  // The AOR's live bindings, highest q first: LoadAll, filtered (the
+  // store has no index by AOR).
+  static absl::StatusOr<std::vector<Binding>> Live(BindingStore& store, absl::string_view aor) {
+    absl::StatusOr<std::vector<Binding>> all = store.LoadAll(kNow);
+    if (all.ok()) std::erase_if(*all, [&](const Binding& b) { return b.aor != aor; });
+    return all;
+  }
+  // The row (aor, contact) is stored at, 0 when none.
+  static BindingRow RowOf(BindingStore& store, absl::string_view aor, absl::string_view contact) {
+    BindingRow found = 0;
+    EXPECT_TRUE(store
+                    .LoadEach([&](BindingRow row, const Binding& b) {
+                      if (b.aor == aor && b.contact_uri == contact) found = row;
+                    })
+                    .ok());
+    return found;
+  }
+  // A REGISTER of new bindings (and removed rows).
+  static absl::Status Register(BindingStore& store, std::vector<Binding> upserts,
+                               std::vector<BindingRow> removed = {}) {
+    std::vector<BindingRow> rows(upserts.size(), 0);
+    return store.ApplyRegister(removed, upserts, absl::MakeSpan(rows));
+  }
+
   ScratchDir scratch_{"binding_store_test"};
   const std::string dir_ = scratch_.path();
   std::string path_;
@@ -81,8 +105,8 @@ TEST_P(BindingStoreTest, RoundTripsEveryField) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10:5060");
-  ASSERT_TRUE(store->Upsert(b).ok());
-  auto found = store->Lookup(b.aor, kNow);
+  ASSERT_TRUE(store->Insert(b).ok());
+  auto found = Live(*store, b.aor);
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0], b);
@@ -94,7 +118,7 @@ TEST_P(BindingStoreTest, SurvivesReopen) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->Upsert(b).ok());
+    ASSERT_TRUE(store->Insert(b).ok());
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -112,7 +136,7 @@ TEST_P(BindingStoreTest, SurvivesKillMinus9) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     auto store = BindingStore::Open(path_);
-    if (!store.ok() || !(*store)->Upsert(b).ok()) _exit(1);
+    if (!store.ok() || !(*store)->Insert(b).ok()) _exit(1);
     raise(SIGKILL);
     _exit(2);
   }
@@ -124,7 +148,7 @@ TEST_P(BindingStoreTest, SurvivesKillMinus9) {
 
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  auto found = store->Lookup(b.aor, kNow);
+  auto found = Live(*store, b.aor);
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0], b);
@@ -142,57 +166,98 @@ TEST_P(BindingStoreTest, SeveralContactsPerAorHighestQFirst) {
   soft.expires_at = desk.expires_at + 60;  // same q: later expiry first
   Binding bob = MakeBinding("sip:bob@example.com", "sip:bob@192.0.2.40");
   for (const Binding* b : {&desk, &mobile, &soft, &bob}) {
-    ASSERT_TRUE(store->Upsert(*b).ok());
+    ASSERT_TRUE(store->Insert(*b).ok());
   }
-  auto found = store->Lookup("sip:alice@example.com", kNow);
+  auto found = Live(*store, "sip:alice@example.com");
   ASSERT_TRUE(found.ok());
   ASSERT_EQ(found->size(), 3u);
   EXPECT_EQ((*found)[0].contact_uri, mobile.contact_uri);
   EXPECT_EQ((*found)[1].contact_uri, soft.contact_uri);
   EXPECT_EQ((*found)[2].contact_uri, desk.contact_uri);
-  EXPECT_EQ(store->Lookup("sip:carol@example.com", kNow)->size(), 0u);
+  EXPECT_EQ(Live(*store, "sip:carol@example.com")->size(), 0u);
 }
 
-TEST_P(BindingStoreTest, UpsertReplacesTheSameContact) {
+TEST_P(BindingStoreTest, UpdateRewritesItsRow) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
-  ASSERT_TRUE(store->Upsert(b).ok());
+  absl::StatusOr<BindingRow> row = store->Insert(b);
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_GT(*row, 0);
   b.cseq += 1;
   b.expires_at += 600;
   b.source.port = 40999;  // NAT rebinding
   b.nat_reasons.clear();
-  ASSERT_TRUE(store->Upsert(b).ok());
-  auto found = store->Lookup(b.aor, kNow);
+  ASSERT_TRUE(store->Update(*row, b).ok());
+  auto found = Live(*store, b.aor);
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0], b);
+  EXPECT_EQ(RowOf(*store, b.aor, b.contact_uri), *row) << "a refresh stays in its row";
+  EXPECT_EQ(store->Update(0, b).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_P(BindingStoreTest, RemoveAndRemoveAll) {
+// The registrar holds the row; a file that lost it (deleted by hand) gets
+// it back where it was on the next write, not a second copy.
+TEST_P(BindingStoreTest, UpdateOfALostRowWritesItBack) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  absl::StatusOr<BindingRow> row = store->Insert(b);
+  ASSERT_TRUE(row.ok());
+  ASSERT_TRUE(store->Remove(*row).ok());
+  EXPECT_EQ(Live(*store, b.aor)->size(), 0u);
+  ASSERT_TRUE(store->Update(*row, b).ok());
+  EXPECT_EQ(RowOf(*store, b.aor, b.contact_uri), *row);
+  EXPECT_EQ(store->LoadAll(kNow)->size(), 1u);
+}
+
+// Rows follow arrival, not the key: what makes a refresh, an expiry or a
+// new binding write the pages its neighbours in time write.
+TEST_P(BindingStoreTest, RowsAreInTheOrderBindingsArrive) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> users = {"zoe", "adam", "mia", "bob"};
+  for (const std::string& u : users) {
+    const std::string aor = absl::StrCat("sip:", u, "@example.com");
+    ASSERT_TRUE(store->Insert(MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))).ok());
+  }
+  std::vector<std::string> loaded;
+  BindingRow last = 0;
+  ASSERT_TRUE(store
+                  ->LoadEach([&](BindingRow row, const Binding& b) {
+                    EXPECT_GT(row, last);
+                    last = row;
+                    loaded.push_back(b.aor.substr(4, b.aor.find('@') - 4));
+                  })
+                  .ok());
+  EXPECT_EQ(loaded, users);
+}
+
+TEST_P(BindingStoreTest, RemoveTakesOneRow) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const std::string aor = "sip:alice@example.com";
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1")).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.2")).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.3")).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4")).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding(aor, "sip:a@192.0.2.1")).ok());
+  absl::StatusOr<BindingRow> second = store->Insert(MakeBinding(aor, "sip:a@192.0.2.2"));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(store->Insert(MakeBinding(aor, "sip:a@192.0.2.3")).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4")).ok());
 
-  ASSERT_TRUE(store->Remove(aor, "sip:a@192.0.2.2").ok());
-  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 2u);
-  EXPECT_TRUE(store->Remove(aor, "sip:not-there").ok());
-  ASSERT_TRUE(store->RemoveAll(aor).ok());
-  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 0u);
-  EXPECT_EQ(store->Lookup("sip:bob@example.com", kNow)->size(), 1u);
+  ASSERT_TRUE(store->Remove(*second).ok());
+  EXPECT_EQ(Live(*store, aor)->size(), 2u);
+  EXPECT_EQ(RowOf(*store, aor, "sip:a@192.0.2.2"), 0);
+  EXPECT_TRUE(store->Remove(*second).ok()) << "a row not there is not an error";
+  EXPECT_EQ(Live(*store, "sip:bob@example.com")->size(), 1u);
 }
 
 TEST_P(BindingStoreTest, ExpiredBindingsAreSkippedAndPruned) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const std::string aor = "sip:alice@example.com";
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1", kNow - 10)).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.2", kNow)).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.3", kNow + 1)).ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4",
+  ASSERT_TRUE(store->Insert(MakeBinding(aor, "sip:a@192.0.2.1", kNow - 10)).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding(aor, "sip:a@192.0.2.2", kNow)).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding(aor, "sip:a@192.0.2.3", kNow + 1)).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.4",
                                         kNow + 100)).ok());
 
   // expires_at == now counts as expired.
@@ -201,7 +266,7 @@ TEST_P(BindingStoreTest, ExpiredBindingsAreSkippedAndPruned) {
   ASSERT_EQ(live->size(), 2u);
   EXPECT_EQ((*live)[0].contact_uri, "sip:a@192.0.2.3");
   EXPECT_EQ((*live)[1].aor, "sip:bob@example.com");
-  EXPECT_EQ(store->Lookup(aor, kNow)->size(), 1u);
+  EXPECT_EQ(Live(*store, aor)->size(), 1u);
 
   auto pruned = store->PruneExpired(kNow);
   ASSERT_TRUE(pruned.ok());
@@ -217,35 +282,39 @@ TEST_P(BindingStoreTest, ApplyRegisterIsAllOrNothing) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   const std::string aor = "sip:alice@example.com";
-  ASSERT_TRUE(store->Upsert(MakeBinding(aor, "sip:a@192.0.2.1")).ok());
+  absl::StatusOr<BindingRow> first = store->Insert(MakeBinding(aor, "sip:a@192.0.2.1"));
+  ASSERT_TRUE(first.ok());
 
   Binding good = MakeBinding(aor, "sip:a@192.0.2.2");
   Binding bad = MakeBinding(aor, "sip:a@192.0.2.3");
   bad.q_milli = 1500;
-  const std::vector<std::string> removed = {"sip:a@192.0.2.1"};
-  absl::Status s = store->ApplyRegister(aor, {good, bad}, removed);
+  const std::vector<BindingRow> removed = {*first};
+  std::vector<BindingRow> rows = {0, 0};
+  absl::Status s = store->ApplyRegister(removed, {good, bad}, absl::MakeSpan(rows));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(s.message(), "q 1500")) << s;
-  auto found = store->Lookup(aor, kNow);
+  auto found = Live(*store, aor);
   ASSERT_EQ(found->size(), 1u) << "nothing of the failed REGISTER landed";
   EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.1");
 
-  ASSERT_TRUE(store->ApplyRegister(aor, {good}, removed).ok());
-  found = store->Lookup(aor, kNow);
+  rows = {0};
+  ASSERT_TRUE(store->ApplyRegister(removed, {good}, absl::MakeSpan(rows)).ok());
+  EXPECT_GT(rows[0], 0) << "the new binding got a row";
+  found = Live(*store, aor);
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.2");
+  EXPECT_EQ(RowOf(*store, aor, "sip:a@192.0.2.2"), rows[0]);
 
-  Binding other = MakeBinding("sip:bob@example.com", "sip:b@192.0.2.9");
-  EXPECT_EQ(store->ApplyRegister(aor, {other}, {}).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ApplyRegister({}, {good}, {}).code(), absl::StatusCode::kInvalidArgument)
+      << "a row for each binding";
 }
 
 TEST_P(BindingStoreTest, RejectsBindingsWithoutKey) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->Upsert(MakeBinding("", "sip:a@192.0.2.1")).code(),
+  EXPECT_EQ(store->Insert(MakeBinding("", "sip:a@192.0.2.1")).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->Upsert(MakeBinding("sip:alice@example.com", "")).code(),
+  EXPECT_EQ(store->Insert(MakeBinding("sip:alice@example.com", "")).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -294,7 +363,7 @@ TEST_P(BindingStoreFileTest, CorruptPagesAreAnErrorNotACrash) {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
     for (int i = 0; i < 400; ++i) {
-      ASSERT_TRUE(store->Upsert(MakeBinding(absl::StrCat("sip:u", i, "@example.com"),
+      ASSERT_TRUE(store->Insert(MakeBinding(absl::StrCat("sip:u", i, "@example.com"),
                                             absl::StrCat("sip:u", i, "@192.0.2.1")))
                       .ok());
     }
@@ -335,7 +404,7 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
 
 // A database written by a build with schema version 1 (a rowid table with
 // the same columns) is migrated on open: its rows are kept, refreshes
-// update them, and the file says version 3 afterwards (keepalive_learning
+// update them, and the file says version 4 afterwards (keepalive_learning
 // added, false for the old rows: their intervals are settled).
 TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   const std::string v1 = absl::StrCat(
@@ -358,7 +427,8 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
     EXPECT_EQ((*all)[0].nat_reasons, std::vector<std::string>{"via_host_differs_from_source"});
     EXPECT_FALSE((*all)[0].keepalive_learning);
     Binding refreshed = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
-    ASSERT_TRUE(store->Upsert(refreshed).ok());
+    ASSERT_TRUE(
+        store->Update(RowOf(*store, refreshed.aor, refreshed.contact_uri), refreshed).ok());
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -373,13 +443,13 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 4);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }
 
 // The upgrade from the last release: a version 2 file (WITHOUT ROWID, no
-// keepalive_learning) is migrated to 3; its rows are kept, not learning.
+// keepalive_learning) is migrated to 4; its rows are kept, not learning.
 TEST_P(BindingStoreFileTest, Version2DatabaseIsMigrated) {
   const std::string v2 = absl::StrCat(
       kOldBindingsTable, ", WITHOUT ROWID;"
@@ -398,10 +468,48 @@ TEST_P(BindingStoreFileTest, Version2DatabaseIsMigrated) {
   EXPECT_EQ((*all)[0].keepalive_interval_ms, 60000u);
   EXPECT_FALSE((*all)[0].keepalive_learning);
   Binding learning = MakeBinding("sip:bob@example.com", "sip:bob@192.0.2.20");
-  ASSERT_TRUE(store->Upsert(learning).ok());
+  ASSERT_TRUE(store->Update(RowOf(*store, learning.aor, learning.contact_uri), learning).ok());
   all = store->LoadAll(kNow);
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE((*all)[0].keepalive_learning) << "the new column is written";
+}
+
+// The upgrade from the last release: a version 3 file (WITHOUT ROWID,
+// keyed by AOR) becomes a table in arrival order. Its rows go in the
+// order they will be refreshed (by expiry), learning state kept.
+TEST_P(BindingStoreFileTest, Version3DatabaseIsMigratedInExpiryOrder) {
+  auto row = [](absl::string_view user, int64_t expires_at, int learning) {
+    return absl::StrCat("INSERT INTO bindings VALUES ('sip:", user, "@example.com', 'sip:",
+                        user, "@192.0.2.20', ", expires_at, ", 'call-", user,
+                        "', 3, 'v3 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1', 5060, 1,"
+                        " '[]', 60000, 'learning', 1000, ", learning, ");");
+  };
+  const std::string v3 = absl::StrCat(
+      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
+      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+      " q_milli INTEGER NOT NULL, keepalive_learning INTEGER NOT NULL DEFAULT 0,"
+      " PRIMARY KEY (aor, contact)) STRICT, WITHOUT ROWID;"
+      "INSERT INTO schema_version (version) VALUES (3);",
+      row("alice", kNow + 900, 1), row("bob", kNow + 300, 0), row("carol", kNow + 600, 0));
+  ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v3));
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::vector<std::string> order;
+  bool alice_learning = false;
+  ASSERT_TRUE(store
+                  ->LoadEach([&](BindingRow, const Binding& b) {
+                    order.push_back(b.call_id);
+                    if (b.call_id == "call-alice") alice_learning = b.keepalive_learning;
+                  })
+                  .ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"call-bob", "call-carol", "call-alice"}));
+  EXPECT_TRUE(alice_learning);
 }
 
 TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
@@ -409,7 +517,7 @@ TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
   {
     auto store = OpenStore();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->Upsert(b).ok());
+    ASSERT_TRUE(store->Insert(b).ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -458,8 +566,7 @@ TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
   const std::vector<std::string> users = {"alice", "bob", "carol"};
   for (const std::string& u : users) {
     const std::string aor = absl::StrCat("sip:", u, "@example.com");
-    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))},
-                                     {})
+    ASSERT_TRUE(Register(*store, {MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))})
                     .ok());
   }
   EXPECT_EQ(store->LoadAll(kNow)->size(), 3u) << "the writer reads its own round";
@@ -470,7 +577,7 @@ TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
 
   // The next round opens a new group.
   const std::string dave = "sip:dave@example.com";
-  ASSERT_TRUE(store->ApplyRegister(dave, {MakeBinding(dave, "sip:dave@192.0.2.11")}, {}).ok());
+  ASSERT_TRUE(Register(*store, {MakeBinding(dave, "sip:dave@192.0.2.11")}).ok());
   ASSERT_TRUE(store->Flush().ok());
   reader.reset();
   store.reset();
@@ -482,21 +589,21 @@ TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
   EXPECT_EQ((*all)[0], MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10"));
 }
 
-// Remove (the registrar's prune of expired bindings) and Upsert join the
+// Remove (the registrar's prune of expired bindings) and Insert join the
 // round too: many removals are one commit, not one each.
-TEST_P(BindingStoreTest, GroupCommitTakesRemovesAndUpserts) {
+TEST_P(BindingStoreTest, GroupCommitTakesRemovesAndInserts) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   auto reader = OpenStore();
   ASSERT_NE(reader, nullptr);
   for (const char* u : {"alice", "bob"}) {
     const std::string aor = absl::StrCat("sip:", u, "@example.com");
-    ASSERT_TRUE(store->Upsert(MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))).ok());
+    ASSERT_TRUE(store->Insert(MakeBinding(aor, absl::StrCat("sip:", u, "@192.0.2.10"))).ok());
   }
   EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "without group commit: committed at once";
   store->set_group_commit(true);
-  ASSERT_TRUE(store->Remove("sip:alice@example.com", "sip:alice@192.0.2.10").ok());
-  ASSERT_TRUE(store->Upsert(MakeBinding("sip:carol@example.com", "sip:carol@192.0.2.12")).ok());
+  ASSERT_TRUE(store->Remove(RowOf(*store, "sip:alice@example.com", "sip:alice@192.0.2.10")).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding("sip:carol@example.com", "sip:carol@192.0.2.12")).ok());
   EXPECT_EQ(reader->LoadAll(kNow)->size(), 2u) << "nothing committed before Flush";
   ASSERT_TRUE(store->Flush().ok());
   auto all = reader->LoadAll(kNow);
@@ -512,14 +619,14 @@ TEST_P(BindingStoreTest, GroupCommitDestructorFlushes) {
     ASSERT_NE(store, nullptr);
     store->set_group_commit(true);
     const std::string aor = "sip:alice@example.com";
-    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.1")}, {}).ok());
-    ASSERT_TRUE(store->ApplyRegister(aor, {MakeBinding(aor, "sip:a@192.0.2.2")},
-                                     {std::string("sip:a@192.0.2.1")})
+    ASSERT_TRUE(Register(*store, {MakeBinding(aor, "sip:a@192.0.2.1")}).ok());
+    ASSERT_TRUE(Register(*store, {MakeBinding(aor, "sip:a@192.0.2.2")},
+                         {RowOf(*store, aor, "sip:a@192.0.2.1")})
                     .ok());
   }  // no Flush()
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  auto found = store->Lookup("sip:alice@example.com", kNow);
+  auto found = Live(*store, "sip:alice@example.com");
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].contact_uri, "sip:a@192.0.2.2") << "the removal landed too";
@@ -532,25 +639,24 @@ TEST_P(BindingStoreTest, GroupCommitFailedChangeRollsBackOnlyItself) {
   const std::string alice = "sip:alice@example.com";
   const std::string bob = "sip:bob@example.com";
   const std::string carol = "sip:carol@example.com";
-  ASSERT_TRUE(store->Upsert(MakeBinding(bob, "sip:bob@192.0.2.20")).ok());  // before the round
-  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+  ASSERT_TRUE(store->Insert(MakeBinding(bob, "sip:bob@192.0.2.20")).ok());  // before the round
+  ASSERT_TRUE(Register(*store, {MakeBinding(alice, "sip:a@192.0.2.1")}).ok());
 
   // Bob's REGISTER removes his old contact and adds two, one without a
-  // contact: UpsertRow refuses it, so none of bob's change may land.
-  const std::vector<std::string> bob_removed = {"sip:bob@192.0.2.20"};
-  absl::Status s = store->ApplyRegister(
-      bob, {MakeBinding(bob, "sip:bob@192.0.2.21"), MakeBinding(bob, "")}, bob_removed);
+  // contact: WriteRow refuses it, so none of bob's change may land.
+  absl::Status s = Register(*store, {MakeBinding(bob, "sip:bob@192.0.2.21"), MakeBinding(bob, "")},
+                            {RowOf(*store, bob, "sip:bob@192.0.2.20")});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 
   // Reads and later changes in the same round still work.
-  auto bob_now = store->Lookup(bob, kNow);
+  auto bob_now = Live(*store, bob);
   ASSERT_TRUE(bob_now.ok()) << bob_now.status();
   ASSERT_EQ(bob_now->size(), 1u);
   EXPECT_EQ((*bob_now)[0].contact_uri, "sip:bob@192.0.2.20");
-  auto alice_now = store->Lookup(alice, kNow);
+  auto alice_now = Live(*store, alice);
   ASSERT_TRUE(alice_now.ok()) << alice_now.status();
   EXPECT_EQ(alice_now->size(), 1u) << "the savepoint kept alice's earlier change";
-  ASSERT_TRUE(store->ApplyRegister(carol, {MakeBinding(carol, "sip:c@192.0.2.3")}, {}).ok());
+  ASSERT_TRUE(Register(*store, {MakeBinding(carol, "sip:c@192.0.2.3")}).ok());
   ASSERT_TRUE(store->Flush().ok());
 
   store.reset();
@@ -570,11 +676,11 @@ TEST_P(BindingStoreTest, GroupCommitTurnedOffCommitsTheOpenRound) {
   const std::string alice = "sip:alice@example.com";
   const std::string bob = "sip:bob@example.com";
   store->set_group_commit(true);
-  ASSERT_TRUE(store->ApplyRegister(alice, {MakeBinding(alice, "sip:a@192.0.2.1")}, {}).ok());
+  ASSERT_TRUE(Register(*store, {MakeBinding(alice, "sip:a@192.0.2.1")}).ok());
   store->set_group_commit(false);
   // Back to one transaction per REGISTER: the open round must not get in
   // the way (BEGIN inside a transaction), and both land.
-  absl::Status s = store->ApplyRegister(bob, {MakeBinding(bob, "sip:b@192.0.2.2")}, {});
+  absl::Status s = Register(*store, {MakeBinding(bob, "sip:b@192.0.2.2")});
   EXPECT_TRUE(s.ok()) << s;
   auto reader = OpenStore();
   ASSERT_NE(reader, nullptr);

@@ -118,6 +118,21 @@ TEST(BindingTableTest, ExpiredBindingsAreTakenEarliestFirstWithinTheBudget) {
   EXPECT_FALSE(table.Find("b@example.com", "sip:b@198.51.100.1"));
 }
 
+// The store's row rides with the binding: a refresh names it, expiry
+// hands it back so the row can be deleted.
+TEST(BindingTableTest, KeepsEachBindingsStoreRow) {
+  BindingTable table;
+  table.Put(Make("a@example.com", "sip:a@198.51.100.1", 10), 7);
+  table.Put(Make("b@example.com", "sip:b@198.51.100.1", 20), 8);
+  EXPECT_EQ(table.RowOf("a@example.com", "sip:a@198.51.100.1"), std::optional<BindingRow>(7));
+  EXPECT_EQ(table.RowOf("a@example.com", "sip:nobody@198.51.100.1"), std::nullopt);
+  table.Put(Make("a@example.com", "sip:a@198.51.100.1", 30), 7);
+  std::vector<Binding> taken;
+  std::vector<BindingRow> rows;
+  EXPECT_EQ(table.TakeExpired(40, 10, taken, &rows), 2u);
+  EXPECT_THAT(rows, ElementsAre(8, 7)) << "earliest expiry first, each with its row";
+}
+
 TEST(BindingTableTest, WalksInAorThenContactOrderAndStopsWhenAsked) {
   BindingTable table;
   table.Put(Make("bob@example.com", "sip:z@198.51.100.1", 100));

@@ -234,7 +234,7 @@ TEST_F(RegistrarTest, ChallengeThenAuthenticatedRegister) {
   EXPECT_EQ(b[0].call_id, req.call_id);
   EXPECT_EQ(b[0].cseq, 2u);
   // Persisted too.
-  auto stored = store_->Lookup("alice@example.com", kNow);
+  auto stored = store_->LoadAll(kNow);
   ASSERT_TRUE(stored.ok());
   ASSERT_THAT(*stored, SizeIs(1));
   EXPECT_EQ((*stored)[0], b[0]);
@@ -389,7 +389,7 @@ TEST_F(RegistrarTest, StarRemovesAllBindings) {
     EXPECT_EQ(c.binding.keepalive_interval_ms, 25000u);  // the target to remove
   }
   EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
-  auto stored = store_->Lookup("alice@example.com", kNow);
+  auto stored = store_->LoadAll(kNow);
   ASSERT_TRUE(stored.ok());
   EXPECT_THAT(*stored, IsEmpty());
 }
@@ -679,6 +679,32 @@ TEST_F(RegistrarTest, RestartReloadsBindingsFromTheStore) {
   RegisterResult r = Register(req, Ep("203.0.113.30:31004"), kNow + 30);
   ASSERT_EQ(r.status_code, 200);
   EXPECT_EQ(r.changes[0].binding.keepalive_interval_ms, 6250u);
+  // The refresh rewrote the reloaded binding's row, not a second one.
+  auto stored = store_->LoadAll(0);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_THAT(*stored, SizeIs(2));
+}
+
+// The registrar never stores a key twice, but a file edited by hand may
+// hold one twice: the later row wins and the earlier is deleted.
+TEST_F(RegistrarTest, RestartDropsAKeyStoredTwice) {
+  Req req;
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+  std::vector<Binding> held = registrar_->Lookup("alice@example.com", kNow);
+  ASSERT_THAT(held, SizeIs(1));
+  Binding later = held[0];
+  later.cseq = 9;
+  ASSERT_TRUE(store_->Insert(later).ok());
+  ASSERT_THAT(*store_->LoadAll(kNow), SizeIs(2));
+
+  registrar_ = MakeRegistrar();
+  const std::vector<Binding> loaded = registrar_->Lookup("alice@example.com", kNow);
+  ASSERT_THAT(loaded, SizeIs(1));
+  EXPECT_EQ(loaded[0].cseq, 9u);
+  auto stored = store_->LoadAll(kNow);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_THAT(*stored, SizeIs(1));
+  EXPECT_EQ((*stored)[0].cseq, 9u);
 }
 
 TEST_F(RegistrarTest, MemoryOnlyAndPruneExpired) {
