@@ -32,21 +32,24 @@ std::string NormalizeAor(absl::string_view aor) {
 }  // namespace
 
 json RegistrationJson(const Binding& b, int64_t now) {
-  return json{{"aor", b.aor},
-              {"contact", b.contact_uri},
-              {"expires_in", std::max<int64_t>(0, b.expires_at - now)},
-              {"call_id", b.call_id},
-              {"cseq", b.cseq},
-              {"user_agent", b.user_agent},
-              {"source", b.source.ToString()},
-              {"transport", std::string(TransportName(b.transport))},
-              {"local_socket", b.local_socket.ToString()},
-              {"behind_nat", b.behind_nat},
-              {"nat_reasons", b.nat_reasons},
-              {"keepalive_interval_ms", b.keepalive_interval_ms},
-              {"keepalive_reason", b.keepalive_reason},
-              {"keepalive_learning", b.keepalive_learning},
-              {"q", static_cast<double>(b.q_milli) / 1000.0}};
+  json j{{"aor", b.aor},
+         {"contact", b.contact_uri},
+         {"expires_in", std::max<int64_t>(0, b.expires_at - now)},
+         {"call_id", b.call_id},
+         {"cseq", b.cseq},
+         {"user_agent", b.user_agent},
+         {"source", b.source.ToString()},
+         {"transport", std::string(TransportName(b.transport))},
+         {"local_socket", b.local_socket.ToString()},
+         {"behind_nat", b.behind_nat},
+         {"nat_reasons", b.nat_reasons},
+         {"keepalive_interval_ms", b.keepalive_interval_ms},
+         {"keepalive_reason", b.keepalive_reason},
+         {"keepalive_learning", b.keepalive_learning},
+         {"q", static_cast<double>(b.q_milli) / 1000.0}};
+  // In a cluster, another node's binding names its owner.
+  if (!b.node.empty()) j["node"] = b.node;
+  return j;
 }
 
 const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {

@@ -54,6 +54,10 @@ struct Binding {
   // RFC 3261 q-value × 1000: qvalues have at most three decimals, so an
   // integer holds them exactly and orders them without float compares.
   uint16_t q_milli = 1000;
+  // The cluster node that owns the binding (its phone registered there:
+  // docs/cluster.md); empty: this node. Only this node's bindings are
+  // stored here, so the store never holds a node.
+  std::string node;
 
   friend bool operator==(const Binding&, const Binding&) = default;
 };

@@ -67,9 +67,25 @@ BindingTable::Id BindingTable::Allocate() {
   return allocated_++;
 }
 
-uint32_t BindingTable::SocketIndex(const Endpoint& socket) {
+uint16_t BindingTable::SocketIndex(const Endpoint& socket) {
+  // 65 535 distinct sockets is far beyond any cluster's listeners; past
+  // it the last one stands for the rest rather than overflow the index.
+  if (sockets_.size() == UINT16_MAX) {
+    const auto it = socket_index_.find(socket);
+    return it != socket_index_.end() ? it->second : UINT16_MAX - 1;
+  }
   const auto [it, added] = socket_index_.try_emplace(socket, sockets_.size());
   if (added) sockets_.push_back(socket);
+  return it->second;
+}
+
+uint16_t BindingTable::NodeIndex(absl::string_view node) {
+  if (nodes_.size() == UINT16_MAX) {
+    const auto it = node_index_.find(node);
+    return it != node_index_.end() ? it->second : UINT16_MAX - 1;
+  }
+  const auto [it, added] = node_index_.try_emplace(node, nodes_.size());
+  if (added) nodes_.emplace_back(node);
   return it->second;
 }
 
@@ -105,6 +121,7 @@ void BindingTable::Assign(Id id, const Binding& b) {
   r.source = b.source;
   r.q_milli = b.q_milli;
   r.local_socket = SocketIndex(b.local_socket);
+  r.node = NodeIndex(b.node);
   r.transport = b.transport;
   r.behind_nat = b.behind_nat;
   r.keepalive_learning = b.keepalive_learning;
@@ -192,6 +209,7 @@ Binding BindingTable::Materialize(Id id) const {
   b.keepalive_reason = std::string(strings_.Get(r.keepalive_reason));
   b.keepalive_learning = r.keepalive_learning;
   b.q_milli = r.q_milli;
+  b.node = nodes_[r.node];
   return b;
 }
 

@@ -85,7 +85,8 @@ class BindingTable {
     StringPool::Id keepalive_reason = StringPool::kEmpty;
     Endpoint source;
     uint16_t q_milli = 1000;
-    uint32_t local_socket = 0;  // index into sockets_
+    uint16_t local_socket = 0;  // index into sockets_
+    uint16_t node = 0;          // index into nodes_ (0: this node)
     Binding::Transport transport = Binding::Transport::kUdp;
     bool behind_nat = false;
     bool keepalive_learning = false;
@@ -131,7 +132,8 @@ class BindingTable {
   Binding Materialize(Id id) const;
   Record& R(Id id) { return chunks_[id / kChunk][id % kChunk]; }
   const Record& R(Id id) const { return chunks_[id / kChunk][id % kChunk]; }
-  uint32_t SocketIndex(const Endpoint& socket);
+  uint16_t SocketIndex(const Endpoint& socket);
+  uint16_t NodeIndex(absl::string_view node);
 
   // Records in fixed chunks: growing never moves them (a vector would
   // copy a million records and hold twice their memory while it does).
@@ -145,8 +147,12 @@ class BindingTable {
   absl::btree_set<Id, OrderLess> order_;
   absl::btree_set<uint64_t> expiry_;  // expires_at << 32 | id
   StringPool strings_;
+  // The few sockets bindings arrived on (ours and, in a cluster, the
+  // other nodes'), and the cluster's node names: each held once.
   std::vector<Endpoint> sockets_;
-  absl::flat_hash_map<Endpoint, uint32_t> socket_index_;
+  absl::flat_hash_map<Endpoint, uint16_t> socket_index_;
+  std::vector<std::string> nodes_{""};
+  absl::flat_hash_map<std::string, uint16_t> node_index_{{"", 0}};
 };
 
 }  // namespace rtplatch

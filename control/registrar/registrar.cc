@@ -311,7 +311,10 @@ std::vector<BindingChange> DiffBindings(const std::vector<Binding>& current,
                                         const RegisterPlan& plan, int64_t now) {
   std::vector<BindingChange> changes;
   for (const Binding& b : plan.upserts) {
-    if (const Binding* existing = LiveBindingFor(current, b.contact_uri, now)) {
+    const Binding* existing = LiveBindingFor(current, b.contact_uri, now);
+    // Another node's binding taken over here is new to this node: its
+    // keepalive target is installed here for the first time.
+    if (existing != nullptr && existing->node.empty()) {
       changes.push_back({BindingChange::Kind::kRefreshed, b,
                          KeepaliveTargetDiffers(*existing, b), *existing});
     } else {
@@ -391,6 +394,8 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
     return Refuse(request, source, 500, "Server Internal Error",
                   absl::StrCat("binding store: ", s.message()));
   }
+
+  Replicate(changes);
 
   // ---- 6. 200 with every current binding (§10.3 step 8) ----
   RegisterResult r;
@@ -562,6 +567,49 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
   return absl::OkStatus();
 }
 
+void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
+  if (replica_ == nullptr) return;
+  for (const BindingChange& c : changes) {
+    switch (c.kind) {
+      case BindingChange::Kind::kAdded:
+        replica_->Put(c.binding, /*urgent=*/true);
+        break;
+      case BindingChange::Kind::kRefreshed:
+        replica_->Put(c.binding, /*urgent=*/c.keepalive_changed ||
+                                     c.binding.contact_uri != c.previous.contact_uri);
+        break;
+      case BindingChange::Kind::kRemoved:
+        // Another node's binding removed here (Contact: * or expires=0
+        // sent to this node) goes for its owner too.
+        replica_->Remove(c.binding.aor, c.binding.contact_uri);
+        break;
+    }
+  }
+}
+
+std::optional<BindingChange> Registrar::ApplyRemote(const Binding& binding) {
+  std::optional<BindingChange> displaced;
+  if (std::optional<Binding> held = table_.Find(binding.aor, binding.contact_uri);
+      held && held->node.empty()) {
+    // The phone registered with another node since: this node's row and
+    // keepalive go (its owner keeps both now).
+    if (const std::optional<BindingRow> row = table_.RowOf(binding.aor, binding.contact_uri);
+        store_ != nullptr && row && *row != 0) {
+      (void)store_->Remove(*row);
+    }
+    displaced = BindingChange{BindingChange::Kind::kRemoved, *std::move(held), false, {}};
+  }
+  table_.Put(binding, 0);
+  return displaced;
+}
+
+bool Registrar::RemoveRemote(absl::string_view aor, absl::string_view contact_uri,
+                             absl::string_view node) {
+  const std::optional<Binding> held = table_.Find(aor, contact_uri);
+  if (!held || held->node.empty() || held->node != node) return false;
+  return table_.Remove(aor, contact_uri);
+}
+
 std::vector<Binding> Registrar::Page(size_t offset, size_t limit, int64_t now) const {
   std::vector<Binding> out;
   table_.ForEachAor("", [&](absl::string_view aor) {
@@ -646,6 +694,7 @@ std::optional<BindingChange> Registrar::SetKeepalive(absl::string_view aor,
   change.keepalive_changed = interval_ms != change.previous.keepalive_interval_ms ||
                              learning != change.previous.keepalive_learning;
   table_.Put(change.binding, row);
+  if (replica_ != nullptr) replica_->Put(change.binding, change.keepalive_changed);
   return change;
 }
 
@@ -653,7 +702,8 @@ bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_u
                               Binding* removed) {
   const std::optional<BindingRow> row = table_.RowOf(aor, contact_uri);
   if (!row) return false;
-  if (store_ != nullptr && !store_->Remove(*row).ok()) return false;
+  if (store_ != nullptr && *row != 0 && !store_->Remove(*row).ok()) return false;
+  if (replica_ != nullptr) replica_->Remove(aor, contact_uri);
   return table_.Remove(aor, contact_uri, removed);
 }
 
@@ -662,10 +712,14 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_
   std::vector<BindingRow> rows;
   const size_t n = table_.TakeExpired(now, budget, taken, &rows);
   for (size_t i = 0; i < n; ++i) {
+    // Another node's binding leaves memory only: its owner removes it
+    // from the shared store, and it had no keepalive here.
+    if (!taken[i].node.empty()) continue;
     // By row, not a scan for expires_at: the store keeps no expiry
     // index. A failure leaves a row that the next restart loads as
     // expired and prunes again.
     if (store_ != nullptr) (void)store_->Remove(rows[i]);
+    if (replica_ != nullptr) replica_->Remove(taken[i].aor, taken[i].contact_uri);
     if (expired != nullptr) expired->push_back(std::move(taken[i]));
   }
   return n;

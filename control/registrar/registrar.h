@@ -50,6 +50,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/registrar/binding_replica.h"
 #include "control/registrar/binding_store.h"
 #include "control/registrar/binding_table.h"
 #include "control/registrar/digest_auth.h"
@@ -158,6 +159,20 @@ class Registrar {
                                 Binding::Transport transport,
                                 const Endpoint& local_socket, int64_t now);
 
+  // Cluster: this node's binding changes go to `replica` (borrowed;
+  // nullptr: none) once they are stored.
+  void set_replica(BindingReplica* replica) { replica_ = replica; }
+  // Another node's binding (binding.node names it), as its owner wrote it:
+  // held in memory only (its owner stores it), never given keepalives
+  // here. If this node held the same contact itself, the phone has moved
+  // to the other node: this node's binding is dropped, and the change
+  // (kRemoved) says so for the keepalive sync. nullopt otherwise.
+  std::optional<BindingChange> ApplyRemote(const Binding& binding);
+  // Drops another node's binding (aor, contact_uri) if `node` still owns
+  // it; false if it did not.
+  bool RemoveRemote(absl::string_view aor, absl::string_view contact_uri,
+                    absl::string_view node);
+
   AuthCheck AuthorizeRequest(const SipMessage& request, int64_t now);
 
   // Live bindings of `aor` ("user@domain", domain lowercase), highest q
@@ -261,12 +276,15 @@ class Registrar {
   // The store first (one transaction), then memory; a store error changes
   // nothing.
   absl::Status Commit(const std::string& aor, RegisterPlan plan);
+  // A committed REGISTER's changes, told to the replica.
+  void Replicate(const std::vector<BindingChange>& changes) const;
   const std::string& DateHeader(int64_t now);
 
   RegistrarConfig config_;
   std::unique_ptr<DigestAuthenticator> auth_;
   const CredentialSource& users_;
   BindingStore* store_;
+  BindingReplica* replica_ = nullptr;
   const InsidePrefixes& inside_;
   const NatPolicyTable& policies_;
 

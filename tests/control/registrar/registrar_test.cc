@@ -844,5 +844,96 @@ TEST(DiffBindingsTest, ExpiredBindingsCountAsAbsent) {
   EXPECT_EQ(changes[0].kind, BindingChange::Kind::kAdded);
 }
 
+// ---- cluster: the replica and other nodes' bindings ----------------------
+
+// What the registrar tells the cluster: each change once, after it is stored.
+class RecordingReplica : public BindingReplica {
+ public:
+  void Put(const Binding& binding, bool urgent) override {
+    events.push_back(absl::StrCat(urgent ? "put! " : "put ", binding.contact_uri));
+  }
+  void Remove(absl::string_view aor, absl::string_view contact_uri) override {
+    events.push_back(absl::StrCat("remove ", aor, " ", contact_uri));
+  }
+  std::vector<std::string> events;
+};
+
+TEST_F(RegistrarTest, ReplicaHearsNewContactsAtOnceAndRefreshesCoalesced) {
+  RecordingReplica replica;
+  registrar_->set_replica(&replica);
+  Req req;
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+  req.cseq = 2;
+  ASSERT_EQ(Register(req, nat_source_, kNow + 30).status_code, 200);  // only the expiry moves
+  req.cseq = 3;
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 60).status_code, 200);  // NAT moved
+  req.cseq = 4;
+  req.contacts = {"<sip:alice@192.0.2.10:5060>;expires=0"};
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 90).status_code, 200);
+  EXPECT_THAT(replica.events,
+              ElementsAre("put! sip:alice@192.0.2.10:5060", "put sip:alice@192.0.2.10:5060",
+                          "put! sip:alice@192.0.2.10:5060",
+                          "remove alice@example.com sip:alice@192.0.2.10:5060"));
+}
+
+Binding RemoteBinding(absl::string_view node, int64_t expires_at = kNow + 600) {
+  Binding b;
+  b.aor = "alice@example.com";
+  b.contact_uri = "sip:alice@192.0.2.10:5060";
+  b.expires_at = expires_at;
+  b.call_id = "remote-call";
+  b.cseq = 7;
+  b.source = Ep("203.0.113.30:32000");
+  b.local_socket = Ep("198.51.100.2:5060");
+  b.node = std::string(node);
+  return b;
+}
+
+TEST_F(RegistrarTest, AnotherNodesBindingIsHeldInMemoryOnly) {
+  RecordingReplica replica;
+  registrar_->set_replica(&replica);
+  EXPECT_EQ(registrar_->ApplyRemote(RemoteBinding("node-b")), std::nullopt);
+  std::vector<Binding> held = registrar_->Lookup("alice@example.com", kNow);
+  ASSERT_THAT(held, SizeIs(1));
+  EXPECT_EQ(held[0].node, "node-b");
+  EXPECT_EQ(held[0].local_socket, Ep("198.51.100.2:5060"));
+  EXPECT_THAT(*store_->LoadAll(kNow), IsEmpty()) << "its owner stores it";
+
+  EXPECT_FALSE(registrar_->RemoveRemote("alice@example.com", "sip:alice@192.0.2.10:5060", "node-c"))
+      << "only its owner removes it";
+  std::vector<Binding> expired;
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 600, &expired), 1u);
+  EXPECT_THAT(expired, IsEmpty()) << "it had no keepalive here";
+  EXPECT_THAT(replica.events, IsEmpty()) << "nothing of another node's goes back out";
+
+  registrar_->ApplyRemote(RemoteBinding("node-b"));
+  EXPECT_TRUE(registrar_->RemoveRemote("alice@example.com", "sip:alice@192.0.2.10:5060", "node-b"));
+  EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+}
+
+TEST_F(RegistrarTest, APhoneMovingToAnotherNodeTakesItsBindingThere) {
+  Req req;
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+  ASSERT_THAT(*store_->LoadAll(kNow), SizeIs(1));
+  std::optional<BindingChange> displaced = registrar_->ApplyRemote(RemoteBinding("node-b"));
+  ASSERT_TRUE(displaced.has_value());
+  EXPECT_EQ(displaced->kind, BindingChange::Kind::kRemoved);
+  EXPECT_EQ(displaced->binding.source, nat_source_) << "this node's keepalive target goes";
+  EXPECT_THAT(*store_->LoadAll(kNow), IsEmpty());
+
+  // And back: a REGISTER here makes it this node's again, a new binding
+  // (its keepalive installed here) stored and told to the cluster at once.
+  RecordingReplica replica;
+  registrar_->set_replica(&replica);
+  req.cseq = 2;
+  RegisterResult r = Register(req, nat_source_, kNow + 10);
+  ASSERT_EQ(r.status_code, 200);
+  ASSERT_THAT(r.changes, SizeIs(1));
+  EXPECT_EQ(r.changes[0].kind, BindingChange::Kind::kAdded);
+  EXPECT_THAT(replica.events, ElementsAre("put! sip:alice@192.0.2.10:5060"));
+  EXPECT_EQ(registrar_->Lookup("alice@example.com", kNow + 10)[0].node, "");
+  EXPECT_THAT(*store_->LoadAll(kNow), SizeIs(1));
+}
+
 }  // namespace
 }  // namespace rtplatch

@@ -1,0 +1,24 @@
+// Where the registrar reports changes to its own bindings so the other
+// nodes of a cluster see them (control/cluster/shared_bindings.h writes
+// them to Redis). A single node has none.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include "control/registrar/binding_store.h"
+
+namespace rtplatch {
+
+class BindingReplica {
+ public:
+  virtual ~BindingReplica() = default;
+  // `binding`, owned by this node, is new or changed. `urgent`: more than
+  // its expiry moved (a new contact, source, socket or keepalive target),
+  // so it is written at once; a refresh that only moves the expiry may be
+  // coalesced with the next ones (about once a second).
+  virtual void Put(const Binding& binding, bool urgent) = 0;
+  // This node's binding (aor, contact_uri) is gone (unregistered, expired
+  // or found dead).
+  virtual void Remove(absl::string_view aor, absl::string_view contact_uri) = 0;
+};
+
+}  // namespace rtplatch
