@@ -1,10 +1,12 @@
 #include "control/control_config.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_protocol.h"
 #include "nlohmann/json.hpp"
@@ -170,6 +172,44 @@ absl::Status ParseDns(const json& j, DnsResolverConfig& d) {
   return absl::OkStatus();
 }
 
+// A node name or key prefix: what Redis keys and the cluster's messages
+// can carry as they are.
+bool IsPlainName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return absl::ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+absl::Status ParseCluster(const json& j, ControlConfig::Cluster& c) {
+  if (!j.is_object()) return FieldError("cluster", "must be an object");
+  constexpr absl::string_view kCluster = "config: cluster.";
+  if (absl::Status s = CheckKnownFields(j, {"node", "redis", "prefix"}, kCluster); !s.ok()) {
+    return s;
+  }
+  std::string redis;
+  for (absl::Status s : {ReadStringInto(j, "node", kCluster, &c.node),
+                         ReadStringInto(j, "redis", kCluster, &redis),
+                         ReadStringInto(j, "prefix", kCluster, &c.prefix)}) {
+    if (!s.ok()) return s;
+  }
+  for (auto [field, value] : {std::pair{"cluster.node", &c.node},
+                              std::pair{"cluster.prefix", &c.prefix}}) {
+    if (!IsPlainName(*value)) {
+      return FieldError(field, absl::StrCat("'", *value,
+                                            "' is not 1-64 of letters, digits, '-', '_', '.'"));
+    }
+  }
+  if (!redis.empty()) {
+    absl::StatusOr<Endpoint> ep = Endpoint::Parse(redis);
+    if (!ep.ok() || ep->ip.is_unspecified()) {
+      return FieldError("cluster.redis", absl::StrCat("'", redis, "' is not ip:port"));
+    }
+    c.redis = *ep;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseTls(const json& j, SipTlsConfig& t) {
   if (!j.is_object()) return FieldError("tls", "must be an object");
   constexpr absl::string_view kTls = "config: tls.";
@@ -238,7 +278,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload"},
+              "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload", "cluster"},
           kWhere);
       !s.ok()) {
     return s;
@@ -273,6 +313,9 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   }
   if (auto it = j.find("tls"); it != j.end()) {
     if (auto s = ParseTls(*it, c.tls); !s.ok()) return s;
+  }
+  if (auto it = j.find("cluster"); it != j.end()) {
+    if (auto s = ParseCluster(*it, c.cluster); !s.ok()) return s;
   }
   if (auto it = j.find("guard"); it != j.end()) {
     absl::StatusOr<SipGuardConfig> guard = ParseSipGuardConfig(*it);

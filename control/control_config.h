@@ -36,6 +36,10 @@
 //     "guard": {...}   (rate limits, bans, scanners: guard/sip_guard_config.h)
 //     "overload": {...}   (load shedding of the control plane itself:
 //                   guard/overload_config.h)
+//     "cluster": {"node": "edge-a" (required: this node's name),
+//                 "redis": "127.0.0.1:6379", "prefix": "rtplatch"}
+//                 (bindings shared with the other nodes: docs/cluster.md;
+//                 none by default: a single node)
 //   }
 //
 // Each sip_listen entry is bound for both UDP and TCP. "sip_listen": [] with
@@ -112,6 +116,12 @@ struct ControlConfig {
   SipGuardConfig guard;
   // Shedding when the control plane itself is over capacity (control/guard/).
   OverloadConfig overload;
+  // Several nodes sharing their bindings in Redis (control/cluster/).
+  struct Cluster {
+    std::string node;  // empty: no cluster
+    Endpoint redis{IpAddress::FromV4(0x7f000001), 6379};
+    std::string prefix = "rtplatch";
+  } cluster;
 };
 
 absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text);

@@ -23,6 +23,10 @@ namespace {
 // How long one epoll_wait may sleep: oSIP2's timers (T1 = 500 ms) and the
 // operator socket are served between waits, so this bounds their latency.
 constexpr int kPollTimeoutMs = 10;
+// Other nodes' binding changes applied per loop round: a full read of the
+// shared table after a reconnect (a million of them) goes in slices that
+// each cost about a millisecond, between SIP reads.
+constexpr size_t kRemoteSlice = 256;
 constexpr int64_t kTimerPeriodMs = 10;  // retransmissions, timeouts
 constexpr int64_t kTickPeriodMs = 100;  // dataplane events, binding expiry
 // Free heap kept for reuse, and what a tick gives back beyond it: 80 MB/s,
@@ -140,6 +144,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
   if (absl::Status s = plane->OpenRegistrar(); !s.ok()) return s;
   if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
   if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
+  if (absl::Status s = plane->OpenCluster(); !s.ok()) return s;
   if (!plane->config_.ng_listen.empty()) {
     NgCalls* calls = plane->ng_calls_.get();
     auto ng = NgServer::Create(plane->config_.ng_listen,
@@ -186,6 +191,21 @@ absl::Status ControlPlane::OpenRegistrar() {
   if (!registrar.ok()) return registrar.status();
   registrar_ = *std::move(registrar);
   return absl::OkStatus();
+}
+
+absl::Status ControlPlane::OpenCluster() {
+  if (config_.cluster.node.empty()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<RedisLink>> link = RedisLink::Start({
+      .server = config_.cluster.redis,
+      .node = config_.cluster.node,
+      .prefix = config_.cluster.prefix,
+  });
+  if (!link.ok()) return link.status();
+  redis_ = *std::move(link);
+  shared_ = std::make_unique<SharedBindings>(*redis_, *registrar_);
+  registrar_->set_replica(shared_.get());
+  // The other nodes' changes are applied as soon as they arrive.
+  return transport_->WakeOnReadable(redis_->wake_fd());
 }
 
 absl::Status ControlPlane::OpenSip() {
@@ -384,6 +404,11 @@ absl::Status ControlPlane::RunOnce() {
     dns_->Poll();
   }
   slices_pending_ = proxy_->PruneExpired(Proxy::kPruneSlice);
+  if (shared_) {
+    std::vector<BindingChange> displaced;
+    slices_pending_ |= shared_->Poll(kRemoteSlice, UnixNow(), displaced);
+    proxy_->ApplyBindingChanges(displaced);
+  }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
@@ -504,7 +529,28 @@ nlohmann::json ControlPlane::Stats() const {
     ng["retransmissions_answered"] = ng_->cache().counters().hits;
     stats["ng"] = std::move(ng);
   }
+  if (shared_) stats["cluster"] = ClusterJson();
   return stats;
+}
+
+nlohmann::json ControlPlane::ClusterJson() const {
+  const RedisLink::Counters& r = redis_->counters();
+  const SharedBindings::Counters& s = shared_->counters();
+  return {{"node", config_.cluster.node},
+          {"redis", config_.cluster.redis.ToString()},
+          {"connected", redis_->connected()},
+          {"pending_writes", redis_->pending_writes()},
+          {"writes", r.writes.load()},
+          {"write_failures", r.write_failures.load()},
+          {"connects", r.connects.load()},
+          {"connect_failures", r.connect_failures.load()},
+          {"remote_changes", r.remote_changes.load()},
+          {"snapshot_bindings", r.snapshot_bindings.load()},
+          {"bad_messages", r.bad_messages.load()},
+          {"applied", s.applied},
+          {"removed", s.removed},
+          {"displaced", s.displaced},
+          {"bad_values", s.bad_values}};
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
 

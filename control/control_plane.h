@@ -12,6 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/control_server.h"
+#include "control/cluster/redis_link.h"
+#include "control/cluster/shared_bindings.h"
 #include "control/control_config.h"
 #include "control/guard/overload_shedder.h"
 #include "control/guard/sip_guard.h"
@@ -60,6 +62,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   bool AdmitUnderLoad(const SipInbound& in, int64_t now_ms);
   void LogOverloadChange(bool was_overloaded) const;
   absl::Status OpenOperatorSocket();
+  absl::Status OpenCluster();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
 
@@ -89,6 +92,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
   nlohmann::json GuardJson() const;
   nlohmann::json OverloadJson() const;
+  nlohmann::json ClusterJson() const;
 
   const ControlConfig config_;
   std::unique_ptr<UsersFile> users_;
@@ -112,6 +116,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<ControlServer> operator_socket_;
   std::unique_ptr<NgCalls> ng_calls_;
   std::unique_ptr<NgServer> ng_;  // null without ng_listen
+  // A cluster's shared bindings; null for a single node.
+  std::unique_ptr<RedisLink> redis_;
+  std::unique_ptr<SharedBindings> shared_;
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

@@ -534,8 +534,7 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
     return RespondLocal(txn, 403, "Forbidden", {WarningHeader(kGuardRefusal)});
   }
   if (r.status_code == 401) ++counters_.auth_challenges;
-  keepalives_.Apply(r.changes);
-  learner_.Apply(r.changes, NowMs());
+  ApplyBindingChanges(r.changes);
   if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
   (void)txns_.RespondRaw(txn, r.status_code, std::move(r.response));
 }
@@ -1536,6 +1535,11 @@ bool Proxy::ForwardStrayResponse(Call& call, SipMessage& response) {
 
 // ---------------------------------------------------------------------------
 // Periodic work and the dataplane
+
+void Proxy::ApplyBindingChanges(const std::vector<BindingChange>& changes) {
+  keepalives_.Apply(changes);
+  learner_.Apply(changes, NowMs());
+}
 
 bool Proxy::PruneExpired(size_t budget) {
   const int64_t now = now_();

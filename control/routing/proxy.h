@@ -193,6 +193,9 @@ class Proxy : public SipTransactions::Listener {
   // says so: a mass expiry is worked off between SIP reads, a slice at a
   // time, never in one stall.
   bool PruneExpired(size_t budget);
+  // Binding changes made outside a REGISTER here (a cluster's other node
+  // took a phone's binding): its keepalive target and NAT learning follow.
+  void ApplyBindingChanges(const std::vector<BindingChange>& changes);
   static constexpr size_t kPruneSlice = 256;
   // A slice also ends after this long, looked at every kPruneStep bindings.
   static constexpr std::chrono::microseconds kPruneSliceTime{2000};

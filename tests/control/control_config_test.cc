@@ -188,7 +188,29 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"control_socket": 3})", "config: control_socket: must be a non-empty path"},
         BadCase{R"({"server_header": 3})", "config: server_header: must be a string"},
         BadCase{"{\"server_header\": \"a\\r\\nX-Evil: 1\"}",
-                "config: server_header: must not contain control characters"}));
+                "config: server_header: must not contain control characters"},
+        BadCase{R"({"cluster": []})", "config: cluster: must be an object"},
+        BadCase{R"({"cluster": {"redis": "127.0.0.1:6379"}})", "config: cluster.node: ''"},
+        BadCase{R"({"cluster": {"node": "a b"}})", "config: cluster.node: 'a b' is not"},
+        BadCase{R"({"cluster": {"node": "a", "prefix": "x:y"}})", "config: cluster.prefix: 'x:y'"},
+        BadCase{R"({"cluster": {"node": "a", "redis": "redis.example"}})",
+                "config: cluster.redis: 'redis.example' is not ip:port"},
+        BadCase{R"({"cluster": {"node": "a", "sentinel": []}})", "config: cluster.sentinel: unknown field"}));
+
+TEST(ControlConfigTest, ClusterNamesTheNodeAndItsRedis) {
+  auto none = ParseControlConfig("{}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->cluster.node, "") << "a single node by default";
+  auto c = ParseControlConfig(
+      R"({"cluster": {"node": "edge-a", "redis": "[2001:db8::60]:6380", "prefix": "carrier1"}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cluster.node, "edge-a");
+  EXPECT_EQ(c->cluster.redis.ToString(), "[2001:db8::60]:6380");
+  EXPECT_EQ(c->cluster.prefix, "carrier1");
+  auto default_redis = ParseControlConfig(R"({"cluster": {"node": "edge-b"}})");
+  ASSERT_TRUE(default_redis.ok());
+  EXPECT_EQ(default_redis->cluster.redis.ToString(), "127.0.0.1:6379");
+}
 
 TEST(ControlConfigTest, LoadNamesTheFile) {
   std::string path = ::testing::TempDir() + "/control_config_test.json";

@@ -1,0 +1,351 @@
+#include "control/cluster/redis_link.h"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace rtplatch {
+namespace {
+
+// A change: the binding in the AOR's hash, the hash's expiry moved to its
+// latest binding's, the change published; all or nothing.
+constexpr const char* kPutScript =
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "local at = tonumber(ARGV[3]) "
+    "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
+    "redis.call('PUBLISH', ARGV[4], ARGV[5]) "
+    "return 1";
+constexpr const char* kDelScript =
+    "redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
+    "return 1";
+// Keys a SCAN step asks for while reading the shared table.
+constexpr const char* kScanCount = "1000";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+timeval Timeval(int64_t ms) { return {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)}; }
+
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyFree>;
+
+Reply Command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return Reply(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+void Append(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
+}
+
+std::string Text(const redisReply* r) { return std::string(r->str, r->len); }
+
+}  // namespace
+
+void RedisLink::ContextFree::operator()(redisContext* c) const { redisFree(c); }
+
+absl::StatusOr<std::unique_ptr<RedisLink>> RedisLink::Start(Options options) {
+  if (options.node.empty() || options.node.find('\n') != std::string::npos) {
+    return absl::InvalidArgumentError("cluster: node name is empty or has a newline");
+  }
+  std::unique_ptr<RedisLink> link(new RedisLink(std::move(options)));
+  if (link->wake_fd_ < 0 || link->kick_fd_ < 0) {
+    return absl::InternalError("cluster: eventfd failed");
+  }
+  link->thread_ = std::thread([l = link.get()] { l->Run(); });
+  return link;
+}
+
+RedisLink::RedisLink(Options options)
+    : options_(std::move(options)),
+      channel_(absl::StrCat(options_.prefix, ":bindings")),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      kick_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+
+RedisLink::~RedisLink() {
+  stop_ = true;
+  Kick();
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (kick_fd_ >= 0) close(kick_fd_);
+}
+
+void RedisLink::Kick() {
+  const uint64_t one = 1;
+  (void)!write(kick_fd_, &one, sizeof(one));
+}
+
+void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::string value,
+                    int64_t expires_at_ms, bool urgent) {
+  std::string key = absl::StrCat(aor, "\n", contact);
+  Op op{false, std::string(aor), std::string(contact), std::move(value), expires_at_ms};
+  std::lock_guard<std::mutex> lock(mu_);
+  // A change already waiting to go at once keeps its urgency.
+  if (auto it = urgent_.find(key); it != urgent_.end()) {
+    it->second = std::move(op);
+    return;
+  }
+  if (!urgent) {
+    coalesced_[std::move(key)] = std::move(op);
+    return;
+  }
+  coalesced_.erase(key);
+  urgent_[std::move(key)] = std::move(op);
+  Kick();
+}
+
+void RedisLink::Remove(absl::string_view aor, absl::string_view contact) {
+  std::string key = absl::StrCat(aor, "\n", contact);
+  std::lock_guard<std::mutex> lock(mu_);
+  coalesced_.erase(key);
+  urgent_[std::move(key)] = Op{true, std::string(aor), std::string(contact), "", 0};
+  Kick();
+}
+
+size_t RedisLink::pending_writes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return urgent_.size() + coalesced_.size();
+}
+
+std::vector<RedisLink::Remote> RedisLink::TakeRemote(size_t max) {
+  uint64_t drained;
+  (void)!read(wake_fd_, &drained, sizeof(drained));
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t n = std::min(max, remote_.size() - remote_taken_);
+  std::vector<Remote> out(std::make_move_iterator(remote_.begin() + remote_taken_),
+                          std::make_move_iterator(remote_.begin() + remote_taken_ + n));
+  remote_taken_ += n;
+  if (remote_taken_ == remote_.size()) {
+    remote_.clear();
+    remote_taken_ = 0;
+  } else {
+    const uint64_t one = 1;  // more wait: stay readable
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+  return out;
+}
+
+void RedisLink::PushRemote(std::vector<Remote> remote) {
+  if (remote.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Remote& r : remote) remote_.push_back(std::move(r));
+  }
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+void RedisLink::Run() {
+  int64_t next_flush = NowMs() + options_.flush_interval_ms;
+  while (!stop_) {
+    if (!connected_ && !Connect()) {
+      // Changes made meanwhile kick too: only stop ends the wait early,
+      // so a down Redis costs one connect a second, not one a change.
+      const int64_t retry_at = NowMs() + options_.reconnect_interval_ms;
+      for (int64_t left = options_.reconnect_interval_ms; left > 0 && !stop_;
+           left = retry_at - NowMs()) {
+        pollfd kick{kick_fd_, POLLIN, 0};
+        (void)poll(&kick, 1, static_cast<int>(left));
+        uint64_t drained;
+        (void)!read(kick_fd_, &drained, sizeof(drained));
+      }
+      continue;
+    }
+    pollfd fds[2] = {{subscriber_->fd, POLLIN, 0}, {kick_fd_, POLLIN, 0}};
+    const int64_t wait = std::max<int64_t>(0, next_flush - NowMs());
+    (void)poll(fds, 2, static_cast<int>(wait));
+    if (fds[1].revents != 0) {
+      uint64_t drained;
+      (void)!read(kick_fd_, &drained, sizeof(drained));
+    }
+    if (fds[0].revents != 0 && !ReadMessages()) {
+      Disconnect();
+      continue;
+    }
+    OpMap ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ops.swap(urgent_);
+      if (NowMs() >= next_flush) {
+        for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
+        coalesced_.clear();
+        next_flush = NowMs() + options_.flush_interval_ms;
+      }
+    }
+    if (!ops.empty() && !Write(std::move(ops))) Disconnect();
+  }
+  Disconnect();
+}
+
+bool RedisLink::Connect() {
+  const std::string where = options_.server.ToString();
+  auto fail = [&](absl::string_view why) {
+    ++counters_.connect_failures;
+    if (!logged_down_) {
+      std::fprintf(stderr, "rtplatch-control: cluster: redis %s: %s (serving from memory; retrying every %lld ms)\n",
+                   where.c_str(), std::string(why).c_str(),
+                   static_cast<long long>(options_.reconnect_interval_ms));
+      logged_down_ = true;
+    }
+    commands_.reset();
+    subscriber_.reset();
+    return false;
+  };
+  const std::string ip = options_.server.ip.ToString();
+  for (Context* c : {&commands_, &subscriber_}) {
+    c->reset(redisConnectWithTimeout(ip.c_str(), options_.server.port,
+                                     Timeval(options_.connect_timeout_ms)));
+    if (*c == nullptr) return fail("out of memory");
+    if ((*c)->err != 0) return fail((*c)->errstr);
+    redisSetTimeout(c->get(), Timeval(options_.reply_timeout_ms));
+  }
+  for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_}}) {
+    Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
+    if (r == nullptr) return fail(commands_->errstr);
+    if (r->type != REDIS_REPLY_STRING) return fail(absl::StrCat("SCRIPT LOAD: ", Text(r.get())));
+    *sha = Text(r.get());
+  }
+  Reply sub = Command(subscriber_.get(), {"SUBSCRIBE", channel_});
+  if (sub == nullptr) return fail(subscriber_->errstr);
+  if (sub->type != REDIS_REPLY_ARRAY) return fail(absl::StrCat("SUBSCRIBE: ", Text(sub.get())));
+  // Subscribed first: a change made while the table is read is not missed
+  // (it may come twice, which applying it again makes harmless).
+  if (!ReadSnapshot()) return fail(commands_->err != 0 ? commands_->errstr : "reading the shared table");
+  ++counters_.connects;
+  if (logged_down_) {
+    std::fprintf(stderr, "rtplatch-control: cluster: redis %s: connected again\n", where.c_str());
+  }
+  logged_down_ = false;
+  connected_ = true;
+  return true;
+}
+
+void RedisLink::Disconnect() {
+  connected_ = false;
+  commands_.reset();
+  subscriber_.reset();
+}
+
+bool RedisLink::ReadSnapshot() {
+  std::string cursor = "0";
+  const std::string pattern = absl::StrCat(options_.prefix, ":b:*");
+  do {
+    Reply scan = Command(commands_.get(), {"SCAN", cursor, "MATCH", pattern, "COUNT", kScanCount});
+    if (scan == nullptr || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) return false;
+    cursor = Text(scan->element[0]);
+    const redisReply* keys = scan->element[1];
+    for (size_t i = 0; i < keys->elements; ++i) {
+      Append(commands_.get(), {"HGETALL", Text(keys->element[i])});
+    }
+    std::vector<Remote> batch;
+    for (size_t i = 0; i < keys->elements; ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(commands_.get(), &raw) != REDIS_OK) return false;
+      Reply fields(static_cast<redisReply*>(raw));
+      if (fields->type != REDIS_REPLY_ARRAY) continue;  // gone since the SCAN
+      for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        batch.push_back({Remote::Kind::kPut, "", "", "", Text(fields->element[f + 1])});
+      }
+    }
+    counters_.snapshot_bindings += batch.size();
+    PushRemote(std::move(batch));
+  } while (cursor != "0" && !stop_);
+  return true;
+}
+
+bool RedisLink::ReadMessages() {
+  if (redisBufferRead(subscriber_.get()) != REDIS_OK) return false;
+  std::vector<Remote> batch;
+  for (;;) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(subscriber_.get(), &raw) != REDIS_OK) return false;
+    if (raw == nullptr) break;
+    Reply msg(static_cast<redisReply*>(raw));
+    if (msg->type != REDIS_REPLY_ARRAY || msg->elements != 3 ||
+        msg->element[2]->type != REDIS_REPLY_STRING) {
+      continue;  // a subscribe confirmation
+    }
+    std::vector<std::string> parts =
+        absl::StrSplit(absl::string_view(msg->element[2]->str, msg->element[2]->len),
+                       absl::MaxSplits('\n', 4));
+    const bool put = parts.size() == 5 && parts[0] == "put";
+    const bool del = parts.size() == 4 && parts[0] == "del";
+    if (!put && !del) {
+      ++counters_.bad_messages;
+      continue;
+    }
+    if (parts[1] == options_.node) continue;  // our own, echoed
+    ++counters_.remote_changes;
+    batch.push_back({put ? Remote::Kind::kPut : Remote::Kind::kRemove, std::move(parts[1]),
+                     std::move(parts[2]), std::move(parts[3]), put ? std::move(parts[4]) : ""});
+  }
+  PushRemote(std::move(batch));
+  return true;
+}
+
+bool RedisLink::Write(OpMap ops) {
+  for (const auto& [key, op] : ops) {
+    const std::string hash = absl::StrCat(options_.prefix, ":b:", op.aor);
+    if (op.remove) {
+      Append(commands_.get(), {"EVALSHA", del_sha_, "1", hash, op.contact, channel_,
+                               absl::StrCat("del\n", options_.node, "\n", op.aor, "\n", op.contact)});
+    } else {
+      Append(commands_.get(),
+             {"EVALSHA", put_sha_, "1", hash, op.contact, op.value, absl::StrCat(op.expires_at_ms),
+              channel_,
+              absl::StrCat("put\n", options_.node, "\n", op.aor, "\n", op.contact, "\n", op.value)});
+    }
+  }
+  bool ok = true;
+  for (size_t i = 0; i < ops.size() && ok; ++i) {
+    void* raw = nullptr;
+    ok = redisGetReply(commands_.get(), &raw) == REDIS_OK;
+    Reply reply(static_cast<redisReply*>(raw));
+    if (ok && reply->type == REDIS_REPLY_ERROR) {
+      // A script refused (NOSCRIPT after a Redis restart, OOM): the
+      // connection is redone and the change written again.
+      std::fprintf(stderr, "rtplatch-control: cluster: redis: %s\n", Text(reply.get()).c_str());
+      ok = false;
+    }
+  }
+  if (ok) {
+    counters_.writes += ops.size();
+    return true;
+  }
+  // Which of the batch landed is not known: all of it goes again (writing
+  // a binding twice is harmless), after any newer change to the same one.
+  ++counters_.write_failures;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, op] : ops) {
+    if (!coalesced_.contains(key)) urgent_.try_emplace(key, std::move(op));
+  }
+  return false;
+}
+
+}  // namespace rtplatch

@@ -1,0 +1,144 @@
+// The cluster's connection to Redis (docs/cluster.md), on a thread of its
+// own: the event loop hands it this node's binding changes and takes the
+// other nodes' changes from it, and never waits for Redis. While Redis is
+// unreachable the node serves from memory, its unwritten changes wait here
+// (one per binding, the latest), and the thread reconnects every second;
+// on each connect it reads the whole shared table again (Redis's pub/sub
+// messages are fire-and-forget: whatever was published while the link was
+// down is lost, the hashes are not).
+//
+// In Redis, under `prefix`:
+//   <prefix>:b:<aor>   a hash, contact -> the binding's JSON (binding_codec.h),
+//                      expiring with the AOR's latest binding
+//   <prefix>:bindings  the channel every change is published on:
+//                      "put\n<node>\n<aor>\n<contact>\n<json>" or
+//                      "del\n<node>\n<aor>\n<contact>"
+// Each change is one EVALSHA of a small Lua script (the hash write, its
+// expiry and the publish at once), so a change is one command in Redis's
+// INFO commandstats and never half applied.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/ip_address.h"
+
+struct redisContext;
+
+namespace rtplatch {
+
+class RedisLink {
+ public:
+  struct Options {
+    Endpoint server;
+    std::string node;  // this node's name: its own messages are skipped
+    std::string prefix = "rtplatch";
+    // How often refreshes that only move an expiry are written: a storm
+    // of them costs Redis one write per binding per interval.
+    int64_t flush_interval_ms = 1000;
+    int64_t connect_timeout_ms = 1000;
+    int64_t reply_timeout_ms = 2000;
+    int64_t reconnect_interval_ms = 1000;
+  };
+  // A change another node made (or, after a connect, a binding read from
+  // the shared table: node, aor and contact then come from `value`).
+  struct Remote {
+    enum class Kind : uint8_t { kPut, kRemove };
+    Kind kind = Kind::kPut;
+    std::string node;
+    std::string aor;
+    std::string contact;
+    std::string value;  // kPut: the binding's JSON
+  };
+  struct Counters {
+    std::atomic<uint64_t> writes{0};          // changes Redis acknowledged
+    std::atomic<uint64_t> write_failures{0};  // batches that lost the connection
+    std::atomic<uint64_t> connects{0};
+    std::atomic<uint64_t> connect_failures{0};
+    std::atomic<uint64_t> remote_changes{0};  // other nodes' changes received
+    std::atomic<uint64_t> snapshot_bindings{0};
+    std::atomic<uint64_t> bad_messages{0};    // published messages not understood
+  };
+
+  // Starts the thread; Redis need not be up yet (it is retried).
+  static absl::StatusOr<std::unique_ptr<RedisLink>> Start(Options options);
+  ~RedisLink();
+  RedisLink(const RedisLink&) = delete;
+  RedisLink& operator=(const RedisLink&) = delete;
+
+  // Event loop side. `urgent`: written at once; else with the next flush.
+  // A later change to the same binding replaces one still waiting.
+  void Put(absl::string_view aor, absl::string_view contact, std::string value,
+           int64_t expires_at_ms, bool urgent);
+  void Remove(absl::string_view aor, absl::string_view contact);
+  // Readable while other nodes' changes wait (an eventfd: add it to the
+  // loop's wait set); TakeRemote clears it.
+  int wake_fd() const { return wake_fd_; }
+  // Up to `max` waiting changes, oldest first.
+  std::vector<Remote> TakeRemote(size_t max);
+  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  size_t pending_writes() const;
+  const Counters& counters() const { return counters_; }
+  const Options& options() const { return options_; }
+
+ private:
+  struct Op {
+    bool remove = false;
+    std::string aor;
+    std::string contact;
+    std::string value;
+    int64_t expires_at_ms = 0;
+  };
+  using OpMap = absl::flat_hash_map<std::string, Op>;  // by "aor\ncontact"
+  struct ContextFree {
+    void operator()(redisContext* c) const;
+  };
+  using Context = std::unique_ptr<redisContext, ContextFree>;
+
+  explicit RedisLink(Options options);
+  void Run();
+  // One connection (commands, then the subscriber), the scripts loaded,
+  // the shared table read; false (and logged once a streak) if not.
+  bool Connect();
+  void Disconnect();
+  bool ReadSnapshot();
+  // The subscriber's messages waiting in its socket; false when it broke.
+  bool ReadMessages();
+  // Writes `ops` in one pipeline; on a broken connection puts them back
+  // (unless a newer change to the binding arrived) and returns false.
+  bool Write(OpMap ops);
+  void PushRemote(std::vector<Remote> remote);
+  void Kick();
+
+  const Options options_;
+  const std::string channel_;
+  Counters counters_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
+  int wake_fd_ = -1;  // to the loop: remote changes wait
+  int kick_fd_ = -1;  // to the thread: urgent writes wait, or stop
+
+  mutable std::mutex mu_;
+  OpMap urgent_;     // guarded by mu_
+  OpMap coalesced_;  // guarded by mu_
+  std::vector<Remote> remote_;  // guarded by mu_
+  size_t remote_taken_ = 0;     // guarded by mu_: remote_[0, taken) handed out
+
+  // The thread's own.
+  Context commands_;
+  Context subscriber_;
+  std::string put_sha_;
+  std::string del_sha_;
+  bool logged_down_ = false;
+  std::thread thread_;
+};
+
+}  // namespace rtplatch

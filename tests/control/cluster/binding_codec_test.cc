@@ -1,0 +1,72 @@
+#include "control/cluster/binding_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace rtplatch {
+namespace {
+
+using ::testing::HasSubstr;
+
+Binding Sample() {
+  Binding b;
+  b.aor = "alice@example.com";
+  b.contact_uri = "sip:alice@192.0.2.10:5060;ob";
+  b.expires_at = 1'700'000'600;
+  b.call_id = "c1@192.0.2.10";
+  b.cseq = 42;
+  b.user_agent = "baresip \"quoted\"";
+  b.source = *Endpoint::Parse("203.0.113.7:40123");
+  b.transport = Binding::Transport::kTcp;
+  b.local_socket = *Endpoint::Parse("[2001:db8::1]:5060");
+  b.behind_nat = true;
+  b.nat_reasons = {"via differs", "contact inside"};
+  b.keepalive_interval_ms = 25'000;
+  b.keepalive_reason = "learned";
+  b.keepalive_learning = true;
+  b.q_milli = 700;
+  return b;
+}
+
+TEST(BindingCodecTest, RoundTripsEveryFieldAndNamesTheOwner) {
+  Binding b = Sample();
+  b.node = "ignored: a node writes only its own";
+  absl::StatusOr<Binding> back = DecodeBinding(EncodeBinding(b, "edge-a"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  b.node = "edge-a";
+  EXPECT_EQ(*back, b);
+}
+
+TEST(BindingCodecTest, BadValuesAreErrorsNamingTheField) {
+  const std::string good = EncodeBinding(Sample(), "edge-a");
+  EXPECT_FALSE(DecodeBinding("").ok());
+  EXPECT_FALSE(DecodeBinding("[1,2]").ok());
+  EXPECT_FALSE(DecodeBinding(good.substr(0, good.size() / 2)).ok()) << "truncated";
+  struct Case {
+    const char* field;
+    nlohmann::json value;
+  } cases[] = {{"node", ""},          {"aor", 7},
+               {"expires_at", -1},    {"cseq", 4294967296LL},
+               {"q_milli", 1001},     {"source", "not an endpoint"},
+               {"transport", "sctp"}, {"behind_nat", "yes"},
+               {"nat_reasons", "x"},  {"keepalive_interval_ms", 1.5}};
+  for (const Case& c : cases) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    j[c.field] = c.value;
+    absl::StatusOr<Binding> b = DecodeBinding(j.dump());
+    ASSERT_FALSE(b.ok()) << c.field;
+    if (std::string(c.field) != "node") {
+      EXPECT_THAT(std::string(b.status().message()), HasSubstr(c.field == std::string("transport")
+                                                                   ? "sctp"
+                                                                   : c.field));
+    }
+  }
+  nlohmann::json missing = nlohmann::json::parse(good);
+  missing.erase("contact");
+  EXPECT_FALSE(DecodeBinding(missing.dump()).ok());
+}
+
+}  // namespace
+}  // namespace rtplatch

@@ -1,0 +1,178 @@
+#include "control/cluster/redis_link.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/control/cluster/redis_server.h"
+#include "tests/control/registrar/scratch_dir.h"
+
+namespace rtplatch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class RedisLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::Installed()) GTEST_SKIP() << "redis-server is not installed";
+    ASSERT_FALSE(scratch_.path().empty());
+    port_ = RedisServer::FreePort();
+    ASSERT_GT(port_, 0);
+    ASSERT_TRUE(redis_.Start(port_)) << "redis-server did not answer on port " << port_;
+  }
+
+  std::unique_ptr<RedisLink> Link(const std::string& node) {
+    RedisLink::Options o;
+    o.server = *Endpoint::Parse(absl::StrCat("127.0.0.1:", port_));
+    o.node = node;
+    auto link = RedisLink::Start(o);
+    EXPECT_TRUE(link.ok()) << link.status();
+    return link.ok() ? *std::move(link) : nullptr;
+  }
+
+  // Waits (5 s at most) until `done` holds.
+  template <typename F>
+  static bool WaitFor(F done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto until = Clock::now() + limit;
+    while (!done()) {
+      if (Clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+
+  // Every waiting remote change, waiting on the wake fd at most `limit`.
+  static std::vector<RedisLink::Remote> Receive(RedisLink& link, int limit_ms = 2000) {
+    pollfd p{link.wake_fd(), POLLIN, 0};
+    if (poll(&p, 1, limit_ms) <= 0) return {};
+    return link.TakeRemote(100000);
+  }
+
+  // Redis's count of calls to `command` (INFO commandstats).
+  uint64_t Calls(absl::string_view command) {
+    redisReply* r = redis_.Command("INFO commandstats");
+    if (r == nullptr) return 0;
+    uint64_t calls = 0;
+    for (absl::string_view line : absl::StrSplit(absl::string_view(r->str, r->len), "\r\n")) {
+      if (!absl::StartsWith(line, absl::StrCat("cmdstat_", command, ":calls="))) continue;
+      line.remove_prefix(absl::StrCat("cmdstat_", command, ":calls=").size());
+      (void)absl::SimpleAtoi(line.substr(0, line.find(',')), &calls);
+    }
+    freeReplyObject(r);
+    return calls;
+  }
+
+  ScratchDir scratch_{"redis_link_test"};
+  RedisServer redis_{scratch_.path()};
+  int port_ = -1;
+};
+
+TEST_F(RedisLinkTest, AChangeReachesTheOtherNodeAtOnceAndNotItsOwn) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(WaitFor([&] { return a->connected() && b->connected(); }));
+  const auto start = Clock::now();
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":1}", 4'000'000'000'000, true);
+  std::vector<RedisLink::Remote> got = Receive(*b);
+  const auto took = Clock::now() - start;
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].kind, RedisLink::Remote::Kind::kPut);
+  EXPECT_EQ(got[0].node, "edge-a");
+  EXPECT_EQ(got[0].aor, "alice@example.com");
+  EXPECT_EQ(got[0].contact, "sip:alice@192.0.2.10");
+  EXPECT_EQ(got[0].value, "{\"v\":1}");
+  EXPECT_LT(took, std::chrono::milliseconds(100)) << "issue 18: seen by the other node within 100 ms";
+  EXPECT_TRUE(Receive(*a, 200).empty()) << "a node's own change does not come back to it";
+
+  a->Remove("alice@example.com", "sip:alice@192.0.2.10");
+  got = Receive(*b);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].kind, RedisLink::Remote::Kind::kRemove);
+  redisReply* left = redis_.Command("HLEN rtplatch:b:alice@example.com");
+  ASSERT_NE(left, nullptr);
+  EXPECT_EQ(left->integer, 0);
+  freeReplyObject(left);
+}
+
+// A storm of refreshes that only move expiries: each binding is written
+// once per flush, with its latest value, however often it was refreshed.
+TEST_F(RedisLinkTest, RefreshesAreWrittenOncePerBindingPerFlush) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(WaitFor([&] { return a->connected() && b->connected(); }));
+  const uint64_t before = Calls("evalsha");
+  constexpr int kBindings = 200;
+  for (int round = 1; round <= 5; ++round) {
+    for (int i = 0; i < kBindings; ++i) {
+      a->Put(absl::StrCat("u", i, "@example.com"), "sip:u@192.0.2.10", absl::StrCat(round),
+             4'000'000'000'000, /*urgent=*/false);
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return a->pending_writes() == 0 && a->counters().writes > 0; }));
+  EXPECT_EQ(a->counters().writes.load(), static_cast<uint64_t>(kBindings));
+  EXPECT_EQ(Calls("evalsha") - before, static_cast<uint64_t>(kBindings));
+  std::map<std::string, std::string> latest;
+  ASSERT_TRUE(WaitFor([&] {
+    for (RedisLink::Remote& r : b->TakeRemote(100000)) latest[r.aor] = r.value;
+    return latest.size() == kBindings;
+  }));
+  for (const auto& [aor, value] : latest) EXPECT_EQ(value, "5") << aor;
+}
+
+// Redis restarts (kill -9, nothing saved): the nodes serve on, a change
+// made meanwhile waits and lands, and a binding written while a node was
+// away reaches it when it reads the table again on reconnecting.
+TEST_F(RedisLinkTest, RedisRestartReconnectsAndReadsTheTableAgain) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(WaitFor([&] { return a->connected() && b->connected(); }));
+  redis_.Stop();
+  ASSERT_TRUE(WaitFor([&] { return !a->connected() && !b->connected(); }))
+      << "a lost Redis is noticed (the subscriber's socket closes)";
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"while\":\"down\"}", 4'000'000'000'000,
+         true);
+
+  // Written by a third party while both nodes are away: a Redis on another
+  // port saves it, and the restarted Redis loads that dump.
+  RedisServer writer(scratch_.path());
+  ASSERT_TRUE(writer.Start(RedisServer::FreePort()));
+  for (const char* cmd : {"HSET rtplatch:b:carol@example.com sip:carol@192.0.2.30 {\"by\":\"c\"}",
+                          "SAVE"}) {
+    redisReply* r = writer.Command(cmd);
+    ASSERT_NE(r, nullptr) << cmd;
+    freeReplyObject(r);
+  }
+  writer.Stop();
+  ASSERT_TRUE(redis_.Start(port_));
+
+  std::map<std::string, std::string> seen;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (RedisLink::Remote& r : b->TakeRemote(100000)) seen[r.value] = r.aor;
+        return seen.contains("{\"by\":\"c\"}") && seen.contains("{\"while\":\"down\"}");
+      },
+      std::chrono::seconds(10)))
+      << "seen: " << seen.size();
+  EXPECT_GE(b->counters().connects.load(), 2u);
+  EXPECT_EQ(a->pending_writes(), 0u);
+}
+
+TEST(RedisLinkStartTest, ANodeNameIsRequired) {
+  RedisLink::Options o;
+  o.server = *Endpoint::Parse("127.0.0.1:1");
+  EXPECT_FALSE(RedisLink::Start(o).ok());
+  o.node = "a\nb";
+  EXPECT_FALSE(RedisLink::Start(o).ok());
+}
+
+}  // namespace
+}  // namespace rtplatch

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Two rtplatch-control nodes sharing their bindings through Redis (issue 18,
+# docs/cluster.md), each in a namespace of its own, Redis in a third, a
+# phone in a fourth, all on the test's "internet" bridge (documentation
+# prefixes only). The nodes run their shipped defaults; only the cluster
+# section names them and their Redis.
+#
+#   redis   203.0.113.60  redis-server (appendonly, as docs/cluster.md runs it)
+#   nodea   203.0.113.61  rtplatch-control "edge-a"
+#   nodeb   203.0.113.62  rtplatch-control "edge-b"
+#   phone   203.0.113.30, .100-.149  cluster_client.py (digest REGISTERs)
+#
+# What a carrier checks:
+#   - a binding registered on A is on B within 100 ms, naming A as owner;
+#   - refresh-only REGISTERs cost Redis at most one write per binding per
+#     flush (INFO commandstats), where each REGISTER written at once would
+#     cost one each (the control: the same count of first REGISTERs);
+#   - Redis restarts: both nodes keep answering REGISTERs, reconnect, and a
+#     binding made on A while Redis was down reaches B.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=../../scripts/lib/netns.sh
+source "$ROOT/scripts/lib/netns.sh"
+# shellcheck source=../../scripts/lib/verdicts.sh
+source "$ROOT/scripts/lib/verdicts.sh"
+
+CONTROL="${RTPLATCH_CONTROL:-$ROOT/build/control/rtplatch-control}"
+CTL="${RTPLATCHCTL:-$ROOT/build/control/rtplatchctl}"
+CLIENT="$ROOT/tests/integration/cluster_client.py"
+REDIS_IP=203.0.113.60
+REDIS_PORT=6379
+declare -A NODE_IP=([a]=203.0.113.61 [b]=203.0.113.62)
+SIP_PORT=5060
+
+[[ $(id -u) -eq 0 ]] || rl_skip "needs root (namespaces)"
+command -v redis-server >/dev/null || rl_skip "redis-server is not installed"
+[[ -x $CONTROL ]] || rl_skip "no $CONTROL (build first)"
+
+rl_init clb
+rl_build_inet
+rl_add_host redis rd "$REDIS_IP/24"
+rl_add_host nodea na "${NODE_IP[a]}/24"
+rl_add_host nodeb nb "${NODE_IP[b]}/24"
+rl_add_host phone ph 203.0.113.30/24
+# Fifty more phones, each at an address of its own.
+for i in $(seq 100 149); do ip -n "$(rl_ns phone)" addr add "203.0.113.$i/24" dev "$(rl_ifname ph)"; done
+
+REDIS_PID=
+start_redis() {
+  rl_spawn redis "$RL_TMP/redis.log" redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" \
+    --dir "$RL_TMP" --appendonly yes --save "" --protected-mode no
+  REDIS_PID=$RL_LAST_PID
+  rl_wait_for 10 rl_exec redis redis-cli -h "$REDIS_IP" -p "$REDIS_PORT" ping
+}
+redis_cli() { rl_exec redis redis-cli -h "$REDIS_IP" -p "$REDIS_PORT" "$@"; }
+# Calls to EVALSHA so far: one per binding change the nodes wrote.
+evalsha_calls() {
+  redis_cli info commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p' |
+    grep . || echo 0
+}
+
+printf 'user%d@example.test:secret\n' $(seq 0 99) >"$RL_TMP/users"
+for n in a b; do
+  cat >"$RL_TMP/node-$n.json" <<EOF
+{
+  "sip_listen": ["${NODE_IP[$n]}:$SIP_PORT"],
+  "dataplane_socket": "$RL_TMP/dp-$n.sock",
+  "control_socket": "$RL_TMP/ctl-$n.sock",
+  "domain": "example.test",
+  "users_file": "$RL_TMP/users",
+  "database": "$RL_TMP/bindings-$n.sqlite",
+  "cluster": {"node": "edge-$n", "redis": "$REDIS_IP:$REDIS_PORT"}
+}
+EOF
+done
+declare -A NODE_PID
+start_node() {
+  rl_spawn "node$1" "$RL_TMP/node-$1.log" "$CONTROL" --config "$RL_TMP/node-$1.json"
+  NODE_PID[$1]=$RL_LAST_PID
+  rl_wait_for 15 "$CTL" --control-socket "$RL_TMP/ctl-$1.sock" sip-stats
+}
+
+start_redis || rl_die "redis-server did not start"
+for n in a b; do start_node "$n" || { tail -n 20 "$RL_TMP/node-$n.log" >&2; rl_die "node $n did not start"; }; done
+rl_check nodes_connected "both nodes on Redis" \
+  rl_wait_for 10 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json sip-stats | grep -c '\"connected\": *true') -ge 1 && \$('$CTL' --control-socket '$RL_TMP/ctl-b.sock' --json sip-stats | grep -c '\"connected\": *true') -ge 1 ]]"
+
+# ---- seen on the other node within 100 ms --------------------------------
+out=$(rl_exec phone python3 "$CLIENT" register_then_seen "${NODE_IP[a]}:$SIP_PORT" \
+  "$RL_TMP/ctl-b.sock" user0 edge-a)
+echo "$out"
+ms=$(sed -n 's/.*after_ms=\([0-9.]*\).*/\1/p' <<<"$out")
+rl_check seen_on_b_within_100ms "$out" \
+  python3 -c "import sys; sys.exit(0 if '$ms' and float('$ms') < 100 else 1)"
+rl_check not_on_a_as_remote "A holds user0 as its own, not another node's" \
+  bash -c "! '$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json registration user0@example.test | grep -q '\"node\"'"
+
+# ---- refreshes coalesced --------------------------------------------------
+# 50 phones register (50 urgent writes), then refresh 4 times each from the
+# same address: 200 refreshes that move only the expiry, within a few
+# seconds. Written one by one they would be 200 more writes; coalesced, at
+# most one per binding per flush (about one a second).
+before=$(evalsha_calls)
+start=$SECONDS
+out=$(rl_exec phone python3 "$CLIENT" refreshes "${NODE_IP[a]}:$SIP_PORT" 50 4 203.0.113.100)
+took=$((SECONDS - start + 1))
+echo "$out"
+rl_check refreshes_answered "$out" grep -q "failed=0" <<<"$out"
+sleep 2.5  # the last flush
+after=$(evalsha_calls)
+writes=$((after - before))
+bound=$((50 + 50 * (took + 2)))
+rl_check refreshes_coalesced \
+  "$writes EVALSHA for 50 new bindings and 200 refreshes in ${took}s (at most $bound; 250 unshared)" \
+  test "$writes" -ge 50 -a "$writes" -le "$bound" -a "$writes" -lt 250
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user49 edge-a 3000)
+rl_check latest_refresh_on_b "$out (cseq 10: the last refresh's)" grep -q "cseq=10" <<<"$out"
+
+# ---- Redis restarts -------------------------------------------------------
+rl_kill "$REDIS_PID" 5
+rl_check nodes_notice_redis_down "A counts itself disconnected" \
+  rl_wait_for 5 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json sip-stats | grep -c '\"connected\": *false') -ge 1 ]]"
+out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[a]}:$SIP_PORT" user60)
+rl_check a_serves_without_redis "$out" grep -q "status=200" <<<"$out"
+out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[b]}:$SIP_PORT" user61)
+rl_check b_serves_without_redis "$out" grep -q "status=200" <<<"$out"
+start_redis || rl_die "redis-server did not restart"
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user60 edge-a 10000)
+rl_check down_time_binding_reaches_b "$out" grep -q "^seen" <<<"$out"
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-a.sock" user61 edge-b 10000)
+rl_check down_time_binding_reaches_a "$out" grep -q "^seen" <<<"$out"
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user0 edge-a 1000)
+rl_check earlier_binding_kept_on_b "$out" grep -q "^seen" <<<"$out"
+
+for n in a b; do
+  echo "node $n cluster: $("$CTL" --control-socket "$RL_TMP/ctl-$n.sock" --json sip-stats |
+    python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps(d.get('result', d)['cluster']))")"
+done
+rl_summary cluster_bindings

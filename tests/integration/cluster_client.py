@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""A phone's REGISTERs (digest, MD5) and an operator's queries, for
+cluster_bindings_test.sh: what it takes to see whether a binding made on one
+node shows on another, and how soon.
+
+  cluster_client.py register SERVER USER [CSEQ]
+      One REGISTER (challenge, answer) to SERVER (IPv4:port) for
+      USER@example.test.
+      Prints "registered USER status=CODE".
+  cluster_client.py seen SOCKET USER NODE [LIMIT_MS]
+      Polls the control socket every 2 ms until USER's binding names NODE
+      as its owner, LIMIT_MS at most (default 5000). Prints
+      "seen USER node=NODE after_ms=T cseq=C", or "unseen USER".
+  cluster_client.py register_then_seen SERVER SOCKET USER NODE
+      Both, timed from the 200 OK: "seen ... after_ms=T".
+  cluster_client.py refreshes SERVER USERS ROUNDS FIRST_IP
+      Registers user0..user{USERS-1} (cseq 1), each from its own address
+      (FIRST_IP, the next, ...: phones, not one flooding host), then
+      refreshes each ROUNDS times from the same source (only the expiry
+      moves). Prints
+      "refreshed users=N rounds=R failed=F".
+"""
+import hashlib
+import ipaddress
+import json
+import random
+import re
+import socket
+import sys
+import time
+
+DOMAIN = "example.test"
+PASSWORD = "secret"
+STATUS = re.compile(r"^SIP/2\.0 (\d{3})")
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class Phone:
+    def __init__(self, server, source_ip=None):
+        host, port = server.rsplit(":", 1)
+        self.server = (host, int(port))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if source_ip:
+            self.sock.bind((source_ip, 0))
+        self.sock.connect(self.server)  # our address towards it, for Via and Contact
+        self.sock.settimeout(2.0)
+        self.ip, self.port = self.sock.getsockname()
+
+    def request(self, user, cseq, auth=""):
+        branch = "z9hG4bK-%08x" % random.getrandbits(32)
+        msg = ("REGISTER sip:%s SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
+               "From: <sip:%s@%s>;tag=%s\r\n"
+               "To: <sip:%s@%s>\r\n"
+               "Call-ID: cluster-%s\r\n"
+               "CSeq: %d REGISTER\r\n"
+               "Contact: <sip:%s@%s:%d>\r\n"
+               "Expires: 600\r\n%s"
+               "Max-Forwards: 70\r\n"
+               "Content-Length: 0\r\n\r\n"
+               % (DOMAIN, self.ip, self.port, branch, user, DOMAIN, user[:8], user, DOMAIN, user,
+                  cseq, user, self.ip, self.port, auth))
+        self.sock.send(msg.encode())
+        while True:
+            data = self.sock.recv(65535)
+            text = data.decode(errors="replace")
+            m = STATUS.match(text)
+            if m and ("CSeq: %d REGISTER" % cseq) in text and int(m.group(1)) >= 200:
+                return int(m.group(1)), text
+
+    def register(self, user, cseq):
+        code, text = self.request(user, cseq * 2 - 1)
+        if code != 401:
+            return code
+        challenge = [l for l in text.split("\r\n")
+                     if l.lower().startswith("www-authenticate:") and "MD5" in l.upper()][0]
+        realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+        nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
+        uri = "sip:%s" % DOMAIN
+        cnonce = "%08x" % random.getrandbits(32)
+        response = md5("%s:%s:00000001:%s:auth:%s" % (
+            md5("%s:%s:%s" % (user, realm, PASSWORD)), nonce, cnonce, md5("REGISTER:" + uri)))
+        opaque = re.search(r'opaque="([^"]*)"', challenge)
+        auth = ('Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", '
+                'response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="%s"%s\r\n'
+                % (user, realm, nonce, uri, response, cnonce,
+                   ', opaque="%s"' % opaque.group(1) if opaque else ""))
+        code, text = self.request(user, cseq * 2, auth)
+        if code != 200:
+            why = [l for l in text.split("\r\n") if l.lower().startswith("warning:")]
+            print("%s: %d %s" % (user, code, why), file=sys.stderr)
+        return code
+
+
+def query(path, user):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall((json.dumps({"v": 1, "id": 1, "cmd": "registration",
+                           "aor": "%s@%s" % (user, DOMAIN)}) + "\n").encode())
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    reply = json.loads(buf)
+    result = reply.get("result", {})
+    return result.get("bindings", result) if isinstance(result, dict) else result
+
+
+def seen(path, user, node, limit_ms, start=None):
+    start = start or time.monotonic()
+    while (time.monotonic() - start) * 1000 < limit_ms:
+        for b in query(path, user) or []:
+            if isinstance(b, dict) and b.get("node") == node:
+                print("seen %s node=%s after_ms=%.1f cseq=%d"
+                      % (user, node, (time.monotonic() - start) * 1000, b.get("cseq", -1)))
+                return 0
+        time.sleep(0.002)
+    print("unseen %s" % user)
+    return 1
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "register":
+        code = Phone(sys.argv[2]).register(sys.argv[3],
+                                           int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+        print("registered %s status=%d" % (sys.argv[3], code))
+        return 0 if code == 200 else 1
+    if cmd == "seen":
+        return seen(sys.argv[2], sys.argv[3], sys.argv[4],
+                    float(sys.argv[5]) if len(sys.argv) > 5 else 5000)
+    if cmd == "register_then_seen":
+        code = Phone(sys.argv[2]).register(sys.argv[4], 1)
+        if code != 200:
+            print("registered %s status=%d" % (sys.argv[4], code))
+            return 1
+        return seen(sys.argv[3], sys.argv[4], sys.argv[5], 5000, time.monotonic())
+    if cmd == "refreshes":
+        users, rounds = int(sys.argv[3]), int(sys.argv[4])
+        first = ipaddress.IPv4Address(sys.argv[5])
+        phones = [Phone(sys.argv[2], str(first + i)) for i in range(users)]
+        failed = 0
+        for cseq in range(1, rounds + 2):
+            for i, phone in enumerate(phones):
+                failed += phone.register("user%d" % i, cseq) != 200
+        print("refreshed users=%d rounds=%d failed=%d" % (users, rounds, failed))
+        return 0 if failed == 0 else 1
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
