@@ -163,6 +163,7 @@ void RedisLink::PushRemote(std::vector<Remote> remote) {
 
 void RedisLink::Run() {
   int64_t next_flush = NowMs() + options_.flush_interval_ms;
+  int64_t last_reply_ms = NowMs();
   while (!stop_) {
     if (!connected_ && !Connect()) {
       // Changes made meanwhile kick too: only stop ends the wait early,
@@ -198,7 +199,18 @@ void RedisLink::Run() {
         next_flush = NowMs() + options_.flush_interval_ms;
       }
     }
-    if (!ops.empty() && !Write(std::move(ops))) Disconnect();
+    if (!ops.empty()) {
+      if (!Write(std::move(ops))) Disconnect();
+      last_reply_ms = NowMs();
+    } else if (NowMs() - last_reply_ms >= options_.ping_interval_ms) {
+      if (!Ping()) {
+        std::fprintf(stderr, "rtplatch-control: cluster: redis %s: no answer to PING\n",
+                     options_.server.ToString().c_str());
+        Disconnect();
+        continue;
+      }
+      last_reply_ms = NowMs();
+    }
   }
   Disconnect();
 }
@@ -231,12 +243,15 @@ bool RedisLink::Connect() {
     if (r->type != REDIS_REPLY_STRING) return fail(absl::StrCat("SCRIPT LOAD: ", Text(r.get())));
     *sha = Text(r.get());
   }
+  const std::string run_id = RunId();
   Reply sub = Command(subscriber_.get(), {"SUBSCRIBE", channel_});
   if (sub == nullptr) return fail(subscriber_->errstr);
   if (sub->type != REDIS_REPLY_ARRAY) return fail(absl::StrCat("SUBSCRIBE: ", Text(sub.get())));
   // Subscribed first: a change made while the table is read is not missed
   // (it may come twice, which applying it again makes harmless).
+  PushRemote({{Remote::Kind::kSnapshotBegin, "", "", "", run_id}});
   if (!ReadSnapshot()) return fail(commands_->err != 0 ? commands_->errstr : "reading the shared table");
+  PushRemote({{Remote::Kind::kSnapshotEnd, "", "", "", ""}});
   ++counters_.connects;
   if (logged_down_) {
     std::fprintf(stderr, "rtplatch-control: cluster: redis %s: connected again\n", where.c_str());
@@ -250,6 +265,20 @@ void RedisLink::Disconnect() {
   connected_ = false;
   commands_.reset();
   subscriber_.reset();
+}
+
+std::string RedisLink::RunId() {
+  Reply info = Command(commands_.get(), {"INFO", "server"});
+  if (info == nullptr || info->type != REDIS_REPLY_STRING) return "";
+  for (absl::string_view line : absl::StrSplit(absl::string_view(info->str, info->len), "\r\n")) {
+    if (absl::ConsumePrefix(&line, "run_id:")) return std::string(line);
+  }
+  return "";
+}
+
+bool RedisLink::Ping() {
+  Reply pong = Command(commands_.get(), {"PING"});
+  return pong != nullptr && pong->type == REDIS_REPLY_STATUS;
 }
 
 bool RedisLink::ReadSnapshot() {

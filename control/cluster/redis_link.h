@@ -47,11 +47,19 @@ class RedisLink {
     int64_t connect_timeout_ms = 1000;
     int64_t reply_timeout_ms = 2000;
     int64_t reconnect_interval_ms = 1000;
+    // An idle link PINGs Redis this often: a partition that drops packets
+    // (no reset, no close) shows as a PING unanswered within
+    // reply_timeout_ms, and the node reconnects and reads the table again.
+    int64_t ping_interval_ms = 1000;
   };
   // A change another node made (or, after a connect, a binding read from
-  // the shared table: node, aor and contact then come from `value`).
+  // the shared table: node, aor and contact then come from `value`). A
+  // read of the table comes between kSnapshotBegin (value: the Redis
+  // server's run_id, new when Redis restarted) and kSnapshotEnd; a read
+  // cut short by a lost connection has no end, and the next one begins
+  // again.
   struct Remote {
-    enum class Kind : uint8_t { kPut, kRemove };
+    enum class Kind : uint8_t { kPut, kRemove, kSnapshotBegin, kSnapshotEnd };
     Kind kind = Kind::kPut;
     std::string node;
     std::string aor;
@@ -110,6 +118,9 @@ class RedisLink {
   bool Connect();
   void Disconnect();
   bool ReadSnapshot();
+  // The connected server's run_id (INFO server); empty if unknown.
+  std::string RunId();
+  bool Ping();
   // The subscriber's messages waiting in its socket; false when it broke.
   bool ReadMessages();
   // Writes `ops` in one pipeline; on a broken connection puts them back

@@ -3,13 +3,20 @@
 // registrar's BindingReplica), and the other nodes' changes come back
 // into the registrar, in bounded slices per loop round so a full read of
 // the table after a reconnect never stalls SIP.
+//
+// Reconciling after each (re)connect, also in slices:
+//   - other nodes' bindings this node holds but the table no longer has
+//     (removed while this node was away: their messages were lost) go;
+//   - when the Redis server is not the one last seen (its run_id: the
+//     first connect, or a restart that may have lost data), this node
+//     writes all its own bindings again, as fast as Redis takes them.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
+#include "absl/container/flat_hash_set.h"
 #include "control/cluster/redis_link.h"
 #include "control/registrar/binding_replica.h"
 #include "control/registrar/registrar.h"
@@ -23,7 +30,14 @@ class SharedBindings : public BindingReplica {
     uint64_t removed = 0;    // other nodes' bindings taken away
     uint64_t displaced = 0;  // this node's bindings a phone took elsewhere
     uint64_t bad_values = 0; // shared values that did not decode
+    uint64_t swept = 0;      // other nodes' bindings gone from the table meanwhile
+    uint64_t rewritten = 0;  // own bindings written again to a new Redis
   };
+  // Bindings looked at per round while sweeping or rewriting.
+  static constexpr size_t kReconcileSlice = 2048;
+  // Own bindings waiting in the link before the rewrite adds more: the
+  // rewrite goes as fast as Redis takes it, not into memory.
+  static constexpr size_t kRewriteBacklog = 20000;
 
   // `link` and `registrar` are borrowed and outlive this.
   SharedBindings(RedisLink& link, Registrar& registrar);
@@ -39,11 +53,26 @@ class SharedBindings : public BindingReplica {
   bool Poll(size_t budget, int64_t now, std::vector<BindingChange>& displaced);
 
   const Counters& counters() const { return counters_; }
+  bool reconciling() const { return phase_ != Phase::kServing || rewriting_; }
 
  private:
+  enum class Phase : uint8_t { kServing, kReading, kSweeping };
+  void Apply(RedisLink::Remote& r, int64_t now, std::vector<BindingChange>& displaced);
+  // One slice of each; true while there is more.
+  bool SweepSlice(int64_t now);
+  bool RewriteSlice(int64_t now);
+
   RedisLink& link_;
   Registrar& registrar_;
   Counters counters_;
+  Phase phase_ = Phase::kServing;
+  // Other nodes' bindings ("aor\ncontact") the table holds, read since
+  // kSnapshotBegin (and changed since): what the sweep keeps.
+  absl::flat_hash_set<std::string> seen_;
+  std::string sweep_after_;  // the AOR the sweep goes on from
+  std::string last_run_id_;
+  bool rewriting_ = false;
+  std::string rewrite_after_;
 };
 
 }  // namespace rtplatch

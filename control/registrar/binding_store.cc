@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -622,6 +623,12 @@ absl::Status BindingStore::LoadEach(absl::FunctionRef<void(BindingRow, const Bin
   sqlite3_stmt* s = load_each_.get();
   StmtUse use(s);
   return EachRow("load all", s, [&](BindingRow row, Binding& b) { fn(row, b); });
+}
+
+absl::StatusOr<int64_t> BindingStore::RowCountBound() {
+  absl::StatusOr<std::string> max = QueryText("row count", "SELECT coalesce(max(id), 0) FROM bindings");
+  if (!max.ok()) return max.status();
+  return std::strtoll(max->c_str(), nullptr, 10);
 }
 
 absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {

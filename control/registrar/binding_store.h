@@ -118,6 +118,9 @@ class BindingStore {
   // arrived: a restart with a million of them never holds a second copy
   // of the table.
   absl::Status LoadEach(absl::FunctionRef<void(BindingRow, const Binding&)> fn);
+  // At least as many as the rows stored (the highest row; cheap): what a
+  // load sizes its tables for.
+  absl::StatusOr<int64_t> RowCountBound();
   // Deletes bindings with expires_at <= now; returns how many. A scan of
   // the table (there is no expiry index): the registrar removes the
   // expired bindings it holds by row instead.

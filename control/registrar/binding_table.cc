@@ -127,16 +127,17 @@ void BindingTable::Assign(Id id, const Binding& b) {
   r.keepalive_learning = b.keepalive_learning;
 }
 
-void BindingTable::Put(const Binding& binding, BindingRow row) {
+std::optional<BindingRow> BindingTable::Put(const Binding& binding, BindingRow row) {
   const uint32_t expires_at = ExpirySeconds(binding.expires_at);
   if (const Id id = FindId(binding.aor, binding.contact_uri); id != kNone) {
     if (R(id).expires_at != expires_at) {
       expiry_.erase(ExpiryKey(R(id).expires_at, id));
       expiry_.insert(ExpiryKey(expires_at, id));
     }
+    const BindingRow previous = R(id).row;
     Assign(id, binding);
     R(id).row = row;
-    return;
+    return previous;
   }
   const Id id = Allocate();
   Assign(id, binding);
@@ -150,9 +151,47 @@ void BindingTable::Put(const Binding& binding, BindingRow row) {
     while (R(tail).next != kNone) tail = R(tail).next;
     R(tail).next = id;
   }
-  order_.insert(id);
+  if (bulk_) {
+    bulk_ids_.push_back(id);
+  } else {
+    order_.insert(id);
+  }
   expiry_.insert(ExpiryKey(expires_at, id));
   ++size_;
+  return std::nullopt;
+}
+
+void BindingTable::EndBulkLoad() {
+  bulk_ = false;
+  // Sorted on the keys' first 16 bytes held inline (read in id order, the
+  // order the records and their texts were allocated in: sequential
+  // memory), the whole key compared only where those tie; then appended
+  // to the index in order, each insert comparing with its last key only.
+  struct Entry {
+    uint64_t hi, lo;
+    Id id;
+  };
+  auto prefix = [](absl::string_view aor, size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      v = v << 8 | (at + i < aor.size() ? static_cast<unsigned char>(aor[at + i]) : 0);
+    }
+    return v;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(bulk_ids_.size());
+  for (const Id id : bulk_ids_) {
+    const absl::string_view aor = AorOf(id);
+    entries.push_back({prefix(aor, 0), prefix(aor, 8), id});
+  }
+  bulk_ids_ = {};
+  const OrderLess less{this};
+  std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) {
+    if (a.hi != b.hi) return a.hi < b.hi;
+    if (a.lo != b.lo) return a.lo < b.lo;
+    return less(a.id, b.id);
+  });
+  for (const Entry& e : entries) order_.insert(order_.end(), e.id);
 }
 
 void BindingTable::Unlink(Id id) {
@@ -165,7 +204,11 @@ void BindingTable::Unlink(Id id) {
     while (R(prev).next != id) prev = R(prev).next;
     R(prev).next = R(id).next;
   }
-  order_.erase(id);
+  if (bulk_) {
+    std::erase(bulk_ids_, id);  // never in a load; kept right anyway
+  } else {
+    order_.erase(id);
+  }
   expiry_.erase(ExpiryKey(R(id).expires_at, id));
 }
 
@@ -265,6 +308,17 @@ void BindingTable::ForEachAor(absl::string_view after,
     last = aor;
     if (!fn(aor)) return;
   }
+}
+
+std::vector<Binding> BindingTable::Learning(int64_t now) const {
+  std::vector<Binding> out;
+  for (Id id = 0; id < allocated_; ++id) {
+    const Record& r = R(id);
+    if (r.text != nullptr && r.keepalive_learning && r.expires_at > now) {
+      out.push_back(Materialize(id));
+    }
+  }
+  return out;
 }
 
 void BindingTable::ForEachOrdered(absl::FunctionRef<bool(const Binding&)> fn) const {

@@ -118,12 +118,13 @@ absl::StatusOr<std::unique_ptr<Registrar>> Registrar::Create(
     // A key stored twice (the file edited by hand: the registrar never
     // writes one) keeps its later row; the earlier goes.
     std::vector<BindingRow> stale;
+    absl::StatusOr<int64_t> rows = store->RowCountBound();
+    if (!rows.ok()) return rows.status();
+    r->table_.BeginBulkLoad(static_cast<size_t>(*rows));
     absl::Status loaded = store->LoadEach([&](BindingRow row, const Binding& b) {
-      if (const std::optional<BindingRow> held = r->table_.RowOf(b.aor, b.contact_uri)) {
-        stale.push_back(*held);
-      }
-      r->table_.Put(b, row);
+      if (const std::optional<BindingRow> held = r->table_.Put(b, row)) stale.push_back(*held);
     });
+    r->table_.EndBulkLoad();
     if (!loaded.ok()) return loaded;
     for (const BindingRow row : stale) {
       if (absl::Status s = store->Remove(row); !s.ok()) return s;
@@ -666,6 +667,12 @@ std::string Registrar::ScanLive(absl::string_view after, size_t budget, int64_t 
 std::vector<Binding> Registrar::All(int64_t now) const {
   std::vector<Binding> out;
   ForEachLive(now, [&](const Binding& b) { out.push_back(b); });
+  return out;
+}
+
+std::vector<Binding> Registrar::Learning(int64_t now) const {
+  std::vector<Binding> out = table_.Learning(now);
+  std::erase_if(out, [](const Binding& b) { return !b.node.empty(); });
   return out;
 }
 

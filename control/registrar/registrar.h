@@ -183,6 +183,9 @@ class Registrar {
   // Every live binding by (AOR, Contact): a copy of the whole table, for
   // tests and small sets; the control plane walks with ForEachLive.
   std::vector<Binding> All(int64_t now) const;
+  // This node's live bindings still learning their NAT timeout (a restart
+  // resumes them); costs a walk of memory, not of the ordered index.
+  std::vector<Binding> Learning(int64_t now) const;
   // Calls `fn` for every live binding, in (AOR, Contact) order.
   void ForEachLive(int64_t now, absl::FunctionRef<void(const Binding&)> fn) const;
   // Live bindings in the operator's order (by AOR, then as Lookup ranks

@@ -131,11 +131,7 @@ Proxy::Proxy(ProxyConfig config, Registrar& registrar, DataplaneLink& link,
       learner_({.floor_ms = registrar.config().keepalive_min_interval_ms}, registrar, keepalives,
                [this](const Binding& b, uint64_t id) { return SendProbe(b, id); }) {
   // Bindings still learning when the previous process stopped start over.
-  std::vector<Binding> learning;
-  registrar_.ForEachLive(now_(), [&](const Binding& b) {
-    if (b.keepalive_learning) learning.push_back(b);
-  });
-  learner_.Resume(learning, NowMs());
+  learner_.Resume(registrar_.Learning(now_()), NowMs());
 }
 
 void Proxy::OnTraffic(const Endpoint& source) { learner_.HeardFrom(source, NowMs()); }

@@ -16,7 +16,10 @@
 #     flush (INFO commandstats), where each REGISTER written at once would
 #     cost one each (the control: the same count of first REGISTERs);
 #   - Redis restarts: both nodes keep answering REGISTERs, reconnect, and a
-#     binding made on A while Redis was down reaches B.
+#     binding made on A while Redis was down reaches B;
+#   - B partitioned from Redis (packets dropped): B notices, and after the
+#     partition heals has what A added meanwhile and not what A removed;
+#   - Redis back empty: each node writes its own bindings again.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=../../scripts/lib/netns.sh
@@ -131,6 +134,31 @@ out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-a.sock" user61 edge-b 10000)
 rl_check down_time_binding_reaches_a "$out" grep -q "^seen" <<<"$out"
 out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user0 edge-a 1000)
 rl_check earlier_binding_kept_on_b "$out" grep -q "^seen" <<<"$out"
+
+# ---- a partition: B cut off from Redis (packets dropped, no reset) -------
+rl_exec nodeb iptables -A OUTPUT -d "$REDIS_IP" -j DROP
+rl_check partition_noticed "B's PING goes unanswered: B counts itself disconnected" \
+  rl_wait_for 10 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-b.sock' --json sip-stats | grep -c '\"connected\": *false') -ge 1 ]]"
+out=$(rl_exec phone python3 "$CLIENT" unregister "${NODE_IP[a]}:$SIP_PORT" user7 6)
+rl_check unregistered_during_partition "$out" grep -q "status=200" <<<"$out"
+out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[a]}:$SIP_PORT" user70)
+rl_check registered_during_partition "$out" grep -q "status=200" <<<"$out"
+rl_exec nodeb iptables -D OUTPUT -d "$REDIS_IP" -j DROP
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user70 edge-a 10000)
+rl_check partition_binding_read_on_reconnect "$out (its message was lost)" grep -q "^seen" <<<"$out"
+out=$(python3 "$CLIENT" gone "$RL_TMP/ctl-b.sock" user7 10000)
+rl_check partition_removal_swept_on_reconnect "$out (its message was lost)" grep -q "^gone" <<<"$out"
+
+# ---- Redis comes back empty (its data lost): each node writes its own again
+rl_kill "$REDIS_PID" 5
+rm -rf "$RL_TMP/appendonlydir" "$RL_TMP"/*.aof "$RL_TMP/dump.rdb"
+start_redis || rl_die "redis-server did not restart"
+rl_check own_bindings_rewritten "A wrote user0 to the empty Redis again" \
+  rl_wait_for 10 bash -c "[[ \$(ip netns exec '$(rl_ns redis)' redis-cli -h $REDIS_IP -p $REDIS_PORT hlen rtplatch:b:user0@example.test) -ge 1 ]]"
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user0 edge-a 10000)
+rl_check b_still_sees_a_binding "$out" grep -q "^seen" <<<"$out"
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-a.sock" user61 edge-b 10000)
+rl_check a_still_sees_b_binding "$out" grep -q "^seen" <<<"$out"
 
 for n in a b; do
   echo "node $n cluster: $("$CTL" --control-socket "$RL_TMP/ctl-$n.sock" --json sip-stats |

@@ -7,10 +7,15 @@ node shows on another, and how soon.
       One REGISTER (challenge, answer) to SERVER (IPv4:port) for
       USER@example.test.
       Prints "registered USER status=CODE".
+  cluster_client.py unregister SERVER USER CSEQ
+      REGISTER with Contact: * and Expires: 0 (CSEQ above the last one's).
   cluster_client.py seen SOCKET USER NODE [LIMIT_MS]
       Polls the control socket every 2 ms until USER's binding names NODE
       as its owner, LIMIT_MS at most (default 5000). Prints
       "seen USER node=NODE after_ms=T cseq=C", or "unseen USER".
+  cluster_client.py gone SOCKET USER LIMIT_MS
+      Polls until USER has no binding at all: "gone USER after_ms=T", or
+      "still USER".
   cluster_client.py register_then_seen SERVER SOCKET USER NODE
       Both, timed from the 200 OK: "seen ... after_ms=T".
   cluster_client.py refreshes SERVER USERS ROUNDS FIRST_IP
@@ -49,7 +54,7 @@ class Phone:
         self.sock.settimeout(2.0)
         self.ip, self.port = self.sock.getsockname()
 
-    def request(self, user, cseq, auth=""):
+    def request(self, user, cseq, auth="", unregister=False):
         branch = "z9hG4bK-%08x" % random.getrandbits(32)
         msg = ("REGISTER sip:%s SIP/2.0\r\n"
                "Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
@@ -57,12 +62,13 @@ class Phone:
                "To: <sip:%s@%s>\r\n"
                "Call-ID: cluster-%s\r\n"
                "CSeq: %d REGISTER\r\n"
-               "Contact: <sip:%s@%s:%d>\r\n"
-               "Expires: 600\r\n%s"
+               "Contact: %s\r\n"
+               "Expires: %d\r\n%s"
                "Max-Forwards: 70\r\n"
                "Content-Length: 0\r\n\r\n"
                % (DOMAIN, self.ip, self.port, branch, user, DOMAIN, user[:8], user, DOMAIN, user,
-                  cseq, user, self.ip, self.port, auth))
+                  cseq, "*" if unregister else "<sip:%s@%s:%d>" % (user, self.ip, self.port),
+                  0 if unregister else 600, auth))
         self.sock.send(msg.encode())
         while True:
             data = self.sock.recv(65535)
@@ -71,8 +77,8 @@ class Phone:
             if m and ("CSeq: %d REGISTER" % cseq) in text and int(m.group(1)) >= 200:
                 return int(m.group(1)), text
 
-    def register(self, user, cseq):
-        code, text = self.request(user, cseq * 2 - 1)
+    def register(self, user, cseq, unregister=False):
+        code, text = self.request(user, cseq * 2 - 1, unregister=unregister)
         if code != 401:
             return code
         challenge = [l for l in text.split("\r\n")
@@ -88,7 +94,7 @@ class Phone:
                 'response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="%s"%s\r\n'
                 % (user, realm, nonce, uri, response, cnonce,
                    ', opaque="%s"' % opaque.group(1) if opaque else ""))
-        code, text = self.request(user, cseq * 2, auth)
+        code, text = self.request(user, cseq * 2, auth, unregister)
         if code != 200:
             why = [l for l in text.split("\r\n") if l.lower().startswith("warning:")]
             print("%s: %d %s" % (user, code, why), file=sys.stderr)
@@ -125,6 +131,17 @@ def seen(path, user, node, limit_ms, start=None):
     return 1
 
 
+def gone(path, user, limit_ms):
+    start = time.monotonic()
+    while (time.monotonic() - start) * 1000 < limit_ms:
+        if not [b for b in query(path, user) or [] if isinstance(b, dict)]:
+            print("gone %s after_ms=%.1f" % (user, (time.monotonic() - start) * 1000))
+            return 0
+        time.sleep(0.01)
+    print("still %s" % user)
+    return 1
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "register":
@@ -132,9 +149,15 @@ def main():
                                            int(sys.argv[4]) if len(sys.argv) > 4 else 1)
         print("registered %s status=%d" % (sys.argv[3], code))
         return 0 if code == 200 else 1
+    if cmd == "unregister":
+        code = Phone(sys.argv[2]).register(sys.argv[3], int(sys.argv[4]), unregister=True)
+        print("unregistered %s status=%d" % (sys.argv[3], code))
+        return 0 if code == 200 else 1
     if cmd == "seen":
         return seen(sys.argv[2], sys.argv[3], sys.argv[4],
                     float(sys.argv[5]) if len(sys.argv) > 5 else 5000)
+    if cmd == "gone":
+        return gone(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     if cmd == "register_then_seen":
         code = Phone(sys.argv[2]).register(sys.argv[4], 1)
         if code != 200:

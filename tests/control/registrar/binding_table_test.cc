@@ -133,6 +133,52 @@ TEST(BindingTableTest, KeepsEachBindingsStoreRow) {
   EXPECT_THAT(rows, ElementsAre(8, 7)) << "earliest expiry first, each with its row";
 }
 
+// A restart's bulk load builds the same order as putting one by one:
+// AORs sharing their first 16 bytes, AORs that are prefixes of others,
+// several contacts per AOR, and a key loaded twice (its later row wins).
+TEST(BindingTableTest, BulkLoadOrdersAsPutsDo) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const char* aor : {"bench000123@bench.example", "bench000122@bench.example",
+                          "bench000123@bench.exampl", "b@x", "b", "+493012345678901@a.example",
+                          "+493012345678900@a.example", "zed@example.com"}) {
+    for (const char* contact : {"sip:2@198.51.100.1", "sip:1@198.51.100.1"}) {
+      keys.emplace_back(aor, contact);
+    }
+  }
+  std::mt19937 rng(7);
+  std::shuffle(keys.begin(), keys.end(), rng);
+  BindingTable one_by_one;
+  BindingTable bulk;
+  bulk.BeginBulkLoad(keys.size());
+  BindingRow row = 0;
+  for (const auto& [aor, contact] : keys) {
+    one_by_one.Put(Make(aor, contact, 100), ++row);
+    EXPECT_EQ(bulk.Put(Make(aor, contact, 100), row), std::nullopt);
+  }
+  EXPECT_EQ(bulk.Put(Make(keys[0].first, keys[0].second, 100), 999), std::optional<BindingRow>(1))
+      << "a key loaded twice says which row it had";
+  bulk.EndBulkLoad();
+  std::vector<std::string> want, got;
+  one_by_one.ForEachOrdered([&](const Binding& b) {
+    want.push_back(b.aor + " " + b.contact_uri);
+    return true;
+  });
+  bulk.ForEachOrdered([&](const Binding& b) {
+    got.push_back(b.aor + " " + b.contact_uri);
+    return true;
+  });
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(bulk.RowOf(keys[0].first, keys[0].second), std::optional<BindingRow>(999));
+  bulk.Put(Make("a@new.example", "sip:a@198.51.100.1", 100), 1000);
+  got.clear();
+  bulk.ForEachOrdered([&](const Binding& b) {
+    got.push_back(b.aor);
+    return true;
+  });
+  EXPECT_EQ(got.front(), "+493012345678900@a.example");
+  EXPECT_EQ(got.size(), keys.size() + 1);
+}
+
 TEST(BindingTableTest, WalksInAorThenContactOrderAndStopsWhenAsked) {
   BindingTable table;
   table.Put(Make("bob@example.com", "sip:z@198.51.100.1", 100));
