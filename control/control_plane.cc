@@ -550,7 +550,10 @@ nlohmann::json ControlPlane::ClusterJson() const {
           {"applied", s.applied},
           {"removed", s.removed},
           {"displaced", s.displaced},
-          {"bad_values", s.bad_values}};
+          {"bad_values", s.bad_values},
+          {"swept", s.swept},
+          {"rewritten", s.rewritten},
+          {"reconciling", shared_->reconciling()}};
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
 

@@ -50,11 +50,27 @@ class RedisLinkTest : public ::testing::Test {
     return true;
   }
 
-  // Every waiting remote change, waiting on the wake fd at most `limit`.
+  // The waiting changes, without the marks around a read of the table.
+  static std::vector<RedisLink::Remote> Changes(RedisLink& link) {
+    std::vector<RedisLink::Remote> out = link.TakeRemote(100000);
+    std::erase_if(out, [](const RedisLink::Remote& r) {
+      return r.kind == RedisLink::Remote::Kind::kSnapshotBegin ||
+             r.kind == RedisLink::Remote::Kind::kSnapshotEnd;
+    });
+    return out;
+  }
+  // Every waiting change, waiting on the wake fd at most `limit`.
   static std::vector<RedisLink::Remote> Receive(RedisLink& link, int limit_ms = 2000) {
     pollfd p{link.wake_fd(), POLLIN, 0};
     if (poll(&p, 1, limit_ms) <= 0) return {};
-    return link.TakeRemote(100000);
+    return Changes(link);
+  }
+  // Waits until the link is connected, then drops the marks of its first
+  // read of the (empty) table.
+  static bool Connected(RedisLink& link) {
+    if (!WaitFor([&] { return link.connected(); })) return false;
+    (void)link.TakeRemote(100000);
+    return true;
   }
 
   // Redis's count of calls to `command` (INFO commandstats).
@@ -79,7 +95,7 @@ class RedisLinkTest : public ::testing::Test {
 TEST_F(RedisLinkTest, AChangeReachesTheOtherNodeAtOnceAndNotItsOwn) {
   auto a = Link("edge-a");
   auto b = Link("edge-b");
-  ASSERT_TRUE(WaitFor([&] { return a->connected() && b->connected(); }));
+  ASSERT_TRUE(Connected(*a) && Connected(*b));
   const auto start = Clock::now();
   a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":1}", 4'000'000'000'000, true);
   std::vector<RedisLink::Remote> got = Receive(*b);
@@ -108,7 +124,7 @@ TEST_F(RedisLinkTest, AChangeReachesTheOtherNodeAtOnceAndNotItsOwn) {
 TEST_F(RedisLinkTest, RefreshesAreWrittenOncePerBindingPerFlush) {
   auto a = Link("edge-a");
   auto b = Link("edge-b");
-  ASSERT_TRUE(WaitFor([&] { return a->connected() && b->connected(); }));
+  ASSERT_TRUE(Connected(*a) && Connected(*b));
   const uint64_t before = Calls("evalsha");
   constexpr int kBindings = 200;
   for (int round = 1; round <= 5; ++round) {
@@ -122,7 +138,7 @@ TEST_F(RedisLinkTest, RefreshesAreWrittenOncePerBindingPerFlush) {
   EXPECT_EQ(Calls("evalsha") - before, static_cast<uint64_t>(kBindings));
   std::map<std::string, std::string> latest;
   ASSERT_TRUE(WaitFor([&] {
-    for (RedisLink::Remote& r : b->TakeRemote(100000)) latest[r.aor] = r.value;
+    for (RedisLink::Remote& r : Changes(*b)) latest[r.aor] = r.value;
     return latest.size() == kBindings;
   }));
   for (const auto& [aor, value] : latest) EXPECT_EQ(value, "5") << aor;
@@ -155,14 +171,24 @@ TEST_F(RedisLinkTest, RedisRestartReconnectsAndReadsTheTableAgain) {
   ASSERT_TRUE(redis_.Start(port_));
 
   std::map<std::string, std::string> seen;
+  int begins = 0, ends = 0;
+  std::string run_id;
   ASSERT_TRUE(WaitFor(
       [&] {
-        for (RedisLink::Remote& r : b->TakeRemote(100000)) seen[r.value] = r.aor;
+        for (RedisLink::Remote& r : b->TakeRemote(100000)) {
+          begins += r.kind == RedisLink::Remote::Kind::kSnapshotBegin;
+          ends += r.kind == RedisLink::Remote::Kind::kSnapshotEnd;
+          if (r.kind == RedisLink::Remote::Kind::kSnapshotBegin) run_id = r.value;
+          if (r.kind == RedisLink::Remote::Kind::kPut) seen[r.value] = r.aor;
+        }
         return seen.contains("{\"by\":\"c\"}") && seen.contains("{\"while\":\"down\"}");
       },
       std::chrono::seconds(10)))
       << "seen: " << seen.size();
   EXPECT_GE(b->counters().connects.load(), 2u);
+  EXPECT_EQ(begins, 2) << "each connect reads the table once, between marks";
+  EXPECT_EQ(ends, 2);
+  EXPECT_EQ(run_id.size(), 40u) << "the restarted Redis's run_id: '" << run_id << "'";
   EXPECT_EQ(a->pending_writes(), 0u);
 }
 
