@@ -202,7 +202,8 @@ absl::Status ControlPlane::OpenCluster() {
   });
   if (!link.ok()) return link.status();
   redis_ = *std::move(link);
-  shared_ = std::make_unique<SharedBindings>(*redis_, *registrar_);
+  shared_ = std::make_unique<SharedBindings>(*redis_, *registrar_, nodes_);
+  SetHeartbeat();
   registrar_->set_replica(shared_.get());
   // The other nodes' changes are applied as soon as they arrive.
   return transport_->WakeOnReadable(redis_->wake_fd());
@@ -406,7 +407,7 @@ absl::Status ControlPlane::RunOnce() {
   slices_pending_ = proxy_->PruneExpired(Proxy::kPruneSlice);
   if (shared_) {
     std::vector<BindingChange> displaced;
-    slices_pending_ |= shared_->Poll(kRemoteSlice, UnixNow(), displaced);
+    slices_pending_ |= shared_->Poll(kRemoteSlice, UnixNow(), now_ms, displaced);
     proxy_->ApplyBindingChanges(displaced);
   }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
@@ -422,6 +423,7 @@ absl::Status ControlPlane::RunOnce() {
     SipTransactions::Batch batch(*transactions_);  // Tick sends requests too
     proxy_->Tick();
     ng_calls_->Tick();
+    if (redis_) SetHeartbeat();
     if (guard_) guard_->Tick(now_ms);
     if (shedder_) {
       const bool was_overloaded = shedder_->overloaded();
@@ -531,6 +533,23 @@ nlohmann::json ControlPlane::Stats() const {
   }
   if (shared_) stats["cluster"] = ClusterJson();
   return stats;
+}
+
+void ControlPlane::SetHeartbeat() {
+  NodeHeartbeat h;
+  if (!config_.sip_listen.empty()) h.sip = config_.sip_listen.front().ToString();
+  h.calls = proxy_->calls().size() + (ng_ ? ng_calls_->size() : 0);
+  h.drained = ng_calls_->draining();
+  redis_->SetHeartbeat(h.Encode());
+}
+
+nlohmann::json ControlPlane::Cluster() const {
+  if (!shared_) return {{"enabled", false}};
+  return {{"enabled", true},
+          {"node", config_.cluster.node},
+          {"redis", config_.cluster.redis.ToString()},
+          {"connected", redis_->connected()},
+          {"nodes", nodes_.Json(MonotonicMs())}};
 }
 
 nlohmann::json ControlPlane::ClusterJson() const {

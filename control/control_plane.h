@@ -93,6 +93,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json GuardJson() const;
   nlohmann::json OverloadJson() const;
   nlohmann::json ClusterJson() const;
+  nlohmann::json Cluster() const override;
+  // What this node's heartbeat says now (its SIP, calls, drained).
+  void SetHeartbeat();
 
   const ControlConfig config_;
   std::unique_ptr<UsersFile> users_;
@@ -118,6 +121,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<NgServer> ng_;  // null without ng_listen
   // A cluster's shared bindings; null for a single node.
   std::unique_ptr<RedisLink> redis_;
+  ClusterNodes nodes_;
   std::unique_ptr<SharedBindings> shared_;
 
   int64_t last_timers_ms_ = 0;

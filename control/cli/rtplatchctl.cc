@@ -539,6 +539,29 @@ void RenderPeers(const json& result) {
   std::cout << (peers.is_array() ? peers.size() : 0) << " peers, " << hops << " hops\n";
 }
 
+// The node's cluster on one line, then one row per node it hears.
+void RenderCluster(const json& result) {
+  if (!Field(result, "enabled").is_boolean() || !Field(result, "enabled").get<bool>()) {
+    std::cout << "not in a cluster (no \"cluster\" in the control config)\n";
+    return;
+  }
+  std::cout << "node " << ListCell(Field(result, "node")) << ", redis "
+            << ListCell(Field(result, "redis")) << " ("
+            << (Field(result, "connected") == json(true) ? "connected" : "not connected") << ")\n";
+  Table table;
+  for (const char* c : {"node", "state", "heard_ms_ago", "sip", "calls", "weight", "drained"}) {
+    table.columns.push_back({c});
+  }
+  const json& nodes = Field(result, "nodes");
+  if (nodes.is_array()) {
+    for (const json& n : nodes) {
+      std::vector<std::string>& r = table.rows.emplace_back();
+      for (const Column& c : table.columns) r.push_back(ListCell(Field(n, c.header)));
+    }
+  }
+  PrintTable(table);
+}
+
 // Scalars and objects as key: value rows, then each list of objects (legs,
 // pairs, ...) as its own table.
 void RenderCall(const json& call) {
@@ -982,6 +1005,9 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "peers", .protocol = "peers", .synopsis = "",
        .description = "control plane: SIP peers' targets, up or down, with their counters",
        .render = RenderPeers, .control_plane = true},
+      {.name = "cluster", .protocol = "cluster", .synopsis = "",
+       .description = "control plane: its cluster's Redis and the nodes it hears (up or down)",
+       .render = RenderCluster, .control_plane = true},
       {.name = "ng-drain", .protocol = "ng_drain", .synopsis = "on|off",
        .description = "control plane: the ng server takes no new calls (Kamailio tries "
                       "its next node) while on; calls in progress go on",

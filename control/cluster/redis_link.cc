@@ -23,6 +23,13 @@ constexpr const char* kPutScript =
     "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
     "redis.call('PUBLISH', ARGV[4], ARGV[5]) "
     "return 1";
+// A heartbeat: the node's key, expiring on its own, and the publish.
+constexpr const char* kHeartbeatScript =
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "redis.call('PUBLISH', ARGV[3], ARGV[4]) "
+    "return 1";
+// Heartbeats missed before a node's key expires.
+constexpr int64_t kHeartbeatsKept = 3;
 constexpr const char* kDelScript =
     "redis.call('HDEL', KEYS[1], ARGV[1]) "
     "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
@@ -85,6 +92,7 @@ absl::StatusOr<std::unique_ptr<RedisLink>> RedisLink::Start(Options options) {
 RedisLink::RedisLink(Options options)
     : options_(std::move(options)),
       channel_(absl::StrCat(options_.prefix, ":bindings")),
+      nodes_channel_(absl::StrCat(options_.prefix, ":nodes")),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       kick_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
@@ -128,6 +136,26 @@ void RedisLink::Remove(absl::string_view aor, absl::string_view contact) {
   Kick();
 }
 
+void RedisLink::SetHeartbeat(std::string heartbeat) {
+  std::lock_guard<std::mutex> lock(mu_);
+  heartbeat_ = std::move(heartbeat);
+}
+
+bool RedisLink::Beat() {
+  std::string heartbeat;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    heartbeat = heartbeat_;
+  }
+  if (heartbeat.empty()) return true;
+  Reply r = Command(commands_.get(),
+                    {"EVALSHA", heartbeat_sha_, "1",
+                     absl::StrCat(options_.prefix, ":node:", options_.node), heartbeat,
+                     absl::StrCat(kHeartbeatsKept * options_.heartbeat_interval_ms),
+                     nodes_channel_, absl::StrCat(options_.node, "\n", heartbeat)});
+  return r != nullptr && r->type != REDIS_REPLY_ERROR;
+}
+
 size_t RedisLink::pending_writes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return urgent_.size() + coalesced_.size();
@@ -164,6 +192,7 @@ void RedisLink::PushRemote(std::vector<Remote> remote) {
 void RedisLink::Run() {
   int64_t next_flush = NowMs() + options_.flush_interval_ms;
   int64_t last_reply_ms = NowMs();
+  int64_t next_beat = NowMs();
   while (!stop_) {
     if (!connected_ && !Connect()) {
       // Changes made meanwhile kick too: only stop ends the wait early,
@@ -179,7 +208,7 @@ void RedisLink::Run() {
       continue;
     }
     pollfd fds[2] = {{subscriber_->fd, POLLIN, 0}, {kick_fd_, POLLIN, 0}};
-    const int64_t wait = std::max<int64_t>(0, next_flush - NowMs());
+    const int64_t wait = std::max<int64_t>(0, std::min(next_flush, next_beat) - NowMs());
     (void)poll(fds, 2, static_cast<int>(wait));
     if (fds[1].revents != 0) {
       uint64_t drained;
@@ -197,6 +226,13 @@ void RedisLink::Run() {
         for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
         coalesced_.clear();
         next_flush = NowMs() + options_.flush_interval_ms;
+      }
+    }
+    if (NowMs() >= next_beat) {
+      next_beat = NowMs() + options_.heartbeat_interval_ms;
+      if (!Beat()) {
+        Disconnect();
+        continue;
       }
     }
     if (!ops.empty()) {
@@ -237,14 +273,17 @@ bool RedisLink::Connect() {
     if ((*c)->err != 0) return fail((*c)->errstr);
     redisSetTimeout(c->get(), Timeval(options_.reply_timeout_ms));
   }
-  for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_}}) {
+  for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_},
+                             std::pair{kHeartbeatScript, &heartbeat_sha_}}) {
     Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
     if (r == nullptr) return fail(commands_->errstr);
     if (r->type != REDIS_REPLY_STRING) return fail(absl::StrCat("SCRIPT LOAD: ", Text(r.get())));
     *sha = Text(r.get());
   }
   const std::string run_id = RunId();
-  Reply sub = Command(subscriber_.get(), {"SUBSCRIBE", channel_});
+  // Two channels: the second confirmation waits in the reader and is
+  // skipped with the messages.
+  Reply sub = Command(subscriber_.get(), {"SUBSCRIBE", channel_, nodes_channel_});
   if (sub == nullptr) return fail(subscriber_->errstr);
   if (sub->type != REDIS_REPLY_ARRAY) return fail(absl::StrCat("SUBSCRIBE: ", Text(sub.get())));
   // Subscribed first: a change made while the table is read is not missed
@@ -281,7 +320,29 @@ bool RedisLink::Ping() {
   return pong != nullptr && pong->type == REDIS_REPLY_STATUS;
 }
 
+bool RedisLink::ReadNodes() {
+  std::string cursor = "0";
+  const std::string prefix = absl::StrCat(options_.prefix, ":node:");
+  do {
+    Reply scan = Command(commands_.get(), {"SCAN", cursor, "MATCH", prefix + "*", "COUNT", kScanCount});
+    if (scan == nullptr || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) return false;
+    cursor = Text(scan->element[0]);
+    std::vector<Remote> batch;
+    for (size_t i = 0; i < scan->element[1]->elements; ++i) {
+      const std::string key = Text(scan->element[1]->element[i]);
+      Reply value = Command(commands_.get(), {"GET", key});
+      if (value == nullptr) return false;
+      const std::string node = key.substr(prefix.size());
+      if (value->type != REDIS_REPLY_STRING || node == options_.node) continue;
+      batch.push_back({Remote::Kind::kNode, node, "", "", Text(value.get())});
+    }
+    PushRemote(std::move(batch));
+  } while (cursor != "0" && !stop_);
+  return true;
+}
+
 bool RedisLink::ReadSnapshot() {
+  if (!ReadNodes()) return false;
   std::string cursor = "0";
   const std::string pattern = absl::StrCat(options_.prefix, ":b:*");
   do {
@@ -320,9 +381,17 @@ bool RedisLink::ReadMessages() {
         msg->element[2]->type != REDIS_REPLY_STRING) {
       continue;  // a subscribe confirmation
     }
-    std::vector<std::string> parts =
-        absl::StrSplit(absl::string_view(msg->element[2]->str, msg->element[2]->len),
-                       absl::MaxSplits('\n', 4));
+    const absl::string_view payload(msg->element[2]->str, msg->element[2]->len);
+    if (absl::string_view(msg->element[1]->str, msg->element[1]->len) == nodes_channel_) {
+      std::vector<std::string> beat = absl::StrSplit(payload, absl::MaxSplits('\n', 1));
+      if (beat.size() != 2) {
+        ++counters_.bad_messages;
+      } else if (beat[0] != options_.node) {
+        batch.push_back({Remote::Kind::kNode, std::move(beat[0]), "", "", std::move(beat[1])});
+      }
+      continue;
+    }
+    std::vector<std::string> parts = absl::StrSplit(payload, absl::MaxSplits('\n', 4));
     const bool put = parts.size() == 5 && parts[0] == "put";
     const bool del = parts.size() == 4 && parts[0] == "del";
     if (!put && !del) {

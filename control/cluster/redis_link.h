@@ -13,6 +13,9 @@
 //   <prefix>:bindings  the channel every change is published on:
 //                      "put\n<node>\n<aor>\n<contact>\n<json>" or
 //                      "del\n<node>\n<aor>\n<contact>"
+//   <prefix>:node:<n>  node n's heartbeat (cluster_nodes.h), expiring
+//                      three heartbeats after it was written
+//   <prefix>:nodes     the channel heartbeats are published on: "<n>\n<json>"
 // Each change is one EVALSHA of a small Lua script (the hash write, its
 // expiry and the publish at once), so a change is one command in Redis's
 // INFO commandstats and never half applied.
@@ -51,6 +54,8 @@ class RedisLink {
     // (no reset, no close) shows as a PING unanswered within
     // reply_timeout_ms, and the node reconnects and reads the table again.
     int64_t ping_interval_ms = 1000;
+    // This node's heartbeat goes out this often (once set).
+    int64_t heartbeat_interval_ms = 1000;
   };
   // A change another node made (or, after a connect, a binding read from
   // the shared table: node, aor and contact then come from `value`). A
@@ -59,7 +64,8 @@ class RedisLink {
   // cut short by a lost connection has no end, and the next one begins
   // again.
   struct Remote {
-    enum class Kind : uint8_t { kPut, kRemove, kSnapshotBegin, kSnapshotEnd };
+    // kNode: node's heartbeat (value: its JSON).
+    enum class Kind : uint8_t { kPut, kRemove, kSnapshotBegin, kSnapshotEnd, kNode };
     Kind kind = Kind::kPut;
     std::string node;
     std::string aor;
@@ -87,6 +93,8 @@ class RedisLink {
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
            int64_t expires_at_ms, bool urgent);
   void Remove(absl::string_view aor, absl::string_view contact);
+  // What this node's next heartbeats say (JSON, cluster_nodes.h).
+  void SetHeartbeat(std::string heartbeat);
   // Readable while other nodes' changes wait (an eventfd: add it to the
   // loop's wait set); TakeRemote clears it.
   int wake_fd() const { return wake_fd_; }
@@ -118,6 +126,8 @@ class RedisLink {
   bool Connect();
   void Disconnect();
   bool ReadSnapshot();
+  // The other nodes' heartbeat keys (part of a snapshot).
+  bool ReadNodes();
   // The connected server's run_id (INFO server); empty if unknown.
   std::string RunId();
   bool Ping();
@@ -131,6 +141,7 @@ class RedisLink {
 
   const Options options_;
   const std::string channel_;
+  const std::string nodes_channel_;
   Counters counters_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
@@ -141,6 +152,7 @@ class RedisLink {
   OpMap urgent_;     // guarded by mu_
   OpMap coalesced_;  // guarded by mu_
   std::vector<Remote> remote_;  // guarded by mu_
+  std::string heartbeat_;       // guarded by mu_
   size_t remote_taken_ = 0;     // guarded by mu_: remote_[0, taken) handed out
 
   // The thread's own.
@@ -148,6 +160,9 @@ class RedisLink {
   Context subscriber_;
   std::string put_sha_;
   std::string del_sha_;
+  std::string heartbeat_sha_;
+  // The heartbeat, written and published; false when the link broke.
+  bool Beat();
   bool logged_down_ = false;
   std::thread thread_;
 };

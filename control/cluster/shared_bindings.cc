@@ -7,8 +7,8 @@
 
 namespace rtplatch {
 
-SharedBindings::SharedBindings(RedisLink& link, Registrar& registrar)
-    : link_(link), registrar_(registrar) {}
+SharedBindings::SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes)
+    : link_(link), registrar_(registrar), nodes_(nodes) {}
 
 void SharedBindings::Put(const Binding& binding, bool urgent) {
   link_.Put(binding.aor, binding.contact_uri, EncodeBinding(binding, link_.options().node),
@@ -19,18 +19,22 @@ void SharedBindings::Remove(absl::string_view aor, absl::string_view contact_uri
   link_.Remove(aor, contact_uri);
 }
 
-bool SharedBindings::Poll(size_t budget, int64_t now, std::vector<BindingChange>& displaced) {
+bool SharedBindings::Poll(size_t budget, int64_t now, int64_t now_ms,
+                          std::vector<BindingChange>& displaced) {
   std::vector<RedisLink::Remote> remote = link_.TakeRemote(budget);
-  for (RedisLink::Remote& r : remote) Apply(r, now, displaced);
+  for (RedisLink::Remote& r : remote) Apply(r, now, now_ms, displaced);
   bool more = remote.size() == budget;
   if (phase_ == Phase::kSweeping) more |= SweepSlice(now);
   if (rewriting_) more |= RewriteSlice(now);
   return more;
 }
 
-void SharedBindings::Apply(RedisLink::Remote& r, int64_t now,
+void SharedBindings::Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
                            std::vector<BindingChange>& displaced) {
   switch (r.kind) {
+    case RedisLink::Remote::Kind::kNode:
+      (void)nodes_.Heard(r.node, r.value, now_ms);
+      return;
     case RedisLink::Remote::Kind::kSnapshotBegin:
       phase_ = Phase::kReading;
       seen_.clear();

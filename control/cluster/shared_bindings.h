@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "control/cluster/cluster_nodes.h"
 #include "control/cluster/redis_link.h"
 #include "control/registrar/binding_replica.h"
 #include "control/registrar/registrar.h"
@@ -39,31 +40,34 @@ class SharedBindings : public BindingReplica {
   // rewrite goes as fast as Redis takes it, not into memory.
   static constexpr size_t kRewriteBacklog = 20000;
 
-  // `link` and `registrar` are borrowed and outlive this.
-  SharedBindings(RedisLink& link, Registrar& registrar);
+  // `link`, `registrar` and `nodes` are borrowed and outlive this.
+  SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes);
 
   // BindingReplica.
   void Put(const Binding& binding, bool urgent) override;
   void Remove(absl::string_view aor, absl::string_view contact_uri) override;
 
   // Applies up to `budget` of the other nodes' changes at `now` (unix
-  // seconds; an expired binding is skipped). This node's bindings they
-  // displaced go to `displaced` (the keepalive sync removes their
-  // targets). True when more wait.
-  bool Poll(size_t budget, int64_t now, std::vector<BindingChange>& displaced);
+  // seconds; an expired binding is skipped) and their heartbeats (heard at
+  // `now_ms`, monotonic). This node's bindings they displaced go to
+  // `displaced` (the keepalive sync removes their targets). True when
+  // more wait.
+  bool Poll(size_t budget, int64_t now, int64_t now_ms, std::vector<BindingChange>& displaced);
 
   const Counters& counters() const { return counters_; }
   bool reconciling() const { return phase_ != Phase::kServing || rewriting_; }
 
  private:
   enum class Phase : uint8_t { kServing, kReading, kSweeping };
-  void Apply(RedisLink::Remote& r, int64_t now, std::vector<BindingChange>& displaced);
+  void Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
+             std::vector<BindingChange>& displaced);
   // One slice of each; true while there is more.
   bool SweepSlice(int64_t now);
   bool RewriteSlice(int64_t now);
 
   RedisLink& link_;
   Registrar& registrar_;
+  ClusterNodes& nodes_;
   Counters counters_;
   Phase phase_ = Phase::kServing;
   // Other nodes' bindings ("aor\ncontact") the table holds, read since

@@ -65,6 +65,8 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"calls", &OperatorCommands::Calls, {"offset", "limit"}, "calls; offset, limit"},
       {"call", &OperatorCommands::Call, {"call_id"}, "one call by its Call-ID"},
       {"stats", &OperatorCommands::Stats, {}, "control plane counters"},
+      {"cluster", &OperatorCommands::Cluster, {},
+       "this node's cluster: its Redis, and each node heard (up/down, SIP, calls, drained)"},
       {"peers", &OperatorCommands::Peers, {},
        "SIP peers: each target's state (up/down), attempts, failures, probes"},
       {"ng_drain", &OperatorCommands::NgDrain, {"on"},
@@ -286,6 +288,8 @@ absl::StatusOr<json> OperatorCommands::Stats(const json&) const {
   }
   return stats;
 }
+
+absl::StatusOr<json> OperatorCommands::Cluster(const json&) const { return view_.Cluster(); }
 
 absl::StatusOr<json> OperatorCommands::Peers(const json&) const {
   return json{{"peers", view_.Peers()}};

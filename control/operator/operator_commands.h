@@ -65,6 +65,9 @@ class OperatorView {
   // JSON array of the configured SIP peers with their targets' health
   // (PeerSet::ToJson); empty without peers.
   virtual nlohmann::json Peers() const = 0;
+  // This node's cluster and the nodes it hears ({"enabled": false} alone
+  // for a single node).
+  virtual nlohmann::json Cluster() const { return {{"enabled", false}}; }
   // Unix seconds.
   virtual int64_t Now() const = 0;
   // The ng server takes no new calls (its clients try their next node)
@@ -125,6 +128,7 @@ class OperatorCommands {
   absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
   absl::StatusOr<json> Peers(const json&) const;
+  absl::StatusOr<json> Cluster(const json&) const;
   absl::StatusOr<json> Bans(const json&) const;
   absl::StatusOr<json> Unban(const json&) const;
 
