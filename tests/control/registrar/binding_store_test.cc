@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "tests/control/registrar/scratch_dir.h"
 
 namespace rtplatch {
@@ -484,16 +485,12 @@ TEST_P(BindingStoreFileTest, Version3DatabaseIsMigratedInExpiryOrder) {
                         "', 3, 'v3 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1', 5060, 1,"
                         " '[]', 60000, 'learning', 1000, ", learning, ");");
   };
+  // Version 2's table with keepalive_learning added last.
   const std::string v3 = absl::StrCat(
-      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-      "CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL,"
-      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
-      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
-      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
-      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
-      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
-      " q_milli INTEGER NOT NULL, keepalive_learning INTEGER NOT NULL DEFAULT 0,"
-      " PRIMARY KEY (aor, contact)) STRICT, WITHOUT ROWID;"
+      absl::StrReplaceAll(kOldBindingsTable,
+                          {{"PRIMARY KEY", "keepalive_learning INTEGER NOT NULL DEFAULT 0, "
+                                           "PRIMARY KEY"}}),
+      ", WITHOUT ROWID;"
       "INSERT INTO schema_version (version) VALUES (3);",
       row("alice", kNow + 900, 1), row("bob", kNow + 300, 0), row("carol", kNow + 600, 0));
   ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v3));
