@@ -119,7 +119,7 @@ absl::Status ParseRegistrar(const json& j, RegistrarConfig& r) {
   return absl::OkStatus();
 }
 
-// A list of distinct ip:port, e.g. sip_listen or ng_listen.
+// A list of distinct ip:port, e.g. sip_listen, ng_listen or cluster.sentinels.
 absl::Status ParseListenList(const json& value, absl::string_view name, bool required,
                              std::vector<Endpoint>& out) {
   auto list = ReadStringList(value, name);
@@ -184,17 +184,26 @@ bool IsPlainName(absl::string_view name) {
 absl::Status ParseCluster(const json& j, ControlConfig::Cluster& c) {
   if (!j.is_object()) return FieldError("cluster", "must be an object");
   constexpr absl::string_view kCluster = "config: cluster.";
-  if (absl::Status s = CheckKnownFields(j, {"node", "redis", "prefix"}, kCluster); !s.ok()) {
+  if (absl::Status s =
+          CheckKnownFields(j, {"node", "redis", "prefix", "sentinels", "master"}, kCluster);
+      !s.ok()) {
     return s;
   }
   std::string redis;
   for (absl::Status s : {ReadStringInto(j, "node", kCluster, &c.node),
                          ReadStringInto(j, "redis", kCluster, &redis),
-                         ReadStringInto(j, "prefix", kCluster, &c.prefix)}) {
+                         ReadStringInto(j, "prefix", kCluster, &c.prefix),
+                         ReadStringInto(j, "master", kCluster, &c.master)}) {
     if (!s.ok()) return s;
   }
+  if (auto it = j.find("sentinels"); it != j.end()) {
+    if (absl::Status s = ParseListenList(*it, "cluster.sentinels", false, c.sentinels); !s.ok()) {
+      return s;
+    }
+  }
   for (auto [field, value] : {std::pair{"cluster.node", &c.node},
-                              std::pair{"cluster.prefix", &c.prefix}}) {
+                              std::pair{"cluster.prefix", &c.prefix},
+                              std::pair{"cluster.master", &c.master}}) {
     if (!IsPlainName(*value)) {
       return FieldError(field, absl::StrCat("'", *value,
                                             "' is not 1-64 of letters, digits, '-', '_', '.'"));

@@ -37,7 +37,9 @@
 //     "overload": {...}   (load shedding of the control plane itself:
 //                   guard/overload_config.h)
 //     "cluster": {"node": "edge-a" (required: this node's name),
-//                 "redis": "127.0.0.1:6379", "prefix": "rtplatch"}
+//                 "redis": "127.0.0.1:6379", "prefix": "rtplatch",
+//                 "sentinels": [] (["ip:port", ...]: Redis found through
+//                 Sentinel, "redis" unused), "master": "rtplatch"}
 //                 (bindings shared with the other nodes: docs/cluster.md;
 //                 none by default: a single node)
 //   }
@@ -121,6 +123,8 @@ struct ControlConfig {
     std::string node;  // empty: no cluster
     Endpoint redis{IpAddress::FromV4(0x7f000001), 6379};
     std::string prefix = "rtplatch";
+    std::vector<Endpoint> sentinels;
+    std::string master = "rtplatch";  // the name Sentinel monitors it by
   } cluster;
 };
 

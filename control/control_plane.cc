@@ -197,6 +197,8 @@ absl::Status ControlPlane::OpenCluster() {
   if (config_.cluster.node.empty()) return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<RedisLink>> link = RedisLink::Start({
       .server = config_.cluster.redis,
+      .sentinels = config_.cluster.sentinels,
+      .master_name = config_.cluster.master,
       .node = config_.cluster.node,
       .prefix = config_.cluster.prefix,
   });

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -241,7 +242,7 @@ void RedisLink::Run() {
     } else if (NowMs() - last_reply_ms >= options_.ping_interval_ms) {
       if (!Ping()) {
         std::fprintf(stderr, "rtplatch-control: cluster: redis %s: no answer to PING\n",
-                     options_.server.ToString().c_str());
+                     server_.ToString().c_str());
         Disconnect();
         continue;
       }
@@ -251,13 +252,59 @@ void RedisLink::Run() {
   Disconnect();
 }
 
+std::optional<Endpoint> RedisLink::MasterFromSentinels(std::string& why) {
+  for (const Endpoint& sentinel : options_.sentinels) {
+    Context c(redisConnectWithTimeout(sentinel.ip.ToString().c_str(), sentinel.port,
+                                      Timeval(options_.connect_timeout_ms)));
+    if (c == nullptr || c->err != 0) {
+      why = absl::StrCat("sentinel ", sentinel.ToString(), ": ", c ? c->errstr : "out of memory");
+      continue;
+    }
+    redisSetTimeout(c.get(), Timeval(options_.reply_timeout_ms));
+    Reply r = Command(c.get(), {"SENTINEL", "get-master-addr-by-name", options_.master_name});
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      why = absl::StrCat("sentinel ", sentinel.ToString(), " knows no master '",
+                         options_.master_name, "'");
+      continue;
+    }
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(Text(r->element[0]));
+    int port = 0;
+    if (!ip.ok() || !absl::SimpleAtoi(Text(r->element[1]), &port) || port <= 0 || port > 65535) {
+      why = absl::StrCat("sentinel ", sentinel.ToString(), ": bad master address");
+      continue;
+    }
+    return Endpoint{*ip, static_cast<uint16_t>(port)};
+  }
+  return std::nullopt;
+}
+
+bool RedisLink::IsMaster(std::string& why) {
+  Reply role = Command(commands_.get(), {"ROLE"});
+  if (role == nullptr || role->type != REDIS_REPLY_ARRAY || role->elements == 0) {
+    why = "ROLE: no answer";
+    return false;
+  }
+  if (Text(role->element[0]) != "master") {
+    why = absl::StrCat("is a ", Text(role->element[0]), ", not the master");
+    return false;
+  }
+  return true;
+}
+
 bool RedisLink::Connect() {
-  const std::string where = options_.server.ToString();
-  auto fail = [&](absl::string_view why) {
+  std::string why;
+  if (!options_.sentinels.empty()) {
+    std::optional<Endpoint> master = MasterFromSentinels(why);
+    if (master) server_ = *master;
+  } else {
+    server_ = options_.server;
+  }
+  const std::string where = server_.ToString();
+  auto fail = [&](absl::string_view reason) {
     ++counters_.connect_failures;
     if (!logged_down_) {
       std::fprintf(stderr, "rtplatch-control: cluster: redis %s: %s (serving from memory; retrying every %lld ms)\n",
-                   where.c_str(), std::string(why).c_str(),
+                   where.c_str(), std::string(reason).c_str(),
                    static_cast<long long>(options_.reconnect_interval_ms));
       logged_down_ = true;
     }
@@ -265,14 +312,16 @@ bool RedisLink::Connect() {
     subscriber_.reset();
     return false;
   };
-  const std::string ip = options_.server.ip.ToString();
+  if (!why.empty() && server_.port == 0) return fail(why);  // no sentinel answered yet
+  const std::string ip = server_.ip.ToString();
   for (Context* c : {&commands_, &subscriber_}) {
-    c->reset(redisConnectWithTimeout(ip.c_str(), options_.server.port,
+    c->reset(redisConnectWithTimeout(ip.c_str(), server_.port,
                                      Timeval(options_.connect_timeout_ms)));
     if (*c == nullptr) return fail("out of memory");
     if ((*c)->err != 0) return fail((*c)->errstr);
     redisSetTimeout(c->get(), Timeval(options_.reply_timeout_ms));
   }
+  if (!IsMaster(why)) return fail(why);
   for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_},
                              std::pair{kHeartbeatScript, &heartbeat_sha_}}) {
     Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
@@ -294,6 +343,9 @@ bool RedisLink::Connect() {
   ++counters_.connects;
   if (logged_down_) {
     std::fprintf(stderr, "rtplatch-control: cluster: redis %s: connected again\n", where.c_str());
+  } else if (!options_.sentinels.empty()) {
+    std::fprintf(stderr, "rtplatch-control: cluster: redis %s: the master sentinel names\n",
+                 where.c_str());
   }
   logged_down_ = false;
   connected_ = true;

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,7 +42,12 @@ namespace rtplatch {
 class RedisLink {
  public:
   struct Options {
+    // Redis itself, or (with `sentinels`) found through Redis Sentinel:
+    // the master Sentinel names for `master_name`, asked again on every
+    // connect, so a failover is followed.
     Endpoint server;
+    std::vector<Endpoint> sentinels;
+    std::string master_name = "rtplatch";
     std::string node;  // this node's name: its own messages are skipped
     std::string prefix = "rtplatch";
     // How often refreshes that only move an expiry are written: a storm
@@ -128,6 +134,12 @@ class RedisLink {
   bool ReadSnapshot();
   // The other nodes' heartbeat keys (part of a snapshot).
   bool ReadNodes();
+  // The master the first answering sentinel names; nullopt (and `why`)
+  // when none does.
+  std::optional<Endpoint> MasterFromSentinels(std::string& why);
+  // ROLE says master: a demoted master still up takes no writes.
+  bool IsMaster(std::string& why);
+  Endpoint server_;  // the thread's: the Redis connected to last
   // The connected server's run_id (INFO server); empty if unknown.
   std::string RunId();
   bool Ping();

@@ -207,6 +207,15 @@ TEST(ControlConfigTest, ClusterNamesTheNodeAndItsRedis) {
   EXPECT_EQ(c->cluster.node, "edge-a");
   EXPECT_EQ(c->cluster.redis.ToString(), "[2001:db8::60]:6380");
   EXPECT_EQ(c->cluster.prefix, "carrier1");
+  auto sentinels = ParseControlConfig(
+      R"({"cluster": {"node": "edge-a", "sentinels": ["203.0.113.60:26379", "203.0.113.60:26380"], "master": "carrier"}})");
+  ASSERT_TRUE(sentinels.ok()) << sentinels.status();
+  ASSERT_EQ(sentinels->cluster.sentinels.size(), 2u);
+  EXPECT_EQ(sentinels->cluster.sentinels[1].ToString(), "203.0.113.60:26380");
+  EXPECT_EQ(sentinels->cluster.master, "carrier");
+  auto bad = ParseControlConfig(R"({"cluster": {"node": "a", "sentinels": ["x"]}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(Message(bad.status()), HasSubstr("cluster.sentinels[0]"));
   auto default_redis = ParseControlConfig(R"({"cluster": {"node": "edge-b"}})");
   ASSERT_TRUE(default_redis.ok());
   EXPECT_EQ(default_redis->cluster.redis.ToString(), "127.0.0.1:6379");

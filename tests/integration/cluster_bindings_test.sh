@@ -29,26 +29,15 @@ source "$ROOT/scripts/lib/netns.sh"
 # shellcheck source=../../scripts/lib/verdicts.sh
 source "$ROOT/scripts/lib/verdicts.sh"
 
-CONTROL="${RTPLATCH_CONTROL:-$ROOT/build/control/rtplatch-control}"
-CTL="${RTPLATCHCTL:-$ROOT/build/control/rtplatchctl}"
-CLIENT="$ROOT/tests/integration/cluster_client.py"
-REDIS_IP=203.0.113.60
+# shellcheck source=../../scripts/lib/cluster_testbed.sh
+source "$ROOT/scripts/lib/cluster_testbed.sh"
+REDIS_IP=$CL_REDIS_IP
 REDIS_PORT=6379
-declare -A NODE_IP=([a]=203.0.113.61 [b]=203.0.113.62)
-SIP_PORT=5060
+CTL=$CL_CTL
+CLIENT=$CL_CLIENT
+SIP_PORT=$CL_SIP_PORT
 
-[[ $(id -u) -eq 0 ]] || rl_skip "needs root (namespaces)"
-command -v redis-server >/dev/null || rl_skip "redis-server is not installed"
-[[ -x $CONTROL ]] || rl_skip "no $CONTROL (build first)"
-
-rl_init clb
-rl_build_inet
-rl_add_host redis rd "$REDIS_IP/24"
-rl_add_host nodea na "${NODE_IP[a]}/24"
-rl_add_host nodeb nb "${NODE_IP[b]}/24"
-rl_add_host phone ph 203.0.113.30/24
-# Fifty more phones, each at an address of its own.
-for i in $(seq 100 149); do ip -n "$(rl_ns phone)" addr add "203.0.113.$i/24" dev "$(rl_ifname ph)"; done
+cl_init clb a b
 
 REDIS_PID=
 start_redis() {
@@ -64,39 +53,16 @@ hset_calls() {
     grep . || echo 0
 }
 
-printf 'user%d@example.test:secret\n' $(seq 0 99) >"$RL_TMP/users"
-for n in a b; do
-  cat >"$RL_TMP/node-$n.json" <<EOF
-{
-  "sip_listen": ["${NODE_IP[$n]}:$SIP_PORT"],
-  "dataplane_socket": "$RL_TMP/dp-$n.sock",
-  "control_socket": "$RL_TMP/ctl-$n.sock",
-  "domain": "example.test",
-  "users_file": "$RL_TMP/users",
-  "database": "$RL_TMP/bindings-$n.sqlite",
-  "cluster": {"node": "edge-$n", "redis": "$REDIS_IP:$REDIS_PORT"}
-}
-EOF
-done
-declare -A NODE_PID
-start_node() {
-  rl_spawn "node$1" "$RL_TMP/node-$1.log" "$CONTROL" --config "$RL_TMP/node-$1.json"
-  NODE_PID[$1]=$RL_LAST_PID
-  rl_wait_for 15 "$CTL" --control-socket "$RL_TMP/ctl-$1.sock" sip-stats
-}
-
 start_redis || rl_die "redis-server did not start"
-for n in a b; do start_node "$n" || { tail -n 20 "$RL_TMP/node-$n.log" >&2; rl_die "node $n did not start"; }; done
+for n in a b; do
+  cl_write_node "$n" "\"redis\": \"$REDIS_IP:$REDIS_PORT\""
+  cl_start_node "$n" || rl_die "node $n did not start"
+done
 rl_check nodes_connected "both nodes on Redis" \
-  rl_wait_for 10 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json sip-stats | grep -c '\"connected\": *true') -ge 1 && \$('$CTL' --control-socket '$RL_TMP/ctl-b.sock' --json sip-stats | grep -c '\"connected\": *true') -ge 1 ]]"
+  rl_wait_for 10 bash -c 'cl_connected a && cl_connected b'
 
 # ---- the nodes hear each other ---------------------------------------------
-node_state() {  # ASKING_NODE NODE -> up, down or nothing
-  "$CTL" --control-socket "$RL_TMP/ctl-$1.sock" --json cluster |
-    python3 -c "import json,sys; d=json.load(sys.stdin); d=d.get('result',d); print(''.join(n['state'] for n in d['nodes'] if n['node']=='$2'))"
-}
-export -f node_state; export CTL RL_TMP
-rl_check b_hears_a "edge-a up on B" rl_wait_for 5 bash -c '[[ $(node_state b edge-a) == up ]]'
+rl_check b_hears_a "edge-a up on B" rl_wait_for 5 bash -c '[[ $(cl_node_state b edge-a) == up ]]'
 cluster_b=$("$CTL" --control-socket "$RL_TMP/ctl-b.sock" cluster)
 echo "$cluster_b"
 rl_check b_knows_a_sip "$(grep edge-a <<<"$cluster_b")" grep -q "edge-a .*${NODE_IP[a]}:$SIP_PORT" <<<"$cluster_b"
@@ -134,8 +100,7 @@ rl_check latest_refresh_on_b "$out (cseq 18: the last refresh's)" grep -q "cseq=
 
 # ---- Redis restarts -------------------------------------------------------
 rl_kill "$REDIS_PID" 5
-rl_check nodes_notice_redis_down "A counts itself disconnected" \
-  rl_wait_for 5 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json sip-stats | grep -c '\"connected\": *false') -ge 1 ]]"
+rl_check nodes_notice_redis_down "A counts itself disconnected" rl_wait_for 5 cl_disconnected a
 out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[a]}:$SIP_PORT" user60)
 rl_check a_serves_without_redis "$out" grep -q "status=200" <<<"$out"
 out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[b]}:$SIP_PORT" user61)
@@ -151,7 +116,7 @@ rl_check earlier_binding_kept_on_b "$out" grep -q "^seen" <<<"$out"
 # ---- a partition: B cut off from Redis (packets dropped, no reset) -------
 rl_exec nodeb iptables -A OUTPUT -d "$REDIS_IP" -j DROP
 rl_check partition_noticed "B's PING goes unanswered: B counts itself disconnected" \
-  rl_wait_for 10 bash -c "[[ \$('$CTL' --control-socket '$RL_TMP/ctl-b.sock' --json sip-stats | grep -c '\"connected\": *false') -ge 1 ]]"
+  rl_wait_for 10 cl_disconnected b
 out=$(rl_exec phone python3 "$CLIENT" unregister "${NODE_IP[a]}:$SIP_PORT" user7 10)
 rl_check unregistered_during_partition "$out" grep -q "status=200" <<<"$out"
 out=$(rl_exec phone python3 "$CLIENT" register "${NODE_IP[a]}:$SIP_PORT" user70)
@@ -176,7 +141,7 @@ rl_check a_still_sees_b_binding "$out" grep -q "^seen" <<<"$out"
 # ---- a node dies: the others see it down within three heartbeats ---------
 kill -9 "${NODE_PID[a]}"
 start=$(date +%s.%N)
-rl_check a_down_on_b "edge-a down on B after kill -9" rl_wait_for 6 bash -c '[[ $(node_state b edge-a) == down ]]'
+rl_check a_down_on_b "edge-a down on B after kill -9" rl_wait_for 6 bash -c '[[ $(cl_node_state b edge-a) == down ]]'
 echo "edge-a seen down after $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
 
 for n in b; do
