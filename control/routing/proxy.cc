@@ -738,7 +738,10 @@ std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request,
   if (GuardRefuses(auth.auth_failed, source, request.from().user)) {
     return SipReply{403, "Forbidden", {WarningHeader(kGuardRefusal)}};
   }
-  if (auth.status_code == 407) ++counters_.auth_challenges;
+  if (auth.status_code == 407) {
+    ++counters_.auth_challenges;
+    ++counters_.request_challenges;
+  }
   SipReply reply{auth.status_code, auth.reason, auth.headers};
   if (auth.status_code != 407) reply.headers.push_back(WarningHeader(auth.error));
   return reply;
@@ -1904,6 +1907,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"calls_ended_bye", c.calls_ended_bye},
             {"calls_ended_idle", c.calls_ended_idle},
             {"auth_challenges", c.auth_challenges},
+            {"request_challenges", c.request_challenges},
             {"rejected_dataplane", c.rejected_dataplane},
             {"forwarded_requests", c.forwarded_requests},
             {"forwarded_responses", c.forwarded_responses},

@@ -108,7 +108,8 @@ struct ProxyCounters {
   uint64_t calls_cancelled = 0;
   uint64_t calls_ended_bye = 0;
   uint64_t calls_ended_idle = 0;
-  uint64_t auth_challenges = 0;
+  uint64_t auth_challenges = 0;     // 401s and 407s
+  uint64_t request_challenges = 0;  // the 407s: requests other than REGISTER
   uint64_t bad_extensions = 0;      // 420: an option tag we do not understand
   uint64_t rejected_dataplane = 0;  // 503: dataplane unreachable or out of ports
   uint64_t forwarded_requests = 0;

@@ -166,14 +166,14 @@ rl_wait_for 5 st_no_streams_left
 rl_check streams_freed_after_core_calls "$(st_streams_left) streams left" st_no_streams_left
 
 # 2. The core calls our phones, unchallenged.
-challenges=$(sip_stat auth_challenges)
+challenges=$(sip_stat request_challenges)
 for p in alice erin; do
   n="core_to_${p}"
   tc_call "$n" core1 "$p"
   tc_check_heard "$n" core1 "$p" "core -> $p@$D (trusted peer)"
 done
-rl_check core_never_challenged "auth_challenges $challenges -> $(sip_stat auth_challenges)" \
-  test "$(sip_stat auth_challenges)" -eq "$challenges"
+rl_check core_never_challenged "request_challenges (407s) $challenges -> $(sip_stat request_challenges)" \
+  test "$(sip_stat request_challenges)" -eq "$challenges"
 rl_check calls_counted_from_peer "calls_from_peers=$(sip_stat calls_from_peers)" \
   test "$(sip_stat calls_from_peers)" -eq 2
 # A stranger may not use the edge to reach the carrier: neither the number

@@ -32,7 +32,7 @@
 #      softswitch sees the edge's Via as TLS).
 #   2. the core -> alice connects, tones both ways, over a connection the
 #      core opened to 5061, without a digest challenge (calls_from_peers;
-#      auth_challenges unchanged): trusted by the certificate's name.
+#      request_challenges unchanged): trusted by the certificate's name.
 #   3. negative control: Kamailio restarted with a server and a client
 #      certificate from another CA: alice's call gets a final 5xx/408 from
 #      the edge (no hang, within the answer timeout and a margin), the
@@ -202,12 +202,12 @@ rl_wait_for 5 st_no_streams_left
 rl_check streams_freed_after_call_to_core "$(st_streams_left) streams left" st_no_streams_left
 
 # 2. The core calls alice over its own TLS connection, unchallenged.
-challenges=$(sip_stat auth_challenges)
+challenges=$(sip_stat request_challenges)
 accepted=$(transport_stat tls_accepted)
 tc_call core_to_alice core alice
 tc_check_heard core_to_alice core alice "core -> alice@$D over TLS (trusted by certificate)"
-rl_check core_never_challenged "auth_challenges $challenges -> $(sip_stat auth_challenges)" \
-  test "$(sip_stat auth_challenges)" -eq "$challenges"
+rl_check core_never_challenged "request_challenges (407s) $challenges -> $(sip_stat request_challenges)" \
+  test "$(sip_stat request_challenges)" -eq "$challenges"
 rl_check calls_counted_from_peer "calls_from_peers=$(sip_stat calls_from_peers)" \
   test "$(sip_stat calls_from_peers)" -eq 1
 rl_check core_connected_to_5061 "tls_accepted $accepted -> $(transport_stat tls_accepted)" \
