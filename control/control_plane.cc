@@ -545,11 +545,19 @@ void ControlPlane::SetHeartbeat() {
   redis_->SetHeartbeat(h.Encode());
 }
 
+// Where the node looks for Redis: its address, or its sentinels.
+std::string ControlPlane::RedisWhere() const {
+  if (config_.cluster.sentinels.empty()) return config_.cluster.redis.ToString();
+  std::string where = absl::StrCat("sentinels (master '", config_.cluster.master, "'):");
+  for (const Endpoint& s : config_.cluster.sentinels) absl::StrAppend(&where, " ", s.ToString());
+  return where;
+}
+
 nlohmann::json ControlPlane::Cluster() const {
   if (!shared_) return {{"enabled", false}};
   return {{"enabled", true},
           {"node", config_.cluster.node},
-          {"redis", config_.cluster.redis.ToString()},
+          {"redis", RedisWhere()},
           {"connected", redis_->connected()},
           {"nodes", nodes_.Json(MonotonicMs())}};
 }
@@ -558,7 +566,7 @@ nlohmann::json ControlPlane::ClusterJson() const {
   const RedisLink::Counters& r = redis_->counters();
   const SharedBindings::Counters& s = shared_->counters();
   return {{"node", config_.cluster.node},
-          {"redis", config_.cluster.redis.ToString()},
+          {"redis", RedisWhere()},
           {"connected", redis_->connected()},
           {"pending_writes", redis_->pending_writes()},
           {"writes", r.writes.load()},

@@ -94,6 +94,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json OverloadJson() const;
   nlohmann::json ClusterJson() const;
   nlohmann::json Cluster() const override;
+  std::string RedisWhere() const;
   // What this node's heartbeat says now (its SIP, calls, drained).
   void SetHeartbeat();
 
