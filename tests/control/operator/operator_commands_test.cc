@@ -263,9 +263,16 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "peers", "ng_drain", "bans", "unban"));
+                                 "call", "stats", "cluster", "peers", "ng_drain", "bans",
+                                 "unban"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
+}
+
+// A single node (the view's default) says so; a cluster's view answers
+// for itself (control_plane's Cluster, cluster_bindings_test.sh).
+TEST_F(OperatorCommandsTest, ClusterOfASingleNodeSaysNotEnabled) {
+  EXPECT_EQ(Ok("cluster"), json({{"enabled", false}}));
 }
 
 TEST_F(OperatorCommandsTest, RegistrationsListsLiveBindingsSortedByAorThenRank) {
