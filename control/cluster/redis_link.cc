@@ -51,17 +51,7 @@ struct ReplyFree {
 };
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
-Reply Command(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return Reply(static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-}
-
+// Queues a command in the context's output buffer (a pipeline's step).
 void Append(redisContext* c, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
@@ -70,6 +60,15 @@ void Append(redisContext* c, const std::vector<std::string>& args) {
     lens.push_back(a.size());
   }
   redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
+}
+
+// One command and its reply (what redisCommandArgv does on a blocking
+// context); nullptr when the connection failed.
+Reply Command(redisContext* c, const std::vector<std::string>& args) {
+  Append(c, args);
+  void* reply = nullptr;
+  if (redisGetReply(c, &reply) != REDIS_OK) return nullptr;
+  return Reply(static_cast<redisReply*>(reply));
 }
 
 std::string Text(const redisReply* r) { return std::string(r->str, r->len); }

@@ -67,26 +67,31 @@ BindingTable::Id BindingTable::Allocate() {
   return allocated_++;
 }
 
-uint16_t BindingTable::SocketIndex(const Endpoint& socket) {
-  // 65 535 distinct sockets is far beyond any cluster's listeners; past
-  // it the last one stands for the rest rather than overflow the index.
-  if (sockets_.size() == UINT16_MAX) {
-    const auto it = socket_index_.find(socket);
-    return it != socket_index_.end() ? it->second : UINT16_MAX - 1;
+namespace {
+
+// `value`'s index in `values` (added when new), with `index` mapping each
+// value to it. 65 535 distinct sockets or nodes is far beyond any
+// cluster's; past it the last one stands for the rest rather than
+// overflow the 16-bit index.
+template <typename Index, typename Values, typename Value>
+uint16_t Intern(Index& index, Values& values, const Value& value) {
+  if (values.size() == UINT16_MAX) {
+    const auto it = index.find(value);
+    return it != index.end() ? it->second : UINT16_MAX - 1;
   }
-  const auto [it, added] = socket_index_.try_emplace(socket, sockets_.size());
-  if (added) sockets_.push_back(socket);
+  const auto [it, added] = index.try_emplace(value, values.size());
+  if (added) values.emplace_back(value);
   return it->second;
 }
 
+}  // namespace
+
+uint16_t BindingTable::SocketIndex(const Endpoint& socket) {
+  return Intern(socket_index_, sockets_, socket);
+}
+
 uint16_t BindingTable::NodeIndex(absl::string_view node) {
-  if (nodes_.size() == UINT16_MAX) {
-    const auto it = node_index_.find(node);
-    return it != node_index_.end() ? it->second : UINT16_MAX - 1;
-  }
-  const auto [it, added] = node_index_.try_emplace(node, nodes_.size());
-  if (added) nodes_.emplace_back(node);
-  return it->second;
+  return Intern(node_index_, nodes_, node);
 }
 
 void BindingTable::Assign(Id id, const Binding& b) {

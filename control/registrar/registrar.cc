@@ -576,8 +576,9 @@ void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
         replica_->Put(c.binding, /*urgent=*/true);
         break;
       case BindingChange::Kind::kRefreshed:
-        replica_->Put(c.binding, /*urgent=*/c.keepalive_changed ||
-                                     c.binding.contact_uri != c.previous.contact_uri);
+        // keepalive_changed: the source, socket, transport or interval
+        // moved; anything else is the expiry (and CSeq) only.
+        replica_->Put(c.binding, /*urgent=*/c.keepalive_changed);
         break;
       case BindingChange::Kind::kRemoved:
         // Another node's binding removed here (Contact: * or expires=0
@@ -589,19 +590,13 @@ void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
 }
 
 std::optional<BindingChange> Registrar::ApplyRemote(const Binding& binding) {
-  std::optional<BindingChange> displaced;
-  if (std::optional<Binding> held = table_.Find(binding.aor, binding.contact_uri);
-      held && held->node.empty()) {
-    // The phone registered with another node since: this node's row and
-    // keepalive go (its owner keeps both now).
-    if (const std::optional<BindingRow> row = table_.RowOf(binding.aor, binding.contact_uri);
-        store_ != nullptr && row && *row != 0) {
-      (void)store_->Remove(*row);
-    }
-    displaced = BindingChange{BindingChange::Kind::kRemoved, *std::move(held), false, {}};
-  }
-  table_.Put(binding, 0);
-  return displaced;
+  std::optional<Binding> held = table_.Find(binding.aor, binding.contact_uri);
+  const std::optional<BindingRow> row = table_.Put(binding, 0);
+  if (!held || !held->node.empty()) return std::nullopt;
+  // The phone registered with another node since: this node's row and
+  // keepalive go (its owner keeps both now).
+  if (store_ != nullptr && row && *row != 0) (void)store_->Remove(*row);
+  return BindingChange{BindingChange::Kind::kRemoved, *std::move(held), false, {}};
 }
 
 bool Registrar::RemoveRemote(absl::string_view aor, absl::string_view contact_uri,
