@@ -234,8 +234,8 @@ def settle(server, tag, idle_share=0.03, limit_s=40.0):
 
 def start_profile(args, pids, name):
     """With --profile DIR: perf samples the SIP server's threads while a
-    refresh is measured (DIR/NAME.perf), the means to find what grows with
-    N. Sampling costs CPU too, so a profiled run's figures are not quoted."""
+    refresh or a storm is measured (DIR/NAME.perf), the means to find what
+    grows with N and what shedding costs. Sampling costs CPU too, so a profiled run's figures are not quoted."""
     if not args.profile:
         return None
     os.makedirs(args.profile, exist_ok=True)
@@ -312,6 +312,7 @@ def storm_goodput_pct(args, server, users, capacity, tag):
         "--bind", sb.HOST, "--port", str(sb.UAC_PORT),
         "--domain", sb.DOMAIN, "--rate", str(rate), "--seconds", str(args.storm_s),
         "--timeout-ms", str(sb.RECV_TIMEOUT_MS)]
+    profiler = start_profile(args, server.sip_pids(), "%s-%s" % (server.name, tag))
     with open(out, "w") as f:
         p = PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
     try:
@@ -319,6 +320,7 @@ def storm_goodput_pct(args, server, users, capacity, tag):
     except subprocess.TimeoutExpired:
         raise BenchError("udp_register_storm did not finish\n%s" % log_tail(out))
     finally:
+        stop_profile(profiler)
         Processes.stop(p, grace_s=2.0)
         PROCS.procs.remove(p)
     try:
@@ -626,7 +628,7 @@ def parse_args(argv):
     ap.add_argument("--rtpengine", default=shutil.which("rtpengine") or "rtpengine")
     ap.add_argument("--sipp", default=shutil.which("sipp") or "sipp")
     ap.add_argument("--profile", metavar="DIR",
-                    help="record perf profiles of each refresh measurement into DIR")
+                    help="record perf profiles of each refresh measurement and storm into DIR")
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep-tmp", action="store_true")
     args = ap.parse_args(argv)

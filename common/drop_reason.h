@@ -38,7 +38,11 @@ namespace rtplatch {
   X(kKeepaliveNoMbuf, "keepalive_no_mbuf",                               \
     "keepalive due but the mbuf pool was empty (retried next interval)") \
   X(kKeepaliveNextHopUnknown, "keepalive_next_hop_unknown",              \
-    "keepalive target's next hop has no MAC yet (solicited)")
+    "keepalive target's next hop has no MAC yet (solicited)")      \
+  X(kAddressNotHeld, "address_not_held",                                 \
+    "relay port of a standby address this node does not hold now")     \
+  X(kKeepaliveNotHeld, "keepalive_not_held",                             \
+    "keepalive due from a standby address this node does not hold (not sent)")
 
 enum class DropReason : uint8_t {
 #define RTPLATCH_DROP_ENUM(id, name, help) id,

@@ -134,6 +134,7 @@ json CountersJson(const LcoreCounters& c) {
               {"exception_in", c.exception_in}, {"exception_out", c.exception_out},
               {"exception_fragments", c.exception_fragments},
               {"handoff", c.handoff}, {"solicits", c.solicits},
+              {"announcements", c.announcements},
               {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
               {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},
               {"ice_checks_answered", c.ice_checks_answered},
@@ -183,15 +184,25 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"keepalive_query", &ControlCommands::KeepaliveQuery, false, "one keepalive target"},
       {"keepalive_list", &ControlCommands::KeepaliveList, false,
        "keepalive targets, filtered by target_ip, label; offset, limit"},
+      {"address_take", &ControlCommands::AddressTake, true,
+       "take a standby address (a VIP): relay and send keepalives for it, announce it "
+       "from the NIC, put it on the kernel's exception interface"},
+      {"address_release", &ControlCommands::AddressRelease, true,
+       "release a standby address: relay and send nothing for it, take it off the kernel's "
+       "interface (its streams stay, ready for the next take)"},
+      {"address_list", &ControlCommands::AddressList, false,
+       "the relay addresses: fixed or standby, held or not"},
   };
   return kTable;
 }
 
 ControlCommands::ControlCommands(StreamRegistry& registry,
                                  std::function<DataplaneStats()> stats,
-                                 std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives)
+                                 std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives,
+                                 const KernelAddresses* kernel)
     : registry_(registry),
       keepalives_(keepalives),
+      kernel_(kernel),
       stats_(std::move(stats)),
       now_ns_(std::move(now_ns)) {}
 
@@ -544,6 +555,67 @@ absl::StatusOr<json> ControlCommands::KeepaliveList(const json& r) {
     list.push_back(KeepaliveJson(v));
   }
   return json{{"total", total}, {"keepalives", list}};
+}
+
+absl::StatusOr<uint8_t> ControlCommands::StandbyAddress(const json& r) const {
+  auto text = OptionalString(r, "address");
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return ArgError("address", "required");
+  auto ip = IpAddress::Parse(**text);
+  if (!ip.ok()) return ArgError("address", ip.status().message());
+  const RelayAddresses& addresses = registry_.addresses();
+  const uint8_t id = addresses.Find(*ip);
+  if (id == kNoAddress) {
+    return ArgError("address", absl::StrCat(**text, " is not a relay address of this dataplane"));
+  }
+  if (!addresses.is_standby(id)) {
+    return ArgError("address", absl::StrCat(**text, " is a fixed relay address, held for the "
+                                            "process's life; only standby_addresses move"));
+  }
+  return id;
+}
+
+absl::StatusOr<json> ControlCommands::AddressTake(const json& r) {
+  auto id = StandbyAddress(r);
+  if (!id.ok()) return id.status();
+  const RelayAddresses& addresses = registry_.addresses();
+  const IpAddress& address = addresses.at(*id);
+  // The kernel first: a take that cannot answer ARP for the address
+  // would draw no traffic; refused, nothing changed.
+  if (kernel_ != nullptr) {
+    if (absl::Status s = kernel_->Add(address); !s.ok()) return s;
+  }
+  const bool was_held = addresses.held(*id);
+  addresses.holding().Take(*id);
+  return json{{"address", address.ToString()}, {"held", true}, {"was_held", was_held},
+              {"announcements", AddressHolding::kAnnouncements},
+              {"kernel_interface", kernel_ != nullptr ? kernel_->ifindex() : 0}};
+}
+
+absl::StatusOr<json> ControlCommands::AddressRelease(const json& r) {
+  auto id = StandbyAddress(r);
+  if (!id.ok()) return id.status();
+  const RelayAddresses& addresses = registry_.addresses();
+  const IpAddress& address = addresses.at(*id);
+  const bool was_held = addresses.held(*id);
+  // The lcores first: from here on nothing is relayed or sent from it.
+  addresses.holding().Release(*id);
+  if (kernel_ != nullptr) {
+    if (absl::Status s = kernel_->Remove(address); !s.ok()) return s;
+  }
+  return json{{"address", address.ToString()}, {"held", false}, {"was_held", was_held}};
+}
+
+absl::StatusOr<json> ControlCommands::AddressList(const json&) {
+  const RelayAddresses& addresses = registry_.addresses();
+  json list = json::array();
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const uint8_t id = static_cast<uint8_t>(i);
+    list.push_back({{"address", addresses.at(id).ToString()},
+                    {"kind", addresses.is_standby(id) ? "standby" : "fixed"},
+                    {"held", addresses.held(id)}});
+  }
+  return json{{"addresses", list}};
 }
 
 }  // namespace rtplatch

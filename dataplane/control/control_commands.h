@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/json_protocol.h"
+#include "dataplane/control/kernel_addresses.h"
 #include "dataplane/keepalive/keepalive_registry.h"
 #include "dataplane/fastpath/lcore_counters.h"
 #include "dataplane/control/stream_registry.h"
@@ -38,9 +39,12 @@ struct DataplaneStats {
 
 class ControlCommands {
  public:
-  // `keepalives` may be null (keepalive commands then answer unknown_command).
+  // `keepalives` may be null (keepalive commands then answer unknown_command);
+  // `kernel` may be null (a taken address is then not put on the kernel's
+  // exception interface).
   ControlCommands(StreamRegistry& registry, std::function<DataplaneStats()> stats,
-                  std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives = nullptr);
+                  std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives = nullptr,
+                  const KernelAddresses* kernel = nullptr);
 
   // One request line to one reply line (without '\n'). `*subscribe` is set
   // when the request subscribed this connection to events.
@@ -72,11 +76,16 @@ class ControlCommands {
   absl::StatusOr<json> KeepaliveRemove(const json&);
   absl::StatusOr<json> KeepaliveQuery(const json&);
   absl::StatusOr<json> KeepaliveList(const json&);
+  absl::StatusOr<json> AddressTake(const json&);
+  absl::StatusOr<json> AddressRelease(const json&);
+  absl::StatusOr<json> AddressList(const json&);
+  absl::StatusOr<uint8_t> StandbyAddress(const json&) const;
 
   void Remember(const std::string& id, const std::string& reply);
 
   StreamRegistry& registry_;
   KeepaliveRegistry* keepalives_;
+  const KernelAddresses* kernel_;
   std::function<DataplaneStats()> stats_;
   std::function<uint64_t()> now_ns_;
   bool subscribe_requested_ = false;

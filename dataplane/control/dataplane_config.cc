@@ -77,10 +77,26 @@ absl::StatusOr<StaticNeighbor> ParseNeighbor(const json& n, size_t index) {
   return s;
 }
 
+absl::Status ReadAddressList(const json& j, const char* name, std::vector<IpAddress>* out) {
+  auto it = j.find(name);
+  if (it == j.end()) return absl::OkStatus();
+  if (!it->is_array()) return FieldError(name, "must be a list of addresses");
+  out->clear();
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& a = (*it)[i];
+    std::string field = absl::StrCat(name, "[", i, "]");
+    if (!a.is_string()) return FieldError(field, "must be an address string");
+    auto ip = IpAddress::Parse(a.get<std::string>());
+    if (!ip.ok()) return FieldError(field, ip.status().message());
+    out->push_back(*ip);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseInto(const json& j, DataplaneConfig& c) {
   if (absl::Status s = CheckKnownFields(
           j, {"control_socket", "media_port", "media_tx_port", "exception_port",
-              "relay_addresses", "port_min", "port_max", "gateway_v4", "gateway_v6",
+              "relay_addresses", "standby_addresses", "exception_interface", "port_min", "port_max", "gateway_v4", "gateway_v6",
               "neighbors", "default_policy", "learning_window_packets", "learning_window_ms",
               "relatch_silence_ms", "idle_timeout_s", "mbufs_per_lcore", "rx_descriptors",
               "tx_descriptors", "ice_streams_per_lcore"},
@@ -98,17 +114,15 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
   c.media_port = static_cast<uint16_t>(media);
   if (auto s = ReadPortId(j, "media_tx_port", true, &c.media_tx_port); !s.ok()) return s;
   if (auto s = ReadPortId(j, "exception_port", true, &c.exception_port); !s.ok()) return s;
-  if (auto it = j.find("relay_addresses"); it != j.end()) {
-    if (!it->is_array()) return FieldError("relay_addresses", "must be a list of addresses");
-    c.relay_addresses.clear();
-    for (size_t i = 0; i < it->size(); ++i) {
-      const json& a = (*it)[i];
-      std::string field = absl::StrCat("relay_addresses[", i, "]");
-      if (!a.is_string()) return FieldError(field, "must be an address string");
-      auto ip = IpAddress::Parse(a.get<std::string>());
-      if (!ip.ok()) return FieldError(field, ip.status().message());
-      c.relay_addresses.push_back(*ip);
-    }
+  if (auto s = ReadAddressList(j, "relay_addresses", &c.relay_addresses); !s.ok()) return s;
+  if (auto s = ReadAddressList(j, "standby_addresses", &c.standby_addresses); !s.ok()) return s;
+  if (absl::Status s = ReadStringInto(j, "exception_interface", kWhere, &c.exception_interface,
+                                      "an interface name");
+      !s.ok()) {
+    return s;
+  }
+  if (c.exception_interface.size() >= 16) {  // IFNAMSIZ with its NUL
+    return FieldError("exception_interface", "longer than an interface name can be (15)");
   }
   if (c.relay_addresses.empty()) return FieldError("relay_addresses", "required, non-empty");
   if (auto s = ReadUnsigned(j, "port_min", 1, 65535, &c.port_min); !s.ok()) return s;

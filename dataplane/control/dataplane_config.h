@@ -25,6 +25,13 @@ struct DataplaneConfig {
   int32_t media_tx_port = -1;    // -1: same as media_port
   int32_t exception_port = 1;    // net_tap / virtio-user; -1: none
   std::vector<IpAddress> relay_addresses;
+  // Addresses this node may take over at runtime (VIPs moved by keepalived,
+  // docs/cluster.md): their ports are reserved from the start, and the
+  // node relays for them only between address_take and address_release.
+  std::vector<IpAddress> standby_addresses;
+  // The kernel interface of the exception port, where a taken standby
+  // address is added. Empty: the one the port's driver names (net_tap).
+  std::string exception_interface;
   uint16_t port_min = 20000;
   uint16_t port_max = 29999;
   IpAddress gateway_v4;

@@ -86,6 +86,9 @@ std::optional<uint32_t> StreamRegistry::TakePortPair(const LegRequest& leg,
     const IpAddress& address = table_.addresses().at(static_cast<uint8_t>(a));
     if (address.is_v4() == leg.ipv6) continue;
     if (leg.address && !(address == *leg.address)) continue;
+    // Unasked, a call goes to an address this node holds; asked for, a
+    // standby one may be prepared before it is taken (a failover).
+    if (!leg.address && !table_.addresses().held(static_cast<uint8_t>(a))) continue;
     const uint32_t queue = QueueOf(static_cast<uint8_t>(a), lcore_index);
     if (free_.empty(queue)) continue;
     return free_.PopHead(queue);
@@ -101,13 +104,12 @@ absl::StatusOr<uint32_t> StreamRegistry::RequestedSlot(absl::string_view field,
         field, ": ", relay.ToString(), " is not of the leg's family ",
         leg.ipv6 ? "ipv6" : "ipv4"));
   }
-  const auto& all = table_.addresses().all();
-  const auto it = std::find(all.begin(), all.end(), relay.ip);
-  if (it == all.end()) {
+  const uint8_t id = table_.addresses().Find(relay.ip);
+  if (id == kNoAddress) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": ", relay.ip.ToString(), " is not a relay address of this dataplane"));
   }
-  const uint32_t slot = table_.SlotOf(static_cast<uint8_t>(it - all.begin()), relay.port);
+  const uint32_t slot = table_.SlotOf(id, relay.port);
   if (slot == kNoSlot) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": port ", relay.port, " is outside the relay port range ", table_.port_min(),

@@ -120,6 +120,9 @@ class StreamRegistry {
   size_t pair_count() const { return pairs_.size(); }
   size_t free_port_pairs(bool ipv6) const;
 
+  // The relay addresses and which of them this node holds (address takeover).
+  const RelayAddresses& addresses() const { return table_.addresses(); }
+
  private:
   struct StreamRecord {
     uint64_t pair;
@@ -156,7 +159,7 @@ class StreamRegistry {
     void PushTail(uint32_t queue, uint32_t slot);    // slot not queued
     void Remove(uint32_t queue, uint32_t slot);      // slot queued in queue
 
-   private:
+ private:
     static constexpr uint32_t kNil = UINT32_MAX;
     struct Queue {
       uint32_t head = kNil;  // pair indices (slot / 2)

@@ -1,5 +1,7 @@
 #include "dataplane/dpdk/dataplane.h"
 
+#include <net/if.h>
+
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -37,7 +39,7 @@ absl::StatusOr<std::unique_ptr<Dataplane>> Dataplane::Create(DataplaneConfig con
         "no forwarding lcore: give EAL at least two lcores (-l 0,1): the main one runs "
         "the control socket, the others forward");
   }
-  auto addresses = RelayAddresses::Create(config.relay_addresses);
+  auto addresses = RelayAddresses::Create(config.relay_addresses, config.standby_addresses);
   if (!addresses.ok()) return addresses.status();
   auto table = FlowTable::Create(std::move(*addresses), config.port_min, config.port_max);
   if (!table.ok()) return table.status();
@@ -90,9 +92,12 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   keepalives_ = std::make_unique<KeepaliveRegistry>(
       table_->addresses(), keepalive_ptrs,
       [] { std::this_thread::sleep_for(std::chrono::microseconds(50)); });
+  auto kernel = ExceptionInterface();
+  if (!kernel.ok()) return kernel.status();
+  kernel_addresses_ = std::make_unique<KernelAddresses>(*kernel);
   commands_ = std::make_unique<ControlCommands>(
       *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
-      keepalives_.get());
+      keepalives_.get(), kernel_addresses_.get());
   uint8_t relay_mac[6];
   RelayMac(relay_mac);
   for (uint32_t i = 0; i < n; ++i) {
@@ -169,6 +174,26 @@ std::unique_ptr<LcoreContext> Dataplane::MakeLcoreContext(uint32_t i, uint32_t l
   ctx->clock = &clock_;
   ctx->quit = &quit_;
   return ctx;
+}
+
+// The kernel interface taken standby addresses are added to (0: none):
+// the configured name, else the exception port's own (net_tap names it).
+absl::StatusOr<int> Dataplane::ExceptionInterface() const {
+  if (config_.standby_addresses.empty()) return 0;
+  if (!config_.exception_interface.empty()) {
+    const unsigned index = if_nametoindex(config_.exception_interface.c_str());
+    if (index == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: exception_interface: no interface '", config_.exception_interface, "'"));
+    }
+    return static_cast<int>(index);
+  }
+  rte_eth_dev_info info{};
+  if (config_.exception_port >= 0 &&
+      rte_eth_dev_info_get(static_cast<uint16_t>(config_.exception_port), &info) == 0) {
+    return static_cast<int>(info.if_index);
+  }
+  return 0;
 }
 
 // The MAC frames leave with: the exception port's (the kernel's view of the

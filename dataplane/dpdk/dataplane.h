@@ -62,6 +62,7 @@ class Dataplane {
                                                  uint32_t lcore_count,
                                                  const uint8_t relay_mac[6]);
   void RelayMac(uint8_t out[6]) const;
+  absl::StatusOr<int> ExceptionInterface() const;
   absl::Status StartPorts();
   DataplaneStats CollectStats() const;
 
@@ -79,6 +80,7 @@ class Dataplane {
   std::vector<rte_mempool*> pools_;
   std::vector<std::unique_ptr<LcoreContext>> lcores_;
   std::unique_ptr<StreamRegistry> registry_;
+  std::unique_ptr<KernelAddresses> kernel_addresses_;
   std::unique_ptr<ControlCommands> commands_;
   std::unique_ptr<ControlServer> server_;
   std::atomic<bool> quit_{false};

@@ -304,6 +304,11 @@ void EmitKeepalives(LcoreContext& ctx, uint64_t now_ns) {
   TxBatch out, solicits;
   uint32_t due = ctx.keepalives->Run(now_ns, kKeepalivesPerPoll,
                                      [&](uint32_t, KeepaliveTarget& t) {
+    // The other node holding the address sends it: one sender a binding.
+    if (!ctx.addresses->held(t.src_addr_id)) {
+      ctx.counters.Drop(DropReason::kKeepaliveNotHeld);
+      return;
+    }
     rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
     if (m == nullptr) {
       ctx.counters.Drop(DropReason::kKeepaliveNoMbuf);
@@ -333,6 +338,30 @@ void EmitKeepalives(LcoreContext& ctx, uint64_t now_ns) {
   }
 }
 
+// Lcore 0: the announcements due for standby addresses just taken, from
+// the NIC, so the segment sends their traffic here (address_holding.h).
+void AnnounceTakenAddresses(LcoreContext& ctx, uint64_t now_ns) {
+  AddressHolding& holding = ctx.addresses->holding();
+  if (ctx.fast.lcore_index != 0 || !holding.announcing()) return;
+  TxBatch out;
+  for (uint8_t id = 0; id < ctx.addresses->size() && out.count < kBurstSize; ++id) {
+    if (holding.announcements_left(id) == 0 || now_ns < ctx.next_announce_ns[id]) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) return;  // the pool is short now: the next poll tries again
+    if (!holding.TakeAnnouncement(id)) {
+      rte_pktmbuf_free(m);
+      continue;  // released meanwhile
+    }
+    uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kSolicitFrameMax));
+    const uint32_t len = BuildAnnouncement(frame, ctx.fast.relay_mac, ctx.addresses->at(id));
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(kSolicitFrameMax - len));
+    ctx.next_announce_ns[id] = now_ns + AddressHolding::kAnnounceIntervalNs;
+    out.pkts[out.count++] = m;
+  }
+  ctx.counters.Count(ctx.counters.announcements,
+                     SendBatch(ctx, ctx.media_tx_port, out, DropReason::kTxFull));
+}
+
 }  // namespace
 
 uint32_t PollOnce(LcoreContext& ctx) {
@@ -341,6 +370,7 @@ uint32_t PollOnce(LcoreContext& ctx) {
   ApplyKeepaliveCommands(ctx, now_ns);
   uint32_t handled = PollMedia(ctx, now_ns) + PollException(ctx);
   EmitKeepalives(ctx, now_ns);
+  AnnounceTakenAddresses(ctx, now_ns);
   return handled;
 }
 

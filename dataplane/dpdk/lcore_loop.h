@@ -2,6 +2,7 @@
 // Everything it touches is reachable from its LcoreContext, passed in.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -52,6 +53,9 @@ struct alignas(64) LcoreContext {
   bool has_stalled_keepalive_command = false;
   rte_ring* handoff_in = nullptr;          // MP/SC: other lcores' packets for us
   std::vector<rte_ring*> handoff_out;      // by lcore index
+  // Lcore 0 announces taken standby addresses (address_holding.h): when
+  // each may send its next announcement.
+  std::array<uint64_t, kMaxRelayAddresses> next_announce_ns{};
   IpAddress solicit_source_v4;
   IpAddress solicit_source_v6;
   struct RecentSolicit {

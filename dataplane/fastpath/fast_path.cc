@@ -174,6 +174,8 @@ PacketVerdict ProcessClassified(FastPathContext& ctx, uint8_t* frame, uint32_t l
       return {PacketAction::kException, {}, 0, 0, 0, {}};
     case FrameClass::kMalformed:
       return Drop(ctx, DropReason::kMalformed);
+    case FrameClass::kNotHeld:
+      return Drop(ctx, DropReason::kAddressNotHeld);
     case FrameClass::kRelay:
       break;
   }

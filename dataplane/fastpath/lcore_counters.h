@@ -19,6 +19,7 @@ struct alignas(64) LcoreCounters {
   uint64_t exception_fragments = 0;  // IP fragments of frames too long for the kernel's port
   uint64_t handoff = 0;        // relay packets passed to their owner lcore
   uint64_t solicits = 0;       // ARP/NS sent for unknown next hops
+  uint64_t announcements = 0;  // gratuitous ARP / unsolicited NA for taken addresses
   uint64_t events_lost = 0;    // event ring full
   uint64_t keepalives_sent = 0;
   uint64_t keepalive_cycles = 0;  // TSC cycles spent emitting keepalives
@@ -43,6 +44,7 @@ inline void LcoreCounters::Accumulate(const LcoreCounters& o) {
   exception_fragments += RelaxedLoad(o.exception_fragments);
   handoff += RelaxedLoad(o.handoff);
   solicits += RelaxedLoad(o.solicits);
+  announcements += RelaxedLoad(o.announcements);
   events_lost += RelaxedLoad(o.events_lost);
   keepalives_sent += RelaxedLoad(o.keepalives_sent);
   keepalive_cycles += RelaxedLoad(o.keepalive_cycles);

@@ -30,6 +30,9 @@ FrameClass ClassifyV4(const uint8_t* ip, uint32_t l3_len, const FlowTable& table
   const uint8_t* udp = ip + ihl;
   uint32_t slot = table.SlotOf(addr_id, Load16(udp + 2));
   if (slot == kNoSlot) return FrameClass::kException;  // e.g. SIP on 5060
+  // SIP to a VIP still reaches the kernel, which answers for it only once
+  // keepalived (or the take) has put it on the exception interface.
+  if (!table.addresses().held(addr_id)) return FrameClass::kNotHeld;
   uint32_t udp_len = Load16(udp + 4);
   if (udp_len < kUdpHeaderLen || udp_len > total - ihl) return FrameClass::kMalformed;
   out->slot = slot;
@@ -54,6 +57,7 @@ FrameClass ClassifyV6(const uint8_t* ip, uint32_t l3_len, const FlowTable& table
   const uint8_t* udp = ip + kIpv6HeaderLen;
   uint32_t slot = table.SlotOf(addr_id, Load16(udp + 2));
   if (slot == kNoSlot) return FrameClass::kException;
+  if (!table.addresses().held(addr_id)) return FrameClass::kNotHeld;
   uint32_t udp_len = Load16(udp + 4);
   if (udp_len < kUdpHeaderLen || udp_len > payload) return FrameClass::kMalformed;
   // An IPv4-mapped source (::ffff:a.b.c.d) never appears on the wire (RFC

@@ -22,6 +22,7 @@ enum class FrameClass : uint8_t {
   kRelay,      // UDP to a relay port: `slot` is set
   kException,  // anything else: hand to the kernel
   kMalformed,  // addressed to a relay port but broken: drop and count
+  kNotHeld,    // to a relay port of a standby address not held now: drop and count
 };
 
 struct RelayPacket {

@@ -6,28 +6,34 @@
 
 namespace rtplatch {
 
-absl::StatusOr<RelayAddresses> RelayAddresses::Create(
-    std::vector<IpAddress> addresses) {
-  if (addresses.empty()) {
+absl::StatusOr<RelayAddresses> RelayAddresses::Create(std::vector<IpAddress> fixed,
+                                                      std::vector<IpAddress> standby) {
+  if (fixed.empty()) {
     return absl::InvalidArgumentError("relay_addresses: at least one address needed");
   }
+  const size_t fixed_count = fixed.size();
+  std::vector<IpAddress> addresses = std::move(fixed);
+  addresses.insert(addresses.end(), standby.begin(), standby.end());
   if (addresses.size() > kMaxRelayAddresses) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "relay_addresses: at most ", kMaxRelayAddresses, " addresses, got ",
-        addresses.size()));
+        "relay_addresses: at most ", kMaxRelayAddresses,
+        " addresses with the standby ones, got ", addresses.size()));
   }
   RelayAddresses r;
+  r.fixed_count_ = fixed_count;
+  r.holding_ = std::make_unique<AddressHolding>();
   for (size_t id = 0; id < addresses.size(); ++id) {
     const IpAddress& a = addresses[id];
+    const char* field = id < fixed_count ? "relay_addresses" : "standby_addresses";
     if (a.is_unspecified()) {
-      return absl::InvalidArgumentError("relay_addresses: unspecified address");
+      return absl::InvalidArgumentError(absl::StrCat(field, ": unspecified address"));
     }
     for (size_t j = 0; j < id; ++j) {
       if (addresses[j] == a) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("relay_addresses: duplicate ", a.ToString()));
+        return absl::InvalidArgumentError(absl::StrCat(field, ": duplicate ", a.ToString()));
       }
     }
+    if (id < fixed_count) r.holding_->HoldFromStart(static_cast<uint8_t>(id));
     if (a.is_v4()) {
       uint32_t be;
       std::memcpy(&be, a.v4_bytes(), 4);
@@ -40,6 +46,13 @@ absl::StatusOr<RelayAddresses> RelayAddresses::Create(
   }
   r.addresses_ = std::move(addresses);
   return r;
+}
+
+uint8_t RelayAddresses::Find(const IpAddress& ip) const {
+  if (!ip.is_v4()) return FindV6(ip.bytes());
+  uint32_t be;
+  std::memcpy(&be, ip.v4_bytes(), 4);
+  return FindV4(be);
 }
 
 uint8_t RelayAddresses::FindV6(const uint8_t* addr16) const {

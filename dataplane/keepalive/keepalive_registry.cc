@@ -23,14 +23,7 @@ absl::Status KeepaliveRegistry::Check(const KeepaliveSpec& s, uint8_t* src_addr_
                                                    " and target ", s.target.ToString(),
                                                    " are of different families"));
   }
-  uint8_t id = kNoAddress;
-  if (s.source.ip.is_v4()) {
-    uint32_t be;
-    std::memcpy(&be, s.source.ip.v4_bytes(), 4);
-    id = addresses_.FindV4(be);
-  } else {
-    id = addresses_.FindV6(s.source.ip.bytes());
-  }
+  const uint8_t id = addresses_.Find(s.source.ip);
   if (id == kNoAddress) {
     return absl::InvalidArgumentError(absl::StrCat(
         "source: ", s.source.ip.ToString(), " is not one of the relay addresses"));

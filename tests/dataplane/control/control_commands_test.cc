@@ -35,8 +35,9 @@ std::string WithNul(const char (&text)[N]) {
 
 class ControlCommandsTest : public ::testing::Test {
  protected:
-  ControlCommandsTest() {
-    auto addresses = RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")});
+  explicit ControlCommandsTest(std::vector<IpAddress> standby = {}) {
+    auto addresses =
+        RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")}, std::move(standby));
     // 20000..20015: 8 port pairs per address, so 4 IPv4 stream pairs.
     table_ = std::move(*FlowTable::Create(std::move(*addresses), 20000, 20015));
     ring_ = std::make_unique<SpscRing<FlowCommand>>(64);
@@ -111,7 +112,9 @@ class ControlCommandsTest : public ::testing::Test {
 };
 
 const std::vector<std::string> kDocumentedCommands = {
-    "version", "help", "allocate", "update", "delete", "query", "list", "stats", "subscribe"};
+    "version", "help",         "allocate",        "update",      "delete",
+    "query",   "list",         "stats",           "subscribe",   "address_take",
+    "address_release",          "address_list"};
 
 // ------------------------------------------------------------------ basics
 
@@ -804,6 +807,80 @@ TEST_F(ControlCommandsTest, EventLinesFollowTheDocumentedShape) {
   j = json::parse(line);
   EXPECT_EQ(j["event"], "idle");
   EXPECT_EQ(j["idle_ms"], 61500);
+}
+
+// ------------------------------------------------------------------ standby addresses
+
+class AddressCommandsTest : public ControlCommandsTest {
+ protected:
+  AddressCommandsTest() : ControlCommandsTest({Ip("203.0.113.70"), Ip("2001:db8::70")}) {}
+  bool Held(const char* address) {
+    const json list = Ok({{"cmd", "address_list"}});
+    for (const json& a : list["addresses"]) {
+      if (a["address"].get<std::string>() == address) return a["held"].get<bool>();
+    }
+    ADD_FAILURE() << address << " not listed";
+    return false;
+  }
+};
+
+TEST_F(AddressCommandsTest, ListsFixedAndStandbyAddressesWithWhetherHeld) {
+  json list = Ok({{"cmd", "address_list"}})["addresses"];
+  ASSERT_EQ(list.size(), 4u);
+  EXPECT_EQ(list[0], (json{{"address", "203.0.113.10"}, {"kind", "fixed"}, {"held", true}}));
+  EXPECT_EQ(list[2], (json{{"address", "203.0.113.70"}, {"kind", "standby"}, {"held", false}}));
+  EXPECT_EQ(list[3], (json{{"address", "2001:db8::70"}, {"kind", "standby"}, {"held", false}}));
+}
+
+TEST_F(AddressCommandsTest, TakeAndReleaseMoveTheHeldFlagAndAskForAnnouncements) {
+  const RelayAddresses& addresses = table_->addresses();
+  const uint8_t vip = addresses.Find(Ip("203.0.113.70"));
+  json taken = Ok({{"cmd", "address_take"}, {"address", "203.0.113.70"}});
+  EXPECT_EQ(taken["held"], true);
+  EXPECT_EQ(taken["was_held"], false);
+  EXPECT_TRUE(Held("203.0.113.70"));
+  EXPECT_FALSE(Held("2001:db8::70")) << "only the address named moves";
+  EXPECT_TRUE(addresses.holding().announcing());
+  EXPECT_EQ(addresses.holding().announcements_left(vip), AddressHolding::kAnnouncements);
+
+  json released = Ok({{"cmd", "address_release"}, {"address", "203.0.113.70"}});
+  EXPECT_EQ(released["held"], false);
+  EXPECT_EQ(released["was_held"], true);
+  EXPECT_FALSE(Held("203.0.113.70"));
+  EXPECT_FALSE(addresses.holding().announcing()) << "a release cancels announcements still due";
+}
+
+TEST_F(AddressCommandsTest, RefusesFixedUnknownAndMalformedAddresses) {
+  json fixed = Call({{"cmd", "address_release"}, {"address", "203.0.113.10"}});
+  EXPECT_EQ(ErrorCode(fixed), "invalid_argument");
+  EXPECT_THAT(ErrorMessage(fixed), HasSubstr("fixed relay address"));
+  EXPECT_TRUE(Held("203.0.113.10")) << "a refused release changes nothing";
+  json unknown = Call({{"cmd", "address_take"}, {"address", "203.0.113.99"}});
+  EXPECT_THAT(ErrorMessage(unknown), HasSubstr("not a relay address"));
+  EXPECT_THAT(ErrorMessage(Call({{"cmd", "address_take"}, {"address", "vip"}})),
+              HasSubstr("address"));
+  EXPECT_THAT(ErrorMessage(Call({{"cmd", "address_take"}})), HasSubstr("address: required"));
+  EXPECT_EQ(ErrorCode(Call({{"cmd", "address_take"}, {"address", 7}})), "invalid_argument");
+}
+
+TEST_F(AddressCommandsTest, UnaskedCallsAvoidAStandbyAddressNotHeldAndAskedOnesMayUseIt) {
+  // Four IPv4 pairs on the fixed address: all taken, the standby one not used.
+  for (int i = 0; i < 4; ++i) {
+    json pair = Ok({{"cmd", "allocate"}, {"a", {{"family", "ipv4"}}}, {"b", {{"family", "ipv4"}}}});
+    EXPECT_THAT(pair["a"]["relay"].get<std::string>(), HasSubstr("203.0.113.10:"));
+  }
+  EXPECT_EQ(ErrorCode(Call({{"cmd", "allocate"}, {"a", {{"family", "ipv4"}}},
+                            {"b", {{"family", "ipv4"}}}})),
+            "resource_exhausted");
+  // A failover prepares the streams of the address before taking it.
+  json prepared = Ok({{"cmd", "allocate"},
+                      {"a", {{"relay", "203.0.113.70:20004"}}},
+                      {"b", {{"relay", "203.0.113.70:20008"}}}});
+  EXPECT_EQ(prepared["a"]["relay"], "203.0.113.70:20004");
+  Ok({{"cmd", "address_take"}, {"address", "203.0.113.70"}});
+  json unasked = Ok({{"cmd", "allocate"}, {"a", {{"family", "ipv4"}}}, {"b", {{"family", "ipv4"}}}});
+  EXPECT_THAT(unasked["a"]["relay"].get<std::string>(), HasSubstr("203.0.113.70:"))
+      << "held, the standby address takes calls like a fixed one";
 }
 
 }  // namespace

@@ -28,6 +28,8 @@ constexpr char kFullConfig[] = R"({
   "media_tx_port": 3,
   "exception_port": -1,
   "relay_addresses": ["203.0.113.10", "2001:db8::10"],
+  "standby_addresses": ["203.0.113.70", "2001:db8::70"],
+  "exception_interface": "rtp0",
   "port_min": 30000,
   "port_max": 30999,
   "gateway_v4": "203.0.113.1",
@@ -56,6 +58,9 @@ TEST(DataplaneConfigTest, FullValidConfigParsesIntoEveryField) {
   ASSERT_EQ(c->relay_addresses.size(), 2u);
   EXPECT_EQ(c->relay_addresses[0], Ip("203.0.113.10"));
   EXPECT_EQ(c->relay_addresses[1], Ip("2001:db8::10"));
+  ASSERT_EQ(c->standby_addresses.size(), 2u);
+  EXPECT_EQ(c->standby_addresses[1], Ip("2001:db8::70"));
+  EXPECT_EQ(c->exception_interface, "rtp0");
   EXPECT_EQ(c->port_min, 30000);
   EXPECT_EQ(c->port_max, 30999);
   EXPECT_EQ(c->gateway_v4, Ip("203.0.113.1"));
@@ -127,6 +132,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "relay_addresses[1]"},
         BadConfig{"NonStringInRelayAddresses1",
                   R"({"relay_addresses": ["203.0.113.10", 42]})", "relay_addresses[1]"},
+        BadConfig{"BadStandbyAddress",
+                  R"({"relay_addresses": ["203.0.113.10"], "standby_addresses": ["vip"]})",
+                  "standby_addresses[0]"},
+        BadConfig{"StandbyAddressesNotAList",
+                  R"({"relay_addresses": ["203.0.113.10"], "standby_addresses": "203.0.113.70"})",
+                  "standby_addresses"},
+        BadConfig{"ExceptionInterfaceTooLong",
+                  R"({"relay_addresses": ["203.0.113.10"],
+                      "exception_interface": "a-name-past-sixteen"})",
+                  "exception_interface"},
         BadConfig{"PortMinAbovePortMax",
                   R"({"relay_addresses": ["203.0.113.10"], "port_min": 30000,
                       "port_max": 20000})",

@@ -540,7 +540,9 @@ class ForwardLockedTest : public FastPathTest {
     }
     const std::vector<uint8_t> before = buf;
     const bool done = ForwardLockedV4(ctx_, buf.data() + kHeadroom, pkt, now, len);
-    if (!done) EXPECT_EQ(buf, before) << "a declined frame must be left as it was";
+    if (!done) {
+      EXPECT_EQ(buf, before) << "a declined frame must be left as it was";
+    }
     return done;
   }
 

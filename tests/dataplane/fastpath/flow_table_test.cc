@@ -64,6 +64,33 @@ TEST(FlowTableTest, BadRangesAreErrorsNamingThem) {
   }
 }
 
+// Standby addresses follow the fixed ones, not held; a standby address
+// that repeats a fixed one, or too many in all, is refused by name.
+TEST(RelayAddressesTest, StandbyAddressesFollowTheFixedOnesNotHeld) {
+  auto addrs = RelayAddresses::Create({Ip("203.0.113.10")}, {Ip("203.0.113.70"), Ip("2001:db8::70")});
+  ASSERT_TRUE(addrs.ok()) << addrs.status();
+  EXPECT_EQ(addrs->size(), 3u);
+  EXPECT_FALSE(addrs->is_standby(0));
+  EXPECT_TRUE(addrs->held(0));
+  EXPECT_FALSE(addrs->holding().announcing()) << "a fixed address is announced by no one";
+  EXPECT_EQ(addrs->Find(Ip("203.0.113.70")), 1);
+  EXPECT_EQ(addrs->Find(Ip("2001:db8::70")), 2);
+  EXPECT_EQ(addrs->Find(Ip("203.0.113.99")), kNoAddress);
+  EXPECT_TRUE(addrs->is_standby(1));
+  EXPECT_FALSE(addrs->held(1));
+  EXPECT_FALSE(addrs->held(2));
+
+  auto repeated = RelayAddresses::Create({Ip("203.0.113.10")}, {Ip("203.0.113.10")});
+  ASSERT_FALSE(repeated.ok());
+  EXPECT_THAT(std::string(repeated.status().message()),
+              ::testing::HasSubstr("standby_addresses: duplicate 203.0.113.10"));
+  std::vector<IpAddress> many;
+  for (int i = 1; i <= 128; ++i) many.push_back(Ip(("2001:db8::" + std::to_string(i)).c_str()));
+  auto too_many = RelayAddresses::Create({Ip("203.0.113.10")}, many);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_THAT(std::string(too_many.status().message()), ::testing::HasSubstr("at most 128"));
+}
+
 // In a child process: lowers the address-space limit so a table of 128
 // addresses x the whole port range (~1 GiB) cannot be allocated, and exits
 // 0 only if Create says so with an error naming the fields that sized it.

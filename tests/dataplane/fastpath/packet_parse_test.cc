@@ -130,6 +130,24 @@ TEST_P(ClassifyFamilyTest, SamePortOnAnotherRelayAddressIsAnotherSlot) {
   EXPECT_NE(pkt_.slot, first_id * kPorts + (20050 - kFirstPort));
 }
 
+// A standby address (a VIP) not held: its relay ports are a counted drop
+// and SIP to it still goes to the kernel; taken, it relays; released, not.
+TEST_P(ClassifyFamilyTest, StandbyAddressRelaysOnlyWhileHeld) {
+  const char* vip = GetParam().v6 ? "2001:db8::70" : "203.0.113.70";
+  auto addrs = RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")}, {Ip(vip)});
+  ASSERT_TRUE(addrs.ok());
+  table_ = std::move(*FlowTable::Create(std::move(*addrs), 20001, 20101));
+  auto media = Frame(20050, vip);
+  EXPECT_EQ(Classify(media), FrameClass::kNotHeld);
+  auto sip = Frame(5060, vip);
+  EXPECT_EQ(Classify(sip), FrameClass::kException);
+  table_->addresses().holding().Take(2);
+  ASSERT_EQ(Classify(media), FrameClass::kRelay);
+  EXPECT_EQ(table_->AddressIdOf(pkt_.slot), 2);
+  table_->addresses().holding().Release(2);
+  EXPECT_EQ(Classify(media), FrameClass::kNotHeld);
+}
+
 TEST_P(ClassifyFamilyTest, UdpToAnAddressNotOursGoesToKernel) {
   auto f = Frame(20050, GetParam().elsewhere);
   EXPECT_EQ(Classify(f), FrameClass::kException);
