@@ -236,9 +236,12 @@ st_add_nat_phone() { rl_add_nat_lan "$@"; }
 
 # --- the dataplane ----------------------------------------------------------
 
+# ST_DP_SET (an array of KEY=JSON, optional): more dataplane config, e.g.
+# standby_addresses.
 st_write_dataplane_config() {
   dp_write_config "$DP_CONFIG" "$DP_SOCK" "$ST_PORT_MIN" "$ST_PORT_MAX" \
-    "$ST_RELAY_IP" "$ST_RELAY_IP6" -- "idle_timeout_s=$ST_IDLE_TIMEOUT_S"
+    "$ST_RELAY_IP" "$ST_RELAY_IP6" -- "idle_timeout_s=$ST_IDLE_TIMEOUT_S" \
+    ${ST_DP_SET[@]+"${ST_DP_SET[@]}"}
 }
 
 # st_start_dataplane: writes the config, starts the dataplane in the relay
