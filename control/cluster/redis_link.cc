@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -18,7 +19,11 @@ namespace {
 
 // A change: the binding in the AOR's hash, the hash's expiry moved to its
 // latest binding's, the change published; all or nothing.
+// KEYS[2] is the epoch key of the VIP the binding arrived on, ARGV[6] the
+// epoch the writer holds it with ("0": not fenced); a stale epoch writes
+// nothing and returns 0.
 constexpr const char* kPutScript =
+    "if ARGV[6] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[6] then return 0 end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "local at = tonumber(ARGV[3]) "
     "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
@@ -32,8 +37,25 @@ constexpr const char* kHeartbeatScript =
 // Heartbeats missed before a node's key expires.
 constexpr int64_t kHeartbeatsKept = 3;
 constexpr const char* kDelScript =
+    "if ARGV[4] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end "
     "redis.call('HDEL', KEYS[1], ARGV[1]) "
     "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
+    "return 1";
+// A VIP's lease taken: its epoch one more (the epoch key never expires, so
+// no epoch is ever handed out twice), the holder in the lease key.
+constexpr const char* kTakeScript =
+    "local e = redis.call('INCR', KEYS[2]) "
+    "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2]) "
+    "return e";
+// Renewed only while the epoch is still the holder's: 0 when another node
+// has taken the VIP since. A Redis that lost its data (restarted empty)
+// has no epoch: the holder's is written back, so a later take still
+// counts past it.
+constexpr const char* kRenewScript =
+    "local e = redis.call('GET', KEYS[2]) "
+    "if e == false then redis.call('SET', KEYS[2], ARGV[2]) "
+    "elseif e ~= ARGV[2] then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3]) "
     "return 1";
 // Keys a SCAN step asks for while reading the shared table.
 constexpr const char* kScanCount = "1000";
@@ -110,9 +132,9 @@ void RedisLink::Kick() {
 }
 
 void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::string value,
-                    int64_t expires_at_ms, bool urgent) {
+                    int64_t expires_at_ms, bool urgent, const IpAddress& fence) {
   std::string key = absl::StrCat(aor, "\n", contact);
-  Op op{false, std::string(aor), std::string(contact), std::move(value), expires_at_ms};
+  Op op{false, std::string(aor), std::string(contact), std::move(value), expires_at_ms, fence};
   std::lock_guard<std::mutex> lock(mu_);
   // A change already waiting to go at once keeps its urgency.
   if (auto it = urgent_.find(key); it != urgent_.end()) {
@@ -128,12 +150,109 @@ void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::strin
   Kick();
 }
 
-void RedisLink::Remove(absl::string_view aor, absl::string_view contact) {
+void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
+                       const IpAddress& fence) {
   std::string key = absl::StrCat(aor, "\n", contact);
   std::lock_guard<std::mutex> lock(mu_);
   coalesced_.erase(key);
-  urgent_[std::move(key)] = Op{true, std::string(aor), std::string(contact), "", 0};
+  urgent_[std::move(key)] = Op{true, std::string(aor), std::string(contact), "", 0, fence};
   Kick();
+}
+
+void RedisLink::TakeLease(const IpAddress& vip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  leases_[vip] = HeldLease{};
+  takes_.push_back(vip);
+  Kick();
+}
+
+void RedisLink::ReleaseLease(const IpAddress& vip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  leases_.erase(vip);
+  takes_.erase(std::remove(takes_.begin(), takes_.end(), vip), takes_.end());
+}
+
+RedisLink::Lease RedisLink::lease(const IpAddress& vip) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(vip);
+  if (it == leases_.end()) return {};
+  const HeldLease& h = it->second;
+  return {h.epoch, h.lost,
+          h.epoch != 0 && !h.lost && NowMs() - h.renewed_ms < options_.lease_ttl_ms};
+}
+
+std::vector<std::string> RedisLink::LeaseKeys(const IpAddress& vip) const {
+  const std::string name = vip.ToString();
+  return {absl::StrCat(options_.prefix, ":lease:", name),
+          absl::StrCat(options_.prefix, ":epoch:", name)};
+}
+
+bool RedisLink::TakeLeases() {
+  std::vector<IpAddress> takes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    takes.swap(takes_);
+  }
+  for (size_t i = 0; i < takes.size(); ++i) {
+    const std::vector<std::string> keys = LeaseKeys(takes[i]);
+    Reply r = Command(commands_.get(), {"EVALSHA", take_sha_, "2", keys[0], keys[1],
+                                        options_.node, absl::StrCat(options_.lease_ttl_ms)});
+    if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
+      std::lock_guard<std::mutex> lock(mu_);  // taken again after the reconnect
+      takes_.insert(takes_.end(), takes.begin() + static_cast<ptrdiff_t>(i), takes.end());
+      return false;
+    }
+    ++counters_.lease_takes;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = leases_.find(takes[i]); it != leases_.end()) {  // not released meanwhile
+      it->second = {static_cast<uint64_t>(r->integer), NowMs(), false};
+    }
+  }
+  return true;
+}
+
+bool RedisLink::RenewLeases() {
+  std::vector<std::pair<IpAddress, uint64_t>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [vip, h] : leases_) {
+      if (h.epoch != 0 && !h.lost) held.emplace_back(vip, h.epoch);
+    }
+  }
+  for (const auto& [vip, epoch] : held) {
+    const std::vector<std::string> keys = LeaseKeys(vip);
+    Reply r = Command(commands_.get(),
+                      {"EVALSHA", renew_sha_, "2", keys[0], keys[1], options_.node,
+                       absl::StrCat(epoch), absl::StrCat(options_.lease_ttl_ms)});
+    if (r == nullptr || r->type != REDIS_REPLY_INTEGER) return false;
+    if (r->integer == 0) {
+      LoseLease(vip);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = leases_.find(vip); it != leases_.end() && it->second.epoch == epoch) {
+      it->second.renewed_ms = NowMs();
+    }
+  }
+  return true;
+}
+
+void RedisLink::LoseLease(const IpAddress& vip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(vip);
+  if (it == leases_.end() || it->second.lost) return;
+  it->second.lost = true;
+  ++counters_.leases_lost;
+  std::fprintf(stderr, "rtplatch-control: cluster: lease of %s lost: another node took it (epoch %llu was ours)\n",
+               vip.ToString().c_str(), static_cast<unsigned long long>(it->second.epoch));
+}
+
+std::optional<uint64_t> RedisLink::FenceEpoch(const IpAddress& vip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(vip);
+  if (it == leases_.end() || it->second.lost) return 0;
+  if (it->second.epoch == 0) return std::nullopt;
+  return it->second.epoch;
 }
 
 void RedisLink::SetHeartbeat(std::string heartbeat) {
@@ -228,9 +347,14 @@ void RedisLink::Run() {
         next_flush = NowMs() + options_.flush_interval_ms;
       }
     }
+    // Leases before writes: a binding on a VIP just taken goes with its epoch.
+    if (!TakeLeases()) {
+      Disconnect();
+      continue;
+    }
     if (NowMs() >= next_beat) {
       next_beat = NowMs() + options_.heartbeat_interval_ms;
-      if (!Beat()) {
+      if (!Beat() || !RenewLeases()) {
         Disconnect();
         continue;
       }
@@ -322,7 +446,9 @@ bool RedisLink::Connect() {
   }
   if (!IsMaster(why)) return fail(why);
   for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_},
-                             std::pair{kHeartbeatScript, &heartbeat_sha_}}) {
+                             std::pair{kHeartbeatScript, &heartbeat_sha_},
+                             std::pair{kTakeScript, &take_sha_},
+                             std::pair{kRenewScript, &renew_sha_}}) {
     Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
     if (r == nullptr) return fail(commands_->errstr);
     if (r->type != REDIS_REPLY_STRING) return fail(absl::StrCat("SCRIPT LOAD: ", Text(r.get())));
@@ -459,20 +585,44 @@ bool RedisLink::ReadMessages() {
 }
 
 bool RedisLink::Write(OpMap ops) {
-  for (const auto& [key, op] : ops) {
-    const std::string hash = absl::StrCat(options_.prefix, ":b:", op.aor);
-    if (op.remove) {
-      Append(commands_.get(), {"EVALSHA", del_sha_, "1", hash, op.contact, channel_,
-                               absl::StrCat("del\n", options_.node, "\n", op.aor, "\n", op.contact)});
+  // Fenced writes go with the epoch this node holds their VIP with; those
+  // of a VIP being taken wait for it, those of a VIP not ours are dropped.
+  std::vector<std::pair<const Op*, uint64_t>> sent;
+  OpMap waiting;
+  for (auto it = ops.begin(); it != ops.end();) {
+    std::optional<uint64_t> epoch =
+        it->second.fence.is_unspecified() ? std::optional<uint64_t>(0) : FenceEpoch(it->second.fence);
+    if (!epoch) {
+      waiting.insert(ops.extract(it++));
+      continue;
+    }
+    if (*epoch == 0 && !it->second.fence.is_unspecified()) {
+      ++counters_.fenced_writes;
+      ops.erase(it++);
+      continue;
+    }
+    sent.emplace_back(&it->second, *epoch);
+    ++it;
+  }
+  for (const auto& [op, epoch] : sent) {
+    const std::string hash = absl::StrCat(options_.prefix, ":b:", op->aor);
+    const std::string epoch_key =
+        epoch == 0 ? hash : LeaseKeys(op->fence)[1];  // unfenced: any key, unread
+    if (op->remove) {
+      Append(commands_.get(), {"EVALSHA", del_sha_, "2", hash, epoch_key, op->contact, channel_,
+                               absl::StrCat("del\n", options_.node, "\n", op->aor, "\n", op->contact),
+                               absl::StrCat(epoch)});
     } else {
       Append(commands_.get(),
-             {"EVALSHA", put_sha_, "1", hash, op.contact, op.value, absl::StrCat(op.expires_at_ms),
-              channel_,
-              absl::StrCat("put\n", options_.node, "\n", op.aor, "\n", op.contact, "\n", op.value)});
+             {"EVALSHA", put_sha_, "2", hash, epoch_key, op->contact, op->value,
+              absl::StrCat(op->expires_at_ms), channel_,
+              absl::StrCat("put\n", options_.node, "\n", op->aor, "\n", op->contact, "\n",
+                           op->value),
+              absl::StrCat(epoch)});
     }
   }
   bool ok = true;
-  for (size_t i = 0; i < ops.size() && ok; ++i) {
+  for (size_t i = 0; i < sent.size() && ok; ++i) {
     void* raw = nullptr;
     ok = redisGetReply(commands_.get(), &raw) == REDIS_OK;
     Reply reply(static_cast<redisReply*>(raw));
@@ -481,16 +631,22 @@ bool RedisLink::Write(OpMap ops) {
       // connection is redone and the change written again.
       std::fprintf(stderr, "rtplatch-control: cluster: redis: %s\n", Text(reply.get()).c_str());
       ok = false;
+    } else if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+      // The VIP's epoch moved on: another node holds it now.
+      ++counters_.fenced_writes;
+      LoseLease(sent[i].first->fence);
+    } else if (ok) {
+      ++counters_.writes;
     }
   }
-  if (ok) {
-    counters_.writes += ops.size();
-    return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, op] : waiting) {
+    if (!coalesced_.contains(key) && !urgent_.contains(key)) coalesced_.try_emplace(key, std::move(op));
   }
+  if (ok) return true;
   // Which of the batch landed is not known: all of it goes again (writing
   // a binding twice is harmless), after any newer change to the same one.
   ++counters_.write_failures;
-  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [key, op] : ops) {
     if (!coalesced_.contains(key)) urgent_.try_emplace(key, std::move(op));
   }

@@ -16,6 +16,18 @@
 //   <prefix>:node:<n>  node n's heartbeat (cluster_nodes.h), expiring
 //                      three heartbeats after it was written
 //   <prefix>:nodes     the channel heartbeats are published on: "<n>\n<json>"
+//   <prefix>:epoch:<vip>  the VIP's ownership epoch, one more at every take;
+//                      never expires (an epoch must never come back)
+//   <prefix>:lease:<vip>  "<node> <epoch>": who holds the VIP, renewed with
+//                      each heartbeat, expiring lease_ttl_ms after
+// Ownership of a VIP (a public address keepalived moves between nodes) is
+// a lease: taking it adds one to the VIP's epoch, and every write of a
+// binding that arrived on the VIP carries the epoch it was taken with; a
+// script refuses a write whose epoch is not the VIP's current one (a node
+// cut off from Redis while another took its VIP cannot overwrite what the
+// successor wrote once it is back). A node that cannot renew its lease
+// (Redis unreachable) treats it as gone lease_ttl_ms after the last
+// renewal: it sends no keepalives for the VIP's phones (lease(vip).valid).
 // Each change is one EVALSHA of a small Lua script (the hash write, its
 // expiry and the publish at once), so a change is one command in Redis's
 // INFO commandstats and never half applied.
@@ -60,8 +72,17 @@ class RedisLink {
     // (no reset, no close) shows as a PING unanswered within
     // reply_timeout_ms, and the node reconnects and reads the table again.
     int64_t ping_interval_ms = 1000;
-    // This node's heartbeat goes out this often (once set).
+    // This node's heartbeat goes out this often (once set); leases are
+    // renewed with it.
     int64_t heartbeat_interval_ms = 1000;
+    // A lease not renewed for this long is gone: three heartbeats.
+    int64_t lease_ttl_ms = 3000;
+  };
+  // What this node holds of a VIP, as the Redis thread last saw it.
+  struct Lease {
+    uint64_t epoch = 0;  // 0: not taken (yet)
+    bool lost = false;   // another node took it since (a newer epoch)
+    bool valid = false;  // taken, not lost, renewed within lease_ttl_ms
   };
   // A change another node made (or, after a connect, a binding read from
   // the shared table: node, aor and contact then come from `value`). A
@@ -86,6 +107,9 @@ class RedisLink {
     std::atomic<uint64_t> remote_changes{0};  // other nodes' changes received
     std::atomic<uint64_t> snapshot_bindings{0};
     std::atomic<uint64_t> bad_messages{0};    // published messages not understood
+    std::atomic<uint64_t> lease_takes{0};
+    std::atomic<uint64_t> leases_lost{0};     // taken by another node while held here
+    std::atomic<uint64_t> fenced_writes{0};   // refused: the VIP's epoch moved on
   };
 
   // Starts the thread; Redis need not be up yet (it is retried).
@@ -96,9 +120,18 @@ class RedisLink {
 
   // Event loop side. `urgent`: written at once; else with the next flush.
   // A later change to the same binding replaces one still waiting.
+  // `fence`: the VIP the binding arrived on (unspecified: none); the write
+  // carries the epoch this node holds it with, and is dropped (counted)
+  // when it holds none or the VIP's epoch moved on.
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
-           int64_t expires_at_ms, bool urgent);
-  void Remove(absl::string_view aor, absl::string_view contact);
+           int64_t expires_at_ms, bool urgent, const IpAddress& fence = {});
+  void Remove(absl::string_view aor, absl::string_view contact, const IpAddress& fence = {});
+  // Takes the VIP's lease (its epoch + 1) as soon as Redis answers, and
+  // renews it with every heartbeat; ReleaseLease stops renewing (the key
+  // expires, the next taker's epoch is higher anyway).
+  void TakeLease(const IpAddress& vip);
+  void ReleaseLease(const IpAddress& vip);
+  Lease lease(const IpAddress& vip) const;
   // What this node's next heartbeats say (JSON, cluster_nodes.h).
   void SetHeartbeat(std::string heartbeat);
   // Readable while other nodes' changes wait (an eventfd: add it to the
@@ -118,6 +151,12 @@ class RedisLink {
     std::string contact;
     std::string value;
     int64_t expires_at_ms = 0;
+    IpAddress fence;
+  };
+  struct HeldLease {
+    uint64_t epoch = 0;
+    int64_t renewed_ms = 0;
+    bool lost = false;
   };
   using OpMap = absl::flat_hash_map<std::string, Op>;  // by "aor\ncontact"
   struct ContextFree {
@@ -165,6 +204,8 @@ class RedisLink {
   OpMap coalesced_;  // guarded by mu_
   std::vector<Remote> remote_;  // guarded by mu_
   std::string heartbeat_;       // guarded by mu_
+  absl::flat_hash_map<IpAddress, HeldLease> leases_;  // guarded by mu_
+  std::vector<IpAddress> takes_;                      // guarded by mu_: leases to take
   size_t remote_taken_ = 0;     // guarded by mu_: remote_[0, taken) handed out
 
   // The thread's own.
@@ -175,6 +216,17 @@ class RedisLink {
   std::string heartbeat_sha_;
   // The heartbeat, written and published; false when the link broke.
   bool Beat();
+  // The leases waiting to be taken, taken; the held ones renewed. False
+  // when the link broke.
+  bool TakeLeases();
+  bool RenewLeases();
+  // The epoch a write fenced by `vip` goes with.
+  // 0: not ours (or lost): dropped; nullopt: being taken, wait.
+  std::optional<uint64_t> FenceEpoch(const IpAddress& vip);
+  std::vector<std::string> LeaseKeys(const IpAddress& vip) const;  // lease, epoch
+  void LoseLease(const IpAddress& vip);
+  std::string take_sha_;
+  std::string renew_sha_;
   bool logged_down_ = false;
   std::thread thread_;
 };

@@ -192,6 +192,83 @@ TEST_F(RedisLinkTest, RedisRestartReconnectsAndReadsTheTableAgain) {
   EXPECT_EQ(a->pending_writes(), 0u);
 }
 
+// A VIP taken by node A, then by node B (keepalived moved it): each take
+// is one epoch more; A learns at its next renewal that it lost the lease,
+// and A's writes of the VIP's bindings are refused from then on (fenced),
+// while B's land and unfenced writes of A's go on.
+TEST_F(RedisLinkTest, ATakeFencesThePreviousHoldersWrites) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(Connected(*a) && Connected(*b));
+  const IpAddress vip = *IpAddress::Parse("203.0.113.70");
+  a->TakeLease(vip);
+  ASSERT_TRUE(WaitFor([&] { return a->lease(vip).valid; }));
+  EXPECT_EQ(a->lease(vip).epoch, 1u);
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"by\":\"a\"}", 4'000'000'000'000, true,
+         vip);
+  ASSERT_EQ(Receive(*b).size(), 1u) << "the holder's write lands";
+
+  b->TakeLease(vip);
+  ASSERT_TRUE(WaitFor([&] { return b->lease(vip).valid; }));
+  EXPECT_EQ(b->lease(vip).epoch, 2u);
+  // A's write before its renewal tells it: refused by the script.
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"by\":\"a-stale\"}", 4'000'000'000'000,
+         true, vip);
+  ASSERT_TRUE(WaitFor([&] { return a->counters().fenced_writes.load() == 1; }));
+  EXPECT_TRUE(a->lease(vip).lost);
+  EXPECT_FALSE(a->lease(vip).valid) << "lost: no keepalives for the VIP's phones";
+  EXPECT_EQ(a->counters().leases_lost.load(), 1u);
+  EXPECT_TRUE(Receive(*b, 300).empty()) << "a fenced write is not published either";
+  a->Remove("alice@example.com", "sip:alice@192.0.2.10", vip);
+  ASSERT_TRUE(WaitFor([&] { return a->counters().fenced_writes.load() == 2; }))
+      << "lost, later writes are dropped before they go";
+
+  b->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"by\":\"b\"}", 4'000'000'000'000, true,
+         vip);
+  std::vector<RedisLink::Remote> got = Receive(*a);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].value, "{\"by\":\"b\"}");
+  redisReply* stored = redis_.Command("HGET rtplatch:b:alice@example.com sip:alice@192.0.2.10");
+  ASSERT_NE(stored, nullptr);
+  EXPECT_EQ(std::string(stored->str, stored->len), "{\"by\":\"b\"}");
+  freeReplyObject(stored);
+  redisReply* lease = redis_.Command("GET rtplatch:lease:203.0.113.70");
+  ASSERT_NE(lease, nullptr);
+  EXPECT_EQ(std::string(lease->str, lease->len), "edge-b 2");
+  freeReplyObject(lease);
+
+  a->Put("bob@example.com", "sip:bob@192.0.2.11", "{}", 4'000'000'000'000, true);
+  ASSERT_EQ(Receive(*b).size(), 1u) << "an unfenced write is not affected";
+}
+
+// Cut off from Redis, a holder's lease stops being valid once it has gone
+// unrenewed for lease_ttl_ms; back, with nobody having taken the VIP, it
+// renews and is valid again with the same epoch (even from a Redis that
+// restarted empty).
+TEST_F(RedisLinkTest, AnUnrenewedLeaseLapsesAndComesBackWithRedis) {
+  auto a = Link("edge-a");
+  ASSERT_TRUE(Connected(*a));
+  const IpAddress vip = *IpAddress::Parse("2001:db8::70");
+  a->TakeLease(vip);
+  ASSERT_TRUE(WaitFor([&] { return a->lease(vip).valid; }));
+  redis_.Stop();
+  const auto stopped = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return !a->lease(vip).valid; }, std::chrono::seconds(6)));
+  const auto lapsed = Clock::now() - stopped;
+  EXPECT_GE(lapsed, std::chrono::milliseconds(1500)) << "not before the TTL (3 s after a renewal)";
+  EXPECT_FALSE(a->lease(vip).lost);
+  ASSERT_TRUE(redis_.Start(port_));
+  // The restarted Redis lost everything: the renewal writes the holder's
+  // epoch back, and a later take counts past it.
+  ASSERT_TRUE(WaitFor([&] { return a->lease(vip).valid; }, std::chrono::seconds(10)));
+  EXPECT_EQ(a->lease(vip).epoch, 1u);
+  auto b = Link("edge-b");
+  b->TakeLease(vip);
+  ASSERT_TRUE(WaitFor([&] { return b->lease(vip).valid; }));
+  EXPECT_EQ(b->lease(vip).epoch, 2u);
+  ASSERT_TRUE(WaitFor([&] { return a->lease(vip).lost; })) << "A's next renewal learns it";
+}
+
 TEST(RedisLinkStartTest, ANodeNameIsRequired) {
   RedisLink::Options o;
   o.server = *Endpoint::Parse("127.0.0.1:1");
