@@ -181,11 +181,29 @@ bool IsPlainName(absl::string_view name) {
   });
 }
 
+// cluster.vips: distinct addresses (no port).
+absl::Status ParseVips(const json& j, std::vector<IpAddress>& out) {
+  if (!j.is_array()) return FieldError("cluster.vips", "must be a list of addresses");
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string field = absl::StrCat("cluster.vips[", i, "]");
+    if (!j[i].is_string()) return FieldError(field, "must be an address string");
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(j[i].get<std::string>());
+    if (!ip.ok() || ip->is_unspecified()) {
+      return FieldError(field, absl::StrCat("'", j[i].get<std::string>(), "' is not an address"));
+    }
+    if (std::find(out.begin(), out.end(), *ip) != out.end()) {
+      return FieldError(field, absl::StrCat(ip->ToString(), " listed twice"));
+    }
+    out.push_back(*ip);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseCluster(const json& j, ControlConfig::Cluster& c) {
   if (!j.is_object()) return FieldError("cluster", "must be an object");
   constexpr absl::string_view kCluster = "config: cluster.";
   if (absl::Status s =
-          CheckKnownFields(j, {"node", "redis", "prefix", "sentinels", "master"}, kCluster);
+          CheckKnownFields(j, {"node", "redis", "prefix", "sentinels", "master", "vips"}, kCluster);
       !s.ok()) {
     return s;
   }
@@ -208,6 +226,9 @@ absl::Status ParseCluster(const json& j, ControlConfig::Cluster& c) {
       return FieldError(field, absl::StrCat("'", *value,
                                             "' is not 1-64 of letters, digits, '-', '_', '.'"));
     }
+  }
+  if (auto it = j.find("vips"); it != j.end()) {
+    if (absl::Status s = ParseVips(*it, c.vips); !s.ok()) return s;
   }
   if (!redis.empty()) {
     absl::StatusOr<Endpoint> ep = Endpoint::Parse(redis);

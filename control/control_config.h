@@ -39,7 +39,10 @@
 //     "cluster": {"node": "edge-a" (required: this node's name),
 //                 "redis": "127.0.0.1:6379", "prefix": "rtplatch",
 //                 "sentinels": [] (["ip:port", ...]: Redis found through
-//                 Sentinel, "redis" unused), "master": "rtplatch"}
+//                 Sentinel, "redis" unused), "master": "rtplatch",
+//                 "vips": [] (addresses this node may take over, each a
+//                 standby_address of its dataplane; a sip_listen entry on
+//                 one is bound before the address is here)}
 //                 (bindings shared with the other nodes: docs/cluster.md;
 //                 none by default: a single node)
 //   }
@@ -125,6 +128,7 @@ struct ControlConfig {
     std::string prefix = "rtplatch";
     std::vector<Endpoint> sentinels;
     std::string master = "rtplatch";  // the name Sentinel monitors it by
+    std::vector<IpAddress> vips;      // taken and released at runtime (vip_ownership.h)
   } cluster;
 };
 

@@ -204,7 +204,10 @@ absl::Status ControlPlane::OpenCluster() {
   });
   if (!link.ok()) return link.status();
   redis_ = *std::move(link);
-  shared_ = std::make_unique<SharedBindings>(*redis_, *registrar_, nodes_);
+  shared_ = std::make_unique<SharedBindings>(*redis_, *registrar_, nodes_, config_.cluster.vips);
+  vips_ = std::make_unique<VipOwnership>(
+      config_.cluster.vips, *redis_, *registrar_,
+      [this](const IpAddress& vip, bool take) { return link_->SetAddressHeld(vip, take); });
   SetHeartbeat();
   registrar_->set_replica(shared_.get());
   // The other nodes' changes are applied as soon as they arrive.
@@ -219,6 +222,8 @@ absl::Status ControlPlane::OpenSip() {
       .retry_interval_ms = 1000,
       .on_reconnect =
           [this] {
+            // A restarted dataplane holds no VIP: the taken ones again first.
+            if (vips_) vips_->Reassert();
             proxy_->OnDataplaneConnected();
             ng_calls_->OnDataplaneConnected();
           },
@@ -228,6 +233,9 @@ absl::Status ControlPlane::OpenSip() {
   ko.payload = config_.keepalive_payload;
   if (advertised.v4) ko.advertised_v4 = advertised.v4->ip;
   if (advertised.v6) ko.advertised_v6 = advertised.v6->ip;
+  ko.may_send_from = [this](const IpAddress& source) {
+    return vips_ == nullptr || vips_->MayKeepAlive(source);
+  };
   keepalives_ = std::make_unique<KeepaliveSync>(*link_, ko);
 
   ProxyConfig pc = ProxyConfigFrom(config_, advertised);
@@ -247,7 +255,7 @@ absl::Status ControlPlane::OpenSip() {
   }
   auto transport = SipTransport::Create(
       config_.sip_listen, [this](const SipInbound& in) { OnInbound(in); }, config_.tls_listen,
-      tls_.get());
+      tls_.get(), config_.cluster.vips);
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
   SipTransport& transport_ref = *transport_;
@@ -412,6 +420,11 @@ absl::Status ControlPlane::RunOnce() {
     slices_pending_ |= shared_->Poll(kRemoteSlice, UnixNow(), now_ms, displaced);
     proxy_->ApplyBindingChanges(displaced);
   }
+  if (vips_) {
+    std::vector<BindingChange> adopted;
+    slices_pending_ |= vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
+    proxy_->ApplyBindingChanges(adopted);
+  }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
   if (now_ms - last_timers_ms_ >= kTimerPeriodMs) {
@@ -426,6 +439,9 @@ absl::Status ControlPlane::RunOnce() {
     proxy_->Tick();
     ng_calls_->Tick();
     if (redis_) SetHeartbeat();
+    // A VIP taken or released, its lease lapsed, lost or back: who sends
+    // the keepalives of its phones changed.
+    if (vips_ && vips_->KeepaliveRightsChanged()) proxy_->RestartKeepaliveReinstall();
     if (guard_) guard_->Tick(now_ms);
     if (shedder_) {
       const bool was_overloaded = shedder_->overloaded();
@@ -559,7 +575,29 @@ nlohmann::json ControlPlane::Cluster() const {
           {"node", config_.cluster.node},
           {"redis", RedisWhere()},
           {"connected", redis_->connected()},
-          {"nodes", nodes_.Json(MonotonicMs())}};
+          {"nodes", nodes_.Json(MonotonicMs())},
+          {"vips", VipsJson()}};
+}
+
+nlohmann::json ControlPlane::VipsJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const VipOwnership::View& v : vips_->List()) {
+    out.push_back({{"address", v.vip.ToString()},
+                   {"taken", v.taken},
+                   {"epoch", v.lease.epoch},
+                   {"lease_valid", v.lease.valid},
+                   {"lease_lost", v.lease.lost}});
+  }
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bool take) {
+  if (!vips_) return absl::NotFoundError("not a cluster node (no cluster section)");
+  absl::Status s = take ? vips_->Take(vip) : vips_->Release(vip);
+  if (!s.ok()) return s;
+  std::fprintf(stderr, "rtplatch-control: cluster: %s %s\n", take ? "took" : "released",
+               vip.ToString().c_str());
+  return nlohmann::json{{"address", vip.ToString()}, {"taken", take}};
 }
 
 nlohmann::json ControlPlane::ClusterJson() const {
@@ -582,7 +620,14 @@ nlohmann::json ControlPlane::ClusterJson() const {
           {"bad_values", s.bad_values},
           {"swept", s.swept},
           {"rewritten", s.rewritten},
-          {"reconciling", shared_->reconciling()}};
+          {"reconciling", shared_->reconciling()},
+          {"lease_takes", r.lease_takes.load()},
+          {"leases_lost", r.leases_lost.load()},
+          {"fenced_writes", r.fenced_writes.load()},
+          {"vip_takes", vips_->counters().takes},
+          {"vip_releases", vips_->counters().releases},
+          {"vip_take_failures", vips_->counters().take_failures},
+          {"adopted", vips_->counters().adopted}};
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
 

@@ -14,6 +14,7 @@
 #include "common/control_server.h"
 #include "control/cluster/redis_link.h"
 #include "control/cluster/shared_bindings.h"
+#include "control/cluster/vip_ownership.h"
 #include "control/control_config.h"
 #include "control/guard/overload_shedder.h"
 #include "control/guard/sip_guard.h"
@@ -90,6 +91,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
   nlohmann::json Bans() const override;
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
+  absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress& vip, bool take) override;
+  nlohmann::json VipsJson() const;
   nlohmann::json GuardJson() const;
   nlohmann::json OverloadJson() const;
   nlohmann::json ClusterJson() const;
@@ -124,6 +127,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<RedisLink> redis_;
   ClusterNodes nodes_;
   std::unique_ptr<SharedBindings> shared_;
+  std::unique_ptr<VipOwnership> vips_;  // null for a single node
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

@@ -871,6 +871,10 @@ absl::StatusOr<json> BuildUnban(const ParsedArgs& args) {
   return json{{"source", args.positional[0]}};
 }
 
+absl::StatusOr<json> BuildVip(const ParsedArgs& args) {
+  return json{{"address", args.positional[0]}};
+}
+
 absl::StatusOr<json> BuildNgDrain(const ParsedArgs& args) {
   const std::string& v = args.positional[0];
   if (v != "on" && v != "off") return absl::InvalidArgumentError("ng-drain: on or off");
@@ -1019,6 +1023,13 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "unban", .protocol = "unban", .synopsis = "ADDRESS",
        .description = "control plane: lift the guard's ban on one source address",
        .positionals = 1, .build = BuildUnban, .control_plane = true},
+      {.name = "vip-take", .protocol = "vip_take", .synopsis = "ADDRESS",
+       .description = "control plane: take a VIP (keepalived's notify on becoming master): "
+                      "relayed and announced here, its lease and its phones' bindings this node's",
+       .positionals = 1, .build = BuildVip, .control_plane = true},
+      {.name = "vip-release", .protocol = "vip_release", .synopsis = "ADDRESS",
+       .description = "control plane: release a VIP (keepalived's notify on leaving master)",
+       .positionals = 1, .build = BuildVip, .control_plane = true},
   };
 }
 

@@ -622,6 +622,7 @@ bool RedisLink::Write(OpMap ops) {
     }
   }
   bool ok = true;
+  uint64_t landed = 0;
   for (size_t i = 0; i < sent.size() && ok; ++i) {
     void* raw = nullptr;
     ok = redisGetReply(commands_.get(), &raw) == REDIS_OK;
@@ -636,9 +637,10 @@ bool RedisLink::Write(OpMap ops) {
       ++counters_.fenced_writes;
       LoseLease(sent[i].first->fence);
     } else if (ok) {
-      ++counters_.writes;
+      ++landed;
     }
   }
+  counters_.writes += landed;  // the batch's at once
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [key, op] : waiting) {
     if (!coalesced_.contains(key) && !urgent_.contains(key)) coalesced_.try_emplace(key, std::move(op));

@@ -1,5 +1,6 @@
 #include "control/cluster/shared_bindings.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -7,16 +8,25 @@
 
 namespace rtplatch {
 
-SharedBindings::SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes)
-    : link_(link), registrar_(registrar), nodes_(nodes) {}
+SharedBindings::SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes,
+                               std::vector<IpAddress> vips)
+    : link_(link), registrar_(registrar), vips_(std::move(vips)), nodes_(nodes) {}
+
+IpAddress SharedBindings::FenceOf(const Binding& b) const {
+  // Another node's binding removed here (a phone's Contact: * to this
+  // node) is not this node's to fence: it goes as it always did.
+  if (!b.node.empty()) return {};
+  const IpAddress& local = b.local_socket.ip;
+  return std::find(vips_.begin(), vips_.end(), local) != vips_.end() ? local : IpAddress{};
+}
 
 void SharedBindings::Put(const Binding& binding, bool urgent) {
   link_.Put(binding.aor, binding.contact_uri, EncodeBinding(binding, link_.options().node),
-            binding.expires_at * 1000, urgent);
+            binding.expires_at * 1000, urgent, FenceOf(binding));
 }
 
-void SharedBindings::Remove(absl::string_view aor, absl::string_view contact_uri) {
-  link_.Remove(aor, contact_uri);
+void SharedBindings::Remove(const Binding& binding) {
+  link_.Remove(binding.aor, binding.contact_uri, FenceOf(binding));
 }
 
 bool SharedBindings::Poll(size_t budget, int64_t now, int64_t now_ms,

@@ -41,11 +41,14 @@ class SharedBindings : public BindingReplica {
   static constexpr size_t kRewriteBacklog = 20000;
 
   // `link`, `registrar` and `nodes` are borrowed and outlive this.
-  SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes);
+  // `vips`: the addresses this node may take over; a binding that arrived
+  // on one is written fenced by its lease (redis_link.h).
+  SharedBindings(RedisLink& link, Registrar& registrar, ClusterNodes& nodes,
+                 std::vector<IpAddress> vips = {});
 
   // BindingReplica.
   void Put(const Binding& binding, bool urgent) override;
-  void Remove(absl::string_view aor, absl::string_view contact_uri) override;
+  void Remove(const Binding& binding) override;
 
   // Applies up to `budget` of the other nodes' changes at `now` (unix
   // seconds; an expired binding is skipped) and their heartbeats (heard at
@@ -65,8 +68,12 @@ class SharedBindings : public BindingReplica {
   bool SweepSlice(int64_t now);
   bool RewriteSlice(int64_t now);
 
+  // The VIP `b` arrived on, or unspecified.
+  IpAddress FenceOf(const Binding& b) const;
+
   RedisLink& link_;
   Registrar& registrar_;
+  const std::vector<IpAddress> vips_;
   ClusterNodes& nodes_;
   Counters counters_;
   Phase phase_ = Phase::kServing;

@@ -283,6 +283,11 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> DataplaneLink::Lis
   return pairs;
 }
 
+absl::Status DataplaneLink::SetAddressHeld(const IpAddress& address, bool held) {
+  return Call(held ? "address_take" : "address_release", {{"address", address.ToString()}})
+      .status();
+}
+
 absl::StatusOr<nlohmann::json> DataplaneLink::Stats() {
   auto reply = Call("stats", nlohmann::json::object());
   if (!reply.ok()) return reply.status();

@@ -138,6 +138,9 @@ class DataplaneLink {
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListPairs(
       absl::string_view label_prefix);
   absl::StatusOr<nlohmann::json> Stats();
+  // A standby address (a VIP) taken (address_take: relayed, announced,
+  // on the kernel's tap) or released (address_release).
+  absl::Status SetAddressHeld(const IpAddress& address, bool held);
   // One stream's state and counters (docs/control-protocol.md, `Stream`).
   absl::StatusOr<nlohmann::json> QueryStream(uint64_t stream);
   // Both streams of a pair in one round trip: {"pair":P,"a":Stream,"b":Stream}.

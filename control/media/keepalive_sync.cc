@@ -16,6 +16,8 @@ std::optional<KeepaliveSpec> KeepaliveSync::SpecFor(const Binding& b) const {
   // While its NAT's timeout is learned, the control plane's probes are the
   // binding's keepalives: a target would refresh the mapping mid-gap.
   if (b.keepalive_learning) return std::nullopt;
+  // Another node's binding: its owner sends them (one sender a binding).
+  if (!b.node.empty()) return std::nullopt;
   KeepaliveSpec spec;
   spec.target = b.source;
   spec.source = b.local_socket;
@@ -25,6 +27,8 @@ std::optional<KeepaliveSpec> KeepaliveSync::SpecFor(const Binding& b) const {
     spec.source.ip = *adv;
   }
   if (spec.source.ip.is_v4() != spec.target.ip.is_v4()) return std::nullopt;
+  // A VIP this node does not hold a valid lease of: its holder sends them.
+  if (options_.may_send_from && !options_.may_send_from(spec.source.ip)) return std::nullopt;
   spec.payload = options_.payload;
   spec.interval_ms = b.keepalive_interval_ms;
   spec.label = absl::StrCat(kLabelPrefix, b.aor);
@@ -41,7 +45,7 @@ void KeepaliveSync::Install(const Binding& b) {
   std::optional<KeepaliveSpec> spec = SpecFor(b);
   if (!spec) {
     if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp &&
-        !b.keepalive_learning) {
+        !b.keepalive_learning && b.node.empty() && b.local_socket.ip.is_unspecified()) {
       ++counters_.skipped_no_source;
     }
     return;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class KeepaliveSync {
     // (0.0.0.0 / ::): the address phones send SIP to.
     std::optional<IpAddress> advertised_v4;
     std::optional<IpAddress> advertised_v6;
+    // Whether keepalives may leave from a source address now (null: any):
+    // in a cluster, a VIP only while this node holds its lease.
+    std::function<bool(const IpAddress&)> may_send_from;
   };
 
   KeepaliveSync(DataplaneLink& link, Options options);

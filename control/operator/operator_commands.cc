@@ -74,6 +74,11 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"bans", &OperatorCommands::Bans, {},
        "sources banned by the guard (flood, failed authentication): why, until when"},
       {"unban", &OperatorCommands::Unban, {"source"}, "lift the ban on one source address"},
+      {"vip_take", &OperatorCommands::VipTake, {"address"},
+       "take a VIP (keepalived made this node its master): the dataplane relays and "
+       "announces it, its lease and its phones' bindings become this node's"},
+      {"vip_release", &OperatorCommands::VipRelease, {"address"},
+       "release a VIP: the dataplane stops relaying it, its lease is no longer renewed"},
   };
   return kTable;
 }
@@ -310,5 +315,18 @@ absl::StatusOr<json> OperatorCommands::Unban(const json& r) const {
   }
   return view_.Unban(*source);
 }
+
+absl::StatusOr<json> OperatorCommands::SetVip(const json& r, bool take) const {
+  absl::StatusOr<std::string> text = RequiredString(r, "address");
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> vip = IpAddress::Parse(*text);
+  if (!vip.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("address: '", *text, "' is not an address"));
+  }
+  return view_.SetVipHeld(*vip, take);
+}
+
+absl::StatusOr<json> OperatorCommands::VipTake(const json& r) const { return SetVip(r, true); }
+absl::StatusOr<json> OperatorCommands::VipRelease(const json& r) const { return SetVip(r, false); }
 
 }  // namespace rtplatch

@@ -79,6 +79,12 @@ class OperatorView {
   virtual nlohmann::json Bans() const = 0;
   // Lifts the ban on `source`: {"unbanned": "..."}, or NotFound.
   virtual absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) = 0;
+  // Takes (keepalived made this node VRRP master for it) or releases a
+  // VIP: {"address", "taken"}; NotFound for a single node,
+  // InvalidArgument for an address not in cluster.vips.
+  virtual absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress&, bool) {
+    return absl::NotFoundError("not a cluster node (no cluster section)");
+  }
 };
 
 // A binding as `registrations` and `registration` show it; expires_in is
@@ -131,6 +137,9 @@ class OperatorCommands {
   absl::StatusOr<json> Cluster(const json&) const;
   absl::StatusOr<json> Bans(const json&) const;
   absl::StatusOr<json> Unban(const json&) const;
+  absl::StatusOr<json> VipTake(const json&) const;
+  absl::StatusOr<json> VipRelease(const json&) const;
+  absl::StatusOr<json> SetVip(const json&, bool take) const;
 
   absl::StatusOr<json> CallList() const;
 

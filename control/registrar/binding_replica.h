@@ -16,9 +16,9 @@ class BindingReplica {
   // so it is written at once; a refresh that only moves the expiry may be
   // coalesced with the next ones (about once a second).
   virtual void Put(const Binding& binding, bool urgent) = 0;
-  // This node's binding (aor, contact_uri) is gone (unregistered, expired
-  // or found dead).
-  virtual void Remove(absl::string_view aor, absl::string_view contact_uri) = 0;
+  // This node's binding is gone (unregistered, expired or found dead):
+  // as it was last.
+  virtual void Remove(const Binding& binding) = 0;
 };
 
 }  // namespace rtplatch

@@ -583,7 +583,7 @@ void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
       case BindingChange::Kind::kRemoved:
         // Another node's binding removed here (Contact: * or expires=0
         // sent to this node) goes for its owner too.
-        replica_->Remove(c.binding.aor, c.binding.contact_uri);
+        replica_->Remove(c.binding);
         break;
     }
   }
@@ -597,6 +597,22 @@ std::optional<BindingChange> Registrar::ApplyRemote(const Binding& binding) {
   // keepalive go (its owner keeps both now).
   if (store_ != nullptr && row && *row != 0) (void)store_->Remove(*row);
   return BindingChange{BindingChange::Kind::kRemoved, *std::move(held), false, {}};
+}
+
+std::optional<BindingChange> Registrar::Adopt(absl::string_view aor,
+                                              absl::string_view contact_uri, int64_t now) {
+  std::optional<Binding> held = table_.Find(aor, contact_uri);
+  if (!held || held->node.empty() || held->expires_at <= now) return std::nullopt;
+  held->node.clear();
+  BindingRow row = 0;
+  if (store_ != nullptr &&
+      !store_->ApplyRegister({}, absl::MakeConstSpan(&*held, 1), absl::MakeSpan(&row, 1)).ok()) {
+    return std::nullopt;
+  }
+  table_.Put(*held, row);
+  std::vector<BindingChange> changes{{BindingChange::Kind::kAdded, *std::move(held), false, {}}};
+  Replicate(changes);
+  return std::move(changes.front());
 }
 
 bool Registrar::RemoveRemote(absl::string_view aor, absl::string_view contact_uri,
@@ -705,8 +721,11 @@ bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_u
   const std::optional<BindingRow> row = table_.RowOf(aor, contact_uri);
   if (!row) return false;
   if (store_ != nullptr && *row != 0 && !store_->Remove(*row).ok()) return false;
-  if (replica_ != nullptr) replica_->Remove(aor, contact_uri);
-  return table_.Remove(aor, contact_uri, removed);
+  Binding gone;
+  if (!table_.Remove(aor, contact_uri, &gone)) return false;
+  if (replica_ != nullptr) replica_->Remove(gone);
+  if (removed != nullptr) *removed = std::move(gone);
+  return true;
 }
 
 size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_t budget) {
@@ -721,7 +740,7 @@ size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_
     // index. A failure leaves a row that the next restart loads as
     // expired and prunes again.
     if (store_ != nullptr) (void)store_->Remove(rows[i]);
-    if (replica_ != nullptr) replica_->Remove(taken[i].aor, taken[i].contact_uri);
+    if (replica_ != nullptr) replica_->Remove(taken[i]);
     if (expired != nullptr) expired->push_back(std::move(taken[i]));
   }
   return n;

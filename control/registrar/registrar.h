@@ -168,6 +168,13 @@ class Registrar {
   // to the other node: this node's binding is dropped, and the change
   // (kRemoved) says so for the keepalive sync. nullopt otherwise.
   std::optional<BindingChange> ApplyRemote(const Binding& binding);
+  // Another node's binding on an address this node took over (a VIP whose
+  // holder died): this node's from now on, stored here, replicated as
+  // this node's, given keepalives here. The change (kAdded) for the
+  // keepalive sync; nullopt if (aor, contact_uri) is not another node's
+  // live binding or the store refused it.
+  std::optional<BindingChange> Adopt(absl::string_view aor, absl::string_view contact_uri,
+                                     int64_t now);
   // Drops another node's binding (aor, contact_uri) if `node` still owns
   // it; false if it did not.
   bool RemoveRemote(absl::string_view aor, absl::string_view contact_uri,

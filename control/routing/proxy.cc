@@ -1863,6 +1863,10 @@ void Proxy::OnDataplaneConnected() {
   for (uint64_t pair : repush.Strangers()) DeletePair(pair, /*wait=*/true);
   // The keepalive targets go in slices (ReinstallKeepalives): a million
   // at once would stop SIP for seconds.
+  RestartKeepaliveReinstall();
+}
+
+void Proxy::RestartKeepaliveReinstall() {
   reinstall_pending_ = keepalives_.BeginReinstall();
   reinstall_after_.clear();
 }

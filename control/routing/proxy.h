@@ -206,6 +206,9 @@ class Proxy : public SipTransactions::Listener {
   // are left, and the event loop calls it every round until it says no.
   bool ReinstallKeepalives(size_t budget);
   static constexpr size_t kReinstallSlice = 2000;
+  // Removes every keepalive target and installs the live set again, in
+  // slices (ReinstallKeepalives): who may send from a VIP changed.
+  void RestartKeepaliveReinstall();
   // The dataplane (re)connected: reconcile its streams and keepalive
   // targets with ours.
   // Dataplane events `filter` returns true for belong to another owner

@@ -227,7 +227,7 @@ SipTransport::~SipTransport() {
 
 absl::StatusOr<std::unique_ptr<SipTransport>> SipTransport::Create(
     const std::vector<Endpoint>& listen, Handler handler, const std::vector<Endpoint>& tls_listen,
-    const SipTls* tls) {
+    const SipTls* tls, const std::vector<IpAddress>& not_yet_local) {
   if (!tls_listen.empty() && tls == nullptr) {
     return absl::InvalidArgumentError("config: tls_listen: needs the \"tls\" certificate and key");
   }
@@ -237,6 +237,7 @@ absl::StatusOr<std::unique_ptr<SipTransport>> SipTransport::Create(
   }
   std::unique_ptr<SipTransport> t(new SipTransport(ep, std::move(handler)));
   t->tls_ = tls;
+  t->not_yet_local_ = not_yet_local;
   for (const Endpoint& e : listen) {
     if (auto s = t->AddListen(e); !s.ok()) return s;
   }
@@ -272,8 +273,6 @@ absl::Status SipTransport::WakeOnReadable(int fd) {
 void SipTransport::StopWaking(int fd) { (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 absl::Status SipTransport::AddListen(const Endpoint& ep) {
-  sockaddr_storage ss;
-  socklen_t len = ToSockaddr(ep, &ss);
   const int family = ep.ip.is_v4() ? AF_INET : AF_INET6;
   const int one = 1;
 
@@ -283,7 +282,7 @@ absl::Status SipTransport::AddListen(const Endpoint& ep) {
   if (family == AF_INET6) ::setsockopt(u, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   EnlargeReceiveBuffer(u);
   AskForReceiveTimestamps(u);
-  if (::bind(u, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ErrnoError("UDP bind", ep);
+  if (Bind(u, ep) != 0) return ErrnoError("UDP bind", ep);
   if (auto s = Register(std::move(udp), EPOLLIN); !s.ok()) return s;
 
   absl::StatusOr<int> t = StreamListener(ep);
@@ -297,16 +296,24 @@ absl::Status SipTransport::AddTlsListen(const Endpoint& ep) {
   return Register(std::make_unique<Socket>(next_id_++, Socket::Kind::kTlsListener, *t, ep), EPOLLIN);
 }
 
-absl::StatusOr<int> SipTransport::StreamListener(const Endpoint& ep) {
+int SipTransport::Bind(int fd, const Endpoint& ep) const {
+  if (std::find(not_yet_local_.begin(), not_yet_local_.end(), ep.ip) != not_yet_local_.end()) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+  }
   sockaddr_storage ss;
-  socklen_t len = ToSockaddr(ep, &ss);
+  const socklen_t len = ToSockaddr(ep, &ss);
+  return ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+absl::StatusOr<int> SipTransport::StreamListener(const Endpoint& ep) {
   const int family = ep.ip.is_v4() ? AF_INET : AF_INET6;
   const int one = 1;
   int t = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (t < 0) return ErrnoError("TCP socket for", ep);
   ::setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (family == AF_INET6) ::setsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (::bind(t, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(t, SOMAXCONN) != 0) {
+  if (Bind(t, ep) != 0 || ::listen(t, SOMAXCONN) != 0) {
     absl::Status s = ErrnoError("TCP bind/listen", ep);
     ::close(t);
     return s;

@@ -116,7 +116,8 @@ class SipTransport {
   // when tls_listen is not empty).
   static absl::StatusOr<std::unique_ptr<SipTransport>> Create(
       const std::vector<Endpoint>& listen, Handler handler,
-      const std::vector<Endpoint>& tls_listen = {}, const SipTls* tls = nullptr);
+      const std::vector<Endpoint>& tls_listen = {}, const SipTls* tls = nullptr,
+      const std::vector<IpAddress>& not_yet_local = {});
   ~SipTransport();
   SipTransport(const SipTransport&) = delete;
   SipTransport& operator=(const SipTransport&) = delete;
@@ -171,8 +172,12 @@ class SipTransport {
   struct Socket;
   SipTransport(int epoll_fd, Handler handler);
   absl::Status AddListen(const Endpoint& ep);
+  // Binds a socket to `ep`; one of not_yet_local_ (a VIP another node may
+  // hold now) with IP_FREEBIND, so the socket is ready when it comes.
+  int Bind(int fd, const Endpoint& ep) const;
   absl::Status AddTlsListen(const Endpoint& ep);
   absl::StatusOr<int> StreamListener(const Endpoint& ep);
+  std::vector<IpAddress> not_yet_local_;
   // TLS: the handshake's next step; false when the connection closed.
   bool ContinueHandshake(Socket& s);
   // A connection we opened finished connecting (or failed): false when it

@@ -192,6 +192,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"cluster": []})", "config: cluster: must be an object"},
         BadCase{R"({"cluster": {"redis": "127.0.0.1:6379"}})", "config: cluster.node: ''"},
         BadCase{R"({"cluster": {"node": "a b"}})", "config: cluster.node: 'a b' is not"},
+        BadCase{R"({"cluster": {"node": "a", "vips": "203.0.113.70"}})",
+                "config: cluster.vips: must be a list"},
+        BadCase{R"({"cluster": {"node": "a", "vips": ["203.0.113.70:5060"]}})",
+                "config: cluster.vips[0]: '203.0.113.70:5060' is not an address"},
+        BadCase{R"({"cluster": {"node": "a", "vips": ["203.0.113.70", "203.0.113.70"]}})",
+                "config: cluster.vips[1]: 203.0.113.70 listed twice"},
         BadCase{R"({"cluster": {"node": "a", "prefix": "x:y"}})", "config: cluster.prefix: 'x:y'"},
         BadCase{R"({"cluster": {"node": "a", "redis": "redis.example"}})",
                 "config: cluster.redis: 'redis.example' is not ip:port"},
@@ -207,6 +213,12 @@ TEST(ControlConfigTest, ClusterNamesTheNodeAndItsRedis) {
   EXPECT_EQ(c->cluster.node, "edge-a");
   EXPECT_EQ(c->cluster.redis.ToString(), "[2001:db8::60]:6380");
   EXPECT_EQ(c->cluster.prefix, "carrier1");
+  EXPECT_TRUE(c->cluster.vips.empty());
+  auto vips = ParseControlConfig(
+      R"({"cluster": {"node": "edge-a", "vips": ["203.0.113.70", "2001:db8::70"]}})");
+  ASSERT_TRUE(vips.ok()) << vips.status();
+  ASSERT_EQ(vips->cluster.vips.size(), 2u);
+  EXPECT_EQ(vips->cluster.vips[1].ToString(), "2001:db8::70");
   auto sentinels = ParseControlConfig(
       R"({"cluster": {"node": "edge-a", "sentinels": ["203.0.113.60:26379", "203.0.113.60:26380"], "master": "carrier"}})");
   ASSERT_TRUE(sentinels.ok()) << sentinels.status();

@@ -239,6 +239,32 @@ TEST_P(KeepaliveSyncTest, WildcardLocalSocketSendsFromTheAdvertisedAddress) {
   EXPECT_EQ(targets.begin()->second["target"], GetParam().source);
 }
 
+// In a cluster: another node's binding is its owner's to keep alive, and
+// a VIP this node holds no valid lease of sends nothing; once the lease is
+// valid, a reinstall gives the VIP's binding its target.
+TEST_P(KeepaliveSyncTest, NoTargetForAnotherNodesBindingOrFromAVipNotHeld) {
+  bool held = false;
+  const IpAddress vip = Ep(GetParam().local).ip;
+  KeepaliveSync::Options o;
+  o.may_send_from = [&](const IpAddress& source) { return held || !(source == vip); };
+  sync_ = std::make_unique<KeepaliveSync>(*link_, o);
+  Binding theirs = NattedBinding(GetParam(), "bob@example.com", "sip:bob@192.168.1.21:5060");
+  theirs.node = "edge-b";
+  const Binding on_vip =
+      NattedBinding(GetParam(), "alice@example.com", "sip:alice@192.168.1.20:5060");
+  sync_->Apply({Added(theirs), Added(on_vip)});
+  EXPECT_TRUE(server_->Targets().empty());
+  EXPECT_EQ(sync_->counters().skipped_no_source, 0u) << "neither lacks a source address";
+
+  held = true;
+  ASSERT_TRUE(sync_->BeginReinstall());
+  ASSERT_TRUE(sync_->InstallSlice(std::vector<Binding>{theirs, on_vip}));
+  auto targets = server_->Targets();
+  ASSERT_EQ(targets.size(), 1u);
+  EXPECT_EQ(targets.begin()->second["label"], "rc-ka:alice@example.com");
+  EXPECT_EQ(targets.begin()->second["source"], GetParam().local);
+}
+
 TEST_P(KeepaliveSyncTest, TcpBindingOrZeroIntervalInstallsNothing) {
   Binding tcp = NattedBinding(GetParam(), "alice@example.com", "sip:alice@192.168.1.20:5060");
   tcp.transport = Binding::Transport::kTcp;

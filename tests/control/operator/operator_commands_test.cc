@@ -187,6 +187,12 @@ class OperatorCommandsTest : public ::testing::Test {
     EXPECT_EQ(reply["id"], "t1");
     return reply.value("result", json());
   }
+  // The error code of a request that must fail.
+  std::string ErrorCodeOf(const std::string& cmd, json args) {
+    json reply = Send(cmd, std::move(args));
+    EXPECT_EQ(reply["ok"], false) << reply.dump();
+    return reply.contains("error") ? reply["error"].value("code", "") : "";
+  }
   // Every page must show at least one binding.
   Followed Follow(const json& request) {
     Followed f;
@@ -264,7 +270,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
                                  "call", "stats", "cluster", "peers", "ng_drain", "bans",
-                                 "unban"));
+                                 "unban", "vip_take", "vip_release"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
 }
@@ -273,6 +279,14 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
 // for itself (control_plane's Cluster, cluster_bindings_test.sh).
 TEST_F(OperatorCommandsTest, ClusterOfASingleNodeSaysNotEnabled) {
   EXPECT_EQ(Ok("cluster"), json({{"enabled", false}}));
+}
+
+// vip_take on a single node: not found; a malformed address: said so,
+// before the view is asked (vip_failover_test.sh takes real ones).
+TEST_F(OperatorCommandsTest, VipTakeNeedsAClusterAndAnAddress) {
+  EXPECT_EQ(ErrorCodeOf("vip_take", {{"address", "203.0.113.70"}}), "not_found");
+  EXPECT_EQ(ErrorCodeOf("vip_release", {{"address", "vip-1"}}), "invalid_argument");
+  EXPECT_EQ(ErrorCodeOf("vip_take", {}), "invalid_argument");
 }
 
 TEST_F(OperatorCommandsTest, RegistrationsListsLiveBindingsSortedByAorThenRank) {

@@ -852,8 +852,8 @@ class RecordingReplica : public BindingReplica {
   void Put(const Binding& binding, bool urgent) override {
     events.push_back(absl::StrCat(urgent ? "put! " : "put ", binding.contact_uri));
   }
-  void Remove(absl::string_view aor, absl::string_view contact_uri) override {
-    events.push_back(absl::StrCat("remove ", aor, " ", contact_uri));
+  void Remove(const Binding& binding) override {
+    events.push_back(absl::StrCat("remove ", binding.aor, " ", binding.contact_uri));
   }
   std::vector<std::string> events;
 };
@@ -909,6 +909,39 @@ TEST_F(RegistrarTest, AnotherNodesBindingIsHeldInMemoryOnly) {
   registrar_->ApplyRemote(RemoteBinding("node-b"));
   EXPECT_TRUE(registrar_->RemoveRemote("alice@example.com", "sip:alice@192.0.2.10:5060", "node-b"));
   EXPECT_THAT(registrar_->Lookup("alice@example.com", kNow), IsEmpty());
+}
+
+// A VIP taken over: another node's binding on it becomes this node's,
+// stored, replicated at once as this node's; what is not another node's
+// live binding is left alone.
+TEST_F(RegistrarTest, AdoptMakesAnotherNodesBindingThisNodes) {
+  RecordingReplica replica;
+  registrar_->set_replica(&replica);
+  registrar_->ApplyRemote(RemoteBinding("node-b"));
+  std::optional<BindingChange> adopted =
+      registrar_->Adopt("alice@example.com", "sip:alice@192.0.2.10:5060", kNow);
+  ASSERT_TRUE(adopted.has_value());
+  EXPECT_EQ(adopted->kind, BindingChange::Kind::kAdded);
+  EXPECT_EQ(adopted->binding.node, "");
+  EXPECT_EQ(adopted->binding.source, Ep("203.0.113.30:32000")) << "the phone's NAT, as registered";
+  EXPECT_EQ(registrar_->Lookup("alice@example.com", kNow)[0].node, "");
+  std::vector<Binding> stored = *store_->LoadAll(kNow);
+  ASSERT_THAT(stored, SizeIs(1));
+  EXPECT_EQ(stored[0].local_socket, Ep("198.51.100.2:5060"));
+  EXPECT_THAT(replica.events, ElementsAre("put! sip:alice@192.0.2.10:5060"));
+
+  EXPECT_EQ(registrar_->Adopt("alice@example.com", "sip:alice@192.0.2.10:5060", kNow),
+            std::nullopt)
+      << "already this node's";
+  EXPECT_EQ(registrar_->Adopt("nobody@example.com", "sip:x@192.0.2.1", kNow), std::nullopt);
+  registrar_->ApplyRemote([] {
+    Binding b = RemoteBinding("node-b", kNow + 5);
+    b.contact_uri = "sip:alice@192.0.2.11:5060";
+    return b;
+  }());
+  EXPECT_EQ(registrar_->Adopt("alice@example.com", "sip:alice@192.0.2.11:5060", kNow + 5),
+            std::nullopt)
+      << "expired: nothing to take over";
 }
 
 TEST_F(RegistrarTest, APhoneMovingToAnotherNodeTakesItsBindingThere) {
