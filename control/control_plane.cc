@@ -579,16 +579,35 @@ nlohmann::json ControlPlane::Cluster() const {
           {"vips", VipsJson()}};
 }
 
+namespace {
+nlohmann::json VipJson(const VipOwnership::View& v) {
+  return {{"address", v.vip.ToString()},
+          {"taken", v.taken},
+          {"epoch", v.lease.epoch},
+          {"lease_valid", v.lease.valid},
+          {"lease_lost", v.lease.lost}};
+}
+}  // namespace
+
 nlohmann::json ControlPlane::VipsJson() const {
   nlohmann::json out = nlohmann::json::array();
-  for (const VipOwnership::View& v : vips_->List()) {
-    out.push_back({{"address", v.vip.ToString()},
-                   {"taken", v.taken},
-                   {"epoch", v.lease.epoch},
-                   {"lease_valid", v.lease.valid},
-                   {"lease_lost", v.lease.lost}});
-  }
+  for (const VipOwnership::View& v : vips_->List()) out.push_back(VipJson(v));
   return out;
+}
+
+absl::StatusOr<nlohmann::json> ControlPlane::CheckVip(const IpAddress& vip) const {
+  if (!vips_) return absl::NotFoundError("not a cluster node (no cluster section)");
+  for (const VipOwnership::View& v : vips_->List()) {
+    if (!(v.vip == vip)) continue;
+    if (v.taken && v.lease.lost) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          vip.ToString(), ": taken here, but another node took its lease since (epoch ",
+          v.lease.epoch, " was ours)"));
+    }
+    return VipJson(v);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("address: ", vip.ToString(), " is not one of this node's cluster.vips"));
 }
 
 absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bool take) {

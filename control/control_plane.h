@@ -92,6 +92,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json Bans() const override;
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
   absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress& vip, bool take) override;
+  absl::StatusOr<nlohmann::json> CheckVip(const IpAddress& vip) const override;
   nlohmann::json VipsJson() const;
   nlohmann::json GuardJson() const;
   nlohmann::json OverloadJson() const;

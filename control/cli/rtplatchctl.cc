@@ -1030,6 +1030,10 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "vip-release", .protocol = "vip_release", .synopsis = "ADDRESS",
        .description = "control plane: release a VIP (keepalived's notify on leaving master)",
        .positionals = 1, .build = BuildVip, .control_plane = true},
+      {.name = "vip-check", .protocol = "vip_check", .synopsis = "ADDRESS",
+       .description = "control plane: keepalived's track script; fails while the VIP is "
+                      "taken here but another node took its lease since",
+       .positionals = 1, .build = BuildVip, .control_plane = true},
   };
 }
 

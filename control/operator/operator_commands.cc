@@ -79,6 +79,9 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
        "announces it, its lease and its phones' bindings become this node's"},
       {"vip_release", &OperatorCommands::VipRelease, {"address"},
        "release a VIP: the dataplane stops relaying it, its lease is no longer renewed"},
+      {"vip_check", &OperatorCommands::VipCheck, {"address"},
+       "keepalived's track script: fails (failed_precondition) while this node has the VIP "
+       "taken but another node took its lease since"},
   };
   return kTable;
 }
@@ -327,6 +330,16 @@ absl::StatusOr<json> OperatorCommands::SetVip(const json& r, bool take) const {
 }
 
 absl::StatusOr<json> OperatorCommands::VipTake(const json& r) const { return SetVip(r, true); }
+
+absl::StatusOr<json> OperatorCommands::VipCheck(const json& r) const {
+  absl::StatusOr<std::string> text = RequiredString(r, "address");
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> vip = IpAddress::Parse(*text);
+  if (!vip.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("address: '", *text, "' is not an address"));
+  }
+  return view_.CheckVip(*vip);
+}
 absl::StatusOr<json> OperatorCommands::VipRelease(const json& r) const { return SetVip(r, false); }
 
 }  // namespace rtplatch

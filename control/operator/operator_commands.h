@@ -85,6 +85,14 @@ class OperatorView {
   virtual absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress&, bool) {
     return absl::NotFoundError("not a cluster node (no cluster section)");
   }
+  // The VIP's state here ({"address", "taken", "epoch", "lease_valid",
+  // "lease_lost"}); FailedPrecondition while it is taken here but its
+  // lease was lost to another node (VRRP flapped, or a partition healed):
+  // keepalived's track script then gives it up, and takes it again (one
+  // epoch more) if it is still the master to be.
+  virtual absl::StatusOr<nlohmann::json> CheckVip(const IpAddress&) const {
+    return absl::NotFoundError("not a cluster node (no cluster section)");
+  }
 };
 
 // A binding as `registrations` and `registration` show it; expires_in is
@@ -140,6 +148,7 @@ class OperatorCommands {
   absl::StatusOr<json> VipTake(const json&) const;
   absl::StatusOr<json> VipRelease(const json&) const;
   absl::StatusOr<json> SetVip(const json&, bool take) const;
+  absl::StatusOr<json> VipCheck(const json&) const;
 
   absl::StatusOr<json> CallList() const;
 

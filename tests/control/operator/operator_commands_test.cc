@@ -270,7 +270,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
                                  "call", "stats", "cluster", "peers", "ng_drain", "bans",
-                                 "unban", "vip_take", "vip_release"));
+                                 "unban", "vip_take", "vip_release", "vip_check"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
 }
@@ -287,6 +287,7 @@ TEST_F(OperatorCommandsTest, VipTakeNeedsAClusterAndAnAddress) {
   EXPECT_EQ(ErrorCodeOf("vip_take", {{"address", "203.0.113.70"}}), "not_found");
   EXPECT_EQ(ErrorCodeOf("vip_release", {{"address", "vip-1"}}), "invalid_argument");
   EXPECT_EQ(ErrorCodeOf("vip_take", {}), "invalid_argument");
+  EXPECT_EQ(ErrorCodeOf("vip_check", {{"address", "203.0.113.70"}}), "not_found");
 }
 
 TEST_F(OperatorCommandsTest, RegistrationsListsLiveBindingsSortedByAorThenRank) {

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Two rtplatch nodes share a VIP through keepalived (VRRP from Debian) and
+# their bindings through Redis (issue 18). Node A is VRRP master: its
+# keepalived's notify takes the VIP (`rtplatchctl vip-take`), NAT'd phones
+# register to the VIP and A keeps their NAT mappings open. Node A dies
+# (kill -9 of its dataplane, control plane and keepalived): B's keepalived
+# becomes master, B takes the VIP (its dataplane announces it from the
+# NIC, B's lease is one epoch more), adopts A's bindings from Redis, and
+# sends their keepalives itself. Checked as the phones see it, on the
+# wire outside their NAT: every keepalive before the kill came from A's
+# MAC, every one after from B's, never both; the VIP answers ARP with B's
+# MAC; and B serves the phones (a REGISTER to the VIP is answered by B).
+#
+#   vip_failover_test.sh
+#
+# Output: "PASS name" / "FAIL name" per check, then
+# "vip_failover: N passed, N failed". Exit 0 all passed, 1 any failure,
+# 77 skipped (not root, or no keepalived/redis-server, or not built).
+
+set -u -o pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+SUITE=vip_failover
+
+# shellcheck source=scripts/lib/sip_testbed.sh
+source "$ROOT/scripts/lib/sip_testbed.sh"
+st_main "$SUITE" "$0" "$@"
+for tool in keepalived redis-server; do
+  command -v "$tool" >/dev/null || rl_skip "$tool is not installed"
+done
+
+st_init "${RL_PREFIX:-vf$$}"
+VIP=203.0.113.70
+REDIS_IP=203.0.113.60
+CLIENT="$ROOT/tests/integration/cluster_client.py"
+PHONES=6
+# shellcheck disable=SC2034  # read by st_write_dataplane_config
+ST_DP_SET=("standby_addresses=[\"$VIP\"]")
+
+# node NAME: the control config of relay node NAME (edge-a on relay,
+# edge-b on relay2): SIP on its own address and on the VIP, the cluster.
+node_config() {
+  ST_SIP_LISTEN_JSON="[\"$ST_RELAY_IP:$ST_SIP_PORT\", \"$VIP:$ST_SIP_PORT\"]"
+  ST_CONTROL_EXTRA="\"cluster\": {\"node\": \"$1\", \"redis\": \"$REDIS_IP:6379\", \"vips\": [\"$VIP\"]}"
+}
+
+for i in $(seq 0 $((PHONES - 1))); do st_add_user "user$i" secret; done
+st_node relay; node_config edge-a
+st_start_relay || rl_die "node A did not start"
+rl_add_host redis rd "$REDIS_IP/24"
+rl_spawn redis "$RL_TMP/redis.log" redis-server --bind "$REDIS_IP" --port 6379 --save "" \
+  --appendonly no --protected-mode no --dir "$RL_TMP"
+st_node relay2; node_config edge-b
+st_start_relay || rl_die "node B did not start"
+
+# keepalived NODE PRIORITY: VRRP for the VIP on the node's exception tap
+# (its adverts go out through the dataplane and the NIC like any frame
+# for the kernel), 200 ms adverts (VRRPv3: a master is declared dead
+# after about 0.7 s), its notify taking and releasing the VIP in rtplatch.
+# Its two processes' PIDs are in $RL_TMP/ka-NODE.pid and ka-NODE-vrrp.pid.
+keepalived_for() {
+  local name=$1 prio=$2 conf="$RL_TMP/keepalived-$1.conf" notify="$RL_TMP/notify-$1.sh"
+  st_node "$name"
+  cat >"$notify" <<EOS
+#!/bin/sh
+# keepalived: notify TYPE NAME STATE PRIORITY
+case "\$3" in
+  MASTER) exec "$ST_CTL" --control-socket "$CTL_SOCK" vip-take $VIP ;;
+  *) exec "$ST_CTL" --control-socket "$CTL_SOCK" vip-release $VIP ;;
+esac
+EOS
+  chmod 755 "$notify"
+  cat >"$conf" <<EOS
+global_defs {
+  router_id $name
+  vrrp_version 3
+  script_user root
+}
+# A VRRP flap (both nodes master for a moment, at start) leaves the master
+# with a lease another node took: the check fails, keepalived gives the
+# VIP up and takes it again, one epoch more.
+vrrp_script rtplatch_lease {
+  script "$ST_CTL --control-socket $CTL_SOCK vip-check $VIP"
+  interval 1
+  fall 1
+  rise 1
+}
+vrrp_instance vip70 {
+  state BACKUP
+  interface $RL_RELAY_TAP
+  virtual_router_id 70
+  priority $prio
+  advert_int 0.2
+  # keepalived puts the VIP on the tap too (it wants one); address_take
+  # finds it there, and its own gratuitous ARPs leave through the dataplane.
+  virtual_ipaddress {
+    $VIP/32 dev $RL_RELAY_TAP
+  }
+  track_script {
+    rtplatch_lease
+  }
+  notify $notify
+}
+EOS
+  rl_spawn "$RL_RELAY_ROLE" "$RL_TMP/keepalived-$name.log" keepalived -n -l -D --vrrp \
+    -f "$conf" -p "$RL_TMP/ka-$name.pid" -r "$RL_TMP/ka-$name-vrrp.pid" \
+    -c "$RL_TMP/ka-$name-chk.pid"
+}
+keepalived_for relay 150
+keepalived_for relay2 100
+
+# vip_state: "taken epoch valid" of the VIP on the current node.
+vip_state() {
+  jget "$(cctl cluster)" "' '.join(str(x) for v in d['vips'] for x in (v['taken'], v['epoch'], v['lease_valid']))"
+}
+taken_valid() { [[ $(vip_state) == "True "*" True" ]]; }
+mac_of() { ip -n "$(rl_ns "$1")" -br link show "$2" | awk '{print $3}'; }
+st_node relay; A_MAC=$(mac_of relay "$RL_RELAY_TAP")
+st_node relay2; B_MAC=$(mac_of relay2 "$RL_RELAY_TAP")
+
+# Settled: A holds the VIP with a valid lease, B does not hold it.
+a_master() {
+  st_node relay2; [[ $(vip_state | cut -d' ' -f1) == False ]] || { st_node relay; return 1; }
+  st_node relay; taken_valid
+}
+rl_wait_for 20 a_master || true
+st_node relay
+A_EPOCH=$(vip_state | cut -d' ' -f2)
+rl_check a_takes_the_vip "A: taken/epoch/valid $(vip_state)" taken_valid
+st_node relay2
+rl_check b_stays_backup "B: $(vip_state)" test "$(vip_state | cut -d' ' -f1)" = False
+
+# The phones: one NAT'd host, PHONES users each from its own port (its own
+# NAT mapping), registered to the VIP; the capture outside the NAT sees
+# who keeps the mappings open.
+st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
+CAPTURE="$RL_TMP/keepalives.txt"
+rl_spawn nat "$CAPTURE" tcpdump -i "${RL_P}nato" -n -e -l "udp and src host $VIP and src port $ST_SIP_PORT"
+rl_wait_for 5 grep -q listening "$CAPTURE" || rl_log "tcpdump not listening"
+registered=0
+for i in $(seq 0 $((PHONES - 1))); do
+  out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
+  [[ $out == *status=200* ]] && registered=$((registered + 1))
+done
+rl_check phones_registered_to_the_vip "$registered of $PHONES" test "$registered" -eq "$PHONES"
+st_node relay2
+seen_on_b() { [[ $(jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if b.get('node') == 'edge-a')") == "$PHONES" ]]; }
+rl_check b_holds_a_copy "B holds $(jget "$(cctl registrations)" "len(d['registrations'])") bindings from edge-a" \
+  rl_wait_for 5 seen_on_b
+
+# A sends the keepalives once the NAT timeout learning has decided.
+st_node relay
+targets() { jget "$(dctl keepalives)" "d['total']"; }
+enough_targets() { [[ $(targets) -ge $PHONES ]]; }
+rl_wait_for 40 enough_targets || true
+rl_check a_keeps_the_mappings_open "A's dataplane holds $(targets) keepalive targets" enough_targets
+
+# keepalive_lines MAC: keepalives captured from MAC (to the NAT's outside).
+keepalive_lines() { grep -c "^[^ ]* $1 > " "$CAPTURE"; }
+# phones_kept_by MAC FROM_LINE: NAT ports that got a keepalive from MAC
+# in the capture's lines after FROM_LINE.
+phones_kept_by() {
+  tail -n +"$(($2 + 1))" "$CAPTURE" | grep "^[^ ]* $1 > " |
+    sed -n 's/.* > 203\.0\.113\.30\.\([0-9]*\):.*/\1/p' | sort -u | wc -l
+}
+sleep 3
+before_a=$(keepalive_lines "$A_MAC"); before_b=$(keepalive_lines "$B_MAC")
+rl_check one_sender_before "keepalives so far: $before_a from A, $before_b from B" \
+  test "$before_a" -gt 0 -a "$before_b" -eq 0
+
+# --- node A dies: keepalived (both its processes), control plane, dataplane.
+killed_at_line=$(grep -c . "$CAPTURE")
+st_node relay
+for f in "$RL_TMP/ka-relay-vrrp.pid" "$RL_TMP/ka-relay.pid"; do
+  [[ -s $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null
+done
+kill -KILL "$CTL_PID" "$DP_PID" 2>/dev/null
+killed=$(date +%s.%N)
+st_node relay2
+rl_wait_for 10 taken_valid || true
+took=$(python3 -c "import time; print('%.1f' % (time.time() - $killed))")
+rl_check b_takes_the_vip "B: taken/epoch/valid $(vip_state), $took s after the kill (A held epoch $A_EPOCH)" \
+  test "$(vip_state)" = "True $((A_EPOCH + 1)) True"
+adopted() { [[ $(jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") == "$PHONES" ]]; }
+rl_check b_adopts_the_bindings "B owns $(rl_wait_for 5 adopted; jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") of $PHONES" adopted
+rl_wait_for 10 enough_targets || true
+rl_check b_keeps_the_mappings_open "B's dataplane holds $(targets) keepalive targets" enough_targets
+all_kept_by_b() { [[ $(phones_kept_by "$B_MAC" "$killed_at_line") -ge $PHONES ]]; }
+rl_wait_for 30 all_kept_by_b || true
+rl_check every_phone_kept_by_b "$(phones_kept_by "$B_MAC" "$killed_at_line") of $PHONES NAT mappings got B's keepalives" all_kept_by_b
+after_a=$(( $(keepalive_lines "$A_MAC") - before_a ))
+rl_check one_sender_after "keepalives from A since the capture's line $killed_at_line: $after_a (A is dead; before its death: $before_a)" \
+  test "$(tail -n +"$((killed_at_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $A_MAC > ")" -eq 0
+# The longest any NAT mapping went without a keepalive across the kill:
+# from A's last to B's first, per NAT port (tcpdump's clock times).
+gap=$(python3 - "$CAPTURE" "$A_MAC" "$B_MAC" <<'PY'
+import re, sys
+last_a, first_b = {}, {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+):(\d+):([\d.]+) (\S+) > .* > 203\.0\.113\.30\.(\d+):", line)
+    if not m:
+        continue
+    t = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    if m[4] == sys.argv[2]:
+        last_a[m[5]] = t
+    elif m[4] == sys.argv[3]:
+        first_b.setdefault(m[5], t)
+gaps = [first_b[p] - last_a[p] for p in last_a if p in first_b]
+print("%.1f" % max(gaps) if gaps else "none")
+PY
+)
+rl_check mappings_outlive_the_failover "longest gap between keepalives across the kill: $gap s (a NAT's UDP timeout is 30 s at the shortest)" \
+  python3 -c "import sys; sys.exit(0 if '$gap' != 'none' and float('$gap') < 30 else 1)"
+neigh=$(ip -n "$(rl_ns nat)" neigh show "$VIP")
+rl_check vip_resolves_to_b "the NAT's neighbour entry: $neigh (B is $B_MAC)" grep -q "$B_MAC" <<<"$neigh"
+out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" user0 2)
+rl_check b_answers_the_vip "$out" grep -q "status=200" <<<"$out"
+
+rl_summary "$SUITE"
