@@ -599,6 +599,12 @@ absl::StatusOr<nlohmann::json> ControlPlane::CheckVip(const IpAddress& vip) cons
   if (!vips_) return absl::NotFoundError("not a cluster node (no cluster section)");
   for (const VipOwnership::View& v : vips_->List()) {
     if (!(v.vip == vip)) continue;
+    // Cut off from Redis, this node can neither renew a lease nor write
+    // one fenced: a node that can is the better master.
+    if (!redis_->connected()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(vip.ToString(), ": Redis unreachable (", RedisWhere(), ")"));
+    }
     if (v.taken && v.lease.lost) {
       return absl::FailedPreconditionError(absl::StrCat(
           vip.ToString(), ": taken here, but another node took its lease since (epoch ",

@@ -1031,8 +1031,8 @@ std::vector<Command> ControlPlaneCommands() {
        .description = "control plane: release a VIP (keepalived's notify on leaving master)",
        .positionals = 1, .build = BuildVip, .control_plane = true},
       {.name = "vip-check", .protocol = "vip_check", .synopsis = "ADDRESS",
-       .description = "control plane: keepalived's track script; fails while the VIP is "
-                      "taken here but another node took its lease since",
+       .description = "control plane: keepalived's track script; fails while Redis is "
+                      "unreachable, or the VIP is taken here but its lease was lost",
        .positionals = 1, .build = BuildVip, .control_plane = true},
   };
 }

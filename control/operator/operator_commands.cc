@@ -80,8 +80,8 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"vip_release", &OperatorCommands::VipRelease, {"address"},
        "release a VIP: the dataplane stops relaying it, its lease is no longer renewed"},
       {"vip_check", &OperatorCommands::VipCheck, {"address"},
-       "keepalived's track script: fails (failed_precondition) while this node has the VIP "
-       "taken but another node took its lease since"},
+       "keepalived's track script: fails (failed_precondition) while this node cannot "
+       "reach Redis, or has the VIP taken but another node took its lease since"},
   };
   return kTable;
 }

@@ -86,10 +86,11 @@ class OperatorView {
     return absl::NotFoundError("not a cluster node (no cluster section)");
   }
   // The VIP's state here ({"address", "taken", "epoch", "lease_valid",
-  // "lease_lost"}); FailedPrecondition while it is taken here but its
-  // lease was lost to another node (VRRP flapped, or a partition healed):
-  // keepalived's track script then gives it up, and takes it again (one
-  // epoch more) if it is still the master to be.
+  // "lease_lost"}); FailedPrecondition while this node cannot reach Redis,
+  // or while the VIP is taken here but another node took its lease since
+  // (VRRP flapped). keepalived's weighted track script then lowers this
+  // node's priority: a node that reaches Redis becomes master, and if none
+  // does (Redis down) the order stays as it was.
   virtual absl::StatusOr<nlohmann::json> CheckVip(const IpAddress&) const {
     return absl::NotFoundError("not a cluster node (no cluster section)");
   }

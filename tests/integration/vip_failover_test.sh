@@ -10,6 +10,11 @@
 # wire outside their NAT: every keepalive before the kill came from A's
 # MAC, every one after from B's, never both; the VIP answers ARP with B's
 # MAC; and B serves the phones (a REGISTER to the VIP is answered by B).
+# A then comes back and VRRP gives it the VIP again (one epoch more, B's
+# keepalives stop). Last, A is cut off from Redis by iptables while it
+# still reaches its phones: its track script lowers its priority, B takes
+# the VIP, A's keepalives stop, and the REGISTER A answered meanwhile is
+# not written with A's old epoch once the partition heals (fenced).
 #
 #   vip_failover_test.sh
 #
@@ -77,14 +82,16 @@ global_defs {
   vrrp_version 3
   script_user root
 }
-# A VRRP flap (both nodes master for a moment, at start) leaves the master
-# with a lease another node took: the check fails, keepalived gives the
-# VIP up and takes it again, one epoch more.
+# The check fails while the node cannot reach Redis, or lost the lease of
+# a VIP it holds (a VRRP flap at start: both were master for a moment):
+# its priority drops below the other node's, which takes the VIP; if
+# neither reaches Redis, both drop and the order stays.
 vrrp_script rtplatch_lease {
   script "$ST_CTL --control-socket $CTL_SOCK vip-check $VIP"
   interval 1
   fall 1
   rise 1
+  weight -60
 }
 vrrp_instance vip70 {
   state BACKUP
@@ -182,7 +189,10 @@ rl_wait_for 10 taken_valid || true
 took=$(python3 -c "import time; print('%.1f' % (time.time() - $killed))")
 rl_check b_takes_the_vip "B: taken/epoch/valid $(vip_state), $took s after the kill (A held epoch $A_EPOCH)" \
   test "$(vip_state)" = "True $((A_EPOCH + 1)) True"
-adopted() { [[ $(jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") == "$PHONES" ]]; }
+# adopted: every binding this node holds is its own, and at least PHONES.
+adopted() {
+  [[ $(jget "$(cctl registrations)" "len(d['registrations']) >= $PHONES and all('node' not in b for b in d['registrations'])") == True ]]
+}
 rl_check b_adopts_the_bindings "B owns $(rl_wait_for 5 adopted; jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") of $PHONES" adopted
 rl_wait_for 10 enough_targets || true
 rl_check b_keeps_the_mappings_open "B's dataplane holds $(targets) keepalive targets" enough_targets
@@ -216,5 +226,64 @@ neigh=$(ip -n "$(rl_ns nat)" neigh show "$VIP")
 rl_check vip_resolves_to_b "the NAT's neighbour entry: $neigh (B is $B_MAC)" grep -q "$B_MAC" <<<"$neigh"
 out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" user0 2)
 rl_check b_answers_the_vip "$out" grep -q "status=200" <<<"$out"
+
+# --- A comes back: VRRP gives it the VIP again (it has the higher
+# priority), one epoch more; it adopts the bindings back from B and B's
+# keepalives stop.
+B_EPOCH=$(vip_state | cut -d' ' -f2)
+st_node relay; node_config edge-a
+st_start_dataplane || rl_die "node A's dataplane did not restart"
+st_start_control || rl_die "node A's control plane did not restart"
+A_MAC=$(mac_of relay "$RL_RELAY_TAP")  # a new tap, a new MAC
+keepalived_for relay 150
+back_at_line=$(grep -c . "$CAPTURE")
+rl_wait_for 20 a_master || true
+st_node relay
+rl_check a_takes_the_vip_back "A: taken/epoch/valid $(vip_state) (B held epoch $B_EPOCH)" \
+  test "$(vip_state)" = "True $((B_EPOCH + 1)) True"
+rl_check a_adopts_the_bindings_back "A owns $(rl_wait_for 5 adopted; jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") of $PHONES" adopted
+sleep 1
+b_stopped_at_line=$(grep -c . "$CAPTURE")
+all_kept_by_a() { [[ $(phones_kept_by "$A_MAC" "$b_stopped_at_line") -ge $PHONES ]]; }
+rl_wait_for 30 all_kept_by_a || true
+rl_check every_phone_kept_by_a_again "$(phones_kept_by "$A_MAC" "$b_stopped_at_line") of $PHONES mappings (A's dataplane holds $(targets) targets)" all_kept_by_a
+rl_check b_stopped "keepalives from B since A took the VIP back (+1 s): $(tail -n +"$((b_stopped_at_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $B_MAC > ") (line $back_at_line on)" \
+  test "$(tail -n +"$((b_stopped_at_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $B_MAC > ")" -eq 0
+
+# --- A cut off from Redis (it still reaches its phones): its check fails,
+# B becomes master and takes the VIP; A's lease lapses and its keepalives
+# stop. A REGISTER A answers meanwhile cannot be written with A's old
+# epoch once the partition heals.
+st_node relay
+A_EPOCH=$(vip_state | cut -d' ' -f2)
+ns_a=$(rl_ns relay)
+ip netns exec "$ns_a" iptables -A OUTPUT -d "$REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -A INPUT -s "$REDIS_IP" -j DROP
+cut_at=$(date +%s.%N)
+out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" user5 3)
+rl_check a_answers_while_cut_off "$out" grep -q "status=200" <<<"$out"
+st_node relay2
+b_master() { st_node relay2; taken_valid; }
+rl_wait_for 15 b_master || true
+took=$(python3 -c "import time; print('%.1f' % (time.time() - $cut_at))")
+rl_check b_takes_the_vip_from_the_cut_off_a "B: taken/epoch/valid $(vip_state), $took s after the cut (A held epoch $A_EPOCH)" \
+  test "$(vip_state)" = "True $((A_EPOCH + 1)) True"
+cut_line=$(grep -c . "$CAPTURE")
+sleep 6
+rl_check cut_off_a_sends_no_keepalives "keepalives from A in the 6 s after B took the VIP: $(tail -n +"$((cut_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $A_MAC > ")" \
+  test "$(tail -n +"$((cut_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $A_MAC > ")" -eq 0
+ip netns exec "$ns_a" iptables -D OUTPUT -d "$REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -D INPUT -s "$REDIS_IP" -j DROP
+st_node relay
+reconnected() { [[ $(jget "$(cctl sip-stats)" "d['cluster']['connected']") == True ]]; }
+rl_wait_for 10 reconnected || true
+fenced() { jget "$(cctl sip-stats)" "d['cluster']['fenced_writes']"; }
+rl_check stale_write_fenced "A's fenced_writes after the partition healed: $(rl_wait_for 5 bash -c true; fenced)" \
+  test "$(fenced)" -ge 1
+# The contact user5 registered on the cut-off A (its latest CSeq): A holds
+# it, the shared table never got it.
+made_on_a=$(jget "$(cctl registration "user5@$ST_DOMAIN")" "max(d['bindings'], key=lambda b: b['cseq'])['contact']")
+in_redis=$(ip netns exec "$(rl_ns redis)" redis-cli -h "$REDIS_IP" HEXISTS "rtplatch:b:user5@$ST_DOMAIN" "$made_on_a")
+rl_check stale_write_not_in_the_shared_table "HEXISTS for $made_on_a: $in_redis" test "$in_redis" = 0
 
 rl_summary "$SUITE"
