@@ -540,6 +540,15 @@ void RenderPeers(const json& result) {
 }
 
 // The node's cluster on one line, then one row per node it hears.
+// One row per object of `list`, a cell per column (named by its header).
+void AppendRows(Table& table, const json& list) {
+  if (!list.is_array()) return;
+  for (const json& n : list) {
+    std::vector<std::string>& r = table.rows.emplace_back();
+    for (const Column& c : table.columns) r.push_back(ListCell(Field(n, c.header)));
+  }
+}
+
 void RenderCluster(const json& result) {
   if (!Field(result, "enabled").is_boolean() || !Field(result, "enabled").get<bool>()) {
     std::cout << "not in a cluster (no \"cluster\" in the control config)\n";
@@ -552,14 +561,17 @@ void RenderCluster(const json& result) {
   for (const char* c : {"node", "state", "heard_ms_ago", "sip", "calls", "weight", "drained"}) {
     table.columns.push_back({c});
   }
-  const json& nodes = Field(result, "nodes");
-  if (nodes.is_array()) {
-    for (const json& n : nodes) {
-      std::vector<std::string>& r = table.rows.emplace_back();
-      for (const Column& c : table.columns) r.push_back(ListCell(Field(n, c.header)));
-    }
-  }
+  AppendRows(table, Field(result, "nodes"));
   PrintTable(table);
+  const json& vips = Field(result, "vips");
+  if (!vips.is_array() || vips.empty()) return;
+  Table vip_table;
+  for (const char* c : {"address", "taken", "epoch", "lease_valid", "lease_lost"}) {
+    vip_table.columns.push_back({c});
+  }
+  AppendRows(vip_table, vips);
+  std::cout << "\n";
+  PrintTable(vip_table);
 }
 
 // Scalars and objects as key: value rows, then each list of objects (legs,

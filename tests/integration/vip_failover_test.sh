@@ -193,6 +193,9 @@ rl_check b_takes_the_vip "B: taken/epoch/valid $(vip_state), $took s after the k
 adopted() {
   [[ $(jget "$(cctl registrations)" "len(d['registrations']) >= $PHONES and all('node' not in b for b in d['registrations'])") == True ]]
 }
+table=$("$ST_CTL" --control-socket "$CTL_SOCK" cluster)
+rl_check operator_sees_the_vip "$(grep "$VIP" <<<"$table")" \
+  grep -Eq "^$VIP +yes +$((A_EPOCH + 1)) +yes +no" <<<"$table"
 rl_check b_adopts_the_bindings "B owns $(rl_wait_for 5 adopted; jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if 'node' not in b)") of $PHONES" adopted
 rl_wait_for 10 enough_targets || true
 rl_check b_keeps_the_mappings_open "B's dataplane holds $(targets) keepalive targets" enough_targets
