@@ -42,7 +42,9 @@ namespace rtplatch {
   X(kAddressNotHeld, "address_not_held",                                 \
     "relay port of a standby address this node does not hold now")     \
   X(kKeepaliveNotHeld, "keepalive_not_held",                             \
-    "keepalive due from a standby address this node does not hold (not sent)")
+    "keepalive due from a standby address this node does not hold (not sent)") \
+  X(kExceptionNotHeld, "exception_not_held",                             \
+    "the kernel's frame from a standby address this node does not hold")
 
 enum class DropReason : uint8_t {
 #define RTPLATCH_DROP_ENUM(id, name, help) id,

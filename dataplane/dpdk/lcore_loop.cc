@@ -258,9 +258,22 @@ uint16_t PollException(LcoreContext& ctx) {
   TxBatch out;
   out.count = rte_eth_rx_burst(static_cast<uint16_t>(ctx.exception_port), ctx.queue,
                                out.pkts, kBurstSize);
-  uint16_t n = out.count;
+  const uint16_t n = out.count;
   if (n == 0) return 0;
-  ctx.counters.Count(ctx.counters.exception_out, n);
+  // The kernel speaks from a VIP only while this node holds it.
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = out.pkts[i];
+    if (FromAddressNotHeld(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
+                           *ctx.addresses)) {
+      ctx.counters.Drop(DropReason::kExceptionNotHeld);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    out.pkts[kept++] = m;
+  }
+  out.count = kept;
+  ctx.counters.Count(ctx.counters.exception_out, kept);
   SendBatch(ctx, ctx.media_tx_port, out, DropReason::kTxFull);
   return n;
 }

@@ -76,6 +76,21 @@ FrameClass ClassifyV6(const uint8_t* ip, uint32_t l3_len, const FlowTable& table
 
 }  // namespace
 
+bool FromAddressNotHeld(const uint8_t* frame, uint32_t len, const RelayAddresses& addresses) {
+  if (len < kEtherHeaderLen) return false;
+  const uint16_t type = Load16(frame + 12);
+  const uint8_t* ip = frame + kEtherHeaderLen;
+  uint8_t id = kNoAddress;
+  if (type == kEtherTypeIpv4 && len >= kEtherHeaderLen + kIpv4HeaderLen) {
+    uint32_t be_src;
+    std::memcpy(&be_src, ip + 12, 4);
+    id = addresses.FindV4(be_src);
+  } else if (type == kEtherTypeIpv6 && len >= kEtherHeaderLen + kIpv6HeaderLen) {
+    id = addresses.FindV6(ip + 8);
+  }
+  return id != kNoAddress && !addresses.held(id);
+}
+
 FrameClass ClassifyFrame(const uint8_t* frame, uint32_t len,
                          const FlowTable& table, RelayPacket* out) {
   if (len < kEtherHeaderLen) return FrameClass::kException;

@@ -37,6 +37,11 @@ struct RelayPacket {
 FrameClass ClassifyFrame(const uint8_t* frame, uint32_t len,
                          const FlowTable& table, RelayPacket* out);
 
+// A frame the kernel sends (the exception path, towards the NIC) from a
+// standby address this node does not hold: SIP or a probe from a VIP the
+// other node speaks for now. Dropped, so only the holder ever speaks.
+bool FromAddressNotHeld(const uint8_t* frame, uint32_t len, const RelayAddresses& addresses);
+
 // Source MAC and IP of any IPv4/IPv6/ARP frame, for next-hop learning.
 bool FrameSender(const uint8_t* frame, uint32_t len, IpAddress* ip, uint8_t mac[6]);
 

@@ -152,6 +152,32 @@ rl_check released_off_the_tap "$tap" bash -c "! grep -q ' $VIP/32' <<<'$tap' && 
 read -r got6 _ < <(relayed "$VIP6" "$PHONE6")
 rl_check other_vip_still_held "IPv6 VIP relayed back $got6 of 50" test "$got6" -ge 45
 
+# The kernel has the VIP while the dataplane does not hold it (keepalived's
+# virtual_ipaddress adds it before its notify runs the take): what the
+# kernel sends from it does not leave.
+rx=$RL_TMP/from_vip.txt
+rl_spawn pb "$rx" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$PHONE', 40006)); s.settimeout(2)
+try:
+    s.recvfrom(100); print('received')
+except OSError:
+    print('nothing')"
+listener=$RL_LAST_PID
+sleep 0.3
+before=$(drops exception_not_held)
+ip -n "$(rl_ns "$RL_RELAY_ROLE")" addr add "$VIP/32" dev "$RL_RELAY_TAP"
+ip netns exec "$(rl_ns "$RL_RELAY_ROLE")" python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('$VIP', 5060))
+for _ in range(3): s.sendto(b'OPTIONS', ('$PHONE', 40006))"
+ip -n "$(rl_ns "$RL_RELAY_ROLE")" addr del "$VIP/32" dev "$RL_RELAY_TAP"
+rl_wait "$listener" 5 >/dev/null 2>&1 || true
+rl_check kernel_silent_on_a_released_vip "the phone: $(cat "$rx"); exception_not_held $before -> $(drops exception_not_held)" \
+  bash -c "grep -q nothing '$rx' && (( $(drops exception_not_held) - before >= 3 ))"
+
 # Bad requests: a clear error, nothing changed.
 r=$(ctl "{\"cmd\":\"address_release\",\"address\":\"$ST_RELAY_IP\"}")
 rl_check fixed_address_refused "$r" grep -q "is a fixed relay address" <<<"$r"

@@ -148,6 +148,26 @@ TEST_P(ClassifyFamilyTest, StandbyAddressRelaysOnlyWhileHeld) {
   EXPECT_EQ(Classify(media), FrameClass::kNotHeld);
 }
 
+// What the kernel sends out: from a standby address not held, dropped;
+// from a fixed address, from one held, or not IP, sent.
+TEST_P(ClassifyFamilyTest, KernelFramesFromAStandbyAddressLeaveOnlyWhileHeld) {
+  const char* vip = GetParam().v6 ? "2001:db8::70" : "203.0.113.70";
+  auto addrs = RelayAddresses::Create({Ip("203.0.113.10"), Ip("2001:db8::10")}, {Ip(vip)});
+  ASSERT_TRUE(addrs.ok());
+  const RelayAddresses& a = *addrs;
+  RtpSpec from_vip{Ip(vip), Ip(GetParam().peer), 5060, 31000};
+  std::vector<uint8_t> sip = BuildRtpFrame(from_vip);
+  EXPECT_TRUE(FromAddressNotHeld(sip.data(), static_cast<uint32_t>(sip.size()), a));
+  a.holding().Take(2);
+  EXPECT_FALSE(FromAddressNotHeld(sip.data(), static_cast<uint32_t>(sip.size()), a));
+  a.holding().Release(2);
+  RtpSpec from_fixed{Ip(GetParam().v6 ? "2001:db8::10" : "203.0.113.10"), Ip(GetParam().peer),
+                     5060, 31000};
+  std::vector<uint8_t> fixed = BuildRtpFrame(from_fixed);
+  EXPECT_FALSE(FromAddressNotHeld(fixed.data(), static_cast<uint32_t>(fixed.size()), a));
+  EXPECT_FALSE(FromAddressNotHeld(sip.data(), 20, a)) << "too short to say: sent";
+}
+
 TEST_P(ClassifyFamilyTest, UdpToAnAddressNotOursGoesToKernel) {
   auto f = Frame(20050, GetParam().elsewhere);
   EXPECT_EQ(Classify(f), FrameClass::kException);
