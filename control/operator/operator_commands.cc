@@ -52,6 +52,21 @@ json RegistrationJson(const Binding& b, int64_t now) {
   return j;
 }
 
+namespace {
+
+// An address argument (no port): InvalidArgument naming the field.
+absl::StatusOr<IpAddress> RequiredAddress(const nlohmann::json& r, const char* field) {
+  absl::StatusOr<std::string> text = RequiredString(r, field);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*text);
+  if (!ip.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", *text, "' is not an address"));
+  }
+  return *ip;
+}
+
+}  // namespace
+
 const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
   static const std::vector<Command> kTable = {
       {"version", &OperatorCommands::Version, {}, "protocol and software version"},
@@ -310,36 +325,24 @@ absl::StatusOr<json> OperatorCommands::Bans(const json&) const {
 }
 
 absl::StatusOr<json> OperatorCommands::Unban(const json& r) const {
-  absl::StatusOr<std::string> text = RequiredString(r, "source");
-  if (!text.ok()) return text.status();
-  absl::StatusOr<IpAddress> source = IpAddress::Parse(*text);
-  if (!source.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("source: '", *text, "' is not an address"));
-  }
+  absl::StatusOr<IpAddress> source = RequiredAddress(r, "source");
+  if (!source.ok()) return source.status();
   return view_.Unban(*source);
 }
 
 absl::StatusOr<json> OperatorCommands::SetVip(const json& r, bool take) const {
-  absl::StatusOr<std::string> text = RequiredString(r, "address");
-  if (!text.ok()) return text.status();
-  absl::StatusOr<IpAddress> vip = IpAddress::Parse(*text);
-  if (!vip.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("address: '", *text, "' is not an address"));
-  }
+  absl::StatusOr<IpAddress> vip = RequiredAddress(r, "address");
+  if (!vip.ok()) return vip.status();
   return view_.SetVipHeld(*vip, take);
 }
 
 absl::StatusOr<json> OperatorCommands::VipTake(const json& r) const { return SetVip(r, true); }
+absl::StatusOr<json> OperatorCommands::VipRelease(const json& r) const { return SetVip(r, false); }
 
 absl::StatusOr<json> OperatorCommands::VipCheck(const json& r) const {
-  absl::StatusOr<std::string> text = RequiredString(r, "address");
-  if (!text.ok()) return text.status();
-  absl::StatusOr<IpAddress> vip = IpAddress::Parse(*text);
-  if (!vip.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("address: '", *text, "' is not an address"));
-  }
+  absl::StatusOr<IpAddress> vip = RequiredAddress(r, "address");
+  if (!vip.ok()) return vip.status();
   return view_.CheckVip(*vip);
 }
-absl::StatusOr<json> OperatorCommands::VipRelease(const json& r) const { return SetVip(r, false); }
 
 }  // namespace rtplatch
