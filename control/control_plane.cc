@@ -422,8 +422,16 @@ absl::Status ControlPlane::RunOnce() {
   }
   if (vips_) {
     std::vector<BindingChange> adopted;
-    slices_pending_ |= vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
+    const bool more = vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
+    slices_pending_ |= more;
+    adopted_since_reinstall_ += adopted.size();
     proxy_->ApplyBindingChanges(adopted);
+    // Their mappings last heard the dead node's keepalives who knows when:
+    // once all are here, every target again, the first sends soon.
+    if (!more && adopted_since_reinstall_ > 0) {
+      adopted_since_reinstall_ = 0;
+      proxy_->RestartKeepaliveReinstall();
+    }
   }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);

@@ -207,11 +207,13 @@ absl::StatusOr<std::vector<uint64_t>> DataplaneLink::AddKeepalives(
     const std::vector<KeepaliveSpec>& targets) {
   nlohmann::json list = nlohmann::json::array();
   for (const KeepaliveSpec& t : targets) {
-    list.push_back({{"target", t.target.ToString()},
-                    {"source", t.source.ToString()},
-                    {"payload", t.payload},
-                    {"interval_ms", t.interval_ms},
-                    {"label", t.label}});
+    nlohmann::json target = {{"target", t.target.ToString()},
+                             {"source", t.source.ToString()},
+                             {"payload", t.payload},
+                             {"interval_ms", t.interval_ms},
+                             {"label", t.label}};
+    if (t.first_within_ms != 0) target["first_within_ms"] = t.first_within_ms;
+    list.push_back(std::move(target));
   }
   auto reply = Call("keepalive_add", {{"targets", list}});
   if (!reply.ok()) return reply.status();

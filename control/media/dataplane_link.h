@@ -74,6 +74,7 @@ struct KeepaliveSpec {
   std::string payload = "crlf";  // "crlf", "zero4"
   uint32_t interval_ms = 60000;
   std::string label;
+  uint32_t first_within_ms = 0;  // 0: the first send anywhere in the first interval
 };
 
 struct DataplaneEvent {

@@ -141,6 +141,7 @@ bool KeepaliveSync::InstallSlice(absl::Span<const Binding> live) {
   for (const Binding& b : live) {
     if (ids_.contains(Key(b))) continue;
     if (auto spec = SpecFor(b)) {
+      spec->first_within_ms = kReinstallFirstWithinMs;
       specs.push_back(*std::move(spec));
       owners.push_back(&b);
     }

@@ -46,6 +46,11 @@ class KeepaliveSync {
   // Labels of our targets start with this, so a restarted control plane
   // finds (and replaces) its predecessor's.
   static constexpr absl::string_view kLabelPrefix = "rc-ka:";
+  // A reinstall cannot know how long each mapping went without a
+  // keepalive (a dataplane restart, a VIP taken over from a dead node):
+  // their first keepalives go within this long, not anywhere in a
+  // 25 s interval that might outlast the NAT's timeout.
+  static constexpr uint32_t kReinstallFirstWithinMs = 2000;
 
   struct Options {
     std::string payload = "crlf";  // "crlf" (RFC 5626) or "zero4"

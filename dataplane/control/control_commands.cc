@@ -177,7 +177,8 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"subscribe", &ControlCommands::Subscribe, false,
        "receive latched/relatched/idle events on this connection"},
       {"keepalive_add", &ControlCommands::KeepaliveAdd, true,
-       "add NAT keepalive targets: targets [{target, source, payload, interval_ms, jitter_ms, label}]"},
+       "add NAT keepalive targets: targets [{target, source, payload, interval_ms, jitter_ms, "
+       "first_within_ms, label}]"},
       {"keepalive_update", &ControlCommands::KeepaliveUpdate, true,
        "change a keepalive's interval_ms (and jitter_ms)"},
       {"keepalive_remove", &ControlCommands::KeepaliveRemove, true, "remove keepalives: ids"},
@@ -455,6 +456,9 @@ absl::StatusOr<KeepaliveSpec> ParseKeepalive(const json& t) {
   auto jitter = OptionalU32(t, "jitter_ms", 0);
   if (!jitter.ok()) return jitter.status();
   spec.jitter_ms = *jitter;
+  auto first = OptionalU32(t, "first_within_ms", 0);
+  if (!first.ok()) return first.status();
+  spec.first_within_ms = *first;
   auto label = OptionalString(t, "label");
   if (!label.ok()) return label.status();
   spec.label = label->value_or("");

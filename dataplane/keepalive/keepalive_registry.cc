@@ -1,5 +1,7 @@
 #include "dataplane/keepalive/keepalive_registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "dataplane/fastpath/flow.h"
 
@@ -108,8 +110,10 @@ absl::StatusOr<std::vector<uint64_t>> KeepaliveRegistry::Add(
     ++live_;
     const uint64_t id = IdOf(lcore, index);
     if (!s.label.empty()) labels_[id] = s.label;
+    const uint32_t first_ms =
+        s.first_within_ms != 0 ? std::min(s.first_within_ms, s.interval_ms) : s.interval_ms;
     Send(lcore, KeepaliveCommand{KeepaliveCommand::Op::kArm, index, s.interval_ms, s.jitter_ms,
-                                 now_ns + FirstSendOffset(index, s.interval_ms)});
+                                 now_ns + FirstSendOffset(index, first_ms)});
     ids.push_back(id);
   }
   return ids;

@@ -34,6 +34,11 @@ struct KeepaliveSpec {
   std::string payload = "\r\n\r\n";
   uint32_t interval_ms = kDefaultKeepaliveIntervalMs;
   uint32_t jitter_ms = 0;
+  // The first send comes within this long (0: anywhere in the first
+  // interval). A target installed for a mapping that may be close to its
+  // timeout (a node taking over another's phones, a reinstall) asks for
+  // a short one.
+  uint32_t first_within_ms = 0;
   std::string label;
 };
 

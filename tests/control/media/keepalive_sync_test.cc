@@ -420,6 +420,8 @@ TEST_P(KeepaliveSyncTest, ReinstallAllReplacesOurTargetsAndLeavesOthersAlone) {
   auto adds = server_->Requests("keepalive_add");
   ASSERT_EQ(adds.size(), 1u) << "the live set in one request";
   EXPECT_EQ(adds[0]["targets"].size(), 2u);
+  EXPECT_EQ(adds[0]["targets"][0]["first_within_ms"], KeepaliveSync::kReinstallFirstWithinMs)
+      << "how long each mapping went without a keepalive is not known: soon";
   EXPECT_EQ(sync_->size(), 2u);
   EXPECT_TRUE(sync_->TargetOf(live_[0]).has_value());
   EXPECT_FALSE(sync_->TargetOf(tcp).has_value());

@@ -64,6 +64,26 @@ class KeepaliveTest : public ::testing::Test {
   uint64_t now_ = kT0;
 };
 
+// first_within_ms: a million targets reinstalled after a takeover fire
+// within it, spread over it, then every interval.
+TEST_F(KeepaliveTest, FirstWithinBringsEveryFirstSendForward) {
+  std::vector<KeepaliveSpec> specs;
+  for (int i = 0; i < 200; ++i) {
+    KeepaliveSpec s = Spec(("203.0.113.30:" + std::to_string(4000 + i)).c_str(), 25000);
+    s.first_within_ms = 2000;
+    specs.push_back(s);
+  }
+  ASSERT_TRUE(registry_.Add(specs, now_).ok());
+  auto sends = RunUntil(kT0 + 2000 * kMs);
+  EXPECT_EQ(sends.size(), 200u) << "each target once within 2 s, not within its 25 s interval";
+  uint64_t latest = 0;
+  for (const auto& [target, times] : sends) {
+    ASSERT_EQ(times.size(), 1u) << target;
+    latest = std::max(latest, times[0]);
+  }
+  EXPECT_GT(latest, kT0 + 1000 * kMs) << "spread over the window, not all at once";
+}
+
 TEST_F(KeepaliveTest, SendsEveryIntervalAfterASpreadFirstSend) {
   auto ids = registry_.Add({Spec("203.0.113.30:4000", 1000)}, now_);
   ASSERT_TRUE(ids.ok()) << ids.status();
