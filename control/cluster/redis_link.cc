@@ -21,9 +21,12 @@ namespace {
 // latest binding's, the change published; all or nothing.
 // KEYS[2] is the epoch key of the VIP the binding arrived on, ARGV[6] the
 // epoch the writer holds it with ("0": not fenced); a stale epoch writes
-// nothing and returns 0.
+// nothing and returns 0. A Redis that lost its data has no epoch: the
+// writer's is written back, as a renewal does (kRenewScript).
 constexpr const char* kPutScript =
-    "if ARGV[6] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[6] then return 0 end "
+    "if ARGV[6] ~= '0' then local e = redis.call('GET', KEYS[2]) "
+    "if e == false then redis.call('SET', KEYS[2], ARGV[6]) "
+    "elseif e ~= ARGV[6] then return 0 end end "
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "local at = tonumber(ARGV[3]) "
     "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
@@ -37,7 +40,9 @@ constexpr const char* kHeartbeatScript =
 // Heartbeats missed before a node's key expires.
 constexpr int64_t kHeartbeatsKept = 3;
 constexpr const char* kDelScript =
-    "if ARGV[4] ~= '0' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end "
+    "if ARGV[4] ~= '0' then local e = redis.call('GET', KEYS[2]) "
+    "if e == false then redis.call('SET', KEYS[2], ARGV[4]) "
+    "elseif e ~= ARGV[4] then return 0 end end "
     "redis.call('HDEL', KEYS[1], ARGV[1]) "
     "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
     "return 1";

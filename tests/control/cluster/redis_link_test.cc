@@ -241,6 +241,26 @@ TEST_F(RedisLinkTest, ATakeFencesThePreviousHoldersWrites) {
   ASSERT_EQ(Receive(*b).size(), 1u) << "an unfenced write is not affected";
 }
 
+// Redis lost its data (the epoch key is gone): the holder's next write is
+// not refused, it writes its epoch back, and a later take counts past it.
+TEST_F(RedisLinkTest, AWriteAfterRedisLostTheEpochPutsItBack) {
+  auto a = Link("edge-a");
+  ASSERT_TRUE(Connected(*a));
+  const IpAddress vip = *IpAddress::Parse("203.0.113.70");
+  a->TakeLease(vip);
+  ASSERT_TRUE(WaitFor([&] { return a->lease(vip).valid; }));
+  freeReplyObject(redis_.Command("DEL rtplatch:epoch:203.0.113.70"));
+  const uint64_t writes = a->counters().writes.load();
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{}", 4'000'000'000'000, true, vip);
+  ASSERT_TRUE(WaitFor([&] { return a->counters().writes.load() > writes; }));
+  EXPECT_EQ(a->counters().fenced_writes.load(), 0u);
+  EXPECT_FALSE(a->lease(vip).lost);
+  redisReply* epoch = redis_.Command("GET rtplatch:epoch:203.0.113.70");
+  ASSERT_NE(epoch, nullptr);
+  EXPECT_EQ(std::string(epoch->str, epoch->len), "1");
+  freeReplyObject(epoch);
+}
+
 // Cut off from Redis, a holder's lease stops being valid once it has gone
 // unrenewed for lease_ttl_ms; back, with nobody having taken the VIP, it
 // renews and is valid again with the same epoch (even from a Redis that
