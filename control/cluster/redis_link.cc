@@ -17,20 +17,31 @@
 namespace rtplatch {
 namespace {
 
+// The fence every fenced script passes first: ARGV[1] is the epoch the
+// writer holds the VIP with ("0": not fenced), KEYS[2] the VIP's epoch
+// key. A stale epoch writes nothing and returns 0. A Redis that lost its
+// data (restarted empty) has no epoch: the writer's is written back, so a
+// later take still counts past it.
+constexpr const char* kFence =
+    "if ARGV[1] ~= '0' then local e = redis.call('GET', KEYS[2]) "
+    "if e == false then redis.call('SET', KEYS[2], ARGV[1]) "
+    "elseif e ~= ARGV[1] then return 0 end end ";
 // A change: the binding in the AOR's hash, the hash's expiry moved to its
-// latest binding's, the change published; all or nothing.
-// KEYS[2] is the epoch key of the VIP the binding arrived on, ARGV[6] the
-// epoch the writer holds it with ("0": not fenced); a stale epoch writes
-// nothing and returns 0. A Redis that lost its data has no epoch: the
-// writer's is written back, as a renewal does (kRenewScript).
-constexpr const char* kPutScript =
-    "if ARGV[6] ~= '0' then local e = redis.call('GET', KEYS[2]) "
-    "if e == false then redis.call('SET', KEYS[2], ARGV[6]) "
-    "elseif e ~= ARGV[6] then return 0 end end "
-    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
-    "local at = tonumber(ARGV[3]) "
+// latest binding's, the change published; all or nothing, behind kFence.
+constexpr const char* kPutBody =
+    "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) "
+    "local at = tonumber(ARGV[4]) "
     "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
-    "redis.call('PUBLISH', ARGV[4], ARGV[5]) "
+    "redis.call('PUBLISH', ARGV[5], ARGV[6]) "
+    "return 1";
+constexpr const char* kDelBody =
+    "redis.call('HDEL', KEYS[1], ARGV[2]) "
+    "redis.call('PUBLISH', ARGV[3], ARGV[4]) "
+    "return 1";
+// Renewed only while the epoch is still the holder's (kFence): 0 when
+// another node has taken the VIP since.
+constexpr const char* kRenewBody =
+    "redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[1], 'PX', ARGV[3]) "
     "return 1";
 // A heartbeat: the node's key, expiring on its own, and the publish.
 constexpr const char* kHeartbeatScript =
@@ -39,29 +50,12 @@ constexpr const char* kHeartbeatScript =
     "return 1";
 // Heartbeats missed before a node's key expires.
 constexpr int64_t kHeartbeatsKept = 3;
-constexpr const char* kDelScript =
-    "if ARGV[4] ~= '0' then local e = redis.call('GET', KEYS[2]) "
-    "if e == false then redis.call('SET', KEYS[2], ARGV[4]) "
-    "elseif e ~= ARGV[4] then return 0 end end "
-    "redis.call('HDEL', KEYS[1], ARGV[1]) "
-    "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
-    "return 1";
 // A VIP's lease taken: its epoch one more (the epoch key never expires, so
 // no epoch is ever handed out twice), the holder in the lease key.
 constexpr const char* kTakeScript =
     "local e = redis.call('INCR', KEYS[2]) "
     "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2]) "
     "return e";
-// Renewed only while the epoch is still the holder's: 0 when another node
-// has taken the VIP since. A Redis that lost its data (restarted empty)
-// has no epoch: the holder's is written back, so a later take still
-// counts past it.
-constexpr const char* kRenewScript =
-    "local e = redis.call('GET', KEYS[2]) "
-    "if e == false then redis.call('SET', KEYS[2], ARGV[2]) "
-    "elseif e ~= ARGV[2] then return 0 end "
-    "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3]) "
-    "return 1";
 // Keys a SCAN step asks for while reading the shared table.
 constexpr const char* kScanCount = "1000";
 
@@ -186,10 +180,12 @@ RedisLink::Lease RedisLink::lease(const IpAddress& vip) const {
           h.epoch != 0 && !h.lost && NowMs() - h.renewed_ms < options_.lease_ttl_ms};
 }
 
-std::vector<std::string> RedisLink::LeaseKeys(const IpAddress& vip) const {
-  const std::string name = vip.ToString();
-  return {absl::StrCat(options_.prefix, ":lease:", name),
-          absl::StrCat(options_.prefix, ":epoch:", name)};
+std::string RedisLink::LeaseKey(const IpAddress& vip) const {
+  return absl::StrCat(options_.prefix, ":lease:", vip.ToString());
+}
+
+std::string RedisLink::EpochKey(const IpAddress& vip) const {
+  return absl::StrCat(options_.prefix, ":epoch:", vip.ToString());
 }
 
 bool RedisLink::TakeLeases() {
@@ -199,9 +195,9 @@ bool RedisLink::TakeLeases() {
     takes.swap(takes_);
   }
   for (size_t i = 0; i < takes.size(); ++i) {
-    const std::vector<std::string> keys = LeaseKeys(takes[i]);
-    Reply r = Command(commands_.get(), {"EVALSHA", take_sha_, "2", keys[0], keys[1],
-                                        options_.node, absl::StrCat(options_.lease_ttl_ms)});
+    Reply r = Command(commands_.get(),
+                      {"EVALSHA", take_sha_, "2", LeaseKey(takes[i]), EpochKey(takes[i]),
+                       options_.node, absl::StrCat(options_.lease_ttl_ms)});
     if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
       std::lock_guard<std::mutex> lock(mu_);  // taken again after the reconnect
       takes_.insert(takes_.end(), takes.begin() + static_cast<ptrdiff_t>(i), takes.end());
@@ -225,10 +221,9 @@ bool RedisLink::RenewLeases() {
     }
   }
   for (const auto& [vip, epoch] : held) {
-    const std::vector<std::string> keys = LeaseKeys(vip);
     Reply r = Command(commands_.get(),
-                      {"EVALSHA", renew_sha_, "2", keys[0], keys[1], options_.node,
-                       absl::StrCat(epoch), absl::StrCat(options_.lease_ttl_ms)});
+                      {"EVALSHA", renew_sha_, "2", LeaseKey(vip), EpochKey(vip),
+                       absl::StrCat(epoch), options_.node, absl::StrCat(options_.lease_ttl_ms)});
     if (r == nullptr || r->type != REDIS_REPLY_INTEGER) return false;
     if (r->integer == 0) {
       LoseLease(vip);
@@ -450,10 +445,12 @@ bool RedisLink::Connect() {
     redisSetTimeout(c->get(), Timeval(options_.reply_timeout_ms));
   }
   if (!IsMaster(why)) return fail(why);
-  for (auto [script, sha] : {std::pair{kPutScript, &put_sha_}, std::pair{kDelScript, &del_sha_},
-                             std::pair{kHeartbeatScript, &heartbeat_sha_},
-                             std::pair{kTakeScript, &take_sha_},
-                             std::pair{kRenewScript, &renew_sha_}}) {
+  for (auto [script, sha] :
+       {std::pair{absl::StrCat(kFence, kPutBody), &put_sha_},
+        std::pair{absl::StrCat(kFence, kDelBody), &del_sha_},
+        std::pair{absl::StrCat(kFence, kRenewBody), &renew_sha_},
+        std::pair{std::string(kHeartbeatScript), &heartbeat_sha_},
+        std::pair{std::string(kTakeScript), &take_sha_}}) {
     Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
     if (r == nullptr) return fail(commands_->errstr);
     if (r->type != REDIS_REPLY_STRING) return fail(absl::StrCat("SCRIPT LOAD: ", Text(r.get())));
@@ -611,19 +608,17 @@ bool RedisLink::Write(OpMap ops) {
   }
   for (const auto& [op, epoch] : sent) {
     const std::string hash = absl::StrCat(options_.prefix, ":b:", op->aor);
-    const std::string epoch_key =
-        epoch == 0 ? hash : LeaseKeys(op->fence)[1];  // unfenced: any key, unread
+    const std::string epoch_key = epoch == 0 ? hash : EpochKey(op->fence);  // unfenced: unread
     if (op->remove) {
-      Append(commands_.get(), {"EVALSHA", del_sha_, "2", hash, epoch_key, op->contact, channel_,
-                               absl::StrCat("del\n", options_.node, "\n", op->aor, "\n", op->contact),
-                               absl::StrCat(epoch)});
+      Append(commands_.get(),
+             {"EVALSHA", del_sha_, "2", hash, epoch_key, absl::StrCat(epoch), op->contact,
+              channel_, absl::StrCat("del\n", options_.node, "\n", op->aor, "\n", op->contact)});
     } else {
       Append(commands_.get(),
-             {"EVALSHA", put_sha_, "2", hash, epoch_key, op->contact, op->value,
-              absl::StrCat(op->expires_at_ms), channel_,
+             {"EVALSHA", put_sha_, "2", hash, epoch_key, absl::StrCat(epoch), op->contact,
+              op->value, absl::StrCat(op->expires_at_ms), channel_,
               absl::StrCat("put\n", options_.node, "\n", op->aor, "\n", op->contact, "\n",
-                           op->value),
-              absl::StrCat(epoch)});
+                           op->value)});
     }
   }
   bool ok = true;

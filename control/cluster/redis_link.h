@@ -223,7 +223,8 @@ class RedisLink {
   // The epoch a write fenced by `vip` goes with.
   // 0: not ours (or lost): dropped; nullopt: being taken, wait.
   std::optional<uint64_t> FenceEpoch(const IpAddress& vip);
-  std::vector<std::string> LeaseKeys(const IpAddress& vip) const;  // lease, epoch
+  std::string LeaseKey(const IpAddress& vip) const;  // <prefix>:lease:<vip>
+  std::string EpochKey(const IpAddress& vip) const;  // <prefix>:epoch:<vip>
   void LoseLease(const IpAddress& vip);
   std::string take_sha_;
   std::string renew_sha_;
