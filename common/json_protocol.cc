@@ -124,6 +124,15 @@ absl::StatusOr<std::string> RequiredString(const json& r, absl::string_view fiel
   return **std::move(text);
 }
 
+absl::StatusOr<IpAddress> RequiredAddress(const json& r, absl::string_view field,
+                                          absl::string_view where) {
+  absl::StatusOr<std::string> text = RequiredString(r, field, where);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*text);
+  if (!ip.ok()) return FieldError(where, field, absl::StrCat("'", *text, "' is not an address"));
+  return *ip;
+}
+
 absl::StatusOr<std::optional<bool>> OptionalBool(const json& r, absl::string_view field,
                                                  absl::string_view where) {
   const json* v = Given(r, field);

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/ip_address.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -72,6 +73,9 @@ absl::StatusOr<std::optional<std::string>> OptionalString(const nlohmann::json& 
 // Given and non-empty.
 absl::StatusOr<std::string> RequiredString(const nlohmann::json& r, absl::string_view field,
                                            absl::string_view where = "");
+// Given, and an address (no port): "<where><field>: '<text>' is not an address".
+absl::StatusOr<IpAddress> RequiredAddress(const nlohmann::json& r, absl::string_view field,
+                                          absl::string_view where = "");
 absl::StatusOr<std::optional<bool>> OptionalBool(const nlohmann::json& r, absl::string_view field,
                                                  absl::string_view where = "");
 // An integer in [min, max].

@@ -422,16 +422,9 @@ absl::Status ControlPlane::RunOnce() {
   }
   if (vips_) {
     std::vector<BindingChange> adopted;
-    const bool more = vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
-    slices_pending_ |= more;
-    adopted_since_reinstall_ += adopted.size();
-    proxy_->ApplyBindingChanges(adopted);
-    // Their mappings last heard the dead node's keepalives who knows when:
-    // once all are here, every target again, the first sends soon.
-    if (!more && adopted_since_reinstall_ > 0) {
-      adopted_since_reinstall_ = 0;
-      proxy_->RestartKeepaliveReinstall();
-    }
+    slices_pending_ |= vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
+    // Their mappings last heard the dead node's keepalives who knows when.
+    proxy_->ApplyBindingChanges(adopted, KeepaliveSync::kReinstallFirstWithinMs);
   }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
@@ -604,28 +597,25 @@ nlohmann::json ControlPlane::VipsJson() const {
 }
 
 absl::StatusOr<nlohmann::json> ControlPlane::CheckVip(const IpAddress& vip) const {
-  if (!vips_) return absl::NotFoundError("not a cluster node (no cluster section)");
-  for (const VipOwnership::View& v : vips_->List()) {
-    if (!(v.vip == vip)) continue;
-    // Cut off from Redis, this node can neither renew a lease nor write
-    // one fenced: a node that can is the better master.
-    if (!redis_->connected()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(vip.ToString(), ": Redis unreachable (", RedisWhere(), ")"));
-    }
-    if (v.taken && v.lease.lost) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          vip.ToString(), ": taken here, but another node took its lease since (epoch ",
-          v.lease.epoch, " was ours)"));
-    }
-    return VipJson(v);
+  if (!vips_) return NotAClusterNode();
+  absl::StatusOr<VipOwnership::View> v = vips_->Find(vip);
+  if (!v.ok()) return v.status();
+  // Cut off from Redis, this node can neither renew a lease nor write
+  // one fenced: a node that can is the better master.
+  if (!redis_->connected()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(vip.ToString(), ": Redis unreachable (", RedisWhere(), ")"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("address: ", vip.ToString(), " is not one of this node's cluster.vips"));
+  if (v->taken && v->lease.lost) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        vip.ToString(), ": taken here, but another node took its lease since (epoch ",
+        v->lease.epoch, " was ours)"));
+  }
+  return VipJson(*v);
 }
 
 absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bool take) {
-  if (!vips_) return absl::NotFoundError("not a cluster node (no cluster section)");
+  if (!vips_) return NotAClusterNode();
   absl::Status s = take ? vips_->Take(vip) : vips_->Release(vip);
   if (!s.ok()) return s;
   std::fprintf(stderr, "rtplatch-control: cluster: %s %s\n", take ? "took" : "released",

@@ -129,7 +129,6 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   ClusterNodes nodes_;
   std::unique_ptr<SharedBindings> shared_;
   std::unique_ptr<VipOwnership> vips_;  // null for a single node
-  size_t adopted_since_reinstall_ = 0;   // bindings adopted in the walk under way
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

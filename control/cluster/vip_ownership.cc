@@ -15,15 +15,19 @@ VipOwnership::VipOwnership(std::vector<IpAddress> vips, RedisLink& link, Registr
       dataplane_(std::move(dataplane)),
       rights_(vips_.size(), false) {}
 
-bool VipOwnership::is_vip(const IpAddress& a) const {
-  return std::find(vips_.begin(), vips_.end(), a) != vips_.end();
+absl::Status VipOwnership::Known(const IpAddress& vip) const {
+  if (std::find(vips_.begin(), vips_.end(), vip) != vips_.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("address: ", vip.ToString(), " is not one of this node's cluster.vips"));
+}
+
+absl::StatusOr<VipOwnership::View> VipOwnership::Find(const IpAddress& vip) const {
+  if (absl::Status s = Known(vip); !s.ok()) return s;
+  return View{vip, taken_.contains(vip), link_.lease(vip)};
 }
 
 absl::Status VipOwnership::Take(const IpAddress& vip) {
-  if (!is_vip(vip)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address: ", vip.ToString(), " is not one of this node's cluster.vips"));
-  }
+  if (absl::Status s = Known(vip); !s.ok()) return s;
   // The dataplane first: a VIP it cannot relay for is not taken at all.
   if (absl::Status s = dataplane_(vip, true); !s.ok()) {
     ++counters_.take_failures;
@@ -40,10 +44,7 @@ absl::Status VipOwnership::Take(const IpAddress& vip) {
 }
 
 absl::Status VipOwnership::Release(const IpAddress& vip) {
-  if (!is_vip(vip)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address: ", vip.ToString(), " is not one of this node's cluster.vips"));
-  }
+  if (absl::Status s = Known(vip); !s.ok()) return s;
   // Keepalives and writes stop at once; the dataplane may be down.
   taken_.erase(vip);
   adopting_.erase(vip);
@@ -102,7 +103,7 @@ bool VipOwnership::AdoptSlice(size_t budget, int64_t now, std::vector<BindingCha
 
 std::vector<VipOwnership::View> VipOwnership::List() const {
   std::vector<View> out;
-  for (const IpAddress& vip : vips_) out.push_back({vip, taken_.contains(vip), link_.lease(vip)});
+  for (const IpAddress& vip : vips_) out.push_back(*Find(vip));
   return out;
 }
 

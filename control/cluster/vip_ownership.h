@@ -24,6 +24,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/ip_address.h"
 #include "control/cluster/redis_link.h"
 #include "control/registrar/registrar.h"
@@ -51,7 +52,9 @@ class VipOwnership {
                DataplaneHook dataplane);
 
   const std::vector<IpAddress>& vips() const { return vips_; }
-  bool is_vip(const IpAddress& a) const;
+  // One VIP's state; InvalidArgument when it is not one of cluster.vips
+  // (as Take and Release answer then).
+  absl::StatusOr<View> Find(const IpAddress& vip) const;
   absl::Status Take(const IpAddress& vip);
   absl::Status Release(const IpAddress& vip);
   // The dataplane (re)connected: it holds none of the taken VIPs yet.
@@ -73,6 +76,7 @@ class VipOwnership {
   const Counters& counters() const { return counters_; }
 
  private:
+  absl::Status Known(const IpAddress& vip) const;
   bool Rights(size_t i) const;
 
   const std::vector<IpAddress> vips_;

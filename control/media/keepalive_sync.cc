@@ -41,7 +41,7 @@ std::optional<uint64_t> KeepaliveSync::TargetOf(const Binding& b) const {
   return it->second;
 }
 
-void KeepaliveSync::Install(const Binding& b) {
+void KeepaliveSync::Install(const Binding& b, uint32_t first_within_ms) {
   std::optional<KeepaliveSpec> spec = SpecFor(b);
   if (!spec) {
     if (b.keepalive_interval_ms != 0 && b.transport == Binding::Transport::kUdp &&
@@ -50,6 +50,7 @@ void KeepaliveSync::Install(const Binding& b) {
     }
     return;
   }
+  spec->first_within_ms = first_within_ms;
   auto ids = link_.AddKeepalives({*spec});
   if (!ids.ok()) {
     ++counters_.failures;
@@ -80,12 +81,12 @@ void KeepaliveSync::Remove(const Binding& b) {
   }
 }
 
-void KeepaliveSync::Apply(const std::vector<BindingChange>& changes) {
+void KeepaliveSync::Apply(const std::vector<BindingChange>& changes, uint32_t first_within_ms) {
   for (const BindingChange& c : changes) {
     switch (c.kind) {
       case BindingChange::Kind::kAdded:
         Remove(c.binding);  // a stale id from a previous binding of this key
-        Install(c.binding);
+        Install(c.binding, first_within_ms);
         break;
       case BindingChange::Kind::kRefreshed: {
         if (!c.keepalive_changed && TargetOf(c.binding)) break;

@@ -46,10 +46,11 @@ class KeepaliveSync {
   // Labels of our targets start with this, so a restarted control plane
   // finds (and replaces) its predecessor's.
   static constexpr absl::string_view kLabelPrefix = "rc-ka:";
-  // A reinstall cannot know how long each mapping went without a
-  // keepalive (a dataplane restart, a VIP taken over from a dead node):
-  // their first keepalives go within this long, not anywhere in a
-  // 25 s interval that might outlast the NAT's timeout.
+  // A reinstall, or bindings adopted from another node, cannot know how
+  // long each mapping went without a keepalive (a dataplane restart, a VIP
+  // taken over from a dead node): their first keepalives go within this
+  // long, not anywhere in a 25 s interval that might outlast the NAT's
+  // timeout.
   static constexpr uint32_t kReinstallFirstWithinMs = 2000;
 
   struct Options {
@@ -65,7 +66,10 @@ class KeepaliveSync {
 
   KeepaliveSync(DataplaneLink& link, Options options);
 
-  void Apply(const std::vector<BindingChange>& changes);
+  // `first_within_ms`: new targets send their first keepalive within it
+  // (0: anywhere in their first interval); kReinstallFirstWithinMs for
+  // bindings taken over from another node.
+  void Apply(const std::vector<BindingChange>& changes, uint32_t first_within_ms = 0);
   void Removed(const std::vector<Binding>& expired);
   // Replaces whatever the dataplane holds with `live`, all at once (a
   // small set; the proxy, after a (re)connection, takes the steps below).
@@ -87,7 +91,7 @@ class KeepaliveSync {
  private:
   static std::string Key(const Binding& b) { return b.aor + "\n" + b.contact_uri; }
   std::optional<KeepaliveSpec> SpecFor(const Binding& b) const;
-  void Install(const Binding& b);
+  void Install(const Binding& b, uint32_t first_within_ms = 0);
   void Remove(const Binding& b);
 
   DataplaneLink& link_;

@@ -52,21 +52,6 @@ json RegistrationJson(const Binding& b, int64_t now) {
   return j;
 }
 
-namespace {
-
-// An address argument (no port): InvalidArgument naming the field.
-absl::StatusOr<IpAddress> RequiredAddress(const nlohmann::json& r, const char* field) {
-  absl::StatusOr<std::string> text = RequiredString(r, field);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<IpAddress> ip = IpAddress::Parse(*text);
-  if (!ip.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": '", *text, "' is not an address"));
-  }
-  return *ip;
-}
-
-}  // namespace
-
 const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
   static const std::vector<Command> kTable = {
       {"version", &OperatorCommands::Version, {}, "protocol and software version"},

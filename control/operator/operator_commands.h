@@ -83,7 +83,7 @@ class OperatorView {
   // VIP: {"address", "taken"}; NotFound for a single node,
   // InvalidArgument for an address not in cluster.vips.
   virtual absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress&, bool) {
-    return absl::NotFoundError("not a cluster node (no cluster section)");
+    return NotAClusterNode();
   }
   // The VIP's state here ({"address", "taken", "epoch", "lease_valid",
   // "lease_lost"}); FailedPrecondition while this node cannot reach Redis,
@@ -92,6 +92,11 @@ class OperatorView {
   // node's priority: a node that reaches Redis becomes master, and if none
   // does (Redis down) the order stays as it was.
   virtual absl::StatusOr<nlohmann::json> CheckVip(const IpAddress&) const {
+    return NotAClusterNode();
+  }
+
+ protected:
+  static absl::Status NotAClusterNode() {
     return absl::NotFoundError("not a cluster node (no cluster section)");
   }
 };

@@ -1535,8 +1535,9 @@ bool Proxy::ForwardStrayResponse(Call& call, SipMessage& response) {
 // ---------------------------------------------------------------------------
 // Periodic work and the dataplane
 
-void Proxy::ApplyBindingChanges(const std::vector<BindingChange>& changes) {
-  keepalives_.Apply(changes);
+void Proxy::ApplyBindingChanges(const std::vector<BindingChange>& changes,
+                                uint32_t first_keepalive_within_ms) {
+  keepalives_.Apply(changes, first_keepalive_within_ms);
   learner_.Apply(changes, NowMs());
 }
 

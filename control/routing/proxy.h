@@ -195,8 +195,11 @@ class Proxy : public SipTransactions::Listener {
   // time, never in one stall.
   bool PruneExpired(size_t budget);
   // Binding changes made outside a REGISTER here (a cluster's other node
-  // took a phone's binding): its keepalive target and NAT learning follow.
-  void ApplyBindingChanges(const std::vector<BindingChange>& changes);
+  // took a phone's binding, or this node adopted another's): its keepalive
+  // target and NAT learning follow; new targets fire first within
+  // `first_keepalive_within_ms` (0: anywhere in their first interval).
+  void ApplyBindingChanges(const std::vector<BindingChange>& changes,
+                           uint32_t first_keepalive_within_ms = 0);
   static constexpr size_t kPruneSlice = 256;
   // A slice also ends after this long, looked at every kPruneStep bindings.
   static constexpr std::chrono::microseconds kPruneSliceTime{2000};

@@ -562,19 +562,17 @@ absl::StatusOr<json> ControlCommands::KeepaliveList(const json& r) {
 }
 
 absl::StatusOr<uint8_t> ControlCommands::StandbyAddress(const json& r) const {
-  auto text = OptionalString(r, "address");
-  if (!text.ok()) return text.status();
-  if (!text->has_value()) return ArgError("address", "required");
-  auto ip = IpAddress::Parse(**text);
-  if (!ip.ok()) return ArgError("address", ip.status().message());
+  absl::StatusOr<IpAddress> ip = RequiredAddress(r, "address");
+  if (!ip.ok()) return ip.status();
   const RelayAddresses& addresses = registry_.addresses();
   const uint8_t id = addresses.Find(*ip);
   if (id == kNoAddress) {
-    return ArgError("address", absl::StrCat(**text, " is not a relay address of this dataplane"));
+    return ArgError("address",
+                    absl::StrCat(ip->ToString(), " is not a relay address of this dataplane"));
   }
   if (!addresses.is_standby(id)) {
-    return ArgError("address", absl::StrCat(**text, " is a fixed relay address, held for the "
-                                            "process's life; only standby_addresses move"));
+    return ArgError("address", absl::StrCat(ip->ToString(), " is a fixed relay address, held "
+                                            "for the process's life; only standby_addresses move"));
   }
   return id;
 }

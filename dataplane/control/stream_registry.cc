@@ -241,7 +241,6 @@ absl::StatusOr<StreamRegistry::Placement> StreamRegistry::TakeRoundRobin(const L
 
 absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const LegRequest& b,
                                                   std::string label, uint64_t now_ns) {
-  const auto& addresses = table_.addresses().all();
   for (const auto& [name, leg] : {std::pair{"a", &a}, std::pair{"b", &b}}) {
     if (leg->peer && leg->peer->is_set() && leg->peer->ip.is_v4() == leg->ipv6) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -254,7 +253,7 @@ absl::StatusOr<PairView> StreamRegistry::Allocate(const LegRequest& a, const Leg
           name, ".address: ", leg->address->ToString(), " is not of the leg's family ",
           leg->ipv6 ? "ipv6" : "ipv4"));
     }
-    if (std::find(addresses.begin(), addresses.end(), *leg->address) == addresses.end()) {
+    if (table_.addresses().Find(*leg->address) == kNoAddress) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, ".address: ", leg->address->ToString(), " is not a relay address of this dataplane"));
     }

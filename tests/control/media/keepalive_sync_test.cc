@@ -229,6 +229,20 @@ TEST_P(KeepaliveSyncTest, AddedNattedUdpBindingInstallsOneTarget) {
   EXPECT_EQ(sync_->counters().failures, 0u);
 }
 
+// A registration's target fires anywhere in its first interval (its
+// mapping is fresh); an adopted binding's soon (its mapping's age is not
+// known).
+TEST_P(KeepaliveSyncTest, AdoptedBindingsAskForTheirFirstKeepaliveSoon) {
+  const Binding fresh = NattedBinding(GetParam(), "alice@example.com", "sip:alice@192.168.1.20:5060");
+  const Binding adopted = NattedBinding(GetParam(), "bob@example.com", "sip:bob@192.168.1.21:5060");
+  sync_->Apply({Added(fresh)});
+  sync_->Apply({Added(adopted)}, KeepaliveSync::kReinstallFirstWithinMs);
+  auto adds = server_->Requests("keepalive_add");
+  ASSERT_EQ(adds.size(), 2u);
+  EXPECT_FALSE(adds[0]["targets"][0].contains("first_within_ms"));
+  EXPECT_EQ(adds[1]["targets"][0]["first_within_ms"], KeepaliveSync::kReinstallFirstWithinMs);
+}
+
 TEST_P(KeepaliveSyncTest, WildcardLocalSocketSendsFromTheAdvertisedAddress) {
   Binding b = NattedBinding(GetParam(), "alice@example.com", "sip:alice@192.168.1.20:5060");
   b.local_socket = Ep(GetParam().wildcard);
