@@ -242,7 +242,8 @@ TEST_F(RedisLinkTest, ATakeFencesThePreviousHoldersWrites) {
 }
 
 // Redis lost its data (the epoch key is gone): the holder's next write is
-// not refused, it writes its epoch back, and a later take counts past it.
+// not refused, and it writes its epoch back (a later take then counts past
+// it: AnUnrenewedLeaseLapsesAndComesBackWithRedis).
 TEST_F(RedisLinkTest, AWriteAfterRedisLostTheEpochPutsItBack) {
   auto a = Link("edge-a");
   ASSERT_TRUE(Connected(*a));
