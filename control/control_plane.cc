@@ -122,6 +122,7 @@ ProxyConfig ProxyConfigFrom(const ControlConfig& config, const Advertised& adver
     }
   }
   pc.authenticate_calls = config.authenticate;
+  pc.shared_addresses = config.cluster.vips;
   pc.anchor_media_always = config.anchor_media_always;
   pc.server_header = config.server_header;
   pc.qualify_interval_s = config.qualify_interval_s;
@@ -210,6 +211,8 @@ absl::Status ControlPlane::OpenCluster() {
       [this](const IpAddress& vip, bool take) { return link_->SetAddressHeld(vip, take); });
   SetHeartbeat();
   registrar_->set_replica(shared_.get());
+  shared_calls_ = std::make_unique<SharedCalls>(*redis_);
+  proxy_->set_call_replica(shared_calls_.get());
   // The other nodes' changes are applied as soon as they arrive.
   return transport_->WakeOnReadable(redis_->wake_fd());
 }
@@ -272,6 +275,9 @@ absl::Status ControlPlane::OpenSip() {
   };
   channels.tcp_connection_to = [&transport_ref](const Endpoint& peer) {
     return transport_ref.TcpConnectionTo(peer);
+  };
+  channels.local_of = [&transport_ref](SipChannelId channel) {
+    return transport_ref.LocalOf(channel);
   };
   channels.send = send;
   channels.connect = [&transport_ref](const Endpoint& dest, SipTransportKind t,
@@ -425,6 +431,11 @@ absl::Status ControlPlane::RunOnce() {
     slices_pending_ |= vips_->AdoptSlice(kRemoteSlice, UnixNow(), adopted);
     // Their mappings last heard the dead node's keepalives who knows when.
     proxy_->ApplyBindingChanges(adopted, KeepaliveSync::kReinstallFirstWithinMs);
+    for (RedisLink::LoadedCalls& loaded : redis_->TakeLoadedCalls()) {
+      absl::StatusOr<VipOwnership::View> v = vips_->Find(loaded.vip);
+      if (v.ok() && v->taken) proxy_->QueueAdoptedCalls(loaded.vip, std::move(loaded.records));
+    }
+    slices_pending_ |= proxy_->AdoptCallsSlice(Proxy::kAdoptSlice);
   }
   slices_pending_ |= proxy_->ReinstallKeepalives(Proxy::kReinstallSlice);
   CommitBindingsIfDue(now_ms, c.udp_datagrams + c.tcp_messages == before);
@@ -454,6 +465,8 @@ absl::Status ControlPlane::RunOnce() {
       ReleaseFreeHeap(kReleaseSliceBytes);
     }
   }
+  // What the round changed of calls on a VIP: one write per call.
+  proxy_->ShareChangedCalls();
   return absl::OkStatus();
 }
 
@@ -617,6 +630,9 @@ absl::StatusOr<nlohmann::json> ControlPlane::CheckVip(const IpAddress& vip) cons
 absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bool take) {
   if (!vips_) return NotAClusterNode();
   absl::Status s = take ? vips_->Take(vip) : vips_->Release(vip);
+  // The new holder carries the VIP's calls on (even if our dataplane did
+  // not answer the release).
+  if (!take) proxy_->GiveUpCalls(vip);
   if (!s.ok()) return s;
   std::fprintf(stderr, "rtplatch-control: cluster: %s %s\n", take ? "took" : "released",
                vip.ToString().c_str());
@@ -650,7 +666,10 @@ nlohmann::json ControlPlane::ClusterJson() const {
           {"vip_takes", vips_->counters().takes},
           {"vip_releases", vips_->counters().releases},
           {"vip_take_failures", vips_->counters().take_failures},
-          {"adopted", vips_->counters().adopted}};
+          {"adopted", vips_->counters().adopted},
+          {"calls_loaded", r.calls_loaded.load()},
+          {"calls_adopted", proxy_->counters().calls_adopted},
+          {"calls_given_up", proxy_->counters().calls_given_up}};
 }
 int64_t ControlPlane::Now() const { return UnixNow(); }
 

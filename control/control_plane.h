@@ -14,6 +14,7 @@
 #include "common/control_server.h"
 #include "control/cluster/redis_link.h"
 #include "control/cluster/shared_bindings.h"
+#include "control/cluster/shared_calls.h"
 #include "control/cluster/vip_ownership.h"
 #include "control/control_config.h"
 #include "control/guard/overload_shedder.h"
@@ -129,6 +130,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   ClusterNodes nodes_;
   std::unique_ptr<SharedBindings> shared_;
   std::unique_ptr<VipOwnership> vips_;  // null for a single node
+  std::unique_ptr<SharedCalls> shared_calls_;  // null for a single node
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

@@ -26,17 +26,20 @@ constexpr const char* kFence =
     "if ARGV[1] ~= '0' then local e = redis.call('GET', KEYS[2]) "
     "if e == false then redis.call('SET', KEYS[2], ARGV[1]) "
     "elseif e ~= ARGV[1] then return 0 end end ";
-// A change: the binding in the AOR's hash, the hash's expiry moved to its
-// latest binding's, the change published; all or nothing, behind kFence.
+// A change: a binding in its AOR's hash (the hash's expiry moved to its
+// latest binding's, the change published), or a call in its VIP's hash
+// (no expiry, nothing published: ARGV[4] 0, ARGV[6] empty); all or
+// nothing, behind kFence.
 constexpr const char* kPutBody =
     "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) "
     "local at = tonumber(ARGV[4]) "
-    "if redis.call('PEXPIRETIME', KEYS[1]) < at then redis.call('PEXPIREAT', KEYS[1], at) end "
-    "redis.call('PUBLISH', ARGV[5], ARGV[6]) "
+    "if at > 0 and redis.call('PEXPIRETIME', KEYS[1]) < at then "
+    "redis.call('PEXPIREAT', KEYS[1], at) end "
+    "if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end "
     "return 1";
 constexpr const char* kDelBody =
     "redis.call('HDEL', KEYS[1], ARGV[2]) "
-    "redis.call('PUBLISH', ARGV[3], ARGV[4]) "
+    "if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end "
     "return 1";
 // Renewed only while the epoch is still the holder's (kFence): 0 when
 // another node has taken the VIP since.
@@ -132,8 +135,38 @@ void RedisLink::Kick() {
 
 void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::string value,
                     int64_t expires_at_ms, bool urgent, const IpAddress& fence) {
-  std::string key = absl::StrCat(aor, "\n", contact);
-  Op op{false, std::string(aor), std::string(contact), std::move(value), expires_at_ms, fence};
+  std::string message = absl::StrCat("put\n", options_.node, "\n", aor, "\n", contact, "\n", value);
+  Enqueue(Op{false, BindingsKey(aor), std::string(contact), std::move(value), expires_at_ms,
+             fence, std::move(message)},
+          urgent);
+}
+
+void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
+                       const IpAddress& fence) {
+  Enqueue(Op{true, BindingsKey(aor), std::string(contact), "", 0, fence,
+             absl::StrCat("del\n", options_.node, "\n", aor, "\n", contact)},
+          true);
+}
+
+void RedisLink::PutCall(const IpAddress& vip, absl::string_view call_id, std::string record) {
+  Enqueue(Op{false, CallsKey(vip), std::string(call_id), std::move(record), 0, vip, ""}, true);
+}
+
+void RedisLink::RemoveCall(const IpAddress& vip, absl::string_view call_id) {
+  Enqueue(Op{true, CallsKey(vip), std::string(call_id), "", 0, vip, ""}, true);
+}
+
+std::string RedisLink::BindingsKey(absl::string_view aor) const {
+  return absl::StrCat(options_.prefix, ":b:", aor);
+}
+
+std::string RedisLink::CallsKey(const IpAddress& vip) const {
+  return absl::StrCat(options_.prefix, ":c:", vip.ToString());
+}
+
+void RedisLink::Enqueue(Op op, bool urgent) {
+  std::string key = absl::StrCat(op.hash, "\n", op.field);
+  urgent |= op.remove;
   std::lock_guard<std::mutex> lock(mu_);
   // A change already waiting to go at once keeps its urgency.
   if (auto it = urgent_.find(key); it != urgent_.end()) {
@@ -146,15 +179,6 @@ void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::strin
   }
   coalesced_.erase(key);
   urgent_[std::move(key)] = std::move(op);
-  Kick();
-}
-
-void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
-                       const IpAddress& fence) {
-  std::string key = absl::StrCat(aor, "\n", contact);
-  std::lock_guard<std::mutex> lock(mu_);
-  coalesced_.erase(key);
-  urgent_[std::move(key)] = Op{true, std::string(aor), std::string(contact), "", 0, fence};
   Kick();
 }
 
@@ -204,12 +228,51 @@ bool RedisLink::TakeLeases() {
       return false;
     }
     ++counters_.lease_takes;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = leases_.find(takes[i]); it != leases_.end()) {  // not released meanwhile
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = leases_.find(takes[i]);
+      if (it == leases_.end()) continue;  // released meanwhile
       it->second = {static_cast<uint64_t>(r->integer), NowMs(), false};
+    }
+    // Read after the take: whatever the last holder wrote is in, and it
+    // can write nothing more (fenced).
+    if (!LoadCalls(takes[i])) {
+      std::lock_guard<std::mutex> lock(mu_);
+      takes_.insert(takes_.end(), takes.begin() + static_cast<ptrdiff_t>(i), takes.end());
+      return false;
     }
   }
   return true;
+}
+
+bool RedisLink::LoadCalls(const IpAddress& vip) {
+  LoadedCalls loaded{vip, {}};
+  std::string cursor = "0";
+  do {
+    Reply scan = Command(commands_.get(), {"HSCAN", CallsKey(vip), cursor, "COUNT", kScanCount});
+    if (scan == nullptr || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) return false;
+    cursor = Text(scan->element[0]);
+    const redisReply* fields = scan->element[1];
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+      loaded.records.push_back(Text(fields->element[f + 1]));
+    }
+  } while (cursor != "0" && !stop_);
+  counters_.calls_loaded += loaded.records.size();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loaded_calls_.push_back(std::move(loaded));
+  }
+  calls_waiting_ = true;
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  return true;
+}
+
+std::vector<RedisLink::LoadedCalls> RedisLink::TakeLoadedCalls() {
+  if (!calls_waiting_.load(std::memory_order_relaxed)) return {};
+  std::lock_guard<std::mutex> lock(mu_);
+  calls_waiting_ = false;
+  return std::exchange(loaded_calls_, {});
 }
 
 bool RedisLink::RenewLeases() {
@@ -607,18 +670,14 @@ bool RedisLink::Write(OpMap ops) {
     ++it;
   }
   for (const auto& [op, epoch] : sent) {
-    const std::string hash = absl::StrCat(options_.prefix, ":b:", op->aor);
-    const std::string epoch_key = epoch == 0 ? hash : EpochKey(op->fence);  // unfenced: unread
+    const std::string epoch_key = epoch == 0 ? op->hash : EpochKey(op->fence);  // unfenced: unread
     if (op->remove) {
-      Append(commands_.get(),
-             {"EVALSHA", del_sha_, "2", hash, epoch_key, absl::StrCat(epoch), op->contact,
-              channel_, absl::StrCat("del\n", options_.node, "\n", op->aor, "\n", op->contact)});
+      Append(commands_.get(), {"EVALSHA", del_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
+                               op->field, channel_, op->message});
     } else {
-      Append(commands_.get(),
-             {"EVALSHA", put_sha_, "2", hash, epoch_key, absl::StrCat(epoch), op->contact,
-              op->value, absl::StrCat(op->expires_at_ms), channel_,
-              absl::StrCat("put\n", options_.node, "\n", op->aor, "\n", op->contact, "\n",
-                           op->value)});
+      Append(commands_.get(), {"EVALSHA", put_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
+                               op->field, op->value, absl::StrCat(op->expires_at_ms), channel_,
+                               op->message});
     }
   }
   bool ok = true;

@@ -20,6 +20,10 @@
 //                      never expires (an epoch must never come back)
 //   <prefix>:lease:<vip>  "<node> <epoch>": who holds the VIP, renewed with
 //                      each heartbeat, expiring lease_ttl_ms after
+//   <prefix>:c:<vip>   a hash, Call-ID -> the record of a call on the VIP
+//                      (control/media/call_record.h), written fenced on
+//                      each change of the call, deleted when it ends; read
+//                      by the node that takes the VIP, once its lease is in
 // Ownership of a VIP (a public address keepalived moves between nodes) is
 // a lease: taking it adds one to the VIP's epoch, and every write of a
 // binding that arrived on the VIP carries the epoch it was taken with; a
@@ -110,6 +114,12 @@ class RedisLink {
     std::atomic<uint64_t> lease_takes{0};
     std::atomic<uint64_t> leases_lost{0};     // taken by another node while held here
     std::atomic<uint64_t> fenced_writes{0};   // refused: the VIP's epoch moved on
+    std::atomic<uint64_t> calls_loaded{0};    // call records read at takes
+  };
+  // The calls recorded for a VIP this node took, read once its lease was in.
+  struct LoadedCalls {
+    IpAddress vip;
+    std::vector<std::string> records;
   };
 
   // Starts the thread; Redis need not be up yet (it is retried).
@@ -126,6 +136,13 @@ class RedisLink {
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
            int64_t expires_at_ms, bool urgent, const IpAddress& fence = {});
   void Remove(absl::string_view aor, absl::string_view contact, const IpAddress& fence = {});
+  // A call on `vip` (its record) written or deleted at once, fenced by
+  // the VIP's lease like a binding.
+  void PutCall(const IpAddress& vip, absl::string_view call_id, std::string record);
+  void RemoveCall(const IpAddress& vip, absl::string_view call_id);
+  // The calls of VIPs taken since the last call (the wake fd signals them
+  // too).
+  std::vector<LoadedCalls> TakeLoadedCalls();
   // Takes the VIP's lease (its epoch + 1) as soon as Redis answers, and
   // renews it with every heartbeat; ReleaseLease stops renewing (the key
   // expires, the next taker's epoch is higher anyway).
@@ -145,20 +162,22 @@ class RedisLink {
   const Options& options() const { return options_; }
 
  private:
+  // One hash field written or deleted.
   struct Op {
     bool remove = false;
-    std::string aor;
-    std::string contact;
+    std::string hash;   // the Redis key
+    std::string field;  // a binding's contact, a call's Call-ID
     std::string value;
-    int64_t expires_at_ms = 0;
+    int64_t expires_at_ms = 0;  // the hash's, at least (0: none)
     IpAddress fence;
+    std::string message;  // published on channel_ (empty: nothing)
   };
   struct HeldLease {
     uint64_t epoch = 0;
     int64_t renewed_ms = 0;
     bool lost = false;
   };
-  using OpMap = absl::flat_hash_map<std::string, Op>;  // by "aor\ncontact"
+  using OpMap = absl::flat_hash_map<std::string, Op>;  // by "hash\nfield"
   struct ContextFree {
     void operator()(redisContext* c) const;
   };
@@ -207,6 +226,8 @@ class RedisLink {
   absl::flat_hash_map<IpAddress, HeldLease> leases_;  // guarded by mu_
   std::vector<IpAddress> takes_;                      // guarded by mu_: leases to take
   size_t remote_taken_ = 0;     // guarded by mu_: remote_[0, taken) handed out
+  std::vector<LoadedCalls> loaded_calls_;  // guarded by mu_
+  std::atomic<bool> calls_waiting_{false};  // loaded_calls_ is not empty
 
   // The thread's own.
   Context commands_;
@@ -224,6 +245,13 @@ class RedisLink {
   // 0: not ours (or lost): dropped; nullopt: being taken, wait.
   std::optional<uint64_t> FenceEpoch(const IpAddress& vip);
   std::string LeaseKey(const IpAddress& vip) const;  // <prefix>:lease:<vip>
+  std::string BindingsKey(absl::string_view aor) const;  // <prefix>:b:<aor>
+  std::string CallsKey(const IpAddress& vip) const;      // <prefix>:c:<vip>
+  // Waits to be written: removals and urgent changes at once.
+  void Enqueue(Op op, bool urgent);
+  // The VIP's call records, read for the loop (TakeLoadedCalls); false
+  // when the link broke.
+  bool LoadCalls(const IpAddress& vip);
   std::string EpochKey(const IpAddress& vip) const;  // <prefix>:epoch:<vip>
   void LoseLease(const IpAddress& vip);
   std::string take_sha_;

@@ -46,6 +46,9 @@ struct MediaLine {
   Endpoint relay_a, rtcp_a;  // the caller sends here
   Endpoint relay_b, rtcp_b;  // the callee sends here
   std::optional<Endpoint> peer_a, peer_b;  // as the SDP said (nullopt: hold/unknown)
+  // Where the dataplane latched each leg (its events): a node that takes
+  // the call over relays there from its first packet.
+  std::optional<Endpoint> latched_a, latched_b;
   bool rtcp_mux_a = false;
   bool rtcp_mux_b = false;
 };
@@ -66,6 +69,10 @@ struct Call {
   // empty: phones only.
   std::string peer;
   std::vector<MediaLine> media;
+  // The cluster VIP the call's signalling and relay ports are on
+  // (unspecified: none): its record is shared in Redis under the VIP, and
+  // the node that takes the VIP over carries the call on.
+  IpAddress vip;
   SipTxnId server_invite = 0;
   SipTxnId client_invite = 0;
   int64_t created_at = 0;   // unix seconds

@@ -177,7 +177,9 @@ absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
                                    SipTransportKind in_transport, bool in_ipv6,
                                    const RecordRouteFlows* record_route, std::string branch) {
   const bool out_ipv6 = !out.dest.ip.is_v4();
-  std::optional<Endpoint> us = Advertised(out_ipv6, out.transport);
+  // A VIP's socket: the VIP, whichever node holds it when the phone comes back.
+  std::optional<Endpoint> us = SharedLocalOf(out);
+  if (!us) us = Advertised(out_ipv6, out.transport);
   if (!us) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no local ", SipTransportName(out.transport), " address of the destination's family"));
@@ -362,6 +364,8 @@ absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
                 from_caller && m.rtcp_mux, std::nullopt};
       LegSpec b{call.callee.media_ipv6, from_caller ? std::nullopt : peer, call.callee.policy,
                 !from_caller && m.rtcp_mux, std::nullopt};
+      a.address = LegAddress(call, a.ipv6);
+      b.address = LegAddress(call, b.ipv6);
       auto pair = link_.Allocate(a, b, call.PairLabel(i));
       if (!pair.ok()) {
         // Roll back this message's new lines; earlier ones stay with the call.
@@ -405,6 +409,7 @@ absl::Status Proxy::ApplySdp(Call& call, bool from_caller, const SipMessage& in,
   }
   absl::StatusOr<std::string> body = RewriteSdp(in.body(), rewrite);
   if (!body.ok()) return body.status();
+  MarkShared(call);
   return out.SetBody(*body, "application/sdp");
 }
 
@@ -434,6 +439,8 @@ void Proxy::EndCall(const std::string& call_id) {
   if (call == nullptr) return;
   DeleteMedia(*call);
   invite_servers_.erase(call->server_invite);
+  if (replica_ != nullptr && !call->vip.is_unspecified()) replica_->Remove(call->vip, call_id);
+  calls_changed_.erase(call_id);
   calls_.Erase(call_id);
 }
 
@@ -889,9 +896,11 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   }
   call.anchored = Anchored(call);
   call.server_invite = txn;
+  call.vip = CallVip(call);
   const SipRoute out = call.callee.route;
   Call* stored = calls_.Insert(std::move(call));
   if (stored == nullptr) return RespondLocal(txn, 482, "Loop Detected");
+  MarkShared(*stored);
   const std::string call_id = stored->call_id;
   if (absl::Status s = ApplySdp(*stored, /*from_caller=*/true, request, fwd); !s.ok()) {
     EndCall(call_id);
@@ -1383,6 +1392,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
       }
     }
     if (ctx.initial) {
+      MarkShared(*call);
       if (code < 200 && call->state == Call::State::kCalling) call->state = Call::State::kEarly;
       if (code >= 200 && code < 300 && call->state != Call::State::kConfirmed) {
         call->state = Call::State::kConfirmed;
@@ -1580,6 +1590,10 @@ void Proxy::Tick() {
   }
   for (const DataplaneEvent& e : link_.PollEvents()) {
     if (event_filter_ && event_filter_(e)) continue;
+    if (e.event == "latched" || e.event == "relatched") {
+      RecordLatch(e);
+      continue;
+    }
     if (e.event != "idle") continue;
     Call* call = calls_.FindByPair(e.pair);
     if (call == nullptr) {
@@ -1944,7 +1958,11 @@ nlohmann::json Proxy::StatsJson() const {
             {"dns_failures", c.dns_failures},
             {"calls_forked", c.calls_forked},
             {"fork_branches_cancelled", c.fork_branches_cancelled},
-            {"fork_answers_released", c.fork_answers_released}}},
+            {"fork_answers_released", c.fork_answers_released},
+            {"call_records_written", c.call_records_written},
+            {"calls_adopted", c.calls_adopted},
+            {"call_records_bad", c.call_records_bad},
+            {"calls_given_up", c.calls_given_up}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

@@ -40,6 +40,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,8 +49,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "common/ip_address.h"
+#include "control/media/call_replica.h"
 #include "control/media/call_table.h"
 #include "control/media/dataplane_link.h"
 #include "control/nat/inside_prefixes.h"
@@ -97,6 +100,11 @@ struct ProxyConfig {
   uint32_t max_ringing_s = 180;
   // Our SIP Outbound flow tokens (their key); unset: the Proxy makes one.
   std::optional<FlowTokens> flow_tokens;
+  // A cluster's VIPs (docs/cluster.md): a call signalled on one has its
+  // relay ports there and is shared under it (set_call_replica); our Via
+  // and Record-Route on a VIP's socket name the VIP, so the phones'
+  // in-dialog requests reach whichever node holds it.
+  std::vector<IpAddress> shared_addresses;
 };
 
 struct ProxyCounters {
@@ -147,6 +155,13 @@ struct ProxyCounters {
   uint64_t calls_forked = 0;        // INVITEs that rang several bindings
   uint64_t fork_branches_cancelled = 0;
   uint64_t fork_answers_released = 0;  // a second 2xx: ACKed and BYEd
+  // A cluster's shared calls: records written (one per call per loop
+  // round that changed it), calls carried on from another node's record,
+  // records that did not decode, calls given up with their VIP.
+  uint64_t call_records_written = 0;
+  uint64_t calls_adopted = 0;
+  uint64_t call_records_bad = 0;
+  uint64_t calls_given_up = 0;
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -156,6 +171,9 @@ class Proxy : public SipTransactions::Listener {
     std::function<std::optional<SipChannelId>(const Endpoint& local)> udp_socket_for;
     // The live TCP connection with a peer.
     std::function<std::optional<SipChannelId>(const Endpoint& peer)> tcp_connection_to;
+    // The local address of a socket or connection (nullptr or nullopt:
+    // unknown).
+    std::function<std::optional<Endpoint>(SipChannelId channel)> local_of;
     // A TCP or TLS connection we open (or reuse) to a peer; nullptr: none.
     std::function<absl::StatusOr<SipChannelId>(const Endpoint& dest, SipTransportKind t,
                                                const std::string& host)>
@@ -231,6 +249,21 @@ class Proxy : public SipTransactions::Listener {
   // The front door's defences (borrowed; nullptr: none): told of every
   // failed digest, it may turn the challenge into 403 and ban the source.
   void set_guard(SipGuard* guard) { guard_ = guard; }
+
+  // A cluster's copy of the calls on its VIPs (borrowed; nullptr: none).
+  void set_call_replica(CallReplica* replica) { replica_ = replica; }
+  // The calls on a VIP that changed since the last call go to the replica,
+  // each once: call at the end of every loop round.
+  void ShareChangedCalls();
+  // Records of calls on `vip`, which this node just took over: carried on
+  // (their streams allocated at the same relay ports) in slices by
+  // AdoptCallsSlice, `budget` calls a round; true while more wait.
+  void QueueAdoptedCalls(const IpAddress& vip, std::vector<std::string> records);
+  bool AdoptCallsSlice(size_t budget);
+  static constexpr size_t kAdoptSlice = 64;
+  // This node gave `vip` up: its calls are forgotten here without a BYE
+  // or a write (the new holder carries them on), their pairs deleted.
+  void GiveUpCalls(const IpAddress& vip);
 
   nlohmann::json CallsJson() const;
   nlohmann::json StatsJson() const;
@@ -462,6 +495,22 @@ class Proxy : public SipTransactions::Listener {
   // rewrites `out`'s body for the other side.
   absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
   void DeleteMedia(Call& call);
+  // Cluster (proxy_shared_calls.cc). The local address of a route's
+  // socket when it is one of shared_addresses.
+  std::optional<Endpoint> SharedLocalOf(const SipRoute& route) const;
+  // The VIP a new call is shared under: its caller's socket's, else its
+  // callee's; unspecified when neither is a VIP.
+  IpAddress CallVip(const Call& call) const;
+  // The relay address a leg of `ipv6` takes: the call's VIP when the
+  // family matches, else the dataplane's choice.
+  std::optional<IpAddress> LegAddress(const Call& call, bool ipv6) const;
+  // The call goes to the replica at the end of the round.
+  void MarkShared(const Call& call);
+  // A latched or relatched event: where the leg's phone is, remembered.
+  void RecordLatch(const DataplaneEvent& e);
+  void AdoptCall(const IpAddress& vip, absl::string_view record);
+  // A side's route on this node, from its local socket address.
+  void ResolveRoute(CallSide& side, const Endpoint& local) const;
   // Deletes one pair (waiting for the reply, or posted), counted either way.
   void DeletePair(uint64_t pair, bool wait);
   void EndCall(const std::string& call_id);
@@ -493,6 +542,9 @@ class Proxy : public SipTransactions::Listener {
   std::function<int64_t()> now_ms_;
 
   CallTable calls_;
+  CallReplica* replica_ = nullptr;
+  absl::flat_hash_set<std::string> calls_changed_;  // Call-IDs to share
+  std::deque<std::pair<IpAddress, std::string>> calls_to_adopt_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
   absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
   int64_t last_ring_check_ = 0;

@@ -829,6 +829,12 @@ std::optional<SipChannelId> SipTransport::UdpSocketFor(const Endpoint& local) co
   return same_family;
 }
 
+std::optional<Endpoint> SipTransport::LocalOf(SipChannelId channel) const {
+  auto it = sockets_.find(channel);
+  if (it == sockets_.end()) return std::nullopt;
+  return it->second->local;
+}
+
 std::optional<SipChannelId> SipTransport::TcpConnectionTo(const Endpoint& peer) const {
   auto it = tcp_by_peer_.find(peer);
   if (it == tcp_by_peer_.end()) return std::nullopt;

@@ -155,6 +155,9 @@ class SipTransport {
   // The live TCP connection with `peer` (the phone's connection, reused for
   // requests to it, RFC 5626 §5); nullopt when it is gone.
   std::optional<SipChannelId> TcpConnectionTo(const Endpoint& peer) const;
+  // The local address of socket or connection `channel`; nullopt when it
+  // is gone.
+  std::optional<Endpoint> LocalOf(SipChannelId channel) const;
 
   // Makes RunOnce's wait end when `fd` (not ours: never read or closed
   // here) is readable, so another socket of the loop (the ng server's)

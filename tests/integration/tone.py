@@ -12,6 +12,9 @@ moved.
       Ethernet/IPv4/UDP/RTP frames of G.711 (PCMA pt 8, PCMU pt 0), 20 ms
       apart, for sipp's play_pcap_audio (sipp sends the UDP payloads and
       keeps the pcap's timing; the addresses are documentation ones).
+  tone.py alaw --freq F --seconds S --out FILE
+      Raw G.711 A-law, 8 kHz, no header (sipp's rtp_stream source: 160
+      bytes a 20 ms packet, looped).
   tone.py analyze-wav FILE
   tone.py analyze-pcap FILE [--to-port P] [--from-port P]
       The dominant frequency, its share of the energy (a tone has nearly
@@ -285,7 +288,7 @@ def verdict(result, freq, tolerance, min_seconds):
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("wav", "pcap"):
+    for name in ("wav", "pcap", "alaw"):
         s = sub.add_parser(name)
         s.add_argument("--freq", type=float, required=True)
         s.add_argument("--seconds", type=float, required=True)
@@ -309,6 +312,10 @@ def main(argv):
         return 0
     if args.cmd == "pcap":
         write_pcap(args.out, sine(args.freq, args.seconds), args.pt)
+        return 0
+    if args.cmd == "alaw":
+        with open(args.out, "wb") as f:
+            f.write(bytes(alaw_encode(x) for x in sine(args.freq, args.seconds)))
         return 0
     try:
         if args.cmd.endswith("wav"):

@@ -36,102 +36,17 @@ for tool in keepalived redis-server; do
 done
 
 st_init "${RL_PREFIX:-vf$$}"
-VIP=203.0.113.70
-REDIS_IP=203.0.113.60
-CLIENT="$ROOT/tests/integration/cluster_client.py"
+# shellcheck source=scripts/lib/vip_pair.sh
+source "$ROOT/scripts/lib/vip_pair.sh"
+# shellcheck source=scripts/lib/failover_calls.sh
+source "$ROOT/scripts/lib/failover_calls.sh"
 PHONES=6
-# shellcheck disable=SC2034  # read by st_write_dataplane_config
-ST_DP_SET=("standby_addresses=[\"$VIP\"]")
-
-# node NAME: the control config of relay node NAME (edge-a on relay,
-# edge-b on relay2): SIP on its own address and on the VIP, the cluster.
-node_config() {
-  ST_SIP_LISTEN_JSON="[\"$ST_RELAY_IP:$ST_SIP_PORT\", \"$VIP:$ST_SIP_PORT\"]"
-  ST_CONTROL_EXTRA="\"cluster\": {\"node\": \"$1\", \"redis\": \"$REDIS_IP:6379\", \"vips\": [\"$VIP\"]}"
-}
-
+CALLS=2
 for i in $(seq 0 $((PHONES - 1))); do st_add_user "user$i" secret; done
-st_node relay; node_config edge-a
-st_start_relay || rl_die "node A did not start"
-rl_add_host redis rd "$REDIS_IP/24"
-rl_spawn redis "$RL_TMP/redis.log" redis-server --bind "$REDIS_IP" --port 6379 --save "" \
-  --appendonly no --protected-mode no --dir "$RL_TMP"
-st_node relay2; node_config edge-b
-st_start_relay || rl_die "node B did not start"
-
-# keepalived NODE PRIORITY: VRRP for the VIP on the node's exception tap
-# (its adverts go out through the dataplane and the NIC like any frame
-# for the kernel), 200 ms adverts (VRRPv3: a master is declared dead
-# after about 0.7 s), its notify taking and releasing the VIP in rtplatch.
-# Its two processes' PIDs are in $RL_TMP/ka-NODE.pid and ka-NODE-vrrp.pid.
-keepalived_for() {
-  local name=$1 prio=$2 conf="$RL_TMP/keepalived-$1.conf" notify="$RL_TMP/notify-$1.sh"
-  st_node "$name"
-  cat >"$notify" <<EOS
-#!/bin/sh
-# keepalived: notify TYPE NAME STATE PRIORITY
-case "\$3" in
-  MASTER) exec "$ST_CTL" --control-socket "$CTL_SOCK" vip-take $VIP ;;
-  *) exec "$ST_CTL" --control-socket "$CTL_SOCK" vip-release $VIP ;;
-esac
-EOS
-  chmod 755 "$notify"
-  cat >"$conf" <<EOS
-global_defs {
-  router_id $name
-  vrrp_version 3
-  script_user root
-}
-# The check fails while the node cannot reach Redis, or lost the lease of
-# a VIP it holds (a VRRP flap at start: both were master for a moment):
-# its priority drops below the other node's, which takes the VIP; if
-# neither reaches Redis, both drop and the order stays.
-vrrp_script rtplatch_lease {
-  script "$ST_CTL --control-socket $CTL_SOCK vip-check $VIP"
-  interval 1
-  fall 1
-  rise 1
-  weight -60
-}
-vrrp_instance vip70 {
-  state BACKUP
-  interface $RL_RELAY_TAP
-  virtual_router_id 70
-  priority $prio
-  advert_int 0.2
-  # keepalived puts the VIP on the tap too (it wants one); address_take
-  # finds it there, and its own gratuitous ARPs leave through the dataplane.
-  virtual_ipaddress {
-    $VIP/32 dev $RL_RELAY_TAP
-  }
-  track_script {
-    rtplatch_lease
-  }
-  notify $notify
-}
-EOS
-  rl_spawn "$RL_RELAY_ROLE" "$RL_TMP/keepalived-$name.log" keepalived -n -l -D --vrrp \
-    -f "$conf" -p "$RL_TMP/ka-$name.pid" -r "$RL_TMP/ka-$name-vrrp.pid" \
-    -c "$RL_TMP/ka-$name-chk.pid"
-}
-keepalived_for relay 150
-keepalived_for relay2 100
-
-# vip_state: "taken epoch valid" of the VIP on the current node.
-vip_state() {
-  jget "$(cctl cluster)" "' '.join(str(x) for v in d['vips'] for x in (v['taken'], v['epoch'], v['lease_valid']))"
-}
-taken_valid() { [[ $(vip_state) == "True "*" True" ]]; }
-mac_of() { ip -n "$(rl_ns "$1")" -br link show "$2" | awk '{print $3}'; }
+fc_users
+vp_start || true
 st_node relay; A_MAC=$(mac_of relay "$RL_RELAY_TAP")
 st_node relay2; B_MAC=$(mac_of relay2 "$RL_RELAY_TAP")
-
-# Settled: A holds the VIP with a valid lease, B does not hold it.
-a_master() {
-  st_node relay2; [[ $(vip_state | cut -d' ' -f1) == False ]] || { st_node relay; return 1; }
-  st_node relay; taken_valid
-}
-rl_wait_for 20 a_master || true
 st_node relay
 A_EPOCH=$(vip_state | cut -d' ' -f2)
 rl_check a_takes_the_vip "A: taken/epoch/valid $(vip_state)" taken_valid
@@ -147,7 +62,7 @@ rl_spawn nat "$CAPTURE" tcpdump -i "${RL_P}nato" -n -e -l "udp and src host $VIP
 rl_wait_for 5 grep -q listening "$CAPTURE" || rl_log "tcpdump not listening"
 registered=0
 for i in $(seq 0 $((PHONES - 1))); do
-  out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
+  out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
   [[ $out == *status=200* ]] && registered=$((registered + 1))
 done
 rl_check phones_registered_to_the_vip "$registered of $PHONES" test "$registered" -eq "$PHONES"
@@ -176,14 +91,24 @@ before_a=$(keepalive_lines "$A_MAC"); before_b=$(keepalive_lines "$B_MAC")
 rl_check one_sender_before "keepalives so far: $before_a from A, $before_b from B" \
   test "$before_a" -gt 0 -a "$before_b" -eq 0
 
+# Calls through A: bob (behind his own NAT) registered to the VIP, alice
+# calls him CALLS times, RTP both ways, each call held 20 s (past the kill).
+FC_HAVE_CALLER=1
+fc_add_phones || rl_log "the callee's NAT failed"
+fc_register_callee || rl_log "bob did not register"
+fc_start_calls "$CALLS" 20 || rl_log "sipp did not start"
+st_node relay
+fc_calls_up "$CALLS" 20 || true
+rl_check a_carries_the_calls "A: $(jget "$(cctl calls)" "[c['state'] for c in d['calls']]")" \
+  fc_calls_up "$CALLS" 1
+fc_save_calls
+fc_capture_start || rl_log "tcpdump not listening"
+sleep 2
+
 # --- node A dies: keepalived (both its processes), control plane, dataplane.
 killed_at_line=$(grep -c . "$CAPTURE")
-st_node relay
-for f in "$RL_TMP/ka-relay-vrrp.pid" "$RL_TMP/ka-relay.pid"; do
-  [[ -s $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null
-done
-kill -KILL "$CTL_PID" "$DP_PID" 2>/dev/null
-killed=$(date +%s.%N)
+vp_kill_a
+killed=$VP_KILLED_AT
 st_node relay2
 rl_wait_for 10 taken_valid || true
 took=$(python3 -c "import time; print('%.1f' % (time.time() - $killed))")
@@ -225,20 +150,33 @@ PY
 )
 rl_check mappings_outlive_the_failover "longest gap between keepalives across the kill: $gap s (a NAT's UDP timeout is 30 s at the shortest)" \
   python3 -c "import sys; sys.exit(0 if '$gap' != 'none' and float('$gap') < 30 else 1)"
+# The calls: B read them from Redis with the VIP and relays them at the same
+# ports; both phones hear each other again, and the BYE at the end of the
+# hold reaches bob through B.
+rl_check b_carries_the_calls "B: $(jget "$(cctl calls)" "[c['state'] for c in d['calls']]"), adopted $(jget "$(cctl sip-stats)" "d['cluster']['calls_adopted']")" \
+  fc_calls_up "$CALLS" 5
+fc_calls_ended 60
+fc_capture_stop
+media=$(fc_media "$killed")
+rl_check calls_heard_both_ways_after_the_kill "$media" grep -q "kept=$CALLS " <<<"$media"
+rl_check media_gap_bounded "$media (a keepalived master change is about 1 s)" \
+  python3 -c "import re, sys; m = re.search(r'media_gap_ms=(\d+)', '$media'); sys.exit(0 if m and int(m[1]) < 5000 else 1)"
+rl_check calls_end_through_b "alice's calls completed (BYE answered through B): ${FC_SIPP_OK} of $CALLS" \
+  test "$FC_SIPP_OK" = "$CALLS"
 neigh=$(ip -n "$(rl_ns nat)" neigh show "$VIP")
 rl_check vip_resolves_to_b "the NAT's neighbour entry: $neigh (B is $B_MAC)" grep -q "$B_MAC" <<<"$neigh"
-out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" user0 2)
+out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" user0 2)
 rl_check b_answers_the_vip "$out" grep -q "status=200" <<<"$out"
 
 # --- A comes back: VRRP gives it the VIP again (it has the higher
 # priority), one epoch more; it adopts the bindings back from B and B's
 # keepalives stop.
 B_EPOCH=$(vip_state | cut -d' ' -f2)
-st_node relay; node_config edge-a
+st_node relay; vp_node_config edge-a
 st_start_dataplane || rl_die "node A's dataplane did not restart"
 st_start_control || rl_die "node A's control plane did not restart"
 A_MAC=$(mac_of relay "$RL_RELAY_TAP")  # a new tap, a new MAC
-keepalived_for relay 150
+vp_keepalived relay 150
 back_at_line=$(grep -c . "$CAPTURE")
 rl_wait_for 20 a_master || true
 st_node relay
@@ -260,10 +198,10 @@ rl_check b_stopped "keepalives from B since A took the VIP back (+1 s): $(tail -
 st_node relay
 A_EPOCH=$(vip_state | cut -d' ' -f2)
 ns_a=$(rl_ns relay)
-ip netns exec "$ns_a" iptables -A OUTPUT -d "$REDIS_IP" -j DROP
-ip netns exec "$ns_a" iptables -A INPUT -s "$REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -A OUTPUT -d "$VP_REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -A INPUT -s "$VP_REDIS_IP" -j DROP
 cut_at=$(date +%s.%N)
-out=$(ip netns exec "$(rl_ns lan)" python3 "$CLIENT" register "$VIP:$ST_SIP_PORT" user5 3)
+out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" user5 3)
 rl_check a_answers_while_cut_off "$out" grep -q "status=200" <<<"$out"
 st_node relay2
 b_master() { st_node relay2; taken_valid; }
@@ -275,8 +213,8 @@ cut_line=$(grep -c . "$CAPTURE")
 sleep 6
 rl_check cut_off_a_sends_no_keepalives "keepalives from A in the 6 s after B took the VIP: $(tail -n +"$((cut_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $A_MAC > ")" \
   test "$(tail -n +"$((cut_line + 1))" "$CAPTURE" | grep -c "^[^ ]* $A_MAC > ")" -eq 0
-ip netns exec "$ns_a" iptables -D OUTPUT -d "$REDIS_IP" -j DROP
-ip netns exec "$ns_a" iptables -D INPUT -s "$REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -D OUTPUT -d "$VP_REDIS_IP" -j DROP
+ip netns exec "$ns_a" iptables -D INPUT -s "$VP_REDIS_IP" -j DROP
 st_node relay
 reconnected() { [[ $(jget "$(cctl sip-stats)" "d['cluster']['connected']") == True ]]; }
 rl_wait_for 10 reconnected || true
@@ -286,7 +224,7 @@ rl_check stale_write_fenced "A's fenced_writes after the partition healed: $(rl_
 # The contact user5 registered on the cut-off A (its latest CSeq): A holds
 # it, the shared table never got it.
 made_on_a=$(jget "$(cctl registration "user5@$ST_DOMAIN")" "max(d['bindings'], key=lambda b: b['cseq'])['contact']")
-in_redis=$(ip netns exec "$(rl_ns redis)" redis-cli -h "$REDIS_IP" HEXISTS "rtplatch:b:user5@$ST_DOMAIN" "$made_on_a")
+in_redis=$(ip netns exec "$(rl_ns redis)" redis-cli -h "$VP_REDIS_IP" HEXISTS "rtplatch:b:user5@$ST_DOMAIN" "$made_on_a")
 rl_check stale_write_not_in_the_shared_table "HEXISTS for $made_on_a: $in_redis" test "$in_redis" = 0
 
 rl_summary "$SUITE"

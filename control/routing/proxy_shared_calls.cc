@@ -1,0 +1,150 @@
+// The proxy's side of a cluster's shared calls (docs/cluster.md): which
+// calls are on a VIP, their records out to the replica when they change,
+// and the calls of a VIP taken over carried on from their records.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "control/media/call_record.h"
+#include "control/routing/proxy.h"
+
+namespace rtplatch {
+
+std::optional<Endpoint> Proxy::SharedLocalOf(const SipRoute& route) const {
+  if (config_.shared_addresses.empty() || !channels_.local_of) return std::nullopt;
+  std::optional<Endpoint> local = channels_.local_of(route.channel);
+  if (!local) return std::nullopt;
+  const auto& vips = config_.shared_addresses;
+  if (std::find(vips.begin(), vips.end(), local->ip) == vips.end()) return std::nullopt;
+  return local;
+}
+
+IpAddress Proxy::CallVip(const Call& call) const {
+  for (const CallSide* side : {&call.caller, &call.callee}) {
+    if (std::optional<Endpoint> local = SharedLocalOf(side->route)) return local->ip;
+  }
+  return IpAddress();
+}
+
+std::optional<IpAddress> Proxy::LegAddress(const Call& call, bool ipv6) const {
+  if (call.vip.is_unspecified() || call.vip.is_v4() == ipv6) return std::nullopt;
+  return call.vip;
+}
+
+void Proxy::MarkShared(const Call& call) {
+  if (replica_ != nullptr && !call.vip.is_unspecified()) calls_changed_.insert(call.call_id);
+}
+
+void Proxy::ShareChangedCalls() {
+  if (calls_changed_.empty()) return;
+  for (const std::string& id : calls_changed_) {
+    const Call* call = calls_.Find(id);
+    if (call == nullptr || replica_ == nullptr) continue;
+    CallRecordLocals locals;
+    for (auto [side, local] : {std::pair{&call->caller, &locals.caller},
+                               std::pair{&call->callee, &locals.callee}}) {
+      if (channels_.local_of) {
+        if (std::optional<Endpoint> l = channels_.local_of(side->route.channel)) *local = *l;
+      }
+    }
+    replica_->Put(call->vip, id, EncodeCallRecord(*call, locals));
+    ++counters_.call_records_written;
+  }
+  calls_changed_.clear();
+}
+
+void Proxy::RecordLatch(const DataplaneEvent& e) {
+  Call* call = calls_.FindByPair(e.pair);
+  if (call == nullptr) return;
+  absl::StatusOr<Endpoint> peer = Endpoint::Parse(e.peer);
+  if (!peer.ok()) return;
+  for (MediaLine& line : call->media) {
+    if (line.pair != e.pair) continue;
+    if (e.stream == line.stream_a) line.latched_a = *peer;
+    if (e.stream == line.stream_b) line.latched_b = *peer;
+  }
+  MarkShared(*call);
+}
+
+void Proxy::QueueAdoptedCalls(const IpAddress& vip, std::vector<std::string> records) {
+  for (std::string& r : records) calls_to_adopt_.emplace_back(vip, std::move(r));
+}
+
+bool Proxy::AdoptCallsSlice(size_t budget) {
+  for (; budget > 0 && !calls_to_adopt_.empty(); --budget) {
+    auto [vip, record] = std::move(calls_to_adopt_.front());
+    calls_to_adopt_.pop_front();
+    AdoptCall(vip, record);
+  }
+  return !calls_to_adopt_.empty();
+}
+
+void Proxy::ResolveRoute(CallSide& side, const Endpoint& local) const {
+  std::optional<SipChannelId> channel;
+  if (IsStream(side.route.transport)) {
+    // The phone's connection ended with the node that had it; it is
+    // reached again once it connects here.
+    channel = channels_.tcp_connection_to(side.route.dest);
+  } else {
+    channel = channels_.udp_socket_for(local.is_set() ? local : Endpoint{side.route.dest.ip, 0});
+  }
+  side.route.channel = channel.value_or(0);
+}
+
+void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
+  absl::StatusOr<DecodedCallRecord> decoded = DecodeCallRecord(record);
+  if (!decoded.ok()) {
+    ++counters_.call_records_bad;
+    std::fprintf(stderr, "rtplatch-control: cluster: a call of %s: %s\n", vip.ToString().c_str(),
+                 std::string(decoded.status().message()).c_str());
+    return;
+  }
+  Call& call = decoded->call;
+  // Still here (this node gave the VIP up and took it back before the
+  // record changed): the call in memory is the newer.
+  if (calls_.Find(call.call_id) != nullptr) return;
+  call.vip = vip;
+  ResolveRoute(call.caller, decoded->locals.caller);
+  ResolveRoute(call.callee, decoded->locals.callee);
+  for (size_t i = 0; i < call.media.size(); ++i) {
+    MediaLine& line = call.media[i];
+    // The phones keep sending where their SDP said: the same relay ports.
+    // Media goes to where each leg was latched until a packet says otherwise.
+    LegSpec a{call.caller.media_ipv6, line.latched_a ? line.latched_a : line.peer_a,
+              call.caller.policy, line.rtcp_mux_a, line.relay_a};
+    LegSpec b{call.callee.media_ipv6, line.latched_b ? line.latched_b : line.peer_b,
+              call.callee.policy, line.rtcp_mux_b, line.relay_b};
+    absl::StatusOr<PairInfo> pair = link_.Allocate(a, b, call.PairLabel(i));
+    if (!pair.ok()) {
+      ++counters_.repush_failures;
+      continue;
+    }
+    ++counters_.pairs_repushed;
+    line.pair = pair->pair;
+    line.stream_a = pair->a.stream;
+    line.stream_b = pair->b.stream;
+  }
+  if (calls_.Insert(std::move(call)) != nullptr) ++counters_.calls_adopted;
+}
+
+void Proxy::GiveUpCalls(const IpAddress& vip) {
+  std::vector<std::string> ids;
+  calls_.ForEach([&](const Call& call) {
+    if (call.vip == vip) ids.push_back(call.call_id);
+  });
+  for (const std::string& id : ids) {
+    Call* call = calls_.Find(id);
+    DeleteMedia(*call);
+    invite_servers_.erase(call->server_invite);
+    peer_branches_.erase(id);
+    forks_.erase(id);
+    calls_.Erase(id);
+    calls_changed_.erase(id);
+    ++counters_.calls_given_up;
+  }
+  calls_to_adopt_.erase(std::remove_if(calls_to_adopt_.begin(), calls_to_adopt_.end(),
+                                       [&](const auto& r) { return r.first == vip; }),
+                        calls_to_adopt_.end());
+}
+
+}  // namespace rtplatch

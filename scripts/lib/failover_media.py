@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""The media of calls across a node's death, as the phones received it.
+
+  failover_media.py CALLS_JSON ALICE_PCAP BOB_PCAP KILLED_AT
+
+CALLS_JSON: `rtplatchctl --json calls` of the node that carried the calls
+before it died (each call's relay_a, the port the caller sends to and
+hears from, and relay_b, the callee's). The captures: the relayed RTP
+each phone's NAT received from the VIP (tcpdump -w, Ethernet). KILLED_AT:
+when the node was killed (epoch seconds, this host's clock).
+
+A call is kept when both phones heard it again after the kill (from its
+own relay ports: the node that took the VIP carries it at the same ports).
+Its gap, per direction, is from the last packet before the kill to the
+first one after. Prints one line:
+
+  calls=N kept=K media_gap_ms=G gap_caller_ms=A gap_callee_ms=B
+
+G is the longest gap of any kept call in either direction (A and B per
+direction); "none" when no call was kept. Exit 0, or 2 on unreadable input.
+"""
+
+import json
+import struct
+import sys
+
+# Packets within this long after the kill may have left the dead node
+# before it died.
+IN_FLIGHT_S = 0.1
+
+
+def udp_src_port_times(path):
+    """{source port: [capture times]} of the IPv4/UDP frames in PATH."""
+    out = {}
+    with open(path, "rb") as f:
+        header = f.read(24)
+        if len(header) < 24:
+            return out
+        magic = struct.unpack("<I", header[:4])[0]
+        endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+        linktype = struct.unpack(endian + "I", header[20:24])[0]
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            sec, frac, incl, _ = struct.unpack(endian + "IIII", rec)
+            frame = f.read(incl)
+            t = sec + frac / (1e9 if nano else 1e6)
+            ip = frame[14:] if linktype == 1 else frame
+            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+                continue
+            ihl = (ip[0] & 0x0F) * 4
+            if len(ip) < ihl + 2:
+                continue
+            port = struct.unpack("!H", ip[ihl:ihl + 2])[0]
+            out.setdefault(port, []).append(t)
+    return out
+
+
+def gap(times, killed_at):
+    """(heard again after the kill, gap in ms or None)."""
+    before = [t for t in times if t <= killed_at]
+    after = [t for t in times if t > killed_at + IN_FLIGHT_S]
+    if not after:
+        return False, None
+    if not before:
+        return True, None
+    return True, (min(after) - max(before)) * 1000.0
+
+
+def port_of(endpoint):
+    return int(str(endpoint).rsplit(":", 1)[1])
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        calls = json.load(open(argv[0]))["calls"]
+        heard_a = udp_src_port_times(argv[1])
+        heard_b = udp_src_port_times(argv[2])
+        killed_at = float(argv[3])
+    except (OSError, ValueError, KeyError, struct.error) as e:
+        print("failover_media.py: %s" % e, file=sys.stderr)
+        return 2
+    kept, gaps_a, gaps_b = 0, [], []
+    for call in calls:
+        if not call.get("media"):
+            continue
+        line = call["media"][0]
+        ok_a, g_a = gap(heard_a.get(port_of(line["relay_a"]), []), killed_at)
+        ok_b, g_b = gap(heard_b.get(port_of(line["relay_b"]), []), killed_at)
+        if ok_a and ok_b:
+            kept += 1
+            if g_a is not None:
+                gaps_a.append(g_a)
+            if g_b is not None:
+                gaps_b.append(g_b)
+
+    def worst(gaps):
+        return "%.0f" % max(gaps) if gaps else "none"
+
+    print("calls=%d kept=%d media_gap_ms=%s gap_caller_ms=%s gap_callee_ms=%s"
+          % (len(calls), kept, worst(gaps_a + gaps_b), worst(gaps_a), worst(gaps_b)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
