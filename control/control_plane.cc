@@ -213,6 +213,11 @@ absl::Status ControlPlane::OpenCluster() {
   registrar_->set_replica(shared_.get());
   shared_calls_ = std::make_unique<SharedCalls>(*redis_);
   proxy_->set_call_replica(shared_calls_.get());
+  // Busy: drained by the operator, or shedding load.
+  node_routing_ = std::make_unique<NodeRouting>(nodes_, *vips_, MonotonicMs, [this] {
+    return ng_calls_->draining() || (shedder_ && shedder_->overloaded());
+  });
+  proxy_->set_node_router(node_routing_.get());
   // The other nodes' changes are applied as soon as they arrive.
   return transport_->WakeOnReadable(redis_->wake_fd());
 }

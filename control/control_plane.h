@@ -15,6 +15,7 @@
 #include "control/cluster/redis_link.h"
 #include "control/cluster/shared_bindings.h"
 #include "control/cluster/shared_calls.h"
+#include "control/cluster/node_routing.h"
 #include "control/cluster/vip_ownership.h"
 #include "control/control_config.h"
 #include "control/guard/overload_shedder.h"
@@ -131,6 +132,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<SharedBindings> shared_;
   std::unique_ptr<VipOwnership> vips_;  // null for a single node
   std::unique_ptr<SharedCalls> shared_calls_;  // null for a single node
+  std::unique_ptr<NodeRouting> node_routing_;  // null for a single node
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

@@ -53,6 +53,38 @@ bool ClusterNodes::Up(absl::string_view node, int64_t now_ms) const {
   return it != nodes_.end() && now_ms - it->second.heard_ms < kDownAfterMs;
 }
 
+std::optional<Endpoint> ClusterNodes::SipOf(absl::string_view node, int64_t now_ms) const {
+  if (!Up(node, now_ms)) return std::nullopt;
+  absl::StatusOr<Endpoint> sip = Endpoint::Parse(nodes_.find(node)->second.heartbeat.sip);
+  if (!sip.ok() || !sip->is_set()) return std::nullopt;
+  return *sip;
+}
+
+bool ClusterNodes::IsNodeAddress(const IpAddress& ip) const {
+  for (const auto& [name, seen] : nodes_) {
+    absl::StatusOr<Endpoint> sip = Endpoint::Parse(seen.heartbeat.sip);
+    if (sip.ok() && sip->ip == ip) return true;
+  }
+  return false;
+}
+
+std::optional<Endpoint> ClusterNodes::LeastLoaded(int64_t now_ms) const {
+  std::optional<Endpoint> best;
+  double best_load = 0;
+  for (const auto& [name, seen] : nodes_) {
+    const NodeHeartbeat& h = seen.heartbeat;
+    if (h.drained || h.weight == 0) continue;
+    std::optional<Endpoint> sip = SipOf(name, now_ms);
+    if (!sip) continue;
+    const double load = static_cast<double>(h.calls) / h.weight;
+    if (!best || load < best_load) {
+      best = sip;
+      best_load = load;
+    }
+  }
+  return best;
+}
+
 json ClusterNodes::Json(int64_t now_ms) const {
   json out = json::array();
   for (const auto& [name, seen] : nodes_) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/ip_address.h"
 
 namespace rtplatch {
 
@@ -36,6 +38,14 @@ class ClusterNodes {
   // decode (counted).
   bool Heard(absl::string_view node, absl::string_view heartbeat, int64_t now_ms);
   bool Up(absl::string_view node, int64_t now_ms) const;
+  // The SIP address `node` announced, while it is up; nullopt when it is
+  // down, unknown or announced none that parses.
+  std::optional<Endpoint> SipOf(absl::string_view node, int64_t now_ms) const;
+  // `ip` is the SIP address of a node heard since the start.
+  bool IsNodeAddress(const IpAddress& ip) const;
+  // The SIP address of the up, undrained node with the fewest calls for
+  // its weight (weight 0: never); nullopt when there is none.
+  std::optional<Endpoint> LeastLoaded(int64_t now_ms) const;
   // Every node heard since the start, with its state at `now_ms`.
   nlohmann::json Json(int64_t now_ms) const;
   uint64_t bad_heartbeats() const { return bad_heartbeats_; }

@@ -52,7 +52,8 @@ json SideRecord(const CallSide& s, const Endpoint& local) {
           {"policy", std::string(LatchPolicyName(s.policy))},
           {"media_ipv6", s.media_ipv6},
           {"cseq", s.cseq},
-          {"flow_token", s.flow_token}};
+          {"flow_token", s.flow_token},
+          {"node", s.node}};
 }
 
 absl::Status ReadSide(const json& j, absl::string_view name, CallSide& s, Endpoint& local) {
@@ -81,7 +82,8 @@ absl::Status ReadSide(const json& j, absl::string_view name, CallSide& s, Endpoi
   if (!ParseLatchPolicy(policy, &s.policy)) {
     return FieldError(where, "policy", absl::StrCat("'", policy, "' is not a latch policy"));
   }
-  for (auto [field, out] : {std::pair{"natted", &s.natted}, std::pair{"media_ipv6", &s.media_ipv6}}) {
+  for (auto [field, out] : {std::pair{"natted", &s.natted}, std::pair{"media_ipv6", &s.media_ipv6},
+                            std::pair{"node", &s.node}}) {
     if (absl::Status st = ReadBoolInto(o, field, where, out); !st.ok()) return st;
   }
   if (absl::Status st = ReadUnsignedInto(o, "cseq", 0, std::numeric_limits<uint32_t>::max(), where,

@@ -36,6 +36,9 @@ struct CallSide {
   // RFC 5626 flow token of the flow it reaches us over, for our
   // Record-Route entry facing it; empty: no outbound flow.
   std::string flow_token;
+  // Another node of the cluster, which reaches the phone (or takes the
+  // call) itself.
+  bool node = false;
 };
 
 // One m= line's relay: leg a faces the caller, leg b the callee.
@@ -65,6 +68,9 @@ struct Call {
   std::string from_header;
   std::string to_header;
   bool anchored = false;  // media relayed through the dataplane
+  // Another node of the cluster relays the media: the one the call came
+  // from said so, or this node handed the call on.
+  bool media_elsewhere = false;
   // The SIP peer (routing/edge_config.h) the call comes from or goes to;
   // empty: phones only.
   std::string peer;

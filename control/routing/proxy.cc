@@ -319,7 +319,8 @@ absl::StatusOr<SipRoute> Proxy::RouteToUri(const UriParts& uri) const {
 }
 
 std::optional<SipRoute> Proxy::RouteToSide(const CallSide& side, const SipMessage& fwd) const {
-  if (side.natted || IsStream(side.route.transport)) {
+  // A node of the cluster is the dialog's next hop, whatever the URIs say.
+  if (side.natted || side.node || IsStream(side.route.transport)) {
     SipRoute r = side.route;
     if (IsStream(r.transport)) {
       auto conn = channels_.tcp_connection_to(r.dest);
@@ -600,8 +601,15 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (!from_peer && peers_ != nullptr && in.tls_names != nullptr) {
     from_peer = peers_->FromCertificate(*in.tls_names);
   }
-  const bool from_local = !from_peer && IsOurDomain(request.from().host);
-  if (from_local && config_.authenticate_calls) {
+  // Another node of the cluster authenticated its caller.
+  const bool from_node =
+      !from_peer && node_router_ != nullptr && node_router_->IsNode(in.source.ip);
+  if (from_node) ++counters_.from_nodes;
+  // Whether the node it came from relays its media; nobody else may say.
+  const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
+  fwd->RemoveHeaders(kNodeMediaHeader);
+  const bool from_local = !from_peer && (from_node || IsOurDomain(request.from().host));
+  if (from_local && !from_node && config_.authenticate_calls) {
     if (std::optional<SipReply> refused = AuthorizeCaller(request, in.source.ip)) {
       return Respond(txn, *refused);
     }
@@ -614,27 +622,45 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   call.from_header = HeaderValue(request, true);
   call.to_header = HeaderValue(request, false);
   if (from_peer) call.peer = peers_->peer(*from_peer).name;
+  call.media_elsewhere = from_node && std::find(media.begin(), media.end(), "relayed") != media.end();
+  CallSide caller = CallerSide(request, in);
+  if (from_node) {
+    // The phone behind the node may be behind any NAT.
+    caller.node = true;
+    caller.policy = policies_.Select("").latch_natted;
+  }
+  const Arrival arrival{in.transport, !in.source.ip.is_v4()};
+  if (invite && !from_node && node_router_ != nullptr) {
+    if (std::optional<Endpoint> there = node_router_->NewCallsElsewhere()) {
+      // Drained or overloaded: the least loaded node takes the call whole.
+      ++counters_.calls_handed_off;
+      call.media_elsewhere = true;
+      call.callee = NodeSide(*there, absl::StrCat(target->user, "@", target->host));
+      call.caller = caller;
+      return Forward(txn, request, *std::move(fwd), std::move(call), arrival, nullptr, {});
+    }
+  }
   // Our callers reach a number or domain that is not a local user through
   // the dial plan.
   const RouteConfig* route = nullptr;
   if (dial_plan_ != nullptr && from_local && !(to_us && IsLocalUser(target->user))) {
     route = dial_plan_->Match(target->user, target->host, to_us);
   }
-  const Arrival arrival{in.transport, !in.source.ip.is_v4()};
   if (route == nullptr && !to_us && from_local && locator_ != nullptr &&
       !IpAddress::Parse(target->host).ok()) {
     // A host name: located first (RFC 3263), then forwarded.
-    call.caller = CallerSide(request, in);
+    call.caller = caller;
     return LocateRemote(txn, request, *std::move(fwd), std::move(call), arrival, *target);
   }
   PeerBranch branch;
   std::vector<CallSide> forks;
   std::optional<SipReply> refused =
       route != nullptr ? FindPeerCallee(*route, *target, call.callee, branch)
-      : to_us ? FindLocalCallee(target->user, *fwd, call.callee, invite ? &forks : nullptr)
+      : to_us ? FindLocalCallee(target->user, *fwd, call.callee, invite ? &forks : nullptr,
+                                from_node)
               : FindRemoteCallee(*target, from_local, request, call.callee);
   if (refused) return Respond(txn, *refused);
-  call.caller = CallerSide(request, in);
+  call.caller = caller;
   if (from_peer && invite) ++counters_.calls_from_peers;
   Forward(txn, request, *std::move(fwd), std::move(call), arrival,
           route != nullptr ? &branch : nullptr, std::move(forks));
@@ -755,7 +781,8 @@ std::optional<SipReply> Proxy::AuthorizeCaller(const SipMessage& request,
 }
 
 std::optional<SipReply> Proxy::FindLocalCallee(absl::string_view user, SipMessage& fwd,
-                                               CallSide& callee, std::vector<CallSide>* forks) {
+                                               CallSide& callee, std::vector<CallSide>* forks,
+                                               bool own_only) {
   if (user.empty()) return SipReply{404, "Not Found", {}};
   const std::string aor = absl::StrCat(user, "@", absl::AsciiStrToLower(config_.domain));
   std::vector<Binding> bindings = registrar_.Lookup(aor, now_());
@@ -767,11 +794,19 @@ std::optional<SipReply> Proxy::FindLocalCallee(absl::string_view user, SipMessag
   // the others of its family ring too.
   std::optional<absl::Status> first_error;
   bool found = false;
+  std::vector<Endpoint> via_nodes;  // one branch a node: it rings its own bindings
   for (const Binding& b : bindings) {
-    absl::StatusOr<CallSide> side = SideOf(b, aor);
+    absl::StatusOr<CallSide> side = ClusterSideOf(b, aor, own_only);
     if (!side.ok()) {
       if (!first_error) first_error = side.status();
       continue;
+    }
+    if (side->node) {
+      if (std::find(via_nodes.begin(), via_nodes.end(), side->route.dest) != via_nodes.end()) {
+        continue;
+      }
+      via_nodes.push_back(side->route.dest);
+      ++counters_.via_node;
     }
     if (!found) {
       callee = *std::move(side);
@@ -897,6 +932,13 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   call.anchored = Anchored(call);
   call.server_invite = txn;
   call.vip = CallVip(call);
+  if (call.callee.node) {
+    // The node relays the media unless we do (it strips this).
+    if (absl::Status s = fwd.AddHeader(kNodeMediaHeader, call.anchored ? "relayed" : "open");
+        !s.ok()) {
+      return RespondToError(txn, s);
+    }
+  }
   const SipRoute out = call.callee.route;
   Call* stored = calls_.Insert(std::move(call));
   if (stored == nullptr) return RespondLocal(txn, 482, "Loop Detected");
@@ -1043,6 +1085,7 @@ void Proxy::ReleaseAnswer(const CallSide& side, const SipMessage& response) {
 }
 
 bool Proxy::Anchored(const Call& call) const {
+  if (call.media_elsewhere) return false;
   bool always = config_.anchor_media_always;
   if (std::optional<uint32_t> p =
           call.peer.empty() || peers_ == nullptr ? std::nullopt : peers_->Find(call.peer)) {
@@ -1962,7 +2005,10 @@ nlohmann::json Proxy::StatsJson() const {
             {"call_records_written", c.call_records_written},
             {"calls_adopted", c.calls_adopted},
             {"call_records_bad", c.call_records_bad},
-            {"calls_given_up", c.calls_given_up}}},
+            {"calls_given_up", c.calls_given_up},
+            {"via_node", c.via_node},
+            {"calls_handed_off", c.calls_handed_off},
+            {"from_nodes", c.from_nodes}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

@@ -62,6 +62,7 @@
 #include "control/registrar/registrar.h"
 #include "control/routing/dial_plan.h"
 #include "control/routing/forked_invite.h"
+#include "control/routing/node_router.h"
 #include "control/routing/peer_set.h"
 #include "control/sip/flow_token.h"
 #include "control/sip/sip_transactions.h"
@@ -162,6 +163,11 @@ struct ProxyCounters {
   uint64_t calls_adopted = 0;
   uint64_t call_records_bad = 0;
   uint64_t calls_given_up = 0;
+  // Requests to another node's phones sent through it, new calls handed
+  // to another node while this one was busy, requests from other nodes.
+  uint64_t via_node = 0;
+  uint64_t calls_handed_off = 0;
+  uint64_t from_nodes = 0;
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -250,6 +256,10 @@ class Proxy : public SipTransactions::Listener {
   // failed digest, it may turn the challenge into 403 and ban the source.
   void set_guard(SipGuard* guard) { guard_ = guard; }
 
+  // A cluster's other nodes (borrowed; nullptr: none): another node's
+  // phones are reached through it, a busy node hands new calls on, and
+  // the nodes' requests are trusted (their callers were authenticated).
+  void set_node_router(const NodeRouter* router) { node_router_ = router; }
   // A cluster's copy of the calls on its VIPs (borrowed; nullptr: none).
   void set_call_replica(CallReplica* replica) { replica_ = replica; }
   // The calls on a VIP that changed since the last call go to the replica,
@@ -261,6 +271,9 @@ class Proxy : public SipTransactions::Listener {
   void QueueAdoptedCalls(const IpAddress& vip, std::vector<std::string> records);
   bool AdoptCallsSlice(size_t budget);
   static constexpr size_t kAdoptSlice = 64;
+  // On an INVITE between two nodes of a cluster: "relayed" (the sending
+  // node relays the call's media) or "open" (the receiving node should).
+  static constexpr absl::string_view kNodeMediaHeader = "X-Rtplatch-Media";
   // This node gave `vip` up: its calls are forgotten here without a BYE
   // or a write (the new holder carries them on), their pairs deleted.
   void GiveUpCalls(const IpAddress& vip);
@@ -347,9 +360,11 @@ class Proxy : public SipTransactions::Listener {
   // Request-URI set to its Contact.
   // `forks` (nullptr: ring the first binding only) gets the other
   // bindings that can be reached, of the first one's address family.
+  // `own_only`: this node's own bindings only (a request from a node).
   std::optional<SipReply> FindLocalCallee(absl::string_view user, SipMessage& fwd,
                                           CallSide& callee,
-                                          std::vector<CallSide>* forks = nullptr);
+                                          std::vector<CallSide>* forks = nullptr,
+                                          bool own_only = false);
   // The callee side a binding of `aor` makes; an error says why it cannot
   // be reached now.
   absl::StatusOr<CallSide> SideOf(const Binding& b, const std::string& aor) const;
@@ -495,7 +510,15 @@ class Proxy : public SipTransactions::Listener {
   // rewrites `out`'s body for the other side.
   absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
   void DeleteMedia(Call& call);
-  // Cluster (proxy_shared_calls.cc). The local address of a route's
+  // Cluster (proxy_cluster.cc). The side a binding makes: SideOf, or
+  // through the node that owns it (not with `own_only`: a request that
+  // came from a node goes to this node's own phones only).
+  absl::StatusOr<CallSide> ClusterSideOf(const Binding& b, const std::string& aor,
+                                         bool own_only) const;
+  // The side a request to `aor` through node `node` makes: to its SIP
+  // address, the AOR as Request-URI.
+  CallSide NodeSide(const Endpoint& node, const std::string& aor) const;
+  // The local address of a route's
   // socket when it is one of shared_addresses.
   std::optional<Endpoint> SharedLocalOf(const SipRoute& route) const;
   // The VIP a new call is shared under: its caller's socket's, else its
@@ -543,6 +566,7 @@ class Proxy : public SipTransactions::Listener {
 
   CallTable calls_;
   CallReplica* replica_ = nullptr;
+  const NodeRouter* node_router_ = nullptr;
   absl::flat_hash_set<std::string> calls_changed_;  // Call-IDs to share
   std::deque<std::pair<IpAddress, std::string>> calls_to_adopt_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;

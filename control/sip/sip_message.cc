@@ -917,6 +917,19 @@ void SipMessage::RemoveProxyAuthorizations(absl::string_view realm) {
   if (removed) osip_message_force_update(o);
 }
 
+void SipMessage::RemoveHeaders(absl::string_view name) {
+  osip_message_t* o = msg_.get();
+  bool removed = false;
+  for (int i = osip_list_size(&o->headers) - 1; i >= 0; --i) {
+    auto* h = static_cast<osip_header_t*>(osip_list_get(&o->headers, i));
+    if (h == nullptr || !absl::EqualsIgnoreCase(Str(h->hname), name)) continue;
+    osip_list_remove(&o->headers, i);
+    osip_header_free(h);
+    removed = true;
+  }
+  if (removed) osip_message_force_update(o);
+}
+
 absl::Status SipMessage::AddHeader(absl::string_view name, absl::string_view value) {
   const std::string n(name), v(value);
   if (osip_message_set_header(msg_.get(), n.c_str(), v.c_str()) != OSIP_SUCCESS) {

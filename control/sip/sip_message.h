@@ -206,6 +206,9 @@ class SipMessage {
   // meant for us and are consumed here (the callee must not receive the
   // caller's digest); values for other realms stay.
   void RemoveProxyAuthorizations(absl::string_view realm);
+  // Removes every header oSIP2 keeps as "other" named `name`
+  // (case-insensitively).
+  void RemoveHeaders(absl::string_view name);
   // Adds a header line ("Name", "value") at the end of the header block.
   absl::Status AddHeader(absl::string_view name, absl::string_view value);
 

@@ -37,7 +37,7 @@ CTL=$CL_CTL
 CLIENT=$CL_CLIENT
 SIP_PORT=$CL_SIP_PORT
 
-cl_init clb a b
+cl_init "${RL_PREFIX:-clb$$}" a b
 
 REDIS_PID=
 start_redis() {
@@ -76,6 +76,26 @@ rl_check seen_on_b_within_100ms "$out" \
   python3 -c "import sys; sys.exit(0 if '$ms' and float('$ms') < 100 else 1)"
 rl_check not_on_a_as_remote "A holds user0 as its own, not another node's" \
   bash -c "! '$CTL' --control-socket '$RL_TMP/ctl-a.sock' --json registration user0@example.test | grep -q '\"node\"'"
+
+# ---- a phone is reached through the node it registered to ----------------
+# user90 registered on A (from .140); user91 on B sends it a MESSAGE: B
+# routes it through A (only A sends from the address user90 registered
+# to), A trusts B (a node: B authenticated user91) and forwards it.
+rl_spawn phone "$RL_TMP/answer.log" python3 "$CLIENT" answer "${NODE_IP[a]}:$SIP_PORT" user90 8 203.0.113.140
+ANSWER_PID=$RL_LAST_PID
+rl_wait_for 5 grep -q "^registered" "$RL_TMP/answer.log" || true
+out=$(python3 "$CLIENT" seen "$RL_TMP/ctl-b.sock" user90 edge-a 5000)
+out=$(rl_exec phone python3 "$CLIENT" message "$(cl_sip b)" user91 user90)
+rl_check message_through_the_owner "$out" grep -q "status=200" <<<"$out"
+rl_wait "$ANSWER_PID" 15 >/dev/null
+rl_check phone_reached_from_its_node "$(grep -v '^registered' "$RL_TMP/answer.log" | tr '\n' ' ')" \
+  grep -q "^got MESSAGE from ${NODE_IP[a]}:$SIP_PORT" "$RL_TMP/answer.log"
+proxy_stat() {
+  "$CTL" --control-socket "$RL_TMP/ctl-$1.sock" --json sip-stats |
+    python3 -c "import json,sys; d=json.load(sys.stdin); print(d.get('result', d)['proxy']['$2'])"
+}
+rl_check counted_as_routed_via_a "B via_node $(proxy_stat b via_node), A from_nodes $(proxy_stat a from_nodes)" \
+  test "$(proxy_stat b via_node)" -ge 1 -a "$(proxy_stat a from_nodes)" -ge 1
 
 # ---- refreshes coalesced --------------------------------------------------
 # 50 phones register (50 urgent writes), then refresh 8 times each from the
@@ -143,6 +163,10 @@ kill -9 "${NODE_PID[a]}"
 start=$(date +%s.%N)
 rl_check a_down_on_b "edge-a down on B after kill -9" rl_wait_for 6 bash -c '[[ $(cl_node_state b edge-a) == down ]]'
 echo "edge-a seen down after $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"
+# Its phones cannot be reached through B now (B does not hold the address
+# they registered to): a clear 480, not a request sent from B.
+out=$(rl_exec phone python3 "$CLIENT" message "$(cl_sip b)" user91 user90)
+rl_check dead_nodes_phone_480 "$out" grep -q "status=480" <<<"$out"
 
 for n in b; do
   echo "node $n cluster: $("$CTL" --control-socket "$RL_TMP/ctl-$n.sock" --json sip-stats |

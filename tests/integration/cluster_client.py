@@ -24,6 +24,13 @@ node shows on another, and how soon.
       refreshes each ROUNDS times from the same source (only the expiry
       moves). Prints
       "refreshed users=N rounds=R failed=F".
+  cluster_client.py answer SERVER USER SECONDS SOURCE_IP
+      Registers USER from SOURCE_IP, then answers every request that
+      reaches its socket with 200 for SECONDS, printing "got METHOD from
+      IP:PORT" for each; exit 0 if any came.
+  cluster_client.py message SERVER USER TO
+      A MESSAGE from USER to TO@example.test through SERVER (digest on a
+      407): "message USER->TO status=CODE".
 """
 import hashlib
 import ipaddress
@@ -101,6 +108,90 @@ class Phone:
         return code
 
 
+def digest_header(header, challenge, user, method, uri):
+    """The Authorization-type header answering a WWW-/Proxy-Authenticate."""
+    realm = re.search(r'realm="([^"]*)"', challenge).group(1)
+    nonce = re.search(r'nonce="([^"]*)"', challenge).group(1)
+    cnonce = "%08x" % random.getrandbits(32)
+    response = md5("%s:%s:00000001:%s:auth:%s" % (
+        md5("%s:%s:%s" % (user, realm, PASSWORD)), nonce, cnonce, md5("%s:%s" % (method, uri))))
+    opaque = re.search(r'opaque="([^"]*)"', challenge)
+    return ('%s: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", '
+            'algorithm=MD5, qop=auth, nc=00000001, cnonce="%s"%s\r\n'
+            % (header, user, realm, nonce, uri, response, cnonce,
+               ', opaque="%s"' % opaque.group(1) if opaque else ""))
+
+
+def message(server, user, to):
+    phone = Phone(server)
+    uri = "sip:%s@%s" % (to, DOMAIN)
+    call_id = "msg-%08x" % random.getrandbits(32)
+    auth = ""
+    for cseq in (1, 2):
+        branch = "z9hG4bK-%08x" % random.getrandbits(32)
+        msg = ("MESSAGE %s SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
+               "From: <sip:%s@%s>;tag=m%s\r\n"
+               "To: <%s>\r\n"
+               "Call-ID: %s\r\n"
+               "CSeq: %d MESSAGE\r\n%s"
+               "Max-Forwards: 70\r\n"
+               "Content-Type: text/plain\r\n"
+               "Content-Length: 5\r\n\r\nhello"
+               % (uri, phone.ip, phone.port, branch, user, DOMAIN, user[:8], uri, call_id, cseq,
+                  auth))
+        phone.sock.send(msg.encode())
+        code, text = 0, ""
+        while code < 200:
+            try:
+                text = phone.sock.recv(65535).decode(errors="replace")
+            except socket.timeout:
+                print("message %s->%s status=timeout" % (user, to))
+                return 1
+            m = STATUS.match(text)
+            code = int(m.group(1)) if m and ("CSeq: %d MESSAGE" % cseq) in text else 0
+        if code != 407:
+            break
+        challenge = [l for l in text.split("\r\n") if l.lower().startswith("proxy-authenticate:")][0]
+        auth = digest_header("Proxy-Authorization", challenge, user, "MESSAGE", uri)
+    why = [l for l in text.split("\r\n") if l.lower().startswith("warning:")]
+    print("message %s->%s status=%d%s" % (user, to, code, " " + why[0] if why else ""))
+    return 0 if code == 200 else 1
+
+
+def answer(server, user, seconds, source_ip):
+    phone = Phone(server, source_ip)
+    if phone.register(user, 1) != 200:
+        print("registered %s failed" % user)
+        return 1
+    phone.sock.close()
+    # The same address and port, now unconnected: requests come from
+    # whichever node routes them.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((phone.ip, phone.port))
+    sock.settimeout(0.2)
+    print("registered %s from %s:%d" % (user, phone.ip, phone.port), flush=True)
+    got = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            data, peer = sock.recvfrom(65535)
+        except socket.timeout:
+            continue
+        text = data.decode(errors="replace")
+        if STATUS.match(text):
+            continue
+        method = text.split(" ", 1)[0]
+        got += 1
+        print("got %s from %s:%d" % (method, peer[0], peer[1]), flush=True)
+        head = [l for l in text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+                if l.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")]
+        reply = "SIP/2.0 200 OK\r\n%s\r\nContent-Length: 0\r\n\r\n" % "\r\n".join(
+            l + (";tag=a1" if l.lower().startswith("to:") and "tag=" not in l else "") for l in head)
+        sock.sendto(reply.encode(), peer)
+    return 0 if got else 1
+
+
 def query(path, user):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
@@ -174,6 +265,10 @@ def main():
                 failed += phone.register("user%d" % i, cseq) != 200
         print("refreshed users=%d rounds=%d failed=%d" % (users, rounds, failed))
         return 0 if failed == 0 else 1
+    if cmd == "answer":
+        return answer(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5])
+    if cmd == "message":
+        return message(sys.argv[2], sys.argv[3], sys.argv[4])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -24,7 +24,7 @@ source "$ROOT/scripts/lib/verdicts.sh"
 source "$ROOT/scripts/lib/cluster_testbed.sh"
 
 command -v redis-sentinel >/dev/null || rl_skip "redis-sentinel is not installed"
-cl_init cls a b c
+cl_init "${RL_PREFIX:-cls$$}" a b c
 IP=$CL_REDIS_IP
 
 redis_at() { local port=$1; shift; rl_exec redis redis-cli -h "$IP" -p "$port" "$@"; }

@@ -22,6 +22,32 @@ TEST(ClusterNodesTest, ANodeIsUpUntilThreeHeartbeatsAreMissed) {
   EXPECT_EQ(nodes.Json(5000)[0]["state"], "up") << "heard again: up again";
 }
 
+// What the proxy routes by: a node's SIP address while it is up, whether
+// a source is a node, and which node takes new calls from a busy one.
+TEST(ClusterNodesTest, NewCallsGoToTheUpUndrainedNodeWithTheFewestCallsForItsWeight) {
+  ClusterNodes nodes;
+  EXPECT_EQ(nodes.LeastLoaded(1000), std::nullopt) << "nobody heard";
+  auto beat = [](const char* sip, uint64_t calls, uint32_t weight, bool drained) {
+    return NodeHeartbeat{.sip = sip, .calls = calls, .weight = weight, .drained = drained}.Encode();
+  };
+  ASSERT_TRUE(nodes.Heard("edge-a", beat("203.0.113.61:5060", 300, 100, false), 1000));
+  ASSERT_TRUE(nodes.Heard("edge-b", beat("203.0.113.62:5060", 500, 200, false), 1000));
+  ASSERT_TRUE(nodes.Heard("edge-c", beat("203.0.113.63:5060", 0, 100, true), 1000));
+  ASSERT_TRUE(nodes.Heard("edge-d", beat("203.0.113.64:5060", 0, 0, false), 1000));
+  ASSERT_TRUE(nodes.Heard("edge-e", beat("not an address", 0, 100, false), 1000));
+  // b: 2.5 calls a weight unit, a: 3; c is drained, d has weight 0, e no address.
+  EXPECT_EQ(nodes.LeastLoaded(1000), Endpoint::Parse("203.0.113.62:5060").value());
+  ASSERT_TRUE(nodes.Heard("edge-a", beat("203.0.113.61:5060", 300, 100, false), 2500));
+  EXPECT_EQ(nodes.LeastLoaded(1000 + ClusterNodes::kDownAfterMs), Endpoint::Parse("203.0.113.61:5060").value())
+      << "b is down";
+  EXPECT_EQ(nodes.SipOf("edge-a", 2500), Endpoint::Parse("203.0.113.61:5060").value());
+  EXPECT_EQ(nodes.SipOf("edge-b", 1000 + ClusterNodes::kDownAfterMs), std::nullopt) << "down";
+  EXPECT_EQ(nodes.SipOf("edge-e", 1000), std::nullopt) << "no address";
+  EXPECT_EQ(nodes.SipOf("edge-x", 1000), std::nullopt) << "never heard";
+  EXPECT_TRUE(nodes.IsNodeAddress(IpAddress::Parse("203.0.113.62").value())) << "down, still a node";
+  EXPECT_FALSE(nodes.IsNodeAddress(IpAddress::Parse("203.0.113.30").value()));
+}
+
 TEST(ClusterNodesTest, ABadHeartbeatIsCountedAndChangesNothing) {
   ClusterNodes nodes;
   for (const char* bad : {"", "[]", R"({"sip": 1})",

@@ -1,6 +1,8 @@
-// The proxy's side of a cluster's shared calls (docs/cluster.md): which
-// calls are on a VIP, their records out to the replica when they change,
-// and the calls of a VIP taken over carried on from their records.
+// The proxy in a cluster (docs/cluster.md): requests to another node's
+// phones through that node, new calls handed to another node while this
+// one is busy, and the shared calls (which calls are on a VIP, their
+// records out to the replica when they change, and the calls of a VIP
+// taken over carried on from their records).
 #include <algorithm>
 #include <utility>
 
@@ -9,6 +11,39 @@
 #include "control/routing/proxy.h"
 
 namespace rtplatch {
+
+absl::StatusOr<CallSide> Proxy::ClusterSideOf(const Binding& b, const std::string& aor,
+                                              bool own_only) const {
+  if (node_router_ == nullptr) return SideOf(b, aor);
+  NodeRouter::BindingRoute route = node_router_->RouteTo(b);
+  switch (route.kind) {
+    case NodeRouter::BindingRoute::Kind::kHere:
+      return SideOf(b, aor);
+    case NodeRouter::BindingRoute::Kind::kUnreachable:
+      return absl::UnavailableError(route.why);
+    case NodeRouter::BindingRoute::Kind::kViaNode:
+      break;
+  }
+  // A node forwards only to its own phones: no request goes round.
+  if (own_only) return absl::UnavailableError(absl::StrCat("registered to node ", b.node));
+  return NodeSide(route.node_sip, aor);
+}
+
+CallSide Proxy::NodeSide(const Endpoint& node, const std::string& aor) const {
+  CallSide side;
+  side.aor = aor;
+  // The node looks the AOR up among its own bindings.
+  side.contact = absl::StrCat("sip:", aor);
+  // Our first socket of the family: the node's own address, which it holds
+  // whatever VIPs come and go.
+  side.route = SipRoute{node, SipTransportKind::kUdp,
+                        channels_.udp_socket_for(Endpoint{node.ip, 0}).value_or(0)};
+  // The phone behind the node may be behind any NAT.
+  side.policy = policies_.Select("").latch_natted;
+  side.media_ipv6 = !node.ip.is_v4();
+  side.node = true;
+  return side;
+}
 
 std::optional<Endpoint> Proxy::SharedLocalOf(const SipRoute& route) const {
   if (config_.shared_addresses.empty() || !channels_.local_of) return std::nullopt;
