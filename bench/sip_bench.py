@@ -38,6 +38,14 @@ Scenarios (sipp XML in bench/sipp/):
                    rtplatch: tls_listen + tls (shipped TLS defaults);
                    Kamailio: tls module, its default config's TCP/TLS
                    settings, TLS workers = UDP workers.
+  register_auth_redis  register_auth with the registrations shared in one
+                   Redis (redis-server on the server's core, no
+                   persistence), started fresh for each server: rtplatch
+                   as a cluster of two nodes (docs/cluster.md), the loaded
+                   node edge-a and edge-b applying every change edge-a
+                   publishes, both on the server's core; Kamailio with
+                   usrloc written back (db_mode 2, every second) to Redis
+                   through db_redis (Debian's kamailio-redis-modules).
 
 For each scenario and each server (started fresh for the scenario) the
 harness ramps sipp's call rate: steps of STEP_S seconds (-m rate*STEP_S),
@@ -122,14 +130,19 @@ TLS_BIND = "127.0.1.1"    # the first of them
 SERVER_CPU = "1"
 SIPP_CPU = "0"
 
-SCENARIOS = ("register_noauth", "register_auth", "call", "call_peer", "register_tls")
+SCENARIOS = ("register_noauth", "register_auth", "call", "call_peer", "register_tls",
+             "register_auth_redis")
 # The sipp UAC of each sipp scenario: its XML and the Users attribute
 # naming its injection file.
 SIPP_UAC = {"register_noauth": ("register_noauth.xml", "csv"),
             "register_auth": ("register_auth.xml", "csv"),
+            "register_auth_redis": ("register_auth.xml", "csv"),
             "call": ("call_uac.xml", "callee_csv"),
             "call_peer": ("call_uac.xml", "numbers_csv")}
-AUTH_SCENARIOS = ("register_auth", "register_tls")
+AUTH_SCENARIOS = ("register_auth", "register_tls", "register_auth_redis")
+REDIS_PORT = 16379        # register_auth_redis: the one Redis of the servers
+REDIS_DB = 5              # Kamailio's usrloc database in it (db_redis's README)
+USRLOC_TABLE_VERSION = "9"  # /usr/share/kamailio/db_redis/kamailio/location
 MAX_FAILED_FRACTION = 0.01
 MIN_RATE_FRACTION = 0.90  # completed calls/s over the target rate
 START_RATE = 250          # calls/s of the first step
@@ -410,6 +423,24 @@ class Server:
 KAMAILIO_SQLITE_SCHEMA = "/usr/share/kamailio/db_sqlite"
 
 
+def start_redis(server, scenario):
+    """register_auth_redis: a fresh redis-server on the server's core
+    (no persistence: each server keeps its own copy, SQLite or memory),
+    appended to the server's processes once it answers PING."""
+    rlog = server.log("redis-" + scenario)
+    redis = start_logged(pinned(SERVER_CPU) + [
+        "redis-server", "--bind", HOST, "--port", str(REDIS_PORT), "--save", "",
+        "--appendonly", "no", "--protected-mode", "no", "--dir", server.args.tmpdir], rlog)
+    server.procs.append(redis)
+    for _ in range(100):
+        check_alive(redis, "redis-server", rlog)
+        if subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "PING"], capture_output=True,
+                          text=True).stdout.strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise BenchError("redis-server did not answer PING\n%s" % log_tail(rlog))
+
+
 def make_kamailio_usrloc_db(path):
     """An empty Kamailio database with the version and location tables
     (Debian's kamailio-sqlite-modules ships the schema)."""
@@ -456,12 +487,25 @@ class KamailioServer(Server):
         # round): both keep their registrations across a restart. This is
         # Kamailio's stock WITH_USRLOCDB setup (db_mode 2) on db_sqlite.
         usrloc_db = self.usrloc_db(scenario)
-        if fresh_usrloc:
+        usrloc_url = "sqlite://%s" % usrloc_db
+        if scenario == "register_auth_redis":
+            # usrloc write-back (db_mode 2, flushed every second) on
+            # db_redis, as db_redis's README sets it up; the table's
+            # version entry is what usrloc checks at startup.
+            start_redis(self, scenario)
+            subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "-n", str(REDIS_DB), "HSET",
+                            "version:entry::location", "table_name", "location",
+                            "table_version", USRLOC_TABLE_VERSION], check=True,
+                           capture_output=True)
+            usrloc_url = "redis://%s:%d/%d" % (HOST, REDIS_PORT, REDIS_DB)
+        elif fresh_usrloc:
             make_kamailio_usrloc_db(usrloc_db)
         defines = ['BENCH_DOMAIN="%s"' % DOMAIN,
                    'RTPENGINE_SOCK="udp:%s:%d"' % (HOST, RTPENGINE_NG_PORT),
                    'BENCH_DB_URL="text://%s"' % self.users.kamailio_db,
-                   'BENCH_USRLOC_DB_URL="sqlite://%s"' % usrloc_db]
+                   'BENCH_USRLOC_DB_URL="%s"' % usrloc_url]
+        if scenario == "register_auth_redis":
+            defines.append("WITH_USRLOC_REDIS")
         if scenario in AUTH_SCENARIOS:
             defines.append("WITH_AUTH")
         listen = ["udp:%s:%d" % (HOST, self.port)]
@@ -579,11 +623,34 @@ class RtplatchServer(Server):
                 config.update(edge_config())
             if scenario == "register_tls":
                 config.update(tls_config(self.tls_port, self.certificates))
+            if scenario == "register_auth_redis":
+                start_redis(self, scenario)
+                config["cluster"] = cluster_config("edge-a")
             json.dump(config, f, indent=1)
         clog = self.log("control-" + scenario)
         control = start_logged(pinned(SERVER_CPU) + [a.control, "--config", cfg], clog)
         self.procs.append(control)
         sip_ping(self.port, control, "rtplatch-control", clog)
+        if scenario == "register_auth_redis":
+            self.start_second_node(scenario)
+
+    def start_second_node(self, scenario):
+        """register_auth_redis: node edge-b on the same Redis and core,
+        holding every binding the loaded node makes (it applies each change
+        Redis publishes); it has no dataplane (REGISTERs need none)."""
+        a = self.args
+        cfg = os.path.join(a.tmpdir, "control-%s-b.json" % scenario)
+        config = control_config(self.port + 2, os.path.join(a.tmpdir, "dp-none.sock"),
+                                os.path.join(a.tmpdir, "control-%s-b.sock" % scenario),
+                                self.users.users_file,
+                                os.path.join(a.tmpdir, "bindings-%s-b.sqlite" % scenario), True)
+        config["cluster"] = cluster_config("edge-b")
+        with open(cfg, "w") as f:
+            json.dump(config, f, indent=1)
+        blog = self.log("control-" + scenario + "-b")
+        node_b = start_logged(pinned(SERVER_CPU) + [a.control, "--config", cfg], blog)
+        self.procs.append(node_b)
+        sip_ping(self.port + 2, node_b, "rtplatch-control (edge-b)", blog)
 
     @staticmethod
     def idle_pollers(pid):
@@ -634,6 +701,13 @@ def control_config(port, dp_sock, ctl_sock, users_file, database, require_auth):
         "database": database,
         "authenticate": require_auth,
     }
+
+
+def cluster_config(node):
+    """register_auth_redis: a node of a cluster on the bench's Redis
+    (docs/cluster.md): its bindings written to Redis, refreshes coalesced
+    about once a second, the other node's applied."""
+    return {"node": node, "redis": "%s:%d" % (HOST, REDIS_PORT)}
 
 
 def edge_config():

@@ -722,6 +722,15 @@ absl::StatusOr<nlohmann::json> ControlPlane::Unban(const IpAddress& source) {
   std::fprintf(stderr, "rtplatch-control: guard: %s unbanned by the operator\n", name.c_str());
   return nlohmann::json{{"unbanned", name}};
 }
+absl::StatusOr<nlohmann::json> ControlPlane::SetDraining(bool on) {
+  ng_calls_->set_draining(on);
+  std::fprintf(stderr, "rtplatch-control: %s\n",
+               on ? "draining: no new calls (SIP calls go to the cluster's other nodes)"
+                  : "taking new calls again");
+  return nlohmann::json{{"draining", on},
+                         {"calls", proxy_->calls().size() + ng_calls_->size()}};
+}
+
 absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {
   if (!ng_) return absl::NotFoundError("ng: not served (no ng_listen in the config)");
   ng_calls_->set_draining(on);

@@ -91,6 +91,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   nlohmann::json TransportJson() const;
   int64_t Now() const override;
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
+  absl::StatusOr<nlohmann::json> SetDraining(bool on) override;
   nlohmann::json Bans() const override;
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
   absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress& vip, bool take) override;

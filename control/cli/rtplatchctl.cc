@@ -889,7 +889,7 @@ absl::StatusOr<json> BuildVip(const ParsedArgs& args) {
 
 absl::StatusOr<json> BuildNgDrain(const ParsedArgs& args) {
   const std::string& v = args.positional[0];
-  if (v != "on" && v != "off") return absl::InvalidArgumentError("ng-drain: on or off");
+  if (v != "on" && v != "off") return absl::InvalidArgumentError("on or off");
   return json{{"on", v == "on"}};
 }
 
@@ -1024,6 +1024,11 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "cluster", .protocol = "cluster", .synopsis = "",
        .description = "control plane: its cluster's Redis and the nodes it hears (up or down)",
        .render = RenderCluster, .control_plane = true},
+      {.name = "drain", .protocol = "drain", .synopsis = "on|off",
+       .description = "control plane: the node takes no new calls while on (SIP calls go to "
+                      "the least loaded node of its cluster, ng offers are refused); calls "
+                      "in progress go on",
+       .positionals = 1, .build = BuildNgDrain, .control_plane = true},
       {.name = "ng-drain", .protocol = "ng_drain", .synopsis = "on|off",
        .description = "control plane: the ng server takes no new calls (Kamailio tries "
                       "its next node) while on; calls in progress go on",

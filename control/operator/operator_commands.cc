@@ -69,6 +69,9 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
        "this node's cluster: its Redis, and each node heard (up/down, SIP, calls, drained)"},
       {"peers", &OperatorCommands::Peers, {},
        "SIP peers: each target's state (up/down), attempts, failures, probes"},
+      {"drain", &OperatorCommands::Drain, {"on"},
+       "the node: take no new calls while on (true|false): SIP calls go to the least loaded "
+       "node of the cluster, ng offers are refused; calls in progress go on"},
       {"ng_drain", &OperatorCommands::NgDrain, {"on"},
        "ng server: take no new calls while on (true|false); calls in progress go on"},
       {"bans", &OperatorCommands::Bans, {},
@@ -286,6 +289,13 @@ absl::StatusOr<json> OperatorCommands::NgDrain(const json& r) const {
   if (!on.ok()) return on.status();
   if (!on->has_value()) return absl::InvalidArgumentError("on: required (true or false)");
   return view_.SetNgDraining(**on);
+}
+
+absl::StatusOr<json> OperatorCommands::Drain(const json& r) const {
+  auto on = OptionalBool(r, "on");
+  if (!on.ok()) return on.status();
+  if (!on->has_value()) return absl::InvalidArgumentError("on: required (true or false)");
+  return view_.SetDraining(**on);
 }
 
 absl::StatusOr<json> OperatorCommands::Stats(const json&) const {

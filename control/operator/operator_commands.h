@@ -74,6 +74,9 @@ class OperatorView {
   // while `on`; calls in progress go on. Returns {"draining":bool,
   // "calls":N}, or NotFound when no ng server runs.
   virtual absl::StatusOr<nlohmann::json> SetNgDraining(bool on) = 0;
+  // The node takes no new calls while on: SIP calls go to another node of
+  // its cluster, ng offers are refused.
+  virtual absl::StatusOr<nlohmann::json> SetDraining(bool on) = 0;
   // JSON array of the sources banned now ({"source", "reason",
   // "banned_s_ago", "ends_in_s", "dropped"}), the one ending last first.
   virtual nlohmann::json Bans() const = 0;
@@ -146,6 +149,7 @@ class OperatorCommands {
   absl::StatusOr<json> Calls(const json&) const;
   absl::StatusOr<json> Call(const json&) const;
   absl::StatusOr<json> NgDrain(const json&) const;
+  absl::StatusOr<json> Drain(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
   absl::StatusOr<json> Peers(const json&) const;
   absl::StatusOr<json> Cluster(const json&) const;

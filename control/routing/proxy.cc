@@ -573,6 +573,27 @@ void Proxy::CancelBranches(const Call& call) {
   }
 }
 
+Proxy::Origin Proxy::OriginOf(const SipMessage& request, SipMessage& fwd,
+                              const SipInbound& in) {
+  // A configured peer (by its source address) is trusted; our users prove
+  // it (RFC 3261 22.3), so no one calls as someone else; calls from
+  // elsewhere may only reach our users.
+  Origin o;
+  o.peer = peers_ != nullptr ? peers_->FromSource(in.source.ip) : std::nullopt;
+  if (!o.peer && peers_ != nullptr && in.tls_names != nullptr) {
+    o.peer = peers_->FromCertificate(*in.tls_names);
+  }
+  // Another node of the cluster authenticated its caller.
+  o.node = !o.peer && node_router_ != nullptr && node_router_->IsNode(in.source.ip);
+  if (o.node) ++counters_.from_nodes;
+  // Whether the node it came from relays its media; nobody else may say.
+  const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
+  fwd.RemoveHeaders(kNodeMediaHeader);
+  o.media_relayed = o.node && std::find(media.begin(), media.end(), "relayed") != media.end();
+  o.local = !o.peer && (o.node || IsOurDomain(request.from().host));
+  return o;
+}
+
 void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   const std::string method = request.method();
   auto target = PartsOf(request.osip().req_uri);
@@ -593,22 +614,10 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   if (fwd->DecrementMaxForwards() < 0) return RespondLocal(txn, 483, "Too Many Hops");
 
-  // Who calls: a configured peer (by its source address) is trusted; our
-  // users prove it (RFC 3261 22.3), so no one calls as someone else; calls
-  // from elsewhere may only reach our users.
-  std::optional<uint32_t> from_peer =
-      peers_ != nullptr ? peers_->FromSource(in.source.ip) : std::nullopt;
-  if (!from_peer && peers_ != nullptr && in.tls_names != nullptr) {
-    from_peer = peers_->FromCertificate(*in.tls_names);
-  }
-  // Another node of the cluster authenticated its caller.
-  const bool from_node =
-      !from_peer && node_router_ != nullptr && node_router_->IsNode(in.source.ip);
-  if (from_node) ++counters_.from_nodes;
-  // Whether the node it came from relays its media; nobody else may say.
-  const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
-  fwd->RemoveHeaders(kNodeMediaHeader);
-  const bool from_local = !from_peer && (from_node || IsOurDomain(request.from().host));
+  const Origin origin = OriginOf(request, *fwd, in);
+  const std::optional<uint32_t> from_peer = origin.peer;
+  const bool from_node = origin.node;
+  const bool from_local = origin.local;
   if (from_local && !from_node && config_.authenticate_calls) {
     if (std::optional<SipReply> refused = AuthorizeCaller(request, in.source.ip)) {
       return Respond(txn, *refused);
@@ -622,7 +631,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   call.from_header = HeaderValue(request, true);
   call.to_header = HeaderValue(request, false);
   if (from_peer) call.peer = peers_->peer(*from_peer).name;
-  call.media_elsewhere = from_node && std::find(media.begin(), media.end(), "relayed") != media.end();
+  call.media_elsewhere = origin.media_relayed;
   CallSide caller = CallerSide(request, in);
   if (from_node) {
     // The phone behind the node may be behind any NAT.
@@ -630,16 +639,6 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
     caller.policy = policies_.Select("").latch_natted;
   }
   const Arrival arrival{in.transport, !in.source.ip.is_v4()};
-  if (invite && !from_node && node_router_ != nullptr) {
-    if (std::optional<Endpoint> there = node_router_->NewCallsElsewhere()) {
-      // Drained or overloaded: the least loaded node takes the call whole.
-      ++counters_.calls_handed_off;
-      call.media_elsewhere = true;
-      call.callee = NodeSide(*there, absl::StrCat(target->user, "@", target->host));
-      call.caller = caller;
-      return Forward(txn, request, *std::move(fwd), std::move(call), arrival, nullptr, {});
-    }
-  }
   // Our callers reach a number or domain that is not a local user through
   // the dial plan.
   const RouteConfig* route = nullptr;
@@ -662,8 +661,32 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   if (refused) return Respond(txn, *refused);
   call.caller = caller;
   if (from_peer && invite) ++counters_.calls_from_peers;
+  // A call whose callee is none of this node's own phones may go to a
+  // less busy node (this one would only relay it: the spiral back to us
+  // of a call to our own phone is not handled).
+  const bool own_callee = to_us && route == nullptr && !call.callee.node;
+  if (invite && !from_node && !own_callee && forks.empty() &&
+      HandOff(txn, request, *fwd, call, arrival, *target)) {
+    return;
+  }
   Forward(txn, request, *std::move(fwd), std::move(call), arrival,
           route != nullptr ? &branch : nullptr, std::move(forks));
+}
+
+bool Proxy::HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Call& call,
+                    const Arrival& arrival, const UriParts& target) {
+  if (node_router_ == nullptr) return false;
+  std::optional<Endpoint> there = node_router_->NewCallsElsewhere();
+  if (!there) return false;
+  ++counters_.calls_handed_off;
+  call.media_elsewhere = true;
+  call.callee = NodeSide(*there, absl::StrCat(target.user, "@", target.host));
+  if (!fwd.SetRequestUri(call.callee.contact).ok()) {
+    RespondLocal(txn, 500, "Server Internal Error");
+    return true;
+  }
+  Forward(txn, request, std::move(fwd), std::move(call), arrival, nullptr, {});
+  return true;
 }
 
 void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
@@ -1949,6 +1972,12 @@ nlohmann::json Proxy::CallsJson() const {
 }
 
 nlohmann::json Proxy::StatsJson() const {
+  nlohmann::json out = CountersJson();
+  out["proxy"].update(ClusterCountersJson());
+  return out;
+}
+
+nlohmann::json Proxy::CountersJson() const {
   const ProxyCounters& c = counters_;
   const SipTransactionCounters& t = txns_.counters();
   const DataplaneLinkCounters& d = link_.counters();
@@ -2001,14 +2030,7 @@ nlohmann::json Proxy::StatsJson() const {
             {"dns_failures", c.dns_failures},
             {"calls_forked", c.calls_forked},
             {"fork_branches_cancelled", c.fork_branches_cancelled},
-            {"fork_answers_released", c.fork_answers_released},
-            {"call_records_written", c.call_records_written},
-            {"calls_adopted", c.calls_adopted},
-            {"call_records_bad", c.call_records_bad},
-            {"calls_given_up", c.calls_given_up},
-            {"via_node", c.via_node},
-            {"calls_handed_off", c.calls_handed_off},
-            {"from_nodes", c.from_nodes}}},
+            {"fork_answers_released", c.fork_answers_released}}},
           {"transaction_layer",
            {{"server_created", t.server_created},
             {"client_created", t.client_created},

@@ -347,6 +347,16 @@ class Proxy : public SipTransactions::Listener {
   void HandleCancel(SipTxnId txn, SipMessage& request);
   void HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
   void HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInbound& in);
+  // Who sends an out-of-dialog request: a configured peer, another node of
+  // the cluster (and whether it relays the media: its header is removed
+  // from `fwd`), or one of our users.
+  struct Origin {
+    std::optional<uint32_t> peer;
+    bool node = false;
+    bool media_relayed = false;
+    bool local = false;  // our domain's (or a node's, which checked it)
+  };
+  Origin OriginOf(const SipMessage& request, SipMessage& fwd, const SipInbound& in);
   // HandleOutOfDialog's steps; each returns the reply that refuses the
   // request, or nullopt to go on.
   std::optional<SipReply> AuthorizeCaller(const SipMessage& request, const IpAddress& source);
@@ -387,6 +397,10 @@ class Proxy : public SipTransactions::Listener {
   // peer branches or one forward; the call starts for an INVITE.
   void Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
                const Arrival& arrival, PeerBranch* branch, std::vector<CallSide> forks);
+  // Drained or overloaded (the node router says where): the call goes to
+  // another node whole, its media relayed there; false to go on here.
+  bool HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Call& call,
+               const Arrival& arrival, const UriParts& target);
   // Our caller's request to a host name: located by DNS (RFC 3263), then
   // forwarded to its first reachable hop; 404 when the name has no SIP
   // server, 503 when DNS failed.
@@ -510,6 +524,10 @@ class Proxy : public SipTransactions::Listener {
   // rewrites `out`'s body for the other side.
   absl::Status ApplySdp(Call& call, bool from_caller, const SipMessage& in, SipMessage& out);
   void DeleteMedia(Call& call);
+  // StatsJson's parts: all but the cluster's counters, and those (merged
+  // into its "proxy" section).
+  nlohmann::json CountersJson() const;
+  nlohmann::json ClusterCountersJson() const;
   // Cluster (proxy_cluster.cc). The side a binding makes: SideOf, or
   // through the node that owns it (not with `own_only`: a request that
   // came from a node goes to this node's own phones only).

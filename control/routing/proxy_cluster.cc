@@ -45,6 +45,17 @@ CallSide Proxy::NodeSide(const Endpoint& node, const std::string& aor) const {
   return side;
 }
 
+nlohmann::json Proxy::ClusterCountersJson() const {
+  const ProxyCounters& c = counters_;
+  return {{"call_records_written", c.call_records_written},
+          {"calls_adopted", c.calls_adopted},
+          {"call_records_bad", c.call_records_bad},
+          {"calls_given_up", c.calls_given_up},
+          {"via_node", c.via_node},
+          {"calls_handed_off", c.calls_handed_off},
+          {"from_nodes", c.from_nodes}};
+}
+
 std::optional<Endpoint> Proxy::SharedLocalOf(const SipRoute& route) const {
   if (config_.shared_addresses.empty() || !channels_.local_of) return std::nullopt;
   std::optional<Endpoint> local = channels_.local_of(route.channel);

@@ -21,8 +21,10 @@
 #                             the UAS, then the UAC placing N calls at RATE
 #                             a second (default 20); FC_UAC_PID, FC_UAS_PID
 #   fc_calls_up N [TIMEOUT_S] the current node carries N answered calls
-#   fc_capture_start          tcpdump at each NAT's outside of the RTP from
-#                             the VIP (headers only)
+#   fc_capture_start [HOST]   tcpdump at each NAT's outside of the RTP from
+#                             HOST (default the VIP), headers only
+#   fc_frames_from WHO HOST   frames the capture at WHO's NAT (alice, bob)
+#                             got from HOST
 #   fc_capture_stop
 #   fc_save_calls             the current node's calls (JSON), for fc_media
 #   fc_media KILLED_AT        failover_media.py's line: calls, kept, gaps
@@ -83,12 +85,12 @@ _fc_answered() {
 fc_calls_up() { rl_wait_for "${2:-60}" _fc_answered "$1"; }
 
 fc_capture_start() {
-  local side
+  local side from=${1:-$VIP}
   FC_CAPTURE_PIDS=()
   for side in nat:nato:alice nt2:nt2o:bob; do
     IFS=: read -r role dev who <<<"$side"
     rl_spawn "$role" "$RL_TMP/fc_tcpdump_$who.log" tcpdump -i "${RL_P}$dev" -n -s 64 -B 16384 \
-      -w "$RL_TMP/fc_$who.pcap" "udp and src host $VIP and not src port $ST_SIP_PORT"
+      -w "$RL_TMP/fc_$who.pcap" "udp and src host $from and not src port $ST_SIP_PORT"
     FC_CAPTURE_PIDS+=("$RL_LAST_PID")
   done
   rl_wait_for 5 grep -q listening "$RL_TMP/fc_tcpdump_alice.log" &&
@@ -100,6 +102,8 @@ fc_capture_stop() {
   for p in "${FC_CAPTURE_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
   for p in "${FC_CAPTURE_PIDS[@]}"; do rl_wait "$p" 5 >/dev/null; done
 }
+
+fc_frames_from() { tcpdump -r "$RL_TMP/fc_$1.pcap" -n "src host $2" 2>/dev/null | grep -c .; }
 
 fc_save_calls() { cctl calls --limit 100000 >"$RL_TMP/fc_calls.json"; }
 

@@ -63,6 +63,7 @@ rl_check nodes_connected "both nodes on Redis" \
 
 # ---- the nodes hear each other ---------------------------------------------
 rl_check b_hears_a "edge-a up on B" rl_wait_for 5 bash -c '[[ $(cl_node_state b edge-a) == up ]]'
+rl_check a_hears_b "edge-b up on A" rl_wait_for 5 bash -c '[[ $(cl_node_state a edge-b) == up ]]'
 cluster_b=$("$CTL" --control-socket "$RL_TMP/ctl-b.sock" cluster)
 echo "$cluster_b"
 rl_check b_knows_a_sip "$(grep edge-a <<<"$cluster_b")" grep -q "edge-a .*${NODE_IP[a]}:$SIP_PORT" <<<"$cluster_b"

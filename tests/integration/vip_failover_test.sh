@@ -227,4 +227,30 @@ made_on_a=$(jget "$(cctl registration "user5@$ST_DOMAIN")" "max(d['bindings'], k
 in_redis=$(ip netns exec "$(rl_ns redis)" redis-cli -h "$VP_REDIS_IP" HEXISTS "rtplatch:b:user5@$ST_DOMAIN" "$made_on_a")
 rl_check stale_write_not_in_the_shared_table "HEXISTS for $made_on_a: $in_redis" test "$in_redis" = 0
 
+# --- B (holding the VIP now) drained: a new call to a phone registered to
+# A goes to A whole. bob registers to A's own address; alice calls him
+# through the VIP: B hands the INVITE to A (the one node up and not
+# drained), A relays the media, and B relays none of it.
+st_node relay2
+cctl drain on >/dev/null
+pairs_b() { jget "$(cctl sip-stats)" "d['proxy']['pairs_allocated']"; }
+pairs_before=$(pairs_b)
+st_node relay
+A_IP=$ST_RELAY_IP
+st_register ln2 reg_bob_a "$FC_B_IP:5060" "$A_IP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 3600 ||
+  rl_log "bob did not register to A"
+st_node relay2
+rl_wait_for 5 python3 "$VP_CLIENT" seen "$CTL_SOCK" bob edge-a 100 >/dev/null ||
+  rl_log "B does not see bob on A"
+fc_capture_start "$A_IP" || rl_log "tcpdump not listening"
+fc_start_calls 1 6 || rl_log "sipp did not start"
+fc_calls_ended 30
+fc_capture_stop
+st_node relay2
+rl_check drained_b_hands_the_call_to_a "B handed off $(jget "$(cctl sip-stats)" "d['proxy']['calls_handed_off']"), allocated $(( $(pairs_b) - pairs_before )) pairs; the call completed: ${FC_SIPP_OK}" \
+  test "$(jget "$(cctl sip-stats)" "d['proxy']['calls_handed_off']")" -ge 1 -a "$(pairs_b)" -eq "$pairs_before" -a "${FC_SIPP_OK:-0}" = 1
+heard="alice got $(fc_frames_from alice "$A_IP"), bob $(fc_frames_from bob "$A_IP") RTP frames from A ($A_IP)"
+rl_check media_relayed_by_a "$heard" test "$(fc_frames_from alice "$A_IP")" -gt 100 -a "$(fc_frames_from bob "$A_IP")" -gt 100
+cctl drain off >/dev/null
+
 rl_summary "$SUITE"

@@ -92,6 +92,10 @@ class FakeView : public OperatorView {
     draining = on;
     return json{{"draining", on}, {"calls", 2}};
   }
+  absl::StatusOr<json> SetDraining(bool on) override {
+    draining = on;
+    return json{{"draining", on}, {"calls", 3}};
+  }
   json Bans() const override { return bans; }
   absl::StatusOr<json> Unban(const IpAddress& source) override {
     for (size_t i = 0; i < bans.size(); ++i) {
@@ -269,7 +273,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "cluster", "peers", "ng_drain", "bans",
+                                 "call", "stats", "cluster", "peers", "drain", "ng_drain", "bans",
                                  "unban", "vip_take", "vip_release", "vip_check"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
@@ -277,6 +281,13 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
 
 // A single node (the view's default) says so; a cluster's view answers
 // for itself (control_plane's Cluster, cluster_bindings_test.sh).
+// drain: the node's (no ng server needed), told on or off.
+TEST_F(OperatorCommandsTest, DrainNeedsOnAndReachesTheView) {
+  EXPECT_EQ(ErrorCodeOf("drain", {}), "invalid_argument");
+  EXPECT_EQ(ErrorCodeOf("drain", {{"on", "yes"}}), "invalid_argument");
+  EXPECT_EQ(Ok("drain", {{"on", true}}), json({{"draining", true}, {"calls", 3}}));
+}
+
 TEST_F(OperatorCommandsTest, ClusterOfASingleNodeSaysNotEnabled) {
   EXPECT_EQ(Ok("cluster"), json({{"enabled", false}}));
 }

@@ -41,6 +41,7 @@ class FakeView : public SlicedRegistrationsView {
   absl::StatusOr<json> SetNgDraining(bool) override {
     return absl::NotFoundError("ng: not served");
   }
+  absl::StatusOr<json> SetDraining(bool on) override { return json{{"draining", on}}; }
   json Bans() const override { return json::array(); }
   absl::StatusOr<json> Unban(const IpAddress&) override {
     return absl::NotFoundError("not banned");
