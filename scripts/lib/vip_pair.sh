@@ -32,10 +32,13 @@ VP_CLIENT="$ROOT/tests/integration/cluster_client.py"
 # shellcheck disable=SC2034  # read by st_write_dataplane_config
 ST_DP_SET=("standby_addresses=[\"$VIP\"]")
 
-# SIP on the node's own address and on the VIP, and the cluster.
+# SIP on the node's own address and on the VIP, and the cluster (and
+# $VP_CONTROL_EXTRA: more of the control config, JSON members).
 vp_node_config() {
   ST_SIP_LISTEN_JSON="[\"$ST_RELAY_IP:$ST_SIP_PORT\", \"$VIP:$ST_SIP_PORT\"]"
   ST_CONTROL_EXTRA="\"cluster\": {\"node\": \"$1\", \"redis\": \"$VP_REDIS_IP:6379\", \"vips\": [\"$VIP\"]}"
+  [[ -n ${VP_CONTROL_EXTRA:-} ]] && ST_CONTROL_EXTRA+=", $VP_CONTROL_EXTRA"
+  return 0
 }
 
 # VRRP for the VIP on the node's exception tap (its adverts go out through

@@ -102,7 +102,7 @@ fc_calls_up "$CALLS" 20 || true
 rl_check a_carries_the_calls "A: $(jget "$(cctl calls)" "[c['state'] for c in d['calls']]")" \
   fc_calls_up "$CALLS" 1
 fc_save_calls
-fc_capture_start || rl_log "tcpdump not listening"
+fc_capture_start "$VIP" || rl_log "tcpdump not listening"
 sleep 2
 
 # --- node A dies: keepalived (both its processes), control plane, dataplane.
