@@ -21,6 +21,7 @@
 #                             the UAS, then the UAC placing N calls at RATE
 #                             a second (default 20); FC_UAC_PID, FC_UAS_PID
 #   fc_calls_up N [TIMEOUT_S] the current node carries N answered calls
+#   fc_answered_count         how many it carries
 #   fc_capture_start [HOST]   tcpdump at each NAT's outside of the RTP from
 #                             HOST (default the VIP), headers only
 #   fc_frames_from WHO HOST   frames the capture at WHO's NAT (alice, bob)
@@ -39,6 +40,7 @@ FC_B_IP=198.51.100.2
 FC_A_PW=alice-failover-1
 FC_B_PW=bob-failover-2
 FC_HAVE_CALLER=${FC_HAVE_CALLER:-0}
+declare -p FC_PIN >/dev/null 2>&1 || FC_PIN=()
 
 fc_users() {
   st_add_user alice "$FC_A_PW"
@@ -65,13 +67,14 @@ fc_start_calls() {
   common=(-t u1 -nostdin -max_retrans 5 -key domain "$ST_DOMAIN" -trace_err -trace_stat -fd 1)
   # rtp_stream finds load_audio.al in sipp's working directory.
   cd "$RL_TMP" || return 1
-  rl_spawn ln2 "$ST_SIPP_DIR/fc_uas.out" timeout -k 5 "$limit" \
+  # FC_PIN: a command prefix for both sipps (an array, e.g. (taskset -c 0)).
+  rl_spawn ln2 "$ST_SIPP_DIR/fc_uas.out" "${FC_PIN[@]}" timeout -k 5 "$limit" \
     sipp -sf "$ROOT/bench/sipp/load_uas.xml" -i "$FC_B_IP" -p 5060 -m "$n" -d "$((hold_ms - 500))" \
     "${common[@]}" -stf "$ST_SIPP_DIR/fc_uas_stat.csv" -error_file "$ST_SIPP_DIR/fc_uas_err.log" \
     -key user bob
   FC_UAS_PID=$RL_LAST_PID
   st_sipp_ready ln2 5060 || return 1
-  rl_spawn lan "$ST_SIPP_DIR/fc_uac.out" timeout -k 5 "$limit" \
+  rl_spawn lan "$ST_SIPP_DIR/fc_uac.out" "${FC_PIN[@]}" timeout -k 5 "$limit" \
     sipp -sf "$ROOT/bench/sipp/load_uac.xml" -i "$FC_A_IP" -p 5060 -m "$n" -l "$n" -r "$rate" \
     -rp 1000 -d "$hold_ms" "${common[@]}" -stf "$ST_SIPP_DIR/fc_uac_stat.csv" \
     -error_file "$ST_SIPP_DIR/fc_uac_err.log" -key user alice -key callee bob -au alice \
@@ -79,9 +82,12 @@ fc_start_calls() {
   FC_UAC_PID=$RL_LAST_PID
 }
 
-_fc_answered() {
-  [[ $(jget "$(cctl calls --limit 100000)" "sum(1 for c in d['calls'] if c['state'] == 'confirmed')") -ge $1 ]]
+# (On stdin: N calls' JSON is past what one argument may hold.)
+fc_answered_count() {
+  cctl calls --limit 100000 |
+    python3 -c "import json, sys; print(sum(1 for c in json.load(sys.stdin)['calls'] if c['state'] == 'confirmed'))"
 }
+_fc_answered() { [[ $(fc_answered_count) -ge $1 ]]; }
 fc_calls_up() { rl_wait_for "${2:-60}" _fc_answered "$1"; }
 
 fc_capture_start() {

@@ -10,7 +10,8 @@
 # lowers its priority while it cannot reach Redis or lost the lease.
 #
 #   vp_start               Redis and both nodes, keepalived on each; waits
-#                          until A holds the VIP (1 if not)
+#                          until A holds the VIP (1 if not); VP_LCORES_B:
+#                          B's EAL lcores (default: A's)
 #   vp_node_config NAME    the control config of node NAME (edge-a, edge-b)
 #   vp_keepalived ROLE PRIORITY
 #                          keepalived for the node of ROLE
@@ -113,7 +114,12 @@ vp_start() {
   rl_spawn redis "$RL_TMP/redis.log" redis-server --bind "$VP_REDIS_IP" --port 6379 --save "" \
     --appendonly no --protected-mode no --dir "$RL_TMP"
   st_node relay2; vp_node_config edge-b
-  st_start_relay || { rl_log "node B did not start"; return 1; }
+  # VP_LCORES_B (optional): B's EAL lcores, e.g. its forwarding lcore on
+  # another core than A's.
+  local lcores=$ST_LCORES
+  ST_LCORES=${VP_LCORES_B:-$ST_LCORES}
+  st_start_relay || { ST_LCORES=$lcores; rl_log "node B did not start"; return 1; }
+  ST_LCORES=$lcores
   vp_keepalived relay 150
   vp_keepalived relay2 100
   rl_wait_for 20 a_master
