@@ -42,8 +42,9 @@ Scenarios (sipp XML in bench/sipp/):
                    Redis (redis-server on the server's core, no
                    persistence), started fresh for each server: rtplatch
                    as a cluster of two nodes (docs/cluster.md), the loaded
-                   node edge-a and edge-b applying every change edge-a
-                   publishes, both on the server's core; Kamailio with
+                   node edge-a on the server's core and edge-b (another
+                   machine in a deployment) on the load generator's,
+                   applying every change edge-a publishes; Kamailio with
                    usrloc written back (db_mode 2, every second) to Redis
                    through db_redis (Debian's kamailio-redis-modules).
 
@@ -635,9 +636,12 @@ class RtplatchServer(Server):
             self.start_second_node(scenario)
 
     def start_second_node(self, scenario):
-        """register_auth_redis: node edge-b on the same Redis and core,
-        holding every binding the loaded node makes (it applies each change
-        Redis publishes); it has no dataplane (REGISTERs need none)."""
+        """register_auth_redis: node edge-b on the same Redis, holding every
+        binding the loaded node makes (it applies each change Redis
+        publishes); it has no dataplane (REGISTERs need none). It stands
+        for a second machine: it runs on the load generator's core, not on
+        the measured server core (Redis, shared by both servers' setups,
+        does)."""
         a = self.args
         cfg = os.path.join(a.tmpdir, "control-%s-b.json" % scenario)
         config = control_config(self.port + 2, os.path.join(a.tmpdir, "dp-none.sock"),
@@ -648,7 +652,7 @@ class RtplatchServer(Server):
         with open(cfg, "w") as f:
             json.dump(config, f, indent=1)
         blog = self.log("control-" + scenario + "-b")
-        node_b = start_logged(pinned(SERVER_CPU) + [a.control, "--config", cfg], blog)
+        node_b = start_logged(pinned(SIPP_CPU) + [a.control, "--config", cfg], blog)
         self.procs.append(node_b)
         sip_ping(self.port + 2, node_b, "rtplatch-control (edge-b)", blog)
 
