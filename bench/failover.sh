@@ -110,15 +110,8 @@ FC_PIN=(taskset -c 0)
 
 fc_add_phones || broke "the phones' testbed failed"
 KEEPALIVES="$RL_TMP/keepalives.txt"
-rl_spawn nat "$KEEPALIVES" tcpdump -i "${RL_P}nato" -n -e -l -tt \
-  "udp and src host $VIP and src port $ST_SIP_PORT"
-rl_wait_for 5 grep -q listening "$KEEPALIVES" || broke "tcpdump not listening"
-registered=0
-for i in $(seq 0 $((PHONES - 1))); do
-  out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
-  [[ $out == *status=200* ]] && registered=$((registered + 1))
-done
-(( registered == PHONES )) || broke "$registered of $PHONES phones registered"
+vp_phones "$PHONES" "$KEEPALIVES"
+(( VP_REGISTERED == PHONES )) || broke "$VP_REGISTERED of $PHONES phones registered"
 fc_register_callee || broke "bob did not register"
 st_node relay
 targets() { jget "$(dctl keepalives)" "d['total']"; }

@@ -21,6 +21,11 @@
 #   taken_valid            the current node holds the VIP with a valid lease
 #   a_master               A holds it, B does not
 #   mac_of ROLE DEV        the MAC of DEV in ROLE's namespace
+#   vp_phones N FILE       outside the phones' NAT (role nat), a capture of
+#                          the keepalives from the VIP into FILE (epoch
+#                          times, MACs); then user0..user{N-1} register to
+#                          the VIP from the LAN (role lan), each from its own
+#                          port; VP_REGISTERED: how many got 200
 #
 # VIP, VP_REDIS_IP, VP_CLIENT (tests/integration/cluster_client.py).
 
@@ -105,6 +110,18 @@ mac_of() { ip -n "$(rl_ns "$1")" -br link show "$2" | awk '{print $3}'; }
 a_master() {
   st_node relay2; [[ $(vip_state | cut -d' ' -f1) == False ]] || { st_node relay; return 1; }
   st_node relay; taken_valid
+}
+
+vp_phones() {
+  local i out
+  rl_spawn nat "$2" tcpdump -i "${RL_P}nato" -n -e -l -tt \
+    "udp and src host $VIP and src port $ST_SIP_PORT"
+  rl_wait_for 5 grep -q listening "$2" || rl_log "tcpdump not listening"
+  VP_REGISTERED=0
+  for i in $(seq 0 $(($1 - 1))); do
+    out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
+    [[ $out == *status=200* ]] && VP_REGISTERED=$((VP_REGISTERED + 1))
+  done
 }
 
 vp_start() {

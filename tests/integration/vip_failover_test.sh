@@ -58,14 +58,8 @@ rl_check b_stays_backup "B: $(vip_state)" test "$(vip_state | cut -d' ' -f1)" = 
 # who keeps the mappings open.
 st_add_nat_phone nat lan 203.0.113.30/24 192.0.2.1/24 192.0.2.2/24
 CAPTURE="$RL_TMP/keepalives.txt"
-rl_spawn nat "$CAPTURE" tcpdump -i "${RL_P}nato" -n -e -l "udp and src host $VIP and src port $ST_SIP_PORT"
-rl_wait_for 5 grep -q listening "$CAPTURE" || rl_log "tcpdump not listening"
-registered=0
-for i in $(seq 0 $((PHONES - 1))); do
-  out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" "user$i")
-  [[ $out == *status=200* ]] && registered=$((registered + 1))
-done
-rl_check phones_registered_to_the_vip "$registered of $PHONES" test "$registered" -eq "$PHONES"
+vp_phones "$PHONES" "$CAPTURE"
+rl_check phones_registered_to_the_vip "$VP_REGISTERED of $PHONES" test "$VP_REGISTERED" -eq "$PHONES"
 st_node relay2
 seen_on_b() { [[ $(jget "$(cctl registrations)" "sum(1 for b in d['registrations'] if b.get('node') == 'edge-a')") == "$PHONES" ]]; }
 rl_check b_holds_a_copy "B holds $(jget "$(cctl registrations)" "len(d['registrations'])") bindings from edge-a" \
@@ -136,14 +130,14 @@ gap=$(python3 - "$CAPTURE" "$A_MAC" "$B_MAC" <<'PY'
 import re, sys
 last_a, first_b = {}, {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(\d+):(\d+):([\d.]+) (\S+) > .* > 203\.0\.113\.30\.(\d+):", line)
+    m = re.match(r"([\d.]+) (\S+) > .* > 203\.0\.113\.30\.(\d+):", line)
     if not m:
         continue
-    t = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
-    if m[4] == sys.argv[2]:
-        last_a[m[5]] = t
-    elif m[4] == sys.argv[3]:
-        first_b.setdefault(m[5], t)
+    t = float(m[1])
+    if m[2] == sys.argv[2]:
+        last_a[m[3]] = t
+    elif m[2] == sys.argv[3]:
+        first_b.setdefault(m[3], t)
 gaps = [first_b[p] - last_a[p] for p in last_a if p in first_b]
 print("%.1f" % max(gaps) if gaps else "none")
 PY

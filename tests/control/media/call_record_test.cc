@@ -6,18 +6,13 @@
 #include <string>
 
 #include "nlohmann/json.hpp"
+#include "tests/common/endpoint_literal.h"
 
 namespace rtplatch {
 namespace {
 
 using ::testing::HasSubstr;
 using json = nlohmann::json;
-
-Endpoint Ep(absl::string_view text) {
-  absl::StatusOr<Endpoint> e = Endpoint::Parse(text);
-  EXPECT_TRUE(e.ok()) << text;
-  return e.ok() ? *e : Endpoint{};
-}
 
 // An answered call between two NAT'd phones on VIP 203.0.113.70, one
 // audio line latched both ways, as the node that holds the VIP has it.

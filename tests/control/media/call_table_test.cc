@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "nlohmann/json.hpp"
+#include "tests/common/endpoint_literal.h"
 
 namespace rtplatch {
 namespace {
@@ -14,12 +15,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int64_t kNow = 1'700'000'000;
-
-Endpoint Ep(absl::string_view text) {
-  absl::StatusOr<Endpoint> e = Endpoint::Parse(text);
-  EXPECT_TRUE(e.ok()) << text;
-  return e.ok() ? *e : Endpoint{};
-}
 
 MediaLine Line(uint64_t pair, absl::string_view relay_a, absl::string_view relay_b) {
   MediaLine m;
