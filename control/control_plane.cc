@@ -215,7 +215,7 @@ absl::Status ControlPlane::OpenCluster() {
   proxy_->set_call_replica(shared_calls_.get());
   // Busy: drained by the operator, or shedding load.
   node_routing_ = std::make_unique<NodeRouting>(nodes_, *vips_, MonotonicMs, [this] {
-    return ng_calls_->draining() || (shedder_ && shedder_->overloaded());
+    return draining_ || (shedder_ && shedder_->overloaded());
   });
   proxy_->set_node_router(node_routing_.get());
   // The other nodes' changes are applied as soon as they arrive.
@@ -576,7 +576,7 @@ void ControlPlane::SetHeartbeat() {
   NodeHeartbeat h;
   if (!config_.sip_listen.empty()) h.sip = config_.sip_listen.front().ToString();
   h.calls = proxy_->calls().size() + (ng_ ? ng_calls_->size() : 0);
-  h.drained = ng_calls_->draining();
+  h.drained = draining_ || ng_calls_->draining();
   redis_->SetHeartbeat(h.Encode());
 }
 
@@ -723,6 +723,7 @@ absl::StatusOr<nlohmann::json> ControlPlane::Unban(const IpAddress& source) {
   return nlohmann::json{{"unbanned", name}};
 }
 absl::StatusOr<nlohmann::json> ControlPlane::SetDraining(bool on) {
+  draining_ = on;
   ng_calls_->set_draining(on);
   std::fprintf(stderr, "rtplatch-control: %s\n",
                on ? "draining: no new calls (SIP calls go to the cluster's other nodes)"

@@ -134,6 +134,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<VipOwnership> vips_;  // null for a single node
   std::unique_ptr<SharedCalls> shared_calls_;  // null for a single node
   std::unique_ptr<NodeRouting> node_routing_;  // null for a single node
+  bool draining_ = false;  // rtplatchctl drain: the node takes no new calls
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

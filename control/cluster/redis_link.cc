@@ -250,7 +250,18 @@ bool RedisLink::LoadCalls(const IpAddress& vip) {
   std::string cursor = "0";
   do {
     Reply scan = Command(commands_.get(), {"HSCAN", CallsKey(vip), cursor, "COUNT", kScanCount});
-    if (scan == nullptr || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2) return false;
+    if (scan == nullptr) return false;
+    if (scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
+        scan->element[0]->type != REDIS_REPLY_STRING ||
+        scan->element[1]->type != REDIS_REPLY_ARRAY) {
+      // Not a hash (WRONGTYPE), or some other refusal: counted, and the
+      // VIP taken without calls rather than retried for ever.
+      ++counters_.bad_messages;
+      std::fprintf(stderr, "rtplatch-control: cluster: %s: its calls cannot be read: %s\n",
+                   CallsKey(vip).c_str(),
+                   scan->type == REDIS_REPLY_ERROR ? Text(scan.get()).c_str() : "not a scan reply");
+      break;
+    }
     cursor = Text(scan->element[0]);
     const redisReply* fields = scan->element[1];
     for (size_t f = 0; f + 1 < fields->elements; f += 2) {
@@ -400,17 +411,8 @@ void RedisLink::Run() {
       Disconnect();
       continue;
     }
-    OpMap ops;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ops.swap(urgent_);
-      if (NowMs() >= next_flush) {
-        for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
-        coalesced_.clear();
-        next_flush = NowMs() + options_.flush_interval_ms;
-      }
-    }
-    // Leases before writes: a binding on a VIP just taken goes with its epoch.
+    // Leases before writes: a binding on a VIP just taken goes with its
+    // epoch. The writes are taken after, so a broken link here loses none.
     if (!TakeLeases()) {
       Disconnect();
       continue;
@@ -420,6 +422,16 @@ void RedisLink::Run() {
       if (!Beat() || !RenewLeases()) {
         Disconnect();
         continue;
+      }
+    }
+    OpMap ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ops.swap(urgent_);
+      if (NowMs() >= next_flush) {
+        for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
+        coalesced_.clear();
+        next_flush = NowMs() + options_.flush_interval_ms;
       }
     }
     if (!ops.empty()) {

@@ -666,7 +666,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   // of a call to our own phone is not handled).
   const bool own_callee = to_us && route == nullptr && !call.callee.node;
   if (invite && !from_node && !own_callee && forks.empty() &&
-      HandOff(txn, request, *fwd, call, arrival, *target)) {
+      HandOff(txn, request, *fwd, call, arrival, *target, to_us)) {
     return;
   }
   Forward(txn, request, *std::move(fwd), std::move(call), arrival,
@@ -674,16 +674,21 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
 }
 
 bool Proxy::HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Call& call,
-                    const Arrival& arrival, const UriParts& target) {
+                    const Arrival& arrival, const UriParts& target, bool to_us) {
   if (node_router_ == nullptr) return false;
   std::optional<Endpoint> there = node_router_->NewCallsElsewhere();
   if (!there) return false;
   ++counters_.calls_handed_off;
   call.media_elsewhere = true;
-  call.callee = NodeSide(*there, absl::StrCat(target.user, "@", target.host));
-  if (!fwd.SetRequestUri(call.callee.contact).ok()) {
-    RespondLocal(txn, 500, "Server Internal Error");
-    return true;
+  // A callee behind another node goes to that node, which relays it now;
+  // any other to the least loaded node, which routes it from the start.
+  if (!call.callee.node) {
+    const std::string host = to_us ? absl::AsciiStrToLower(config_.domain) : target.host;
+    call.callee = NodeSide(*there, absl::StrCat(target.user, "@", host));
+    if (!fwd.SetRequestUri(call.callee.contact).ok()) {
+      RespondLocal(txn, 500, "Server Internal Error");
+      return true;
+    }
   }
   Forward(txn, request, std::move(fwd), std::move(call), arrival, nullptr, {});
   return true;
@@ -1294,6 +1299,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
   if (sender.natted && in.transport == SipTransportKind::kUdp) {
     sender.route = SipRoute{in.source, in.transport, in.channel};
   }
+  MarkShared(*call);  // its CSeq, maybe its route: a successor needs both
 
   auto fwd = request.Clone();
   if (!fwd.ok()) return RespondLocal(txn, 500, "Server Internal Error");

@@ -163,6 +163,8 @@ struct ProxyCounters {
   uint64_t calls_adopted = 0;
   uint64_t call_records_bad = 0;
   uint64_t calls_given_up = 0;
+  // Records not carried on: a call still ringing, or a Call-ID here already.
+  uint64_t calls_not_adopted = 0;
   // Requests to another node's phones sent through it, new calls handed
   // to another node while this one was busy, requests from other nodes.
   uint64_t via_node = 0;
@@ -400,7 +402,7 @@ class Proxy : public SipTransactions::Listener {
   // Drained or overloaded (the node router says where): the call goes to
   // another node whole, its media relayed there; false to go on here.
   bool HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Call& call,
-               const Arrival& arrival, const UriParts& target);
+               const Arrival& arrival, const UriParts& target, bool to_us);
   // Our caller's request to a host name: located by DNS (RFC 3263), then
   // forwarded to its first reachable hop; 404 when the name has no SIP
   // server, 503 when DNS failed.

@@ -51,6 +51,7 @@ nlohmann::json Proxy::ClusterCountersJson() const {
           {"calls_adopted", c.calls_adopted},
           {"call_records_bad", c.call_records_bad},
           {"calls_given_up", c.calls_given_up},
+          {"calls_not_adopted", c.calls_not_adopted},
           {"via_node", c.via_node},
           {"calls_handed_off", c.calls_handed_off},
           {"from_nodes", c.from_nodes}};
@@ -147,8 +148,20 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
   }
   Call& call = decoded->call;
   // Still here (this node gave the VIP up and took it back before the
-  // record changed): the call in memory is the newer.
-  if (calls_.Find(call.call_id) != nullptr) return;
+  // record changed): the call in memory is the newer. (A call between two
+  // nodes has a leg on each under one Call-ID: the other leg is not
+  // carried on here; counted.)
+  if (calls_.Find(call.call_id) != nullptr) {
+    ++counters_.calls_not_adopted;
+    return;
+  }
+  // A call still ringing: its INVITE transaction died with the node, and
+  // nothing would end it here. The caller's INVITE fails; its record goes.
+  if (call.state != Call::State::kConfirmed) {
+    ++counters_.calls_not_adopted;
+    if (replica_ != nullptr) replica_->Remove(vip, call.call_id);
+    return;
+  }
   call.vip = vip;
   ResolveRoute(call.caller, decoded->locals.caller);
   ResolveRoute(call.callee, decoded->locals.callee);

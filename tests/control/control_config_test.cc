@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 namespace rtplatch {
 namespace {
 
@@ -208,29 +210,36 @@ TEST(ControlConfigTest, ClusterNamesTheNodeAndItsRedis) {
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->cluster.node, "") << "a single node by default";
   auto c = ParseControlConfig(
-      R"({"cluster": {"node": "edge-a", "redis": "[2001:db8::60]:6380", "prefix": "carrier1"}})");
+      R"({"sip_listen": ["203.0.113.61:5060"], "cluster": {"node": "edge-a", "redis": "[2001:db8::60]:6380", "prefix": "carrier1"}})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->cluster.node, "edge-a");
   EXPECT_EQ(c->cluster.redis.ToString(), "[2001:db8::60]:6380");
   EXPECT_EQ(c->cluster.prefix, "carrier1");
   EXPECT_TRUE(c->cluster.vips.empty());
   auto vips = ParseControlConfig(
-      R"({"cluster": {"node": "edge-a", "vips": ["203.0.113.70", "2001:db8::70"]}})");
+      R"({"sip_listen": ["203.0.113.61:5060"], "cluster": {"node": "edge-a", "vips": ["203.0.113.70", "2001:db8::70"]}})");
   ASSERT_TRUE(vips.ok()) << vips.status();
   ASSERT_EQ(vips->cluster.vips.size(), 2u);
   EXPECT_EQ(vips->cluster.vips[1].ToString(), "2001:db8::70");
   auto sentinels = ParseControlConfig(
-      R"({"cluster": {"node": "edge-a", "sentinels": ["203.0.113.60:26379", "203.0.113.60:26380"], "master": "carrier"}})");
+      R"({"sip_listen": ["203.0.113.61:5060"], "cluster": {"node": "edge-a", "sentinels": ["203.0.113.60:26379", "203.0.113.60:26380"], "master": "carrier"}})");
   ASSERT_TRUE(sentinels.ok()) << sentinels.status();
   ASSERT_EQ(sentinels->cluster.sentinels.size(), 2u);
   EXPECT_EQ(sentinels->cluster.sentinels[1].ToString(), "203.0.113.60:26380");
   EXPECT_EQ(sentinels->cluster.master, "carrier");
-  auto bad = ParseControlConfig(R"({"cluster": {"node": "a", "sentinels": ["x"]}})");
+  auto bad = ParseControlConfig(R"({"sip_listen": ["203.0.113.61:5060"], "cluster": {"node": "a", "sentinels": ["x"]}})");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(Message(bad.status()), HasSubstr("cluster.sentinels[0]"));
-  auto default_redis = ParseControlConfig(R"({"cluster": {"node": "edge-b"}})");
+  auto default_redis = ParseControlConfig(R"({"sip_listen": ["203.0.113.61:5060"], "cluster": {"node": "edge-b"}})");
   ASSERT_TRUE(default_redis.ok());
   EXPECT_EQ(default_redis->cluster.redis.ToString(), "127.0.0.1:6379");
+  // The other nodes reach a node at its first SIP address: its own.
+  for (const char* listen : {R"(["0.0.0.0:5060"])", R"(["203.0.113.70:5060", "203.0.113.61:5060"])"}) {
+    auto shared = ParseControlConfig(absl::StrCat(R"({"sip_listen": )", listen,
+                                                  R"(, "cluster": {"node": "a", "vips": ["203.0.113.70"]}})"));
+    ASSERT_FALSE(shared.ok()) << listen;
+    EXPECT_THAT(Message(shared.status()), HasSubstr("sip_listen[0]"));
+  }
 }
 
 TEST(ControlConfigTest, LoadNamesTheFile) {
