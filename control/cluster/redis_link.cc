@@ -135,17 +135,21 @@ void RedisLink::Kick() {
 
 void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::string value,
                     int64_t expires_at_ms, bool urgent, const IpAddress& fence) {
-  std::string message = absl::StrCat("put\n", options_.node, "\n", aor, "\n", contact, "\n", value);
   Enqueue(Op{false, BindingsKey(aor), std::string(contact), std::move(value), expires_at_ms,
-             fence, std::move(message)},
+             fence, std::string(aor)},
           urgent);
 }
 
 void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
                        const IpAddress& fence) {
-  Enqueue(Op{true, BindingsKey(aor), std::string(contact), "", 0, fence,
-             absl::StrCat("del\n", options_.node, "\n", aor, "\n", contact)},
+  Enqueue(Op{true, BindingsKey(aor), std::string(contact), "", 0, fence, std::string(aor)},
           true);
+}
+
+std::string RedisLink::MessageOf(const Op& op) const {
+  if (op.aor.empty()) return "";
+  if (op.remove) return absl::StrCat("del\n", options_.node, "\n", op.aor, "\n", op.field);
+  return absl::StrCat("put\n", options_.node, "\n", op.aor, "\n", op.field, "\n", op.value);
 }
 
 void RedisLink::PutCall(const IpAddress& vip, absl::string_view call_id, std::string record) {
@@ -685,11 +689,11 @@ bool RedisLink::Write(OpMap ops) {
     const std::string epoch_key = epoch == 0 ? op->hash : EpochKey(op->fence);  // unfenced: unread
     if (op->remove) {
       Append(commands_.get(), {"EVALSHA", del_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
-                               op->field, channel_, op->message});
+                               op->field, channel_, MessageOf(*op)});
     } else {
       Append(commands_.get(), {"EVALSHA", put_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
                                op->field, op->value, absl::StrCat(op->expires_at_ms), channel_,
-                               op->message});
+                               MessageOf(*op)});
     }
   }
   bool ok = true;

@@ -170,8 +170,13 @@ class RedisLink {
     std::string value;
     int64_t expires_at_ms = 0;  // the hash's, at least (0: none)
     IpAddress fence;
-    std::string message;  // published on channel_ (empty: nothing)
+    // A binding's AOR: the change is published on channel_ (built when it
+    // is written, not for each change a newer one replaces); empty: a
+    // call's, not published.
+    std::string aor;
   };
+  // The message a binding's change is published with ("" for a call's).
+  std::string MessageOf(const Op& op) const;
   struct HeldLease {
     uint64_t epoch = 0;
     int64_t renewed_ms = 0;
