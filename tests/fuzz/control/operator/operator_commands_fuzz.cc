@@ -61,6 +61,9 @@ class FixedView : public SlicedRegistrationsView {
   absl::StatusOr<json> SetNgDraining(bool on) override {
     return json{{"draining", on}, {"calls", 2}};
   }
+  absl::StatusOr<json> SetDraining(bool on) override {
+    return json{{"draining", on}, {"calls", 3}};
+  }
   json Bans() const override { return json::array({{{"source", "203.0.113.66"}}}); }
   absl::StatusOr<json> Unban(const IpAddress& source) override {
     return json{{"unbanned", source.ToString()}};
