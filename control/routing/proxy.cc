@@ -587,9 +587,11 @@ Proxy::Origin Proxy::OriginOf(const SipMessage& request, SipMessage& fwd,
   o.node = !o.peer && node_router_ != nullptr && node_router_->IsNode(in.source.ip);
   if (o.node) ++counters_.from_nodes;
   // Whether the node it came from relays its media; nobody else may say.
-  const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
+  if (o.node) {
+    const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
+    o.media_relayed = std::find(media.begin(), media.end(), "relayed") != media.end();
+  }
   fwd.RemoveHeaders(kNodeMediaHeader);
-  o.media_relayed = o.node && std::find(media.begin(), media.end(), "relayed") != media.end();
   o.local = !o.peer && (o.node || IsOurDomain(request.from().host));
   return o;
 }

@@ -538,6 +538,8 @@ class Proxy : public SipTransactions::Listener {
   // The side a request to `aor` through node `node` makes: to its SIP
   // address, the AOR as Request-URI.
   CallSide NodeSide(const Endpoint& node, const std::string& aor) const;
+  // The local address of a route's socket or connection (nullopt: unknown).
+  std::optional<Endpoint> LocalOf(const SipRoute& route) const;
   // The local address of a route's
   // socket when it is one of shared_addresses.
   std::optional<Endpoint> SharedLocalOf(const SipRoute& route) const;

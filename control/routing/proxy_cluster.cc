@@ -57,9 +57,14 @@ nlohmann::json Proxy::ClusterCountersJson() const {
           {"from_nodes", c.from_nodes}};
 }
 
+std::optional<Endpoint> Proxy::LocalOf(const SipRoute& route) const {
+  if (!channels_.local_of) return std::nullopt;
+  return channels_.local_of(route.channel);
+}
+
 std::optional<Endpoint> Proxy::SharedLocalOf(const SipRoute& route) const {
-  if (config_.shared_addresses.empty() || !channels_.local_of) return std::nullopt;
-  std::optional<Endpoint> local = channels_.local_of(route.channel);
+  if (config_.shared_addresses.empty()) return std::nullopt;
+  std::optional<Endpoint> local = LocalOf(route);
   if (!local) return std::nullopt;
   const auto& vips = config_.shared_addresses;
   if (std::find(vips.begin(), vips.end(), local->ip) == vips.end()) return std::nullopt;
@@ -87,13 +92,8 @@ void Proxy::ShareChangedCalls() {
   for (const std::string& id : calls_changed_) {
     const Call* call = calls_.Find(id);
     if (call == nullptr || replica_ == nullptr) continue;
-    CallRecordLocals locals;
-    for (auto [side, local] : {std::pair{&call->caller, &locals.caller},
-                               std::pair{&call->callee, &locals.callee}}) {
-      if (channels_.local_of) {
-        if (std::optional<Endpoint> l = channels_.local_of(side->route.channel)) *local = *l;
-      }
-    }
+    const CallRecordLocals locals{LocalOf(call->caller.route).value_or(Endpoint{}),
+                                  LocalOf(call->callee.route).value_or(Endpoint{})};
     replica_->Put(call->vip, id, EncodeCallRecord(*call, locals));
     ++counters_.call_records_written;
   }

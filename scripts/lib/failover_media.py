@@ -21,8 +21,14 @@ direction); "none" when no call was kept. Exit 0, or 2 on unreadable input.
 """
 
 import json
+import os
 import struct
 import sys
+
+# The capture reader of the audio checks (tests/integration/tone.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "integration"))
+import tone  # noqa: E402
 
 # Packets within this long after the kill may have left the dead node
 # before it died.
@@ -30,31 +36,12 @@ IN_FLIGHT_S = 0.1
 
 
 def udp_src_port_times(path):
-    """{source port: [capture times]} of the IPv4/UDP frames in PATH."""
+    """{source port: [capture times]} of the UDP packets in PATH."""
     out = {}
-    with open(path, "rb") as f:
-        header = f.read(24)
-        if len(header) < 24:
-            return out
-        magic = struct.unpack("<I", header[:4])[0]
-        endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-        nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
-        linktype = struct.unpack(endian + "I", header[20:24])[0]
-        while True:
-            rec = f.read(16)
-            if len(rec) < 16:
-                break
-            sec, frac, incl, _ = struct.unpack(endian + "IIII", rec)
-            frame = f.read(incl)
-            t = sec + frac / (1e9 if nano else 1e6)
-            ip = frame[14:] if linktype == 1 else frame
-            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
-                continue
-            ihl = (ip[0] & 0x0F) * 4
-            if len(ip) < ihl + 2:
-                continue
-            port = struct.unpack("!H", ip[ihl:ihl + 2])[0]
-            out.setdefault(port, []).append(t)
+    for linktype, frame, t in tone.pcap_frames(path):
+        got = tone.udp_payload(tone.ip_packet(linktype, frame))
+        if got is not None:
+            out.setdefault(got[0], []).append(t)
     return out
 
 

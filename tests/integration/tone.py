@@ -167,13 +167,15 @@ def read_wav(path):
     return data, rate
 
 
-def _pcap_frames(path):
-    """(link type, frame bytes) of each record of a classic pcap file."""
+def pcap_frames(path):
+    """(link type, frame bytes, capture time in seconds) of each record of
+    a classic pcap file (also read by scripts/lib/failover_media.py)."""
     with open(path, "rb") as f:
         blob = f.read()
     if len(blob) < 24:
         raise ValueError("%s: not a pcap file" % path)
     magic = struct.unpack("<I", blob[:4])[0]
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
     if magic in (0xA1B2C3D4, 0xA1B23C4D):
         endian = "<"
     elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
@@ -183,12 +185,12 @@ def _pcap_frames(path):
     linktype = struct.unpack(endian + "I", blob[20:24])[0]
     off = 24
     while off + 16 <= len(blob):
-        incl = struct.unpack(endian + "I", blob[off + 8:off + 12])[0]
-        yield linktype, blob[off + 16:off + 16 + incl]
+        sec, frac, incl = struct.unpack(endian + "III", blob[off:off + 12])
+        yield linktype, blob[off + 16:off + 16 + incl], sec + frac / (1e9 if nano else 1e6)
         off += 16 + incl
 
 
-def _ip_packet(linktype, frame):
+def ip_packet(linktype, frame):
     if linktype == 1:  # Ethernet (one VLAN tag at most)
         ethertype, off = struct.unpack("!H", frame[12:14])[0], 14
         if ethertype == 0x8100:
@@ -203,7 +205,7 @@ def _ip_packet(linktype, frame):
     return None
 
 
-def _udp_payload(ip):
+def udp_payload(ip):
     if not ip:
         return None
     version = ip[0] >> 4
@@ -227,8 +229,8 @@ def _udp_payload(ip):
 def read_pcap_rtp(path, to_port=None, from_port=None):
     """G.711 samples of the RTP packets in a capture, in capture order."""
     chunks = []
-    for linktype, frame in _pcap_frames(path):
-        got = _udp_payload(_ip_packet(linktype, frame))
+    for linktype, frame, _ in pcap_frames(path):
+        got = udp_payload(ip_packet(linktype, frame))
         if got is None:
             continue
         sport, dport, rtp = got
