@@ -589,7 +589,11 @@ _st_write_msgtool() {
   ST_MSGTOOL="$RL_TMP/st_sipmsg.py"
   cat >"$ST_MSGTOOL" <<'PY'
 """Reads sipp -trace_msg files (sip_testbed.sh st_msg / st_hdr / st_body)."""
-import re, sys
+import re, signal, sys
+
+# A reader that takes only the first line (st_hdr ... | head -1) closes the
+# pipe early: end quietly as other command-line tools do.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "m": "contact", "i": "call-id",
            "l": "content-length", "c": "content-type", "k": "supported",

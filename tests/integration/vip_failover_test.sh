@@ -14,7 +14,9 @@
 # keepalives stop). Last, A is cut off from Redis by iptables while it
 # still reaches its phones: its track script lowers its priority, B takes
 # the VIP, A's keepalives stop, and the REGISTER A answered meanwhile is
-# not written with A's old epoch once the partition heals (fenced).
+# not written with A's old epoch once the partition heals (fenced); A
+# then takes the VIP back. Last, A is drained: a call through the VIP to
+# a phone registered to B is handed to B whole (B relays its media).
 #
 #   vip_failover_test.sh
 #
@@ -221,30 +223,41 @@ made_on_a=$(jget "$(cctl registration "user5@$ST_DOMAIN")" "max(d['bindings'], k
 in_redis=$(ip netns exec "$(rl_ns redis)" redis-cli -h "$VP_REDIS_IP" HEXISTS "rtplatch:b:user5@$ST_DOMAIN" "$made_on_a")
 rl_check stale_write_not_in_the_shared_table "HEXISTS for $made_on_a: $in_redis" test "$in_redis" = 0
 
-# --- B (holding the VIP now) drained: a new call to a phone registered to
-# A goes to A whole. bob registers to A's own address; alice calls him
-# through the VIP: B hands the INVITE to A (the one node up and not
-# drained), A relays the media, and B relays none of it.
-st_node relay2
-cctl drain on >/dev/null
-pairs_b() { jget "$(cctl sip-stats)" "d['proxy']['pairs_allocated']"; }
-pairs_before=$(pairs_b)
+# --- The partition healed: A's check passes again and VRRP (A has the
+# higher priority) gives it the VIP back, one epoch more. Waited for here:
+# the drained stage below needs to know which node holds the VIP.
+B_EPOCH=$(st_node relay2; vip_state | cut -d' ' -f2)
+rl_wait_for 20 a_master || true
 st_node relay
-A_IP=$ST_RELAY_IP
-st_register ln2 reg_bob_a "$FC_B_IP:5060" "$A_IP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 3600 ||
-  rl_log "bob did not register to A"
+rl_check a_takes_the_vip_back_after_the_heal "A: taken/epoch/valid $(vip_state) (B held epoch $B_EPOCH)" \
+  test "$(vip_state)" = "True $((B_EPOCH + 1)) True"
+
+# --- A (holding the VIP) drained: a new call to a phone registered to B
+# goes to B whole. bob registers to B's own address; alice calls him
+# through the VIP: A hands the INVITE to B (bob's node, up and not
+# drained), B relays the media, and A relays none of it.
+st_node relay
+cctl drain on >/dev/null
+pairs_a() { jget "$(cctl sip-stats)" "d['proxy']['pairs_allocated']"; }
+handed_off_a() { jget "$(cctl sip-stats)" "d['proxy']['calls_handed_off']"; }
+pairs_before=$(pairs_a)
+handed_before=$(handed_off_a)
 st_node relay2
-rl_wait_for 5 python3 "$VP_CLIENT" seen "$CTL_SOCK" bob edge-a 100 >/dev/null ||
-  rl_log "B does not see bob on A"
-fc_capture_start "$A_IP" || rl_log "tcpdump not listening"
+B_IP=$ST_RELAY_IP
+st_register ln2 reg_bob_b "$FC_B_IP:5060" "$B_IP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 3600 ||
+  rl_log "bob did not register to B"
+st_node relay
+rl_wait_for 5 python3 "$VP_CLIENT" seen "$CTL_SOCK" bob edge-b 100 >/dev/null ||
+  rl_log "A does not see bob on B"
+fc_capture_start "$B_IP" || rl_log "tcpdump not listening"
 fc_start_calls 1 6 || rl_log "sipp did not start"
 fc_calls_ended 30
 fc_capture_stop
-st_node relay2
-rl_check drained_b_hands_the_call_to_a "B handed off $(jget "$(cctl sip-stats)" "d['proxy']['calls_handed_off']"), allocated $(( $(pairs_b) - pairs_before )) pairs; the call completed: ${FC_SIPP_OK}" \
-  test "$(jget "$(cctl sip-stats)" "d['proxy']['calls_handed_off']")" -ge 1 -a "$(pairs_b)" -eq "$pairs_before" -a "${FC_SIPP_OK:-0}" = 1
-heard="alice got $(fc_frames_from alice "$A_IP"), bob $(fc_frames_from bob "$A_IP") RTP frames from A ($A_IP)"
-rl_check media_relayed_by_a "$heard" test "$(fc_frames_from alice "$A_IP")" -gt 100 -a "$(fc_frames_from bob "$A_IP")" -gt 100
+st_node relay
+rl_check drained_a_hands_the_call_to_b "A handed off $(( $(handed_off_a) - handed_before )), allocated $(( $(pairs_a) - pairs_before )) pairs; the call completed: ${FC_SIPP_OK}; A: $(vip_state)" \
+  test "$(handed_off_a)" -gt "$handed_before" -a "$(pairs_a)" -eq "$pairs_before" -a "${FC_SIPP_OK:-0}" = 1
+heard="alice got $(fc_frames_from alice "$B_IP"), bob $(fc_frames_from bob "$B_IP") RTP frames from B ($B_IP)"
+rl_check media_relayed_by_b "$heard" test "$(fc_frames_from alice "$B_IP")" -gt 100 -a "$(fc_frames_from bob "$B_IP")" -gt 100
 cctl drain off >/dev/null
 
 rl_summary "$SUITE"
