@@ -659,6 +659,7 @@ nlohmann::json ControlPlane::ClusterJson() const {
           {"snapshot_bindings", r.snapshot_bindings.load()},
           {"bad_messages", r.bad_messages.load()},
           {"applied", s.applied},
+          {"refreshed", s.refreshed},
           {"removed", s.removed},
           {"displaced", s.displaced},
           {"bad_values", s.bad_values},

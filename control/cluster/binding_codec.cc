@@ -1,5 +1,6 @@
 #include "control/cluster/binding_codec.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -45,27 +46,60 @@ absl::StatusOr<Endpoint> EndpointField(const json& j, const char* name) {
   return ep;
 }
 
+// `s` as a JSON string. Printable ASCII without quotes or backslashes
+// (nearly every SIP value) goes as it is; anything else through
+// nlohmann's escaping, invalid UTF-8 as U+FFFD rather than thrown.
+void AppendJsonString(std::string& out, absl::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    absl::StrAppend(&out, "\"", s, "\"");
+    return;
+  }
+  out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace
 
 std::string EncodeBinding(const Binding& b, absl::string_view node) {
-  const json j{{"node", node},
-               {"aor", b.aor},
-               {"contact", b.contact_uri},
-               {"expires_at", b.expires_at},
-               {"call_id", b.call_id},
-               {"cseq", b.cseq},
-               {"user_agent", b.user_agent},
-               {"source", b.source.ToString()},
-               {"transport", TransportName(b.transport)},
-               {"local_socket", b.local_socket.ToString()},
-               {"behind_nat", b.behind_nat},
-               {"nat_reasons", b.nat_reasons},
-               {"keepalive_interval_ms", b.keepalive_interval_ms},
-               {"keepalive_reason", b.keepalive_reason},
-               {"keepalive_learning", b.keepalive_learning},
-               {"q_milli", b.q_milli}};
-  // replace: a string with invalid UTF-8 goes out with U+FFFD, not thrown.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  // Written straight out, not through a json tree: every refresh of a
+  // shared binding is encoded on the event loop.
+  std::string out;
+  out.reserve(512);
+  auto text = [&out](absl::string_view name, absl::string_view value) {
+    absl::StrAppend(&out, out.empty() ? "{\"" : ",\"", name, "\":");
+    AppendJsonString(out, value);
+  };
+  auto number = [&out](absl::string_view name, int64_t value) {
+    absl::StrAppend(&out, ",\"", name, "\":", value);
+  };
+  auto boolean = [&out](absl::string_view name, bool value) {
+    absl::StrAppend(&out, ",\"", name, "\":", value ? "true" : "false");
+  };
+  text("node", node);
+  text("aor", b.aor);
+  text("contact", b.contact_uri);
+  number("expires_at", b.expires_at);
+  text("call_id", b.call_id);
+  number("cseq", b.cseq);
+  text("user_agent", b.user_agent);
+  text("source", b.source.ToString());
+  text("transport", TransportName(b.transport));
+  text("local_socket", b.local_socket.ToString());
+  boolean("behind_nat", b.behind_nat);
+  out += ",\"nat_reasons\":[";
+  for (size_t i = 0; i < b.nat_reasons.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(out, b.nat_reasons[i]);
+  }
+  out += ']';
+  number("keepalive_interval_ms", b.keepalive_interval_ms);
+  text("keepalive_reason", b.keepalive_reason);
+  boolean("keepalive_learning", b.keepalive_learning);
+  number("q_milli", b.q_milli);
+  out += '}';
+  return out;
 }
 
 absl::StatusOr<Binding> DecodeBinding(absl::string_view text) {

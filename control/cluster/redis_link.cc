@@ -8,40 +8,57 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace rtplatch {
 namespace {
 
 // The fence every fenced script passes first: ARGV[1] is the epoch the
-// writer holds the VIP with ("0": not fenced), KEYS[2] the VIP's epoch
-// key. A stale epoch writes nothing and returns 0. A Redis that lost its
-// data (restarted empty) has no epoch: the writer's is written back, so a
+// writer holds the VIP with ("0": not fenced), `key` the VIP's epoch key.
+// A stale epoch writes nothing and returns 0. A Redis that lost its data
+// (restarted empty) has no epoch: the writer's is written back, so a
 // later take still counts past it.
-constexpr const char* kFence =
-    "if ARGV[1] ~= '0' then local e = redis.call('GET', KEYS[2]) "
-    "if e == false then redis.call('SET', KEYS[2], ARGV[1]) "
-    "elseif e ~= ARGV[1] then return 0 end end ";
-// A change: a binding in its AOR's hash (the hash's expiry moved to its
-// latest binding's, the change published), or a call in its VIP's hash
-// (no expiry, nothing published: ARGV[4] 0, ARGV[6] empty); all or
-// nothing, behind kFence.
-constexpr const char* kPutBody =
-    "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) "
-    "local at = tonumber(ARGV[4]) "
-    "if at > 0 and redis.call('PEXPIRETIME', KEYS[1]) < at then "
-    "redis.call('PEXPIREAT', KEYS[1], at) end "
-    "if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end "
+std::string FenceOn(absl::string_view key) {
+  return absl::StrCat("if ARGV[1] ~= '0' then local e = redis.call('GET', ", key, ") ",
+                      "if e == false then redis.call('SET', ", key, ", ARGV[1]) ",
+                      "elseif e ~= ARGV[1] then return 0 end end ");
+}
+// Changes under one fence (KEYS[1] the epoch key), all or nothing: each a
+// binding's value or refresh in its AOR's hash (KEYS[i], the hash's expiry
+// moved to its latest binding's) or a call in its VIP's hash (no expiry:
+// 0), as ARGV[4i-4 .. 4i-1] = field, value, expiry, and '1' when the
+// field's refresh (kRefreshSuffix) goes (a binding's whole value); then
+// ARGV[3], what the bindings' changes are published with (one message,
+// empty for none), on channel ARGV[2]. One script a batch: a refresh
+// storm flushed once a second costs Redis a script call per batch, not
+// per binding.
+constexpr const char* kPutBatchBody =
+    "for i = 2, #KEYS do "
+    "local a = 4 * i - 4 "
+    "redis.call('HSET', KEYS[i], ARGV[a], ARGV[a + 1]) "
+    "if ARGV[a + 3] == '1' then redis.call('HDEL', KEYS[i], ARGV[a] .. '\\nr') end "
+    "local at = tonumber(ARGV[a + 2]) "
+    "if at > 0 and redis.call('PEXPIRETIME', KEYS[i]) < at then "
+    "redis.call('PEXPIREAT', KEYS[i], at) end end "
+    "if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end "
     "return 1";
+// A binding's refresh is its hash field "<contact>\nr": a contact has no
+// newline (SIP header lines end there), so no contact is taken for it.
+constexpr absl::string_view kRefreshSuffix = "\nr";
+// Changes written in one script at most: the script blocks Redis while it
+// runs (about a millisecond for this many).
+constexpr size_t kPutBatch = 256;
 constexpr const char* kDelBody =
-    "redis.call('HDEL', KEYS[1], ARGV[2]) "
+    "redis.call('HDEL', KEYS[1], ARGV[2], ARGV[2] .. '\\nr') "
     "if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end "
     "return 1";
-// Renewed only while the epoch is still the holder's (kFence): 0 when
+// Renewed only while the epoch is still the holder's (FenceOn): 0 when
 // another node has taken the VIP since.
 constexpr const char* kRenewBody =
     "redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[1], 'PX', ARGV[3]) "
@@ -76,10 +93,10 @@ struct ReplyFree {
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
 
 // Queues a command in the context's output buffer (a pipeline's step).
-void Append(redisContext* c, const std::vector<std::string>& args) {
+void Append(redisContext* c, const std::vector<absl::string_view>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
-  for (const std::string& a : args) {
+  for (absl::string_view a : args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
@@ -88,7 +105,7 @@ void Append(redisContext* c, const std::vector<std::string>& args) {
 
 // One command and its reply (what redisCommandArgv does on a blocking
 // context); nullptr when the connection failed.
-Reply Command(redisContext* c, const std::vector<std::string>& args) {
+Reply Command(redisContext* c, const std::vector<absl::string_view>& args) {
   Append(c, args);
   void* reply = nullptr;
   if (redisGetReply(c, &reply) != REDIS_OK) return nullptr;
@@ -135,29 +152,41 @@ void RedisLink::Kick() {
 
 void RedisLink::Put(absl::string_view aor, absl::string_view contact, std::string value,
                     int64_t expires_at_ms, bool urgent, const IpAddress& fence) {
-  Enqueue(Op{false, BindingsKey(aor), std::string(contact), std::move(value), expires_at_ms,
+  Enqueue(Op{false, false, BindingsKey(aor), std::string(contact), std::move(value), expires_at_ms,
              fence, std::string(aor)},
           urgent);
 }
 
 void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
                        const IpAddress& fence) {
-  Enqueue(Op{true, BindingsKey(aor), std::string(contact), "", 0, fence, std::string(aor)},
+  Enqueue(Op{true, false, BindingsKey(aor), std::string(contact), "", 0, fence, std::string(aor)},
           true);
+}
+
+void RedisLink::Refresh(absl::string_view aor, absl::string_view contact, int64_t expires_at,
+                        uint32_t cseq, const IpAddress& fence) {
+  Enqueue(Op{false, true, BindingsKey(aor), absl::StrCat(contact, kRefreshSuffix),
+             absl::StrCat(expires_at, " ", cseq), expires_at * 1000, fence, std::string(aor)},
+          false);
 }
 
 std::string RedisLink::MessageOf(const Op& op) const {
   if (op.aor.empty()) return "";
   if (op.remove) return absl::StrCat("del\n", options_.node, "\n", op.aor, "\n", op.field);
+  if (op.refresh) {
+    absl::string_view contact = op.field;
+    contact.remove_suffix(kRefreshSuffix.size());
+    return absl::StrCat("exp\n", options_.node, "\n", op.aor, "\n", contact, "\n", op.value);
+  }
   return absl::StrCat("put\n", options_.node, "\n", op.aor, "\n", op.field, "\n", op.value);
 }
 
 void RedisLink::PutCall(const IpAddress& vip, absl::string_view call_id, std::string record) {
-  Enqueue(Op{false, CallsKey(vip), std::string(call_id), std::move(record), 0, vip, ""}, true);
+  Enqueue(Op{false, false, CallsKey(vip), std::string(call_id), std::move(record), 0, vip, ""}, true);
 }
 
 void RedisLink::RemoveCall(const IpAddress& vip, absl::string_view call_id) {
-  Enqueue(Op{true, CallsKey(vip), std::string(call_id), "", 0, vip, ""}, true);
+  Enqueue(Op{true, false, CallsKey(vip), std::string(call_id), "", 0, vip, ""}, true);
 }
 
 std::string RedisLink::BindingsKey(absl::string_view aor) const {
@@ -172,6 +201,13 @@ void RedisLink::Enqueue(Op op, bool urgent) {
   std::string key = absl::StrCat(op.hash, "\n", op.field);
   urgent |= op.remove;
   std::lock_guard<std::mutex> lock(mu_);
+  if (!op.refresh && !op.aor.empty()) {
+    // The binding's whole value (or its removal) carries its latest
+    // expiry: a refresh still waiting is older.
+    const std::string refresh_key = absl::StrCat(key, kRefreshSuffix);
+    coalesced_.erase(refresh_key);
+    urgent_.erase(refresh_key);
+  }
   // A change already waiting to go at once keeps its urgency.
   if (auto it = urgent_.find(key); it != urgent_.end()) {
     it->second = std::move(op);
@@ -433,8 +469,16 @@ void RedisLink::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       ops.swap(urgent_);
       if (NowMs() >= next_flush) {
-        for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
-        coalesced_.clear();
+        const size_t flushed = coalesced_.size();
+        if (ops.empty()) {
+          ops.swap(coalesced_);
+        } else {
+          for (auto& [key, op] : coalesced_) ops.try_emplace(key, std::move(op));
+        }
+        // Sized for the next interval's refreshes here, on this thread:
+        // the loop then adds them without growing the table.
+        coalesced_ = {};
+        coalesced_.reserve(flushed);
         next_flush = NowMs() + options_.flush_interval_ms;
       }
     }
@@ -525,9 +569,9 @@ bool RedisLink::Connect() {
   }
   if (!IsMaster(why)) return fail(why);
   for (auto [script, sha] :
-       {std::pair{absl::StrCat(kFence, kPutBody), &put_sha_},
-        std::pair{absl::StrCat(kFence, kDelBody), &del_sha_},
-        std::pair{absl::StrCat(kFence, kRenewBody), &renew_sha_},
+       {std::pair{absl::StrCat(FenceOn("KEYS[1]"), kPutBatchBody), &put_sha_},
+        std::pair{absl::StrCat(FenceOn("KEYS[2]"), kDelBody), &del_sha_},
+        std::pair{absl::StrCat(FenceOn("KEYS[2]"), kRenewBody), &renew_sha_},
         std::pair{std::string(kHeartbeatScript), &heartbeat_sha_},
         std::pair{std::string(kTakeScript), &take_sha_}}) {
     Reply r = Command(commands_.get(), {"SCRIPT", "LOAD", script});
@@ -611,16 +655,26 @@ bool RedisLink::ReadSnapshot() {
     for (size_t i = 0; i < keys->elements; ++i) {
       Append(commands_.get(), {"HGETALL", Text(keys->element[i])});
     }
-    std::vector<Remote> batch;
+    std::vector<Remote> batch, refreshes;
     for (size_t i = 0; i < keys->elements; ++i) {
       void* raw = nullptr;
       if (redisGetReply(commands_.get(), &raw) != REDIS_OK) return false;
       Reply fields(static_cast<redisReply*>(raw));
       if (fields->type != REDIS_REPLY_ARRAY) continue;  // gone since the SCAN
       for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        batch.push_back({Remote::Kind::kPut, "", "", "", Text(fields->element[f + 1])});
+        std::string field = Text(fields->element[f]);
+        if (absl::EndsWith(field, kRefreshSuffix)) {
+          field.resize(field.size() - kRefreshSuffix.size());
+          // Applied after the values: a refresh moves a binding held.
+          const std::string key = Text(keys->element[i]);
+          refreshes.push_back({Remote::Kind::kRefresh, "", key.substr(pattern.size() - 1),
+                               std::move(field), Text(fields->element[f + 1])});
+        } else {
+          batch.push_back({Remote::Kind::kPut, "", "", "", Text(fields->element[f + 1])});
+        }
       }
     }
+    std::move(refreshes.begin(), refreshes.end(), std::back_inserter(batch));
     counters_.snapshot_bindings += batch.size();
     PushRemote(std::move(batch));
   } while (cursor != "0" && !stop_);
@@ -639,7 +693,7 @@ bool RedisLink::ReadMessages() {
         msg->element[2]->type != REDIS_REPLY_STRING) {
       continue;  // a subscribe confirmation
     }
-    const absl::string_view payload(msg->element[2]->str, msg->element[2]->len);
+    absl::string_view payload(msg->element[2]->str, msg->element[2]->len);
     if (absl::string_view(msg->element[1]->str, msg->element[1]->len) == nodes_channel_) {
       std::vector<std::string> beat = absl::StrSplit(payload, absl::MaxSplits('\n', 1));
       if (beat.size() != 2) {
@@ -649,26 +703,92 @@ bool RedisLink::ReadMessages() {
       }
       continue;
     }
-    std::vector<std::string> parts = absl::StrSplit(payload, absl::MaxSplits('\n', 4));
-    const bool put = parts.size() == 5 && parts[0] == "put";
-    const bool del = parts.size() == 4 && parts[0] == "del";
-    if (!put && !del) {
-      ++counters_.bad_messages;
-      continue;
+    if (absl::ConsumePrefix(&payload, "batch\n")) {
+      ReadBatch(payload, batch);
+    } else {
+      ReadChange(payload, batch);
     }
-    if (parts[1] == options_.node) continue;  // our own, echoed
-    ++counters_.remote_changes;
-    batch.push_back({put ? Remote::Kind::kPut : Remote::Kind::kRemove, std::move(parts[1]),
-                     std::move(parts[2]), std::move(parts[3]), put ? std::move(parts[4]) : ""});
   }
   PushRemote(std::move(batch));
   return true;
 }
 
+void RedisLink::ReadBatch(absl::string_view payload, std::vector<Remote>& batch) {
+  // "batch\n" then each change as "<length>\n<change>" (MessageOf).
+  while (!payload.empty()) {
+    const size_t eol = payload.find('\n');
+    size_t length = 0;
+    if (eol == absl::string_view::npos || !absl::SimpleAtoi(payload.substr(0, eol), &length) ||
+        length > payload.size() - eol - 1) {
+      ++counters_.bad_messages;
+      return;
+    }
+    ReadChange(payload.substr(eol + 1, length), batch);
+    payload.remove_prefix(eol + 1 + length);
+  }
+}
+
+void RedisLink::ReadChange(absl::string_view payload, std::vector<Remote>& batch) {
+  std::vector<std::string> parts = absl::StrSplit(payload, absl::MaxSplits('\n', 4));
+  const bool put = parts.size() == 5 && parts[0] == "put";
+  const bool refresh = parts.size() == 5 && parts[0] == "exp";
+  const bool del = parts.size() == 4 && parts[0] == "del";
+  if (!put && !refresh && !del) {
+    ++counters_.bad_messages;
+    return;
+  }
+  if (parts[1] == options_.node) return;  // our own, echoed
+  ++counters_.remote_changes;
+  const Remote::Kind kind =
+      put ? Remote::Kind::kPut : refresh ? Remote::Kind::kRefresh : Remote::Kind::kRemove;
+  batch.push_back({kind, std::move(parts[1]), std::move(parts[2]), std::move(parts[3]),
+                   del ? "" : std::move(parts[4])});
+}
+
+std::string RedisLink::MessageOf(const std::vector<const Op*>& ops) const {
+  std::vector<std::string> changes;
+  for (const Op* op : ops) {
+    if (!op->aor.empty()) changes.push_back(MessageOf(*op));
+  }
+  if (changes.size() <= 1) return changes.empty() ? "" : std::move(changes[0]);
+  std::string batch = "batch\n";
+  for (const std::string& c : changes) absl::StrAppend(&batch, c.size(), "\n", c);
+  return batch;
+}
+
+void RedisLink::AppendWrite(const WriteScript& w) {
+  const Op& first = *w.ops.front();
+  const std::string epoch = absl::StrCat(w.epoch);
+  const std::string epoch_key = w.epoch == 0 ? first.hash : EpochKey(first.fence);  // unfenced: unread
+  if (first.remove) {
+    Append(commands_.get(), {"EVALSHA", del_sha_, "2", first.hash, epoch_key, epoch, first.field,
+                             channel_, MessageOf(first)});
+    return;
+  }
+  const std::string keys = absl::StrCat(w.ops.size() + 1);
+  const std::string message = MessageOf(w.ops);
+  std::vector<std::string> expiries;
+  expiries.reserve(w.ops.size());  // viewed by args: never moved
+  std::vector<absl::string_view> args = {"EVALSHA", put_sha_, keys, epoch_key};
+  args.reserve(7 + 5 * w.ops.size());
+  for (const Op* op : w.ops) args.push_back(op->hash);
+  args.insert(args.end(), {epoch, channel_, message});
+  for (const Op* op : w.ops) {
+    const bool whole_binding = !op->refresh && !op->aor.empty();
+    args.insert(args.end(), {op->field, op->value,
+                             expiries.emplace_back(absl::StrCat(op->expires_at_ms)),
+                             whole_binding ? "1" : "0"});
+  }
+  Append(commands_.get(), args);
+}
+
 bool RedisLink::Write(OpMap ops) {
   // Fenced writes go with the epoch this node holds their VIP with; those
   // of a VIP being taken wait for it, those of a VIP not ours are dropped.
-  std::vector<std::pair<const Op*, uint64_t>> sent;
+  // A removal is a script of its own; puts go in batches, each under one
+  // fence and epoch.
+  std::vector<WriteScript> scripts;
+  absl::flat_hash_map<std::pair<IpAddress, uint64_t>, std::vector<const Op*>> puts;
   OpMap waiting;
   for (auto it = ops.begin(); it != ops.end();) {
     std::optional<uint64_t> epoch =
@@ -682,23 +802,26 @@ bool RedisLink::Write(OpMap ops) {
       ops.erase(it++);
       continue;
     }
-    sent.emplace_back(&it->second, *epoch);
+    if (it->second.remove) {
+      scripts.push_back({*epoch, {&it->second}});
+    } else {
+      puts[{it->second.fence, *epoch}].push_back(&it->second);
+    }
     ++it;
   }
-  for (const auto& [op, epoch] : sent) {
-    const std::string epoch_key = epoch == 0 ? op->hash : EpochKey(op->fence);  // unfenced: unread
-    if (op->remove) {
-      Append(commands_.get(), {"EVALSHA", del_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
-                               op->field, channel_, MessageOf(*op)});
-    } else {
-      Append(commands_.get(), {"EVALSHA", put_sha_, "2", op->hash, epoch_key, absl::StrCat(epoch),
-                               op->field, op->value, absl::StrCat(op->expires_at_ms), channel_,
-                               MessageOf(*op)});
+  for (auto& [fence, list] : puts) {
+    // A binding's whole value before refreshes: its put drops the
+    // binding's refresh field, which a newer refresh then writes again.
+    std::stable_partition(list.begin(), list.end(), [](const Op* op) { return !op->refresh; });
+    for (size_t i = 0; i < list.size(); i += kPutBatch) {
+      const size_t end = std::min(list.size(), i + kPutBatch);
+      scripts.push_back({fence.second, {list.begin() + i, list.begin() + end}});
     }
   }
+  for (const WriteScript& w : scripts) AppendWrite(w);
   bool ok = true;
   uint64_t landed = 0;
-  for (size_t i = 0; i < sent.size() && ok; ++i) {
+  for (size_t i = 0; i < scripts.size() && ok; ++i) {
     void* raw = nullptr;
     ok = redisGetReply(commands_.get(), &raw) == REDIS_OK;
     Reply reply(static_cast<redisReply*>(raw));
@@ -709,10 +832,10 @@ bool RedisLink::Write(OpMap ops) {
       ok = false;
     } else if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
       // The VIP's epoch moved on: another node holds it now.
-      ++counters_.fenced_writes;
-      LoseLease(sent[i].first->fence);
+      counters_.fenced_writes += scripts[i].ops.size();
+      LoseLease(scripts[i].ops.front()->fence);
     } else if (ok) {
-      ++landed;
+      landed += scripts[i].ops.size();
     }
   }
   counters_.writes += landed;  // the batch's at once

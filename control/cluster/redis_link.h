@@ -96,7 +96,9 @@ class RedisLink {
   // again.
   struct Remote {
     // kNode: node's heartbeat (value: its JSON).
-    enum class Kind : uint8_t { kPut, kRemove, kSnapshotBegin, kSnapshotEnd, kNode };
+    // kRefresh: only the binding's expiry and CSeq moved (value:
+    // "<expires_at> <cseq>"; from a read of the table, node is empty).
+    enum class Kind : uint8_t { kPut, kRemove, kRefresh, kSnapshotBegin, kSnapshotEnd, kNode };
     Kind kind = Kind::kPut;
     std::string node;
     std::string aor;
@@ -136,6 +138,12 @@ class RedisLink {
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
            int64_t expires_at_ms, bool urgent, const IpAddress& fence = {});
   void Remove(absl::string_view aor, absl::string_view contact, const IpAddress& fence = {});
+  // A plain refresh: the binding's new expiry (unix seconds) and CSeq,
+  // written with the next flush as a field of their own beside its value
+  // ("<contact>\nr"), and published as such; the next Put or Remove of
+  // the binding drops it.
+  void Refresh(absl::string_view aor, absl::string_view contact, int64_t expires_at,
+               uint32_t cseq, const IpAddress& fence = {});
   // A call on `vip` (its record) written or deleted at once, fenced by
   // the VIP's lease like a binding.
   void PutCall(const IpAddress& vip, absl::string_view call_id, std::string record);
@@ -165,6 +173,7 @@ class RedisLink {
   // One hash field written or deleted.
   struct Op {
     bool remove = false;
+    bool refresh = false;  // field is "<contact>\nr", value "<expires_at> <cseq>"
     std::string hash;   // the Redis key
     std::string field;  // a binding's contact, a call's Call-ID
     std::string value;
@@ -177,6 +186,14 @@ class RedisLink {
   };
   // The message a binding's change is published with ("" for a call's).
   std::string MessageOf(const Op& op) const;
+  // Those of several changes in one message ("" for none; one change's
+  // own message when it is the only one).
+  std::string MessageOf(const std::vector<const Op*>& ops) const;
+  // One script of a Write: a removal, or puts under one fence and epoch.
+  struct WriteScript {
+    uint64_t epoch = 0;
+    std::vector<const Op*> ops;
+  };
   struct HeldLease {
     uint64_t epoch = 0;
     int64_t renewed_ms = 0;
@@ -208,6 +225,11 @@ class RedisLink {
   bool Ping();
   // The subscriber's messages waiting in its socket; false when it broke.
   bool ReadMessages();
+  // A published change (MessageOf), or a batch of them, read into `batch`;
+  // one not understood is counted.
+  void ReadChange(absl::string_view payload, std::vector<Remote>& batch);
+  void ReadBatch(absl::string_view payload, std::vector<Remote>& batch);
+  void AppendWrite(const WriteScript& w);
   // Writes `ops` in one pipeline; on a broken connection puts them back
   // (unless a newer change to the binding arrived) and returns false.
   bool Write(OpMap ops);

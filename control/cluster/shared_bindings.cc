@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "control/cluster/binding_codec.h"
 
 namespace rtplatch {
@@ -23,6 +25,11 @@ IpAddress SharedBindings::FenceOf(const Binding& b) const {
 void SharedBindings::Put(const Binding& binding, bool urgent) {
   link_.Put(binding.aor, binding.contact_uri, EncodeBinding(binding, link_.options().node),
             binding.expires_at * 1000, urgent, FenceOf(binding));
+}
+
+void SharedBindings::Refresh(const Binding& binding) {
+  link_.Refresh(binding.aor, binding.contact_uri, binding.expires_at, binding.cseq,
+                FenceOf(binding));
 }
 
 void SharedBindings::Remove(const Binding& binding) {
@@ -65,6 +72,19 @@ void SharedBindings::Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
     case RedisLink::Remote::Kind::kRemove:
       if (registrar_.RemoveRemote(r.aor, r.contact, r.node)) ++counters_.removed;
       return;
+    case RedisLink::Remote::Kind::kRefresh: {
+      int64_t expires_at = 0;
+      uint32_t cseq = 0;
+      const std::pair<absl::string_view, absl::string_view> v = absl::StrSplit(r.value, ' ');
+      if (!absl::SimpleAtoi(v.first, &expires_at) || !absl::SimpleAtoi(v.second, &cseq)) {
+        ++counters_.bad_values;
+        return;
+      }
+      // One this node does not hold (or holds as its own) is skipped: a
+      // refresh moves a binding, it does not make one.
+      if (registrar_.RefreshRemote(r.aor, r.contact, r.node, expires_at, cseq)) ++counters_.refreshed;
+      return;
+    }
     case RedisLink::Remote::Kind::kPut:
       break;
   }

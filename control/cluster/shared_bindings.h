@@ -28,6 +28,7 @@ class SharedBindings : public BindingReplica {
  public:
   struct Counters {
     uint64_t applied = 0;    // other nodes' bindings put here
+    uint64_t refreshed = 0;  // other nodes' bindings held here given a new expiry
     uint64_t removed = 0;    // other nodes' bindings taken away
     uint64_t displaced = 0;  // this node's bindings a phone took elsewhere
     uint64_t bad_values = 0; // shared values that did not decode
@@ -49,6 +50,7 @@ class SharedBindings : public BindingReplica {
   // BindingReplica.
   void Put(const Binding& binding, bool urgent) override;
   void Remove(const Binding& binding) override;
+  void Refresh(const Binding& binding) override;
 
   // Applies up to `budget` of the other nodes' changes at `now` (unix
   // seconds; an expired binding is skipped) and their heartbeats (heard at

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -61,6 +62,17 @@ struct Binding {
 
   friend bool operator==(const Binding&, const Binding&) = default;
 };
+
+// Whether `after` differs from `before` in its expiry and CSeq at most (a
+// plain refresh): what the cluster writes as an expiry alone.
+inline bool OnlyExpiryMoved(const Binding& before, const Binding& after) {
+  auto rest = [](const Binding& b) {
+    return std::tie(b.aor, b.contact_uri, b.call_id, b.user_agent, b.source, b.transport,
+                    b.local_socket, b.behind_nat, b.nat_reasons, b.keepalive_interval_ms,
+                    b.keepalive_reason, b.keepalive_learning, b.q_milli, b.node);
+  };
+  return rest(before) == rest(after);
+}
 
 // Where a binding is stored: the table's rows are kept in the order
 // bindings arrive, keyed by this id, not by (aor, contact). A phone

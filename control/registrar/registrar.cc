@@ -577,8 +577,12 @@ void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
         break;
       case BindingChange::Kind::kRefreshed:
         // keepalive_changed: the source, socket, transport or interval
-        // moved; anything else is the expiry (and CSeq) only.
-        replica_->Put(c.binding, /*urgent=*/c.keepalive_changed);
+        // moved: at once. A plain refresh goes as its expiry alone.
+        if (!c.keepalive_changed && OnlyExpiryMoved(c.previous, c.binding)) {
+          replica_->Refresh(c.binding);
+        } else {
+          replica_->Put(c.binding, /*urgent=*/c.keepalive_changed);
+        }
         break;
       case BindingChange::Kind::kRemoved:
         // Another node's binding removed here (Contact: * or expires=0
@@ -620,6 +624,16 @@ bool Registrar::RemoveRemote(absl::string_view aor, absl::string_view contact_ur
   const std::optional<Binding> held = table_.Find(aor, contact_uri);
   if (!held || held->node.empty() || held->node != node) return false;
   return table_.Remove(aor, contact_uri);
+}
+
+bool Registrar::RefreshRemote(absl::string_view aor, absl::string_view contact_uri,
+                              absl::string_view node, int64_t expires_at, uint32_t cseq) {
+  std::optional<Binding> held = table_.Find(aor, contact_uri);
+  if (!held || held->node.empty() || (!node.empty() && held->node != node)) return false;
+  held->expires_at = expires_at;
+  held->cseq = cseq;
+  table_.Put(*held, 0);
+  return true;
 }
 
 std::vector<Binding> Registrar::Page(size_t offset, size_t limit, int64_t now) const {

@@ -39,6 +39,26 @@ TEST(BindingCodecTest, RoundTripsEveryFieldAndNamesTheOwner) {
   EXPECT_EQ(*back, b);
 }
 
+// Values a phone chose (User-Agent, Call-ID, contact parameters) with
+// quotes, backslashes, control characters and UTF-8 come back as they
+// went; invalid UTF-8 comes back as U+FFFD, and the value is still JSON.
+TEST(BindingCodecTest, EscapesWhatAPhoneSent) {
+  Binding b = Sample();
+  b.node = "edge-a";
+  b.user_agent = "a \\ \"b\"\tc\x01 Ünïcode \xe2\x82\xac";
+  b.call_id = "line1\r\nline2";
+  b.nat_reasons = {"\"", "\\", ""};
+  absl::StatusOr<Binding> back = DecodeBinding(EncodeBinding(b, "edge-a"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, b);
+  EXPECT_EQ(EncodeBinding(b, "edge-a").find('\n'), std::string::npos) << "one line";
+
+  b.user_agent = "bad \xff\xfe utf-8";
+  back = DecodeBinding(EncodeBinding(b, "edge-a"));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->user_agent, "bad \xef\xbf\xbd\xef\xbf\xbd utf-8");
+}
+
 TEST(BindingCodecTest, BadValuesAreErrorsNamingTheField) {
   const std::string good = EncodeBinding(Sample(), "edge-a");
   EXPECT_FALSE(DecodeBinding("").ok());

@@ -133,7 +133,8 @@ TEST_F(RedisLinkTest, RefreshesAreWrittenOncePerBindingPerFlush) {
   auto a = Link("edge-a");
   auto b = Link("edge-b");
   ASSERT_TRUE(Connected(*a) && Connected(*b));
-  const uint64_t before = Calls("evalsha");
+  const uint64_t scripts_before = Calls("evalsha");
+  const uint64_t before = Calls("hset");
   constexpr int kBindings = 200;
   for (int round = 1; round <= 5; ++round) {
     for (int i = 0; i < kBindings; ++i) {
@@ -143,13 +144,91 @@ TEST_F(RedisLinkTest, RefreshesAreWrittenOncePerBindingPerFlush) {
   }
   ASSERT_TRUE(WaitFor([&] { return a->pending_writes() == 0 && a->counters().writes > 0; }));
   EXPECT_EQ(a->counters().writes.load(), static_cast<uint64_t>(kBindings));
-  EXPECT_EQ(Calls("evalsha") - before, static_cast<uint64_t>(kBindings));
+  EXPECT_EQ(Calls("hset") - before, static_cast<uint64_t>(kBindings));
+  EXPECT_EQ(Calls("evalsha") - scripts_before, 1u) << "a flush's refreshes go in one script";
   std::map<std::string, std::string> latest;
   ASSERT_TRUE(WaitFor([&] {
     for (RedisLink::Remote& r : Changes(*b)) latest[r.aor] = r.value;
     return latest.size() == kBindings;
   }));
   for (const auto& [aor, value] : latest) EXPECT_EQ(value, "5") << aor;
+}
+
+// A plain refresh goes as the binding's expiry alone: a field of its own
+// beside the value, published as a refresh; a read of the table gives it
+// after the value; the binding's next whole value (or removal) drops it.
+TEST_F(RedisLinkTest, ARefreshIsWrittenAsItsExpiryAlone) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(Connected(*a) && Connected(*b));
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":1}", 4'000'000'000'000, true);
+  a->Refresh("alice@example.com", "sip:alice@192.0.2.10", 4'000'000'001, 7);
+  std::vector<RedisLink::Remote> got;
+  ASSERT_TRUE(WaitFor([&] {
+    for (RedisLink::Remote& r : Changes(*b)) got.push_back(std::move(r));
+    return got.size() == 2;
+  }));
+  EXPECT_EQ(got[1].kind, RedisLink::Remote::Kind::kRefresh);
+  EXPECT_EQ(got[1].node, "edge-a");
+  EXPECT_EQ(got[1].contact, "sip:alice@192.0.2.10");
+  EXPECT_EQ(got[1].value, "4000000001 7");
+  redisReply* r = redis_.Command("HGET rtplatch:b:alice@example.com %b", "sip:alice@192.0.2.10\nr",
+                                 static_cast<size_t>(22));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(std::string(r->str, r->len), "4000000001 7");
+  freeReplyObject(r);
+
+  auto c = Link("edge-c");  // reads the table
+  std::vector<RedisLink::Remote> read;
+  ASSERT_TRUE(WaitFor([&] {
+    for (RedisLink::Remote& x : c->TakeRemote(100)) {
+      if (x.kind == RedisLink::Remote::Kind::kPut || x.kind == RedisLink::Remote::Kind::kRefresh) {
+        read.push_back(std::move(x));
+      }
+    }
+    return read.size() == 2;
+  }));
+  EXPECT_EQ(read[0].kind, RedisLink::Remote::Kind::kPut);
+  EXPECT_EQ(read[1].kind, RedisLink::Remote::Kind::kRefresh);
+  EXPECT_EQ(read[1].aor, "alice@example.com");
+  EXPECT_EQ(read[1].contact, "sip:alice@192.0.2.10");
+
+  a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":2}", 4'000'000'000'000, true);
+  ASSERT_TRUE(WaitFor([&] { return a->pending_writes() == 0 && a->counters().writes >= 3; }));
+  r = redis_.Command("HLEN rtplatch:b:alice@example.com");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->integer, 1) << "the whole value carries the latest expiry";
+  freeReplyObject(r);
+}
+
+// The flush's changes reach the other node in one published batch; a
+// batch or change not understood (another version, a hand-made PUBLISH)
+// is counted and skipped, and what follows it still applies.
+TEST_F(RedisLinkTest, ABatchIsReadChangeByChangeAndABadOneIsCounted) {
+  auto a = Link("edge-a");
+  auto b = Link("edge-b");
+  ASSERT_TRUE(Connected(*a) && Connected(*b));
+  for (int i = 0; i < 3; ++i) {
+    a->Put(absl::StrCat("u", i, "@example.com"), "sip:u@192.0.2.10", "{}", 4'000'000'000'000,
+           /*urgent=*/false);
+  }
+  std::vector<RedisLink::Remote> got;
+  ASSERT_TRUE(WaitFor([&] {
+    for (RedisLink::Remote& r : Changes(*b)) got.push_back(std::move(r));
+    return got.size() == 3;
+  }));
+  for (const char* bad : {"PUBLISH rtplatch:bindings batch\n999\nput", "PUBLISH rtplatch:bindings batch\nx\n",
+                          "PUBLISH rtplatch:bindings hello"}) {
+    freeReplyObject(redis_.Command(bad));
+  }
+  a->Put("after@example.com", "sip:after@192.0.2.10", "{}", 4'000'000'000'000, true);
+  got.clear();
+  ASSERT_TRUE(WaitFor([&] {
+    for (RedisLink::Remote& r : Changes(*b)) got.push_back(std::move(r));
+    return !got.empty();
+  }));
+  EXPECT_EQ(got[0].aor, "after@example.com");
+  EXPECT_EQ(b->counters().bad_messages.load(), 3u);
 }
 
 // Redis restarts (kill -9, nothing saved): the nodes serve on, a change

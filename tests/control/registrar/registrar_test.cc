@@ -852,6 +852,9 @@ class RecordingReplica : public BindingReplica {
   void Put(const Binding& binding, bool urgent) override {
     events.push_back(absl::StrCat(urgent ? "put! " : "put ", binding.contact_uri));
   }
+  void Refresh(const Binding& binding) override {
+    events.push_back(absl::StrCat("refresh ", binding.contact_uri, " ", binding.expires_at));
+  }
   void Remove(const Binding& binding) override {
     events.push_back(absl::StrCat("remove ", binding.aor, " ", binding.contact_uri));
   }
@@ -866,12 +869,17 @@ TEST_F(RegistrarTest, ReplicaHearsNewContactsAtOnceAndRefreshesCoalesced) {
   req.cseq = 2;
   ASSERT_EQ(Register(req, nat_source_, kNow + 30).status_code, 200);  // only the expiry moves
   req.cseq = 3;
-  ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 60).status_code, 200);  // NAT moved
+  req.user_agent = "Yealink SIP-T46S 66.86.0.20";  // upgraded: the whole binding, coalesced
+  ASSERT_EQ(Register(req, nat_source_, kNow + 40).status_code, 200);
   req.cseq = 4;
+  ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 60).status_code, 200);  // NAT moved
+  req.cseq = 5;
   req.contacts = {"<sip:alice@192.0.2.10:5060>;expires=0"};
   ASSERT_EQ(Register(req, Ep("203.0.113.30:31002"), kNow + 90).status_code, 200);
   EXPECT_THAT(replica.events,
-              ElementsAre("put! sip:alice@192.0.2.10:5060", "put sip:alice@192.0.2.10:5060",
+              ElementsAre("put! sip:alice@192.0.2.10:5060",
+                          absl::StrCat("refresh sip:alice@192.0.2.10:5060 ", kNow + 30 + 600),
+                          "put sip:alice@192.0.2.10:5060",
                           "put! sip:alice@192.0.2.10:5060",
                           "remove alice@example.com sip:alice@192.0.2.10:5060"));
 }
@@ -887,6 +895,28 @@ Binding RemoteBinding(absl::string_view node, int64_t expires_at = kNow + 600) {
   b.local_socket = Ep("198.51.100.2:5060");
   b.node = std::string(node);
   return b;
+}
+
+TEST_F(RegistrarTest, AnotherNodesRefreshMovesOnlyTheBindingItOwns) {
+  EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
+                                         "node-b", kNow + 900, 8))
+      << "a refresh does not make a binding";
+  ASSERT_EQ(registrar_->ApplyRemote(RemoteBinding("node-b")), std::nullopt);
+  EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
+                                         "node-c", kNow + 900, 8));
+  EXPECT_TRUE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
+                                        "node-b", kNow + 900, 8));
+  std::vector<Binding> held = registrar_->Lookup("alice@example.com", kNow);
+  ASSERT_THAT(held, SizeIs(1));
+  EXPECT_EQ(held[0].expires_at, kNow + 900);
+  EXPECT_EQ(held[0].cseq, 8u);
+  EXPECT_EQ(held[0].call_id, "remote-call") << "the rest as its owner wrote it";
+
+  Req req;  // this node's own binding is its store's, not a refresh's
+  req.contacts = {"<sip:alice@192.0.2.99:5060>"};
+  ASSERT_EQ(Register(req, nat_source_).status_code, 200);
+  EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.99:5060", "",
+                                         kNow + 900, 9));
 }
 
 TEST_F(RegistrarTest, AnotherNodesBindingIsHeldInMemoryOnly) {
