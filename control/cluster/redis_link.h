@@ -96,8 +96,9 @@ class RedisLink {
   // again.
   struct Remote {
     // kNode: node's heartbeat (value: its JSON).
-    // kRefresh: only the binding's expiry and CSeq moved (value:
-    // "<expires_at> <cseq>"; from a read of the table, node is empty).
+    // kRefresh: only the binding's expiry, CSeq and Call-ID moved (value:
+    // "<expires_at> <cseq> <call_id>"; from a read of the table, node is
+    // empty).
     enum class Kind : uint8_t { kPut, kRemove, kRefresh, kSnapshotBegin, kSnapshotEnd, kNode };
     Kind kind = Kind::kPut;
     std::string node;
@@ -138,12 +139,13 @@ class RedisLink {
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
            int64_t expires_at_ms, bool urgent, const IpAddress& fence = {});
   void Remove(absl::string_view aor, absl::string_view contact, const IpAddress& fence = {});
-  // A plain refresh: the binding's new expiry (unix seconds) and CSeq,
-  // written with the next flush as a field of their own beside its value
-  // ("<contact>\nr"), and published as such; the next Put or Remove of
-  // the binding drops it.
+  // A plain refresh: the binding's new expiry (unix seconds), CSeq and
+  // Call-ID (no space or newline), written with the next flush as a field
+  // of their own beside its value ("<contact>\nr" = "<expires_at> <cseq>
+  // <call_id>"), and published as such; the next Put or Remove of the
+  // binding drops it.
   void Refresh(absl::string_view aor, absl::string_view contact, int64_t expires_at,
-               uint32_t cseq, const IpAddress& fence = {});
+               uint32_t cseq, absl::string_view call_id, const IpAddress& fence = {});
   // A call on `vip` (its record) written or deleted at once, fenced by
   // the VIP's lease like a binding.
   void PutCall(const IpAddress& vip, absl::string_view call_id, std::string record);
@@ -173,7 +175,7 @@ class RedisLink {
   // One hash field written or deleted.
   struct Op {
     bool remove = false;
-    bool refresh = false;  // field is "<contact>\nr", value "<expires_at> <cseq>"
+    bool refresh = false;  // field is "<contact>\nr", value as Refresh writes it
     std::string hash;   // the Redis key
     std::string field;  // a binding's contact, a call's Call-ID
     std::string value;

@@ -28,8 +28,12 @@ void SharedBindings::Put(const Binding& binding, bool urgent) {
 }
 
 void SharedBindings::Refresh(const Binding& binding) {
+  if (binding.call_id.empty() || binding.call_id.find_first_of(" \r\n") != std::string::npos) {
+    Put(binding, /*urgent=*/false);  // not a Call-ID the refresh's format holds
+    return;
+  }
   link_.Refresh(binding.aor, binding.contact_uri, binding.expires_at, binding.cseq,
-                FenceOf(binding));
+                binding.call_id, FenceOf(binding));
 }
 
 void SharedBindings::Remove(const Binding& binding) {
@@ -75,14 +79,17 @@ void SharedBindings::Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
     case RedisLink::Remote::Kind::kRefresh: {
       int64_t expires_at = 0;
       uint32_t cseq = 0;
-      const std::pair<absl::string_view, absl::string_view> v = absl::StrSplit(r.value, ' ');
-      if (!absl::SimpleAtoi(v.first, &expires_at) || !absl::SimpleAtoi(v.second, &cseq)) {
+      const std::vector<absl::string_view> v = absl::StrSplit(r.value, absl::MaxSplits(' ', 2));
+      if (v.size() != 3 || v[2].empty() || !absl::SimpleAtoi(v[0], &expires_at) ||
+          !absl::SimpleAtoi(v[1], &cseq)) {
         ++counters_.bad_values;
         return;
       }
       // One this node does not hold (or holds as its own) is skipped: a
       // refresh moves a binding, it does not make one.
-      if (registrar_.RefreshRemote(r.aor, r.contact, r.node, expires_at, cseq)) ++counters_.refreshed;
+      if (registrar_.RefreshRemote(r.aor, r.contact, r.node, expires_at, cseq, v[2])) {
+        ++counters_.refreshed;
+      }
       return;
     }
     case RedisLink::Remote::Kind::kPut:

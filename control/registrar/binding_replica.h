@@ -16,9 +16,9 @@ class BindingReplica {
   // so it is written at once; a refresh that only moves the expiry may be
   // coalesced with the next ones (about once a second).
   virtual void Put(const Binding& binding, bool urgent) = 0;
-  // Only `binding`'s expiry and CSeq moved since it was last Put (a
-  // phone's plain refresh): coalesced like a Put that is not urgent, and
-  // written without the rest of it.
+  // Only `binding`'s expiry, CSeq and Call-ID moved since it was last Put
+  // (a phone's plain refresh): coalesced like a Put that is not urgent,
+  // and written without the rest of it.
   virtual void Refresh(const Binding& binding) = 0;
   // This node's binding is gone (unregistered, expired or found dead):
   // as it was last.

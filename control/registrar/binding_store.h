@@ -63,11 +63,12 @@ struct Binding {
   friend bool operator==(const Binding&, const Binding&) = default;
 };
 
-// Whether `after` differs from `before` in its expiry and CSeq at most (a
-// plain refresh): what the cluster writes as an expiry alone.
-inline bool OnlyExpiryMoved(const Binding& before, const Binding& after) {
+// Whether `after` differs from `before` in its expiry, CSeq and Call-ID at
+// most (a plain refresh; a phone that restarted refreshes with a new
+// Call-ID): what the cluster writes as those alone.
+inline bool OnlyRefreshMoved(const Binding& before, const Binding& after) {
   auto rest = [](const Binding& b) {
-    return std::tie(b.aor, b.contact_uri, b.call_id, b.user_agent, b.source, b.transport,
+    return std::tie(b.aor, b.contact_uri, b.user_agent, b.source, b.transport,
                     b.local_socket, b.behind_nat, b.nat_reasons, b.keepalive_interval_ms,
                     b.keepalive_reason, b.keepalive_learning, b.q_milli, b.node);
   };

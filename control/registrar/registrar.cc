@@ -578,7 +578,7 @@ void Registrar::Replicate(const std::vector<BindingChange>& changes) const {
       case BindingChange::Kind::kRefreshed:
         // keepalive_changed: the source, socket, transport or interval
         // moved: at once. A plain refresh goes as its expiry alone.
-        if (!c.keepalive_changed && OnlyExpiryMoved(c.previous, c.binding)) {
+        if (!c.keepalive_changed && OnlyRefreshMoved(c.previous, c.binding)) {
           replica_->Refresh(c.binding);
         } else {
           replica_->Put(c.binding, /*urgent=*/c.keepalive_changed);
@@ -627,11 +627,13 @@ bool Registrar::RemoveRemote(absl::string_view aor, absl::string_view contact_ur
 }
 
 bool Registrar::RefreshRemote(absl::string_view aor, absl::string_view contact_uri,
-                              absl::string_view node, int64_t expires_at, uint32_t cseq) {
+                              absl::string_view node, int64_t expires_at, uint32_t cseq,
+                              absl::string_view call_id) {
   std::optional<Binding> held = table_.Find(aor, contact_uri);
   if (!held || held->node.empty() || (!node.empty() && held->node != node)) return false;
   held->expires_at = expires_at;
   held->cseq = cseq;
+  held->call_id = std::string(call_id);
   table_.Put(*held, 0);
   return true;
 }

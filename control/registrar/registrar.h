@@ -180,10 +180,11 @@ class Registrar {
   bool RemoveRemote(absl::string_view aor, absl::string_view contact_uri,
                     absl::string_view node);
   // Another node's binding held here refreshed by its phone: its new
-  // expiry and CSeq. `node` must still own it (empty: whichever node
-  // does); false if it did not.
+  // expiry, CSeq and Call-ID. `node` must still own it (empty: whichever
+  // node does); false if it did not.
   bool RefreshRemote(absl::string_view aor, absl::string_view contact_uri,
-                     absl::string_view node, int64_t expires_at, uint32_t cseq);
+                     absl::string_view node, int64_t expires_at, uint32_t cseq,
+                     absl::string_view call_id);
 
   AuthCheck AuthorizeRequest(const SipMessage& request, int64_t now);
 

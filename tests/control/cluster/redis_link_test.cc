@@ -162,7 +162,7 @@ TEST_F(RedisLinkTest, ARefreshIsWrittenAsItsExpiryAlone) {
   auto b = Link("edge-b");
   ASSERT_TRUE(Connected(*a) && Connected(*b));
   a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":1}", 4'000'000'000'000, true);
-  a->Refresh("alice@example.com", "sip:alice@192.0.2.10", 4'000'000'001, 7);
+  a->Refresh("alice@example.com", "sip:alice@192.0.2.10", 4'000'000'001, 7, "c7@192.0.2.10");
   std::vector<RedisLink::Remote> got;
   ASSERT_TRUE(WaitFor([&] {
     for (RedisLink::Remote& r : Changes(*b)) got.push_back(std::move(r));
@@ -171,11 +171,11 @@ TEST_F(RedisLinkTest, ARefreshIsWrittenAsItsExpiryAlone) {
   EXPECT_EQ(got[1].kind, RedisLink::Remote::Kind::kRefresh);
   EXPECT_EQ(got[1].node, "edge-a");
   EXPECT_EQ(got[1].contact, "sip:alice@192.0.2.10");
-  EXPECT_EQ(got[1].value, "4000000001 7");
+  EXPECT_EQ(got[1].value, "4000000001 7 c7@192.0.2.10");
   redisReply* r = redis_.Command("HGET rtplatch:b:alice@example.com %b", "sip:alice@192.0.2.10\nr",
                                  static_cast<size_t>(22));
   ASSERT_NE(r, nullptr);
-  EXPECT_EQ(std::string(r->str, r->len), "4000000001 7");
+  EXPECT_EQ(std::string(r->str, r->len), "4000000001 7 c7@192.0.2.10");
   freeReplyObject(r);
 
   auto c = Link("edge-c");  // reads the table

@@ -868,6 +868,9 @@ TEST_F(RegistrarTest, ReplicaHearsNewContactsAtOnceAndRefreshesCoalesced) {
   ASSERT_EQ(Register(req, nat_source_).status_code, 200);
   req.cseq = 2;
   ASSERT_EQ(Register(req, nat_source_, kNow + 30).status_code, 200);  // only the expiry moves
+  req.call_id = "restarted@192.0.2.10";  // the phone restarted: a new Call-ID, still a refresh
+  req.cseq = 1;
+  ASSERT_EQ(Register(req, nat_source_, kNow + 35).status_code, 200);
   req.cseq = 3;
   req.user_agent = "Yealink SIP-T46S 66.86.0.20";  // upgraded: the whole binding, coalesced
   ASSERT_EQ(Register(req, nat_source_, kNow + 40).status_code, 200);
@@ -879,6 +882,7 @@ TEST_F(RegistrarTest, ReplicaHearsNewContactsAtOnceAndRefreshesCoalesced) {
   EXPECT_THAT(replica.events,
               ElementsAre("put! sip:alice@192.0.2.10:5060",
                           absl::StrCat("refresh sip:alice@192.0.2.10:5060 ", kNow + 30 + 600),
+                          absl::StrCat("refresh sip:alice@192.0.2.10:5060 ", kNow + 35 + 600),
                           "put sip:alice@192.0.2.10:5060",
                           "put! sip:alice@192.0.2.10:5060",
                           "remove alice@example.com sip:alice@192.0.2.10:5060"));
@@ -899,24 +903,25 @@ Binding RemoteBinding(absl::string_view node, int64_t expires_at = kNow + 600) {
 
 TEST_F(RegistrarTest, AnotherNodesRefreshMovesOnlyTheBindingItOwns) {
   EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
-                                         "node-b", kNow + 900, 8))
+                                         "node-b", kNow + 900, 8, "c2"))
       << "a refresh does not make a binding";
   ASSERT_EQ(registrar_->ApplyRemote(RemoteBinding("node-b")), std::nullopt);
   EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
-                                         "node-c", kNow + 900, 8));
+                                         "node-c", kNow + 900, 8, "c2"));
   EXPECT_TRUE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.10:5060",
-                                        "node-b", kNow + 900, 8));
+                                        "node-b", kNow + 900, 8, "c2"));
   std::vector<Binding> held = registrar_->Lookup("alice@example.com", kNow);
   ASSERT_THAT(held, SizeIs(1));
   EXPECT_EQ(held[0].expires_at, kNow + 900);
   EXPECT_EQ(held[0].cseq, 8u);
-  EXPECT_EQ(held[0].call_id, "remote-call") << "the rest as its owner wrote it";
+  EXPECT_EQ(held[0].call_id, "c2");
+  EXPECT_EQ(held[0].source, Ep("203.0.113.30:32000")) << "the rest as its owner wrote it";
 
   Req req;  // this node's own binding is its store's, not a refresh's
   req.contacts = {"<sip:alice@192.0.2.99:5060>"};
   ASSERT_EQ(Register(req, nat_source_).status_code, 200);
   EXPECT_FALSE(registrar_->RefreshRemote("alice@example.com", "sip:alice@192.0.2.99:5060", "",
-                                         kNow + 900, 9));
+                                         kNow + 900, 9, "c3"));
 }
 
 TEST_F(RegistrarTest, AnotherNodesBindingIsHeldInMemoryOnly) {
