@@ -394,6 +394,12 @@ void ControlPlane::OnInbound(const SipInbound& in) {
   }
   // Over capacity, new work is shed before it costs a parse.
   if (shedder_ && !AdmitUnderLoad(in, now_ms)) return;
+  // A REGISTER only to be challenged is answered from its raw lines.
+  if (std::optional<std::string> challenge = proxy_->RawChallenge(in)) {
+    (void)transport_->Send(*challenge, in.source, in.transport, in.channel);
+    proxy_->OnTraffic(in.source);
+    return;
+  }
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,

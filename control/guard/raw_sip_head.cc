@@ -64,7 +64,12 @@ RawSipHead SniffSipHead(absl::string_view bytes) {
     head.is_response = true;
   } else {
     head.method = start.substr(0, start.find(' '));
-    if (head.method.size() == start.size()) head.method = {};  // no request line
+    if (head.method.size() == start.size()) {
+      head.method = {};  // no request line
+    } else {
+      const absl::string_view rest = start.substr(head.method.size() + 1);
+      head.request_uri = rest.substr(0, rest.find(' '));
+    }
   }
   size_t pos = first_end;
   while (pos != absl::string_view::npos && pos + 1 < bytes.size()) {
@@ -76,11 +81,15 @@ RawSipHead SniffSipHead(absl::string_view bytes) {
     absl::string_view value;
     if (HeaderValue(line, "To", "t", &value)) {
       head.to_tag = head.to_tag || ToValueHasTag(value);
+      if (head.to_headers++ == 0) head.to = value;
     } else if (head.call_id.empty() && HeaderValue(line, "Call-ID", "i", &value)) {
       head.call_id = value;
     } else if (HeaderValue(line, "Authorization", "Authorization", &value) ||
                HeaderValue(line, "Proxy-Authorization", "Proxy-Authorization", &value)) {
       head.credentials = true;
+    } else if (HeaderValue(line, "Require", "Require", &value) ||
+               HeaderValue(line, "Proxy-Require", "Proxy-Require", &value)) {
+      head.extensions = true;
     }
     pos = end == absl::string_view::npos ? end : pos + 1 + end;
   }

@@ -13,11 +13,16 @@ namespace rtplatch {
 struct RawSipHead {
   bool is_response = false;   // starts with "SIP/"
   absl::string_view method;   // a request's first word; empty otherwise
+  absl::string_view request_uri;  // a request line's second word
+  absl::string_view to;       // the first To (or "t") value, trimmed
+  int to_headers = 0;         // To header lines seen
   absl::string_view call_id;  // the Call-ID (or "i") value, trimmed
   bool to_tag = false;        // the To (or "t") header has a tag parameter
   // An Authorization or Proxy-Authorization header: the request answers
   // a challenge (its check is the parse's, not this).
   bool credentials = false;
+  // A Require or Proxy-Require header: option tags the parse checks.
+  bool extensions = false;
 };
 
 // Views into `bytes`; only the header block is read.

@@ -236,6 +236,10 @@ class Registrar {
   bool HasExpired(int64_t now) const { return table_.HasExpired(now); }
 
   const RegistrarConfig& config() const { return config_; }
+  // "<header>: Digest ..." lines, one per algorithm the user can answer
+  // (a REGISTER challenged from its raw lines gets the same).
+  std::vector<std::string> ChallengeHeaders(absl::string_view header, absl::string_view user,
+                                            bool stale, int64_t now);
 
  private:
   Registrar(RegistrarConfig config, std::unique_ptr<DigestAuthenticator> auth,
@@ -257,9 +261,6 @@ class Registrar {
   };
   DigestVerdict CheckDigest(const SipMessage& request, bool proxy, absl::string_view user,
                             absl::string_view domain, int64_t now);
-  // "<header>: Digest ..." lines, one per algorithm the user can answer.
-  std::vector<std::string> ChallengeHeaders(absl::string_view header, absl::string_view user,
-                                            bool stale, int64_t now);
   RegisterResult Challenge(const SipMessage& request, const Endpoint& source,
                            absl::string_view user, bool stale, std::string error,
                            int64_t now);

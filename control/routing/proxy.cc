@@ -17,8 +17,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "control/guard/raw_response.h"
+#include "control/guard/raw_sip_head.h"
 #include "control/media/pair_repush.h"
 #include "control/nat/nat_detector.h"
+#include "control/routing/raw_challenge.h"
 #include "control/sdp/sdp.h"
 #include "control/sip/sip_response.h"
 #include "control/sip/sip_uri.h"
@@ -541,6 +544,22 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
   ApplyBindingChanges(r.changes);
   if (r.response.empty()) return RespondLocal(txn, r.status_code, r.reason, r.headers);
   (void)txns_.RespondRaw(txn, r.status_code, std::move(r.response));
+}
+
+std::optional<std::string> Proxy::RawChallenge(const SipInbound& in) {
+  if (!registrar_.config().require_auth) return std::nullopt;
+  const std::optional<std::string> user =
+      ChallengeableRegisterUser(SniffSipHead(in.bytes), registrar_.config().domain);
+  if (!user) return std::nullopt;
+  std::optional<std::string> response =
+      RawStatelessResponse(in.bytes, in.source, 401, "Unauthorized", config_.server_header,
+                           registrar_.ChallengeHeaders("WWW-Authenticate", *user, false, now_()));
+  if (!response) return std::nullopt;
+  ++counters_.requests;
+  ++counters_.registers;
+  ++counters_.auth_challenges;
+  ++counters_.raw_challenges;
+  return response;
 }
 
 void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
@@ -2006,6 +2025,7 @@ nlohmann::json Proxy::CountersJson() const {
             {"calls_ended_bye", c.calls_ended_bye},
             {"calls_ended_idle", c.calls_ended_idle},
             {"auth_challenges", c.auth_challenges},
+            {"raw_challenges", c.raw_challenges},
             {"request_challenges", c.request_challenges},
             {"rejected_dataplane", c.rejected_dataplane},
             {"forwarded_requests", c.forwarded_requests},

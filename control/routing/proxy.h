@@ -118,6 +118,7 @@ struct ProxyCounters {
   uint64_t calls_ended_bye = 0;
   uint64_t calls_ended_idle = 0;
   uint64_t auth_challenges = 0;     // 401s and 407s
+  uint64_t raw_challenges = 0;      // of those, REGISTERs challenged from their raw lines
   uint64_t request_challenges = 0;  // the 407s: requests other than REGISTER
   uint64_t bad_extensions = 0;      // 420: an option tag we do not understand
   uint64_t rejected_dataplane = 0;  // 503: dataplane unreachable or out of ports
@@ -203,6 +204,10 @@ class Proxy : public SipTransactions::Listener {
   // probe's answer counts before it voids the probe as traffic): the
   // sender's NAT mapping was just used (the NAT timeout learning's gaps).
   void OnTraffic(const Endpoint& source);
+  // A REGISTER the registrar would only challenge (raw_challenge.h): its
+  // 401 from the raw lines, counted as the parsed one's would be; nullopt
+  // when it takes the parse.
+  std::optional<std::string> RawChallenge(const SipInbound& in);
 
   // SipTransactions::Listener
   void OnRequest(SipTxnId txn, SipMessage& request, const SipInbound& in) override;

@@ -20,6 +20,20 @@ TEST(SniffSipHead, ANewInviteHasAMethodACallIdAndNoToTag) {
   EXPECT_FALSE(h.credentials);
 }
 
+TEST(SniffSipHead, ARequestsUriToAndOptionTags) {
+  const RawSipHead h = SniffSipHead(
+      "REGISTER sip:example.test;transport=udp SIP/2.0\r\n"
+      "t:  <sip:bob@example.test> \r\n"
+      "To: <sip:second@example.test>\r\n"
+      "require: gruu\r\n\r\n");
+  EXPECT_EQ(h.request_uri, "sip:example.test;transport=udp");
+  EXPECT_EQ(h.to, "<sip:bob@example.test>");
+  EXPECT_EQ(h.to_headers, 2);
+  EXPECT_TRUE(h.extensions);
+  EXPECT_FALSE(SniffSipHead("REGISTER sip:example.test SIP/2.0\r\nRequire-X: y\r\n\r\n").extensions);
+  EXPECT_TRUE(SniffSipHead("OPTIONS x SIP/2.0\r\nProxy-Require: a\r\n\r\n").extensions);
+}
+
 TEST(SniffSipHead, CredentialsInEitherHeaderAndAnyCase) {
   EXPECT_TRUE(SniffSipHead("REGISTER sip:example.test SIP/2.0\r\n"
                            "authorization : Digest username=\"bob\"\r\n\r\n")
