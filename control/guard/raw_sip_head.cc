@@ -10,16 +10,18 @@
 namespace rtplatch {
 namespace {
 
-// The header's value if `line` is header `name` (or its compact form),
-// in any case, with optional whitespace before the colon.
-bool HeaderValue(absl::string_view line, absl::string_view name, absl::string_view compact,
-                 absl::string_view* value) {
+// A header line's name (trailing whitespace stripped) and trimmed value;
+// false if it has no colon.
+bool SplitLine(absl::string_view line, absl::string_view* name, absl::string_view* value) {
   const size_t colon = line.find(':');
   if (colon == absl::string_view::npos) return false;
-  const absl::string_view n = absl::StripTrailingAsciiWhitespace(line.substr(0, colon));
-  if (!absl::EqualsIgnoreCase(n, name) && !absl::EqualsIgnoreCase(n, compact)) return false;
+  *name = absl::StripTrailingAsciiWhitespace(line.substr(0, colon));
   *value = absl::StripAsciiWhitespace(line.substr(colon + 1));
   return true;
+}
+
+bool NameIs(absl::string_view name, absl::string_view full, absl::string_view compact = {}) {
+  return absl::EqualsIgnoreCase(name, full) || (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
 }
 
 // The part of a name-addr after the <URI> (and a quoted display name),
@@ -78,17 +80,19 @@ RawSipHead SniffSipHead(absl::string_view bytes) {
     line = line.substr(0, end);
     absl::ConsumeSuffix(&line, "\r");
     if (line.empty()) break;  // the end of the headers
-    absl::string_view value;
-    if (HeaderValue(line, "To", "t", &value)) {
+    // Each line split once, its name then compared (this runs for every
+    // datagram while the control plane sheds load).
+    absl::string_view name, value;
+    if (!SplitLine(line, &name, &value)) {
+      // not a header: nothing to read
+    } else if (NameIs(name, "To", "t")) {
       head.to_tag = head.to_tag || ToValueHasTag(value);
       if (head.to_headers++ == 0) head.to = value;
-    } else if (head.call_id.empty() && HeaderValue(line, "Call-ID", "i", &value)) {
-      head.call_id = value;
-    } else if (HeaderValue(line, "Authorization", "Authorization", &value) ||
-               HeaderValue(line, "Proxy-Authorization", "Proxy-Authorization", &value)) {
+    } else if (NameIs(name, "Call-ID", "i")) {
+      if (head.call_id.empty()) head.call_id = value;
+    } else if (NameIs(name, "Authorization") || NameIs(name, "Proxy-Authorization")) {
       head.credentials = true;
-    } else if (HeaderValue(line, "Require", "Require", &value) ||
-               HeaderValue(line, "Proxy-Require", "Proxy-Require", &value)) {
+    } else if (NameIs(name, "Require") || NameIs(name, "Proxy-Require")) {
       head.extensions = true;
     }
     pos = end == absl::string_view::npos ? end : pos + 1 + end;
