@@ -255,6 +255,25 @@ class ProxyTest : public ::testing::Test {
     void OnTransactionEnd(SipTxnId t) override { proxy->OnTransactionEnd(t); }
   };
 
+  // The registrar of example.com; with `require_auth` every REGISTER is
+  // challenged. A proxy made before this one must be made again.
+  void MakeRegistrar(bool require_auth) {
+    RegistrarConfig rc;
+    rc.domain = "example.com";
+    rc.nonce_secret = "0123456789abcdef0123456789abcdef";
+    rc.require_auth = require_auth;
+    auto registrar = Registrar::Create(rc, *users_, /*store=*/nullptr, inside_, policies_);
+    ASSERT_TRUE(registrar.ok()) << registrar.status();
+    registrar_ = *std::move(registrar);
+  }
+
+  // Challenges every REGISTER from now on (a new registrar and proxy).
+  void RequireAuth() {
+    std::unique_ptr<Registrar> old = std::move(registrar_);
+    ASSERT_NO_FATAL_FAILURE(MakeRegistrar(/*require_auth=*/true));
+    MakeProxy();  // drops the proxy that used `old`
+  }
+
   void SetUp() override {
     dataplane_.set_responder([this](const json& r) { return DataplaneAnswer(r); });
     dataplane_.Start();
@@ -264,13 +283,7 @@ class ProxyTest : public ::testing::Test {
                                   "(test users)");
     ASSERT_TRUE(users.ok()) << users.status();
     users_ = *std::move(users);
-    RegistrarConfig rc;
-    rc.domain = "example.com";
-    rc.nonce_secret = "0123456789abcdef0123456789abcdef";
-    rc.require_auth = false;
-    auto registrar = Registrar::Create(rc, *users_, /*store=*/nullptr, inside_, policies_);
-    ASSERT_TRUE(registrar.ok()) << registrar.status();
-    registrar_ = *std::move(registrar);
+    ASSERT_NO_FATAL_FAILURE(MakeRegistrar(/*require_auth=*/false));
 
     link_ = std::make_unique<DataplaneLink>(DataplaneLink::Options{
         .socket_path = dataplane_.path(),

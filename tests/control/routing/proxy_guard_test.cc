@@ -16,15 +16,7 @@ class ProxyGuardTest : public ProxyTest {
  protected:
   void SetUp() override {
     ProxyTest::SetUp();
-    RegistrarConfig rc;
-    rc.domain = "example.com";
-    rc.nonce_secret = "0123456789abcdef0123456789abcdef";
-    rc.require_auth = true;
-    auto registrar = Registrar::Create(rc, *users_, /*store=*/nullptr, inside_, policies_);
-    ASSERT_TRUE(registrar.ok()) << registrar.status();
-    std::unique_ptr<Registrar> old = std::move(registrar_);
-    registrar_ = *std::move(registrar);
-    MakeProxy();  // drops the proxy that used `old`
+    ASSERT_NO_FATAL_FAILURE(RequireAuth());
 
     SipGuardConfig gc;
     gc.auth.per_source = 3;
