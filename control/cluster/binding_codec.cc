@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace rtplatch {
 namespace {
@@ -100,6 +103,23 @@ std::string EncodeBinding(const Binding& b, absl::string_view node) {
   number("q_milli", b.q_milli);
   out += '}';
   return out;
+}
+
+std::optional<std::string> EncodeRefresh(const Binding& b) {
+  if (b.call_id.empty() || b.call_id.find_first_of(" \r\n") != std::string::npos) return std::nullopt;
+  return absl::StrCat(b.expires_at, " ", b.cseq, " ", b.call_id);
+}
+
+absl::StatusOr<BindingRefresh> DecodeRefresh(absl::string_view text) {
+  const std::vector<absl::string_view> v = absl::StrSplit(text, absl::MaxSplits(' ', 2));
+  BindingRefresh r;
+  if (v.size() != 3 || v[2].empty() || !absl::SimpleAtoi(v[0], &r.expires_at) ||
+      !absl::SimpleAtoi(v[1], &r.cseq)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shared refresh: not '<expires_at> <cseq> <call_id>': ", text.substr(0, 64)));
+  }
+  r.call_id = std::string(v[2]);
+  return r;
 }
 
 absl::StatusOr<Binding> DecodeBinding(absl::string_view text) {

@@ -163,11 +163,10 @@ void RedisLink::Remove(absl::string_view aor, absl::string_view contact,
           true);
 }
 
-void RedisLink::Refresh(absl::string_view aor, absl::string_view contact, int64_t expires_at,
-                        uint32_t cseq, absl::string_view call_id, const IpAddress& fence) {
-  Enqueue(Op{false, true, BindingsKey(aor), absl::StrCat(contact, kRefreshSuffix),
-             absl::StrCat(expires_at, " ", cseq, " ", call_id), expires_at * 1000, fence,
-             std::string(aor)},
+void RedisLink::Refresh(absl::string_view aor, absl::string_view contact, std::string value,
+                        int64_t expires_at_ms, const IpAddress& fence) {
+  Enqueue(Op{false, true, BindingsKey(aor), absl::StrCat(contact, kRefreshSuffix), std::move(value),
+             expires_at_ms, fence, std::string(aor)},
           false);
 }
 

@@ -97,7 +97,7 @@ class RedisLink {
   struct Remote {
     // kNode: node's heartbeat (value: its JSON).
     // kRefresh: only the binding's expiry, CSeq and Call-ID moved (value:
-    // "<expires_at> <cseq> <call_id>"; from a read of the table, node is
+    // binding_codec.h's EncodeRefresh; from a read of the table, node is
     // empty).
     enum class Kind : uint8_t { kPut, kRemove, kRefresh, kSnapshotBegin, kSnapshotEnd, kNode };
     Kind kind = Kind::kPut;
@@ -139,13 +139,12 @@ class RedisLink {
   void Put(absl::string_view aor, absl::string_view contact, std::string value,
            int64_t expires_at_ms, bool urgent, const IpAddress& fence = {});
   void Remove(absl::string_view aor, absl::string_view contact, const IpAddress& fence = {});
-  // A plain refresh: the binding's new expiry (unix seconds), CSeq and
-  // Call-ID (no space or newline), written with the next flush as a field
-  // of their own beside its value ("<contact>\nr" = "<expires_at> <cseq>
-  // <call_id>"), and published as such; the next Put or Remove of the
-  // binding drops it.
-  void Refresh(absl::string_view aor, absl::string_view contact, int64_t expires_at,
-               uint32_t cseq, absl::string_view call_id, const IpAddress& fence = {});
+  // A plain refresh (`value`: binding_codec.h's EncodeRefresh), written
+  // with the next flush as a field of its own beside the binding's value
+  // ("<contact>\nr"), and published as such; the next Put or Remove of
+  // the binding drops it.
+  void Refresh(absl::string_view aor, absl::string_view contact, std::string value,
+               int64_t expires_at_ms, const IpAddress& fence = {});
   // A call on `vip` (its record) written or deleted at once, fenced by
   // the VIP's lease like a binding.
   void PutCall(const IpAddress& vip, absl::string_view call_id, std::string record);

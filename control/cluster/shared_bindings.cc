@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "control/cluster/binding_codec.h"
 
 namespace rtplatch {
@@ -28,12 +26,13 @@ void SharedBindings::Put(const Binding& binding, bool urgent) {
 }
 
 void SharedBindings::Refresh(const Binding& binding) {
-  if (binding.call_id.empty() || binding.call_id.find_first_of(" \r\n") != std::string::npos) {
+  std::optional<std::string> value = EncodeRefresh(binding);
+  if (!value) {
     Put(binding, /*urgent=*/false);  // not a Call-ID the refresh's format holds
     return;
   }
-  link_.Refresh(binding.aor, binding.contact_uri, binding.expires_at, binding.cseq,
-                binding.call_id, FenceOf(binding));
+  link_.Refresh(binding.aor, binding.contact_uri, *std::move(value), binding.expires_at * 1000,
+                FenceOf(binding));
 }
 
 void SharedBindings::Remove(const Binding& binding) {
@@ -77,17 +76,14 @@ void SharedBindings::Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
       if (registrar_.RemoveRemote(r.aor, r.contact, r.node)) ++counters_.removed;
       return;
     case RedisLink::Remote::Kind::kRefresh: {
-      int64_t expires_at = 0;
-      uint32_t cseq = 0;
-      const std::vector<absl::string_view> v = absl::StrSplit(r.value, absl::MaxSplits(' ', 2));
-      if (v.size() != 3 || v[2].empty() || !absl::SimpleAtoi(v[0], &expires_at) ||
-          !absl::SimpleAtoi(v[1], &cseq)) {
+      absl::StatusOr<BindingRefresh> f = DecodeRefresh(r.value);
+      if (!f.ok()) {
         ++counters_.bad_values;
         return;
       }
       // One this node does not hold (or holds as its own) is skipped: a
       // refresh moves a binding, it does not make one.
-      if (registrar_.RefreshRemote(r.aor, r.contact, r.node, expires_at, cseq, v[2])) {
+      if (registrar_.RefreshRemote(r.aor, r.contact, r.node, f->expires_at, f->cseq, f->call_id)) {
         ++counters_.refreshed;
       }
       return;

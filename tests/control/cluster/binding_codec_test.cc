@@ -59,6 +59,25 @@ TEST(BindingCodecTest, EscapesWhatAPhoneSent) {
   EXPECT_EQ(back->user_agent, "bad \xef\xbf\xbd\xef\xbf\xbd utf-8");
 }
 
+TEST(BindingCodecTest, ARefreshRoundTripsAndBadOnesAreErrors) {
+  Binding b = Sample();
+  std::optional<std::string> text = EncodeRefresh(b);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(*text, "1700000600 42 c1@192.0.2.10");
+  absl::StatusOr<BindingRefresh> back = DecodeRefresh(*text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->expires_at, b.expires_at);
+  EXPECT_EQ(back->cseq, b.cseq);
+  EXPECT_EQ(back->call_id, b.call_id);
+  for (const char* id : {"", "a b", "a\r\nb"}) {
+    b.call_id = id;
+    EXPECT_EQ(EncodeRefresh(b), std::nullopt) << id;
+  }
+  for (const char* bad : {"", "1 2", "x 2 c", "1 x c", "1 4294967296 c", "1 2 "}) {
+    EXPECT_FALSE(DecodeRefresh(bad).ok()) << bad;
+  }
+}
+
 TEST(BindingCodecTest, BadValuesAreErrorsNamingTheField) {
   const std::string good = EncodeBinding(Sample(), "edge-a");
   EXPECT_FALSE(DecodeBinding("").ok());

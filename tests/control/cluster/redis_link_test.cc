@@ -162,7 +162,8 @@ TEST_F(RedisLinkTest, ARefreshIsWrittenAsItsExpiryAlone) {
   auto b = Link("edge-b");
   ASSERT_TRUE(Connected(*a) && Connected(*b));
   a->Put("alice@example.com", "sip:alice@192.0.2.10", "{\"v\":1}", 4'000'000'000'000, true);
-  a->Refresh("alice@example.com", "sip:alice@192.0.2.10", 4'000'000'001, 7, "c7@192.0.2.10");
+  a->Refresh("alice@example.com", "sip:alice@192.0.2.10", "4000000001 7 c7@192.0.2.10",
+             4'000'000'001'000);
   std::vector<RedisLink::Remote> got;
   ASSERT_TRUE(WaitFor([&] {
     for (RedisLink::Remote& r : Changes(*b)) got.push_back(std::move(r));
