@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "control/guard/raw_response.h"
 #include "control/guard/raw_sip_head.h"
 #include "control/media/pair_repush.h"
@@ -547,7 +548,11 @@ void Proxy::HandleRegister(SipTxnId txn, SipMessage& request, const SipInbound& 
 }
 
 std::optional<std::string> Proxy::RawChallenge(const SipInbound& in) {
-  if (!registrar_.config().require_auth) return std::nullopt;
+  // Only a REGISTER is read further (this runs for every datagram).
+  if (!registrar_.config().require_auth ||
+      !absl::StartsWith(absl::StripLeadingAsciiWhitespace(in.bytes), "REGISTER ")) {
+    return std::nullopt;
+  }
   const std::optional<std::string> user =
       ChallengeableRegisterUser(SniffSipHead(in.bytes), registrar_.config().domain);
   if (!user) return std::nullopt;
