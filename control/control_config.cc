@@ -302,6 +302,20 @@ absl::Status ParseLists(const json& j, ControlConfig& c) {
   return absl::OkStatus();
 }
 
+// The other nodes reach a cluster node (and know its requests) at its
+// first SIP address, which its heartbeat names: its own, for good.
+absl::Status CheckClusterListen(const ControlConfig& c) {
+  const std::vector<IpAddress>& vips = c.cluster.vips;
+  if (!c.sip_listen.empty() &&
+      (c.sip_listen.front().ip.is_unspecified() ||
+       std::find(vips.begin(), vips.end(), c.sip_listen.front().ip) != vips.end())) {
+    return FieldError("sip_listen[0]",
+                      "in a cluster, must be this node's own address (not a wildcard or one "
+                      "of cluster.vips): the other nodes reach it there");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseInto(const json& j, ControlConfig& c) {
   if (absl::Status s = CheckKnownFields(
           j, {"sip_listen", "inside_prefixes", "dataplane_socket", "control_socket",
@@ -346,16 +360,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
   }
   if (auto it = j.find("cluster"); it != j.end()) {
     if (auto s = ParseCluster(*it, c.cluster); !s.ok()) return s;
-    // The other nodes reach this one (and know its requests) at its
-    // first SIP address, which its heartbeat names: its own, for good.
-    const std::vector<IpAddress>& vips = c.cluster.vips;
-    if (!c.sip_listen.empty() &&
-        (c.sip_listen.front().ip.is_unspecified() ||
-         std::find(vips.begin(), vips.end(), c.sip_listen.front().ip) != vips.end())) {
-      return FieldError("sip_listen[0]",
-                        "in a cluster, must be this node's own address (not a wildcard or one "
-                        "of cluster.vips): the other nodes reach it there");
-    }
+    if (auto s = CheckClusterListen(c); !s.ok()) return s;
   }
   if (auto it = j.find("guard"); it != j.end()) {
     absl::StatusOr<SipGuardConfig> guard = ParseSipGuardConfig(*it);
