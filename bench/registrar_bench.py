@@ -412,7 +412,7 @@ class Rtplatch(sb.RtplatchServer):
         PROCS.procs.remove(c)
         db = sqlite3.connect(self.database())
         try:
-            db.execute("UPDATE binding_refresh SET expires_at = ?", (expire_at,))
+            db.execute("UPDATE bindings SET expires_at = ?", (expire_at,))
             db.commit()
         finally:
             db.close()

@@ -23,37 +23,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sip_bench as sb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLUMNS = ("id, aor, contact, user_agent, source_ip, source_port, transport, local_ip, "
-           "local_port, behind_nat, nat_reasons, keepalive_interval_ms, keepalive_reason, "
-           "keepalive_learning, q_milli")
+COLUMNS = ("aor, contact, expires_at, call_id, cseq, user_agent, source_ip, source_port, "
+           "transport, local_ip, local_port, behind_nat, nat_reasons, keepalive_interval_ms, "
+           "keepalive_reason, keepalive_learning, q_milli")
 
 
 def write_store(path, users):
-    """A store as rtplatch-control writes it (schema version 5: the
-    bindings and their refresh rows), bindings in random arrival order."""
     db = sqlite3.connect(path)
     db.execute("PRAGMA page_size=1024")
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript("""
 CREATE TABLE schema_version (version INTEGER NOT NULL);
-INSERT INTO schema_version VALUES (5);
+INSERT INTO schema_version VALUES (4);
 CREATE TABLE bindings (id INTEGER PRIMARY KEY, aor TEXT NOT NULL, contact TEXT NOT NULL,
+ expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,
  user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,
  transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,
  behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL, keepalive_interval_ms INTEGER NOT NULL,
  keepalive_reason TEXT NOT NULL, keepalive_learning INTEGER NOT NULL DEFAULT 0,
- q_milli INTEGER NOT NULL) STRICT;
-CREATE TABLE binding_refresh (id INTEGER PRIMARY KEY, expires_at INTEGER NOT NULL,
- cseq INTEGER NOT NULL, call_id TEXT NOT NULL) STRICT;""")
+ q_milli INTEGER NOT NULL) STRICT;""")
     order = list(range(len(users)))
     random.Random(1).shuffle(order)
     expires = int(time.time()) + 3600
-    rows = ((row, "%s@%s" % (users[i][0], sb.DOMAIN), "sip:%s@127.0.0.1:17060" % users[i][0],
-             "sipp", "127.0.0.1", 17060, "udp", "127.0.0.1", 25060, 0, "[]", 0, "", 0, 1000)
-            for row, i in enumerate(order, 1))
-    db.executemany("INSERT INTO bindings (%s) VALUES (%s)" % (COLUMNS, ",".join("?" * 15)), rows)
-    db.executemany("INSERT INTO binding_refresh (id, expires_at, cseq, call_id) VALUES (?, ?, ?, ?)",
-                   ((row, expires, 2, "%d-1@127.0.0.1" % i) for row, i in enumerate(order, 1)))
+    rows = (("%s@%s" % (users[i][0], sb.DOMAIN), "sip:%s@127.0.0.1:17060" % users[i][0], expires,
+             "%d-1@127.0.0.1" % i, 2, "sipp", "127.0.0.1", 17060, "udp", "127.0.0.1", 25060, 0,
+             "[]", 0, "", 0, 1000) for i in order)
+    db.executemany("INSERT INTO bindings (%s) VALUES (%s)" % (COLUMNS, ",".join("?" * 17)), rows)
     db.commit()
     db.close()
 

@@ -15,28 +15,27 @@
 namespace rtplatch {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 4;
 // How long a statement waits for another connection's lock (a second
 // registrar on the same file, or the CLI reading it) before failing.
 constexpr int kBusyTimeoutMs = 2000;
 // Cap on the integrity-check report quoted in an error message.
 constexpr size_t kMaxVerdictBytes = 240;
 
-// Version 5: two rowid tables in the order bindings arrive, with no index
-// at all (BindingRow says why), the same row id in both. `bindings` holds
-// what a REGISTER rarely changes; `binding_refresh` what every refresh
-// changes (expiry, CSeq, Call-ID), about 50 bytes a row against about 200:
-// a refresh rewrites only that, so a page in the WAL and in the
-// checkpoint carries four or five times as many refreshes (at a million
-// bindings, those page writes were what grew a REGISTER's cost with N).
-// A binding whose refresh row is missing reads as expired. STRICT makes
-// SQLite enforce the column types, so a row read back has the types the
-// reader expects (SQLite >= 3.37).
-#define RTPLATCH_BINDINGS_TABLE(table)                                        \
+// The bindings table (version 4): a rowid table in the order bindings
+// arrive, with no index at all (BindingRow says why). STRICT makes SQLite
+// enforce the column types, so a row read back has the types the reader
+// expects (SQLite >= 3.37). Version 1 was a rowid table with a key index,
+// versions 2 and 3 a WITHOUT ROWID table keyed by (aor, contact), 3 with
+// keepalive_learning.
+#define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
   "CREATE TABLE " table " (\n"                                                \
   "  id                    INTEGER PRIMARY KEY,\n"                            \
   "  aor                   TEXT    NOT NULL,\n"                               \
   "  contact               TEXT    NOT NULL,\n"                               \
+  "  expires_at            INTEGER NOT NULL,\n"                               \
+  "  call_id               TEXT    NOT NULL,\n"                               \
+  "  cseq                  INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),\n" \
   "  user_agent            TEXT    NOT NULL,\n"                               \
   "  source_ip             TEXT    NOT NULL,\n"                               \
   "  source_port           INTEGER NOT NULL CHECK (source_port BETWEEN 0 AND 65535),\n" \
@@ -50,92 +49,38 @@ constexpr size_t kMaxVerdictBytes = 240;
   "  keepalive_learning    INTEGER NOT NULL DEFAULT 0 CHECK (keepalive_learning IN (0, 1)),\n" \
   "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000)\n" \
   ") STRICT;\n"
-#define RTPLATCH_REFRESH_TABLE                                                \
-  "CREATE TABLE binding_refresh (\n"                                          \
-  "  id         INTEGER PRIMARY KEY,  -- the bindings row it belongs to\n"    \
-  "  expires_at INTEGER NOT NULL,\n"                                          \
-  "  cseq       INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),\n"    \
-  "  call_id    TEXT    NOT NULL\n"                                           \
-  ") STRICT;\n"
-// Version 4: one table with every column, in arrival order. Version 1 was
-// a rowid table with a key index, versions 2 and 3 a WITHOUT ROWID table
-// keyed by (aor, contact), 3 with keepalive_learning.
-#define RTPLATCH_V4_TABLE(table)                                              \
-  "CREATE TABLE " table " (\n"                                                \
-  "  id                    INTEGER PRIMARY KEY,\n"                            \
-  "  aor                   TEXT    NOT NULL,\n"                               \
-  "  contact               TEXT    NOT NULL,\n"                               \
-  "  expires_at            INTEGER NOT NULL,\n"                               \
-  "  call_id               TEXT    NOT NULL,\n"                               \
-  "  cseq                  INTEGER NOT NULL,\n"                               \
-  "  user_agent            TEXT    NOT NULL,\n"                               \
-  "  source_ip             TEXT    NOT NULL,\n"                               \
-  "  source_port           INTEGER NOT NULL,\n"                               \
-  "  transport             TEXT    NOT NULL,\n"                               \
-  "  local_ip              TEXT    NOT NULL,\n"                               \
-  "  local_port            INTEGER NOT NULL,\n"                               \
-  "  behind_nat            INTEGER NOT NULL,\n"                               \
-  "  nat_reasons           TEXT    NOT NULL,\n"                               \
-  "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
-  "  keepalive_reason      TEXT    NOT NULL,\n"                               \
-  "  keepalive_learning    INTEGER NOT NULL DEFAULT 0,\n"                     \
-  "  q_milli               INTEGER NOT NULL\n"                                \
-  ") STRICT;\n"
-
-// The columns a binding keeps across refreshes, in both versions.
-#define RTPLATCH_KEPT_COLUMNS                                                 \
-  "aor, contact, user_agent, source_ip, source_port, transport, local_ip, "   \
-  "local_port, behind_nat, nat_reasons, keepalive_interval_ms, "              \
-  "keepalive_reason, keepalive_learning, q_milli"
 
 constexpr const char* kCreateSchema =
-    RTPLATCH_BINDINGS_TABLE("bindings")
-    RTPLATCH_REFRESH_TABLE
-    "INSERT INTO schema_version (version) VALUES (5);\n";
+    RTPLATCH_BINDINGS_COLUMNS("bindings")
+    "INSERT INTO schema_version (version) VALUES (4);\n";
 
 #define RTPLATCH_V1_COLUMNS                                                    \
   "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, source_port, " \
   "transport, local_ip, local_port, behind_nat, nat_reasons, keepalive_interval_ms, " \
   "keepalive_reason, q_milli"
 
-// Versions 1 to 3 become version 4 first, then 5. Versions 1 and 2 lack
-// keepalive_learning: their intervals count as settled, not learning. The
-// rows go in the order they will next be refreshed (by expiry): the
-// closest a migration gets to the order they arrived in.
+// Versions 1 and 2 lack keepalive_learning: their intervals count as
+// settled, not learning. The rows go in the order they will next be
+// refreshed (by expiry): the closest a migration gets to the order they
+// arrived in.
 constexpr const char* kMigrateFromV1 =
-    RTPLATCH_V4_TABLE("bindings_v4")
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v4")
     "INSERT INTO bindings_v4 (" RTPLATCH_V1_COLUMNS ") SELECT " RTPLATCH_V1_COLUMNS
     " FROM bindings ORDER BY expires_at;\n"
     "DROP TABLE bindings;\n"
     "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
     "UPDATE schema_version SET version = 4;\n";
 constexpr const char* kMigrateFromV3 =
-    RTPLATCH_V4_TABLE("bindings_v4")
+    RTPLATCH_BINDINGS_COLUMNS("bindings_v4")
     "INSERT INTO bindings_v4 (" RTPLATCH_V1_COLUMNS ", keepalive_learning) SELECT "
     RTPLATCH_V1_COLUMNS ", keepalive_learning FROM bindings ORDER BY expires_at;\n"
     "DROP TABLE bindings;\n"
     "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
     "UPDATE schema_version SET version = 4;\n";
-// Version 4 splits in two, each row keeping its id (its place in time).
-constexpr const char* kMigrateFromV4 =
-    RTPLATCH_BINDINGS_TABLE("bindings_v5")
-    RTPLATCH_REFRESH_TABLE
-    "INSERT INTO bindings_v5 (id, " RTPLATCH_KEPT_COLUMNS ") SELECT id, "
-    RTPLATCH_KEPT_COLUMNS " FROM bindings ORDER BY id;\n"
-    "INSERT INTO binding_refresh (id, expires_at, cseq, call_id) "
-    "SELECT id, expires_at, cseq, call_id FROM bindings ORDER BY id;\n"
-    "DROP TABLE bindings;\n"
-    "ALTER TABLE bindings_v5 RENAME TO bindings;\n"
-    "UPDATE schema_version SET version = 5;\n";
 #undef RTPLATCH_V1_COLUMNS
-#undef RTPLATCH_KEPT_COLUMNS
-#undef RTPLATCH_V4_TABLE
-#undef RTPLATCH_REFRESH_TABLE
-#undef RTPLATCH_BINDINGS_TABLE
+#undef RTPLATCH_BINDINGS_COLUMNS
 
-// What EachRow reads: the row, then the binding (from both tables, joined
-// by row: SELECT ... FROM kJoined).
-constexpr const char* kJoined = "bindings LEFT JOIN binding_refresh USING (id)";
+// What EachRow reads: the row, then the binding.
 constexpr const char* kColumns =
     "id, aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
     "source_port, transport, local_ip, local_port, behind_nat, nat_reasons, "
@@ -269,8 +214,13 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
       // One statement is atomic by itself: no savepoint needed (the
       // common REGISTER refresh).
       status = body();
-    } else {
-      status = InSavepoint(body);
+    } else if (status = Step("savepoint", savepoint_.get()); status.ok()) {
+      status = body();
+      if (status.ok()) status = Step("release", release_.get());
+      if (!status.ok()) {
+        (void)Step("rollback to savepoint", rollback_to_.get());
+        (void)Step("release", release_.get());
+      }
     }
     // Some errors (disk full, I/O, out of memory) make SQLite roll back the
     // whole round: the next change must begin a new one, and the loss is
@@ -426,20 +376,11 @@ absl::Status BindingStore::MigrateSchema() {
                                             ": schema: schema_version has ", versions.size(),
                                             " rows, expected 1"));
   }
-  int64_t version = versions[0];
-  if (version >= 1 && version <= 3) {
-    if (absl::Status s = Exec(absl::StrCat("schema: migrate version ", version, " to 4"),
-                              version == 3 ? kMigrateFromV3 : kMigrateFromV1);
-        !s.ok()) {
-      return s;
-    }
-    version = 4;
+  if (versions[0] >= 1 && versions[0] <= 3) {
+    return Exec(absl::StrCat("schema: migrate version ", versions[0], " to ", kSchemaVersion),
+                versions[0] == 3 ? kMigrateFromV3 : kMigrateFromV1);
   }
-  if (version == 4) {
-    return Exec(absl::StrCat("schema: migrate version ", version, " to ", kSchemaVersion),
-                kMigrateFromV4);
-  }
-  if (version != kSchemaVersion) {
+  if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "binding store ", path_, ": schema: version ", versions[0],
         " is not the version this build knows (", kSchemaVersion, ")"));
@@ -449,42 +390,26 @@ absl::Status BindingStore::MigrateSchema() {
 
 absl::Status BindingStore::Prepare() {
   const std::pair<Stmt*, std::string> statements[] = {
-      // StepWrite binds ?1 to the row (NULL for the insert: SQLite gives
-      // it the next row) and ?2... to the columns a refresh keeps.
+      // WriteRow binds ?1 to the row (NULL for the insert: SQLite gives
+      // it the next row) and ?2... to kColumns' binding columns.
       {&update_,
-       "UPDATE bindings SET aor = ?2, contact = ?3, user_agent = ?4, source_ip = ?5, "
-       "source_port = ?6, transport = ?7, local_ip = ?8, local_port = ?9, behind_nat = ?10, "
-       "nat_reasons = ?11, keepalive_interval_ms = ?12, keepalive_reason = ?13, "
-       "q_milli = ?14, keepalive_learning = ?15 WHERE id = ?1"},
+       "UPDATE bindings SET aor = ?2, contact = ?3, expires_at = ?4, call_id = ?5, cseq = ?6, "
+       "user_agent = ?7, source_ip = ?8, source_port = ?9, transport = ?10, local_ip = ?11, "
+       "local_port = ?12, behind_nat = ?13, nat_reasons = ?14, keepalive_interval_ms = ?15, "
+       "keepalive_reason = ?16, q_milli = ?17, keepalive_learning = ?18 WHERE id = ?1"},
       {&insert_,
-       "INSERT INTO bindings (id, aor, contact, user_agent, source_ip, source_port, transport, "
-       "local_ip, local_port, behind_nat, nat_reasons, keepalive_interval_ms, keepalive_reason, "
-       "q_milli, keepalive_learning) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-       "?12, ?13, ?14, ?15)"},
-      // StepRefresh binds ?1 to the row, ?2... to expiry, CSeq, Call-ID.
-      {&refresh_,
-       "UPDATE binding_refresh SET expires_at = ?2, cseq = ?3, call_id = ?4 WHERE id = ?1"},
-      {&put_refresh_,
-       "INSERT INTO binding_refresh (id, expires_at, cseq, call_id) VALUES (?1, ?2, ?3, ?4) "
-       "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, "
-       "cseq = excluded.cseq, call_id = excluded.call_id"},
-      // The refresh row goes first: a binding left without one reads as
-      // expired, so a removal cut short still removes.
-      {&remove_refresh_, "DELETE FROM binding_refresh WHERE id = ?1"},
+       absl::StrCat("INSERT INTO bindings (", kColumns,
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                    "?12, ?13, ?14, ?15, ?16, ?17, ?18)")},
       {&remove_, "DELETE FROM bindings WHERE id = ?1"},
       {&load_all_,
-       absl::StrCat("SELECT ", kColumns, " FROM ", kJoined,
-                    " WHERE expires_at > ?1 "
+       absl::StrCat("SELECT ", kColumns,
+                    " FROM bindings WHERE expires_at > ?1 "
                     "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
       // In the table's own order, which is the order of arrival: sorting a
       // million rows would cost the restart seconds.
-      {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM ", kJoined, " ORDER BY id")},
-      // Both tables' expired rows, and rows without their other half.
-      {&prune_,
-       "DELETE FROM bindings WHERE id IN (SELECT id FROM binding_refresh WHERE expires_at <= ?1)"
-       " OR id NOT IN (SELECT id FROM binding_refresh)"},
-      {&prune_refresh_,
-       "DELETE FROM binding_refresh WHERE expires_at <= ?1 OR id NOT IN (SELECT id FROM bindings)"},
+      {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM bindings ORDER BY id")},
+      {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
       {&savepoint_, "SAVEPOINT change"},
       {&release_, "RELEASE change"},
       {&rollback_to_, "ROLLBACK TO change"},
@@ -500,19 +425,7 @@ absl::Status BindingStore::Prepare() {
   return absl::OkStatus();
 }
 
-absl::Status BindingStore::InSavepoint(absl::FunctionRef<absl::Status()> body) {
-  absl::Status status = Step("savepoint", savepoint_.get());
-  if (!status.ok()) return status;
-  status = body();
-  if (status.ok()) status = Step("release", release_.get());
-  if (!status.ok()) {
-    (void)Step("rollback to savepoint", rollback_to_.get());
-    (void)Step("release", release_.get());
-  }
-  return status;
-}
-
-absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b, bool only_refreshed) {
+absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b) {
   if (b.aor.empty() || b.contact_uri.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "binding store ", path_, ": write: empty ",
@@ -523,30 +436,22 @@ absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b, bool only
         absl::StrCat("binding store ", path_, ": write ", b.aor, " ",
                      b.contact_uri, ": q ", b.q_milli, "/1000 is above 1"));
   }
-  // A plain refresh: one statement on the narrow table.
-  if (only_refreshed && row != 0) {
-    if (absl::Status s = StepRefresh(refresh_.get(), row, b); !s.ok()) return s;
-    if (sqlite3_changes(db_.get()) > 0) return absl::OkStatus();
-  }
   nlohmann::json reasons = nlohmann::json::array();
   for (const std::string& reason : b.nat_reasons) reasons.push_back(reason);
   // replace: a reason with invalid UTF-8 is stored with U+FFFD, not thrown.
   const std::string reasons_json =
       reasons.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  // Both tables or neither. A row the registrar holds but the file lost
-  // (deleted by hand) is written back where it was: the update changes
-  // nothing, the insert with the same id puts it back.
-  return InSavepoint([&]() -> absl::Status {
-    if (row != 0) {
-      if (absl::Status s = StepWrite(update_.get(), row, b, reasons_json); !s.ok()) return s;
-    }
-    if (row == 0 || sqlite3_changes(db_.get()) == 0) {
-      if (absl::Status s = StepWrite(insert_.get(), row, b, reasons_json); !s.ok()) return s;
-      row = sqlite3_last_insert_rowid(db_.get());
-    }
-    return StepRefresh(put_refresh_.get(), row, b);
-  });
+  // A row the registrar holds but the file lost (deleted by hand) is
+  // written back where it was: the update changes nothing, the insert
+  // with the same id puts it back.
+  if (row != 0) {
+    if (absl::Status s = StepWrite(update_.get(), row, b, reasons_json); !s.ok()) return s;
+    if (sqlite3_changes(db_.get()) > 0) return absl::OkStatus();
+  }
+  if (absl::Status s = StepWrite(insert_.get(), row, b, reasons_json); !s.ok()) return s;
+  row = sqlite3_last_insert_rowid(db_.get());
+  return absl::OkStatus();
 }
 
 absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Binding& b,
@@ -556,18 +461,21 @@ absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Bind
       row != 0 ? sqlite3_bind_int64(s, 1, row) : sqlite3_bind_null(s, 1),
       BindText(s, 2, b.aor),
       BindText(s, 3, b.contact_uri),
-      BindText(s, 4, b.user_agent),
-      BindText(s, 5, b.source.ip.ToString()),
-      sqlite3_bind_int(s, 6, b.source.port),
-      BindText(s, 7, TransportName(b.transport)),
-      BindText(s, 8, b.local_socket.ip.ToString()),
-      sqlite3_bind_int(s, 9, b.local_socket.port),
-      sqlite3_bind_int(s, 10, b.behind_nat ? 1 : 0),
-      BindText(s, 11, reasons_json),
-      sqlite3_bind_int64(s, 12, b.keepalive_interval_ms),
-      BindText(s, 13, b.keepalive_reason),
-      sqlite3_bind_int(s, 14, b.q_milli),
-      sqlite3_bind_int(s, 15, b.keepalive_learning ? 1 : 0),
+      sqlite3_bind_int64(s, 4, b.expires_at),
+      BindText(s, 5, b.call_id),
+      sqlite3_bind_int64(s, 6, b.cseq),
+      BindText(s, 7, b.user_agent),
+      BindText(s, 8, b.source.ip.ToString()),
+      sqlite3_bind_int(s, 9, b.source.port),
+      BindText(s, 10, TransportName(b.transport)),
+      BindText(s, 11, b.local_socket.ip.ToString()),
+      sqlite3_bind_int(s, 12, b.local_socket.port),
+      sqlite3_bind_int(s, 13, b.behind_nat ? 1 : 0),
+      BindText(s, 14, reasons_json),
+      sqlite3_bind_int64(s, 15, b.keepalive_interval_ms),
+      BindText(s, 16, b.keepalive_reason),
+      sqlite3_bind_int(s, 17, b.q_milli),
+      sqlite3_bind_int(s, 18, b.keepalive_learning ? 1 : 0),
   };
   for (int rc : rcs) {
     if (rc != SQLITE_OK) return SqliteError(absl::StrCat("write ", b.aor));
@@ -578,32 +486,18 @@ absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Bind
   return absl::OkStatus();
 }
 
-absl::Status BindingStore::StepRefresh(sqlite3_stmt* s, BindingRow row, const Binding& b) {
-  StmtUse use(s);
-  if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK ||
-      sqlite3_bind_int64(s, 2, b.expires_at) != SQLITE_OK ||
-      sqlite3_bind_int64(s, 3, b.cseq) != SQLITE_OK || BindText(s, 4, b.call_id) != SQLITE_OK) {
-    return SqliteError(absl::StrCat("refresh ", b.aor));
-  }
-  if (sqlite3_step(s) != SQLITE_DONE) {
-    return SqliteError(absl::StrCat("refresh ", b.aor, " ", b.contact_uri));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status BindingStore::RemoveRow(BindingRow row) {
-  for (sqlite3_stmt* s : {remove_refresh_.get(), remove_.get()}) {
-    StmtUse use(s);
-    if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-      return SqliteError(absl::StrCat("remove row ", row));
-    }
+  sqlite3_stmt* s = remove_.get();
+  StmtUse use(s);
+  if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError(absl::StrCat("remove row ", row));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<BindingRow> BindingStore::Insert(const Binding& binding) {
   BindingRow row = 0;
-  if (absl::Status s = InTransaction("insert", [&] { return WriteRow(row, binding, false); }, true);
+  if (absl::Status s = InTransaction("insert", [&] { return WriteRow(row, binding); }, true);
       !s.ok()) {
     return s;
   }
@@ -617,30 +511,26 @@ absl::Status BindingStore::Update(BindingRow row, const Binding& binding) {
   }
   // UPDATE, else INSERT at the same row: one change, in its own
   // transaction or the round's.
-  return InTransaction("update", [&] { return WriteRow(row, binding, false); }, true);
+  return InTransaction("update", [&] { return WriteRow(row, binding); }, true);
 }
 
 absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
                                          absl::Span<const Binding> upserts,
-                                         absl::Span<BindingRow> rows,
-                                         absl::Span<const bool> only_refreshed) {
-  if (rows.size() != upserts.size() ||
-      (!only_refreshed.empty() && only_refreshed.size() != upserts.size())) {
+                                         absl::Span<BindingRow> rows) {
+  if (rows.size() != upserts.size()) {
     return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": register: ",
                                                    upserts.size(), " bindings but ",
-                                                   rows.size(), " rows and ",
-                                                   only_refreshed.size(), " refresh flags"));
+                                                   rows.size(), " rows"));
   }
-  // A removal, a refresh and a full write (in a savepoint of its own) are
-  // each atomic alone.
+  // WriteRow's UPDATE-else-INSERT counts as one statement: the UPDATE
+  // that found no row changed nothing.
   const bool single = upserts.size() + removed.size() == 1;
   return InTransaction("register", [&]() -> absl::Status {
     for (const BindingRow row : removed) {
       if (absl::Status s = RemoveRow(row); !s.ok()) return s;
     }
     for (size_t i = 0; i < upserts.size(); ++i) {
-      const bool refresh = !only_refreshed.empty() && only_refreshed[i];
-      if (absl::Status s = WriteRow(rows[i], upserts[i], refresh); !s.ok()) return s;
+      if (absl::Status s = WriteRow(rows[i], upserts[i]); !s.ok()) return s;
     }
     return absl::OkStatus();
   }, single);
@@ -742,19 +632,12 @@ absl::StatusOr<int64_t> BindingStore::RowCountBound() {
 }
 
 absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {
-  int pruned = 0;
-  absl::Status status = InTransaction("prune expired", [&]() -> absl::Status {
-    for (sqlite3_stmt* s : {prune_.get(), prune_refresh_.get()}) {
-      StmtUse use(s);
-      if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-        return SqliteError("prune expired");
-      }
-      if (s == prune_.get()) pruned = sqlite3_changes(db_.get());
-    }
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  return pruned;
+  sqlite3_stmt* s = prune_.get();
+  StmtUse use(s);
+  if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
+    return SqliteError("prune expired");
+  }
+  return sqlite3_changes(db_.get());
 }
 
 }  // namespace rtplatch

@@ -119,12 +119,9 @@ class BindingStore {
   // One REGISTER's effect in one transaction: the rows `removed` go, and
   // each of `upserts` is written to rows[i], or inserted when rows[i] is
   // 0 (rows[i] then holds its new row). All of it lands or none of it; on
-  // an error `rows` is not to be used. `only_refreshed[i]` (when given):
-  // upserts[i] differs from what rows[i] holds in its expiry, CSeq and
-  // Call-ID at most (OnlyRefreshMoved), so only those are written.
+  // an error `rows` is not to be used.
   absl::Status ApplyRegister(absl::Span<const BindingRow> removed,
-                             absl::Span<const Binding> upserts, absl::Span<BindingRow> rows,
-                             absl::Span<const bool> only_refreshed = {});
+                             absl::Span<const Binding> upserts, absl::Span<BindingRow> rows);
 
   // Every binding not expired at `now`, by AOR, highest q first, then
   // latest expiry: a scan and a sort of the whole table, for tools and
@@ -172,18 +169,12 @@ class BindingStore {
   absl::Status InTransaction(absl::string_view op, absl::FunctionRef<absl::Status()> body,
                              bool single_statement = false);
   // Writes `binding` to `row`, or appends it when `row` is 0 (then sets
-  // `row`); with `only_refreshed`, its expiry, CSeq and Call-ID alone when
-  // the row is there. Atomic by itself.
-  absl::Status WriteRow(BindingRow& row, const Binding& binding, bool only_refreshed);
-  // `body` in a savepoint: all of its changes or none (nests).
-  absl::Status InSavepoint(absl::FunctionRef<absl::Status()> body);
+  // `row`).
+  absl::Status WriteRow(BindingRow& row, const Binding& binding);
   // Binds ?1 to `row` (NULL when 0: the insert then takes the next row)
   // and ?2... to the binding's columns, and steps `s`.
   absl::Status StepWrite(sqlite3_stmt* s, BindingRow row, const Binding& binding,
                          const std::string& reasons_json);
-  // Binds ?1 to `row` and ?2... to the expiry, CSeq and Call-ID, and
-  // steps `s`.
-  absl::Status StepRefresh(sqlite3_stmt* s, BindingRow row, const Binding& binding);
   absl::Status RemoveRow(BindingRow row);
   // The rows of `stmt` (the row id, then kColumns), each read into a
   // Binding; the first row that does not read back stops it with
@@ -196,14 +187,10 @@ class BindingStore {
   std::unique_ptr<sqlite3, DbCloser> db_;
   Stmt update_;
   Stmt insert_;
-  Stmt refresh_;
-  Stmt put_refresh_;
-  Stmt remove_refresh_;
   Stmt remove_;
   Stmt load_all_;
   Stmt load_each_;
   Stmt prune_;
-  Stmt prune_refresh_;
   // Group commit's per-change savepoint, prepared once: sqlite3_exec
   // would parse the SQL text on every REGISTER.
   Stmt savepoint_;

@@ -8,7 +8,6 @@
 #include <tuple>
 #include <utility>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
@@ -392,7 +391,7 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   std::vector<BindingChange> changes = DiffBindings(ctx.current, plan, now);
 
   // ---- 5. persist, then apply ----
-  if (absl::Status s = Commit(aor, ctx.current, std::move(plan)); !s.ok()) {
+  if (absl::Status s = Commit(aor, std::move(plan)); !s.ok()) {
     return Refuse(request, source, 500, "Server Internal Error",
                   absl::StrCat("binding store: ", s.message()));
   }
@@ -546,8 +545,7 @@ Binding Registrar::NewBinding(const RegisterContext& ctx, const std::string& con
   return b;
 }
 
-absl::Status Registrar::Commit(const std::string& aor, const std::vector<Binding>& current,
-                              RegisterPlan plan) {
+absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
   if (plan.upserts.empty() && plan.removed.empty()) return absl::OkStatus();
   // Each upsert's row: the one it has, 0 for a new binding (the store
   // appends it).
@@ -557,17 +555,10 @@ absl::Status Registrar::Commit(const std::string& aor, const std::vector<Binding
     for (const std::string& uri : plan.removed) {
       if (const std::optional<BindingRow> row = table_.RowOf(aor, uri)) removed.push_back(*row);
     }
-    // A plain refresh (the common REGISTER) writes only what it moved.
-    absl::InlinedVector<bool, 4> only_refreshed(plan.upserts.size(), false);
     for (size_t i = 0; i < rows.size(); ++i) {
-      const Binding& b = plan.upserts[i];
-      rows[i] = table_.RowOf(aor, b.contact_uri).value_or(0);
-      for (const Binding& held : current) {
-        if (held.contact_uri == b.contact_uri) only_refreshed[i] = OnlyRefreshMoved(held, b);
-      }
+      rows[i] = table_.RowOf(aor, plan.upserts[i].contact_uri).value_or(0);
     }
-    if (absl::Status s = store_->ApplyRegister(removed, plan.upserts, absl::MakeSpan(rows),
-                                               only_refreshed);
+    if (absl::Status s = store_->ApplyRegister(removed, plan.upserts, absl::MakeSpan(rows));
         !s.ok()) {
       return s;
     }

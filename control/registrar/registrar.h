@@ -291,10 +291,8 @@ class Registrar {
   Binding NewBinding(const RegisterContext& ctx, const std::string& contact_uri,
                      uint32_t expires, const Binding* existing) const;
   // The store first (one transaction), then memory; a store error changes
-  // nothing. `current`: the AOR's bindings as held before (a plain
-  // refresh of one is written as such).
-  absl::Status Commit(const std::string& aor, const std::vector<Binding>& current,
-                      RegisterPlan plan);
+  // nothing.
+  absl::Status Commit(const std::string& aor, RegisterPlan plan);
   // A committed REGISTER's changes, told to the replica.
   void Replicate(const std::vector<BindingChange>& changes) const;
   const std::string& DateHeader(int64_t now);

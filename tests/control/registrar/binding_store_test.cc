@@ -212,41 +212,6 @@ TEST_P(BindingStoreTest, UpdateOfALostRowWritesItBack) {
   EXPECT_EQ(store->LoadAll(kNow)->size(), 1u);
 }
 
-// A plain refresh writes its expiry, CSeq and Call-ID alone (the narrow
-// table: what keeps a refresh's page writes small at a million).
-TEST_P(BindingStoreTest, RefreshWritesOnlyWhatARefreshMoves) {
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
-  std::vector<BindingRow> rows = {0};
-  ASSERT_TRUE(store->ApplyRegister({}, {b}, absl::MakeSpan(rows)).ok());
-  Binding refreshed = b;
-  refreshed.expires_at += 600;
-  refreshed.cseq += 1;
-  refreshed.call_id = "restarted@pc33.example.com";
-  // Not a plain refresh: a refresh write must not carry it.
-  refreshed.user_agent = "not written";
-  const bool only_refreshed[] = {true};
-  ASSERT_TRUE(store->ApplyRegister({}, {refreshed}, absl::MakeSpan(rows), only_refreshed).ok());
-  auto found = Live(*store, b.aor);
-  ASSERT_EQ(found->size(), 1u);
-  EXPECT_EQ((*found)[0].expires_at, refreshed.expires_at);
-  EXPECT_EQ((*found)[0].cseq, refreshed.cseq);
-  EXPECT_EQ((*found)[0].call_id, refreshed.call_id);
-  EXPECT_EQ((*found)[0].user_agent, b.user_agent);
-  EXPECT_EQ(RowOf(*store, b.aor, b.contact_uri), rows[0]);
-
-  // A refresh of a row the file lost writes the whole binding back.
-  ASSERT_TRUE(store->Remove(rows[0]).ok());
-  ASSERT_TRUE(store->ApplyRegister({}, {refreshed}, absl::MakeSpan(rows), only_refreshed).ok());
-  found = Live(*store, b.aor);
-  ASSERT_EQ(found->size(), 1u);
-  EXPECT_EQ((*found)[0], refreshed);
-  const bool too_few[] = {true, true};
-  EXPECT_EQ(store->ApplyRegister({}, {refreshed}, absl::MakeSpan(rows), too_few).code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
 // Rows follow arrival, not the key: what makes a refresh, an expiry or a
 // new binding write the pages its neighbours in time write.
 TEST_P(BindingStoreTest, RowsAreInTheOrderBindingsArrive) {
@@ -440,7 +405,7 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
 
 // A database written by a build with schema version 1 (a rowid table with
 // the same columns) is migrated on open: its rows are kept, refreshes
-// update them, and the file says version 5 afterwards (keepalive_learning
+// update them, and the file says version 4 afterwards (keepalive_learning
 // added, false for the old rows: their intervals are settled).
 TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   const std::string v1 = absl::StrCat(
@@ -479,13 +444,13 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 5);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 4);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }
 
 // The upgrade from the last release: a version 2 file (WITHOUT ROWID, no
-// keepalive_learning) is migrated to 5; its rows are kept, not learning.
+// keepalive_learning) is migrated to 4; its rows are kept, not learning.
 TEST_P(BindingStoreFileTest, Version2DatabaseIsMigrated) {
   const std::string v2 = absl::StrCat(
       kOldBindingsTable, ", WITHOUT ROWID;"
@@ -542,74 +507,6 @@ TEST_P(BindingStoreFileTest, Version3DatabaseIsMigratedInExpiryOrder) {
                   .ok());
   EXPECT_EQ(order, (std::vector<std::string>{"call-bob", "call-carol", "call-alice"}));
   EXPECT_TRUE(alice_learning);
-}
-
-// The upgrade from the last release: a version 4 file (one table in
-// arrival order) splits in two, each binding keeping its row.
-TEST_P(BindingStoreFileTest, Version4DatabaseIsSplitKeepingRows) {
-  auto row = [](int id, absl::string_view user, int64_t expires_at) {
-    return absl::StrCat("INSERT INTO bindings VALUES (", id, ", 'sip:", user,
-                        "@example.com', 'sip:", user, "@192.0.2.20', ", expires_at,
-                        ", 'call-", user, "', ", id + 10,
-                        ", 'v4 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1', 5060, 1,"
-                        " '[\"nat\"]', 60000, 'learning', 1, 500);");
-  };
-  const std::string v4 = absl::StrCat(
-      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-      "INSERT INTO schema_version (version) VALUES (4);"
-      "CREATE TABLE bindings (id INTEGER PRIMARY KEY, aor TEXT NOT NULL,"
-      " contact TEXT NOT NULL, expires_at INTEGER NOT NULL, call_id TEXT NOT NULL,"
-      " cseq INTEGER NOT NULL, user_agent TEXT NOT NULL, source_ip TEXT NOT NULL,"
-      " source_port INTEGER NOT NULL, transport TEXT NOT NULL, local_ip TEXT NOT NULL,"
-      " local_port INTEGER NOT NULL, behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
-      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
-      " keepalive_learning INTEGER NOT NULL DEFAULT 0, q_milli INTEGER NOT NULL) STRICT;",
-      row(3, "alice", kNow + 900), row(7, "bob", kNow + 300));
-  ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v4));
-
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  std::vector<std::pair<BindingRow, Binding>> loaded;
-  ASSERT_TRUE(store->LoadEach([&](BindingRow r, const Binding& b) { loaded.emplace_back(r, b); })
-                  .ok());
-  ASSERT_EQ(loaded.size(), 2u);
-  EXPECT_EQ(loaded[0].first, 3);
-  EXPECT_EQ(loaded[1].first, 7);
-  const Binding& bob = loaded[1].second;
-  EXPECT_EQ(bob.aor, "sip:bob@example.com");
-  EXPECT_EQ(bob.expires_at, kNow + 300);
-  EXPECT_EQ(bob.call_id, "call-bob");
-  EXPECT_EQ(bob.cseq, 17u);
-  EXPECT_EQ(bob.nat_reasons, std::vector<std::string>{"nat"});
-  EXPECT_TRUE(bob.keepalive_learning);
-  EXPECT_EQ(bob.q_milli, 500);
-  EXPECT_EQ(*store->RowCountBound(), 7);
-}
-
-// A binding whose refresh row is gone (a write cut short, a hand edit)
-// reads as expired, and a prune takes it: never a live binding with no
-// expiry.
-TEST_P(BindingStoreFileTest, BindingWithoutItsRefreshRowReadsAsExpired) {
-  {
-    auto store = OpenStore();
-    ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->Insert(MakeBinding("sip:alice@example.com", "sip:a@192.0.2.1")).ok());
-    ASSERT_TRUE(store->Insert(MakeBinding("sip:bob@example.com", "sip:b@192.0.2.2")).ok());
-  }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM binding_refresh WHERE id = 1", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  auto store = OpenStore();
-  ASSERT_NE(store, nullptr);
-  auto live = store->LoadAll(kNow);
-  ASSERT_TRUE(live.ok()) << live.status();
-  ASSERT_EQ(live->size(), 1u);
-  EXPECT_EQ((*live)[0].aor, "sip:bob@example.com");
-  EXPECT_EQ(*store->PruneExpired(kNow), 1);
-  EXPECT_EQ(store->LoadAll(0)->size(), 1u);
 }
 
 TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
