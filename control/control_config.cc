@@ -276,6 +276,15 @@ absl::Status ParseLists(const json& j, ControlConfig& c) {
       return FieldError("tls", "required with tls_listen (certificate and private_key)");
     }
   }
+  if (auto it = j.find("metrics_listen"); it != j.end()) {
+    absl::StatusOr<Endpoint> ep =
+        it->is_string() ? Endpoint::Parse(it->get<std::string>())
+                        : absl::InvalidArgumentError("not a string");
+    if (!ep.ok() || ep->port == 0) {
+      return FieldError("metrics_listen", "must be an ip:port (e.g. \"127.0.0.1:9470\")");
+    }
+    c.metrics_listen = *ep;
+  }
   // No SIP is the ng-only mode (a media relay for Kamailio or OpenSIPS);
   // neither is nothing to serve.
   if (c.sip_listen.empty() && c.ng_listen.empty()) {
@@ -322,7 +331,8 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "server_header", "domain", "users_file", "database", "authenticate", "advertised",
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
-              "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload", "cluster"},
+              "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload", "cluster",
+              "metrics_listen"},
           kWhere);
       !s.ok()) {
     return s;

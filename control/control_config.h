@@ -52,6 +52,7 @@
 // speaks rtpengine's protocol, with no SIP of its own.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,9 @@ struct ControlConfig {
   // not served. `ng`: its limits and timeouts, rtpengine's defaults.
   std::vector<Endpoint> ng_listen;
   NgCallsConfig ng;
+  // Prometheus's /metrics over HTTP on this address (docs/operations.md);
+  // unset: not served.
+  std::optional<Endpoint> metrics_listen;
   // SIP over TLS on these addresses (TCP, no UDP), with `tls`'s files.
   std::vector<Endpoint> tls_listen;
   SipTlsConfig tls;

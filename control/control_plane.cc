@@ -16,6 +16,7 @@
 #include "common/monotonic_clock.h"
 #include "control/memory_release.h"
 #include "control/guard/raw_response.h"
+#include "control/operator/control_metrics.h"
 
 namespace rtplatch {
 namespace {
@@ -145,6 +146,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
   if (absl::Status s = plane->OpenRegistrar(); !s.ok()) return s;
   if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
   if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
+  if (absl::Status s = plane->OpenMetrics(); !s.ok()) return s;
   if (absl::Status s = plane->OpenCluster(); !s.ok()) return s;
   if (!plane->config_.ng_listen.empty()) {
     NgCalls* calls = plane->ng_calls_.get();
@@ -384,6 +386,36 @@ absl::Status ControlPlane::OpenOperatorSocket() {
   return absl::OkStatus();
 }
 
+absl::Status ControlPlane::OpenMetrics() {
+  if (!config_.metrics_listen) return absl::OkStatus();
+  auto server =
+      MetricsHttpServer::Start(*config_.metrics_listen, [this] { return RenderMetrics(); });
+  if (!server.ok()) return server.status();
+  metrics_ = *std::move(server);
+  return absl::OkStatus();
+}
+
+std::string ControlPlane::RenderMetrics() const {
+  return RenderControlMetrics({
+      .messages = &transport_->messages(),
+      .transport = &transport_->counters(),
+      .transactions = &transactions_->counters(),
+      .proxy = &proxy_->counters(),
+      .setup_seconds = &proxy_->setup_seconds(),
+      .calls_active = proxy_->calls().size(),
+      .bindings = registrar_->binding_count(),
+      .bindings_natted = registrar_->natted_binding_count(),
+      .store = registrar_->store_counters(),
+      .link = &link_->counters(),
+      .link_connected = link_->connected(),
+      .keepalives = &keepalives_->counters(),
+      .keepalive_targets = keepalives_->size(),
+      .guard = guard_ ? &guard_->counters() : nullptr,
+      .overload = shedder_ ? &shedder_->counters() : nullptr,
+      .overloaded = shedder_ && shedder_->overloaded(),
+  });
+}
+
 void ControlPlane::OnInbound(const SipInbound& in) {
   // Banned, flooding and scanner sources cost no parse. A peer trusted by
   // its certificate is exempt like one trusted by its address.
@@ -454,6 +486,7 @@ absl::Status ControlPlane::RunOnce() {
     last_timers_ms_ = now_ms;
     transactions_->RunTimers();
     operator_socket_->Poll(0);
+    if (metrics_) metrics_->Poll();
   }
   if (now_ms - last_tick_ms_ >= kTickPeriodMs) {
     last_tick_ms_ = now_ms;

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/metrics_http_server.h"
 #include "common/control_server.h"
 #include "control/cluster/redis_link.h"
 #include "control/cluster/shared_bindings.h"
@@ -65,6 +66,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   bool AdmitUnderLoad(const SipInbound& in, int64_t now_ms);
   void LogOverloadChange(bool was_overloaded) const;
   absl::Status OpenOperatorSocket();
+  // /metrics (config_.metrics_listen): served from the timer round.
+  absl::Status OpenMetrics();
+  std::string RenderMetrics() const;
   absl::Status OpenCluster();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
@@ -125,6 +129,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<OverloadShedder> shedder_;  // likewise
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;
+  std::unique_ptr<MetricsHttpServer> metrics_;  // null without metrics_listen
   std::unique_ptr<NgCalls> ng_calls_;
   std::unique_ptr<NgServer> ng_;  // null without ng_listen
   // A cluster's shared bindings; null for a single node.

@@ -82,6 +82,7 @@ struct Call {
   SipTxnId server_invite = 0;
   SipTxnId client_invite = 0;
   int64_t created_at = 0;   // unix seconds
+  int64_t created_ms = 0;   // the proxy's steady clock: the set-up time
   int64_t answered_at = 0;  // 0: not answered
   bool ring_timeout_sent = false;  // timer C CANCELled the branch
   // The caller CANCELled: it has its 487 and the media is freed; the

@@ -445,6 +445,7 @@ absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b) {
   // A row the registrar holds but the file lost (deleted by hand) is
   // written back where it was: the update changes nothing, the insert
   // with the same id puts it back.
+  ++counters_.writes;
   if (row != 0) {
     if (absl::Status s = StepWrite(update_.get(), row, b, reasons_json); !s.ok()) return s;
     if (sqlite3_changes(db_.get()) > 0) return absl::OkStatus();
@@ -492,6 +493,7 @@ absl::Status BindingStore::RemoveRow(BindingRow row) {
   if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
     return SqliteError(absl::StrCat("remove row ", row));
   }
+  ++counters_.removals;
   return absl::OkStatus();
 }
 

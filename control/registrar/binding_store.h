@@ -89,6 +89,12 @@ using BindingRow = int64_t;
 absl::string_view TransportName(Binding::Transport transport);  // "udp", ...
 absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name);
 
+// What the store has written (metrics).
+struct BindingStoreCounters {
+  uint64_t writes = 0;    // bindings written, new or refreshed
+  uint64_t removals = 0;
+};
+
 class BindingStore {
  public:
   // Opens or creates the database at `path`, in WAL mode, creating or
@@ -138,6 +144,7 @@ class BindingStore {
   // the table (there is no expiry index): the registrar removes the
   // expired bindings it holds by row instead.
   absl::StatusOr<int> PruneExpired(int64_t now);
+  const BindingStoreCounters& counters() const { return counters_; }
   // Checkpoints done off the event loop (wal_checkpointer.h).
   const WalCheckpointer& checkpointer() const { return *checkpointer_; }
 
@@ -164,6 +171,7 @@ class BindingStore {
   absl::Status SqliteError(absl::string_view op) const;
   bool group_commit_ = false;
   bool outer_open_ = false;
+  BindingStoreCounters counters_;
   // `single_statement`: the body makes one atomic change, so under group
   // commit it needs no savepoint of its own.
   absl::Status InTransaction(absl::string_view op, absl::FunctionRef<absl::Status()> body,

@@ -128,6 +128,7 @@ void BindingTable::Assign(Id id, const Binding& b) {
   r.local_socket = SocketIndex(b.local_socket);
   r.node = NodeIndex(b.node);
   r.transport = b.transport;
+  natted_ = natted_ - r.behind_nat + b.behind_nat;
   r.behind_nat = b.behind_nat;
   r.keepalive_learning = b.keepalive_learning;
 }
@@ -219,6 +220,7 @@ void BindingTable::Unlink(Id id) {
 
 void BindingTable::Free(Id id) {
   Record& r = R(id);
+  natted_ -= r.behind_nat;
   strings_.Release(r.user_agent);
   strings_.Release(r.nat_reasons);
   strings_.Release(r.keepalive_reason);

@@ -64,6 +64,8 @@ class BindingTable {
   std::optional<BindingRow> RowOf(absl::string_view aor, absl::string_view contact_uri) const;
   // Bindings held, expired ones not yet taken included.
   size_t size() const { return size_; }
+  // Of those, behind a NAT (a gauge kept as they change: metrics).
+  size_t natted() const { return natted_; }
 
   // Whether a binding with expires_at <= now is held.
   bool HasExpired(int64_t now) const;
@@ -159,6 +161,7 @@ class BindingTable {
   Id allocated_ = 0;  // ids handed out so far, free ones included
   std::vector<Id> free_;
   size_t size_ = 0;
+  size_t natted_ = 0;
   // Each AOR's first record, found by the AOR the record holds.
   IdKeySet<BindingTable, &BindingTable::AorOf> aor_heads_{0, {this}, {this}};
   absl::btree_set<Id, OrderLess> order_;

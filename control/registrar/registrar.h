@@ -215,6 +215,11 @@ class Registrar {
   // Bindings held, counting those expired but not yet pruned (at most a
   // second's worth).
   size_t binding_count() const { return table_.size(); }
+  size_t natted_binding_count() const { return table_.natted(); }
+  // What this node's store wrote (null: no store).
+  const BindingStoreCounters* store_counters() const {
+    return store_ != nullptr ? &store_->counters() : nullptr;
+  }
   // Records a keepalive decision taken after the REGISTER (the NAT
   // timeout learner's): the binding's interval, learning state and reason,
   // in memory and the store. The change (kRefreshed, keepalive_changed

@@ -654,6 +654,7 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   Call call;
   call.call_id = request.call_id();
   call.created_at = now_();
+  call.created_ms = NowMs();
   call.from_header = HeaderValue(request, true);
   call.to_header = HeaderValue(request, false);
   if (from_peer) call.peer = peers_->peer(*from_peer).name;
@@ -1496,6 +1497,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
         call->state = Call::State::kConfirmed;
         call->answered_at = now_();
         ++counters_.calls_connected;
+        setup_seconds_.Observe(static_cast<double>(NowMs() - call->created_ms) / 1000.0);
       }
       if (code >= 300) {
         ++counters_.calls_failed;

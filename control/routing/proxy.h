@@ -51,6 +51,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "common/bucket_histogram.h"
 #include "common/ip_address.h"
 #include "control/media/call_replica.h"
 #include "control/media/call_table.h"
@@ -288,6 +289,8 @@ class Proxy : public SipTransactions::Listener {
   nlohmann::json CallsJson() const;
   nlohmann::json StatsJson() const;
   const ProxyCounters& counters() const { return counters_; }
+  // From a new INVITE to its 2xx, for the calls that connected (seconds).
+  const BucketHistogram& setup_seconds() const { return setup_seconds_; }
   const CallTable& calls() const { return calls_; }
   const KeepaliveLearner& learner() const { return learner_; }
 
@@ -633,6 +636,8 @@ class Proxy : public SipTransactions::Listener {
   // Outstanding NAT-timeout probes: transaction -> (binding key, probe id).
   absl::flat_hash_map<SipTxnId, std::pair<std::string, uint64_t>> probe_txns_;
   ProxyCounters counters_;
+  // Set-up times from a fraction of a ring to a minute's (timer C: 180 s).
+  BucketHistogram setup_seconds_{{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120}};
 };
 
 }  // namespace rtplatch

@@ -437,6 +437,7 @@ void SipTransport::OnUdpReadable(Socket& s) {
       in.local = s.local;
       in.transport = SipTransportKind::kUdp;
       in.channel = s.id;
+      messages_.Count(SipMessageCounts::Direction::kReceived, in.bytes);
       handler_(in);
     }
     reads += n;
@@ -708,6 +709,7 @@ bool SipTransport::DrainTcpInput(Socket& s) {
     in.transport = s.transport();
     in.channel = s.id;
     if (!s.tls_names.empty()) in.tls_names = &s.tls_names;
+    messages_.Count(SipMessageCounts::Direction::kReceived, in.bytes);
     handler_(in);  // may Send() on this connection; never erases it
     consumed += f.length;
     if (s.closing) return true;
@@ -718,6 +720,8 @@ bool SipTransport::DrainTcpInput(Socket& s) {
 
 absl::Status SipTransport::Send(absl::string_view bytes, const Endpoint& dest,
                                 SipTransportKind transport, SipChannelId channel) {
+  // Counted as handed to the transport; send_errors counts the failures.
+  messages_.Count(SipMessageCounts::Direction::kSent, bytes);
   auto it = sockets_.find(channel);
   if (it == sockets_.end() || it->second->closing) {
     ++counters_.send_errors;

@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "control/sip/sip_message_counts.h"
 #include "control/sip/sip_tls.h"
 #include "control/sip/udp_send_batch.h"
 
@@ -167,6 +168,8 @@ class SipTransport {
   void StopWaking(int fd);
 
   const SipTransportCounters& counters() const { return counters_; }
+  // Requests by method and responses by code, received and sent.
+  const SipMessageCounts& messages() const { return messages_; }
   size_t tcp_connection_count() const;
   void set_tls_handshake_timeout_ms(int64_t ms) { tls_handshake_timeout_ms_ = ms; }
   void set_idle_timeout_ms(int64_t ms) { idle_timeout_ms_ = ms; }
@@ -218,6 +221,7 @@ class SipTransport {
   int64_t idle_timeout_ms_ = kDefaultIdleTimeoutMs;
   int64_t last_idle_scan_ms_ = 0;
   SipTransportCounters counters_;
+  SipMessageCounts messages_;
   bool udp_drained_ = true;
   bool batching_ = false;  // inside RunOnce's event handling
   UdpSendBatch udp_batch_;

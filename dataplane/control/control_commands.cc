@@ -133,7 +133,7 @@ json CountersJson(const LcoreCounters& c) {
   return json{{"rx", c.rx}, {"rx_bytes", c.rx_bytes}, {"relayed", c.relayed},
               {"exception_in", c.exception_in}, {"exception_out", c.exception_out},
               {"exception_fragments", c.exception_fragments},
-              {"handoff", c.handoff}, {"solicits", c.solicits},
+              {"handoff", c.handoff}, {"held", c.held}, {"solicits", c.solicits},
               {"announcements", c.announcements},
               {"events_lost", c.events_lost}, {"keepalives_sent", c.keepalives_sent},
               {"keepalive_cycles", c.keepalive_cycles}, {"busy_cycles", c.busy_cycles},

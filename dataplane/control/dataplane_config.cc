@@ -99,7 +99,7 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
               "relay_addresses", "standby_addresses", "exception_interface", "port_min", "port_max", "gateway_v4", "gateway_v6",
               "neighbors", "default_policy", "learning_window_packets", "learning_window_ms",
               "relatch_silence_ms", "idle_timeout_s", "mbufs_per_lcore", "rx_descriptors",
-              "tx_descriptors", "ice_streams_per_lcore"},
+              "tx_descriptors", "ice_streams_per_lcore", "metrics_listen"},
           kWhere);
       !s.ok()) {
     return s;
@@ -108,6 +108,15 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
           ReadStringInto(j, "control_socket", kWhere, &c.control_socket, "a non-empty path");
       !s.ok()) {
     return s;
+  }
+  if (auto it = j.find("metrics_listen"); it != j.end()) {
+    absl::StatusOr<Endpoint> ep = it->is_string()
+                                      ? Endpoint::Parse(it->get<std::string>())
+                                      : absl::InvalidArgumentError("not a string");
+    if (!ep.ok() || ep->port == 0) {
+      return FieldError("metrics_listen", "must be an ip:port (e.g. \"127.0.0.1:9471\")");
+    }
+    c.metrics_listen = *ep;
   }
   int32_t media = c.media_port;
   if (auto s = ReadPortId(j, "media_port", false, &media); !s.ok()) return s;

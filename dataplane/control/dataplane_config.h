@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,9 @@ struct StaticNeighbor {
 
 struct DataplaneConfig {
   std::string control_socket = "/run/rtplatch/dataplane.sock";
+  // Prometheus's /metrics over HTTP on this address, served by the main
+  // lcore (docs/operations.md); unset: not served.
+  std::optional<Endpoint> metrics_listen;
   uint16_t media_port = 0;       // DPDK port id: rx (and tx unless media_tx_port)
   int32_t media_tx_port = -1;    // -1: same as media_port
   int32_t exception_port = 1;    // net_tap / virtio-user; -1: none

@@ -354,6 +354,14 @@ std::optional<uint64_t> StreamRegistry::LastActivity(const StreamRecord& r) cons
   return last;
 }
 
+LatchState StreamRegistry::StateOf(const StreamRecord& r) const {
+  // Not installed yet by its lcore: the slot is the previous call's.
+  const Flow& f = table_.at(r.rtp_slot);
+  if (RelaxedLoad(f.generation) != r.generation) return LatchState::kUnlatched;
+  const LatchState state = RelaxedLoad(f.state);
+  return state == LatchState::kFree ? LatchState::kUnlatched : state;
+}
+
 StreamView StreamRegistry::View(uint64_t id, const StreamRecord& r, uint64_t now_ns) const {
   StreamView v;
   v.stream = id;
@@ -453,9 +461,15 @@ void StreamRegistry::DrainEvents(
 void StreamRegistry::ScanIdle(uint64_t now_ns, uint64_t timeout_ns, size_t budget,
                               std::vector<ControlEvent>* out) {
   for (size_t n = 0; n < budget && !dense_streams_.empty(); ++n) {
-    if (idle_cursor_ >= dense_streams_.size()) idle_cursor_ = 0;
+    if (idle_cursor_ >= dense_streams_.size()) {
+      // A pass over every stream ended: its census is the gauge's now.
+      idle_cursor_ = 0;
+      states_seen_ = states_counting_;
+      states_counting_ = {};
+    }
     uint64_t id = dense_streams_[idle_cursor_++];
     StreamRecord& r = streams_.at(id);
+    ++states_counting_[static_cast<size_t>(StateOf(r))];
     uint64_t last = LastActivity(r).value_or(r.allocated_ns);
     uint64_t idle = now_ns > last ? now_ns - last : 0;
     if (idle < timeout_ns) {

@@ -4,6 +4,7 @@
 // reads flows only through FlowTable::Snapshot.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -117,6 +118,10 @@ class StreamRegistry {
                 std::vector<ControlEvent>* out);
 
   size_t stream_count() const { return streams_.size(); }
+  // Streams by latch state (index: LatchState), as the last full pass of
+  // ScanIdle found them: a census taken a slice at a time, never a walk
+  // of a million streams at once; all zero before the first pass ends.
+  const std::array<size_t, kLatchStateCount>& states_seen() const { return states_seen_; }
   size_t pair_count() const { return pairs_.size(); }
   size_t free_port_pairs(bool ipv6) const;
 
@@ -202,6 +207,7 @@ class StreamRegistry {
                     const std::optional<Endpoint>& peer);
   StreamView View(uint64_t id, const StreamRecord& r, uint64_t now_ns) const;
   std::optional<uint64_t> LastActivity(const StreamRecord& r) const;
+  LatchState StateOf(const StreamRecord& r) const;
 
   FlowTable& table_;
   std::vector<SpscRing<FlowCommand>*> rings_;
@@ -215,6 +221,8 @@ class StreamRegistry {
   absl::flat_hash_map<uint32_t, uint64_t> stream_by_slot_;  // RTP and RTCP slots
   std::vector<uint64_t> dense_streams_;
   size_t idle_cursor_ = 0;
+  std::array<size_t, kLatchStateCount> states_counting_{};
+  std::array<size_t, kLatchStateCount> states_seen_{};
   uint64_t next_stream_ = 1;
   uint64_t next_pair_ = 1;
   uint16_t next_generation_ = 1;

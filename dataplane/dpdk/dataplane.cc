@@ -1,5 +1,7 @@
 #include "dataplane/dpdk/dataplane.h"
 
+#include "dataplane/control/dataplane_metrics.h"
+
 #include <net/if.h>
 
 #include <rte_ethdev.h>
@@ -236,6 +238,13 @@ absl::Status Dataplane::ListenControl() {
                                       });
   if (!server.ok()) return server.status();
   server_ = std::move(*server);
+  if (config_.metrics_listen) {
+    auto metrics = MetricsHttpServer::Start(*config_.metrics_listen, [this] {
+      return RenderDataplaneMetrics(CollectStats(), *registry_);
+    });
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+  }
   return absl::OkStatus();
 }
 
@@ -275,6 +284,7 @@ std::vector<std::string> Dataplane::DrainEventLines() {
 
 void Dataplane::ServiceControl(int timeout_ms) {
   if (server_) server_->Poll(timeout_ms);
+  if (metrics_) metrics_->Poll();
   for (const std::string& line : DrainEventLines()) {
     if (server_) server_->Broadcast(line);
   }

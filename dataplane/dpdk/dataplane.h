@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/control_server.h"
+#include "common/metrics_http_server.h"
 #include "dataplane/control/control_commands.h"
 #include "dataplane/control/dataplane_config.h"
 #include "dataplane/keepalive/keepalive_registry.h"
@@ -32,7 +33,8 @@ class Dataplane {
                                                            std::vector<uint32_t> lcore_ids);
   ~Dataplane();
 
-  // Opens the control socket (config.control_socket).
+  // Opens the control socket (config.control_socket) and, when
+  // configured, /metrics (config.metrics_listen).
   absl::Status ListenControl();
   // Starts the forwarding lcores on their cores (rte_eal_remote_launch).
   absl::Status LaunchLcores();
@@ -83,6 +85,7 @@ class Dataplane {
   std::unique_ptr<KernelAddresses> kernel_addresses_;
   std::unique_ptr<ControlCommands> commands_;
   std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<MetricsHttpServer> metrics_;  // null without metrics_listen
   std::atomic<bool> quit_{false};
   bool launched_ = false;
   uint64_t last_idle_scan_ns_ = 0;

@@ -92,10 +92,59 @@ struct BurstOutput {
   TxBatch exception;  // to the kernel
 };
 
+// Phase 3's last step: where one frame goes, by its verdict.
+inline void RouteFrame(LcoreContext& ctx, rte_mbuf* m, const PacketVerdict& v, uint64_t now_ns,
+                       BurstOutput& out) {
+  switch (v.action) {
+    case PacketAction::kTransmit:
+      m->data_off = static_cast<uint16_t>(m->data_off + v.start_delta);
+      m->data_len = static_cast<uint16_t>(v.length);
+      m->pkt_len = v.length;
+      out.media.pkts[out.media.count++] = m;
+      break;
+    case PacketAction::kException:
+      if (ctx.exception_port < 0) {
+        ctx.counters.Drop(DropReason::kNoExceptionPort);
+        rte_pktmbuf_free(m);
+      } else {
+        ctx.counters.Count(ctx.counters.exception_in);
+        out.exception.pkts[out.exception.count++] = m;
+      }
+      break;
+    case PacketAction::kHandoff: {
+      ctx.counters.Count(ctx.counters.handoff);
+      if (v.owner < ctx.handoff_out.size() &&
+          rte_ring_enqueue(ctx.handoff_out[v.owner], m) == 0) {
+        break;
+      }
+      ctx.counters.Drop(DropReason::kHandoffFull);
+      rte_pktmbuf_free(m);
+      break;
+    }
+    case PacketAction::kSolicit:
+      if (SolicitWith(ctx, m, v.next_hop, now_ns)) {
+        out.solicits.pkts[out.solicits.count++] = m;
+      } else {
+        rte_pktmbuf_free(m);
+      }
+      break;
+    case PacketAction::kHold:
+      if (ctx.held.Push(m, v.slot, v.generation, now_ns)) {
+        ctx.counters.Count(ctx.counters.held);
+      } else {
+        ctx.counters.Drop(DropReason::kNoPeerKnown);
+        rte_pktmbuf_free(m);
+      }
+      break;
+    case PacketAction::kDrop:
+      rte_pktmbuf_free(m);
+      break;
+  }
+}
+
 void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_ns,
                   BurstOutput& out) {
   TxBatch& media = out.media;
-  TxBatch& exception = out.exception;
   // Phase 1: frame headers into cache. Phase 2: classify each frame and
   // prefetch its flow's lines, so a burst's table misses overlap instead of
   // queueing behind each other (a million streams cost about what a
@@ -131,51 +180,10 @@ void ProcessBurst(LcoreContext& ctx, rte_mbuf** pkts, uint16_t n, uint64_t now_n
       rte_pktmbuf_free(m);
       continue;
     }
-    PacketVerdict v = ProcessClassified(ctx.fast, frame, rte_pktmbuf_data_len(m),
-                                        rte_pktmbuf_headroom(m), now_ns, classes[i], relay[i]);
-    switch (v.action) {
-      case PacketAction::kTransmit:
-        m->data_off = static_cast<uint16_t>(m->data_off + v.start_delta);
-        m->data_len = static_cast<uint16_t>(v.length);
-        m->pkt_len = v.length;
-        media.pkts[media.count++] = m;
-        break;
-      case PacketAction::kException:
-        if (ctx.exception_port < 0) {
-          ctx.counters.Drop(DropReason::kNoExceptionPort);
-          rte_pktmbuf_free(m);
-        } else {
-          ctx.counters.Count(ctx.counters.exception_in);
-          exception.pkts[exception.count++] = m;
-        }
-        break;
-      case PacketAction::kHandoff: {
-        ctx.counters.Count(ctx.counters.handoff);
-        if (v.owner < ctx.handoff_out.size() &&
-            rte_ring_enqueue(ctx.handoff_out[v.owner], m) == 0) {
-          break;
-        }
-        ctx.counters.Drop(DropReason::kHandoffFull);
-        rte_pktmbuf_free(m);
-        break;
-      }
-      case PacketAction::kSolicit:
-        if (SolicitWith(ctx, m, v.next_hop, now_ns)) {
-          out.solicits.pkts[out.solicits.count++] = m;
-        } else {
-          rte_pktmbuf_free(m);
-        }
-        break;
-      case PacketAction::kHold:
-        if (!ctx.held.Push(m, v.slot, v.generation, now_ns)) {
-          ctx.counters.Drop(DropReason::kNoPeerKnown);
-          rte_pktmbuf_free(m);
-        }
-        break;
-      case PacketAction::kDrop:
-        rte_pktmbuf_free(m);
-        break;
-    }
+    const PacketVerdict v = ProcessClassified(ctx.fast, frame, rte_pktmbuf_data_len(m),
+                                              rte_pktmbuf_headroom(m), now_ns, classes[i],
+                                              relay[i]);
+    RouteFrame(ctx, m, v, now_ns, out);
   }
 }
 

@@ -20,6 +20,8 @@ enum class LatchState : uint8_t {
   kLocked,     // latched, window closed: only the peer (or a strict re-latch)
 };
 
+inline constexpr size_t kLatchStateCount = 4;
+
 std::string_view LatchStateName(LatchState s);
 
 inline constexpr uint8_t kFlowRtcp = 1 << 0;         // the odd (RTCP) port

@@ -18,6 +18,7 @@ struct alignas(64) LcoreCounters {
   uint64_t exception_out = 0;  // kernel -> media port
   uint64_t exception_fragments = 0;  // IP fragments of frames too long for the kernel's port
   uint64_t handoff = 0;        // relay packets passed to their owner lcore
+  uint64_t held = 0;           // kept until the partner's destination is known
   uint64_t solicits = 0;       // ARP/NS sent for unknown next hops
   uint64_t announcements = 0;  // gratuitous ARP / unsolicited NA for taken addresses
   uint64_t events_lost = 0;    // event ring full
@@ -43,6 +44,7 @@ inline void LcoreCounters::Accumulate(const LcoreCounters& o) {
   exception_out += RelaxedLoad(o.exception_out);
   exception_fragments += RelaxedLoad(o.exception_fragments);
   handoff += RelaxedLoad(o.handoff);
+  held += RelaxedLoad(o.held);
   solicits += RelaxedLoad(o.solicits);
   announcements += RelaxedLoad(o.announcements);
   events_lost += RelaxedLoad(o.events_lost);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtplatch {
@@ -26,6 +27,21 @@ TEST(ControlConfigTest, DefaultsWhenEmpty) {
   EXPECT_FALSE(c->dataplane_socket.empty());
   EXPECT_FALSE(c->control_socket.empty());
   EXPECT_TRUE(c->ng_listen.empty()) << "the ng protocol is served only when asked for";
+}
+
+TEST(ControlConfigTest, MetricsListenIsAnAddressOrAClearError) {
+  auto off = ParseControlConfig("{}");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->metrics_listen.has_value()) << "served only when asked for";
+  auto on = ParseControlConfig(R"({"metrics_listen": "127.0.0.1:9470"})");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->metrics_listen->ToString(), "127.0.0.1:9470");
+  for (const char* bad : {R"({"metrics_listen": "127.0.0.1"})", R"({"metrics_listen": 9470})",
+                          R"({"metrics_listen": "localhost:9470"})"}) {
+    auto c = ParseControlConfig(bad);
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_TRUE(absl::StrContains(c.status().message(), "metrics_listen")) << c.status();
+  }
 }
 
 TEST(ControlConfigTest, PeersAndRoutesMakeTheEdge) {

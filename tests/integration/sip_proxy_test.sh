@@ -38,6 +38,9 @@
 #                for byte (issue 16); his 200 comes back
 #   reject_*     480 for a user without binding, 403 for relaying to a
 #                foreign domain from outside
+#   metrics_*    /metrics after all of it: promtool finds nothing wrong,
+#                its calls and set-up times match sip-stats, it counted
+#                the INVITEs, REGISTERs, 401s, 400s and 480s above
 #
 # Output: "PASS name" / "FAIL name" per check, then
 # "sip_proxy: N passed, N failed". Exit 0 all passed, 1 any failure,
@@ -70,6 +73,15 @@ PW_ALICE='alice-Secret-1'
 PW_BOB='bob-Secret-2'
 PW_CAROL='carol-Secret-3'
 PW_DAVE='dave-Secret-4'
+
+# Prometheus's page, on the relay namespace's own loopback.
+METRICS=127.0.0.1:9470
+PROM="$HERE/prom_scrape.py"
+# shellcheck disable=SC2034  # read by sip_testbed.sh
+ST_CONTROL_EXTRA="\"metrics_listen\": \"$METRICS\""
+DP_METRICS=127.0.0.1:9471
+# shellcheck disable=SC2034  # read by sip_testbed.sh
+ST_DP_SET=("metrics_listen=\"$DP_METRICS\"")
 
 st_init "${RL_PREFIX:-sp$$}"
 st_add_user alice "$PW_ALICE"
@@ -485,6 +497,66 @@ test_rejected() {
   rl_check reject_no_call_left "calls $(calls_now), streams $(streams_now)" no_call_left
 }
 
+# The /metrics page after all of the above, as Prometheus scrapes it
+# (issue 19): valid for promtool, and its counts are what happened.
+test_metrics() {
+  local page="$RL_TMP/metrics.txt" out v
+  if ! ip netns exec "$(rl_ns "$RL_RELAY_ROLE")" python3 "$PROM" fetch \
+      "http://$METRICS/metrics" "$page" 2>"$RL_TMP/metrics.err"; then
+    rl_fail metrics_served "$(cat "$RL_TMP/metrics.err")"
+    return
+  fi
+  rl_pass metrics_served "$(wc -l <"$page") lines"
+  if command -v promtool >/dev/null; then
+    out=$(promtool check metrics <"$page" 2>&1)
+    rl_check metrics_promtool_clean "${out:-no findings}" test -z "$out"
+  else
+    rl_fail metrics_promtool_clean "promtool (Debian's prometheus) is not installed"
+  fi
+  metric() { python3 "$PROM" value "$page" "$1"; }
+  at_least() { [[ $(metric "$1") =~ ^[0-9]+$ ]] && (( $(metric "$1") >= $2 )); }
+  v=$(jget "$(cctl sip-stats)" "d['proxy']['calls_connected']")
+  rl_check metrics_calls_connected_match_stats "page $(metric 'rtplatch_calls_total{outcome="connected"}'), sip-stats $v" \
+    test "$(metric 'rtplatch_calls_total{outcome="connected"}')" = "$v"
+  rl_check metrics_setup_times_counted "$(metric rtplatch_call_setup_seconds_count) set-up times" \
+    test "$(metric rtplatch_call_setup_seconds_count)" = "$v"
+  rl_check metrics_invites_received "$(metric 'rtplatch_sip_requests_received_total{method="INVITE"}')" \
+    at_least 'rtplatch_sip_requests_received_total{method="INVITE"}' 4
+  rl_check metrics_registers_received "$(metric 'rtplatch_sip_requests_received_total{method="REGISTER"}')" \
+    at_least 'rtplatch_sip_requests_received_total{method="REGISTER"}' 4
+  rl_check metrics_challenges_sent "$(metric 'rtplatch_sip_responses_sent_total{code="401"}') 401s" \
+    at_least 'rtplatch_sip_responses_sent_total{code="401"}' 1
+  rl_check metrics_malformed_answered_400 "$(metric 'rtplatch_sip_responses_sent_total{code="400"}') 400s" \
+    at_least 'rtplatch_sip_responses_sent_total{code="400"}' 1
+  rl_check metrics_480_sent "$(metric 'rtplatch_sip_responses_sent_total{code="480"}') 480s" \
+    at_least 'rtplatch_sip_responses_sent_total{code="480"}' 1
+  rl_check metrics_natted_registration "$(metric 'rtplatch_registrations{nat="behind_nat"}') behind NAT" \
+    at_least 'rtplatch_registrations{nat="behind_nat"}' 1
+  rl_check metrics_dataplane_link_up "$(metric rtplatch_dataplane_link_up)" \
+    test "$(metric rtplatch_dataplane_link_up)" = 1
+  # The dataplane's page, from its main lcore.
+  local dp_page="$RL_TMP/dp_metrics.txt"
+  if ip netns exec "$(rl_ns "$RL_RELAY_ROLE")" python3 "$PROM" fetch \
+      "http://$DP_METRICS/metrics" "$dp_page" 2>"$RL_TMP/dp_metrics.err"; then
+    out=$(promtool check metrics <"$dp_page" 2>&1)
+    rl_check dp_metrics_promtool_clean "${out:-no findings}" test -z "$out"
+    local rx
+    rx=$(python3 - "$dp_page" <<'PY'
+import re, sys
+print(int(sum(float(m.group(1)) for m in re.finditer(
+    r'^rtplatch_dataplane_rx_packets_total\{[^}]*\} (\S+)$', open(sys.argv[1]).read(), re.M))))
+PY
+)
+    rl_check dp_metrics_rx_counted "$rx packets received" test "${rx:-0}" -gt 0
+    rl_check dp_metrics_no_streams_left "$(grep '^rtplatch_dataplane_stream_pairs ' "$dp_page")" \
+      grep -qx 'rtplatch_dataplane_stream_pairs 0' "$dp_page"
+  else
+    rl_fail dp_metrics_served "$(cat "$RL_TMP/dp_metrics.err")"
+  fi
+  rl_check metrics_no_such_series "a made-up series has no value" \
+    bash -c "! python3 '$PROM' value '$page' 'rtplatch_calls_total{outcome=\"imagined\"}'"
+}
+
 test_register
 test_call_nat_to_public
 test_call_public_to_nat
@@ -493,6 +565,7 @@ test_hold
 test_malformed
 test_signed_message
 test_rejected
+test_metrics
 rl_check control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 rl_check dataplane_still_running "pid $DP_PID" kill -0 "$DP_PID"
 rl_summary "$SUITE"

@@ -12,6 +12,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "absl/strings/match.h"
+
 namespace rtplatch {
 namespace {
 
@@ -80,6 +82,17 @@ TEST(DataplaneConfigTest, FullValidConfigParsesIntoEveryField) {
   EXPECT_EQ(c->mbufs_per_lcore, 8191u);
   EXPECT_EQ(c->rx_descriptors, 2048u);
   EXPECT_EQ(c->tx_descriptors, 512u);
+}
+
+TEST(DataplaneConfigTest, MetricsListenIsAnAddressOrAClearError) {
+  auto on = ParseDataplaneConfig(
+      R"({"relay_addresses": ["203.0.113.10"], "metrics_listen": "[::1]:9471"})");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->metrics_listen->ToString(), "[::1]:9471");
+  auto bad = ParseDataplaneConfig(
+      R"({"relay_addresses": ["203.0.113.10"], "metrics_listen": "9471"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "metrics_listen")) << bad.status();
 }
 
 TEST(DataplaneConfigTest, MinimalConfigKeepsDocumentedDefaults) {

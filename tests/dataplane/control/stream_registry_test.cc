@@ -955,6 +955,33 @@ TEST_F(StreamRegistryTest, ScanIdleReportsOnceAfterTimeoutAndAgainOnlyAfterTraff
   EXPECT_EQ(out[0].idle_ns, 11 * kSec);
 }
 
+// The idle scan also takes a census of latch states (metrics), published
+// whole at the end of each pass: a gauge that never walks every stream at
+// once.
+TEST_F(StreamRegistryTest, ScanIdleCountsStreamsByLatchStateEachPass) {
+  Build(1);
+  PairView p = MustAllocate(V4(), V4());
+  PairView q = MustAllocate(V4(), V4());
+  DrainAll();
+  std::vector<ControlEvent> out;
+  EXPECT_EQ(registry_->states_seen()[static_cast<size_t>(LatchState::kUnlatched)], 0u)
+      << "nothing before the first pass ends";
+  RtpFlow(p.a).state = LatchState::kLocked;
+  RtpFlow(q.b).state = LatchState::kLearning;
+  registry_->ScanIdle(kSec, 10 * kSec, 4, &out);  // one pass, not yet published
+  EXPECT_EQ(registry_->states_seen()[static_cast<size_t>(LatchState::kLocked)], 0u);
+  registry_->ScanIdle(kSec, 10 * kSec, 1, &out);  // the next pass begins
+  const auto& seen = registry_->states_seen();
+  EXPECT_EQ(seen[static_cast<size_t>(LatchState::kUnlatched)], 2u);
+  EXPECT_EQ(seen[static_cast<size_t>(LatchState::kLearning)], 1u);
+  EXPECT_EQ(seen[static_cast<size_t>(LatchState::kLocked)], 1u);
+  ASSERT_TRUE(registry_->Delete(q.pair).ok());
+  DrainAll();
+  registry_->ScanIdle(kSec, 10 * kSec, 3, &out);
+  EXPECT_EQ(seen[static_cast<size_t>(LatchState::kUnlatched)], 1u) << "after the delete's pass";
+  EXPECT_EQ(seen[static_cast<size_t>(LatchState::kLearning)], 0u);
+}
+
 TEST_F(StreamRegistryTest, ScanIdleCountsFromAllocationWhenNoPacketEverArrived) {
   Build(1);
   PairView p = MustAllocate(V4(), V4(), "", /*now_ns=*/100 * kSec);
