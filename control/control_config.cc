@@ -410,11 +410,14 @@ absl::StatusOr<ControlConfig> ParseControlConfig(absl::string_view json_text) {
   if (!j.ok()) return j.status();
   ControlConfig c;
   if (auto s = ParseInto(*j, c); !s.ok()) return s;
+  c.source_json = *std::move(j);
   return c;
 }
 
 absl::StatusOr<ControlConfig> LoadControlConfig(const std::string& path) {
-  return LoadJsonConfig(path, ParseControlConfig);
+  absl::StatusOr<ControlConfig> c = LoadJsonConfig(path, ParseControlConfig);
+  if (c.ok()) c->source_path = path;
+  return c;
 }
 
 }  // namespace rtplatch

@@ -111,6 +111,11 @@ struct ControlConfig {
   // Prometheus's /metrics over HTTP on this address (docs/operations.md);
   // unset: not served.
   std::optional<Endpoint> metrics_listen;
+  // Where the config came from (LoadControlConfig; empty when parsed from
+  // text) and its members as written: a reload compares them with the
+  // file's new ones to say what changed.
+  std::string source_path;
+  nlohmann::json source_json = nlohmann::json::object();
   // SIP over TLS on these addresses (TCP, no UDP), with `tls`'s files.
   std::vector<Endpoint> tls_listen;
   SipTlsConfig tls;

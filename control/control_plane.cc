@@ -12,10 +12,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/monotonic_clock.h"
 #include "control/memory_release.h"
 #include "control/guard/raw_response.h"
+#include "control/config_reload.h"
 #include "control/operator/control_metrics.h"
 
 namespace rtplatch {
@@ -143,6 +145,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
         "config: domain: required (the SIP domain this registrar serves)");
   }
   std::unique_ptr<ControlPlane> plane(new ControlPlane(std::move(config)));
+  plane->loaded_json_ = plane->config_.source_json;
   if (absl::Status s = plane->OpenRegistrar(); !s.ok()) return s;
   if (absl::Status s = plane->OpenSip(); !s.ok()) return s;
   if (absl::Status s = plane->OpenOperatorSocket(); !s.ok()) return s;
@@ -173,7 +176,7 @@ absl::Status ControlPlane::OpenRegistrar() {
   auto users = config_.users_file.empty() ? UsersFile::Parse("", "(no users_file)")
                                           : UsersFile::Load(config_.users_file);
   if (!users.ok()) return users.status();
-  users_ = *std::move(users);
+  users_ = std::make_unique<ReloadableUsers>(*std::move(users));
   if (!config_.database.empty()) {
     MakeParentDir(config_.database);
     auto store = BindingStore::Open(config_.database);
@@ -770,6 +773,58 @@ absl::StatusOr<nlohmann::json> ControlPlane::SetDraining(bool on) {
                   : "taking new calls again");
   return nlohmann::json{{"draining", on},
                          {"calls", proxy_->calls().size() + ng_calls_->size()}};
+}
+
+absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
+  if (config_.source_path.empty()) {
+    return absl::FailedPreconditionError("reload: started without a config file");
+  }
+  // Everything is read and checked before anything changes: a file that
+  // does not load leaves the running config as it was.
+  absl::StatusOr<ControlConfig> fresh = LoadControlConfig(config_.source_path);
+  if (!fresh.ok()) {
+    return absl::Status(fresh.status().code(),
+                        absl::StrCat("reload refused, running config kept: ",
+                                     fresh.status().message()));
+  }
+  auto users = fresh->users_file.empty() ? UsersFile::Parse("", "(no users_file)")
+                                         : UsersFile::Load(fresh->users_file);
+  if (!users.ok()) {
+    return absl::Status(users.status().code(),
+                        absl::StrCat("reload refused, running config kept: ",
+                                     users.status().message()));
+  }
+  auto policies = NatPolicyTable::FromJson(fresh->nat_policy);
+  if (!policies.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reload refused, running config kept: nat_policy: ", policies.status().message()));
+  }
+  const ReloadPlan plan = PlanReload(loaded_json_, fresh->source_json);
+  // The registrar and the proxy hold references to both: replaced in
+  // place.
+  users_->Replace(*std::move(users));
+  *policies_ = *std::move(policies);
+  // What waits for a restart keeps being compared with what runs.
+  nlohmann::json applied = loaded_json_;
+  for (const char* live : {"users_file", "nat_policy"}) {
+    if (fresh->source_json.contains(live)) {
+      applied[live] = fresh->source_json[live];
+    } else {
+      applied.erase(live);
+    }
+  }
+  loaded_json_ = std::move(applied);
+  nlohmann::json reply = {{"users", users_->size()},
+                          {"users_file", fresh->users_file},
+                          {"nat_policy", plan.nat_policy_changed ? "reloaded" : "unchanged"},
+                          {"restart_needed", plan.restart_needed}};
+  std::fprintf(stderr, "rtplatch-control: reloaded %s: %zu users from %s, NAT policies %s%s%s\n",
+               config_.source_path.c_str(), users_->size(),
+               fresh->users_file.empty() ? "(none)" : fresh->users_file.c_str(),
+               plan.nat_policy_changed ? "reloaded" : "unchanged",
+               plan.restart_needed.empty() ? "" : "; a restart is needed for: ",
+               absl::StrJoin(plan.restart_needed, ", ").c_str());
+  return reply;
 }
 
 absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {

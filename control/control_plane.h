@@ -29,7 +29,7 @@
 #include "control/operator/operator_commands.h"
 #include "control/registrar/binding_store.h"
 #include "control/registrar/registrar.h"
-#include "control/registrar/users_file.h"
+#include "control/registrar/reloadable_users.h"
 #include "control/routing/proxy.h"
 #include "control/sip/sip_transactions.h"
 #include "control/sip/sip_transport.h"
@@ -48,6 +48,11 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   // One round of the event loop: waits up to kPollTimeoutMs for SIP input
   // and handles it, then whatever timers are due. An error is fatal.
   absl::Status RunOnce();
+  // Re-reads the config file it was started from (SIGHUP, `rtplatchctl
+  // reload`): the users file and the NAT policies are taken at once,
+  // calls and registrations go on; a file that does not load is refused
+  // with its error and the running config stays (config_reload.h).
+  absl::StatusOr<nlohmann::json> ReloadConfig() { return Reload(); }
 
   // The startup line: listen addresses, domain, bindings, dataplane state.
   std::string StartupSummary() const;
@@ -96,6 +101,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   int64_t Now() const override;
   absl::StatusOr<nlohmann::json> SetNgDraining(bool on) override;
   absl::StatusOr<nlohmann::json> SetDraining(bool on) override;
+  absl::StatusOr<nlohmann::json> Reload() override;
   nlohmann::json Bans() const override;
   absl::StatusOr<nlohmann::json> Unban(const IpAddress& source) override;
   absl::StatusOr<nlohmann::json> SetVipHeld(const IpAddress& vip, bool take) override;
@@ -110,7 +116,7 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   void SetHeartbeat();
 
   const ControlConfig config_;
-  std::unique_ptr<UsersFile> users_;
+  std::unique_ptr<ReloadableUsers> users_;
   std::unique_ptr<BindingStore> store_;  // null without `database`
   std::unique_ptr<NatPolicyTable> policies_;
   std::unique_ptr<Registrar> registrar_;
@@ -140,6 +146,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<SharedCalls> shared_calls_;  // null for a single node
   std::unique_ptr<NodeRouting> node_routing_;  // null for a single node
   bool draining_ = false;  // rtplatchctl drain: the node takes no new calls
+  // The config file's members as last loaded (reload compares with them).
+  nlohmann::json loaded_json_;
 
   int64_t last_timers_ms_ = 0;
   int64_t last_tick_ms_ = 0;

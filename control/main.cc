@@ -1,7 +1,8 @@
 // rtplatch-control --config FILE
 //
 // The SIP control plane (control/README.md): loads the config, builds the
-// ControlPlane and runs its event loop until SIGINT or SIGTERM.
+// ControlPlane and runs its event loop until SIGINT or SIGTERM. SIGHUP
+// re-reads the config file (ControlPlane::Reload, as `rtplatchctl reload`).
 #include <signal.h>
 
 #include <atomic>
@@ -16,7 +17,9 @@ namespace rtplatch {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 void OnSignal(int) { g_stop.store(true); }
+void OnHangup(int) { g_reload.store(true); }
 
 constexpr char kUsage[] = "usage: rtplatch-control --config FILE\n";
 
@@ -31,6 +34,8 @@ void HandleStopSignals() {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = OnHangup;
+  ::sigaction(SIGHUP, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 }
 
@@ -48,6 +53,12 @@ int Run(const std::string& config_path) {
   std::fflush(stdout);
   while (!g_stop.load()) {
     if (absl::Status s = (*plane)->RunOnce(); !s.ok()) return Fail(s);
+    // Between rounds, on the loop's thread: nothing is half-handled.
+    if (g_reload.exchange(false)) {
+      if (auto r = (*plane)->ReloadConfig(); !r.ok()) {
+        std::fprintf(stderr, "rtplatch-control: %s\n", std::string(r.status().message()).c_str());
+      }
+    }
   }
   std::fprintf(stderr, "%s\n", (*plane)->ShutdownSummary().c_str());
   return 0;

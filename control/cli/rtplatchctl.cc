@@ -1024,6 +1024,11 @@ std::vector<Command> ControlPlaneCommands() {
       {.name = "cluster", .protocol = "cluster", .synopsis = "",
        .description = "control plane: its cluster's Redis and the nodes it hears (up or down)",
        .render = RenderCluster, .control_plane = true},
+      {.name = "reload", .protocol = "reload", .synopsis = "",
+       .description = "control plane: re-read the config file (as SIGHUP): the users file "
+                      "and NAT policies at once, calls and registrations go on; a bad file "
+                      "is refused and the running config stays",
+       .control_plane = true},
       {.name = "drain", .protocol = "drain", .synopsis = "on|off",
        .description = "control plane: the node takes no new calls while on (SIP calls go to "
                       "the least loaded node of its cluster, ng offers are refused); calls "

@@ -69,6 +69,9 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
        "this node's cluster: its Redis, and each node heard (up/down, SIP, calls, drained)"},
       {"peers", &OperatorCommands::Peers, {},
        "SIP peers: each target's state (up/down), attempts, failures, probes"},
+      {"reload", &OperatorCommands::Reload, {},
+       "re-read the config file: users file and NAT policies at once, the rest named as "
+       "needing a restart; a bad file is refused and the running config stays"},
       {"drain", &OperatorCommands::Drain, {"on"},
        "the node: take no new calls while on (true|false): SIP calls go to the least loaded "
        "node of the cluster, ng offers are refused; calls in progress go on"},
@@ -283,6 +286,8 @@ absl::StatusOr<json> OperatorCommands::Call(const json& r) const {
   }
   return absl::NotFoundError(absl::StrCat("call_id: no call '", *call_id, "'"));
 }
+
+absl::StatusOr<json> OperatorCommands::Reload(const json&) const { return view_.Reload(); }
 
 absl::StatusOr<json> OperatorCommands::NgDrain(const json& r) const {
   auto on = OptionalBool(r, "on");

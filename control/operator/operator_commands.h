@@ -77,6 +77,10 @@ class OperatorView {
   // The node takes no new calls while on: SIP calls go to another node of
   // its cluster, ng offers are refused.
   virtual absl::StatusOr<nlohmann::json> SetDraining(bool on) = 0;
+  // Re-reads the config file: {"users": N, "users_file", "nat_policy":
+  // "reloaded"|"unchanged", "restart_needed": [...]}, or the error that
+  // kept the running config.
+  virtual absl::StatusOr<nlohmann::json> Reload() = 0;
   // JSON array of the sources banned now ({"source", "reason",
   // "banned_s_ago", "ends_in_s", "dropped"}), the one ending last first.
   virtual nlohmann::json Bans() const = 0;
@@ -150,6 +154,7 @@ class OperatorCommands {
   absl::StatusOr<json> Call(const json&) const;
   absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Drain(const json&) const;
+  absl::StatusOr<json> Reload(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
   absl::StatusOr<json> Peers(const json&) const;
   absl::StatusOr<json> Cluster(const json&) const;

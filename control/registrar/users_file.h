@@ -61,6 +61,11 @@ class UsersFile : public CredentialSource {
                                      absl::string_view domain) const override;
   size_t size() const { return records_.size(); }
 
+  // Its index refers to the file itself: a copy or a move would leave it
+  // looking into the old one (reloadable_users.h swaps whole files).
+  UsersFile(const UsersFile&) = delete;
+  UsersFile& operator=(const UsersFile&) = delete;
+
  private:
   enum class SecretKind : uint8_t { kPassword, kHa1Md5, kHa1Sha256 };
   struct Record {

@@ -1,6 +1,7 @@
 #include "dataplane/dpdk/dataplane.h"
 
 #include "dataplane/control/dataplane_metrics.h"
+#include "dataplane/dpdk/telemetry_commands.h"
 
 #include <net/if.h>
 
@@ -60,6 +61,7 @@ Dataplane::~Dataplane() {
   Stop();
   if (launched_) rte_eal_mp_wait_lcore();
   server_.reset();
+  telemetry_.reset();
   // Stop, then close (the driver hands back the mbufs in its rings), then
   // free the pools those mbufs came from. A port listed twice (media_tx_port
   // equal to media_port) is no longer valid the second time.
@@ -238,6 +240,7 @@ absl::Status Dataplane::ListenControl() {
                                       });
   if (!server.ok()) return server.status();
   server_ = std::move(*server);
+  telemetry_ = std::make_unique<TelemetryCommands>();
   if (config_.metrics_listen) {
     auto metrics = MetricsHttpServer::Start(*config_.metrics_listen, [this] {
       return RenderDataplaneMetrics(CollectStats(), *registry_);
@@ -285,6 +288,17 @@ std::vector<std::string> Dataplane::DrainEventLines() {
 void Dataplane::ServiceControl(int timeout_ms) {
   if (server_) server_->Poll(timeout_ms);
   if (metrics_) metrics_->Poll();
+  if (telemetry_) {
+    const uint64_t now = clock_.NowNs();
+    if (now - last_telemetry_ns_ >= kTelemetryIntervalNs) {
+      last_telemetry_ns_ = now;
+      telemetry_->Publish({.stats = CollectStats(),
+                           .streams_by_state = registry_->states_seen(),
+                           .stream_pairs = registry_->pair_count(),
+                           .free_port_pairs_v4 = registry_->free_port_pairs(false),
+                           .free_port_pairs_v6 = registry_->free_port_pairs(true)});
+    }
+  }
   for (const std::string& line : DrainEventLines()) {
     if (server_) server_->Broadcast(line);
   }

@@ -19,6 +19,7 @@
 #include "dataplane/keepalive/keepalive_registry.h"
 #include "dataplane/keepalive/keepalive_scheduler.h"
 #include "dataplane/dpdk/lcore_loop.h"
+#include "dataplane/dpdk/telemetry_commands.h"
 #include "dataplane/fastpath/neighbor_table.h"
 #include "dataplane/control/stream_registry.h"
 #include "dataplane/dpdk/tsc_clock.h"
@@ -86,6 +87,11 @@ class Dataplane {
   std::unique_ptr<ControlCommands> commands_;
   std::unique_ptr<ControlServer> server_;
   std::unique_ptr<MetricsHttpServer> metrics_;  // null without metrics_listen
+  // DPDK telemetry's /rtplatch/* commands, answered from a snapshot the
+  // main lcore publishes every kTelemetryIntervalNs.
+  static constexpr uint64_t kTelemetryIntervalNs = 100'000'000;
+  std::unique_ptr<TelemetryCommands> telemetry_;
+  uint64_t last_telemetry_ns_ = 0;
   std::atomic<bool> quit_{false};
   bool launched_ = false;
   uint64_t last_idle_scan_ns_ = 0;

@@ -38,9 +38,17 @@
 #                for byte (issue 16); his 200 comes back
 #   reject_*     480 for a user without binding, 403 for relaying to a
 #                foreign domain from outside
+#   reload_*     a user added to the users file registers after SIGHUP,
+#                registrations stay; a broken users file or config is
+#                refused by `rtplatchctl reload` and the running users
+#                stay; a member that needs a restart is named
 #   metrics_*    /metrics after all of it: promtool finds nothing wrong,
 #                its calls and set-up times match sip-stats, it counted
-#                the INVITEs, REGISTERs, 401s, 400s and 480s above
+#                the INVITEs, REGISTERs, 401s, 400s and 480s above; the
+#                dataplane's page too, and its DPDK telemetry commands
+#                (/rtplatch/stats, streams, drops beside /ethdev/list);
+#                the Grafana dashboard's queries
+#                (docs/grafana) name only metrics and labels the pages have
 #
 # Output: "PASS name" / "FAIL name" per check, then
 # "sip_proxy: N passed, N failed". Exit 0 all passed, 1 any failure,
@@ -73,6 +81,8 @@ PW_ALICE='alice-Secret-1'
 PW_BOB='bob-Secret-2'
 PW_CAROL='carol-Secret-3'
 PW_DAVE='dave-Secret-4'
+PW_ERIN='erin-Secret-5'
+ERIN="$BOB_IP:5090"
 
 # Prometheus's page, on the relay namespace's own loopback.
 METRICS=127.0.0.1:9470
@@ -553,8 +563,81 @@ PY
   else
     rl_fail dp_metrics_served "$(cat "$RL_TMP/dp_metrics.err")"
   fi
+  # The same dataplane in DPDK telemetry, next to ethdev's commands.
+  out=$(printf '/rtplatch/stats\n/rtplatch/streams\n/rtplatch/drops\n/ethdev/list\n' |
+    timeout 10 dpdk-telemetry.py -f "$RL_DPDK_PREFIX" 2>&1)
+  printf '%s\n' "$out" >"$RL_TMP/telemetry.txt"
+  v=$(python3 - "$RL_TMP/telemetry.txt" <<'PY'
+import json, sys
+r = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("{"):
+        r.update(json.loads(line))
+s, st, dr = r["/rtplatch/stats"], r["/rtplatch/streams"], r["/rtplatch/drops"]
+ok = (s["lcores"] >= 1 and s["rx"] > 0 and st["pairs"] == 0 and "not_rtp" in dr
+      and isinstance(r["/ethdev/list"], list) and len(r["/ethdev/list"]) >= 1)
+print("ok" if ok else "bad", "lcores", s["lcores"], "rx", s["rx"], "pairs", st["pairs"],
+      "ports", r["/ethdev/list"])
+PY
+)
+  rl_check telemetry_rtplatch_commands "$v" test "${v%% *}" = ok
+  # The Grafana dashboard's queries name only what these pages have.
+  out=$(python3 "$HERE/dashboard_check.py" "$ROOT/docs/grafana/rtplatch-dashboard.json" \
+    "$page" "$dp_page" 2>&1)
+  rl_check dashboard_queries_match_metrics "$(tail -3 <<<"$out")" grep -q '^ok: ' <<<"$out"
   rl_check metrics_no_such_series "a made-up series has no value" \
     bash -c "! python3 '$PROM' value '$page' 'rtplatch_calls_total{outcome=\"imagined\"}'"
+}
+
+# SIGHUP and `rtplatchctl reload` (issue 19): the users file is re-read
+# without a restart, registrations and calls stay; a bad file is refused
+# and the running config stays; what needs a restart is named.
+test_reload() {
+  local out r n
+  st_add_user erin "$PW_ERIN"  # in the file, not yet in the process
+  reg pub reg_erin_before sip_proxy_register_wrong_password.xml "$ERIN" erin "$PW_ERIN"
+  n=$(st_msg_count reg_erin_before received '^SIP/2.0 200 ')
+  rl_check reload_new_user_unknown_before "200s before the reload: $n" test "$n" == 0
+  kill -HUP "$CTL_PID"
+  rl_wait_for 5 grep -q 'rtplatch-control: reloaded' "$CTL_LOG"
+  out=$(grep 'rtplatch-control: reloaded' "$CTL_LOG" | tail -1)
+  rl_check reload_sighup_reads_the_users_file "$out" grep -q ': 5 users from ' <<<"$out"
+  reg pub reg_erin_after sip_proxy_register.xml "$ERIN" erin "$PW_ERIN"
+  rl_check reload_new_user_registers "sipp exit $?, $(st_msg_count reg_erin_after received '^SIP/2.0 200 ') 200s" \
+    test "$(st_msg_count reg_erin_after received '^SIP/2.0 200 ')" -ge 1
+  r=$(jget "$(registration alice@"$D")" "len(d['bindings'])"):$(jget "$(registration bob@"$D")" "len(d['bindings'])")
+  rl_check reload_registrations_kept "alice:bob bindings $r" test "$r" == 1:1
+
+  # A users file with a broken line: refused, the running users stay.
+  cp "$ST_USERS_FILE" "$RL_TMP/users.good"
+  echo 'mallory-has-no-secret' >>"$ST_USERS_FILE"
+  out=$(cctl reload 2>&1)
+  rl_check reload_bad_users_file_refused "$(head -c 240 <<<"$out")" \
+    grep -q 'reload refused, running config kept: .*users' <<<"$out"
+  reg pub reg_erin_kept sip_proxy_register.xml "$ERIN" erin "$PW_ERIN"
+  rl_check reload_refused_keeps_running_users "$(st_msg_count reg_erin_kept received '^SIP/2.0 200 ') 200s" \
+    test "$(st_msg_count reg_erin_kept received '^SIP/2.0 200 ')" -ge 1
+  cp "$RL_TMP/users.good" "$ST_USERS_FILE"
+
+  # A config that is not JSON: refused too.
+  cp "$CTL_CONFIG" "$RL_TMP/control.good.json"
+  echo '{ not json' >"$CTL_CONFIG"
+  out=$(cctl reload 2>&1)
+  rl_check reload_bad_config_refused "$(head -c 240 <<<"$out")" \
+    grep -q 'reload refused, running config kept' <<<"$out"
+  # A member that needs a restart is named, not silently ignored.
+  python3 - "$RL_TMP/control.good.json" "$CTL_CONFIG" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["max_ringing_s"] = 170
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+  out=$(cctl reload 2>&1)
+  rl_check reload_names_what_needs_a_restart "$(head -c 240 <<<"$out")" \
+    test "$(jget "$out" "(d['users'], d['restart_needed'])")" == "(5, ['max_ringing_s'])"
+  cp "$RL_TMP/control.good.json" "$CTL_CONFIG"
+  rl_check reload_control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 }
 
 test_register
@@ -565,6 +648,7 @@ test_hold
 test_malformed
 test_signed_message
 test_rejected
+test_reload
 test_metrics
 rl_check control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 rl_check dataplane_still_running "pid $DP_PID" kill -0 "$DP_PID"

@@ -96,6 +96,13 @@ class FakeView : public OperatorView {
     draining = on;
     return json{{"draining", on}, {"calls", 3}};
   }
+  absl::StatusOr<json> Reload() override {
+    ++reloads;
+    if (!reload_error.empty()) return absl::InvalidArgumentError(reload_error);
+    return json{{"users", 5}, {"restart_needed", json::array()}};
+  }
+  int reloads = 0;
+  std::string reload_error;
   json Bans() const override { return bans; }
   absl::StatusOr<json> Unban(const IpAddress& source) override {
     for (size_t i = 0; i < bans.size(); ++i) {
@@ -273,7 +280,7 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "cluster", "peers", "drain", "ng_drain", "bans",
+                                 "call", "stats", "cluster", "peers", "reload", "drain", "ng_drain", "bans",
                                  "unban", "vip_take", "vip_release", "vip_check"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));
@@ -286,6 +293,14 @@ TEST_F(OperatorCommandsTest, DrainNeedsOnAndReachesTheView) {
   EXPECT_EQ(ErrorCodeOf("drain", {}), "invalid_argument");
   EXPECT_EQ(ErrorCodeOf("drain", {{"on", "yes"}}), "invalid_argument");
   EXPECT_EQ(Ok("drain", {{"on", true}}), json({{"draining", true}, {"calls", 3}}));
+}
+
+// reload: the view's answer, or its error as the reply's.
+TEST_F(OperatorCommandsTest, ReloadReachesTheViewAndCarriesItsError) {
+  EXPECT_EQ(Ok("reload"), json({{"users", 5}, {"restart_needed", json::array()}}));
+  view_.reload_error = "reload refused, running config kept: users: line 3: no secret";
+  EXPECT_EQ(ErrorCodeOf("reload", {}), "invalid_argument");
+  EXPECT_EQ(view_.reloads, 2);
 }
 
 TEST_F(OperatorCommandsTest, ClusterOfASingleNodeSaysNotEnabled) {

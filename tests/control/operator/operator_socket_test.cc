@@ -42,6 +42,7 @@ class FakeView : public SlicedRegistrationsView {
     return absl::NotFoundError("ng: not served");
   }
   absl::StatusOr<json> SetDraining(bool on) override { return json{{"draining", on}}; }
+  absl::StatusOr<json> Reload() override { return json{{"users", 1}}; }
   json Bans() const override { return json::array(); }
   absl::StatusOr<json> Unban(const IpAddress&) override {
     return absl::NotFoundError("not banned");

@@ -1,4 +1,5 @@
 #include "control/registrar/users_file.h"
+#include "control/registrar/reloadable_users.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -76,6 +77,22 @@ TEST(UsersFileTest, ParsesEveryEntryForm) {
             "pa:ss#word with spaces");
   ASSERT_TRUE((*file)->Find("frank", "[2001:db8::1]"));
   EXPECT_EQ((*file)->Find("frank", "[2001:db8::1]")->password, "secret");
+}
+
+// A reload swaps whole files under the registrar's reference.
+TEST(UsersFileTest, ReloadableUsersTakeANewFileWhole) {
+  auto first = UsersFile::Parse("alice@example.test:plain:one\n", "users");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ReloadableUsers users(*std::move(first));
+  const CredentialSource& source = users;
+  ASSERT_TRUE(source.Find("alice", "example.test").has_value());
+  EXPECT_FALSE(source.Find("erin", "example.test").has_value());
+  auto second = UsersFile::Parse("erin@example.test:plain:two\n", "users");
+  ASSERT_TRUE(second.ok()) << second.status();
+  users.Replace(*std::move(second));
+  EXPECT_FALSE(source.Find("alice", "example.test").has_value()) << "alice left the file";
+  ASSERT_TRUE(source.Find("erin", "example.test").has_value());
+  EXPECT_EQ(users.size(), 1u);
 }
 
 TEST(UsersFileTest, DomainsMatchCaseInsensitivelyUsersDoNot) {

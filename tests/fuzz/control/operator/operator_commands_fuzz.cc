@@ -64,6 +64,7 @@ class FixedView : public SlicedRegistrationsView {
   absl::StatusOr<json> SetDraining(bool on) override {
     return json{{"draining", on}, {"calls", 3}};
   }
+  absl::StatusOr<json> Reload() override { return json{{"users", 1}}; }
   json Bans() const override { return json::array({{{"source", "203.0.113.66"}}}); }
   absl::StatusOr<json> Unban(const IpAddress& source) override {
     return json{{"unbanned", source.ToString()}};
