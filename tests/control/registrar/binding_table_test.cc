@@ -70,6 +70,32 @@ TEST(BindingTableTest, PuttingTheSameKeyAgainReplacesIt) {
   EXPECT_EQ(table.TakeExpired(400, 10, taken), 1u);
 }
 
+// The NAT'd count (a metrics gauge) follows puts, replacements, removals
+// and expiry without a walk.
+TEST(BindingTableTest, NattedCountFollowsEveryChange) {
+  BindingTable table;
+  Binding natted = Make("alice@example.com", "sip:a@192.0.2.7", 100);
+  natted.behind_nat = true;
+  table.Put(natted);
+  table.Put(Make("bob@example.com", "sip:b@198.51.100.8", 100));
+  EXPECT_EQ(table.natted(), 1u);
+  natted.behind_nat = false;  // re-registered from a public address
+  table.Put(natted);
+  EXPECT_EQ(table.natted(), 0u);
+  natted.behind_nat = true;
+  table.Put(natted);
+  Binding carol = Make("carol@example.com", "sip:c@192.0.2.9", 50);
+  carol.behind_nat = true;
+  table.Put(carol);
+  EXPECT_EQ(table.natted(), 2u);
+  EXPECT_TRUE(table.Remove("alice@example.com", "sip:a@192.0.2.7"));
+  EXPECT_EQ(table.natted(), 1u);
+  std::vector<Binding> taken;
+  EXPECT_EQ(table.TakeExpired(50, 10, taken), 1u);  // carol
+  EXPECT_EQ(table.natted(), 0u);
+  EXPECT_EQ(table.size(), 1u);
+}
+
 TEST(BindingTableTest, AnAorsBindingsComeInTheOrderTheyWerePut) {
   BindingTable table;
   for (const char* c : {"sip:c@198.51.100.1", "sip:a@198.51.100.1", "sip:b@198.51.100.1"}) {
