@@ -201,6 +201,19 @@ absl::Status ReadStringInto(const json& j, absl::string_view field, absl::string
   return absl::OkStatus();
 }
 
+absl::Status ReadEndpointInto(const json& j, absl::string_view field, absl::string_view where,
+                              absl::string_view example, std::optional<Endpoint>* out) {
+  auto it = j.find(field);
+  if (it == j.end()) return absl::OkStatus();
+  absl::StatusOr<Endpoint> ep = it->is_string() ? Endpoint::Parse(it->get<std::string>())
+                                                : absl::InvalidArgumentError("not a string");
+  if (!ep.ok() || ep->port == 0) {
+    return FieldError(where, field, absl::StrCat("must be an ip:port (e.g. \"", example, "\")"));
+  }
+  *out = *ep;
+  return absl::OkStatus();
+}
+
 absl::Status ReadChoiceInto(const json& j, absl::string_view field,
                             std::initializer_list<absl::string_view> choices,
                             absl::string_view where, std::string* out) {

@@ -103,6 +103,11 @@ absl::Status ReadBoolInto(const nlohmann::json& j, absl::string_view field, absl
 absl::Status ReadStringInto(const nlohmann::json& j, absl::string_view field,
                             absl::string_view where, std::string* out,
                             absl::string_view non_empty = "");
+// An "ip:port" string with a port (metrics_listen, ...), else "must be an
+// ip:port (e.g. <example>)"; absent leaves `out` as it is.
+absl::Status ReadEndpointInto(const nlohmann::json& j, absl::string_view field,
+                              absl::string_view where, absl::string_view example,
+                              std::optional<Endpoint>* out);
 // A list of non-empty strings (sip_listen, exempt, ...); errors
 // "<where><field>: must be a list of strings" or "<where><field>[i]: ...".
 absl::StatusOr<std::vector<std::string>> ReadStringList(const nlohmann::json& value,

@@ -276,14 +276,9 @@ absl::Status ParseLists(const json& j, ControlConfig& c) {
       return FieldError("tls", "required with tls_listen (certificate and private_key)");
     }
   }
-  if (auto it = j.find("metrics_listen"); it != j.end()) {
-    absl::StatusOr<Endpoint> ep =
-        it->is_string() ? Endpoint::Parse(it->get<std::string>())
-                        : absl::InvalidArgumentError("not a string");
-    if (!ep.ok() || ep->port == 0) {
-      return FieldError("metrics_listen", "must be an ip:port (e.g. \"127.0.0.1:9470\")");
-    }
-    c.metrics_listen = *ep;
+  if (auto s = ReadEndpointInto(j, "metrics_listen", kWhere, "127.0.0.1:9470", &c.metrics_listen);
+      !s.ok()) {
+    return s;
   }
   // No SIP is the ng-only mode (a media relay for Kamailio or OpenSIPS);
   // neither is nothing to serve.

@@ -45,6 +45,11 @@ constexpr int64_t kCommitIntervalMs = 50;
 
 int64_t UnixNow() { return static_cast<int64_t>(::time(nullptr)); }
 
+// The users file at `path`; none (an empty list) when the config names none.
+absl::StatusOr<std::unique_ptr<UsersFile>> LoadUsersFile(const std::string& path) {
+  return path.empty() ? UsersFile::Parse("", "(no users_file)") : UsersFile::Load(path);
+}
+
 // Addresses a Request-URI may name to mean us: the listen addresses, and
 // for a wildcard listen address every interface address of its family.
 std::vector<IpAddress> LocalAddresses(const std::vector<Endpoint>& listen) {
@@ -173,8 +178,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Create(ControlConfig
 }
 
 absl::Status ControlPlane::OpenRegistrar() {
-  auto users = config_.users_file.empty() ? UsersFile::Parse("", "(no users_file)")
-                                          : UsersFile::Load(config_.users_file);
+  auto users = LoadUsersFile(config_.users_file);
   if (!users.ok()) return users.status();
   users_ = std::make_unique<ReloadableUsers>(*std::move(users));
   if (!config_.database.empty()) {
@@ -781,24 +785,16 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
   }
   // Everything is read and checked before anything changes: a file that
   // does not load leaves the running config as it was.
+  auto refused = [](const absl::Status& s, absl::string_view what = "") {
+    return absl::Status(s.code(), absl::StrCat("reload refused, running config kept: ", what,
+                                               s.message()));
+  };
   absl::StatusOr<ControlConfig> fresh = LoadControlConfig(config_.source_path);
-  if (!fresh.ok()) {
-    return absl::Status(fresh.status().code(),
-                        absl::StrCat("reload refused, running config kept: ",
-                                     fresh.status().message()));
-  }
-  auto users = fresh->users_file.empty() ? UsersFile::Parse("", "(no users_file)")
-                                         : UsersFile::Load(fresh->users_file);
-  if (!users.ok()) {
-    return absl::Status(users.status().code(),
-                        absl::StrCat("reload refused, running config kept: ",
-                                     users.status().message()));
-  }
+  if (!fresh.ok()) return refused(fresh.status());
+  auto users = LoadUsersFile(fresh->users_file);
+  if (!users.ok()) return refused(users.status());
   auto policies = NatPolicyTable::FromJson(fresh->nat_policy);
-  if (!policies.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "reload refused, running config kept: nat_policy: ", policies.status().message()));
-  }
+  if (!policies.ok()) return refused(policies.status(), "nat_policy: ");
   const ReloadPlan plan = PlanReload(loaded_json_, fresh->source_json);
   // The registrar and the proxy hold references to both: replaced in
   // place.

@@ -109,14 +109,9 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
       !s.ok()) {
     return s;
   }
-  if (auto it = j.find("metrics_listen"); it != j.end()) {
-    absl::StatusOr<Endpoint> ep = it->is_string()
-                                      ? Endpoint::Parse(it->get<std::string>())
-                                      : absl::InvalidArgumentError("not a string");
-    if (!ep.ok() || ep->port == 0) {
-      return FieldError("metrics_listen", "must be an ip:port (e.g. \"127.0.0.1:9471\")");
-    }
-    c.metrics_listen = *ep;
+  if (auto s = ReadEndpointInto(j, "metrics_listen", kWhere, "127.0.0.1:9471", &c.metrics_listen);
+      !s.ok()) {
+    return s;
   }
   int32_t media = c.media_port;
   if (auto s = ReadPortId(j, "media_port", false, &media); !s.ok()) return s;

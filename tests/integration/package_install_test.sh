@@ -15,8 +15,9 @@ set -u -o pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 DIST="$(realpath -m "${1:-$ROOT/dist}")"
-# shellcheck source=scripts/lib/verdicts.sh
-source "$ROOT/scripts/lib/verdicts.sh"
+# rl_check, rl_wait_for, rl_summary (only definitions: no namespaces made)
+# shellcheck source=scripts/lib/netns.sh
+source "$ROOT/scripts/lib/netns.sh"
 SUITE=package_install
 
 [[ $(id -u) -eq 0 ]] || { echo "$SUITE: skipped (needs root)"; exit 77; }
@@ -71,13 +72,6 @@ ip netns exec "$NS" runuser -u root -g rtplatch -- sh -c 'umask 0007; exec "$@"'
   --vdev net_null0 --vdev net_null1 -- --config /etc/rtplatch/dataplane.json \
   >"/tmp/$SUITE.dataplane.log" 2>&1 &
 PIDS+=($!)
-# rl_wait_for SECONDS CMD...: CMD until it succeeds (quietly) or time is up.
-rl_wait_for() {
-  local n=$1 i
-  shift
-  for ((i = 0; i < n * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 rl_check dataplane_starts "$(tail -2 "/tmp/$SUITE.dataplane.log")" \
   rl_wait_for 20 rtplatchctl --socket /run/rtplatch/dataplane.sock version
 # Group rtplatch may connect (read and write), others nothing.
