@@ -1,9 +1,16 @@
 #include "control/config_reload.h"
 
-#include <algorithm>
 #include <set>
 
 namespace rtplatch {
+
+namespace {
+
+bool IsLive(const std::string& member) {
+  return std::find(kLiveMembers.begin(), kLiveMembers.end(), member) != kLiveMembers.end();
+}
+
+}  // namespace
 
 ReloadPlan PlanReload(const nlohmann::json& running, const nlohmann::json& fresh) {
   ReloadPlan plan;
@@ -17,15 +24,22 @@ ReloadPlan PlanReload(const nlohmann::json& running, const nlohmann::json& fresh
     const nlohmann::json& before = running.contains(key) ? running.at(key) : none;
     const nlohmann::json& after = fresh.contains(key) ? fresh.at(key) : none;
     if (before == after) continue;
-    if (key == "nat_policy") {
-      plan.nat_policy_changed = true;
-    } else if (key == "users_file") {
-      plan.users_file_changed = true;
-    } else {
-      plan.restart_needed.push_back(key);
-    }
+    (IsLive(key) ? plan.changed_live : plan.restart_needed).push_back(key);
   }
   return plan;
+}
+
+nlohmann::json AppliedAfterReload(const nlohmann::json& running, const nlohmann::json& fresh) {
+  nlohmann::json applied = running.is_object() ? running : nlohmann::json::object();
+  for (std::string_view live : kLiveMembers) {
+    const std::string key(live);
+    if (fresh.is_object() && fresh.contains(key)) {
+      applied[key] = fresh[key];
+    } else {
+      applied.erase(key);
+    }
+  }
+  return applied;
 }
 
 }  // namespace rtplatch

@@ -784,7 +784,8 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
     return absl::FailedPreconditionError("reload: started without a config file");
   }
   // Everything is read and checked before anything changes: a file that
-  // does not load leaves the running config as it was.
+  // does not load leaves the running config as it was. (LoadControlConfig
+  // checks the peers and routes: a route naming no peer is refused.)
   auto refused = [](const absl::Status& s, absl::string_view what = "") {
     return absl::Status(s.code(), absl::StrCat("reload refused, running config kept: ", what,
                                                s.message()));
@@ -796,28 +797,32 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
   auto policies = NatPolicyTable::FromJson(fresh->nat_policy);
   if (!policies.ok()) return refused(policies.status(), "nat_policy: ");
   const ReloadPlan plan = PlanReload(loaded_json_, fresh->source_json);
-  // The registrar and the proxy hold references to both: replaced in
-  // place.
+  // The registrar, the proxy and the guard hold references to these:
+  // replaced in place. Calls in progress keep the hops they were routed to
+  // (PeerSet keeps indices); new calls follow the new routes.
   users_->Replace(*std::move(users));
   *policies_ = *std::move(policies);
+  const PeerSetChange peers = peers_->Reconfigure(fresh->edge.peers, MonotonicMs());
+  *dial_plan_ = DialPlan(fresh->edge.routes);
   // What waits for a restart keeps being compared with what runs.
-  nlohmann::json applied = loaded_json_;
-  for (const char* live : {"users_file", "nat_policy"}) {
-    if (fresh->source_json.contains(live)) {
-      applied[live] = fresh->source_json[live];
-    } else {
-      applied.erase(live);
-    }
-  }
-  loaded_json_ = std::move(applied);
-  nlohmann::json reply = {{"users", users_->size()},
-                          {"users_file", fresh->users_file},
-                          {"nat_policy", plan.nat_policy_changed ? "reloaded" : "unchanged"},
-                          {"restart_needed", plan.restart_needed}};
-  std::fprintf(stderr, "rtplatch-control: reloaded %s: %zu users from %s, NAT policies %s%s%s\n",
+  loaded_json_ = AppliedAfterReload(loaded_json_, fresh->source_json);
+  nlohmann::json reply = {
+      {"users", users_->size()},
+      {"users_file", fresh->users_file},
+      {"nat_policy", plan.changed("nat_policy") ? "reloaded" : "unchanged"},
+      {"peers",
+       {{"added", peers.added}, {"removed", peers.removed}, {"changed", peers.changed}}},
+      {"routes", plan.changed("routes") ? "reloaded" : "unchanged"},
+      {"restart_needed", plan.restart_needed}};
+  std::fprintf(stderr,
+               "rtplatch-control: reloaded %s: %zu users from %s, NAT policies %s, peers "
+               "added [%s] removed [%s] changed [%s], routes %s%s%s\n",
                config_.source_path.c_str(), users_->size(),
                fresh->users_file.empty() ? "(none)" : fresh->users_file.c_str(),
-               plan.nat_policy_changed ? "reloaded" : "unchanged",
+               plan.changed("nat_policy") ? "reloaded" : "unchanged",
+               absl::StrJoin(peers.added, ",").c_str(), absl::StrJoin(peers.removed, ",").c_str(),
+               absl::StrJoin(peers.changed, ",").c_str(),
+               plan.changed("routes") ? "reloaded" : "unchanged",
                plan.restart_needed.empty() ? "" : "; a restart is needed for: ",
                absl::StrJoin(plan.restart_needed, ", ").c_str());
   return reply;

@@ -52,6 +52,7 @@ struct PeerTargetConfig {
   // higher weight is chosen proportionally more often.
   uint16_t priority = 1;
   uint16_t weight = 1;
+  friend bool operator==(const PeerTargetConfig&, const PeerTargetConfig&) = default;
 };
 
 // Relay the media of calls with this peer always, or only where a leg is
@@ -83,6 +84,7 @@ struct PeerConfig {
   // We register with the peer (a trunk that wants REGISTER); its calls to
   // our Contact are for the local user in their To header.
   PeerRegistrationConfig registration;
+  friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
 };
 
 struct RouteConfig {

@@ -11,10 +11,28 @@ uint32_t PeerRegistration::Sent(int64_t now_ms) {
   return ++cseq_;
 }
 
+void PeerRegistration::Withdraw(int64_t now_ms) {
+  if (withdrawn_ || withdrawing_) return;
+  if (!registered(now_ms) && !in_flight_) {
+    withdrawn_ = true;
+    return;
+  }
+  withdrawing_ = true;
+  next_ms_ = now_ms;
+}
+
 void PeerRegistration::Answered(int code, uint32_t granted_s, const std::string& error,
                                 int64_t now_ms) {
   in_flight_ = false;
   last_code_ = code;
+  if (withdrawing_) {
+    // Answered or not, the binding is let go: it lapses at its expiry if
+    // the un-REGISTER was lost.
+    withdrawn_ = true;
+    registered_until_ms_ = 0;
+    last_error_ = error;
+    return;
+  }
   if (code >= 200 && code < 300 && granted_s > 0) {
     last_error_.clear();
     registered_until_ms_ = now_ms + int64_t{granted_s} * 1000;
@@ -28,7 +46,11 @@ void PeerRegistration::Answered(int code, uint32_t granted_s, const std::string&
 
 nlohmann::json PeerRegistration::ToJson(int64_t now_ms) const {
   return {{"aor", config_.aor},
-          {"state", registered(now_ms) ? "registered" : in_flight_ ? "registering" : "not registered"},
+          {"state", withdrawn_     ? "withdrawn"
+                    : withdrawing_ ? "withdrawing"
+                    : registered(now_ms) ? "registered"
+                    : in_flight_         ? "registering"
+                                         : "not registered"},
           {"expires_in_s", registered(now_ms) ? (registered_until_ms_ - now_ms) / 1000 : 0},
           {"last_code", last_code_},
           {"last_error", last_error_},

@@ -9,6 +9,8 @@
 //   401/407         answered once with the peer's credentials (the
 //                   proxy's part); a second one is a failure
 //   other answer    a failure (last_code / last_error), retried
+//   withdrawn       (the peer left the config at a reload) one REGISTER
+//                   with Expires: 0 if we were registered, then nothing
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@ struct PeerRegistrationConfig {
   std::string aor;           // "sip:edge@carrier.example"; empty: no registration
   std::string contact_user;  // the user part of our Contact (default: the AOR's)
   uint32_t expires_s = 600;
+  friend bool operator==(const PeerRegistrationConfig&, const PeerRegistrationConfig&) = default;
 };
 
 class PeerRegistration {
@@ -33,7 +36,13 @@ class PeerRegistration {
 
   // A REGISTER should go now: its time has come (a REGISTER in flight
   // without an answer for kRetryMs counts as lost).
-  bool Due(int64_t now_ms) const { return now_ms >= next_ms_; }
+  bool Due(int64_t now_ms) const { return !withdrawn_ && now_ms >= next_ms_; }
+  // Ends the registration: an un-REGISTER is due at once when we are (or
+  // may be) registered; withdrawn() once it is answered or not needed.
+  void Withdraw(int64_t now_ms);
+  bool withdrawn() const { return withdrawn_; }
+  // The Expires of the next REGISTER: 0 while withdrawing.
+  uint32_t expires_to_send() const { return withdrawing_ ? 0 : config_.expires_s; }
   // A REGISTER went out (CSeq increments per request).
   uint32_t Sent(int64_t now_ms);
   // Its final answer: `code` (0: no answer), and the expiry granted by a 200.
@@ -58,6 +67,8 @@ class PeerRegistration {
   std::string last_error_;
   uint64_t sent_ = 0;
   uint64_t failures_ = 0;
+  bool withdrawing_ = false;
+  bool withdrawn_ = false;
 };
 
 }  // namespace rtplatch

@@ -9,28 +9,109 @@
 
 namespace rtplatch {
 
-PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)> uniform)
-    : peers_(std::move(peers)), uniform_(std::move(uniform)) {
-  for (const PeerConfig& p : peers_) {
-    registrations_.emplace_back();
-    if (!p.registration.aor.empty()) registrations_.back().emplace(p.registration);
-    std::vector<PeerTargetState>& targets = state_.emplace_back(p.targets.size());
-    for (size_t t = 0; t < p.targets.size(); ++t) {
-      const PeerTargetConfig& c = p.targets[t];
-      if (c.ip) {
-        PeerHopHealth& h = targets[t].hops.emplace_back();
-        const SipTransportKind t = c.parts.tls()   ? SipTransportKind::kTls
-                                   : c.parts.tcp() ? SipTransportKind::kTcp
-                                                   : SipTransportKind::kUdp;
-        h.hop = SipHop{t, Endpoint{*c.ip, c.parts.port}, c.parts.host};
-      }
-    }
+namespace {
+
+// A target given as an address is its one hop from the start; a host
+// name's hops come from DNS.
+PeerTargetState InitialState(const PeerTargetConfig& c) {
+  PeerTargetState s;
+  if (c.ip) {
+    const SipTransportKind t = c.parts.tls()   ? SipTransportKind::kTls
+                               : c.parts.tcp() ? SipTransportKind::kTcp
+                                               : SipTransportKind::kUdp;
+    s.hops.emplace_back().hop = SipHop{t, Endpoint{*c.ip, c.parts.port}, c.parts.host};
   }
+  return s;
+}
+
+}  // namespace
+
+PeerSet::PeerSet(std::vector<PeerConfig> peers, std::function<uint64_t(uint64_t)> uniform)
+    : uniform_(std::move(uniform)) {
+  for (PeerConfig& p : peers) AddPeer(std::move(p));
   if (!uniform_) uniform_ = DefaultUniformDraw();
+}
+
+void PeerSet::AddPeer(PeerConfig peer) {
+  registrations_.emplace_back();
+  if (!peer.registration.aor.empty()) registrations_.back().emplace(peer.registration);
+  std::vector<PeerTargetState>& targets = state_.emplace_back();
+  for (const PeerTargetConfig& c : peer.targets) targets.push_back(InitialState(c));
+  peers_.push_back(std::move(peer));
+  retired_.push_back(false);
+}
+
+absl::flat_hash_map<std::string, uint32_t> PeerSet::ActiveByName() const {
+  absl::flat_hash_map<std::string, uint32_t> out;
+  for (uint32_t p = 0; p < peers_.size(); ++p) {
+    if (!retired_[p]) out.emplace(peers_[p].name, p);
+  }
+  return out;
+}
+
+PeerSetChange PeerSet::Reconfigure(std::vector<PeerConfig> fresh, int64_t now_ms) {
+  PeerSetChange change;
+  absl::flat_hash_map<std::string, uint32_t> active = ActiveByName();
+  for (PeerConfig& peer : fresh) {
+    if (auto it = active.find(peer.name); it != active.end()) {
+      const uint32_t p = it->second;
+      active.erase(it);
+      if (peers_[p] == peer) continue;
+      change.changed.push_back(peer.name);
+      UpdatePeer(p, std::move(peer), now_ms);
+      continue;
+    }
+    change.added.push_back(peer.name);
+    // A peer removed by an earlier reload comes back to its place.
+    uint32_t p = 0;
+    while (p < peers_.size() && !(retired_[p] && peers_[p].name == peer.name)) ++p;
+    if (p == peers_.size()) {
+      AddPeer(std::move(peer));
+      continue;
+    }
+    retired_[p] = false;
+    registrations_[p].reset();
+    UpdatePeer(p, std::move(peer), now_ms);
+  }
+  for (const auto& [name, p] : active) {
+    change.removed.push_back(name);
+    retired_[p] = true;
+    if (registrations_[p]) registrations_[p]->Withdraw(now_ms);
+  }
+  std::sort(change.removed.begin(), change.removed.end());
+  return change;
+}
+
+void PeerSet::UpdatePeer(uint32_t p, PeerConfig fresh, int64_t now_ms) {
+  PeerConfig& peer = peers_[p];
+  std::vector<PeerTargetState>& states = state_[p];
+  for (PeerTargetState& s : states) s.retired = true;
+  for (PeerTargetConfig& target : fresh.targets) {
+    auto same = std::find_if(peer.targets.begin(), peer.targets.end(),
+                             [&](const PeerTargetConfig& c) { return c.uri == target.uri; });
+    if (same == peer.targets.end()) {
+      states.push_back(InitialState(target));
+      peer.targets.push_back(std::move(target));
+      continue;
+    }
+    states[same - peer.targets.begin()].retired = false;
+    *same = std::move(target);
+  }
+  // The merged targets stay; every other setting is the fresh one's.
+  fresh.targets = std::move(peer.targets);
+  std::optional<PeerRegistration>& r = registrations_[p];
+  if (!r || r->withdrawn() || !(r->config() == fresh.registration)) {
+    // A registration that changed starts again (the old binding, if its
+    // AOR changed, lapses at its expiry).
+    if (r && !r->withdrawn() && fresh.registration.aor.empty()) r->Withdraw(now_ms);
+    if (!fresh.registration.aor.empty()) r.emplace(fresh.registration);
+  }
+  peer = std::move(fresh);
 }
 
 std::optional<uint32_t> PeerSet::FromSource(const IpAddress& source) const {
   for (uint32_t i = 0; i < peers_.size(); ++i) {
+    if (retired_[i]) continue;
     for (const IpPrefix& prefix : peers_[i].trusted_sources) {
       if (prefix.Contains(source)) return i;
     }
@@ -40,6 +121,7 @@ std::optional<uint32_t> PeerSet::FromSource(const IpAddress& source) const {
 
 std::optional<uint32_t> PeerSet::FromCertificate(const std::vector<std::string>& names) const {
   for (uint32_t i = 0; i < peers_.size(); ++i) {
+    if (retired_[i]) continue;
     for (const std::string& trusted : peers_[i].trusted_tls_names) {
       for (const std::string& name : names) {
         if (absl::EqualsIgnoreCase(name, trusted)) return i;
@@ -51,24 +133,37 @@ std::optional<uint32_t> PeerSet::FromCertificate(const std::vector<std::string>&
 
 std::optional<uint32_t> PeerSet::Find(absl::string_view name) const {
   for (uint32_t i = 0; i < peers_.size(); ++i) {
-    if (peers_[i].name == name) return i;
+    if (!retired_[i] && peers_[i].name == name) return i;
   }
   return std::nullopt;
 }
 
 std::vector<uint32_t> PeerSet::OrderedTargets(uint32_t p) {
+  std::vector<uint32_t> live;
   std::vector<std::pair<uint16_t, uint16_t>> keys;
-  for (const PeerTargetConfig& t : peers_[p].targets) keys.emplace_back(t.priority, t.weight);
+  for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
+    if (state_[p][t].retired) continue;
+    live.push_back(t);
+    keys.emplace_back(peers_[p].targets[t].priority, peers_[p].targets[t].weight);
+  }
   std::vector<uint32_t> out;
-  for (size_t t : SrvOrder(keys, uniform_)) out.push_back(static_cast<uint32_t>(t));
+  for (size_t i : SrvOrder(keys, uniform_)) out.push_back(live[i]);
   return out;
 }
 
 std::vector<PeerTargetRef> PeerSet::Candidates(const RouteConfig& route) {
-  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> order;
+  std::vector<uint32_t> peers;
   for (const std::string& name : route.peers) {
-    if (std::optional<uint32_t> p = Find(name)) order.emplace_back(*p, OrderedTargets(*p));
+    if (std::optional<uint32_t> p = Find(name)) peers.push_back(*p);
   }
+  return HopsInOrder(peers);
+}
+
+std::vector<PeerTargetRef> PeerSet::HopsOf(uint32_t p) { return HopsInOrder({p}); }
+
+std::vector<PeerTargetRef> PeerSet::HopsInOrder(const std::vector<uint32_t>& peers) {
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> order;
+  for (uint32_t p : peers) order.emplace_back(p, OrderedTargets(p));
   std::vector<PeerTargetRef> out;
   for (bool up : {true, false}) {
     for (const auto& [p, targets] : order) {
@@ -87,6 +182,7 @@ std::vector<PeerTargetRef> PeerSet::LocationsDue(int64_t now_ms) {
   for (uint32_t p = 0; p < peers_.size(); ++p) {
     for (uint32_t t = 0; t < state_[p].size(); ++t) {
       PeerTargetState& s = state_[p][t];
+      if (retired_[p] || s.retired) continue;
       if (peers_[p].targets[t].ip || s.locating || now_ms < s.next_locate_ms) continue;
       s.locating = true;
       ++s.lookups;
@@ -155,8 +251,10 @@ bool PeerSet::Failed(const PeerTargetRef& t) {
 std::vector<PeerTargetRef> PeerSet::ProbesDue(int64_t now_ms) {
   std::vector<PeerTargetRef> due;
   for (uint32_t p = 0; p < peers_.size(); ++p) {
+    if (retired_[p]) continue;
     const int64_t interval_ms = int64_t{peers_[p].probe_interval_s} * 1000;
     for (uint32_t t = 0; t < state_[p].size(); ++t) {
+      if (state_[p][t].retired) continue;
       for (PeerHopHealth& h : state_[p][t].hops) {
         if (h.up || h.probe_in_flight) continue;
         if (h.last_probe_ms != 0 && now_ms - h.last_probe_ms < interval_ms) continue;
@@ -184,10 +282,12 @@ bool PeerSet::ProbeDone(const PeerTargetRef& t, int code) {
 nlohmann::json PeerSet::ToJson(int64_t now_ms) const {
   nlohmann::json out = nlohmann::json::array();
   for (uint32_t p = 0; p < peers_.size(); ++p) {
+    if (retired_[p]) continue;
     nlohmann::json targets = nlohmann::json::array();
     for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
       const PeerTargetConfig& c = peers_[p].targets[t];
       const PeerTargetState& s = state_[p][t];
+      if (s.retired) continue;
       nlohmann::json hops = nlohmann::json::array();
       for (const PeerHopHealth& h : s.hops) {
         hops.push_back({{"hop", absl::StrCat(SipTransportName(h.hop.transport), " ",

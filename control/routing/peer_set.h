@@ -23,6 +23,13 @@
 // probe_interval_s (ProbesDue), and any answer but 408 or 5xx makes it up
 // again.
 //
+// Reload (Reconfigure): peers are matched by name and targets by URI. A
+// kept one keeps its index (calls in progress hold PeerTargetRefs), its
+// hops and their health; a removed one is retired, not erased: never
+// matched, chosen, located or probed again, its registration withdrawn
+// (REGISTER with Expires: 0). A later reload that names it again brings it
+// back to its place.
+//
 // Single-threaded, like the proxy that owns it.
 #pragma once
 
@@ -32,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/ip_address.h"
 #include "control/dns/sip_locator.h"
@@ -69,6 +77,15 @@ struct PeerTargetState {
   int64_t next_locate_ms = 0;
   std::string dns_error;  // the last lookup's failure; "" after a success
   uint64_t lookups = 0;
+  bool retired = false;  // a reload removed its target
+};
+
+// What a reload changed, by peer name.
+struct PeerSetChange {
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  std::vector<std::string> changed;
+  bool empty() const { return added.empty() && removed.empty() && changed.empty(); }
 };
 
 class PeerSet {
@@ -90,6 +107,12 @@ class PeerSet {
 
   // The hops a call on `route` tries, in order (see above).
   std::vector<PeerTargetRef> Candidates(const RouteConfig& route);
+  // Peer `p`'s hops in the same order, retired or not (its registration's).
+  std::vector<PeerTargetRef> HopsOf(uint32_t p);
+
+  // A reload's peers (see above); `now_ms` for withdrawn registrations.
+  PeerSetChange Reconfigure(std::vector<PeerConfig> fresh, int64_t now_ms);
+  bool retired(uint32_t p) const { return retired_[p]; }
 
   // Named targets whose hops are due to be located at `now_ms` (hop
   // left empty); each is marked as locating until Located.
@@ -131,12 +154,19 @@ class PeerSet {
 
  private:
   PeerHopHealth* MutableHop(const PeerTargetRef& t);
-  // Peer `p`'s targets in RFC 2782 order.
+  // Peer `p`'s targets that are not retired, in RFC 2782 order.
   std::vector<uint32_t> OrderedTargets(uint32_t p);
+  std::vector<PeerTargetRef> HopsInOrder(const std::vector<uint32_t>& peers);
+  void AddPeer(PeerConfig peer);
+  // Kept peer `p` takes `fresh`'s settings; its targets are merged by URI.
+  void UpdatePeer(uint32_t p, PeerConfig fresh, int64_t now_ms);
+  // The peers not retired, by name.
+  absl::flat_hash_map<std::string, uint32_t> ActiveByName() const;
 
   std::vector<PeerConfig> peers_;
   std::vector<std::vector<PeerTargetState>> state_;
   std::vector<std::optional<PeerRegistration>> registrations_;
+  std::vector<bool> retired_;
   std::function<uint64_t(uint64_t)> uniform_;
 };
 

@@ -1763,9 +1763,7 @@ void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
   PeerRegistration& r = *peers_->registration(p);
   const int64_t now_ms = NowMs();
   if (!hop) {
-    RouteConfig only;
-    only.peers = {peers_->peer(p).name};
-    std::vector<PeerTargetRef> hops = peers_->Candidates(only);
+    std::vector<PeerTargetRef> hops = peers_->HopsOf(p);
     if (hops.empty()) {
       r.Sent(now_ms);
       r.Answered(0, 0, "no hop: the peer is not located yet", now_ms);
@@ -1792,7 +1790,7 @@ void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
       "From: <", r.config().aor, ">;tag=r", absl::Hex(absl::HashOf(r.call_id())), "\r\nTo: <",
       r.config().aor, ">\r\nCall-ID: ", r.call_id(), "\r\nCSeq: ", cseq,
       " REGISTER\r\nContact: <sip:", r.config().contact_user, "@", HostForUri(us->ip), ":",
-      us->port, ">\r\nExpires: ", r.config().expires_s, "\r\n");
+      us->port, ">\r\nExpires: ", r.expires_to_send(), "\r\n");
   if (!auth_header.empty()) absl::StrAppend(&headers, auth_header, ": ", auth_value, "\r\n");
   auto request = OwnRequest(absl::StrCat("REGISTER sip:", aor->host, " SIP/2.0"), headers);
   absl::StatusOr<SipTxnId> sent = request.ok() ? SendOwnRequest(*std::move(request), *route)
@@ -1811,6 +1809,8 @@ void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
 
 void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* response) {
   const uint32_t p = *ctx.peer_register;
+  // A reload may have taken the registration away while this was in flight.
+  if (peers_->registration(p) == nullptr) return;
   PeerRegistration& r = *peers_->registration(p);
   const int64_t now_ms = NowMs();
   const int code = response != nullptr ? response->status_code() : 0;
@@ -1841,8 +1841,12 @@ void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* res
   }
   const std::string error =
       code == 0 ? "no answer" : code >= 300 ? absl::StrCat("answered ", code) : "";
+  const bool withdrawing = !r.withdrawn() && r.expires_to_send() == 0;
   r.Answered(code, granted, error, now_ms);
-  if (code >= 300 || code == 0) {
+  if (withdrawing) {
+    std::fprintf(stderr, "rtplatch-control: peer %s: registration withdrawn (%s)\n",
+                 peer.name.c_str(), error.empty() ? "answered" : error.c_str());
+  } else if (code >= 300 || code == 0) {
     std::fprintf(stderr, "rtplatch-control: peer %s: REGISTER %s\n", peer.name.c_str(),
                  error.c_str());
   }

@@ -26,6 +26,7 @@ struct UriParts {
   bool supported_transport() const {
     return transport.empty() || transport == "udp" || transport == "tcp" || tls();
   }
+  friend bool operator==(const UriParts&, const UriParts&) = default;
 };
 
 // nullopt when the URI has no host or a port that is not 1..65535.

@@ -225,10 +225,54 @@ rl_check primary_up_again "state=$(peer_state "$HOP1") peers_recovered=$(sip_sta
 tc_alias "$NUMBER" core1
 tc_call alice_primary_back alice "$NUMBER"
 tc_check_heard alice_primary_back alice "$NUMBER" "alice -> $NUMBER, primary back"
-rl_wait_for 5 st_no_streams_left
-rl_check streams_freed_at_end "$(st_streams_left) streams left" st_no_streams_left
 rl_log "failover call took ${took} s (the primary's answer timeout is 3 s)"
 rl_check failover_within_timeout "the failover call took ${took} s (3 s timeout + 5 s call)" \
   python3 -c "import sys; sys.exit(0 if 8.0 <= $took < 15 else 1)"
+
+# 5. Reload of peers and routes with a call up.
+cp "$CTL_CONFIG" "$RL_TMP/control.before_reload.json"
+edit_config() {  # PYTHON: edits dict c, the control config
+  python3 - "$RL_TMP/control.before_reload.json" "$CTL_CONFIG" "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+}
+edit_config "c['peers'] = [{'name': 'direct', 'targets': [{'uri': 'sip:$CORE2:5060'}]}]
+c['routes'] = [{'prefix': '+1', 'peers': ['direct']}]"
+calls_up() { [[ $(jget "$(cctl calls 2>/dev/null)" "len(d['calls'])" 2>/dev/null) == 1 ]]; }
+# In the background, once alice's call is up: the reload, and the calls
+# that are up right after it.
+( rl_wait_for 10 calls_up
+  cctl reload >"$RL_TMP/reload_mid_call.json" 2>&1
+  jget "$(cctl calls 2>/dev/null)" "len(d['calls'])" >"$RL_TMP/calls_after_reload" 2>&1 ) &
+reloader=$!
+tc_call alice_across_reload alice "$NUMBER"
+wait "$reloader"
+out=$(cat "$RL_TMP/reload_mid_call.json")
+rl_check reload_took_peers_and_routes "$(head -c 300 <<<"$out")" \
+  test "$(jget "$out" "' '.join([','.join(d['peers'][k]) for k in ('added', 'removed', 'changed')] + [d['routes'], str(len(d['restart_needed']))])" 2>/dev/null)" == \
+  "direct core  reloaded 0"
+rl_check reload_kept_the_call "calls right after the reload: $(cat "$RL_TMP/calls_after_reload")" \
+  test "$(cat "$RL_TMP/calls_after_reload")" == 1
+tc_check_heard alice_across_reload alice "$NUMBER" "alice -> $NUMBER (primary), reloaded mid-call"
+rl_check reload_kept_registrations "alice's bindings: $(jget "$(cctl registration "alice@$D")" "len(d['bindings'])" 2>/dev/null)" \
+  test "$(jget "$(cctl registration "alice@$D")" "len(d['bindings'])" 2>/dev/null)" == 1
+rl_check reload_peers_listed "$(jget "$(cctl peers 2>/dev/null)" "','.join(p['name'] for p in d['peers'])" 2>/dev/null)" \
+  test "$(jget "$(cctl peers 2>/dev/null)" "','.join(p['name'] for p in d['peers'])" 2>/dev/null)" == direct
+tc_alias "$NUMBER" core2
+tc_call alice_new_route alice "$NUMBER"
+tc_check_heard alice_new_route alice "$NUMBER" "alice -> $NUMBER by the reloaded route (secondary)"
+rl_check new_route_took_the_new_peer "direct's attempts at $HOP2: $(peer_attempts "$HOP2")" \
+  test "$(peer_attempts "$HOP2")" == 1
+edit_config "c['routes'] = [{'prefix': '+1', 'peers': ['nosuch']}]"
+out=$(cctl reload 2>&1)
+rl_check reload_route_to_no_peer_refused "$(head -c 240 <<<"$out")" \
+  grep -q 'reload refused, running config kept: .*nosuch' <<<"$out"
+rl_check refused_reload_keeps_peers "$(jget "$(cctl peers 2>/dev/null)" "','.join(p['name'] for p in d['peers'])" 2>/dev/null)" \
+  test "$(jget "$(cctl peers 2>/dev/null)" "','.join(p['name'] for p in d['peers'])" 2>/dev/null)" == direct
+rl_wait_for 5 st_no_streams_left
+rl_check streams_freed_at_end "$(st_streams_left) streams left" st_no_streams_left
 
 rl_summary "$SUITE"

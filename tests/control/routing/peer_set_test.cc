@@ -204,5 +204,92 @@ TEST(PeerSetTest, DownHopsOfEveryPeerComeAfterAllThatAreUp) {
               ElementsAre("sip:203.0.113.41", "sip:198.51.100.50", "sip:203.0.113.40"));
 }
 
+// Reload: a kept peer keeps its index and its hops' health (calls in
+// progress hold PeerTargetRefs); a removed one is retired, never matched
+// or chosen again; an added one comes after.
+TEST(PeerSetTest, AReloadKeepsWhatStaysAndRetiresWhatWent) {
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1)}),
+               Peer("old", {Target("198.51.100.9", 1, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  const PeerTargetRef core{0, 0, *Endpoint::Parse("203.0.113.40:5060")};
+  set.Failed(core);
+  set.Failed(core);  // down
+  PeerConfig slower = Peer("core", {Target("203.0.113.40", 1, 1)});
+  slower.answer_timeout_ms = 9000;
+  const PeerSetChange change =
+      set.Reconfigure({Peer("new", {Target("198.51.100.20", 1, 1)}), slower}, 5000);
+  EXPECT_THAT(change.added, ElementsAre("new"));
+  EXPECT_THAT(change.removed, ElementsAre("old"));
+  EXPECT_THAT(change.changed, ElementsAre("core"));
+
+  EXPECT_EQ(set.Find("core"), 0u) << "kept in its place";
+  EXPECT_EQ(set.peer(0).answer_timeout_ms, 9000u) << "with the new settings";
+  EXPECT_FALSE((*set.hop(core)).up) << "and its health";
+  EXPECT_EQ(set.Find("new"), 2u);
+  EXPECT_EQ(set.Find("old"), std::nullopt);
+  EXPECT_TRUE(set.retired(1));
+  EXPECT_EQ(set.FromSource(*IpAddress::Parse("198.51.100.9")), std::nullopt)
+      << "a removed peer's sources are no longer trusted";
+  EXPECT_EQ(set.peer(1).name, "old") << "a call in progress can still name it";
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"old", "new", "core"}))),
+              ElementsAre("sip:198.51.100.20", "sip:203.0.113.40"));
+  EXPECT_EQ(set.ToJson().size(), 2u) << "`peers` lists the configured ones";
+
+  EXPECT_TRUE(set.Reconfigure({slower, Peer("new", {Target("198.51.100.20", 1, 1)})}, 6000)
+                  .empty())
+      << "the same peers in another order change nothing";
+  const PeerSetChange back = set.Reconfigure(
+      {slower, Peer("new", {Target("198.51.100.20", 1, 1)}),
+       Peer("old", {Target("198.51.100.9", 1, 1)})},
+      7000);
+  EXPECT_THAT(back.added, ElementsAre("old"));
+  EXPECT_EQ(set.Find("old"), 1u) << "back in its place, not a new one";
+  EXPECT_EQ(set.size(), 3u);
+}
+
+TEST(PeerSetTest, AReloadMergesAPeersTargetsByUri) {
+  PeerSet set({Peer("core", {Target("203.0.113.40", 1, 1), Target("203.0.113.41", 2, 1)})},
+              [](uint64_t) { return uint64_t{0}; });
+  const PeerTargetRef second{0, 1, *Endpoint::Parse("203.0.113.41:5060")};
+  set.Attempted(second);
+  set.Failed(second);
+  set.Failed(second);  // down: probed
+  set.Reconfigure({Peer("core", {Target("203.0.113.41", 1, 1), Target("203.0.113.42", 2, 1)})},
+                  1000);
+  EXPECT_THAT(Uris(set, set.Candidates(Route({"core"}))),
+              ElementsAre("sip:203.0.113.42", "sip:203.0.113.41"))
+      << "the removed target is gone; the kept one is still down";
+  EXPECT_EQ((*set.hop(second)).attempts, 1u) << "a kept target keeps its index and health";
+  EXPECT_EQ(set.target(second).priority, 1) << "with its new priority";
+  EXPECT_EQ(set.target(PeerTargetRef{0, 2, {}}).uri, "sip:203.0.113.42") << "appended";
+  EXPECT_EQ(set.target(PeerTargetRef{0, 0, {}}).uri, "sip:203.0.113.40")
+      << "a removed target stays for the calls that hold it";
+  const PeerTargetRef removed{0, 0, *Endpoint::Parse("203.0.113.40:5060")};
+  set.Failed(removed);
+  set.Failed(removed);  // a call in progress reports it down
+  EXPECT_THAT(set.ProbesDue(2000), ElementsAre(second)) << "a removed target is not probed";
+  EXPECT_EQ(set.ToJson()[0]["targets"].size(), 2u);
+}
+
+TEST(PeerSetTest, ARemovedPeersRegistrationIsWithdrawn) {
+  PeerConfig trunk = Peer("trunk", {Target("203.0.113.40", 1, 1)});
+  trunk.registration.aor = "sip:edge@carrier.example";
+  PeerConfig quiet = Peer("quiet", {Target("203.0.113.50", 1, 1)});
+  quiet.registration.aor = "sip:edge2@carrier.example";
+  PeerSet set({trunk, quiet});
+  PeerRegistration& registered = *set.registration(0);
+  registered.Sent(0);
+  registered.Answered(200, 600, "", 100);  // registered for 600 s
+  set.Reconfigure({}, 1000);
+  EXPECT_TRUE(registered.Due(1000)) << "an un-REGISTER goes at once";
+  EXPECT_EQ(registered.expires_to_send(), 0u);
+  EXPECT_EQ(set.HopsOf(0).size(), 1u) << "to the retired peer's hop";
+  registered.Sent(1000);
+  registered.Answered(200, 0, "", 1100);
+  EXPECT_TRUE(registered.withdrawn());
+  EXPECT_FALSE(registered.Due(100000)) << "and nothing after it";
+  EXPECT_TRUE(set.registration(1)->withdrawn()) << "never registered: nothing to withdraw";
+}
+
 }  // namespace
 }  // namespace rtplatch
