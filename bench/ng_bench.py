@@ -131,8 +131,9 @@ def main(argv=None):
             log("no ng client at %s (ninja -C build builds bench/ng_client)" % args.client)
             return 2
         users = Users(args.tmpdir, 10, 1)
-        rtpengine = measure(args, Rtpengine(args, users), RTPENGINE_NG_PORT)
-        rtplatch = measure(args, RtplatchServer(args, users), RTPLATCH_NG_PORT)
+        # No TLS here: the servers get no certificates.
+        rtpengine = measure(args, Rtpengine(args, users, None), RTPENGINE_NG_PORT)
+        rtplatch = measure(args, RtplatchServer(args, users, None), RTPLATCH_NG_PORT)
         print("ng rtplatch_per_s=%d rtpengine_per_s=%d ratio=%s"
               % (rtplatch, rtpengine, sip_bench.fmt_ratio(rtplatch, rtpengine)), flush=True)
     except BenchError as e:

@@ -214,6 +214,43 @@ absl::Status ReadEndpointInto(const json& j, absl::string_view field, absl::stri
   return absl::OkStatus();
 }
 
+absl::Status ReadLogLevelInto(const json& j, absl::string_view where, LogLevel* out) {
+  auto it = j.find("log_level");
+  if (it == j.end()) return absl::OkStatus();
+  absl::StatusOr<LogLevel> level = it->is_string() ? ParseLogLevel(it->get<std::string>())
+                                                   : absl::InvalidArgumentError("not a string");
+  if (!level.ok()) {
+    return FieldError(where, "log_level",
+                      "must be one of \"error\", \"warning\", \"notice\", \"info\", \"debug\"");
+  }
+  *out = *level;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> LogLevelCommand(const json& body, Logger& logger, void (*also)(LogLevel)) {
+  if (auto it = body.find("level"); it != body.end()) {
+    absl::StatusOr<LogLevel> level = it->is_string()
+                                         ? ParseLogLevel(it->get<std::string>())
+                                         : absl::InvalidArgumentError("level: not a string");
+    if (!level.ok()) return level.status();
+    const LogLevel before = logger.level();
+    // Told at the level that shows it: before a change that hides
+    // notices, after one that shows them.
+    static const char place = 0;
+    auto tell = [&] {
+      if (!logger.Enabled(LogLevel::kNotice)) return;
+      LogTo(logger, &place, LogLevel::kNotice, "", "log level %s (was %s), set by the operator",
+            std::string(LogLevelName(*level)).c_str(), std::string(LogLevelName(before)).c_str());
+    };
+    const bool told_before = logger.Enabled(LogLevel::kNotice);
+    if (told_before) tell();
+    logger.set_level(*level);
+    if (also != nullptr) also(*level);
+    if (!told_before) tell();
+  }
+  return json{{"level", std::string(LogLevelName(logger.level()))}};
+}
+
 absl::Status ReadChoiceInto(const json& j, absl::string_view field,
                             std::initializer_list<absl::string_view> choices,
                             absl::string_view where, std::string* out) {

@@ -15,7 +15,6 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <variant>
 #include <vector>
@@ -23,7 +22,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "common/logger.h"
 #include "nlohmann/json.hpp"
 
 namespace rtplatch {
@@ -108,6 +109,13 @@ absl::Status ReadStringInto(const nlohmann::json& j, absl::string_view field,
 absl::Status ReadEndpointInto(const nlohmann::json& j, absl::string_view field,
                               absl::string_view where, absl::string_view example,
                               std::optional<Endpoint>* out);
+// "log_level": one of common/logger.h's level names; absent leaves `out`.
+absl::Status ReadLogLevelInto(const nlohmann::json& j, absl::string_view where, LogLevel* out);
+// The `log_level` command both control sockets answer: {"level": NAME}
+// sets the process's threshold (and `also` hears it: the dataplane's
+// DPDK log), without it tells it: {"level": NAME}.
+absl::StatusOr<nlohmann::json> LogLevelCommand(const nlohmann::json& body, Logger& logger,
+                                               void (*also)(LogLevel) = nullptr);
 // A list of non-empty strings (sip_listen, exempt, ...); errors
 // "<where><field>: must be a list of strings" or "<where><field>[i]: ...".
 absl::StatusOr<std::vector<std::string>> ReadStringList(const nlohmann::json& value,

@@ -280,6 +280,7 @@ absl::Status ParseLists(const json& j, ControlConfig& c) {
       !s.ok()) {
     return s;
   }
+  if (auto s = ReadLogLevelInto(j, kWhere, &c.log_level); !s.ok()) return s;
   // No SIP is the ng-only mode (a media relay for Kamailio or OpenSIPS);
   // neither is nothing to serve.
   if (c.sip_listen.empty() && c.ng_listen.empty()) {
@@ -327,7 +328,7 @@ absl::Status ParseInto(const json& j, ControlConfig& c) {
               "anchor_media", "keepalive_payload", "dataplane_timeout_ms", "registrar",
               "nat_policy", "qualify_interval_s", "max_ringing_s", "ng_listen", "ng",
               "peers", "routes", "dns", "tls_listen", "tls", "guard", "overload", "cluster",
-              "metrics_listen"},
+              "metrics_listen", "log_level"},
           kWhere);
       !s.ok()) {
     return s;

@@ -59,6 +59,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/ip_address.h"
+#include "common/logger.h"
 #include "control/dns/dns_resolver.h"
 #include "control/guard/overload_config.h"
 #include "control/guard/sip_guard_config.h"
@@ -111,6 +112,8 @@ struct ControlConfig {
   // Prometheus's /metrics over HTTP on this address (docs/operations.md);
   // unset: not served.
   std::optional<Endpoint> metrics_listen;
+  // The log's threshold (common/logger.h); a reload takes a new one.
+  LogLevel log_level = Logger::kDefaultLevel;
   // Where the config came from (LoadControlConfig; empty when parsed from
   // text) and its members as written: a reload compares them with the
   // file's new ones to say what changed.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/logger.h"
 #include "common/monotonic_clock.h"
 #include "control/memory_release.h"
 #include "control/guard/raw_response.h"
@@ -344,7 +345,7 @@ void ControlPlane::OpenGuard() {
 
 void ControlPlane::LogOverloadChange(bool was_overloaded) const {
   if (shedder_->overloaded() == was_overloaded) return;
-  std::fprintf(stderr, "rtplatch-control: overload: %s (shortest queueing delay %lld ms)\n",
+  RTPLATCH_LOG(Warning, "overload: %s (shortest queueing delay %lld ms)",
                was_overloaded ? "over: serving everything again"
                               : "shedding: 503 to new calls, out-of-dialog requests dropped",
                static_cast<long long>(shedder_->last_interval_min_ms()));
@@ -420,6 +421,7 @@ std::string ControlPlane::RenderMetrics() const {
       .guard = guard_ ? &guard_->counters() : nullptr,
       .overload = shedder_ ? &shedder_->counters() : nullptr,
       .overloaded = shedder_ && shedder_->overloaded(),
+      .log_held_back = ProcessLogger().suppressed_total(),
   });
 }
 
@@ -442,7 +444,10 @@ void ControlPlane::OnInbound(const SipInbound& in) {
   absl::StatusOr<SipMessage> message = SipMessage::Parse(in.bytes);
   if (!message.ok()) {
     // Malformed: 400 with the parser's reason where a reply can be built,
-    // else a counted drop (stateless_core.h).
+    // else a counted drop (stateless_core.h). Logged per source: one
+    // broken phone or scanner cannot fill the log.
+    RTPLATCH_LOG_FROM(Notice, in.source.ip.ToString(), "malformed SIP from %s: %.200s",
+                      in.source.ToString().c_str(), std::string(message.status().message()).c_str());
     std::optional<SipOutbound> reply = stateless_->Handle(in);
     if (reply) (void)transport_->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
   } else {
@@ -506,6 +511,7 @@ absl::Status ControlPlane::RunOnce() {
     // the keepalives of its phones changed.
     if (vips_ && vips_->KeepaliveRightsChanged()) proxy_->RestartKeepaliveReinstall();
     if (guard_) guard_->Tick(now_ms);
+    ProcessLogger().FlushSuppressed();
     if (shedder_) {
       const bool was_overloaded = shedder_->overloaded();
       shedder_->Tick(now_ms, transport_->udp_drained());
@@ -526,7 +532,7 @@ void ControlPlane::CommitBindingsIfDue(int64_t now_ms, bool round_was_idle) {
   last_commit_ms_ = now_ms;
   if (absl::Status s = store_->Flush(); !s.ok()) {
     // The bindings stay in memory and the next commit retries them.
-    std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
+    RTPLATCH_LOG(Error, "%s", std::string(s.message()).c_str());
   }
 }
 
@@ -551,7 +557,7 @@ std::string ControlPlane::ShutdownSummary() const {
   for (size_t i = 0; i < kSipDropReasonCount; ++i) {
     absl::StrAppend(&drops, " ", kSipDropReasonNames[i], "=", c.dropped[i]);
   }
-  return absl::StrCat("rtplatch-control: shutting down: ", proxy_->StatsJson().dump(),
+  return absl::StrCat("shutting down: ", proxy_->StatsJson().dump(),
                       "; malformed: responded=", c.responded, " dropped:", drops,
                       "; transport: ", TransportJson().dump());
 }
@@ -685,7 +691,7 @@ absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bo
   // not answer the release).
   if (!take) proxy_->GiveUpCalls(vip);
   if (!s.ok()) return s;
-  std::fprintf(stderr, "rtplatch-control: cluster: %s %s\n", take ? "took" : "released",
+  RTPLATCH_LOG_FROM(Notice, vip.ToString(), "cluster: %s %s", take ? "took" : "released",
                vip.ToString().c_str());
   return nlohmann::json{{"address", vip.ToString()}, {"taken", take}};
 }
@@ -766,13 +772,13 @@ absl::StatusOr<nlohmann::json> ControlPlane::Unban(const IpAddress& source) {
   if (!guard_->bans().Unban(GuardedSource(source))) {
     return absl::NotFoundError(absl::StrCat("source: ", name, " is not banned"));
   }
-  std::fprintf(stderr, "rtplatch-control: guard: %s unbanned by the operator\n", name.c_str());
+  RTPLATCH_LOG(Notice, "guard: %s unbanned by the operator", name.c_str());
   return nlohmann::json{{"unbanned", name}};
 }
 absl::StatusOr<nlohmann::json> ControlPlane::SetDraining(bool on) {
   draining_ = on;
   ng_calls_->set_draining(on);
-  std::fprintf(stderr, "rtplatch-control: %s\n",
+  RTPLATCH_LOG(Notice, "%s",
                on ? "draining: no new calls (SIP calls go to the cluster's other nodes)"
                   : "taking new calls again");
   return nlohmann::json{{"draining", on},
@@ -802,6 +808,9 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
   // (PeerSet keeps indices); new calls follow the new routes.
   users_->Replace(*std::move(users));
   *policies_ = *std::move(policies);
+  // The config's level (its default when it names none), also over one
+  // an operator set at run time.
+  ProcessLogger().set_level(fresh->log_level);
   const PeerSetChange peers = peers_->Reconfigure(fresh->edge.peers, MonotonicMs());
   *dial_plan_ = DialPlan(fresh->edge.routes);
   // What waits for a restart keeps being compared with what runs.
@@ -813,10 +822,11 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
       {"peers",
        {{"added", peers.added}, {"removed", peers.removed}, {"changed", peers.changed}}},
       {"routes", plan.changed("routes") ? "reloaded" : "unchanged"},
+      {"log_level", std::string(LogLevelName(ProcessLogger().level()))},
       {"restart_needed", plan.restart_needed}};
-  std::fprintf(stderr,
-               "rtplatch-control: reloaded %s: %zu users from %s, NAT policies %s, peers "
-               "added [%s] removed [%s] changed [%s], routes %s%s%s\n",
+  RTPLATCH_LOG(Notice,
+               "reloaded %s: %zu users from %s, NAT policies %s, peers added [%s] removed [%s] "
+               "changed [%s], routes %s%s%s",
                config_.source_path.c_str(), users_->size(),
                fresh->users_file.empty() ? "(none)" : fresh->users_file.c_str(),
                plan.changed("nat_policy") ? "reloaded" : "unchanged",
@@ -831,7 +841,7 @@ absl::StatusOr<nlohmann::json> ControlPlane::Reload() {
 absl::StatusOr<nlohmann::json> ControlPlane::SetNgDraining(bool on) {
   if (!ng_) return absl::NotFoundError("ng: not served (no ng_listen in the config)");
   ng_calls_->set_draining(on);
-  std::fprintf(stderr, "rtplatch-control: ng: %s\n",
+  RTPLATCH_LOG(Notice, "ng: %s",
                on ? "draining: no new calls" : "taking new calls again");
   return nlohmann::json{{"draining", on}, {"calls", ng_calls_->size()}};
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/logger.h"
 #include "control/control_config.h"
 #include "control/control_plane.h"
 
@@ -24,7 +25,7 @@ void OnHangup(int) { g_reload.store(true); }
 constexpr char kUsage[] = "usage: rtplatch-control --config FILE\n";
 
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "rtplatch-control: %s\n", std::string(s.message()).c_str());
+  RTPLATCH_LOG(Error, "%s", std::string(s.message()).c_str());
   return 1;
 }
 
@@ -40,8 +41,10 @@ void HandleStopSignals() {
 }
 
 int Run(const std::string& config_path) {
+  InitProcessLogger("rtplatch-control");
   auto config = LoadControlConfig(config_path);
   if (!config.ok()) return Fail(config.status());
+  ProcessLogger().set_level(config->log_level);
   if (config->domain.empty()) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
         "config: domain: required (the SIP domain this registrar serves) (in ", config_path, ")")));
@@ -56,11 +59,11 @@ int Run(const std::string& config_path) {
     // Between rounds, on the loop's thread: nothing is half-handled.
     if (g_reload.exchange(false)) {
       if (auto r = (*plane)->ReloadConfig(); !r.ok()) {
-        std::fprintf(stderr, "rtplatch-control: %s\n", std::string(r.status().message()).c_str());
+        RTPLATCH_LOG(Error, "%s", std::string(r.status().message()).c_str());
       }
     }
   }
-  std::fprintf(stderr, "%s\n", (*plane)->ShutdownSummary().c_str());
+  RTPLATCH_LOG(Notice, "%s", (*plane)->ShutdownSummary().c_str());
   return 0;
 }
 

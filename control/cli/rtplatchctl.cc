@@ -671,6 +671,7 @@ struct Command {
   std::vector<absl::string_view> value_flags;
   std::vector<absl::string_view> switch_flags;
   size_t positionals = 0;
+  size_t optional_positionals = 0;  // after the required ones
   BuildFn build = nullptr;       // nullptr: no arguments
   RenderFn render = nullptr;     // human output of the result
   RunFn run = RunRequest;
@@ -887,6 +888,12 @@ absl::StatusOr<json> BuildVip(const ParsedArgs& args) {
   return json{{"address", args.positional[0]}};
 }
 
+absl::StatusOr<json> BuildLogLevel(const ParsedArgs& args) {
+  json request = json::object();
+  if (!args.positional.empty()) request["level"] = args.positional[0];
+  return request;
+}
+
 absl::StatusOr<json> BuildNgDrain(const ParsedArgs& args) {
   const std::string& v = args.positional[0];
   if (v != "on" && v != "off") return absl::InvalidArgumentError("on or off");
@@ -987,6 +994,10 @@ std::vector<Command> DataplaneCommands() {
       {.name = "keepalive-remove", .protocol = "keepalive_remove", .synopsis = "ID",
        .description = "stop a keepalive target", .positionals = 1,
        .build = BuildKeepaliveRemove, .render = RenderKeepaliveRemove},
+      {.name = "log-level", .protocol = "log_level", .synopsis = "[LEVEL]",
+       .description = "the dataplane's log level (and DPDK's): error, warning, notice, info "
+                      "or debug; without LEVEL, tell it",
+       .optional_positionals = 1, .build = BuildLogLevel},
       {.name = "events", .protocol = "subscribe", .synopsis = "[--count N]",
        .description = "print latch events until killed (or N events)",
        .value_flags = {"count"}, .build = BuildEvents, .run = RunEvents},
@@ -1025,10 +1036,15 @@ std::vector<Command> ControlPlaneCommands() {
        .description = "control plane: its cluster's Redis and the nodes it hears (up or down)",
        .render = RenderCluster, .control_plane = true},
       {.name = "reload", .protocol = "reload", .synopsis = "",
-       .description = "control plane: re-read the config file (as SIGHUP): the users file "
-                      "and NAT policies at once, calls and registrations go on; a bad file "
-                      "is refused and the running config stays",
+       .description = "control plane: re-read the config file (as SIGHUP): the users file, "
+                      "NAT policies, peers, routes and log level at once, calls and "
+                      "registrations go on; a bad file is refused and the running config "
+                      "stays",
        .control_plane = true},
+      {.name = "control-log-level", .protocol = "log_level", .synopsis = "[LEVEL]",
+       .description = "control plane: its log level: error, warning, notice, info or debug; "
+                      "without LEVEL, tell it (a reload sets the config's)",
+       .optional_positionals = 1, .build = BuildLogLevel, .control_plane = true},
       {.name = "drain", .protocol = "drain", .synopsis = "on|off",
        .description = "control plane: the node takes no new calls while on (SIP calls go to "
                       "the least loaded node of its cluster, ng offers are refused); calls "
@@ -1199,7 +1215,7 @@ absl::Status ApplyGlobals(Invocation& inv) {
 absl::Status CheckPositionals(const Invocation& inv) {
   size_t want = inv.command->positionals;
   size_t got = inv.args.positional.size();
-  if (got == want) return absl::OkStatus();
+  if (got >= want && got <= want + inv.command->optional_positionals) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat(inv.command->name, ": expected ", want,
                    want == 1 ? " argument" : " arguments", ", got ", got));

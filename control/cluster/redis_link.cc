@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/logger.h"
 
 namespace rtplatch {
 namespace {
@@ -297,7 +298,7 @@ bool RedisLink::LoadCalls(const IpAddress& vip) {
       // Not a hash (WRONGTYPE), or some other refusal: counted, and the
       // VIP taken without calls rather than retried for ever.
       ++counters_.bad_messages;
-      std::fprintf(stderr, "rtplatch-control: cluster: %s: its calls cannot be read: %s\n",
+      RTPLATCH_LOG(Error, "cluster: %s: its calls cannot be read: %s",
                    CallsKey(vip).c_str(),
                    scan->type == REDIS_REPLY_ERROR ? Text(scan.get()).c_str() : "not a scan reply");
       break;
@@ -357,7 +358,8 @@ void RedisLink::LoseLease(const IpAddress& vip) {
   if (it == leases_.end() || it->second.lost) return;
   it->second.lost = true;
   ++counters_.leases_lost;
-  std::fprintf(stderr, "rtplatch-control: cluster: lease of %s lost: another node took it (epoch %llu was ours)\n",
+  RTPLATCH_LOG_FROM(Warning, vip.ToString(),
+                    "cluster: lease of %s lost: another node took it (epoch %llu was ours)",
                vip.ToString().c_str(), static_cast<unsigned long long>(it->second.epoch));
 }
 
@@ -487,7 +489,7 @@ void RedisLink::Run() {
       last_reply_ms = NowMs();
     } else if (NowMs() - last_reply_ms >= options_.ping_interval_ms) {
       if (!Ping()) {
-        std::fprintf(stderr, "rtplatch-control: cluster: redis %s: no answer to PING\n",
+        RTPLATCH_LOG(Warning, "cluster: redis %s: no answer to PING",
                      server_.ToString().c_str());
         Disconnect();
         continue;
@@ -549,7 +551,7 @@ bool RedisLink::Connect() {
   auto fail = [&](absl::string_view reason) {
     ++counters_.connect_failures;
     if (!logged_down_) {
-      std::fprintf(stderr, "rtplatch-control: cluster: redis %s: %s (serving from memory; retrying every %lld ms)\n",
+      RTPLATCH_LOG(Error, "cluster: redis %s: %s (serving from memory; retrying every %lld ms)",
                    where.c_str(), std::string(reason).c_str(),
                    static_cast<long long>(options_.reconnect_interval_ms));
       logged_down_ = true;
@@ -592,9 +594,9 @@ bool RedisLink::Connect() {
   PushRemote({{Remote::Kind::kSnapshotEnd, "", "", "", ""}});
   ++counters_.connects;
   if (logged_down_) {
-    std::fprintf(stderr, "rtplatch-control: cluster: redis %s: connected again\n", where.c_str());
+    RTPLATCH_LOG(Notice, "cluster: redis %s: connected again", where.c_str());
   } else if (!options_.sentinels.empty()) {
-    std::fprintf(stderr, "rtplatch-control: cluster: redis %s: the master sentinel names\n",
+    RTPLATCH_LOG(Info, "cluster: redis %s: the master sentinel names",
                  where.c_str());
   }
   logged_down_ = false;
@@ -828,7 +830,7 @@ bool RedisLink::Write(OpMap ops) {
     if (ok && reply->type == REDIS_REPLY_ERROR) {
       // A script refused (NOSCRIPT after a Redis restart, OOM): the
       // connection is redone and the change written again.
-      std::fprintf(stderr, "rtplatch-control: cluster: redis: %s\n", Text(reply.get()).c_str());
+      RTPLATCH_LOG(Warning, "cluster: redis: %s", Text(reply.get()).c_str());
       ok = false;
     } else if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
       // The VIP's epoch moved on: another node holds it now.

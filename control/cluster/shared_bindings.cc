@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "common/logger.h"
 #include "control/cluster/binding_codec.h"
 
 namespace rtplatch {
@@ -96,7 +97,7 @@ void SharedBindings::Apply(RedisLink::Remote& r, int64_t now, int64_t now_ms,
     // Counted, and said once in a while: a node of another version, or
     // a hand-edited key.
     if (counters_.bad_values++ % 1000 == 0) {
-      std::fprintf(stderr, "rtplatch-control: cluster: %s (%llu so far)\n",
+      RTPLATCH_LOG(Warning, "cluster: %s (%llu so far)",
                    std::string(b.status().message()).c_str(),
                    static_cast<unsigned long long>(counters_.bad_values));
     }

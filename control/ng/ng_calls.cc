@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/logger.h"
 #include "control/media/pair_repush.h"
 #include "control/ng/ice_credentials_source.h"
 #include "control/ng/ng_call_report.h"
@@ -163,7 +164,7 @@ BencodeValue NgCalls::Handle(const NgRequest& request, const Endpoint& from) {
   }
   for (const std::string& flag : options->ignored) {
     if (logged_ignored_.size() < 1024 && logged_ignored_.insert(flag).second) {
-      std::fprintf(stderr, "rtplatch-control: ng: ignoring unknown flag or key '%s'\n",
+      RTPLATCH_LOG(Notice, "ng: ignoring unknown flag or key '%s'",
                    flag.c_str());
     }
   }

@@ -148,6 +148,9 @@ std::string RenderControlMetrics(const ControlMetricsSources& s) {
   Registrations(t, s);
   Dataplane(t, s);
   Guard(t, s);
+  t.Counter("rtplatch_log_messages_held_back_total",
+            "Log messages the per-source rate limit held back (told in a summary line).",
+            s.log_held_back);
   return t.Take();
 }
 

@@ -44,6 +44,7 @@ struct ControlMetricsSources {
   const SipGuardCounters* guard = nullptr;
   const OverloadCounters* overload = nullptr;
   bool overloaded = false;
+  uint64_t log_held_back = 0;  // Logger::suppressed_total
 };
 
 std::string RenderControlMetrics(const ControlMetricsSources& sources);

@@ -70,8 +70,12 @@ const std::vector<OperatorCommands::Command>& OperatorCommands::Table() {
       {"peers", &OperatorCommands::Peers, {},
        "SIP peers: each target's state (up/down), attempts, failures, probes"},
       {"reload", &OperatorCommands::Reload, {},
-       "re-read the config file: users file and NAT policies at once, the rest named as "
-       "needing a restart; a bad file is refused and the running config stays"},
+       "re-read the config file: users file, NAT policies, peers, routes and log level at "
+       "once, the rest named as needing a restart; a bad file is refused and the running "
+       "config stays"},
+      {"log_level", &OperatorCommands::LogThreshold, {"level"},
+       "the log's threshold: error, warning, notice, info or debug (level sets it; "
+       "without it, tells it)"},
       {"drain", &OperatorCommands::Drain, {"on"},
        "the node: take no new calls while on (true|false): SIP calls go to the least loaded "
        "node of the cluster, ng offers are refused; calls in progress go on"},
@@ -288,6 +292,10 @@ absl::StatusOr<json> OperatorCommands::Call(const json& r) const {
 }
 
 absl::StatusOr<json> OperatorCommands::Reload(const json&) const { return view_.Reload(); }
+
+absl::StatusOr<json> OperatorCommands::LogThreshold(const json& r) const {
+  return LogLevelCommand(r, ProcessLogger());
+}
 
 absl::StatusOr<json> OperatorCommands::NgDrain(const json& r) const {
   auto on = OptionalBool(r, "on");

@@ -155,6 +155,7 @@ class OperatorCommands {
   absl::StatusOr<json> NgDrain(const json&) const;
   absl::StatusOr<json> Drain(const json&) const;
   absl::StatusOr<json> Reload(const json&) const;
+  absl::StatusOr<json> LogThreshold(const json&) const;
   absl::StatusOr<json> Stats(const json&) const;
   absl::StatusOr<json> Peers(const json&) const;
   absl::StatusOr<json> Cluster(const json&) const;

@@ -1,11 +1,18 @@
 #include "control/routing/peer_registration.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace rtplatch {
 
+PeerRegistration::PeerRegistration(PeerRegistrationConfig config) : config_(std::move(config)) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
 uint32_t PeerRegistration::Sent(int64_t now_ms) {
   in_flight_ = true;
+  unregistering_ = withdrawing_;
   ++sent_;
   next_ms_ = now_ms + kRetryMs;  // if no answer ever comes
   return ++cseq_;
@@ -18,14 +25,14 @@ void PeerRegistration::Withdraw(int64_t now_ms) {
     return;
   }
   withdrawing_ = true;
-  next_ms_ = now_ms;
+  if (!in_flight_) next_ms_ = now_ms;
 }
 
 void PeerRegistration::Answered(int code, uint32_t granted_s, const std::string& error,
                                 int64_t now_ms) {
   in_flight_ = false;
   last_code_ = code;
-  if (withdrawing_) {
+  if (withdrawing_ && unregistering_) {
     // Answered or not, the binding is let go: it lapses at its expiry if
     // the un-REGISTER was lost.
     withdrawn_ = true;
@@ -33,6 +40,20 @@ void PeerRegistration::Answered(int code, uint32_t granted_s, const std::string&
     last_error_ = error;
     return;
   }
+  RecordAnswer(code, granted_s, error, now_ms);
+  // The REGISTER that was in flight when the registration was withdrawn:
+  // undo what it did, if it registered us.
+  if (withdrawing_) {
+    if (registered(now_ms)) {
+      next_ms_ = now_ms;
+    } else {
+      withdrawn_ = true;
+    }
+  }
+}
+
+void PeerRegistration::RecordAnswer(int code, uint32_t granted_s, const std::string& error,
+                                    int64_t now_ms) {
   if (code >= 200 && code < 300 && granted_s > 0) {
     last_error_.clear();
     registered_until_ms_ = now_ms + int64_t{granted_s} * 1000;

@@ -32,15 +32,23 @@ class PeerRegistration {
   static constexpr int64_t kRetryMs = 30'000;
   static constexpr int64_t kMinRefreshMs = 10'000;
 
-  explicit PeerRegistration(PeerRegistrationConfig config) : config_(std::move(config)) {}
+  explicit PeerRegistration(PeerRegistrationConfig config);
 
   // A REGISTER should go now: its time has come (a REGISTER in flight
   // without an answer for kRetryMs counts as lost).
   bool Due(int64_t now_ms) const { return !withdrawn_ && now_ms >= next_ms_; }
   // Ends the registration: an un-REGISTER is due at once when we are (or
   // may be) registered; withdrawn() once it is answered or not needed.
+  // A REGISTER in flight is answered first (it may register us, which
+  // the un-REGISTER then undoes).
   void Withdraw(int64_t now_ms);
+  bool withdrawing() const { return withdrawing_ && !withdrawn_; }
   bool withdrawn() const { return withdrawn_; }
+  // The REGISTER in flight is the un-REGISTER.
+  bool unregister_in_flight() const { return in_flight_ && unregistering_; }
+  // Unique per object: an answer to a REGISTER that an object replaced
+  // (reload) sent is not this one's.
+  uint64_t id() const { return id_; }
   // The Expires of the next REGISTER: 0 while withdrawing.
   uint32_t expires_to_send() const { return withdrawing_ ? 0 : config_.expires_s; }
   // A REGISTER went out (CSeq increments per request).
@@ -57,6 +65,8 @@ class PeerRegistration {
   nlohmann::json ToJson(int64_t now_ms) const;
 
  private:
+  void RecordAnswer(int code, uint32_t granted_s, const std::string& error, int64_t now_ms);
+
   PeerRegistrationConfig config_;
   std::string call_id_;
   uint32_t cseq_ = 0;
@@ -69,6 +79,8 @@ class PeerRegistration {
   uint64_t failures_ = 0;
   bool withdrawing_ = false;
   bool withdrawn_ = false;
+  bool unregistering_ = false;  // the last REGISTER sent had Expires: 0
+  uint64_t id_ = 0;
 };
 
 }  // namespace rtplatch

@@ -41,6 +41,19 @@ void PeerSet::AddPeer(PeerConfig peer) {
   retired_.push_back(false);
 }
 
+PeerConfig PeerSet::LiveConfig(uint32_t p) const {
+  PeerConfig live = peers_[p];
+  live.targets.clear();
+  for (uint32_t t = 0; t < peers_[p].targets.size(); ++t) {
+    if (!state_[p][t].retired) live.targets.push_back(peers_[p].targets[t]);
+  }
+  return live;
+}
+
+bool PeerSet::retired(const PeerTargetRef& t) const {
+  return retired_[t.peer] || state_[t.peer][t.target].retired;
+}
+
 absl::flat_hash_map<std::string, uint32_t> PeerSet::ActiveByName() const {
   absl::flat_hash_map<std::string, uint32_t> out;
   for (uint32_t p = 0; p < peers_.size(); ++p) {
@@ -56,7 +69,7 @@ PeerSetChange PeerSet::Reconfigure(std::vector<PeerConfig> fresh, int64_t now_ms
     if (auto it = active.find(peer.name); it != active.end()) {
       const uint32_t p = it->second;
       active.erase(it);
-      if (peers_[p] == peer) continue;
+      if (LiveConfig(p) == peer) continue;
       change.changed.push_back(peer.name);
       UpdatePeer(p, std::move(peer), now_ms);
       continue;
@@ -100,10 +113,12 @@ void PeerSet::UpdatePeer(uint32_t p, PeerConfig fresh, int64_t now_ms) {
   // The merged targets stay; every other setting is the fresh one's.
   fresh.targets = std::move(peer.targets);
   std::optional<PeerRegistration>& r = registrations_[p];
-  if (!r || r->withdrawn() || !(r->config() == fresh.registration)) {
+  if (!r || r->withdrawn() || r->withdrawing() || !(r->config() == fresh.registration)) {
     // A registration that changed starts again (the old binding, if its
     // AOR changed, lapses at its expiry).
-    if (r && !r->withdrawn() && fresh.registration.aor.empty()) r->Withdraw(now_ms);
+    if (r && !r->withdrawn() && !r->withdrawing() && fresh.registration.aor.empty()) {
+      r->Withdraw(now_ms);
+    }
     if (!fresh.registration.aor.empty()) r.emplace(fresh.registration);
   }
   peer = std::move(fresh);

@@ -113,6 +113,8 @@ class PeerSet {
   // A reload's peers (see above); `now_ms` for withdrawn registrations.
   PeerSetChange Reconfigure(std::vector<PeerConfig> fresh, int64_t now_ms);
   bool retired(uint32_t p) const { return retired_[p]; }
+  // Its peer or its target was retired (a call in progress still holds it).
+  bool retired(const PeerTargetRef& t) const;
 
   // Named targets whose hops are due to be located at `now_ms` (hop
   // left empty); each is marked as locating until Located.
@@ -160,6 +162,9 @@ class PeerSet {
   void AddPeer(PeerConfig peer);
   // Kept peer `p` takes `fresh`'s settings; its targets are merged by URI.
   void UpdatePeer(uint32_t p, PeerConfig fresh, int64_t now_ms);
+  // Peer `p`'s config with the targets that are not retired (what a
+  // reload's config is compared with).
+  PeerConfig LiveConfig(uint32_t p) const;
   // The peers not retired, by name.
   absl::flat_hash_map<std::string, uint32_t> ActiveByName() const;
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/logger.h"
 #include "control/guard/raw_response.h"
 #include "control/guard/raw_sip_head.h"
 #include "control/media/pair_repush.h"
@@ -1156,6 +1157,8 @@ bool Proxy::SendToNextPeer(Call& call, PeerBranch& branch) {
     // The SDP offered already carries the relay of the first hop's
     // family; a hop of the other family cannot take this call.
     if (t.hop.ip.is_v4() == call.callee.media_ipv6) continue;
+    // A reload since the call began removed it from the config.
+    if (peers_->retired(t)) continue;
     branch.authenticated = false;
     if (SendToHop(call, branch, t, "", "")) return true;
   }
@@ -1249,7 +1252,8 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
     return false;
   }
   if (peers_->Failed(branch.current)) {
-    std::fprintf(stderr, "rtplatch-control: peer %s hop %s is down (%u failures in a row)\n",
+    RTPLATCH_LOG_FROM(Warning, branch.current.hop.ToString(),
+                      "peer %s hop %s is down (%u failures in a row)",
                  peers_->peer(branch.current.peer).name.c_str(),
                  branch.current.hop.ToString().c_str(),
                  peers_->hop(branch.current)->failures_in_a_row);
@@ -1418,7 +1422,8 @@ bool Proxy::OwnOptionsAnswered(const ClientContext& ctx, int code) {
   if (ctx.peer_probe) {
     if (code >= 200 && peers_->ProbeDone(*ctx.peer_probe, code)) {
       ++counters_.peers_recovered;
-      std::fprintf(stderr, "rtplatch-control: peer %s hop %s is up (answered OPTIONS %d)\n",
+      RTPLATCH_LOG_FROM(Notice, ctx.peer_probe->hop.ToString(),
+                        "peer %s hop %s is up (answered OPTIONS %d)",
                    peers_->peer(ctx.peer_probe->peer).name.c_str(),
                    ctx.peer_probe->hop.ToString().c_str(), code);
     }
@@ -1748,7 +1753,7 @@ void Proxy::PeerTimers() {
     locator_->Locate(peers_->target(t).parts,
                      [this, t](absl::StatusOr<std::vector<SipHop>> hops) {
                        if (!hops.ok()) {
-                         std::fprintf(stderr, "rtplatch-control: peer %s target %s: %s\n",
+                         RTPLATCH_LOG_FROM(Warning, peers_->target(t).uri, "peer %s target %s: %s",
                                       peers_->peer(t.peer).name.c_str(),
                                       peers_->target(t).uri.c_str(),
                                       std::string(hops.status().message()).c_str());
@@ -1802,6 +1807,7 @@ void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
   ++counters_.peer_registers_sent;
   ClientContext ctx;
   ctx.peer_register = p;
+  ctx.register_id = r.id();
   ctx.register_hop = *hop;
   ctx.register_authenticated = !auth_header.empty();
   clients_[*sent] = std::move(ctx);
@@ -1809,8 +1815,11 @@ void Proxy::SendPeerRegister(uint32_t p, std::optional<PeerTargetRef> hop,
 
 void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* response) {
   const uint32_t p = *ctx.peer_register;
-  // A reload may have taken the registration away while this was in flight.
-  if (peers_->registration(p) == nullptr) return;
+  // A reload may have taken the registration away, or replaced it, while
+  // this was in flight: the answer is not the present one's.
+  if (peers_->registration(p) == nullptr || peers_->registration(p)->id() != ctx.register_id) {
+    return;
+  }
   PeerRegistration& r = *peers_->registration(p);
   const int64_t now_ms = NowMs();
   const int code = response != nullptr ? response->status_code() : 0;
@@ -1841,13 +1850,13 @@ void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* res
   }
   const std::string error =
       code == 0 ? "no answer" : code >= 300 ? absl::StrCat("answered ", code) : "";
-  const bool withdrawing = !r.withdrawn() && r.expires_to_send() == 0;
+  const bool withdrawing = r.unregister_in_flight();
   r.Answered(code, granted, error, now_ms);
   if (withdrawing) {
-    std::fprintf(stderr, "rtplatch-control: peer %s: registration withdrawn (%s)\n",
+    RTPLATCH_LOG(Notice, "peer %s: registration withdrawn (%s)",
                  peer.name.c_str(), error.empty() ? "answered" : error.c_str());
   } else if (code >= 300 || code == 0) {
-    std::fprintf(stderr, "rtplatch-control: peer %s: REGISTER %s\n", peer.name.c_str(),
+    RTPLATCH_LOG_FROM(Warning, peer.name, "peer %s: REGISTER %s", peer.name.c_str(),
                  error.c_str());
   }
 }

@@ -318,6 +318,7 @@ class Proxy : public SipTransactions::Listener {
     // Our REGISTER to peer `peer_register` (at hop register_hop), and
     // whether it carried our answer to a challenge already.
     std::optional<uint32_t> peer_register;
+    uint64_t register_id = 0;  // PeerRegistration::id of the one that sent it
     PeerTargetRef register_hop;
     bool register_authenticated = false;
   };

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/logger.h"
 #include "control/media/call_record.h"
 #include "control/routing/proxy.h"
 
@@ -142,7 +143,7 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
   absl::StatusOr<DecodedCallRecord> decoded = DecodeCallRecord(record);
   if (!decoded.ok()) {
     ++counters_.call_records_bad;
-    std::fprintf(stderr, "rtplatch-control: cluster: a call of %s: %s\n", vip.ToString().c_str(),
+    RTPLATCH_LOG(Error, "cluster: a call of %s: %s", vip.ToString().c_str(),
                  std::string(decoded.status().message()).c_str());
     return;
   }

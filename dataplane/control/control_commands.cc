@@ -174,6 +174,9 @@ const std::vector<ControlCommands::Command>& ControlCommands::Table() {
       {"list", &ControlCommands::List, false,
        "streams, filtered by state, policy, label, peer_ip; offset, limit"},
       {"stats", &ControlCommands::Stats, false, "per-lcore and total counters"},
+      {"log_level", &ControlCommands::LogThreshold, false,
+       "the log's threshold (and DPDK's): error, warning, notice, info or debug (level sets "
+       "it; without it, tells it)"},
       {"subscribe", &ControlCommands::Subscribe, false,
        "receive latched/relatched/idle events on this connection"},
       {"keepalive_add", &ControlCommands::KeepaliveAdd, true,
@@ -370,6 +373,10 @@ absl::StatusOr<json> ControlCommands::List(const json& r) {
     streams.push_back(StreamJson(v));
   }
   return json{{"total", total}, {"streams", streams}};
+}
+
+absl::StatusOr<json> ControlCommands::LogThreshold(const json& request) {
+  return LogLevelCommand(request, ProcessLogger(), log_level_hook_);
 }
 
 absl::StatusOr<json> ControlCommands::Stats(const json&) {

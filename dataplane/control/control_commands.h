@@ -46,6 +46,10 @@ class ControlCommands {
                   std::function<uint64_t()> now_ns, KeepaliveRegistry* keepalives = nullptr,
                   const KernelAddresses* kernel = nullptr);
 
+  // Hears the log_level command's new level (the DPDK layer sets DPDK's
+  // own log level by it).
+  void set_log_level_hook(void (*hook)(LogLevel)) { log_level_hook_ = hook; }
+
   // One request line to one reply line (without '\n'). `*subscribe` is set
   // when the request subscribed this connection to events.
   std::string Handle(absl::string_view line, bool* subscribe);
@@ -70,6 +74,7 @@ class ControlCommands {
   absl::StatusOr<json> Query(const json&);
   absl::StatusOr<json> List(const json&);
   absl::StatusOr<json> Stats(const json&);
+  absl::StatusOr<json> LogThreshold(const json&);
   absl::StatusOr<json> Subscribe(const json&);
   absl::StatusOr<json> KeepaliveAdd(const json&);
   absl::StatusOr<json> KeepaliveUpdate(const json&);
@@ -88,6 +93,7 @@ class ControlCommands {
   const KernelAddresses* kernel_;
   std::function<DataplaneStats()> stats_;
   std::function<uint64_t()> now_ns_;
+  void (*log_level_hook_)(LogLevel) = nullptr;
   bool subscribe_requested_ = false;
   absl::flat_hash_map<std::string, std::string> replies_by_id_;
   std::deque<std::string> reply_ids_;  // eviction order

@@ -99,7 +99,7 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
               "relay_addresses", "standby_addresses", "exception_interface", "port_min", "port_max", "gateway_v4", "gateway_v6",
               "neighbors", "default_policy", "learning_window_packets", "learning_window_ms",
               "relatch_silence_ms", "idle_timeout_s", "mbufs_per_lcore", "rx_descriptors",
-              "tx_descriptors", "ice_streams_per_lcore", "metrics_listen"},
+              "tx_descriptors", "ice_streams_per_lcore", "metrics_listen", "log_level"},
           kWhere);
       !s.ok()) {
     return s;
@@ -112,6 +112,11 @@ absl::Status ParseInto(const json& j, DataplaneConfig& c) {
   if (auto s = ReadEndpointInto(j, "metrics_listen", kWhere, "127.0.0.1:9471", &c.metrics_listen);
       !s.ok()) {
     return s;
+  }
+  if (j.contains("log_level")) {
+    LogLevel level = Logger::kDefaultLevel;
+    if (auto s = ReadLogLevelInto(j, kWhere, &level); !s.ok()) return s;
+    c.log_level = level;
   }
   int32_t media = c.media_port;
   if (auto s = ReadPortId(j, "media_port", false, &media); !s.ok()) return s;

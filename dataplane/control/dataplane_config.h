@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/ip_address.h"
+#include "common/logger.h"
 #include "dataplane/fastpath/flow.h"
 #include "dataplane/fastpath/latch.h"
 
@@ -25,6 +26,10 @@ struct DataplaneConfig {
   // Prometheus's /metrics over HTTP on this address, served by the main
   // lcore (docs/operations.md); unset: not served.
   std::optional<Endpoint> metrics_listen;
+  // The log's threshold (common/logger.h) and DPDK's (rte_log); changed
+  // at run time by the log_level command. Unset: ours is the default and
+  // DPDK's is what the EAL arguments (--log-level) made it.
+  std::optional<LogLevel> log_level;
   uint16_t media_port = 0;       // DPDK port id: rx (and tx unless media_tx_port)
   int32_t media_tx_port = -1;    // -1: same as media_port
   int32_t exception_port = 1;    // net_tap / virtio-user; -1: none

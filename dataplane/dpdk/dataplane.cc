@@ -8,15 +8,25 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/logger.h"
 #include "dataplane/dpdk/ports.h"
 
 namespace rtplatch {
 namespace {
+
+// DPDK's levels are syslog's plus one (RTE_LOG_ERR 4 .. RTE_LOG_DEBUG 8).
+// Every log type follows, so `debug` shows the drivers' debug lines too.
+void SetDpdkLogLevel(LogLevel level) {
+  const uint32_t dpdk = static_cast<uint32_t>(level) + 1;
+  rte_log_set_global_level(dpdk);
+  (void)rte_log_set_level_pattern("*", dpdk);
+}
 
 constexpr size_t kCommandRingSize = 1 << 16;
 constexpr size_t kEventRingSize = 1 << 16;
@@ -102,6 +112,11 @@ absl::Status Dataplane::SetUpLcores(const std::vector<uint32_t>& lcore_ids) {
   commands_ = std::make_unique<ControlCommands>(
       *registry_, [this] { return CollectStats(); }, [this] { return clock_.NowNs(); },
       keepalives_.get(), kernel_addresses_.get());
+  commands_->set_log_level_hook(SetDpdkLogLevel);
+  if (config_.log_level) {
+    ProcessLogger().set_level(*config_.log_level);
+    SetDpdkLogLevel(*config_.log_level);
+  }
   uint8_t relay_mac[6];
   RelayMac(relay_mac);
   for (uint32_t i = 0; i < n; ++i) {

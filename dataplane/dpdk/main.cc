@@ -8,6 +8,8 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include "common/logger.h"
+#include "common/monotonic_clock.h"
 #include "dataplane/dpdk/dataplane.h"
 
 namespace {
@@ -60,7 +62,7 @@ bool ParseAppArgs(int argc, char** argv, AppArgs* out) {
 }
 
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "rtplatch-dataplane: %s\n", std::string(s.message()).c_str());
+  RTPLATCH_LOG(Error, "%s", std::string(s.message()).c_str());
   rte_eal_cleanup();
   return 1;
 }
@@ -68,6 +70,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  rtplatch::InitProcessLogger("rtplatch-dataplane");
   int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
     std::fprintf(stderr, "rtplatch-dataplane: EAL init failed: %s\n%s",
@@ -98,7 +101,15 @@ int main(int argc, char** argv) {
   std::printf("rtplatch-dataplane: %zu forwarding lcore(s), control socket ready\n",
               workers.size());
   std::fflush(stdout);
-  while (!g_signalled.load()) (*dataplane)->ServiceControl(/*timeout_ms=*/1);
+  int64_t flushed_ms = rtplatch::MonotonicMs();
+  while (!g_signalled.load()) {
+    (*dataplane)->ServiceControl(/*timeout_ms=*/1);
+    // What the log's rate limit held back is told once a second.
+    if (const int64_t now_ms = rtplatch::MonotonicMs(); now_ms - flushed_ms >= 1000) {
+      flushed_ms = now_ms;
+      rtplatch::ProcessLogger().FlushSuppressed();
+    }
+  }
   (*dataplane)->Stop();
   dataplane->reset();
   rte_eal_cleanup();

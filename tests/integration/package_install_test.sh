@@ -77,9 +77,13 @@ rl_check dataplane_starts "$(tail -2 "/tmp/$SUITE.dataplane.log")" \
 # Group rtplatch may connect (read and write), others nothing.
 rl_check dataplane_socket_group_only "$(stat -c '%U:%G %a' /run/rtplatch/dataplane.sock 2>&1)" \
   bash -c "[[ \$(stat -c '%G %a' /run/rtplatch/dataplane.sock) =~ ^rtplatch\ [67][67]0$ ]]"
-# The control plane: user rtplatch, no capabilities.
-ip netns exec "$NS" runuser -u rtplatch -- /usr/bin/rtplatch-control \
-  --config /etc/rtplatch/control.json >"/tmp/$SUITE.control.log" 2>&1 &
+# The control plane: user rtplatch, no capabilities. Its stderr stands for
+# the journal's stream: systemd names that stream in JOURNAL_STREAM
+# (device:inode), and the log then writes journald's priority prefixes.
+: >"/tmp/$SUITE.control.log"
+journal_stream=$(stat -c '%d:%i' "/tmp/$SUITE.control.log")
+ip netns exec "$NS" runuser -u rtplatch -- env JOURNAL_STREAM="$journal_stream" \
+  /usr/bin/rtplatch-control --config /etc/rtplatch/control.json >>"/tmp/$SUITE.control.log" 2>&1 &
 PIDS+=($!)
 rl_check control_starts_as_rtplatch "$(tail -2 "/tmp/$SUITE.control.log")" \
   rl_wait_for 10 rtplatchctl --control-socket /run/rtplatch/control.sock version
@@ -94,6 +98,10 @@ rl_check metrics_served "$(ip netns exec "$NS" python3 "$HERE/prom_scrape.py" fe
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 PIDS=()
+rl_check control_logs_for_journald "$(grep -m1 'shutting down' "/tmp/$SUITE.control.log" | head -c 120)" \
+  grep -q '^<5>shutting down: ' "/tmp/$SUITE.control.log"
+rl_check control_log_without_own_timestamps "$(grep -cE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "/tmp/$SUITE.control.log") timestamped lines" \
+  bash -c "! grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' '/tmp/$SUITE.control.log'"
 ip netns del "$NS"
 
 out=$(dpkg --purge rtplatch-control rtplatch-dataplane rtplatchctl 2>&1)

@@ -42,6 +42,12 @@
 #                registrations stay; a broken users file or config is
 #                refused by `rtplatchctl reload` and the running users
 #                stay; a member that needs a restart is named
+#   log_*        the log (issue 19): a malformed message per source is
+#                logged, a burst of 12 writes 5 lines (5 per 30 s) and
+#                told in a summary line; `control-log-level` changes the
+#                threshold at run time (warning hides the notices, debug
+#                shows them), an unknown level is refused; a reload takes
+#                the config's log_level; the dataplane's `log-level` too
 #   metrics_*    /metrics after all of it: promtool finds nothing wrong,
 #                its calls and set-up times match sip-stats, it counted
 #                the INVITEs, REGISTERs, 401s, 400s and 480s above; the
@@ -640,6 +646,80 @@ PY
   rl_check reload_control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 }
 
+# malformed_burst N PORT: N truncated INVITEs from LOG_IP (an address of
+# bob's namespace that sent nothing before: its own rate-limit window).
+LOG_IP=203.0.113.25
+malformed_burst() {
+  rl_exec pub python3 - "$LOG_IP" "$RELAY" "$1" "$2" <<'PY'
+import socket, sys, time
+me, relay, n, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, port))
+for i in range(n):
+    s.sendto(("INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-log-%d\r\n"
+              "Content-Length: 900\r\n\r\nv=0\r\n" % (me, port, i)).encode(), (relay, 5060))
+    time.sleep(0.02)
+PY
+}
+malformed_lines() { grep -c "malformed SIP from $LOG_IP:$1" "$CTL_LOG"; }
+
+test_logging() {
+  local out n
+  rl_exec pub ip addr add "$LOG_IP/24" dev "${RL_P}pb"
+  out=$(cctl control-log-level 2>&1)
+  rl_check log_level_shipped_info "$out" test "$(jget "$out" "d['level']")" == info
+  # A burst from one source: the first five of its 30 s window are
+  # written, the rest held back and then told in one line.
+  malformed_burst 12 5091
+  rl_wait_for 3 bash -c "[[ \$(grep -c 'malformed SIP from $LOG_IP:5091' '$CTL_LOG') -ge 5 ]]"
+  sleep 1
+  n=$(malformed_lines 5091)
+  rl_check log_malformed_per_source_limited "$n of 12 malformed messages from $LOG_IP written" \
+    test "$n" -eq 5
+  rl_check log_line_has_time_and_level "$(grep -m1 "malformed SIP from $LOG_IP:5091" "$CTL_LOG")" \
+    grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z notice rtplatch-control: malformed SIP from $LOG_IP:5091" "$CTL_LOG"
+  rl_wait_for 35 grep -q "messages like \"malformed SIP from %s: %.200s\" from $LOG_IP held back" "$CTL_LOG"
+  out=$(grep "messages like \"malformed SIP from %s: %.200s\" from $LOG_IP held back" "$CTL_LOG" | tail -1)
+  rl_check log_held_back_told "$out" grep -q " $((12 - n)) messages like" <<<"$out"
+
+  # The threshold at run time: warning hides a notice, debug shows it.
+  out=$(cctl control-log-level warning 2>&1)
+  rl_check log_level_set_warning "$out" test "$(jget "$out" "d['level']")" == warning
+  malformed_burst 1 5092
+  sleep 0.5
+  rl_check log_warning_hides_notice "$(malformed_lines 5092) lines" test "$(malformed_lines 5092)" == 0
+  cctl control-log-level debug >/dev/null 2>&1
+  malformed_burst 1 5093
+  rl_wait_for 3 bash -c "grep -q 'malformed SIP from $LOG_IP:5093' '$CTL_LOG'"
+  rl_check log_debug_shows_notice "$(malformed_lines 5093) lines" test "$(malformed_lines 5093)" == 1
+  out=$(cctl control-log-level verbose 2>&1)
+  rl_check log_level_unknown_refused "$out" grep -q "not one of error, warning, notice, info, debug" <<<"$out"
+  rl_check log_level_kept_after_refusal "$(cctl control-log-level 2>&1)" \
+    test "$(jget "$(cctl control-log-level 2>&1)" "d['level']")" == debug
+
+  # A reload takes the config's log_level (and the default when it has none).
+  cp "$CTL_CONFIG" "$RL_TMP/control.before_log.json"
+  python3 - "$CTL_CONFIG" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["log_level"] = "warning"
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+  out=$(cctl reload 2>&1)
+  rl_check log_level_reloaded "$(head -c 240 <<<"$out")" \
+    test "$(jget "$out" "(d['log_level'], len(d['restart_needed']))")" == "('warning', 0)"
+  cp "$RL_TMP/control.before_log.json" "$CTL_CONFIG"
+  out=$(cctl reload 2>&1)
+  rl_check log_level_back_to_default "$(jget "$out" "d['log_level']")" \
+    test "$(jget "$out" "d['log_level']")" == info
+
+  out=$(dctl log-level debug 2>&1)
+  rl_check log_dataplane_level_set "$out" test "$(jget "$out" "d['level']")" == debug
+  dctl log-level info >/dev/null 2>&1
+  rl_check log_dataplane_level_back "$(dctl log-level 2>&1)" \
+    test "$(jget "$(dctl log-level 2>&1)" "d['level']")" == info
+}
+
 test_register
 test_call_nat_to_public
 test_call_public_to_nat
@@ -649,6 +729,7 @@ test_malformed
 test_signed_message
 test_rejected
 test_reload
+test_logging
 test_metrics
 rl_check control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 rl_check dataplane_still_running "pid $DP_PID" kill -0 "$DP_PID"

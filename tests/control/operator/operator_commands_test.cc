@@ -280,7 +280,8 @@ TEST_F(OperatorCommandsTest, HelpListsEveryCommandWithItsArguments) {
     EXPECT_TRUE(c["args"].is_array());
   }
   EXPECT_THAT(names, ElementsAre("version", "help", "registrations", "registration", "calls",
-                                 "call", "stats", "cluster", "peers", "reload", "drain", "ng_drain", "bans",
+                                 "call", "stats", "cluster", "peers", "reload", "log_level", "drain",
+                                 "ng_drain", "bans",
                                  "unban", "vip_take", "vip_release", "vip_check"));
   EXPECT_EQ(r["commands"][2]["args"],
             json::array({"aor", "natted", "user_agent", "after", "offset", "limit"}));

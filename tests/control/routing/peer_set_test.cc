@@ -269,6 +269,13 @@ TEST(PeerSetTest, AReloadMergesAPeersTargetsByUri) {
   set.Failed(removed);  // a call in progress reports it down
   EXPECT_THAT(set.ProbesDue(2000), ElementsAre(second)) << "a removed target is not probed";
   EXPECT_EQ(set.ToJson()[0]["targets"].size(), 2u);
+  EXPECT_TRUE(set.Reconfigure({Peer("core", {Target("203.0.113.41", 1, 1),
+                                             Target("203.0.113.42", 2, 1)})},
+                              3000)
+                  .empty())
+      << "the same config again changes nothing (the retired target is not compared)";
+  EXPECT_TRUE(set.retired(removed));
+  EXPECT_FALSE(set.retired(second));
 }
 
 TEST(PeerSetTest, ARemovedPeersRegistrationIsWithdrawn) {
@@ -289,6 +296,25 @@ TEST(PeerSetTest, ARemovedPeersRegistrationIsWithdrawn) {
   EXPECT_TRUE(registered.withdrawn());
   EXPECT_FALSE(registered.Due(100000)) << "and nothing after it";
   EXPECT_TRUE(set.registration(1)->withdrawn()) << "never registered: nothing to withdraw";
+}
+
+TEST(PeerSetTest, ARegistrationRestoredWhileWithdrawingRegistersAgain) {
+  PeerConfig trunk = Peer("trunk", {Target("203.0.113.40", 1, 1)});
+  trunk.registration.aor = "sip:edge@carrier.example";
+  PeerSet set({trunk});
+  set.registration(0)->Sent(0);
+  set.registration(0)->Answered(200, 600, "", 100);
+  const uint64_t first = set.registration(0)->id();
+  PeerConfig unregistered = trunk;
+  unregistered.registration = {};
+  set.Reconfigure({unregistered}, 1000);
+  EXPECT_TRUE(set.registration(0)->withdrawing());
+  set.Reconfigure({trunk}, 1100);  // back before the un-REGISTER was answered
+  PeerRegistration& again = *set.registration(0);
+  EXPECT_NE(again.id(), first) << "a new registration: the old one's answers are not its";
+  EXPECT_FALSE(again.withdrawing());
+  EXPECT_TRUE(again.Due(1100));
+  EXPECT_EQ(again.expires_to_send(), 600u);
 }
 
 }  // namespace

@@ -114,9 +114,20 @@ class ControlCommandsTest : public ::testing::Test {
 const std::vector<std::string> kDocumentedCommands = {
     "version", "help",         "allocate",        "update",      "delete",
     "query",   "list",         "stats",           "subscribe",   "address_take",
-    "address_release",          "address_list"};
+    "address_release",          "address_list",    "log_level"};
 
 // ------------------------------------------------------------------ basics
+
+TEST_F(ControlCommandsTest, LogLevelIsToldSetAndRefused) {
+  const LogLevel before = ProcessLogger().level();
+  EXPECT_EQ(Ok({{"cmd", "log_level"}})["level"], std::string(LogLevelName(before)));
+  EXPECT_EQ(Ok({{"cmd", "log_level"}, {"level", "debug"}})["level"], "debug");
+  EXPECT_EQ(ProcessLogger().level(), LogLevel::kDebug);
+  json reply = Call({{"cmd", "log_level"}, {"level", "loud"}});
+  EXPECT_FALSE(reply.value("ok", true)) << last_reply_;
+  EXPECT_EQ(ProcessLogger().level(), LogLevel::kDebug) << "a refused level changes nothing";
+  ProcessLogger().set_level(before);
+}
 
 TEST_F(ControlCommandsTest, VersionReportsProtocolAndSoftwareVersion) {
   json reply = Call({{"id", "v-1"}, {"cmd", "version"}});
