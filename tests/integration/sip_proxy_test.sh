@@ -546,6 +546,9 @@ test_metrics() {
     at_least 'rtplatch_sip_responses_sent_total{code="400"}' 1
   rl_check metrics_480_sent "$(metric 'rtplatch_sip_responses_sent_total{code="480"}') 480s" \
     at_least 'rtplatch_sip_responses_sent_total{code="480"}' 1
+  # test_logging's burst: 7 lines held back.
+  rl_check metrics_log_held_back "$(metric rtplatch_log_messages_held_back_total) held back" \
+    at_least rtplatch_log_messages_held_back_total 7
   rl_check metrics_natted_registration "$(metric 'rtplatch_registrations{nat="behind_nat"}') behind NAT" \
     at_least 'rtplatch_registrations{nat="behind_nat"}' 1
   rl_check metrics_dataplane_link_up "$(metric rtplatch_dataplane_link_up)" \
