@@ -390,6 +390,24 @@ test_hold() {
 
 # --- malformed and refused -----------------------------------------------------
 
+# malformed_burst N PORT: N truncated INVITEs from LOG_IP (an address of
+# bob's namespace that sent nothing before: its own rate-limit window).
+LOG_IP=203.0.113.25
+malformed_burst() {
+  rl_exec pub python3 - "$LOG_IP" "$RELAY" "$1" "$2" <<'PY'
+import socket, sys, time
+me, relay, n, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, port))
+for i in range(n):
+    s.sendto(("INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-log-%d\r\n"
+              "Content-Length: 900\r\n\r\nv=0\r\n" % (me, port, i)).encode(), (relay, 5060))
+    time.sleep(0.02)
+PY
+}
+malformed_lines() { grep -c "malformed SIP from $LOG_IP:$1" "$CTL_LOG"; }
+LOG_BURST_WRITTEN=0
+
 test_malformed() {
   local out
   out=$(rl_exec pub python3 - "$BOB_IP" "$RELAY" <<'PY'
@@ -424,6 +442,20 @@ PY
   rl_check malformed_no_call_created "calls $(calls_now), streams $(streams_now)" no_call_left
   reg pub reg_bob_after sip_proxy_register.xml "$BOB" bob "$PW_BOB"
   rl_check malformed_register_after_200 "sipp exit $?" test "$?" == 0
+
+  # The log (issue 19): from an address of its own, a burst; test_logging
+  # reads its summary, 30 s on.
+  rl_exec pub ip addr add "$LOG_IP/24" dev "${RL_P}pb"
+  # A burst from one source: the first five of its 30 s window are
+  # written, the rest held back and then told in one line.
+  malformed_burst 12 5091
+  rl_wait_for 3 bash -c "[[ \$(grep -c 'malformed SIP from $LOG_IP:5091' '$CTL_LOG') -ge 5 ]]"
+  sleep 1
+  LOG_BURST_WRITTEN=$(malformed_lines 5091)
+  rl_check log_malformed_per_source_limited "$LOG_BURST_WRITTEN of 12 malformed messages from $LOG_IP written" \
+    test "$LOG_BURST_WRITTEN" -eq 5
+  rl_check log_line_has_time_and_level "$(grep -m1 "malformed SIP from $LOG_IP:5091" "$CTL_LOG")" \
+    grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z notice rtplatch-control: malformed SIP from $LOG_IP:5091" "$CTL_LOG"
 }
 
 # Issue 16: an S/MIME-signed MESSAGE (multipart/signed with a binary
@@ -649,41 +681,15 @@ PY
   rl_check reload_control_still_running "pid $CTL_PID" kill -0 "$CTL_PID"
 }
 
-# malformed_burst N PORT: N truncated INVITEs from LOG_IP (an address of
-# bob's namespace that sent nothing before: its own rate-limit window).
-LOG_IP=203.0.113.25
-malformed_burst() {
-  rl_exec pub python3 - "$LOG_IP" "$RELAY" "$1" "$2" <<'PY'
-import socket, sys, time
-me, relay, n, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((me, port))
-for i in range(n):
-    s.sendto(("INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-log-%d\r\n"
-              "Content-Length: 900\r\n\r\nv=0\r\n" % (me, port, i)).encode(), (relay, 5060))
-    time.sleep(0.02)
-PY
-}
-malformed_lines() { grep -c "malformed SIP from $LOG_IP:$1" "$CTL_LOG"; }
 
 test_logging() {
-  local out n
-  rl_exec pub ip addr add "$LOG_IP/24" dev "${RL_P}pb"
+  local out
   out=$(cctl control-log-level 2>&1)
   rl_check log_level_shipped_info "$out" test "$(jget "$out" "d['level']")" == info
-  # A burst from one source: the first five of its 30 s window are
-  # written, the rest held back and then told in one line.
-  malformed_burst 12 5091
-  rl_wait_for 3 bash -c "[[ \$(grep -c 'malformed SIP from $LOG_IP:5091' '$CTL_LOG') -ge 5 ]]"
-  sleep 1
-  n=$(malformed_lines 5091)
-  rl_check log_malformed_per_source_limited "$n of 12 malformed messages from $LOG_IP written" \
-    test "$n" -eq 5
-  rl_check log_line_has_time_and_level "$(grep -m1 "malformed SIP from $LOG_IP:5091" "$CTL_LOG")" \
-    grep -Eq "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z notice rtplatch-control: malformed SIP from $LOG_IP:5091" "$CTL_LOG"
+  # test_malformed's burst: its summary, once the source's window is over.
   rl_wait_for 35 grep -q "messages like \"malformed SIP from %s: %.200s\" from $LOG_IP held back" "$CTL_LOG"
   out=$(grep "messages like \"malformed SIP from %s: %.200s\" from $LOG_IP held back" "$CTL_LOG" | tail -1)
-  rl_check log_held_back_told "$out" grep -q " $((12 - n)) messages like" <<<"$out"
+  rl_check log_held_back_told "$out" grep -q " $((12 - LOG_BURST_WRITTEN)) messages like" <<<"$out"
 
   # The threshold at run time: warning hides a notice, debug shows it.
   out=$(cctl control-log-level warning 2>&1)
