@@ -1,5 +1,6 @@
 #include "common/log_rate_limiter.h"
 
+#include <tuple>
 #include <utility>
 
 namespace rtplatch {
@@ -18,12 +19,9 @@ LogRateLimiter::Verdict LogRateLimiter::Admit(const void* place, absl::string_vi
   if (it == sources_.end()) {
     if (sources_.size() >= limits_.max_sources) Prune(now_ms);
     if (sources_.size() >= limits_.max_sources) id.second = std::string(kOverflowKey);
-    it = sources_.try_emplace(std::move(id)).first;
-    if (it->second.format == nullptr) {
-      it->second.key = it->first.second;
-      it->second.format = format;
-      it->second.window_start_ms = now_ms;
-    }
+    bool inserted = false;
+    std::tie(it, inserted) = sources_.try_emplace(std::move(id));
+    if (inserted) it->second = Source{format, now_ms};
   }
   Source& s = it->second;
   if (now_ms - s.window_start_ms >= limits_.window_ms) {
@@ -45,7 +43,7 @@ std::vector<LogRateLimiter::Suppressed> LogRateLimiter::TakeExpired(int64_t now_
   std::vector<Suppressed> out;
   for (auto& [id, s] : sources_) {
     if (s.suppressed == 0 || now_ms - s.window_start_ms < limits_.window_ms) continue;
-    out.push_back(Suppressed{s.key, s.format, s.suppressed});
+    out.push_back(Suppressed{id.second, s.format, s.suppressed});
     s.suppressed = 0;  // told: the source may be pruned
   }
   return out;

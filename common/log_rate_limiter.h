@@ -52,8 +52,8 @@ class LogRateLimiter {
   uint64_t suppressed_total() const { return suppressed_total_; }
 
  private:
+  // Keyed by (place, key).
   struct Source {
-    std::string key;
     const char* format = nullptr;
     int64_t window_start_ms = 0;
     uint32_t written_in_window = 0;

@@ -447,7 +447,8 @@ void ControlPlane::OnInbound(const SipInbound& in) {
     // else a counted drop (stateless_core.h). Logged per source: one
     // broken phone or scanner cannot fill the log.
     RTPLATCH_LOG_FROM(Notice, in.source.ip.ToString(), "malformed SIP from %s: %.200s",
-                      in.source.ToString().c_str(), std::string(message.status().message()).c_str());
+                      in.source.ToString().c_str(),
+                      std::string(message.status().message()).c_str());
     std::optional<SipOutbound> reply = stateless_->Handle(in);
     if (reply) (void)transport_->Send(reply->bytes, reply->dest, reply->transport, reply->channel);
   } else {
@@ -691,9 +692,9 @@ absl::StatusOr<nlohmann::json> ControlPlane::SetVipHeld(const IpAddress& vip, bo
   // not answer the release).
   if (!take) proxy_->GiveUpCalls(vip);
   if (!s.ok()) return s;
-  RTPLATCH_LOG_FROM(Notice, vip.ToString(), "cluster: %s %s", take ? "took" : "released",
-               vip.ToString().c_str());
-  return nlohmann::json{{"address", vip.ToString()}, {"taken", take}};
+  const std::string name = vip.ToString();
+  RTPLATCH_LOG_FROM(Notice, name, "cluster: %s %s", take ? "took" : "released", name.c_str());
+  return nlohmann::json{{"address", name}, {"taken", take}};
 }
 
 nlohmann::json ControlPlane::ClusterJson() const {

@@ -358,9 +358,10 @@ void RedisLink::LoseLease(const IpAddress& vip) {
   if (it == leases_.end() || it->second.lost) return;
   it->second.lost = true;
   ++counters_.leases_lost;
-  RTPLATCH_LOG_FROM(Warning, vip.ToString(),
+  const std::string name = vip.ToString();
+  RTPLATCH_LOG_FROM(Warning, name,
                     "cluster: lease of %s lost: another node took it (epoch %llu was ours)",
-               vip.ToString().c_str(), static_cast<unsigned long long>(it->second.epoch));
+                    name.c_str(), static_cast<unsigned long long>(it->second.epoch));
 }
 
 std::optional<uint64_t> RedisLink::FenceEpoch(const IpAddress& vip) {

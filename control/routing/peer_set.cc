@@ -113,12 +113,11 @@ void PeerSet::UpdatePeer(uint32_t p, PeerConfig fresh, int64_t now_ms) {
   // The merged targets stay; every other setting is the fresh one's.
   fresh.targets = std::move(peer.targets);
   std::optional<PeerRegistration>& r = registrations_[p];
-  if (!r || r->withdrawn() || r->withdrawing() || !(r->config() == fresh.registration)) {
-    // A registration that changed starts again (the old binding, if its
-    // AOR changed, lapses at its expiry).
-    if (r && !r->withdrawn() && !r->withdrawing() && fresh.registration.aor.empty()) {
-      r->Withdraw(now_ms);
-    }
+  const bool active = r && !r->withdrawn() && !r->withdrawing();
+  // A registration that changed starts again (the old binding, if its AOR
+  // changed, lapses at its expiry); one the config dropped is withdrawn.
+  if (!active || !(r->config() == fresh.registration)) {
+    if (active && fresh.registration.aor.empty()) r->Withdraw(now_ms);
     if (!fresh.registration.aor.empty()) r.emplace(fresh.registration);
   }
   peer = std::move(fresh);

@@ -1252,11 +1252,10 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
     return false;
   }
   if (peers_->Failed(branch.current)) {
-    RTPLATCH_LOG_FROM(Warning, branch.current.hop.ToString(),
-                      "peer %s hop %s is down (%u failures in a row)",
-                 peers_->peer(branch.current.peer).name.c_str(),
-                 branch.current.hop.ToString().c_str(),
-                 peers_->hop(branch.current)->failures_in_a_row);
+    const std::string hop = branch.current.hop.ToString();
+    RTPLATCH_LOG_FROM(Warning, hop, "peer %s hop %s is down (%u failures in a row)",
+                      peers_->peer(branch.current.peer).name.c_str(), hop.c_str(),
+                      peers_->hop(branch.current)->failures_in_a_row);
   }
   Call* call = calls_.Find(ctx.call_id);
   if (call != nullptr && !call->cancelled && !call->ring_timeout_sent &&
@@ -1422,10 +1421,9 @@ bool Proxy::OwnOptionsAnswered(const ClientContext& ctx, int code) {
   if (ctx.peer_probe) {
     if (code >= 200 && peers_->ProbeDone(*ctx.peer_probe, code)) {
       ++counters_.peers_recovered;
-      RTPLATCH_LOG_FROM(Notice, ctx.peer_probe->hop.ToString(),
-                        "peer %s hop %s is up (answered OPTIONS %d)",
-                   peers_->peer(ctx.peer_probe->peer).name.c_str(),
-                   ctx.peer_probe->hop.ToString().c_str(), code);
+      const std::string hop = ctx.peer_probe->hop.ToString();
+      RTPLATCH_LOG_FROM(Notice, hop, "peer %s hop %s is up (answered OPTIONS %d)",
+                        peers_->peer(ctx.peer_probe->peer).name.c_str(), hop.c_str(), code);
     }
     return true;
   }
@@ -1753,10 +1751,10 @@ void Proxy::PeerTimers() {
     locator_->Locate(peers_->target(t).parts,
                      [this, t](absl::StatusOr<std::vector<SipHop>> hops) {
                        if (!hops.ok()) {
-                         RTPLATCH_LOG_FROM(Warning, peers_->target(t).uri, "peer %s target %s: %s",
-                                      peers_->peer(t.peer).name.c_str(),
-                                      peers_->target(t).uri.c_str(),
-                                      std::string(hops.status().message()).c_str());
+                         const std::string& uri = peers_->target(t).uri;
+                         RTPLATCH_LOG_FROM(Warning, uri, "peer %s target %s: %s",
+                                           peers_->peer(t.peer).name.c_str(), uri.c_str(),
+                                           std::string(hops.status().message()).c_str());
                        }
                        peers_->Located(t, hops, NowMs());
                      });
@@ -1853,11 +1851,11 @@ void Proxy::PeerRegisterAnswered(const ClientContext& ctx, const SipMessage* res
   const bool withdrawing = r.unregister_in_flight();
   r.Answered(code, granted, error, now_ms);
   if (withdrawing) {
-    RTPLATCH_LOG(Notice, "peer %s: registration withdrawn (%s)",
-                 peer.name.c_str(), error.empty() ? "answered" : error.c_str());
+    RTPLATCH_LOG(Notice, "peer %s: registration withdrawn (%s)", peer.name.c_str(),
+                 error.empty() ? "answered" : error.c_str());
   } else if (code >= 300 || code == 0) {
     RTPLATCH_LOG_FROM(Warning, peer.name, "peer %s: REGISTER %s", peer.name.c_str(),
-                 error.c_str());
+                      error.c_str());
   }
 }
 
