@@ -31,4 +31,9 @@ std::optional<Endpoint> NodeRouting::NewCallsElsewhere() const {
 
 bool NodeRouting::IsNode(const IpAddress& source) const { return nodes_.IsNodeAddress(source); }
 
+bool NodeRouting::VipHeldElsewhere(const IpAddress& ip) const {
+  absl::StatusOr<VipOwnership::View> vip = vips_.Find(ip);
+  return vip.ok() && !vip->taken;
+}
+
 }  // namespace rtplatch

@@ -29,6 +29,7 @@ class NodeRouting : public NodeRouter {
   BindingRoute RouteTo(const Binding& b) const override;
   std::optional<Endpoint> NewCallsElsewhere() const override;
   bool IsNode(const IpAddress& source) const override;
+  bool VipHeldElsewhere(const IpAddress& ip) const override;
 
  private:
   const ClusterNodes& nodes_;

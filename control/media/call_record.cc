@@ -154,6 +154,7 @@ std::string EncodeCallRecord(const Call& call, const CallRecordLocals& locals) {
                {"from", call.from_header},
                {"to", call.to_header},
                {"anchored", call.anchored},
+               {"spiral", call.spiral},
                {"peer", call.peer},
                {"created_at", call.created_at},
                {"answered_at", call.answered_at},
@@ -181,7 +182,10 @@ absl::StatusOr<DecodedCallRecord> DecodeCallRecord(absl::string_view text) {
                              std::pair{"peer", &call.peer}}) {
     if (absl::Status st = ReadStringInto(j, field, kWhere, dest); !st.ok()) return st;
   }
-  if (absl::Status st = ReadBoolInto(j, "anchored", kWhere, &call.anchored); !st.ok()) return st;
+  for (auto [field, dest] : {std::pair{"anchored", &call.anchored},
+                             std::pair{"spiral", &call.spiral}}) {
+    if (absl::Status st = ReadBoolInto(j, field, kWhere, dest); !st.ok()) return st;
+  }
   constexpr uint64_t kMaxTime = std::numeric_limits<uint32_t>::max();
   for (auto [field, dest] : {std::pair{"created_at", &call.created_at},
                              std::pair{"answered_at", &call.answered_at}}) {

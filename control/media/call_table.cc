@@ -26,6 +26,12 @@ nlohmann::json PeerJson(const std::optional<Endpoint>& e) {
 
 }  // namespace
 
+std::string CallKey(absl::string_view call_id, bool spiral) {
+  return spiral ? absl::StrCat(call_id, " spiral") : std::string(call_id);
+}
+
+std::string Call::Key() const { return CallKey(call_id, spiral); }
+
 std::string Call::PairLabel(size_t index) const {
   return absl::StrCat(CallTable::kPairLabelPrefix, index, ":", call_id);
 }
@@ -53,6 +59,7 @@ nlohmann::json CallToJson(const Call& call, int64_t now) {
                      {"peer_b", PeerJson(m.peer_b)}});
   }
   return {{"call_id", call.call_id},
+          {"spiral", call.spiral},
           {"state", std::string(CallStateName(call.state))},
           {"cancelled", call.cancelled},
           {"caller", call.caller.aor},
@@ -67,8 +74,8 @@ nlohmann::json CallToJson(const Call& call, int64_t now) {
                                               : nlohmann::json(nullptr)}};
 }
 
-Call* CallTable::Find(absl::string_view call_id) {
-  auto it = calls_.find(call_id);
+Call* CallTable::Find(absl::string_view key) {
+  auto it = calls_.find(key);
   return it == calls_.end() ? nullptr : &it->second;
 }
 
@@ -78,25 +85,25 @@ Call* CallTable::FindByPair(uint64_t pair) {
 }
 
 Call* CallTable::Insert(Call call) {
-  std::string id = call.call_id;
-  auto [it, inserted] = calls_.emplace(std::move(id), std::move(call));
+  std::string key = call.Key();
+  auto [it, inserted] = calls_.emplace(std::move(key), std::move(call));
   if (!inserted) return nullptr;
   IndexPairs(it->second);
   return &it->second;
 }
 
-void CallTable::Erase(absl::string_view call_id) {
-  auto it = calls_.find(call_id);
+void CallTable::Erase(absl::string_view key) {
+  auto it = calls_.find(key);
   if (it == calls_.end()) return;
   for (const MediaLine& m : it->second.media) {
-    if (auto p = by_pair_.find(m.pair); p != by_pair_.end() && p->second == call_id) by_pair_.erase(p);
+    if (auto p = by_pair_.find(m.pair); p != by_pair_.end() && p->second == key) by_pair_.erase(p);
   }
   calls_.erase(it);
 }
 
 void CallTable::IndexPairs(const Call& call) {
   for (const MediaLine& m : call.media) {
-    if (m.pair != 0) by_pair_[m.pair] = call.call_id;
+    if (m.pair != 0) by_pair_[m.pair] = call.Key();
   }
 }
 

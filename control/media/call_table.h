@@ -88,10 +88,21 @@ struct Call {
   // The caller CANCELled: it has its 487 and the media is freed; the
   // branch finishes in the background (a late 2xx is answered with BYE).
   bool cancelled = false;
+  // The call's second pass through this node (a spiral, RFC 3261 16.3):
+  // this node handed it to another node for its media, and that node
+  // routed it back here to one of this node's own phones. Both passes have
+  // the call's Call-ID; they are two calls here, told apart by key.
+  bool spiral = false;
 
+  // The call table's key: the Call-ID, marked on a spiral's second pass.
+  std::string Key() const;
   // The dataplane label of line `index`: "rc:<index>:<call-id>".
   std::string PairLabel(size_t index) const;
 };
+
+// The key of the call with `call_id`, on its second pass or not (a space
+// cannot occur in a Call-ID, so no Call-ID is ever a second pass's key).
+std::string CallKey(absl::string_view call_id, bool spiral);
 
 absl::string_view CallStateName(Call::State s);
 nlohmann::json CallToJson(const Call& call, int64_t now);
@@ -100,11 +111,11 @@ class CallTable {
  public:
   static constexpr absl::string_view kPairLabelPrefix = "rc:";
 
-  Call* Find(absl::string_view call_id);
+  Call* Find(absl::string_view key);  // by Call::Key()
   Call* FindByPair(uint64_t pair);
-  // Inserts a new call; nullptr if the Call-ID is in use.
+  // Inserts a new call; nullptr if its key is in use.
   Call* Insert(Call call);
-  void Erase(absl::string_view call_id);
+  void Erase(absl::string_view key);
   // Keep the pair index in step after media lines change.
   void IndexPairs(const Call& call);
   void UnindexPair(uint64_t pair) { by_pair_.erase(pair); }

@@ -35,6 +35,11 @@ class NodeRouter {
   // `source` is a node of the cluster (its requests come from callers it
   // authenticated, and go only to this node's own phones).
   virtual bool IsNode(const IpAddress& source) const = 0;
+  // `ip` is a VIP another node holds now: a Route entry naming it is that
+  // node's, though this node listens on it too (a call handed from the
+  // VIP's holder to this node and routed back there has both in its route
+  // set).
+  virtual bool VipHeldElsewhere(const IpAddress& ip) const = 0;
 };
 
 }  // namespace rtplatch

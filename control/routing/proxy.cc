@@ -193,12 +193,13 @@ absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
     // RFC 5658 double Record-Route when the two sides reach us over
     // different transports or families: each phone gets an entry it can
     // use; and when both are on outbound flows: each entry its token.
-    auto rr = [](const Endpoint& ep, SipTransportKind t, absl::string_view token) {
+    const std::string spiral = record_route->spiral ? absl::StrCat(";", kSpiralParam) : "";
+    auto rr = [&spiral](const Endpoint& ep, SipTransportKind t, absl::string_view token) {
       const char* param = t == SipTransportKind::kTcp   ? ";transport=tcp"
                           : t == SipTransportKind::kTls ? ";transport=tls"
                                                         : "";
       return absl::StrCat("<sip:", token, token.empty() ? "" : "@", HostForUri(ep.ip), ":",
-                          ep.port, param, ";lr>");
+                          ep.port, param, ";lr", spiral, ">");
     };
     const bool two_flows = !record_route->in.empty() && !record_route->out.empty();
     if (in_transport != out.transport || in_ipv6 != out_ipv6 || two_flows) {
@@ -227,11 +228,18 @@ std::vector<std::string> Proxy::PopOwnRoutes(SipMessage& request) const {
   std::vector<std::string> users;
   for (int guard = 0; guard < 4; ++guard) {
     std::optional<SipContact> top = request.top_route();
-    if (!top || !IsLocalHost(top->host, top->port)) break;
+    if (!top || !IsOwnRoute(*top)) break;
     if (!top->user.empty()) users.push_back(top->user);
     request.PopRoute();
   }
   return users;
+}
+
+bool Proxy::IsOwnRoute(const SipContact& route) const {
+  if (!IsLocalHost(route.host, route.port)) return false;
+  if (node_router_ == nullptr) return true;
+  absl::StatusOr<IpAddress> ip = IpAddress::Parse(route.host);
+  return !ip.ok() || !node_router_->VipHeldElsewhere(*ip);
 }
 
 std::string Proxy::FlowTokenOf(const SipInbound& in) const {
@@ -438,16 +446,16 @@ void Proxy::DeletePair(uint64_t pair, bool wait) {
   ++counters_.pair_delete_failures;
 }
 
-void Proxy::EndCall(const std::string& call_id) {
-  peer_branches_.erase(call_id);
-  forks_.erase(call_id);
-  Call* call = calls_.Find(call_id);
+void Proxy::EndCall(const std::string& key) {
+  peer_branches_.erase(key);
+  forks_.erase(key);
+  Call* call = calls_.Find(key);
   if (call == nullptr) return;
   DeleteMedia(*call);
   invite_servers_.erase(call->server_invite);
-  if (replica_ != nullptr && !call->vip.is_unspecified()) replica_->Remove(call->vip, call_id);
-  calls_changed_.erase(call_id);
-  calls_.Erase(call_id);
+  if (replica_ != nullptr && !call->vip.is_unspecified()) replica_->Remove(call->vip, key);
+  calls_changed_.erase(key);
+  calls_.Erase(key);
 }
 
 absl::StatusOr<SipMessage> Proxy::OwnRequest(absl::string_view start_line,
@@ -591,7 +599,7 @@ void Proxy::HandleCancel(SipTxnId txn, SipMessage& request) {
 }
 
 void Proxy::CancelBranches(const Call& call) {
-  auto fork = forks_.find(call.call_id);
+  auto fork = forks_.find(call.Key());
   if (fork == forks_.end()) return txns_.Cancel(call.client_invite);
   for (size_t b : fork->second->context.OnCallerCancel()) {
     if (fork->second->txns[b] != 0) txns_.Cancel(fork->second->txns[b]);
@@ -615,6 +623,7 @@ Proxy::Origin Proxy::OriginOf(const SipMessage& request, SipMessage& fwd,
   if (o.node) {
     const std::vector<std::string> media = request.header_values(kNodeMediaHeader);
     o.media_relayed = std::find(media.begin(), media.end(), "relayed") != media.end();
+    o.handed_off = std::find(media.begin(), media.end(), "handed-off") != media.end();
   }
   fwd.RemoveHeaders(kNodeMediaHeader);
   o.local = !o.peer && (o.node || IsOurDomain(request.from().host));
@@ -660,6 +669,8 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   call.to_header = HeaderValue(request, false);
   if (from_peer) call.peer = peers_->peer(*from_peer).name;
   call.media_elsewhere = origin.media_relayed;
+  call.spiral = SpiralsBack(request, from_node);
+  if (call.spiral) ++counters_.calls_spiralled;
   CallSide caller = CallerSide(request, in);
   if (from_node) {
     // The phone behind the node may be behind any NAT.
@@ -684,16 +695,14 @@ void Proxy::HandleOutOfDialog(SipTxnId txn, SipMessage& request, const SipInboun
   std::optional<SipReply> refused =
       route != nullptr ? FindPeerCallee(*route, *target, call.callee, branch)
       : to_us ? FindLocalCallee(target->user, *fwd, call.callee, invite ? &forks : nullptr,
-                                from_node)
+                                from_node && !origin.handed_off)
               : FindRemoteCallee(*target, from_local, request, call.callee);
   if (refused) return Respond(txn, *refused);
   call.caller = caller;
   if (from_peer && invite) ++counters_.calls_from_peers;
-  // A call whose callee is none of this node's own phones may go to a
-  // less busy node (this one would only relay it: the spiral back to us
-  // of a call to our own phone is not handled).
-  const bool own_callee = to_us && route == nullptr && !call.callee.node;
-  if (invite && !from_node && !own_callee && forks.empty() &&
+  // A call handed on is forked, if at all, by the node it goes to; but one
+  // whose first branch is a node's keeps its other branches here.
+  if (invite && !from_node && (forks.empty() || !call.callee.node) &&
       HandOff(txn, request, *fwd, call, arrival, *target, to_us)) {
     return;
   }
@@ -722,6 +731,37 @@ bool Proxy::HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Ca
   return true;
 }
 
+bool Proxy::SpiralsBack(const SipMessage& request, bool from_node) {
+  if (!from_node || request.method() != "INVITE") return false;
+  const Call* first = calls_.Find(CallKey(request.call_id(), false));
+  return first != nullptr && first->media_elsewhere && first->callee.node;
+}
+
+std::string Proxy::InDialogKey(const SipMessage& request) const {
+  std::optional<SipContact> top = request.top_route();
+  bool spiral = false;
+  if (top && IsOwnRoute(*top)) {
+    // The URI's parameters follow its host (a user part may hold ';').
+    const size_t at = top->uri.rfind('@');
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(absl::string_view(top->uri).substr(at == std::string::npos ? 0 : at), ';');
+    spiral = std::any_of(parts.begin() + 1, parts.end(), [](absl::string_view p) {
+      return absl::EqualsIgnoreCase(p.substr(0, p.find('=')), kSpiralParam);
+    });
+  }
+  return CallKey(request.call_id(), spiral);
+}
+
+std::string Proxy::StrayResponseKey(const SipMessage& response) const {
+  return CallKey(response.call_id(), absl::EndsWith(response.top_via().branch, kSpiralBranchSuffix));
+}
+
+std::string Proxy::NewBranch(const Call& call) {
+  std::string branch = txns_.NewBranch();
+  if (call.spiral) absl::StrAppend(&branch, kSpiralBranchSuffix);
+  return branch;
+}
+
 void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Call call,
                     const Arrival& arrival, PeerBranch* branch, std::vector<CallSide> forks) {
   const bool invite = request.method() == "INVITE";
@@ -747,9 +787,9 @@ void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Cal
     }
   }
   const SipRoute out = call.callee.route;
-  const RecordRouteFlows flows{call.caller.flow_token, call.callee.flow_token};
+  const RecordRouteFlows flows{call.caller.flow_token, call.callee.flow_token, call.spiral};
   if (absl::Status s = PrepareForward(fwd, out, arrival.transport, arrival.ipv6,
-                                      invite ? &flows : nullptr, txns_.NewBranch());
+                                      invite ? &flows : nullptr, NewBranch(call));
       !s.ok()) {
     return RespondLocal(txn, 500, "Server Internal Error", {WarningHeader(s.message())});
   }
@@ -989,9 +1029,10 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   call.server_invite = txn;
   call.vip = CallVip(call);
   if (call.callee.node) {
-    // The node relays the media unless we do (it strips this).
-    if (absl::Status s = fwd.AddHeader(kNodeMediaHeader, call.anchored ? "relayed" : "open");
-        !s.ok()) {
+    // The node relays the media unless we do (it strips this); a call
+    // handed on is the node's to route.
+    const char* media = call.media_elsewhere ? "handed-off" : call.anchored ? "relayed" : "open";
+    if (absl::Status s = fwd.AddHeader(kNodeMediaHeader, media); !s.ok()) {
       return RespondToError(txn, s);
     }
   }
@@ -999,17 +1040,17 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   Call* stored = calls_.Insert(std::move(call));
   if (stored == nullptr) return RespondLocal(txn, 482, "Loop Detected");
   MarkShared(*stored);
-  const std::string call_id = stored->call_id;
+  const std::string key = stored->Key();
   if (absl::Status s = ApplySdp(*stored, /*from_caller=*/true, request, fwd); !s.ok()) {
-    EndCall(call_id);
+    EndCall(key);
     ++counters_.calls_failed;
     return RespondToError(txn, s);
   }
-  invite_servers_[txn] = call_id;
+  invite_servers_[txn] = key;
   if (fork != nullptr) {
-    forks_[call_id] = fork->fork;
+    forks_[key] = fork->fork;
     if (!SendForks(*stored, fork->fork, fwd, fork->in_transport, fork->in_ipv6)) {
-      EndCall(call_id);
+      EndCall(key);
       ++counters_.calls_failed;
       RespondLocal(txn, 500, "Server Internal Error");
     }
@@ -1017,9 +1058,9 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   }
   if (branch != nullptr) {
     branch->invite = std::move(fwd);
-    PeerBranch& stored_branch = peer_branches_[call_id] = std::move(*branch);
+    PeerBranch& stored_branch = peer_branches_[key] = std::move(*branch);
     if (!SendToNextPeer(*stored, stored_branch)) {
-      EndCall(call_id);
+      EndCall(key);
       ++counters_.calls_failed;
       RespondLocal(txn, 503, "Service Unavailable",
                    {WarningHeader("no peer of the route can be reached")});
@@ -1028,12 +1069,12 @@ void Proxy::StartCall(SipTxnId txn, Call call, const SipMessage& request, SipMes
   }
   auto sent = txns_.SendRequest(std::move(fwd), out);
   if (!sent.ok()) {
-    EndCall(call_id);
+    EndCall(key);
     return RespondLocal(txn, 500, "Server Internal Error");
   }
   ++counters_.forwarded_requests;
   stored->client_invite = *sent;
-  clients_[*sent] = ClientContext{txn, call_id, true, true, true};
+  clients_[*sent] = ClientContext{txn, key, true, true, true};
 }
 
 bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMessage& fwd,
@@ -1043,9 +1084,9 @@ bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMe
     const CallSide& side = fork->sides[i];
     absl::StatusOr<SipMessage> branch = fwd.Clone();
     absl::StatusOr<SipTxnId> sent = absl::InternalError("not sent");
-    const RecordRouteFlows flows{call.caller.flow_token, side.flow_token};
+    const RecordRouteFlows flows{call.caller.flow_token, side.flow_token, call.spiral};
     if (branch.ok() && branch->SetRequestUri(side.contact).ok() &&
-        PrepareForward(*branch, side.route, in_transport, in_ipv6, &flows, txns_.NewBranch())
+        PrepareForward(*branch, side.route, in_transport, in_ipv6, &flows, NewBranch(call))
             .ok()) {
       sent = txns_.SendRequest(*std::move(branch), side.route);
     }
@@ -1058,7 +1099,7 @@ bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMe
     fork->txns[i] = *sent;
     if (!sent_any) call.client_invite = *sent;
     sent_any = true;
-    ClientContext ctx{call.server_invite, call.call_id, true, true, true};
+    ClientContext ctx{call.server_invite, call.Key(), true, true, true};
     ctx.fork = fork;
     ctx.fork_branch = i;
     clients_[*sent] = std::move(ctx);
@@ -1083,7 +1124,7 @@ bool Proxy::ForkBranchAnswered(const ClientContext& ctx, SipMessage& response, i
     ReleaseAnswer(fork.sides[b], response);
     return true;
   }
-  Call* call = calls_.Find(ctx.call_id);
+  Call* call = calls_.Find(ctx.call_key);
   if (v.forward && code >= 200 && code < 300 && call != nullptr) {
     // The winner: the call's callee is this branch's binding from now on.
     call->callee = fork.sides[b];
@@ -1097,7 +1138,7 @@ bool Proxy::ForkBranchAnswered(const ClientContext& ctx, SipMessage& response, i
     if (!fork.best) {
       // The best "answer" was a branch that never answered: a 408 of ours.
       if (call != nullptr && !call->cancelled) ++counters_.calls_failed;
-      EndCall(ctx.call_id);
+      EndCall(ctx.call_key);
       RespondLocal(ctx.server, 408, "Request Timeout");
       return true;
     }
@@ -1200,7 +1241,7 @@ bool Proxy::SendToHop(Call& call, PeerBranch& branch, const PeerTargetRef& t,
   call.callee.tag.clear();
   call.callee.user_agent.clear();
   call.client_invite = *sent;
-  ClientContext ctx{call.server_invite, call.call_id, true, true, true};
+  ClientContext ctx{call.server_invite, call.Key(), true, true, true};
   ctx.peer_branch = true;
   clients_[*sent] = std::move(ctx);
   return true;
@@ -1232,11 +1273,11 @@ bool Proxy::AnswerPeerChallenge(Call& call, PeerBranch& branch, const SipMessage
 }
 
 bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMessage* response) {
-  auto it = peer_branches_.find(ctx.call_id);
+  auto it = peer_branches_.find(ctx.call_key);
   if (it == peer_branches_.end()) return false;
   PeerBranch& branch = it->second;
   if ((code == 401 || code == 407) && response != nullptr) {
-    Call* call = calls_.Find(ctx.call_id);
+    Call* call = calls_.Find(ctx.call_key);
     if (call != nullptr && !call->cancelled && !call->ring_timeout_sent &&
         AnswerPeerChallenge(*call, branch, *response)) {
       return true;
@@ -1257,7 +1298,7 @@ bool Proxy::PeerBranchAnswered(const ClientContext& ctx, int code, const SipMess
                       peers_->peer(branch.current.peer).name.c_str(), hop.c_str(),
                       peers_->hop(branch.current)->failures_in_a_row);
   }
-  Call* call = calls_.Find(ctx.call_id);
+  Call* call = calls_.Find(ctx.call_key);
   if (call != nullptr && !call->cancelled && !call->ring_timeout_sent &&
       SendToNextPeer(*call, branch)) {
     ++counters_.peer_failovers;
@@ -1312,7 +1353,7 @@ void Proxy::Respond(SipTxnId txn, const SipReply& reply) {
 
 void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   const std::string method = request.method();
-  Call* call = calls_.Find(request.call_id());
+  Call* call = calls_.Find(InDialogKey(request));
   if (call == nullptr) {
     ++counters_.in_dialog_unknown;
     return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
@@ -1355,21 +1396,21 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
       return RespondToError(txn, s);
     }
   }
-  const std::string call_id = call->call_id;
+  const std::string key = call->Key();
   auto sent = txns_.SendRequest(*std::move(fwd), *out);
   if (!sent.ok()) return RespondLocal(txn, 500, "Server Internal Error");
   ++counters_.forwarded_requests;
-  clients_[*sent] = ClientContext{txn, call_id, invite, false, from_caller};
+  clients_[*sent] = ClientContext{txn, key, invite, false, from_caller};
   if (method == "BYE") {
     ++counters_.calls_ended_bye;
-    EndCall(call_id);
+    EndCall(key);
   }
 }
 
 void Proxy::OnStrayAck(SipMessage& ack, const SipInbound& in) {
   // The ACK for a 2xx (its own transaction, end to end): routed like any
   // in-dialog request, statelessly.
-  Call* call = calls_.Find(ack.call_id());
+  Call* call = calls_.Find(InDialogKey(ack));
   if (call == nullptr) {
     ++counters_.dropped;
     return;
@@ -1457,7 +1498,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
     if (code >= 200) {
       if (ctx.initial) {
         ++counters_.calls_failed;
-        EndCall(ctx.call_id);
+        EndCall(ctx.call_key);
       }
       if (ctx.server != 0) {
         RespondLocal(ctx.server, 502, "Bad Gateway",
@@ -1467,7 +1508,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
     return;
   }
 
-  Call* call = ctx.call_id.empty() ? nullptr : calls_.Find(ctx.call_id);
+  Call* call = ctx.call_key.empty() ? nullptr : calls_.Find(ctx.call_key);
   if (call != nullptr && ctx.initial && call->cancelled) return FinishCancelledBranch(*call, code);
   if (call != nullptr && ctx.invite) {
     // The response comes from the request's target.
@@ -1486,7 +1527,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
         if (ctx.initial && code >= 200) {
           call->state = Call::State::kConfirmed;
           SendBye(*call, /*to_caller=*/false);
-          EndCall(ctx.call_id);
+          EndCall(ctx.call_key);
           ++counters_.calls_failed;
           RespondLocal(ctx.server, 503, "Service Unavailable", {WarningHeader(s.message())});
         }
@@ -1504,7 +1545,7 @@ void Proxy::RelayResponse(const ClientContext& ctx, SipMessage& response, int co
       }
       if (code >= 300) {
         ++counters_.calls_failed;
-        EndCall(ctx.call_id);
+        EndCall(ctx.call_key);
       }
     }
   }
@@ -1520,8 +1561,7 @@ void Proxy::FinishCancelledBranch(Call& call, int code) {
     call.state = Call::State::kConfirmed;
     SendBye(call, /*to_caller=*/false);
   }
-  const std::string call_id = call.call_id;
-  EndCall(call_id);
+  EndCall(call.Key());
 }
 
 void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
@@ -1563,10 +1603,10 @@ void Proxy::OnClientFailure(SipTxnId txn, bool timeout) {
     // No branch answered at all: the caller's 408 or 503, below.
   }
   if (ctx.initial) {
-    const Call* call = calls_.Find(ctx.call_id);
+    const Call* call = calls_.Find(ctx.call_key);
     // A cancelled call did not fail: its caller chose to end it.
     if (call == nullptr || !call->cancelled) ++counters_.calls_failed;
-    EndCall(ctx.call_id);
+    EndCall(ctx.call_key);
   }
   if (ctx.server == 0) return;
   if (timeout) {
@@ -1598,7 +1638,7 @@ void Proxy::OnStrayResponse(SipMessage& response, const SipInbound& in) {
     ++counters_.dropped;
     return;
   }
-  Call* call = calls_.Find(response.call_id());
+  Call* call = calls_.Find(StrayResponseKey(response));
   if (call == nullptr) {
     ++counters_.dropped;
     return;
@@ -1710,21 +1750,20 @@ void Proxy::Tick() {
     ++counters_.calls_ended_idle;
     SendBye(*call, /*to_caller=*/true);
     SendBye(*call, /*to_caller=*/false);
-    const std::string id = call->call_id;
-    EndCall(id);
+    EndCall(call->Key());
   }
 }
 
 void Proxy::PeerTimers() {
   const int64_t now_ms = NowMs();
   std::vector<std::string> silent;
-  for (const auto& [call_id, branch] : peer_branches_) {
+  for (const auto& [key, branch] : peer_branches_) {
     const uint32_t timeout_ms = peers_->peer(branch.current.peer).answer_timeout_ms;
-    if (!branch.answered && now_ms - branch.sent_ms >= timeout_ms) silent.push_back(call_id);
+    if (!branch.answered && now_ms - branch.sent_ms >= timeout_ms) silent.push_back(key);
   }
-  for (const std::string& call_id : silent) {
-    Call* call = calls_.Find(call_id);
-    auto it = peer_branches_.find(call_id);
+  for (const std::string& key : silent) {
+    Call* call = calls_.Find(key);
+    auto it = peer_branches_.find(key);
     if (call == nullptr || it == peer_branches_.end()) continue;
     ++counters_.peer_no_answer;
     // Nothing came back, not even 100: no CANCEL can be sent (RFC 3261
@@ -1737,7 +1776,7 @@ void Proxy::PeerTimers() {
     txns_.Abandon(silent_txn);
     if (PeerBranchAnswered(copy, 0, nullptr)) continue;
     if (!call->cancelled) ++counters_.calls_failed;
-    EndCall(call_id);
+    EndCall(key);
     RespondLocal(copy.server, 408, "Request Timeout",
                  {WarningHeader("no peer of the route answered")});
   }

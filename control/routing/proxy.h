@@ -172,6 +172,9 @@ struct ProxyCounters {
   uint64_t via_node = 0;
   uint64_t calls_handed_off = 0;
   uint64_t from_nodes = 0;
+  // Calls handed on that came back to one of this node's phones (their
+  // second pass, Call::spiral).
+  uint64_t calls_spiralled = 0;
 };
 
 class Proxy : public SipTransactions::Listener {
@@ -280,8 +283,16 @@ class Proxy : public SipTransactions::Listener {
   bool AdoptCallsSlice(size_t budget);
   static constexpr size_t kAdoptSlice = 64;
   // On an INVITE between two nodes of a cluster: "relayed" (the sending
-  // node relays the call's media) or "open" (the receiving node should).
+  // node relays the call's media), "open" (the receiving node should) or
+  // "handed-off" (the receiving node relays it and routes the call from
+  // the start, as HandOff says).
   static constexpr absl::string_view kNodeMediaHeader = "X-Rtplatch-Media";
+  // A spiral's second pass (Call::spiral): our Record-Route entries carry
+  // this URI parameter and its INVITE's branches this suffix, so in-dialog
+  // requests (by their top Route) and stray responses (by their top Via)
+  // find the pass they belong to.
+  static constexpr absl::string_view kSpiralParam = "spiral";
+  static constexpr absl::string_view kSpiralBranchSuffix = ".spiral";
   // This node gave `vip` up: its calls are forgotten here without a BYE
   // or a write (the new holder carries them on), their pairs deleted.
   void GiveUpCalls(const IpAddress& vip);
@@ -299,7 +310,7 @@ class Proxy : public SipTransactions::Listener {
   // What a client transaction forwards for.
   struct ClientContext {
     SipTxnId server = 0;     // 0: our own request (BYE on idle)
-    std::string call_id;     // empty: no call (REGISTER-less forwards)
+    std::string call_key;    // Call::Key(); empty: no call (REGISTER-less forwards)
     bool invite = false;
     bool initial = false;    // the dialog-creating INVITE
     bool to_callee = true;   // the request goes from caller to callee
@@ -365,6 +376,9 @@ class Proxy : public SipTransactions::Listener {
     std::optional<uint32_t> peer;
     bool node = false;
     bool media_relayed = false;
+    // The node handed the call on whole (HandOff): route it from the start,
+    // to any node's phone, the one it came from too.
+    bool handed_off = false;
     bool local = false;  // our domain's (or a node's, which checked it)
   };
   Origin OriginOf(const SipMessage& request, SipMessage& fwd, const SipInbound& in);
@@ -410,8 +424,19 @@ class Proxy : public SipTransactions::Listener {
                const Arrival& arrival, PeerBranch* branch, std::vector<CallSide> forks);
   // Drained or overloaded (the node router says where): the call goes to
   // another node whole, its media relayed there; false to go on here.
+  // A call to one of this node's own phones goes too: the node it goes to
+  // routes it back here (the spiral, Call::spiral).
   bool HandOff(SipTxnId txn, const SipMessage& request, SipMessage& fwd, Call& call,
                const Arrival& arrival, const UriParts& target, bool to_us);
+  // An INVITE from a node with the Call-ID of a call this node handed on
+  // to a node: the call's second pass, to one of this node's phones.
+  bool SpiralsBack(const SipMessage& request, bool from_node);
+  // The key of the call an in-dialog request, or a response that outlived
+  // its transaction, belongs to (Call::Key()).
+  std::string InDialogKey(const SipMessage& request) const;
+  std::string StrayResponseKey(const SipMessage& response) const;
+  // A client transaction's branch: a spiral's second pass marked.
+  std::string NewBranch(const Call& call);
   // Our caller's request to a host name: located by DNS (RFC 3263), then
   // forwarded to its first reachable hop; 404 when the name has no SIP
   // server, 503 when DNS failed.
@@ -502,12 +527,16 @@ class Proxy : public SipTransactions::Listener {
   struct RecordRouteFlows {
     std::string in;
     std::string out;
+    bool spiral = false;  // the entries carry kSpiralParam
   };
   // Via, and Record-Route unless `record_route` is null, for a request
   // leaving over `out` that came in over `in_transport`/`in_ipv6`.
   absl::Status PrepareForward(SipMessage& fwd, const SipRoute& out, SipTransportKind in_transport,
                               bool in_ipv6, const RecordRouteFlows* record_route,
                               std::string branch);
+  // A Route entry names us: an address we listen on, but not a VIP that
+  // another node holds now.
+  bool IsOwnRoute(const SipContact& route) const;
   // Our own Route entries at the top of an in-dialog request, removed;
   // returns their user parts (flow tokens, where we wrote one).
   std::vector<std::string> PopOwnRoutes(SipMessage& request) const;
@@ -567,7 +596,7 @@ class Proxy : public SipTransactions::Listener {
   void ResolveRoute(CallSide& side, const Endpoint& local) const;
   // Deletes one pair (waiting for the reply, or posted), counted either way.
   void DeletePair(uint64_t pair, bool wait);
-  void EndCall(const std::string& call_id);
+  void EndCall(const std::string& key);  // by Call::Key()
   // A request the proxy itself originates (BYE on idle, qualify OPTIONS):
   // the start line and header lines (CRLF-ended; no Via, Max-Forwards or
   // Content-Length), parsed; then sent with our Via in a client transaction.
@@ -598,10 +627,10 @@ class Proxy : public SipTransactions::Listener {
   CallTable calls_;
   CallReplica* replica_ = nullptr;
   const NodeRouter* node_router_ = nullptr;
-  absl::flat_hash_set<std::string> calls_changed_;  // Call-IDs to share
+  absl::flat_hash_set<std::string> calls_changed_;  // call keys to share
   std::deque<std::pair<IpAddress, std::string>> calls_to_adopt_;
   absl::flat_hash_map<SipTxnId, ClientContext> clients_;
-  absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> Call-ID
+  absl::flat_hash_map<SipTxnId, std::string> invite_servers_;  // IST -> call key
   int64_t last_ring_check_ = 0;
   // Qualify rounds: a walk of the bindings in AOR order, a slice per tick
   // from the last AOR qualified, so a million bindings never stall the
@@ -621,8 +650,8 @@ class Proxy : public SipTransactions::Listener {
   SipGuard* guard_ = nullptr;
   const DialPlan* dial_plan_ = nullptr;
   SipLocator* locator_ = nullptr;
-  absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by Call-ID
-  absl::flat_hash_map<std::string, std::shared_ptr<Fork>> forks_;  // by Call-ID
+  absl::flat_hash_map<std::string, PeerBranch> peer_branches_;  // by call key
+  absl::flat_hash_map<std::string, std::shared_ptr<Fork>> forks_;  // by call key
   // Requests waiting for DNS (LocateRemote), by lookup id.
   struct PendingLookup {
     SipTxnId txn;

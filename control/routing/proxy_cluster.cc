@@ -55,6 +55,7 @@ nlohmann::json Proxy::ClusterCountersJson() const {
           {"calls_not_adopted", c.calls_not_adopted},
           {"via_node", c.via_node},
           {"calls_handed_off", c.calls_handed_off},
+          {"calls_spiralled", c.calls_spiralled},
           {"from_nodes", c.from_nodes}};
 }
 
@@ -85,7 +86,7 @@ std::optional<IpAddress> Proxy::LegAddress(const Call& call, bool ipv6) const {
 }
 
 void Proxy::MarkShared(const Call& call) {
-  if (replica_ != nullptr && !call.vip.is_unspecified()) calls_changed_.insert(call.call_id);
+  if (replica_ != nullptr && !call.vip.is_unspecified()) calls_changed_.insert(call.Key());
 }
 
 void Proxy::ShareChangedCalls() {
@@ -152,7 +153,7 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
   // record changed): the call in memory is the newer. (A call between two
   // nodes has a leg on each under one Call-ID: the other leg is not
   // carried on here; counted.)
-  if (calls_.Find(call.call_id) != nullptr) {
+  if (calls_.Find(call.Key()) != nullptr) {
     ++counters_.calls_not_adopted;
     return;
   }
@@ -160,7 +161,7 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
   // nothing would end it here. The caller's INVITE fails; its record goes.
   if (call.state != Call::State::kConfirmed) {
     ++counters_.calls_not_adopted;
-    if (replica_ != nullptr) replica_->Remove(vip, call.call_id);
+    if (replica_ != nullptr) replica_->Remove(vip, call.Key());
     return;
   }
   call.vip = vip;
@@ -190,7 +191,7 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
 void Proxy::GiveUpCalls(const IpAddress& vip) {
   std::vector<std::string> ids;
   calls_.ForEach([&](const Call& call) {
-    if (call.vip == vip) ids.push_back(call.call_id);
+    if (call.vip == vip) ids.push_back(call.Key());
   });
   for (const std::string& id : ids) {
     Call* call = calls_.Find(id);

@@ -9,14 +9,17 @@
 # sends their keepalives itself. Checked as the phones see it, on the
 # wire outside their NAT: every keepalive before the kill came from A's
 # MAC, every one after from B's, never both; the VIP answers ARP with B's
-# MAC; and B serves the phones (a REGISTER to the VIP is answered by B).
+# MAC; and B serves the phones (a REGISTER to the VIP is answered by B,
+# a new call to a phone A had is set up through B).
 # A then comes back and VRRP gives it the VIP again (one epoch more, B's
 # keepalives stop). Last, A is cut off from Redis by iptables while it
 # still reaches its phones: its track script lowers its priority, B takes
 # the VIP, A's keepalives stop, and the REGISTER A answered meanwhile is
 # not written with A's old epoch once the partition heals (fenced); A
 # then takes the VIP back. Last, A is drained: a call through the VIP to
-# a phone registered to B is handed to B whole (B relays its media).
+# a phone registered to B is handed to B whole (B relays its media), and
+# so is one to a phone registered to A, which B routes back to A (a
+# spiral: the same Call-ID's second pass through A).
 #
 #   vip_failover_test.sh
 #
@@ -170,6 +173,17 @@ neigh=$(ip -n "$(rl_ns nat)" neigh show "$VIP")
 rl_check vip_resolves_to_b "the NAT's neighbour entry: $neigh (B is $B_MAC)" grep -q "$B_MAC" <<<"$neigh"
 out=$(ip netns exec "$(rl_ns lan)" python3 "$VP_CLIENT" register "$VIP:$ST_SIP_PORT" user0 2)
 rl_check b_answers_the_vip "$out" grep -q "status=200" <<<"$out"
+# A's phones are still reachable for new calls: one more call from alice
+# to bob (registered to the VIP while A held it), set up and ended
+# through B, B relaying its media from the VIP.
+pairs_b() { jget "$(cctl sip-stats)" "d['proxy']['pairs_allocated']"; }
+pairs_before=$(pairs_b)
+fc_capture_start "$VIP" || rl_log "tcpdump not listening"
+fc_start_calls 1 4 || rl_log "sipp did not start"
+fc_calls_ended 30
+fc_capture_stop
+rl_check new_call_to_a_phone_through_b "the call completed: ${FC_SIPP_OK}; B allocated $(( $(pairs_b) - pairs_before )) pairs; alice got $(fc_frames_from alice "$VIP"), bob $(fc_frames_from bob "$VIP") RTP frames from the VIP" \
+  test "${FC_SIPP_OK:-0}" = 1 -a "$(pairs_b)" -gt "$pairs_before" -a "$(fc_frames_from alice "$VIP")" -gt 50 -a "$(fc_frames_from bob "$VIP")" -gt 50
 
 # --- A comes back: VRRP gives it the VIP again (it has the higher
 # priority), one epoch more; it adopts the bindings back from B and B's
@@ -265,6 +279,38 @@ rl_check drained_a_hands_the_call_to_b "A handed off $(( $(handed_off_a) - hande
   test "$(handed_off_a)" -gt "$handed_before" -a "$(pairs_a)" -eq "$pairs_before" -a "${FC_SIPP_OK:-0}" = 1
 heard="alice got $(fc_frames_from alice "$B_IP"), bob $(fc_frames_from bob "$B_IP") RTP frames from B ($B_IP)"
 rl_check media_relayed_by_b "$heard" test "$(fc_frames_from alice "$B_IP")" -gt 100 -a "$(fc_frames_from bob "$B_IP")" -gt 100
+
+# --- Still drained, a call to one of A's own phones: bob leaves B and
+# registers to the VIP again. A hands the call to B for its media; B
+# routes it back to A (bob's node): the same Call-ID's second pass, a
+# call of its own on A (a spiral), rings bob. B relays the media, A none;
+# the BYE crosses both passes.
+st_node relay2
+st_register ln2 unreg_bob_b "$FC_B_IP:5060" "$B_IP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 0 ||
+  rl_log "bob did not leave B"
+fc_register_callee || rl_log "bob did not register to the VIP"
+st_node relay
+bob_on_a() { [[ $(jget "$(cctl registration "bob@$ST_DOMAIN")" "[b.get('node', '') for b in d['bindings']]") == '[""]' ]]; }
+rl_check bob_registered_to_a "$(rl_wait_for 5 bob_on_a; jget "$(cctl registration "bob@$ST_DOMAIN")" "[(b['contact'], b.get('node', 'here')) for b in d['bindings']]")" bob_on_a
+spiralled_a() { jget "$(cctl sip-stats)" "d['proxy']['calls_spiralled']"; }
+pairs_before=$(pairs_a)
+handed_before=$(handed_off_a)
+spiralled_before=$(spiralled_a)
+fc_capture_start "$B_IP" || rl_log "tcpdump not listening"
+fc_start_calls 1 8 || rl_log "sipp did not start"
+st_node relay
+both_passes() { [[ $(jget "$(cctl calls)" "sorted((c['state'], c['spiral']) for c in d['calls'])") == '[["confirmed", false], ["confirmed", true]]' ]]; }
+rl_wait_for 8 both_passes || true
+rl_check drained_a_carries_both_passes "A: $(jget "$(cctl calls)" "[(c['state'], c['spiral'], c['anchored']) for c in d['calls']]")" both_passes
+fc_calls_ended 30
+fc_capture_stop
+st_node relay
+rl_check own_phone_call_spirals_through_b "A handed off $(( $(handed_off_a) - handed_before )), spiralled $(( $(spiralled_a) - spiralled_before )), allocated $(( $(pairs_a) - pairs_before )) pairs; the call completed: ${FC_SIPP_OK}" \
+  test "$(handed_off_a)" -eq $((handed_before + 1)) -a "$(spiralled_a)" -eq $((spiralled_before + 1)) -a "$(pairs_a)" -eq "$pairs_before" -a "${FC_SIPP_OK:-0}" = 1
+heard="alice got $(fc_frames_from alice "$B_IP"), bob $(fc_frames_from bob "$B_IP") RTP frames from B ($B_IP)"
+rl_check spiral_media_relayed_by_b "$heard" test "$(fc_frames_from alice "$B_IP")" -gt 100 -a "$(fc_frames_from bob "$B_IP")" -gt 100
+no_calls() { [[ $(jget "$(cctl calls)" "len(d['calls'])") == 0 ]]; }
+rl_check spiral_passes_end_with_the_bye "A holds $(rl_wait_for 5 no_calls; jget "$(cctl calls)" "len(d['calls'])") calls after the BYE" no_calls
 cctl drain off >/dev/null
 
 rl_summary "$SUITE"

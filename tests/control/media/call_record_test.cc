@@ -62,6 +62,16 @@ Call Sample() {
 
 const CallRecordLocals kLocals{Ep("203.0.113.70:5060"), Ep("203.0.113.70:5060")};
 
+TEST(CallRecordTest, KeepsASpiralsSecondPassApartFromItsFirst) {
+  Call c = Sample();
+  c.spiral = true;
+  absl::StatusOr<DecodedCallRecord> back = DecodeCallRecord(EncodeCallRecord(c, kLocals));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->call.spiral);
+  EXPECT_EQ(back->call.Key(), c.Key());
+  EXPECT_NE(back->call.Key(), Sample().Key()) << "the two passes of one Call-ID share no key";
+}
+
 TEST(CallRecordTest, RoundTripsWhatAnotherNodeNeedsAndDropsTheWritersIds) {
   const Call c = Sample();
   absl::StatusOr<DecodedCallRecord> back = DecodeCallRecord(EncodeCallRecord(c, kLocals));
@@ -90,6 +100,7 @@ TEST(CallRecordTest, RoundTripsWhatAnotherNodeNeedsAndDropsTheWritersIds) {
   EXPECT_EQ(d.from_header, c.from_header);
   EXPECT_EQ(d.to_header, c.to_header);
   EXPECT_TRUE(d.anchored);
+  EXPECT_FALSE(d.spiral);
   EXPECT_EQ(d.created_at, c.created_at);
   EXPECT_EQ(d.answered_at, c.answered_at);
   EXPECT_EQ(d.server_invite, 0u);

@@ -78,6 +78,30 @@ TEST(CallTableTest, InsertFindAndRefuseADuplicateCallId) {
   EXPECT_EQ(table.FindByPair(6), kept);
 }
 
+TEST(CallTableTest, ASpiralsSecondPassIsACallOfItsOwn) {
+  CallTable table;
+  const std::string id = "843817637684230@192.168.1.20";
+  Call first = MakeCall(id, {6});
+  first.media_elsewhere = true;
+  ASSERT_NE(table.Insert(std::move(first)), nullptr);
+  Call second = MakeCall(id, {7});
+  second.spiral = true;
+  ASSERT_NE(table.Insert(std::move(second)), nullptr) << "the same Call-ID on its second pass";
+  EXPECT_EQ(table.size(), 2u);
+  ASSERT_NE(table.Find(id), nullptr);
+  EXPECT_FALSE(table.Find(id)->spiral);
+  ASSERT_NE(table.Find(CallKey(id, true)), nullptr);
+  EXPECT_TRUE(table.Find(CallKey(id, true))->spiral);
+  ASSERT_NE(table.FindByPair(7), nullptr);
+  EXPECT_TRUE(table.FindByPair(7)->spiral) << "a pair leads to its own pass";
+  Call third = MakeCall(id, {});
+  third.spiral = true;
+  EXPECT_EQ(table.Insert(std::move(third)), nullptr) << "a third pass is a loop";
+  table.Erase(CallKey(id, true));
+  EXPECT_EQ(table.FindByPair(7), nullptr);
+  EXPECT_NE(table.Find(id), nullptr) << "the first pass stays";
+}
+
 TEST(CallTableTest, FindByPairCoversEveryMediaLineButNotPairZero) {
   CallTable table;
   Call c = MakeCall("call-1@192.168.1.20", {6, 7});

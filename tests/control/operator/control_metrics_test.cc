@@ -90,7 +90,9 @@ TEST(ControlMetricsTest, FamiliesFollowTheConventions) {
   while (std::getline(lines, line)) {
     if (!std::regex_match(line, m, type_line)) continue;
     EXPECT_TRUE(typed.insert(m[1]).second) << m[1] << " declared twice";
-    if (m[2] == "counter") EXPECT_THAT(std::string(m[1]), ::testing::EndsWith("_total"));
+    if (m[2] == "counter") {
+      EXPECT_THAT(std::string(m[1]), ::testing::EndsWith("_total"));
+    }
   }
   EXPECT_GE(typed.size(), 25u);
 }
