@@ -202,8 +202,10 @@ absl::Status Proxy::PrepareForward(SipMessage& fwd, const SipRoute& out,
                           ep.port, param, ";lr", spiral, ">");
     };
     const bool two_flows = !record_route->in.empty() && !record_route->out.empty();
-    if (in_transport != out.transport || in_ipv6 != out_ipv6 || two_flows) {
-      std::optional<Endpoint> in_us = Advertised(in_ipv6, in_transport);
+    const std::optional<Endpoint>& in_vip = record_route->in_vip;
+    if (in_transport != out.transport || in_ipv6 != out_ipv6 || two_flows ||
+        (in_vip && *in_vip != *us)) {
+      std::optional<Endpoint> in_us = in_vip ? in_vip : Advertised(in_ipv6, in_transport);
       if (in_us) {
         if (absl::Status s = fwd.PushRecordRoute(rr(*in_us, in_transport, record_route->in));
             !s.ok()) {
@@ -737,19 +739,28 @@ bool Proxy::SpiralsBack(const SipMessage& request, bool from_node) {
   return first != nullptr && first->media_elsewhere && first->callee.node;
 }
 
-std::string Proxy::InDialogKey(const SipMessage& request) const {
+std::string Proxy::InDialogKey(const SipMessage& request, const SipInbound& in) {
   std::optional<SipContact> top = request.top_route();
-  bool spiral = false;
   if (top && IsOwnRoute(*top)) {
     // The URI's parameters follow its host (a user part may hold ';').
     const size_t at = top->uri.rfind('@');
     std::vector<absl::string_view> parts =
         absl::StrSplit(absl::string_view(top->uri).substr(at == std::string::npos ? 0 : at), ';');
-    spiral = std::any_of(parts.begin() + 1, parts.end(), [](absl::string_view p) {
+    const bool spiral = std::any_of(parts.begin() + 1, parts.end(), [](absl::string_view p) {
       return absl::EqualsIgnoreCase(p.substr(0, p.find('=')), kSpiralParam);
     });
+    return CallKey(request.call_id(), spiral);
   }
-  return CallKey(request.call_id(), spiral);
+  // No Route of ours: a request the other node made itself (a BYE on
+  // silent media, the BYE to a fork branch it let go). Towards the callee
+  // it can only belong to the second pass, whose caller is that node.
+  std::string second = CallKey(request.call_id(), true);
+  const Call* spiral = calls_.Find(second);
+  if (spiral != nullptr && node_router_ != nullptr && node_router_->IsNode(in.source.ip) &&
+      request.from().tag == spiral->caller.tag) {
+    return second;
+  }
+  return CallKey(request.call_id(), false);
 }
 
 std::string Proxy::StrayResponseKey(const SipMessage& response) const {
@@ -787,7 +798,8 @@ void Proxy::Forward(SipTxnId txn, const SipMessage& request, SipMessage fwd, Cal
     }
   }
   const SipRoute out = call.callee.route;
-  const RecordRouteFlows flows{call.caller.flow_token, call.callee.flow_token, call.spiral};
+  const RecordRouteFlows flows{call.caller.flow_token, call.callee.flow_token, call.spiral,
+                               SharedLocalOf(call.caller.route)};
   if (absl::Status s = PrepareForward(fwd, out, arrival.transport, arrival.ipv6,
                                       invite ? &flows : nullptr, NewBranch(call));
       !s.ok()) {
@@ -1084,7 +1096,8 @@ bool Proxy::SendForks(Call& call, const std::shared_ptr<Fork>& fork, const SipMe
     const CallSide& side = fork->sides[i];
     absl::StatusOr<SipMessage> branch = fwd.Clone();
     absl::StatusOr<SipTxnId> sent = absl::InternalError("not sent");
-    const RecordRouteFlows flows{call.caller.flow_token, side.flow_token, call.spiral};
+    const RecordRouteFlows flows{call.caller.flow_token, side.flow_token, call.spiral,
+                                 SharedLocalOf(call.caller.route)};
     if (branch.ok() && branch->SetRequestUri(side.contact).ok() &&
         PrepareForward(*branch, side.route, in_transport, in_ipv6, &flows, NewBranch(call))
             .ok()) {
@@ -1353,7 +1366,7 @@ void Proxy::Respond(SipTxnId txn, const SipReply& reply) {
 
 void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& in) {
   const std::string method = request.method();
-  Call* call = calls_.Find(InDialogKey(request));
+  Call* call = calls_.Find(InDialogKey(request, in));
   if (call == nullptr) {
     ++counters_.in_dialog_unknown;
     return RespondLocal(txn, 481, "Call/Transaction Does Not Exist");
@@ -1386,7 +1399,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
         return RespondLocal(txn, 480, "Temporarily Unavailable");
     }
   }
-  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), nullptr, txns_.NewBranch())
+  if (!PrepareForward(*fwd, *out, in.transport, !in.source.ip.is_v4(), nullptr, NewBranch(*call))
            .ok()) {
     return RespondLocal(txn, 500, "Server Internal Error");
   }
@@ -1410,7 +1423,7 @@ void Proxy::HandleInDialog(SipTxnId txn, SipMessage& request, const SipInbound& 
 void Proxy::OnStrayAck(SipMessage& ack, const SipInbound& in) {
   // The ACK for a 2xx (its own transaction, end to end): routed like any
   // in-dialog request, statelessly.
-  Call* call = calls_.Find(InDialogKey(ack));
+  Call* call = calls_.Find(InDialogKey(ack, in));
   if (call == nullptr) {
     ++counters_.dropped;
     return;

@@ -54,6 +54,7 @@
 #include "common/bucket_histogram.h"
 #include "common/ip_address.h"
 #include "control/media/call_replica.h"
+#include "control/media/call_record.h"
 #include "control/media/call_table.h"
 #include "control/media/dataplane_link.h"
 #include "control/nat/inside_prefixes.h"
@@ -167,6 +168,9 @@ struct ProxyCounters {
   uint64_t calls_given_up = 0;
   // Records not carried on: a call still ringing, or a Call-ID here already.
   uint64_t calls_not_adopted = 0;
+  // Calls between a dead node and this one whose leg here took over the
+  // dead node's side (SpliceDeadLeg).
+  uint64_t calls_spliced = 0;
   // Requests to another node's phones sent through it, new calls handed
   // to another node while this one was busy, requests from other nodes.
   uint64_t via_node = 0;
@@ -431,9 +435,9 @@ class Proxy : public SipTransactions::Listener {
   // An INVITE from a node with the Call-ID of a call this node handed on
   // to a node: the call's second pass, to one of this node's phones.
   bool SpiralsBack(const SipMessage& request, bool from_node);
-  // The key of the call an in-dialog request, or a response that outlived
-  // its transaction, belongs to (Call::Key()).
-  std::string InDialogKey(const SipMessage& request) const;
+  // The key of the call an in-dialog request (arrived as `in`), or a
+  // response that outlived its transaction, belongs to (Call::Key()).
+  std::string InDialogKey(const SipMessage& request, const SipInbound& in);
   std::string StrayResponseKey(const SipMessage& response) const;
   // A client transaction's branch: a spiral's second pass marked.
   std::string NewBranch(const Call& call);
@@ -528,6 +532,10 @@ class Proxy : public SipTransactions::Listener {
     std::string in;
     std::string out;
     bool spiral = false;  // the entries carry kSpiralParam
+    // The VIP the request came in on: the entry facing its sender names
+    // it (not the address facing the next hop), so the sender's in-dialog
+    // requests reach whichever node holds the VIP then.
+    std::optional<Endpoint> in_vip;
   };
   // Via, and Record-Route unless `record_route` is null, for a request
   // leaving over `out` that came in over `in_transport`/`in_ipv6`.
@@ -592,6 +600,14 @@ class Proxy : public SipTransactions::Listener {
   // A latched or relatched event: where the leg's phone is, remembered.
   void RecordLatch(const DataplaneEvent& e);
   void AdoptCall(const IpAddress& vip, absl::string_view record);
+  // A call between the node that held `vip` and this one has a leg on each
+  // under one Call-ID: this node's (`here`, whose other side was that
+  // node) takes over the dead leg's phone, and its media if that node
+  // relayed it. False if the two are not such a pair.
+  bool SpliceDeadLeg(Call& here, Call& dead, const IpAddress& vip,
+                     const CallRecordLocals& locals);
+  // The call's media lines allocated again at their recorded relay ports.
+  void RepushMedia(Call& call);
   // A side's route on this node, from its local socket address.
   void ResolveRoute(CallSide& side, const Endpoint& local) const;
   // Deletes one pair (waiting for the reply, or posted), counted either way.

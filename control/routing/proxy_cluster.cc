@@ -53,6 +53,7 @@ nlohmann::json Proxy::ClusterCountersJson() const {
           {"call_records_bad", c.call_records_bad},
           {"calls_given_up", c.calls_given_up},
           {"calls_not_adopted", c.calls_not_adopted},
+          {"calls_spliced", c.calls_spliced},
           {"via_node", c.via_node},
           {"calls_handed_off", c.calls_handed_off},
           {"calls_spiralled", c.calls_spiralled},
@@ -149,12 +150,23 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
     return;
   }
   Call& call = decoded->call;
-  // Still here (this node gave the VIP up and took it back before the
-  // record changed): the call in memory is the newer. (A call between two
-  // nodes has a leg on each under one Call-ID: the other leg is not
-  // carried on here; counted.)
-  if (calls_.Find(call.Key()) != nullptr) {
-    ++counters_.calls_not_adopted;
+  Call* here = calls_.Find(call.Key());
+  // A spiral's second pass meets the leg this node carried between the
+  // dead node's two passes (from it, back to it) under the plain key.
+  if (here == nullptr && call.spiral) {
+    Call* middle = calls_.Find(CallKey(call.call_id, false));
+    if (middle != nullptr && middle->caller.node && middle->callee.node) here = middle;
+  }
+  if (here != nullptr) {
+    // A call between the dead node and this one: its leg here takes the
+    // dead node's phone (and media) over. Else the call was this node's
+    // before (it gave the VIP up and took it back before the record
+    // changed): the one in memory is the newer.
+    if (SpliceDeadLeg(*here, call, vip, decoded->locals)) {
+      ++counters_.calls_spliced;
+    } else {
+      ++counters_.calls_not_adopted;
+    }
     return;
   }
   // A call still ringing: its INVITE transaction died with the node, and
@@ -167,6 +179,49 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
   call.vip = vip;
   ResolveRoute(call.caller, decoded->locals.caller);
   ResolveRoute(call.callee, decoded->locals.callee);
+  RepushMedia(call);
+  if (calls_.Insert(std::move(call)) != nullptr) ++counters_.calls_adopted;
+}
+
+bool Proxy::SpliceDeadLeg(Call& here, Call& dead, const IpAddress& vip,
+                          const CallRecordLocals& locals) {
+  // Our leg's side facing the dead node is the dead leg's other side: the
+  // phone on the VIP we now hold.
+  if (dead.state != Call::State::kConfirmed) return false;
+  CallSide* ours = nullptr;
+  const CallSide* theirs = nullptr;
+  const Endpoint* local = nullptr;
+  if (here.caller.node && dead.callee.node) {
+    ours = &here.caller;
+    theirs = &dead.caller;
+    local = &locals.caller;
+  } else if (here.callee.node && dead.caller.node) {
+    ours = &here.callee;
+    theirs = &dead.callee;
+    local = &locals.callee;
+  } else {
+    return false;
+  }
+  *ours = *theirs;
+  ResolveRoute(*ours, *local);
+  // Shared under the VIP it now has a phone on, unless it has one already.
+  if (here.vip.is_unspecified()) here.vip = vip;
+  // The media was relayed once, by one of the two nodes: if by the dead
+  // one, here at its ports from now on (its legs face the same phones).
+  if (here.media_elsewhere && !dead.media.empty()) {
+    here.media = std::move(dead.media);
+    here.media_elsewhere = false;
+    here.anchored = true;
+    RepushMedia(here);
+    calls_.IndexPairs(here);
+  }
+  // A second pass's record is kept under the leg's own key from now on.
+  if (replica_ != nullptr && dead.Key() != here.Key()) replica_->Remove(vip, dead.Key());
+  MarkShared(here);
+  return true;
+}
+
+void Proxy::RepushMedia(Call& call) {
   for (size_t i = 0; i < call.media.size(); ++i) {
     MediaLine& line = call.media[i];
     // The phones keep sending where their SDP said: the same relay ports.
@@ -185,7 +240,6 @@ void Proxy::AdoptCall(const IpAddress& vip, absl::string_view record) {
     line.stream_a = pair->a.stream;
     line.stream_b = pair->b.stream;
   }
-  if (calls_.Insert(std::move(call)) != nullptr) ++counters_.calls_adopted;
 }
 
 void Proxy::GiveUpCalls(const IpAddress& vip) {

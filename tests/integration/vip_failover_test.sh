@@ -19,7 +19,8 @@
 # then takes the VIP back. Last, A is drained: a call through the VIP to
 # a phone registered to B is handed to B whole (B relays its media), and
 # so is one to a phone registered to A, which B routes back to A (a
-# spiral: the same Call-ID's second pass through A).
+# spiral: the same Call-ID's second pass through A). Last, A dies during
+# a call between its phone and B's: B's leg of the call takes A's over.
 #
 #   vip_failover_test.sh
 #
@@ -312,5 +313,37 @@ rl_check spiral_media_relayed_by_b "$heard" test "$(fc_frames_from alice "$B_IP"
 no_calls() { [[ $(jget "$(cctl calls)" "len(d['calls'])") == 0 ]]; }
 rl_check spiral_passes_end_with_the_bye "A holds $(rl_wait_for 5 no_calls; jget "$(cctl calls)" "len(d['calls'])") calls after the BYE" no_calls
 cctl drain off >/dev/null
+
+# --- A call between the two nodes' phones when A dies: bob leaves the VIP
+# and registers to B's own address; alice (on the VIP) calls him, and A
+# relays the media (B passes it on). A is killed with -9: B takes the VIP,
+# and its leg of the call takes A's over (alice, at A's relay ports): both
+# phones hear each other again, and the BYE at the end reaches bob.
+st_register ln2 unreg_bob_vip "$FC_B_IP:5060" "$VIP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 0 ||
+  rl_log "bob did not leave the VIP"
+st_register ln2 reg_bob_b2 "$FC_B_IP:5060" "$B_IP:$ST_SIP_PORT" bob "$FC_B_PW" -key expires 3600 ||
+  rl_log "bob did not register to B"
+rl_wait_for 5 python3 "$VP_CLIENT" seen "$CTL_SOCK" bob edge-b 100 >/dev/null ||
+  rl_log "A does not see bob on B"
+fc_start_calls 1 20 || rl_log "sipp did not start"
+fc_calls_up 1 20 || true
+rl_check inter_node_call_relayed_by_a "A: $(jget "$(cctl calls)" "[(c['state'], c['anchored']) for c in d['calls']]")" \
+  test "$(jget "$(cctl calls)" "[(c['state'], c['anchored']) for c in d['calls']]")" = '[["confirmed", true]]'
+fc_save_calls
+fc_capture_start "$VIP" || rl_log "tcpdump not listening"
+sleep 2
+vp_kill_a
+killed=$VP_KILLED_AT
+st_node relay2
+rl_wait_for 10 taken_valid || true
+spliced() { [[ $(jget "$(cctl sip-stats)" "d['proxy']['calls_spliced']") -ge 1 ]]; }
+rl_wait_for 5 spliced || true
+rl_check b_takes_over_the_dead_leg "B: $(jget "$(cctl calls)" "[(c['state'], c['anchored'], c['legs'][0]['signalling'], c['legs'][1]['signalling']) for c in d['calls']]"), spliced $(jget "$(cctl sip-stats)" "d['proxy']['calls_spliced']")" spliced
+fc_calls_ended 60
+fc_capture_stop
+media=$(fc_media "$killed")
+rl_check inter_node_call_heard_after_the_kill "$media" grep -q "kept=1 " <<<"$media"
+rl_check inter_node_call_ends_through_b "alice's call completed (BYE answered through B): ${FC_SIPP_OK} of 1" \
+  test "$FC_SIPP_OK" = 1
 
 rl_summary "$SUITE"
