@@ -413,6 +413,8 @@ class Rtplatch(sb.RtplatchServer):
         db = sqlite3.connect(self.database())
         try:
             db.execute("UPDATE bindings SET expires_at = ?", (expire_at,))
+            # A logged refresh lies over its row (control/registrar/refresh_log.h).
+            db.execute("UPDATE refreshes SET expires_at = ?", (expire_at,))
             db.commit()
         finally:
             db.close()

@@ -2,9 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +17,7 @@
 namespace rtplatch {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 // How long a statement waits for another connection's lock (a second
 // registrar on the same file, or the CLI reading it) before failing.
 constexpr int kBusyTimeoutMs = 2000;
@@ -47,12 +49,26 @@ constexpr size_t kMaxVerdictBytes = 240;
   "  keepalive_interval_ms INTEGER NOT NULL,\n"                               \
   "  keepalive_reason      TEXT    NOT NULL,\n"                               \
   "  keepalive_learning    INTEGER NOT NULL DEFAULT 0 CHECK (keepalive_learning IN (0, 1)),\n" \
-  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000)\n" \
+  "  q_milli               INTEGER NOT NULL CHECK (q_milli BETWEEN 0 AND 1000),\n" \
+  "  refresh_seq           INTEGER NOT NULL DEFAULT 0\n" \
+  ") STRICT;\n"
+
+// The refresh log (version 5, refresh_log.h): a refresh appended, not
+// written over its row; a row's refresh_seq is the log's newest id when
+// the row itself was written. AUTOINCREMENT: no id is handed out twice.
+#define RTPLATCH_REFRESHES_TABLE                                               \
+  "CREATE TABLE refreshes (\n"                                                \
+  "  id         INTEGER PRIMARY KEY AUTOINCREMENT,\n"                         \
+  "  row        INTEGER NOT NULL,\n"                                          \
+  "  expires_at INTEGER NOT NULL,\n"                                          \
+  "  cseq       INTEGER NOT NULL CHECK (cseq BETWEEN 0 AND 4294967295),\n"    \
+  "  call_id    TEXT    NOT NULL\n"                                           \
   ") STRICT;\n"
 
 constexpr const char* kCreateSchema =
     RTPLATCH_BINDINGS_COLUMNS("bindings")
-    "INSERT INTO schema_version (version) VALUES (4);\n";
+    RTPLATCH_REFRESHES_TABLE
+    "INSERT INTO schema_version (version) VALUES (5);\n";
 
 #define RTPLATCH_V1_COLUMNS                                                    \
   "aor, contact, expires_at, call_id, cseq, user_agent, source_ip, source_port, " \
@@ -69,22 +85,29 @@ constexpr const char* kMigrateFromV1 =
     " FROM bindings ORDER BY expires_at;\n"
     "DROP TABLE bindings;\n"
     "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
-    "UPDATE schema_version SET version = 4;\n";
+    RTPLATCH_REFRESHES_TABLE
+    "UPDATE schema_version SET version = 5;\n";
 constexpr const char* kMigrateFromV3 =
     RTPLATCH_BINDINGS_COLUMNS("bindings_v4")
     "INSERT INTO bindings_v4 (" RTPLATCH_V1_COLUMNS ", keepalive_learning) SELECT "
     RTPLATCH_V1_COLUMNS ", keepalive_learning FROM bindings ORDER BY expires_at;\n"
     "DROP TABLE bindings;\n"
     "ALTER TABLE bindings_v4 RENAME TO bindings;\n"
-    "UPDATE schema_version SET version = 4;\n";
+    RTPLATCH_REFRESHES_TABLE
+    "UPDATE schema_version SET version = 5;\n";
+constexpr const char* kMigrateFromV4 =
+    "ALTER TABLE bindings ADD COLUMN refresh_seq INTEGER NOT NULL DEFAULT 0;\n"
+    RTPLATCH_REFRESHES_TABLE
+    "UPDATE schema_version SET version = 5;\n";
 #undef RTPLATCH_V1_COLUMNS
 #undef RTPLATCH_BINDINGS_COLUMNS
+#undef RTPLATCH_REFRESHES_TABLE
 
-// What EachRow reads: the row, then the binding.
+// What EachRow reads: the row, the binding, then the row's refresh_seq.
 constexpr const char* kColumns =
     "id, aor, contact, expires_at, call_id, cseq, user_agent, source_ip, "
     "source_port, transport, local_ip, local_port, behind_nat, nat_reasons, "
-    "keepalive_interval_ms, keepalive_reason, q_milli, keepalive_learning";
+    "keepalive_interval_ms, keepalive_reason, q_milli, keepalive_learning, refresh_seq";
 
 constexpr struct {
   Binding::Transport transport;
@@ -199,6 +222,10 @@ absl::Status BindingStore::Exec(absl::string_view op, const char* sql) {
 absl::Status BindingStore::InTransaction(absl::string_view op,
                                          absl::FunctionRef<absl::Status()> body,
                                          bool single_statement) {
+  const uint64_t log_before = log_ != nullptr ? log_->mutations() : 0;
+  auto distrust_log = [&] {
+    if (log_ != nullptr && log_->mutations() != log_before) log_->Distrust();
+  };
   if (group_commit_) {
     // One outer transaction collects a whole event-loop round (Flush()
     // commits it); each change is a savepoint inside it, so it still lands
@@ -225,6 +252,7 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     // Some errors (disk full, I/O, out of memory) make SQLite roll back the
     // whole round: the next change must begin a new one, and the loss is
     // said rather than silent.
+    if (!status.ok()) distrust_log();
     if (!status.ok() && sqlite3_get_autocommit(db_.get())) {
       outer_open_ = false;
       status = absl::Status(status.code(),
@@ -250,6 +278,7 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     // Keep the first error; a failed rollback leaves SQLite to roll back
     // on the next open, which it always does for an uncommitted transaction.
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    distrust_log();
   }
   return status;
 }
@@ -262,10 +291,26 @@ absl::Status BindingStore::Step(absl::string_view op, sqlite3_stmt* stmt) {
 }
 
 absl::Status BindingStore::Flush() {
+  // The log's oldest entries go with the round: twice what the round
+  // appended, so compaction keeps up with any refresh rate.
+  if (log_ != nullptr && group_commit_ && outer_open_) {
+    const int64_t budget = std::max<int64_t>(kMinCompactSlice, 2 * (log_->high() - flushed_high_));
+    flushed_high_ = log_->high();
+    if (absl::Status s = InTransaction("compact the refresh log", [&]() -> absl::Status {
+          absl::StatusOr<int64_t> taken = log_->CompactSlice(budget);
+          return taken.status();
+        });
+        !s.ok()) {
+      return s;
+    }
+  }
   if (!outer_open_) return absl::OkStatus();
   outer_open_ = false;
   absl::Status s = Exec("flush: commit", "COMMIT");
-  if (!s.ok()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (!s.ok()) {
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    if (log_ != nullptr) log_->Distrust();
+  }
   return s;
 }
 
@@ -293,6 +338,10 @@ absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
     return s;
   }
   if (absl::Status s = store->Prepare(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<RefreshLog>> log = RefreshLog::Open(store->db_.get(), path);
+  if (!log.ok()) return log.status();
+  store->log_ = *std::move(log);
+  store->flushed_high_ = store->log_->high();
   absl::StatusOr<std::unique_ptr<WalCheckpointer>> checkpointer =
       WalCheckpointer::Start(path, store->db_.get());
   if (!checkpointer.ok()) return checkpointer.status();
@@ -376,9 +425,11 @@ absl::Status BindingStore::MigrateSchema() {
                                             ": schema: schema_version has ", versions.size(),
                                             " rows, expected 1"));
   }
-  if (versions[0] >= 1 && versions[0] <= 3) {
+  if (versions[0] >= 1 && versions[0] <= 4) {
     return Exec(absl::StrCat("schema: migrate version ", versions[0], " to ", kSchemaVersion),
-                versions[0] == 3 ? kMigrateFromV3 : kMigrateFromV1);
+                versions[0] == 4   ? kMigrateFromV4
+                : versions[0] == 3 ? kMigrateFromV3
+                                   : kMigrateFromV1);
   }
   if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -396,20 +447,16 @@ absl::Status BindingStore::Prepare() {
        "UPDATE bindings SET aor = ?2, contact = ?3, expires_at = ?4, call_id = ?5, cseq = ?6, "
        "user_agent = ?7, source_ip = ?8, source_port = ?9, transport = ?10, local_ip = ?11, "
        "local_port = ?12, behind_nat = ?13, nat_reasons = ?14, keepalive_interval_ms = ?15, "
-       "keepalive_reason = ?16, q_milli = ?17, keepalive_learning = ?18 WHERE id = ?1"},
+       "keepalive_reason = ?16, q_milli = ?17, keepalive_learning = ?18, refresh_seq = ?19 "
+       "WHERE id = ?1"},
       {&insert_,
        absl::StrCat("INSERT INTO bindings (", kColumns,
                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                    "?12, ?13, ?14, ?15, ?16, ?17, ?18)")},
+                    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)")},
       {&remove_, "DELETE FROM bindings WHERE id = ?1"},
-      {&load_all_,
-       absl::StrCat("SELECT ", kColumns,
-                    " FROM bindings WHERE expires_at > ?1 "
-                    "ORDER BY aor, q_milli DESC, expires_at DESC, contact")},
       // In the table's own order, which is the order of arrival: sorting a
       // million rows would cost the restart seconds.
       {&load_each_, absl::StrCat("SELECT ", kColumns, " FROM bindings ORDER BY id")},
-      {&prune_, "DELETE FROM bindings WHERE expires_at <= ?1"},
       {&savepoint_, "SAVEPOINT change"},
       {&release_, "RELEASE change"},
       {&rollback_to_, "ROLLBACK TO change"},
@@ -448,10 +495,14 @@ absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b) {
   ++counters_.writes;
   if (row != 0) {
     if (absl::Status s = StepWrite(update_.get(), row, b, reasons_json); !s.ok()) return s;
-    if (sqlite3_changes(db_.get()) > 0) return absl::OkStatus();
+    if (sqlite3_changes(db_.get()) > 0) {
+      log_->Supersede(row);
+      return absl::OkStatus();
+    }
   }
   if (absl::Status s = StepWrite(insert_.get(), row, b, reasons_json); !s.ok()) return s;
   row = sqlite3_last_insert_rowid(db_.get());
+  log_->Supersede(row);
   return absl::OkStatus();
 }
 
@@ -477,6 +528,8 @@ absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Bind
       BindText(s, 16, b.keepalive_reason),
       sqlite3_bind_int(s, 17, b.q_milli),
       sqlite3_bind_int(s, 18, b.keepalive_learning ? 1 : 0),
+      // Only log entries after this one override what is written now.
+      sqlite3_bind_int64(s, 19, log_->high()),
   };
   for (int rc : rcs) {
     if (rc != SQLITE_OK) return SqliteError(absl::StrCat("write ", b.aor));
@@ -493,6 +546,7 @@ absl::Status BindingStore::RemoveRow(BindingRow row) {
   if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
     return SqliteError(absl::StrCat("remove row ", row));
   }
+  log_->Supersede(row);
   ++counters_.removals;
   return absl::OkStatus();
 }
@@ -518,8 +572,9 @@ absl::Status BindingStore::Update(BindingRow row, const Binding& binding) {
 
 absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
                                          absl::Span<const Binding> upserts,
-                                         absl::Span<BindingRow> rows) {
-  if (rows.size() != upserts.size()) {
+                                         absl::Span<BindingRow> rows,
+                                         absl::Span<const bool> refresh_only) {
+  if (rows.size() != upserts.size() || (!refresh_only.empty() && refresh_only.size() != rows.size())) {
     return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": register: ",
                                                    upserts.size(), " bindings but ",
                                                    rows.size(), " rows"));
@@ -532,7 +587,16 @@ absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
       if (absl::Status s = RemoveRow(row); !s.ok()) return s;
     }
     for (size_t i = 0; i < upserts.size(); ++i) {
-      if (absl::Status s = WriteRow(rows[i], upserts[i]); !s.ok()) return s;
+      const Binding& b = upserts[i];
+      if (!refresh_only.empty() && refresh_only[i] && rows[i] != 0) {
+        ++counters_.writes;
+        ++counters_.refreshes_logged;
+        if (absl::Status s = log_->Append(rows[i], b.expires_at, b.cseq, b.call_id); !s.ok()) {
+          return s;
+        }
+        continue;
+      }
+      if (absl::Status s = WriteRow(rows[i], b); !s.ok()) return s;
     }
     return absl::OkStatus();
   }, single);
@@ -545,7 +609,7 @@ absl::Status BindingStore::Remove(BindingRow row) {
 }
 
 absl::Status BindingStore::EachRow(absl::string_view op, sqlite3_stmt* s,
-                                   absl::FunctionRef<void(BindingRow, Binding&)> fn) {
+                                   absl::FunctionRef<void(BindingRow, int64_t, Binding&)> fn) {
   int step;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
     const BindingRow row = sqlite3_column_int64(s, 0);
@@ -602,29 +666,52 @@ absl::Status BindingStore::EachRow(absl::string_view op, sqlite3_stmt* s,
     if (q < 0 || q > 1000) return bad(absl::StrCat("q ", q, "/1000 out of range"));
     b.q_milli = static_cast<uint16_t>(q);
     b.keepalive_learning = sqlite3_column_int64(s, 17) != 0;
-    fn(row, b);
+    fn(row, sqlite3_column_int64(s, 18), b);
   }
   if (step != SQLITE_DONE) return SqliteError(op);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Binding>> BindingStore::LoadAll(int64_t now) {
-  sqlite3_stmt* s = load_all_.get();
+absl::Status BindingStore::EachEffective(absl::FunctionRef<void(BindingRow, Binding&)> fn,
+                                         bool index_live) {
+  // The log read first (each row's newest entry), then the table in its
+  // own order with every newer entry laid over its row.
+  absl::StatusOr<absl::flat_hash_map<int64_t, RefreshLog::Entry>> newest = log_->ReadNewest();
+  if (!newest.ok()) return newest.status();
+  sqlite3_stmt* s = load_each_.get();
   StmtUse use(s);
-  if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) return SqliteError("load all");
+  absl::Status read = EachRow("load", s, [&](BindingRow row, int64_t refresh_seq, Binding& b) {
+    if (auto it = newest->find(row); it != newest->end() && it->second.id > refresh_seq) {
+      b.expires_at = it->second.expires_at;
+      b.cseq = it->second.cseq;
+      b.call_id = std::move(it->second.call_id);
+      if (index_live) log_->IndexLive(row, it->second.id);
+    }
+    fn(row, b);
+  });
+  if (read.ok() && index_live) log_->LoadDone();
+  return read;
+}
+
+absl::StatusOr<std::vector<Binding>> BindingStore::LoadAll(int64_t now) {
   std::vector<Binding> out;
-  if (absl::Status read =
-          EachRow("load all", s, [&](BindingRow, Binding& b) { out.push_back(std::move(b)); });
+  if (absl::Status read = EachEffective(
+          [&](BindingRow, Binding& b) {
+            if (b.expires_at > now) out.push_back(std::move(b));
+          },
+          /*index_live=*/false);
       !read.ok()) {
     return read;
   }
+  std::sort(out.begin(), out.end(), [](const Binding& x, const Binding& y) {
+    return std::forward_as_tuple(x.aor, y.q_milli, y.expires_at, x.contact_uri) <
+           std::forward_as_tuple(y.aor, x.q_milli, x.expires_at, y.contact_uri);
+  });
   return out;
 }
 
 absl::Status BindingStore::LoadEach(absl::FunctionRef<void(BindingRow, const Binding&)> fn) {
-  sqlite3_stmt* s = load_each_.get();
-  StmtUse use(s);
-  return EachRow("load all", s, [&](BindingRow row, Binding& b) { fn(row, b); });
+  return EachEffective([&](BindingRow row, Binding& b) { fn(row, b); }, /*index_live=*/true);
 }
 
 absl::StatusOr<int64_t> BindingStore::RowCountBound() {
@@ -634,12 +721,25 @@ absl::StatusOr<int64_t> BindingStore::RowCountBound() {
 }
 
 absl::StatusOr<int> BindingStore::PruneExpired(int64_t now) {
-  sqlite3_stmt* s = prune_.get();
-  StmtUse use(s);
-  if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
-    return SqliteError("prune expired");
+  std::vector<BindingRow> due;
+  if (absl::Status read = EachEffective(
+          [&](BindingRow row, Binding& b) {
+            if (b.expires_at <= now) due.push_back(row);
+          },
+          /*index_live=*/false);
+      !read.ok()) {
+    return read;
   }
-  return sqlite3_changes(db_.get());
+  if (absl::Status s = InTransaction("prune expired", [&]() -> absl::Status {
+        for (BindingRow row : due) {
+          if (absl::Status s = RemoveRow(row); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
+  }
+  return static_cast<int>(due.size());
 }
 
 }  // namespace rtplatch

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/ip_address.h"
+#include "control/registrar/refresh_log.h"
 #include "control/registrar/wal_checkpointer.h"
 
 struct sqlite3;
@@ -93,6 +94,7 @@ absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name);
 struct BindingStoreCounters {
   uint64_t writes = 0;    // bindings written, new or refreshed
   uint64_t removals = 0;
+  uint64_t refreshes_logged = 0;  // of the writes, appended to the refresh log
 };
 
 class BindingStore {
@@ -125,13 +127,16 @@ class BindingStore {
   // One REGISTER's effect in one transaction: the rows `removed` go, and
   // each of `upserts` is written to rows[i], or inserted when rows[i] is
   // 0 (rows[i] then holds its new row). All of it lands or none of it; on
-  // an error `rows` is not to be used.
+  // an error `rows` is not to be used. refresh_only[i] (when given): the
+  // binding differs from the one stored at rows[i] in its expiry, CSeq and
+  // Call-ID at most (OnlyRefreshMoved), and goes to the refresh log.
   absl::Status ApplyRegister(absl::Span<const BindingRow> removed,
-                             absl::Span<const Binding> upserts, absl::Span<BindingRow> rows);
+                             absl::Span<const Binding> upserts, absl::Span<BindingRow> rows,
+                             absl::Span<const bool> refresh_only = {});
 
   // Every binding not expired at `now`, by AOR, highest q first, then
-  // latest expiry: a scan and a sort of the whole table, for tools and
-  // tests (the registrar holds its bindings in memory).
+  // latest expiry: a scan and a sort of the whole table and the refresh
+  // log, for tools and tests (the registrar holds its bindings in memory).
   absl::StatusOr<std::vector<Binding>> LoadAll(int64_t now);
   // Every binding stored, expired or not, with its row, in the order they
   // arrived: a restart with a million of them never holds a second copy
@@ -141,12 +146,13 @@ class BindingStore {
   // load sizes its tables for.
   absl::StatusOr<int64_t> RowCountBound();
   // Deletes bindings with expires_at <= now; returns how many. A scan of
-  // the table (there is no expiry index): the registrar removes the
-  // expired bindings it holds by row instead.
+  // the table and the log (there is no expiry index): the registrar
+  // removes the expired bindings it holds by row instead.
   absl::StatusOr<int> PruneExpired(int64_t now);
   const BindingStoreCounters& counters() const { return counters_; }
   // Checkpoints done off the event loop (wal_checkpointer.h).
   const WalCheckpointer& checkpointer() const { return *checkpointer_; }
+  const RefreshLog& refresh_log() const { return *log_; }
 
  private:
   struct DbCloser {
@@ -188,7 +194,14 @@ class BindingStore {
   // Binding; the first row that does not read back stops it with
   // DataLoss.
   absl::Status EachRow(absl::string_view op, sqlite3_stmt* stmt,
-                       absl::FunctionRef<void(BindingRow, Binding&)> fn);
+                       absl::FunctionRef<void(BindingRow, int64_t refresh_seq, Binding&)> fn);
+  // Every row as it stands with the refresh log laid over it, in the
+  // table's order; with `index_live` the log learns what is live (a load).
+  absl::Status EachEffective(absl::FunctionRef<void(BindingRow, Binding&)> fn, bool index_live);
+  // Compaction takes at least this many of the log's oldest entries a
+  // flush (when it is due: refresh_log.h).
+  static constexpr int64_t kMinCompactSlice = 256;
+  int64_t flushed_high_ = 0;  // the log's newest id at the last flush
 
   const std::string path_;
   // Declared before the statements so they are finalized first.
@@ -196,15 +209,15 @@ class BindingStore {
   Stmt update_;
   Stmt insert_;
   Stmt remove_;
-  Stmt load_all_;
   Stmt load_each_;
-  Stmt prune_;
   // Group commit's per-change savepoint, prepared once: sqlite3_exec
   // would parse the SQL text on every REGISTER.
   Stmt savepoint_;
   Stmt release_;
   Stmt rollback_to_;
   absl::Status Step(absl::string_view op, sqlite3_stmt* stmt);
+  // After db_: its statements finalized before the connection closes.
+  std::unique_ptr<RefreshLog> log_;
   // After db_: stopped before the connection closes.
   std::unique_ptr<WalCheckpointer> checkpointer_;
 };

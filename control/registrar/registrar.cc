@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "control/nat/nat_detector.h"
@@ -391,7 +392,7 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
   std::vector<BindingChange> changes = DiffBindings(ctx.current, plan, now);
 
   // ---- 5. persist, then apply ----
-  if (absl::Status s = Commit(aor, std::move(plan)); !s.ok()) {
+  if (absl::Status s = Commit(aor, std::move(plan), changes); !s.ok()) {
     return Refuse(request, source, 500, "Server Internal Error",
                   absl::StrCat("binding store: ", s.message()));
   }
@@ -545,7 +546,8 @@ Binding Registrar::NewBinding(const RegisterContext& ctx, const std::string& con
   return b;
 }
 
-absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
+absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan,
+                              const std::vector<BindingChange>& changes) {
   if (plan.upserts.empty() && plan.removed.empty()) return absl::OkStatus();
   // Each upsert's row: the one it has, 0 for a new binding (the store
   // appends it).
@@ -555,10 +557,21 @@ absl::Status Registrar::Commit(const std::string& aor, RegisterPlan plan) {
     for (const std::string& uri : plan.removed) {
       if (const std::optional<BindingRow> row = table_.RowOf(aor, uri)) removed.push_back(*row);
     }
+    // A plain refresh goes to the store's refresh log, not over its row
+    // (refresh_log.h: its cost would grow with the table).
+    absl::InlinedVector<bool, 4> refresh_only(rows.size(), false);
     for (size_t i = 0; i < rows.size(); ++i) {
-      rows[i] = table_.RowOf(aor, plan.upserts[i].contact_uri).value_or(0);
+      const Binding& b = plan.upserts[i];
+      rows[i] = table_.RowOf(aor, b.contact_uri).value_or(0);
+      for (const BindingChange& c : changes) {
+        if (c.kind == BindingChange::Kind::kRefreshed && c.binding.contact_uri == b.contact_uri &&
+            OnlyRefreshMoved(c.previous, b)) {
+          refresh_only[i] = true;
+        }
+      }
     }
-    if (absl::Status s = store_->ApplyRegister(removed, plan.upserts, absl::MakeSpan(rows));
+    if (absl::Status s = store_->ApplyRegister(removed, plan.upserts, absl::MakeSpan(rows),
+                                               absl::MakeConstSpan(refresh_only));
         !s.ok()) {
       return s;
     }

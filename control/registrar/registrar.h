@@ -297,7 +297,9 @@ class Registrar {
                      uint32_t expires, const Binding* existing) const;
   // The store first (one transaction), then memory; a store error changes
   // nothing.
-  absl::Status Commit(const std::string& aor, RegisterPlan plan);
+  // `changes`: DiffBindings' of the plan (a plain refresh is logged).
+  absl::Status Commit(const std::string& aor, RegisterPlan plan,
+                      const std::vector<BindingChange>& changes);
   // A committed REGISTER's changes, told to the replica.
   void Replicate(const std::vector<BindingChange>& changes) const;
   const std::string& DateHeader(int64_t now);

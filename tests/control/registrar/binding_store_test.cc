@@ -26,6 +26,19 @@ Endpoint Ep(absl::string_view text) {
   return e.ok() ? *e : Endpoint{};
 }
 
+// What the file holds, read past the store: `sql`'s one integer.
+int64_t RawCount(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  int64_t n = -1;
+  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
 struct Family {
   const char* name;
   const char* source;
@@ -405,7 +418,7 @@ TEST_P(BindingStoreFileTest, NewerSchemaIsRefused) {
 
 // A database written by a build with schema version 1 (a rowid table with
 // the same columns) is migrated on open: its rows are kept, refreshes
-// update them, and the file says version 4 afterwards (keepalive_learning
+// update them, and the file says version 5 afterwards (keepalive_learning
 // added, false for the old rows: their intervals are settled).
 TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   const std::string v1 = absl::StrCat(
@@ -444,7 +457,7 @@ TEST_P(BindingStoreFileTest, Version1DatabaseIsMigrated) {
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &stmt, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 4);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 5);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }
@@ -509,6 +522,53 @@ TEST_P(BindingStoreFileTest, Version3DatabaseIsMigratedInExpiryOrder) {
   EXPECT_TRUE(alice_learning);
 }
 
+// The upgrade from the last release: a version 4 file (rows in arrival
+// order, no refresh log) gains the log and refresh_seq; its rows load as
+// they were and a logged refresh of one of them lands over it.
+TEST_P(BindingStoreFileTest, Version4DatabaseGainsTheRefreshLog) {
+  const std::string v4 = absl::StrCat(
+      "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+      "CREATE TABLE bindings (id INTEGER PRIMARY KEY, aor TEXT NOT NULL, contact TEXT NOT NULL,"
+      " expires_at INTEGER NOT NULL, call_id TEXT NOT NULL, cseq INTEGER NOT NULL,"
+      " user_agent TEXT NOT NULL, source_ip TEXT NOT NULL, source_port INTEGER NOT NULL,"
+      " transport TEXT NOT NULL, local_ip TEXT NOT NULL, local_port INTEGER NOT NULL,"
+      " behind_nat INTEGER NOT NULL, nat_reasons TEXT NOT NULL,"
+      " keepalive_interval_ms INTEGER NOT NULL, keepalive_reason TEXT NOT NULL,"
+      " keepalive_learning INTEGER NOT NULL DEFAULT 0, q_milli INTEGER NOT NULL) STRICT;"
+      "INSERT INTO schema_version (version) VALUES (4);"
+      "INSERT INTO bindings VALUES (7, 'sip:dave@example.com', 'sip:dave@192.0.2.40', ",
+      kNow + 600, ", 'call-dave', 3, 'v4 phone', '203.0.113.6', 40002, 'udp', '203.0.113.1',"
+      " 5060, 1, '[]', 60000, 'learned', 0, 1000);");
+  ASSERT_NO_FATAL_FAILURE(WriteRawDatabase(v4));
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    std::vector<std::pair<BindingRow, Binding>> loaded;
+    ASSERT_TRUE(store->LoadEach([&](BindingRow row, const Binding& b) {
+                       loaded.emplace_back(row, b);
+                     }).ok());
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_EQ(loaded[0].first, 7);
+    EXPECT_EQ(loaded[0].second.user_agent, "v4 phone");
+    Binding later = loaded[0].second;
+    later.expires_at = kNow + 1200;
+    later.cseq = 4;
+    BindingRow row = 7;
+    const bool plain = true;
+    ASSERT_TRUE(store->ApplyRegister({}, absl::MakeConstSpan(&later, 1), absl::MakeSpan(&row, 1),
+                                     absl::MakeConstSpan(&plain, 1))
+                    .ok());
+  }
+  EXPECT_EQ(RawCount(path_, "SELECT version FROM schema_version"), 5);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<Binding>> all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].expires_at, kNow + 1200);
+  EXPECT_EQ((*all)[0].cseq, 4u);
+}
+
 TEST_P(BindingStoreFileTest, BadRowIsNamedNotSkipped) {
   Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
   {
@@ -553,6 +613,144 @@ TEST(BindingTransportTest, NamesRoundTrip) {
 
 
 // ---- group commit (set_group_commit / Flush) -------------------------------
+
+// The binding as a plain refresh leaves it: expiry, CSeq and Call-ID.
+Binding Refreshed(Binding b, int64_t expires_at, uint32_t cseq) {
+  b.expires_at = expires_at;
+  b.cseq = cseq;
+  b.call_id = absl::StrCat("refresh-", cseq, "@pc33.example.com");
+  return b;
+}
+
+// A plain refresh is appended to the log, its row left as it was; a load
+// (after a reopen: a restart) sees the refresh.
+TEST_P(BindingStoreTest, PlainRefreshIsLoggedAndLoadedOverItsRow) {
+  const Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  const Binding later = Refreshed(b, kNow + 7200, 314160);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Register(*store, {b}).ok());
+    BindingRow row = RowOf(*store, b.aor, b.contact_uri);
+    const bool refresh = true;
+    ASSERT_TRUE(store->ApplyRegister({}, absl::MakeConstSpan(&later, 1), absl::MakeSpan(&row, 1),
+                                     absl::MakeConstSpan(&refresh, 1))
+                    .ok());
+    EXPECT_EQ(store->counters().refreshes_logged, 1u);
+  }
+  EXPECT_EQ(RawCount(path_, "SELECT expires_at FROM bindings"), kNow + 3600) << "row untouched";
+  EXPECT_EQ(RawCount(path_, "SELECT count(*) FROM refreshes"), 1);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<Binding>> live = Live(*store, b.aor);
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0], later);
+  int loaded = 0;
+  ASSERT_TRUE(store
+                  ->LoadEach([&](BindingRow, const Binding& got) {
+                    EXPECT_EQ(got, later);
+                    ++loaded;
+                  })
+                  .ok());
+  EXPECT_EQ(loaded, 1);
+}
+
+// A row written whole after a logged refresh (its contact's details
+// changed) wins over the older log entry; a removed row stays removed.
+TEST_P(BindingStoreTest, WholeWriteAfterALoggedRefreshWinsAndRemovalSticks) {
+  Binding a = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10");
+  const Binding b = MakeBinding("sip:bob@example.com", "sip:bob@192.0.2.20");
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Register(*store, {a, b}).ok());
+    BindingRow rows[] = {RowOf(*store, a.aor, a.contact_uri), RowOf(*store, b.aor, b.contact_uri)};
+    const Binding refreshes[] = {Refreshed(a, kNow + 7200, 1), Refreshed(b, kNow + 7200, 1)};
+    const bool plain[] = {true, true};
+    ASSERT_TRUE(store->ApplyRegister({}, refreshes, absl::MakeSpan(rows), plain).ok());
+    a.user_agent = "baresip v3.1";
+    a.expires_at = kNow + 900;
+    ASSERT_TRUE(store->Update(rows[0], a).ok());
+    ASSERT_TRUE(store->Remove(rows[1]).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<Binding>> all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u) << "bob's log entry does not bring him back";
+  EXPECT_EQ((*all)[0], a) << "the whole write, not the older log entry";
+}
+
+// Refreshes far beyond the log's slack: each flush takes its oldest
+// entries, carrying a live one on; the log stays bounded and every
+// binding loads with its last refresh.
+TEST_P(BindingStoreTest, RefreshLogIsCompactedAndKeepsEachLastRefresh) {
+  const Binding bindings[] = {MakeBinding("sip:a@example.com", "sip:a@192.0.2.1"),
+                              MakeBinding("sip:b@example.com", "sip:b@192.0.2.2"),
+                              MakeBinding("sip:c@example.com", "sip:c@192.0.2.3")};
+  constexpr uint32_t kRounds = 6000;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Register(*store, {bindings[0], bindings[1], bindings[2]}).ok());
+    std::vector<BindingRow> rows;
+    ASSERT_TRUE(store->LoadEach([&](BindingRow row, const Binding&) { rows.push_back(row); }).ok());
+    ASSERT_EQ(rows.size(), 3u);
+    store->set_group_commit(true);
+    for (uint32_t i = 1; i <= kRounds; ++i) {
+      // c refreshes only once, early: its entry is the oldest live one.
+      const size_t which = i == 1 ? 2 : i % 2;
+      const Binding r = Refreshed(bindings[which], kNow + 3600 + i, i);
+      const bool plain = true;
+      ASSERT_TRUE(store->ApplyRegister({}, absl::MakeConstSpan(&r, 1),
+                                       absl::MakeSpan(&rows[which], 1),
+                                       absl::MakeConstSpan(&plain, 1))
+                      .ok());
+      if (i % 50 == 0) {
+        ASSERT_TRUE(store->Flush().ok());
+      }
+    }
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(store->refresh_log().live(), 3);
+    EXPECT_LE(store->refresh_log().entries(), 2 * RefreshLog::kMinGarbage + 300);
+    EXPECT_GE(store->refresh_log().carried(), 1u) << "c's one entry was carried on";
+  }
+  EXPECT_LE(RawCount(path_, "SELECT count(*) FROM refreshes"), 2 * RefreshLog::kMinGarbage + 300);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<Binding>> all = store->LoadAll(kNow);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  for (const Binding& got : *all) {
+    // Even rounds refresh a, odd ones b.
+    const uint32_t last = got.aor == "sip:a@example.com" ? kRounds
+                          : got.aor == "sip:b@example.com" ? kRounds - 1
+                                                            : 1;
+    EXPECT_EQ(got.cseq, last) << got.aor;
+    EXPECT_EQ(got.expires_at, kNow + 3600 + last) << got.aor;
+  }
+}
+
+// An expiry the log moved is the one pruning goes by.
+TEST_P(BindingStoreTest, PruneGoesByTheLoggedExpiry) {
+  const Binding b = MakeBinding("sip:alice@example.com", "sip:alice@192.0.2.10", kNow - 10);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(Register(*store, {b}).ok());
+  BindingRow row = RowOf(*store, b.aor, b.contact_uri);
+  const Binding later = Refreshed(b, kNow + 600, 2);
+  const bool plain = true;
+  ASSERT_TRUE(store->ApplyRegister({}, absl::MakeConstSpan(&later, 1), absl::MakeSpan(&row, 1),
+                                   absl::MakeConstSpan(&plain, 1))
+                  .ok());
+  absl::StatusOr<int> pruned = store->PruneExpired(kNow);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 0) << "refreshed past now";
+  pruned = store->PruneExpired(kNow + 600);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 1);
+}
 
 TEST_P(BindingStoreTest, GroupCommitLandsOnFlush) {
   auto store = OpenStore();
