@@ -223,8 +223,13 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
                                          absl::FunctionRef<absl::Status()> body,
                                          bool single_statement) {
   const uint64_t log_before = log_ != nullptr ? log_->mutations() : 0;
-  auto distrust_log = [&] {
-    if (log_ != nullptr && log_->mutations() != log_before) log_->Distrust();
+  // A rollback that may have taken back what memory holds as written:
+  // the log's live set, and the rows themselves (memory may hold one the
+  // file lost), are no longer trusted.
+  auto distrust_log = [&](bool whole_round) {
+    if (log_ == nullptr || (!whole_round && log_->mutations() == log_before)) return;
+    log_->Distrust();
+    rows_trusted_ = false;
   };
   if (group_commit_) {
     // One outer transaction collects a whole event-loop round (Flush()
@@ -252,7 +257,7 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     // Some errors (disk full, I/O, out of memory) make SQLite roll back the
     // whole round: the next change must begin a new one, and the loss is
     // said rather than silent.
-    if (!status.ok()) distrust_log();
+    if (!status.ok()) distrust_log(sqlite3_get_autocommit(db_.get()) != 0);
     if (!status.ok() && sqlite3_get_autocommit(db_.get())) {
       outer_open_ = false;
       status = absl::Status(status.code(),
@@ -278,7 +283,7 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
     // Keep the first error; a failed rollback leaves SQLite to roll back
     // on the next open, which it always does for an uncommitted transaction.
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    distrust_log();
+    distrust_log(/*whole_round=*/false);
   }
   return status;
 }
@@ -291,18 +296,19 @@ absl::Status BindingStore::Step(absl::string_view op, sqlite3_stmt* stmt) {
 }
 
 absl::Status BindingStore::Flush() {
-  // The log's oldest entries go with the round: twice what the round
-  // appended, so compaction keeps up with any refresh rate.
-  if (log_ != nullptr && group_commit_ && outer_open_) {
-    const int64_t budget = std::max<int64_t>(kMinCompactSlice, 2 * (log_->high() - flushed_high_));
+  // The log's oldest entries go with a round that appended to it: twice
+  // what it appended, so compaction keeps up with any refresh rate and
+  // costs a round without refreshes (a mass expiry) nothing.
+  const int64_t appended = log_ != nullptr ? log_->high() - flushed_high_ : 0;
+  if (appended > 0 && group_commit_ && outer_open_) {
+    const int64_t budget = std::max<int64_t>(kMinCompactSlice, 2 * appended);
     flushed_high_ = log_->high();
-    if (absl::Status s = InTransaction("compact the refresh log", [&]() -> absl::Status {
-          absl::StatusOr<int64_t> taken = log_->CompactSlice(budget);
-          return taken.status();
-        });
-        !s.ok()) {
-      return s;
-    }
+    // A failed slice is rolled back alone; the round still commits (and
+    // if SQLite took the whole round back, there is nothing to commit).
+    (void)InTransaction("compact the refresh log", [&]() -> absl::Status {
+      absl::StatusOr<int64_t> taken = log_->CompactSlice(budget);
+      return taken.status();
+    });
   }
   if (!outer_open_) return absl::OkStatus();
   outer_open_ = false;
@@ -310,6 +316,7 @@ absl::Status BindingStore::Flush() {
   if (!s.ok()) {
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     if (log_ != nullptr) log_->Distrust();
+    rows_trusted_ = false;
   }
   return s;
 }
@@ -588,7 +595,9 @@ absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
     }
     for (size_t i = 0; i < upserts.size(); ++i) {
       const Binding& b = upserts[i];
-      if (!refresh_only.empty() && refresh_only[i] && rows[i] != 0) {
+      // Only while the file holds every row memory thinks it does: after a
+      // rollback a refresh is written whole (which puts a lost row back).
+      if (!refresh_only.empty() && refresh_only[i] && rows[i] != 0 && rows_trusted_) {
         ++counters_.writes;
         ++counters_.refreshes_logged;
         if (absl::Status s = log_->Append(rows[i], b.expires_at, b.cseq, b.call_id); !s.ok()) {

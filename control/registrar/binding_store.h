@@ -202,6 +202,9 @@ class BindingStore {
   // flush (when it is due: refresh_log.h).
   static constexpr int64_t kMinCompactSlice = 256;
   int64_t flushed_high_ = 0;  // the log's newest id at the last flush
+  // False after a rollback took back changes memory may count as written:
+  // from then on (until a restart) refreshes are written whole.
+  bool rows_trusted_ = true;
 
   const std::string path_;
   // Declared before the statements so they are finalized first.
