@@ -24,8 +24,9 @@ constexpr int kBusyTimeoutMs = 2000;
 // Cap on the integrity-check report quoted in an error message.
 constexpr size_t kMaxVerdictBytes = 240;
 
-// The bindings table (version 4): a rowid table in the order bindings
-// arrive, with no index at all (BindingRow says why). STRICT makes SQLite
+// The bindings table (version 5; version 4 without refresh_seq): a rowid
+// table in the order bindings arrive, with no index at all (BindingRow
+// says why). STRICT makes SQLite
 // enforce the column types, so a row read back has the types the reader
 // expects (SQLite >= 3.37). Version 1 was a rowid table with a key index,
 // versions 2 and 3 a WITHOUT ROWID table keyed by (aor, contact), 3 with
@@ -118,21 +119,6 @@ constexpr struct {
     {Binding::Transport::kWss, "wss"},
 };
 
-// Resets a statement (and drops its bindings) when the use ends, on every
-// path, so the next use starts clean and no read lock is held.
-class StmtUse {
- public:
-  explicit StmtUse(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  ~StmtUse() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  StmtUse(const StmtUse&) = delete;
-  StmtUse& operator=(const StmtUse&) = delete;
-
- private:
-  sqlite3_stmt* stmt_;
-};
 
 int BindText(sqlite3_stmt* stmt, int index, absl::string_view text) {
   return sqlite3_bind_text64(stmt, index, text.data(), text.size(),
@@ -194,9 +180,6 @@ absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name) {
 }
 
 void BindingStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-void BindingStore::StmtFinalizer::operator()(sqlite3_stmt* stmt) const {
-  sqlite3_finalize(stmt);
-}
 
 BindingStore::BindingStore(std::string path, std::unique_ptr<sqlite3, DbCloser> db)
     : path_(std::move(path)), db_(std::move(db)) {}
@@ -515,7 +498,7 @@ absl::Status BindingStore::WriteRow(BindingRow& row, const Binding& b) {
 
 absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Binding& b,
                                      const std::string& reasons_json) {
-  StmtUse use(s);
+  SqliteStmtUse use(s);
   const int rcs[] = {
       row != 0 ? sqlite3_bind_int64(s, 1, row) : sqlite3_bind_null(s, 1),
       BindText(s, 2, b.aor),
@@ -549,7 +532,7 @@ absl::Status BindingStore::StepWrite(sqlite3_stmt* s, BindingRow row, const Bind
 
 absl::Status BindingStore::RemoveRow(BindingRow row) {
   sqlite3_stmt* s = remove_.get();
-  StmtUse use(s);
+  SqliteStmtUse use(s);
   if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
     return SqliteError(absl::StrCat("remove row ", row));
   }
@@ -688,7 +671,7 @@ absl::Status BindingStore::EachEffective(absl::FunctionRef<void(BindingRow, Bind
   absl::StatusOr<absl::flat_hash_map<int64_t, RefreshLog::Entry>> newest = log_->ReadNewest();
   if (!newest.ok()) return newest.status();
   sqlite3_stmt* s = load_each_.get();
-  StmtUse use(s);
+  SqliteStmtUse use(s);
   absl::Status read = EachRow("load", s, [&](BindingRow row, int64_t refresh_seq, Binding& b) {
     if (auto it = newest->find(row); it != newest->end() && it->second.id > refresh_seq) {
       b.expires_at = it->second.expires_at;

@@ -26,6 +26,7 @@
 #include "absl/types/span.h"
 #include "common/ip_address.h"
 #include "control/registrar/refresh_log.h"
+#include "control/registrar/sqlite_statement.h"
 #include "control/registrar/wal_checkpointer.h"
 
 struct sqlite3;
@@ -158,10 +159,7 @@ class BindingStore {
   struct DbCloser {
     void operator()(sqlite3* db) const;
   };
-  struct StmtFinalizer {
-    void operator()(sqlite3_stmt* stmt) const;
-  };
-  using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+  using Stmt = SqliteStmt;
 
   BindingStore(std::string path, std::unique_ptr<sqlite3, DbCloser> db);
 

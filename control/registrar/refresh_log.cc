@@ -10,21 +10,6 @@
 namespace rtplatch {
 namespace {
 
-// Resets a statement when its use ends, on every path.
-class Use {
- public:
-  explicit Use(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  ~Use() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Use(const Use&) = delete;
-  Use& operator=(const Use&) = delete;
-
- private:
-  sqlite3_stmt* stmt_;
-};
-
 RefreshLog::Entry ReadEntry(sqlite3_stmt* s) {
   RefreshLog::Entry e;
   e.id = sqlite3_column_int64(s, 0);
@@ -41,8 +26,6 @@ RefreshLog::Entry ReadEntry(sqlite3_stmt* s) {
 }
 
 }  // namespace
-
-void RefreshLog::StmtFinalizer::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
 
 RefreshLog::~RefreshLog() = default;
 
@@ -95,7 +78,7 @@ absl::Status RefreshLog::ReadCounts() {
 absl::StatusOr<int64_t> RefreshLog::Insert(int64_t row, int64_t expires_at, uint32_t cseq,
                                            absl::string_view call_id) {
   sqlite3_stmt* s = append_.get();
-  Use use(s);
+  SqliteStmtUse use(s);
   if (sqlite3_bind_int64(s, 1, row) != SQLITE_OK ||
       sqlite3_bind_int64(s, 2, expires_at) != SQLITE_OK ||
       sqlite3_bind_int64(s, 3, cseq) != SQLITE_OK ||
@@ -120,7 +103,7 @@ absl::Status RefreshLog::Append(int64_t row, int64_t expires_at, uint32_t cseq,
 
 absl::StatusOr<absl::flat_hash_map<int64_t, RefreshLog::Entry>> RefreshLog::ReadNewest() {
   sqlite3_stmt* s = each_.get();
-  Use use(s);
+  SqliteStmtUse use(s);
   absl::flat_hash_map<int64_t, Entry> newest;
   int step;
   int64_t count = 0;
@@ -147,7 +130,7 @@ absl::StatusOr<int64_t> RefreshLog::CompactSlice(int64_t budget) {
   std::vector<Entry> batch;
   {
     sqlite3_stmt* s = oldest_.get();
-    Use use(s);
+    SqliteStmtUse use(s);
     if (sqlite3_bind_int64(s, 1, budget) != SQLITE_OK) return Error("compact: read");
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) batch.push_back(ReadEntry(s));
@@ -163,7 +146,7 @@ absl::StatusOr<int64_t> RefreshLog::CompactSlice(int64_t budget) {
     ++carried_;
   }
   sqlite3_stmt* s = trim_.get();
-  Use use(s);
+  SqliteStmtUse use(s);
   if (sqlite3_bind_int64(s, 1, batch.back().id) != SQLITE_OK || sqlite3_step(s) != SQLITE_DONE) {
     return Error("compact: trim");
   }

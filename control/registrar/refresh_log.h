@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/registrar/sqlite_statement.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -91,10 +92,7 @@ class RefreshLog {
   uint64_t mutations() const { return mutations_; }
 
  private:
-  struct StmtFinalizer {
-    void operator()(sqlite3_stmt* stmt) const;
-  };
-  using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+  using Stmt = SqliteStmt;
 
   RefreshLog(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Prepare();
