@@ -26,9 +26,8 @@ constexpr size_t kMaxVerdictBytes = 240;
 
 // The bindings table (version 5; version 4 without refresh_seq): a rowid
 // table in the order bindings arrive, with no index at all (BindingRow
-// says why). STRICT makes SQLite
-// enforce the column types, so a row read back has the types the reader
-// expects (SQLite >= 3.37). Version 1 was a rowid table with a key index,
+// says why). STRICT makes SQLite enforce the column types, so a row read
+// back has the types the reader expects (SQLite >= 3.37). Version 1 was a rowid table with a key index,
 // versions 2 and 3 a WITHOUT ROWID table keyed by (aor, contact), 3 with
 // keepalive_learning.
 #define RTPLATCH_BINDINGS_COLUMNS(table)                                      \
@@ -119,7 +118,6 @@ constexpr struct {
     {Binding::Transport::kWss, "wss"},
 };
 
-
 int BindText(sqlite3_stmt* stmt, int index, absl::string_view text) {
   return sqlite3_bind_text64(stmt, index, text.data(), text.size(),
                              SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -206,13 +204,10 @@ absl::Status BindingStore::InTransaction(absl::string_view op,
                                          absl::FunctionRef<absl::Status()> body,
                                          bool single_statement) {
   const uint64_t log_before = log_ != nullptr ? log_->mutations() : 0;
-  // A rollback that may have taken back what memory holds as written:
-  // the log's live set, and the rows themselves (memory may hold one the
-  // file lost), are no longer trusted.
+  // A rollback that took back the whole round, or this change's own log
+  // entries, may have taken what memory counts as written.
   auto distrust_log = [&](bool whole_round) {
-    if (log_ == nullptr || (!whole_round && log_->mutations() == log_before)) return;
-    log_->Distrust();
-    rows_trusted_ = false;
+    if (log_ != nullptr && (whole_round || log_->mutations() != log_before)) DistrustMemory();
   };
   if (group_commit_) {
     // One outer transaction collects a whole event-loop round (Flush()
@@ -298,10 +293,14 @@ absl::Status BindingStore::Flush() {
   absl::Status s = Exec("flush: commit", "COMMIT");
   if (!s.ok()) {
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    if (log_ != nullptr) log_->Distrust();
-    rows_trusted_ = false;
+    DistrustMemory();
   }
   return s;
+}
+
+void BindingStore::DistrustMemory() {
+  if (log_ != nullptr) log_->Distrust();
+  rows_trusted_ = false;
 }
 
 absl::StatusOr<std::unique_ptr<BindingStore>> BindingStore::Open(
@@ -564,10 +563,11 @@ absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
                                          absl::Span<const Binding> upserts,
                                          absl::Span<BindingRow> rows,
                                          absl::Span<const bool> refresh_only) {
-  if (rows.size() != upserts.size() || (!refresh_only.empty() && refresh_only.size() != rows.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": register: ",
-                                                   upserts.size(), " bindings but ",
-                                                   rows.size(), " rows"));
+  if (rows.size() != upserts.size() ||
+      (!refresh_only.empty() && refresh_only.size() != upserts.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "binding store ", path_, ": register: ", upserts.size(), " bindings but ", rows.size(),
+        " rows and ", refresh_only.size(), " refresh flags"));
   }
   // WriteRow's UPDATE-else-INSERT counts as one statement: the UPDATE
   // that found no row changed nothing.

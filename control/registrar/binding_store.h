@@ -201,8 +201,10 @@ class BindingStore {
   static constexpr int64_t kMinCompactSlice = 256;
   int64_t flushed_high_ = 0;  // the log's newest id at the last flush
   // False after a rollback took back changes memory may count as written:
-  // from then on (until a restart) refreshes are written whole.
+  // from then on (until a restart) refreshes are written whole, and the
+  // log's live set is forgotten (no compaction) until the next load.
   bool rows_trusted_ = true;
+  void DistrustMemory();
 
   const std::string path_;
   // Declared before the statements so they are finalized first.

@@ -740,16 +740,8 @@ bool Proxy::SpiralsBack(const SipMessage& request, bool from_node) {
 }
 
 std::string Proxy::InDialogKey(const SipMessage& request, const SipInbound& in) {
-  std::optional<SipContact> top = request.top_route();
-  if (top && IsOwnRoute(*top)) {
-    // The URI's parameters follow its host (a user part may hold ';').
-    const size_t at = top->uri.rfind('@');
-    std::vector<absl::string_view> parts =
-        absl::StrSplit(absl::string_view(top->uri).substr(at == std::string::npos ? 0 : at), ';');
-    const bool spiral = std::any_of(parts.begin() + 1, parts.end(), [](absl::string_view p) {
-      return absl::EqualsIgnoreCase(p.substr(0, p.find('=')), kSpiralParam);
-    });
-    return CallKey(request.call_id(), spiral);
+  if (std::optional<SipContact> top = request.top_route(); top && IsOwnRoute(*top)) {
+    return CallKey(request.call_id(), request.top_route_has_param(kSpiralParam));
   }
   // No Route of ours: a request the other node made itself (a BYE on
   // silent media, the BYE to a fork branch it let go). Towards the callee

@@ -861,6 +861,16 @@ std::vector<std::string> SipMessage::record_routes() const {
   return out;
 }
 
+bool SipMessage::top_route_has_param(absl::string_view name) const {
+  if (osip_list_size(&msg_->routes) <= 0) return false;
+  auto* r = static_cast<osip_route_t*>(osip_list_get(&msg_->routes, 0));
+  if (r == nullptr || r->url == nullptr) return false;
+  const std::string wanted(name);
+  osip_uri_param_t* param = nullptr;
+  return osip_uri_uparam_get_byname(r->url, const_cast<char*>(wanted.c_str()), &param) ==
+         OSIP_SUCCESS;
+}
+
 std::optional<SipContact> SipMessage::top_route() const {
   if (osip_list_size(&msg_->routes) <= 0) return std::nullopt;
   auto* r = static_cast<osip_route_t*>(osip_list_get(&msg_->routes, 0));

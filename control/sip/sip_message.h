@@ -198,6 +198,9 @@ class SipMessage {
   std::vector<std::string> record_routes() const;
   // The URI of the top Route; nullopt when there is none.
   std::optional<SipContact> top_route() const;
+  // The top Route's URI carries the parameter `name` (";name" or
+  // ";name=value"); false without a Route.
+  bool top_route_has_param(absl::string_view name) const;
   void PopRoute();
   // Replaces every body with `body` (empty: none) and sets Content-Type
   // (ignored when the body is empty).

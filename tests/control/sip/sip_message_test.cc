@@ -451,6 +451,31 @@ TEST(SipMessageTest, CloneIsIndependent) {
   EXPECT_EQ(copy->body(), m->body());
 }
 
+TEST(SipMessageTest, TopRouteParameterIsReadFromTheTopRouteOnly) {
+  const std::string bye = SipText(
+      "BYE sip:bob@192.0.2.20:5060 SIP/2.0\n"
+      "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-route1;rport\n"
+      "Route: <sip:tok;x@203.0.113.70:5060;lr;spiral>, <sip:203.0.113.11:5060;lr>\n"
+      "Route: <sip:203.0.113.70:5060;lr;other=1>\n"
+      "Max-Forwards: 70\n"
+      "From: <sip:alice@sip.example.com>;tag=a1\n"
+      "To: <sip:bob@sip.example.com>;tag=b1\n"
+      "Call-ID: route-1\n"
+      "CSeq: 2 BYE\n"
+      "Content-Length: 0\n\n");
+  auto m = SipMessage::Parse(bye);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->top_route_has_param("spiral"));
+  EXPECT_TRUE(m->top_route_has_param("lr"));
+  EXPECT_FALSE(m->top_route_has_param("other")) << "a later Route's parameter";
+  m->PopRoute();
+  EXPECT_FALSE(m->top_route_has_param("spiral"));
+  m->PopRoute();
+  EXPECT_TRUE(m->top_route_has_param("other"));
+  m->PopRoute();
+  EXPECT_FALSE(m->top_route_has_param("lr")) << "no Route left";
+}
+
 TEST(SipMessageTest, MovedMessageStaysUsable) {
   auto m = SipMessage::Parse(kYealinkInvite);
   ASSERT_TRUE(m.ok());
