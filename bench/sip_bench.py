@@ -924,8 +924,9 @@ def run_tls_load(args, server, users, rate, calls, tag):
 
 # --- the ramp ---------------------------------------------------------------------
 
-def step(args, server, scenario, users, rate, n):
-    """One step at `rate`; True if it passed."""
+def step(args, server, scenario, users, rate, n, completed=None):
+    """One step at `rate`; True if it passed. Its completed calls per
+    second are appended to the list `completed` when one is given."""
     calls = max(1, int(rate * args.step_s))
     tag = "%s-%s-%d" % (server.name, scenario, n)
     # A fresh callee per step: after an overloaded step the old one is
@@ -952,6 +953,8 @@ def step(args, server, scenario, users, rate, n):
     bad = r.failed + r.unfinished + max(0, calls - r.calls)
     done_rate = r.successful / r.wall_s if r.wall_s > 0 else 0
     ok = bad <= MAX_FAILED_FRACTION * calls and done_rate >= MIN_RATE_FRACTION * rate
+    if completed is not None:
+        completed.append(done_rate)
     sipp_share = r.cpu_s / r.wall_s if r.wall_s else 0
     generator = "tls_register_load" if scenario == "register_tls" else "sipp UAC"
     log("%s %s step %d: %d/s x %d calls: %d ok, %d failed, %d unfinished, %d retrans; "

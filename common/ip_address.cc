@@ -28,11 +28,20 @@ IpAddress IpAddress::FromV6Bytes(const uint8_t* bytes16) {
   return a;
 }
 
-absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
-  std::string s(text);
+std::optional<IpAddress> IpAddress::TryParse(absl::string_view text) {
+  // inet_pton wants a C string; no address text is this long.
+  char s[64];
+  if (text.size() >= sizeof(s)) return std::nullopt;
+  std::memcpy(s, text.data(), text.size());
+  s[text.size()] = '\0';
   uint8_t buf[16];
-  if (inet_pton(AF_INET, s.c_str(), buf) == 1) return FromV4Bytes(buf);
-  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return FromV6Bytes(buf);
+  if (inet_pton(AF_INET, s, buf) == 1) return FromV4Bytes(buf);
+  if (inet_pton(AF_INET6, s, buf) == 1) return FromV6Bytes(buf);
+  return std::nullopt;
+}
+
+absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
+  if (std::optional<IpAddress> ip = TryParse(text)) return *ip;
   return absl::InvalidArgumentError(
       absl::StrCat("not an IPv4 or IPv6 address: '", text, "'"));
 }

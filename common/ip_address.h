@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,9 @@ class IpAddress {
   static IpAddress FromV4Bytes(const uint8_t* network_order);
   static IpAddress FromV6Bytes(const uint8_t* bytes16);
   static absl::StatusOr<IpAddress> Parse(absl::string_view text);
+  // Parse without an error to build: for hot paths that only ask whether
+  // a text is an address (a hostname is not an error there).
+  static std::optional<IpAddress> TryParse(absl::string_view text);
 
   bool is_v4() const {
     uint64_t head;

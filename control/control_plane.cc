@@ -335,7 +335,10 @@ absl::Status ControlPlane::OpenEdge() {
 }
 
 void ControlPlane::OpenGuard() {
-  if (config_.overload.enabled) shedder_ = std::make_unique<OverloadShedder>(config_.overload);
+  if (config_.overload.enabled) {
+    shedder_ = std::make_unique<OverloadShedder>(config_.overload);
+    refusal_headers_ = {absl::StrCat("Retry-After: ", config_.overload.retry_after_s)};
+  }
   if (!config_.guard.enabled) return;
   const PeerSet* peers = peers_.get();
   guard_ = std::make_unique<SipGuard>(
@@ -365,12 +368,11 @@ bool ControlPlane::AdmitUnderLoad(const SipInbound& in, int64_t now_ms) {
     case ShedVerdict::kRefuse:
       break;
   }
-  const std::string retry_after = absl::StrCat("Retry-After: ", shedder_->config().retry_after_s);
   // From the raw lines at a fraction of a parse; through the parser
   // (stateless_core.h) for what is not a plain request.
   if (std::optional<std::string> raw =
           RawStatelessResponse(in.bytes, in.source, 503, "Service Unavailable",
-                               config_.server_header, {retry_after})) {
+                               config_.server_header, refusal_headers_)) {
     (void)transport_->Send(*raw, in.source, in.transport, in.channel);
     return false;
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -133,6 +134,9 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<SipGuard> guard_;  // null when the config turns it off
   std::unique_ptr<OverloadShedder> shedder_;  // likewise
+  // What a refusal adds to its 503 (Retry-After), built once: a storm
+  // refuses tens of thousands a second.
+  std::vector<std::string> refusal_headers_;
   std::unique_ptr<OperatorCommands> operator_commands_;
   std::unique_ptr<ControlServer> operator_socket_;
   std::unique_ptr<MetricsHttpServer> metrics_;  // null without metrics_listen

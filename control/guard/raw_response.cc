@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string_view>
 
 #include "absl/strings/ascii.h"
@@ -18,16 +20,22 @@ namespace {
 // Printable ASCII, HTAB and UTF-8 bytes: nothing that could end a line or
 // the message in what we echo.
 bool CleanLine(absl::string_view line) {
-  for (unsigned char c : line) {
-    if (c < 0x20 && c != '\t') return false;
-    if (c == 0x7f) return false;
+  // No early exit and no branch: the loop vectorizes (a third of a
+  // refusal's build, bytewise), and clean lines are the rule.
+  const auto* p = reinterpret_cast<const uint8_t*>(line.data());
+  uint8_t bad = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const uint8_t c = p[i];
+    bad |= static_cast<uint8_t>((c < 0x20) & (c != '\t')) | static_cast<uint8_t>(c == 0x7f);
   }
-  return !line.empty();
+  return bad == 0 && !line.empty();
 }
 
-// A header name, full or compact form, in any case.
+// A header name, full or compact form (a lower-case letter, or empty), in
+// any case. Lengths first: most names are neither.
 bool NameIs(absl::string_view name, absl::string_view full, absl::string_view compact) {
-  return absl::EqualsIgnoreCase(name, full) || (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
+  if (name.size() == 1) return compact.size() == 1 && (name[0] | 0x20) == compact[0];
+  return name.size() == full.size() && absl::EqualsIgnoreCase(name, full);
 }
 
 // Which bytes belong to a character class, looked up in one step: these
@@ -83,7 +91,8 @@ bool PlainSentBy(absl::string_view sent_by) {
     const size_t close = sent_by.find(']');
     if (close == absl::string_view::npos) return false;
     host = sent_by.substr(1, close - 1);
-    if (!IpAddress::Parse(host).ok() || IpAddress::Parse(host)->is_v4()) return false;
+    const std::optional<IpAddress> ip = IpAddress::TryParse(host);
+    if (!ip || ip->is_v4()) return false;
     port = sent_by.substr(close + 1);
     if (!port.empty() && (!absl::ConsumePrefix(&port, ":") || port.empty())) return false;
   } else {
@@ -91,7 +100,7 @@ bool PlainSentBy(absl::string_view sent_by) {
     host = sent_by.substr(0, colon);
     if (colon != absl::string_view::npos) port = sent_by.substr(colon + 1);
     if (colon != absl::string_view::npos && port.empty()) return false;
-    if (!IpAddress::Parse(host).ok()) {
+    if (!IpAddress::TryParse(host)) {
       // RFC 3261 hostname: labels of letters, digits and inner '-'; the
       // top label starts with a letter.
       absl::string_view last;
@@ -169,15 +178,15 @@ struct EchoLines {
   absl::string_view to_value, cseq_value, call_id_value, from_value;
 };
 
-// Name and value of a header line; false if it is not "token: value".
+// Name and value of a (clean) header line; false if it is not "token:
+// value". The name read in one scan: names are short, a search is not.
 bool SplitHeader(absl::string_view line, absl::string_view* name, absl::string_view* value) {
-  const size_t colon = line.find(':');
-  if (colon == absl::string_view::npos || colon == 0) return false;
-  *name = absl::StripTrailingAsciiWhitespace(line.substr(0, colon));
-  for (unsigned char c : *name) {
-    if (!TokenChar(c)) return false;
-  }
-  *value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  size_t i = 0;
+  while (i < line.size() && TokenChar(static_cast<unsigned char>(line[i]))) ++i;
+  *name = line.substr(0, i);
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  if (i == line.size() || line[i] != ':') return false;
+  *value = absl::StripAsciiWhitespace(line.substr(i + 1));
   return !name->empty();
 }
 
@@ -188,20 +197,28 @@ bool Once(absl::string_view* slot, absl::string_view line) {
   return true;
 }
 
+// The next line of `*rest` without its CRLF, taken off `*rest`; false if
+// no CRLF ends one (a bare LF included).
+bool NextLine(absl::string_view* rest, absl::string_view* line) {
+  const void* lf = std::memchr(rest->data(), '\n', rest->size());
+  if (lf == nullptr) return false;
+  const size_t end = static_cast<size_t>(static_cast<const char*>(lf) - rest->data());
+  if (end == 0 || (*rest)[end - 1] != '\r') return false;
+  *line = rest->substr(0, end - 1);
+  rest->remove_prefix(end + 1);
+  return true;
+}
+
+// One pass over the head, line by line, up to the empty line that ends it.
 bool ReadEchoLines(absl::string_view request, EchoLines* e) {
-  const size_t head_end = request.find("\r\n\r\n");
-  if (head_end == absl::string_view::npos) return false;
-  absl::string_view head = request.substr(0, head_end);
-  const size_t first_end = head.find("\r\n");
-  if (first_end == absl::string_view::npos) return false;
-  const absl::string_view start = head.substr(0, first_end);
-  if (!CleanLine(start) || !absl::EndsWith(start, " SIP/2.0") || absl::StartsWith(start, "SIP/")) {
+  absl::string_view rest = request, start;
+  if (!NextLine(&rest, &start) || !CleanLine(start) || !absl::EndsWith(start, " SIP/2.0") ||
+      absl::StartsWith(start, "SIP/")) {
     return false;
   }
-  for (absl::string_view rest = head.substr(first_end + 2); !rest.empty();) {
-    const size_t end = rest.find("\r\n");
-    const absl::string_view line = rest.substr(0, end);
-    rest = end == absl::string_view::npos ? absl::string_view() : rest.substr(end + 2);
+  for (absl::string_view line;;) {
+    if (!NextLine(&rest, &line)) return false;  // the head never ends
+    if (line.empty()) break;
     absl::string_view name, value;
     if (!CleanLine(line) || line[0] == ' ' || line[0] == '\t' || !SplitHeader(line, &name, &value)) {
       return false;  // folded, empty inside the head, or not a header
@@ -241,40 +258,54 @@ bool ReadEchoLines(absl::string_view request, EchoLines* e) {
          PlainNameAddr(e->to_value) && PlainCallId(e->call_id_value);
 }
 
-// The top Via with received= and rport= of the source; empty if it holds
-// more than one value or already has either.
-std::string StampedTopVia(absl::string_view line, const Endpoint& source) {
-  if (absl::StrContains(line, ',') || absl::StrContains(line, '"')) return "";
-  const std::string lower = absl::AsciiStrToLower(line);
-  if (absl::StrContains(lower, ";received")) return "";
-  std::string out(line);
-  const size_t rport = lower.find(";rport");
-  const std::string stamp = absl::StrCat(";rport=", source.port);
-  if (rport == std::string::npos) {
-    absl::StrAppend(&out, stamp);
-  } else {
-    const size_t after = rport + 6;
-    const size_t next = lower.find_first_not_of(" \t", after);
-    if (next != std::string::npos && lower[next] != ';') return "";  // rport=value, or garbage
-    out.replace(rport, after - rport, stamp);
+// Where `prefix` (lower case, from its ';') first starts in `line`, in any
+// case; npos if nowhere.
+size_t FindIgnoreCase(absl::string_view line, absl::string_view prefix) {
+  for (size_t i = line.find(';'); i != absl::string_view::npos; i = line.find(';', i + 1)) {
+    if (absl::StartsWithIgnoreCase(line.substr(i), prefix)) return i;
   }
-  absl::StrAppend(&out, ";received=", source.ip.ToString());
-  return out;
+  return absl::string_view::npos;
 }
 
-// The same tag for a retransmission of the request (FNV-1a 64 of what
-// identifies it), in hex.
-std::string ToTag(const EchoLines& e) {
+// Appends the top Via with received= and rport= of the source; false if
+// it holds more than one value or already has either.
+bool AppendStampedTopVia(absl::string_view line, const Endpoint& source, std::string* out) {
+  if (absl::StrContains(line, ',') || absl::StrContains(line, '"')) return false;
+  if (FindIgnoreCase(line, ";received") != absl::string_view::npos) return false;
+  const size_t rport = FindIgnoreCase(line, ";rport");
+  if (rport == absl::string_view::npos) {
+    absl::StrAppend(out, line, ";rport=", source.port);
+  } else {
+    const size_t after = rport + 6;
+    size_t next = after;
+    while (next < line.size() && (line[next] == ' ' || line[next] == '\t')) ++next;
+    if (next < line.size() && line[next] != ';') return false;  // rport=value, or garbage
+    absl::StrAppend(out, line.substr(0, rport), ";rport=", source.port, line.substr(after));
+  }
+  absl::StrAppend(out, ";received=", source.ip.ToString());
+  return true;
+}
+
+// The same tag for a retransmission of the request: FNV-1a 64 over what
+// identifies it, taken eight bytes a step (a byte a step cost a tenth of
+// a refusal under a storm), shown in hex.
+uint64_t ToTag(const EchoLines& e) {
+  constexpr uint64_t kPrime = 0x100000001b3ull;
   uint64_t h = 0xcbf29ce484222325ull;
   for (absl::string_view s : {e.call_id_value, e.from_value, e.cseq_value, e.top_via}) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 0x100000001b3ull;
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      h = (h ^ word) * kPrime;
+      h ^= h >> 29;  // word steps need the high bits mixed down
     }
-    h ^= 0xff;
-    h *= 0x100000001b3ull;
+    uint64_t tail = 0;
+    std::memcpy(&tail, s.data() + i, s.size() - i);
+    h = (h ^ tail ^ (uint64_t{s.size()} << 56)) * kPrime;
+    h ^= h >> 29;
   }
-  return absl::StrCat(absl::Hex(h));
+  return h;
 }
 
 }  // namespace
@@ -285,12 +316,16 @@ std::optional<std::string> RawStatelessResponse(absl::string_view request, const
                                                 absl::Span<const std::string> extra_headers) {
   EchoLines e;
   if (!ReadEchoLines(request, &e) || absl::StartsWith(request, "ACK ")) return std::nullopt;
-  const std::string top_via = StampedTopVia(e.top_via, source);
-  if (top_via.empty()) return std::nullopt;
-  std::string out = absl::StrCat("SIP/2.0 ", code, " ", reason, "\r\n", top_via, "\r\n");
+  std::string out;
+  // One allocation: the echoed lines, what this adds, and a margin.
+  out.reserve(request.size() + reason.size() + server_header.size() + 160 +
+              extra_headers.size() * 64);
+  absl::StrAppend(&out, "SIP/2.0 ", code, " ", reason, "\r\n");
+  if (!AppendStampedTopVia(e.top_via, source, &out)) return std::nullopt;
+  out.append("\r\n");
   for (absl::string_view via : e.vias) absl::StrAppend(&out, via, "\r\n");
   absl::StrAppend(&out, e.from, "\r\n", e.to);
-  if (!ToValueHasTag(e.to_value)) absl::StrAppend(&out, ";tag=", ToTag(e));
+  if (!ToValueHasTag(e.to_value)) absl::StrAppend(&out, ";tag=", absl::Hex(ToTag(e)));
   absl::StrAppend(&out, "\r\n", e.call_id, "\r\n", e.cseq, "\r\n");
   if (!server_header.empty()) absl::StrAppend(&out, "Server: ", server_header, "\r\n");
   for (const std::string& h : extra_headers) absl::StrAppend(&out, h, "\r\n");

@@ -1,10 +1,7 @@
 #include "control/guard/raw_sip_head.h"
 
-#include <vector>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace rtplatch {
@@ -20,8 +17,11 @@ bool SplitLine(absl::string_view line, absl::string_view* name, absl::string_vie
   return true;
 }
 
+// Full or compact form (a lower-case letter, or empty), in any case.
+// Lengths first: most names are neither.
 bool NameIs(absl::string_view name, absl::string_view full, absl::string_view compact = {}) {
-  return absl::EqualsIgnoreCase(name, full) || (!compact.empty() && absl::EqualsIgnoreCase(name, compact));
+  if (name.size() == 1) return compact.size() == 1 && (name[0] | 0x20) == compact[0];
+  return name.size() == full.size() && absl::EqualsIgnoreCase(name, full);
 }
 
 // The part of a name-addr after the <URI> (and a quoted display name),
@@ -47,9 +47,12 @@ absl::string_view HeaderParams(absl::string_view value) {
 }  // namespace
 
 bool ToValueHasTag(absl::string_view value) {
-  std::vector<absl::string_view> params = absl::StrSplit(HeaderParams(value), ';');
-  for (size_t i = 1; i < params.size(); ++i) {  // [0] is the URI or nothing
-    absl::string_view p = absl::StripAsciiWhitespace(params[i]);
+  absl::string_view rest = HeaderParams(value);
+  // What comes before the first ';' is the URI or nothing.
+  for (size_t semi = rest.find(';'); semi != absl::string_view::npos;) {
+    rest.remove_prefix(semi + 1);
+    semi = rest.find(';');
+    absl::string_view p = absl::StripAsciiWhitespace(rest.substr(0, semi));
     if (!absl::StartsWithIgnoreCase(p, "tag")) continue;
     p = absl::StripLeadingAsciiWhitespace(p.substr(3));
     if (absl::ConsumePrefix(&p, "=") && !absl::StripAsciiWhitespace(p).empty()) return true;

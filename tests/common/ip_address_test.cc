@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace rtplatch {
 namespace {
 
@@ -38,6 +40,16 @@ TEST(IpAddressTest, RejectsGarbageWithTheInputInTheMessage) {
   auto a = IpAddress::Parse("192.0.2.300");
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("192.0.2.300"), std::string_view::npos);
+}
+
+TEST(IpAddressTest, TryParseAgreesWithParseWithoutAnError) {
+  for (const char* text : {"192.0.2.7", "2001:db8::10", "::ffff:192.0.2.1", "bench.example", "",
+                           "192.0.2.300", "2001:db8::10%eth0"}) {
+    EXPECT_EQ(IpAddress::TryParse(text).has_value(), IpAddress::Parse(text).ok()) << text;
+    if (IpAddress::Parse(text).ok()) EXPECT_EQ(*IpAddress::TryParse(text), *IpAddress::Parse(text));
+  }
+  // Longer than any address text: no, and no overrun of its buffer.
+  EXPECT_FALSE(IpAddress::TryParse(std::string(200, '1')).has_value());
 }
 
 TEST(IpAddressTest, UnspecifiedCoversBothFamiliesAndDefault) {

@@ -77,6 +77,38 @@ TEST(RawStatelessResponseTest, AnythingButAPlainRequestIsLeftToTheParser) {
   EXPECT_FALSE(Refuse(""));
 }
 
+// The line checks run a word or a vector at a time: a control byte, a bare
+// LF or CR is found wherever it stands in a line; a tab is allowed.
+TEST(RawStatelessResponseTest, AControlByteAnywhereInAnyLineIsLeftToTheParser) {
+  const std::string plain = Register(";rport");
+  ASSERT_TRUE(Refuse(plain));
+  size_t refused = 0;
+  for (size_t at = 0; at + 4 < plain.size(); ++at) {
+    if (plain[at] == '\r' || plain[at] == '\n' || plain[at + 1] == '\r') continue;
+    for (char bad : {'\x00', '\x01', '\x1f', '\x7f', '\n', '\r'}) {
+      std::string broken = plain;
+      broken.insert(at + 1, 1, bad);
+      EXPECT_FALSE(Refuse(broken)) << "byte " << int{bad} << " after offset " << at;
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 1000u);
+  auto tabbed = Refuse(absl::StrReplaceAll(plain, {{"Contact: <", "Contact:\t<"}}));
+  ASSERT_TRUE(tabbed);
+  EXPECT_TRUE(SipMessage::Parse(*tabbed).ok());
+}
+
+// The Via's rport and received are found in any case.
+TEST(RawStatelessResponseTest, ViaParametersInAnyCase) {
+  const std::string plain = Register(";RPort");
+  auto out = Refuse(plain);
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(absl::StrContains(*out, "branch=z9hG4bK-1;rport=40000;received=198.51.100.7\r\n"))
+      << *out;
+  EXPECT_FALSE(Refuse(absl::StrReplaceAll(plain, {{";branch", ";ReCeived=192.0.2.1;branch"}})));
+  EXPECT_FALSE(Refuse(Register(";RPORT=7")));
+}
+
 // Shapes the fuzzer (tests/fuzz/control/sip/stateless_core_fuzz.cc) found
 // making a 503 no parser reads: each is left to the parsing path now.
 TEST(RawStatelessResponseTest, ShapesTheFuzzerFoundAreLeftToTheParser) {
