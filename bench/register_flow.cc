@@ -49,7 +49,7 @@ std::string RegisterFlow::Request(int cseq, absl::string_view authorization) con
       "Contact: <sip:", phone_->user, "@", via_host_port_,
       transport_ == "TLS" ? ";transport=tls" : "", ">\r\n",
       "Expires: ", kExpiresS, "\r\n",
-      "User-Agent: rtplatch-bench-register-load\r\n");
+      "User-Agent: ", user_agent_, "\r\n");
   if (!authorization.empty()) absl::StrAppend(&request, "Authorization: ", authorization, "\r\n");
   absl::StrAppend(&request, "Content-Length: 0\r\n\r\n");
   return request;

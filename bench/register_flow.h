@@ -38,11 +38,14 @@ class RegisterFlow {
   // `via_host_port`: the connection's local address (Via sent-by and
   // Contact: neither server sees NAT); `tag`: unique per connection.
   // `transport`: "TLS" or "UDP" (the Via's, and the Contact's parameter
-  // for TLS).
+  // for TLS). `user_agent`: the phones' User-Agent; a refresh with
+  // another than the binding's is a change of the binding, not a refresh.
   RegisterFlow(std::string domain, std::string via_host_port, std::string tag,
-               std::string transport = "TLS")
+               std::string transport = "TLS",
+               std::string user_agent = "rtplatch-bench-register-load")
       : domain_(std::move(domain)), via_host_port_(std::move(via_host_port)),
-        tag_(std::move(tag)), transport_(std::move(transport)) {}
+        tag_(std::move(tag)), transport_(std::move(transport)),
+        user_agent_(std::move(user_agent)) {}
 
   bool busy() const { return state_ != State::kIdle; }
   // Starts a transaction for `phone` (which must outlive it): the first
@@ -63,6 +66,7 @@ class RegisterFlow {
   const std::string via_host_port_;
   const std::string tag_;
   const std::string transport_;
+  const std::string user_agent_;
   State state_ = State::kIdle;
   const Phone* phone_ = nullptr;
   std::string call_id_;

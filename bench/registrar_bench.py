@@ -94,6 +94,7 @@ from throughput import BenchError, PROCS, Processes, log, log_tail  # noqa: E402
 
 DEFAULT_CTL = os.path.join(throughput.REPO, "build", "control", "rtplatchctl")
 DEFAULT_STORM = os.path.join(throughput.REPO, "build", "bench", "udp_register_storm")
+SIPP_USER_AGENT = "sipp-bench"  # bench/sipp/register_auth.xml's User-Agent
 SCENARIO = "register_auth"
 SCALING_BASE = 10000        # register_cpu_us is also measured at this size
 # registrations/s while filling: below capacity. A first REGISTER inserts
@@ -338,7 +339,10 @@ def completed_per_s(args, server, users, rate, capacity, tag):
         args.storm, "--server", "%s:%d" % (sb.HOST, server.port), "--users", users.tls_users,
         "--bind", sb.HOST, "--port", str(sb.UAC_PORT),
         "--domain", sb.DOMAIN, "--rate", str(rate), "--seconds", str(args.storm_s),
-        "--timeout-ms", str(sb.RECV_TIMEOUT_MS)]
+        "--timeout-ms", str(sb.RECV_TIMEOUT_MS),
+        # The phones sipp registered (bench/sipp/register_auth.xml): the
+        # same User-Agent, or each first refresh rewrites its binding.
+        "--user-agent", SIPP_USER_AGENT]
     profiler = start_profile(args, server.sip_pids(), "%s-%s" % (server.name, tag))
     with open(out, "w") as f:
         p = PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
@@ -360,6 +364,10 @@ def completed_per_s(args, server, users, rate, capacity, tag):
     per_s = ((window[-1]["completed"] - window[0]["completed"]) /
              (window[-1]["t"] - window[0]["t"]))
     d = rows[-1]
+    # Second by second: a dip says when, the mean alone does not.
+    steps = [r for r in rows if not r.get("done")]
+    log("%s: %s: completed each second: %s" % (server.name, tag, " ".join(
+        "%d" % (b["completed"] - a["completed"]) for a, b in zip(steps, steps[1:]))))
     log("%s: %s: offered %d/s for %.0f s (generator CPU %.1f s in %.1f s): %.0f completed/s; "
         "of %d: %d completed, %d refused (503), %d failed, %d timed out, %d retransmissions; "
         "capacity rate %.0f/s" % (server.name, tag, rate, args.storm_s, d["cpu_s"], d["wall_s"],

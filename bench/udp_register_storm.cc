@@ -8,11 +8,13 @@
 //
 //   udp_register_storm --server 127.0.0.1:25060 --users users.txt
 //     --domain bench.example --rate 48000 --seconds 12
-//     [--bind 127.0.0.1 --port 17060 --timeout-ms 5000]
+//     [--bind 127.0.0.1 --port 17060 --timeout-ms 5000 --user-agent UA]
 //
 // --bind and --port are the phones' address: the Via and Contact of every
-// REGISTER, so the same port as the phones that registered first makes
-// each REGISTER a refresh of their binding.
+// REGISTER, and --user-agent their User-Agent, so that the same port and
+// name as the phones that registered first make each REGISTER a refresh
+// of their binding (another User-Agent changes the binding: a row written
+// anew, not a refresh).
 //
 // Each request is retransmitted as RFC 3261 §17.1.2.2 has it (T1 = 500 ms,
 // doubling to T2 = 4 s) until a final answer; a transaction with no answer
@@ -60,6 +62,7 @@ struct Options {
   double rate = 0;
   double seconds = 0;
   int64_t timeout_ms = 5000;
+  std::string user_agent = "rtplatch-bench-register-load";
 };
 
 bool ParseOptions(int argc, char** argv, Options* o) {
@@ -85,6 +88,8 @@ bool ParseOptions(int argc, char** argv, Options* o) {
       ok = absl::SimpleAtod(v, &o->seconds);
     } else if (k == "--timeout-ms") {
       ok = absl::SimpleAtoi(v, &o->timeout_ms);
+    } else if (k == "--user-agent") {
+      o->user_agent = v;
     } else {
       ok = false;
     }
@@ -167,7 +172,9 @@ void Storm::Send(size_t index, int64_t now, bool retransmission) {
 void Storm::Start(int64_t now) {
   const size_t index = transactions_.size();
   transactions_.push_back(Transaction{
-      RegisterFlow(options_.domain, via_, absl::StrCat("st", getpid()), "UDP"), "", 0, 0, 0,
+      RegisterFlow(options_.domain, via_, absl::StrCat("st", getpid()), "UDP",
+                   options_.user_agent),
+      "", 0, 0, 0,
       false});
   const Phone& phone = users_[index % users_.size()];
   transactions_[index].request = transactions_[index].flow.Start(phone, index);
@@ -292,7 +299,7 @@ int Main(int argc, char** argv) {
   if (!ParseOptions(argc, argv, &o)) {
     std::fprintf(stderr,
                  "usage: udp_register_storm --server IP:PORT --users FILE --domain D --rate R "
-                 "--seconds S [--bind IP] [--port P] [--timeout-ms MS]\n");
+                 "--seconds S [--bind IP] [--port P] [--timeout-ms MS] [--user-agent UA]\n");
     return 2;
   }
   absl::StatusOr<std::vector<Phone>> users = LoadPhones(o.users);

@@ -200,6 +200,7 @@ bool Once(absl::string_view* slot, absl::string_view line) {
 // The next line of `*rest` without its CRLF, taken off `*rest`; false if
 // no CRLF ends one (a bare LF included).
 bool NextLine(absl::string_view* rest, absl::string_view* line) {
+  if (rest->empty()) return false;
   const void* lf = std::memchr(rest->data(), '\n', rest->size());
   if (lf == nullptr) return false;
   const size_t end = static_cast<size_t>(static_cast<const char*>(lf) - rest->data());
