@@ -31,13 +31,6 @@ bool CleanLine(absl::string_view line) {
   return bad == 0 && !line.empty();
 }
 
-// A header name, full or compact form (a lower-case letter, or empty), in
-// any case. Lengths first: most names are neither.
-bool NameIs(absl::string_view name, absl::string_view full, absl::string_view compact) {
-  if (name.size() == 1) return compact.size() == 1 && (name[0] | 0x20) == compact[0];
-  return name.size() == full.size() && absl::EqualsIgnoreCase(name, full);
-}
-
 // Which bytes belong to a character class, looked up in one step: these
 // run per byte of each request refused (or challenged) under load.
 struct ByteSet {
@@ -225,20 +218,20 @@ bool ReadEchoLines(absl::string_view request, EchoLines* e) {
       return false;  // folded, empty inside the head, or not a header
     }
     bool ok = true;
-    if (NameIs(name, "Via", "v")) {
+    if (HeaderNameIs(name, "Via", "v")) {
       if (!PlainVia(value)) return false;
       if (e->top_via.empty()) {
         e->top_via = line;
       } else {
         e->vias.push_back(line);
       }
-    } else if (NameIs(name, "From", "f")) {
+    } else if (HeaderNameIs(name, "From", "f")) {
       ok = Once(&e->from, line) && Once(&e->from_value, value);
-    } else if (NameIs(name, "To", "t")) {
+    } else if (HeaderNameIs(name, "To", "t")) {
       ok = Once(&e->to, line) && Once(&e->to_value, value);
-    } else if (NameIs(name, "Call-ID", "i")) {
+    } else if (HeaderNameIs(name, "Call-ID", "i")) {
       ok = Once(&e->call_id, line) && Once(&e->call_id_value, value);
-    } else if (NameIs(name, "CSeq", "")) {
+    } else if (HeaderNameIs(name, "CSeq", "")) {
       ok = Once(&e->cseq, line) && Once(&e->cseq_value, value);
     }
     if (!ok) return false;

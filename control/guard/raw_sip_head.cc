@@ -17,13 +17,6 @@ bool SplitLine(absl::string_view line, absl::string_view* name, absl::string_vie
   return true;
 }
 
-// Full or compact form (a lower-case letter, or empty), in any case.
-// Lengths first: most names are neither.
-bool NameIs(absl::string_view name, absl::string_view full, absl::string_view compact = {}) {
-  if (name.size() == 1) return compact.size() == 1 && (name[0] | 0x20) == compact[0];
-  return name.size() == full.size() && absl::EqualsIgnoreCase(name, full);
-}
-
 // The part of a name-addr after the <URI> (and a quoted display name),
 // where header parameters live; all of it for a bare addr-spec.
 absl::string_view HeaderParams(absl::string_view value) {
@@ -88,14 +81,14 @@ RawSipHead SniffSipHead(absl::string_view bytes) {
     absl::string_view name, value;
     if (!SplitLine(line, &name, &value)) {
       // not a header: nothing to read
-    } else if (NameIs(name, "To", "t")) {
+    } else if (HeaderNameIs(name, "To", "t")) {
       head.to_tag = head.to_tag || ToValueHasTag(value);
       if (head.to_headers++ == 0) head.to = value;
-    } else if (NameIs(name, "Call-ID", "i")) {
+    } else if (HeaderNameIs(name, "Call-ID", "i")) {
       if (head.call_id.empty()) head.call_id = value;
-    } else if (NameIs(name, "Authorization") || NameIs(name, "Proxy-Authorization")) {
+    } else if (HeaderNameIs(name, "Authorization") || HeaderNameIs(name, "Proxy-Authorization")) {
       head.credentials = true;
-    } else if (NameIs(name, "Require") || NameIs(name, "Proxy-Require")) {
+    } else if (HeaderNameIs(name, "Require") || HeaderNameIs(name, "Proxy-Require")) {
       head.extensions = true;
     }
     pos = end == absl::string_view::npos ? end : pos + 1 + end;
