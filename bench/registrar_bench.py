@@ -190,6 +190,15 @@ class Pinger(threading.Thread):
         rtts = [r for s, r in self.samples if t0 <= s <= t1]
         return 1000.0 * max(rtts) if rtts else float("nan")
 
+    def stalls(self, t0, t1, over_ms=5.0, top=5):
+        """Where the round trip was over `over_ms` in [t0, t1]: how many,
+        and the worst `top` as "ms at +s" (seconds after t0), to match
+        against a profile's timeline."""
+        slow = sorted(((r, s) for s, r in self.samples if t0 <= s <= t1 and r * 1000 > over_ms),
+                      reverse=True)
+        worst = ", ".join("%.1f ms at +%.2f s" % (1000 * r, s - t0) for r, s in slow[:top])
+        return "%d over %.0f ms%s" % (len(slow), over_ms, (": " + worst) if worst else "")
+
     def finish(self):
         self.stop_flag.set()
         self.join(5)
@@ -240,16 +249,23 @@ def settle(server, tag, idle_share=0.03, limit_s=40.0):
     log("%s: %s: idle after %.0f s" % (server.name, tag, time.monotonic() - t0))
 
 
-def start_profile(args, pids, name):
+def start_profile(args, pids, name, off_cpu=False):
     """With --profile DIR: perf samples the SIP server's threads while a
     refresh or a storm is measured (DIR/NAME.perf), the means to find what
-    grows with N and what shedding costs. Sampling costs CPU too, so a profiled run's figures are not quoted."""
+    grows with N and what shedding costs. With `off_cpu` it also records
+    every switch off a core with its stack (a stall's cause when the loop
+    waits rather than works), on the monotonic clock the pinger's stall
+    times are on. Sampling costs CPU too, so a profiled run's figures are
+    not quoted."""
     if not args.profile:
         return None
     os.makedirs(args.profile, exist_ok=True)
     out = os.path.join(args.profile, name + ".perf")
-    return subprocess.Popen(["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,8192", "-o", out, "-p",
-                             ",".join(str(p) for p in pids)],
+    events = ["-e", "cpu-clock", "-e", "sched:sched_switch"] if off_cpu else []
+    log("%s: profile %s from %.3f (monotonic)" % (name, out, time.monotonic()))
+    return subprocess.Popen(["perf", "record", "-q", "-k", "mono", "-F", "499", "--call-graph",
+                             "dwarf,8192"] + events + ["-o", out, "-p",
+                                                       ",".join(str(p) for p in pids)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -541,10 +557,12 @@ def run_rtplatch(args, users):
     pinger = Pinger(server.port)
     pinger.start()
     try:
+        profiler = start_profile(args, server.sip_pids(), "rtplatch-list", off_cpu=True)
         time.sleep(1.0)
         t0 = time.monotonic()
         log("rtplatch: worst OPTIONS round trip in a quiet second before them: %.1f ms"
             % pinger.worst_ms(t0 - 1.0, t0))
+        log("rtplatch: the list window starts at %.3f (monotonic)" % t0)
         for i in range(3):
             s1, _ = server.ctl("registrations", "--limit", "10")
             aor = "%s@%s" % (users.users[random.randrange(n)][0], sb.DOMAIN)
@@ -554,8 +572,10 @@ def run_rtplatch(args, users):
             log("rtplatch: registrations --limit 10 took %.3f s, registration AOR %.3f s, "
                 "registrations --natted --limit 10 %.3f s" % (s1, s2, s3))
         time.sleep(0.2)
+        stop_profile(profiler)
         list_stall = pinger.worst_ms(t0, time.monotonic())
-        log("rtplatch: worst OPTIONS round trip while they ran: %.1f ms" % list_stall)
+        log("rtplatch: worst OPTIONS round trip while they ran: %.1f ms (%s)"
+            % (list_stall, pinger.stalls(t0, time.monotonic())))
 
         completed = []
         capacity = capacity_per_s(args, server, users, completed)
@@ -578,12 +598,17 @@ def run_rtplatch(args, users):
         # after it; no operator command runs in it (a list would stall SIP
         # itself), the count is read after it.
         window_start = time.monotonic() + (expire_at - 1 - time.time())
+        log("rtplatch: the expiry window starts at %.3f (monotonic)" % window_start)
+        profiler = start_profile(args, server.sip_pids(), "rtplatch-expiry", off_cpu=True)
         while time.time() < expire_at + EXPIRY_WINDOW_S:
             time.sleep(0.1)
+        stop_profile(profiler)
         expiry_stall = pinger.worst_ms(window_start, time.monotonic())
         left = server.registered()
         log("rtplatch: %d of %d bindings left %d s after their expiry second; worst OPTIONS "
-            "round trip from the second before: %.1f ms" % (left, n, EXPIRY_WINDOW_S, expiry_stall))
+            "round trip from the second before: %.1f ms (%s)"
+            % (left, n, EXPIRY_WINDOW_S, expiry_stall,
+               pinger.stalls(window_start, time.monotonic())))
         if left:
             raise BenchError("%d bindings outlived their expiry by %d s" % (left, EXPIRY_WINDOW_S))
     finally:

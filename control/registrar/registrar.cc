@@ -690,8 +690,10 @@ std::string Registrar::ScanLive(absl::string_view after, size_t budget, int64_t 
   size_t looked = 0;
   std::string last;
   bool stopped = false;
+  const auto deadline = std::chrono::steady_clock::now() + kScanSliceTime;
   table_.ForEachAor(after, [&](absl::string_view aor) {
-    if (looked > 0 && looked >= budget) {  // at least one AOR a call
+    // At least one AOR a call.
+    if (looked > 0 && (looked >= budget || std::chrono::steady_clock::now() >= deadline)) {
       stopped = true;
       return false;
     }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -1004,4 +1006,41 @@ TEST_F(RegistrarTest, APhoneMovingToAnotherNodeTakesItsBindingThere) {
 }
 
 }  // namespace
+// A scan ends on time as well as on its count, and the walk it leaves off
+// goes on from its cursor losing and repeating nothing.
+TEST_F(RegistrarTest, ScanEndsOnTimeAndItsCursorLosesNothing) {
+  constexpr int kAors = 100;
+  for (int i = 0; i < kAors; ++i) {
+    Binding b = RemoteBinding("node-b");
+    b.aor = absl::StrCat("user", 1000 + i, "@example.com");
+    b.contact_uri = absl::StrCat("sip:user", 1000 + i, "@192.0.2.10:5060");
+    ASSERT_EQ(registrar_->ApplyRemote(b), std::nullopt);
+  }
+  std::vector<std::string> seen;
+  // Each binding takes a fifth of the slice's time: the count (all of
+  // them) would not stop the scan, the clock does.
+  const auto slow = [&](const Binding& b) {
+    seen.push_back(b.aor);
+    std::this_thread::sleep_for(Registrar::kScanSliceTime / 5);
+  };
+  std::string next = registrar_->ScanLive("", kAors * 2, kNow, slow);
+  EXPECT_EQ(next, seen.back()) << "stopped where it was";
+  EXPECT_LE(seen.size(), 6u) << "the clock is read at every AOR";
+  int calls = 1;
+  while (!next.empty() && calls < kAors + 1) {
+    next = registrar_->ScanLive(next, kAors * 2, kNow, slow);
+    ++calls;
+  }
+  EXPECT_TRUE(next.empty());
+  EXPECT_GE(calls, kAors / 6);
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kAors));
+  for (int i = 0; i < kAors; ++i) EXPECT_EQ(seen[i], absl::StrCat("user", 1000 + i, "@example.com"));
+
+  // Fast enough, the count alone ends it.
+  seen.clear();
+  next = registrar_->ScanLive("", 10, kNow, [&](const Binding& b) { seen.push_back(b.aor); });
+  EXPECT_EQ(seen.size(), 10u);
+  EXPECT_EQ(next, "user1009@example.com");
+}
+
 }  // namespace rtplatch
