@@ -37,10 +37,11 @@ constexpr int64_t kTickPeriodMs = 100;  // dataplane events, binding expiry
 // a fraction of a millisecond of madvise a tick.
 constexpr size_t kKeptFreeHeapBytes = size_t{32} << 20;
 constexpr size_t kReleaseSliceBytes = size_t{8} << 20;
-// Binding changes are committed when a round brought no input (the loop
-// is idle: commit at once) and otherwise at most this long after the last
-// commit, so a registrar under load pays one WAL commit per interval, not
-// per round. A kill -9 loses at most this much of the latest REGISTERs
+// Binding changes go to the store's writer (binding_writer.h) when a
+// round brought no input (the loop is idle: at once) and otherwise at most
+// this long after the last hand-over, so a registrar under load wakes the
+// writer once an interval, not every round. A kill -9 loses at most this
+// much of the latest REGISTERs and the batch the writer is committing
 // (their phones re-register), as synchronous=NORMAL accepts for power loss.
 constexpr int64_t kCommitIntervalMs = 50;
 
@@ -182,12 +183,12 @@ absl::Status ControlPlane::OpenRegistrar() {
   auto users = LoadUsersFile(config_.users_file);
   if (!users.ok()) return users.status();
   users_ = std::make_unique<ReloadableUsers>(*std::move(users));
+  std::unique_ptr<BindingStore> store;
   if (!config_.database.empty()) {
     MakeParentDir(config_.database);
-    auto store = BindingStore::Open(config_.database);
-    if (!store.ok()) return store.status();
-    store_ = *std::move(store);
-    store_->set_group_commit(true);
+    auto opened = BindingStore::Open(config_.database);
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
   }
   auto policies = NatPolicyTable::FromJson(config_.nat_policy);
   if (!policies.ok()) return policies.status();
@@ -198,9 +199,16 @@ absl::Status ControlPlane::OpenRegistrar() {
   rc.server_header = config_.server_header;
   rc.require_auth = config_.authenticate;
   auto registrar =
-      Registrar::Create(rc, *users_, store_.get(), config_.inside_prefixes, *policies_);
+      Registrar::Create(rc, *users_, store.get(), config_.inside_prefixes, *policies_);
   if (!registrar.ok()) return registrar.status();
   registrar_ = *std::move(registrar);
+  if (store != nullptr) {
+    // Loaded: from here on the store is written off the event loop.
+    auto writer = BindingWriter::Start(std::move(store));
+    if (!writer.ok()) return writer.status();
+    writer_ = *std::move(writer);
+    registrar_->set_sink(writer_.get());
+  }
   return absl::OkStatus();
 }
 
@@ -406,6 +414,7 @@ absl::Status ControlPlane::OpenMetrics() {
 }
 
 std::string ControlPlane::RenderMetrics() const {
+  const std::optional<BindingStoreCounters> store = registrar_->store_counters();
   return RenderControlMetrics({
       .messages = &transport_->messages(),
       .transport = &transport_->counters(),
@@ -415,7 +424,7 @@ std::string ControlPlane::RenderMetrics() const {
       .calls_active = proxy_->calls().size(),
       .bindings = registrar_->binding_count(),
       .bindings_natted = registrar_->natted_binding_count(),
-      .store = registrar_->store_counters(),
+      .store = store ? &*store : nullptr,
       .link = &link_->counters(),
       .link_connected = link_->connected(),
       .keepalives = &keepalives_->counters(),
@@ -515,6 +524,7 @@ absl::Status ControlPlane::RunOnce() {
     if (vips_ && vips_->KeepaliveRightsChanged()) proxy_->RestartKeepaliveReinstall();
     if (guard_) guard_->Tick(now_ms);
     ProcessLogger().FlushSuppressed();
+    LogStoreFailures();
     if (shedder_) {
       const bool was_overloaded = shedder_->overloaded();
       shedder_->Tick(now_ms, transport_->udp_drained());
@@ -531,12 +541,19 @@ absl::Status ControlPlane::RunOnce() {
 }
 
 void ControlPlane::CommitBindingsIfDue(int64_t now_ms, bool round_was_idle) {
-  if (!store_ || (!round_was_idle && now_ms - last_commit_ms_ < kCommitIntervalMs)) return;
+  if (!writer_ || (!round_was_idle && now_ms - last_commit_ms_ < kCommitIntervalMs)) return;
   last_commit_ms_ = now_ms;
-  if (absl::Status s = store_->Flush(); !s.ok()) {
-    // The bindings stay in memory and the next commit retries them.
-    RTPLATCH_LOG(Error, "%s", std::string(s.message()).c_str());
-  }
+  writer_->Publish();
+}
+
+void ControlPlane::LogStoreFailures() {
+  if (!writer_) return;
+  const BindingWriter::Failures f = writer_->TakeFailures();
+  if (f.count == 0) return;
+  // The bindings stay in memory (the registrar answers from it); a
+  // binding's next write puts it whole.
+  RTPLATCH_LOG(Error, "binding store: %llu changes not written: %s",
+               static_cast<unsigned long long>(f.count), f.first.c_str());
 }
 
 std::string ControlPlane::StartupSummary() const {

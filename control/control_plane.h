@@ -29,6 +29,7 @@
 #include "control/ng/ng_server.h"
 #include "control/operator/operator_commands.h"
 #include "control/registrar/binding_store.h"
+#include "control/registrar/binding_writer.h"
 #include "control/registrar/registrar.h"
 #include "control/registrar/reloadable_users.h"
 #include "control/routing/proxy.h"
@@ -78,6 +79,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
   absl::Status OpenCluster();
   void OnInbound(const SipInbound& in);
   void CommitBindingsIfDue(int64_t now_ms, bool round_was_idle);
+  // What the store's writer refused since the last tick, in one line.
+  void LogStoreFailures();
 
   // SipTransactions::Listener: the proxy, which is built after the
   // transactions it uses, so they reach it through here.
@@ -118,7 +121,8 @@ class ControlPlane : private SipTransactions::Listener, private OperatorView {
 
   const ControlConfig config_;
   std::unique_ptr<ReloadableUsers> users_;
-  std::unique_ptr<BindingStore> store_;  // null without `database`
+  // The binding store, written off the event loop; null without `database`.
+  std::unique_ptr<BindingWriter> writer_;
   std::unique_ptr<NatPolicyTable> policies_;
   std::unique_ptr<Registrar> registrar_;
   std::unique_ptr<DataplaneLink> link_;

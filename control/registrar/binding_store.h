@@ -25,6 +25,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/ip_address.h"
+#include "control/registrar/binding.h"
+#include "control/registrar/binding_sink.h"
 #include "control/registrar/refresh_log.h"
 #include "control/registrar/sqlite_statement.h"
 #include "control/registrar/wal_checkpointer.h"
@@ -34,87 +36,26 @@ struct sqlite3_stmt;
 
 namespace rtplatch {
 
-struct Binding {
-  enum class Transport : uint8_t { kUdp, kTcp, kTls, kWs, kWss };
-
-  std::string aor;          // as the registrar normalises it; key part 1
-  std::string contact_uri;  // key part 2
-  int64_t expires_at = 0;   // unix seconds
-  std::string call_id;
-  uint32_t cseq = 0;
-  std::string user_agent;
-  Endpoint source;  // where the REGISTER really came from
-  Transport transport = Transport::kUdp;
-  Endpoint local_socket;  // our socket it arrived on (replies leave from it)
-  bool behind_nat = false;
-  std::vector<std::string> nat_reasons;
-  uint32_t keepalive_interval_ms = 0;  // 0: no keepalives
-  std::string keepalive_reason;
-  // The NAT's timeout is still being learned (control/nat/
-  // keepalive_learning.h): the control plane's probes keep the mapping, the
-  // dataplane has no target yet, and keepalive_interval_ms is the ceiling.
-  bool keepalive_learning = false;
-  // RFC 3261 q-value × 1000: qvalues have at most three decimals, so an
-  // integer holds them exactly and orders them without float compares.
-  uint16_t q_milli = 1000;
-  // The cluster node that owns the binding (its phone registered there:
-  // docs/cluster.md); empty: this node. Only this node's bindings are
-  // stored here, so the store never holds a node.
-  std::string node;
-
-  friend bool operator==(const Binding&, const Binding&) = default;
-};
-
-// Whether `after` differs from `before` in its expiry, CSeq and Call-ID at
-// most (a plain refresh; a phone that restarted refreshes with a new
-// Call-ID): what the cluster writes as those alone.
-inline bool OnlyRefreshMoved(const Binding& before, const Binding& after) {
-  auto rest = [](const Binding& b) {
-    return std::tie(b.aor, b.contact_uri, b.user_agent, b.source, b.transport,
-                    b.local_socket, b.behind_nat, b.nat_reasons, b.keepalive_interval_ms,
-                    b.keepalive_reason, b.keepalive_learning, b.q_milli, b.node);
-  };
-  return rest(before) == rest(after);
-}
-
-// Where a binding is stored: the table's rows are kept in the order
-// bindings arrive, keyed by this id, not by (aor, contact). A phone
-// refreshes on its own timer, so the bindings that arrived together are
-// refreshed together and expire together: a refresh, an expiry or a new
-// binding dirties the few pages its neighbours in time dirty. Keyed by
-// AOR, each of those wrote a page of its own anywhere in the file (at a
-// million bindings, a 200 MB file and a 128 MiB cache). The registrar
-// keeps each binding's row in memory, so no index on the key is needed;
-// it is what keeps (aor, contact) unique. 0 is no row.
-using BindingRow = int64_t;
-
 absl::string_view TransportName(Binding::Transport transport);  // "udp", ...
 absl::StatusOr<Binding::Transport> ParseTransport(absl::string_view name);
 
-// What the store has written (metrics).
-struct BindingStoreCounters {
-  uint64_t writes = 0;    // bindings written, new or refreshed
-  uint64_t removals = 0;
-  uint64_t refreshes_logged = 0;  // of the writes, appended to the refresh log
-};
-
-class BindingStore {
+class BindingStore final : public BindingSink {
  public:
   // Opens or creates the database at `path`, in WAL mode, creating or
   // checking the schema. A file that is not a database, is corrupt or has a
   // newer schema is an error naming the path, never a crash.
   static absl::StatusOr<std::unique_ptr<BindingStore>> Open(const std::string& path);
-  ~BindingStore();
+  ~BindingStore() override;
 
   BindingStore(const BindingStore&) = delete;
   BindingStore& operator=(const BindingStore&) = delete;
 
   // Group commit: changes join one open transaction that Flush() commits
-  // (the event loop flushes when it goes idle, and every 50 ms under
-  // load). A registrar at thousands of REGISTERs a second then pays one
-  // WAL commit per interval, not per REGISTER; a crash loses at most the
-  // changes since the last commit (phones re-register), as
-  // synchronous=NORMAL already accepts for power loss.
+  // (the BindingWriter flushes after each batch the event loop handed it).
+  // A registrar at thousands of REGISTERs a second then pays one WAL
+  // commit per batch, not per REGISTER; a crash loses at most the changes
+  // since the last commit (phones re-register), as synchronous=NORMAL
+  // already accepts for power loss.
   void set_group_commit(bool on) { group_commit_ = on; }
   absl::Status Flush();
 
@@ -122,9 +63,9 @@ class BindingStore {
   absl::StatusOr<BindingRow> Insert(const Binding& binding);
   // Rewrites the binding stored at `row` (a refresh: the row stays where
   // it is, beside the bindings that arrived with it).
-  absl::Status Update(BindingRow row, const Binding& binding);
+  absl::Status Update(BindingRow row, const Binding& binding) override;
   // Removing a row that is not there is not an error.
-  absl::Status Remove(BindingRow row);
+  absl::Status Remove(BindingRow row) override;
   // One REGISTER's effect in one transaction: the rows `removed` go, and
   // each of `upserts` is written to rows[i], or inserted when rows[i] is
   // 0 (rows[i] then holds its new row). All of it lands or none of it; on
@@ -133,7 +74,7 @@ class BindingStore {
   // Call-ID at most (OnlyRefreshMoved), and goes to the refresh log.
   absl::Status ApplyRegister(absl::Span<const BindingRow> removed,
                              absl::Span<const Binding> upserts, absl::Span<BindingRow> rows,
-                             absl::Span<const bool> refresh_only = {});
+                             absl::Span<const bool> refresh_only = {}) override;
 
   // Every binding not expired at `now`, by AOR, highest q first, then
   // latest expiry: a scan and a sort of the whole table and the refresh
@@ -150,7 +91,11 @@ class BindingStore {
   // the table and the log (there is no expiry index): the registrar
   // removes the expired bindings it holds by row instead.
   absl::StatusOr<int> PruneExpired(int64_t now);
-  const BindingStoreCounters& counters() const { return counters_; }
+  BindingStoreCounters counters() const override { return counters_; }
+  // The caller holds changes in memory that the file may lack (a change
+  // it made was refused): from now on (until a restart) refreshes are
+  // written whole, which puts a lost row back. A rollback does it too.
+  void DistrustMemory();
   // Checkpoints done off the event loop (wal_checkpointer.h).
   const WalCheckpointer& checkpointer() const { return *checkpointer_; }
   const RefreshLog& refresh_log() const { return *log_; }
@@ -204,7 +149,6 @@ class BindingStore {
   // from then on (until a restart) refreshes are written whole, and the
   // log's live set is forgotten (no compaction) until the next load.
   bool rows_trusted_ = true;
-  void DistrustMemory();
 
   const std::string path_;
   // Declared before the statements so they are finalized first.

@@ -393,6 +393,12 @@ RegisterResult Registrar::HandleRegister(const SipMessage& request, const Endpoi
 
   // ---- 5. persist, then apply ----
   if (absl::Status s = Commit(aor, std::move(plan), changes); !s.ok()) {
+    // The store's writer is too far behind (binding_writer.h): the phone
+    // comes back later, as from any overloaded server.
+    if (absl::IsUnavailable(s)) {
+      return Refuse(request, source, 503, "Service Unavailable",
+                    absl::StrCat("binding store: ", s.message()), {"Retry-After: 5"});
+    }
     return Refuse(request, source, 500, "Server Internal Error",
                   absl::StrCat("binding store: ", s.message()));
   }

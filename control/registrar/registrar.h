@@ -224,10 +224,14 @@ class Registrar {
   // second's worth).
   size_t binding_count() const { return table_.size(); }
   size_t natted_binding_count() const { return table_.natted(); }
-  // What this node's store wrote (null: no store).
-  const BindingStoreCounters* store_counters() const {
-    return store_ != nullptr ? &store_->counters() : nullptr;
+  // What this node's store wrote (none: no store).
+  std::optional<BindingStoreCounters> store_counters() const {
+    if (store_ == nullptr) return std::nullopt;
+    return store_->counters();
   }
+  // From now on binding changes go to `sink` (borrowed; e.g. a
+  // BindingWriter that took over the store Create loaded from).
+  void set_sink(BindingSink* sink) { store_ = sink; }
   // Records a keepalive decision taken after the REGISTER (the NAT
   // timeout learner's): the binding's interval, learning state and reason,
   // in memory and the store. The change (kRefreshed, keepalive_changed
@@ -315,7 +319,7 @@ class Registrar {
   RegistrarConfig config_;
   std::unique_ptr<DigestAuthenticator> auth_;
   const CredentialSource& users_;
-  BindingStore* store_;
+  BindingSink* store_;  // where changes go (null: memory only)
   BindingReplica* replica_ = nullptr;
   const InsidePrefixes& inside_;
   const NatPolicyTable& policies_;
