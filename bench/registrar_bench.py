@@ -609,6 +609,8 @@ def run_rtplatch(args, users):
             "round trip from the second before: %.1f ms (%s)"
             % (left, n, EXPIRY_WINDOW_S, expiry_stall,
                pinger.stalls(window_start, time.monotonic())))
+        log("rtplatch: binding store after the expiry: %s"
+            % json.dumps(json.loads(server.ctl("sip-stats")[1]).get("binding_store")))
         if left:
             raise BenchError("%d bindings outlived their expiry by %d s" % (left, EXPIRY_WINDOW_S))
     finally:

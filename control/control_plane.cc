@@ -641,6 +641,13 @@ nlohmann::json ControlPlane::Stats() const {
     stats["ng"] = std::move(ng);
   }
   if (shared_) stats["cluster"] = ClusterJson();
+  if (const std::optional<BindingStoreCounters> c = registrar_->store_counters()) {
+    stats["binding_store"] = {{"writes", c->writes},
+                              {"removals", c->removals},
+                              {"refreshes_logged", c->refreshes_logged},
+                              {"backlog", c->backlog},
+                              {"failed", c->failed}};
+  }
   return stats;
 }
 

@@ -82,6 +82,12 @@ void Registrations(PrometheusText& t, const ControlMetricsSources& s) {
              "Changes written to the binding store, by kind.");
     t.Sample(static_cast<double>(s.store->writes), {{"kind", "binding"}});
     t.Sample(static_cast<double>(s.store->removals), {{"kind", "removal"}});
+    t.Gauge("rtplatch_binding_store_backlog",
+            "Binding changes handed to the store's writer and not yet committed.",
+            static_cast<double>(s.store->backlog));
+    t.Counter("rtplatch_binding_store_failures_total",
+              "Binding changes the store refused (logged; memory still holds them).",
+              s.store->failed);
   }
 }
 

@@ -33,6 +33,8 @@ TEST(ControlMetricsTest, CountsBecomeNamedSeries) {
   setup.Observe(3);
   BindingStoreCounters store;
   store.writes = 7;
+  store.backlog = 3;
+  store.failed = 2;
   const std::string page = RenderControlMetrics({
       .messages = &messages,
       .proxy = &proxy,
@@ -58,6 +60,8 @@ TEST(ControlMetricsTest, CountsBecomeNamedSeries) {
   EXPECT_THAT(page, HasSubstr("rtplatch_registrations{nat=\"behind_nat\"} 2\n"));
   EXPECT_THAT(page, HasSubstr("rtplatch_registrations{nat=\"direct\"} 3\n"));
   EXPECT_THAT(page, HasSubstr("rtplatch_binding_store_writes_total{kind=\"binding\"} 7\n"));
+  EXPECT_THAT(page, HasSubstr("rtplatch_binding_store_backlog 3\n"));
+  EXPECT_THAT(page, HasSubstr("rtplatch_binding_store_failures_total 2\n"));
   EXPECT_THAT(page, HasSubstr("rtplatch_dataplane_link_up 1\n"));
   // Parts that are off leave their families out.
   EXPECT_THAT(page, Not(HasSubstr("rtplatch_overloaded")));
