@@ -1,5 +1,6 @@
 #include "control/registrar/binding_writer.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -139,7 +140,14 @@ uint64_t BindingWriter::Commit(absl::Span<Change> batch, std::string& first_erro
     // Memory has the change the file lacks.
     store_->DistrustMemory();
   };
-  for (Change& change : batch) note(Apply(change));
+  auto stint = std::chrono::steady_clock::now();
+  for (Change& change : batch) {
+    note(Apply(change));
+    if (const auto now = std::chrono::steady_clock::now(); now - stint >= kStint) {
+      sched_yield();
+      stint = std::chrono::steady_clock::now();
+    }
+  }
   if (absl::Status s = store_->Flush(); !s.ok()) {
     note(s);
     failed = batch.size();  // the commit took the whole batch back

@@ -21,6 +21,7 @@
 // loop's own group commit did.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -79,11 +80,19 @@ class BindingWriter final : public BindingSink {
 
   static constexpr uint64_t kMaxBacklog = 4'000'000;
   // At most this many changes a transaction: a mass expiry's removals
-  // commit as they go, not as one transaction of a million.
-  static constexpr size_t kBatch = 16'384;
+  // commit as they go, not as one transaction of a million, and no one
+  // commit holds a core for long.
+  static constexpr size_t kBatch = 4'096;
   // Below the loop: under full load it still gets about a quarter of the
-  // core, more than commits need, and SIP preempts it on arrival.
+  // core, more than commits need.
   static constexpr int kNice = 5;
+  // Where the writer shares a core with the event loop (rtplatch-control
+  // on one core) and both are busy, as while a million bindings expire,
+  // the scheduler lets it run until the next tick, 4 ms on a 250 Hz
+  // kernel, and SIP waits that long (perf, at a million): so it gives
+  // the core back after this much work. A yield costs nothing when
+  // nothing else wants the core.
+  static constexpr std::chrono::microseconds kStint{500};
 
  private:
   // One change as the loop made it; a register's bindings out of line,
