@@ -3,7 +3,10 @@
 // to a thread of its own, so the event loop never waits for a disk.
 #pragma once
 
+#include <cstddef>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "control/registrar/binding.h"
 
@@ -28,5 +31,15 @@ class BindingSink {
   virtual absl::Status Remove(BindingRow row) = 0;
   virtual BindingStoreCounters counters() const = 0;
 };
+
+// ApplyRegister's spans agree: a row and (when given) a refresh flag for
+// each binding. The error says what was given.
+inline absl::Status RegisterSpansAgree(size_t upserts, size_t rows, size_t refresh_only) {
+  if (rows == upserts && (refresh_only == 0 || refresh_only == upserts)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("register: ", upserts, " bindings but ", rows,
+                                                 " rows and ", refresh_only, " refresh flags"));
+}
 
 }  // namespace rtplatch

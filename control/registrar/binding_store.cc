@@ -563,11 +563,9 @@ absl::Status BindingStore::ApplyRegister(absl::Span<const BindingRow> removed,
                                          absl::Span<const Binding> upserts,
                                          absl::Span<BindingRow> rows,
                                          absl::Span<const bool> refresh_only) {
-  if (rows.size() != upserts.size() ||
-      (!refresh_only.empty() && refresh_only.size() != upserts.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "binding store ", path_, ": register: ", upserts.size(), " bindings but ", rows.size(),
-        " rows and ", refresh_only.size(), " refresh flags"));
+  if (absl::Status s = RegisterSpansAgree(upserts.size(), rows.size(), refresh_only.size());
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("binding store ", path_, ": ", s.message()));
   }
   // WriteRow's UPDATE-else-INSERT counts as one statement: the UPDATE
   // that found no row changed nothing.

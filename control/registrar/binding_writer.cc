@@ -46,11 +46,9 @@ absl::Status BindingWriter::ApplyRegister(absl::Span<const BindingRow> removed,
                                           absl::Span<const Binding> upserts,
                                           absl::Span<BindingRow> rows,
                                           absl::Span<const bool> refresh_only) {
-  if (rows.size() != upserts.size() ||
-      (!refresh_only.empty() && refresh_only.size() != upserts.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("register: ", upserts.size(),
-                                                   " bindings but ", rows.size(), " rows and ",
-                                                   refresh_only.size(), " refresh flags"));
+  if (absl::Status s = RegisterSpansAgree(upserts.size(), rows.size(), refresh_only.size());
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s = Behind(); !s.ok()) return s;
   for (BindingRow& row : rows) {
