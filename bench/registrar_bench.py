@@ -192,8 +192,8 @@ class Pinger(threading.Thread):
     def snapshot(self):
         """The samples so far, copied in one step: walking the live list
         takes the GIL for milliseconds while this thread appends to it,
-        and the pings answered meanwhile would count that wait (runs
-        67-72: round trips of 6-10 ms at +16.0-16.1 s, the moment the
+        and pings answered meanwhile would likely count that wait (runs
+        67-72 had round trips of 6-10 ms at +16.0-16.1 s, the moment the
         expiry window's figures were computed)."""
         return list(self.samples)
 

@@ -765,10 +765,15 @@ bool Registrar::RemoveBinding(absl::string_view aor, absl::string_view contact_u
   return true;
 }
 
-size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_t budget) {
+size_t Registrar::PruneExpired(int64_t now, std::vector<Binding>* expired, size_t budget,
+                               std::chrono::steady_clock::time_point deadline) {
   std::vector<Binding> taken;
   std::vector<BindingRow> rows;
-  const size_t n = table_.TakeExpired(now, budget, taken, &rows);
+  size_t n = 0;
+  while (n < budget && table_.TakeExpired(now, 1, taken, &rows) == 1) {
+    ++n;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+  }
   for (size_t i = 0; i < n; ++i) {
     // Another node's binding leaves memory only: its owner removes it
     // from the shared store, and it had no keepalive here.

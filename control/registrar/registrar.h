@@ -244,12 +244,16 @@ class Registrar {
   // to `removed`. False if there was none.
   bool RemoveBinding(absl::string_view aor, absl::string_view contact_uri, Binding* removed);
   // Drops bindings with expires_at <= now (memory and store), at most
-  // `budget` of them, earliest first; the dropped ones go to `expired` when
-  // given, so their keepalives can be removed. What it costs is the
-  // bindings dropped: the event loop calls it with a small budget every
-  // round while HasExpired, so a mass expiry never stalls SIP.
-  size_t PruneExpired(int64_t now, std::vector<Binding>* expired = nullptr,
-                      size_t budget = SIZE_MAX);
+  // `budget` of them, earliest first, and none more once `deadline` has
+  // passed (the clock read after every binding: where memory has gone
+  // cold one removal took 2.5 ms, its AOR compared down the ordered
+  // index); the dropped ones go to `expired` when given, so their
+  // keepalives can be removed. What it costs is the bindings dropped: the
+  // event loop calls it with a small budget and deadline every round while
+  // HasExpired, so a mass expiry never stalls SIP.
+  size_t PruneExpired(
+      int64_t now, std::vector<Binding>* expired = nullptr, size_t budget = SIZE_MAX,
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
   bool HasExpired(int64_t now) const { return table_.HasExpired(now); }
 
   const RegistrarConfig& config() const { return config_; }

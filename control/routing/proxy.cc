@@ -1703,15 +1703,9 @@ bool Proxy::PruneExpired(size_t budget) {
   const int64_t now = now_();
   if (!registrar_.HasExpired(now)) return false;
   std::vector<Binding> expired;
-  // Bounded in time as well as count: a binding's store row is removed by
-  // key, and rows of a million phones registered in no particular order
-  // lie on pages the SQLite cache may not hold (256 took 18 ms).
-  const auto deadline = std::chrono::steady_clock::now() + kPruneSliceTime;
-  for (size_t taken = 0; taken < budget && std::chrono::steady_clock::now() < deadline;) {
-    const size_t n = registrar_.PruneExpired(now, &expired, std::min(kPruneStep, budget - taken));
-    if (n == 0) break;
-    taken += n;
-  }
+  // Bounded in time as well as count (kPruneSliceTime).
+  (void)registrar_.PruneExpired(now, &expired, budget,
+                                std::chrono::steady_clock::now() + kPruneSliceTime);
   keepalives_.Removed(expired);
   learner_.Removed(expired);
   return registrar_.HasExpired(now);

@@ -240,12 +240,11 @@ class Proxy : public SipTransactions::Listener {
   void ApplyBindingChanges(const std::vector<BindingChange>& changes,
                            uint32_t first_keepalive_within_ms = 0);
   static constexpr size_t kPruneSlice = 256;
-  // A slice also ends after this long, looked at after every binding:
-  // where memory has gone cold (a VM's host took it back) one removal took
-  // 2.5 ms (its AOR compared all down the ordered index), and a step of
-  // 16 between looks held SIP for 40 ms.
+  // A slice also ends after this long, looked at after every binding
+  // (Registrar::PruneExpired): where memory has gone cold (a VM's host
+  // took it back) one removal took 2.5 ms, and looking every 16 bindings
+  // held SIP for 40 ms.
   static constexpr std::chrono::microseconds kPruneSliceTime{2000};
-  static constexpr size_t kPruneStep = 1;
   // After a (re)connection, installs the keepalive targets of up to
   // `budget` more bindings (one dataplane request); true while bindings
   // are left, and the event loop calls it every round until it says no.

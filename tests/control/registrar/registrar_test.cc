@@ -1043,4 +1043,19 @@ TEST_F(RegistrarTest, ScanEndsOnTimeAndItsCursorLosesNothing) {
   EXPECT_EQ(next, "user1009@example.com");
 }
 
+// An expiry slice looks at the clock after every binding: one past its
+// deadline takes one binding, and without one it takes its whole budget.
+TEST_F(RegistrarTest, PruneEndsOnTheClockAfterEveryBinding) {
+  for (int i = 0; i < 40; ++i) {
+    Binding b = RemoteBinding("node-b", kNow + 10);
+    b.aor = absl::StrCat("user", 1000 + i, "@example.com");
+    ASSERT_EQ(registrar_->ApplyRemote(b), std::nullopt);
+  }
+  const auto past = std::chrono::steady_clock::now();
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 60, nullptr, 32, past), 1u);
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 60, nullptr, 32), 32u);
+  EXPECT_EQ(registrar_->PruneExpired(kNow + 60), 7u);
+  EXPECT_FALSE(registrar_->HasExpired(kNow + 60));
+}
+
 }  // namespace rtplatch
