@@ -134,37 +134,49 @@ void BindingTable::Assign(Id id, const Binding& b) {
 }
 
 std::optional<BindingRow> BindingTable::Put(const Binding& binding, BindingRow row) {
-  const uint32_t expires_at = ExpirySeconds(binding.expires_at);
-  if (const Id id = FindId(binding.aor, binding.contact_uri); id != kNone) {
-    if (R(id).expires_at != expires_at) {
-      expiry_.erase(ExpiryKey(R(id).expires_at, id));
-      expiry_.insert(ExpiryKey(expires_at, id));
-    }
-    const BindingRow previous = R(id).row;
-    Assign(id, binding);
-    R(id).row = row;
-    return previous;
+  // The AOR hashed once: a new AOR's record is made inside the insert
+  // (a million at a restart).
+  Id added = kNone;
+  const auto head = aor_heads_.lazy_emplace(binding.aor, [&](const auto& make) {
+    added = Add(binding, row);
+    make(added);
+  });
+  if (added != kNone) return std::nullopt;
+  Id tail = kNone;
+  for (Id id = *head; id != kNone; id = R(id).next) {
+    if (ContactOf(id) == binding.contact_uri) return Replace(id, binding, row);
+    tail = id;
   }
+  // At the chain's end: the AOR's bindings keep the order they came in.
+  R(tail).next = Add(binding, row);
+  return std::nullopt;
+}
+
+BindingTable::Id BindingTable::Add(const Binding& binding, BindingRow row) {
   const Id id = Allocate();
   Assign(id, binding);
   R(id).row = row;
   R(id).next = kNone;
-  if (const auto head = aor_heads_.find(binding.aor); head == aor_heads_.end()) {
-    aor_heads_.insert(id);
-  } else {
-    // At the chain's end: the AOR's bindings keep the order they came in.
-    Id tail = *head;
-    while (R(tail).next != kNone) tail = R(tail).next;
-    R(tail).next = id;
-  }
   if (bulk_) {
     bulk_ids_.push_back(id);
   } else {
     order_.insert(id);
   }
-  expiry_.insert(ExpiryKey(expires_at, id));
+  expiry_.insert(ExpiryKey(R(id).expires_at, id));
   ++size_;
-  return std::nullopt;
+  return id;
+}
+
+BindingRow BindingTable::Replace(Id id, const Binding& binding, BindingRow row) {
+  const uint32_t expires_at = ExpirySeconds(binding.expires_at);
+  if (R(id).expires_at != expires_at) {
+    expiry_.erase(ExpiryKey(R(id).expires_at, id));
+    expiry_.insert(ExpiryKey(expires_at, id));
+  }
+  const BindingRow previous = R(id).row;
+  Assign(id, binding);
+  R(id).row = row;
+  return previous;
 }
 
 void BindingTable::EndBulkLoad() {

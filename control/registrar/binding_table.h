@@ -144,6 +144,11 @@ class BindingTable {
 
   Id FindId(absl::string_view aor, absl::string_view contact_uri) const;
   Id Allocate();
+  // Put's two cases: a new key's record (linked into the AOR's chain by
+  // the caller; in the ordered and expiry indexes here), and a held key's
+  // record rewritten (returns the row it had).
+  Id Add(const Binding& binding, BindingRow row);
+  BindingRow Replace(Id id, const Binding& binding, BindingRow row);
   // Writes `binding` into the record, releasing what it held before.
   void Assign(Id id, const Binding& binding);
   void Free(Id id);

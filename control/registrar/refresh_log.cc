@@ -101,16 +101,40 @@ absl::Status RefreshLog::Append(int64_t row, int64_t expires_at, uint32_t cseq,
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::flat_hash_map<int64_t, RefreshLog::Entry>> RefreshLog::ReadNewest() {
+std::optional<RefreshLog::Newest::Refresh> RefreshLog::Newest::Of(int64_t row) const {
+  if (row < 0 || static_cast<uint64_t>(row) >= by_row_.size()) return std::nullopt;
+  const uint32_t at = by_row_[static_cast<size_t>(row)];
+  if (at == kNone) return std::nullopt;
+  const Stored& e = stored_[at];
+  return Refresh{e.id, e.expires_at, e.cseq,
+                 absl::string_view(call_ids_).substr(e.call_id_at, e.call_id_len)};
+}
+
+absl::StatusOr<RefreshLog::Newest> RefreshLog::ReadNewest(int64_t row_bound) {
   sqlite3_stmt* s = each_.get();
   SqliteStmtUse use(s);
-  absl::flat_hash_map<int64_t, Entry> newest;
+  Newest newest;
+  newest.by_row_.assign(static_cast<size_t>(std::max<int64_t>(row_bound, 0)) + 1, Newest::kNone);
+  newest.stored_.reserve(static_cast<size_t>(std::max<int64_t>(entries_, 0)));
   int step;
   int64_t count = 0;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    Entry e = ReadEntry(s);
-    newest[e.row] = std::move(e);  // in id order: the last one wins
     ++count;
+    const int64_t row = sqlite3_column_int64(s, 1);
+    if (row < 0 || row > row_bound || newest.stored_.size() >= Newest::kNone) continue;
+    const unsigned char* text = sqlite3_column_text(s, 4);
+    const auto len = static_cast<uint32_t>(sqlite3_column_bytes(s, 4));
+    // In id order: a row's later entry replaces its earlier one.
+    uint32_t& at = newest.by_row_[static_cast<size_t>(row)];
+    if (at == Newest::kNone) ++newest.rows_with_entries_;
+    at = static_cast<uint32_t>(newest.stored_.size());
+    newest.stored_.push_back({.id = sqlite3_column_int64(s, 0),
+                              .expires_at = sqlite3_column_int64(s, 2),
+                              // The table's CHECK keeps it in range.
+                              .cseq = static_cast<uint32_t>(sqlite3_column_int64(s, 3)),
+                              .call_id_len = len,
+                              .call_id_at = newest.call_ids_.size()});
+    if (text != nullptr) newest.call_ids_.append(reinterpret_cast<const char*>(text), len);
   }
   if (step != SQLITE_DONE) return Error("read");
   entries_ = count;

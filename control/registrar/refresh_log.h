@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,44 @@ class RefreshLog {
   // The newest id appended: what a row's own write records.
   int64_t high() const { return high_; }
 
-  // The newest entry of each row, the whole log read in order (a load).
-  absl::StatusOr<absl::flat_hash_map<int64_t, Entry>> ReadNewest();
+  // Each row's newest entry, as ReadNewest leaves them: by row number in
+  // a dense array (the load asks in row order, so its lookups walk the
+  // array instead of probing a hash at random), the entries in one vector
+  // and their Call-IDs in one string (a million entries after a storm
+  // would otherwise be a million allocations).
+  class Newest {
+   public:
+    struct Refresh {
+      int64_t id;
+      int64_t expires_at;
+      uint32_t cseq;
+      absl::string_view call_id;
+    };
+    // `row`'s newest entry; nullopt when it has none.
+    std::optional<Refresh> Of(int64_t row) const;
+    size_t size() const { return rows_with_entries_; }
+
+   private:
+    friend class RefreshLog;
+    static constexpr uint32_t kNone = UINT32_MAX;
+    struct Stored {
+      int64_t id;
+      int64_t expires_at;
+      uint32_t cseq;
+      uint32_t call_id_len;
+      uint64_t call_id_at;  // into call_ids_
+    };
+    std::vector<uint32_t> by_row_;  // row -> index into stored_, kNone
+    std::vector<Stored> stored_;
+    std::string call_ids_;
+    size_t rows_with_entries_ = 0;
+  };
+  // The newest entry of each row in [1, row_bound], the whole log read in
+  // order (a load). Entries of rows past the bound (removed since) count
+  // among entries() but are not kept.
+  absl::StatusOr<Newest> ReadNewest(int64_t row_bound);
+  // A load is about to index up to `rows` live entries.
+  void ReserveLive(size_t rows) { live_.reserve(rows); }
   // After a load: `row`'s newest entry `id` is live (it overrode the row).
   void IndexLive(int64_t row, int64_t id) { live_[row] = id; }
   // The load is over: what is live is known.

@@ -31,8 +31,7 @@ bool ConsumePrefixIgnoreCase(absl::string_view& s, absl::string_view prefix) {
   return true;
 }
 
-absl::StatusOr<std::string> ParseHa1(absl::string_view hex, size_t digits,
-                                     absl::string_view algorithm) {
+absl::Status CheckHa1(absl::string_view hex, size_t digits, absl::string_view algorithm) {
   if (hex.size() != digits) {
     return absl::InvalidArgumentError(absl::StrCat(
         algorithm, " HA1 must be ", digits, " hex digits, got ", hex.size()));
@@ -44,18 +43,22 @@ absl::StatusOr<std::string> ParseHa1(absl::string_view hex, size_t digits,
           "'"));
     }
   }
-  return absl::AsciiStrToLower(hex);
+  return absl::OkStatus();
 }
 
-// One non-blank, non-comment line → a credential (errors without the line
-// prefix; the caller adds it).
-absl::StatusOr<UserCredential> ParseLine(absl::string_view line) {
+}  // namespace
+
+// One non-blank, non-comment line, as views into it: nothing is copied
+// until Add writes it into the arena (a million-user file is parsed at
+// restart, before anything is served). Errors without the line prefix;
+// the caller adds it.
+absl::StatusOr<UsersFile::Line> UsersFile::ParseLine(absl::string_view line) {
   size_t at = line.find('@');
   if (at == absl::string_view::npos) {
     return absl::InvalidArgumentError(
         "expected user@domain:secret, found no '@'");
   }
-  UserCredential cred;
+  Line parsed;
   absl::string_view user = line.substr(0, at);
   if (user.empty()) return absl::InvalidArgumentError("empty user before '@'");
   if (HasSpaceOrControl(user) || absl::StrContains(user, ':')) {
@@ -85,35 +88,32 @@ absl::StatusOr<UserCredential> ParseLine(absl::string_view line) {
     return absl::InvalidArgumentError(absl::StrCat(
         "domain '", domain, "' contains whitespace, a control character or '@'"));
   }
-  cred.user = std::string(user);
-  cred.domain = absl::AsciiStrToLower(domain);
+  parsed.user = user;
+  parsed.domain = domain;
 
   absl::string_view secret = rest.substr(domain_end + 1);
   if (ConsumePrefixIgnoreCase(secret, "md5:")) {
-    absl::StatusOr<std::string> ha1 = ParseHa1(secret, 32, "md5");
-    if (!ha1.ok()) return ha1.status();
-    cred.ha1_md5 = *std::move(ha1);
+    if (absl::Status s = CheckHa1(secret, 32, "md5"); !s.ok()) return s;
+    parsed.kind = SecretKind::kHa1Md5;
   } else if (ConsumePrefixIgnoreCase(secret, "sha256:")) {
-    absl::StatusOr<std::string> ha1 = ParseHa1(secret, 64, "sha256");
-    if (!ha1.ok()) return ha1.status();
-    cred.ha1_sha256 = *std::move(ha1);
+    if (absl::Status s = CheckHa1(secret, 64, "sha256"); !s.ok()) return s;
+    parsed.kind = SecretKind::kHa1Sha256;
   } else {
     ConsumePrefixIgnoreCase(secret, "plain:");
     if (secret.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "empty password for ", cred.user, "@", cred.domain));
+          "empty password for ", user, "@", absl::AsciiStrToLower(domain)));
     }
-    cred.password = std::string(secret);
+    parsed.kind = SecretKind::kPassword;
   }
+  parsed.secret = secret;
   // The compact table keeps each length in 16 bits.
-  if (cred.user.size() > UINT16_MAX || cred.domain.size() > UINT16_MAX ||
-      (cred.password && cred.password->size() > UINT16_MAX)) {
+  if (user.size() > UINT16_MAX || domain.size() > UINT16_MAX || secret.size() > UINT16_MAX) {
     return absl::InvalidArgumentError("user, domain or password longer than 65535 bytes");
   }
-  return cred;
+  return parsed;
 }
 
-}  // namespace
 
 absl::string_view UsersFile::KeyOf(uint32_t record) const {
   const Record& r = records_[record];
@@ -149,22 +149,30 @@ absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Load(const std::string& pa
   return Parse(contents, path);
 }
 
-bool UsersFile::Add(const UserCredential& cred, uint32_t* first) {
+bool UsersFile::Add(const Line& line, uint32_t* first) {
   Record r;
   r.offset = static_cast<uint32_t>(arena_.size());
-  r.user_len = static_cast<uint16_t>(cred.user.size());
-  r.domain_len = static_cast<uint16_t>(cred.domain.size());
-  absl::StrAppend(&arena_, cred.user, "@", cred.domain);
-  if (cred.ha1_md5 || cred.ha1_sha256) {
-    r.kind = cred.ha1_md5 ? SecretKind::kHa1Md5 : SecretKind::kHa1Sha256;
-    const std::string bytes = absl::HexStringToBytes(cred.ha1_md5 ? *cred.ha1_md5
-                                                                  : *cred.ha1_sha256);
-    arena_ += bytes;
-    r.secret_len = static_cast<uint16_t>(bytes.size());
+  r.user_len = static_cast<uint16_t>(line.user.size());
+  r.domain_len = static_cast<uint16_t>(line.domain.size());
+  r.kind = line.kind;
+  // Written into the arena as it is kept: the domain lowercased, an HA1
+  // as its bytes (CheckHa1 let only hex digits through).
+  arena_.append(line.user.data(), line.user.size());
+  arena_ += '@';
+  for (char c : line.domain) arena_ += absl::ascii_tolower(static_cast<unsigned char>(c));
+  if (line.kind == SecretKind::kPassword) {
+    arena_.append(line.secret.data(), line.secret.size());
+    r.secret_len = static_cast<uint16_t>(line.secret.size());
   } else {
-    r.kind = SecretKind::kPassword;
-    arena_ += *cred.password;
-    r.secret_len = static_cast<uint16_t>(cred.password->size());
+    auto nibble = [](char c) {
+      return absl::ascii_isdigit(static_cast<unsigned char>(c))
+                 ? c - '0'
+                 : absl::ascii_tolower(static_cast<unsigned char>(c)) - 'a' + 10;
+    };
+    for (size_t i = 0; i + 1 < line.secret.size(); i += 2) {
+      arena_ += static_cast<char>(nibble(line.secret[i]) << 4 | nibble(line.secret[i + 1]));
+    }
+    r.secret_len = static_cast<uint16_t>(line.secret.size() / 2);
   }
   records_.push_back(r);
   const auto [it, added] = index_.insert(static_cast<uint32_t>(records_.size() - 1));
@@ -179,26 +187,34 @@ bool UsersFile::Add(const UserCredential& cred, uint32_t* first) {
 absl::StatusOr<std::unique_ptr<UsersFile>> UsersFile::Parse(
     absl::string_view contents, absl::string_view source_name) {
   std::unique_ptr<UsersFile> file(new UsersFile());
+  // Sized once for a line a user: growing the index rehashes every key
+  // (a cache miss each), and the arena is never larger than the file.
+  const size_t lines = static_cast<size_t>(std::count(contents.begin(), contents.end(), '\n')) + 1;
+  file->records_.reserve(lines);
+  file->index_.reserve(lines);
+  file->arena_.reserve(contents.size());
   std::vector<int> line_of;  // record -> its line, for duplicate errors
+  line_of.reserve(lines);
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(contents, '\n')) {
     ++line_number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || absl::StartsWith(line, "#")) continue;
-    absl::StatusOr<UserCredential> cred = ParseLine(line);
-    if (cred.ok() && file->arena_.size() + line.size() + 1 > UINT32_MAX) {
-      cred = absl::ResourceExhaustedError("the file holds more than 4 GiB of users");
+    absl::StatusOr<Line> parsed = ParseLine(line);
+    if (parsed.ok() && file->arena_.size() + line.size() + 1 > UINT32_MAX) {
+      parsed = absl::ResourceExhaustedError("the file holds more than 4 GiB of users");
     }
-    if (!cred.ok()) {
+    if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "users file ", source_name, " line ", line_number, ": ",
-          cred.status().message()));
+          parsed.status().message()));
     }
     uint32_t first = 0;
-    if (!file->Add(*cred, &first)) {
+    if (!file->Add(*parsed, &first)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "users file ", source_name, " line ", line_number, ": duplicate user ",
-          cred->user, "@", cred->domain, " (first defined on line ", line_of[first], ")"));
+          parsed->user, "@", absl::AsciiStrToLower(parsed->domain), " (first defined on line ",
+          line_of[first], ")"));
     }
     line_of.push_back(line_number);
   }

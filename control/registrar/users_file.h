@@ -68,6 +68,14 @@ class UsersFile : public CredentialSource {
 
  private:
   enum class SecretKind : uint8_t { kPassword, kHa1Md5, kHa1Sha256 };
+  // A line's fields, views into it; `secret` is the HA1's hex digits or
+  // the password.
+  struct Line {
+    absl::string_view user;
+    absl::string_view domain;  // as written: Add lowercases it
+    absl::string_view secret;
+    SecretKind kind = SecretKind::kPassword;
+  };
   struct Record {
     uint32_t offset = 0;  // into arena_: user "@" domain, then the secret
     uint16_t user_len = 0;
@@ -78,9 +86,10 @@ class UsersFile : public CredentialSource {
   UsersFile() = default;
   // The record's "user@domain" in the arena.
   absl::string_view KeyOf(uint32_t record) const;
+  static absl::StatusOr<Line> ParseLine(absl::string_view line);
   // Adds the line's user; false if the user is there already (`*first`
   // is then that user's record).
-  bool Add(const UserCredential& cred, uint32_t* first);
+  bool Add(const Line& line, uint32_t* first);
 
   std::string arena_;
   std::vector<Record> records_;

@@ -168,6 +168,31 @@ TEST_P(BindingStoreTest, SurvivesKillMinus9) {
   EXPECT_EQ((*found)[0], b);
 }
 
+// A load reads every row through one Binding (its buffers reused): no
+// field of a row may leak into the next, long or short, natted or not.
+TEST_P(BindingStoreTest, EachLoadedRowIsItsOwnWhateverCameBefore) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Binding natted = MakeBinding("sip:alice-with-a-long-name@example.com",
+                               "sip:alice@192.0.2.10:5060;transport=udp;ob");
+  Binding plain = MakeBinding("sip:bo@example.com", "sip:bo@192.0.2.20");
+  plain.behind_nat = false;
+  plain.nat_reasons.clear();
+  plain.user_agent.clear();
+  plain.keepalive_reason.clear();
+  plain.keepalive_learning = false;
+  plain.call_id = "c";
+  Binding natted_again = MakeBinding("sip:carol@example.com", "sip:carol@192.0.2.30");
+  natted_again.nat_reasons = {"one reason"};
+  for (const Binding* b : {&natted, &plain, &natted_again}) ASSERT_TRUE(store->Insert(*b).ok());
+  std::vector<Binding> loaded;
+  ASSERT_TRUE(store->LoadEach([&](BindingRow, const Binding& b) { loaded.push_back(b); }).ok());
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded[0], natted);
+  EXPECT_EQ(loaded[1], plain);
+  EXPECT_EQ(loaded[2], natted_again);
+}
+
 TEST_P(BindingStoreTest, SeveralContactsPerAorHighestQFirst) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
