@@ -2,8 +2,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -141,6 +143,55 @@ TEST_F(BindingWriterTest, TheLoopGoesOnWhileTheFileIsLocked) {
   writer->Sync();
   EXPECT_THAT(StoredAors(), ElementsAre(absl::StrCat("user1@example.com ", kNow + 600)));
   EXPECT_EQ(writer->TakeFailures().count, 0u);
+}
+
+// Rounds handed over while the writer is stuck queue up whole; it then
+// commits them in order, kBatch changes a transaction across their
+// boundaries (one ends inside the second round here).
+TEST_F(BindingWriterTest, RoundsQueuedBehindABusyWriterLandInOrder) {
+  std::unique_ptr<BindingWriter> writer = StartWriter();
+  ASSERT_NE(writer, nullptr);
+  constexpr int kFirst = 3000;
+  constexpr int kSecond = 3000;
+  static_assert(kFirst < BindingWriter::kBatch && kFirst + kSecond > BindingWriter::kBatch);
+  std::vector<BindingRow> rows(kFirst + kSecond + 1, 0);
+  auto add = [&](int n) {
+    const Binding b = Phone(n);
+    return writer->ApplyRegister({}, absl::MakeConstSpan(&b, 1), absl::MakeSpan(&rows[n], 1));
+  };
+  {
+    WriteLock lock(path_);
+    for (int n = 1; n <= kFirst; ++n) ASSERT_TRUE(add(n).ok());
+    writer->Publish();
+    // The odd ones removed (rows made in the round before), new ones added.
+    for (int n = 1; n <= kFirst; n += 2) ASSERT_TRUE(writer->Remove(rows[n]).ok());
+    for (int n = kFirst + 1; n <= kFirst + kSecond; ++n) ASSERT_TRUE(add(n).ok());
+    writer->Publish();
+    for (int n = 2; n <= kFirst; n += 2) {
+      ASSERT_TRUE(writer->Update(rows[n], Phone(n, kNow + 900)).ok());
+    }
+    writer->Publish();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(writer->counters().backlog, static_cast<uint64_t>(kFirst * 2 + kSecond))
+        << "all three rounds wait behind the lock";
+  }
+  writer->Sync();
+  std::vector<std::string> expected;
+  for (int n = 2; n <= kFirst; n += 2) {
+    expected.push_back(absl::StrCat("user", n, "@example.com ", kNow + 900));
+  }
+  for (int n = kFirst + 1; n <= kFirst + kSecond; ++n) {
+    expected.push_back(absl::StrCat("user", n, "@example.com ", kNow + 600));
+  }
+  std::vector<std::string> stored = StoredAors();
+  std::sort(stored.begin(), stored.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(stored, expected);
+  const BindingStoreCounters c = writer->counters();
+  EXPECT_EQ(c.backlog, 0u);
+  EXPECT_EQ(c.failed, 0u);
+  EXPECT_EQ(c.removals, static_cast<uint64_t>(kFirst / 2));
+  EXPECT_EQ(c.writes, static_cast<uint64_t>(kFirst + kSecond + kFirst / 2));
 }
 
 TEST_F(BindingWriterTest, ARefusedChangeIsCountedAndTheNextWritePutsItWhole) {
