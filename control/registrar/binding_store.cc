@@ -709,9 +709,7 @@ absl::Status BindingStore::EachEffective(absl::FunctionRef<void(BindingRow, Bind
   // The log read first (each row's newest entry), then the table in its
   // own order with every newer entry laid over its row.
   MappedReads mapped(db_.get());
-  absl::StatusOr<int64_t> rows = RowCountBound();
-  if (!rows.ok()) return rows.status();
-  absl::StatusOr<RefreshLog::Newest> newest = log_->ReadNewest(*rows);
+  absl::StatusOr<RefreshLog::Newest> newest = log_->ReadNewest();
   if (!newest.ok()) return newest.status();
   if (index_live) log_->ReserveLive(newest->size());
   sqlite3_stmt* s = load_each_.get();

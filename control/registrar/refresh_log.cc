@@ -102,42 +102,50 @@ absl::Status RefreshLog::Append(int64_t row, int64_t expires_at, uint32_t cseq,
 }
 
 std::optional<RefreshLog::Newest::Refresh> RefreshLog::Newest::Of(int64_t row) const {
-  if (row < 0 || static_cast<uint64_t>(row) >= by_row_.size()) return std::nullopt;
-  const uint32_t at = by_row_[static_cast<size_t>(row)];
-  if (at == kNone) return std::nullopt;
-  const Stored& e = stored_[at];
+  auto before = [](const Stored& e, int64_t r) { return e.row < r; };
+  if (cursor_ > 0 && (cursor_ > stored_.size() || stored_[cursor_ - 1].row >= row)) {
+    // Asked out of order: found by a search rather than the cursor.
+    cursor_ = static_cast<size_t>(
+        std::lower_bound(stored_.begin(), stored_.end(), row, before) - stored_.begin());
+  }
+  while (cursor_ < stored_.size() && stored_[cursor_].row < row) ++cursor_;
+  if (cursor_ == stored_.size() || stored_[cursor_].row != row) return std::nullopt;
+  const Stored& e = stored_[cursor_++];
   return Refresh{e.id, e.expires_at, e.cseq,
                  absl::string_view(call_ids_).substr(e.call_id_at, e.call_id_len)};
 }
 
-absl::StatusOr<RefreshLog::Newest> RefreshLog::ReadNewest(int64_t row_bound) {
+absl::StatusOr<RefreshLog::Newest> RefreshLog::ReadNewest() {
   sqlite3_stmt* s = each_.get();
   SqliteStmtUse use(s);
   Newest newest;
-  newest.by_row_.assign(static_cast<size_t>(std::max<int64_t>(row_bound, 0)) + 1, Newest::kNone);
-  newest.stored_.reserve(static_cast<size_t>(std::max<int64_t>(entries_, 0)));
+  std::vector<Newest::Stored>& stored = newest.stored_;
+  stored.reserve(static_cast<size_t>(std::max<int64_t>(entries_, 0)));
   int step;
-  int64_t count = 0;
   while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-    ++count;
-    const int64_t row = sqlite3_column_int64(s, 1);
-    if (row < 0 || row > row_bound || newest.stored_.size() >= Newest::kNone) continue;
     const unsigned char* text = sqlite3_column_text(s, 4);
     const auto len = static_cast<uint32_t>(sqlite3_column_bytes(s, 4));
-    // In id order: a row's later entry replaces its earlier one.
-    uint32_t& at = newest.by_row_[static_cast<size_t>(row)];
-    if (at == Newest::kNone) ++newest.rows_with_entries_;
-    at = static_cast<uint32_t>(newest.stored_.size());
-    newest.stored_.push_back({.id = sqlite3_column_int64(s, 0),
-                              .expires_at = sqlite3_column_int64(s, 2),
-                              // The table's CHECK keeps it in range.
-                              .cseq = static_cast<uint32_t>(sqlite3_column_int64(s, 3)),
-                              .call_id_len = len,
-                              .call_id_at = newest.call_ids_.size()});
+    stored.push_back({.row = sqlite3_column_int64(s, 1),
+                      .id = sqlite3_column_int64(s, 0),
+                      .expires_at = sqlite3_column_int64(s, 2),
+                      // The table's CHECK keeps it in range.
+                      .cseq = static_cast<uint32_t>(sqlite3_column_int64(s, 3)),
+                      .call_id_len = len,
+                      .call_id_at = newest.call_ids_.size()});
     if (text != nullptr) newest.call_ids_.append(reinterpret_cast<const char*>(text), len);
   }
   if (step != SQLITE_DONE) return Error("read");
-  entries_ = count;
+  entries_ = static_cast<int64_t>(stored.size());
+  // By row, then id; each row's last entry (its newest) kept.
+  std::sort(stored.begin(), stored.end(), [](const Newest::Stored& a, const Newest::Stored& b) {
+    return a.row != b.row ? a.row < b.row : a.id < b.id;
+  });
+  size_t kept = 0;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    if (i + 1 < stored.size() && stored[i + 1].row == stored[i].row) continue;
+    stored[kept++] = stored[i];
+  }
+  stored.resize(kept);
   return newest;
 }
 

@@ -71,11 +71,13 @@ class RefreshLog {
   // The newest id appended: what a row's own write records.
   int64_t high() const { return high_; }
 
-  // Each row's newest entry, as ReadNewest leaves them: by row number in
-  // a dense array (the load asks in row order, so its lookups walk the
-  // array instead of probing a hash at random), the entries in one vector
-  // and their Call-IDs in one string (a million entries after a storm
-  // would otherwise be a million allocations).
+  // Each row's newest entry, as ReadNewest leaves them: sorted by row
+  // (the load asks in row order, so a cursor steps through them instead
+  // of a hash probed at random; rows are never reused, so after months
+  // of phones coming and going the highest is far above the count, and
+  // an array by row would be sized by it), their Call-IDs in one string
+  // (a million entries after a storm would otherwise be a million
+  // allocations).
   class Newest {
    public:
     struct Refresh {
@@ -84,29 +86,27 @@ class RefreshLog {
       uint32_t cseq;
       absl::string_view call_id;
     };
-    // `row`'s newest entry; nullopt when it has none.
+    // `row`'s newest entry; nullopt when it has none. Cheapest when asked
+    // in ascending row order.
     std::optional<Refresh> Of(int64_t row) const;
-    size_t size() const { return rows_with_entries_; }
+    size_t size() const { return stored_.size(); }
 
    private:
     friend class RefreshLog;
-    static constexpr uint32_t kNone = UINT32_MAX;
     struct Stored {
+      int64_t row;
       int64_t id;
       int64_t expires_at;
       uint32_t cseq;
       uint32_t call_id_len;
       uint64_t call_id_at;  // into call_ids_
     };
-    std::vector<uint32_t> by_row_;  // row -> index into stored_, kNone
-    std::vector<Stored> stored_;
+    std::vector<Stored> stored_;  // by row, one a row
     std::string call_ids_;
-    size_t rows_with_entries_ = 0;
+    mutable size_t cursor_ = 0;  // where the last Of() stopped
   };
-  // The newest entry of each row in [1, row_bound], the whole log read in
-  // order (a load). Entries of rows past the bound (removed since) count
-  // among entries() but are not kept.
-  absl::StatusOr<Newest> ReadNewest(int64_t row_bound);
+  // The newest entry of each row, the whole log read in order (a load).
+  absl::StatusOr<Newest> ReadNewest();
   // A load is about to index up to `rows` live entries.
   void ReserveLive(size_t rows) { live_.reserve(rows); }
   // After a load: `row`'s newest entry `id` is live (it overrode the row).

@@ -114,7 +114,6 @@ absl::StatusOr<UsersFile::Line> UsersFile::ParseLine(absl::string_view line) {
   return parsed;
 }
 
-
 absl::string_view UsersFile::KeyOf(uint32_t record) const {
   const Record& r = records_[record];
   return absl::string_view(arena_).substr(r.offset, r.user_len + 1u + r.domain_len);

@@ -681,6 +681,53 @@ TEST_P(BindingStoreTest, PlainRefreshIsLoggedAndLoadedOverItsRow) {
   EXPECT_EQ(loaded, 1);
 }
 
+// Rows are never reused, so after long uptime the highest row is far
+// above the count: the load's refreshes, newest of several for a row,
+// still land on their rows however sparse (a table by row number would be
+// sized by the highest).
+TEST_P(BindingStoreTest, RefreshesLandOnSparseRowsFarAboveTheCount) {
+  const Binding a = MakeBinding("sip:a@example.com", "sip:a@192.0.2.1");
+  const Binding b = MakeBinding("sip:b@example.com", "sip:b@192.0.2.2");
+  const Binding c = MakeBinding("sip:c@example.com", "sip:c@192.0.2.3");
+  BindingRow c_row = 0;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(Register(*store, {a, b, c}).ok());
+    c_row = RowOf(*store, c.aor, c.contact_uri);
+    BindingRow rows[] = {RowOf(*store, a.aor, a.contact_uri), c_row};
+    const bool plain[] = {true, true};
+    for (uint32_t cseq : {1u, 2u}) {
+      const Binding refreshes[] = {Refreshed(a, kNow + 7000 + cseq, cseq),
+                                   Refreshed(c, kNow + 8000 + cseq, cseq)};
+      ASSERT_TRUE(store->ApplyRegister({}, refreshes, absl::MakeSpan(rows), plain).ok());
+    }
+  }
+  // c's row (and its log entries) moved to a row id a trillion up.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const std::string move_c =
+      absl::StrCat("UPDATE bindings SET id = 1000000000000 WHERE id = ", c_row,
+                   "; UPDATE refreshes SET row = 1000000000000 WHERE row = ", c_row, ";");
+  ASSERT_EQ(sqlite3_exec(db, move_c.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::vector<std::pair<BindingRow, Binding>> loaded;
+  ASSERT_TRUE(store
+                  ->LoadEach([&](BindingRow row, const Binding& got) {
+                    loaded.emplace_back(row, got);
+                  })
+                  .ok());
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_EQ(loaded[0].second, Refreshed(a, kNow + 7002, 2));
+  EXPECT_EQ(loaded[1].second, b);
+  EXPECT_EQ(loaded[2].first, 1'000'000'000'000);
+  EXPECT_EQ(loaded[2].second, Refreshed(c, kNow + 8002, 2));
+}
+
 // A row written whole after a logged refresh (its contact's details
 // changed) wins over the older log entry; a removed row stays removed.
 TEST_P(BindingStoreTest, WholeWriteAfterALoggedRefreshWinsAndRemovalSticks) {
