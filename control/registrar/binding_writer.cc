@@ -200,9 +200,7 @@ void BindingWriter::Run() {
       if (spare_.size() >= kSpareRounds) break;
       spare_.push_back(std::move(changes));
     }
-    lock.unlock();
-    taken.clear();
-    lock.lock();
+    taken.clear();  // empty rounds: only their buffers are freed
   }
 }
 

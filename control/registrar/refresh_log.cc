@@ -103,7 +103,7 @@ absl::Status RefreshLog::Append(int64_t row, int64_t expires_at, uint32_t cseq,
 
 std::optional<RefreshLog::Newest::Refresh> RefreshLog::Newest::Of(int64_t row) const {
   auto before = [](const Stored& e, int64_t r) { return e.row < r; };
-  if (cursor_ > 0 && (cursor_ > stored_.size() || stored_[cursor_ - 1].row >= row)) {
+  if (cursor_ > 0 && stored_[cursor_ - 1].row >= row) {
     // Asked out of order: found by a search rather than the cursor.
     cursor_ = static_cast<size_t>(
         std::lower_bound(stored_.begin(), stored_.end(), row, before) - stored_.begin());
